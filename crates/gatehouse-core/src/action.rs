@@ -1,0 +1,116 @@
+//! What is being asked: the typed action a protocol adapter decodes a request into.
+//!
+//! Action names are stable: policies, audit events and documentation refer to them by the
+//! strings returned from [`Action::name`].
+
+use serde::{Deserialize, Serialize};
+
+/// The effect class of one SQL statement, strongest effect first when several apply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SqlKind {
+    /// Reads data (plain `SELECT`, `COPY ... TO STDOUT`, `EXPLAIN` without `ANALYZE`).
+    Select,
+    Insert,
+    /// Changes existing rows, or locks them for change (`SELECT ... FOR UPDATE`), or sequences.
+    Update,
+    Delete,
+    /// Changes the schema (`CREATE`, `ALTER`, `DROP`, `TRUNCATE`, `SELECT INTO`, ...).
+    Ddl,
+    /// Changes privileges or roles (`GRANT`, `REVOKE`, `CREATE ROLE`, ...).
+    Dcl,
+    /// Changes the server or reaches outside the database (`ALTER SYSTEM`, `COPY ... PROGRAM`,
+    /// `SET ROLE`, `LOAD`, `pg_read_file()`, `dblink_exec()`, ...).
+    Admin,
+    /// Session and transaction housekeeping with no data effect (`BEGIN`, `COMMIT`, `SHOW`,
+    /// `SET` of an ordinary setting, `DEALLOCATE`, `DISCARD`, `LISTEN`).
+    Session,
+    /// Anything whose effect gatehouse cannot know: `DO`, `CALL`, `EXECUTE` of an unseen
+    /// prepared statement, dynamic SQL, text that does not parse.
+    Unknown,
+}
+
+impl SqlKind {
+    /// The Cedar action name, e.g. `sql:select`.
+    pub fn action_name(self) -> &'static str {
+        match self {
+            SqlKind::Select => "sql:select",
+            SqlKind::Insert => "sql:insert",
+            SqlKind::Update => "sql:update",
+            SqlKind::Delete => "sql:delete",
+            SqlKind::Ddl => "sql:ddl",
+            SqlKind::Dcl => "sql:dcl",
+            SqlKind::Admin => "sql:admin",
+            SqlKind::Session => "sql:session",
+            SqlKind::Unknown => "sql:unknown",
+        }
+    }
+
+    /// Ordering by strength of effect, used to pick the strongest effect of a statement.
+    pub fn severity(self) -> u8 {
+        match self {
+            SqlKind::Session => 0,
+            SqlKind::Select => 1,
+            SqlKind::Insert => 2,
+            SqlKind::Update => 3,
+            SqlKind::Delete => 4,
+            SqlKind::Ddl => 5,
+            SqlKind::Dcl => 6,
+            SqlKind::Admin => 7,
+            SqlKind::Unknown => 8,
+        }
+    }
+
+    /// Every kind, in severity order; useful for documentation and exhaustive tests.
+    pub const ALL: [SqlKind; 9] = [
+        SqlKind::Session,
+        SqlKind::Select,
+        SqlKind::Insert,
+        SqlKind::Update,
+        SqlKind::Delete,
+        SqlKind::Ddl,
+        SqlKind::Dcl,
+        SqlKind::Admin,
+        SqlKind::Unknown,
+    ];
+}
+
+/// One classified SQL statement: the unit a policy decides.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SqlStatement {
+    /// The statement's text as the client sent it (one statement, not the whole message).
+    pub text: String,
+    pub kind: SqlKind,
+    /// Relations read, lowercased, schema-qualified when the statement qualified them.
+    pub reads: Vec<String>,
+    /// Relations written (inserted into, updated, deleted from, created, altered, dropped).
+    pub writes: Vec<String>,
+    /// Functions called, lowercased, schema-qualified when the statement qualified them.
+    pub functions: Vec<String>,
+    /// Normalised fingerprint (constants stripped), stable across literal values.
+    pub fingerprint: String,
+    /// Why the statement got a stronger kind than its statement type suggests, if it did
+    /// (e.g. "calls pg_read_file, which reads server files").
+    pub reason: Option<String>,
+}
+
+/// A typed request, decided by policy. Adapters decode bytes into these; nothing downstream of
+/// the adapter sees bytes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub enum Action {
+    /// Opening a session on a connection.
+    Connect,
+    /// One SQL statement.
+    Sql(SqlStatement),
+}
+
+impl Action {
+    /// The stable Cedar action name (`connect`, `sql:select`, ...).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Action::Connect => "connect",
+            Action::Sql(statement) => statement.kind.action_name(),
+        }
+    }
+}

@@ -1,0 +1,14 @@
+//! The vocabulary every part of gatehouse shares: who is asking ([`Identity`]), what they ask
+//! to reach ([`ConnectionInfo`]) and what they ask to do ([`Action`]).
+//!
+//! This crate exists so that protocol adapters, the policy engine, the audit log and the CLI
+//! agree on one set of types without any of them depending on a network framework, a parser
+//! or a storage engine. It has no I/O and no dependencies beyond `serde`.
+
+mod action;
+mod connection;
+mod identity;
+
+pub use action::{Action, SqlKind, SqlStatement};
+pub use connection::{ConnectionInfo, ConnectionKind};
+pub use identity::{Identity, IdentityKind};
