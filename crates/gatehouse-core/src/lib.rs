@@ -8,7 +8,9 @@
 mod action;
 mod connection;
 mod identity;
+mod secret;
 
 pub use action::{Action, SqlKind, SqlStatement};
 pub use connection::{ConnectionInfo, ConnectionKind};
 pub use identity::{Identity, IdentityKind};
+pub use secret::SecretString;

@@ -1,1 +1,23 @@
-//! placeholder
+//! The protocol-neutral enforcement pipeline every adapter runs requests through:
+//! authenticate → decide → record → (adapter forwards) → (adapter masks the response).
+//!
+//! It exists so that no protocol adapter makes its own security decisions. Adapters decode
+//! bytes into [`gatehouse_core::Action`]s and ask [`Pipeline::decide`]; only an allowed and
+//! already-recorded request yields a [`Permit`], and adapters require a `Permit` to forward.
+//! The crate knows no network framework, wire format or storage engine: authentication and
+//! audit storage are traits ([`Authenticator`], [`AuditSink`]) implemented elsewhere.
+
+mod audit;
+mod auth;
+mod decision;
+mod error;
+mod pipeline;
+
+pub use audit::{AuditEvent, AuditEventKind, AuditSink};
+pub use auth::{AuthError, Authenticator};
+pub use decision::{Decision, Denial, Permit};
+pub use error::PipelineError;
+pub use pipeline::{Pipeline, SessionContext};
+
+/// A boxed, sendable future: the return type of the pipeline's object-safe async traits.
+pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;

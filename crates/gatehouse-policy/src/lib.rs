@@ -1,1 +1,34 @@
-//! placeholder
+//! The policy decision point of gatehouse: every request (a `connect` or one SQL statement) is
+//! decided here by Cedar policy, validated against an embedded schema.
+//!
+//! This crate exists so that the rest of gatehouse never touches Cedar directly: it loads
+//! `.cedar` files (refusing them with `file:line:col` errors when they do not parse or do not
+//! match the [`SCHEMA`]), and turns a [`PolicyRequest`] built from `gatehouse-core` types into a
+//! [`PolicyVerdict`] without I/O. Any evaluation error denies (fail closed).
+//!
+//! Policies see:
+//! - `principal`: `Gatehouse::Identity::"<subject>"` with attributes `kind` (`"human"` or
+//!   `"machine"`) and `acting_for` (set of strings), member of `Gatehouse::Group::"<group>"`
+//!   for each of its groups;
+//! - `action`: `Gatehouse::Action::"connect"` or `Gatehouse::Action::"sql:<kind>"`, with the
+//!   action groups `sql:read`, `sql:write` and `sql:any`;
+//! - `resource`: `Gatehouse::Connection::"<name>"` with `kind`, `environment` and `tags`;
+//! - `context`: `source_address` (ipaddr, `0.0.0.0` when unknown), `now` (unix seconds) and
+//!   `hour` (UTC, 0-23); for SQL also `statement`, `fingerprint`, `reads`, `writes`, `tables`
+//!   (reads and writes) and `functions`.
+
+mod context;
+mod engine;
+mod entities;
+mod error;
+mod load;
+mod schema;
+mod source;
+
+pub use engine::{PolicyEngine, PolicyRequest, PolicyVerdict};
+pub use error::PolicyError;
+pub use schema::SCHEMA;
+
+/// The quickstart policy shipped to users: group-based grants for `readers`, `writers` and
+/// `admins`, and nobody runs `sql:unknown`.
+pub const QUICKSTART_POLICY: &str = include_str!("../../../policies/quickstart.cedar");

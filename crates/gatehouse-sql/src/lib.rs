@@ -1,1 +1,58 @@
-//! placeholder
+//! SQL classification for gatehouse: turns the text of a PostgreSQL query message into
+//! [`SqlStatement`]s a policy can decide, one per statement.
+//!
+//! Statements are parsed with PostgreSQL's real grammar (the `pg_query` crate links the server's
+//! parser), so comments, dollar quoting, `U&"..."` identifiers and string literals holding
+//! semicolons are read exactly as the server will read them. Each statement gets the strongest
+//! [`SqlKind`] of everything it does anywhere in its tree (a `DELETE` in a `WITH` makes a
+//! `SELECT` a `Delete`), the relations it reads and writes, the functions it calls, and a
+//! fingerprint. See the `classify` module for the rules and why they are what they are.
+//!
+//! - [`classify`]: one message to its statements.
+//! - [`Classifier`]: the same behind a bounded, thread-safe cache.
+//! - [`PreparedStatements`]: per-session tracking so `EXECUTE p` is judged as what `p` was
+//!   prepared as.
+
+mod cache;
+mod classify;
+mod facts;
+mod functions;
+mod prepared;
+mod statements;
+mod walk;
+
+pub use cache::Classifier;
+pub use prepared::PreparedStatements;
+
+#[cfg(doc)]
+use gatehouse_core::SqlKind;
+use gatehouse_core::SqlStatement;
+
+/// Result of classifying one statement, plus what it does to session-level prepared statements.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClassifiedStatement {
+    pub statement: SqlStatement,
+    pub prepared: Option<PreparedOp>,
+}
+
+/// What a statement does to the session's SQL-level prepared statements.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PreparedOp {
+    /// `PREPARE name AS ...`; the statement's classification is the prepared statement's.
+    Prepare { name: String },
+    /// `EXECUTE name`; resolve it with [`PreparedStatements::resolve`].
+    Execute { name: String },
+    /// `DEALLOCATE name`, or `DEALLOCATE ALL` / `DISCARD ALL` (`name: None`).
+    Deallocate { name: Option<String> },
+}
+
+/// Classify a whole query message, which may hold several statements, in order.
+///
+/// Never panics and never hangs. Empty, whitespace-only and comment-only text gives an empty
+/// `Vec`. Text that does not parse gives exactly one statement of kind [`SqlKind::Unknown`]
+/// whose text is the whole input and whose reason starts with `"does not parse: "` followed by
+/// the parser's message: one bad statement makes the whole message unknown, as the server
+/// would reject the whole message.
+pub fn classify(sql: &str) -> Vec<ClassifiedStatement> {
+    classify::classify_message(sql)
+}

@@ -1,1 +1,63 @@
-//! placeholder
+//! gatehouse's own state: API keys (stored only as hashes) and the append-only audit log,
+//! kept in an embedded SQLite database (WAL mode) created on first start.
+//!
+//! It exists apart from the pipeline so that the pipeline stays free of any storage engine:
+//! [`Store`] implements the pipeline's [`gatehouse_pipeline::Authenticator`] and
+//! [`gatehouse_pipeline::AuditSink`] traits.
+
+mod audit;
+mod error;
+mod keys;
+mod migrations;
+mod token;
+
+pub use audit::{AuditLog, AuditRow};
+pub use error::StoreError;
+pub use keys::{KeyRecord, NewKey};
+pub use token::{ParsedToken, TOKEN_PREFIX};
+
+use sqlx::SqlitePool;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+/// Handle to the store; cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    pool: SqlitePool,
+}
+
+impl Store {
+    /// Open (creating if needed) the SQLite store at `path` and apply pending migrations.
+    pub async fn open(path: &Path) -> Result<Self, StoreError> {
+        let url = format!("sqlite://{}", path.display());
+        let options = SqliteConnectOptions::from_str(&url)
+            .map_err(|e| StoreError::Open(path.display().to_string(), e.to_string()))?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            // WAL + NORMAL: a commit survives the gateway process being killed; only an OS
+            // crash can lose the last commits. Issue-level durability (fsync windows) is the
+            // audit log's concern, not every table's.
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(Duration::from_secs(5))
+            .foreign_keys(true);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options)
+            .await
+            .map_err(|e| StoreError::Open(path.display().to_string(), e.to_string()))?;
+        migrations::apply(&pool).await?;
+        Ok(Store { pool })
+    }
+
+    /// The audit log backed by this store, with its group-commit writer running.
+    pub fn audit_log(&self) -> AuditLog {
+        AuditLog::start(self.pool.clone())
+    }
+
+    /// Close all connections, waiting for in-flight work.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}

@@ -1,1 +1,74 @@
-fn main() {}
+//! The `gatehouse` binary: parses the command line and wires the crates together. This is the
+//! only place that uses `anyhow`; everything below reports typed errors.
+
+mod admin;
+mod args;
+mod config;
+mod exec;
+mod keys;
+mod policy_cmd;
+mod serve;
+mod setup;
+mod tls;
+
+use args::{Cli, Command, KeysCommand, PolicyCommand};
+use clap::Parser;
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async move {
+        match cli.command {
+            Command::Serve => serve::run(cli.config.as_deref(), cli.data_dir.as_deref()).await,
+            Command::Keys(KeysCommand::Create(args)) => {
+                keys::create(cli.config.as_deref(), cli.data_dir.as_deref(), args).await
+            }
+            Command::Keys(KeysCommand::List(output)) => {
+                keys::list(cli.config.as_deref(), cli.data_dir.as_deref(), output).await
+            }
+            Command::Keys(KeysCommand::Revoke { id, output }) => {
+                keys::revoke(cli.config.as_deref(), cli.data_dir.as_deref(), &id, output).await
+            }
+            Command::Policy(PolicyCommand::Check(args)) => {
+                policy_cmd::check(cli.config.as_deref(), cli.data_dir.as_deref(), args)
+            }
+            Command::Exec(args) => {
+                exec::run(cli.config.as_deref(), cli.data_dir.as_deref(), args).await
+            }
+        }
+    });
+    match result {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Logs go to standard error (stdout is for command output); `GATEHOUSE_LOG` sets the
+/// filter and `GATEHOUSE_LOG_FORMAT=json` switches to structured JSON lines.
+fn init_logging() {
+    use tracing_subscriber::EnvFilter;
+    let filter =
+        EnvFilter::try_from_env("GATEHOUSE_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if std::env::var("GATEHOUSE_LOG_FORMAT").as_deref() == Ok("json") {
+        builder.json().init();
+    } else {
+        builder.with_target(false).init();
+    }
+}

@@ -1,0 +1,36 @@
+//! Errors of the PostgreSQL adapter, split by whose fault they are: the client's, the
+//! target's, or the gateway's own. That decides what the client is told.
+
+/// Everything that can end or refuse a PostgreSQL session.
+#[derive(Debug, thiserror::Error)]
+pub enum PgError {
+    #[error("i/o error: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("protocol violation: {0}")]
+    Protocol(String),
+    #[error("{peer} sent a {size}-byte message, over the {limit}-byte limit (`max_message_bytes`)")]
+    MessageTooLarge {
+        peer: &'static str,
+        size: usize,
+        limit: usize,
+    },
+    #[error("TLS handshake failed: {0}")]
+    Tls(String),
+    #[error("timed out: {0}")]
+    Timeout(&'static str),
+    /// The target could not be reached or refused us; the message is safe to show clients.
+    #[error("{0}")]
+    Upstream(String),
+}
+
+impl PgError {
+    /// The SQLSTATE a client should see for this failure.
+    pub fn sqlstate(&self) -> &'static str {
+        match self {
+            PgError::Protocol(_) | PgError::MessageTooLarge { .. } => "08P01",
+            PgError::Upstream(_) => "08001",
+            PgError::Timeout(_) => "08006",
+            PgError::Io(_) | PgError::Tls(_) => "08006",
+        }
+    }
+}

@@ -1,0 +1,247 @@
+//! The client side of connection startup: TLS negotiation, the startup message, the token as
+//! cleartext password (asked for only inside TLS unless plaintext is explicitly allowed), and
+//! the `connect` decision. What comes out is an authenticated, authorised client.
+
+use crate::connector::{BackendKey, Stream};
+use crate::wire::{self, FrameReader, Severity};
+use crate::{PgError, PgGateway};
+use bytes::BytesMut;
+use gatehouse_core::{ConnectionInfo, Identity, SecretString};
+use std::sync::Arc;
+use tokio::io::AsyncWriteExt;
+
+/// Startup parameters a client may pass through to the server. Anything else (notably
+/// `options`, `role` and `replication`) could change the session's privileges or protocol
+/// behind policy's back, so it is refused.
+const PASSTHROUGH_PARAMETERS: &[&str] = &[
+    "application_name",
+    "client_encoding",
+    "DateStyle",
+    "datestyle",
+    "TimeZone",
+    "timezone",
+    "IntervalStyle",
+    "intervalstyle",
+    "extra_float_digits",
+    "search_path",
+    "lc_messages",
+];
+
+/// A user name that means "whoever the token says": for programs that have a token but no
+/// reason to repeat its subject (`gatehouse exec` uses it).
+pub const TOKEN_ONLY_USER: &str = "gatehouse";
+
+/// A client that finished startup: who it is, what it asked for, its stream.
+pub(crate) struct Accepted {
+    pub stream: Box<dyn Stream>,
+    pub leftover: BytesMut,
+    pub identity: Identity,
+    pub connection: Arc<ConnectionInfo>,
+    pub passthrough: Vec<(String, String)>,
+}
+
+/// Outcome of the startup phase.
+pub(crate) enum Startup {
+    /// A client ready for the session.
+    Client(Accepted),
+    /// The connection was a cancel request and has been handled.
+    Cancelled,
+}
+
+/// Run startup on a new connection. Errors that the client should see are sent to it here.
+pub(crate) async fn accept(gateway: &PgGateway, tcp: Box<dyn Stream>) -> Result<Startup, PgError> {
+    let max = gateway.settings.max_client_message;
+    let mut reader = FrameReader::new(tcp, max, "client");
+    let mut encrypted = false;
+    loop {
+        let Some(frame) = reader.next_startup().await? else {
+            return Err(PgError::Protocol(
+                "client closed the connection during startup".into(),
+            ));
+        };
+        match frame.code {
+            wire::SSL_REQUEST_CODE if !encrypted => {
+                let Some(acceptor) = gateway.tls.clone() else {
+                    reader.get_mut().write_all(b"N").await?;
+                    continue;
+                };
+                if !reader.buffer_is_empty() {
+                    return Err(PgError::Protocol(
+                        "client sent data after SSLRequest before the TLS handshake".into(),
+                    ));
+                }
+                let (mut stream, _) = reader.into_parts();
+                stream.write_all(b"S").await?;
+                let tls = acceptor
+                    .accept(stream)
+                    .await
+                    .map_err(|e| PgError::Tls(e.to_string()))?;
+                reader = FrameReader::new(Box::new(tls), max, "client");
+                encrypted = true;
+            }
+            wire::GSSENC_REQUEST_CODE if !encrypted => {
+                reader.get_mut().write_all(b"N").await?;
+            }
+            wire::CANCEL_REQUEST_CODE => {
+                let mut body = wire::BodyReader::new(&frame.body, "CancelRequest");
+                let key = BackendKey {
+                    process_id: body.i32()?,
+                    secret: body.i32()?,
+                };
+                relay_cancel(gateway, key).await;
+                return Ok(Startup::Cancelled);
+            }
+            code if code >> 16 == 3 => {
+                let params = wire::startup_parameters(&frame.body)?;
+                return startup(gateway, reader, encrypted, code & 0xffff, params)
+                    .await
+                    .map(Startup::Client);
+            }
+            other => {
+                let message = format!(
+                    "unsupported frontend protocol {}.{}: gatehouse speaks protocol 3.0",
+                    other >> 16,
+                    other & 0xffff
+                );
+                refuse(&mut reader, "08P01", &message, None).await;
+                return Err(PgError::Protocol(message));
+            }
+        }
+    }
+}
+
+async fn relay_cancel(gateway: &PgGateway, key: BackendKey) {
+    match gateway.cancels.resolve(key) {
+        Some((connection, backend)) => {
+            if let Err(error) = gateway.connector.cancel(&connection, backend).await {
+                tracing::warn!(%connection, %error, "cancel request could not be relayed");
+            }
+        }
+        None => tracing::debug!("cancel request with an unknown key ignored"),
+    }
+}
+
+/// Send a FATAL error to a client that is being refused; failures to send are moot.
+async fn refuse(
+    reader: &mut FrameReader<Box<dyn Stream>>,
+    sqlstate: &str,
+    message: &str,
+    hint: Option<&str>,
+) {
+    let error = wire::error_response(Severity::Fatal, sqlstate, message, None, hint);
+    let stream = reader.get_mut();
+    let _ = stream.write_all(&error).await;
+    let _ = stream.flush().await;
+}
+
+async fn startup(
+    gateway: &PgGateway,
+    mut reader: FrameReader<Box<dyn Stream>>,
+    encrypted: bool,
+    minor: i32,
+    params: Vec<(String, String)>,
+) -> Result<Accepted, PgError> {
+    if !encrypted && gateway.settings.require_tls {
+        let message = "gatehouse requires TLS: connect with sslmode=require (or verify-full with the gateway's CA certificate)";
+        refuse(&mut reader, "28000", message, None).await;
+        return Err(PgError::Protocol("client did not start TLS".into()));
+    }
+    let unknown_options: Vec<String> = params
+        .iter()
+        .filter(|(name, _)| name.starts_with("_pq_."))
+        .map(|(name, _)| name.clone())
+        .collect();
+    if minor > 0 || !unknown_options.is_empty() {
+        reader
+            .get_mut()
+            .write_all(&wire::negotiate_protocol_version(0, &unknown_options))
+            .await?;
+    }
+    let value = |key: &str| {
+        params
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.clone())
+    };
+    let Some(user) = value("user") else {
+        refuse(
+            &mut reader,
+            "28000",
+            "no user name given in the startup message",
+            None,
+        )
+        .await;
+        return Err(PgError::Protocol("startup without user".into()));
+    };
+    let database = value("database").unwrap_or_else(|| user.clone());
+    let mut passthrough = Vec::new();
+    for (name, param_value) in &params {
+        if matches!(name.as_str(), "user" | "database") || name.starts_with("_pq_.") {
+            continue;
+        }
+        if !PASSTHROUGH_PARAMETERS.contains(&name.as_str()) {
+            let message = format!(
+                "startup parameter `{name}` is not allowed through gatehouse: it could change the session behind policy's back; \
+                 run a SET statement instead, which policy decides"
+            );
+            refuse(&mut reader, "08P01", &message, None).await;
+            return Err(PgError::Protocol(message));
+        }
+        passthrough.push((name.clone(), param_value.clone()));
+    }
+
+    reader
+        .get_mut()
+        .write_all(&wire::authentication(3, &[]))
+        .await?;
+    reader.get_mut().flush().await?;
+    let Some(frame) = reader.next().await? else {
+        return Err(PgError::Protocol(
+            "client closed the connection instead of sending a password".into(),
+        ));
+    };
+    if frame.tag != b'p' {
+        let message = "expected a password message: pass your gatehouse token as the password";
+        refuse(&mut reader, "08P01", message, None).await;
+        return Err(PgError::Protocol(message.into()));
+    }
+    let token = SecretString::new(wire::BodyReader::new(frame.body(), "PasswordMessage").cstr()?);
+
+    let identity = match gateway.authenticator.authenticate(&token).await {
+        Ok(identity) => identity,
+        Err(error) => {
+            tracing::info!(%user, reason = %error, "client authentication failed");
+            metrics::counter!("gatehouse_pg_auth_failures_total").increment(1);
+            let message = format!("password authentication failed for user \"{user}\"");
+            let hint = "the gatehouse token is invalid, expired or revoked: create a new one with `gatehouse keys create`";
+            refuse(&mut reader, "28P01", &message, Some(hint)).await;
+            return Err(PgError::Protocol(format!("authentication failed: {error}")));
+        }
+    };
+    if identity.subject != user && user != TOKEN_ONLY_USER {
+        let message = format!(
+            "the token belongs to `{}`, not `{user}`: connect with user={} (or user={TOKEN_ONLY_USER})",
+            identity.subject, identity.subject
+        );
+        refuse(&mut reader, "28000", &message, None).await;
+        return Err(PgError::Protocol(message));
+    }
+    let Some(connection) = gateway.connections.get(&database).cloned() else {
+        let mut names: Vec<&str> = gateway.connections.keys().map(String::as_str).collect();
+        names.sort_unstable();
+        let message = format!(
+            "gatehouse has no connection named `{database}`; name one of [{}] as the database",
+            names.join(", ")
+        );
+        refuse(&mut reader, "3D000", &message, None).await;
+        return Err(PgError::Protocol(message));
+    };
+    let (stream, leftover) = reader.into_parts();
+    Ok(Accepted {
+        stream,
+        leftover,
+        identity,
+        connection,
+        passthrough,
+    })
+}

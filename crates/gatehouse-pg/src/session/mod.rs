@@ -1,0 +1,242 @@
+//! One client session after authentication: the `connect` decision, opening the server
+//! session, and the relay in both directions until either side ends.
+//!
+//! The relay is two loops run concurrently: `inbound` (client → server) decodes and decides,
+//! `outbound` (server → client) relays responses. Only `outbound` writes to the client once
+//! the session is running, so responses can never be reordered: when a request is refused,
+//! `inbound` sends the server a harmless request that is certain to fail at that exact point
+//! (a "refusal marker"), and `outbound` replaces the server's error for it with gatehouse's
+//! refusal. The server's own error handling (discard until Sync, transaction state) then
+//! stays exactly PostgreSQL's.
+
+mod inbound;
+mod outbound;
+mod refusals;
+
+use crate::connector::{BackendKey, UpstreamSession};
+use crate::handshake::Accepted;
+use crate::wire::{self, FrameReader, Severity};
+use crate::{PgError, PgGateway};
+use gatehouse_core::Action;
+use gatehouse_pipeline::{Decision, SessionContext};
+use rand::RngCore;
+use std::net::IpAddr;
+use tokio::io::AsyncWriteExt;
+use tokio::sync::watch;
+
+pub(crate) use refusals::Shared;
+
+/// How a session ended, for the audit log.
+enum Ending {
+    ClientTerminated,
+    ClientClosed,
+    ServerClosed,
+    ShutDown,
+}
+
+/// Run an accepted client's session to its end.
+pub(crate) async fn run(
+    gateway: &PgGateway,
+    accepted: Accepted,
+    peer: Option<IpAddr>,
+    mut terminate: watch::Receiver<bool>,
+) -> Result<(), PgError> {
+    let Accepted {
+        stream,
+        leftover,
+        identity,
+        connection,
+        passthrough,
+    } = accepted;
+    let context = SessionContext {
+        session_id: new_session_id(),
+        identity,
+        connection,
+        source_address: peer,
+    };
+    let mut client = FrameReader::from_parts(
+        stream,
+        leftover,
+        gateway.settings.max_client_message,
+        "client",
+    );
+
+    match gateway.pipeline.decide(&context, &[Action::Connect]).await {
+        Ok(Decision::Allow(_connect_permit)) => {}
+        Ok(Decision::Deny(denial)) => {
+            let message = format!("gatehouse: permission denied: {}", denial.message);
+            let detail = format!("policy: {}", denial.policy_label());
+            send_fatal(&mut client, "42501", &message, Some(&detail)).await;
+            return Ok(());
+        }
+        Err(error) => {
+            send_fatal(&mut client, "58000", &format!("gatehouse: {error}"), None).await;
+            return Err(PgError::Upstream(error.to_string()));
+        }
+    }
+
+    let upstream = match gateway
+        .connector
+        .open(&context.connection.name, &passthrough)
+        .await
+    {
+        Ok(upstream) => upstream,
+        Err(error) => {
+            let message = format!(
+                "gatehouse could not open connection `{}`: {error}",
+                context.connection.name
+            );
+            send_fatal(&mut client, error.sqlstate(), &message, None).await;
+            return Err(error);
+        }
+    };
+    let UpstreamSession {
+        stream: server_stream,
+        parameters,
+        key,
+        leftover: server_leftover,
+    } = upstream;
+
+    let client_key = key.map(|k| gateway.cancels.register(&context.connection.name, k));
+    let mut greeting = bytes::BytesMut::new();
+    greeting.extend_from_slice(&wire::authentication(0, &[]));
+    for (name, value) in &parameters {
+        greeting.extend_from_slice(&wire::parameter_status(name, value));
+    }
+    if let Some(BackendKey { process_id, secret }) = client_key {
+        greeting.extend_from_slice(&wire::backend_key_data(process_id, secret));
+    }
+    greeting.extend_from_slice(&wire::ready_for_query(b'I'));
+    let sent = client.get_mut().write_all(&greeting).await;
+    tracing::info!(
+        session = %context.session_id,
+        subject = %context.identity.subject,
+        connection = %context.connection.name,
+        "session started"
+    );
+    metrics::gauge!("gatehouse_pg_sessions_active").increment(1.0);
+
+    let result = match sent {
+        Ok(()) => {
+            relay(
+                gateway,
+                &context,
+                client,
+                server_stream,
+                server_leftover,
+                &mut terminate,
+            )
+            .await
+        }
+        Err(error) => Err(PgError::Io(error)),
+    };
+
+    metrics::gauge!("gatehouse_pg_sessions_active").decrement(1.0);
+    if let Some(key) = client_key {
+        gateway.cancels.unregister(key);
+    }
+    let reason = match &result {
+        Ok(Ending::ClientTerminated) => "client terminated the session".to_owned(),
+        Ok(Ending::ClientClosed) => "client closed the connection".to_owned(),
+        Ok(Ending::ServerClosed) => "server closed the connection".to_owned(),
+        Ok(Ending::ShutDown) => "gatehouse shut down".to_owned(),
+        Err(error) => format!("session failed: {error}"),
+    };
+    if let Err(error) = gateway.pipeline.record_disconnect(&context, &reason).await {
+        tracing::error!(session = %context.session_id, %error, "disconnect could not be recorded");
+    }
+    tracing::info!(session = %context.session_id, %reason, "session ended");
+    result.map(|_| ())
+}
+
+async fn relay(
+    gateway: &PgGateway,
+    context: &SessionContext,
+    client: FrameReader<Box<dyn crate::Stream>>,
+    server: Box<dyn crate::Stream>,
+    server_leftover: bytes::BytesMut,
+    terminate: &mut watch::Receiver<bool>,
+) -> Result<Ending, PgError> {
+    let (client_io, client_buffer) = client.into_parts();
+    let (client_read, mut client_write) = tokio::io::split(client_io);
+    let (server_read, mut server_write) = tokio::io::split(server);
+    let client_reader = FrameReader::from_parts(
+        client_read,
+        client_buffer,
+        gateway.settings.max_client_message,
+        "client",
+    );
+    let server_reader = FrameReader::from_parts(
+        server_read,
+        server_leftover,
+        gateway.settings.max_server_message,
+        "server",
+    );
+    let shared = Shared::default();
+    let mut inbound = inbound::Inbound::new(gateway, context, client_reader, &shared);
+    let outcome = tokio::select! {
+        ending = inbound.run(&mut server_write) => ending,
+        ending = outbound::run(server_reader, &mut client_write, &shared) => ending,
+        _ = wait_for(terminate) => Ok(Ending::ShutDown),
+    };
+    let farewell = match &outcome {
+        Ok(Ending::ShutDown) => Some(wire::error_response(
+            Severity::Fatal,
+            "57P01",
+            "terminating connection because gatehouse is shutting down",
+            None,
+            None,
+        )),
+        Ok(Ending::ServerClosed) => Some(wire::error_response(
+            Severity::Fatal,
+            "08006",
+            &format!(
+                "the server of connection `{}` closed the connection",
+                context.connection.name
+            ),
+            None,
+            None,
+        )),
+        Ok(_) => None,
+        Err(error) => Some(wire::error_response(
+            Severity::Fatal,
+            error.sqlstate(),
+            &format!("gatehouse ended the session: {error}"),
+            None,
+            None,
+        )),
+    };
+    if let Some(farewell) = farewell {
+        let _ = client_write.write_all(&farewell).await;
+    }
+    let _ = client_write.shutdown().await;
+    let _ = server_write.write_all(&wire::raw_message(b'X', &[])).await;
+    let _ = server_write.shutdown().await;
+    outcome
+}
+
+async fn wait_for(flag: &mut watch::Receiver<bool>) {
+    while !*flag.borrow() {
+        if flag.changed().await.is_err() {
+            // The sender is gone: no shutdown will ever be signalled.
+            std::future::pending::<()>().await;
+        }
+    }
+}
+
+async fn send_fatal(
+    client: &mut FrameReader<Box<dyn crate::Stream>>,
+    sqlstate: &str,
+    message: &str,
+    detail: Option<&str>,
+) {
+    let error = wire::error_response(Severity::Fatal, sqlstate, message, detail, None);
+    let _ = client.get_mut().write_all(&error).await;
+    let _ = client.get_mut().flush().await;
+}
+
+fn new_session_id() -> String {
+    let mut bytes = [0u8; 8];
+    rand::rng().fill_bytes(&mut bytes);
+    format!("s-{}", hex::encode(bytes))
+}

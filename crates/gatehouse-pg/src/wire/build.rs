@@ -1,0 +1,240 @@
+//! Encoding the messages gatehouse writes itself: errors and handshake messages to clients,
+//! startup and authentication messages to servers, and renamed extended-protocol messages.
+
+use bytes::{BufMut, Bytes, BytesMut};
+
+/// Start a tagged message; returns the buffer and the offset of its length field.
+fn begin(out: &mut BytesMut, tag: u8) -> usize {
+    out.put_u8(tag);
+    let at = out.len();
+    out.put_i32(0);
+    at
+}
+
+/// Patch the length field written by [`begin`].
+fn end(out: &mut BytesMut, at: usize) {
+    let len = i32::try_from(out.len() - at).unwrap_or(i32::MAX);
+    if let Some(slot) = out.get_mut(at..at + 4) {
+        slot.copy_from_slice(&len.to_be_bytes());
+    }
+}
+
+fn put_cstr(out: &mut BytesMut, text: &str) {
+    // A NUL inside would end the string early on the other side; the wire cannot carry it.
+    out.extend(text.bytes().filter(|b| *b != 0));
+    out.put_u8(0);
+}
+
+/// Severity of an error we send.
+#[derive(Debug, Clone, Copy)]
+pub enum Severity {
+    /// The statement failed; the session continues.
+    Error,
+    /// The session is about to end.
+    Fatal,
+}
+
+/// An `ErrorResponse` with SQLSTATE, message, optional detail and hint.
+pub fn error_response(
+    severity: Severity,
+    sqlstate: &str,
+    message: &str,
+    detail: Option<&str>,
+    hint: Option<&str>,
+) -> Bytes {
+    let mut out = BytesMut::with_capacity(128 + message.len());
+    let at = begin(&mut out, b'E');
+    let severity = match severity {
+        Severity::Error => "ERROR",
+        Severity::Fatal => "FATAL",
+    };
+    for (code, value) in [
+        (b'S', severity),
+        (b'V', severity),
+        (b'C', sqlstate),
+        (b'M', message),
+    ] {
+        out.put_u8(code);
+        put_cstr(&mut out, value);
+    }
+    if let Some(detail) = detail {
+        out.put_u8(b'D');
+        put_cstr(&mut out, detail);
+    }
+    if let Some(hint) = hint {
+        out.put_u8(b'H');
+        put_cstr(&mut out, hint);
+    }
+    out.put_u8(0);
+    end(&mut out, at);
+    out.freeze()
+}
+
+/// `NoticeResponse` with severity NOTICE.
+pub fn notice_response(message: &str) -> Bytes {
+    let mut out = BytesMut::new();
+    let at = begin(&mut out, b'N');
+    for (code, value) in [
+        (b'S', "NOTICE"),
+        (b'V', "NOTICE"),
+        (b'C', "00000"),
+        (b'M', message),
+    ] {
+        out.put_u8(code);
+        put_cstr(&mut out, value);
+    }
+    out.put_u8(0);
+    end(&mut out, at);
+    out.freeze()
+}
+
+/// `Authentication*` request with a code and optional data.
+pub fn authentication(code: i32, data: &[u8]) -> Bytes {
+    let mut out = BytesMut::new();
+    let at = begin(&mut out, b'R');
+    out.put_i32(code);
+    out.put_slice(data);
+    end(&mut out, at);
+    out.freeze()
+}
+
+pub fn parameter_status(name: &str, value: &str) -> Bytes {
+    let mut out = BytesMut::new();
+    let at = begin(&mut out, b'S');
+    put_cstr(&mut out, name);
+    put_cstr(&mut out, value);
+    end(&mut out, at);
+    out.freeze()
+}
+
+pub fn backend_key_data(process_id: i32, secret: i32) -> Bytes {
+    let mut out = BytesMut::new();
+    let at = begin(&mut out, b'K');
+    out.put_i32(process_id);
+    out.put_i32(secret);
+    end(&mut out, at);
+    out.freeze()
+}
+
+pub fn ready_for_query(status: u8) -> Bytes {
+    let mut out = BytesMut::new();
+    let at = begin(&mut out, b'Z');
+    out.put_u8(status);
+    end(&mut out, at);
+    out.freeze()
+}
+
+/// `NegotiateProtocolVersion`: we speak 3.0 and do not know these `_pq_` options.
+pub fn negotiate_protocol_version(newest_minor: i32, unknown_options: &[String]) -> Bytes {
+    let mut out = BytesMut::new();
+    let at = begin(&mut out, b'v');
+    out.put_i32(newest_minor);
+    out.put_i32(i32::try_from(unknown_options.len()).unwrap_or(0));
+    for option in unknown_options {
+        put_cstr(&mut out, option);
+    }
+    end(&mut out, at);
+    out.freeze()
+}
+
+/// A startup message (protocol 3.0) with the given parameters.
+pub fn startup_message(params: &[(&str, &str)]) -> Bytes {
+    let mut out = BytesMut::new();
+    out.put_i32(0);
+    out.put_i32(super::PROTOCOL_3_0);
+    for (name, value) in params {
+        put_cstr(&mut out, name);
+        put_cstr(&mut out, value);
+    }
+    out.put_u8(0);
+    let len = i32::try_from(out.len()).unwrap_or(i32::MAX);
+    if let Some(slot) = out.get_mut(..4) {
+        slot.copy_from_slice(&len.to_be_bytes());
+    }
+    out.freeze()
+}
+
+/// An 8-byte request-code message: `SSLRequest`, or `CancelRequest` with its key.
+pub fn request_code(code: i32, key: Option<(i32, i32)>) -> Bytes {
+    let mut out = BytesMut::new();
+    let len = if key.is_some() { 16 } else { 8 };
+    out.put_i32(len);
+    out.put_i32(code);
+    if let Some((pid, secret)) = key {
+        out.put_i32(pid);
+        out.put_i32(secret);
+    }
+    out.freeze()
+}
+
+/// A message whose body is raw bytes (`PasswordMessage`, `SASLResponse`, ...).
+pub fn raw_message(tag: u8, body: &[u8]) -> Bytes {
+    let mut out = BytesMut::with_capacity(body.len() + 5);
+    let at = begin(&mut out, tag);
+    out.put_slice(body);
+    end(&mut out, at);
+    out.freeze()
+}
+
+/// `SASLInitialResponse` for a mechanism.
+pub fn sasl_initial_response(mechanism: &str, data: &[u8]) -> Bytes {
+    let mut out = BytesMut::new();
+    let at = begin(&mut out, b'p');
+    put_cstr(&mut out, mechanism);
+    out.put_i32(i32::try_from(data.len()).unwrap_or(i32::MAX));
+    out.put_slice(data);
+    end(&mut out, at);
+    out.freeze()
+}
+
+/// `PasswordMessage` carrying a NUL-terminated string.
+pub fn password_message(password: &str) -> Bytes {
+    let mut out = BytesMut::new();
+    let at = begin(&mut out, b'p');
+    put_cstr(&mut out, password);
+    end(&mut out, at);
+    out.freeze()
+}
+
+/// `Query` with the given text.
+pub fn query(text: &str) -> Bytes {
+    let mut out = BytesMut::new();
+    let at = begin(&mut out, b'Q');
+    put_cstr(&mut out, text);
+    end(&mut out, at);
+    out.freeze()
+}
+
+/// `Parse` with a (possibly renamed) statement name.
+pub fn parse(out: &mut BytesMut, statement: &str, query: &str, parameter_types: &[u8]) {
+    let at = begin(out, b'P');
+    put_cstr(out, statement);
+    put_cstr(out, query);
+    out.put_slice(parameter_types);
+    end(out, at);
+}
+
+/// `Bind` with (possibly renamed) portal and statement names.
+pub fn bind(out: &mut BytesMut, portal: &str, statement: &str, rest: &[u8]) {
+    let at = begin(out, b'B');
+    put_cstr(out, portal);
+    put_cstr(out, statement);
+    out.put_slice(rest);
+    end(out, at);
+}
+
+/// `Execute` of a (possibly renamed) portal.
+pub fn execute(out: &mut BytesMut, portal: &str, max_rows: i32) {
+    let at = begin(out, b'E');
+    put_cstr(out, portal);
+    out.put_i32(max_rows);
+    end(out, at);
+}
+
+/// `Describe` or `Close` (`tag` `D` or `C`) of a (possibly renamed) target.
+pub fn target(out: &mut BytesMut, tag: u8, kind: u8, name: &str) {
+    let at = begin(out, tag);
+    out.put_u8(kind);
+    put_cstr(out, name);
+    end(out, at);
+}

@@ -1,0 +1,206 @@
+//! Decoding the message bodies gatehouse must understand. Every decoder takes untrusted bytes
+//! and returns an error (never panics) on truncation or malformed content.
+
+use crate::PgError;
+
+/// A cursor over a message body.
+pub struct BodyReader<'a> {
+    rest: &'a [u8],
+    what: &'static str,
+}
+
+impl<'a> BodyReader<'a> {
+    pub fn new(body: &'a [u8], what: &'static str) -> Self {
+        BodyReader { rest: body, what }
+    }
+
+    fn malformed(&self, detail: &str) -> PgError {
+        PgError::Protocol(format!("malformed {} message: {detail}", self.what))
+    }
+
+    /// A NUL-terminated string, which must be UTF-8.
+    pub fn cstr(&mut self) -> Result<&'a str, PgError> {
+        let end = self
+            .rest
+            .iter()
+            .position(|b| *b == 0)
+            .ok_or_else(|| self.malformed("missing string terminator"))?;
+        let (text, rest) = self.rest.split_at(end);
+        self.rest = rest.get(1..).unwrap_or_default();
+        std::str::from_utf8(text).map_err(|_| self.malformed("string is not valid UTF-8"))
+    }
+
+    pub fn i32(&mut self) -> Result<i32, PgError> {
+        let bytes = self.take(4)?;
+        let array: [u8; 4] = bytes
+            .try_into()
+            .map_err(|_| self.malformed("short integer"))?;
+        Ok(i32::from_be_bytes(array))
+    }
+
+    pub fn u8(&mut self) -> Result<u8, PgError> {
+        let bytes = self.take(1)?;
+        bytes
+            .first()
+            .copied()
+            .ok_or_else(|| self.malformed("missing byte"))
+    }
+
+    pub fn take(&mut self, n: usize) -> Result<&'a [u8], PgError> {
+        if self.rest.len() < n {
+            return Err(self.malformed("truncated"));
+        }
+        let (taken, rest) = self.rest.split_at(n);
+        self.rest = rest;
+        Ok(taken)
+    }
+
+    /// Everything not yet read.
+    pub fn remaining(&self) -> &'a [u8] {
+        self.rest
+    }
+
+    /// Fail unless the body was consumed exactly.
+    pub fn finish(&self) -> Result<(), PgError> {
+        if self.rest.is_empty() {
+            Ok(())
+        } else {
+            Err(self.malformed("unexpected trailing bytes"))
+        }
+    }
+}
+
+/// Startup parameters as (name, value) pairs, in order.
+pub fn startup_parameters(body: &[u8]) -> Result<Vec<(String, String)>, PgError> {
+    let mut reader = BodyReader::new(body, "startup");
+    let mut params = Vec::new();
+    loop {
+        let name = reader.cstr()?;
+        if name.is_empty() {
+            break;
+        }
+        let value = reader.cstr()?;
+        params.push((name.to_owned(), value.to_owned()));
+    }
+    reader.finish()?;
+    Ok(params)
+}
+
+/// `Parse`: statement name, query text, and the parameter-type bytes that follow.
+pub struct ParseMessage<'a> {
+    pub statement: &'a str,
+    pub query: &'a str,
+    pub parameter_types: &'a [u8],
+}
+
+pub fn parse_message(body: &[u8]) -> Result<ParseMessage<'_>, PgError> {
+    let mut reader = BodyReader::new(body, "Parse");
+    let statement = reader.cstr()?;
+    let query = reader.cstr()?;
+    Ok(ParseMessage {
+        statement,
+        query,
+        parameter_types: reader.remaining(),
+    })
+}
+
+/// `Bind`: portal, statement, and the parameter bytes that follow (relayed unchanged).
+pub struct BindMessage<'a> {
+    pub portal: &'a str,
+    pub statement: &'a str,
+    pub rest: &'a [u8],
+}
+
+pub fn bind_message(body: &[u8]) -> Result<BindMessage<'_>, PgError> {
+    let mut reader = BodyReader::new(body, "Bind");
+    let portal = reader.cstr()?;
+    let statement = reader.cstr()?;
+    Ok(BindMessage {
+        portal,
+        statement,
+        rest: reader.remaining(),
+    })
+}
+
+/// `Execute`: portal name and row limit.
+pub fn execute_message(body: &[u8]) -> Result<(&str, i32), PgError> {
+    let mut reader = BodyReader::new(body, "Execute");
+    let portal = reader.cstr()?;
+    let max_rows = reader.i32()?;
+    reader.finish()?;
+    Ok((portal, max_rows))
+}
+
+/// `Describe` or `Close`: `S` (statement) or `P` (portal) and a name.
+pub fn target_message<'a>(body: &'a [u8], what: &'static str) -> Result<(u8, &'a str), PgError> {
+    let mut reader = BodyReader::new(body, what);
+    let kind = reader.u8()?;
+    if kind != b'S' && kind != b'P' {
+        return Err(PgError::Protocol(format!(
+            "malformed {what} message: target must be 'S' or 'P'"
+        )));
+    }
+    let name = reader.cstr()?;
+    reader.finish()?;
+    Ok((kind, name))
+}
+
+/// `Query`: the SQL text.
+pub fn query_message(body: &[u8]) -> Result<&str, PgError> {
+    let mut reader = BodyReader::new(body, "Query");
+    let text = reader.cstr()?;
+    reader.finish()?;
+    Ok(text)
+}
+
+/// The fields of an `ErrorResponse` or `NoticeResponse`, as (field code, value).
+pub fn error_fields(body: &[u8]) -> Result<Vec<(u8, String)>, PgError> {
+    let mut reader = BodyReader::new(body, "ErrorResponse");
+    let mut fields = Vec::new();
+    loop {
+        let code = reader.u8()?;
+        if code == 0 {
+            break;
+        }
+        fields.push((code, reader.cstr()?.to_owned()));
+    }
+    Ok(fields)
+}
+
+/// The human-readable summary of an error's fields: "message (SQLSTATE)".
+pub fn describe_error(fields: &[(u8, String)]) -> String {
+    let field = |code: u8| {
+        fields
+            .iter()
+            .find(|(c, _)| *c == code)
+            .map(|(_, v)| v.as_str())
+            .unwrap_or("")
+    };
+    format!("{} (SQLSTATE {})", field(b'M'), field(b'C'))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn truncated_and_unterminated_bodies_are_errors() {
+        assert!(parse_message(b"stmt").is_err());
+        assert!(execute_message(b"\0\0\0").is_err());
+        assert!(target_message(b"X\0", "Close").is_err());
+        assert!(startup_parameters(b"user\0ana\0").is_err());
+        assert!(query_message(b"SELECT 1\0extra").is_err());
+        assert!(query_message(b"\xff\xfe\0").is_err());
+    }
+
+    #[test]
+    fn well_formed_bodies_decode() {
+        let params = startup_parameters(b"user\0ana\0database\0demo\0\0").unwrap();
+        assert_eq!(params[1], ("database".into(), "demo".into()));
+        let (portal, rows) = execute_message(b"p1\0\0\0\0\x05").unwrap();
+        assert_eq!((portal, rows), ("p1", 5));
+        let parse = parse_message(b"s1\0SELECT 1\0\0\0").unwrap();
+        assert_eq!((parse.statement, parse.query), ("s1", "SELECT 1"));
+    }
+}

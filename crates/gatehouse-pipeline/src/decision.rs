@@ -1,0 +1,47 @@
+//! Step 3 of the pipeline: the decision, and the [`Permit`] that only an allowed, recorded
+//! request carries.
+
+use serde::Serialize;
+
+/// Proof that a request was allowed by policy and its audit event stored. It cannot be
+/// constructed outside this crate, cloned or copied, so an adapter that requires one by value
+/// to forward cannot forward an undecided or refused request.
+#[derive(Debug)]
+#[must_use = "a Permit exists to be spent on forwarding the request it was issued for"]
+pub struct Permit {
+    _sealed: (),
+}
+
+impl Permit {
+    pub(crate) fn issue() -> Self {
+        Permit { _sealed: () }
+    }
+}
+
+/// Why a request was refused, phrased for the person or program that sent it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Denial {
+    /// The refused action's name, e.g. `sql:delete`.
+    pub action: String,
+    /// The policies that refused it; empty when nothing permitted it (default deny).
+    pub policies: Vec<String>,
+    /// A complete sentence that names the action and the deciding policy.
+    pub message: String,
+}
+
+impl Denial {
+    /// The deciding policy's name for display: the first forbidding policy, or `default-deny`.
+    pub fn policy_label(&self) -> String {
+        match self.policies.first() {
+            Some(id) => id.clone(),
+            None => "default-deny".to_owned(),
+        }
+    }
+}
+
+/// The outcome of [`crate::Pipeline::decide`].
+#[derive(Debug)]
+pub enum Decision {
+    Allow(Permit),
+    Deny(Denial),
+}

@@ -1,0 +1,185 @@
+//! The pipeline object adapters hold: policy decision plus audit recording, in that order,
+//! before anything is forwarded.
+
+use crate::{AuditEvent, AuditEventKind, AuditSink, Decision, Denial, Permit, PipelineError};
+use gatehouse_core::{Action, ConnectionInfo, Identity};
+use gatehouse_policy::{PolicyEngine, PolicyRequest, PolicyVerdict};
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Everything about a client session that every decision needs.
+#[derive(Debug, Clone)]
+pub struct SessionContext {
+    /// Unique id of this session, named in every audit event.
+    pub session_id: String,
+    pub identity: Identity,
+    pub connection: Arc<ConnectionInfo>,
+    pub source_address: Option<IpAddr>,
+}
+
+/// Decides requests and records them. Cheap to clone; share one per gateway.
+#[derive(Clone)]
+pub struct Pipeline {
+    policy: Arc<PolicyEngine>,
+    audit: Arc<dyn AuditSink>,
+}
+
+impl Pipeline {
+    pub fn new(policy: Arc<PolicyEngine>, audit: Arc<dyn AuditSink>) -> Self {
+        Pipeline { policy, audit }
+    }
+
+    /// The policy set in force.
+    pub fn policy(&self) -> &PolicyEngine {
+        &self.policy
+    }
+
+    /// Decide a request made of one or more actions (a multi-statement message is one
+    /// request): every action must be allowed or none is. Every decided action is recorded;
+    /// an `Allow` is returned only after its events are stored.
+    pub async fn decide(
+        &self,
+        session: &SessionContext,
+        actions: &[Action],
+    ) -> Result<Decision, PipelineError> {
+        let now = now_unix_ms();
+        let mut events = Vec::with_capacity(actions.len());
+        let mut denial = None;
+        for action in actions {
+            let verdict = self.policy.decide(&PolicyRequest {
+                identity: &session.identity,
+                connection: &session.connection,
+                action,
+                source_address: session.source_address,
+                now_unix_seconds: now / 1000,
+            });
+            metrics::counter!(
+                "gatehouse_decisions_total",
+                "action" => action.name(),
+                "decision" => if verdict.allowed { "allow" } else { "deny" },
+            )
+            .increment(1);
+            let refused = (!verdict.allowed).then(|| denial_for(session, action, &verdict));
+            events.push(event_for(session, action, &verdict, refused.as_ref(), now));
+            if let Some(refused) = refused {
+                denial = Some(refused);
+                break;
+            }
+        }
+        let recorded = if events.is_empty() {
+            Ok(())
+        } else {
+            self.audit.record(events).await
+        };
+        match denial {
+            // A refusal stands even when it cannot be recorded: failing closed never
+            // depends on the audit log being up.
+            Some(denial) => Ok(Decision::Deny(denial)),
+            None => match recorded {
+                Ok(()) => Ok(Decision::Allow(Permit::issue())),
+                Err(reason) => Err(PipelineError::AuditUnavailable(reason)),
+            },
+        }
+    }
+
+    /// Record the end of a session. Failure is returned but the session is over either way.
+    pub async fn record_disconnect(
+        &self,
+        session: &SessionContext,
+        reason: &str,
+    ) -> Result<(), PipelineError> {
+        let event = AuditEvent {
+            time_unix_ms: now_unix_ms(),
+            kind: AuditEventKind::Disconnect,
+            session: session.session_id.clone(),
+            subject: session.identity.subject.clone(),
+            identity_kind: session.identity.kind.as_str().to_owned(),
+            groups: session.identity.groups.clone(),
+            acting_for: session.identity.acting_for.clone(),
+            connection: session.connection.name.clone(),
+            source_address: session.source_address.map(|a| a.to_string()),
+            action: String::new(),
+            decision: String::new(),
+            policies: Vec::new(),
+            statement: None,
+            fingerprint: None,
+            detail: Some(reason.to_owned()),
+        };
+        self.audit
+            .record(vec![event])
+            .await
+            .map_err(PipelineError::AuditUnavailable)
+    }
+}
+
+fn now_unix_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+fn denial_for(session: &SessionContext, action: &Action, verdict: &PolicyVerdict) -> Denial {
+    let name = action.name();
+    let who = &session.identity.subject;
+    let connection = &session.connection.name;
+    let mut message = if !verdict.errors.is_empty() {
+        format!(
+            "`{name}` was refused because policy evaluation failed ({}); gatehouse fails closed",
+            verdict.errors.join("; ")
+        )
+    } else if let Some(first) = verdict.determining_policies.first() {
+        format!(
+            "`{name}` on connection `{connection}` is forbidden for `{who}` by policy `{first}`"
+        )
+    } else {
+        format!(
+            "`{name}` on connection `{connection}` is not permitted for `{who}`: no policy permits it (policy `default-deny`)"
+        )
+    };
+    if let Action::Sql(statement) = action {
+        if let Some(reason) = &statement.reason {
+            message.push_str(&format!(" — the statement {reason}"));
+        }
+    }
+    Denial {
+        action: name.to_owned(),
+        policies: verdict.determining_policies.clone(),
+        message,
+    }
+}
+
+fn event_for(
+    session: &SessionContext,
+    action: &Action,
+    verdict: &PolicyVerdict,
+    denial: Option<&Denial>,
+    now: i64,
+) -> AuditEvent {
+    let (kind, statement, fingerprint) = match action {
+        Action::Connect => (AuditEventKind::Connect, None, None),
+        Action::Sql(sql) => (
+            AuditEventKind::Statement,
+            Some(sql.text.clone()),
+            Some(sql.fingerprint.clone()),
+        ),
+    };
+    AuditEvent {
+        time_unix_ms: now,
+        kind,
+        session: session.session_id.clone(),
+        subject: session.identity.subject.clone(),
+        identity_kind: session.identity.kind.as_str().to_owned(),
+        groups: session.identity.groups.clone(),
+        acting_for: session.identity.acting_for.clone(),
+        connection: session.connection.name.clone(),
+        source_address: session.source_address.map(|a| a.to_string()),
+        action: action.name().to_owned(),
+        decision: if verdict.allowed { "allow" } else { "deny" }.to_owned(),
+        policies: verdict.determining_policies.clone(),
+        statement,
+        fingerprint,
+        detail: denial.map(|d| d.message.clone()),
+    }
+}

@@ -1,0 +1,55 @@
+//! How long one decision takes: a reader's SELECT over three tables under the quickstart
+//! policy, the common case on the proxy's hot path (target: well under 20 µs).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use gatehouse_core::{
+    Action, ConnectionInfo, ConnectionKind, Identity, IdentityKind, SqlKind, SqlStatement,
+};
+use gatehouse_policy::{PolicyEngine, PolicyRequest, QUICKSTART_POLICY};
+use std::hint::black_box;
+
+fn decide(c: &mut Criterion) {
+    let engine = PolicyEngine::from_sources(&[(
+        "quickstart.cedar".to_owned(),
+        QUICKSTART_POLICY.to_owned(),
+    )])
+    .unwrap();
+    let identity = Identity::new("ana", IdentityKind::Human, vec!["readers".to_owned()]);
+    let connection = ConnectionInfo {
+        name: "prod-db".to_owned(),
+        kind: ConnectionKind::Postgres,
+        environment: "prod".to_owned(),
+        tags: vec!["pii".to_owned()],
+        description: String::new(),
+    };
+    let action = Action::Sql(SqlStatement {
+        text: "SELECT o.id, c.name, i.sku FROM orders o JOIN customers c ON c.id = o.customer_id \
+               JOIN items i ON i.order_id = o.id WHERE o.id = 42"
+            .to_owned(),
+        kind: SqlKind::Select,
+        reads: vec![
+            "orders".to_owned(),
+            "customers".to_owned(),
+            "items".to_owned(),
+        ],
+        writes: Vec::new(),
+        functions: Vec::new(),
+        fingerprint: "select o.id, c.name, i.sku from orders o join customers c on c.id = o.customer_id join items i on i.order_id = o.id where o.id = $1".to_owned(),
+        reason: None,
+    });
+    let request = PolicyRequest {
+        identity: &identity,
+        connection: &connection,
+        action: &action,
+        source_address: Some("10.0.0.7".parse().unwrap()),
+        now_unix_seconds: 1_700_000_000,
+    };
+    assert!(engine.decide(&request).allowed);
+    c.bench_function("decide reader select 3 tables", |b| {
+        b.iter(|| engine.decide(black_box(&request)))
+    });
+}
+
+criterion_group!(benches, decide);
+criterion_main!(benches);

@@ -1,0 +1,61 @@
+//! The Cedar context of one request, built from the action and the connection's surroundings.
+//!
+//! Attribute names and types here must match the `ConnectContext` and `SqlContext` types of the
+//! schema; a unit test validates built contexts against the schema for every action.
+
+use crate::entities::string_set;
+use cedar_policy::{Context, RestrictedExpression};
+use gatehouse_core::Action;
+use std::net::{IpAddr, Ipv4Addr};
+
+/// What a connect context is made from.
+pub(crate) struct Surroundings {
+    pub(crate) source_address: Option<IpAddr>,
+    pub(crate) now_unix_seconds: i64,
+}
+
+/// Address policies see when the client address is unknown.
+pub(crate) const UNKNOWN_ADDRESS: IpAddr = IpAddr::V4(Ipv4Addr::UNSPECIFIED);
+
+/// Build the context for `action`: the connect context, plus the statement for SQL.
+pub(crate) fn build(action: &Action, surroundings: &Surroundings) -> Result<Context, String> {
+    let address = surroundings.source_address.unwrap_or(UNKNOWN_ADDRESS);
+    let now = surroundings.now_unix_seconds;
+    let hour = now.rem_euclid(86_400) / 3_600;
+    let connect = [
+        (
+            "source_address".to_owned(),
+            RestrictedExpression::new_ip(address.to_string()),
+        ),
+        ("now".to_owned(), RestrictedExpression::new_long(now)),
+        ("hour".to_owned(), RestrictedExpression::new_long(hour)),
+    ];
+    let result = match action {
+        Action::Connect => Context::from_pairs(connect),
+        Action::Sql(statement) => {
+            let tables = RestrictedExpression::new_set(
+                statement
+                    .reads
+                    .iter()
+                    .chain(&statement.writes)
+                    .map(|table| RestrictedExpression::new_string(table.clone())),
+            );
+            let sql = [
+                (
+                    "statement".to_owned(),
+                    RestrictedExpression::new_string(statement.text.clone()),
+                ),
+                (
+                    "fingerprint".to_owned(),
+                    RestrictedExpression::new_string(statement.fingerprint.clone()),
+                ),
+                ("reads".to_owned(), string_set(&statement.reads)),
+                ("writes".to_owned(), string_set(&statement.writes)),
+                ("tables".to_owned(), tables),
+                ("functions".to_owned(), string_set(&statement.functions)),
+            ];
+            Context::from_pairs(connect.into_iter().chain(sql))
+        }
+    };
+    result.map_err(|error| format!("context: {error}"))
+}

@@ -1,0 +1,419 @@
+//! The policy engine: a loaded, validated policy set and the pure `decide` function.
+//!
+//! Loading is rare and may be slow; deciding happens for every SQL statement through the proxy,
+//! so the engine keeps the parsed policy set and everything request-independent, and `decide`
+//! only builds the request's entities and context before asking Cedar. Any error while
+//! deciding — building the request or evaluating a policy — denies (fail closed).
+
+use crate::context::{self, Surroundings};
+use crate::entities::Vocabulary;
+use crate::error::PolicyError;
+use crate::load::{self, Loaded};
+use crate::schema;
+use crate::source::Source;
+use cedar_policy::{Authorizer, Decision, PolicyId, PolicySet, Request};
+use gatehouse_core::{Action, ConnectionInfo, Identity};
+use sha2::{Digest, Sha256};
+use std::collections::{BTreeMap, HashMap};
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+/// A loaded, validated policy set. `Send + Sync`; share it in an `Arc` and swap the `Arc` to
+/// reload.
+pub struct PolicyEngine {
+    policies: PolicySet,
+    authorizer: Authorizer,
+    vocabulary: Vocabulary,
+    /// Policy ids in load order.
+    ids: Vec<String>,
+    /// Load position of each policy id, to report determining policies in load order.
+    order: HashMap<String, usize>,
+    version: String,
+    warnings: Vec<String>,
+}
+
+/// One request to decide.
+#[derive(Debug, Clone, Copy)]
+pub struct PolicyRequest<'a> {
+    pub identity: &'a Identity,
+    pub connection: &'a ConnectionInfo,
+    pub action: &'a Action,
+    /// The client's address; policies see `0.0.0.0` when it is `None`.
+    pub source_address: Option<IpAddr>,
+    /// Decision time; policies see it as `context.now` and its UTC hour as `context.hour`.
+    pub now_unix_seconds: i64,
+}
+
+/// The outcome of [`PolicyEngine::decide`].
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct PolicyVerdict {
+    pub allowed: bool,
+    /// Ids of the policies that determined the outcome, in load order: the permitting policies
+    /// on allow, the forbidding ones on an explicit deny; empty when nothing permitted (default
+    /// deny) and when a permit matched but an error overrode it.
+    pub determining_policies: Vec<String>,
+    /// Evaluation errors; any error makes the verdict a deny (fail closed), even if some permit
+    /// matched.
+    pub errors: Vec<String>,
+}
+
+impl PolicyVerdict {
+    fn failed(error: String) -> Self {
+        PolicyVerdict {
+            allowed: false,
+            determining_policies: Vec::new(),
+            errors: vec![error],
+        }
+    }
+}
+
+impl PolicyEngine {
+    /// Load and validate `.cedar` files against the embedded schema. Any parse or validation
+    /// error refuses with file path, line, column and Cedar's reason (all errors, not just the
+    /// first). Files are named by their path as given.
+    pub fn load_files(paths: &[PathBuf]) -> Result<Self, PolicyError> {
+        let mut sources = Vec::with_capacity(paths.len());
+        for path in paths {
+            let text = std::fs::read_to_string(path).map_err(|source| PolicyError::Read {
+                path: path.clone(),
+                source,
+            })?;
+            sources.push((path.display().to_string(), text));
+        }
+        Self::from_sources(&sources)
+    }
+
+    /// Load and validate in-memory `(name, text)` pairs; `name` is what error messages and
+    /// `name:line` policy ids call the file.
+    pub fn from_sources(sources: &[(String, String)]) -> Result<Self, PolicyError> {
+        let schema = schema::parse()?;
+        let texts: Vec<Source<'_>> = sources
+            .iter()
+            .map(|(name, text)| Source { name, text })
+            .collect();
+        let Loaded {
+            policies,
+            ids,
+            warnings,
+        } = load::load(&texts, &schema)?;
+        let vocabulary = Vocabulary::new(&schema)?;
+        let order = ids
+            .iter()
+            .enumerate()
+            .map(|(position, id)| (id.clone(), position))
+            .collect();
+        Ok(PolicyEngine {
+            policies,
+            authorizer: Authorizer::new(),
+            vocabulary,
+            ids,
+            order,
+            version: version_of(sources),
+            warnings,
+        })
+    }
+
+    /// Short content hash (first 16 hex chars of sha256 over names and texts) identifying this
+    /// policy set version.
+    pub fn version(&self) -> &str {
+        &self.version
+    }
+
+    /// Ids of all loaded policies, in load order.
+    pub fn policy_ids(&self) -> Vec<String> {
+        self.ids.clone()
+    }
+
+    /// The Cedar annotations of a policy (`@id("x")` is `id` → `x`; an annotation without a
+    /// value maps to `""`), or `None` when no policy has that id.
+    pub fn annotations(&self, policy_id: &str) -> Option<BTreeMap<String, String>> {
+        self.policies
+            .policy(&PolicyId::new(policy_id))
+            .map(|policy| {
+                policy
+                    .annotations()
+                    .map(|(key, value)| (key.to_owned(), value.to_owned()))
+                    .collect()
+            })
+    }
+
+    /// Validator warnings that did not refuse the load (e.g. mixed-script strings), as
+    /// `file:line:col: reason`.
+    pub fn warnings(&self) -> &[String] {
+        &self.warnings
+    }
+
+    /// Decide one request. Pure: no I/O, no clock; never fails, denies instead.
+    pub fn decide(&self, request: &PolicyRequest<'_>) -> PolicyVerdict {
+        let action_name = request.action.name();
+        let Some(action) = self.vocabulary.action(action_name) else {
+            return PolicyVerdict::failed(format!("action `{action_name}` is not in the schema"));
+        };
+        let built = match self
+            .vocabulary
+            .build(request.identity, request.connection, action)
+        {
+            Ok(built) => built,
+            Err(error) => return PolicyVerdict::failed(error),
+        };
+        let surroundings = Surroundings {
+            source_address: request.source_address,
+            now_unix_seconds: request.now_unix_seconds,
+        };
+        let context = match context::build(request.action, &surroundings) {
+            Ok(context) => context,
+            Err(error) => return PolicyVerdict::failed(error),
+        };
+        let cedar_request = match Request::new(
+            built.principal,
+            built.action.uid.clone(),
+            built.resource,
+            context,
+            None,
+        ) {
+            Ok(cedar_request) => cedar_request,
+            Err(error) => return PolicyVerdict::failed(format!("request: {error}")),
+        };
+        let response =
+            self.authorizer
+                .is_authorized(&cedar_request, &self.policies, &built.entities);
+        let errors: Vec<String> = response
+            .diagnostics()
+            .errors()
+            .map(ToString::to_string)
+            .collect();
+        let allowed = response.decision() == Decision::Allow && errors.is_empty();
+        let determining_policies = if allowed || response.decision() == Decision::Deny {
+            let mut ids: Vec<(usize, String)> = response
+                .diagnostics()
+                .reason()
+                .map(|id| {
+                    let id = id.to_string();
+                    (self.order.get(&id).copied().unwrap_or(usize::MAX), id)
+                })
+                .collect();
+            ids.sort_unstable();
+            ids.into_iter().map(|(_, id)| id).collect()
+        } else {
+            Vec::new()
+        };
+        PolicyVerdict {
+            allowed,
+            determining_policies,
+            errors,
+        }
+    }
+}
+
+impl std::fmt::Debug for PolicyEngine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PolicyEngine")
+            .field("version", &self.version)
+            .field("policies", &self.ids)
+            .finish_non_exhaustive()
+    }
+}
+
+/// First 16 hex characters of sha256 over the names and texts, each length-prefixed so that
+/// moving text between names changes the hash.
+fn version_of(sources: &[(String, String)]) -> String {
+    let mut hasher = Sha256::new();
+    for (name, text) in sources {
+        for part in [name, text] {
+            hasher.update((part.len() as u64).to_le_bytes());
+            hasher.update(part.as_bytes());
+        }
+    }
+    let mut version = hex::encode(hasher.finalize());
+    version.truncate(16);
+    version
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+    use cedar_policy::Entities;
+    use gatehouse_core::{ConnectionKind, IdentityKind, SqlKind, SqlStatement};
+
+    fn sql(kind: SqlKind) -> Action {
+        Action::Sql(SqlStatement {
+            text: "select 1".into(),
+            kind,
+            reads: vec!["a".into(), "b".into()],
+            writes: vec!["b".into()],
+            functions: vec!["now".into()],
+            fingerprint: "select ?".into(),
+            reason: None,
+        })
+    }
+
+    /// Every context and entity set `decide` builds conforms to the schema, for every action.
+    #[test]
+    fn built_requests_conform_to_the_schema() {
+        let schema = schema::parse().unwrap();
+        let vocabulary = Vocabulary::new(&schema).unwrap();
+        let mut identity = Identity::new(
+            "ana",
+            IdentityKind::Machine,
+            vec!["readers".into(), "ops".into(), "readers".into()],
+        );
+        identity.acting_for = vec!["bob".into()];
+        let connection = ConnectionInfo {
+            name: "prod-db".into(),
+            kind: ConnectionKind::Postgres,
+            environment: "prod".into(),
+            tags: vec!["pii".into()],
+            description: String::new(),
+        };
+        let mut actions = vec![Action::Connect];
+        actions.extend(SqlKind::ALL.into_iter().map(sql));
+        for action in &actions {
+            for address in [
+                None,
+                Some("10.1.2.3".parse().unwrap()),
+                Some("::1".parse().unwrap()),
+            ] {
+                let entry = vocabulary.action(action.name()).unwrap();
+                let built = vocabulary.build(&identity, &connection, entry).unwrap();
+                let context = context::build(
+                    action,
+                    &Surroundings {
+                        source_address: address,
+                        now_unix_seconds: 1_700_000_000,
+                    },
+                )
+                .unwrap();
+                Request::new(
+                    built.principal.clone(),
+                    entry.uid.clone(),
+                    built.resource.clone(),
+                    context,
+                    Some(&schema),
+                )
+                .unwrap_or_else(|error| panic!("{}: {error}", action.name()));
+                Entities::from_entities(built.entities.iter().cloned(), Some(&schema))
+                    .unwrap_or_else(|error| panic!("{}: {error}", action.name()));
+            }
+        }
+    }
+
+    #[test]
+    fn engine_is_send_and_sync() {
+        fn assert_send_sync<T: Send + Sync>() {}
+        assert_send_sync::<PolicyEngine>();
+    }
+
+    #[test]
+    fn hour_is_utc_hour_of_now() {
+        let context = context::build(
+            &Action::Connect,
+            &Surroundings {
+                source_address: None,
+                // 2023-11-14T22:13:20Z
+                now_unix_seconds: 1_700_000_000,
+            },
+        )
+        .unwrap();
+        assert_eq!(
+            context.get("hour").unwrap(),
+            cedar_policy::EvalResult::Long(22)
+        );
+    }
+}
+
+#[cfg(test)]
+mod timing {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+    use gatehouse_core::{ConnectionKind, IdentityKind, SqlKind, SqlStatement};
+    use std::time::Instant;
+
+    #[test]
+    #[ignore]
+    fn breakdown() {
+        let engine =
+            PolicyEngine::from_sources(&[("q".into(), crate::QUICKSTART_POLICY.into())]).unwrap();
+        let identity = Identity::new("ana", IdentityKind::Human, vec!["readers".into()]);
+        let connection = ConnectionInfo {
+            name: "prod-db".into(),
+            kind: ConnectionKind::Postgres,
+            environment: "prod".into(),
+            tags: vec!["pii".into()],
+            description: String::new(),
+        };
+        let action = Action::Sql(SqlStatement {
+            text: "SELECT 1".into(),
+            kind: SqlKind::Select,
+            reads: vec!["a".into(), "b".into(), "c".into()],
+            writes: vec![],
+            functions: vec![],
+            fingerprint: "x".into(),
+            reason: None,
+        });
+        let n = 20_000;
+        let entry = engine.vocabulary.action("sql:select").unwrap();
+        let t = Instant::now();
+        for _ in 0..n {
+            std::hint::black_box(
+                engine
+                    .vocabulary
+                    .build(&identity, &connection, entry)
+                    .unwrap(),
+            );
+        }
+        println!("entities {:?}", t.elapsed() / n);
+        let s = Surroundings {
+            source_address: Some("10.0.0.1".parse().unwrap()),
+            now_unix_seconds: 1,
+        };
+        let t = Instant::now();
+        for _ in 0..n {
+            std::hint::black_box(context::build(&action, &s).unwrap());
+        }
+        println!("context {:?}", t.elapsed() / n);
+        let s2 = Surroundings {
+            source_address: None,
+            now_unix_seconds: 1,
+        };
+        let t = Instant::now();
+        for _ in 0..n {
+            std::hint::black_box(context::build(&Action::Connect, &s2).unwrap());
+        }
+        println!("connect context {:?}", t.elapsed() / n);
+        let built = engine
+            .vocabulary
+            .build(&identity, &connection, entry)
+            .unwrap();
+        let ctx = context::build(&action, &s).unwrap();
+        let req = Request::new(
+            built.principal.clone(),
+            entry.uid.clone(),
+            built.resource.clone(),
+            ctx,
+            None,
+        )
+        .unwrap();
+        let t = Instant::now();
+        for _ in 0..n {
+            std::hint::black_box(engine.authorizer.is_authorized(
+                &req,
+                &engine.policies,
+                &built.entities,
+            ));
+        }
+        println!("authorize {:?}", t.elapsed() / n);
+        let r = PolicyRequest {
+            identity: &identity,
+            connection: &connection,
+            action: &action,
+            source_address: Some("10.0.0.1".parse().unwrap()),
+            now_unix_seconds: 1,
+        };
+        let t = Instant::now();
+        for _ in 0..n {
+            std::hint::black_box(engine.decide(&r));
+        }
+        println!("decide {:?}", t.elapsed() / n);
+    }
+}

@@ -1,0 +1,158 @@
+//! The Cedar entities of one request: the identity with its groups, the connection, the action.
+//!
+//! Built for every request (every SQL statement through the proxy), so everything that does
+//! not depend on the request — entity type names, action uids and the action entities with
+//! their action-group parents — is computed once per engine in [`Vocabulary`].
+
+use crate::error::PolicyError;
+use crate::schema::{ACTION_TYPE, CONNECTION_TYPE, GROUP_TYPE, IDENTITY_TYPE, REQUEST_ACTIONS};
+use cedar_policy::{
+    Entities, Entity, EntityId, EntityTypeName, EntityUid, RestrictedExpression, Schema,
+};
+use gatehouse_core::{ConnectionInfo, Identity};
+use std::collections::HashMap;
+use std::str::FromStr;
+
+/// One request action, ready to use.
+pub(crate) struct ActionEntry {
+    pub(crate) uid: EntityUid,
+    /// The action entity, with its action groups as parents (as the schema declares them).
+    entity: Entity,
+}
+
+/// Everything about entities that does not change between requests.
+pub(crate) struct Vocabulary {
+    identity_type: EntityTypeName,
+    group_type: EntityTypeName,
+    connection_type: EntityTypeName,
+    actions: HashMap<&'static str, ActionEntry>,
+}
+
+/// The entities and uids of one request.
+pub(crate) struct RequestEntities<'v> {
+    pub(crate) principal: EntityUid,
+    pub(crate) action: &'v ActionEntry,
+    pub(crate) resource: EntityUid,
+    pub(crate) entities: Entities,
+}
+
+impl Vocabulary {
+    pub(crate) fn new(schema: &Schema) -> Result<Self, PolicyError> {
+        let type_name = |name: &str| {
+            EntityTypeName::from_str(name)
+                .map_err(|error| PolicyError::Internal(format!("entity type `{name}`: {error}")))
+        };
+        let action_type = type_name(ACTION_TYPE)?;
+        let action_entities = schema
+            .action_entities()
+            .map_err(|error| PolicyError::Schema(error.to_string()))?;
+        let mut actions = HashMap::with_capacity(REQUEST_ACTIONS.len());
+        for name in REQUEST_ACTIONS {
+            let uid = EntityUid::from_type_name_and_id(action_type.clone(), EntityId::new(name));
+            let entity = action_entities
+                .get(&uid)
+                .cloned()
+                .ok_or_else(|| PolicyError::Schema(format!("action `{name}` is not declared")))?;
+            actions.insert(name, ActionEntry { uid, entity });
+        }
+        Ok(Vocabulary {
+            identity_type: type_name(IDENTITY_TYPE)?,
+            group_type: type_name(GROUP_TYPE)?,
+            connection_type: type_name(CONNECTION_TYPE)?,
+            actions,
+        })
+    }
+
+    /// The entry for an action name from `Action::name()`.
+    pub(crate) fn action(&self, name: &str) -> Option<&ActionEntry> {
+        self.actions.get(name)
+    }
+
+    /// Build the entities of one request. Errors are Cedar's messages; the caller denies.
+    pub(crate) fn build<'v>(
+        &'v self,
+        identity: &Identity,
+        connection: &ConnectionInfo,
+        action: &'v ActionEntry,
+    ) -> Result<RequestEntities<'v>, String> {
+        let principal = EntityUid::from_type_name_and_id(
+            self.identity_type.clone(),
+            EntityId::new(&identity.subject),
+        );
+        let resource = EntityUid::from_type_name_and_id(
+            self.connection_type.clone(),
+            EntityId::new(&connection.name),
+        );
+        let groups: Vec<EntityUid> = identity
+            .groups
+            .iter()
+            .map(|group| {
+                EntityUid::from_type_name_and_id(self.group_type.clone(), EntityId::new(group))
+            })
+            .collect();
+
+        let identity_entity = Entity::new_with_tags(
+            principal.clone(),
+            [
+                (
+                    "kind".to_owned(),
+                    RestrictedExpression::new_string(identity.kind.as_str().to_owned()),
+                ),
+                ("acting_for".to_owned(), string_set(&identity.acting_for)),
+            ],
+            groups.iter().cloned(),
+            no_tags(),
+        )
+        .map_err(|error| format!("identity `{}`: {error}", identity.subject))?;
+        let connection_entity = Entity::new_with_tags(
+            resource.clone(),
+            [
+                (
+                    "kind".to_owned(),
+                    RestrictedExpression::new_string(connection.kind.as_str().to_owned()),
+                ),
+                (
+                    "environment".to_owned(),
+                    RestrictedExpression::new_string(connection.environment.clone()),
+                ),
+                ("tags".to_owned(), string_set(&connection.tags)),
+            ],
+            [],
+            no_tags(),
+        )
+        .map_err(|error| format!("connection `{}`: {error}", connection.name))?;
+
+        let mut all = Vec::with_capacity(groups.len() + 3);
+        all.push(identity_entity);
+        all.push(connection_entity);
+        all.push(action.entity.clone());
+        // A group listed twice is one entity.
+        let mut seen = Vec::with_capacity(groups.len());
+        for group in groups {
+            if !seen.contains(&group) {
+                seen.push(group.clone());
+                all.push(Entity::new_no_attrs(group, Default::default()));
+            }
+        }
+        let entities = Entities::from_entities(all, None).map_err(|error| error.to_string())?;
+        Ok(RequestEntities {
+            principal,
+            action,
+            resource,
+            entities,
+        })
+    }
+}
+
+/// A Cedar set of strings.
+pub(crate) fn string_set(values: &[String]) -> RestrictedExpression {
+    RestrictedExpression::new_set(
+        values
+            .iter()
+            .map(|value| RestrictedExpression::new_string(value.clone())),
+    )
+}
+
+fn no_tags() -> [(String, RestrictedExpression); 0] {
+    []
+}

@@ -1,0 +1,65 @@
+//! Builders shared by the integration tests: identities, connections, statements, requests.
+#![allow(dead_code)]
+
+use gatehouse_core::{
+    Action, ConnectionInfo, ConnectionKind, Identity, IdentityKind, SqlKind, SqlStatement,
+};
+use gatehouse_policy::{PolicyEngine, PolicyRequest, PolicyVerdict};
+
+/// 2023-11-14T22:13:20Z.
+pub const NOW: i64 = 1_700_000_000;
+
+pub fn identity(groups: &[&str]) -> Identity {
+    Identity::new(
+        "ana",
+        IdentityKind::Human,
+        groups.iter().map(|group| (*group).to_owned()).collect(),
+    )
+}
+
+pub fn connection(environment: &str) -> ConnectionInfo {
+    ConnectionInfo {
+        name: format!("{environment}-db"),
+        kind: ConnectionKind::Postgres,
+        environment: environment.to_owned(),
+        tags: vec!["team-a".to_owned()],
+        description: "test database".to_owned(),
+    }
+}
+
+pub fn statement(kind: SqlKind, reads: &[&str], writes: &[&str], functions: &[&str]) -> Action {
+    let owned = |names: &[&str]| names.iter().map(|name| (*name).to_owned()).collect();
+    Action::Sql(SqlStatement {
+        text: "select * from t".to_owned(),
+        kind,
+        reads: owned(reads),
+        writes: owned(writes),
+        functions: owned(functions),
+        fingerprint: "select * from t".to_owned(),
+        reason: None,
+    })
+}
+
+pub fn sql(kind: SqlKind) -> Action {
+    statement(kind, &["public.orders"], &[], &[])
+}
+
+pub fn decide(
+    engine: &PolicyEngine,
+    identity: &Identity,
+    connection: &ConnectionInfo,
+    action: &Action,
+) -> PolicyVerdict {
+    engine.decide(&PolicyRequest {
+        identity,
+        connection,
+        action,
+        source_address: Some("10.0.0.7".parse().expect("address")),
+        now_unix_seconds: NOW,
+    })
+}
+
+pub fn engine(text: &str) -> PolicyEngine {
+    PolicyEngine::from_sources(&[("test.cedar".to_owned(), text.to_owned())])
+        .unwrap_or_else(|error| panic!("{error}"))
+}

@@ -1,0 +1,192 @@
+//! The shipped quickstart policy grants exactly what it says, exhaustively over groups and
+//! statement kinds.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+
+mod common;
+
+use common::{connection, decide, identity, sql};
+use gatehouse_core::{Action, SqlKind};
+use gatehouse_policy::{PolicyEngine, QUICKSTART_POLICY};
+
+fn quickstart() -> PolicyEngine {
+    PolicyEngine::from_sources(&[("quickstart.cedar".to_owned(), QUICKSTART_POLICY.to_owned())])
+        .unwrap_or_else(|error| panic!("{error}"))
+}
+
+#[test]
+fn quickstart_file_loads_from_disk_with_its_ids_in_order() {
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../policies/quickstart.cedar");
+    let engine = PolicyEngine::load_files(std::slice::from_ref(&path)).unwrap();
+    assert_eq!(
+        engine.policy_ids(),
+        [
+            "readers-read",
+            "writers-write",
+            "admins-all",
+            "nobody-runs-unknown-sql"
+        ]
+    );
+    assert!(engine.warnings().is_empty(), "{:?}", engine.warnings());
+    // The version covers names and texts: the same text under the same name, same version.
+    let same =
+        PolicyEngine::from_sources(&[(path.display().to_string(), QUICKSTART_POLICY.to_owned())])
+            .unwrap();
+    assert_eq!(engine.version(), same.version());
+    assert_eq!(engine.version().len(), 16);
+}
+
+/// Which kinds each group may run, per the quickstart's comments.
+fn granted(group: &str, kind: SqlKind) -> Option<&'static str> {
+    use SqlKind::*;
+    match (group, kind) {
+        (_, Unknown) => None,
+        ("readers", Select | Session) => Some("readers-read"),
+        ("writers", Select | Session | Insert | Update | Delete) => Some("writers-write"),
+        ("admins", _) => Some("admins-all"),
+        _ => None,
+    }
+}
+
+#[test]
+fn every_group_and_statement_kind() {
+    let engine = quickstart();
+    let db = connection("prod");
+    for group in ["readers", "writers", "admins", "strangers"] {
+        let who = identity(&[group]);
+        let verdict = decide(&engine, &who, &db, &Action::Connect);
+        let may_connect = group != "strangers";
+        assert_eq!(verdict.allowed, may_connect, "{group} connect: {verdict:?}");
+        assert!(verdict.errors.is_empty());
+
+        for kind in SqlKind::ALL {
+            let verdict = decide(&engine, &who, &db, &sql(kind));
+            assert!(verdict.errors.is_empty(), "{verdict:?}");
+            match granted(group, kind) {
+                Some(policy) => {
+                    assert!(verdict.allowed, "{group} {kind:?}: {verdict:?}");
+                    assert_eq!(verdict.determining_policies, [policy], "{group} {kind:?}");
+                }
+                None if kind == SqlKind::Unknown => {
+                    assert!(!verdict.allowed, "{group} {kind:?}");
+                    assert_eq!(
+                        verdict.determining_policies,
+                        ["nobody-runs-unknown-sql"],
+                        "{group} {kind:?}"
+                    );
+                }
+                None => {
+                    assert!(!verdict.allowed, "{group} {kind:?}");
+                    assert!(
+                        verdict.determining_policies.is_empty(),
+                        "{group} {kind:?} should be a default deny: {verdict:?}"
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn readers_read_but_do_not_write() {
+    let engine = quickstart();
+    let (reader, db) = (identity(&["readers"]), connection("prod"));
+    for kind in [SqlKind::Select, SqlKind::Session] {
+        assert!(decide(&engine, &reader, &db, &sql(kind)).allowed);
+    }
+    for kind in [
+        SqlKind::Insert,
+        SqlKind::Update,
+        SqlKind::Delete,
+        SqlKind::Ddl,
+        SqlKind::Dcl,
+        SqlKind::Admin,
+    ] {
+        let verdict = decide(&engine, &reader, &db, &sql(kind));
+        assert!(!verdict.allowed);
+        assert!(verdict.determining_policies.is_empty());
+    }
+}
+
+#[test]
+fn writers_write_but_do_not_change_the_schema() {
+    let engine = quickstart();
+    let (writer, db) = (identity(&["writers"]), connection("prod"));
+    for kind in [SqlKind::Insert, SqlKind::Update, SqlKind::Delete] {
+        assert!(decide(&engine, &writer, &db, &sql(kind)).allowed);
+    }
+    assert!(!decide(&engine, &writer, &db, &sql(SqlKind::Ddl)).allowed);
+}
+
+#[test]
+fn admins_do_everything_but_unknown_sql() {
+    let engine = quickstart();
+    let (admin, db) = (identity(&["admins"]), connection("prod"));
+    for kind in [SqlKind::Ddl, SqlKind::Dcl, SqlKind::Admin] {
+        assert!(decide(&engine, &admin, &db, &sql(kind)).allowed);
+    }
+    let verdict = decide(&engine, &admin, &db, &sql(SqlKind::Unknown));
+    assert!(!verdict.allowed);
+    assert_eq!(verdict.determining_policies, ["nobody-runs-unknown-sql"]);
+}
+
+#[test]
+fn several_groups_report_every_permitting_policy_in_load_order() {
+    let engine = quickstart();
+    let who = identity(&["admins", "readers"]);
+    let verdict = decide(&engine, &who, &connection("prod"), &sql(SqlKind::Select));
+    assert!(verdict.allowed);
+    assert_eq!(verdict.determining_policies, ["readers-read", "admins-all"]);
+}
+
+#[test]
+fn no_group_cannot_even_connect() {
+    let engine = quickstart();
+    let verdict = decide(
+        &engine,
+        &identity(&[]),
+        &connection("dev"),
+        &Action::Connect,
+    );
+    assert!(!verdict.allowed);
+    assert!(verdict.determining_policies.is_empty());
+    assert!(verdict.errors.is_empty());
+}
+
+#[test]
+fn unknown_source_address_still_decides() {
+    let engine = quickstart();
+    let (reader, db) = (identity(&["readers"]), connection("prod"));
+    let verdict = engine.decide(&gatehouse_policy::PolicyRequest {
+        identity: &reader,
+        connection: &db,
+        action: &Action::Connect,
+        source_address: None,
+        now_unix_seconds: -5,
+    });
+    assert!(verdict.allowed, "{verdict:?}");
+}
+
+#[test]
+fn verdict_serializes_for_the_audit_log() {
+    let engine = quickstart();
+    let verdict = decide(
+        &engine,
+        &identity(&["readers"]),
+        &connection("prod"),
+        &Action::Connect,
+    );
+    assert_eq!(
+        serde_json::to_value(&verdict).unwrap(),
+        serde_json::json!({
+            "allowed": true,
+            "determining_policies": ["readers-read"],
+            "errors": []
+        })
+    );
+}

@@ -1,0 +1,135 @@
+//! What the analysis of one statement found, before it becomes a [`SqlStatement`].
+//!
+//! Every rule that fires records an [`Effect`] (a kind, and why). The statement's kind is the
+//! strongest effect by [`SqlKind::severity`], so rules never need to know about each other:
+//! a `SELECT` whose `WITH` deletes rows records both `Select` and `Delete`, and `Delete` wins.
+//!
+//! [`SqlStatement`]: gatehouse_core::SqlStatement
+
+use std::collections::BTreeSet;
+
+use gatehouse_core::SqlKind;
+
+/// One effect a statement has, with the reason to show when it decides the kind.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Effect {
+    pub(crate) kind: SqlKind,
+    pub(crate) reason: Option<String>,
+}
+
+/// Relations, functions and effects collected from a statement's tree.
+///
+/// The sets are ordered so the statement's lists come out deduplicated and sorted.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct Facts {
+    pub(crate) reads: BTreeSet<String>,
+    pub(crate) writes: BTreeSet<String>,
+    pub(crate) functions: BTreeSet<String>,
+    pub(crate) effects: Vec<Effect>,
+}
+
+impl Facts {
+    /// Facts holding a single effect and nothing else.
+    pub(crate) fn of(kind: SqlKind, reason: Option<String>) -> Self {
+        let mut facts = Facts::default();
+        facts.effect(kind, reason);
+        facts
+    }
+
+    /// Record one effect.
+    pub(crate) fn effect(&mut self, kind: SqlKind, reason: Option<String>) {
+        self.effects.push(Effect { kind, reason });
+    }
+
+    /// The statement is only planned, never run (`EXPLAIN` without `ANALYZE`): it reads the
+    /// catalog entries of every relation it names and has no other effect, so every relation
+    /// becomes a read and every effect is replaced by `Select`. Functions stay listed (a policy
+    /// may still refuse to have them named), but they are not called.
+    pub(crate) fn plan_only(self) -> Facts {
+        let mut reads = self.reads;
+        reads.extend(self.writes);
+        Facts {
+            reads,
+            writes: BTreeSet::new(),
+            functions: self.functions,
+            effects: vec![Effect {
+                kind: SqlKind::Select,
+                reason: None,
+            }],
+        }
+    }
+
+    /// The strongest effect, and the reason given by the first effect of that strength that has
+    /// one. No effect at all means nothing recognised the statement: `Unknown`.
+    pub(crate) fn verdict(&self) -> (SqlKind, Option<String>) {
+        let Some(kind) = self
+            .effects
+            .iter()
+            .map(|effect| effect.kind)
+            .max_by_key(|kind| kind.severity())
+        else {
+            return (
+                SqlKind::Unknown,
+                Some("gatehouse found nothing it recognises in the statement".to_owned()),
+            );
+        };
+        let reason = self
+            .effects
+            .iter()
+            .filter(|effect| effect.kind == kind)
+            .find_map(|effect| effect.reason.clone());
+        (kind, reason)
+    }
+}
+
+/// Render a possibly qualified name (`schema.table`, `catalog.schema.table`) from its parts as
+/// the parser produced them: unquoted identifiers are already lowercased, quoted ones are kept
+/// as written. A part that itself contains `.` or `"` is double-quoted (with `"` doubled), so
+/// the table `"a.b"` can never be mistaken for table `b` in schema `a`.
+pub(crate) fn render_name<'a>(parts: impl IntoIterator<Item = &'a str>) -> String {
+    let mut out = String::new();
+    for part in parts.into_iter().filter(|part| !part.is_empty()) {
+        if !out.is_empty() {
+            out.push('.');
+        }
+        if part.contains(['.', '"']) {
+            out.push('"');
+            out.push_str(&part.replace('"', "\"\""));
+            out.push('"');
+        } else {
+            out.push_str(part);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+    use super::*;
+
+    #[test]
+    fn strongest_effect_wins_and_keeps_its_reason() {
+        let mut facts = Facts::of(SqlKind::Select, None);
+        facts.effect(SqlKind::Delete, Some("deletes".into()));
+        facts.effect(SqlKind::Update, Some("updates".into()));
+        assert_eq!(
+            facts.verdict(),
+            (SqlKind::Delete, Some("deletes".to_owned()))
+        );
+    }
+
+    #[test]
+    fn no_effect_is_unknown() {
+        assert_eq!(Facts::default().verdict().0, SqlKind::Unknown);
+    }
+
+    #[test]
+    fn names_with_dots_are_quoted() {
+        assert_eq!(render_name(["public", "t"]), "public.t");
+        assert_eq!(render_name(["", "t"]), "t");
+        assert_eq!(render_name(["a.b"]), "\"a.b\"");
+        assert_eq!(render_name(["x\"y"]), "\"x\"\"y\"");
+        assert_eq!(render_name(["Weird Table"]), "Weird Table");
+    }
+}

@@ -1,0 +1,641 @@
+//! A walk over every node of a pg_query parse tree, collecting [`Facts`].
+//!
+//! PostgreSQL's raw parse tree has a few hundred node types, and a hand-written walker that
+//! forgets one of them is a way to hide a `DELETE` or a `pg_read_file()` from policy. Instead
+//! this walker rides on the `serde::Serialize` implementations pg_query generates for every
+//! protobuf message: it is a [`serde::Serializer`] that serializes nothing, but is shown every
+//! struct, field and value of the tree in order. What it cannot miss, it does not need to list.
+//!
+//! It keeps a stack of the structs it is inside ([`Frame`]: struct name, current field), and
+//! acts on a handful of them:
+//!
+//! - `RangeVar`: a relation. It is a write when it is the target of its parent
+//!   ([`WRITE_POSITIONS`], e.g. `InsertStmt.relation`, `TruncateStmt.relations`), otherwise a
+//!   read. An unqualified read whose name is a common table expression in scope is a reference
+//!   to that CTE, not a relation, and is dropped (scoping follows PostgreSQL: a CTE is visible
+//!   in its query's body and subqueries, in later CTEs of the same `WITH`, and in all of them
+//!   with `RECURSIVE`; anything out of scope stays a read, so the error is always towards
+//!   reporting too much).
+//! - `FuncCall`: a function call; its name is listed and looked up in [`crate::functions`].
+//! - Statements nested below the root (`WITH d AS (DELETE ...)`, rule actions, `CREATE SCHEMA`
+//!   elements, SQL-standard function bodies): their own kind, from [`crate::statements`].
+//! - `LockingClause` (`FOR UPDATE`, `FOR SHARE`, ...): `Update`, row locks need UPDATE privilege.
+//! - `OnConflictClause` with `DO UPDATE`: `Update`.
+//! - `MergeWhenClause`: its action's kind (`THEN DELETE` is `Delete`, ...).
+//! - `IntoClause` under a `SelectStmt` (`SELECT ... INTO t`): `Ddl`, it creates a table.
+//!
+//! Depth is bounded before this runs: prost refuses to decode trees nested deeper than its
+//! recursion limit, so the walk's own recursion cannot overflow the stack.
+
+use std::collections::HashMap;
+use std::fmt;
+
+use gatehouse_core::SqlKind;
+use pg_query::protobuf::{CmdType, OnConflictAction};
+use serde::ser::{self, Serialize};
+
+use crate::facts::{Facts, render_name};
+use crate::{functions, statements};
+
+/// `(parent struct, field)` positions where a `RangeVar` is the relation being changed.
+const WRITE_POSITIONS: &[(&str, &str)] = &[
+    ("InsertStmt", "relation"),
+    ("UpdateStmt", "relation"),
+    ("DeleteStmt", "relation"),
+    ("MergeStmt", "relation"),
+    ("IntoClause", "rel"),
+    ("CreateStmt", "relation"),
+    ("IndexStmt", "relation"),
+    ("AlterTableStmt", "relation"),
+    ("RenameStmt", "relation"),
+    ("AlterObjectSchemaStmt", "relation"),
+    ("AlterOwnerStmt", "relation"),
+    ("TruncateStmt", "relations"),
+    ("RefreshMatViewStmt", "relation"),
+    ("CreateTrigStmt", "relation"),
+    ("RuleStmt", "relation"),
+    ("CreatePolicyStmt", "table"),
+    ("AlterPolicyStmt", "table"),
+    ("ViewStmt", "view"),
+    ("CreateSeqStmt", "sequence"),
+    ("AlterSeqStmt", "sequence"),
+    ("CompositeTypeStmt", "typevar"),
+    ("PartitionCmd", "name"),
+    ("GrantStmt", "objects"),
+    ("LockStmt", "relations"),
+    ("VacuumRelation", "relation"),
+    ("ClusterStmt", "relation"),
+    ("ReindexStmt", "relation"),
+];
+
+/// Positions whose `RangeVar` the caller accounts for itself (`COPY`'s table is read or written
+/// depending on direction, see `classify::copy`).
+const SKIPPED_POSITIONS: &[(&str, &str)] = &[("CopyStmt", "relation")];
+
+/// Structs that open a query scope able to carry a `WITH` clause.
+const SCOPES: &[&str] = &[
+    "SelectStmt",
+    "InsertStmt",
+    "UpdateStmt",
+    "DeleteStmt",
+    "MergeStmt",
+];
+
+/// Walk `node` (a statement, or any part of one) and add what it finds to `facts`.
+///
+/// The outermost statement struct is the caller's business (it knows the statement type and
+/// records its base kind); every statement nested below it records its own kind here.
+/// Returns the name of the outermost struct, e.g. `"SelectStmt"`.
+pub(crate) fn walk<T: Serialize + ?Sized>(node: &T, facts: &mut Facts) -> Option<&'static str> {
+    let mut walker = Walker {
+        frames: Vec::new(),
+        next_scope: 0,
+        root: None,
+        candidates: Vec::new(),
+        ctes: HashMap::new(),
+        facts,
+    };
+    // The walker itself never fails; an error could only come from a Serialize impl, and then
+    // whatever was collected so far is still reported.
+    let _ = node.serialize(&mut walker);
+    walker.resolve_reads();
+    walker.root
+}
+
+/// One struct being walked.
+struct Frame {
+    name: &'static str,
+    /// The field currently being walked.
+    field: &'static str,
+    /// Index of the element being walked, when `field` is a list.
+    index: usize,
+    /// Number of elements of the `args` field (for `FuncCall`).
+    nargs: usize,
+    /// Query scope id, for structs that can carry a `WITH`.
+    scope: Option<usize>,
+    /// Strings captured from this struct's fields: `(field, value)`.
+    strings: Vec<(&'static str, String)>,
+    /// An enum value captured from this struct (`action`, `command_type`).
+    number: i32,
+    /// A boolean captured from this struct (`WithClause.recursive`).
+    flag: bool,
+}
+
+/// Where a relation reference sits relative to one enclosing query scope: in its body, or in
+/// its `WITH` list at the given position.
+type ScopeStep = (usize, Option<usize>);
+
+/// An unqualified relation read that may turn out to be a CTE reference.
+struct Candidate {
+    name: String,
+    /// Enclosing scopes, innermost first.
+    path: Vec<ScopeStep>,
+}
+
+/// The CTEs of one `WITH`: whether it is `RECURSIVE`, and the names in order.
+type CteList = (bool, Vec<String>);
+
+struct Walker<'f> {
+    frames: Vec<Frame>,
+    next_scope: usize,
+    root: Option<&'static str>,
+    candidates: Vec<Candidate>,
+    ctes: HashMap<usize, CteList>,
+    facts: &'f mut Facts,
+}
+
+impl Walker<'_> {
+    fn top(&mut self) -> Option<&mut Frame> {
+        self.frames.last_mut()
+    }
+
+    /// The nearest enclosing struct below the top that is not a `Node` wrapper.
+    fn container_below_top(&mut self) -> Option<&mut Frame> {
+        let below = self.frames.len().checked_sub(1)?;
+        self.frames
+            .get_mut(..below)?
+            .iter_mut()
+            .rev()
+            .find(|frame| frame.name != "Node")
+    }
+
+    /// The nearest enclosing struct that is not a `Node` wrapper (the top frame has already
+    /// been popped when this is called).
+    fn container(&self) -> Option<(&'static str, &'static str)> {
+        self.frames
+            .iter()
+            .rev()
+            .find(|frame| frame.name != "Node")
+            .map(|frame| (frame.name, frame.field))
+    }
+
+    fn push(&mut self, name: &'static str) {
+        let scope = if SCOPES.contains(&name) {
+            self.next_scope += 1;
+            Some(self.next_scope)
+        } else {
+            None
+        };
+        if self.frames.is_empty() && self.root.is_none() {
+            self.root = Some(name);
+        } else if let Some((kind, reason)) = statements::nested_kind(name) {
+            self.facts.effect(kind, reason);
+        }
+        self.frames.push(Frame {
+            name,
+            field: "",
+            index: 0,
+            nargs: 0,
+            scope,
+            strings: Vec::new(),
+            number: 0,
+            flag: false,
+        });
+    }
+
+    fn pop(&mut self) {
+        let Some(frame) = self.frames.pop() else {
+            return;
+        };
+        match frame.name {
+            "RangeVar" => self.range_var(&frame),
+            "FuncCall" => self.func_call(&frame),
+            "LockingClause" => self.facts.effect(
+                SqlKind::Update,
+                Some(
+                    "locks rows (SELECT ... FOR UPDATE/SHARE), which needs UPDATE privilege"
+                        .to_owned(),
+                ),
+            ),
+            "OnConflictClause" if frame.number == OnConflictAction::OnconflictUpdate as i32 => {
+                self.facts.effect(
+                    SqlKind::Update,
+                    Some("INSERT ... ON CONFLICT DO UPDATE updates existing rows".to_owned()),
+                );
+            }
+            "MergeWhenClause" => self.merge_action(frame.number),
+            "IntoClause" if self.container() == Some(("SelectStmt", "into_clause")) => {
+                self.facts.effect(
+                    SqlKind::Ddl,
+                    Some("SELECT ... INTO creates a new table".to_owned()),
+                );
+            }
+            "CommonTableExpr" => {
+                let name = captured(&frame, "ctename").next().map(str::to_owned);
+                let with = self
+                    .frames
+                    .iter_mut()
+                    .rev()
+                    .find(|frame| frame.name != "Node");
+                if let (Some(name), Some(with)) = (name, with) {
+                    with.strings.push(("cte", name));
+                }
+            }
+            "WithClause" => {
+                let names = captured(&frame, "cte").map(str::to_owned).collect();
+                if let Some(scope) = self.frames.last().and_then(|owner| owner.scope) {
+                    self.ctes.insert(scope, (frame.flag, names));
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn range_var(&mut self, frame: &Frame) {
+        let catalog = captured(frame, "catalogname").next().unwrap_or("");
+        let schema = captured(frame, "schemaname").next().unwrap_or("");
+        let Some(relname) = captured(frame, "relname").next() else {
+            return;
+        };
+        let name = render_name([catalog, schema, relname]);
+        let position = self.container();
+        if position.is_some_and(|position| WRITE_POSITIONS.contains(&position)) {
+            self.facts.writes.insert(name);
+        } else if position.is_some_and(|position| SKIPPED_POSITIONS.contains(&position)) {
+            // accounted for by the caller
+        } else if !catalog.is_empty() || !schema.is_empty() {
+            // a qualified name never refers to a CTE
+            self.facts.reads.insert(name);
+        } else {
+            let path = self.scope_path();
+            self.candidates.push(Candidate { name, path });
+        }
+    }
+
+    /// The enclosing query scopes of the current position, innermost first.
+    fn scope_path(&self) -> Vec<ScopeStep> {
+        let mut path = Vec::new();
+        for (depth, frame) in self.frames.iter().enumerate().rev() {
+            let Some(scope) = frame.scope else {
+                continue;
+            };
+            let cte_index = if frame.field == "with_clause" {
+                self.frames
+                    .get(depth + 1)
+                    .filter(|with| with.name == "WithClause")
+                    .map(|with| with.index)
+            } else {
+                None
+            };
+            path.push((scope, cte_index));
+        }
+        path
+    }
+
+    fn func_call(&mut self, frame: &Frame) {
+        let parts: Vec<&str> = captured(frame, "funcname").collect();
+        let name = render_name(parts.iter().copied());
+        if let Some((kind, why)) = functions::lookup(&parts, frame.nargs) {
+            self.facts
+                .effect(kind, Some(format!("calls {name}, which {why}")));
+        }
+        self.facts.functions.insert(name);
+    }
+
+    fn merge_action(&mut self, command_type: i32) {
+        let (kind, action) = match CmdType::try_from(command_type) {
+            Ok(CmdType::CmdInsert) => (SqlKind::Insert, "INSERT"),
+            Ok(CmdType::CmdUpdate) => (SqlKind::Update, "UPDATE"),
+            Ok(CmdType::CmdDelete) => (SqlKind::Delete, "DELETE"),
+            Ok(CmdType::CmdNothing) => return,
+            _ => (SqlKind::Unknown, "unrecognised"),
+        };
+        self.facts.effect(
+            kind,
+            Some(format!("MERGE has a WHEN ... THEN {action} action")),
+        );
+    }
+
+    /// Turn read candidates into reads, dropping those that name a CTE in scope.
+    fn resolve_reads(&mut self) {
+        for candidate in std::mem::take(&mut self.candidates) {
+            if !self.is_cte_reference(&candidate) {
+                self.facts.reads.insert(candidate.name);
+            }
+        }
+    }
+
+    fn is_cte_reference(&self, candidate: &Candidate) -> bool {
+        for &(scope, cte_index) in &candidate.path {
+            let Some((recursive, names)) = self.ctes.get(&scope) else {
+                continue;
+            };
+            let visible = match cte_index {
+                // inside CTE number i of a plain WITH: only the CTEs before it
+                Some(index) if !*recursive => names.get(..index).unwrap_or(names),
+                _ => names,
+            };
+            if visible.contains(&candidate.name) {
+                return true;
+            }
+        }
+        false
+    }
+
+    fn string(&mut self, value: &str) {
+        let Some(top) = self.frames.last_mut() else {
+            return;
+        };
+        match (top.name, top.field) {
+            ("RangeVar", field @ ("catalogname" | "schemaname" | "relname"))
+            | ("CommonTableExpr", field @ "ctename") => {
+                if !value.is_empty() {
+                    top.strings.push((field, value.to_owned()));
+                }
+            }
+            ("String", "sval") => {
+                if let Some(call) = self.container_below_top()
+                    && call.name == "FuncCall"
+                    && call.field == "funcname"
+                {
+                    call.strings.push(("funcname", value.to_owned()));
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// The strings a frame captured for `field`, in order.
+fn captured<'a>(frame: &'a Frame, field: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+    frame
+        .strings
+        .iter()
+        .filter(move |(key, _)| *key == field)
+        .map(|(_, value)| value.as_str())
+}
+
+/// The walker's error: never produced by the walker itself.
+#[derive(Debug)]
+pub(crate) struct WalkError(String);
+
+impl fmt::Display for WalkError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for WalkError {}
+
+impl ser::Error for WalkError {
+    fn custom<T: fmt::Display>(msg: T) -> Self {
+        WalkError(msg.to_string())
+    }
+}
+
+type Done = Result<(), WalkError>;
+
+impl<'a, 'f> ser::Serializer for &'a mut Walker<'f> {
+    type Ok = ();
+    type Error = WalkError;
+    type SerializeSeq = Compound<'a, 'f>;
+    type SerializeTuple = Compound<'a, 'f>;
+    type SerializeTupleStruct = Compound<'a, 'f>;
+    type SerializeTupleVariant = Compound<'a, 'f>;
+    type SerializeMap = Compound<'a, 'f>;
+    type SerializeStruct = Compound<'a, 'f>;
+    type SerializeStructVariant = Compound<'a, 'f>;
+
+    fn serialize_bool(self, value: bool) -> Done {
+        if let Some(top) = self.top()
+            && top.name == "WithClause"
+            && top.field == "recursive"
+        {
+            top.flag = value;
+        }
+        Ok(())
+    }
+    fn serialize_i8(self, _: i8) -> Done {
+        Ok(())
+    }
+    fn serialize_i16(self, _: i16) -> Done {
+        Ok(())
+    }
+    fn serialize_i32(self, value: i32) -> Done {
+        if let Some(top) = self.top()
+            && matches!(
+                (top.name, top.field),
+                ("OnConflictClause", "action") | ("MergeWhenClause", "command_type")
+            )
+        {
+            top.number = value;
+        }
+        Ok(())
+    }
+    fn serialize_i64(self, _: i64) -> Done {
+        Ok(())
+    }
+    fn serialize_u8(self, _: u8) -> Done {
+        Ok(())
+    }
+    fn serialize_u16(self, _: u16) -> Done {
+        Ok(())
+    }
+    fn serialize_u32(self, _: u32) -> Done {
+        Ok(())
+    }
+    fn serialize_u64(self, _: u64) -> Done {
+        Ok(())
+    }
+    fn serialize_f32(self, _: f32) -> Done {
+        Ok(())
+    }
+    fn serialize_f64(self, _: f64) -> Done {
+        Ok(())
+    }
+    fn serialize_char(self, _: char) -> Done {
+        Ok(())
+    }
+    fn serialize_str(self, value: &str) -> Done {
+        self.string(value);
+        Ok(())
+    }
+    fn serialize_bytes(self, _: &[u8]) -> Done {
+        Ok(())
+    }
+    fn serialize_none(self) -> Done {
+        Ok(())
+    }
+    fn serialize_some<T: Serialize + ?Sized>(self, value: &T) -> Done {
+        value.serialize(self)
+    }
+    fn serialize_unit(self) -> Done {
+        Ok(())
+    }
+    fn serialize_unit_struct(self, _: &'static str) -> Done {
+        Ok(())
+    }
+    fn serialize_unit_variant(self, _: &'static str, _: u32, _: &'static str) -> Done {
+        Ok(())
+    }
+    fn serialize_newtype_struct<T: Serialize + ?Sized>(self, _: &'static str, value: &T) -> Done {
+        value.serialize(self)
+    }
+    fn serialize_newtype_variant<T: Serialize + ?Sized>(
+        self,
+        _: &'static str,
+        _: u32,
+        _: &'static str,
+        value: &T,
+    ) -> Done {
+        value.serialize(self)
+    }
+    fn serialize_seq(self, _: Option<usize>) -> Result<Compound<'a, 'f>, WalkError> {
+        Ok(Compound {
+            walker: self,
+            frame: false,
+        })
+    }
+    fn serialize_tuple(self, _: usize) -> Result<Compound<'a, 'f>, WalkError> {
+        self.serialize_seq(None)
+    }
+    fn serialize_tuple_struct(
+        self,
+        _: &'static str,
+        _: usize,
+    ) -> Result<Compound<'a, 'f>, WalkError> {
+        self.serialize_seq(None)
+    }
+    fn serialize_tuple_variant(
+        self,
+        _: &'static str,
+        _: u32,
+        _: &'static str,
+        _: usize,
+    ) -> Result<Compound<'a, 'f>, WalkError> {
+        self.serialize_seq(None)
+    }
+    fn serialize_map(self, _: Option<usize>) -> Result<Compound<'a, 'f>, WalkError> {
+        self.serialize_seq(None)
+    }
+    fn serialize_struct(self, name: &'static str, _: usize) -> Result<Compound<'a, 'f>, WalkError> {
+        self.push(name);
+        Ok(Compound {
+            walker: self,
+            frame: true,
+        })
+    }
+    fn serialize_struct_variant(
+        self,
+        name: &'static str,
+        _: u32,
+        _: &'static str,
+        len: usize,
+    ) -> Result<Compound<'a, 'f>, WalkError> {
+        self.serialize_struct(name, len)
+    }
+}
+
+/// A struct, list or map being walked. Structs own a [`Frame`], popped at `end`.
+pub(crate) struct Compound<'a, 'f> {
+    walker: &'a mut Walker<'f>,
+    frame: bool,
+}
+
+impl Compound<'_, '_> {
+    fn element<T: Serialize + ?Sized>(&mut self, value: &T) -> Done {
+        value.serialize(&mut *self.walker)?;
+        if let Some(top) = self.walker.top() {
+            top.index += 1;
+        }
+        Ok(())
+    }
+
+    fn field<T: Serialize + ?Sized>(&mut self, key: &'static str, value: &T) -> Done {
+        if let Some(top) = self.walker.top() {
+            if top.field == "args" {
+                top.nargs = top.index;
+            }
+            top.field = key;
+            top.index = 0;
+        }
+        value.serialize(&mut *self.walker)
+    }
+
+    fn finish(self) -> Done {
+        if self.frame {
+            self.walker.pop();
+        }
+        Ok(())
+    }
+}
+
+impl ser::SerializeSeq for Compound<'_, '_> {
+    type Ok = ();
+    type Error = WalkError;
+    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Done {
+        self.element(value)
+    }
+    fn end(self) -> Done {
+        self.finish()
+    }
+}
+
+impl ser::SerializeTuple for Compound<'_, '_> {
+    type Ok = ();
+    type Error = WalkError;
+    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Done {
+        self.element(value)
+    }
+    fn end(self) -> Done {
+        self.finish()
+    }
+}
+
+impl ser::SerializeTupleStruct for Compound<'_, '_> {
+    type Ok = ();
+    type Error = WalkError;
+    fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Done {
+        self.element(value)
+    }
+    fn end(self) -> Done {
+        self.finish()
+    }
+}
+
+impl ser::SerializeTupleVariant for Compound<'_, '_> {
+    type Ok = ();
+    type Error = WalkError;
+    fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Done {
+        self.element(value)
+    }
+    fn end(self) -> Done {
+        self.finish()
+    }
+}
+
+impl ser::SerializeMap for Compound<'_, '_> {
+    type Ok = ();
+    type Error = WalkError;
+    fn serialize_key<T: Serialize + ?Sized>(&mut self, key: &T) -> Done {
+        key.serialize(&mut *self.walker)
+    }
+    fn serialize_value<T: Serialize + ?Sized>(&mut self, value: &T) -> Done {
+        self.element(value)
+    }
+    fn end(self) -> Done {
+        self.finish()
+    }
+}
+
+impl ser::SerializeStruct for Compound<'_, '_> {
+    type Ok = ();
+    type Error = WalkError;
+    fn serialize_field<T: Serialize + ?Sized>(&mut self, key: &'static str, value: &T) -> Done {
+        self.field(key, value)
+    }
+    fn end(self) -> Done {
+        self.finish()
+    }
+}
+
+impl ser::SerializeStructVariant for Compound<'_, '_> {
+    type Ok = ();
+    type Error = WalkError;
+    fn serialize_field<T: Serialize + ?Sized>(&mut self, key: &'static str, value: &T) -> Done {
+        self.field(key, value)
+    }
+    fn end(self) -> Done {
+        self.finish()
+    }
+}

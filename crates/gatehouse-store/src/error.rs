@@ -1,0 +1,18 @@
+//! Errors of the store, worded for the operator who has to fix them.
+
+/// Everything that can go wrong reading or writing gatehouse's store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error(
+        "cannot open the store at `{0}`: {1}; check that the data directory exists and is writable"
+    )]
+    Open(String, String),
+    #[error("cannot migrate the store to schema version {0}: {1}")]
+    Migration(i64, String),
+    #[error("store query failed: {0}")]
+    Query(#[from] sqlx::Error),
+    #[error("no key with id `{0}`; `gatehouse keys list` shows the ids")]
+    NoSuchKey(String),
+    #[error("the store holds a corrupt value in {0}: {1}")]
+    Corrupt(&'static str, String),
+}

@@ -1,0 +1,70 @@
+//! Schema migrations shipped inside the binary, applied in order at open.
+//!
+//! A plain versioned list rather than sqlx's migration macros keeps the build free of
+//! compile-time database tooling.
+
+use crate::StoreError;
+use sqlx::SqlitePool;
+
+/// `(version, statements)` in ascending order. Never edit a shipped entry; add a new one.
+const MIGRATIONS: &[(i64, &'static str)] = &[(
+    1,
+    r#"
+    CREATE TABLE api_keys (
+        id           TEXT PRIMARY KEY,
+        subject      TEXT NOT NULL,
+        kind         TEXT NOT NULL,
+        groups_json  TEXT NOT NULL,
+        secret_hash  BLOB NOT NULL,
+        created_at   INTEGER NOT NULL,
+        expires_at   INTEGER NOT NULL,
+        revoked_at   INTEGER
+    );
+    CREATE TABLE audit_events (
+        seq             INTEGER PRIMARY KEY AUTOINCREMENT,
+        time_unix_ms    INTEGER NOT NULL,
+        kind            TEXT NOT NULL,
+        session         TEXT NOT NULL,
+        subject         TEXT NOT NULL,
+        identity_kind   TEXT NOT NULL,
+        groups_json     TEXT NOT NULL,
+        acting_for_json TEXT NOT NULL,
+        connection      TEXT NOT NULL,
+        source_address  TEXT,
+        action          TEXT NOT NULL,
+        decision        TEXT NOT NULL,
+        policies_json   TEXT NOT NULL,
+        statement       TEXT,
+        fingerprint     TEXT,
+        detail          TEXT
+    );
+    CREATE INDEX audit_events_session ON audit_events(session);
+    CREATE TRIGGER audit_events_no_update BEFORE UPDATE ON audit_events
+        BEGIN SELECT RAISE(ABORT, 'audit_events is append-only'); END;
+    CREATE TRIGGER audit_events_no_delete BEFORE DELETE ON audit_events
+        BEGIN SELECT RAISE(ABORT, 'audit_events is append-only'); END;
+    "#,
+)];
+
+pub(crate) async fn apply(pool: &SqlitePool) -> Result<(), StoreError> {
+    sqlx::query("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+        .execute(pool)
+        .await?;
+    let current: Option<i64> = sqlx::query_scalar("SELECT MAX(version) FROM schema_version")
+        .fetch_one(pool)
+        .await?;
+    let current = current.unwrap_or(0);
+    for (version, sql) in MIGRATIONS.iter().filter(|(v, _)| *v > current) {
+        let mut tx = pool.begin().await?;
+        sqlx::raw_sql(*sql)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| StoreError::Migration(*version, e.to_string()))?;
+        sqlx::query("INSERT INTO schema_version (version) VALUES (?)")
+            .bind(version)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+    }
+    Ok(())
+}

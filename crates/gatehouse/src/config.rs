@@ -1,0 +1,330 @@
+//! The gateway's configuration: one typed tree read from TOML (unknown keys are errors that
+//! name the key), and the quickstart defaults used when no file is given.
+
+use anyhow::{Context, Result, bail};
+use gatehouse_core::{ConnectionInfo, ConnectionKind, SecretString};
+use gatehouse_pg::{PgSettings, PgTarget, UpstreamTls};
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Address of the PostgreSQL listener in the quickstart.
+pub const QUICKSTART_PG_LISTEN: &str = "127.0.0.1:15432";
+/// Address of the admin HTTP listener in the quickstart.
+pub const QUICKSTART_ADMIN_LISTEN: &str = "127.0.0.1:8009";
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Data directory (store, TLS material, quickstart policy). `--data-dir` overrides it.
+    pub data_dir: Option<PathBuf>,
+    #[serde(default)]
+    pub policy: PolicyConfig,
+    #[serde(default)]
+    pub tls: TlsConfig,
+    #[serde(default)]
+    pub postgres: PostgresListenerConfig,
+    #[serde(default)]
+    pub admin: AdminConfig,
+    #[serde(default)]
+    pub keys: KeysConfig,
+    #[serde(default)]
+    pub connections: Vec<ConnectionConfig>,
+    /// Where relative paths in this config are resolved from (the file's directory).
+    #[serde(skip)]
+    pub base_dir: PathBuf,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyConfig {
+    /// `.cedar` files; empty means the quickstart policy (written to the data directory).
+    #[serde(default)]
+    pub files: Vec<PathBuf>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    /// PEM certificate chain for client-facing TLS; with `key_file`. Without both, a
+    /// self-signed certificate is generated in the data directory on first start.
+    pub cert_file: Option<PathBuf>,
+    pub key_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PostgresListenerConfig {
+    pub listen: SocketAddr,
+    /// Accept clients that do not start TLS. Honoured only on loopback addresses unless
+    /// `allow_plaintext_on_network` is also set.
+    pub allow_plaintext: bool,
+    pub allow_plaintext_on_network: bool,
+    pub max_message_bytes: usize,
+    pub max_server_message_bytes: usize,
+    #[serde(with = "humantime_serde_compat")]
+    pub handshake_timeout: Duration,
+    pub max_sessions: usize,
+    #[serde(with = "humantime_serde_compat")]
+    pub shutdown_grace: Duration,
+    #[serde(with = "humantime_serde_compat")]
+    pub connect_timeout: Duration,
+}
+
+impl Default for PostgresListenerConfig {
+    fn default() -> Self {
+        let defaults = PgSettings::default();
+        PostgresListenerConfig {
+            listen: parse_addr(QUICKSTART_PG_LISTEN),
+            allow_plaintext: false,
+            allow_plaintext_on_network: false,
+            max_message_bytes: defaults.max_client_message,
+            max_server_message_bytes: defaults.max_server_message,
+            handshake_timeout: defaults.handshake_timeout,
+            max_sessions: defaults.max_sessions,
+            shutdown_grace: defaults.shutdown_grace,
+            connect_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AdminConfig {
+    pub listen: SocketAddr,
+}
+
+impl Default for AdminConfig {
+    fn default() -> Self {
+        AdminConfig {
+            listen: parse_addr(QUICKSTART_ADMIN_LISTEN),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct KeysConfig {
+    /// Lifetime of a key when `--ttl` is not given.
+    #[serde(with = "humantime_serde_compat")]
+    pub default_ttl: Duration,
+    /// Longest lifetime `keys create` accepts.
+    #[serde(with = "humantime_serde_compat")]
+    pub max_ttl: Duration,
+}
+
+impl Default for KeysConfig {
+    fn default() -> Self {
+        KeysConfig {
+            default_ttl: Duration::from_secs(15 * 60),
+            max_ttl: Duration::from_secs(24 * 3600),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConnectionConfig {
+    pub name: String,
+    pub kind: ConnectionKind,
+    #[serde(default = "default_environment")]
+    pub environment: String,
+    #[serde(default)]
+    pub tags: Vec<String>,
+    #[serde(default)]
+    pub description: String,
+    pub host: String,
+    #[serde(default = "default_pg_port")]
+    pub port: u16,
+    pub database: String,
+    pub user: String,
+    /// Environment variable holding the target password.
+    pub password_env: Option<String>,
+    /// File holding the target password (trailing newline ignored).
+    pub password_file: Option<PathBuf>,
+    #[serde(default)]
+    pub tls: UpstreamTlsMode,
+    pub ca_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Default, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum UpstreamTlsMode {
+    #[default]
+    Disable,
+    Require,
+    VerifyFull,
+}
+
+fn default_environment() -> String {
+    "dev".to_owned()
+}
+
+fn default_pg_port() -> u16 {
+    5432
+}
+
+fn parse_addr(text: &str) -> SocketAddr {
+    text.parse()
+        .unwrap_or(SocketAddr::from(([127, 0, 0, 1], 0)))
+}
+
+impl Config {
+    /// Read and validate a config file.
+    pub fn load(path: &Path) -> Result<Config> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read config file `{}`", path.display()))?;
+        let mut config: Config = toml::from_str(&text)
+            .map_err(|e| anyhow::anyhow!("invalid config file `{}`: {e}", path.display()))?;
+        config.base_dir = path
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| PathBuf::from("."));
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// The quickstart: one `demo` connection to the local PostgreSQL and the quickstart policy.
+    pub fn quickstart() -> Config {
+        Config {
+            data_dir: None,
+            policy: PolicyConfig::default(),
+            tls: TlsConfig::default(),
+            postgres: PostgresListenerConfig::default(),
+            admin: AdminConfig::default(),
+            keys: KeysConfig::default(),
+            connections: vec![ConnectionConfig {
+                name: "demo".to_owned(),
+                kind: ConnectionKind::Postgres,
+                environment: "dev".to_owned(),
+                tags: vec!["quickstart".to_owned()],
+                description: "the local PostgreSQL's `postgres` database (quickstart)".to_owned(),
+                host: "127.0.0.1".to_owned(),
+                port: 5432,
+                database: "postgres".to_owned(),
+                user: "postgres".to_owned(),
+                password_env: Some("PGPASSWORD".to_owned()),
+                password_file: None,
+                tls: UpstreamTlsMode::Disable,
+                ca_file: None,
+            }],
+            base_dir: PathBuf::from("."),
+        }
+    }
+
+    fn validate(&self) -> Result<()> {
+        let mut seen = std::collections::HashSet::new();
+        for connection in &self.connections {
+            if !seen.insert(connection.name.as_str()) {
+                bail!("connection `{}` is defined twice", connection.name);
+            }
+            if connection.password_env.is_some() && connection.password_file.is_some() {
+                bail!(
+                    "connection `{}` sets both `password_env` and `password_file`; keep one",
+                    connection.name
+                );
+            }
+        }
+        if self.tls.cert_file.is_some() != self.tls.key_file.is_some() {
+            bail!(
+                "[tls] needs both `cert_file` and `key_file`, or neither (for a generated self-signed certificate)"
+            );
+        }
+        let plaintext = &self.postgres;
+        if plaintext.allow_plaintext
+            && !plaintext.listen.ip().is_loopback()
+            && !plaintext.allow_plaintext_on_network
+        {
+            bail!(
+                "[postgres] allow_plaintext is set but the listener {} is not a loopback address; \
+                 tokens would cross the network unencrypted. Set allow_plaintext_on_network = true only if you mean it",
+                plaintext.listen
+            );
+        }
+        Ok(())
+    }
+
+    /// Resolve a path from the config relative to the config file's directory.
+    pub fn resolve(&self, path: &Path) -> PathBuf {
+        if path.is_absolute() {
+            path.to_path_buf()
+        } else {
+            self.base_dir.join(path)
+        }
+    }
+
+    /// The listener settings for the PostgreSQL adapter.
+    pub fn pg_settings(&self) -> PgSettings {
+        PgSettings {
+            require_tls: !self.postgres.allow_plaintext,
+            max_client_message: self.postgres.max_message_bytes,
+            max_server_message: self.postgres.max_server_message_bytes,
+            handshake_timeout: self.postgres.handshake_timeout,
+            max_sessions: self.postgres.max_sessions,
+            shutdown_grace: self.postgres.shutdown_grace,
+        }
+    }
+}
+
+impl ConnectionConfig {
+    /// What policy sees of this connection.
+    pub fn info(&self) -> ConnectionInfo {
+        ConnectionInfo {
+            name: self.name.clone(),
+            kind: self.kind,
+            environment: self.environment.clone(),
+            tags: self.tags.clone(),
+            description: self.description.clone(),
+        }
+    }
+
+    /// The connector's view: where to dial and with which credentials.
+    pub fn target(&self, config: &Config) -> Result<PgTarget> {
+        let password = match (&self.password_env, &self.password_file) {
+            (Some(var), _) => std::env::var(var).ok().map(SecretString::new),
+            (None, Some(file)) => {
+                let path = config.resolve(file);
+                let text = std::fs::read_to_string(&path).with_context(|| {
+                    format!(
+                        "cannot read the password file `{}` of connection `{}`",
+                        path.display(),
+                        self.name
+                    )
+                })?;
+                Some(SecretString::new(text.trim_end_matches(['\n', '\r'])))
+            }
+            (None, None) => None,
+        };
+        let tls = match self.tls {
+            UpstreamTlsMode::Disable => UpstreamTls::Disable,
+            UpstreamTlsMode::Require => UpstreamTls::Require,
+            UpstreamTlsMode::VerifyFull => UpstreamTls::VerifyFull {
+                ca_file: self.ca_file.as_ref().map(|f| config.resolve(f)),
+            },
+        };
+        Ok(PgTarget {
+            host: self.host.clone(),
+            port: self.port,
+            database: self.database.clone(),
+            user: self.user.clone(),
+            password,
+            tls,
+        })
+    }
+}
+
+/// Durations written the way people write them (`15m`, `10s`, `1h 30m`).
+mod humantime_serde_compat {
+    use serde::{Deserialize, Deserializer};
+    use std::time::Duration;
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        humantime::parse_duration(&text).map_err(|e| {
+            serde::de::Error::custom(format!(
+                "`{text}` is not a duration (e.g. \"10s\", \"15m\"): {e}"
+            ))
+        })
+    }
+}

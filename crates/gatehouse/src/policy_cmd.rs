@@ -1,0 +1,147 @@
+//! `gatehouse policy check`: decide a request with the configured policy, offline.
+
+use crate::args::{OutputFormat, PolicyCheckArgs};
+use crate::setup::Setup;
+use anyhow::{Result, bail};
+use gatehouse_core::{Action, Identity};
+use gatehouse_policy::PolicyRequest;
+use std::path::Path;
+use std::process::ExitCode;
+
+pub fn check(
+    config: Option<&Path>,
+    data_dir: Option<&Path>,
+    args: PolicyCheckArgs,
+) -> Result<ExitCode> {
+    let setup = Setup::load(config, data_dir)?;
+    let policy = setup.policy()?;
+    let Some(connection) = setup
+        .config
+        .connections
+        .iter()
+        .find(|c| c.name == args.connection)
+    else {
+        let names: Vec<&str> = setup
+            .config
+            .connections
+            .iter()
+            .map(|c| c.name.as_str())
+            .collect();
+        bail!(
+            "no connection named `{}` in the configuration; known: [{}]",
+            args.connection,
+            names.join(", ")
+        );
+    };
+    let connection = connection.info();
+    let identity = Identity::new(
+        args.identity.clone(),
+        args.kind.parse().map_err(anyhow::Error::msg)?,
+        args.groups.clone(),
+    );
+    let actions: Vec<Action> = match (&args.sql, args.connect) {
+        (Some(sql), _) => gatehouse_sql::classify(sql)
+            .into_iter()
+            .map(|c| Action::Sql(c.statement))
+            .collect(),
+        (None, true) => vec![Action::Connect],
+        (None, false) => bail!("say what to check: --sql \"...\" or --connect"),
+    };
+    if actions.is_empty() {
+        bail!("--sql holds no statement (only whitespace or comments)");
+    }
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_secs()).unwrap_or(0))
+        .unwrap_or(0);
+    let mut results = Vec::new();
+    for action in &actions {
+        let verdict = policy.decide(&PolicyRequest {
+            identity: &identity,
+            connection: &connection,
+            action,
+            source_address: None,
+            now_unix_seconds: now,
+        });
+        results.push((action, verdict));
+    }
+    let allowed = results.iter().all(|(_, v)| v.allowed);
+    match args.output.output {
+        OutputFormat::Json => {
+            let statements: Vec<serde_json::Value> = results
+                .iter()
+                .map(|(action, verdict)| {
+                    let (statement, reads, writes, functions, reason) = match action {
+                        Action::Sql(s) => (
+                            Some(s.text.clone()),
+                            s.reads.clone(),
+                            s.writes.clone(),
+                            s.functions.clone(),
+                            s.reason.clone(),
+                        ),
+                        Action::Connect => (None, vec![], vec![], vec![], None),
+                    };
+                    serde_json::json!({
+                        "action": action.name(),
+                        "decision": if verdict.allowed { "allow" } else { "deny" },
+                        "policies": verdict.determining_policies,
+                        "default_deny": !verdict.allowed && verdict.determining_policies.is_empty(),
+                        "errors": verdict.errors,
+                        "statement": statement,
+                        "reads": reads,
+                        "writes": writes,
+                        "functions": functions,
+                        "reason": reason,
+                    })
+                })
+                .collect();
+            let value = serde_json::json!({
+                "decision": if allowed { "allow" } else { "deny" },
+                "identity": identity.subject,
+                "groups": identity.groups,
+                "connection": connection.name,
+                "policy_version": policy.version(),
+                "requests": statements,
+            });
+            println!("{value}");
+        }
+        OutputFormat::Text => {
+            for (action, verdict) in &results {
+                let decided_by = if verdict.determining_policies.is_empty() {
+                    "default-deny (no policy permits it)".to_owned()
+                } else {
+                    verdict.determining_policies.join(", ")
+                };
+                let what = match action {
+                    Action::Sql(s) => format!(" {}", s.text),
+                    Action::Connect => String::new(),
+                };
+                println!(
+                    "{}  {}{}\n      decided by: {}",
+                    if verdict.allowed { "ALLOW" } else { "DENY " },
+                    action.name(),
+                    what,
+                    decided_by
+                );
+                if let Action::Sql(s) = action {
+                    if let Some(reason) = &s.reason {
+                        println!("      note: the statement {reason}");
+                    }
+                }
+                for error in &verdict.errors {
+                    println!("      error: {error}");
+                }
+            }
+            println!(
+                "overall: {} (policy version {})",
+                if allowed { "allow" } else { "deny" },
+                policy.version()
+            );
+        }
+    }
+    Ok(if allowed {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(4)
+    })
+}

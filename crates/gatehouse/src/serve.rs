@@ -1,0 +1,134 @@
+//! `gatehouse serve`: build the gateway from configuration and run its listeners until
+//! SIGTERM or Ctrl-C.
+
+use crate::setup::Setup;
+use crate::{admin, tls};
+use anyhow::{Context, Result};
+use gatehouse_pg::{BuiltinConnector, PgGateway};
+use gatehouse_pipeline::Pipeline;
+use gatehouse_sql::Classifier;
+use std::collections::HashMap;
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+/// Distinct SQL texts whose classification is kept in memory.
+const CLASSIFIER_CACHE: usize = 10_000;
+
+pub async fn run(config_path: Option<&Path>, data_dir: Option<&Path>) -> Result<ExitCode> {
+    let setup = Setup::load(config_path, data_dir)?;
+    setup.ensure_data_dir()?;
+    let config = &setup.config;
+    if config_path.is_none() {
+        tracing::info!(data_dir = %setup.data_dir.display(), "no --config given: running the quickstart configuration");
+    }
+    let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
+        .install_recorder()
+        .context("cannot install the metrics recorder")?;
+
+    let policy = Arc::new(setup.policy()?);
+    tracing::info!(version = policy.version(), policies = policy.policy_ids().len(), files = ?setup.policy_files()?, "policy loaded");
+    let store = setup.store().await?;
+    let audit = Arc::new(store.audit_log());
+    let pipeline = Pipeline::new(policy, audit);
+
+    let configured_tls = config
+        .tls
+        .cert_file
+        .as_ref()
+        .zip(config.tls.key_file.as_ref());
+    let configured_tls = configured_tls.map(|(c, k)| (config.resolve(c), config.resolve(k)));
+    let (cert, key, generated) = tls::ensure_certificate(&setup.data_dir, configured_tls)?;
+    if generated {
+        tracing::info!(certificate = %cert.display(), "generated a self-signed TLS certificate");
+    }
+    let acceptor = tokio_rustls::TlsAcceptor::from(tls::server_config(&cert, &key)?);
+
+    let mut connections = HashMap::new();
+    let mut targets = HashMap::new();
+    for connection in &config.connections {
+        connections.insert(connection.name.clone(), Arc::new(connection.info()));
+        targets.insert(connection.name.clone(), connection.target(config)?);
+    }
+    let settings = config.pg_settings();
+    let connector = BuiltinConnector::new(
+        targets,
+        config.postgres.connect_timeout,
+        settings.max_server_message,
+    );
+    let gateway = Arc::new(PgGateway {
+        pipeline,
+        authenticator: Arc::new(store.clone()),
+        connector: Arc::new(connector),
+        connections,
+        classifier: Arc::new(Classifier::new(CLASSIFIER_CACHE)),
+        tls: Some(acceptor),
+        settings,
+        cancels: Default::default(),
+    });
+
+    let pg_listener = TcpListener::bind(config.postgres.listen)
+        .await
+        .with_context(|| {
+            format!(
+                "cannot listen for PostgreSQL clients on {}",
+                config.postgres.listen
+            )
+        })?;
+    let admin_listener = TcpListener::bind(config.admin.listen)
+        .await
+        .with_context(|| format!("cannot listen for admin HTTP on {}", config.admin.listen))?;
+    let pg_addr = pg_listener.local_addr()?;
+    let admin_addr = admin_listener.local_addr()?;
+    let names: Vec<&str> = config.connections.iter().map(|c| c.name.as_str()).collect();
+    tracing::info!(
+        "PostgreSQL listener on {pg_addr} (TLS {}; connections: {})",
+        if gateway.settings.require_tls {
+            "required"
+        } else {
+            "optional"
+        },
+        names.join(", ")
+    );
+    tracing::info!("admin HTTP listener on http://{admin_addr} (/healthz, /metrics)");
+
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let pg = tokio::spawn(gatehouse_pg::serve(
+        gateway,
+        pg_listener,
+        shutdown_rx.clone(),
+    ));
+    let admin = tokio::spawn(admin::serve(admin_listener, metrics, shutdown_rx));
+    wait_for_signal().await;
+    tracing::info!("shutting down: no new sessions; open sessions get the grace period to finish");
+    let _ = shutdown_tx.send(true);
+    let _ = pg.await;
+    let _ = admin.await;
+    store.close().await;
+    tracing::info!("stopped");
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

@@ -1,0 +1,84 @@
+//! Shared start-up steps of the subcommands: find the configuration and data directory, open
+//! the store, load the policy.
+
+use crate::config::Config;
+use anyhow::{Context, Result};
+use gatehouse_policy::{PolicyEngine, QUICKSTART_POLICY};
+use gatehouse_store::Store;
+use std::path::{Path, PathBuf};
+
+/// The data directory when neither `--data-dir` nor the config names one.
+pub const DEFAULT_DATA_DIR: &str = ".gatehouse";
+
+/// The configuration and the data directory in force.
+pub struct Setup {
+    pub config: Config,
+    pub data_dir: PathBuf,
+}
+
+impl Setup {
+    pub fn load(config_path: Option<&Path>, data_dir: Option<&Path>) -> Result<Setup> {
+        let config = match config_path {
+            Some(path) => Config::load(path)?,
+            None => Config::quickstart(),
+        };
+        let data_dir = match (data_dir, &config.data_dir) {
+            (Some(dir), _) => dir.to_path_buf(),
+            (None, Some(dir)) => config.resolve(dir),
+            (None, None) => PathBuf::from(DEFAULT_DATA_DIR),
+        };
+        Ok(Setup { config, data_dir })
+    }
+
+    /// Create the data directory if needed (owner-only access on Unix).
+    pub fn ensure_data_dir(&self) -> Result<()> {
+        std::fs::create_dir_all(&self.data_dir).with_context(|| {
+            format!(
+                "cannot create the data directory `{}`",
+                self.data_dir.display()
+            )
+        })?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let _ =
+                std::fs::set_permissions(&self.data_dir, std::fs::Permissions::from_mode(0o700));
+        }
+        Ok(())
+    }
+
+    /// Open (creating) the store in the data directory.
+    pub async fn store(&self) -> Result<Store> {
+        self.ensure_data_dir()?;
+        let path = self.data_dir.join("gatehouse.db");
+        Ok(Store::open(&path).await?)
+    }
+
+    /// The policy files in force; for the quickstart, the shipped policy written to the data
+    /// directory on first use so that it can be read and edited there.
+    pub fn policy_files(&self) -> Result<Vec<PathBuf>> {
+        if !self.config.policy.files.is_empty() {
+            return Ok(self
+                .config
+                .policy
+                .files
+                .iter()
+                .map(|f| self.config.resolve(f))
+                .collect());
+        }
+        let path = self.data_dir.join("policies").join("quickstart.cedar");
+        if !path.exists() {
+            let dir = self.data_dir.join("policies");
+            std::fs::create_dir_all(&dir)
+                .with_context(|| format!("cannot create `{}`", dir.display()))?;
+            std::fs::write(&path, QUICKSTART_POLICY)
+                .with_context(|| format!("cannot write `{}`", path.display()))?;
+        }
+        Ok(vec![path])
+    }
+
+    pub fn policy(&self) -> Result<PolicyEngine> {
+        let files = self.policy_files()?;
+        PolicyEngine::load_files(&files).map_err(|e| anyhow::anyhow!("{e}"))
+    }
+}
