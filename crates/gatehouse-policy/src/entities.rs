@@ -1,8 +1,15 @@
 //! The Cedar entities of one request: the identity with its groups, the connection, the action.
 //!
-//! Built for every request (every SQL statement through the proxy), so everything that does
+//! Needed for every request (every SQL statement through the proxy), so everything that does
 //! not depend on the request — entity type names, action uids and the action entities with
-//! their action-group parents — is computed once per engine in [`Vocabulary`].
+//! their action-group parents — is computed once per engine in [`Vocabulary`], and built entity
+//! sets are kept in a small per-thread cache: Cedar recomputes the transitive closure of the
+//! hierarchy whenever a store is built, which costs more than the whole policy evaluation, and
+//! a session sends many statements with the same identity, connection and action.
+//!
+//! The cache is keyed by the whole `Identity`, the whole `ConnectionInfo` and the action name,
+//! compared with their derived `PartialEq`, so a field added to those types later can only
+//! lower the hit rate, never return another request's entities.
 
 use crate::error::PolicyError;
 use crate::schema::{ACTION_TYPE, CONNECTION_TYPE, GROUP_TYPE, IDENTITY_TYPE, REQUEST_ACTIONS};
@@ -10,11 +17,14 @@ use cedar_policy::{
     Entities, Entity, EntityId, EntityTypeName, EntityUid, RestrictedExpression, Schema,
 };
 use gatehouse_core::{ConnectionInfo, Identity};
-use std::collections::HashMap;
+use std::cell::RefCell;
+use std::collections::{HashMap, VecDeque};
+use std::rc::Rc;
 use std::str::FromStr;
 
 /// One request action, ready to use.
 pub(crate) struct ActionEntry {
+    pub(crate) name: &'static str,
     pub(crate) uid: EntityUid,
     /// The action entity, with its action groups as parents (as the schema declares them).
     entity: Entity,
@@ -29,11 +39,27 @@ pub(crate) struct Vocabulary {
 }
 
 /// The entities and uids of one request.
-pub(crate) struct RequestEntities<'v> {
+pub(crate) struct RequestEntities {
     pub(crate) principal: EntityUid,
-    pub(crate) action: &'v ActionEntry,
     pub(crate) resource: EntityUid,
     pub(crate) entities: Entities,
+}
+
+/// How many entity sets each thread keeps.
+const CACHE_CAPACITY: usize = 64;
+
+/// One cached entity set and everything it was built from.
+struct CacheEntry {
+    identity: Identity,
+    connection: ConnectionInfo,
+    action: &'static str,
+    built: Rc<RequestEntities>,
+}
+
+thread_local! {
+    /// Most recently used first. Entity sets depend only on the request and the embedded schema,
+    /// so one cache serves every engine.
+    static CACHE: RefCell<VecDeque<CacheEntry>> = const { RefCell::new(VecDeque::new()) };
 }
 
 impl Vocabulary {
@@ -53,7 +79,7 @@ impl Vocabulary {
                 .get(&uid)
                 .cloned()
                 .ok_or_else(|| PolicyError::Schema(format!("action `{name}` is not declared")))?;
-            actions.insert(name, ActionEntry { uid, entity });
+            actions.insert(name, ActionEntry { name, uid, entity });
         }
         Ok(Vocabulary {
             identity_type: type_name(IDENTITY_TYPE)?,
@@ -68,13 +94,50 @@ impl Vocabulary {
         self.actions.get(name)
     }
 
-    /// Build the entities of one request. Errors are Cedar's messages; the caller denies.
-    pub(crate) fn build<'v>(
-        &'v self,
+    /// The entities of one request, from the thread's cache or built. Errors are Cedar's
+    /// messages; the caller denies.
+    pub(crate) fn entities(
+        &self,
         identity: &Identity,
         connection: &ConnectionInfo,
-        action: &'v ActionEntry,
-    ) -> Result<RequestEntities<'v>, String> {
+        action: &ActionEntry,
+    ) -> Result<Rc<RequestEntities>, String> {
+        let cached = CACHE.with(|cache| {
+            let mut cache = cache.borrow_mut();
+            let position = cache.iter().position(|entry| {
+                entry.action == action.name
+                    && entry.identity == *identity
+                    && entry.connection == *connection
+            })?;
+            let entry = cache.remove(position)?;
+            let built = Rc::clone(&entry.built);
+            cache.push_front(entry);
+            Some(built)
+        });
+        if let Some(built) = cached {
+            return Ok(built);
+        }
+        let built = Rc::new(self.build(identity, connection, action)?);
+        CACHE.with(|cache| {
+            let mut cache = cache.borrow_mut();
+            cache.truncate(CACHE_CAPACITY - 1);
+            cache.push_front(CacheEntry {
+                identity: identity.clone(),
+                connection: connection.clone(),
+                action: action.name,
+                built: Rc::clone(&built),
+            });
+        });
+        Ok(built)
+    }
+
+    /// Build the entities of one request. Errors are Cedar's messages; the caller denies.
+    pub(crate) fn build(
+        &self,
+        identity: &Identity,
+        connection: &ConnectionInfo,
+        action: &ActionEntry,
+    ) -> Result<RequestEntities, String> {
         let principal = EntityUid::from_type_name_and_id(
             self.identity_type.clone(),
             EntityId::new(&identity.subject),
@@ -137,7 +200,6 @@ impl Vocabulary {
         let entities = Entities::from_entities(all, None).map_err(|error| error.to_string())?;
         Ok(RequestEntities {
             principal,
-            action,
             resource,
             entities,
         })

@@ -132,8 +132,8 @@ struct Candidate {
     path: Vec<ScopeStep>,
 }
 
-/// The CTEs of one `WITH`: whether it is `RECURSIVE`, and the names in order.
-type CteList = (bool, Vec<String>);
+/// The CTEs of one `WITH`: whether it is `RECURSIVE`, and each name with its first position.
+type CteList = (bool, HashMap<String, usize>);
 
 struct Walker<'f> {
     frames: Vec<Frame>,
@@ -232,7 +232,10 @@ impl Walker<'_> {
                 }
             }
             "WithClause" => {
-                let names = captured(&frame, "cte").map(str::to_owned).collect();
+                let mut names = HashMap::new();
+                for (index, name) in captured(&frame, "cte").enumerate() {
+                    names.entry(name.to_owned()).or_insert(index);
+                }
                 if let Some(scope) = self.frames.last().and_then(|owner| owner.scope) {
                     self.ctes.insert(scope, (frame.flag, names));
                 }
@@ -320,13 +323,13 @@ impl Walker<'_> {
             let Some((recursive, names)) = self.ctes.get(&scope) else {
                 continue;
             };
-            let visible = match cte_index {
-                // inside CTE number i of a plain WITH: only the CTEs before it
-                Some(index) if !*recursive => names.get(..index).unwrap_or(names),
-                _ => names,
+            let Some(&position) = names.get(&candidate.name) else {
+                continue;
             };
-            if visible.contains(&candidate.name) {
-                return true;
+            match cte_index {
+                // inside CTE number i of a plain WITH, only the CTEs before it are visible
+                Some(index) if !*recursive && position >= index => {}
+                _ => return true,
             }
         }
         false

@@ -8,6 +8,7 @@ use gatehouse_pg::{BuiltinConnector, PgGateway};
 use gatehouse_pipeline::Pipeline;
 use gatehouse_sql::Classifier;
 use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -93,6 +94,7 @@ pub async fn run(config_path: Option<&Path>, data_dir: Option<&Path>) -> Result<
         names.join(", ")
     );
     tracing::info!("admin HTTP listener on http://{admin_addr} (/healthz, /metrics)");
+    write_listeners_file(&setup.data_dir, pg_addr, admin_addr)?;
 
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let pg = tokio::spawn(gatehouse_pg::serve(
@@ -107,8 +109,26 @@ pub async fn run(config_path: Option<&Path>, data_dir: Option<&Path>) -> Result<
     let _ = pg.await;
     let _ = admin.await;
     store.close().await;
+    let _ = std::fs::remove_file(setup.data_dir.join(LISTENERS_FILE));
     tracing::info!("stopped");
     Ok(ExitCode::SUCCESS)
+}
+
+/// Name of the file, in the data directory, that says where the listeners actually are (useful
+/// when the config asks for port 0, and for scripts that wait for the gateway to be ready).
+pub const LISTENERS_FILE: &str = "listeners.json";
+
+fn write_listeners_file(data_dir: &Path, postgres: SocketAddr, admin: SocketAddr) -> Result<()> {
+    let path = data_dir.join(LISTENERS_FILE);
+    let body = serde_json::json!({
+        "postgres": postgres.to_string(),
+        "admin": admin.to_string(),
+        "pid": std::process::id(),
+    });
+    let staging = data_dir.join(format!("{LISTENERS_FILE}.tmp"));
+    std::fs::write(&staging, body.to_string())
+        .and_then(|()| std::fs::rename(&staging, &path))
+        .with_context(|| format!("cannot write `{}`", path.display()))
 }
 
 async fn wait_for_signal() {

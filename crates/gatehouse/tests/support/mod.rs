@@ -1,0 +1,382 @@
+//! Test harness shared by the end-to-end tests: a throwaway database on the machine's real
+//! PostgreSQL, the real `gatehouse` binary started on port 0 with its own data directory, and
+//! real clients (tokio-postgres over verified TLS, psql, the CLI) pointed at it.
+
+#![allow(
+    dead_code,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use rand::RngCore;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// The machine's PostgreSQL, reached directly (never through the gateway).
+pub const DIRECT: &str = "host=127.0.0.1 port=5432 user=postgres dbname=postgres";
+
+pub fn random_suffix() -> String {
+    let mut bytes = [0u8; 6];
+    rand::rng().fill_bytes(&mut bytes);
+    hex::encode(bytes)
+}
+
+/// A database of the test's own, dropped when the test ends.
+pub struct TestDb {
+    pub name: String,
+}
+
+impl TestDb {
+    pub async fn create() -> TestDb {
+        let name = format!("gh_test_{}", random_suffix());
+        let admin = direct_client("postgres").await;
+        admin
+            .batch_execute(&format!("CREATE DATABASE {name}"))
+            .await
+            .expect("create test database");
+        TestDb { name }
+    }
+
+    /// A client connected straight to this database (to set up and to check the truth).
+    pub async fn direct(&self) -> tokio_postgres::Client {
+        direct_client(&self.name).await
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let _ = Command::new("psql")
+            .args(["-h", "127.0.0.1", "-U", "postgres", "-d", "postgres", "-qc"])
+            .arg(format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                self.name
+            ))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
+pub async fn direct_client(database: &str) -> tokio_postgres::Client {
+    let (client, connection) = tokio_postgres::connect(
+        &format!("host=127.0.0.1 port=5432 user=postgres dbname={database}"),
+        tokio_postgres::NoTls,
+    )
+    .await
+    .expect("connect directly to PostgreSQL");
+    tokio::spawn(connection);
+    client
+}
+
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+pub fn quickstart_policy() -> String {
+    std::fs::read_to_string(repo_root().join("policies/quickstart.cedar")).unwrap()
+}
+
+/// What to start a gateway with.
+pub struct Options {
+    /// Cedar policy text (default: the quickstart policy).
+    pub policy: Option<String>,
+    /// Extra TOML inside `[postgres]`.
+    pub postgres_extra: String,
+    /// Extra top-level TOML appended at the end (e.g. more `[[connections]]`).
+    pub extra: String,
+    /// TOML lines added to the `demo` connection.
+    pub demo_extra: String,
+    /// Environment for the gateway process.
+    pub env: Vec<(String, String)>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            policy: None,
+            postgres_extra: String::new(),
+            extra: String::new(),
+            demo_extra: String::new(),
+            env: Vec::new(),
+        }
+    }
+}
+
+/// A running `gatehouse serve` process.
+pub struct Gateway {
+    child: Option<Child>,
+    pub dir: tempfile::TempDir,
+    pub pg_addr: SocketAddr,
+    pub admin_addr: SocketAddr,
+    pub pid: u32,
+}
+
+pub fn binary() -> &'static str {
+    env!("CARGO_BIN_EXE_gatehouse")
+}
+
+impl Gateway {
+    /// A gateway whose `demo` connection points at `database` on the local PostgreSQL.
+    pub fn start(database: &str) -> Gateway {
+        Gateway::start_with(database, Options::default())
+    }
+
+    pub fn start_with(database: &str, options: Options) -> Gateway {
+        let dir = tempfile::tempdir().unwrap();
+        let policy_path = dir.path().join("policy.cedar");
+        std::fs::write(
+            &policy_path,
+            options.policy.clone().unwrap_or_else(quickstart_policy),
+        )
+        .unwrap();
+        let config = format!(
+            r#"
+[policy]
+files = ["{policy}"]
+
+[postgres]
+listen = "127.0.0.1:0"
+shutdown_grace = "2s"
+{postgres_extra}
+
+[admin]
+listen = "127.0.0.1:0"
+
+[[connections]]
+name = "demo"
+kind = "postgres"
+host = "127.0.0.1"
+port = 5432
+database = "{database}"
+user = "postgres"
+{demo_extra}
+
+{extra}
+"#,
+            policy = policy_path.display(),
+            postgres_extra = options.postgres_extra,
+            demo_extra = options.demo_extra,
+            extra = options.extra,
+        );
+        let config_path = dir.path().join("gatehouse.toml");
+        std::fs::write(&config_path, config).unwrap();
+        Gateway::spawn(dir, &config_path, &options.env)
+    }
+
+    fn spawn(dir: tempfile::TempDir, config_path: &Path, env: &[(String, String)]) -> Gateway {
+        let log = std::fs::File::create(dir.path().join("serve.log")).unwrap();
+        let mut command = Command::new(binary());
+        command
+            .arg("--config")
+            .arg(config_path)
+            .arg("--data-dir")
+            .arg(dir.path().join("data"))
+            .arg("serve")
+            .env("GATEHOUSE_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(log);
+        for (key, value) in env {
+            command.env(key, value);
+        }
+        let mut child = command.spawn().expect("spawn gatehouse serve");
+        let listeners = dir.path().join("data").join("listeners.json");
+        let started = Instant::now();
+        loop {
+            if let Ok(text) = std::fs::read_to_string(&listeners) {
+                let value: serde_json::Value = serde_json::from_str(&text).unwrap();
+                let pid = child.id();
+                return Gateway {
+                    pg_addr: value["postgres"].as_str().unwrap().parse().unwrap(),
+                    admin_addr: value["admin"].as_str().unwrap().parse().unwrap(),
+                    child: Some(child),
+                    dir,
+                    pid,
+                };
+            }
+            if let Ok(Some(status)) = child.try_wait() {
+                let log = std::fs::read_to_string(dir.path().join("serve.log")).unwrap_or_default();
+                panic!("gatehouse serve exited with {status} before listening:\n{log}");
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "gatehouse serve did not start in 30 s"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    pub fn config_path(&self) -> PathBuf {
+        self.dir.path().join("gatehouse.toml")
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("serve.log")).unwrap_or_default()
+    }
+
+    /// Run the CLI against this gateway's config and data directory.
+    pub fn cli(&self, args: &[&str]) -> Output {
+        Command::new(binary())
+            .arg("--config")
+            .arg(self.config_path())
+            .arg("--data-dir")
+            .arg(self.data_dir())
+            .args(args)
+            .env_remove("GATEHOUSE_TOKEN")
+            .output()
+            .expect("run gatehouse")
+    }
+
+    /// Create a key and return its token.
+    pub fn key(&self, identity: &str, groups: &[&str]) -> String {
+        self.key_with(identity, groups, &[])
+    }
+
+    pub fn key_with(&self, identity: &str, groups: &[&str], extra: &[&str]) -> String {
+        let groups = groups.join(",");
+        let mut args = vec!["keys", "create", "--identity", identity, "--output", "json"];
+        if !groups.is_empty() {
+            args.extend(["--groups", groups.as_str()]);
+        }
+        args.extend(extra);
+        let output = self.cli(&args);
+        assert!(
+            output.status.success(),
+            "keys create failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let value: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+        value["token"].as_str().unwrap().to_owned()
+    }
+
+    pub fn ca_file(&self) -> PathBuf {
+        self.data_dir().join("tls").join("server.crt")
+    }
+
+    /// tokio-postgres config for this gateway (TLS required, token as password).
+    pub fn client_config(
+        &self,
+        user: &str,
+        token: &str,
+        connection: &str,
+    ) -> tokio_postgres::Config {
+        let mut config = tokio_postgres::Config::new();
+        config
+            .host(self.pg_addr.ip().to_string())
+            .port(self.pg_addr.port())
+            .dbname(connection)
+            .user(user)
+            .password(token)
+            .ssl_mode(tokio_postgres::config::SslMode::Require)
+            .connect_timeout(Duration::from_secs(10));
+        config
+    }
+
+    pub fn tls(&self) -> tokio_postgres_rustls::MakeRustlsConnect {
+        let mut roots = rustls::RootCertStore::empty();
+        use rustls::pki_types::pem::PemObject;
+        for cert in rustls::pki_types::CertificateDer::pem_file_iter(self.ca_file()).unwrap() {
+            roots.add(cert.unwrap()).unwrap();
+        }
+        let config = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+        tokio_postgres_rustls::MakeRustlsConnect::new(config)
+    }
+
+    /// Connect through the gateway as `user` with `token` to connection `demo`.
+    pub async fn connect(
+        &self,
+        user: &str,
+        token: &str,
+    ) -> Result<tokio_postgres::Client, tokio_postgres::Error> {
+        let (client, connection) = self
+            .client_config(user, token, "demo")
+            .connect(self.tls())
+            .await?;
+        tokio::spawn(connection);
+        Ok(client)
+    }
+
+    /// Run psql through the gateway; returns (success, stdout, stderr).
+    pub fn psql(&self, user: &str, token: &str, sql: &str) -> (bool, String, String) {
+        let conninfo = format!(
+            "host={} port={} dbname=demo user={user} sslmode=verify-full sslrootcert={}",
+            self.pg_addr.ip(),
+            self.pg_addr.port(),
+            self.ca_file().display()
+        );
+        let output = Command::new("psql")
+            .arg(conninfo)
+            .args(["-X", "-A", "-t", "-v", "ON_ERROR_STOP=0", "-c", sql])
+            .env("PGPASSWORD", token)
+            .env("PGCONNECT_TIMEOUT", "10")
+            .output()
+            .expect("run psql");
+        (
+            output.status.success(),
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    }
+
+    /// Send SIGTERM and wait for the process to exit; returns its exit status.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let mut child = self.child.take().expect("gateway still running");
+        let _ = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status();
+        let started = Instant::now();
+        loop {
+            if let Ok(Some(status)) = child.try_wait() {
+                return status;
+            }
+            if started.elapsed() > Duration::from_secs(20) {
+                let _ = child.kill();
+                panic!("gateway did not exit within 20 s of SIGTERM");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// The SQLSTATE of a tokio-postgres error, if the server (or gateway) sent one.
+pub fn sqlstate(error: &tokio_postgres::Error) -> Option<String> {
+    error.as_db_error().map(|db| db.code().code().to_owned())
+}
+
+/// The message of a tokio-postgres database error.
+pub fn message(error: &tokio_postgres::Error) -> String {
+    error
+        .as_db_error()
+        .map(|db| db.message().to_owned())
+        .unwrap_or_else(|| error.to_string())
+}
+
+/// Count rows of a table, directly on the database.
+pub async fn count(db: &tokio_postgres::Client, table: &str) -> i64 {
+    db.query_one(&format!("SELECT count(*) FROM {table}"), &[])
+        .await
+        .unwrap()
+        .get(0)
+}
