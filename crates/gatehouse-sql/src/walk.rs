@@ -341,10 +341,10 @@ impl Walker<'_> {
         };
         match (top.name, top.field) {
             ("RangeVar", field @ ("catalogname" | "schemaname" | "relname"))
-            | ("CommonTableExpr", field @ "ctename") => {
-                if !value.is_empty() {
-                    top.strings.push((field, value.to_owned()));
-                }
+            | ("CommonTableExpr", field @ "ctename")
+                if !value.is_empty() =>
+            {
+                top.strings.push((field, value.to_owned()));
             }
             ("String", "sval") => {
                 if let Some(call) = self.container_below_top()

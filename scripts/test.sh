@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# The whole test suite: unit, property and end-to-end tests (against the machine's real
+# PostgreSQL at 127.0.0.1:5432), run in parallel by cargo-nextest.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/root/.cache/gatehouse-target}"
+cargo nextest run --workspace --locked --no-fail-fast "$@"
