@@ -1,0 +1,369 @@
+#!/usr/bin/env bash
+# Data-path benchmark: pgbench select-only through gatehouse, compared with the same workload
+# straight to PostgreSQL and through pgbouncer (session mode).
+#
+#   bench/pgbench.sh                 # 15 s per run
+#   DURATION=10 bench/pgbench.sh     # shorter runs
+#
+# Targets (each run with -S -n, protocols simple and extended, 1 and 4 clients):
+#   direct       127.0.0.1:5432, sslmode=disable
+#   direct-tls   127.0.0.1:5432, sslmode=require (only with DIRECT_TLS=1 and if the server has ssl=on)
+#   pgbouncer    pool_mode=session, sslmode=disable, on a free loopback port
+#   gh-tls       gatehouse with its default config (TLS required), sslmode=require
+#   gh-plain     gatehouse with allow_plaintext = true, sslmode=disable
+#
+# Needs: PostgreSQL on 127.0.0.1:5432 (trust auth for user postgres), pgbench, cargo; installs
+# pgbouncer with apt-get if it is missing. Leaves the database `$BENCH_DB` in place; everything
+# else (processes, temp dirs) is removed on exit, also on failure.
+#
+# Environment:
+#   DURATION=15        seconds per pgbench run
+#   SCALE=10           pgbench -i scale factor
+#   BENCH_DB=gh_bench  database to (re)create
+#   DIRECT_TLS=0       1 adds the direct-tls target
+#   SKIP_INIT=0        1 reuses an existing $BENCH_DB instead of recreating it
+#   MARKDOWN_OUT=      also write the markdown table to this file
+#   KEEP_LOGS=0        1 keeps the temp dir (pgbench outputs, gatehouse/pgbouncer logs)
+#   CARGO_TARGET_DIR   defaults to /root/.cache/gatehouse-target
+
+set -euo pipefail
+
+DURATION=${DURATION:-15}
+SCALE=${SCALE:-10}
+BENCH_DB=${BENCH_DB:-gh_bench}
+DIRECT_TLS=${DIRECT_TLS:-0}
+SKIP_INIT=${SKIP_INIT:-0}
+MARKDOWN_OUT=${MARKDOWN_OUT:-}
+KEEP_LOGS=${KEEP_LOGS:-0}
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-/root/.cache/gatehouse-target}
+
+PG_HOST=127.0.0.1
+PG_PORT=5432
+PG_SUPERUSER=postgres
+
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+WORK=$(mktemp -d /tmp/gh-pgbench.XXXXXX)
+PIDS=()
+
+log() { printf '[pgbench.sh %(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+cleanup() {
+    local status=$?
+    set +e
+    for pid in "${PIDS[@]}"; do
+        if kill -0 "$pid" 2>/dev/null; then
+            kill -TERM "$pid" 2>/dev/null
+        fi
+    done
+    for pid in "${PIDS[@]}"; do
+        for _ in $(seq 50); do
+            kill -0 "$pid" 2>/dev/null || break
+            sleep 0.1
+        done
+        kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null
+        wait "$pid" 2>/dev/null
+    done
+    if [[ "$KEEP_LOGS" == 1 ]]; then
+        log "kept logs in $WORK"
+    else
+        rm -rf "$WORK"
+    fi
+    exit "$status"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+psql_admin() {
+    psql -X -q -v ON_ERROR_STOP=1 -h "$PG_HOST" -p "$PG_PORT" -U "$PG_SUPERUSER" -d postgres "$@"
+}
+
+free_port() {
+    python3 - <<'EOF' 2>/dev/null && return 0
+import socket
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+print(s.getsockname()[1])
+s.close()
+EOF
+    # Fallback without python: probe random ports with ss.
+    local port
+    for _ in $(seq 100); do
+        port=$((20000 + RANDOM % 40000))
+        if ! ss -Hltn "sport = :$port" | grep -q .; then
+            echo "$port"
+            return 0
+        fi
+    done
+    die "no free loopback port found"
+}
+
+wait_for_port() { # host port name
+    for _ in $(seq 100); do
+        if (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null; then
+            return 0
+        fi
+        sleep 0.1
+    done
+    die "$3 is not listening on $1:$2"
+}
+
+# Sum of user+system CPU ticks of a process (for CPU per transaction).
+cpu_ticks() {
+    awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo 0
+}
+CLK_TCK=$(getconf CLK_TCK)
+
+# ---------------------------------------------------------------------------------------------
+# Prerequisites
+# ---------------------------------------------------------------------------------------------
+command -v pgbench >/dev/null || die "pgbench is not installed"
+command -v psql >/dev/null || die "psql is not installed"
+if ! command -v pgbouncer >/dev/null && [[ ! -x /usr/sbin/pgbouncer ]]; then
+    log "installing pgbouncer"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y pgbouncer >&2
+fi
+PGBOUNCER=$(command -v pgbouncer || echo /usr/sbin/pgbouncer)
+psql_admin -c 'SELECT 1' >/dev/null || die "cannot reach PostgreSQL on $PG_HOST:$PG_PORT as $PG_SUPERUSER"
+
+# ---------------------------------------------------------------------------------------------
+# Build gatehouse (release)
+# ---------------------------------------------------------------------------------------------
+log "building gatehouse (release, CARGO_TARGET_DIR=$CARGO_TARGET_DIR)"
+(cd "$REPO" && cargo build --release -p gatehouse) >&2
+GATEHOUSE="$CARGO_TARGET_DIR/release/gatehouse"
+[[ -x "$GATEHOUSE" ]] || die "no binary at $GATEHOUSE"
+
+# ---------------------------------------------------------------------------------------------
+# Benchmark database
+# ---------------------------------------------------------------------------------------------
+if [[ "$SKIP_INIT" == 1 ]] && psql_admin -Atc "SELECT 1 FROM pg_database WHERE datname = '$BENCH_DB'" | grep -q 1; then
+    log "reusing database $BENCH_DB"
+else
+    log "creating database $BENCH_DB (pgbench -i -s $SCALE)"
+    psql_admin -c "DROP DATABASE IF EXISTS $BENCH_DB WITH (FORCE)"
+    psql_admin -c "CREATE DATABASE $BENCH_DB"
+    pgbench -i -q -s "$SCALE" -h "$PG_HOST" -p "$PG_PORT" -U "$PG_SUPERUSER" "$BENCH_DB" >"$WORK/init.log" 2>&1 \
+        || { cat "$WORK/init.log" >&2; die "pgbench -i failed"; }
+fi
+
+# ---------------------------------------------------------------------------------------------
+# pgbouncer (session mode). It refuses to run as root, so `-u postgres` drops privileges.
+# ---------------------------------------------------------------------------------------------
+BOUNCER_DIR="$WORK/pgbouncer"
+mkdir -p "$BOUNCER_DIR"
+chmod 755 "$WORK" "$BOUNCER_DIR"
+BOUNCER_PORT=$(free_port)
+cat >"$BOUNCER_DIR/userlist.txt" <<EOF
+"$PG_SUPERUSER" ""
+EOF
+cat >"$BOUNCER_DIR/pgbouncer.ini" <<EOF
+[databases]
+$BENCH_DB = host=$PG_HOST port=$PG_PORT dbname=$BENCH_DB user=$PG_SUPERUSER
+
+[pgbouncer]
+listen_addr = 127.0.0.1
+listen_port = $BOUNCER_PORT
+unix_socket_dir =
+auth_type = trust
+auth_file = $BOUNCER_DIR/userlist.txt
+pool_mode = session
+max_client_conn = 100
+default_pool_size = 10
+logfile =
+pidfile =
+log_connections = 0
+log_disconnections = 0
+EOF
+chmod 644 "$BOUNCER_DIR"/*
+log "starting pgbouncer on 127.0.0.1:$BOUNCER_PORT"
+if [[ $(id -u) == 0 ]]; then
+    "$PGBOUNCER" -u "$PG_SUPERUSER" "$BOUNCER_DIR/pgbouncer.ini" >"$BOUNCER_DIR/pgbouncer.log" 2>&1 &
+else
+    "$PGBOUNCER" "$BOUNCER_DIR/pgbouncer.ini" >"$BOUNCER_DIR/pgbouncer.log" 2>&1 &
+fi
+BOUNCER_PID=$!
+PIDS+=("$BOUNCER_PID")
+wait_for_port 127.0.0.1 "$BOUNCER_PORT" pgbouncer
+
+# ---------------------------------------------------------------------------------------------
+# gatehouse: one instance with the default (TLS required) listener, one with allow_plaintext.
+# ---------------------------------------------------------------------------------------------
+start_gatehouse() { # name extra-postgres-toml -> sets GH_PORT, GH_PID, GH_TOKEN
+    local name=$1 extra=$2
+    local dir="$WORK/$name"
+    mkdir -p "$dir"
+    cat >"$dir/gatehouse.toml" <<EOF
+[policy]
+files = ["$REPO/policies/quickstart.cedar"]
+
+[postgres]
+listen = "127.0.0.1:0"
+shutdown_grace = "2s"
+$extra
+
+[admin]
+listen = "127.0.0.1:0"
+
+[[connections]]
+name = "bench"
+kind = "postgres"
+host = "$PG_HOST"
+port = $PG_PORT
+database = "$BENCH_DB"
+user = "$PG_SUPERUSER"
+EOF
+    GH_TOKEN=$("$GATEHOUSE" --config "$dir/gatehouse.toml" --data-dir "$dir/data" \
+        keys create --identity bench --groups readers --ttl 2h | tail -n1)
+    [[ -n "$GH_TOKEN" ]] || die "$name: keys create printed no token"
+    GATEHOUSE_LOG=${GATEHOUSE_LOG:-info} "$GATEHOUSE" --config "$dir/gatehouse.toml" --data-dir "$dir/data" serve \
+        >"$dir/serve.log" 2>&1 &
+    GH_PID=$!
+    PIDS+=("$GH_PID")
+    for _ in $(seq 300); do
+        [[ -s "$dir/data/listeners.json" ]] && break
+        kill -0 "$GH_PID" 2>/dev/null || { cat "$dir/serve.log" >&2; die "$name exited before listening"; }
+        sleep 0.1
+    done
+    [[ -s "$dir/data/listeners.json" ]] || die "$name did not start in 30 s"
+    GH_PORT=$(sed -n 's/.*"postgres":"[^"]*:\([0-9]*\)".*/\1/p' "$dir/data/listeners.json")
+    [[ -n "$GH_PORT" ]] || die "$name: cannot read the port from listeners.json"
+    log "$name listening on 127.0.0.1:$GH_PORT (pid $GH_PID)"
+}
+
+start_gatehouse gh-tls ""
+GH_TLS_PORT=$GH_PORT GH_TLS_PID=$GH_PID GH_TLS_TOKEN=$GH_TOKEN
+start_gatehouse gh-plain "allow_plaintext = true"
+GH_PLAIN_PORT=$GH_PORT GH_PLAIN_PID=$GH_PID GH_PLAIN_TOKEN=$GH_TOKEN
+
+# ---------------------------------------------------------------------------------------------
+# Targets: name|host|port|user|dbname|password|sslmode|pid-of-proxy (for CPU accounting)
+# ---------------------------------------------------------------------------------------------
+TARGETS=("direct|$PG_HOST|$PG_PORT|$PG_SUPERUSER|$BENCH_DB||disable|")
+if [[ "$DIRECT_TLS" == 1 ]]; then
+    if [[ $(psql_admin -Atc 'SHOW ssl') == on ]]; then
+        TARGETS+=("direct-tls|$PG_HOST|$PG_PORT|$PG_SUPERUSER|$BENCH_DB||require|")
+    else
+        log "DIRECT_TLS=1 but the server has ssl=off; skipping direct-tls"
+    fi
+fi
+TARGETS+=(
+    "pgbouncer|127.0.0.1|$BOUNCER_PORT|$PG_SUPERUSER|$BENCH_DB||disable|$BOUNCER_PID"
+    "gh-tls|127.0.0.1|$GH_TLS_PORT|bench|bench|$GH_TLS_TOKEN|require|$GH_TLS_PID"
+    "gh-plain|127.0.0.1|$GH_PLAIN_PORT|bench|bench|$GH_PLAIN_TOKEN|disable|$GH_PLAIN_PID"
+)
+
+run_pgbench() { # out-file host port user db password sslmode -- pgbench args...
+    local out=$1 host=$2 port=$3 user=$4 db=$5 password=$6 sslmode=$7
+    shift 7
+    PGPASSWORD=$password PGSSLMODE=$sslmode PGCONNECT_TIMEOUT=10 \
+        pgbench -h "$host" -p "$port" -U "$user" "$@" "$db" >"$out" 2>&1
+}
+
+# Smoke test every target (also warms the buffer cache) before measuring.
+for target in "${TARGETS[@]}"; do
+    IFS='|' read -r name host port user db password sslmode _ <<<"$target"
+    if ! run_pgbench "$WORK/smoke-$name.log" "$host" "$port" "$user" "$db" "$password" "$sslmode" \
+        -n -S -T 2 -c 1 -j 1; then
+        cat "$WORK/smoke-$name.log" >&2
+        for f in "$WORK"/gh-*/serve.log "$BOUNCER_DIR/pgbouncer.log"; do
+            [[ -f "$f" ]] && { echo "--- $f" >&2; tail -n 20 "$f" >&2; }
+        done
+        die "smoke test against $name failed"
+    fi
+done
+
+# ---------------------------------------------------------------------------------------------
+# Measure. For each (protocol, clients) cell all targets run back to back, so that ratios to
+# direct compare runs made under the same background load.
+# ---------------------------------------------------------------------------------------------
+RESULTS="$WORK/results.tsv"
+: >"$RESULTS"
+CELLS=("simple 1 1" "extended 1 1" "simple 4 2" "extended 4 2")
+runs=$((${#CELLS[@]} * ${#TARGETS[@]}))
+log "measuring: $runs runs of ${DURATION}s (about $((runs * (DURATION + 1) / 60 + 1)) min)"
+LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
+for cell in "${CELLS[@]}"; do
+    read -r protocol clients threads <<<"$cell"
+    for target in "${TARGETS[@]}"; do
+        IFS='|' read -r name host port user db password sslmode proxy_pid <<<"$target"
+        out="$WORK/run-$name-$protocol-$clients.log"
+        before=0
+        [[ -n "$proxy_pid" ]] && before=$(cpu_ticks "$proxy_pid")
+        if ! run_pgbench "$out" "$host" "$port" "$user" "$db" "$password" "$sslmode" \
+            -n -S -M "$protocol" -c "$clients" -j "$threads" -T "$DURATION"; then
+            cat "$out" >&2
+            die "pgbench against $name ($protocol, $clients clients) failed"
+        fi
+        after=0
+        [[ -n "$proxy_pid" ]] && after=$(cpu_ticks "$proxy_pid")
+        tps=$(sed -n 's/^tps = \([0-9.]*\) .*/\1/p' "$out" | head -n1)
+        latency=$(sed -n 's/^latency average = \([0-9.]*\) ms.*/\1/p' "$out")
+        txns=$(sed -n 's/^number of transactions actually processed: \([0-9]*\).*/\1/p' "$out")
+        failed=$(sed -n 's/^number of failed transactions: \([0-9]*\).*/\1/p' "$out")
+        [[ -n "$tps" && -n "$latency" && -n "$txns" ]] || { cat "$out" >&2; die "cannot parse pgbench output ($name)"; }
+        if [[ "${failed:-0}" != 0 ]]; then
+            cat "$out" >&2
+            die "$name: $failed failed transactions"
+        fi
+        cpu_us="-"
+        if [[ -n "$proxy_pid" && "$txns" -gt 0 ]]; then
+            cpu_us=$(awk -v t=$((after - before)) -v hz="$CLK_TCK" -v n="$txns" 'BEGIN { printf "%.1f", t / hz * 1e6 / n }')
+        fi
+        printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "$protocol" "$clients" "$tps" "$latency" "$cpu_us" >>"$RESULTS"
+        log "$(printf '%-10s %-8s c=%s  tps=%-10s lat=%s ms  proxy-cpu=%s us/txn' "$name" "$protocol" "$clients" "$tps" "$latency" "$cpu_us")"
+    done
+done
+LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
+
+# Audit sanity check: gatehouse recorded the statements it forwarded.
+for name in gh-tls gh-plain; do
+    events=$(python3 - "$WORK/$name/data/gatehouse.db" <<'EOF' 2>/dev/null || echo "?"
+import sqlite3, sys
+print(sqlite3.connect(sys.argv[1]).execute("SELECT count(*) FROM audit_events").fetchone()[0])
+EOF
+    )
+    log "$name audit_events rows: $events"
+done
+
+# ---------------------------------------------------------------------------------------------
+# Report
+# ---------------------------------------------------------------------------------------------
+report() { # format: text | markdown
+    awk -F'\t' -v fmt="$1" '
+    { name[NR]=$1; proto[NR]=$2; cl[NR]=$3; tps[NR]=$4; lat[NR]=$5; cpu[NR]=$6
+      if ($1 == "direct") { dtps[$2 "/" $3]=$4; dlat[$2 "/" $3]=$5 } }
+    END {
+      if (fmt == "markdown") {
+        print "| target | protocol | clients | TPS | avg latency (ms) | TPS vs direct | added latency (µs) | proxy CPU (µs/txn) |"
+        print "|---|---|---:|---:|---:|---:|---:|---:|"
+      } else {
+        printf "%-10s %-9s %7s %10s %10s %8s %12s %12s\n", "target", "protocol", "clients", "TPS", "lat ms", "vs direct", "added µs", "proxy CPU µs"
+      }
+      for (i = 1; i <= NR; i++) {
+        key = proto[i] "/" cl[i]
+        ratio = (dtps[key] > 0) ? sprintf("%.2f", tps[i] / dtps[key]) : "-"
+        added = (key in dlat) ? sprintf("%+.0f", (lat[i] - dlat[key]) * 1000) : "-"
+        if (name[i] == "direct") added = "0"
+        if (fmt == "markdown")
+          printf "| %s | %s | %s | %.0f | %.3f | %s | %s | %s |\n", name[i], proto[i], cl[i], tps[i], lat[i], ratio, added, cpu[i]
+        else
+          printf "%-10s %-9s %7s %10.0f %10.3f %8s %12s %12s\n", name[i], proto[i], cl[i], tps[i], lat[i], ratio, added, cpu[i]
+      }
+    }' "$RESULTS"
+}
+
+{
+    echo
+    echo "pgbench -S -n, ${DURATION}s per run, scale $SCALE, $(nproc) CPUs; load average before $LOAD_BEFORE, after $LOAD_AFTER"
+    echo
+    report text
+    echo
+    echo "Markdown:"
+    echo
+    report markdown
+}
+if [[ -n "$MARKDOWN_OUT" ]]; then
+    report markdown >"$MARKDOWN_OUT"
+fi
