@@ -1,6 +1,9 @@
 //! How long one decision takes: a reader's SELECT over three tables under the quickstart
 //! policy, the common case on the proxy's hot path (target: well under 20 µs).
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+//!
+//! `warm` repeats one request, as a session does (its entity set comes from the per-thread
+//! cache); `cold` gives every request a new subject, so every entity set is built afresh.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use gatehouse_core::{
@@ -15,7 +18,15 @@ fn decide(c: &mut Criterion) {
         QUICKSTART_POLICY.to_owned(),
     )])
     .unwrap();
-    let identity = Identity::new("ana", IdentityKind::Human, vec!["readers".to_owned()]);
+    let identities: Vec<Identity> = (0..1024)
+        .map(|n| {
+            Identity::new(
+                format!("user-{n}"),
+                IdentityKind::Human,
+                vec!["readers".to_owned()],
+            )
+        })
+        .collect();
     let connection = ConnectionInfo {
         name: "prod-db".to_owned(),
         kind: ConnectionKind::Postgres,
@@ -35,19 +46,30 @@ fn decide(c: &mut Criterion) {
         ],
         writes: Vec::new(),
         functions: Vec::new(),
-        fingerprint: "select o.id, c.name, i.sku from orders o join customers c on c.id = o.customer_id join items i on i.order_id = o.id where o.id = $1".to_owned(),
+        fingerprint: "select o.id, c.name, i.sku from orders o join customers c \
+                      on c.id = o.customer_id join items i on i.order_id = o.id where o.id = $1"
+            .to_owned(),
         reason: None,
     });
-    let request = PolicyRequest {
-        identity: &identity,
+    let request = |identity| PolicyRequest {
+        identity,
         connection: &connection,
         action: &action,
         source_address: Some("10.0.0.7".parse().unwrap()),
         now_unix_seconds: 1_700_000_000,
     };
-    assert!(engine.decide(&request).allowed);
-    c.bench_function("decide reader select 3 tables", |b| {
-        b.iter(|| engine.decide(black_box(&request)))
+    assert!(engine.decide(&request(&identities[0])).allowed);
+
+    let warm = request(&identities[0]);
+    c.bench_function("decide reader select 3 tables (warm)", |b| {
+        b.iter(|| engine.decide(black_box(&warm)))
+    });
+    let mut next = 0;
+    c.bench_function("decide reader select 3 tables (cold)", |b| {
+        b.iter(|| {
+            next = (next + 1) % identities.len();
+            engine.decide(black_box(&request(&identities[next])))
+        })
     });
 }
 

@@ -21,7 +21,11 @@ use std::path::PathBuf;
 /// A loaded, validated policy set. `Send + Sync`; share it in an `Arc` and swap the `Arc` to
 /// reload.
 pub struct PolicyEngine {
+    /// Every policy.
     policies: PolicySet,
+    /// For each request action, only the policies whose action scope can match it: Cedar
+    /// evaluates every policy of a set, so this keeps decisions cheap as policy sets grow.
+    by_action: HashMap<&'static str, PolicySet>,
     authorizer: Authorizer,
     vocabulary: Vocabulary,
     /// Policy ids in load order.
@@ -97,6 +101,16 @@ impl PolicyEngine {
             warnings,
         } = load::load(&texts, &schema)?;
         let vocabulary = Vocabulary::new(&schema)?;
+        let mut by_action = HashMap::new();
+        for action in vocabulary.actions() {
+            let applicable = policies
+                .policies()
+                .filter(|policy| action.in_scope(&policy.action_constraint()))
+                .cloned();
+            let set = PolicySet::from_policies(applicable)
+                .map_err(|error| PolicyError::Internal(error.to_string()))?;
+            by_action.insert(action.name, set);
+        }
         let order = ids
             .iter()
             .enumerate()
@@ -104,6 +118,7 @@ impl PolicyEngine {
             .collect();
         Ok(PolicyEngine {
             policies,
+            by_action,
             authorizer: Authorizer::new(),
             vocabulary,
             ids,
@@ -146,7 +161,10 @@ impl PolicyEngine {
     /// Decide one request. Pure: no I/O, no clock; never fails, denies instead.
     pub fn decide(&self, request: &PolicyRequest<'_>) -> PolicyVerdict {
         let action_name = request.action.name();
-        let Some(action) = self.vocabulary.action(action_name) else {
+        let (Some(action), Some(policies)) = (
+            self.vocabulary.action(action_name),
+            self.by_action.get(action_name),
+        ) else {
             return PolicyVerdict::failed(format!("action `{action_name}` is not in the schema"));
         };
         let built = match self
@@ -174,9 +192,9 @@ impl PolicyEngine {
             Ok(cedar_request) => cedar_request,
             Err(error) => return PolicyVerdict::failed(format!("request: {error}")),
         };
-        let response =
-            self.authorizer
-                .is_authorized(&cedar_request, &self.policies, &built.entities);
+        let response = self
+            .authorizer
+            .is_authorized(&cedar_request, policies, &built.entities);
         let errors: Vec<String> = response
             .diagnostics()
             .errors()
@@ -231,7 +249,12 @@ fn version_of(sources: &[(String, String)]) -> String {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    #![allow(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::indexing_slicing,
+        clippy::panic
+    )]
     use super::*;
     use cedar_policy::Entities;
     use gatehouse_core::{ConnectionKind, IdentityKind, SqlKind, SqlStatement};
@@ -298,6 +321,107 @@ mod tests {
         }
     }
 
+    /// Deciding against an action's slice of the policy set gives exactly what the whole set
+    /// gives, for every action and every kind of action scope.
+    #[test]
+    fn action_slices_decide_like_the_whole_set() {
+        let engine = PolicyEngine::from_sources(&[(
+            "scopes.cedar".into(),
+            r#"
+            permit (principal in Gatehouse::Group::"a", action, resource);
+            permit (principal in Gatehouse::Group::"b", action == Gatehouse::Action::"sql:insert", resource);
+            permit (principal in Gatehouse::Group::"c", action in Gatehouse::Action::"sql:write", resource);
+            permit (principal in Gatehouse::Group::"d", action in [Gatehouse::Action::"connect", Gatehouse::Action::"sql:read"], resource);
+            forbid (principal in Gatehouse::Group::"e", action in Gatehouse::Action::"sql:any", resource);
+            forbid (principal in Gatehouse::Group::"f", action in [Gatehouse::Action::"sql:ddl", Gatehouse::Action::"sql:write"], resource)
+              when { context.now * 10000000000 > 0 };
+            "#
+            .into(),
+        )])
+        .unwrap();
+        let connection = ConnectionInfo {
+            name: "db".into(),
+            kind: ConnectionKind::Postgres,
+            environment: "dev".into(),
+            tags: Vec::new(),
+            description: String::new(),
+        };
+        let mut actions = vec![Action::Connect];
+        actions.extend(SqlKind::ALL.into_iter().map(sql));
+        let mut sliced_out = 0;
+        for groups in [
+            vec![],
+            vec!["a"],
+            vec!["b"],
+            vec!["c"],
+            vec!["d"],
+            vec!["e", "a"],
+            vec!["f", "d", "c"],
+        ] {
+            let identity = Identity::new(
+                "x",
+                IdentityKind::Human,
+                groups.iter().map(|g| (*g).to_owned()).collect(),
+            );
+            for action in &actions {
+                let entry = engine.vocabulary.action(action.name()).unwrap();
+                let slice = &engine.by_action[action.name()];
+                sliced_out += engine.policies.num_of_policies() - slice.num_of_policies();
+                let built = engine
+                    .vocabulary
+                    .build(&identity, &connection, entry)
+                    .unwrap();
+                let surroundings = Surroundings {
+                    source_address: None,
+                    now_unix_seconds: 1_700_000_000,
+                };
+                let request = || {
+                    Request::new(
+                        built.principal.clone(),
+                        entry.uid.clone(),
+                        built.resource.clone(),
+                        context::build(action, &surroundings).unwrap(),
+                        None,
+                    )
+                    .unwrap()
+                };
+                let whole =
+                    engine
+                        .authorizer
+                        .is_authorized(&request(), &engine.policies, &built.entities);
+                let part = engine
+                    .authorizer
+                    .is_authorized(&request(), slice, &built.entities);
+                assert_eq!(
+                    whole.decision(),
+                    part.decision(),
+                    "{groups:?} {}",
+                    action.name()
+                );
+                let ids = |r: &cedar_policy::Response| {
+                    let mut ids: Vec<String> =
+                        r.diagnostics().reason().map(ToString::to_string).collect();
+                    ids.sort();
+                    ids
+                };
+                assert_eq!(ids(&whole), ids(&part), "{groups:?} {}", action.name());
+                let errors = |r: &cedar_policy::Response| {
+                    let mut errors: Vec<String> =
+                        r.diagnostics().errors().map(ToString::to_string).collect();
+                    errors.sort();
+                    errors
+                };
+                assert_eq!(
+                    errors(&whole),
+                    errors(&part),
+                    "{groups:?} {}",
+                    action.name()
+                );
+            }
+        }
+        assert!(sliced_out > 0, "slicing should leave some policies out");
+    }
+
     #[test]
     fn engine_is_send_and_sync() {
         fn assert_send_sync<T: Send + Sync>() {}
@@ -319,106 +443,5 @@ mod tests {
             context.get("hour").unwrap(),
             cedar_policy::EvalResult::Long(22)
         );
-    }
-}
-
-#[cfg(test)]
-mod timing {
-    #![allow(clippy::unwrap_used, clippy::expect_used)]
-    use super::*;
-    use gatehouse_core::{ConnectionKind, IdentityKind, SqlKind, SqlStatement};
-    use std::time::Instant;
-
-    #[test]
-    #[ignore]
-    fn breakdown() {
-        let engine =
-            PolicyEngine::from_sources(&[("q".into(), crate::QUICKSTART_POLICY.into())]).unwrap();
-        let identity = Identity::new("ana", IdentityKind::Human, vec!["readers".into()]);
-        let connection = ConnectionInfo {
-            name: "prod-db".into(),
-            kind: ConnectionKind::Postgres,
-            environment: "prod".into(),
-            tags: vec!["pii".into()],
-            description: String::new(),
-        };
-        let action = Action::Sql(SqlStatement {
-            text: "SELECT 1".into(),
-            kind: SqlKind::Select,
-            reads: vec!["a".into(), "b".into(), "c".into()],
-            writes: vec![],
-            functions: vec![],
-            fingerprint: "x".into(),
-            reason: None,
-        });
-        let n = 20_000;
-        let entry = engine.vocabulary.action("sql:select").unwrap();
-        let t = Instant::now();
-        for _ in 0..n {
-            std::hint::black_box(
-                engine
-                    .vocabulary
-                    .build(&identity, &connection, entry)
-                    .unwrap(),
-            );
-        }
-        println!("entities {:?}", t.elapsed() / n);
-        let s = Surroundings {
-            source_address: Some("10.0.0.1".parse().unwrap()),
-            now_unix_seconds: 1,
-        };
-        let t = Instant::now();
-        for _ in 0..n {
-            std::hint::black_box(context::build(&action, &s).unwrap());
-        }
-        println!("context {:?}", t.elapsed() / n);
-        let s2 = Surroundings {
-            source_address: None,
-            now_unix_seconds: 1,
-        };
-        let t = Instant::now();
-        for _ in 0..n {
-            std::hint::black_box(context::build(&Action::Connect, &s2).unwrap());
-        }
-        println!("connect context {:?}", t.elapsed() / n);
-        let built = engine
-            .vocabulary
-            .build(&identity, &connection, entry)
-            .unwrap();
-        let ctx = context::build(&action, &s).unwrap();
-        let req = Request::new(
-            built.principal.clone(),
-            entry.uid.clone(),
-            built.resource.clone(),
-            ctx,
-            None,
-        )
-        .unwrap();
-        let t = Instant::now();
-        for _ in 0..n {
-            std::hint::black_box(engine.authorizer.is_authorized(
-                &req,
-                &engine.policies,
-                &built.entities,
-            ));
-        }
-        println!("authorize {:?}", t.elapsed() / n);
-        let r = PolicyRequest {
-            identity: &identity,
-            connection: &connection,
-            action: &action,
-            source_address: Some("10.0.0.1".parse().unwrap()),
-            now_unix_seconds: 1,
-        };
-        let t = Instant::now();
-        for _ in 0..n {
-            std::hint::black_box(engine.decide(&r));
-        }
-        println!("decide {:?}", t.elapsed() / n);
-        if std::env::var("PROFILE_DECIDE").is_ok() {
-            for _ in 0..300_000 {
-                std::hint::black_box(engine.decide(&r));
-            }
-        }
     }
 }

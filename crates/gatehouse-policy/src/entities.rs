@@ -14,7 +14,8 @@
 use crate::error::PolicyError;
 use crate::schema::{ACTION_TYPE, CONNECTION_TYPE, GROUP_TYPE, IDENTITY_TYPE, REQUEST_ACTIONS};
 use cedar_policy::{
-    Entities, Entity, EntityId, EntityTypeName, EntityUid, RestrictedExpression, Schema,
+    ActionConstraint, Entities, Entity, EntityId, EntityTypeName, EntityUid, RestrictedExpression,
+    Schema,
 };
 use gatehouse_core::{ConnectionInfo, Identity};
 use std::cell::RefCell;
@@ -26,8 +27,25 @@ use std::str::FromStr;
 pub(crate) struct ActionEntry {
     pub(crate) name: &'static str,
     pub(crate) uid: EntityUid,
+    /// The action groups it is in, directly or not.
+    ancestors: Vec<EntityUid>,
     /// The action entity, with its action groups as parents (as the schema declares them).
     entity: Entity,
+}
+
+impl ActionEntry {
+    /// Whether a policy with this action scope can apply to this action. A policy that cannot
+    /// is never satisfied and never evaluates its conditions (Cedar checks the scope first),
+    /// so leaving it out of this action's policy set changes no decision and hides no error.
+    pub(crate) fn in_scope(&self, constraint: &ActionConstraint) -> bool {
+        match constraint {
+            ActionConstraint::Any => true,
+            ActionConstraint::Eq(uid) => *uid == self.uid,
+            ActionConstraint::In(uids) => uids
+                .iter()
+                .any(|uid| *uid == self.uid || self.ancestors.contains(uid)),
+        }
+    }
 }
 
 /// Everything about entities that does not change between requests.
@@ -79,7 +97,19 @@ impl Vocabulary {
                 .get(&uid)
                 .cloned()
                 .ok_or_else(|| PolicyError::Schema(format!("action `{name}` is not declared")))?;
-            actions.insert(name, ActionEntry { name, uid, entity });
+            let ancestors = action_entities
+                .ancestors(&uid)
+                .map(|ancestors| ancestors.cloned().collect())
+                .unwrap_or_default();
+            actions.insert(
+                name,
+                ActionEntry {
+                    name,
+                    uid,
+                    ancestors,
+                    entity,
+                },
+            );
         }
         Ok(Vocabulary {
             identity_type: type_name(IDENTITY_TYPE)?,
@@ -87,6 +117,11 @@ impl Vocabulary {
             connection_type: type_name(CONNECTION_TYPE)?,
             actions,
         })
+    }
+
+    /// Every request action.
+    pub(crate) fn actions(&self) -> impl Iterator<Item = &ActionEntry> {
+        self.actions.values()
     }
 
     /// The entry for an action name from `Action::name()`.

@@ -261,3 +261,35 @@ fn empty_policy_set_denies_everything() {
     );
     assert!(!verdict.allowed);
 }
+
+#[test]
+fn same_subject_with_other_groups_or_connection_is_decided_afresh() {
+    // Entity sets are cached per thread; the cache must never answer for a different request.
+    let engine = engine(
+        r#"permit (principal in Gatehouse::Group::"readers", action, resource)
+           when { resource.environment == "dev" && principal.kind == "human" };"#,
+    );
+    let select = sql(SqlKind::Select);
+    let mut ana = identity(&["readers"]);
+    let dev = connection("dev");
+    for _ in 0..3 {
+        assert!(decide(&engine, &ana, &dev, &select).allowed);
+    }
+    ana.groups = vec!["writers".to_owned()];
+    assert!(!decide(&engine, &ana, &dev, &select).allowed);
+    ana.groups = vec!["readers".to_owned()];
+    ana.kind = IdentityKind::Machine;
+    assert!(!decide(&engine, &ana, &dev, &select).allowed);
+    ana.kind = IdentityKind::Human;
+    let mut renamed = dev.clone();
+    renamed.environment = "prod".to_owned();
+    assert!(!decide(&engine, &ana, &renamed, &select).allowed);
+    assert!(decide(&engine, &ana, &dev, &select).allowed);
+    // Many distinct identities (more than the cache holds), then the first again.
+    for n in 0..200 {
+        let mut other = identity(&[]);
+        other.subject = format!("user-{n}");
+        assert!(!decide(&engine, &other, &dev, &select).allowed);
+    }
+    assert!(decide(&engine, &ana, &dev, &select).allowed);
+}

@@ -2,7 +2,12 @@
 //! exit codes, `policy check`, `keys`, config and policy errors that say what is wrong,
 //! the admin endpoints, and graceful shutdown.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 mod support;
 
@@ -32,7 +37,9 @@ async fn exec_prints_one_json_object_and_exits_by_outcome() {
     let db = TestDb::create().await;
     db.direct()
         .await
-        .batch_execute("CREATE TABLE t (id int, name text); INSERT INTO t VALUES (1, 'a'), (2, NULL)")
+        .batch_execute(
+            "CREATE TABLE t (id int, name text); INSERT INTO t VALUES (1, 'a'), (2, NULL)",
+        )
         .await
         .unwrap();
     let gateway = Gateway::start(&db.name);
@@ -56,10 +63,17 @@ async fn exec_prints_one_json_object_and_exits_by_outcome() {
     assert_eq!(value["status"], "error");
     assert!(value["message"].as_str().unwrap().contains("42P01"));
 
-    let (code, value, _) = exec(&gateway, Some("gh_000000000000_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"), "SELECT 1");
+    let (code, value, _) = exec(
+        &gateway,
+        Some("gh_000000000000_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"),
+        "SELECT 1",
+    );
     assert_eq!(code, 1);
     assert_eq!(value["status"], "error");
-    assert!(value["message"].as_str().unwrap().contains("28P01"), "{value}");
+    assert!(
+        value["message"].as_str().unwrap().contains("28P01"),
+        "{value}"
+    );
 }
 
 #[tokio::test]
@@ -74,14 +88,24 @@ async fn exec_without_a_token_or_a_certificate_to_trust_says_what_to_do() {
     let output = Command::new(binary())
         .arg("--data-dir")
         .arg(empty.path())
-        .args(["exec", "demo", "--sql", "SELECT 1", "--gateway", &gateway.pg_addr.to_string()])
+        .args([
+            "exec",
+            "demo",
+            "--sql",
+            "SELECT 1",
+            "--gateway",
+            &gateway.pg_addr.to_string(),
+        ])
         .env("GATEHOUSE_TOKEN", "x")
         .output()
         .unwrap();
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("--ca-file"), "{stderr}");
-    assert!(stderr.contains("never skips certificate verification"), "{stderr}");
+    assert!(
+        stderr.contains("never skips certificate verification"),
+        "{stderr}"
+    );
 }
 
 #[tokio::test]
@@ -90,8 +114,18 @@ async fn policy_check_explains_decisions_without_a_database() {
     let gateway = Gateway::start(&db.name);
     let check = |groups: &str, sql: &str| {
         let output = gateway.cli(&[
-            "policy", "check", "--identity", "ana", "--groups", groups, "--connection", "demo", "--sql", sql,
-            "--output", "json",
+            "policy",
+            "check",
+            "--identity",
+            "ana",
+            "--groups",
+            groups,
+            "--connection",
+            "demo",
+            "--sql",
+            sql,
+            "--output",
+            "json",
         ]);
         let value: Value = serde_json::from_slice(&output.stdout).unwrap();
         (output.status.code().unwrap(), value)
@@ -104,15 +138,29 @@ async fn policy_check_explains_decisions_without_a_database() {
 
     let (code, value) = check("readers", "SELECT * FROM t JOIN u ON true");
     assert_eq!(code, 0);
-    assert_eq!(value["requests"][0]["policies"], serde_json::json!(["readers-read"]));
+    assert_eq!(
+        value["requests"][0]["policies"],
+        serde_json::json!(["readers-read"])
+    );
     assert_eq!(value["requests"][0]["reads"], serde_json::json!(["t", "u"]));
 
     let (code, value) = check("admins", "DO $$ BEGIN END $$");
     assert_eq!(code, 4);
-    assert_eq!(value["requests"][0]["policies"], serde_json::json!(["nobody-runs-unknown-sql"]));
+    assert_eq!(
+        value["requests"][0]["policies"],
+        serde_json::json!(["nobody-runs-unknown-sql"])
+    );
 
     let text = gateway.cli(&[
-        "policy", "check", "--identity", "ana", "--groups", "readers", "--connection", "demo", "--sql",
+        "policy",
+        "check",
+        "--identity",
+        "ana",
+        "--groups",
+        "readers",
+        "--connection",
+        "demo",
+        "--sql",
         "DELETE FROM t",
     ]);
     let stdout = String::from_utf8_lossy(&text.stdout);
@@ -124,16 +172,29 @@ async fn policy_check_explains_decisions_without_a_database() {
 async fn keys_are_listed_without_secrets_and_revoked_keys_stop_working() {
     let db = TestDb::create().await;
     let gateway = Gateway::start(&db.name);
-    let output = gateway.cli(&["keys", "create", "--identity", "ana", "--groups", "readers,writers"]);
+    let output = gateway.cli(&[
+        "keys",
+        "create",
+        "--identity",
+        "ana",
+        "--groups",
+        "readers,writers",
+    ]);
     assert!(output.status.success());
     let stdout = String::from_utf8_lossy(&output.stdout);
     let token = stdout.lines().last().unwrap().trim().to_owned();
-    assert!(token.starts_with("gh_"), "the token is the last line: {stdout}");
+    assert!(
+        token.starts_with("gh_"),
+        "the token is the last line: {stdout}"
+    );
     assert!(gateway.connect("ana", &token).await.is_ok());
 
     let listed = gateway.cli(&["keys", "list", "--output", "json"]);
     let listed_text = String::from_utf8_lossy(&listed.stdout).into_owned();
-    assert!(!listed_text.contains(&token[16..]), "secrets are never listed");
+    assert!(
+        !listed_text.contains(&token[16..]),
+        "secrets are never listed"
+    );
     let keys: Value = serde_json::from_str(&listed_text).unwrap();
     let id = keys[0]["id"].as_str().unwrap().to_owned();
     assert_eq!(keys[0]["state"], "active");
@@ -157,7 +218,11 @@ async fn keys_are_listed_without_secrets_and_revoked_keys_stop_working() {
 fn config_and_policy_mistakes_refuse_to_start_and_name_the_problem() {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("bad.toml");
-    std::fs::write(&config, "[postgres]\nlisten = \"127.0.0.1:0\"\nlisen_backlog = 5\n").unwrap();
+    std::fs::write(
+        &config,
+        "[postgres]\nlisten = \"127.0.0.1:0\"\nlisen_backlog = 5\n",
+    )
+    .unwrap();
     let output = Command::new(binary())
         .arg("--config")
         .arg(&config)
@@ -168,7 +233,10 @@ fn config_and_policy_mistakes_refuse_to_start_and_name_the_problem() {
         .unwrap();
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("lisen_backlog"), "the unknown key is named: {stderr}");
+    assert!(
+        stderr.contains("lisen_backlog"),
+        "the unknown key is named: {stderr}"
+    );
 
     let policy = dir.path().join("broken.cedar");
     std::fs::write(
@@ -194,8 +262,14 @@ fn config_and_policy_mistakes_refuse_to_start_and_name_the_problem() {
         .unwrap();
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("broken.cedar:5"), "file and line are named: {stderr}");
-    assert!(stderr.contains("sql:frobnicate"), "the reason is given: {stderr}");
+    assert!(
+        stderr.contains("broken.cedar:5"),
+        "file and line are named: {stderr}"
+    );
+    assert!(
+        stderr.contains("sql:frobnicate"),
+        "the reason is given: {stderr}"
+    );
 }
 
 #[tokio::test]
@@ -207,17 +281,28 @@ async fn admin_endpoints_answer_curl() {
     client.simple_query("SELECT 1").await.unwrap();
     let curl = |path: &str| {
         let output = Command::new("curl")
-            .args(["-sS", "--fail", &format!("http://{}{path}", gateway.admin_addr)])
+            .args([
+                "-sS",
+                "--fail",
+                &format!("http://{}{path}", gateway.admin_addr),
+            ])
             .output()
             .unwrap();
-        assert!(output.status.success(), "{path}: {}", String::from_utf8_lossy(&output.stderr));
+        assert!(
+            output.status.success(),
+            "{path}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
         String::from_utf8_lossy(&output.stdout).into_owned()
     };
     assert!(curl("/healthz").contains("\"ok\""));
     let metrics = curl("/metrics");
     assert!(metrics.contains("gatehouse_decisions_total"), "{metrics}");
     assert!(metrics.contains("action=\"sql:select\""), "{metrics}");
-    assert!(metrics.contains("gatehouse_pg_sessions_active"), "{metrics}");
+    assert!(
+        metrics.contains("gatehouse_pg_sessions_active"),
+        "{metrics}"
+    );
 }
 
 #[tokio::test]
@@ -233,7 +318,12 @@ async fn sigterm_lets_the_gateway_stop_cleanly_and_ends_open_sessions_with_57p01
     })
     .await
     .unwrap();
-    assert!(status.0.success(), "exit status {:?}\n{}", status.0, status.1);
+    assert!(
+        status.0.success(),
+        "exit status {:?}\n{}",
+        status.0,
+        status.1
+    );
     assert!(status.1.contains("stopped"), "{}", status.1);
     assert!(
         status.1.contains("gatehouse shut down"),
@@ -248,6 +338,9 @@ async fn sigterm_lets_the_gateway_stop_cleanly_and_ends_open_sessions_with_57p01
 fn help_teaches_the_quickstart() {
     let output = Command::new(binary()).arg("--help").output().unwrap();
     let help = String::from_utf8_lossy(&output.stdout);
-    assert!(help.contains("keys create --identity ana --groups readers"), "{help}");
+    assert!(
+        help.contains("keys create --identity ana --groups readers"),
+        "{help}"
+    );
     assert!(help.contains("sslmode=require"), "{help}");
 }

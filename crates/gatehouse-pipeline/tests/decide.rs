@@ -1,0 +1,170 @@
+//! The pipeline's guarantees, checked with the quickstart policy and an in-memory audit sink:
+//! a refusal never yields a Permit, an allow is returned only after its events are stored, a
+//! failing audit log refuses the request, and a multi-action request is all or nothing.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use gatehouse_core::{
+    Action, ConnectionInfo, ConnectionKind, Identity, IdentityKind, SqlKind, SqlStatement,
+};
+use gatehouse_pipeline::{
+    AuditEvent, AuditSink, BoxFuture, Decision, Pipeline, PipelineError, SessionContext,
+};
+use gatehouse_policy::{PolicyEngine, QUICKSTART_POLICY};
+use std::sync::{Arc, Mutex};
+
+#[derive(Default)]
+struct MemorySink {
+    events: Mutex<Vec<AuditEvent>>,
+    broken: bool,
+}
+
+impl AuditSink for MemorySink {
+    fn record(&self, events: Vec<AuditEvent>) -> BoxFuture<'_, Result<(), String>> {
+        Box::pin(async move {
+            if self.broken {
+                return Err("disk full".to_owned());
+            }
+            self.events.lock().unwrap().extend(events);
+            Ok(())
+        })
+    }
+}
+
+fn pipeline(sink: Arc<MemorySink>) -> Pipeline {
+    let policy =
+        PolicyEngine::from_sources(&[("quickstart.cedar".into(), QUICKSTART_POLICY.into())])
+            .unwrap();
+    Pipeline::new(Arc::new(policy), sink)
+}
+
+fn session(groups: &[&str]) -> SessionContext {
+    SessionContext {
+        session_id: "s-test".into(),
+        identity: Identity::new(
+            "ana",
+            IdentityKind::Human,
+            groups.iter().map(|g| g.to_string()).collect(),
+        ),
+        connection: Arc::new(ConnectionInfo {
+            name: "demo".into(),
+            kind: ConnectionKind::Postgres,
+            environment: "dev".into(),
+            tags: vec![],
+            description: String::new(),
+        }),
+        source_address: None,
+    }
+}
+
+fn sql(kind: SqlKind, text: &str) -> Action {
+    Action::Sql(SqlStatement {
+        text: text.into(),
+        kind,
+        reads: vec![],
+        writes: vec![],
+        functions: vec![],
+        fingerprint: "f".into(),
+        reason: None,
+    })
+}
+
+#[tokio::test]
+async fn an_allowed_request_is_recorded_before_the_permit_is_returned() {
+    let sink = Arc::new(MemorySink::default());
+    let decision = pipeline(sink.clone())
+        .decide(&session(&["readers"]), &[sql(SqlKind::Select, "SELECT 1")])
+        .await
+        .unwrap();
+    assert!(matches!(decision, Decision::Allow(_)));
+    let events = sink.events.lock().unwrap();
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].decision, "allow");
+    assert_eq!(events[0].statement.as_deref(), Some("SELECT 1"));
+    assert_eq!(events[0].policies, ["readers-read"]);
+}
+
+#[tokio::test]
+async fn a_refusal_names_the_action_and_policy_and_is_recorded() {
+    let sink = Arc::new(MemorySink::default());
+    let decision = pipeline(sink.clone())
+        .decide(
+            &session(&["readers"]),
+            &[sql(SqlKind::Delete, "DELETE FROM t")],
+        )
+        .await
+        .unwrap();
+    let Decision::Deny(denial) = decision else {
+        panic!("a reader's DELETE must be refused")
+    };
+    assert_eq!(denial.action, "sql:delete");
+    assert_eq!(denial.policy_label(), "default-deny");
+    assert!(denial.message.contains("sql:delete") && denial.message.contains("default-deny"));
+    assert_eq!(sink.events.lock().unwrap()[0].decision, "deny");
+}
+
+#[tokio::test]
+async fn one_refused_action_refuses_the_whole_request() {
+    let sink = Arc::new(MemorySink::default());
+    let decision = pipeline(sink.clone())
+        .decide(
+            &session(&["writers"]),
+            &[
+                sql(SqlKind::Insert, "INSERT ..."),
+                sql(SqlKind::Ddl, "DROP TABLE t"),
+                sql(SqlKind::Insert, "INSERT ..."),
+            ],
+        )
+        .await
+        .unwrap();
+    assert!(matches!(decision, Decision::Deny(ref d) if d.action == "sql:ddl"));
+    let events = sink.events.lock().unwrap();
+    assert_eq!(events.len(), 2, "decisions stop at the first refusal");
+}
+
+#[tokio::test]
+async fn an_unavailable_audit_log_refuses_what_policy_allows() {
+    let sink = Arc::new(MemorySink {
+        broken: true,
+        ..Default::default()
+    });
+    let result = pipeline(sink)
+        .decide(&session(&["readers"]), &[sql(SqlKind::Select, "SELECT 1")])
+        .await;
+    assert!(
+        matches!(result, Err(PipelineError::AuditUnavailable(ref reason)) if reason == "disk full")
+    );
+}
+
+#[tokio::test]
+async fn a_refusal_stands_even_when_the_audit_log_is_down() {
+    let sink = Arc::new(MemorySink {
+        broken: true,
+        ..Default::default()
+    });
+    let result = pipeline(sink)
+        .decide(
+            &session(&["readers"]),
+            &[sql(SqlKind::Delete, "DELETE FROM t")],
+        )
+        .await;
+    assert!(matches!(result, Ok(Decision::Deny(_))));
+}
+
+#[tokio::test]
+async fn forbid_wins_and_is_named() {
+    let sink = Arc::new(MemorySink::default());
+    let decision = pipeline(sink)
+        .decide(&session(&["admins"]), &[sql(SqlKind::Unknown, "DO $$ $$")])
+        .await
+        .unwrap();
+    let Decision::Deny(denial) = decision else {
+        panic!("nobody runs sql:unknown")
+    };
+    assert_eq!(denial.policy_label(), "nobody-runs-unknown-sql");
+}

@@ -1,0 +1,768 @@
+//! The extended query protocol through the gateway: statements are classified at `Parse` but
+//! decided at `Execute` (so preparing anything succeeds and running it is what policy
+//! decides), a refusal inside a pipelined Sync unit rolls back everything before it, and the
+//! server never runs a statement or portal other than the one gatehouse decided — not after a
+//! named statement is replaced in a Sync unit the server skipped, not for the unnamed
+//! statement after a server error, not for a portal the client never bound, and not through
+//! the fast-path function call interface. Legitimate uses (a prepared statement run many
+//! times, the unnamed statement described and then executed in the next Sync, suspended
+//! portals) keep working.
+//!
+//! The raw-protocol tests speak the wire protocol themselves over plain TCP on loopback (the
+//! gateway is started with `allow_plaintext = true`), so they can send exactly the message
+//! sequences a driver would never send.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+mod support;
+
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+use postgres_protocol::message::frontend;
+use std::time::Duration;
+use support::{Gateway, Options, TestDb, count, message, sqlstate};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+async fn setup_with(options: Options) -> (TestDb, Gateway, tokio_postgres::Client) {
+    let db = TestDb::create().await;
+    let direct = db.direct().await;
+    direct
+        .batch_execute("CREATE TABLE items (id int PRIMARY KEY, name text); INSERT INTO items VALUES (1, 'one'), (2, 'two');")
+        .await
+        .unwrap();
+    let gateway = Gateway::start_with(&db.name, options);
+    (db, gateway, direct)
+}
+
+async fn setup() -> (TestDb, Gateway, tokio_postgres::Client) {
+    setup_with(Options::default()).await
+}
+
+/// A gateway that also accepts plaintext clients on loopback, for the raw-protocol client.
+async fn setup_plaintext() -> (TestDb, Gateway, tokio_postgres::Client) {
+    setup_with(Options {
+        postgres_extra: "allow_plaintext = true".into(),
+        ..Default::default()
+    })
+    .await
+}
+
+/// The ids in `items`, read directly from the database.
+async fn ids(direct: &tokio_postgres::Client) -> Vec<i32> {
+    direct
+        .query("SELECT id FROM items ORDER BY id", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| row.get(0))
+        .collect()
+}
+
+// ---------------------------------------------------------------------------------------------
+// A raw protocol client.
+// ---------------------------------------------------------------------------------------------
+
+/// One backend message.
+#[derive(Debug, Clone)]
+struct Msg {
+    tag: u8,
+    body: Bytes,
+}
+
+impl Msg {
+    /// A field of an ErrorResponse or NoticeResponse.
+    fn field(&self, code: u8) -> Option<String> {
+        let mut body = self.body.clone();
+        while body.has_remaining() {
+            let kind = body.get_u8();
+            if kind == 0 {
+                return None;
+            }
+            let end = body.iter().position(|b| *b == 0)?;
+            let value = String::from_utf8_lossy(&body[..end]).into_owned();
+            body.advance(end + 1);
+            if kind == code {
+                return Some(value);
+            }
+        }
+        None
+    }
+
+    /// The columns of a DataRow, as text.
+    fn columns(&self) -> Vec<Option<String>> {
+        let mut body = self.body.clone();
+        let n = body.get_i16();
+        (0..n)
+            .map(|_| {
+                let len = body.get_i32();
+                if len < 0 {
+                    return None;
+                }
+                let value = body.split_to(usize::try_from(len).unwrap());
+                Some(String::from_utf8_lossy(&value).into_owned())
+            })
+            .collect()
+    }
+
+    fn command_tag(&self) -> String {
+        let end = self.body.iter().position(|b| *b == 0).unwrap();
+        String::from_utf8_lossy(&self.body[..end]).into_owned()
+    }
+}
+
+/// Errors (SQLSTATE, message) among `messages`.
+fn errors(messages: &[Msg]) -> Vec<(String, String)> {
+    messages
+        .iter()
+        .filter(|m| m.tag == b'E')
+        .map(|m| (m.field(b'C').unwrap(), m.field(b'M').unwrap()))
+        .collect()
+}
+
+/// DataRows among `messages`, first column only.
+fn first_column(messages: &[Msg]) -> Vec<Option<String>> {
+    messages
+        .iter()
+        .filter(|m| m.tag == b'D')
+        .map(|m| m.columns().into_iter().next().unwrap())
+        .collect()
+}
+
+/// CommandComplete tags among `messages`.
+fn command_tags(messages: &[Msg]) -> Vec<String> {
+    messages
+        .iter()
+        .filter(|m| m.tag == b'C')
+        .map(Msg::command_tag)
+        .collect()
+}
+
+fn tags(messages: &[Msg]) -> String {
+    messages.iter().map(|m| char::from(m.tag)).collect()
+}
+
+/// Frontend messages to send together.
+#[derive(Default)]
+struct Batch(BytesMut);
+
+impl Batch {
+    fn new() -> Batch {
+        Batch::default()
+    }
+
+    fn parse(mut self, statement: &str, sql: &str) -> Batch {
+        frontend::parse(statement, sql, None::<u32>, &mut self.0).unwrap();
+        self
+    }
+
+    fn bind(mut self, portal: &str, statement: &str) -> Batch {
+        frontend::bind(
+            portal,
+            statement,
+            None::<i16>,
+            None::<i32>,
+            |_, _| Ok(postgres_protocol::IsNull::No),
+            None::<i16>,
+            &mut self.0,
+        )
+        .map_err(|_| "bind")
+        .unwrap();
+        self
+    }
+
+    fn execute(mut self, portal: &str, max_rows: i32) -> Batch {
+        frontend::execute(portal, max_rows, &mut self.0).unwrap();
+        self
+    }
+
+    fn describe_statement(mut self, statement: &str) -> Batch {
+        frontend::describe(b'S', statement, &mut self.0).unwrap();
+        self
+    }
+
+    fn close_statement(mut self, statement: &str) -> Batch {
+        frontend::close(b'S', statement, &mut self.0).unwrap();
+        self
+    }
+
+    fn query(mut self, sql: &str) -> Batch {
+        frontend::query(sql, &mut self.0).unwrap();
+        self
+    }
+
+    /// A fast-path FunctionCall of `oid` with text arguments and a text result.
+    fn function_call(mut self, oid: u32, args: &[&str]) -> Batch {
+        let mut body = BytesMut::new();
+        body.put_u32(oid);
+        body.put_i16(1);
+        body.put_i16(0); // all arguments in text format
+        body.put_i16(i16::try_from(args.len()).unwrap());
+        for arg in args {
+            body.put_i32(i32::try_from(arg.len()).unwrap());
+            body.put_slice(arg.as_bytes());
+        }
+        body.put_i16(0); // text result
+        self.0.put_u8(b'F');
+        self.0.put_i32(i32::try_from(body.len() + 4).unwrap());
+        self.0.put_slice(&body);
+        self
+    }
+
+    fn flush(mut self) -> Batch {
+        frontend::flush(&mut self.0);
+        self
+    }
+
+    fn sync(mut self) -> Batch {
+        frontend::sync(&mut self.0);
+        self
+    }
+}
+
+/// A client speaking the wire protocol itself, over plain TCP.
+struct Raw {
+    stream: TcpStream,
+    buf: BytesMut,
+}
+
+impl Raw {
+    async fn connect(gateway: &Gateway, user: &str, token: &str) -> Raw {
+        let stream = TcpStream::connect(gateway.pg_addr).await.unwrap();
+        stream.set_nodelay(true).unwrap();
+        let mut raw = Raw {
+            stream,
+            buf: BytesMut::new(),
+        };
+        let mut out = BytesMut::new();
+        frontend::startup_message([("user", user), ("database", "demo")], &mut out).unwrap();
+        raw.write(&out).await;
+        let asked = raw.recv().await;
+        assert_eq!(asked.tag, b'R', "expected a password request: {asked:?}");
+        assert_eq!(asked.body[..4], 3i32.to_be_bytes(), "cleartext password");
+        let mut out = BytesMut::new();
+        frontend::password_message(token.as_bytes(), &mut out).unwrap();
+        raw.write(&out).await;
+        let greeting = raw.until_ready().await;
+        assert!(errors(&greeting).is_empty(), "{:?}", errors(&greeting));
+        raw
+    }
+
+    async fn write(&mut self, bytes: &[u8]) {
+        self.stream.write_all(bytes).await.unwrap();
+        self.stream.flush().await.unwrap();
+    }
+
+    async fn send(&mut self, batch: Batch) {
+        self.write(&batch.0).await;
+    }
+
+    async fn recv(&mut self) -> Msg {
+        tokio::time::timeout(Duration::from_secs(20), async {
+            loop {
+                if self.buf.len() >= 5 {
+                    let len =
+                        usize::try_from(i32::from_be_bytes(self.buf[1..5].try_into().unwrap()))
+                            .unwrap();
+                    if self.buf.len() > len {
+                        let mut frame = self.buf.split_to(1 + len);
+                        let tag = frame.get_u8();
+                        frame.advance(4);
+                        return Msg {
+                            tag,
+                            body: frame.freeze(),
+                        };
+                    }
+                }
+                let read = self.stream.read_buf(&mut self.buf).await.unwrap();
+                assert!(
+                    read > 0,
+                    "the gateway closed the connection; buffered: {:?}",
+                    self.buf
+                );
+            }
+        })
+        .await
+        .expect("no message from the gateway within 20 s")
+    }
+
+    /// Everything up to and including the next ReadyForQuery.
+    async fn until_ready(&mut self) -> Vec<Msg> {
+        self.until(b'Z').await
+    }
+
+    /// Everything up to and including the next message tagged `tag`.
+    async fn until(&mut self, tag: u8) -> Vec<Msg> {
+        let mut messages = Vec::new();
+        loop {
+            let message = self.recv().await;
+            let done = message.tag == tag;
+            messages.push(message);
+            if done {
+                return messages;
+            }
+        }
+    }
+
+    /// Send `batch` and collect the answer up to ReadyForQuery.
+    async fn round_trip(&mut self, batch: Batch) -> Vec<Msg> {
+        self.send(batch).await;
+        self.until_ready().await
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Through a real driver (tokio-postgres over TLS).
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn preparing_a_refused_statement_succeeds_but_executing_it_is_refused() {
+    let (_db, gateway, direct) = setup().await;
+    let token = gateway.key("ana", &["readers"]);
+    let client = gateway.connect("ana", &token).await.unwrap();
+
+    // Parse only classifies: a reader may prepare a DELETE (drivers prepare eagerly).
+    let delete = client
+        .prepare("DELETE FROM items WHERE id = $1")
+        .await
+        .expect("preparing is not running");
+    assert_eq!(delete.params().len(), 1);
+
+    for _ in 0..2 {
+        let error = client.execute(&delete, &[&1i32]).await.unwrap_err();
+        assert_eq!(sqlstate(&error).as_deref(), Some("42501"), "{error}");
+        let text = message(&error);
+        assert!(text.contains("sql:delete"), "{text}");
+        // The session stays usable after the refusal.
+        let rows = client
+            .query("SELECT name FROM items ORDER BY id", &[])
+            .await
+            .unwrap();
+        assert_eq!(rows.len(), 2);
+    }
+    assert_eq!(ids(&direct).await, [1, 2], "the refused DELETE did not run");
+}
+
+#[tokio::test]
+async fn prepared_statements_run_many_times_and_writers_prepared_insert_executes() {
+    let (_db, gateway, direct) = setup().await;
+    let reader = gateway.key("ana", &["readers"]);
+    let client = gateway.connect("ana", &reader).await.unwrap();
+    let select = client
+        .prepare("SELECT name FROM items WHERE id = $1")
+        .await
+        .unwrap();
+    for i in 0..50 {
+        let id = 1 + (i % 2);
+        let row = client.query_one(&select, &[&id]).await.unwrap();
+        let expected = if id == 1 { "one" } else { "two" };
+        assert_eq!(row.get::<_, String>(0), expected, "run {i}");
+    }
+
+    let writer = gateway.key("wes", &["writers"]);
+    let client = gateway.connect("wes", &writer).await.unwrap();
+    let insert = client
+        .prepare("INSERT INTO items VALUES ($1, $2)")
+        .await
+        .unwrap();
+    for id in 3..6i32 {
+        let inserted = client
+            .execute(&insert, &[&id, &format!("n{id}")])
+            .await
+            .unwrap();
+        assert_eq!(inserted, 1);
+    }
+    assert_eq!(ids(&direct).await, [1, 2, 3, 4, 5]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Through the raw protocol client.
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn a_refusal_in_a_pipelined_sync_unit_rolls_back_the_statements_before_it() {
+    let (_db, gateway, direct) = setup_plaintext().await;
+    let token = gateway.key("wes", &["writers"]);
+    let mut raw = Raw::connect(&gateway, "wes", &token).await;
+
+    let answer = raw
+        .round_trip(
+            Batch::new()
+                .parse("", "INSERT INTO items VALUES (10, 'x')")
+                .bind("", "")
+                .execute("", 0)
+                .parse("", "DROP TABLE items")
+                .bind("", "")
+                .execute("", 0)
+                .sync(),
+        )
+        .await;
+    let errors = errors(&answer);
+    assert_eq!(errors.len(), 1, "{answer:?}");
+    assert_eq!(errors[0].0, "42501", "{errors:?}");
+    assert!(errors[0].1.contains("sql:ddl"), "{errors:?}");
+    // The INSERT ran (CommandComplete) before the refusal, then the refusal ends the unit.
+    assert_eq!(command_tags(&answer), ["INSERT 0 1"], "{answer:?}");
+    assert_eq!(answer.last().unwrap().tag, b'Z');
+    assert_eq!(answer.last().unwrap().body[..], *b"I");
+
+    // PostgreSQL rolled the implicit transaction back: the INSERT did not persist and the
+    // table is still there.
+    assert_eq!(ids(&direct).await, [1, 2]);
+
+    // The session goes on.
+    let answer = raw
+        .round_trip(
+            Batch::new()
+                .parse("", "SELECT count(*) FROM items")
+                .bind("", "")
+                .execute("", 0)
+                .sync(),
+        )
+        .await;
+    assert_eq!(first_column(&answer), [Some("2".to_owned())], "{answer:?}");
+}
+
+#[tokio::test]
+async fn a_named_statement_replaced_in_a_skipped_sync_unit_never_runs_as_the_old_one() {
+    let (_db, gateway, direct) = setup_plaintext().await;
+    let token = gateway.key("ana", &["readers"]);
+
+    // The attack: `s1` holds a DELETE on the server; a Sync unit that fails early makes the
+    // server skip `Close s1` and the new `Parse s1 SELECT 1`. Were names passed through
+    // unchanged, the server would still hold the DELETE under `s1` while the gateway believed
+    // it to be `SELECT 1`, and Execute would delete every row.
+    let mut raw = Raw::connect(&gateway, "ana", &token).await;
+    let answer = raw
+        .round_trip(Batch::new().parse("s1", "DELETE FROM items").sync())
+        .await;
+    assert!(errors(&answer).is_empty(), "parse is allowed: {answer:?}");
+    let answer = raw
+        .round_trip(
+            Batch::new()
+                .parse("bad", "SELEC nonsense")
+                .close_statement("s1")
+                .parse("s1", "SELECT 1")
+                .sync(),
+        )
+        .await;
+    assert_eq!(errors(&answer).len(), 1, "{answer:?}");
+    assert_eq!(errors(&answer)[0].0, "42601", "a syntax error");
+    let answer = raw
+        .round_trip(Batch::new().bind("", "s1").execute("", 0).sync())
+        .await;
+    assert_eq!(errors(&answer).len(), 1, "{answer:?}");
+    assert!(
+        !command_tags(&answer)
+            .iter()
+            .any(|t| t.starts_with("DELETE")),
+        "{answer:?}"
+    );
+    assert_eq!(ids(&direct).await, [1, 2], "nothing was deleted");
+
+    // The other way round: `s1` is a SELECT and the skipped unit tries to make it a DELETE.
+    let mut raw = Raw::connect(&gateway, "ana", &token).await;
+    raw.round_trip(Batch::new().parse("s1", "SELECT 1").sync())
+        .await;
+    raw.round_trip(
+        Batch::new()
+            .parse("bad", "SELEC nonsense")
+            .close_statement("s1")
+            .parse("s1", "DELETE FROM items")
+            .sync(),
+    )
+    .await;
+    let answer = raw
+        .round_trip(Batch::new().bind("", "s1").execute("", 0).sync())
+        .await;
+    assert_eq!(errors(&answer).len(), 1, "{answer:?}");
+    assert!(
+        !command_tags(&answer)
+            .iter()
+            .any(|t| t.starts_with("DELETE")),
+        "{answer:?}"
+    );
+    assert_eq!(ids(&direct).await, [1, 2], "nothing was deleted");
+
+    // Replacing a named statement when nothing fails works as in PostgreSQL.
+    let answer = raw
+        .round_trip(
+            Batch::new()
+                .parse("s2", "SELECT 1")
+                .sync()
+                .close_statement("s2")
+                .parse("s2", "SELECT 2")
+                .sync(),
+        )
+        .await;
+    assert!(errors(&answer).is_empty(), "{answer:?}");
+    raw.until_ready().await;
+    let answer = raw
+        .round_trip(Batch::new().bind("", "s2").execute("", 0).sync())
+        .await;
+    assert_eq!(first_column(&answer), [Some("2".to_owned())], "{answer:?}");
+}
+
+#[tokio::test]
+async fn the_unnamed_statement_is_not_trusted_across_sync_units_after_a_server_error() {
+    let (_db, gateway, direct) = setup_plaintext().await;
+    let token = gateway.key("ana", &["readers"]);
+
+    // The server holds `SELECT 1` as the unnamed statement; the gateway saw a DELETE parsed in
+    // a unit that failed. Using it from a later unit is refused, not guessed.
+    let mut raw = Raw::connect(&gateway, "ana", &token).await;
+    raw.round_trip(Batch::new().parse("", "SELECT 1").sync())
+        .await;
+    let answer = raw
+        .round_trip(
+            Batch::new()
+                .parse("x", "SELEC nonsense")
+                .parse("", "DELETE FROM items")
+                .sync(),
+        )
+        .await;
+    assert_eq!(errors(&answer).len(), 1, "{answer:?}");
+    let answer = raw
+        .round_trip(Batch::new().bind("", "").execute("", 0).sync())
+        .await;
+    let errors_seen = errors(&answer);
+    assert_eq!(errors_seen.len(), 1, "{answer:?}");
+    assert_eq!(errors_seen[0].0, "42501", "{errors_seen:?}");
+    assert_eq!(ids(&direct).await, [1, 2]);
+
+    // The dangerous way round, pipelined: the server holds a DELETE as the unnamed statement
+    // and skips the `Parse "" SELECT 1` that follows an error in the same unit.
+    let mut raw = Raw::connect(&gateway, "ana", &token).await;
+    raw.round_trip(Batch::new().parse("", "DELETE FROM items").sync())
+        .await;
+    raw.round_trip(
+        Batch::new()
+            .parse("x", "SELEC nonsense")
+            .parse("", "SELECT 1")
+            .sync(),
+    )
+    .await;
+    let answer = raw
+        .round_trip(Batch::new().bind("", "").execute("", 0).sync())
+        .await;
+    assert!(
+        !command_tags(&answer)
+            .iter()
+            .any(|t| t.starts_with("DELETE")),
+        "{answer:?}"
+    );
+    assert_eq!(errors(&answer).len(), 1, "{answer:?}");
+    assert_eq!(ids(&direct).await, [1, 2], "nothing was deleted");
+}
+
+#[tokio::test]
+async fn waiting_for_the_server_error_before_replacing_the_unnamed_statement_does_not_help() {
+    let (_db, gateway, direct) = setup_plaintext().await;
+    let token = gateway.key("ana", &["readers"]);
+    let mut raw = Raw::connect(&gateway, "ana", &token).await;
+
+    // The server holds a DELETE as the unnamed statement.
+    let answer = raw
+        .round_trip(Batch::new().parse("", "DELETE FROM items").sync())
+        .await;
+    assert!(errors(&answer).is_empty(), "{answer:?}");
+
+    // A unit that fails first; the client waits until the error has come back (PostgreSQL
+    // sends errors at once) and only then sends `Parse "" SELECT 1`, which the server skips
+    // because it is discarding messages until Sync.
+    raw.send(Batch::new().parse("x", "SELEC nonsense").flush())
+        .await;
+    let failed = raw.until(b'E').await;
+    assert_eq!(errors(&failed)[0].0, "42601", "{failed:?}");
+    let answer = raw
+        .round_trip(Batch::new().parse("", "SELECT 1").sync())
+        .await;
+    assert_eq!(
+        tags(&answer),
+        "Z",
+        "the server skipped the Parse: {answer:?}"
+    );
+
+    // Executing the unnamed statement must not run the DELETE the server still holds.
+    let answer = raw
+        .round_trip(Batch::new().bind("", "").execute("", 0).sync())
+        .await;
+    assert!(
+        !command_tags(&answer)
+            .iter()
+            .any(|t| t.starts_with("DELETE")),
+        "the server ran the DELETE the gateway did not decide: {answer:?}"
+    );
+    let errors_seen = errors(&answer);
+    assert_eq!(errors_seen.len(), 1, "{answer:?}");
+    assert_eq!(errors_seen[0].0, "42501", "{errors_seen:?}");
+    assert_eq!(ids(&direct).await, [1, 2], "nothing was deleted");
+
+    // The session goes on, and the unnamed statement is usable again once parsed cleanly.
+    let answer = raw
+        .round_trip(
+            Batch::new()
+                .parse("", "SELECT count(*) FROM items")
+                .bind("", "")
+                .execute("", 0)
+                .sync(),
+        )
+        .await;
+    assert_eq!(first_column(&answer), [Some("2".to_owned())], "{answer:?}");
+}
+
+#[tokio::test]
+async fn the_unnamed_statement_described_then_executed_in_the_next_sync_unit_works() {
+    let (_db, gateway, _direct) = setup_plaintext().await;
+    let token = gateway.key("ana", &["readers"]);
+    let mut raw = Raw::connect(&gateway, "ana", &token).await;
+
+    for round in 0..2 {
+        let answer = raw
+            .round_trip(
+                Batch::new()
+                    .parse("", "SELECT 42")
+                    .describe_statement("")
+                    .sync(),
+            )
+            .await;
+        assert_eq!(tags(&answer), "1tTZ", "{answer:?}");
+        let answer = raw
+            .round_trip(Batch::new().bind("", "").execute("", 0).sync())
+            .await;
+        assert!(errors(&answer).is_empty(), "round {round}: {answer:?}");
+        assert_eq!(first_column(&answer), [Some("42".to_owned())], "{answer:?}");
+
+        // A server error in an earlier, finished unit does not make later ones untrusted.
+        let answer = raw
+            .round_trip(Batch::new().parse("x", "SELEC nonsense").sync())
+            .await;
+        assert_eq!(errors(&answer)[0].0, "42601");
+    }
+}
+
+#[tokio::test]
+async fn executing_a_portal_the_client_never_bound_runs_nothing() {
+    let (_db, gateway, direct) = setup_plaintext().await;
+    let token = gateway.key("ana", &["readers"]);
+    let mut raw = Raw::connect(&gateway, "ana", &token).await;
+
+    // A SQL-level cursor is a portal on the server, named by the client.
+    let answer = raw
+        .round_trip(
+            Batch::new().query("DECLARE c CURSOR WITH HOLD FOR SELECT id FROM items ORDER BY id"),
+        )
+        .await;
+    assert!(errors(&answer).is_empty(), "{answer:?}");
+
+    // Execute names a portal the gateway never saw bound: it reaches the server under a name
+    // no portal has, so nothing runs.
+    let answer = raw.round_trip(Batch::new().execute("c", 0).sync()).await;
+    let errors_seen = errors(&answer);
+    assert_eq!(errors_seen.len(), 1, "{answer:?}");
+    assert_eq!(
+        errors_seen[0].0, "34000",
+        "portal does not exist: {errors_seen:?}"
+    );
+    assert!(first_column(&answer).is_empty(), "{answer:?}");
+
+    // The cursor itself is untouched: FETCH (decided as SQL) still starts at the first row.
+    let answer = raw.round_trip(Batch::new().query("FETCH 1 FROM c")).await;
+    assert_eq!(first_column(&answer), [Some("1".to_owned())], "{answer:?}");
+    assert_eq!(ids(&direct).await, [1, 2]);
+}
+
+#[tokio::test]
+async fn fast_path_function_calls_are_refused_and_the_session_continues() {
+    let (_db, gateway, direct) = setup_plaintext().await;
+    let oid: u32 = direct
+        .query_one("SELECT 'lo_create(oid)'::regprocedure::oid", &[])
+        .await
+        .unwrap()
+        .get(0);
+    // Admins included: a fast-path call cannot be inspected, so it is `sql:unknown`.
+    let token = gateway.key("ada", &["admins"]);
+    let mut raw = Raw::connect(&gateway, "ada", &token).await;
+
+    let answer = raw
+        .round_trip(Batch::new().function_call(oid, &["0"]))
+        .await;
+    let errors_seen = errors(&answer);
+    assert_eq!(errors_seen.len(), 1, "{answer:?}");
+    assert_eq!(errors_seen[0].0, "42501", "{errors_seen:?}");
+    assert!(errors_seen[0].1.contains("sql:unknown"), "{errors_seen:?}");
+    assert!(
+        !answer.iter().any(|m| m.tag == b'V'),
+        "no FunctionCallResponse: {answer:?}"
+    );
+    let large_objects: i64 = direct
+        .query_one("SELECT count(*) FROM pg_largeobject_metadata", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(large_objects, 0, "lo_create did not run");
+
+    let answer = raw
+        .round_trip(Batch::new().query("SELECT 'still here'"))
+        .await;
+    assert!(errors(&answer).is_empty(), "{answer:?}");
+    assert_eq!(
+        first_column(&answer),
+        [Some("still here".to_owned())],
+        "{answer:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_suspended_portal_continues_where_it_stopped_inside_a_transaction() {
+    let (_db, gateway, _direct) = setup_plaintext().await;
+    let token = gateway.key("ana", &["readers"]);
+    let mut raw = Raw::connect(&gateway, "ana", &token).await;
+
+    let answer = raw.round_trip(Batch::new().query("BEGIN")).await;
+    assert_eq!(answer.last().unwrap().body[..], *b"T");
+
+    // Two rows, then the portal is suspended ('s').
+    raw.send(
+        Batch::new()
+            .parse("g", "SELECT g FROM generate_series(1, 5) g")
+            .bind("p", "g")
+            .execute("p", 2)
+            .flush(),
+    )
+    .await;
+    let answer = raw.until(b's').await;
+    assert_eq!(tags(&answer), "12DDs", "{answer:?}");
+    assert_eq!(
+        first_column(&answer),
+        [Some("1".to_owned()), Some("2".to_owned())]
+    );
+
+    // Execute again in the same unit continues the same portal.
+    raw.send(Batch::new().execute("p", 2).sync()).await;
+    let answer = raw.until_ready().await;
+    assert_eq!(tags(&answer), "DDsZ", "{answer:?}");
+    assert_eq!(
+        first_column(&answer),
+        [Some("3".to_owned()), Some("4".to_owned())]
+    );
+    assert_eq!(
+        answer.last().unwrap().body[..],
+        *b"T",
+        "still in the transaction"
+    );
+
+    // And from the next Sync unit: the named portal lives as long as the transaction.
+    let answer = raw.round_trip(Batch::new().execute("p", 0).sync()).await;
+    assert_eq!(tags(&answer), "DCZ", "{answer:?}");
+    assert_eq!(first_column(&answer), [Some("5".to_owned())]);
+    assert_eq!(command_tags(&answer), ["SELECT 1"]);
+
+    let answer = raw.round_trip(Batch::new().query("COMMIT")).await;
+    assert!(errors(&answer).is_empty(), "{answer:?}");
+    assert_eq!(answer.last().unwrap().body[..], *b"I");
+}
