@@ -8,7 +8,7 @@
 use crate::StoreError;
 use gatehouse_pipeline::{AuditEvent, AuditSink, BoxFuture};
 use serde::Serialize;
-use sqlx::{Row, SqlitePool};
+use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
 use tokio::sync::{mpsc, oneshot};
 
 /// Most events committed in one transaction; bounds the latency of the first in a batch.
@@ -75,9 +75,8 @@ async fn write_batches(pool: SqlitePool, mut inbox: mpsc::Receiver<(Vec<AuditEve
                 Err(_) => break,
             }
         }
-        let result = insert_all(&pool, batch.iter().flat_map(|(events, _)| events.iter()))
-            .await
-            .map_err(|e| e.to_string());
+        let events: Vec<&AuditEvent> = batch.iter().flat_map(|(events, _)| events.iter()).collect();
+        let result = insert_all(&pool, &events).await.map_err(|e| e.to_string());
         if let Err(reason) = &result {
             tracing::error!(%reason, "audit events could not be stored; refusing the requests they describe");
         }
@@ -88,37 +87,55 @@ async fn write_batches(pool: SqlitePool, mut inbox: mpsc::Receiver<(Vec<AuditEve
     }
 }
 
-async fn insert_all<'a>(
-    pool: &SqlitePool,
-    events: impl Iterator<Item = &'a AuditEvent>,
-) -> Result<(), sqlx::Error> {
-    let mut tx = pool.begin().await?;
-    for event in events {
-        sqlx::query(
-            "INSERT INTO audit_events (time_unix_ms, kind, session, subject, identity_kind,
-                groups_json, acting_for_json, connection, source_address, action, decision,
-                policies_json, statement, fingerprint, detail)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(event.time_unix_ms)
-        .bind(event.kind.as_str())
-        .bind(&event.session)
-        .bind(&event.subject)
-        .bind(&event.identity_kind)
-        .bind(json_list(&event.groups))
-        .bind(json_list(&event.acting_for))
-        .bind(&event.connection)
-        .bind(&event.source_address)
-        .bind(&event.action)
-        .bind(&event.decision)
-        .bind(json_list(&event.policies))
-        .bind(&event.statement)
-        .bind(&event.fingerprint)
-        .bind(&event.detail)
-        .execute(&mut *tx)
-        .await?;
+/// Events per INSERT statement: 15 bound values each stays well under SQLite's limit of
+/// 32766 variables.
+const EVENTS_PER_STATEMENT: usize = 1000;
+
+/// Store a batch. One multi-row INSERT is its own transaction, so the usual batch costs one
+/// round trip to SQLite's worker thread instead of three (BEGIN, INSERT, COMMIT); a batch too
+/// big for one statement is split inside a transaction, so it is still all or nothing.
+async fn insert_all(pool: &SqlitePool, events: &[&AuditEvent]) -> Result<(), sqlx::Error> {
+    match events.len() {
+        0 => Ok(()),
+        n if n <= EVENTS_PER_STATEMENT => {
+            let mut insert = insert_statement(events);
+            insert.build().execute(pool).await.map(|_| ())
+        }
+        _ => {
+            let mut tx = pool.begin().await?;
+            for chunk in events.chunks(EVENTS_PER_STATEMENT) {
+                let mut insert = insert_statement(chunk);
+                insert.build().execute(&mut *tx).await?;
+            }
+            tx.commit().await
+        }
     }
-    tx.commit().await
+}
+
+fn insert_statement(events: &[&AuditEvent]) -> QueryBuilder<Sqlite> {
+    let mut insert = QueryBuilder::<Sqlite>::new(
+        "INSERT INTO audit_events (time_unix_ms, kind, session, subject, identity_kind,
+            groups_json, acting_for_json, connection, source_address, action, decision,
+            policies_json, statement, fingerprint, detail) ",
+    );
+    insert.push_values(events.iter().copied(), |mut row, event| {
+        row.push_bind(event.time_unix_ms)
+            .push_bind(event.kind.as_str())
+            .push_bind(event.session.clone())
+            .push_bind(event.subject.clone())
+            .push_bind(event.identity_kind.clone())
+            .push_bind(json_list(&event.groups))
+            .push_bind(json_list(&event.acting_for))
+            .push_bind(event.connection.clone())
+            .push_bind(event.source_address.clone())
+            .push_bind(event.action.clone())
+            .push_bind(event.decision.clone())
+            .push_bind(json_list(&event.policies))
+            .push_bind(event.statement.clone())
+            .push_bind(event.fingerprint.clone())
+            .push_bind(event.detail.clone());
+    });
+    insert
 }
 
 fn json_list(items: &[String]) -> String {

@@ -151,3 +151,14 @@ async fn audit_events_are_appended_in_order_and_cannot_be_edited() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_request_with_thousands_of_statements_is_stored_whole() {
+    let (_dir, store) = store().await;
+    let log = store.audit_log();
+    let events: Vec<AuditEvent> = (0..2500).map(|i| event(&format!("SELECT {i}"))).collect();
+    log.record(events).await.unwrap();
+    let rows = log.read_after(0, 5000).await.unwrap();
+    assert_eq!(rows.len(), 2500);
+    assert_eq!(rows[2499].event.statement.as_deref(), Some("SELECT 2499"));
+}
