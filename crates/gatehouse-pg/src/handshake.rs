@@ -27,6 +27,10 @@ const PASSTHROUGH_PARAMETERS: &[&str] = &[
     "lc_messages",
 ];
 
+/// What a client is told when `max_sessions` sessions are already open.
+pub(crate) const TOO_MANY_SESSIONS: &str =
+    "gatehouse has too many open sessions (`max_sessions`); try again later";
+
 /// A user name that means "whoever the token says": for programs that have a token but no
 /// reason to repeat its subject (`gatehouse exec` uses it).
 pub const TOKEN_ONLY_USER: &str = "gatehouse";
@@ -49,7 +53,16 @@ pub(crate) enum Startup {
 }
 
 /// Run startup on a new connection. Errors that the client should see are sent to it here.
-pub(crate) async fn accept(gateway: &PgGateway, tcp: Box<dyn Stream>) -> Result<Startup, PgError> {
+///
+/// `full` means every session slot is taken: the client is refused with SQLSTATE 53300 once
+/// it has sent its startup message (after TLS, as PostgreSQL does), because a client that
+/// asked for TLS cannot read an error sent in place of the answer to its `SSLRequest`.
+/// Cancel requests are still relayed.
+pub(crate) async fn accept(
+    gateway: &PgGateway,
+    tcp: Box<dyn Stream>,
+    full: bool,
+) -> Result<Startup, PgError> {
     let max = gateway.settings.max_client_message;
     let mut reader = FrameReader::new(tcp, max, "client");
     let mut encrypted = false;
@@ -90,6 +103,12 @@ pub(crate) async fn accept(gateway: &PgGateway, tcp: Box<dyn Stream>) -> Result<
                 };
                 relay_cancel(gateway, key).await;
                 return Ok(Startup::Cancelled);
+            }
+            code if code >> 16 == 3 && full => {
+                refuse(&mut reader, "53300", TOO_MANY_SESSIONS, None).await;
+                return Err(PgError::Protocol(
+                    "refused: every session slot is taken (`max_sessions`)".into(),
+                ));
             }
             code if code >> 16 == 3 => {
                 let params = wire::startup_parameters(&frame.body)?;

@@ -19,6 +19,9 @@ pub async fn serve(
     mut shutdown: watch::Receiver<bool>,
 ) {
     let slots = Arc::new(Semaphore::new(gateway.settings.max_sessions));
+    // Clients refused for lack of a slot are refused politely (through TLS, after their
+    // startup message), but at most this many at a time; beyond that they are just closed.
+    let refusals = Arc::new(Semaphore::new(gateway.settings.max_sessions));
     let (terminate_tx, terminate_rx) = watch::channel(false);
     let mut sessions = JoinSet::new();
     loop {
@@ -27,9 +30,10 @@ pub async fn serve(
                 Ok((tcp, peer)) => {
                     let gateway = gateway.clone();
                     let slots = slots.clone();
+                    let refusals = refusals.clone();
                     let terminate = terminate_rx.clone();
                     sessions.spawn(async move {
-                        handle(gateway, tcp, peer.ip(), slots, terminate).await;
+                        handle(gateway, tcp, peer.ip(), slots, refusals, terminate).await;
                     });
                 }
                 Err(error) => {
@@ -72,23 +76,31 @@ async fn handle(
     mut tcp: TcpStream,
     peer: std::net::IpAddr,
     slots: Arc<Semaphore>,
+    refusals: Arc<Semaphore>,
     terminate: watch::Receiver<bool>,
 ) {
-    let Ok(_slot) = slots.try_acquire() else {
-        let error = wire::error_response(
-            Severity::Fatal,
-            "53300",
-            "gatehouse has too many open sessions (`max_sessions`); try again later",
-            None,
-            None,
-        );
-        let _ = tcp.write_all(&error).await;
-        return;
+    let slot = slots.try_acquire().ok();
+    let refusal = match slot {
+        Some(_) => None,
+        None => match refusals.try_acquire() {
+            Ok(permit) => Some(permit),
+            Err(_) => {
+                let error = wire::error_response(
+                    Severity::Fatal,
+                    "53300",
+                    handshake::TOO_MANY_SESSIONS,
+                    None,
+                    None,
+                );
+                let _ = tcp.write_all(&error).await;
+                return;
+            }
+        },
     };
     let _ = tcp.set_nodelay(true);
     let startup = tokio::time::timeout(
         gateway.settings.handshake_timeout,
-        handshake::accept(&gateway, Box::new(tcp)),
+        handshake::accept(&gateway, Box::new(tcp), refusal.is_some()),
     )
     .await
     .unwrap_or(Err(PgError::Timeout(

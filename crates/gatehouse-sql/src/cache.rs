@@ -15,7 +15,7 @@ use std::sync::{Arc, PoisonError, RwLock};
 use crate::{ClassifiedStatement, classify};
 
 /// Longest message text, in bytes, that is kept in the cache.
-pub const MAX_CACHED_LEN: usize = 64 * 1024;
+pub(crate) const MAX_CACHED_LEN: usize = 64 * 1024;
 
 type Entry = Arc<[ClassifiedStatement]>;
 

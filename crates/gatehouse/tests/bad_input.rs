@@ -487,15 +487,30 @@ async fn an_oversized_message_ends_the_session_with_08p01_naming_the_limit() {
     assert!(error[&'M'].contains("max_message_bytes"), "{error:?}");
     assert_still_serves(&gateway, &token, true).await;
 
-    // A real driver sees the same.
-    let client = gateway.connect("ana", &token).await.unwrap();
+    // psql shows the same. (The SQL goes in a file: 2 MiB is too long for an argument.)
     let big = "z".repeat(2 * 1024 * 1024);
-    let error = client
-        .simple_query(&format!("SELECT '{big}'"))
-        .await
-        .unwrap_err();
-    assert_eq!(sqlstate(&error).as_deref(), Some("08P01"), "{error}");
-    assert!(message(&error).contains("max_message_bytes"), "{error}");
+    let file = gateway.dir.path().join("big.sql");
+    std::fs::write(&file, format!("SELECT length('{big}');")).unwrap();
+    let conninfo = format!(
+        "host={} port={} dbname=demo user=ana sslmode=verify-full sslrootcert={}",
+        gateway.pg_addr.ip(),
+        gateway.pg_addr.port(),
+        gateway.ca_file().display()
+    );
+    let output = std::process::Command::new("psql")
+        .arg(conninfo)
+        .args(["-X", "-f"])
+        .arg(&file)
+        .env("PGPASSWORD", &token)
+        .env("PGCONNECT_TIMEOUT", "10")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(
+        err.contains("FATAL") && err.contains("over the 1048576-byte limit (`max_message_bytes`)"),
+        "{err}"
+    );
     assert_still_serves(&gateway, &token, true).await;
 }
 
@@ -505,7 +520,7 @@ async fn message_types_not_valid_in_a_session_end_it_with_08p01() {
     for (label, message) in [
         ("a second password", frame(b'p', &cstr(&token))),
         ("tag 0x01", frame(0x01, b"whatever")),
-        ("a startup packet", startup_packet(&[("user", "ana")])),
+        ("an SSLRequest", frame(0x00, &SSL_REQUEST)),
     ] {
         let mut raw = plain(&gateway).await;
         login(&mut raw, &token).await;
@@ -685,9 +700,27 @@ async fn more_clients_than_max_sessions_get_53300() {
     let error = the_error(&read_until_closed(&mut raw, Duration::from_secs(3)).await);
     assert_eq!(error[&'C'], "53300", "{error:?}");
 
-    // The two sessions are unaffected, and closing one makes room.
-    first.query_one("SELECT 1", &[]).await.unwrap();
+    // The two sessions are unaffected, and a cancel request still gets through at capacity
+    // (as with PostgreSQL): it needs no session slot.
     second.query_one("SELECT 1", &[]).await.unwrap();
+    let cancel = first.cancel_token();
+    let sleeping = tokio::spawn(async move {
+        let result = first.simple_query("SELECT pg_sleep(30)").await.map(drop);
+        (first, result)
+    });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    cancel
+        .cancel_query(gateway.tls())
+        .await
+        .expect("a cancel request is relayed while every slot is taken");
+    let (first, result) = tokio::time::timeout(Duration::from_secs(10), sleeping)
+        .await
+        .expect("the cancelled query ends at once")
+        .unwrap();
+    let error = result.expect_err("the query was cancelled");
+    assert_eq!(sqlstate(&error).as_deref(), Some("57014"), "{error}");
+
+    // Closing a session makes room.
     drop(first);
     let deadline = Instant::now() + Duration::from_secs(5);
     let third = loop {
@@ -703,4 +736,5 @@ async fn more_clients_than_max_sessions_get_53300() {
         }
     };
     third.query_one("SELECT 1", &[]).await.unwrap();
+    second.query_one("SELECT 1", &[]).await.unwrap();
 }

@@ -24,7 +24,7 @@ mod support;
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use postgres_protocol::message::frontend;
 use std::time::Duration;
-use support::{Gateway, Options, TestDb, count, message, sqlstate};
+use support::{Gateway, Options, TestDb, message, sqlstate};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -765,4 +765,110 @@ async fn a_suspended_portal_continues_where_it_stopped_inside_a_transaction() {
     let answer = raw.round_trip(Batch::new().query("COMMIT")).await;
     assert!(errors(&answer).is_empty(), "{answer:?}");
     assert_eq!(answer.last().unwrap().body[..], *b"I");
+}
+
+fn unix_now() -> i64 {
+    i64::try_from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs(),
+    )
+    .unwrap()
+}
+
+#[tokio::test]
+async fn sql_prepare_cannot_plant_statements_under_the_names_the_gateway_uses() {
+    // Writers may write only until a deadline a few seconds away; reading stays allowed.
+    let deadline = unix_now() + 5;
+    let policy = format!(
+        r#"
+@id("writers-read")
+permit (
+  principal in Gatehouse::Group::"writers",
+  action in [Gatehouse::Action::"connect", Gatehouse::Action::"sql:session", Gatehouse::Action::"sql:read"],
+  resource
+);
+@id("writers-write-until-deadline")
+permit (
+  principal in Gatehouse::Group::"writers",
+  action in [Gatehouse::Action::"sql:write"],
+  resource
+) when {{ context.now < {deadline} }};
+"#
+    );
+    let (_db, gateway, direct) = setup_with(Options {
+        policy: Some(policy),
+        postgres_extra: "allow_plaintext = true".into(),
+        ..Default::default()
+    })
+    .await;
+    let token = gateway.key("wes", &["writers"]);
+    let mut raw = Raw::connect(&gateway, "wes", &token).await;
+
+    // Within the window: SQL-level PREPARE of deletes, one under an ordinary name, and two
+    // under the names the gateway is about to give its first protocol-level statement and its
+    // first reference to a statement the client never parsed.
+    let answer = raw
+        .round_trip(Batch::new().query("PREPARE d AS DELETE FROM items WHERE id = 1"))
+        .await;
+    assert!(errors(&answer).is_empty(), "within the window: {answer:?}");
+    let mut planted = Vec::new();
+    for sql in [
+        "PREPARE gh_s1 AS DELETE FROM items",
+        "PREPARE gh_missing_2 AS DELETE FROM items",
+    ] {
+        planted.push((sql, raw.round_trip(Batch::new().query(sql)).await));
+    }
+
+    while unix_now() <= deadline {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // The window is closed: executing the prepared DELETE by name is refused.
+    let answer = raw.round_trip(Batch::new().query("EXECUTE d")).await;
+    assert_eq!(errors(&answer).len(), 1, "{answer:?}");
+    assert_eq!(errors(&answer)[0].0, "42501", "{answer:?}");
+    assert!(errors(&answer)[0].1.contains("sql:delete"), "{answer:?}");
+
+    // A protocol-level SELECT must run as the SELECT the gateway decided ...
+    raw.round_trip(Batch::new().parse("a", "SELECT 1").sync())
+        .await;
+    let answer = raw
+        .round_trip(Batch::new().bind("", "a").execute("", 0).sync())
+        .await;
+    assert!(
+        !command_tags(&answer)
+            .iter()
+            .any(|t| t.starts_with("DELETE")),
+        "a planted DELETE ran as the client's SELECT: {answer:?}"
+    );
+    assert_eq!(first_column(&answer), [Some("1".to_owned())], "{answer:?}");
+    // ... and a reference to a statement that does not exist must run nothing.
+    let answer = raw
+        .round_trip(Batch::new().bind("", "never-parsed").execute("", 0).sync())
+        .await;
+    assert!(
+        !command_tags(&answer)
+            .iter()
+            .any(|t| t.starts_with("DELETE")),
+        "a planted DELETE ran without any decision: {answer:?}"
+    );
+    assert_eq!(errors(&answer).len(), 1, "{answer:?}");
+    assert_eq!(
+        errors(&answer)[0].0,
+        "26000",
+        "no such statement: {answer:?}"
+    );
+    assert_eq!(ids(&direct).await, [1, 2], "nothing was deleted");
+
+    // The gateway keeps its names to itself: SQL naming them is refused outright.
+    for (sql, answer) in planted {
+        let errors_seen = errors(&answer);
+        assert_eq!(errors_seen.len(), 1, "{sql}: {answer:?}");
+        assert_eq!(errors_seen[0].0, "42501", "{sql}: {errors_seen:?}");
+        assert!(
+            errors_seen[0].1.contains("sql:unknown"),
+            "{sql}: {errors_seen:?}"
+        );
+    }
 }

@@ -3,7 +3,8 @@
 //! `Parse` and `Bind` are classified and tracked so that `Execute` knows exactly what it runs.
 //!
 //! INVARIANT: what the server executes for a portal is exactly what gatehouse classified for
-//! it. Named statements and portals are renamed to names used once (`gh_s7`, `gh_p9`), so a
+//! it. Named statements and portals are renamed to names used once and unguessable
+//! (`gh_<session nonce>_s7`), so a
 //! server object either holds the text gatehouse saw or does not exist. The unnamed ones
 //! cannot be renamed (drivers rely on them being replaced, not accumulated), so one created in
 //! an earlier Sync unit is trusted only once the server has finished that unit without any
@@ -22,13 +23,19 @@ use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 
 const FLUSH_AT: usize = 64 * 1024;
 
+/// Prefix of the names gatehouse gives server-side objects (renamed statements and portals,
+/// missing names, refusal markers). SQL-level `PREPARE` shares the server's namespace with
+/// protocol-level statements, so SQL may not name these objects.
+const RESERVED_PREFIX: &str = "gh_";
+
 /// How far gatehouse may trust its record of what a server-side object holds.
 #[derive(Debug, Clone, Copy)]
 enum Trust {
     /// Created under a name used only once: exact.
     Exact,
-    /// The unnamed statement or portal, created in Sync unit `unit` when the server had
-    /// reported `errors_before` errors.
+    /// The unnamed statement or portal, created in Sync unit `unit`; the server had reported
+    /// `errors_before` errors when that unit's first message arrived, so any error of the
+    /// unit counts (even one the client waited for before sending the `Parse`).
     Unnamed { unit: u64, errors_before: u64 },
 }
 
@@ -53,8 +60,14 @@ pub(super) struct Inbound<'a, R> {
     sql_prepared_strongest: HashMap<String, SqlKind>,
     /// Sync units (Sync, Query, FunctionCall) sent to the server so far.
     units_sent: u64,
+    /// Server errors relayed when the current Sync unit's first message arrived (`None`
+    /// until it has): no message of the unit had reached the server yet.
+    errors_at_unit_start: Option<u64>,
     /// After a refused Execute the server skips everything until Sync; so do we.
     skipping_until_sync: bool,
+    /// Random per session, part of every generated server-side name, so that SQL-level
+    /// `EXECUTE`/`DEALLOCATE`/`PREPARE` (which share the namespace) cannot guess them.
+    name_nonce: String,
     next_name: u64,
 }
 
@@ -76,7 +89,13 @@ impl<'a, R: AsyncRead + Unpin> Inbound<'a, R> {
             sql_prepared: PreparedStatements::default(),
             sql_prepared_strongest: HashMap::new(),
             units_sent: 0,
+            errors_at_unit_start: None,
             skipping_until_sync: false,
+            name_nonce: {
+                let mut nonce = [0u8; 6];
+                rand::RngCore::fill_bytes(&mut rand::rng(), &mut nonce);
+                hex::encode(nonce)
+            },
             next_name: 0,
         }
     }
@@ -87,6 +106,9 @@ impl<'a, R: AsyncRead + Unpin> Inbound<'a, R> {
                 self.flush(server).await?;
                 return Ok(Ending::ClientClosed);
             };
+            if self.errors_at_unit_start.is_none() {
+                self.errors_at_unit_start = Some(self.shared.error_count());
+            }
             let body = frame.body();
             match frame.tag {
                 b'Q' => self.on_query(wire::query_message(body)?).await,
@@ -96,7 +118,7 @@ impl<'a, R: AsyncRead + Unpin> Inbound<'a, R> {
                 b'D' | b'C' => self.on_describe_or_close(frame.tag, body)?,
                 b'S' => {
                     self.skipping_until_sync = false;
-                    self.units_sent += 1;
+                    self.end_unit();
                     self.out.extend_from_slice(&frame.raw);
                 }
                 b'H' if !self.skipping_until_sync => self.out.extend_from_slice(&frame.raw),
@@ -149,7 +171,7 @@ impl<'a, R: AsyncRead + Unpin> Inbound<'a, R> {
                     .extend_from_slice(&wire::query(&format!("EXECUTE {marker}")));
             }
         }
-        self.units_sent += 1;
+        self.end_unit();
         // A simple Query destroys the unnamed statement and portal.
         self.statements.remove("");
         self.portals.remove("");
@@ -171,7 +193,12 @@ impl<'a, R: AsyncRead + Unpin> Inbound<'a, R> {
                     .extend_from_slice(&wire::query(&format!("EXECUTE {marker}")));
             }
         }
+        self.end_unit();
+    }
+
+    fn end_unit(&mut self) {
         self.units_sent += 1;
+        self.errors_at_unit_start = None;
     }
 
     fn on_parse(&mut self, body: &[u8]) -> Result<(), PgError> {
@@ -286,6 +313,7 @@ impl<'a, R: AsyncRead + Unpin> Inbound<'a, R> {
         let mut resolved = self.sql_prepared.resolve(&classified);
         for (statement, original) in resolved.iter_mut().zip(classified.iter()) {
             self.harden_prepared(statement, original);
+            refuse_reserved_names(statement, original);
         }
         resolved
     }
@@ -327,13 +355,13 @@ impl<'a, R: AsyncRead + Unpin> Inbound<'a, R> {
             return (String::new(), trust);
         }
         self.next_name += 1;
-        (format!("gh_{prefix}{}", self.next_name), Trust::Exact)
+        (format!("gh_{}_{prefix}{}", self.name_nonce, self.next_name), Trust::Exact)
     }
 
     /// A name no server object has, for references to objects gatehouse never saw created.
     fn missing_name(&mut self) -> String {
         self.next_name += 1;
-        format!("gh_missing_{}", self.next_name)
+        format!("gh_{}_missing{}", self.name_nonce, self.next_name)
     }
 
     fn lookup(&self, target: Target, name: &str) -> Option<(String, Arc<[SqlStatement]>)> {
@@ -396,6 +424,23 @@ impl<'a, R: AsyncRead + Unpin> Inbound<'a, R> {
                 ))
             }
         }
+    }
+}
+
+/// Make SQL that prepares, executes or deallocates a statement under a gatehouse name
+/// unknown: `PREPARE gh_s1 AS DELETE ...` would otherwise run later as whatever the client's
+/// next `Parse` was decided to be.
+fn refuse_reserved_names(statement: &mut SqlStatement, original: &ClassifiedStatement) {
+    let name = match &original.prepared {
+        Some(PreparedOp::Prepare { name } | PreparedOp::Execute { name }) => Some(name),
+        Some(PreparedOp::Deallocate { name }) => name.as_ref(),
+        None => None,
+    };
+    if name.is_some_and(|name| name.starts_with(RESERVED_PREFIX)) {
+        *statement = unknown_statement(
+            &statement.text,
+            "names a prepared statement `gh_...`: gatehouse reserves these names for its own server-side objects",
+        );
     }
 }
 
