@@ -138,10 +138,10 @@ fn denial_for(session: &SessionContext, action: &Action, verdict: &PolicyVerdict
             "`{name}` on connection `{connection}` is not permitted for `{who}`: no policy permits it (policy `default-deny`)"
         )
     };
-    if let Action::Sql(statement) = action {
-        if let Some(reason) = &statement.reason {
-            message.push_str(&format!(" — the statement {reason}"));
-        }
+    if let Action::Sql(statement) = action
+        && let Some(reason) = &statement.reason
+    {
+        message.push_str(&format!(" — the statement {reason}"));
     }
     Denial {
         action: name.to_owned(),

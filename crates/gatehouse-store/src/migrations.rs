@@ -7,7 +7,7 @@ use crate::StoreError;
 use sqlx::SqlitePool;
 
 /// `(version, statements)` in ascending order. Never edit a shipped entry; add a new one.
-const MIGRATIONS: &[(i64, &'static str)] = &[(
+const MIGRATIONS: &[(i64, &str)] = &[(
     1,
     r#"
     CREATE TABLE api_keys (

@@ -160,14 +160,15 @@ fn refusal_or_error(error: &tokio_postgres::Error) -> Outcome {
         message: Some(describe(error)),
         policy: None,
     };
-    if let Some(db) = error.as_db_error() {
-        if db.code().code() == "42501" && db.message().starts_with("gatehouse:") {
-            outcome.status = "denied";
-            outcome.policy = db
-                .detail()
-                .and_then(|d| d.split("policy: ").nth(1))
-                .map(|p| p.trim().to_owned());
-        }
+    if let Some(db) = error.as_db_error()
+        && db.code().code() == "42501"
+        && db.message().starts_with("gatehouse:")
+    {
+        outcome.status = "denied";
+        outcome.policy = db
+            .detail()
+            .and_then(|d| d.split("policy: ").nth(1))
+            .map(|p| p.trim().to_owned());
     }
     outcome
 }

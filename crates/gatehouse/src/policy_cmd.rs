@@ -123,10 +123,10 @@ pub fn check(
                     what,
                     decided_by
                 );
-                if let Action::Sql(s) = action {
-                    if let Some(reason) = &s.reason {
-                        println!("      note: the statement {reason}");
-                    }
+                if let Action::Sql(s) = action
+                    && let Some(reason) = &s.reason
+                {
+                    println!("      note: the statement {reason}");
                 }
                 for error in &verdict.errors {
                     println!("      error: {error}");

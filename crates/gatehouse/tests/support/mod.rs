@@ -81,6 +81,7 @@ pub fn quickstart_policy() -> String {
 }
 
 /// What to start a gateway with.
+#[derive(Default)]
 pub struct Options {
     /// Cedar policy text (default: the quickstart policy).
     pub policy: Option<String>,
@@ -94,17 +95,6 @@ pub struct Options {
     pub env: Vec<(String, String)>,
 }
 
-impl Default for Options {
-    fn default() -> Self {
-        Options {
-            policy: None,
-            postgres_extra: String::new(),
-            extra: String::new(),
-            demo_extra: String::new(),
-            env: Vec::new(),
-        }
-    }
-}
 
 /// A running `gatehouse serve` process.
 pub struct Gateway {
