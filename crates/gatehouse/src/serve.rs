@@ -51,7 +51,15 @@ pub async fn run(config_path: Option<&Path>, data_dir: Option<&Path>) -> Result<
     let mut targets = HashMap::new();
     for connection in &config.connections {
         connections.insert(connection.name.clone(), Arc::new(connection.info()));
-        targets.insert(connection.name.clone(), connection.target(config)?);
+        let target = connection.target(config)?;
+        if let (Some(var), None) = (&connection.password_env, &target.password) {
+            tracing::warn!(
+                "connection `{}`: environment variable `{var}` is not set, so gatehouse will log in to the \
+                 server without a password (fine for trust authentication; otherwise export `{var}`)",
+                connection.name
+            );
+        }
+        targets.insert(connection.name.clone(), target);
     }
     let settings = config.pg_settings();
     let connector = BuiltinConnector::new(
