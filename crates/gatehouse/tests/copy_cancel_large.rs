@@ -453,6 +453,12 @@ async fn a_result_larger_than_100_mb_streams_through_with_bounded_gateway_memory
         peak / 1024
     );
     assert!(
+        peak.saturating_sub(before) < LIMIT / 4,
+        "streaming {bytes} bytes grew the gateway's peak RSS from {} KiB to {} KiB",
+        before / 1024,
+        peak / 1024
+    );
+    assert!(
         peak < LIMIT,
         "the gateway's peak RSS ({} KiB) must stay well below the result size ({bytes} bytes)",
         peak / 1024

@@ -3,8 +3,10 @@
 //! decides), a refusal inside a pipelined Sync unit rolls back everything before it, and the
 //! server never runs a statement or portal other than the one gatehouse decided — not after a
 //! named statement is replaced in a Sync unit the server skipped, not for the unnamed
-//! statement after a server error, not for a portal the client never bound, and not through
-//! the fast-path function call interface. Legitimate uses (a prepared statement run many
+//! statement after a server error (even one the client waited for before re-parsing), not
+//! for a statement planted with SQL `PREPARE` under a name the gateway generates (server
+//! errors reveal those names), not for a portal the client never bound, and not through the
+//! fast-path function call interface. Legitimate uses (a prepared statement run many
 //! times, the unnamed statement described and then executed in the next Sync, suspended
 //! portals) keep working.
 //!
@@ -806,19 +808,38 @@ permit (
     let token = gateway.key("wes", &["writers"]);
     let mut raw = Raw::connect(&gateway, "wes", &token).await;
 
+    // The server names gatehouse's objects in its errors, so a client can learn how the
+    // gateway names things: here from a Bind of a statement that was never parsed.
+    let answer = raw
+        .round_trip(Batch::new().bind("", "never-parsed").sync())
+        .await;
+    let missing = errors(&answer)[0].1.clone();
+    let name = missing
+        .split('"')
+        .nth(1)
+        .unwrap_or_else(|| panic!("a quoted name in {missing:?}"));
+    let base = name
+        .strip_suffix('1')
+        .unwrap_or_else(|| panic!("the first generated name ends in 1: {name}"));
+    assert!(base.starts_with("gh_"), "{name}");
+    // The names the gateway will give its next protocol-level statement (2) and its next
+    // reference to a statement the client never parsed (3).
+    let next_statement = base.replace("missing", "s") + "2";
+    let next_missing = format!("{base}3");
+
     // Within the window: SQL-level PREPARE of deletes, one under an ordinary name, and two
-    // under the names the gateway is about to give its first protocol-level statement and its
-    // first reference to a statement the client never parsed.
+    // planted under those names.
     let answer = raw
         .round_trip(Batch::new().query("PREPARE d AS DELETE FROM items WHERE id = 1"))
         .await;
     assert!(errors(&answer).is_empty(), "within the window: {answer:?}");
     let mut planted = Vec::new();
     for sql in [
-        "PREPARE gh_s1 AS DELETE FROM items",
-        "PREPARE gh_missing_2 AS DELETE FROM items",
+        format!("PREPARE {next_statement} AS DELETE FROM items"),
+        format!("PREPARE {next_missing} AS DELETE FROM items"),
     ] {
-        planted.push((sql, raw.round_trip(Batch::new().query(sql)).await));
+        let answer = raw.round_trip(Batch::new().query(&sql)).await;
+        planted.push((sql, answer));
     }
 
     while unix_now() <= deadline {
@@ -845,7 +866,12 @@ permit (
     assert_eq!(first_column(&answer), [Some("1".to_owned())], "{answer:?}");
     // ... and a reference to a statement that does not exist must run nothing.
     let answer = raw
-        .round_trip(Batch::new().bind("", "never-parsed").execute("", 0).sync())
+        .round_trip(
+            Batch::new()
+                .bind("", "never-parsed-2")
+                .execute("", 0)
+                .sync(),
+        )
         .await;
     assert!(
         !command_tags(&answer)

@@ -331,14 +331,14 @@ impl<'a, R: AsyncRead + Unpin> Inbound<'a, R> {
                 }
             }
             Some(PreparedOp::Execute { name }) => {
-                if let Some(strongest) = self.sql_prepared_strongest.get(name) {
-                    if strongest.severity() > statement.kind.severity() {
-                        statement.kind = *strongest;
-                        statement.reason = Some(format!(
-                            "executes prepared statement `{name}`, which has held a `{}` statement in this session",
-                            strongest.action_name()
-                        ));
-                    }
+                if let Some(strongest) = self.sql_prepared_strongest.get(name)
+                    && strongest.severity() > statement.kind.severity()
+                {
+                    statement.kind = *strongest;
+                    statement.reason = Some(format!(
+                        "executes prepared statement `{name}`, which has held a `{}` statement in this session",
+                        strongest.action_name()
+                    ));
                 }
             }
             _ => {}
@@ -350,12 +350,17 @@ impl<'a, R: AsyncRead + Unpin> Inbound<'a, R> {
         if client_name.is_empty() {
             let trust = Trust::Unnamed {
                 unit: self.units_sent,
-                errors_before: self.shared.error_count(),
+                errors_before: self
+                    .errors_at_unit_start
+                    .unwrap_or_else(|| self.shared.error_count()),
             };
             return (String::new(), trust);
         }
         self.next_name += 1;
-        (format!("gh_{}_{prefix}{}", self.name_nonce, self.next_name), Trust::Exact)
+        (
+            format!("gh_{}_{prefix}{}", self.name_nonce, self.next_name),
+            Trust::Exact,
+        )
     }
 
     /// A name no server object has, for references to objects gatehouse never saw created.
