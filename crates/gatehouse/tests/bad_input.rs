@@ -512,6 +512,24 @@ async fn an_oversized_message_ends_the_session_with_08p01_naming_the_limit() {
         "{err}"
     );
     assert_still_serves(&gateway, &token, true).await;
+
+    // A driver that is still writing when the gateway gives up reads the error too, because
+    // the gateway drains the rest of the message before closing.
+    let client = gateway.connect("ana", &token).await.unwrap();
+    let huge = "w".repeat(24 * 1024 * 1024);
+    let error = client
+        .simple_query(&format!("SELECT length('{huge}')"))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        support::sqlstate(&error).as_deref(),
+        Some("08P01"),
+        "{error}"
+    );
+    assert!(
+        support::message(&error).contains("max_message_bytes"),
+        "{error}"
+    );
 }
 
 #[tokio::test]

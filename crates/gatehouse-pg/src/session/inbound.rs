@@ -143,6 +143,12 @@ impl<'a, R: AsyncRead + Unpin> Inbound<'a, R> {
         }
     }
 
+    /// After the session failed: swallow what the client is still sending (bounded in bytes
+    /// and time by the caller) so it can read the error instead of a connection reset.
+    pub async fn discard_client_input(&mut self, limit: usize) {
+        self.client.discard_incoming(limit).await;
+    }
+
     async fn flush<W: AsyncWrite + Unpin>(&mut self, server: &mut W) -> Result<(), PgError> {
         if !self.out.is_empty() {
             server.write_all(&self.out).await?;

@@ -26,6 +26,10 @@ use tokio::sync::watch;
 
 pub(crate) use refusals::Shared;
 
+/// How long a session that failed keeps reading (and discarding) client input after sending
+/// its error, so that the client reads the error rather than a reset.
+const LINGER: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// How a session ended, for the audit log.
 enum Ending {
     ClientTerminated,
@@ -210,6 +214,10 @@ async fn relay(
         let _ = client_write.write_all(&farewell).await;
     }
     let _ = client_write.shutdown().await;
+    if outcome.is_err() {
+        let limit = gateway.settings.max_client_message.saturating_mul(2);
+        let _ = tokio::time::timeout(LINGER, inbound.discard_client_input(limit)).await;
+    }
     let _ = server_write.write_all(&wire::raw_message(b'X', &[])).await;
     let _ = server_write.shutdown().await;
     outcome

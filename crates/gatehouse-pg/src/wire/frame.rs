@@ -147,6 +147,23 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
         }
     }
 
+    /// Read and throw away whatever the peer still sends, up to `limit` bytes or end of
+    /// stream. Used before closing on a protocol error: a client still writing a large
+    /// message would otherwise get a connection reset instead of reading the error we sent.
+    pub async fn discard_incoming(&mut self, limit: usize) {
+        self.buffer.clear();
+        let mut discarded = 0usize;
+        while discarded < limit {
+            match self.io.read_buf(&mut self.buffer).await {
+                Ok(0) | Err(_) => break,
+                Ok(read) => {
+                    discarded += read;
+                    self.buffer.clear();
+                }
+            }
+        }
+    }
+
     /// True when nothing at all is buffered (used before switching a stream to TLS: bytes
     /// sent ahead of the handshake would be a plaintext injection).
     pub fn buffer_is_empty(&self) -> bool {

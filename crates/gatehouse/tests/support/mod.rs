@@ -95,7 +95,6 @@ pub struct Options {
     pub env: Vec<(String, String)>,
 }
 
-
 /// A running `gatehouse serve` process.
 pub struct Gateway {
     child: Option<Child>,
