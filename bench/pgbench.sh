@@ -37,6 +37,10 @@ MARKDOWN_OUT=${MARKDOWN_OUT:-}
 KEEP_LOGS=${KEEP_LOGS:-0}
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-/root/.cache/gatehouse-target}
 
+[[ "$DURATION" =~ ^[1-9][0-9]*$ ]] || { echo "DURATION must be a whole number of seconds" >&2; exit 2; }
+[[ "$SCALE" =~ ^[1-9][0-9]*$ ]] || { echo "SCALE must be a positive integer" >&2; exit 2; }
+[[ "$BENCH_DB" =~ ^[a-z_][a-z0-9_]*$ ]] || { echo "BENCH_DB must be a plain lower-case identifier" >&2; exit 2; }
+
 PG_HOST=127.0.0.1
 PG_PORT=5432
 PG_SUPERUSER=postgres
