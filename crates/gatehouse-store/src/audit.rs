@@ -8,7 +8,8 @@
 use crate::StoreError;
 use gatehouse_pipeline::{AuditEvent, AuditSink, BoxFuture};
 use serde::Serialize;
-use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
+use sqlx::pool::PoolConnection;
+use sqlx::{Connection, QueryBuilder, Row, Sqlite, SqliteConnection, SqlitePool};
 use tokio::sync::{mpsc, oneshot};
 
 /// Most events committed in one transaction; bounds the latency of the first in a batch.
@@ -67,6 +68,10 @@ impl AuditSink for AuditLog {
 
 async fn write_batches(pool: SqlitePool, mut inbox: mpsc::Receiver<(Vec<AuditEvent>, Ack)>) {
     let mut batch = Vec::new();
+    // The writer keeps one connection of its own: SQLite invalidates a connection's page cache
+    // whenever another connection wrote, so alternating pool connections would re-read pages
+    // on every commit.
+    let mut connection: Option<PoolConnection<Sqlite>> = None;
     while let Some(first) = inbox.recv().await {
         batch.push(first);
         while batch.len() < MAX_BATCH {
@@ -76,8 +81,21 @@ async fn write_batches(pool: SqlitePool, mut inbox: mpsc::Receiver<(Vec<AuditEve
             }
         }
         let events: Vec<&AuditEvent> = batch.iter().flat_map(|(events, _)| events.iter()).collect();
-        let result = insert_all(&pool, &events).await.map_err(|e| e.to_string());
+        let result = match connection.as_mut() {
+            Some(conn) => insert_all(conn, &events).await,
+            None => match pool.acquire().await {
+                Ok(mut conn) => {
+                    let stored = insert_all(&mut conn, &events).await;
+                    connection = Some(conn);
+                    stored
+                }
+                Err(error) => Err(error),
+            },
+        }
+        .map_err(|e| e.to_string());
         if let Err(reason) = &result {
+            // Start from a fresh connection next time, in case this one is the problem.
+            connection = None;
             tracing::error!(%reason, "audit events could not be stored; refusing the requests they describe");
         }
         for (_, ack) in batch.drain(..) {
@@ -94,15 +112,15 @@ const EVENTS_PER_STATEMENT: usize = 1000;
 /// Store a batch. One multi-row INSERT is its own transaction, so the usual batch costs one
 /// round trip to SQLite's worker thread instead of three (BEGIN, INSERT, COMMIT); a batch too
 /// big for one statement is split inside a transaction, so it is still all or nothing.
-async fn insert_all(pool: &SqlitePool, events: &[&AuditEvent]) -> Result<(), sqlx::Error> {
+async fn insert_all(connection: &mut SqliteConnection, events: &[&AuditEvent]) -> Result<(), sqlx::Error> {
     match events.len() {
         0 => Ok(()),
         n if n <= EVENTS_PER_STATEMENT => {
             let mut insert = insert_statement(events);
-            insert.build().execute(pool).await.map(|_| ())
+            insert.build().execute(&mut *connection).await.map(|_| ())
         }
         _ => {
-            let mut tx = pool.begin().await?;
+            let mut tx = connection.begin().await?;
             for chunk in events.chunks(EVENTS_PER_STATEMENT) {
                 let mut insert = insert_statement(chunk);
                 insert.build().execute(&mut *tx).await?;

@@ -21,7 +21,7 @@ const MIGRATIONS: &[(i64, &str)] = &[(
         revoked_at   INTEGER
     );
     CREATE TABLE audit_events (
-        seq             INTEGER PRIMARY KEY AUTOINCREMENT,
+        seq             INTEGER PRIMARY KEY, -- rowid alias: increasing, since rows are never deleted
         time_unix_ms    INTEGER NOT NULL,
         kind            TEXT NOT NULL,
         session         TEXT NOT NULL,
