@@ -90,21 +90,8 @@ impl Pipeline {
         reason: &str,
     ) -> Result<(), PipelineError> {
         let event = AuditEvent {
-            time_unix_ms: now_unix_ms(),
-            kind: AuditEventKind::Disconnect,
-            session: session.session_id.clone(),
-            subject: session.identity.subject.clone(),
-            identity_kind: session.identity.kind.as_str().to_owned(),
-            groups: session.identity.groups.clone(),
-            acting_for: session.identity.acting_for.clone(),
-            connection: session.connection.name.clone(),
-            source_address: session.source_address.map(|a| a.to_string()),
-            action: String::new(),
-            decision: String::new(),
-            policies: Vec::new(),
-            statement: None,
-            fingerprint: None,
             detail: Some(reason.to_owned()),
+            ..session_event(session, AuditEventKind::Disconnect, now_unix_ms())
         };
         self.audit
             .record(vec![event])
@@ -166,6 +153,19 @@ fn event_for(
         ),
     };
     AuditEvent {
+        action: action.name().to_owned(),
+        decision: if verdict.allowed { "allow" } else { "deny" }.to_owned(),
+        policies: verdict.determining_policies.clone(),
+        statement,
+        fingerprint,
+        detail: denial.map(|d| d.message.clone()),
+        ..session_event(session, kind, now)
+    }
+}
+
+/// An event carrying what every event of `session` says (who, where, which connection).
+fn session_event(session: &SessionContext, kind: AuditEventKind, now: i64) -> AuditEvent {
+    AuditEvent {
         time_unix_ms: now,
         kind,
         session: session.session_id.clone(),
@@ -175,11 +175,11 @@ fn event_for(
         acting_for: session.identity.acting_for.clone(),
         connection: session.connection.name.clone(),
         source_address: session.source_address.map(|a| a.to_string()),
-        action: action.name().to_owned(),
-        decision: if verdict.allowed { "allow" } else { "deny" }.to_owned(),
-        policies: verdict.determining_policies.clone(),
-        statement,
-        fingerprint,
-        detail: denial.map(|d| d.message.clone()),
+        action: String::new(),
+        decision: String::new(),
+        policies: Vec::new(),
+        statement: None,
+        fingerprint: None,
+        detail: None,
     }
 }

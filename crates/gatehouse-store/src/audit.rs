@@ -112,7 +112,10 @@ const EVENTS_PER_STATEMENT: usize = 1000;
 /// Store a batch. One multi-row INSERT is its own transaction, so the usual batch costs one
 /// round trip to SQLite's worker thread instead of three (BEGIN, INSERT, COMMIT); a batch too
 /// big for one statement is split inside a transaction, so it is still all or nothing.
-async fn insert_all(connection: &mut SqliteConnection, events: &[&AuditEvent]) -> Result<(), sqlx::Error> {
+async fn insert_all(
+    connection: &mut SqliteConnection,
+    events: &[&AuditEvent],
+) -> Result<(), sqlx::Error> {
     match events.len() {
         0 => Ok(()),
         n if n <= EVENTS_PER_STATEMENT => {

@@ -31,14 +31,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 async fn setup_with(options: Options) -> (TestDb, Gateway, tokio_postgres::Client) {
-    let db = TestDb::create().await;
-    let direct = db.direct().await;
-    direct
-        .batch_execute("CREATE TABLE items (id int PRIMARY KEY, name text); INSERT INTO items VALUES (1, 'one'), (2, 'two');")
-        .await
-        .unwrap();
-    let gateway = Gateway::start_with(&db.name, options);
-    (db, gateway, direct)
+    support::items_behind_gateway(options).await
 }
 
 async fn setup() -> (TestDb, Gateway, tokio_postgres::Client) {

@@ -14,14 +14,7 @@ mod support;
 use support::{Gateway, TestDb, count, message, sqlstate};
 
 async fn setup() -> (TestDb, Gateway, tokio_postgres::Client) {
-    let db = TestDb::create().await;
-    let direct = db.direct().await;
-    direct
-        .batch_execute("CREATE TABLE items (id int PRIMARY KEY, name text); INSERT INTO items VALUES (1, 'one'), (2, 'two');")
-        .await
-        .unwrap();
-    let gateway = Gateway::start(&db.name);
-    (db, gateway, direct)
+    support::items_behind_gateway(support::Options::default()).await
 }
 
 #[tokio::test]

@@ -369,3 +369,19 @@ pub async fn count(db: &tokio_postgres::Client, table: &str) -> i64 {
         .unwrap()
         .get(0)
 }
+
+/// The table most tests use: `items (id int PRIMARY KEY, name text)` holding (1, 'one') and
+/// (2, 'two'), in a database of the test's own, with a gateway in front of it. Returns the
+/// database guard, the gateway and a direct client to check the truth with.
+pub async fn items_behind_gateway(options: Options) -> (TestDb, Gateway, tokio_postgres::Client) {
+    let db = TestDb::create().await;
+    let direct = db.direct().await;
+    direct
+        .batch_execute(
+            "CREATE TABLE items (id int PRIMARY KEY, name text); INSERT INTO items VALUES (1, 'one'), (2, 'two');",
+        )
+        .await
+        .expect("create the items table");
+    let gateway = Gateway::start_with(&db.name, options);
+    (db, gateway, direct)
+}
