@@ -1,29 +1,32 @@
-//! The minimal append-only audit table and its group-commit writer.
+//! The minimal append-only audit table and its writer.
 //!
 //! Every request's events must be stored before the request is forwarded, so the writer sits
-//! on the hot path. One task owns writing: callers hand it their events and wait for the
-//! acknowledgement; it drains everything queued meanwhile into one transaction, so many
-//! concurrent sessions share a commit instead of queueing for one each.
+//! on the hot path of every statement. It writes synchronously, on the calling thread,
+//! through one SQLite connection of its own (rusqlite, linked against the same SQLite as
+//! sqlx): a commit in WAL mode without fsync is a few microseconds of work, while handing each
+//! event to sqlx's worker thread and back cost more than everything else gatehouse does per
+//! statement (see BENCHMARKS.md). The connection's page cache stays warm because no other
+//! connection writes this table. Reads go through the sqlx pool.
 
 use crate::StoreError;
 use gatehouse_pipeline::{AuditEvent, AuditSink, BoxFuture};
 use serde::Serialize;
-use sqlx::pool::PoolConnection;
-use sqlx::{Connection, QueryBuilder, Row, Sqlite, SqliteConnection, SqlitePool};
-use tokio::sync::{mpsc, oneshot};
+use sqlx::{Row, SqlitePool};
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
-/// Most events committed in one transaction; bounds the latency of the first in a batch.
-const MAX_BATCH: usize = 512;
-/// Requests that may queue for the writer before callers wait to enqueue (back-pressure).
-const QUEUE_DEPTH: usize = 4096;
+const INSERT: &str =
+    "INSERT INTO audit_events (time_unix_ms, kind, session, subject, identity_kind,
+    groups_json, acting_for_json, connection, source_address, action, decision,
+    policies_json, statement, fingerprint, detail)
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)";
 
-type Ack = oneshot::Sender<Result<(), String>>;
-
-/// Handle to the audit log. Cloning shares one writer.
+/// Handle to the audit log. Cloning shares one writer connection.
 #[derive(Clone)]
 pub struct AuditLog {
     pool: SqlitePool,
-    queue: mpsc::Sender<(Vec<AuditEvent>, Ack)>,
+    writer: Arc<Mutex<rusqlite::Connection>>,
 }
 
 /// One stored event, as read back.
@@ -35,10 +38,28 @@ pub struct AuditRow {
 }
 
 impl AuditLog {
-    pub(crate) fn start(pool: SqlitePool) -> Self {
-        let (queue, inbox) = mpsc::channel(QUEUE_DEPTH);
-        tokio::spawn(write_batches(pool.clone(), inbox));
-        AuditLog { pool, queue }
+    pub(crate) fn open(path: &Path, pool: SqlitePool) -> Result<Self, StoreError> {
+        let open_error =
+            |e: rusqlite::Error| StoreError::Open(path.display().to_string(), e.to_string());
+        let connection = rusqlite::Connection::open(path).map_err(open_error)?;
+        connection
+            .busy_timeout(Duration::from_secs(5))
+            .map_err(open_error)?;
+        // Same durability as the rest of the store: WAL, a commit survives the process being
+        // killed (it is in the OS page cache), only an OS crash can lose the last ones.
+        // Checkpoints fsync (milliseconds here) and would run inside whichever commit crosses
+        // the WAL size threshold, stalling that statement; they run in the background instead.
+        connection
+            .execute_batch(
+                "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA wal_autocheckpoint = 0;",
+            )
+            .map_err(open_error)?;
+        tokio::spawn(checkpoint_periodically(pool.clone()));
+        connection.set_prepared_statement_cache_capacity(4);
+        Ok(AuditLog {
+            pool,
+            writer: Arc::new(Mutex::new(connection)),
+        })
     }
 
     /// Events with `seq` greater than `after`, oldest first, at most `limit`.
@@ -50,113 +71,86 @@ impl AuditLog {
             .await?;
         rows.iter().map(row_to_event).collect()
     }
+
+    /// Store events, all or nothing, before returning.
+    fn write(&self, events: &[AuditEvent]) -> Result<(), String> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        let mut connection = self
+            .writer
+            .lock()
+            .map_err(|_| "the audit writer failed earlier and is unusable".to_owned())?;
+        let result = insert_all(&mut connection, events);
+        if let Err(reason) = &result {
+            tracing::error!(%reason, "audit events could not be stored; refusing the requests they describe");
+        }
+        result.map_err(|e| e.to_string())
+    }
 }
 
 impl AuditSink for AuditLog {
     fn record(&self, events: Vec<AuditEvent>) -> BoxFuture<'_, Result<(), String>> {
-        Box::pin(async move {
-            let (ack, done) = oneshot::channel();
-            self.queue
-                .send((events, ack))
-                .await
-                .map_err(|_| "the audit writer has stopped".to_owned())?;
-            done.await
-                .map_err(|_| "the audit writer stopped before confirming".to_owned())?
-        })
+        Box::pin(std::future::ready(self.write(&events)))
     }
 }
 
-async fn write_batches(pool: SqlitePool, mut inbox: mpsc::Receiver<(Vec<AuditEvent>, Ack)>) {
-    let mut batch = Vec::new();
-    // The writer keeps one connection of its own: SQLite invalidates a connection's page cache
-    // whenever another connection wrote, so alternating pool connections would re-read pages
-    // on every commit.
-    let mut connection: Option<PoolConnection<Sqlite>> = None;
-    while let Some(first) = inbox.recv().await {
-        batch.push(first);
-        while batch.len() < MAX_BATCH {
-            match inbox.try_recv() {
-                Ok(next) => batch.push(next),
-                Err(_) => break,
+/// How often the WAL is folded back into the database file.
+const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
+
+/// Fold the WAL into the database file every second, off the request path (on sqlx's worker
+/// thread), until the store is closed.
+async fn checkpoint_periodically(pool: SqlitePool) {
+    let mut ticker = tokio::time::interval(CHECKPOINT_EVERY);
+    loop {
+        ticker.tick().await;
+        if pool.is_closed() {
+            return;
+        }
+        if let Err(error) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)").execute(&pool).await {
+            if pool.is_closed() {
+                return;
             }
-        }
-        let events: Vec<&AuditEvent> = batch.iter().flat_map(|(events, _)| events.iter()).collect();
-        let result = match connection.as_mut() {
-            Some(conn) => insert_all(conn, &events).await,
-            None => match pool.acquire().await {
-                Ok(mut conn) => {
-                    let stored = insert_all(&mut conn, &events).await;
-                    connection = Some(conn);
-                    stored
-                }
-                Err(error) => Err(error),
-            },
-        }
-        .map_err(|e| e.to_string());
-        if let Err(reason) = &result {
-            // Start from a fresh connection next time, in case this one is the problem.
-            connection = None;
-            tracing::error!(%reason, "audit events could not be stored; refusing the requests they describe");
-        }
-        for (_, ack) in batch.drain(..) {
-            // A caller that gave up waiting is not the writer's problem.
-            let _ = ack.send(result.clone());
+            tracing::warn!(%error, "WAL checkpoint failed; will retry");
         }
     }
 }
 
-/// Events per INSERT statement: 15 bound values each stays well under SQLite's limit of
-/// 32766 variables.
-const EVENTS_PER_STATEMENT: usize = 1000;
-
-/// Store a batch. One multi-row INSERT is its own transaction, so the usual batch costs one
-/// round trip to SQLite's worker thread instead of three (BEGIN, INSERT, COMMIT); a batch too
-/// big for one statement is split inside a transaction, so it is still all or nothing.
-async fn insert_all(
-    connection: &mut SqliteConnection,
-    events: &[&AuditEvent],
-) -> Result<(), sqlx::Error> {
-    match events.len() {
-        0 => Ok(()),
-        n if n <= EVENTS_PER_STATEMENT => {
-            let mut insert = insert_statement(events);
-            insert.build().execute(&mut *connection).await.map(|_| ())
-        }
-        _ => {
-            let mut tx = connection.begin().await?;
-            for chunk in events.chunks(EVENTS_PER_STATEMENT) {
-                let mut insert = insert_statement(chunk);
-                insert.build().execute(&mut *tx).await?;
-            }
-            tx.commit().await
-        }
+fn insert_all(
+    connection: &mut rusqlite::Connection,
+    events: &[AuditEvent],
+) -> rusqlite::Result<()> {
+    if let [event] = events {
+        // A single statement is its own transaction.
+        return insert(connection, event);
     }
+    let transaction = connection.transaction()?;
+    for event in events {
+        insert(&transaction, event)?;
+    }
+    transaction.commit()
 }
 
-fn insert_statement(events: &[&AuditEvent]) -> QueryBuilder<Sqlite> {
-    let mut insert = QueryBuilder::<Sqlite>::new(
-        "INSERT INTO audit_events (time_unix_ms, kind, session, subject, identity_kind,
-            groups_json, acting_for_json, connection, source_address, action, decision,
-            policies_json, statement, fingerprint, detail) ",
-    );
-    insert.push_values(events.iter().copied(), |mut row, event| {
-        row.push_bind(event.time_unix_ms)
-            .push_bind(event.kind.as_str())
-            .push_bind(event.session.clone())
-            .push_bind(event.subject.clone())
-            .push_bind(event.identity_kind.clone())
-            .push_bind(json_list(&event.groups))
-            .push_bind(json_list(&event.acting_for))
-            .push_bind(event.connection.clone())
-            .push_bind(event.source_address.clone())
-            .push_bind(event.action.clone())
-            .push_bind(event.decision.clone())
-            .push_bind(json_list(&event.policies))
-            .push_bind(event.statement.clone())
-            .push_bind(event.fingerprint.clone())
-            .push_bind(event.detail.clone());
-    });
-    insert
+fn insert(connection: &rusqlite::Connection, event: &AuditEvent) -> rusqlite::Result<()> {
+    let mut statement = connection.prepare_cached(INSERT)?;
+    statement.execute(rusqlite::params![
+        event.time_unix_ms,
+        event.kind.as_str(),
+        event.session,
+        event.subject,
+        event.identity_kind,
+        json_list(&event.groups),
+        json_list(&event.acting_for),
+        event.connection,
+        event.source_address,
+        event.action,
+        event.decision,
+        json_list(&event.policies),
+        event.statement,
+        event.fingerprint,
+        event.detail,
+    ])?;
+    Ok(())
 }
 
 fn json_list(items: &[String]) -> String {

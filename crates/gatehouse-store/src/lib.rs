@@ -26,6 +26,7 @@ use std::time::Duration;
 #[derive(Clone)]
 pub struct Store {
     pool: SqlitePool,
+    path: std::path::PathBuf,
 }
 
 impl Store {
@@ -48,12 +49,15 @@ impl Store {
             .await
             .map_err(|e| StoreError::Open(path.display().to_string(), e.to_string()))?;
         migrations::apply(&pool).await?;
-        Ok(Store { pool })
+        Ok(Store {
+            pool,
+            path: path.to_path_buf(),
+        })
     }
 
-    /// The audit log backed by this store, with its group-commit writer running.
-    pub fn audit_log(&self) -> AuditLog {
-        AuditLog::start(self.pool.clone())
+    /// The audit log backed by this store (opens its own writer connection).
+    pub fn audit_log(&self) -> Result<AuditLog, StoreError> {
+        AuditLog::open(&self.path, self.pool.clone())
     }
 
     /// Close all connections, waiting for in-flight work.

@@ -116,7 +116,7 @@ fn event(statement: &str) -> AuditEvent {
 #[tokio::test]
 async fn audit_events_are_appended_in_order_and_cannot_be_edited() {
     let (dir, store) = store().await;
-    let log = store.audit_log();
+    let log = store.audit_log().unwrap();
     let writers: Vec<_> = (0..20)
         .map(|i| {
             let log = log.clone();
@@ -155,7 +155,7 @@ async fn audit_events_are_appended_in_order_and_cannot_be_edited() {
 #[tokio::test]
 async fn a_request_with_thousands_of_statements_is_stored_whole() {
     let (_dir, store) = store().await;
-    let log = store.audit_log();
+    let log = store.audit_log().unwrap();
     let events: Vec<AuditEvent> = (0..2500).map(|i| event(&format!("SELECT {i}"))).collect();
     log.record(events).await.unwrap();
     let rows = log.read_after(0, 5000).await.unwrap();

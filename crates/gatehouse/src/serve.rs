@@ -32,7 +32,7 @@ pub async fn run(config_path: Option<&Path>, data_dir: Option<&Path>) -> Result<
     let policy = Arc::new(setup.policy()?);
     tracing::info!(version = policy.version(), policies = policy.policy_ids().len(), files = ?setup.policy_files()?, "policy loaded");
     let store = setup.store().await?;
-    let audit = Arc::new(store.audit_log());
+    let audit = Arc::new(store.audit_log()?);
     let pipeline = Pipeline::new(policy, audit);
 
     let configured_tls = config
