@@ -55,7 +55,8 @@ impl Store {
         })
     }
 
-    /// The audit log backed by this store (opens its own writer connection).
+    /// The audit log backed by this store (opens its own writer connection and starts the
+    /// background checkpoint task: call it inside a tokio runtime).
     pub fn audit_log(&self) -> Result<AuditLog, StoreError> {
         AuditLog::open(&self.path, self.pool.clone())
     }
