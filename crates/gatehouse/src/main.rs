@@ -69,6 +69,10 @@ fn init_logging() {
     if std::env::var("GATEHOUSE_LOG_FORMAT").as_deref() == Ok("json") {
         builder.json().init();
     } else {
-        builder.with_target(false).init();
+        use std::io::IsTerminal;
+        builder
+            .with_target(false)
+            .with_ansi(std::io::stderr().is_terminal())
+            .init();
     }
 }
