@@ -344,3 +344,37 @@ fn help_teaches_the_quickstart() {
     );
     assert!(help.contains("sslmode=require"), "{help}");
 }
+
+#[test]
+fn the_annotated_example_config_is_valid() {
+    let example = support::repo_root().join("examples/gatehouse.toml");
+    let data = tempfile::tempdir().unwrap();
+    let output = Command::new(binary())
+        .arg("--config")
+        .arg(&example)
+        .arg("--data-dir")
+        .arg(data.path())
+        .args([
+            "policy",
+            "check",
+            "--identity",
+            "ana",
+            "--groups",
+            "readers",
+            "--connection",
+            "demo",
+            "--sql",
+            "SELECT 1",
+            "--output",
+            "json",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let value: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(value["decision"], "allow");
+}
