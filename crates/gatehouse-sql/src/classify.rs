@@ -158,9 +158,12 @@ pub(crate) fn analyze(node: &NodeEnum) -> Analysis {
                 name: prepare.name.clone(),
             }),
         },
-        NodeEnum::DeclareCursorStmt(declare) => {
-            Analysis::plain(inner(declare.query.as_deref(), "DECLARE"))
-        }
+        NodeEnum::DeclareCursorStmt(declare) => Analysis {
+            facts: inner(declare.query.as_deref(), "DECLARE"),
+            prepared: Some(PreparedOp::DeclareCursor {
+                name: declare.portalname.clone(),
+            }),
+        },
         NodeEnum::ExecuteStmt(execute) => {
             let mut facts = Facts::of(
                 SqlKind::Unknown,

@@ -44,6 +44,10 @@ pub enum PreparedOp {
     Execute { name: String },
     /// `DEALLOCATE name`, or `DEALLOCATE ALL` / `DISCARD ALL` (`name: None`).
     Deallocate { name: Option<String> },
+    /// `DECLARE name CURSOR FOR ...`: creates a server-side portal called `name` (the
+    /// statement's classification is the cursor query's). Reported so that a protocol adapter
+    /// can keep names it generates for its own portals out of the client's reach.
+    DeclareCursor { name: String },
 }
 
 /// Classify a whole query message, which may hold several statements, in order.

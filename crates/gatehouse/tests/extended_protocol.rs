@@ -891,3 +891,36 @@ permit (
         );
     }
 }
+
+/// Cursors are portals on the server: a client must not be able to declare one under a name
+/// gatehouse generates for its own portals (server errors can reveal those names).
+#[tokio::test]
+async fn cursors_cannot_take_the_names_the_gateway_uses() {
+    let (_db, gateway, _direct) = setup().await;
+    let token = gateway.key("ana", &["readers"]);
+    let client = gateway.connect("ana", &token).await.unwrap();
+    client.batch_execute("BEGIN").await.unwrap();
+    client
+        .batch_execute("DECLARE c CURSOR FOR SELECT id FROM items")
+        .await
+        .unwrap();
+    let rows = client.simple_query("FETCH 1 FROM c").await.unwrap();
+    assert!(
+        rows.iter()
+            .any(|m| matches!(m, tokio_postgres::SimpleQueryMessage::Row(_)))
+    );
+    client.batch_execute("COMMIT").await.unwrap();
+
+    client.batch_execute("BEGIN").await.unwrap();
+    let error = client
+        .batch_execute("DECLARE gh_0123456789ab_p1 CURSOR FOR SELECT id FROM items")
+        .await
+        .unwrap_err();
+    assert_eq!(sqlstate(&error).as_deref(), Some("42501"), "{error}");
+    assert!(
+        message(&error).contains("reserves these names"),
+        "{}",
+        message(&error)
+    );
+    client.batch_execute("ROLLBACK").await.unwrap();
+}

@@ -443,14 +443,18 @@ impl<'a, R: AsyncRead + Unpin> Inbound<'a, R> {
 /// next `Parse` was decided to be.
 fn refuse_reserved_names(statement: &mut SqlStatement, original: &ClassifiedStatement) {
     let name = match &original.prepared {
-        Some(PreparedOp::Prepare { name } | PreparedOp::Execute { name }) => Some(name),
+        Some(
+            PreparedOp::Prepare { name }
+            | PreparedOp::Execute { name }
+            | PreparedOp::DeclareCursor { name },
+        ) => Some(name),
         Some(PreparedOp::Deallocate { name }) => name.as_ref(),
         None => None,
     };
     if name.is_some_and(|name| name.starts_with(RESERVED_PREFIX)) {
         *statement = unknown_statement(
             &statement.text,
-            "names a prepared statement `gh_...`: gatehouse reserves these names for its own server-side objects",
+            "names a prepared statement or cursor `gh_...`: gatehouse reserves these names for its own server-side objects",
         );
     }
 }
