@@ -193,6 +193,19 @@ pub(crate) fn analyze(node: &NodeEnum) -> Analysis {
             prepared: (discard.target == DiscardMode::DiscardAll as i32)
                 .then_some(PreparedOp::Deallocate { name: None }),
         },
+        NodeEnum::FetchStmt(fetch) => Analysis {
+            facts: generic(node),
+            prepared: Some(PreparedOp::UsesCursor {
+                name: fetch.portalname.clone(),
+            }),
+        },
+        NodeEnum::ClosePortalStmt(close) => Analysis {
+            facts: generic(node),
+            // CLOSE ALL names no portal.
+            prepared: (!close.portalname.is_empty()).then(|| PreparedOp::UsesCursor {
+                name: close.portalname.clone(),
+            }),
+        },
         NodeEnum::VariableSetStmt(set) => Analysis::plain(self::set(set)),
         NodeEnum::TransactionStmt(transaction) => {
             Analysis::plain(self::transaction(transaction.kind))

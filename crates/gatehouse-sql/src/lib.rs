@@ -48,6 +48,11 @@ pub enum PreparedOp {
     /// statement's classification is the cursor query's). Reported so that a protocol adapter
     /// can keep names it generates for its own portals out of the client's reach.
     DeclareCursor { name: String },
+    /// `FETCH`/`MOVE`/`CLOSE` of a named cursor. The server resolves the name among *all*
+    /// portals, including those created by the extended protocol's `Bind`, so an adapter must
+    /// keep the names it generates out of reach (a `FETCH` of a bound, never-executed
+    /// `DELETE ... RETURNING` portal would run it).
+    UsesCursor { name: String },
 }
 
 /// Classify a whole query message, which may hold several statements, in order.

@@ -65,7 +65,9 @@ impl PreparedStatements {
     fn resolve_one(&mut self, classified: &ClassifiedStatement) -> SqlStatement {
         let statement = &classified.statement;
         match &classified.prepared {
-            None | Some(PreparedOp::DeclareCursor { .. }) => statement.clone(),
+            None | Some(PreparedOp::DeclareCursor { .. } | PreparedOp::UsesCursor { .. }) => {
+                statement.clone()
+            }
             Some(PreparedOp::Prepare { name }) => {
                 let recorded = match self.prepared.remove(name) {
                     Some(existing) => merge(existing, statement),

@@ -924,3 +924,52 @@ async fn cursors_cannot_take_the_names_the_gateway_uses() {
     );
     client.batch_execute("ROLLBACK").await.unwrap();
 }
+
+/// SQL `FETCH` resolves its name among all portals, including those a `Bind` created, so a
+/// client that learned the gateway's naming (server errors show it) could run a bound but
+/// never-executed `DELETE ... RETURNING` portal with a `FETCH` — which policy sees as session
+/// housekeeping — unless those names are out of reach.
+#[tokio::test]
+async fn fetch_cannot_run_a_bound_portal_behind_policys_back() {
+    let (_db, gateway, direct) = setup_plaintext().await;
+    let token = gateway.key("ana", &["readers"]);
+    let mut raw = Raw::connect(&gateway, "ana", &token).await;
+
+    // Learn the session's naming from the server's error about a statement never parsed.
+    let answer = raw
+        .round_trip(Batch::new().describe_statement("never-parsed").sync())
+        .await;
+    let missing = errors(&answer)[0].1.clone();
+    let name = missing
+        .split('"')
+        .nth(1)
+        .unwrap_or_else(|| panic!("a quoted name in {missing:?}"));
+    let base = name
+        .strip_suffix("missing1")
+        .unwrap_or_else(|| panic!("the first generated name is missing1: {name}"));
+
+    // Inside a transaction the bound portal outlives its Sync unit.
+    let answer = raw.round_trip(Batch::new().query("BEGIN")).await;
+    assert!(errors(&answer).is_empty(), "{answer:?}");
+    let answer = raw
+        .round_trip(
+            Batch::new()
+                .parse("s", "DELETE FROM items RETURNING id")
+                .bind("p", "s")
+                .sync(),
+        )
+        .await;
+    assert!(
+        errors(&answer).is_empty(),
+        "binding runs nothing: {answer:?}"
+    );
+    let portal = format!("{base}p3");
+    let answer = raw
+        .round_trip(Batch::new().query(&format!("FETCH ALL FROM {portal}")))
+        .await;
+    assert_eq!(errors(&answer).len(), 1, "{answer:?}");
+    assert_eq!(errors(&answer)[0].0, "42501", "{answer:?}");
+    assert!(first_column(&answer).is_empty(), "{answer:?}");
+    let _ = raw.round_trip(Batch::new().query("ROLLBACK")).await;
+    assert_eq!(ids(&direct).await, [1, 2], "nothing was deleted");
+}

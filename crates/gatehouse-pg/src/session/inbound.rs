@@ -446,7 +446,8 @@ fn refuse_reserved_names(statement: &mut SqlStatement, original: &ClassifiedStat
         Some(
             PreparedOp::Prepare { name }
             | PreparedOp::Execute { name }
-            | PreparedOp::DeclareCursor { name },
+            | PreparedOp::DeclareCursor { name }
+            | PreparedOp::UsesCursor { name },
         ) => Some(name),
         Some(PreparedOp::Deallocate { name }) => name.as_ref(),
         None => None,
