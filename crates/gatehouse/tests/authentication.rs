@@ -101,12 +101,7 @@ fn psql(conninfo: &str, password: &str, env: &[(&str, &str)]) -> (bool, String, 
 }
 
 fn conninfo(gateway: &Gateway, user: &str, dbname: &str, extra: &str) -> String {
-    format!(
-        "host={} port={} dbname={dbname} user={user} sslmode=verify-full sslrootcert={} {extra}",
-        gateway.pg_addr.ip(),
-        gateway.pg_addr.port(),
-        gateway.ca_file().display()
-    )
+    format!("{} {extra}", gateway.psql_conninfo(user, dbname))
 }
 
 /// The key id inside a token (`gh_<id>_<secret>`).

@@ -491,12 +491,7 @@ async fn an_oversized_message_ends_the_session_with_08p01_naming_the_limit() {
     let big = "z".repeat(2 * 1024 * 1024);
     let file = gateway.dir.path().join("big.sql");
     std::fs::write(&file, format!("SELECT length('{big}');")).unwrap();
-    let conninfo = format!(
-        "host={} port={} dbname=demo user=ana sslmode=verify-full sslrootcert={}",
-        gateway.pg_addr.ip(),
-        gateway.pg_addr.port(),
-        gateway.ca_file().display()
-    );
+    let conninfo = gateway.psql_conninfo("ana", "demo");
     let output = std::process::Command::new("psql")
         .arg(conninfo)
         .args(["-X", "-f"])

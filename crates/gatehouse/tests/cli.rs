@@ -214,6 +214,18 @@ async fn keys_are_listed_without_secrets_and_revoked_keys_stop_working() {
     assert!(String::from_utf8_lossy(&unknown.stderr).contains("keys list"));
 }
 
+/// Run `gatehouse serve` with a config that is expected to be refused at start.
+fn serve_once(config: &std::path::Path, data_dir: &std::path::Path) -> std::process::Output {
+    Command::new(binary())
+        .arg("--config")
+        .arg(config)
+        .arg("--data-dir")
+        .arg(data_dir)
+        .arg("serve")
+        .output()
+        .unwrap()
+}
+
 #[test]
 fn config_and_policy_mistakes_refuse_to_start_and_name_the_problem() {
     let dir = tempfile::tempdir().unwrap();
@@ -223,14 +235,7 @@ fn config_and_policy_mistakes_refuse_to_start_and_name_the_problem() {
         "[postgres]\nlisten = \"127.0.0.1:0\"\nlisen_backlog = 5\n",
     )
     .unwrap();
-    let output = Command::new(binary())
-        .arg("--config")
-        .arg(&config)
-        .arg("--data-dir")
-        .arg(dir.path().join("data"))
-        .arg("serve")
-        .output()
-        .unwrap();
+    let output = serve_once(&config, &dir.path().join("data"));
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
@@ -252,14 +257,7 @@ fn config_and_policy_mistakes_refuse_to_start_and_name_the_problem() {
         ),
     )
     .unwrap();
-    let output = Command::new(binary())
-        .arg("--config")
-        .arg(&config)
-        .arg("--data-dir")
-        .arg(dir.path().join("data"))
-        .arg("serve")
-        .output()
-        .unwrap();
+    let output = serve_once(&config, &dir.path().join("data"));
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(

@@ -97,12 +97,7 @@ fn parameter_status_changes_reach_psql() {
     let gateway = Gateway::start(&db.name);
     let token = gateway.key("ana", &["readers"]);
     // psql's \encoding prints what the last ParameterStatus for client_encoding said.
-    let conninfo = format!(
-        "host={} port={} dbname=demo user=ana sslmode=verify-full sslrootcert={}",
-        gateway.pg_addr.ip(),
-        gateway.pg_addr.port(),
-        gateway.ca_file().display()
-    );
+    let conninfo = gateway.psql_conninfo("ana", "demo");
     let output = std::process::Command::new("psql")
         .arg(conninfo)
         .args([

@@ -298,14 +298,19 @@ user = "postgres"
         Ok(client)
     }
 
-    /// Run psql through the gateway; returns (success, stdout, stderr).
-    pub fn psql(&self, user: &str, token: &str, sql: &str) -> (bool, String, String) {
-        let conninfo = format!(
-            "host={} port={} dbname=demo user={user} sslmode=verify-full sslrootcert={}",
+    /// A libpq connection string for `user` on `dbname`, verifying the gateway's certificate.
+    pub fn psql_conninfo(&self, user: &str, dbname: &str) -> String {
+        format!(
+            "host={} port={} dbname={dbname} user={user} sslmode=verify-full sslrootcert={}",
             self.pg_addr.ip(),
             self.pg_addr.port(),
             self.ca_file().display()
-        );
+        )
+    }
+
+    /// Run psql through the gateway; returns (success, stdout, stderr).
+    pub fn psql(&self, user: &str, token: &str, sql: &str) -> (bool, String, String) {
+        let conninfo = self.psql_conninfo(user, "demo");
         let output = Command::new("psql")
             .arg(conninfo)
             .args(["-X", "-A", "-t", "-v", "ON_ERROR_STOP=0", "-c", sql])
