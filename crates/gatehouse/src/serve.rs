@@ -31,6 +31,9 @@ pub async fn run(config_path: Option<&Path>, data_dir: Option<&Path>) -> Result<
 
     let policy = Arc::new(setup.policy()?);
     tracing::info!(version = policy.version(), policies = policy.policy_ids().len(), files = ?setup.policy_files()?, "policy loaded");
+    for warning in policy.warnings() {
+        tracing::warn!("policy: {warning}");
+    }
     let store = setup.store().await?;
     let audit = Arc::new(store.audit_log()?);
     let pipeline = Pipeline::new(policy, audit);

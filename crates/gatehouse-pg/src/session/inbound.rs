@@ -167,8 +167,7 @@ impl<'a, R: AsyncRead + Unpin> Inbound<'a, R> {
         if self.skipping_until_sync {
             return;
         }
-        let statements = self.classify(text);
-        let actions: Vec<Action> = statements.iter().cloned().map(Action::Sql).collect();
+        let actions: Vec<Action> = self.classify(text).into_iter().map(Action::Sql).collect();
         match self.decide(&actions).await {
             Ok(permit) => self.forward_permitted(permit, &wire::query(text)),
             Err(refusal) => {

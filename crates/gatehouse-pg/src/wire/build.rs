@@ -70,24 +70,6 @@ pub fn error_response(
     out.freeze()
 }
 
-/// `NoticeResponse` with severity NOTICE.
-pub fn notice_response(message: &str) -> Bytes {
-    let mut out = BytesMut::new();
-    let at = begin(&mut out, b'N');
-    for (code, value) in [
-        (b'S', "NOTICE"),
-        (b'V', "NOTICE"),
-        (b'C', "00000"),
-        (b'M', message),
-    ] {
-        out.put_u8(code);
-        put_cstr(&mut out, value);
-    }
-    out.put_u8(0);
-    end(&mut out, at);
-    out.freeze()
-}
-
 /// `Authentication*` request with a code and optional data.
 pub fn authentication(code: i32, data: &[u8]) -> Bytes {
     let mut out = BytesMut::new();
