@@ -9,12 +9,21 @@ use serde::Serialize;
 #[derive(Debug)]
 #[must_use = "a Permit exists to be spent on forwarding the request it was issued for"]
 pub struct Permit {
-    _sealed: (),
+    first_seq: i64,
+    last_seq: i64,
 }
 
 impl Permit {
-    pub(crate) fn issue() -> Self {
-        Permit { _sealed: () }
+    pub(crate) fn issue(first_seq: i64, last_seq: i64) -> Self {
+        Permit {
+            first_seq,
+            last_seq,
+        }
+    }
+
+    /// The audit `seq` of each decided action's event, in the order the actions were given.
+    pub fn audit_seqs(&self) -> std::ops::RangeInclusive<i64> {
+        self.first_seq..=self.last_seq
     }
 }
 

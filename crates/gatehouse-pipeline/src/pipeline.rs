@@ -1,8 +1,11 @@
 //! The pipeline object adapters hold: policy decision plus audit recording, in that order,
 //! before anything is forwarded.
 
-use crate::{AuditEvent, AuditEventKind, AuditSink, Decision, Denial, Permit, PipelineError};
-use gatehouse_core::{Action, ConnectionInfo, Identity};
+use crate::{
+    AuditEvent, AuditEventKind, AuditIdentity, AuditOutcome, AuditSink, Decision, Denial,
+    Durability, Permit, PipelineError,
+};
+use gatehouse_core::{Action, ConnectionInfo, Identity, SqlKind};
 use gatehouse_policy::{PolicyEngine, PolicyRequest, PolicyVerdict};
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -67,20 +70,52 @@ impl Pipeline {
                 break;
             }
         }
-        let recorded = if events.is_empty() {
-            Ok(())
+        let count = i64::try_from(events.len()).unwrap_or(i64::MAX);
+        let durability = if denial.is_none() && actions.iter().any(changes_state) {
+            Durability::Synced
         } else {
-            self.audit.record(events).await
+            Durability::Windowed
+        };
+        let recorded = if events.is_empty() {
+            Ok(0)
+        } else {
+            self.audit.record(events, durability).await
         };
         match denial {
             // A refusal stands even when it cannot be recorded: failing closed never
             // depends on the audit log being up.
             Some(denial) => Ok(Decision::Deny(denial)),
             None => match recorded {
-                Ok(()) => Ok(Decision::Allow(Permit::issue())),
+                Ok(last_seq) => Ok(Decision::Allow(Permit::issue(
+                    last_seq.saturating_sub(count.saturating_sub(1)),
+                    last_seq,
+                ))),
                 Err(reason) => Err(PipelineError::AuditUnavailable(reason)),
             },
         }
+    }
+
+    /// Record what forwarded statements did: `(seq of the statement's event, outcome)`. The
+    /// outcomes gate nothing, so they are made durable within the log's window.
+    pub async fn record_outcomes(
+        &self,
+        session: &SessionContext,
+        outcomes: Vec<(i64, AuditOutcome)>,
+    ) -> Result<(), PipelineError> {
+        let now = now_unix_ms();
+        let events = outcomes
+            .into_iter()
+            .map(|(refers_to, outcome)| AuditEvent {
+                refers_to: Some(refers_to),
+                outcome: Some(outcome),
+                ..session_event(session, AuditEventKind::Outcome, now)
+            })
+            .collect();
+        self.audit
+            .record(events, Durability::Windowed)
+            .await
+            .map(|_| ())
+            .map_err(PipelineError::AuditUnavailable)
     }
 
     /// Record the end of a session. Failure is returned but the session is over either way.
@@ -94,13 +129,23 @@ impl Pipeline {
             ..session_event(session, AuditEventKind::Disconnect, now_unix_ms())
         };
         self.audit
-            .record(vec![event])
+            .record(vec![event], Durability::Windowed)
             .await
+            .map(|_| ())
             .map_err(PipelineError::AuditUnavailable)
     }
 }
 
-fn now_unix_ms() -> i64 {
+/// Whether forwarding `action` can change state, so its record must be fsynced first.
+fn changes_state(action: &Action) -> bool {
+    match action {
+        Action::Connect => false,
+        Action::Sql(statement) => !matches!(statement.kind, SqlKind::Select | SqlKind::Session),
+    }
+}
+
+/// Milliseconds since the Unix epoch, the audit log's clock.
+pub fn now_unix_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
@@ -153,8 +198,8 @@ fn event_for(
         ),
     };
     AuditEvent {
-        action: action.name().to_owned(),
-        decision: if verdict.allowed { "allow" } else { "deny" }.to_owned(),
+        action: Some(action.name().to_owned()),
+        decision: Some(if verdict.allowed { "allow" } else { "deny" }.to_owned()),
         policies: verdict.determining_policies.clone(),
         statement,
         fingerprint,
@@ -168,18 +213,22 @@ fn session_event(session: &SessionContext, kind: AuditEventKind, now: i64) -> Au
     AuditEvent {
         time_unix_ms: now,
         kind,
-        session: session.session_id.clone(),
-        subject: session.identity.subject.clone(),
-        identity_kind: session.identity.kind.as_str().to_owned(),
-        groups: session.identity.groups.clone(),
+        identity: AuditIdentity {
+            subject: session.identity.subject.clone(),
+            kind: session.identity.kind.as_str().to_owned(),
+            groups: session.identity.groups.clone(),
+        },
         acting_for: session.identity.acting_for.clone(),
-        connection: session.connection.name.clone(),
+        session: Some(session.session_id.clone()),
+        connection: Some(session.connection.name.clone()),
         source_address: session.source_address.map(|a| a.to_string()),
-        action: String::new(),
-        decision: String::new(),
+        action: None,
+        decision: None,
         policies: Vec::new(),
         statement: None,
         fingerprint: None,
+        outcome: None,
+        refers_to: None,
         detail: None,
     }
 }

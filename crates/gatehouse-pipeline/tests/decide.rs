@@ -13,7 +13,7 @@ use gatehouse_core::{
     Action, ConnectionInfo, ConnectionKind, Identity, IdentityKind, SqlKind, SqlStatement,
 };
 use gatehouse_pipeline::{
-    AuditEvent, AuditSink, BoxFuture, Decision, Pipeline, PipelineError, SessionContext,
+    AuditEvent, AuditSink, BoxFuture, Decision, Durability, Pipeline, PipelineError, SessionContext,
 };
 use gatehouse_policy::{PolicyEngine, QUICKSTART_POLICY};
 use std::sync::{Arc, Mutex};
@@ -21,17 +21,24 @@ use std::sync::{Arc, Mutex};
 #[derive(Default)]
 struct MemorySink {
     events: Mutex<Vec<AuditEvent>>,
+    durabilities: Mutex<Vec<Durability>>,
     broken: bool,
 }
 
 impl AuditSink for MemorySink {
-    fn record(&self, events: Vec<AuditEvent>) -> BoxFuture<'_, Result<(), String>> {
+    fn record(
+        &self,
+        events: Vec<AuditEvent>,
+        durability: Durability,
+    ) -> BoxFuture<'_, Result<i64, String>> {
         Box::pin(async move {
             if self.broken {
                 return Err("disk full".to_owned());
             }
-            self.events.lock().unwrap().extend(events);
-            Ok(())
+            self.durabilities.lock().unwrap().push(durability);
+            let mut stored = self.events.lock().unwrap();
+            stored.extend(events);
+            Ok(stored.len() as i64)
         })
     }
 }
@@ -84,7 +91,7 @@ async fn an_allowed_request_is_recorded_before_the_permit_is_returned() {
     assert!(matches!(decision, Decision::Allow(_)));
     let events = sink.events.lock().unwrap();
     assert_eq!(events.len(), 1);
-    assert_eq!(events[0].decision, "allow");
+    assert_eq!(events[0].decision.as_deref(), Some("allow"));
     assert_eq!(events[0].statement.as_deref(), Some("SELECT 1"));
     assert_eq!(events[0].policies, ["readers-read"]);
 }
@@ -105,7 +112,10 @@ async fn a_refusal_names_the_action_and_policy_and_is_recorded() {
     assert_eq!(denial.action, "sql:delete");
     assert_eq!(denial.policy_label(), "default-deny");
     assert!(denial.message.contains("sql:delete") && denial.message.contains("default-deny"));
-    assert_eq!(sink.events.lock().unwrap()[0].decision, "deny");
+    assert_eq!(
+        sink.events.lock().unwrap()[0].decision.as_deref(),
+        Some("deny")
+    );
 }
 
 #[tokio::test]
@@ -167,4 +177,62 @@ async fn forbid_wins_and_is_named() {
         panic!("nobody runs sql:unknown")
     };
     assert_eq!(denial.policy_label(), "nobody-runs-unknown-sql");
+}
+
+#[tokio::test]
+async fn writes_wait_for_fsync_and_reads_and_refusals_do_not() {
+    let sink = Arc::new(MemorySink::default());
+    let pipeline = pipeline(sink.clone());
+    let writer = session(&["writers"]);
+    pipeline
+        .decide(&writer, &[sql(SqlKind::Select, "SELECT 1")])
+        .await
+        .unwrap();
+    pipeline
+        .decide(&writer, &[sql(SqlKind::Session, "BEGIN")])
+        .await
+        .unwrap();
+    pipeline
+        .decide(&writer, &[sql(SqlKind::Insert, "INSERT INTO t VALUES (1)")])
+        .await
+        .unwrap();
+    pipeline
+        .decide(&writer, &[sql(SqlKind::Ddl, "DROP TABLE t")])
+        .await
+        .unwrap();
+    assert_eq!(
+        *sink.durabilities.lock().unwrap(),
+        [
+            Durability::Windowed,
+            Durability::Windowed,
+            Durability::Synced,
+            Durability::Windowed
+        ],
+        "a refused DROP is not forwarded, so it need not wait for fsync"
+    );
+}
+
+#[tokio::test]
+async fn the_permit_names_each_statement_events_seq() {
+    let sink = Arc::new(MemorySink::default());
+    let pipeline = pipeline(sink.clone());
+    let reader = session(&["readers"]);
+    pipeline
+        .decide(&reader, &[sql(SqlKind::Select, "SELECT 1")])
+        .await
+        .unwrap();
+    let Decision::Allow(permit) = pipeline
+        .decide(
+            &reader,
+            &[
+                sql(SqlKind::Select, "SELECT 2"),
+                sql(SqlKind::Select, "SELECT 3"),
+            ],
+        )
+        .await
+        .unwrap()
+    else {
+        panic!("readers read")
+    };
+    assert_eq!(permit.audit_seqs(), 2..=3);
 }

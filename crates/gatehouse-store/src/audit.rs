@@ -1,107 +1,398 @@
-//! The minimal append-only audit table and its writer.
+//! The hash-chained, append-only audit log and its writer.
 //!
 //! Every request's events must be stored before the request is forwarded, so the writer sits
 //! on the hot path of every statement. It writes synchronously, on the calling thread,
 //! through one SQLite connection of its own (rusqlite, linked against the same SQLite as
 //! sqlx): a commit in WAL mode without fsync is a few microseconds of work, while handing each
-//! event to sqlx's worker thread and back cost more than everything else gatehouse does per
-//! statement (see BENCHMARKS.md). The connection's page cache stays warm because no other
-//! connection writes this table. Reads go through the sqlx pool.
+//! event to another thread and back costs more than everything else gatehouse does per
+//! statement (see BENCHMARKS.md). Making commits durable is [`crate::durability`]'s job.
+//!
+//! Each commit reads the newest `seq` and MAC inside its write transaction, so several
+//! processes (the gateway and a `gatehouse keys create` beside it) extend one chain.
 
 use crate::StoreError;
-use gatehouse_pipeline::{AuditEvent, AuditSink, BoxFuture};
+use crate::chain::{AuditKey, GENESIS_MAC, MAC_LEN};
+use crate::checkpoint::Checkpoint;
+use crate::durability::{DurabilitySettings, Syncer};
+use gatehouse_pipeline::{AuditEvent, AuditSink, BoxFuture, Durability};
+use rusqlite::OptionalExtension;
 use serde::Serialize;
 use sqlx::{Row, SqlitePool};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-const INSERT: &str =
-    "INSERT INTO audit_events (time_unix_ms, kind, session, subject, identity_kind,
-    groups_json, acting_for_json, connection, source_address, action, decision,
-    policies_json, statement, fingerprint, detail)
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)";
+const INSERT: &str = "INSERT INTO audit_log (seq, time_unix_ms, kind, subject, session, body, mac)
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
+const NEWEST: &str = "SELECT seq, mac FROM audit_log ORDER BY seq DESC LIMIT 1";
 
-/// Handle to the audit log. Cloning shares one writer connection.
+/// How the audit log is keyed, checkpointed and made durable.
+#[derive(Debug, Clone)]
+pub struct AuditOptions {
+    pub key: AuditKey,
+    /// Where checkpoints are written (outside the store); `None` writes none.
+    pub checkpoint_file: Option<PathBuf>,
+    pub durability: DurabilitySettings,
+}
+
+/// Handle to the audit log. Cloning shares one writer connection and one fsync thread.
 #[derive(Clone)]
 pub struct AuditLog {
     pool: SqlitePool,
     writer: Arc<Mutex<rusqlite::Connection>>,
+    syncer: Arc<Syncer>,
+    key: AuditKey,
+    checkpoint_file: Option<PathBuf>,
 }
 
-/// One stored event, as read back.
+/// One stored event as read back: its place in the chain and what it says.
 #[derive(Debug, Clone, Serialize)]
-pub struct AuditRow {
+pub struct StoredEvent {
     pub seq: i64,
     #[serde(flatten)]
     pub event: AuditEvent,
+    /// The chain MAC, hex.
+    pub mac: String,
+}
+
+/// Which events to read.
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    /// Only events with a greater `seq`.
+    pub after_seq: i64,
+    /// Only events at or after this time.
+    pub since_unix_ms: Option<i64>,
+    /// Only events whose identity's subject is this.
+    pub subject: Option<String>,
+    pub limit: i64,
+    /// Read the newest events first (for "the last N events").
+    pub newest_first: bool,
+}
+
+/// One event's raw stored form, as the verifier needs it.
+pub(crate) struct RawEvent {
+    pub seq: i64,
+    pub time_unix_ms: i64,
+    pub kind: String,
+    pub subject: String,
+    pub session: Option<String>,
+    pub body: String,
+    pub mac: Vec<u8>,
 }
 
 impl AuditLog {
-    pub(crate) fn open(path: &Path, pool: SqlitePool) -> Result<Self, StoreError> {
+    pub(crate) fn open(
+        path: &Path,
+        pool: SqlitePool,
+        options: AuditOptions,
+    ) -> Result<Self, StoreError> {
         let open_error =
             |e: rusqlite::Error| StoreError::Open(path.display().to_string(), e.to_string());
         let connection = rusqlite::Connection::open(path).map_err(open_error)?;
         connection
             .busy_timeout(Duration::from_secs(5))
             .map_err(open_error)?;
-        // Same durability as the rest of the store: WAL, a commit survives the process being
-        // killed (it is in the OS page cache), only an OS crash can lose the last ones.
-        // Checkpoints fsync (milliseconds here) and would run inside whichever commit crosses
-        // the WAL size threshold, stalling that statement; they run in the background instead.
+        // Commits never fsync (synchronous = NORMAL); the syncer fsyncs the WAL for them.
+        // WAL checkpoints fsync too and would run inside whichever commit crosses the WAL
+        // size threshold, stalling that statement; they run in the background instead.
         connection
             .execute_batch(
                 "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA wal_autocheckpoint = 0;",
             )
             .map_err(open_error)?;
-        tokio::spawn(checkpoint_periodically(pool.clone()));
         connection.set_prepared_statement_cache_capacity(4);
-        Ok(AuditLog {
+        check_key_matches(&connection, &options.key)?;
+        let syncer = Syncer::start(path, options.durability)
+            .map_err(|e| StoreError::Open(path.display().to_string(), e.to_string()))?;
+        tokio::spawn(checkpoint_wal_periodically(pool.clone()));
+        let log = AuditLog {
             pool,
             writer: Arc::new(Mutex::new(connection)),
-        })
+            syncer: Arc::new(syncer),
+            key: options.key,
+            checkpoint_file: options.checkpoint_file,
+        };
+        if log.checkpoint_file.is_some() {
+            tokio::spawn(write_checkpoints_periodically(log.clone()));
+        }
+        Ok(log)
     }
 
-    /// Events with `seq` greater than `after`, oldest first, at most `limit`.
-    pub async fn read_after(&self, after: i64, limit: i64) -> Result<Vec<AuditRow>, StoreError> {
-        let rows = sqlx::query("SELECT * FROM audit_events WHERE seq > ? ORDER BY seq LIMIT ?")
-            .bind(after)
-            .bind(limit)
+    /// Append events, all or nothing, and wait as `durability` asks. Returns the last `seq`.
+    pub async fn append(
+        &self,
+        events: &[AuditEvent],
+        durability: Durability,
+    ) -> Result<i64, String> {
+        let last_seq = self.write(events)?;
+        let wait = durability == Durability::Synced;
+        self.syncer.committed(last_seq, wait);
+        if wait {
+            self.syncer.wait_synced(last_seq).await?;
+        }
+        Ok(last_seq)
+    }
+
+    /// Make everything written so far durable and write a checkpoint: for shutdown and for
+    /// short-lived commands.
+    pub async fn flush(&self) -> Result<(), StoreError> {
+        let newest = self.newest().await?;
+        if let Some((seq, _)) = newest {
+            self.syncer.committed(seq, true);
+            self.syncer
+                .wait_synced(seq)
+                .await
+                .map_err(StoreError::Audit)?;
+        }
+        self.write_checkpoint().await
+    }
+
+    /// Refuse to extend a log whose newest events were deleted: its end must reach the
+    /// checkpoint, with the checkpointed MAC at that seq. (New events would otherwise reuse
+    /// the deleted seqs.) For the gateway at start.
+    pub async fn ensure_reaches_checkpoint(&self) -> Result<(), StoreError> {
+        let Some(path) = &self.checkpoint_file else {
+            return Ok(());
+        };
+        let Some(checkpoint) = Checkpoint::read(path)? else {
+            return Ok(());
+        };
+        let mac: Option<Vec<u8>> = sqlx::query_scalar("SELECT mac FROM audit_log WHERE seq = ?")
+            .bind(checkpoint.seq)
+            .fetch_optional(&self.pool)
+            .await?;
+        let matches = mac.is_some_and(|mac| {
+            hex::decode(&checkpoint.mac).is_ok_and(|m| crate::chain::macs_equal(&m, &mac))
+        });
+        if matches {
+            Ok(())
+        } else {
+            Err(StoreError::Audit(format!(
+                "the audit log does not reach its checkpoint (seq {} in `{}`): its newest events were deleted or rewritten. \
+                 Run `gatehouse audit verify` to see where; to accept the log as it is, move the checkpoint file aside and start again",
+                checkpoint.seq,
+                path.display()
+            )))
+        }
+    }
+
+    /// Events matching `filter`, oldest first (newest first if the filter says so).
+    pub async fn read(&self, filter: &AuditFilter) -> Result<Vec<StoredEvent>, StoreError> {
+        let sql = if filter.newest_first {
+            "SELECT seq, body, mac FROM audit_log
+             WHERE seq > ?1 AND (?2 IS NULL OR time_unix_ms >= ?2) AND (?3 IS NULL OR subject = ?3)
+             ORDER BY seq DESC LIMIT ?4"
+        } else {
+            "SELECT seq, body, mac FROM audit_log
+             WHERE seq > ?1 AND (?2 IS NULL OR time_unix_ms >= ?2) AND (?3 IS NULL OR subject = ?3)
+             ORDER BY seq LIMIT ?4"
+        };
+        let rows = sqlx::query(sql)
+            .bind(filter.after_seq)
+            .bind(filter.since_unix_ms)
+            .bind(filter.subject.as_deref())
+            .bind(filter.limit)
             .fetch_all(&self.pool)
             .await?;
-        rows.iter().map(row_to_event).collect()
+        rows.iter()
+            .map(|row| {
+                let seq: i64 = row.try_get("seq")?;
+                let body: String = row.try_get("body")?;
+                let mac: Vec<u8> = row.try_get("mac")?;
+                let event = serde_json::from_str(&body).map_err(|e| {
+                    StoreError::Corrupt("audit_log.body", format!("seq {seq}: {e}"))
+                })?;
+                Ok(StoredEvent {
+                    seq,
+                    event,
+                    mac: hex::encode(mac),
+                })
+            })
+            .collect()
     }
 
-    /// Store events, all or nothing, before returning.
-    fn write(&self, events: &[AuditEvent]) -> Result<(), String> {
-        if events.is_empty() {
-            return Ok(());
-        }
+    /// Raw events with `seq > after`, oldest first, for verification.
+    pub(crate) async fn read_raw(
+        &self,
+        after: i64,
+        limit: i64,
+    ) -> Result<Vec<RawEvent>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT seq, time_unix_ms, kind, subject, session, body, mac FROM audit_log
+             WHERE seq > ? ORDER BY seq LIMIT ?",
+        )
+        .bind(after)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(RawEvent {
+                    seq: row.try_get("seq")?,
+                    time_unix_ms: row.try_get("time_unix_ms")?,
+                    kind: row.try_get("kind")?,
+                    subject: row.try_get("subject")?,
+                    session: row.try_get("session")?,
+                    body: row.try_get("body")?,
+                    mac: row.try_get("mac")?,
+                })
+            })
+            .collect()
+    }
+
+    pub(crate) fn key(&self) -> &AuditKey {
+        &self.key
+    }
+
+    /// The checkpoint file this log writes, if any.
+    pub fn checkpoint_file(&self) -> Option<&Path> {
+        self.checkpoint_file.as_deref()
+    }
+
+    /// Store events in one transaction, extending the chain. Returns the last `seq`.
+    fn write(&self, events: &[AuditEvent]) -> Result<i64, String> {
         let mut connection = self
             .writer
             .lock()
             .map_err(|_| "the audit writer failed earlier and is unusable".to_owned())?;
-        let result = insert_all(&mut connection, events);
+        let result = append_chained(&mut connection, &self.key, events);
         if let Err(reason) = &result {
             tracing::error!(%reason, "audit events could not be stored; refusing the requests they describe");
         }
-        result.map_err(|e| e.to_string())
+        result.map_err(|e| format!("the audit log refused the events: {e}"))
+    }
+
+    async fn newest(&self) -> Result<Option<(i64, Vec<u8>)>, StoreError> {
+        let row = sqlx::query("SELECT seq, mac FROM audit_log ORDER BY seq DESC LIMIT 1")
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|row| Ok((row.try_get("seq")?, row.try_get("mac")?)))
+            .transpose()
+    }
+
+    /// Write a checkpoint for the newest fsynced event, unless the file already names a
+    /// newer one (another process sharing the store may have written it).
+    async fn write_checkpoint(&self) -> Result<(), StoreError> {
+        let Some(path) = self.checkpoint_file.clone() else {
+            return Ok(());
+        };
+        let synced = self.syncer.synced();
+        if synced == 0 {
+            return Ok(());
+        }
+        let mac: Option<Vec<u8>> = sqlx::query_scalar("SELECT mac FROM audit_log WHERE seq = ?")
+            .bind(synced)
+            .fetch_optional(&self.pool)
+            .await?;
+        let Some(mac) = mac else {
+            return Ok(());
+        };
+        let checkpoint = Checkpoint {
+            seq: synced,
+            mac: hex::encode(mac),
+            time_unix_ms: gatehouse_pipeline::now_unix_ms(),
+        };
+        tokio::task::spawn_blocking(move || {
+            let newer_exists = Checkpoint::read(&path)
+                .ok()
+                .flatten()
+                .is_some_and(|existing| existing.seq >= checkpoint.seq);
+            if newer_exists {
+                Ok(())
+            } else {
+                checkpoint.write(&path)
+            }
+        })
+        .await
+        .map_err(|e| StoreError::Audit(e.to_string()))?
     }
 }
 
 impl AuditSink for AuditLog {
-    fn record(&self, events: Vec<AuditEvent>) -> BoxFuture<'_, Result<(), String>> {
-        Box::pin(std::future::ready(self.write(&events)))
+    fn record(
+        &self,
+        events: Vec<AuditEvent>,
+        durability: Durability,
+    ) -> BoxFuture<'_, Result<i64, String>> {
+        Box::pin(async move { self.append(&events, durability).await })
     }
 }
 
+/// Refuse to extend a chain written with another key: the newest event's MAC must verify.
+fn check_key_matches(connection: &rusqlite::Connection, key: &AuditKey) -> Result<(), StoreError> {
+    let mut newest_two = connection
+        .prepare("SELECT seq, body, mac FROM audit_log ORDER BY seq DESC LIMIT 2")
+        .map_err(|e| StoreError::Audit(e.to_string()))?;
+    let rows: Vec<(i64, String, Vec<u8>)> = newest_two
+        .query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
+        .and_then(|rows| rows.collect())
+        .map_err(|e| StoreError::Audit(e.to_string()))?;
+    let Some((seq, body, mac)) = rows.first() else {
+        return Ok(());
+    };
+    let previous = match rows.get(1) {
+        Some((_, _, previous)) => to_mac(previous),
+        None => GENESIS_MAC,
+    };
+    if crate::chain::macs_equal(&key.mac(&previous, *seq, body.as_bytes()), mac) {
+        Ok(())
+    } else {
+        Err(StoreError::Audit(format!(
+            "the audit key does not match the log: event {seq} does not verify with it; use the key the log was written with (`[audit] key_file`), or run `gatehouse audit verify` to see whether the log was altered"
+        )))
+    }
+}
+
+fn append_chained(
+    connection: &mut rusqlite::Connection,
+    key: &AuditKey,
+    events: &[AuditEvent],
+) -> rusqlite::Result<i64> {
+    let transaction =
+        connection.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let newest: Option<(i64, Vec<u8>)> = transaction
+        .prepare_cached(NEWEST)?
+        .query_row([], |row| Ok((row.get(0)?, row.get(1)?)))
+        .optional()?;
+    let (mut seq, mut previous) = match newest {
+        Some((seq, mac)) => (seq, to_mac(&mac)),
+        None => (0, GENESIS_MAC),
+    };
+    {
+        let mut insert = transaction.prepare_cached(INSERT)?;
+        for event in events {
+            seq += 1;
+            let body = serde_json::to_string(event)
+                .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+            let mac = key.mac(&previous, seq, body.as_bytes());
+            insert.execute(rusqlite::params![
+                seq,
+                event.time_unix_ms,
+                event.kind.as_str(),
+                event.identity.subject,
+                event.session,
+                body,
+                mac.as_slice(),
+            ])?;
+            previous = mac;
+        }
+    }
+    transaction.commit()?;
+    Ok(seq)
+}
+
+/// A stored MAC as a fixed array; a wrong-length value becomes one that never verifies.
+pub(crate) fn to_mac(bytes: &[u8]) -> [u8; MAC_LEN] {
+    bytes.try_into().unwrap_or(GENESIS_MAC)
+}
+
 /// How often the WAL is folded back into the database file.
-const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
+const WAL_CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
 
 /// Fold the WAL into the database file every second, off the request path (on sqlx's worker
 /// thread), until the store is closed.
-async fn checkpoint_periodically(pool: SqlitePool) {
-    let mut ticker = tokio::time::interval(CHECKPOINT_EVERY);
+async fn checkpoint_wal_periodically(pool: SqlitePool) {
+    let mut ticker = tokio::time::interval(WAL_CHECKPOINT_EVERY);
     loop {
         ticker.tick().await;
         if pool.is_closed() {
@@ -119,77 +410,27 @@ async fn checkpoint_periodically(pool: SqlitePool) {
     }
 }
 
-fn insert_all(
-    connection: &mut rusqlite::Connection,
-    events: &[AuditEvent],
-) -> rusqlite::Result<()> {
-    if let [event] = events {
-        // A single statement is its own transaction.
-        return insert(connection, event);
+/// How often the audit checkpoint file is brought up to date.
+const AUDIT_CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
+
+async fn write_checkpoints_periodically(log: AuditLog) {
+    let mut ticker = tokio::time::interval(AUDIT_CHECKPOINT_EVERY);
+    let mut written = 0;
+    loop {
+        ticker.tick().await;
+        if log.pool.is_closed() {
+            return;
+        }
+        let synced = log.syncer.synced();
+        if synced == written {
+            continue;
+        }
+        match log.write_checkpoint().await {
+            Ok(()) => written = synced,
+            Err(error) if !log.pool.is_closed() => {
+                tracing::warn!(%error, "audit checkpoint could not be written; will retry");
+            }
+            Err(_) => return,
+        }
     }
-    let transaction = connection.transaction()?;
-    for event in events {
-        insert(&transaction, event)?;
-    }
-    transaction.commit()
-}
-
-fn insert(connection: &rusqlite::Connection, event: &AuditEvent) -> rusqlite::Result<()> {
-    let mut statement = connection.prepare_cached(INSERT)?;
-    statement.execute(rusqlite::params![
-        event.time_unix_ms,
-        event.kind.as_str(),
-        event.session,
-        event.subject,
-        event.identity_kind,
-        json_list(&event.groups),
-        json_list(&event.acting_for),
-        event.connection,
-        event.source_address,
-        event.action,
-        event.decision,
-        json_list(&event.policies),
-        event.statement,
-        event.fingerprint,
-        event.detail,
-    ])?;
-    Ok(())
-}
-
-fn json_list(items: &[String]) -> String {
-    serde_json::Value::from(items.to_vec()).to_string()
-}
-
-fn row_to_event(row: &sqlx::sqlite::SqliteRow) -> Result<AuditRow, StoreError> {
-    let list = |column: &'static str| -> Result<Vec<String>, StoreError> {
-        let text: String = row.try_get(column)?;
-        serde_json::from_str(&text).map_err(|e| StoreError::Corrupt(column, e.to_string()))
-    };
-    let kind: String = row.try_get("kind")?;
-    let kind = match kind.as_str() {
-        "connect" => gatehouse_pipeline::AuditEventKind::Connect,
-        "disconnect" => gatehouse_pipeline::AuditEventKind::Disconnect,
-        "statement" => gatehouse_pipeline::AuditEventKind::Statement,
-        other => return Err(StoreError::Corrupt("audit_events.kind", other.to_owned())),
-    };
-    Ok(AuditRow {
-        seq: row.try_get("seq")?,
-        event: AuditEvent {
-            time_unix_ms: row.try_get("time_unix_ms")?,
-            kind,
-            session: row.try_get("session")?,
-            subject: row.try_get("subject")?,
-            identity_kind: row.try_get("identity_kind")?,
-            groups: list("groups_json")?,
-            acting_for: list("acting_for_json")?,
-            connection: row.try_get("connection")?,
-            source_address: row.try_get("source_address")?,
-            action: row.try_get("action")?,
-            decision: row.try_get("decision")?,
-            policies: list("policies_json")?,
-            statement: row.try_get("statement")?,
-            fingerprint: row.try_get("fingerprint")?,
-            detail: row.try_get("detail")?,
-        },
-    })
 }

@@ -1,4 +1,4 @@
-//! gatehouse's own state: API keys (stored only as hashes) and the append-only audit log,
+//! gatehouse's own state: API keys (stored only as hashes) and the hash-chained audit log,
 //! kept in an embedded SQLite database (WAL mode) created on first start.
 //!
 //! It exists apart from the pipeline so that the pipeline stays free of any storage engine:
@@ -6,15 +6,23 @@
 //! [`gatehouse_pipeline::AuditSink`] traits.
 
 mod audit;
+mod chain;
+mod checkpoint;
+mod durability;
 mod error;
 mod keys;
 mod migrations;
 mod token;
+mod verify;
 
-pub use audit::{AuditLog, AuditRow};
+pub use audit::{AuditFilter, AuditLog, AuditOptions, StoredEvent};
+pub use chain::AuditKey;
+pub use checkpoint::Checkpoint;
+pub use durability::DurabilitySettings;
 pub use error::StoreError;
 pub use keys::{KeyRecord, NewKey};
 pub use token::{ParsedToken, TOKEN_PREFIX};
+pub use verify::{ChainProblem, VerifyReport};
 
 use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
@@ -55,10 +63,10 @@ impl Store {
         })
     }
 
-    /// The audit log backed by this store (opens its own writer connection and starts the
-    /// background checkpoint task: call it inside a tokio runtime).
-    pub fn audit_log(&self) -> Result<AuditLog, StoreError> {
-        AuditLog::open(&self.path, self.pool.clone())
+    /// The audit log backed by this store (opens its own writer connection, starts the fsync
+    /// thread and the background checkpoint tasks: call it inside a tokio runtime).
+    pub fn audit_log(&self, options: AuditOptions) -> Result<AuditLog, StoreError> {
+        AuditLog::open(&self.path, self.pool.clone(), options)
     }
 
     /// Close all connections, waiting for in-flight work.

@@ -7,9 +7,10 @@ use crate::StoreError;
 use sqlx::SqlitePool;
 
 /// `(version, statements)` in ascending order. Never edit a shipped entry; add a new one.
-const MIGRATIONS: &[(i64, &str)] = &[(
-    1,
-    r#"
+const MIGRATIONS: &[(i64, &str)] = &[
+    (
+        1,
+        r#"
     CREATE TABLE api_keys (
         id           TEXT PRIMARY KEY,
         subject      TEXT NOT NULL,
@@ -44,7 +45,31 @@ const MIGRATIONS: &[(i64, &str)] = &[(
     CREATE TRIGGER audit_events_no_delete BEFORE DELETE ON audit_events
         BEGIN SELECT RAISE(ABORT, 'audit_events is append-only'); END;
     "#,
-)];
+    ),
+    (
+        2,
+        r#"
+    -- The chained log replaces the unchained table of version 1 (no release shipped it).
+    DROP TABLE audit_events;
+    CREATE TABLE audit_log (
+        seq          INTEGER PRIMARY KEY, -- assigned by the writer: previous + 1
+        time_unix_ms INTEGER NOT NULL,
+        kind         TEXT NOT NULL,
+        subject      TEXT NOT NULL,
+        session      TEXT,
+        body         TEXT NOT NULL,       -- the event's canonical JSON, exactly as MACed
+        mac          BLOB NOT NULL        -- HMAC-SHA256(key, previous mac || seq || body)
+    );
+    CREATE INDEX audit_log_session ON audit_log(session);
+    CREATE INDEX audit_log_subject_time ON audit_log(subject, time_unix_ms);
+    CREATE INDEX audit_log_time ON audit_log(time_unix_ms);
+    CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log
+        BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;
+    CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
+        BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;
+    "#,
+    ),
+];
 
 pub(crate) async fn apply(pool: &SqlitePool) -> Result<(), StoreError> {
     sqlx::query("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")

@@ -50,6 +50,57 @@ pub enum Command {
     /// The token comes from GATEHOUSE_TOKEN or --token-file. Exit status: 0 when the
     /// statement ran, 1 on an error, 2 for usage errors, 4 when policy denied it.
     Exec(ExecArgs),
+    /// Verify, export and follow the tamper-evident audit log.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Recompute the hash chain from the first event and compare its end with the checkpoint.
+    ///
+    /// Exit status 0 when every event verifies (the count is printed); 1 naming the first bad
+    /// seq when an event was edited, deleted, inserted or reordered, or when the log ends
+    /// before the last checkpoint (its newest events were deleted).
+    Verify(OutputArgs),
+    /// Print events as JSON lines: seq, time, identity, acting_for, session, connection,
+    /// action, decision, policies, statement, fingerprint, outcome, mac.
+    ///
+    /// Example: gatehouse audit export --since 2h --identity ana > ana.jsonl
+    Export(AuditExportArgs),
+    /// Show the newest events, and with -f keep following as new ones are written.
+    Tail(AuditTailArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct AuditExportArgs {
+    /// Only events at or after this time: RFC 3339 (2026-11-28T10:00:00Z) or a duration ago (15m, 2h, 7days).
+    #[arg(long, value_name = "TIME")]
+    pub since: Option<String>,
+    /// Only events caused by this identity (subject).
+    #[arg(long, value_name = "NAME")]
+    pub identity: Option<String>,
+    /// Only events after this seq (resume an earlier export).
+    #[arg(long, default_value_t = 0, value_name = "SEQ")]
+    pub after_seq: i64,
+    /// Output format; JSON lines is the only one.
+    #[arg(long, default_value = "jsonl", value_parser = ["jsonl"])]
+    pub format: String,
+}
+
+#[derive(Debug, Args)]
+pub struct AuditTailArgs {
+    /// Keep running and print events as they are written (Ctrl-C stops).
+    #[arg(short, long)]
+    pub follow: bool,
+    /// How many of the newest events to show first.
+    #[arg(short = 'n', long, default_value_t = 20, value_name = "N")]
+    pub lines: usize,
+    /// Only events caused by this identity (subject).
+    #[arg(long, value_name = "NAME")]
+    pub identity: Option<String>,
+    #[command(flatten)]
+    pub output: OutputArgs,
 }
 
 #[derive(Debug, Subcommand)]

@@ -30,6 +30,8 @@ pub struct Config {
     #[serde(default)]
     pub keys: KeysConfig,
     #[serde(default)]
+    pub audit: AuditConfig,
+    #[serde(default)]
     pub connections: Vec<ConnectionConfig>,
     /// Where relative paths in this config are resolved from (the file's directory).
     #[serde(skip)]
@@ -99,6 +101,43 @@ impl Default for AdminConfig {
     fn default() -> Self {
         AdminConfig {
             listen: parse_addr(QUICKSTART_ADMIN_LISTEN),
+        }
+    }
+}
+
+/// `[audit]`: where the chain key and checkpoints live, and how soon events reach the disk.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuditConfig {
+    /// File holding the chain key (64 hex digits), created on first start. Keep it outside
+    /// whatever backs up or replicates the store. Default: `<data-dir>/audit.key`.
+    pub key_file: Option<PathBuf>,
+    /// Environment variable holding the key instead of a file (takes precedence).
+    pub key_env: Option<String>,
+    /// Checkpoint file (newest fsynced `seq` and its MAC), written every second. Put it where
+    /// the store's writers cannot rewrite it. Default: `<data-dir>/audit.checkpoint`.
+    pub checkpoint_file: Option<PathBuf>,
+    /// Read-only requests' events are fsynced at most this long after they are written;
+    /// state-changing requests always wait for their fsync.
+    #[serde(with = "humantime_serde_compat")]
+    pub fsync_window: Duration,
+    /// A request whose event cannot be fsynced within this long is refused.
+    #[serde(with = "humantime_serde_compat")]
+    pub fsync_timeout: Duration,
+    /// Requests waiting for fsync at once beyond which new ones are refused.
+    pub max_waiting: usize,
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        let defaults = gatehouse_store::DurabilitySettings::default();
+        AuditConfig {
+            key_file: None,
+            key_env: None,
+            checkpoint_file: None,
+            fsync_window: defaults.window,
+            fsync_timeout: defaults.timeout,
+            max_waiting: defaults.max_waiting,
         }
     }
 }
@@ -194,6 +233,7 @@ impl Config {
             postgres: PostgresListenerConfig::default(),
             admin: AdminConfig::default(),
             keys: KeysConfig::default(),
+            audit: AuditConfig::default(),
             connections: vec![ConnectionConfig {
                 name: "demo".to_owned(),
                 kind: ConnectionKind::Postgres,

@@ -1,9 +1,11 @@
 //! `gatehouse keys`: create, list and revoke API keys in the local store.
 
 use crate::args::{KeysCreateArgs, OutputArgs, OutputFormat};
+use crate::audit_cmd::operator_event;
 use crate::setup::Setup;
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 use comfy_table::Table;
+use gatehouse_pipeline::{AuditEventKind, Durability};
 use gatehouse_store::{KeyRecord, NewKey};
 use std::path::Path;
 use std::process::ExitCode;
@@ -45,6 +47,21 @@ pub async fn create(
             ttl,
         })
         .await?;
+    let detail = format!(
+        "created key {} for `{}` ({}), groups [{}], expires in {}",
+        record.id,
+        record.subject,
+        record.kind,
+        record.groups.join(", "),
+        humantime::format_duration(ttl)
+    );
+    if let Err(error) = record_change(&setup, &store, "keys:create", detail).await {
+        // A key nobody can see in the audit log must not work.
+        let _ = store.revoke_key(&record.id).await;
+        store.close().await;
+        return Err(error
+            .context("the new key was revoked again because its creation could not be recorded"));
+    }
     store.close().await;
     match args.output.output {
         OutputFormat::Json => {
@@ -119,8 +136,17 @@ pub async fn revoke(
     let setup = Setup::load(config, data_dir)?;
     let store = setup.store().await?;
     let record = store.revoke_key(id).await;
+    let recorded = match &record {
+        Ok(record) => {
+            let detail = format!("revoked key {} of `{}`", record.id, record.subject);
+            record_change(&setup, &store, "keys:revoke", detail).await
+        }
+        Err(_) => Ok(()),
+    };
     store.close().await;
     let record = record?;
+    recorded
+        .context("the key is revoked, but the revocation could not be recorded in the audit log")?;
     match output.output {
         OutputFormat::Json => println!("{}", key_json(&record, unix_now())),
         OutputFormat::Text => println!(
@@ -129,6 +155,22 @@ pub async fn revoke(
         ),
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Record a key change in the audit log, fsynced, before reporting success.
+async fn record_change(
+    setup: &Setup,
+    store: &gatehouse_store::Store,
+    action: &str,
+    detail: String,
+) -> Result<()> {
+    let log = setup.audit_log(store)?;
+    let event = operator_event(AuditEventKind::KeyChange, action, Some(detail));
+    log.append(&[event], Durability::Synced)
+        .await
+        .map_err(anyhow::Error::msg)?;
+    log.flush().await?;
+    Ok(())
 }
 
 fn key_json(key: &KeyRecord, now: i64) -> serde_json::Value {

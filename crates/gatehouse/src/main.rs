@@ -3,6 +3,7 @@
 
 mod admin;
 mod args;
+mod audit_cmd;
 mod config;
 mod exec;
 mod keys;
@@ -11,7 +12,7 @@ mod serve;
 mod setup;
 mod tls;
 
-use args::{Cli, Command, KeysCommand, PolicyCommand};
+use args::{AuditCommand, Cli, Command, KeysCommand, PolicyCommand};
 use clap::Parser;
 use std::process::ExitCode;
 
@@ -45,6 +46,15 @@ fn main() -> ExitCode {
             }
             Command::Exec(args) => {
                 exec::run(cli.config.as_deref(), cli.data_dir.as_deref(), args).await
+            }
+            Command::Audit(AuditCommand::Verify(output)) => {
+                audit_cmd::verify(cli.config.as_deref(), cli.data_dir.as_deref(), output).await
+            }
+            Command::Audit(AuditCommand::Export(args)) => {
+                audit_cmd::export(cli.config.as_deref(), cli.data_dir.as_deref(), args).await
+            }
+            Command::Audit(AuditCommand::Tail(args)) => {
+                audit_cmd::tail(cli.config.as_deref(), cli.data_dir.as_deref(), args).await
             }
         }
     });

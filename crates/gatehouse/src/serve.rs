@@ -5,7 +5,7 @@ use crate::setup::Setup;
 use crate::{admin, tls};
 use anyhow::{Context, Result};
 use gatehouse_pg::{BuiltinConnector, PgGateway};
-use gatehouse_pipeline::Pipeline;
+use gatehouse_pipeline::{AuditEventKind, Durability, Pipeline};
 use gatehouse_sql::Classifier;
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -35,8 +35,25 @@ pub async fn run(config_path: Option<&Path>, data_dir: Option<&Path>) -> Result<
         tracing::warn!("policy: {warning}");
     }
     let store = setup.store().await?;
-    let audit = Arc::new(store.audit_log()?);
-    let pipeline = Pipeline::new(policy, audit);
+    let audit = setup.audit_log(&store)?;
+    audit.ensure_reaches_checkpoint().await?;
+    audit
+        .append(
+            &[crate::audit_cmd::operator_event(
+                AuditEventKind::PolicyChange,
+                "policy:load",
+                Some(format!(
+                    "gatehouse started with policy set version {} ({} policies)",
+                    policy.version(),
+                    policy.policy_ids().len()
+                )),
+            )],
+            Durability::Synced,
+        )
+        .await
+        .map_err(anyhow::Error::msg)
+        .context("cannot write to the audit log; gatehouse does not start without one")?;
+    let pipeline = Pipeline::new(policy, Arc::new(audit.clone()));
 
     let configured_tls = config
         .tls
@@ -119,6 +136,9 @@ pub async fn run(config_path: Option<&Path>, data_dir: Option<&Path>) -> Result<
     let _ = shutdown_tx.send(true);
     let _ = pg.await;
     let _ = admin.await;
+    if let Err(error) = audit.flush().await {
+        tracing::error!(%error, "the audit log could not be flushed and checkpointed at shutdown");
+    }
     store.close().await;
     let _ = std::fs::remove_file(setup.data_dir.join(LISTENERS_FILE));
     tracing::info!("stopped");

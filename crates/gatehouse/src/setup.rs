@@ -4,7 +4,7 @@
 use crate::config::Config;
 use anyhow::{Context, Result};
 use gatehouse_policy::{PolicyEngine, QUICKSTART_POLICY};
-use gatehouse_store::Store;
+use gatehouse_store::{AuditKey, AuditLog, AuditOptions, DurabilitySettings, Store};
 use std::path::{Path, PathBuf};
 
 /// The data directory when neither `--data-dir` nor the config names one.
@@ -52,6 +52,44 @@ impl Setup {
         self.ensure_data_dir()?;
         let path = self.data_dir.join("gatehouse.db");
         Ok(Store::open(&path).await?)
+    }
+
+    /// The audit log in the store, keyed and checkpointed as `[audit]` says.
+    pub fn audit_log(&self, store: &Store) -> Result<AuditLog> {
+        let audit = &self.config.audit;
+        let key = match &audit.key_env {
+            Some(var) => {
+                let text = std::env::var(var).with_context(|| {
+                    format!("[audit] key_env names `{var}`, which is not set; export the audit key (64 hex digits) in it")
+                })?;
+                AuditKey::from_hex(&text)
+                    .with_context(|| format!("in environment variable `{var}`"))?
+            }
+            None => AuditKey::load_or_create(&self.audit_key_file())?,
+        };
+        Ok(store.audit_log(AuditOptions {
+            key,
+            checkpoint_file: Some(self.audit_checkpoint_file()),
+            durability: DurabilitySettings {
+                window: audit.fsync_window,
+                timeout: audit.fsync_timeout,
+                max_waiting: audit.max_waiting,
+            },
+        })?)
+    }
+
+    pub fn audit_key_file(&self) -> PathBuf {
+        match &self.config.audit.key_file {
+            Some(path) => self.config.resolve(path),
+            None => self.data_dir.join("audit.key"),
+        }
+    }
+
+    pub fn audit_checkpoint_file(&self) -> PathBuf {
+        match &self.config.audit.checkpoint_file {
+            Some(path) => self.config.resolve(path),
+            None => self.data_dir.join("audit.checkpoint"),
+        }
     }
 
     /// The policy files in force; for the quickstart, the shipped policy written to the data

@@ -10,6 +10,7 @@
 //! an earlier Sync unit is trusted only once the server has finished that unit without any
 //! error — an error can make the server skip the `Parse` that gatehouse believed in.
 
+use super::results::Expected;
 use super::{Ending, Shared};
 use crate::wire::{self, FrameReader, Severity};
 use crate::{PgError, PgGateway};
@@ -19,6 +20,7 @@ use gatehouse_pipeline::{Decision, Permit, PipelineError, SessionContext};
 use gatehouse_sql::{ClassifiedStatement, PreparedOp, PreparedStatements};
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Instant;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 
 const FLUSH_AT: usize = 64 * 1024;
@@ -159,8 +161,29 @@ impl<'a, R: AsyncRead + Unpin> Inbound<'a, R> {
 
     /// Append a decided request. Requires the [`Permit`] that only an allowed, recorded
     /// decision yields.
-    fn forward_permitted(&mut self, _permit: Permit, message: &[u8]) {
+    /// Queues one expected completion per decided statement (by its audit `seq`), so the
+    /// statement's outcome can be recorded against its event.
+    fn forward_permitted(&mut self, permit: Permit, message: &[u8]) {
+        let sent_at = Instant::now();
+        let seqs = permit.audit_seqs();
+        if seqs.is_empty() {
+            self.shared.results.push(Expected::Untracked);
+        }
+        for seq in seqs {
+            self.shared
+                .results
+                .push(Expected::Statement { seq, sent_at });
+        }
         self.out.extend_from_slice(message);
+    }
+
+    /// Send a refusal marker: a request certain to fail at this point, whose error the
+    /// outbound side swaps for `refusal`.
+    fn send_marker_query(&mut self, refusal: Bytes) {
+        let marker = self.shared.new_marker(refusal);
+        self.shared.results.push(Expected::Untracked);
+        self.out
+            .extend_from_slice(&wire::query(&format!("EXECUTE {marker}")));
     }
 
     async fn on_query(&mut self, text: &str) {
@@ -170,11 +193,7 @@ impl<'a, R: AsyncRead + Unpin> Inbound<'a, R> {
         let actions: Vec<Action> = self.classify(text).into_iter().map(Action::Sql).collect();
         match self.decide(&actions).await {
             Ok(permit) => self.forward_permitted(permit, &wire::query(text)),
-            Err(refusal) => {
-                let marker = self.shared.new_marker(refusal);
-                self.out
-                    .extend_from_slice(&wire::query(&format!("EXECUTE {marker}")));
-            }
+            Err(refusal) => self.send_marker_query(refusal),
         }
         self.end_unit();
         // A simple Query destroys the unnamed statement and portal.
@@ -192,16 +211,13 @@ impl<'a, R: AsyncRead + Unpin> Inbound<'a, R> {
         );
         match self.decide(&[Action::Sql(statement)]).await {
             Ok(permit) => self.forward_permitted(permit, raw),
-            Err(refusal) => {
-                let marker = self.shared.new_marker(refusal);
-                self.out
-                    .extend_from_slice(&wire::query(&format!("EXECUTE {marker}")));
-            }
+            Err(refusal) => self.send_marker_query(refusal),
         }
         self.end_unit();
     }
 
     fn end_unit(&mut self) {
+        self.shared.results.push(Expected::Boundary);
         self.units_sent += 1;
         self.errors_at_unit_start = None;
     }
@@ -266,6 +282,7 @@ impl<'a, R: AsyncRead + Unpin> Inbound<'a, R> {
             // Not a portal gatehouse bound: the server cannot have it under this name either,
             // so it will answer "portal does not exist" and run nothing.
             let missing = self.missing_name();
+            self.shared.results.push(Expected::Untracked);
             wire::execute(&mut self.out, &missing, max_rows);
             return Ok(());
         };
@@ -278,6 +295,7 @@ impl<'a, R: AsyncRead + Unpin> Inbound<'a, R> {
             }
             Err(refusal) => {
                 let marker = self.shared.new_marker(refusal);
+                self.shared.results.push(Expected::Untracked);
                 wire::execute(&mut self.out, &marker, 0);
                 self.skipping_until_sync = true;
             }

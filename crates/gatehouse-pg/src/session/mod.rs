@@ -12,6 +12,7 @@
 mod inbound;
 mod outbound;
 mod refusals;
+mod results;
 
 use crate::connector::{BackendKey, UpstreamSession};
 use crate::handshake::Accepted;
@@ -180,7 +181,7 @@ async fn relay(
     let mut inbound = inbound::Inbound::new(gateway, context, client_reader, &shared);
     let outcome = tokio::select! {
         ending = inbound.run(&mut server_write) => ending,
-        ending = outbound::run(server_reader, &mut client_write, &shared) => ending,
+        ending = outbound::run(server_reader, &mut client_write, &shared, &gateway.pipeline, context) => ending,
         _ = wait_for(terminate) => Ok(Ending::ShutDown),
     };
     let farewell = match &outcome {

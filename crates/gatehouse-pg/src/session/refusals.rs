@@ -1,6 +1,8 @@
-//! State the two relay directions share: refusal markers waiting for their server error, and
-//! counters that let `inbound` know how far the server has got.
+//! State the two relay directions share: refusal markers waiting for their server error,
+//! counters that let `inbound` know how far the server has got, and the queue that matches
+//! responses to requests.
 
+use super::results::ResultQueue;
 use bytes::Bytes;
 use rand::RngCore;
 use std::collections::VecDeque;
@@ -21,6 +23,7 @@ pub(crate) struct Shared {
     pending: Mutex<VecDeque<(String, Bytes)>>,
     ready_for_query: AtomicU64,
     errors: AtomicU64,
+    pub results: ResultQueue,
 }
 
 impl Shared {

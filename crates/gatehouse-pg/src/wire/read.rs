@@ -179,6 +179,12 @@ pub fn describe_error(fields: &[(u8, String)]) -> String {
     format!("{} (SQLSTATE {})", field(b'M'), field(b'C'))
 }
 
+/// The command tag of a `CommandComplete` body (`SELECT 3`), if it is well formed.
+pub fn command_tag(body: &[u8]) -> Option<&str> {
+    let end = body.iter().position(|b| *b == 0)?;
+    std::str::from_utf8(body.get(..end)?).ok()
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::indexing_slicing)]

@@ -223,6 +223,20 @@ user = "postgres"
             .expect("run gatehouse")
     }
 
+    /// Every audit event, through `gatehouse audit export` (one JSON object per line).
+    pub fn audit_events(&self) -> Vec<serde_json::Value> {
+        let output = self.cli(&["audit", "export"]);
+        assert!(
+            output.status.success(),
+            "audit export failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8_lossy(&output.stdout)
+            .lines()
+            .map(|line| serde_json::from_str(line).expect("each exported line is a JSON object"))
+            .collect()
+    }
+
     /// Create a key and return its token.
     pub fn key(&self, identity: &str, groups: &[&str]) -> String {
         self.key_with(identity, groups, &[])

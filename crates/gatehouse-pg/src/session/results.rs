@@ -1,0 +1,211 @@
+//! Matching the server's responses to the requests that caused them, so that every forwarded
+//! statement's outcome (rows, command tag or error, duration) can be recorded against its
+//! audit event.
+//!
+//! `inbound` queues one [`Expected`] entry per request it sends that the server completes
+//! (each statement of a Query, each Execute, each FunctionCall, each refusal marker) and a
+//! boundary per Sync unit, in the order it sends them; the server answers in that same order.
+//! `outbound` pops: a completion message (`CommandComplete`, `EmptyQueryResponse`,
+//! `PortalSuspended`, `FunctionCallResponse`) or an error completes the oldest entry, and
+//! `ReadyForQuery` ends the unit — entries still queued in it were skipped by the server
+//! because an earlier message of the unit failed.
+
+use gatehouse_pipeline::AuditOutcome;
+use std::collections::VecDeque;
+use std::sync::Mutex;
+use std::time::Instant;
+
+/// One thing the server will answer, queued by `inbound`.
+#[derive(Debug)]
+pub(crate) enum Expected {
+    /// A forwarded statement whose audit event has `seq`.
+    Statement { seq: i64, sent_at: Instant },
+    /// Something answered but not recorded (a refusal marker, an empty query, an Execute of
+    /// a portal that does not exist).
+    Untracked,
+    /// The end of a Sync unit: the server sends `ReadyForQuery` for it.
+    Boundary,
+}
+
+/// The queue shared by the two relay directions.
+#[derive(Debug, Default)]
+pub(crate) struct ResultQueue {
+    entries: Mutex<VecDeque<Expected>>,
+}
+
+impl ResultQueue {
+    pub fn push(&self, entry: Expected) {
+        if let Ok(mut entries) = self.entries.lock() {
+            entries.push_back(entry);
+        }
+    }
+
+    /// The oldest entry of the current unit, unless the unit has none left.
+    fn pop_in_unit(&self) -> Option<Expected> {
+        let mut entries = self.entries.lock().ok()?;
+        match entries.front() {
+            Some(Expected::Boundary) | None => None,
+            Some(_) => entries.pop_front(),
+        }
+    }
+
+    /// Pop the rest of the unit, up to and including its boundary.
+    fn pop_unit(&self) -> Vec<Expected> {
+        let Ok(mut entries) = self.entries.lock() else {
+            return Vec::new();
+        };
+        let mut rest = Vec::new();
+        while let Some(entry) = entries.pop_front() {
+            if matches!(entry, Expected::Boundary) {
+                break;
+            }
+            rest.push(entry);
+        }
+        rest
+    }
+}
+
+/// Outbound's view of the response in progress, and outcomes waiting to be recorded.
+#[derive(Debug, Default)]
+pub(crate) struct ResultTracker {
+    rows: u64,
+    /// Completed outcomes (`seq`, outcome) not yet written to the audit log.
+    pub finished: Vec<(i64, AuditOutcome)>,
+}
+
+impl ResultTracker {
+    pub fn on_data_row(&mut self) {
+        self.rows += 1;
+    }
+
+    /// The server completed the oldest request of the unit (`tag` is its command tag, if any).
+    pub fn on_completion(&mut self, queue: &ResultQueue, tag: Option<&str>) {
+        let rows = tag.and_then(rows_of_tag).or(Some(self.rows));
+        self.finish(queue, rows, tag.map(str::to_owned), None);
+    }
+
+    /// The server reported an error: it completes the oldest request of the unit, if any.
+    pub fn on_error(&mut self, queue: &ResultQueue, code: &str, message: &str) {
+        self.finish(queue, None, None, Some(format!("{code}: {message}")));
+    }
+
+    /// `ReadyForQuery`: whatever the unit still expected was skipped by the server.
+    pub fn on_ready(&mut self, queue: &ResultQueue) {
+        for entry in queue.pop_unit() {
+            if let Expected::Statement { seq, sent_at } = entry {
+                self.finished.push((
+                    seq,
+                    AuditOutcome {
+                        rows: None,
+                        command_tag: None,
+                        error: Some(
+                            "not run: an earlier message of the same request failed".to_owned(),
+                        ),
+                        duration_us: elapsed_us(sent_at),
+                    },
+                ));
+            }
+        }
+        self.rows = 0;
+    }
+
+    fn finish(
+        &mut self,
+        queue: &ResultQueue,
+        rows: Option<u64>,
+        command_tag: Option<String>,
+        error: Option<String>,
+    ) {
+        if let Some(Expected::Statement { seq, sent_at }) = queue.pop_in_unit() {
+            self.finished.push((
+                seq,
+                AuditOutcome {
+                    rows,
+                    command_tag,
+                    error,
+                    duration_us: elapsed_us(sent_at),
+                },
+            ));
+        }
+        self.rows = 0;
+    }
+}
+
+/// Rows counted by a command tag: the last word of `SELECT 3`, `INSERT 0 1`, `COPY 10`.
+fn rows_of_tag(tag: &str) -> Option<u64> {
+    tag.rsplit(' ').next()?.parse().ok()
+}
+
+fn elapsed_us(since: Instant) -> u64 {
+    u64::try_from(since.elapsed().as_micros()).unwrap_or(u64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+    use super::*;
+
+    fn statement(seq: i64) -> Expected {
+        Expected::Statement {
+            seq,
+            sent_at: Instant::now(),
+        }
+    }
+
+    #[test]
+    fn completions_match_statements_in_order_and_errors_skip_the_rest_of_the_unit() {
+        let queue = ResultQueue::default();
+        let mut tracker = ResultTracker::default();
+        for seq in 1..=3 {
+            queue.push(statement(seq));
+        }
+        queue.push(Expected::Boundary);
+        queue.push(statement(4));
+        queue.push(Expected::Boundary);
+
+        tracker.on_data_row();
+        tracker.on_completion(&queue, Some("SELECT 1"));
+        tracker.on_error(&queue, "22012", "division by zero");
+        tracker.on_ready(&queue);
+        tracker.on_completion(&queue, Some("INSERT 0 5"));
+        tracker.on_ready(&queue);
+
+        let outcomes: Vec<_> = tracker
+            .finished
+            .iter()
+            .map(|(seq, o)| (*seq, o.rows, o.error.is_some()))
+            .collect();
+        assert_eq!(
+            outcomes,
+            [
+                (1, Some(1), false),
+                (2, None, true),
+                (3, None, true),
+                (4, Some(5), false)
+            ]
+        );
+        assert!(
+            tracker.finished[2]
+                .1
+                .error
+                .as_deref()
+                .unwrap()
+                .contains("not run")
+        );
+    }
+
+    #[test]
+    fn an_error_outside_any_request_completes_nothing() {
+        let queue = ResultQueue::default();
+        let mut tracker = ResultTracker::default();
+        queue.push(Expected::Boundary);
+        queue.push(statement(7));
+        queue.push(Expected::Boundary);
+        tracker.on_error(&queue, "42601", "syntax error in Parse");
+        tracker.on_ready(&queue);
+        tracker.on_completion(&queue, Some("UPDATE 2"));
+        assert_eq!(tracker.finished.len(), 1);
+        assert_eq!(tracker.finished[0].0, 7);
+        assert_eq!(tracker.finished[0].1.rows, Some(2));
+    }
+}
