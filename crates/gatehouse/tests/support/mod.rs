@@ -10,6 +10,8 @@
     clippy::indexing_slicing
 )]
 
+pub mod cluster;
+
 use rand::RngCore;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -102,6 +104,53 @@ pub struct Gateway {
     pub pg_addr: SocketAddr,
     pub admin_addr: SocketAddr,
     pub pid: u32,
+    env: Vec<(String, String)>,
+}
+
+/// Run `gatehouse serve` in `dir` and wait until it says where it listens.
+fn launch(
+    dir: &Path,
+    config_path: &Path,
+    env: &[(String, String)],
+) -> (Child, SocketAddr, SocketAddr) {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join("serve.log"))
+        .unwrap();
+    let mut command = Command::new(binary());
+    command
+        .arg("--config")
+        .arg(config_path)
+        .arg("--data-dir")
+        .arg(dir.join("data"))
+        .arg("serve")
+        .env("GATEHOUSE_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(log);
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    let mut child = command.spawn().expect("spawn gatehouse serve");
+    let listeners = dir.join("data").join("listeners.json");
+    let started = Instant::now();
+    loop {
+        if let Ok(text) = std::fs::read_to_string(&listeners) {
+            let value: serde_json::Value = serde_json::from_str(&text).unwrap();
+            let pg = value["postgres"].as_str().unwrap().parse().unwrap();
+            let admin = value["admin"].as_str().unwrap().parse().unwrap();
+            return (child, pg, admin);
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            let log = std::fs::read_to_string(dir.join("serve.log")).unwrap_or_default();
+            panic!("gatehouse serve exited with {status} before listening:\n{log}");
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "gatehouse serve did not start in 30 s"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 pub fn binary() -> &'static str {
@@ -157,45 +206,37 @@ user = "postgres"
     }
 
     fn spawn(dir: tempfile::TempDir, config_path: &Path, env: &[(String, String)]) -> Gateway {
-        let log = std::fs::File::create(dir.path().join("serve.log")).unwrap();
-        let mut command = Command::new(binary());
-        command
-            .arg("--config")
-            .arg(config_path)
-            .arg("--data-dir")
-            .arg(dir.path().join("data"))
-            .arg("serve")
-            .env("GATEHOUSE_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(log);
-        for (key, value) in env {
-            command.env(key, value);
+        let (child, pg_addr, admin_addr) = launch(dir.path(), config_path, env);
+        Gateway {
+            pid: child.id(),
+            child: Some(child),
+            dir,
+            pg_addr,
+            admin_addr,
+            env: env.to_vec(),
         }
-        let mut child = command.spawn().expect("spawn gatehouse serve");
-        let listeners = dir.path().join("data").join("listeners.json");
-        let started = Instant::now();
-        loop {
-            if let Ok(text) = std::fs::read_to_string(&listeners) {
-                let value: serde_json::Value = serde_json::from_str(&text).unwrap();
-                let pid = child.id();
-                return Gateway {
-                    pg_addr: value["postgres"].as_str().unwrap().parse().unwrap(),
-                    admin_addr: value["admin"].as_str().unwrap().parse().unwrap(),
-                    child: Some(child),
-                    dir,
-                    pid,
-                };
-            }
-            if let Ok(Some(status)) = child.try_wait() {
-                let log = std::fs::read_to_string(dir.path().join("serve.log")).unwrap_or_default();
-                panic!("gatehouse serve exited with {status} before listening:\n{log}");
-            }
-            assert!(
-                started.elapsed() < Duration::from_secs(30),
-                "gatehouse serve did not start in 30 s"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+    }
+
+    /// Kill the process with SIGKILL: no shutdown, no flush, no final checkpoint.
+    pub fn kill9(&mut self) {
+        let mut child = self.child.take().expect("gateway still running");
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+
+    /// Start the gateway again on the same configuration and data directory (after
+    /// `terminate` or `kill9`); the listeners get new ports.
+    pub fn restart(&mut self) {
+        assert!(
+            self.child.is_none(),
+            "stop the gateway before restarting it"
+        );
+        let _ = std::fs::remove_file(self.data_dir().join("listeners.json"));
+        let (child, pg_addr, admin_addr) = launch(self.dir.path(), &self.config_path(), &self.env);
+        self.pid = child.id();
+        self.child = Some(child);
+        self.pg_addr = pg_addr;
+        self.admin_addr = admin_addr;
     }
 
     pub fn data_dir(&self) -> PathBuf {
