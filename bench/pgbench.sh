@@ -9,7 +9,11 @@
 #   direct       127.0.0.1:5432, sslmode=disable
 #   direct-tls   127.0.0.1:5432, sslmode=require (only with DIRECT_TLS=1 and if the server has ssl=on)
 #   pgbouncer    pool_mode=session, sslmode=disable, on a free loopback port
-#   gh-tls       gatehouse with its default config (TLS required), sslmode=require
+#   gh-tls       gatehouse with its default config (TLS required; audit log and session
+#                recordings on), sslmode=require
+#   gh-norec     as gh-tls with [recording] enabled = false (audit only)
+#   gh-unaudited as gh-tls, recordings off, built with the bench-only feature `bench-unaudited`
+#                whose audit sink discards events: the baseline for "what audit+recording cost"
 #   gh-plain     gatehouse with allow_plaintext = true, sslmode=disable
 #
 # Needs: PostgreSQL on 127.0.0.1:5432 (trust auth for user postgres), pgbench, cargo; installs
@@ -134,7 +138,9 @@ psql_admin -c 'SELECT 1' >/dev/null || die "cannot reach PostgreSQL on $PG_HOST:
 # ---------------------------------------------------------------------------------------------
 # Build gatehouse (release)
 # ---------------------------------------------------------------------------------------------
-log "building gatehouse (release, CARGO_TARGET_DIR=$CARGO_TARGET_DIR)"
+log "building gatehouse (release, CARGO_TARGET_DIR=$CARGO_TARGET_DIR), also the bench-unaudited variant"
+(cd "$REPO" && cargo build --release -p gatehouse --features bench-unaudited) >&2
+cp "$CARGO_TARGET_DIR/release/gatehouse" "$WORK/gatehouse-unaudited"
 (cd "$REPO" && cargo build --release -p gatehouse) >&2
 GATEHOUSE="$CARGO_TARGET_DIR/release/gatehouse"
 [[ -x "$GATEHOUSE" ]] || die "no binary at $GATEHOUSE"
@@ -194,8 +200,8 @@ wait_for_port 127.0.0.1 "$BOUNCER_PORT" pgbouncer
 # ---------------------------------------------------------------------------------------------
 # gatehouse: one instance with the default (TLS required) listener, one with allow_plaintext.
 # ---------------------------------------------------------------------------------------------
-start_gatehouse() { # name extra-postgres-toml -> sets GH_PORT, GH_PID, GH_TOKEN
-    local name=$1 extra=$2
+start_gatehouse() { # name extra-postgres-toml [extra-top-level-toml] [binary] -> sets GH_PORT, GH_PID, GH_TOKEN
+    local name=$1 extra=$2 top_extra=${3:-} binary=${4:-$GATEHOUSE}
     local dir="$WORK/$name"
     mkdir -p "$dir"
     cat >"$dir/gatehouse.toml" <<EOF
@@ -210,6 +216,8 @@ $extra
 [admin]
 listen = "127.0.0.1:0"
 
+$top_extra
+
 [[connections]]
 name = "bench"
 kind = "postgres"
@@ -221,7 +229,7 @@ EOF
     GH_TOKEN=$("$GATEHOUSE" --config "$dir/gatehouse.toml" --data-dir "$dir/data" \
         keys create --identity bench --groups readers --ttl 2h | tail -n1)
     [[ -n "$GH_TOKEN" ]] || die "$name: keys create printed no token"
-    GATEHOUSE_LOG=${GATEHOUSE_LOG:-info} "$GATEHOUSE" --config "$dir/gatehouse.toml" --data-dir "$dir/data" serve \
+    GATEHOUSE_LOG=${GATEHOUSE_LOG:-info} "$binary" --config "$dir/gatehouse.toml" --data-dir "$dir/data" serve \
         >"$dir/serve.log" 2>&1 &
     GH_PID=$!
     PIDS+=("$GH_PID")
@@ -238,6 +246,12 @@ EOF
 
 start_gatehouse gh-tls ""
 GH_TLS_PORT=$GH_PORT GH_TLS_PID=$GH_PID GH_TLS_TOKEN=$GH_TOKEN
+start_gatehouse gh-norec "" "[recording]
+enabled = false"
+GH_NOREC_PORT=$GH_PORT GH_NOREC_PID=$GH_PID GH_NOREC_TOKEN=$GH_TOKEN
+start_gatehouse gh-unaudited "" "[recording]
+enabled = false" "$WORK/gatehouse-unaudited"
+GH_UNAUDITED_PORT=$GH_PORT GH_UNAUDITED_PID=$GH_PID GH_UNAUDITED_TOKEN=$GH_TOKEN
 start_gatehouse gh-plain "allow_plaintext = true"
 GH_PLAIN_PORT=$GH_PORT GH_PLAIN_PID=$GH_PID GH_PLAIN_TOKEN=$GH_TOKEN
 
@@ -255,6 +269,8 @@ fi
 TARGETS+=(
     "pgbouncer|127.0.0.1|$BOUNCER_PORT|$PG_SUPERUSER|$BENCH_DB||disable|$BOUNCER_PID"
     "gh-tls|127.0.0.1|$GH_TLS_PORT|bench|bench|$GH_TLS_TOKEN|require|$GH_TLS_PID"
+    "gh-norec|127.0.0.1|$GH_NOREC_PORT|bench|bench|$GH_NOREC_TOKEN|require|$GH_NOREC_PID"
+    "gh-unaudited|127.0.0.1|$GH_UNAUDITED_PORT|bench|bench|$GH_UNAUDITED_TOKEN|require|$GH_UNAUDITED_PID"
     "gh-plain|127.0.0.1|$GH_PLAIN_PORT|bench|bench|$GH_PLAIN_TOKEN|disable|$GH_PLAIN_PID"
 )
 
@@ -321,14 +337,15 @@ for cell in "${CELLS[@]}"; do
 done
 LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
 
-# Audit sanity check: gatehouse recorded the statements it forwarded.
-for name in gh-tls gh-plain; do
+# Audit sanity check: gatehouse recorded the statements it forwarded, and the chain verifies.
+for name in gh-tls gh-norec gh-plain; do
     events=$(python3 - "$WORK/$name/data/gatehouse.db" <<'EOF' 2>/dev/null || echo "?"
 import sqlite3, sys
-print(sqlite3.connect(sys.argv[1]).execute("SELECT count(*) FROM audit_events").fetchone()[0])
+print(sqlite3.connect(sys.argv[1]).execute("SELECT count(*) FROM audit_log").fetchone()[0])
 EOF
     )
-    log "$name audit_events rows: $events"
+    verified=$("$GATEHOUSE" --config "$WORK/$name/gatehouse.toml" --data-dir "$WORK/$name/data" audit verify 2>&1 | head -n1)
+    log "$name audit_log rows: $events; $verified"
 done
 
 # ---------------------------------------------------------------------------------------------
@@ -337,23 +354,25 @@ done
 report() { # format: text | markdown
     awk -F'\t' -v fmt="$1" '
     { name[NR]=$1; proto[NR]=$2; cl[NR]=$3; tps[NR]=$4; lat[NR]=$5; cpu[NR]=$6
-      if ($1 == "direct") { dtps[$2 "/" $3]=$4; dlat[$2 "/" $3]=$5 } }
+      if ($1 == "direct") { dtps[$2 "/" $3]=$4; dlat[$2 "/" $3]=$5 }
+      if ($1 == "gh-unaudited") { utps[$2 "/" $3]=$4 } }
     END {
       if (fmt == "markdown") {
-        print "| target | protocol | clients | TPS | avg latency (ms) | TPS vs direct | added latency (µs) | proxy CPU (µs/txn) |"
-        print "|---|---|---:|---:|---:|---:|---:|---:|"
+        print "| target | protocol | clients | TPS | avg latency (ms) | TPS vs direct | TPS vs gh-unaudited | added latency (µs) | proxy CPU (µs/txn) |"
+        print "|---|---|---:|---:|---:|---:|---:|---:|---:|"
       } else {
-        printf "%-10s %-9s %7s %10s %10s %8s %12s %12s\n", "target", "protocol", "clients", "TPS", "lat ms", "vs direct", "added µs", "proxy CPU µs"
+        printf "%-12s %-9s %7s %10s %10s %9s %11s %10s %12s\n", "target", "protocol", "clients", "TPS", "lat ms", "vs direct", "vs unaudit", "added µs", "proxy CPU µs"
       }
       for (i = 1; i <= NR; i++) {
         key = proto[i] "/" cl[i]
         ratio = (dtps[key] > 0) ? sprintf("%.2f", tps[i] / dtps[key]) : "-"
+        uratio = (name[i] ~ /^gh-(tls|norec)$/ && utps[key] > 0) ? sprintf("%.2f", tps[i] / utps[key]) : "-"
         added = (key in dlat) ? sprintf("%+.0f", (lat[i] - dlat[key]) * 1000) : "-"
         if (name[i] == "direct") added = "0"
         if (fmt == "markdown")
-          printf "| %s | %s | %s | %.0f | %.3f | %s | %s | %s |\n", name[i], proto[i], cl[i], tps[i], lat[i], ratio, added, cpu[i]
+          printf "| %s | %s | %s | %.0f | %.3f | %s | %s | %s | %s |\n", name[i], proto[i], cl[i], tps[i], lat[i], ratio, uratio, added, cpu[i]
         else
-          printf "%-10s %-9s %7s %10.0f %10.3f %8s %12s %12s\n", name[i], proto[i], cl[i], tps[i], lat[i], ratio, added, cpu[i]
+          printf "%-12s %-9s %7s %10.0f %10.3f %9s %11s %10s %12s\n", name[i], proto[i], cl[i], tps[i], lat[i], ratio, uratio, added, cpu[i]
       }
     }' "$RESULTS"
 }

@@ -78,4 +78,6 @@ pub struct PgGateway {
     pub tls: Option<tokio_rustls::TlsAcceptor>,
     pub settings: PgSettings,
     pub cancels: CancelRegistry,
+    /// Connections whose session recordings include result rows.
+    pub record_results: std::collections::HashSet<String>,
 }

@@ -12,12 +12,14 @@ mod auth;
 mod decision;
 mod error;
 mod pipeline;
+mod recording;
 
 pub use audit::{AuditEvent, AuditEventKind, AuditIdentity, AuditOutcome, AuditSink, Durability};
 pub use auth::{AuthError, Authenticator};
 pub use decision::{Decision, Denial, Permit};
 pub use error::PipelineError;
 pub use pipeline::{Pipeline, SessionContext, now_unix_ms};
+pub use recording::{ResultColumn, SessionRecorder, StatementResult};
 
 /// A boxed, sendable future: the return type of the pipeline's object-safe async traits.
 pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;

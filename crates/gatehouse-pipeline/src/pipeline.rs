@@ -1,12 +1,14 @@
 //! The pipeline object adapters hold: policy decision plus audit recording, in that order,
 //! before anything is forwarded.
 
+use crate::recording::{DecidedRequest, SessionRecorder, StatementResult};
 use crate::{
-    AuditEvent, AuditEventKind, AuditIdentity, AuditOutcome, AuditSink, Decision, Denial,
-    Durability, Permit, PipelineError,
+    AuditEvent, AuditEventKind, AuditIdentity, AuditSink, Decision, Denial, Durability, Permit,
+    PipelineError,
 };
 use gatehouse_core::{Action, ConnectionInfo, Identity, SqlKind};
 use gatehouse_policy::{PolicyEngine, PolicyRequest, PolicyVerdict};
+use gatehouse_recording::RecordingStorage;
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -19,6 +21,8 @@ pub struct SessionContext {
     pub identity: Identity,
     pub connection: Arc<ConnectionInfo>,
     pub source_address: Option<IpAddr>,
+    /// The session's recording, when recordings are on.
+    pub recorder: Option<Arc<SessionRecorder>>,
 }
 
 /// Decides requests and records them. Cheap to clone; share one per gateway.
@@ -26,11 +30,33 @@ pub struct SessionContext {
 pub struct Pipeline {
     policy: Arc<PolicyEngine>,
     audit: Arc<dyn AuditSink>,
+    recordings: Option<Arc<dyn RecordingStorage>>,
 }
 
 impl Pipeline {
     pub fn new(policy: Arc<PolicyEngine>, audit: Arc<dyn AuditSink>) -> Self {
-        Pipeline { policy, audit }
+        Pipeline {
+            policy,
+            audit,
+            recordings: None,
+        }
+    }
+
+    /// Record every session into `storage`.
+    pub fn with_recordings(mut self, storage: Arc<dyn RecordingStorage>) -> Self {
+        self.recordings = Some(storage);
+        self
+    }
+
+    /// Start the recording of a session (when recordings are on); put it in the session's
+    /// context so that decisions and results are recorded into it.
+    pub fn start_recording(
+        &self,
+        session: &SessionContext,
+        record_results: bool,
+    ) -> Option<Arc<SessionRecorder>> {
+        let storage = self.recordings.clone()?;
+        SessionRecorder::start(storage, session, record_results).map(Arc::new)
     }
 
     /// The policy set in force.
@@ -71,6 +97,7 @@ impl Pipeline {
             }
         }
         let count = i64::try_from(events.len()).unwrap_or(i64::MAX);
+        let recorded_events = session.recorder.as_ref().map(|_| events.clone());
         let durability = if denial.is_none() && actions.iter().any(changes_state) {
             Durability::Synced
         } else {
@@ -81,6 +108,24 @@ impl Pipeline {
         } else {
             self.audit.record(events, durability).await
         };
+        if let (Some(recorder), Some(events), Ok(last_seq)) =
+            (&session.recorder, &recorded_events, &recorded)
+        {
+            let first_seq = last_seq.saturating_sub(count.saturating_sub(1));
+            let requests: Vec<DecidedRequest<'_>> = events
+                .iter()
+                .zip(first_seq..)
+                .map(|(event, seq)| DecidedRequest {
+                    action: event.action.as_deref().unwrap_or_default(),
+                    allowed: event.decision.as_deref() == Some("allow"),
+                    policies: &event.policies,
+                    statement: event.statement.as_deref(),
+                    fingerprint: event.fingerprint.as_deref(),
+                    audit_seq: Some(seq),
+                })
+                .collect();
+            recorder.requests(&requests);
+        }
         match denial {
             // A refusal stands even when it cannot be recorded: failing closed never
             // depends on the audit log being up.
@@ -95,22 +140,26 @@ impl Pipeline {
         }
     }
 
-    /// Record what forwarded statements did: `(seq of the statement's event, outcome)`. The
-    /// outcomes gate nothing, so they are made durable within the log's window.
-    pub async fn record_outcomes(
+    /// Record what forwarded statements did: an `outcome` audit event per statement
+    /// (referring to its statement event's `seq`) and the result in the session recording.
+    /// Outcomes gate nothing, so they are made durable within the log's window.
+    pub async fn record_results(
         &self,
         session: &SessionContext,
-        outcomes: Vec<(i64, AuditOutcome)>,
+        results: Vec<StatementResult>,
     ) -> Result<(), PipelineError> {
         let now = now_unix_ms();
-        let events = outcomes
-            .into_iter()
-            .map(|(refers_to, outcome)| AuditEvent {
-                refers_to: Some(refers_to),
-                outcome: Some(outcome),
+        let events = results
+            .iter()
+            .map(|result| AuditEvent {
+                refers_to: Some(result.seq),
+                outcome: Some(result.outcome.clone()),
                 ..session_event(session, AuditEventKind::Outcome, now)
             })
             .collect();
+        if let Some(recorder) = &session.recorder {
+            recorder.results(&results);
+        }
         self.audit
             .record(events, Durability::Windowed)
             .await
@@ -128,6 +177,9 @@ impl Pipeline {
             detail: Some(reason.to_owned()),
             ..session_event(session, AuditEventKind::Disconnect, now_unix_ms())
         };
+        if let Some(recorder) = &session.recorder {
+            recorder.finish(reason);
+        }
         self.audit
             .record(vec![event], Durability::Windowed)
             .await

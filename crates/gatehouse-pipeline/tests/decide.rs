@@ -66,6 +66,7 @@ fn session(groups: &[&str]) -> SessionContext {
             description: String::new(),
         }),
         source_address: None,
+        recorder: None,
     }
 }
 

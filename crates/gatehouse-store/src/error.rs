@@ -21,4 +21,24 @@ pub enum StoreError {
     Audit(String),
     #[error("the store holds a corrupt value in {0}: {1}")]
     Corrupt(&'static str, String),
+    #[error("store query failed: {0}")]
+    RecordingQuery(#[source] rusqlite::Error),
+    #[error(
+        "recording `{id}`: chunk {chunk} is out of order, the next chunk must be {expected} \
+         (chunks are stored in order, without gaps)"
+    )]
+    ChunkOutOfOrder {
+        id: String,
+        chunk: u32,
+        expected: i64,
+    },
+    #[error("recording `{0}` already exists; only its first chunk (0) creates it")]
+    RecordingExists(String),
+    #[error("recording `{0}` is finished; no more chunks can be added to it")]
+    RecordingFinished(String),
+    #[error(
+        "chunk 0 of recording `{id}` starts the recording of session `{session}`; a recording's \
+         id is its session id"
+    )]
+    RecordingIdMismatch { id: String, session: String },
 }

@@ -1,5 +1,6 @@
-//! gatehouse's own state: API keys (stored only as hashes) and the hash-chained audit log,
-//! kept in an embedded SQLite database (WAL mode) created on first start.
+//! gatehouse's own state: API keys (stored only as hashes), the hash-chained audit log and,
+//! by default, session recordings, kept in an embedded SQLite database (WAL mode) created on
+//! first start.
 //!
 //! It exists apart from the pipeline so that the pipeline stays free of any storage engine:
 //! [`Store`] implements the pipeline's [`gatehouse_pipeline::Authenticator`] and
@@ -12,6 +13,7 @@ mod durability;
 mod error;
 mod keys;
 mod migrations;
+mod recordings;
 mod token;
 mod verify;
 
@@ -21,6 +23,7 @@ pub use checkpoint::Checkpoint;
 pub use durability::DurabilitySettings;
 pub use error::StoreError;
 pub use keys::{KeyRecord, NewKey};
+pub use recordings::StoreRecordings;
 pub use token::{ParsedToken, TOKEN_PREFIX};
 pub use verify::{ChainProblem, VerifyReport};
 
@@ -67,6 +70,12 @@ impl Store {
     /// thread and the background checkpoint tasks: call it inside a tokio runtime).
     pub fn audit_log(&self, options: AuditOptions) -> Result<AuditLog, StoreError> {
         AuditLog::open(&self.path, self.pool.clone(), options)
+    }
+
+    /// Session recordings kept in this store (opens its own connection; usable outside a
+    /// tokio runtime, since [`gatehouse_recording::RecordingStorage`] is synchronous).
+    pub fn recordings(&self) -> Result<StoreRecordings, StoreError> {
+        StoreRecordings::open(&self.path)
     }
 
     /// Close all connections, waiting for in-flight work.

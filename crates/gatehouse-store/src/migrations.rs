@@ -69,6 +69,32 @@ const MIGRATIONS: &[(i64, &str)] = &[
         BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;
     "#,
     ),
+    (
+        3,
+        r#"
+    -- Session recordings kept as blobs (`[recording] storage = "store"`). Chunk 0 creates the
+    -- row from the recording's header; `finish` fills in the summary.
+    CREATE TABLE recordings (
+        id          TEXT PRIMARY KEY,
+        session     TEXT NOT NULL,
+        subject     TEXT NOT NULL,
+        connection  TEXT NOT NULL,
+        started_at  TEXT NOT NULL,        -- RFC 3339 UTC, nine fraction digits: sorts as text
+        ended_at    TEXT,                 -- NULL while running or when cut short
+        events      INTEGER,              -- counts from the finished summary; NULL until then
+        requests    INTEGER,
+        bytes       INTEGER,
+        finished    INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE INDEX recordings_started_at ON recordings(started_at);
+    CREATE TABLE recording_chunks (
+        id          TEXT NOT NULL,
+        chunk_index INTEGER NOT NULL,
+        bytes       BLOB NOT NULL,
+        PRIMARY KEY (id, chunk_index)
+    );
+    "#,
+    ),
 ];
 
 pub(crate) async fn apply(pool: &SqlitePool) -> Result<(), StoreError> {

@@ -53,6 +53,14 @@ pub enum Command {
     /// Verify, export and follow the tamper-evident audit log.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// List and replay session recordings: what each client session asked, what policy
+    /// decided and what came back.
+    ///
+    /// Every session through the gateway is recorded unless `[recording] enabled = false`: in
+    /// the store by default, or as files with `[recording] storage = "directory"`. Reading a
+    /// recording is itself recorded in the audit log (an `audit_read` event naming you).
+    #[command(subcommand)]
+    Sessions(SessionsCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -196,4 +204,68 @@ pub struct OutputArgs {
 pub enum OutputFormat {
     Text,
     Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SessionsCommand {
+    /// List recorded sessions, oldest first: who connected to what, when, how many requests.
+    ///
+    /// A session without an end time is still running, or its recording was cut short (the
+    /// gateway stopped before the session ended); either can be replayed.
+    #[command(after_long_help = "Examples:
+  gatehouse sessions list
+  gatehouse sessions list --identity ana --since 2h
+  gatehouse sessions list --connection orders --since 2026-11-28T10:00:00Z --output json")]
+    List(SessionsListArgs),
+    /// Show what one session did: each statement, the policy decision on it and what came back.
+    ///
+    /// Text output is a timeline, one line per event, stamped with the time since the session
+    /// started. `--output json` prints the recorded events as JSON lines, exactly as stored.
+    /// With `--speed` the lines appear at the session's own pace (pauses longer than 2 s are
+    /// cut to 2 s); Ctrl-C stops.
+    ///
+    /// A damaged recording (the gateway was killed mid-write, or the stored bytes were
+    /// altered) is shown up to the damage, followed by a line saying where and why it stops;
+    /// the same is printed to standard error as a warning and the exit status is still 0.
+    /// Exit status 1: no recording with that id, or it cannot be read at all.
+    #[command(after_long_help = "Examples:
+  gatehouse sessions replay s-0123456789abcdef
+  gatehouse sessions replay s-0123456789abcdef --speed 10
+  gatehouse sessions replay s-0123456789abcdef --output json | jq -c 'select(.type == \"request\")'")]
+    Replay(SessionsReplayArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SessionsListArgs {
+    /// Only sessions of this identity (subject).
+    #[arg(long, value_name = "NAME")]
+    pub identity: Option<String>,
+    /// Only sessions to this connection.
+    #[arg(long, value_name = "NAME")]
+    pub connection: Option<String>,
+    /// Only sessions that started at or after this time: RFC 3339 (2026-11-28T10:00:00Z) or a duration ago (15m, 2h, 7days).
+    #[arg(long, value_name = "TIME")]
+    pub since: Option<String>,
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct SessionsReplayArgs {
+    /// Session id, as shown by `gatehouse sessions list`.
+    pub id: String,
+    /// Replay at the session's pace times F: 1 is real time, 10 ten times faster, 0.5 half speed.
+    #[arg(long, value_name = "F", value_parser = parse_speed, allow_negative_numbers = true)]
+    pub speed: Option<f64>,
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+fn parse_speed(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(speed) if speed.is_finite() && speed > 0.0 => Ok(speed),
+        _ => Err(format!(
+            "`{text}` is not a positive number (1 is real time, 10 ten times faster)"
+        )),
+    }
 }

@@ -203,21 +203,23 @@ fn print_event(event: &StoredEvent, format: OutputFormat) -> Result<()> {
     Ok(())
 }
 
-/// Record that the operator read the log.
-async fn record_read(log: &AuditLog, action: &str, detail: Option<String>) -> Result<()> {
+/// Record that the operator read the log (or a session recording).
+pub(crate) async fn record_read(
+    log: &AuditLog,
+    action: &str,
+    detail: Option<String>,
+) -> Result<()> {
     let event = operator_event(AuditEventKind::AuditRead, action, detail);
     log.append(&[event], Durability::Synced)
         .await
         .map_err(anyhow::Error::msg)
-        .context("reading the audit log is itself recorded, and that failed")?;
+        .context("reading is itself recorded in the audit log, and that failed")?;
     Ok(())
 }
 
 /// An event caused by whoever runs this command on this machine.
 pub fn operator_event(kind: AuditEventKind, action: &str, detail: Option<String>) -> AuditEvent {
-    let subject = std::env::var("USER")
-        .or_else(|_| std::env::var("LOGNAME"))
-        .unwrap_or_else(|_| "unknown".to_owned());
+    let subject = operator_name();
     AuditEvent {
         time_unix_ms: gatehouse_pipeline::now_unix_ms(),
         kind,
@@ -241,6 +243,35 @@ pub fn operator_event(kind: AuditEventKind, action: &str, detail: Option<String>
     }
 }
 
+/// The local user running this command: `$USER`, `$LOGNAME`, else the process owner's name
+/// from `/etc/passwd`, else `uid:N`.
+fn operator_name() -> String {
+    if let Some(name) = ["USER", "LOGNAME"]
+        .iter()
+        .find_map(|var| std::env::var(var).ok().filter(|v| !v.is_empty()))
+    {
+        return name;
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        if let Ok(uid) = std::fs::metadata("/proc/self").map(|m| m.uid()) {
+            let from_passwd = std::fs::read_to_string("/etc/passwd")
+                .ok()
+                .and_then(|passwd| {
+                    passwd.lines().find_map(|line| {
+                        let mut fields = line.split(':');
+                        let name = fields.next()?;
+                        let id = fields.nth(1)?;
+                        (id.parse() == Ok(uid)).then(|| name.to_owned())
+                    })
+                });
+            return from_passwd.unwrap_or_else(|| format!("uid:{uid}"));
+        }
+    }
+    "unknown".to_owned()
+}
+
 fn describe(identity: &Option<String>, since: &Option<String>) -> String {
     format!(
         "identity={} since={}",
@@ -250,7 +281,7 @@ fn describe(identity: &Option<String>, since: &Option<String>) -> String {
 }
 
 /// `--since` as an RFC 3339 time (`2026-11-28T10:00:00Z`) or a duration ago (`15m`, `2h`).
-fn parse_since(text: &str) -> Result<i64> {
+pub(crate) fn parse_since(text: &str) -> Result<i64> {
     if let Ok(at) =
         time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
     {

@@ -32,6 +32,8 @@ pub struct Config {
     #[serde(default)]
     pub audit: AuditConfig,
     #[serde(default)]
+    pub recording: RecordingConfig,
+    #[serde(default)]
     pub connections: Vec<ConnectionConfig>,
     /// Where relative paths in this config are resolved from (the file's directory).
     #[serde(skip)]
@@ -142,6 +144,39 @@ impl Default for AuditConfig {
     }
 }
 
+/// `[recording]`: session recordings (requests, decisions, result metadata per session).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RecordingConfig {
+    pub enabled: bool,
+    /// `store` keeps recordings as blobs in the store database; `directory` as files.
+    pub storage: RecordingStorageKind,
+    /// For `storage = "directory"`. Default: `<data-dir>/recordings`.
+    pub directory: Option<PathBuf>,
+    /// Recordings of sessions that ended longer ago than this many days are deleted (a
+    /// background sweep, hourly); 0 keeps them forever.
+    pub retain_days: u32,
+}
+
+impl Default for RecordingConfig {
+    fn default() -> Self {
+        RecordingConfig {
+            enabled: true,
+            storage: RecordingStorageKind::Store,
+            directory: None,
+            retain_days: 30,
+        }
+    }
+}
+
+#[derive(Debug, Default, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum RecordingStorageKind {
+    #[default]
+    Store,
+    Directory,
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct KeysConfig {
@@ -185,6 +220,9 @@ pub struct ConnectionConfig {
     #[serde(default)]
     pub tls: UpstreamTlsMode,
     pub ca_file: Option<PathBuf>,
+    /// Also record result rows (after masking) in this connection's session recordings.
+    #[serde(default)]
+    pub record_results: bool,
 }
 
 #[derive(Debug, Default, Clone, Copy, Deserialize, PartialEq, Eq)]
@@ -234,6 +272,7 @@ impl Config {
             admin: AdminConfig::default(),
             keys: KeysConfig::default(),
             audit: AuditConfig::default(),
+            recording: RecordingConfig::default(),
             connections: vec![ConnectionConfig {
                 name: "demo".to_owned(),
                 kind: ConnectionKind::Postgres,
@@ -248,6 +287,7 @@ impl Config {
                 password_file: None,
                 tls: UpstreamTlsMode::Disable,
                 ca_file: None,
+                record_results: false,
             }],
             base_dir: PathBuf::from("."),
         }

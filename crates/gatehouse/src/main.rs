@@ -8,11 +8,15 @@ mod config;
 mod exec;
 mod keys;
 mod policy_cmd;
+mod retention;
 mod serve;
+mod sessions_cmd;
 mod setup;
 mod tls;
+#[cfg(feature = "bench-unaudited")]
+mod unaudited;
 
-use args::{AuditCommand, Cli, Command, KeysCommand, PolicyCommand};
+use args::{AuditCommand, Cli, Command, KeysCommand, PolicyCommand, SessionsCommand};
 use clap::Parser;
 use std::process::ExitCode;
 
@@ -55,6 +59,12 @@ fn main() -> ExitCode {
             }
             Command::Audit(AuditCommand::Tail(args)) => {
                 audit_cmd::tail(cli.config.as_deref(), cli.data_dir.as_deref(), args).await
+            }
+            Command::Sessions(SessionsCommand::List(args)) => {
+                sessions_cmd::list(cli.config.as_deref(), cli.data_dir.as_deref(), args).await
+            }
+            Command::Sessions(SessionsCommand::Replay(args)) => {
+                sessions_cmd::replay(cli.config.as_deref(), cli.data_dir.as_deref(), args).await
             }
         }
     });

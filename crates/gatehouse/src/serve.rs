@@ -53,7 +53,18 @@ pub async fn run(config_path: Option<&Path>, data_dir: Option<&Path>) -> Result<
         .await
         .map_err(anyhow::Error::msg)
         .context("cannot write to the audit log; gatehouse does not start without one")?;
-    let pipeline = Pipeline::new(policy, Arc::new(audit.clone()));
+    let mut pipeline = Pipeline::new(policy, audit_sink(&audit));
+    if config.recording.enabled {
+        let storage = setup.recording_storage(&store)?;
+        if config.recording.retain_days > 0 {
+            tokio::spawn(crate::retention::sweep_periodically(
+                storage.clone(),
+                audit.clone(),
+                config.recording.retain_days,
+            ));
+        }
+        pipeline = pipeline.with_recordings(storage);
+    }
 
     let configured_tls = config
         .tls
@@ -96,6 +107,12 @@ pub async fn run(config_path: Option<&Path>, data_dir: Option<&Path>) -> Result<
         tls: Some(acceptor),
         settings,
         cancels: Default::default(),
+        record_results: config
+            .connections
+            .iter()
+            .filter(|c| c.record_results)
+            .map(|c| c.name.clone())
+            .collect(),
     });
 
     let pg_listener = TcpListener::bind(config.postgres.listen)
@@ -143,6 +160,22 @@ pub async fn run(config_path: Option<&Path>, data_dir: Option<&Path>) -> Result<
     let _ = std::fs::remove_file(setup.data_dir.join(LISTENERS_FILE));
     tracing::info!("stopped");
     Ok(ExitCode::SUCCESS)
+}
+
+/// The sink decisions are recorded into: the audit log (always, in any build meant for use).
+#[cfg(not(feature = "bench-unaudited"))]
+fn audit_sink(audit: &gatehouse_store::AuditLog) -> Arc<dyn gatehouse_pipeline::AuditSink> {
+    Arc::new(audit.clone())
+}
+
+/// The `bench-unaudited` build records nothing, so that bench/pgbench.sh can measure what the
+/// audit log costs against the same binary without it.
+#[cfg(feature = "bench-unaudited")]
+fn audit_sink(_: &gatehouse_store::AuditLog) -> Arc<dyn gatehouse_pipeline::AuditSink> {
+    tracing::error!(
+        "THIS IS A BENCHMARK BUILD (feature bench-unaudited): decisions are NOT recorded; never use it for real traffic"
+    );
+    Arc::new(crate::unaudited::DiscardingSink::default())
 }
 
 /// Name of the file, in the data directory, that says where the listeners actually are (useful

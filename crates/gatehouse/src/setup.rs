@@ -1,11 +1,13 @@
 //! Shared start-up steps of the subcommands: find the configuration and data directory, open
 //! the store, load the policy.
 
-use crate::config::Config;
+use crate::config::{Config, RecordingStorageKind};
 use anyhow::{Context, Result};
 use gatehouse_policy::{PolicyEngine, QUICKSTART_POLICY};
+use gatehouse_recording::{LocalDirStorage, RecordingStorage};
 use gatehouse_store::{AuditKey, AuditLog, AuditOptions, DurabilitySettings, Store};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// The data directory when neither `--data-dir` nor the config names one.
 pub const DEFAULT_DATA_DIR: &str = ".gatehouse";
@@ -90,6 +92,24 @@ impl Setup {
             Some(path) => self.config.resolve(path),
             None => self.data_dir.join("audit.checkpoint"),
         }
+    }
+
+    /// Where session recordings are kept, as `[recording]` says.
+    pub fn recording_storage(&self, store: &Store) -> Result<Arc<dyn RecordingStorage>> {
+        let recording = &self.config.recording;
+        Ok(match recording.storage {
+            RecordingStorageKind::Store => Arc::new(store.recordings()?),
+            RecordingStorageKind::Directory => {
+                let dir = match &recording.directory {
+                    Some(dir) => self.config.resolve(dir),
+                    None => self.data_dir.join("recordings"),
+                };
+                std::fs::create_dir_all(&dir).with_context(|| {
+                    format!("cannot create the recordings directory `{}`", dir.display())
+                })?;
+                Arc::new(LocalDirStorage::new(dir, false)?)
+            }
+        })
     }
 
     /// The policy files in force; for the quickstart, the shipped policy written to the data

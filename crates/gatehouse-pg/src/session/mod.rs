@@ -53,11 +53,12 @@ pub(crate) async fn run(
         connection,
         passthrough,
     } = accepted;
-    let context = SessionContext {
+    let mut context = SessionContext {
         session_id: new_session_id(),
         identity,
         connection,
         source_address: peer,
+        recorder: None,
     };
     let mut client = FrameReader::from_parts(
         stream,
@@ -67,7 +68,10 @@ pub(crate) async fn run(
     );
 
     match gateway.pipeline.decide(&context, &[Action::Connect]).await {
-        Ok(Decision::Allow(_connect_permit)) => {}
+        Ok(Decision::Allow(_connect_permit)) => {
+            let record_results = gateway.record_results.contains(&context.connection.name);
+            context.recorder = gateway.pipeline.start_recording(&context, record_results);
+        }
         Ok(Decision::Deny(denial)) => {
             let message = format!("gatehouse: permission denied: {}", denial.message);
             let detail = format!("policy: {}", denial.policy_label());
@@ -92,6 +96,10 @@ pub(crate) async fn run(
                 context.connection.name
             );
             send_fatal(&mut client, error.sqlstate(), &message, None).await;
+            let reason = format!("the connection could not be opened: {error}");
+            if let Err(error) = gateway.pipeline.record_disconnect(&context, &reason).await {
+                tracing::error!(session = %context.session_id, %error, "disconnect could not be recorded");
+            }
             return Err(error);
         }
     };

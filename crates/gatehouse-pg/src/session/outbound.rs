@@ -25,7 +25,12 @@ where
     W: AsyncWrite + Unpin,
 {
     let mut out = BytesMut::with_capacity(FLUSH_AT);
-    let mut results = ResultTracker::default();
+    let mut results = ResultTracker::new(
+        context
+            .recorder
+            .as_ref()
+            .is_some_and(|recorder| recorder.records_results()),
+    );
     loop {
         let Some(frame) = server.next().await? else {
             if !out.is_empty() {
@@ -39,8 +44,12 @@ where
                 results.on_ready(&shared.results);
                 out.extend_from_slice(&frame.raw);
             }
+            b'T' => {
+                results.on_row_description(frame.body());
+                out.extend_from_slice(&frame.raw);
+            }
             b'D' => {
-                results.on_data_row();
+                results.on_data_row(frame.body());
                 out.extend_from_slice(&frame.raw);
             }
             b'C' => {
@@ -80,7 +89,7 @@ where
             // After the client has its response: outcomes gate nothing, so they never delay it.
             if !results.finished.is_empty() {
                 let finished = std::mem::take(&mut results.finished);
-                if let Err(error) = pipeline.record_outcomes(context, finished).await {
+                if let Err(error) = pipeline.record_results(context, finished).await {
                     tracing::error!(session = %context.session_id, %error, "statement outcomes could not be recorded");
                 }
             }

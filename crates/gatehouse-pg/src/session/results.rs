@@ -10,7 +10,8 @@
 //! `ReadyForQuery` ends the unit — entries still queued in it were skipped by the server
 //! because an earlier message of the unit failed.
 
-use gatehouse_pipeline::AuditOutcome;
+use crate::wire;
+use gatehouse_pipeline::{AuditOutcome, ResultColumn, StatementResult};
 use std::collections::VecDeque;
 use std::sync::Mutex;
 use std::time::Instant;
@@ -65,17 +66,78 @@ impl ResultQueue {
     }
 }
 
-/// Outbound's view of the response in progress, and outcomes waiting to be recorded.
+/// Rows of one statement kept for a recording that records results, at most.
+const CAPTURE_ROWS: usize = 1_000;
+/// Bytes of row values of one statement kept for such a recording, at most.
+const CAPTURE_BYTES: usize = 1 << 20;
+
+/// Outbound's view of the response in progress, and results waiting to be recorded.
 #[derive(Debug, Default)]
 pub(crate) struct ResultTracker {
     rows: u64,
-    /// Completed outcomes (`seq`, outcome) not yet written to the audit log.
-    pub finished: Vec<(i64, AuditOutcome)>,
+    bytes: u64,
+    columns: Vec<ResultColumn>,
+    binary_columns: Vec<bool>,
+    /// Rows kept for the recording, when the session records results.
+    capture: Option<Capture>,
+    /// Completed results not yet written to the audit log and recording.
+    pub finished: Vec<StatementResult>,
+}
+
+#[derive(Debug, Default)]
+struct Capture {
+    rows: Vec<Vec<Option<String>>>,
+    bytes: usize,
 }
 
 impl ResultTracker {
-    pub fn on_data_row(&mut self) {
+    pub fn new(capture_rows: bool) -> Self {
+        ResultTracker {
+            capture: capture_rows.then(Capture::default),
+            ..ResultTracker::default()
+        }
+    }
+
+    /// A `RowDescription`: the columns of the rows that follow.
+    pub fn on_row_description(&mut self, body: &[u8]) {
+        let fields = wire::row_description(body).unwrap_or_default();
+        self.binary_columns = fields.iter().map(|f| f.format == 1).collect();
+        self.columns = fields
+            .into_iter()
+            .map(|f| ResultColumn {
+                name: f.name,
+                type_oid: Some(f.type_oid),
+            })
+            .collect();
+    }
+
+    pub fn on_data_row(&mut self, body: &[u8]) {
         self.rows += 1;
+        self.bytes += u64::try_from(body.len()).unwrap_or(u64::MAX);
+        let Some(capture) = self.capture.as_mut() else {
+            return;
+        };
+        if capture.rows.len() >= CAPTURE_ROWS || capture.bytes >= CAPTURE_BYTES {
+            return;
+        }
+        let Ok(values) = wire::data_row(body) else {
+            return;
+        };
+        let row = values
+            .iter()
+            .enumerate()
+            .map(|(i, value)| {
+                value.map(|bytes| {
+                    if self.binary_columns.get(i).copied().unwrap_or(false) {
+                        format!("<binary: {} bytes>", bytes.len())
+                    } else {
+                        String::from_utf8_lossy(bytes).into_owned()
+                    }
+                })
+            })
+            .collect();
+        capture.bytes += body.len();
+        capture.rows.push(row);
     }
 
     /// The server completed the oldest request of the unit (`tag` is its command tag, if any).
@@ -93,9 +155,9 @@ impl ResultTracker {
     pub fn on_ready(&mut self, queue: &ResultQueue) {
         for entry in queue.pop_unit() {
             if let Expected::Statement { seq, sent_at } = entry {
-                self.finished.push((
+                self.finished.push(StatementResult {
                     seq,
-                    AuditOutcome {
+                    outcome: AuditOutcome {
                         rows: None,
                         command_tag: None,
                         error: Some(
@@ -103,10 +165,24 @@ impl ResultTracker {
                         ),
                         duration_us: elapsed_us(sent_at),
                     },
-                ));
+                    columns: Vec::new(),
+                    bytes: 0,
+                    rows: Vec::new(),
+                });
             }
         }
+        self.reset();
+    }
+
+    fn reset(&mut self) {
         self.rows = 0;
+        self.bytes = 0;
+        self.columns.clear();
+        self.binary_columns.clear();
+        if let Some(capture) = self.capture.as_mut() {
+            capture.rows.clear();
+            capture.bytes = 0;
+        }
     }
 
     fn finish(
@@ -117,17 +193,25 @@ impl ResultTracker {
         error: Option<String>,
     ) {
         if let Some(Expected::Statement { seq, sent_at }) = queue.pop_in_unit() {
-            self.finished.push((
+            let rows_kept = self
+                .capture
+                .as_mut()
+                .map(|c| std::mem::take(&mut c.rows))
+                .unwrap_or_default();
+            self.finished.push(StatementResult {
                 seq,
-                AuditOutcome {
+                outcome: AuditOutcome {
                     rows,
                     command_tag,
                     error,
                     duration_us: elapsed_us(sent_at),
                 },
-            ));
+                columns: std::mem::take(&mut self.columns),
+                bytes: self.bytes,
+                rows: rows_kept,
+            });
         }
-        self.rows = 0;
+        self.reset();
     }
 }
 
@@ -163,7 +247,7 @@ mod tests {
         queue.push(statement(4));
         queue.push(Expected::Boundary);
 
-        tracker.on_data_row();
+        tracker.on_data_row(&[0, 0]);
         tracker.on_completion(&queue, Some("SELECT 1"));
         tracker.on_error(&queue, "22012", "division by zero");
         tracker.on_ready(&queue);
@@ -173,7 +257,7 @@ mod tests {
         let outcomes: Vec<_> = tracker
             .finished
             .iter()
-            .map(|(seq, o)| (*seq, o.rows, o.error.is_some()))
+            .map(|r| (r.seq, r.outcome.rows, r.outcome.error.is_some()))
             .collect();
         assert_eq!(
             outcomes,
@@ -186,7 +270,7 @@ mod tests {
         );
         assert!(
             tracker.finished[2]
-                .1
+                .outcome
                 .error
                 .as_deref()
                 .unwrap()
@@ -205,7 +289,7 @@ mod tests {
         tracker.on_ready(&queue);
         tracker.on_completion(&queue, Some("UPDATE 2"));
         assert_eq!(tracker.finished.len(), 1);
-        assert_eq!(tracker.finished[0].0, 7);
-        assert_eq!(tracker.finished[0].1.rows, Some(2));
+        assert_eq!(tracker.finished[0].seq, 7);
+        assert_eq!(tracker.finished[0].outcome.rows, Some(2));
     }
 }

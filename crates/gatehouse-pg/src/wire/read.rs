@@ -38,6 +38,14 @@ impl<'a> BodyReader<'a> {
         Ok(i32::from_be_bytes(array))
     }
 
+    pub fn i16(&mut self) -> Result<i16, PgError> {
+        let bytes = self.take(2)?;
+        let array: [u8; 2] = bytes
+            .try_into()
+            .map_err(|_| self.malformed("short integer"))?;
+        Ok(i16::from_be_bytes(array))
+    }
+
     pub fn u8(&mut self) -> Result<u8, PgError> {
         let bytes = self.take(1)?;
         bytes
@@ -183,6 +191,55 @@ pub fn describe_error(fields: &[(u8, String)]) -> String {
 pub fn command_tag(body: &[u8]) -> Option<&str> {
     let end = body.iter().position(|b| *b == 0)?;
     std::str::from_utf8(body.get(..end)?).ok()
+}
+
+/// One column of a `RowDescription`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldDescription {
+    pub name: String,
+    pub table_oid: u32,
+    pub column: i16,
+    pub type_oid: u32,
+    pub type_size: i16,
+    pub type_modifier: i32,
+    /// 0 text, 1 binary.
+    pub format: i16,
+}
+
+/// Decode a `RowDescription` body.
+pub fn row_description(body: &[u8]) -> Result<Vec<FieldDescription>, PgError> {
+    let mut reader = BodyReader::new(body, "RowDescription");
+    let count = reader.i16()?;
+    let mut fields = Vec::with_capacity(usize::try_from(count).unwrap_or(0).min(1600));
+    for _ in 0..count {
+        fields.push(FieldDescription {
+            name: reader.cstr()?.to_owned(),
+            table_oid: reader.i32()? as u32,
+            column: reader.i16()?,
+            type_oid: reader.i32()? as u32,
+            type_size: reader.i16()?,
+            type_modifier: reader.i32()?,
+            format: reader.i16()?,
+        });
+    }
+    reader.finish()?;
+    Ok(fields)
+}
+
+/// Decode a `DataRow` body into its values (`None` for SQL NULL).
+pub fn data_row(body: &[u8]) -> Result<Vec<Option<&[u8]>>, PgError> {
+    let mut reader = BodyReader::new(body, "DataRow");
+    let count = reader.i16()?;
+    let mut values = Vec::with_capacity(usize::try_from(count).unwrap_or(0).min(1600));
+    for _ in 0..count {
+        let length = reader.i32()?;
+        values.push(match usize::try_from(length) {
+            Ok(length) => Some(reader.take(length)?),
+            Err(_) => None,
+        });
+    }
+    reader.finish()?;
+    Ok(values)
 }
 
 #[cfg(test)]

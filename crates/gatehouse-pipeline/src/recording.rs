@@ -1,0 +1,274 @@
+//! Step 5's record half: each session's recording (requests, decisions, result metadata and,
+//! where the connection asks for it, result rows), written through a
+//! [`RecordingStorage`] chunk by chunk as the session runs.
+//!
+//! The audit log is the authority on what was asked and decided; the recording adds what came
+//! back and makes a session replayable. A recording that cannot be written is logged and
+//! abandoned for that session rather than refusing requests: every request it would have
+//! shown is already in the audit log, written before the request was forwarded.
+
+use crate::{AuditOutcome, SessionContext};
+use gatehouse_recording::{
+    Column, Decision, EventKind, MAX_ROWS_PER_EVENT, QueryResult, RecordingEvent, RecordingHeader,
+    RecordingStorage, RecordingWriter, Request, ResultError, ResultRows, SessionEnd, SessionStart,
+};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+/// One column of a result, as the protocol described it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResultColumn {
+    pub name: String,
+    pub type_oid: Option<u32>,
+}
+
+/// What a forwarded statement returned: its outcome plus the metadata a recording keeps.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatementResult {
+    /// The `seq` of the statement's audit event.
+    pub seq: i64,
+    pub outcome: AuditOutcome,
+    pub columns: Vec<ResultColumn>,
+    /// Bytes of row data returned.
+    pub bytes: u64,
+    /// Result rows as text (already masked), when the connection records results.
+    pub rows: Vec<Vec<Option<String>>>,
+}
+
+/// A decided request, as the recording shows it.
+pub(crate) struct DecidedRequest<'a> {
+    pub action: &'a str,
+    pub allowed: bool,
+    pub policies: &'a [String],
+    pub statement: Option<&'a str>,
+    pub fingerprint: Option<&'a str>,
+    pub audit_seq: Option<i64>,
+}
+
+/// The recording of one session. Shared by the session's tasks; cheap to push to.
+pub struct SessionRecorder {
+    id: String,
+    started: Instant,
+    storage: Arc<dyn RecordingStorage>,
+    record_results: bool,
+    state: Mutex<State>,
+}
+
+struct State {
+    /// `None` once finished, or abandoned after a write failure.
+    writer: Option<RecordingWriter>,
+    next_chunk: u32,
+    next_request: u64,
+    /// Request number of each statement still waiting for its result, by audit `seq`.
+    request_of_seq: HashMap<i64, u64>,
+}
+
+impl std::fmt::Debug for SessionRecorder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionRecorder")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SessionRecorder {
+    /// Start recording `session` (its id is the recording id). The first chunk is written at
+    /// once so the recording is listed while the session runs.
+    pub fn start(
+        storage: Arc<dyn RecordingStorage>,
+        session: &SessionContext,
+        record_results: bool,
+    ) -> Option<SessionRecorder> {
+        let start = SessionStart {
+            session: session.session_id.clone(),
+            subject: session.identity.subject.clone(),
+            identity_kind: session.identity.kind.as_str().to_owned(),
+            groups: session.identity.groups.clone(),
+            acting_for: session.identity.acting_for.clone(),
+            connection: session.connection.name.clone(),
+            connection_kind: session.connection.kind.as_str().to_owned(),
+            source_address: session.source_address.map(|a| a.to_string()),
+            started_at: time::OffsetDateTime::now_utc(),
+            gatehouse_version: env!("CARGO_PKG_VERSION").to_owned(),
+        };
+        let writer = match RecordingWriter::new(RecordingHeader::from_start(&start)) {
+            Ok(writer) => writer,
+            Err(error) => {
+                tracing::error!(session = %session.session_id, %error, "cannot start the session recording");
+                return None;
+            }
+        };
+        let recorder = SessionRecorder {
+            id: session.session_id.clone(),
+            started: Instant::now(),
+            storage,
+            record_results,
+            state: Mutex::new(State {
+                writer: Some(writer),
+                next_chunk: 0,
+                next_request: 0,
+                request_of_seq: HashMap::new(),
+            }),
+        };
+        recorder.with_state(|state, at_us| {
+            recorder.push(state, at_us, EventKind::SessionStart(start));
+            recorder.flush(state);
+        });
+        Some(recorder)
+    }
+
+    /// Whether result rows should be captured for this session.
+    pub fn records_results(&self) -> bool {
+        self.record_results
+    }
+
+    pub(crate) fn requests(&self, requests: &[DecidedRequest<'_>]) {
+        self.with_state(|state, at_us| {
+            for request in requests {
+                let number = state.next_request;
+                state.next_request += 1;
+                if let (true, Some(seq)) = (request.allowed, request.audit_seq) {
+                    state.request_of_seq.insert(seq, number);
+                }
+                let event = EventKind::Request(Request {
+                    request: number,
+                    action: request.action.to_owned(),
+                    decision: if request.allowed {
+                        Decision::Allow
+                    } else {
+                        Decision::Deny
+                    },
+                    policies: request.policies.to_vec(),
+                    statement: request.statement.map(str::to_owned),
+                    fingerprint: request.fingerprint.map(str::to_owned),
+                    audit_seq: request.audit_seq,
+                });
+                self.push(state, at_us, event);
+            }
+        });
+    }
+
+    pub(crate) fn results(&self, results: &[StatementResult]) {
+        self.with_state(|state, at_us| {
+            for result in results {
+                let Some(request) = state.request_of_seq.remove(&result.seq) else {
+                    continue;
+                };
+                for batch in result.rows.chunks(MAX_ROWS_PER_EVENT) {
+                    let rows = EventKind::Rows(ResultRows {
+                        request,
+                        rows: batch.to_vec(),
+                    });
+                    self.push(state, at_us, rows);
+                }
+                self.push(
+                    state,
+                    at_us,
+                    EventKind::Result(query_result(request, result)),
+                );
+            }
+        });
+    }
+
+    /// Record the end of the session and store the recording's summary.
+    pub(crate) fn finish(&self, reason: &str) {
+        self.with_state(|state, at_us| {
+            let end = EventKind::SessionEnd(SessionEnd {
+                reason: reason.to_owned(),
+            });
+            self.push(state, at_us, end);
+            let Some(writer) = state.writer.take() else {
+                return;
+            };
+            let stored = writer
+                .finish()
+                .map_err(|e| e.to_string())
+                .and_then(|finished| {
+                    if let Some(chunk) = finished.chunk {
+                        self.storage
+                            .append_chunk(&self.id, state.next_chunk, &chunk.bytes)
+                            .map_err(|e| e.to_string())?;
+                    }
+                    self.storage
+                        .finish(&self.id, &finished.summary)
+                        .map_err(|e| e.to_string())
+                });
+            if let Err(error) = stored {
+                tracing::error!(session = %self.id, %error, "the session recording could not be finished");
+            }
+        });
+    }
+
+    fn with_state(&self, f: impl FnOnce(&mut State, u64)) {
+        if let Ok(mut state) = self.state.lock() {
+            // Under the lock, so that times never go backwards between pushes.
+            let at_us = u64::try_from(self.started.elapsed().as_micros()).unwrap_or(u64::MAX);
+            f(&mut state, at_us);
+        }
+    }
+
+    fn push(&self, state: &mut State, at_us: u64, kind: EventKind) {
+        let Some(writer) = state.writer.as_mut() else {
+            return;
+        };
+        let event = RecordingEvent { at_us, kind };
+        match writer.push(&event) {
+            Ok(Some(chunk)) => self.store_chunk(state, &chunk.bytes),
+            Ok(None) => {}
+            Err(error) => {
+                tracing::warn!(session = %self.id, %error, "an event was left out of the session recording");
+            }
+        }
+    }
+
+    fn flush(&self, state: &mut State) {
+        let flushed = state.writer.as_mut().map(RecordingWriter::flush);
+        match flushed {
+            Some(Ok(Some(chunk))) => self.store_chunk(state, &chunk.bytes),
+            Some(Err(error)) => self.abandon(state, &error.to_string()),
+            _ => {}
+        }
+    }
+
+    fn store_chunk(&self, state: &mut State, bytes: &[u8]) {
+        match self.storage.append_chunk(&self.id, state.next_chunk, bytes) {
+            Ok(()) => state.next_chunk += 1,
+            Err(error) => self.abandon(state, &error.to_string()),
+        }
+    }
+
+    fn abandon(&self, state: &mut State, reason: &str) {
+        tracing::error!(session = %self.id, %reason, "the session recording could not be written; recording stops for this session (the audit log is unaffected)");
+        metrics::counter!("gatehouse_recording_failures_total").increment(1);
+        state.writer = None;
+    }
+}
+
+fn query_result(request: u64, result: &StatementResult) -> QueryResult {
+    let error = result.outcome.error.as_ref().map(|text| {
+        let (code, message) = text.split_once(": ").unwrap_or(("", text.as_str()));
+        ResultError {
+            code: code.to_owned(),
+            message: message.to_owned(),
+        }
+    });
+    QueryResult {
+        request,
+        columns: result
+            .columns
+            .iter()
+            .map(|c| Column {
+                name: c.name.clone(),
+                type_name: None,
+                type_oid: c.type_oid,
+            })
+            .collect(),
+        rows: result.outcome.rows.unwrap_or(0),
+        bytes: result.bytes,
+        duration_us: result.outcome.duration_us,
+        command_tag: result.outcome.command_tag.clone(),
+        error,
+        masked: Default::default(),
+    }
+}
