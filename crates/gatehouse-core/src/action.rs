@@ -101,6 +101,9 @@ pub struct SqlStatement {
 pub enum Action {
     /// Opening a session on a connection.
     Connect,
+    /// Seeing the connection's data without masking; asked once per session where masking
+    /// is configured. Denied means masked.
+    ViewUnmasked,
     /// One SQL statement.
     Sql(SqlStatement),
 }
@@ -110,6 +113,7 @@ impl Action {
     pub fn name(&self) -> &'static str {
         match self {
             Action::Connect => "connect",
+            Action::ViewUnmasked => "data:unmasked",
             Action::Sql(statement) => statement.kind.action_name(),
         }
     }

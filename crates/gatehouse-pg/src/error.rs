@@ -21,6 +21,9 @@ pub enum PgError {
     /// The target could not be reached or refused us; the message is safe to show clients.
     #[error("{0}")]
     Upstream(String),
+    /// A response gatehouse must mask but cannot (fail closed); safe to show clients.
+    #[error("cannot mask the result: {0}")]
+    CannotMask(String),
 }
 
 impl PgError {
@@ -29,6 +32,7 @@ impl PgError {
         match self {
             PgError::Protocol(_) | PgError::MessageTooLarge { .. } => "08P01",
             PgError::Upstream(_) => "08001",
+            PgError::CannotMask(_) => "0A000",
             PgError::Timeout(_) => "08006",
             PgError::Io(_) | PgError::Tls(_) => "08006",
         }

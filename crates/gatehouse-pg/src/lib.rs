@@ -14,6 +14,7 @@ mod cancel;
 mod connector;
 mod error;
 mod handshake;
+mod masking;
 mod server;
 mod session;
 mod tls;
@@ -24,6 +25,7 @@ pub use cancel::CancelRegistry;
 pub use connector::{BackendKey, BuiltinConnector, Connector, PgTarget, Stream, UpstreamSession};
 pub use error::PgError;
 pub use handshake::TOKEN_ONLY_USER;
+pub use masking::ConnectionMasking;
 pub use server::serve;
 pub use tls::provider as tls_provider;
 pub use upstream::UpstreamTls;
@@ -80,4 +82,6 @@ pub struct PgGateway {
     pub cancels: CancelRegistry,
     /// Connections whose session recordings include result rows.
     pub record_results: std::collections::HashSet<String>,
+    /// Masking per connection; connections without an entry are not masked.
+    pub masking: HashMap<String, Arc<ConnectionMasking>>,
 }

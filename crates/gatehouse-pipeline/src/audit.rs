@@ -63,6 +63,10 @@ pub struct AuditOutcome {
     pub error: Option<String>,
     /// From forwarding the request to its completion, in microseconds.
     pub duration_us: u64,
+    /// Values masked in the response, per detector (`email`) and per column rule
+    /// (`column:<rule>`): counts only, never values.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub masked: std::collections::BTreeMap<String, u64>,
 }
 
 /// One audit record. Holds no secrets and no response data.

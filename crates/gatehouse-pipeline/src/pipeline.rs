@@ -191,7 +191,7 @@ impl Pipeline {
 /// Whether forwarding `action` can change state, so its record must be fsynced first.
 fn changes_state(action: &Action) -> bool {
     match action {
-        Action::Connect => false,
+        Action::Connect | Action::ViewUnmasked => false,
         Action::Sql(statement) => !matches!(statement.kind, SqlKind::Select | SqlKind::Session),
     }
 }
@@ -242,7 +242,7 @@ fn event_for(
     now: i64,
 ) -> AuditEvent {
     let (kind, statement, fingerprint) = match action {
-        Action::Connect => (AuditEventKind::Connect, None, None),
+        Action::Connect | Action::ViewUnmasked => (AuditEventKind::Connect, None, None),
         Action::Sql(sql) => (
             AuditEventKind::Statement,
             Some(sql.text.clone()),

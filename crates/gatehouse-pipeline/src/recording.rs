@@ -269,6 +269,6 @@ fn query_result(request: u64, result: &StatementResult) -> QueryResult {
         duration_us: result.outcome.duration_us,
         command_tag: result.outcome.command_tag.clone(),
         error,
-        masked: Default::default(),
+        masked: result.outcome.masked.clone(),
     }
 }

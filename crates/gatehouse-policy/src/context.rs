@@ -61,7 +61,7 @@ pub(crate) fn build(action: &Action, surroundings: &Surroundings) -> Result<Cont
         ("hour".to_owned(), RestrictedExpression::new_long(hour)),
     ];
     let result = match action {
-        Action::Connect => Context::from_pairs(connect),
+        Action::Connect | Action::ViewUnmasked => Context::from_pairs(connect),
         Action::Sql(statement) => {
             let tables = RestrictedExpression::new_set(
                 statement

@@ -21,8 +21,9 @@ pub(crate) const CONNECTION_TYPE: &str = "Gatehouse::Connection";
 pub(crate) const ACTION_TYPE: &str = "Gatehouse::Action";
 
 /// Every action a request can carry (not the action groups), as named by `Action::name()`.
-pub(crate) const REQUEST_ACTIONS: [&str; 10] = [
+pub(crate) const REQUEST_ACTIONS: [&str; 11] = [
     "connect",
+    "data:unmasked",
     "sql:select",
     "sql:insert",
     "sql:update",
@@ -72,7 +73,7 @@ mod tests {
     #[test]
     fn request_action_names_match_core() {
         use gatehouse_core::{Action, SqlKind};
-        let mut names = vec![Action::Connect.name()];
+        let mut names = vec![Action::Connect.name(), Action::ViewUnmasked.name()];
         names.extend(SqlKind::ALL.iter().map(|kind| kind.action_name()));
         names.sort_unstable();
         let mut ours = REQUEST_ACTIONS.to_vec();

@@ -29,6 +29,8 @@ fn quickstart_file_loads_from_disk_with_its_ids_in_order() {
             "readers-read",
             "writers-write",
             "admins-all",
+            "admins-see-unmasked",
+            "machines-see-masked",
             "nobody-runs-unknown-sql"
         ]
     );
@@ -189,4 +191,20 @@ fn verdict_serializes_for_the_audit_log() {
             "errors": []
         })
     );
+}
+
+#[test]
+fn only_human_admins_see_unmasked_data() {
+    let engine = quickstart();
+    let db = connection("prod");
+    let admin = decide(&engine, &identity(&["admins"]), &db, &Action::ViewUnmasked);
+    assert!(admin.allowed);
+    assert_eq!(admin.determining_policies, ["admins-see-unmasked"]);
+    let reader = decide(&engine, &identity(&["readers"]), &db, &Action::ViewUnmasked);
+    assert!(!reader.allowed && reader.determining_policies.is_empty());
+    let mut robot = identity(&["admins"]);
+    robot.kind = gatehouse_core::IdentityKind::Machine;
+    let machine = decide(&engine, &robot, &db, &Action::ViewUnmasked);
+    assert!(!machine.allowed);
+    assert_eq!(machine.determining_policies, ["machines-see-masked"]);
 }

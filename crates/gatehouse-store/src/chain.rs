@@ -44,25 +44,7 @@ impl AuditKey {
 
     /// Read the key file at `path`, creating it (mode 0600, 32 random bytes as hex) if absent.
     pub fn load_or_create(path: &Path) -> Result<Self, StoreError> {
-        let error = |reason: String| StoreError::AuditKey {
-            origin: path.display().to_string(),
-            reason,
-        };
-        match std::fs::read_to_string(path) {
-            Ok(text) => Self::from_hex(&text).map_err(|_| {
-                error("the file does not hold an audit key (64 hex digits)".to_owned())
-            }),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                let mut key = [0u8; 32];
-                rand::RngCore::fill_bytes(&mut rand::rng(), &mut key);
-                let mut file = create_private(path).map_err(|e| error(e.to_string()))?;
-                file.write_all(hex::encode(key).as_bytes())
-                    .and_then(|()| file.sync_all())
-                    .map_err(|e| error(e.to_string()))?;
-                Ok(AuditKey(key))
-            }
-            Err(e) => Err(error(e.to_string())),
-        }
+        load_or_create_key_file(path).map(AuditKey)
     }
 
     /// The MAC of the event with `seq` and canonical encoding `body`, chained from `previous`.
@@ -77,6 +59,31 @@ impl AuditKey {
         mac.update(&seq.to_be_bytes());
         mac.update(body);
         mac.finalize().into_bytes().into()
+    }
+}
+
+/// A 32-byte secret kept as 64 hex digits in the file at `path`, created (mode 0600, random)
+/// if absent. For keys that must live outside the store: the audit chain key, the masking
+/// hash key.
+pub fn load_or_create_key_file(path: &Path) -> Result<[u8; 32], StoreError> {
+    let error = |reason: String| StoreError::AuditKey {
+        origin: path.display().to_string(),
+        reason,
+    };
+    match std::fs::read_to_string(path) {
+        Ok(text) => AuditKey::from_hex(&text)
+            .map(|key| key.0)
+            .map_err(|_| error("the file does not hold a key (64 hex digits)".to_owned())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let mut key = [0u8; 32];
+            rand::RngCore::fill_bytes(&mut rand::rng(), &mut key);
+            let mut file = create_private(path).map_err(|e| error(e.to_string()))?;
+            file.write_all(hex::encode(key).as_bytes())
+                .and_then(|()| file.sync_all())
+                .map_err(|e| error(e.to_string()))?;
+            Ok(key)
+        }
+        Err(e) => Err(error(e.to_string())),
     }
 }
 

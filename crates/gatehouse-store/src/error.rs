@@ -13,7 +13,7 @@ pub enum StoreError {
     Query(#[from] sqlx::Error),
     #[error("no key with id `{0}`; `gatehouse keys list` shows the ids")]
     NoSuchKey(String),
-    #[error("cannot use the audit key from {origin}: {reason}")]
+    #[error("cannot use the key from {origin}: {reason}")]
     AuditKey { origin: String, reason: String },
     #[error("cannot use the audit checkpoint file `{0}`: {1}")]
     Checkpoint(String, String),

@@ -18,7 +18,7 @@ mod token;
 mod verify;
 
 pub use audit::{AuditFilter, AuditLog, AuditOptions, StoredEvent};
-pub use chain::AuditKey;
+pub use chain::{AuditKey, load_or_create_key_file};
 pub use checkpoint::Checkpoint;
 pub use durability::DurabilitySettings;
 pub use error::StoreError;

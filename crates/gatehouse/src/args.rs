@@ -50,6 +50,9 @@ pub enum Command {
     /// The token comes from GATEHOUSE_TOKEN or --token-file. Exit status: 0 when the
     /// statement ran, 1 on an error, 2 for usage errors, 4 when policy denied it.
     Exec(ExecArgs),
+    /// Try the masking rules on a text.
+    #[command(subcommand)]
+    Mask(MaskCommand),
     /// Verify, export and follow the tamper-evident audit log.
     #[command(subcommand)]
     Audit(AuditCommand),
@@ -61,6 +64,32 @@ pub enum Command {
     /// recording is itself recorded in the audit log (an `audit_read` event naming you).
     #[command(subcommand)]
     Sessions(SessionsCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MaskCommand {
+    /// Show what would be masked in a text, by which detector, and what it would become.
+    ///
+    /// Examples:
+    ///   gatehouse mask test --text "mail ana@example.com, card 4111 1111 1111 1111"
+    ///   gatehouse mask test --connection demo --file sample.txt --output json
+    Test(MaskTestArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct MaskTestArgs {
+    /// The text to test.
+    #[arg(long, value_name = "TEXT", conflicts_with = "file")]
+    pub text: Option<String>,
+    /// A UTF-8 file to test as one value.
+    #[arg(long, value_name = "FILE")]
+    pub file: Option<PathBuf>,
+    /// Use this connection's [connections.masking] (default: every built-in detector with its
+    /// default strategy).
+    #[arg(long, value_name = "NAME")]
+    pub connection: Option<String>,
+    #[command(flatten)]
+    pub output: OutputArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -169,6 +198,9 @@ pub struct PolicyCheckArgs {
     /// Decide the `connect` action instead of SQL.
     #[arg(long)]
     pub connect: bool,
+    /// Decide `data:unmasked` (may this identity see the connection's data without masking?).
+    #[arg(long, conflicts_with_all = ["sql", "connect"])]
+    pub unmasked: bool,
     #[command(flatten)]
     pub output: OutputArgs,
 }

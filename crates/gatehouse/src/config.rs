@@ -223,6 +223,9 @@ pub struct ConnectionConfig {
     /// Also record result rows (after masking) in this connection's session recordings.
     #[serde(default)]
     pub record_results: bool,
+    /// Mask result values (`[connections.masking]` after this connection's
+    /// `[[connections]]`): detectors, column rules, strategies, exempt groups.
+    pub masking: Option<gatehouse_mask::MaskConfig>,
 }
 
 #[derive(Debug, Default, Clone, Copy, Deserialize, PartialEq, Eq)]
@@ -288,6 +291,9 @@ impl Config {
                 tls: UpstreamTlsMode::Disable,
                 ca_file: None,
                 record_results: false,
+                // The quickstart masks with every built-in detector; admins see raw values
+                // (quickstart policy `admins-see-unmasked`).
+                masking: Some(gatehouse_mask::MaskConfig::default()),
             }],
             base_dir: PathBuf::from("."),
         }

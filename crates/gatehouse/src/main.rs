@@ -7,6 +7,7 @@ mod audit_cmd;
 mod config;
 mod exec;
 mod keys;
+mod mask_cmd;
 mod policy_cmd;
 mod retention;
 mod serve;
@@ -16,7 +17,7 @@ mod tls;
 #[cfg(feature = "bench-unaudited")]
 mod unaudited;
 
-use args::{AuditCommand, Cli, Command, KeysCommand, PolicyCommand, SessionsCommand};
+use args::{AuditCommand, Cli, Command, KeysCommand, MaskCommand, PolicyCommand, SessionsCommand};
 use clap::Parser;
 use std::process::ExitCode;
 
@@ -50,6 +51,9 @@ fn main() -> ExitCode {
             }
             Command::Exec(args) => {
                 exec::run(cli.config.as_deref(), cli.data_dir.as_deref(), args).await
+            }
+            Command::Mask(MaskCommand::Test(args)) => {
+                mask_cmd::test(cli.config.as_deref(), cli.data_dir.as_deref(), args)
             }
             Command::Audit(AuditCommand::Verify(output)) => {
                 audit_cmd::verify(cli.config.as_deref(), cli.data_dir.as_deref(), output).await

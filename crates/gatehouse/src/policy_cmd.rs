@@ -39,13 +39,16 @@ pub fn check(
         args.kind.parse().map_err(anyhow::Error::msg)?,
         args.groups.clone(),
     );
-    let actions: Vec<Action> = match (&args.sql, args.connect) {
-        (Some(sql), _) => gatehouse_sql::classify(sql)
+    let actions: Vec<Action> = match (&args.sql, args.connect, args.unmasked) {
+        (Some(sql), _, _) => gatehouse_sql::classify(sql)
             .into_iter()
             .map(|c| Action::Sql(c.statement))
             .collect(),
-        (None, true) => vec![Action::Connect],
-        (None, false) => bail!("say what to check: --sql \"...\" or --connect"),
+        (None, true, _) => vec![Action::Connect],
+        (None, false, true) => vec![Action::ViewUnmasked],
+        (None, false, false) => {
+            bail!("say what to check: --sql \"...\", --connect or --unmasked")
+        }
     };
     if actions.is_empty() {
         bail!("--sql holds no statement (only whitespace or comments)");
@@ -79,7 +82,9 @@ pub fn check(
                             s.functions.clone(),
                             s.reason.clone(),
                         ),
-                        Action::Connect => (None, vec![], vec![], vec![], None),
+                        Action::Connect | Action::ViewUnmasked => {
+                            (None, vec![], vec![], vec![], None)
+                        }
                     };
                     serde_json::json!({
                         "action": action.name(),
@@ -114,7 +119,7 @@ pub fn check(
                 };
                 let what = match action {
                     Action::Sql(s) => format!(" {}", s.text),
-                    Action::Connect => String::new(),
+                    Action::Connect | Action::ViewUnmasked => String::new(),
                 };
                 println!(
                     "{}  {}{}\n      decided by: {}",

@@ -107,6 +107,7 @@ pub async fn run(config_path: Option<&Path>, data_dir: Option<&Path>) -> Result<
         tls: Some(acceptor),
         settings,
         cancels: Default::default(),
+        masking: setup.maskings()?,
         record_results: config
             .connections
             .iter()

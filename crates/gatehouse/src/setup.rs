@@ -112,6 +112,39 @@ impl Setup {
         })
     }
 
+    /// The masking of each connection that has some, compiled; errors name the connection.
+    pub fn maskings(
+        &self,
+    ) -> Result<std::collections::HashMap<String, Arc<gatehouse_pg::ConnectionMasking>>> {
+        let mut maskings = std::collections::HashMap::new();
+        for connection in &self.config.connections {
+            if let Some(config) = &connection.masking {
+                let masker = self.masker(config).with_context(|| {
+                    format!("[connections.masking] of connection `{}`", connection.name)
+                })?;
+                maskings.insert(
+                    connection.name.clone(),
+                    Arc::new(gatehouse_pg::ConnectionMasking {
+                        masker,
+                        has_column_rules: !config.columns.is_empty(),
+                    }),
+                );
+            }
+        }
+        Ok(maskings)
+    }
+
+    /// A masker for `config`, keyed with `<data-dir>/mask.key` (created on first use) so that
+    /// `hash` tokens stay the same across restarts.
+    pub fn masker(&self, config: &gatehouse_mask::MaskConfig) -> Result<gatehouse_mask::Masker> {
+        self.ensure_data_dir()?;
+        let key = gatehouse_store::load_or_create_key_file(&self.data_dir.join("mask.key"))?;
+        Ok(gatehouse_mask::Masker::new(
+            config,
+            gatehouse_mask::HashKey::new(key),
+        )?)
+    }
+
     /// The policy files in force; for the quickstart, the shipped policy written to the data
     /// directory on first use so that it can be read and edited there.
     pub fn policy_files(&self) -> Result<Vec<PathBuf>> {

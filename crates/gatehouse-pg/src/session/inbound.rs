@@ -10,7 +10,7 @@
 //! an earlier Sync unit is trusted only once the server has finished that unit without any
 //! error — an error can make the server skip the `Parse` that gatehouse believed in.
 
-use super::results::Expected;
+use super::results::{Expected, StatementHint};
 use super::{Ending, Shared};
 use crate::wire::{self, FrameReader, Severity};
 use crate::{PgError, PgGateway};
@@ -71,6 +71,9 @@ pub(super) struct Inbound<'a, R> {
     /// `EXECUTE`/`DEALLOCATE`/`PREPARE` (which share the namespace) cannot guess them.
     name_nonce: String,
     next_name: u64,
+    /// The session's results are masked: every `Execute` is preceded by a `Describe` of its
+    /// portal so that the outbound side knows the columns and formats of the rows.
+    masked: bool,
 }
 
 impl<'a, R: AsyncRead + Unpin> Inbound<'a, R> {
@@ -79,6 +82,7 @@ impl<'a, R: AsyncRead + Unpin> Inbound<'a, R> {
         context: &'a SessionContext,
         client: FrameReader<R>,
         shared: &'a Shared,
+        masked: bool,
     ) -> Self {
         Inbound {
             gateway,
@@ -99,6 +103,7 @@ impl<'a, R: AsyncRead + Unpin> Inbound<'a, R> {
                 hex::encode(nonce)
             },
             next_name: 0,
+            masked,
         }
     }
 
@@ -163,16 +168,17 @@ impl<'a, R: AsyncRead + Unpin> Inbound<'a, R> {
     /// decision yields.
     /// Queues one expected completion per decided statement (by its audit `seq`), so the
     /// statement's outcome can be recorded against its event.
-    fn forward_permitted(&mut self, permit: Permit, message: &[u8]) {
+    fn forward_permitted(&mut self, permit: Permit, message: &[u8], statements: &[SqlStatement]) {
         let sent_at = Instant::now();
         let seqs = permit.audit_seqs();
         if seqs.is_empty() {
             self.shared.results.push(Expected::Untracked);
         }
-        for seq in seqs {
+        for (seq, statement) in seqs.zip(statements) {
+            let hint = self.masked.then(|| Box::new(hint_for(statement)));
             self.shared
                 .results
-                .push(Expected::Statement { seq, sent_at });
+                .push(Expected::Statement { seq, sent_at, hint });
         }
         self.out.extend_from_slice(message);
     }
@@ -190,9 +196,10 @@ impl<'a, R: AsyncRead + Unpin> Inbound<'a, R> {
         if self.skipping_until_sync {
             return;
         }
-        let actions: Vec<Action> = self.classify(text).into_iter().map(Action::Sql).collect();
+        let statements = self.classify(text);
+        let actions: Vec<Action> = statements.iter().cloned().map(Action::Sql).collect();
         match self.decide(&actions).await {
-            Ok(permit) => self.forward_permitted(permit, &wire::query(text)),
+            Ok(permit) => self.forward_permitted(permit, &wire::query(text), &statements),
             Err(refusal) => self.send_marker_query(refusal),
         }
         self.end_unit();
@@ -209,8 +216,9 @@ impl<'a, R: AsyncRead + Unpin> Inbound<'a, R> {
             "<fast-path function call>",
             "calls a function by OID through the fast-path interface, which gatehouse cannot inspect",
         );
+        let statements = [statement.clone()];
         match self.decide(&[Action::Sql(statement)]).await {
-            Ok(permit) => self.forward_permitted(permit, raw),
+            Ok(permit) => self.forward_permitted(permit, raw, &statements),
             Err(refusal) => self.send_marker_query(refusal),
         }
         self.end_unit();
@@ -290,8 +298,12 @@ impl<'a, R: AsyncRead + Unpin> Inbound<'a, R> {
         match self.decide(&actions).await {
             Ok(permit) => {
                 let mut message = BytesMut::new();
+                if self.masked {
+                    wire::target(&mut message, b'D', b'P', &backend_name);
+                    self.shared.results.push(Expected::InjectedDescribe);
+                }
                 wire::execute(&mut message, &backend_name, max_rows);
-                self.forward_permitted(permit, &message);
+                self.forward_permitted(permit, &message, &statements);
             }
             Err(refusal) => {
                 let marker = self.shared.new_marker(refusal);
@@ -323,6 +335,9 @@ impl<'a, R: AsyncRead + Unpin> Inbound<'a, R> {
             Some(tracked) => tracked.backend_name,
             None => self.missing_name(),
         };
+        if tag == b'D' && self.masked {
+            self.shared.results.push(Expected::ClientDescribe);
+        }
         wire::target(&mut self.out, tag, kind, &backend_name);
         Ok(())
     }
@@ -481,6 +496,22 @@ fn refuse_reserved_names(statement: &mut SqlStatement, original: &ClassifiedStat
 enum Target {
     Statement,
     Portal,
+}
+
+/// What masking needs to know about `statement` before its response arrives.
+fn hint_for(statement: &SqlStatement) -> StatementHint {
+    let text = statement.text.trim_start();
+    let is_copy = text
+        .get(..4)
+        .is_some_and(|word| word.eq_ignore_ascii_case("copy"));
+    StatementHint {
+        tables: statement.reads.clone(),
+        copy_csv: is_copy
+            && text
+                .to_ascii_lowercase()
+                .split(|c: char| !c.is_ascii_alphanumeric() && c != '_')
+                .any(|word| word == "csv"),
+    }
 }
 
 fn unknown_statement(text: &str, reason: &str) -> SqlStatement {

@@ -10,6 +10,7 @@
 //! stays exactly PostgreSQL's.
 
 mod inbound;
+mod mask_responses;
 mod outbound;
 mod refusals;
 mod results;
@@ -17,11 +18,12 @@ mod results;
 use crate::connector::{BackendKey, UpstreamSession};
 use crate::handshake::Accepted;
 use crate::wire::{self, FrameReader, Severity};
-use crate::{PgError, PgGateway};
+use crate::{ConnectionMasking, PgError, PgGateway};
 use gatehouse_core::Action;
 use gatehouse_pipeline::{Decision, SessionContext};
 use rand::RngCore;
 use std::net::IpAddr;
+use std::sync::Arc;
 use tokio::io::AsyncWriteExt;
 use tokio::sync::watch;
 
@@ -120,6 +122,7 @@ pub(crate) async fn run(
         greeting.extend_from_slice(&wire::backend_key_data(process_id, secret));
     }
     greeting.extend_from_slice(&wire::ready_for_query(b'I'));
+    let masking = session_masking(gateway, &context).await;
     let sent = client.get_mut().write_all(&greeting).await;
     tracing::info!(
         session = %context.session_id,
@@ -134,6 +137,7 @@ pub(crate) async fn run(
             relay(
                 gateway,
                 &context,
+                masking,
                 client,
                 server_stream,
                 server_leftover,
@@ -162,9 +166,35 @@ pub(crate) async fn run(
     result.map(|_| ())
 }
 
+/// The masking this session's results get: the connection's, unless the identity may see
+/// the data unmasked — policy permits `data:unmasked`, or the identity is in one of the
+/// masking's `exempt_groups` and no policy forbids it. Any failure to decide means masked.
+async fn session_masking(
+    gateway: &PgGateway,
+    context: &SessionContext,
+) -> Option<Arc<ConnectionMasking>> {
+    let masking = gateway.masking.get(&context.connection.name)?;
+    let in_exempt_group = masking
+        .masker
+        .exempt_groups()
+        .iter()
+        .any(|group| context.identity.groups.contains(group));
+    let exempt = match gateway
+        .pipeline
+        .decide(context, &[Action::ViewUnmasked])
+        .await
+    {
+        Ok(Decision::Allow(_)) => true,
+        Ok(Decision::Deny(denial)) => in_exempt_group && denial.policies.is_empty(),
+        Err(_) => false,
+    };
+    (!exempt).then(|| masking.clone())
+}
+
 async fn relay(
     gateway: &PgGateway,
     context: &SessionContext,
+    masking: Option<Arc<ConnectionMasking>>,
     client: FrameReader<Box<dyn crate::Stream>>,
     server: Box<dyn crate::Stream>,
     server_leftover: bytes::BytesMut,
@@ -186,10 +216,11 @@ async fn relay(
         "server",
     );
     let shared = Shared::default();
-    let mut inbound = inbound::Inbound::new(gateway, context, client_reader, &shared);
+    let mut inbound =
+        inbound::Inbound::new(gateway, context, client_reader, &shared, masking.is_some());
     let outcome = tokio::select! {
         ending = inbound.run(&mut server_write) => ending,
-        ending = outbound::run(server_reader, &mut client_write, &shared, &gateway.pipeline, context) => ending,
+        ending = outbound::run(server_reader, &mut client_write, &shared, &gateway.pipeline, context, masking.as_deref()) => ending,
         _ = wait_for(terminate) => Ok(Ending::ShutDown),
     };
     let farewell = match &outcome {

@@ -1,11 +1,12 @@
 //! Server → client: relay every response, keep count of `ReadyForQuery` and errors, swap the
-//! server's error for a refusal marker with gatehouse's refusal, and record each forwarded
-//! statement's outcome in the audit log.
+//! server's error for a refusal marker with gatehouse's refusal, mask result values where the
+//! session is masked, and record each forwarded statement's outcome in the audit log.
 
-use super::results::ResultTracker;
+use super::mask_responses::ResponseMasker;
+use super::results::{Front, ResultTracker, StatementHint};
 use super::{Ending, Shared};
-use crate::PgError;
 use crate::wire::{self, FrameReader};
+use crate::{ConnectionMasking, PgError};
 use bytes::BytesMut;
 use gatehouse_pipeline::{Pipeline, SessionContext};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
@@ -19,6 +20,7 @@ pub(super) async fn run<R, W>(
     shared: &Shared,
     pipeline: &Pipeline,
     context: &SessionContext,
+    masking: Option<&ConnectionMasking>,
 ) -> Result<Ending, PgError>
 where
     R: AsyncRead + Unpin,
@@ -31,6 +33,7 @@ where
             .as_ref()
             .is_some_and(|recorder| recorder.records_results()),
     );
+    let mut masker = masking.map(ResponseMasker::new);
     loop {
         let Some(frame) = server.next().await? else {
             if !out.is_empty() {
@@ -38,31 +41,86 @@ where
             }
             return Ok(Ending::ServerClosed);
         };
+        let mut swallow = false;
+        let masked = match (frame.tag, masker.as_mut()) {
+            (b'D', Some(masker)) => masker.on_data_row(frame.body()),
+            (b'd', Some(masker)) => Ok(masker.on_copy_data(frame.body())),
+            (b'T' | b'n', _) => {
+                let mut planned = Ok(());
+                match shared.results.front() {
+                    Front::InjectedDescribe(hint) => {
+                        // Gatehouse's own Describe: for planning, never for the client.
+                        shared.results.pop_front();
+                        if frame.tag == b'T' {
+                            results.on_row_description(frame.body());
+                            planned = plan(&mut masker, frame.body(), &hint);
+                        }
+                        swallow = true;
+                    }
+                    Front::ClientDescribe => shared.results.pop_front(),
+                    Front::Statement(hint) if frame.tag == b'T' => {
+                        results.on_row_description(frame.body());
+                        planned = plan(&mut masker, frame.body(), &hint);
+                    }
+                    _ if frame.tag == b'T' => {
+                        results.on_row_description(frame.body());
+                        planned = plan(&mut masker, frame.body(), &StatementHint::default());
+                    }
+                    _ => {}
+                }
+                planned.map(|()| None)
+            }
+            (b'H', Some(masker)) => {
+                let hint = match shared.results.front() {
+                    Front::Statement(hint) => hint,
+                    _ => StatementHint::default(),
+                };
+                masker.on_copy_out(frame.body(), &hint).map(|()| None)
+            }
+            (b'C' | b'I' | b's' | b'V' | b'E' | b'Z', Some(masker)) => {
+                results.note_masked(&masker.end_result());
+                Ok(None)
+            }
+            _ => Ok(None),
+        };
+        let masked = match masked {
+            Ok(masked) => masked,
+            Err(error) => {
+                // Fail closed: what was complete before goes out, nothing of this result does.
+                client.write_all(&out).await?;
+                return Err(error);
+            }
+        };
+        let raw: &[u8] = masked.as_deref().unwrap_or(&frame.raw);
         match frame.tag {
+            _ if swallow => {}
             b'Z' => {
                 shared.saw_ready_for_query();
                 results.on_ready(&shared.results);
-                out.extend_from_slice(&frame.raw);
-            }
-            b'T' => {
-                results.on_row_description(frame.body());
-                out.extend_from_slice(&frame.raw);
+                out.extend_from_slice(raw);
             }
             b'D' => {
-                results.on_data_row(frame.body());
-                out.extend_from_slice(&frame.raw);
+                results.on_data_row(raw.get(5..).unwrap_or_default());
+                out.extend_from_slice(raw);
             }
             b'C' => {
                 let tag = wire::command_tag(frame.body());
                 results.on_completion(&shared.results, tag);
-                out.extend_from_slice(&frame.raw);
+                out.extend_from_slice(raw);
             }
             b'I' | b's' | b'V' => {
                 results.on_completion(&shared.results, None);
-                out.extend_from_slice(&frame.raw);
+                out.extend_from_slice(raw);
             }
             b'E' => {
                 shared.saw_error();
+                if matches!(
+                    shared.results.front(),
+                    Front::InjectedDescribe(_) | Front::ClientDescribe
+                ) {
+                    // The Describe failed; the server skips the rest of the unit.
+                    shared.results.pop_front();
+                }
                 let fields = wire::error_fields(frame.body()).unwrap_or_default();
                 let field = |wanted: u8| {
                     fields
@@ -81,7 +139,7 @@ where
                     char::from(frame.tag)
                 )));
             }
-            _ => out.extend_from_slice(&frame.raw),
+            _ => out.extend_from_slice(raw),
         }
         if out.len() >= FLUSH_AT || !server.has_buffered_frame() {
             client.write_all(&out).await?;
@@ -94,5 +152,17 @@ where
                 }
             }
         }
+    }
+}
+
+/// Plan masking for a result set, when the session is masked.
+fn plan(
+    masker: &mut Option<ResponseMasker<'_>>,
+    row_description: &[u8],
+    hint: &StatementHint,
+) -> Result<(), PgError> {
+    match masker {
+        Some(masker) => masker.on_row_description(row_description, hint),
+        None => Ok(()),
     }
 }

@@ -16,11 +16,29 @@ use std::collections::VecDeque;
 use std::sync::Mutex;
 use std::time::Instant;
 
+/// What masking needs to know about a statement before its response arrives.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct StatementHint {
+    /// Relations the statement reads, for `table.column` rules.
+    pub tables: Vec<String>,
+    /// A `COPY ... TO STDOUT` in CSV format (the protocol does not say).
+    pub copy_csv: bool,
+}
+
 /// One thing the server will answer, queued by `inbound`.
 #[derive(Debug)]
 pub(crate) enum Expected {
-    /// A forwarded statement whose audit event has `seq`.
-    Statement { seq: i64, sent_at: Instant },
+    /// A forwarded statement whose audit event has `seq`; `hint` only when masking is on.
+    Statement {
+        seq: i64,
+        sent_at: Instant,
+        hint: Option<Box<StatementHint>>,
+    },
+    /// A `Describe` of a portal gatehouse added before an `Execute` to learn the result's
+    /// columns and formats: its `RowDescription`/`NoData` is for gatehouse, not the client.
+    InjectedDescribe,
+    /// The client's own `Describe`: its `RowDescription`/`NoData` goes to the client.
+    ClientDescribe,
     /// Something answered but not recorded (a refusal marker, an empty query, an Execute of
     /// a portal that does not exist).
     Untracked,
@@ -38,6 +56,33 @@ impl ResultQueue {
     pub fn push(&self, entry: Expected) {
         if let Ok(mut entries) = self.entries.lock() {
             entries.push_back(entry);
+        }
+    }
+
+    /// What the server answers next: the oldest entry, `None` at a unit boundary.
+    pub fn front(&self) -> Front {
+        let Ok(entries) = self.entries.lock() else {
+            return Front::Other;
+        };
+        match entries.front() {
+            Some(Expected::InjectedDescribe) => match entries.get(1) {
+                Some(Expected::Statement { hint, .. }) => {
+                    Front::InjectedDescribe(hint.as_deref().cloned().unwrap_or_default())
+                }
+                _ => Front::InjectedDescribe(StatementHint::default()),
+            },
+            Some(Expected::ClientDescribe) => Front::ClientDescribe,
+            Some(Expected::Statement { hint, .. }) => {
+                Front::Statement(hint.as_deref().cloned().unwrap_or_default())
+            }
+            _ => Front::Other,
+        }
+    }
+
+    /// Remove the oldest entry (after [`ResultQueue::front`] said what it is).
+    pub fn pop_front(&self) {
+        if let Ok(mut entries) = self.entries.lock() {
+            entries.pop_front();
         }
     }
 
@@ -66,6 +111,16 @@ impl ResultQueue {
     }
 }
 
+/// What the oldest queued entry is.
+#[derive(Debug)]
+pub(crate) enum Front {
+    /// Gatehouse's own `Describe`, with the hint of the statement it describes.
+    InjectedDescribe(StatementHint),
+    ClientDescribe,
+    Statement(StatementHint),
+    Other,
+}
+
 /// Rows of one statement kept for a recording that records results, at most.
 const CAPTURE_ROWS: usize = 1_000;
 /// Bytes of row values of one statement kept for such a recording, at most.
@@ -80,6 +135,8 @@ pub(crate) struct ResultTracker {
     binary_columns: Vec<bool>,
     /// Rows kept for the recording, when the session records results.
     capture: Option<Capture>,
+    /// Values masked in the response in progress.
+    masked: std::collections::BTreeMap<String, u64>,
     /// Completed results not yet written to the audit log and recording.
     pub finished: Vec<StatementResult>,
 }
@@ -109,6 +166,16 @@ impl ResultTracker {
                 type_oid: Some(f.type_oid),
             })
             .collect();
+    }
+
+    /// Values masked in the response in progress (added up until the statement completes).
+    pub fn note_masked(&mut self, counts: &gatehouse_mask::MaskCounts) {
+        for (name, count) in counts.detectors() {
+            *self.masked.entry(name.clone()).or_default() += count;
+        }
+        for (rule, count) in counts.column_rules() {
+            *self.masked.entry(format!("column:{rule}")).or_default() += count;
+        }
     }
 
     pub fn on_data_row(&mut self, body: &[u8]) {
@@ -154,7 +221,7 @@ impl ResultTracker {
     /// `ReadyForQuery`: whatever the unit still expected was skipped by the server.
     pub fn on_ready(&mut self, queue: &ResultQueue) {
         for entry in queue.pop_unit() {
-            if let Expected::Statement { seq, sent_at } = entry {
+            if let Expected::Statement { seq, sent_at, .. } = entry {
                 self.finished.push(StatementResult {
                     seq,
                     outcome: AuditOutcome {
@@ -164,6 +231,7 @@ impl ResultTracker {
                             "not run: an earlier message of the same request failed".to_owned(),
                         ),
                         duration_us: elapsed_us(sent_at),
+                        masked: Default::default(),
                     },
                     columns: Vec::new(),
                     bytes: 0,
@@ -175,6 +243,7 @@ impl ResultTracker {
     }
 
     fn reset(&mut self) {
+        self.masked.clear();
         self.rows = 0;
         self.bytes = 0;
         self.columns.clear();
@@ -192,7 +261,7 @@ impl ResultTracker {
         command_tag: Option<String>,
         error: Option<String>,
     ) {
-        if let Some(Expected::Statement { seq, sent_at }) = queue.pop_in_unit() {
+        if let Some(Expected::Statement { seq, sent_at, .. }) = queue.pop_in_unit() {
             let rows_kept = self
                 .capture
                 .as_mut()
@@ -205,6 +274,7 @@ impl ResultTracker {
                     command_tag,
                     error,
                     duration_us: elapsed_us(sent_at),
+                    masked: std::mem::take(&mut self.masked),
                 },
                 columns: std::mem::take(&mut self.columns),
                 bytes: self.bytes,
@@ -233,6 +303,7 @@ mod tests {
         Expected::Statement {
             seq,
             sent_at: Instant::now(),
+            hint: None,
         }
     }
 

@@ -1,0 +1,182 @@
+//! Masking of sensitive values in query results, with no network or protocol dependency: the
+//! PostgreSQL adapter calls it per result column and per value.
+//!
+//! Two kinds of rules decide what is masked:
+//!
+//! - **Column rules** mask a whole column chosen by its name (`ssn`, `users.ssn`, globs such as
+//!   `*password*` or `*_token`, case-insensitive) and/or its type name. First match wins.
+//! - **Detectors** scan the values of every other column for sensitive content. Each detector
+//!   pairs a regex with a validator (check digits, issuer and length tables, decodable
+//!   structure, a label nearby), so it fires on a card number, not on any 16 digits.
+//!
+//! # Use
+//!
+//! ```
+//! use gatehouse_mask::{ColumnRef, HashKey, MaskConfig, MaskCounts, Masked, Masker};
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let config: MaskConfig = toml::from_str(r#"
+//!     [[columns]]
+//!     name = "*password*"
+//!     strategy = "null"
+//! "#)?;
+//! let masker = Masker::new(&config, HashKey::new([42; 32]))?;
+//!
+//! // Once per result set: what happens to each column.
+//! let plan = masker.plan(&[
+//!     ColumnRef { name: "password_hash", table: Some("users"), type_name: Some("text") },
+//!     ColumnRef { name: "note", table: Some("users"), type_name: Some("text") },
+//! ]);
+//! let [password, note] = plan.columns() else { unreachable!() };
+//!
+//! // Per value; counts go to the audit log (numbers only, never values).
+//! let mut counts = MaskCounts::default();
+//! assert_eq!(masker.mask_value(password, "$2b$12$abc", &mut counts), Masked::Null);
+//! assert_eq!(masker.mask_value(note, "all good", &mut counts), Masked::Unchanged("all good"));
+//! let masked = masker.mask_value(note, "card 4111 1111 1111 1111", &mut counts);
+//! assert_eq!(masked.as_str(), Some("card **** **** **** 1111"));
+//! assert_eq!(counts.detectors().get("payment_card"), Some(&1));
+//! assert_eq!(counts.column_rules().get("*password*"), Some(&1));
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! - [`Masker::new`]`(&MaskConfig, HashKey) -> Result<Masker, MaskError>` compiles a
+//!   configuration; errors say what to fix.
+//! - [`Masker::plan`]`(&[ColumnRef]) -> ColumnPlan`: per column, [`ColumnMask::Whole`] (a column
+//!   rule matched; carries the rule and its [`Strategy`]) or [`ColumnMask::Scan`].
+//! - [`Masker::mask_value`]`(&ColumnMask, &str, &mut MaskCounts) -> Masked`:
+//!   [`Masked::Unchanged`] (borrows the input; nothing is allocated when nothing matches),
+//!   [`Masked::Replaced`] or [`Masked::Null`] (send SQL `NULL`).
+//! - [`Masker::mask_value_within`] adds a length limit, [`Masker::mask_bytes`] takes the value
+//!   as bytes (not UTF-8: never scanned, returned unchanged; column rules still apply).
+//! - [`Masker::explain`]`(&str) -> Vec<Finding>`: what would be masked, by which detector, and
+//!   what it would become (serializable, for `gatehouse mask test --text`).
+//! - [`MaskCounts`]: values masked per detector and per column rule.
+//!
+//! # Configuration
+//!
+//! [`MaskConfig`] deserializes from a table such as `[connections.<name>.masking]`; unknown keys
+//! are errors. Every key is optional.
+//!
+//! ```toml
+//! detectors = ["all"]              # default; or a list of built-in names, e.g. ["email", "iban"]
+//! exempt_groups = ["admins"]       # carried for the caller, which applies it
+//!
+//! [[columns]]                      # column rules, first match wins
+//! name = "*password*"              # `column` or `table.column`, globs `*` and `?`
+//! strategy = "null"
+//!
+//! [[columns]]
+//! name = "billing.card_*"
+//! types = ["text", "varchar"]      # optional: only columns of these types (globs too)
+//! strategy = { partial = 4 }
+//!
+//! [strategies]                     # per built-in detector, overriding the defaults below
+//! email = "redact"
+//! payment_card = { partial = 4 }
+//!
+//! [[custom]]                       # operator-defined detectors; they always run
+//! name = "order_ref"               # lowercase letters, digits, `_`
+//! pattern = "ORD-[0-9]{8}"         # `regex` crate syntax; the whole match is masked
+//! validator = "none"               # "luhn", "mod97" or "none" (default)
+//! strategy = "redact"              # default "redact"
+//! ```
+//!
+//! A strategy is written `"redact"`, `"hash"`, `"null"` or `{ partial = N }`.
+//!
+//! # Detectors and default strategies
+//!
+//! | detector | finds | default |
+//! |---|---|---|
+//! | `email` | `local@domain.tld`, alphabetic TLD; not `logo@2x.png`, `pkg@1.2.3` | `hash` |
+//! | `payment_card` | 13–19 digits, plain or grouped by spaces/dashes; known issuer prefix and length (Visa, Mastercard, Amex, Discover, Diners, JCB, UnionPay, Maestro, Mir); Luhn | `{ partial = 4 }` |
+//! | `iban` | country code, that country's length, mod-97; plain or in groups of four | `{ partial = 4 }` |
+//! | `us_ssn` | `AAA-GG-SSSS`; undashed only after `SSN`/`Social Security number`; unissued areas, groups, serials refused | `{ partial = 4 }` |
+//! | `phone` | `+` and 8–15 digits; `(415) 555-2671`, `415-555-2671`, `1-800-…`; `020 7946 0958`, `01 23 45 67 89`; never bare digit runs, dates, ISBNs | `{ partial = 4 }` |
+//! | `ipv4` | valid octets, no leading zeros; not in longer dotted sequences, not after `version`/`build`/`section`… | `hash` |
+//! | `ipv6` | what [`std::net::Ipv6Addr`] parses; not `::` alone or MAC-like `aa:bb:…` | `hash` |
+//! | `jwt` | three base64url segments, header JSON with `alg`, payload a JSON object | `redact` |
+//! | `aws_access_key_id` | `AKIA`/`ASIA` + 16 uppercase letters or digits | `redact` |
+//! | `aws_secret_key` | 40 base64 characters right after a `secret`-style label (`aws_secret_access_key=`, `"SecretAccessKey": "…"`) | `redact` |
+//! | `github_token` | `ghp_`/`gho_`/`ghu_`/`ghs_`/`ghr_` + 36, `github_pat_` + 22 + `_` + 59 | `redact` |
+//! | `gitlab_token` | `glpat-` + 20 or more | `redact` |
+//! | `slack_token` | `xox[abposr]-` + dash-separated parts | `redact` |
+//! | `google_api_key` | `AIza` + 35 | `redact` |
+//! | `stripe_key` | `sk_live_`, `sk_test_`, `rk_live_`, `rk_test_`, `pk_live_` + 16 or more | `redact` |
+//! | `private_key` | PEM `-----BEGIN … PRIVATE KEY-----` through its END line (to the end of the text if cut) | `redact` |
+//! | `bearer_token` | the credential after `Bearer ` (16+ characters with letters and digits) | `redact` |
+//! | custom | its `pattern`, then its `validator` | `redact` |
+//!
+//! The table is also the priority order (first = highest) used when findings overlap: the
+//! longest finding wins, then the higher-priority detector, then the earliest.
+//!
+//! # Strategies
+//!
+//! | strategy | content finding | whole column |
+//! |---|---|---|
+//! | `redact` | `[REDACTED:<detector>]` | `[REDACTED]` |
+//! | `{ partial = N }` | letters and digits become `*` except the last `N` of them, never more than half; separators stay: `****-****-****-1111`, `***-**-6789` | same |
+//! | `hash` | `<detector>:<12 hex>` | `masked:<12 hex>` |
+//! | `null` | the whole value becomes SQL `NULL` | `NULL` |
+//!
+//! `hash` is HMAC-SHA256 keyed by the [`HashKey`] over the exact bytes of the span: equal inputs
+//! give equal tokens under the same key (joins and `GROUP BY` on masked data line up, and the
+//! hex part is the same whichever label a token carries), different keys give unrelated tokens,
+//! and nobody without the key can test a guess. No normalization: `A@x.io` and `a@x.io` differ.
+//!
+//! # Lengths and leftovers
+//!
+//! [`Masker::mask_value`] can lengthen a value: `[REDACTED:email]` is longer than `a@b.co`.
+//! [`Masker::mask_value_within`] guarantees at most `max_chars` characters (or the input's length,
+//! if that is larger): when the natural result does not fit, every replacement is made no
+//! longer than what it replaces (`redact` becomes one `*` per character, `hash` keeps as many hex
+//! digits as fit, `partial` never lengthens).
+//!
+//! Masking never leaves anything detectable: the masked value is scanned again and masked again
+//! until a scan finds nothing (replacing one finding can expose a neighbour that lost an overlap
+//! to it); if three more passes do not settle it, the whole value becomes `[REDACTED]`. A
+//! `partial` replacement that would itself still be detected (the visible tail of an IPv6
+//! address can be an address) is masked completely instead. [`Masker::explain`] shows the first
+//! scan.
+//!
+//! # Text and bytes
+//!
+//! Detectors work on `&str`. [`Masker::mask_bytes`] takes a value as it comes off the wire: if
+//! it is UTF-8 it is masked as text; if not (a database in another encoding), content detectors
+//! cannot read it and it is returned unchanged, while column rules still apply.
+//!
+//! # Cost
+//!
+//! Each value first pays two cheap passes: one loop counting digits, uppercase letters, dots,
+//! colons and `@` (which the compiler vectorizes), and one Aho-Corasick search for the
+//! detectors' fixed literals (`-----BEGIN`, `eyJ`, `AKIA`, `ghp_`, `xoxb-`, `AIza`, `sk_live_`,
+//! `secret`/`Secret`/`SECRET`, `bearer`/`Bearer`/`BEARER`, …), case-sensitive so that its SIMD
+//! prefilter stays on; custom detectors add one `RegexSet` test. Only detectors whose trigger
+//! fired run their regex: a card needs a run of 13 digits (single spaces or dashes allowed), an
+//! email an `@`, an IPv6 address a `::` or seven colons, and so on. Nothing is allocated unless
+//! something is found. `benches/mask.rs` measures it; `BENCHMARKS.md` has the figures.
+
+mod columns;
+mod config;
+mod counts;
+mod custom;
+mod detectors;
+mod error;
+mod finding;
+mod glob;
+mod hash_key;
+mod masked;
+mod masker;
+mod render;
+mod scan;
+mod strategy;
+
+pub use columns::{ColumnMask, ColumnPlan, ColumnRef};
+pub use config::{ColumnRuleConfig, CustomDetectorConfig, MaskConfig, Validator};
+pub use counts::MaskCounts;
+pub use error::MaskError;
+pub use finding::Finding;
+pub use hash_key::HashKey;
+pub use masked::{Masked, MaskedBytes};
+pub use masker::Masker;
+pub use strategy::Strategy;

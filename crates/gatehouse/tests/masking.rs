@@ -1,0 +1,395 @@
+//! Masking in the data path, through real clients against real PostgreSQL: psql (simple
+//! protocol, text format) and tokio-postgres (extended protocol, binary format). Sensitive
+//! values never reach a masked session, benign values come back byte for byte, every response
+//! stays valid for its types, what cannot be masked safely fails closed, and the audit log
+//! counts what was masked.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+mod support;
+
+use support::{Gateway, Options, TestDb, message, sqlstate};
+
+const PEOPLE: &str = "CREATE TABLE people (
+        id int PRIMARY KEY,
+        email text,
+        card text,
+        card_number bigint,
+        note text,
+        born date,
+        ref uuid,
+        password_hash text,
+        profile jsonb
+    );
+    INSERT INTO people VALUES
+      (1, 'ana@example.com', '4111 1111 1111 1111', 4111111111111111, 'likes tea',
+       '1990-05-01', 'b0b1e6a4-8d1e-4c57-9d3e-1f2a3b4c5d6e', '$2b$12$abcdefghijklmnopqrstuv',
+       '{\"contact\": \"ana@example.com\", \"age\": 36}'),
+      (2, 'bo@example.org', '5500-0000-0000-0004', 1234, 'order 1234-5678-9012-3456 shipped',
+       '1985-12-24', '00000000-0000-0000-0000-000000000001', 'x', '{}')";
+
+/// A `jsonb` value as it arrives in binary format: a version byte, then the JSON text.
+struct Jsonb(serde_json::Value);
+
+impl<'a> tokio_postgres::types::FromSql<'a> for Jsonb {
+    fn from_sql(
+        _: &tokio_postgres::types::Type,
+        raw: &'a [u8],
+    ) -> Result<Self, Box<dyn std::error::Error + Sync + Send>> {
+        let (version, json) = raw.split_first().ok_or("empty jsonb")?;
+        assert_eq!(*version, 1, "jsonb binary version");
+        Ok(Jsonb(serde_json::from_slice(json)?))
+    }
+
+    fn accepts(ty: &tokio_postgres::types::Type) -> bool {
+        *ty == tokio_postgres::types::Type::JSONB
+    }
+}
+
+/// Any non-NULL value, of any type.
+struct AnyValue;
+
+impl<'a> tokio_postgres::types::FromSql<'a> for AnyValue {
+    fn from_sql(
+        _: &tokio_postgres::types::Type,
+        _: &'a [u8],
+    ) -> Result<Self, Box<dyn std::error::Error + Sync + Send>> {
+        Ok(AnyValue)
+    }
+
+    fn accepts(_: &tokio_postgres::types::Type) -> bool {
+        true
+    }
+}
+
+async fn people_db() -> TestDb {
+    let db = TestDb::create().await;
+    db.direct().await.batch_execute(PEOPLE).await.unwrap();
+    db
+}
+
+fn masked_gateway(db: &TestDb, masking: &str) -> Gateway {
+    Gateway::start_with(
+        &db.name,
+        Options {
+            demo_extra: format!("[connections.masking]\n{masking}"),
+            ..Options::default()
+        },
+    )
+}
+
+#[tokio::test]
+async fn psql_sees_masked_sensitive_values_and_benign_values_unchanged() {
+    let db = people_db().await;
+    let gateway = masked_gateway(&db, "");
+    let token = gateway.key("ana", &["readers"]);
+    let (ok, out, err) = gateway.psql(
+        "ana",
+        &token,
+        "SELECT email, card, card_number, note, born, ref FROM people ORDER BY id",
+    );
+    assert!(ok, "{err}");
+    assert!(
+        !out.contains("ana@example.com") && !out.contains("4111 1111 1111 1111"),
+        "{out}"
+    );
+    assert!(
+        out.contains("email:"),
+        "emails are hashed by default: {out}"
+    );
+    assert!(
+        out.contains("**** **** **** 1111"),
+        "cards keep their last four: {out}"
+    );
+    assert!(out.contains("****-****-****-0004"), "{out}");
+    // Benign values, byte for byte.
+    for benign in [
+        "likes tea",
+        "order 1234-5678-9012-3456 shipped",
+        "1990-05-01",
+        "b0b1e6a4-8d1e-4c57-9d3e-1f2a3b4c5d6e",
+        "1234",
+    ] {
+        assert!(out.contains(benign), "{benign} changed: {out}");
+    }
+    assert!(
+        !out.contains("4111111111111111"),
+        "a card in a bigint becomes NULL: {out}"
+    );
+
+    let (ok, out, _) = gateway.psql(
+        "ana",
+        &token,
+        "SELECT 'ana@example.com' AS email, '4111 1111 1111 1111' AS card, 42 AS n",
+    );
+    assert!(ok);
+    assert!(
+        !out.contains("ana@example.com") && !out.contains("4111 1111 1111 1111"),
+        "{out}"
+    );
+    assert!(out.contains("42"));
+}
+
+#[tokio::test]
+async fn binary_results_of_the_extended_protocol_are_masked_and_stay_valid() {
+    let db = people_db().await;
+    let gateway = masked_gateway(&db, "");
+    let token = gateway.key("ana", &["readers"]);
+    let client = gateway.connect("ana", &token).await.unwrap();
+    let rows = client
+        .query(
+            "SELECT id, email, card, card_number, note, born, ref, profile FROM people WHERE id = $1",
+            &[&1i32],
+        )
+        .await
+        .unwrap();
+    let row = &rows[0];
+    assert_eq!(row.get::<_, i32>("id"), 1);
+    let email: String = row.get("email");
+    assert!(email.starts_with("email:"), "{email}");
+    assert_eq!(row.get::<_, String>("card"), "**** **** **** 1111");
+    assert_eq!(row.get::<_, Option<i64>>("card_number"), None);
+    assert_eq!(row.get::<_, String>("note"), "likes tea");
+    let Jsonb(profile) = row.get("profile");
+    assert!(profile["contact"].as_str().unwrap().starts_with("email:"));
+    assert_eq!(profile["age"], 36);
+    // The hash is deterministic: the same email masks to the same token everywhere.
+    let again: String = client
+        .query_one("SELECT 'ana@example.com'::text", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(again, email);
+}
+
+#[tokio::test]
+async fn admins_see_raw_values_but_machines_never_do() {
+    let db = people_db().await;
+    let gateway = masked_gateway(&db, "");
+    let admin = gateway.key("root", &["admins"]);
+    let client = gateway.connect("root", &admin).await.unwrap();
+    let email: String = client
+        .query_one("SELECT email FROM people WHERE id = 1", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(email, "ana@example.com");
+
+    let robot = gateway.key_with("robot", &["admins"], &["--kind", "machine"]);
+    let client = gateway.connect("robot", &robot).await.unwrap();
+    let email: String = client
+        .query_one("SELECT email FROM people WHERE id = 1", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert!(
+        email.starts_with("email:"),
+        "policy machines-see-masked: {email}"
+    );
+}
+
+#[tokio::test]
+async fn column_rules_mask_whole_columns_by_name_and_table() {
+    let db = people_db().await;
+    let gateway = masked_gateway(
+        &db,
+        "[[connections.masking.columns]]\nname = \"*password*\"\nstrategy = \"null\"\n\
+         [[connections.masking.columns]]\nname = \"people.note\"\nstrategy = \"redact\"\n\
+         [[connections.masking.columns]]\nname = \"born\"\nstrategy = \"redact\"\n",
+    );
+    let token = gateway.key("ana", &["readers"]);
+    let client = gateway.connect("ana", &token).await.unwrap();
+    let row = client
+        .query_one(
+            "SELECT password_hash, note, born FROM people WHERE id = 1",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(row.get::<_, Option<String>>("password_hash"), None);
+    assert_eq!(row.get::<_, String>("note"), "[REDACTED]");
+    assert!(
+        row.get::<_, Option<AnyValue>>("born").is_none(),
+        "a masked date column becomes NULL: nothing else is a valid date"
+    );
+}
+
+#[tokio::test]
+async fn a_binary_value_gatehouse_cannot_read_fails_closed() {
+    let db = people_db().await;
+    let gateway = masked_gateway(&db, "");
+    let token = gateway.key("ana", &["readers"]);
+    let client = gateway.connect("ana", &token).await.unwrap();
+    // tokio-postgres asks for text[] in binary format, which gatehouse cannot inspect.
+    let error = client
+        .query_one("SELECT ARRAY[email] FROM people WHERE id = 1", &[])
+        .await
+        .unwrap_err();
+    assert_eq!(sqlstate(&error).as_deref(), Some("0A000"), "{error:?}");
+    assert!(
+        message(&error).contains("binary format"),
+        "{}",
+        message(&error)
+    );
+    // The same over psql (text format) is masked, not refused.
+    let (ok, out, err) = gateway.psql(
+        "ana",
+        &token,
+        "SELECT ARRAY[email] FROM people WHERE id = 1",
+    );
+    assert!(ok, "{err}");
+    assert!(!out.contains("ana@example.com"), "{out}");
+}
+
+#[tokio::test]
+async fn copy_to_stdout_is_masked_in_text_and_csv_and_refused_in_binary() {
+    let db = people_db().await;
+    let gateway = masked_gateway(&db, "");
+    let token = gateway.key("ana", &["readers"]);
+    let (ok, out, err) = gateway.psql(
+        "ana",
+        &token,
+        "COPY (SELECT id, email, note FROM people ORDER BY id) TO STDOUT",
+    );
+    assert!(ok, "{err}");
+    assert!(!out.contains("@example"), "{out}");
+    assert!(out.contains("likes tea"), "{out}");
+    let (ok, out, err) = gateway.psql(
+        "ana",
+        &token,
+        "COPY (SELECT email || ', x' AS e, card FROM people ORDER BY id) TO STDOUT WITH (FORMAT csv)",
+    );
+    assert!(ok, "{err}");
+    assert!(
+        !out.contains("@example") && !out.contains("4111 1111"),
+        "{out}"
+    );
+    assert!(out.lines().next().unwrap().starts_with("\"email:"), "{out}");
+    let (ok, out, err) = gateway.psql("ana", &token, "COPY people TO STDOUT WITH (FORMAT binary)");
+    assert!(!ok, "{out}");
+    assert!(err.contains("binary format"), "{err}");
+}
+
+#[tokio::test]
+async fn copy_is_refused_where_column_rules_exist() {
+    let db = people_db().await;
+    let gateway = masked_gateway(
+        &db,
+        "[[connections.masking.columns]]\nname = \"*password*\"\nstrategy = \"null\"\n",
+    );
+    let token = gateway.key("ana", &["readers"]);
+    let (ok, out, err) = gateway.psql("ana", &token, "COPY people TO STDOUT");
+    assert!(!ok, "{out}");
+    assert!(err.contains("COPY does not name its columns"), "{err}");
+}
+
+#[tokio::test]
+async fn the_audit_log_counts_what_was_masked_never_the_values() {
+    let db = people_db().await;
+    let gateway = masked_gateway(&db, "");
+    let token = gateway.key("ana", &["readers"]);
+    let client = gateway.connect("ana", &token).await.unwrap();
+    client
+        .simple_query("SELECT email, card FROM people")
+        .await
+        .unwrap();
+    drop(client);
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let events = gateway.audit_events();
+    let statement = events
+        .iter()
+        .find(|e| e["statement"] == "SELECT email, card FROM people")
+        .unwrap();
+    let outcome = events
+        .iter()
+        .find(|e| e["kind"] == "outcome" && e["refers_to"] == statement["seq"])
+        .unwrap();
+    assert_eq!(outcome["outcome"]["masked"]["email"], 2);
+    assert_eq!(outcome["outcome"]["masked"]["payment_card"], 2);
+    let exported = serde_json::to_string(&events).unwrap();
+    assert!(!exported.contains("4111 1111 1111 1111"));
+    assert!(
+        events
+            .iter()
+            .any(|e| e["action"] == "data:unmasked" && e["decision"] == "deny"),
+        "the unmasking question is itself decided and recorded"
+    );
+}
+
+#[tokio::test]
+async fn exempt_groups_see_raw_values() {
+    let db = people_db().await;
+    let gateway = masked_gateway(&db, "exempt_groups = [\"support\"]\n");
+    let token = gateway.key("sam", &["readers", "support"]);
+    let client = gateway.connect("sam", &token).await.unwrap();
+    let email: String = client
+        .query_one("SELECT email FROM people WHERE id = 1", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(email, "ana@example.com");
+}
+
+#[tokio::test]
+async fn an_invalid_masking_config_refuses_to_start_with_the_reason() {
+    let db = TestDb::create().await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("gatehouse.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[[connections]]\nname = \"demo\"\nkind = \"postgres\"\nhost = \"127.0.0.1\"\ndatabase = \"{}\"\nuser = \"postgres\"\n[connections.masking]\ndetectors = [\"emial\"]\n",
+            db.name
+        ),
+    )
+    .unwrap();
+    let output = std::process::Command::new(support::binary())
+        .arg("--config")
+        .arg(&config)
+        .arg("--data-dir")
+        .arg(dir.path().join("data"))
+        .arg("serve")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("emial") && stderr.contains("demo"),
+        "{stderr}"
+    );
+}
+
+#[tokio::test]
+async fn mask_test_explains_findings() {
+    let db = TestDb::create().await;
+    let gateway = Gateway::start(&db.name);
+    let output = gateway.cli(&[
+        "mask",
+        "test",
+        "--text",
+        "mail ana@example.com, card 4111 1111 1111 1111, order 1234-5678",
+        "--output",
+        "json",
+    ]);
+    assert!(output.status.success());
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let detectors: Vec<&str> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["detector"].as_str().unwrap())
+        .collect();
+    assert_eq!(detectors, ["email", "payment_card"]);
+    let masked = report["masked"].as_str().unwrap();
+    assert!(
+        masked.contains("order 1234-5678") && !masked.contains("ana@"),
+        "{masked}"
+    );
+    let text = gateway.cli(&["mask", "test", "--text", "nothing to see"]);
+    assert!(String::from_utf8_lossy(&text.stdout).contains("nothing to mask"));
+}
