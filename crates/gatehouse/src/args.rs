@@ -78,8 +78,13 @@ pub enum MaskCommand {
 
 #[derive(Debug, Args)]
 pub struct MaskTestArgs {
-    /// The text to test.
-    #[arg(long, value_name = "TEXT", conflicts_with = "file")]
+    /// The text to test (may start with `-`, e.g. a PEM block).
+    #[arg(
+        long,
+        value_name = "TEXT",
+        conflicts_with = "file",
+        allow_hyphen_values = true
+    )]
     pub text: Option<String>,
     /// A UTF-8 file to test as one value.
     #[arg(long, value_name = "FILE")]

@@ -393,3 +393,138 @@ async fn mask_test_explains_findings() {
     let text = gateway.cli(&["mask", "test", "--text", "nothing to see"]);
     assert!(String::from_utf8_lossy(&text.stdout).contains("nothing to mask"));
 }
+
+/// One sample per built-in detector, and the part of it that must never reach a masked client.
+fn detector_samples() -> Vec<(&'static str, String, String)> {
+    use base64::Engine;
+    let b64 = |json: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json);
+    let jwt = format!(
+        "{}.{}.SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV_adQssw5c",
+        b64(r#"{"alg":"HS256","typ":"JWT"}"#),
+        b64(r#"{"sub":"1234567890","name":"Ana"}"#)
+    );
+    let same = |s: &str| (s.to_owned(), s.to_owned());
+    let pairs: Vec<(&str, (String, String))> = vec![
+        ("email", same("ana@example.com")),
+        ("payment_card", same("4111 1111 1111 1111")),
+        ("iban", same("DE89 3704 0044 0532 0130 00")),
+        ("us_ssn", same("123-45-6789")),
+        ("phone", same("+1 415 555 2671")),
+        ("ipv4", ("client 203.0.113.45 connected".into(), "203.0.113.45".into())),
+        ("ipv6", same("2001:db8:85a3::8a2e:370:7334")),
+        ("jwt", (jwt.clone(), jwt)),
+        ("aws_access_key_id", same("AKIAIOSFODNN7EXAMPLE")),
+        (
+            "aws_secret_key",
+            (
+                "aws_secret_access_key=wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY".into(),
+                "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY".into(),
+            ),
+        ),
+        ("github_token", same("ghp_a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8")),
+        ("gitlab_token", same("glpat-x9Y8z7W6v5U4t3S2r1Q0")),
+        ("slack_token", same("xoxb-123456789012-1234567890123-AbCdEfGhIjKlMnOpQrStUvWx")),
+        ("google_api_key", same("AIzaSyA1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q")),
+        ("stripe_key", same("sk_live_51H8abcdefghijklmnop1234")),
+        (
+            "private_key",
+            (
+                "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\n-----END PRIVATE KEY-----".into(),
+                "MIIEvQIBADANBgkqhkiG9w0BAQEFAASC".into(),
+            ),
+        ),
+        (
+            "bearer_token",
+            (
+                "Authorization: Bearer abc123def456ghi789jkl".into(),
+                "abc123def456ghi789jkl".into(),
+            ),
+        ),
+    ];
+    pairs
+        .into_iter()
+        .map(|(name, (value, secret))| (name, value, secret))
+        .collect()
+}
+
+#[tokio::test]
+async fn every_built_in_detector_masks_through_both_protocols() {
+    let db = TestDb::create().await;
+    let direct = db.direct().await;
+    direct
+        .batch_execute("CREATE TABLE samples (detector text, value text, benign text)")
+        .await
+        .unwrap();
+    let samples = detector_samples();
+    for (name, value, _) in &samples {
+        direct
+            .execute(
+                "INSERT INTO samples VALUES ($1, $2, 'version 1.2.3.4 of 2024-01-15, order 4111-2222')",
+                &[name, value],
+            )
+            .await
+            .unwrap();
+    }
+    let gateway = masked_gateway(&db, "");
+    let token = gateway.key("ana", &["readers"]);
+    let client = gateway.connect("ana", &token).await.unwrap();
+    let rows = client
+        .query("SELECT detector, value, benign FROM samples", &[])
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), samples.len());
+    for row in &rows {
+        let detector: String = row.get(0);
+        let value: Option<String> = row.get(1);
+        let (_, _, secret) = samples.iter().find(|(n, _, _)| *n == detector).unwrap();
+        let value = value.unwrap_or_default();
+        assert!(
+            !value.contains(secret.as_str()),
+            "{detector} leaked: {value}"
+        );
+        assert_eq!(
+            row.get::<_, String>(2),
+            "version 1.2.3.4 of 2024-01-15, order 4111-2222",
+            "benign text changed next to {detector}"
+        );
+    }
+    let (ok, out, err) = gateway.psql("ana", &token, "SELECT value FROM samples");
+    assert!(ok, "{err}");
+    for (detector, _, secret) in &samples {
+        assert!(
+            !out.contains(secret.as_str()),
+            "{detector} leaked over psql: {out}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn policy_check_answers_the_unmasking_question() {
+    let db = TestDb::create().await;
+    let gateway = masked_gateway(&db, "");
+    let admin = gateway.cli(&[
+        "policy",
+        "check",
+        "--identity",
+        "root",
+        "--groups",
+        "admins",
+        "--connection",
+        "demo",
+        "--unmasked",
+    ]);
+    assert!(admin.status.success());
+    assert!(String::from_utf8_lossy(&admin.stdout).contains("admins-see-unmasked"));
+    let reader = gateway.cli(&[
+        "policy",
+        "check",
+        "--identity",
+        "ana",
+        "--groups",
+        "readers",
+        "--connection",
+        "demo",
+        "--unmasked",
+    ]);
+    assert_eq!(reader.status.code(), Some(4));
+}
