@@ -115,4 +115,9 @@ pub trait AuditSink: Send + Sync {
         events: Vec<AuditEvent>,
         durability: Durability,
     ) -> BoxFuture<'_, Result<i64, String>>;
+
+    /// Store events that gate nothing (statement outcomes) soon, in order: with the next
+    /// `record` or within the log's window, whichever comes first. An error means the sink
+    /// already knows it cannot store them.
+    fn record_deferred(&self, events: Vec<AuditEvent>) -> Result<(), String>;
 }

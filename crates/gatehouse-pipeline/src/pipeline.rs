@@ -142,8 +142,9 @@ impl Pipeline {
 
     /// Record what forwarded statements did: an `outcome` audit event per statement
     /// (referring to its statement event's `seq`) and the result in the session recording.
-    /// Outcomes gate nothing, so they are made durable within the log's window.
-    pub async fn record_results(
+    /// Outcomes gate nothing, so they are deferred: stored with the next decision's events or
+    /// within the log's window.
+    pub fn record_results(
         &self,
         session: &SessionContext,
         results: Vec<StatementResult>,
@@ -161,9 +162,7 @@ impl Pipeline {
             recorder.results(&results);
         }
         self.audit
-            .record(events, Durability::Windowed)
-            .await
-            .map(|_| ())
+            .record_deferred(events)
             .map_err(PipelineError::AuditUnavailable)
     }
 

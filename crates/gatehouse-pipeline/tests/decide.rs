@@ -41,6 +41,11 @@ impl AuditSink for MemorySink {
             Ok(stored.len() as i64)
         })
     }
+
+    fn record_deferred(&self, events: Vec<AuditEvent>) -> Result<(), String> {
+        self.events.lock().unwrap().extend(events);
+        Ok(())
+    }
 }
 
 fn pipeline(sink: Arc<MemorySink>) -> Pipeline {

@@ -39,7 +39,7 @@ pub struct AuditOptions {
 #[derive(Clone)]
 pub struct AuditLog {
     pool: SqlitePool,
-    writer: Arc<Mutex<rusqlite::Connection>>,
+    writer: Arc<Writer>,
     syncer: Arc<Syncer>,
     key: AuditKey,
     checkpoint_file: Option<PathBuf>,
@@ -107,7 +107,11 @@ impl AuditLog {
         tokio::spawn(checkpoint_wal_periodically(pool.clone()));
         let log = AuditLog {
             pool,
-            writer: Arc::new(Mutex::new(connection)),
+            writer: Arc::new(Writer {
+                connection: Mutex::new(connection),
+                deferred: Mutex::new(Vec::new()),
+                deferred_waiting: tokio::sync::Notify::new(),
+            }),
             syncer: Arc::new(syncer),
             key: options.key,
             checkpoint_file: options.checkpoint_file,
@@ -115,6 +119,12 @@ impl AuditLog {
         if log.checkpoint_file.is_some() {
             tokio::spawn(write_checkpoints_periodically(log.clone()));
         }
+        tokio::spawn(flush_deferred(
+            log.writer.clone(),
+            Arc::downgrade(&log.syncer),
+            log.key.clone(),
+            options.durability.window,
+        ));
         Ok(log)
     }
 
@@ -133,9 +143,22 @@ impl AuditLog {
         Ok(last_seq)
     }
 
+    /// Store `events` soon without waiting: with the next `append` (in its transaction) or
+    /// within the durability window, whichever comes first. Too many waiting are stored now.
+    pub fn append_deferred(&self, events: Vec<AuditEvent>) -> Result<(), String> {
+        let waiting = self.writer.defer(events);
+        if waiting >= MAX_DEFERRED {
+            let last_seq = self.write(&[])?;
+            self.syncer.committed(last_seq, false);
+        }
+        Ok(())
+    }
+
     /// Make everything written so far durable and write a checkpoint: for shutdown and for
     /// short-lived commands.
     pub async fn flush(&self) -> Result<(), StoreError> {
+        let last_seq = self.write(&[]).map_err(StoreError::Audit)?;
+        self.syncer.committed(last_seq, false);
         let newest = self.newest().await?;
         if let Some((seq, _)) = newest {
             self.syncer.committed(seq, true);
@@ -249,17 +272,10 @@ impl AuditLog {
         self.checkpoint_file.as_deref()
     }
 
-    /// Store events in one transaction, extending the chain. Returns the last `seq`.
+    /// Store events in one transaction, extending the chain; deferred events waiting to be
+    /// stored go first. Returns the last `seq`.
     fn write(&self, events: &[AuditEvent]) -> Result<i64, String> {
-        let mut connection = self
-            .writer
-            .lock()
-            .map_err(|_| "the audit writer failed earlier and is unusable".to_owned())?;
-        let result = append_chained(&mut connection, &self.key, events);
-        if let Err(reason) = &result {
-            tracing::error!(%reason, "audit events could not be stored; refusing the requests they describe");
-        }
-        result.map_err(|e| format!("the audit log refused the events: {e}"))
+        self.writer.write(&self.key, events)
     }
 
     async fn newest(&self) -> Result<Option<(i64, Vec<u8>)>, StoreError> {
@@ -316,6 +332,10 @@ impl AuditSink for AuditLog {
     ) -> BoxFuture<'_, Result<i64, String>> {
         Box::pin(async move { self.append(&events, durability).await })
     }
+
+    fn record_deferred(&self, events: Vec<AuditEvent>) -> Result<(), String> {
+        self.append_deferred(events)
+    }
 }
 
 /// Refuse to extend a chain written with another key: the newest event's MAC must verify.
@@ -343,6 +363,88 @@ fn check_key_matches(connection: &rusqlite::Connection, key: &AuditKey) -> Resul
     }
 }
 
+/// Deferred events waiting beyond which the next one is stored at once.
+const MAX_DEFERRED: usize = 1024;
+
+/// The writer connection and the deferred events that ride along with its next commit.
+struct Writer {
+    connection: Mutex<rusqlite::Connection>,
+    deferred: Mutex<Vec<AuditEvent>>,
+    deferred_waiting: tokio::sync::Notify,
+}
+
+impl Writer {
+    /// Queue events for a later commit; returns how many are waiting.
+    fn defer(&self, events: Vec<AuditEvent>) -> usize {
+        let waiting = match self.deferred.lock() {
+            Ok(mut deferred) => {
+                deferred.extend(events);
+                deferred.len()
+            }
+            Err(_) => 0,
+        };
+        self.deferred_waiting.notify_one();
+        waiting
+    }
+
+    /// Commit the deferred events, then `events`, in one transaction. Returns the last `seq`
+    /// (the newest existing one when there was nothing to write).
+    fn write(&self, key: &AuditKey, events: &[AuditEvent]) -> Result<i64, String> {
+        let mut connection = self
+            .connection
+            .lock()
+            .map_err(|_| "the audit writer failed earlier and is unusable".to_owned())?;
+        let mut batch = self
+            .deferred
+            .lock()
+            .map(|mut deferred| std::mem::take(&mut *deferred))
+            .unwrap_or_default();
+        let deferred_count = batch.len();
+        batch.extend_from_slice(events);
+        let result = append_chained(&mut connection, key, &batch);
+        if let Err(reason) = &result {
+            tracing::error!(%reason, "audit events could not be stored; refusing the requests they describe");
+            // Deferred events stay queued for the next attempt.
+            batch.truncate(deferred_count);
+            if let Ok(mut deferred) = self.deferred.lock() {
+                batch.append(&mut deferred);
+                *deferred = batch;
+            }
+        }
+        result.map_err(|e| format!("the audit log refused the events: {e}"))
+    }
+}
+
+/// Store deferred events that no `append` picked up within `window`. Ends once the log is
+/// gone (or with the runtime).
+async fn flush_deferred(
+    writer: Arc<Writer>,
+    syncer: std::sync::Weak<Syncer>,
+    key: AuditKey,
+    window: Duration,
+) {
+    loop {
+        writer.deferred_waiting.notified().await;
+        tokio::time::sleep(window).await;
+        let Some(syncer) = syncer.upgrade() else {
+            return;
+        };
+        let waiting = writer
+            .deferred
+            .lock()
+            .map(|deferred| !deferred.is_empty())
+            .unwrap_or(false);
+        if waiting {
+            match writer.write(&key, &[]) {
+                Ok(last_seq) => syncer.committed(last_seq, false),
+                Err(error) => {
+                    tracing::warn!(%error, "deferred audit events not stored yet; they are retried with the next event");
+                }
+            }
+        }
+    }
+}
+
 fn append_chained(
     connection: &mut rusqlite::Connection,
     key: &AuditKey,
@@ -358,6 +460,9 @@ fn append_chained(
         Some((seq, mac)) => (seq, to_mac(&mac)),
         None => (0, GENESIS_MAC),
     };
+    if events.is_empty() {
+        return Ok(seq);
+    }
     {
         let mut insert = transaction.prepare_cached(INSERT)?;
         for event in events {

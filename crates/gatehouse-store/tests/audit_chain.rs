@@ -328,3 +328,31 @@ async fn synced_appends_wait_for_fsync_and_windowed_ones_get_there_soon() {
         seq
     );
 }
+
+#[tokio::test]
+async fn deferred_events_ride_with_the_next_append_or_arrive_within_the_window() {
+    let f = Fixture::new().await;
+    f.log.append_deferred(vec![event("outcome 1")]).unwrap();
+    let seq = f
+        .log
+        .record(vec![event("SELECT 2")], Durability::Windowed)
+        .await
+        .unwrap();
+    assert_eq!(seq, 2, "the deferred event took seq 1, in the same commit");
+    f.log.append_deferred(vec![event("outcome 2")]).unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let rows = f
+        .log
+        .read(&AuditFilter {
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let statements: Vec<_> = rows
+        .iter()
+        .map(|r| r.event.statement.clone().unwrap())
+        .collect();
+    assert_eq!(statements, ["outcome 1", "SELECT 2", "outcome 2"]);
+    assert!(f.verify().await.problem.is_none());
+}

@@ -19,4 +19,10 @@ impl AuditSink for DiscardingSink {
         let last = self.seq.fetch_add(count, Ordering::Relaxed) + count;
         Box::pin(std::future::ready(Ok(last)))
     }
+
+    fn record_deferred(&self, events: Vec<AuditEvent>) -> Result<(), String> {
+        let count = i64::try_from(events.len()).unwrap_or(i64::MAX);
+        self.seq.fetch_add(count, Ordering::Relaxed);
+        Ok(())
+    }
 }

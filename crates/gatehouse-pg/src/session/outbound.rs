@@ -147,7 +147,7 @@ where
             // After the client has its response: outcomes gate nothing, so they never delay it.
             if !results.finished.is_empty() {
                 let finished = std::mem::take(&mut results.finished);
-                if let Err(error) = pipeline.record_results(context, finished).await {
+                if let Err(error) = pipeline.record_results(context, finished) {
                     tracing::error!(session = %context.session_id, %error, "statement outcomes could not be recorded");
                 }
             }
