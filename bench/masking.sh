@@ -83,10 +83,11 @@ run() { # name conninfo -> seconds
 
 declare -A TIMES
 for i in $(seq "$REPEAT"); do
-    TIMES[direct]+="$(run direct "host=127.0.0.1 port=5432 user=postgres dbname=postgres sslmode=disable") "
-    TIMES[unmasked]+="$(PGPASSWORD=$ADMIN run unmasked "host=127.0.0.1 port=$PORT user=admin dbname=bench sslmode=require") "
-    TIMES[masked]+="$(PGPASSWORD=$READER run masked "host=127.0.0.1 port=$PORT user=reader dbname=bench sslmode=require") "
-    log "repetition $i: ${TIMES[direct]##* } ${TIMES[unmasked]##* } ${TIMES[masked]##* }"
+    d=$(run direct "host=127.0.0.1 port=5432 user=postgres dbname=postgres sslmode=disable")
+    u=$(PGPASSWORD=$ADMIN run unmasked "host=127.0.0.1 port=$PORT user=admin dbname=bench sslmode=require")
+    m=$(PGPASSWORD=$READER run masked "host=127.0.0.1 port=$PORT user=reader dbname=bench sslmode=require")
+    TIMES[direct]+="$d " TIMES[unmasked]+="$u " TIMES[masked]+="$m "
+    log "repetition $i: direct ${d}s, unmasked ${u}s, masked ${m}s"
 done
 grep -q '@example.com' "$WORK/out-masked.txt" && { echo "masked output still holds emails" >&2; exit 1; }
 [[ $(wc -l <"$WORK/out-masked.txt") == "$ROWS" ]] || { echo "masked output lost rows" >&2; exit 1; }
