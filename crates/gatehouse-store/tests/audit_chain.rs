@@ -356,3 +356,28 @@ async fn deferred_events_ride_with_the_next_append_or_arrive_within_the_window()
     assert_eq!(statements, ["outcome 1", "SELECT 2", "outcome 2"]);
     assert!(f.verify().await.problem.is_none());
 }
+
+#[tokio::test]
+async fn a_log_that_cannot_keep_up_refuses_state_changing_requests() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("g.db")).await.unwrap();
+    let log = store
+        .audit_log(AuditOptions {
+            key: AuditKey::load_or_create(&dir.path().join("audit.key")).unwrap(),
+            checkpoint_file: None,
+            durability: DurabilitySettings {
+                max_waiting: 0,
+                ..DurabilitySettings::default()
+            },
+        })
+        .unwrap();
+    let refused = log
+        .record(vec![event("INSERT INTO t VALUES (1)")], Durability::Synced)
+        .await
+        .unwrap_err();
+    assert!(refused.contains("cannot keep up"), "{refused}");
+    // Reads do not wait for the disk, so they are not refused.
+    log.record(vec![event("SELECT 1")], Durability::Windowed)
+        .await
+        .unwrap();
+}

@@ -528,3 +528,51 @@ async fn policy_check_answers_the_unmasking_question() {
     ]);
     assert_eq!(reader.status.code(), Some(4));
 }
+
+/// Peak resident memory of a process, from /proc.
+fn peak_rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap()
+        .lines()
+        .find_map(|line| line.strip_prefix("VmHWM:"))
+        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_large_masked_result_streams_through_in_bounded_memory() {
+    use futures_util::StreamExt;
+    let db = TestDb::create().await;
+    let gateway = masked_gateway(&db, "");
+    let token = gateway.key("ana", &["readers"]);
+    let client = gateway.connect("ana", &token).await.unwrap();
+    let before = peak_rss_kib(gateway.pid);
+    // 120,000 rows of ~520 bytes (≈ 62 MB); every tenth carries an email.
+    let rows = client
+        .query_raw(
+            "SELECT g, CASE WHEN g % 10 = 0 THEN 'user' || g || '@example.com ' ELSE '' END || repeat('x', 500) \
+             FROM generate_series(1, 120000) AS g",
+            std::iter::empty::<i32>(),
+        )
+        .await
+        .unwrap();
+    futures_util::pin_mut!(rows);
+    let (mut count, mut masked, mut bytes) = (0u64, 0u64, 0u64);
+    while let Some(row) = rows.next().await {
+        let row = row.unwrap();
+        let text: String = row.get(1);
+        assert!(!text.contains("@example.com"), "{text}");
+        masked += u64::from(text.starts_with("email:"));
+        bytes += text.len() as u64;
+        count += 1;
+    }
+    assert_eq!(count, 120_000);
+    assert_eq!(masked, 12_000);
+    assert!(bytes > 60_000_000);
+    let grown_mib = peak_rss_kib(gateway.pid).saturating_sub(before) / 1024;
+    assert!(
+        grown_mib < 40,
+        "the gateway's peak memory grew by {grown_mib} MiB for a {} MB result: it must stream",
+        bytes / 1_000_000
+    );
+}
