@@ -246,3 +246,75 @@ async fn tail_shows_the_newest_events() {
         .collect();
     assert_eq!(lines.len(), 3);
 }
+
+#[tokio::test]
+async fn an_unavailable_audit_store_refuses_requests_and_recovers_without_restart() {
+    let db = TestDb::create().await;
+    db.direct()
+        .await
+        .batch_execute("CREATE TABLE t (n int)")
+        .await
+        .unwrap();
+    let gateway = Gateway::start(&db.name);
+    let token = gateway.key("bo", &["writers"]);
+    let client = gateway.connect("bo", &token).await.unwrap();
+    client
+        .simple_query("INSERT INTO t VALUES (1)")
+        .await
+        .unwrap();
+
+    // Another process takes the store's write lock and keeps it for 7 s (longer than the
+    // writer's 5 s busy timeout): the audit store is unavailable to gatehouse.
+    let store = gateway.data_dir().join("gatehouse.db");
+    let mut locker = std::process::Command::new("python3")
+        .arg("-c")
+        .arg(format!(
+            "import sqlite3,time,sys\nc=sqlite3.connect({:?}, isolation_level=None)\nc.execute('BEGIN IMMEDIATE')\nprint('locked', flush=True)\ntime.sleep(7)\nc.execute('COMMIT')",
+            store.display().to_string()
+        ))
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(locker.stdout.as_mut().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    assert_eq!(line.trim(), "locked");
+
+    let refused = client
+        .simple_query("INSERT INTO t VALUES (2)")
+        .await
+        .unwrap_err();
+    assert_eq!(support::sqlstate(&refused).as_deref(), Some("58000"));
+    assert!(support::message(&refused).contains("audit"), "{refused:?}");
+    locker.wait().unwrap();
+
+    // Recovery without restart, on the same session.
+    client
+        .simple_query("INSERT INTO t VALUES (3)")
+        .await
+        .unwrap();
+    let direct = db.direct().await;
+    let rows: Vec<i32> = direct
+        .query("SELECT n FROM t ORDER BY n", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(rows, [1, 3], "the refused insert never reached PostgreSQL");
+    let events = gateway.audit_events();
+    assert!(
+        events
+            .iter()
+            .any(|e| e["statement"] == "INSERT INTO t VALUES (3)")
+    );
+    assert!(
+        !events
+            .iter()
+            .any(|e| e["statement"] == "INSERT INTO t VALUES (2)"),
+        "nothing was recorded for the refused insert, and nothing was forwarded"
+    );
+}
