@@ -8,7 +8,10 @@ pub enum PgError {
     Io(#[from] std::io::Error),
     #[error("protocol violation: {0}")]
     Protocol(String),
-    #[error("{peer} sent a {size}-byte message, over the {limit}-byte limit (`max_message_bytes`)")]
+    #[error(
+        "{peer} sent a {size}-byte message, over the {limit}-byte limit (`{}`)",
+        limit_setting(peer)
+    )]
     MessageTooLarge {
         peer: &'static str,
         size: usize,
@@ -24,6 +27,15 @@ pub enum PgError {
     /// A response gatehouse must mask but cannot (fail closed); safe to show clients.
     #[error("cannot mask the result: {0}")]
     CannotMask(String),
+}
+
+/// The `[postgres]` setting that bounds messages from `peer`, named in errors so that an
+/// operator raises the right one.
+fn limit_setting(peer: &str) -> &'static str {
+    match peer {
+        "server" => "max_server_message_bytes",
+        _ => "max_message_bytes",
+    }
 }
 
 impl PgError {

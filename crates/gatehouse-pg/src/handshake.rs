@@ -229,7 +229,9 @@ async fn startup(
     let identity = match gateway.authenticator.authenticate(&token).await {
         Ok(identity) => identity,
         Err(error) => {
-            tracing::info!(%user, reason = %error, "client authentication failed");
+            // `?`: the user name is the client's, Debug escapes control characters so it
+            // cannot forge log lines.
+            tracing::info!(?user, reason = %error, "client authentication failed");
             metrics::counter!("gatehouse_pg_auth_failures_total").increment(1);
             let message = format!("password authentication failed for user \"{user}\"");
             let hint = "the gatehouse token is invalid, expired or revoked: create a new one with `gatehouse keys create`";

@@ -110,11 +110,12 @@ async fn handle(
         Ok(Startup::Client(accepted)) => accepted,
         Ok(Startup::Cancelled) => return,
         Err(error) => {
-            tracing::info!(%peer, %error, "PostgreSQL client refused during startup");
+            // Debug-escaped: startup errors quote what the client sent (user, database).
+            tracing::info!(%peer, error = ?error.to_string(), "PostgreSQL client refused during startup");
             return;
         }
     };
     if let Err(error) = session::run(&gateway, accepted, Some(peer), terminate).await {
-        tracing::info!(%peer, %error, "PostgreSQL session ended with an error");
+        tracing::info!(%peer, error = ?error.to_string(), "PostgreSQL session ended with an error");
     }
 }

@@ -135,9 +135,26 @@ fn server_refused(target: &PgTarget, body: &[u8]) -> PgError {
         .map(|fields| wire::describe_error(&fields))
         .unwrap_or_else(|_| "an unreadable error".to_owned());
     PgError::Upstream(format!(
-        "the server at {}:{} refused the connection: {summary}",
-        target.host, target.port
+        "the server at {}:{} refused the connection: {}",
+        target.host,
+        target.port,
+        escape_controls(&summary)
     ))
+}
+
+/// The server's text with control characters escaped (`\r`, `\n`, `\u{1b}`): it becomes
+/// part of gatehouse's own error, which is logged and sent to the client, where a raw line
+/// break forges a log line and an escape sequence drives the reader's terminal.
+fn escape_controls(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 fn password<'a>(target: &'a PgTarget, method: &str) -> Result<&'a SecretString, PgError> {
@@ -233,4 +250,18 @@ async fn authenticate(
 
 fn reader_stream(reader: &mut FrameReader<Box<dyn Stream>>) -> &mut Box<dyn Stream> {
     reader.get_mut()
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+    use super::escape_controls;
+
+    #[test]
+    fn server_text_loses_its_control_characters_but_not_its_meaning() {
+        assert_eq!(
+            escape_controls("boom\u{1b}[31m\r\nforged\tline\u{7f}\u{9b} é"),
+            "boom\\u{1b}[31m\\r\\nforged\\tline\\u{7f}\\u{9b} é"
+        );
+    }
 }

@@ -751,3 +751,28 @@ async fn more_clients_than_max_sessions_get_53300() {
     third.query_one("SELECT 1", &[]).await.unwrap();
     second.query_one("SELECT 1", &[]).await.unwrap();
 }
+
+#[tokio::test]
+async fn a_client_cannot_forge_lines_in_the_gateway_log() {
+    let db = TestDb::create().await;
+    let gateway = Gateway::start(&db.name);
+    let forged = "2030-01-01T00:00:00.000000Z  INFO forged line";
+    for (user, dbname) in [
+        (format!("ana\r\n{forged}"), "demo".to_owned()),
+        ("ana".to_owned(), format!("nope\n{forged}")),
+    ] {
+        let mut config = gateway.client_config(&user, "gh_000000000000_not-a-real-token", &dbname);
+        config.connect_timeout(std::time::Duration::from_secs(5));
+        assert!(config.connect(gateway.tls()).await.is_err());
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let log = gateway.log();
+    assert!(
+        log.contains("forged line"),
+        "the attempts are logged: {log}"
+    );
+    assert!(
+        !log.lines().any(|line| line.starts_with("2030-01-01")),
+        "a client forged a log line:\n{log}"
+    );
+}

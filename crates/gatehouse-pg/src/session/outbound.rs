@@ -35,11 +35,22 @@ where
     );
     let mut masker = masking.map(ResponseMasker::new);
     loop {
-        let Some(frame) = server.next().await? else {
-            if !out.is_empty() {
-                client.write_all(&out).await?;
+        let frame = match next_valid(&mut server).await {
+            Ok(Some(frame)) => frame,
+            Ok(None) => {
+                if !out.is_empty() {
+                    client.write_all(&out).await?;
+                }
+                return Ok(Ending::ServerClosed);
             }
-            return Ok(Ending::ServerClosed);
+            Err(error) => {
+                // A broken or hostile server: what arrived complete before the bad message
+                // still reaches the client, and its outcomes the audit log; then the session
+                // ends with the error.
+                client.write_all(&out).await?;
+                record(pipeline, context, &mut results);
+                return Err(error);
+            }
         };
         let mut swallow = false;
         let masked = match (frame.tag, masker.as_mut()) {
@@ -133,26 +144,58 @@ where
                 let replacement = shared.take_replacement(message);
                 out.extend_from_slice(replacement.as_deref().unwrap_or(&frame.raw));
             }
-            b'R' | b'K' => {
-                return Err(PgError::Protocol(format!(
-                    "server sent a startup-only message ({:?}) in the middle of the session",
-                    char::from(frame.tag)
-                )));
-            }
             _ => out.extend_from_slice(raw),
         }
         if out.len() >= FLUSH_AT || !server.has_buffered_frame() {
             client.write_all(&out).await?;
             out.clear();
             // After the client has its response: outcomes gate nothing, so they never delay it.
-            if !results.finished.is_empty() {
-                let finished = std::mem::take(&mut results.finished);
-                if let Err(error) = pipeline.record_results(context, finished) {
-                    tracing::error!(session = %context.session_id, %error, "statement outcomes could not be recorded");
-                }
-            }
+            record(pipeline, context, &mut results);
         }
     }
+}
+
+/// Record the outcomes of the statements whose responses the client has.
+fn record(pipeline: &Pipeline, context: &SessionContext, results: &mut ResultTracker) {
+    if !results.finished.is_empty() {
+        let finished = std::mem::take(&mut results.finished);
+        if let Err(error) = pipeline.record_results(context, finished) {
+            tracing::error!(session = %context.session_id, %error, "statement outcomes could not be recorded");
+        }
+    }
+}
+
+/// The server's next message, if it is one a server may send in a running session and, for
+/// the messages whose inner lengths a client trusts (`RowDescription`, `DataRow`), well
+/// formed. Anything else would be relayed to a client that cannot make sense of it (or
+/// whose parser it attacks), so it ends the session instead.
+async fn next_valid<R: AsyncRead + Unpin>(
+    server: &mut FrameReader<R>,
+) -> Result<Option<wire::Frame>, PgError> {
+    let Some(frame) = server.next().await? else {
+        return Ok(None);
+    };
+    match frame.tag {
+        b'D' => wire::check_data_row(frame.body())?,
+        b'T' => {
+            wire::row_description(frame.body())?;
+        }
+        b'1' | b'2' | b'3' | b'A' | b'C' | b'c' | b'd' | b'E' | b'G' | b'H' | b'I' | b'N'
+        | b'n' | b's' | b'S' | b't' | b'V' | b'W' | b'Z' => {}
+        b'R' | b'K' | b'v' => {
+            return Err(PgError::Protocol(format!(
+                "server sent a startup-only message ({:?}) in the middle of the session",
+                char::from(frame.tag)
+            )));
+        }
+        other => {
+            return Err(PgError::Protocol(format!(
+                "server sent message type {:?}, which PostgreSQL's protocol does not have",
+                char::from(other)
+            )));
+        }
+    }
+    Ok(Some(frame))
 }
 
 /// Plan masking for a result set, when the session is masked.

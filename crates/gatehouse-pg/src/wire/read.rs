@@ -242,6 +242,27 @@ pub fn data_row(body: &[u8]) -> Result<Vec<Option<&[u8]>>, PgError> {
     Ok(values)
 }
 
+/// Check that a `DataRow` body is well formed without decoding it: a column count, then
+/// per column a length (-1 for NULL) and exactly that many bytes, and nothing after the last
+/// value. Cheap enough for every row of every result.
+pub fn check_data_row(body: &[u8]) -> Result<(), PgError> {
+    let mut reader = BodyReader::new(body, "DataRow");
+    let count = reader.i16()?;
+    if count < 0 {
+        return Err(reader.malformed("negative column count"));
+    }
+    for _ in 0..count {
+        match reader.i32()? {
+            -1 => {}
+            length if length < 0 => return Err(reader.malformed("negative value length")),
+            length => {
+                reader.take(usize::try_from(length).unwrap_or(usize::MAX))?;
+            }
+        }
+    }
+    reader.finish()
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
@@ -255,6 +276,12 @@ mod tests {
         assert!(startup_parameters(b"user\0ana\0").is_err());
         assert!(query_message(b"SELECT 1\0extra").is_err());
         assert!(query_message(b"\xff\xfe\0").is_err());
+        // DataRow: a value past the end, a value short of the end, bad lengths and counts.
+        assert!(check_data_row(b"\0\x01\0\0\x03\xe8abc").is_err());
+        assert!(check_data_row(b"\0\x01\0\0\0\x01ab").is_err());
+        assert!(check_data_row(b"\0\x01\xff\xff\xff\xfe").is_err());
+        assert!(check_data_row(b"\xff\xff").is_err());
+        assert!(check_data_row(b"\0").is_err());
     }
 
     #[test]
@@ -265,5 +292,7 @@ mod tests {
         assert_eq!((portal, rows), ("p1", 5));
         let parse = parse_message(b"s1\0SELECT 1\0\0\0").unwrap();
         assert_eq!((parse.statement, parse.query), ("s1", "SELECT 1"));
+        check_data_row(b"\0\x02\0\0\0\x03abc\xff\xff\xff\xff").unwrap();
+        check_data_row(b"\0\0").unwrap();
     }
 }
