@@ -1,30 +1,28 @@
-//! The hash-chained, append-only audit log and its writer.
+//! The hash-chained, append-only audit log: appending (with the durability each request
+//! needs), reading, checkpointing.
 //!
-//! Every request's events must be stored before the request is forwarded, so the writer sits
-//! on the hot path of every statement. It writes synchronously, on the calling thread,
-//! through one SQLite connection of its own (rusqlite, linked against the same SQLite as
-//! sqlx): a commit in WAL mode without fsync is a few microseconds of work, while handing each
-//! event to another thread and back costs more than everything else gatehouse does per
-//! statement (see BENCHMARKS.md). Making commits durable is [`crate::durability`]'s job.
-//!
-//! Each commit reads the newest `seq` and MAC inside its write transaction, so several
-//! processes (the gateway and a `gatehouse keys create` beside it) extend one chain.
+//! Every request's events must be stored before the request is forwarded, so appending sits
+//! on the hot path of every statement. Commits happen synchronously on a calling thread,
+//! through one SQLite connection of the log's own (rusqlite, linked against the same SQLite
+//! as sqlx), grouped across concurrent sessions ([`crate::writer`]): a commit in WAL mode
+//! without fsync is a few microseconds of work, while handing each event to a dedicated
+//! thread and back cost more than everything else gatehouse does per statement (see
+//! BENCHMARKS.md). Making commits durable is [`crate::durability`]'s job.
 
 use crate::StoreError;
-use crate::chain::{AuditKey, GENESIS_MAC, MAC_LEN};
+use crate::chain::{AuditKey, GENESIS_MAC};
 use crate::checkpoint::Checkpoint;
 use crate::durability::{DurabilitySettings, Syncer};
+use crate::writer::{Writer, to_mac};
 use gatehouse_pipeline::{AuditEvent, AuditSink, BoxFuture, Durability};
-use rusqlite::OptionalExtension;
 use serde::Serialize;
 use sqlx::{Row, SqlitePool};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
-const INSERT: &str = "INSERT INTO audit_log (seq, time_unix_ms, kind, subject, session, body, mac)
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
-const NEWEST: &str = "SELECT seq, mac FROM audit_log ORDER BY seq DESC LIMIT 1";
+/// Deferred events queued beyond which they are committed at once.
+const MAX_DEFERRED: usize = 1024;
 
 /// How the audit log is keyed, checkpointed and made durable.
 #[derive(Debug, Clone)]
@@ -107,11 +105,7 @@ impl AuditLog {
         tokio::spawn(checkpoint_wal_periodically(pool.clone()));
         let log = AuditLog {
             pool,
-            writer: Arc::new(Writer {
-                connection: Mutex::new(connection),
-                deferred: Mutex::new(Vec::new()),
-                deferred_waiting: tokio::sync::Notify::new(),
-            }),
+            writer: Arc::new(Writer::new(connection)),
             syncer: Arc::new(syncer),
             key: options.key,
             checkpoint_file: options.checkpoint_file,
@@ -134,31 +128,47 @@ impl AuditLog {
         events: &[AuditEvent],
         durability: Durability,
     ) -> Result<i64, String> {
-        let last_seq = self.write(events)?;
-        let wait = durability == Durability::Synced;
-        self.syncer.committed(last_seq, wait);
-        if wait {
+        self.append_owned(events.to_vec(), durability).await
+    }
+
+    async fn append_owned(
+        &self,
+        events: Vec<AuditEvent>,
+        durability: Durability,
+    ) -> Result<i64, String> {
+        let (reply, committed) = tokio::sync::oneshot::channel();
+        self.writer.submit(events, Some(reply));
+        self.drive();
+        let last_seq = committed
+            .await
+            .map_err(|_| "the audit writer stopped before storing the events".to_owned())??;
+        if durability == Durability::Synced {
+            self.syncer.committed(last_seq, true);
             self.syncer.wait_synced(last_seq).await?;
         }
         Ok(last_seq)
     }
 
     /// Store `events` soon without waiting: with the next `append` (in its transaction) or
-    /// within the durability window, whichever comes first. Too many waiting are stored now.
+    /// within the durability window, whichever comes first. Too many queued are stored now.
     pub fn append_deferred(&self, events: Vec<AuditEvent>) -> Result<(), String> {
-        let waiting = self.writer.defer(events);
-        if waiting >= MAX_DEFERRED {
-            let last_seq = self.write(&[])?;
-            self.syncer.committed(last_seq, false);
+        if self.writer.submit(events, None) >= MAX_DEFERRED {
+            self.drive();
         }
         Ok(())
+    }
+
+    /// Commit what is queued (unless another caller already is) and tell the fsync thread.
+    fn drive(&self) {
+        if let Some(seq) = self.writer.drive(&self.key) {
+            self.syncer.committed(seq, false);
+        }
     }
 
     /// Make everything written so far durable and write a checkpoint: for shutdown and for
     /// short-lived commands.
     pub async fn flush(&self) -> Result<(), StoreError> {
-        let last_seq = self.write(&[]).map_err(StoreError::Audit)?;
-        self.syncer.committed(last_seq, false);
+        self.drive();
         let newest = self.newest().await?;
         if let Some((seq, _)) = newest {
             self.syncer.committed(seq, true);
@@ -272,12 +282,6 @@ impl AuditLog {
         self.checkpoint_file.as_deref()
     }
 
-    /// Store events in one transaction, extending the chain; deferred events waiting to be
-    /// stored go first. Returns the last `seq`.
-    fn write(&self, events: &[AuditEvent]) -> Result<i64, String> {
-        self.writer.write(&self.key, events)
-    }
-
     async fn newest(&self) -> Result<Option<(i64, Vec<u8>)>, StoreError> {
         let row = sqlx::query("SELECT seq, mac FROM audit_log ORDER BY seq DESC LIMIT 1")
             .fetch_optional(&self.pool)
@@ -330,7 +334,7 @@ impl AuditSink for AuditLog {
         events: Vec<AuditEvent>,
         durability: Durability,
     ) -> BoxFuture<'_, Result<i64, String>> {
-        Box::pin(async move { self.append(&events, durability).await })
+        Box::pin(async move { self.append_owned(events, durability).await })
     }
 
     fn record_deferred(&self, events: Vec<AuditEvent>) -> Result<(), String> {
@@ -363,59 +367,7 @@ fn check_key_matches(connection: &rusqlite::Connection, key: &AuditKey) -> Resul
     }
 }
 
-/// Deferred events waiting beyond which the next one is stored at once.
-const MAX_DEFERRED: usize = 1024;
-
-/// The writer connection and the deferred events that ride along with its next commit.
-struct Writer {
-    connection: Mutex<rusqlite::Connection>,
-    deferred: Mutex<Vec<AuditEvent>>,
-    deferred_waiting: tokio::sync::Notify,
-}
-
-impl Writer {
-    /// Queue events for a later commit; returns how many are waiting.
-    fn defer(&self, events: Vec<AuditEvent>) -> usize {
-        let waiting = match self.deferred.lock() {
-            Ok(mut deferred) => {
-                deferred.extend(events);
-                deferred.len()
-            }
-            Err(_) => 0,
-        };
-        self.deferred_waiting.notify_one();
-        waiting
-    }
-
-    /// Commit the deferred events, then `events`, in one transaction. Returns the last `seq`
-    /// (the newest existing one when there was nothing to write).
-    fn write(&self, key: &AuditKey, events: &[AuditEvent]) -> Result<i64, String> {
-        let mut connection = self
-            .connection
-            .lock()
-            .map_err(|_| "the audit writer failed earlier and is unusable".to_owned())?;
-        let mut batch = self
-            .deferred
-            .lock()
-            .map(|mut deferred| std::mem::take(&mut *deferred))
-            .unwrap_or_default();
-        let deferred_count = batch.len();
-        batch.extend_from_slice(events);
-        let result = append_chained(&mut connection, key, &batch);
-        if let Err(reason) = &result {
-            tracing::error!(%reason, "audit events could not be stored; refusing the requests they describe");
-            // Deferred events stay queued for the next attempt.
-            batch.truncate(deferred_count);
-            if let Ok(mut deferred) = self.deferred.lock() {
-                batch.append(&mut deferred);
-                *deferred = batch;
-            }
-        }
-        result.map_err(|e| format!("the audit log refused the events: {e}"))
-    }
-}
-
-/// Store deferred events that no `append` picked up within `window`. Ends once the log is
+/// Commit deferred events that no `append` carried within `window`. Ends once the log is
 /// gone (or with the runtime).
 async fn flush_deferred(
     writer: Arc<Writer>,
@@ -429,66 +381,12 @@ async fn flush_deferred(
         let Some(syncer) = syncer.upgrade() else {
             return;
         };
-        let waiting = writer
-            .deferred
-            .lock()
-            .map(|deferred| !deferred.is_empty())
-            .unwrap_or(false);
-        if waiting {
-            match writer.write(&key, &[]) {
-                Ok(last_seq) => syncer.committed(last_seq, false),
-                Err(error) => {
-                    tracing::warn!(%error, "deferred audit events not stored yet; they are retried with the next event");
-                }
-            }
+        if writer.has_queued()
+            && let Some(seq) = writer.drive(&key)
+        {
+            syncer.committed(seq, false);
         }
     }
-}
-
-fn append_chained(
-    connection: &mut rusqlite::Connection,
-    key: &AuditKey,
-    events: &[AuditEvent],
-) -> rusqlite::Result<i64> {
-    let transaction =
-        connection.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-    let newest: Option<(i64, Vec<u8>)> = transaction
-        .prepare_cached(NEWEST)?
-        .query_row([], |row| Ok((row.get(0)?, row.get(1)?)))
-        .optional()?;
-    let (mut seq, mut previous) = match newest {
-        Some((seq, mac)) => (seq, to_mac(&mac)),
-        None => (0, GENESIS_MAC),
-    };
-    if events.is_empty() {
-        return Ok(seq);
-    }
-    {
-        let mut insert = transaction.prepare_cached(INSERT)?;
-        for event in events {
-            seq += 1;
-            let body = serde_json::to_string(event)
-                .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
-            let mac = key.mac(&previous, seq, body.as_bytes());
-            insert.execute(rusqlite::params![
-                seq,
-                event.time_unix_ms,
-                event.kind.as_str(),
-                event.identity.subject,
-                event.session,
-                body,
-                mac.as_slice(),
-            ])?;
-            previous = mac;
-        }
-    }
-    transaction.commit()?;
-    Ok(seq)
-}
-
-/// A stored MAC as a fixed array; a wrong-length value becomes one that never verifies.
-pub(crate) fn to_mac(bytes: &[u8]) -> [u8; MAC_LEN] {
-    bytes.try_into().unwrap_or(GENESIS_MAC)
 }
 
 /// How often the WAL is folded back into the database file.

@@ -16,6 +16,7 @@ mod migrations;
 mod recordings;
 mod token;
 mod verify;
+mod writer;
 
 pub use audit::{AuditFilter, AuditLog, AuditOptions, StoredEvent};
 pub use chain::{AuditKey, load_or_create_key_file};

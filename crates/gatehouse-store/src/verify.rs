@@ -2,9 +2,10 @@
 //! compare the end of the log with the checkpoint kept outside the store.
 
 use crate::StoreError;
-use crate::audit::{AuditLog, RawEvent, to_mac};
+use crate::audit::{AuditLog, RawEvent};
 use crate::chain::{AuditKey, GENESIS_MAC, MAC_LEN, macs_equal};
 use crate::checkpoint::Checkpoint;
+use crate::writer::to_mac;
 use serde::Serialize;
 
 /// What verification found.

@@ -1,0 +1,194 @@
+//! The audit log's writer: one SQLite connection and group commit of appends.
+//!
+//! Callers queue their events and then try to become the one committing. Whoever gets the
+//! connection commits everything queued — its own events and those of every session that
+//! arrived meanwhile — in one transaction, hands each submitter the `seq` of its last event,
+//! and repeats until the queue is empty; the others simply await their reply instead of
+//! blocking a thread on the lock. One commit then serves many requests when sessions are
+//! concurrent, and costs what it always did when they are not.
+//!
+//! Each commit reads the newest `seq` and MAC inside its write transaction, so several
+//! processes (the gateway and a `gatehouse keys create` beside it) extend one chain.
+
+use crate::chain::{AuditKey, GENESIS_MAC, MAC_LEN};
+use gatehouse_pipeline::AuditEvent;
+use rusqlite::OptionalExtension;
+use std::collections::VecDeque;
+use std::sync::{Mutex, PoisonError, TryLockError};
+use tokio::sync::oneshot;
+
+const INSERT: &str = "INSERT INTO audit_log (seq, time_unix_ms, kind, subject, session, body, mac)
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
+const NEWEST: &str = "SELECT seq, mac FROM audit_log ORDER BY seq DESC LIMIT 1";
+
+/// What a submitter learns: the `seq` of its last event, or why nothing was stored.
+pub(crate) type Reply = Result<i64, String>;
+
+struct Submission {
+    events: Vec<AuditEvent>,
+    /// `None` for deferred events: nobody waits for them.
+    reply: Option<oneshot::Sender<Reply>>,
+}
+
+pub(crate) struct Writer {
+    connection: Mutex<rusqlite::Connection>,
+    queue: Mutex<VecDeque<Submission>>,
+    /// Woken when deferred events are queued, so they are stored within the window even if
+    /// no append comes to carry them.
+    pub deferred_waiting: tokio::sync::Notify,
+}
+
+impl Writer {
+    pub fn new(connection: rusqlite::Connection) -> Self {
+        Writer {
+            connection: Mutex::new(connection),
+            queue: Mutex::new(VecDeque::new()),
+            deferred_waiting: tokio::sync::Notify::new(),
+        }
+    }
+
+    /// Queue events; `reply` receives the outcome once they are committed (or refused).
+    /// Returns how many events are queued in all.
+    pub fn submit(&self, events: Vec<AuditEvent>, reply: Option<oneshot::Sender<Reply>>) -> usize {
+        let deferred = reply.is_none();
+        let mut queue = self.queue.lock().unwrap_or_else(PoisonError::into_inner);
+        queue.push_back(Submission { events, reply });
+        let queued = queue.iter().map(|s| s.events.len()).sum();
+        drop(queue);
+        if deferred {
+            self.deferred_waiting.notify_one();
+        }
+        queued
+    }
+
+    pub fn has_queued(&self) -> bool {
+        !self
+            .queue
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .is_empty()
+    }
+
+    /// Commit what is queued, unless another caller is committing right now (it will commit
+    /// ours too before it lets go). Returns the newest `seq` this call committed.
+    pub fn drive(&self, key: &AuditKey) -> Option<i64> {
+        let mut newest = None;
+        loop {
+            let mut connection = match self.connection.try_lock() {
+                Ok(connection) => connection,
+                Err(TryLockError::WouldBlock) => return newest,
+                Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
+            };
+            loop {
+                let batch: Vec<Submission> = self
+                    .queue
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .drain(..)
+                    .collect();
+                if batch.is_empty() {
+                    break;
+                }
+                match self.commit(&mut connection, key, batch) {
+                    Some(seq) => newest = Some(seq),
+                    // The store refused: stop; the next submission tries again.
+                    None => return newest,
+                }
+            }
+            drop(connection);
+            // Somebody may have queued after the last drain and found the lock taken.
+            if !self.has_queued() {
+                return newest;
+            }
+        }
+    }
+
+    /// One transaction for a batch; replies sent. Deferred events of a refused batch go back
+    /// to the front of the queue.
+    fn commit(
+        &self,
+        connection: &mut rusqlite::Connection,
+        key: &AuditKey,
+        batch: Vec<Submission>,
+    ) -> Option<i64> {
+        let events: Vec<&AuditEvent> = batch.iter().flat_map(|s| &s.events).collect();
+        match append_chained(connection, key, &events) {
+            Ok(last_seq) => {
+                let mut seq = last_seq - i64::try_from(events.len()).unwrap_or(0);
+                for submission in batch {
+                    seq += i64::try_from(submission.events.len()).unwrap_or(0);
+                    if let Some(reply) = submission.reply {
+                        let _ = reply.send(Ok(seq));
+                    }
+                }
+                Some(last_seq)
+            }
+            Err(error) => {
+                let reason = format!("the audit log refused the events: {error}");
+                tracing::error!(%reason, "audit events could not be stored; refusing the requests they describe");
+                let mut requeue = Vec::new();
+                for submission in batch {
+                    match submission.reply {
+                        Some(reply) => {
+                            let _ = reply.send(Err(reason.clone()));
+                        }
+                        None => requeue.push(submission),
+                    }
+                }
+                let mut queue = self.queue.lock().unwrap_or_else(PoisonError::into_inner);
+                for submission in requeue.into_iter().rev() {
+                    queue.push_front(submission);
+                }
+                None
+            }
+        }
+    }
+}
+
+/// Insert `events` after the newest one, chained, in one transaction. Returns the last `seq`
+/// (the newest existing one when `events` is empty).
+fn append_chained(
+    connection: &mut rusqlite::Connection,
+    key: &AuditKey,
+    events: &[&AuditEvent],
+) -> rusqlite::Result<i64> {
+    let transaction =
+        connection.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let newest: Option<(i64, Vec<u8>)> = transaction
+        .prepare_cached(NEWEST)?
+        .query_row([], |row| Ok((row.get(0)?, row.get(1)?)))
+        .optional()?;
+    let (mut seq, mut previous) = match newest {
+        Some((seq, mac)) => (seq, to_mac(&mac)),
+        None => (0, GENESIS_MAC),
+    };
+    if events.is_empty() {
+        return Ok(seq);
+    }
+    {
+        let mut insert = transaction.prepare_cached(INSERT)?;
+        for event in events {
+            seq += 1;
+            let body = serde_json::to_string(event)
+                .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+            let mac = key.mac(&previous, seq, body.as_bytes());
+            insert.execute(rusqlite::params![
+                seq,
+                event.time_unix_ms,
+                event.kind.as_str(),
+                event.identity.subject,
+                event.session,
+                body,
+                mac.as_slice(),
+            ])?;
+            previous = mac;
+        }
+    }
+    transaction.commit()?;
+    Ok(seq)
+}
+
+/// A stored MAC as a fixed array; a wrong-length value becomes one that never verifies.
+pub(crate) fn to_mac(bytes: &[u8]) -> [u8; MAC_LEN] {
+    bytes.try_into().unwrap_or(GENESIS_MAC)
+}
