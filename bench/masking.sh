@@ -21,7 +21,10 @@ REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 WORK=$(mktemp -d /tmp/gh-maskbench.XXXXXX)
 GH_PID=
 cleanup() {
-    [[ -n "$GH_PID" ]] && kill "$GH_PID" 2>/dev/null && wait "$GH_PID" 2>/dev/null
+    if [[ -n "$GH_PID" ]]; then
+        kill "$GH_PID" 2>/dev/null || true
+        wait "$GH_PID" 2>/dev/null || true
+    fi
     rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -57,7 +60,8 @@ EOF
 gh() { "$GATEHOUSE" --config "$WORK/gatehouse.toml" --data-dir "$WORK/data" "$@"; }
 READER=$(gh keys create --identity reader --groups readers --ttl 2h | tail -n1)
 ADMIN=$(gh keys create --identity admin --groups admins --ttl 2h | tail -n1)
-gh serve >"$WORK/serve.log" 2>&1 &
+# Started directly, not through gh(): $! must be gatehouse itself for the cleanup to stop it.
+"$GATEHOUSE" --config "$WORK/gatehouse.toml" --data-dir "$WORK/data" serve >"$WORK/serve.log" 2>&1 &
 GH_PID=$!
 for _ in $(seq 300); do [[ -s "$WORK/data/listeners.json" ]] && break; sleep 0.1; done
 PORT=$(sed -n 's/.*"postgres":"[^"]*:\([0-9]*\)".*/\1/p' "$WORK/data/listeners.json")
