@@ -375,4 +375,36 @@ fn the_annotated_example_config_is_valid() {
     );
     let value: Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(value["decision"], "allow");
+
+    // Its masking section compiles, custom detector included.
+    let masked = Command::new(binary())
+        .arg("--config")
+        .arg(&example)
+        .arg("--data-dir")
+        .arg(data.path())
+        .args([
+            "mask",
+            "test",
+            "--connection",
+            "demo",
+            "--text",
+            "ORD-12345678 for ana@example.com",
+            "--output",
+            "json",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        masked.status.success(),
+        "{}",
+        String::from_utf8_lossy(&masked.stderr)
+    );
+    let report: Value = serde_json::from_slice(&masked.stdout).unwrap();
+    let detectors: Vec<&str> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["detector"].as_str().unwrap())
+        .collect();
+    assert_eq!(detectors, ["order_ref", "email"]);
 }
