@@ -13,6 +13,8 @@
 mod cancel;
 mod connector;
 mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 mod handshake;
 mod masking;
 mod server;

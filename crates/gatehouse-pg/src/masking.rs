@@ -96,14 +96,27 @@ impl ResultMasking {
         Ok(ResultMasking { columns })
     }
 
-    /// Mask one `DataRow` body; `None` when nothing in it changed (forward the original).
+    /// Mask one `DataRow` body; `Ok(None)` when nothing in it changed (forward the original).
+    /// A row that does not decode, or does not have one value per described column, cannot
+    /// be checked and is refused (fail closed) rather than forwarded as it came.
     pub fn mask_row(
         &self,
         masker: &Masker,
         body: &[u8],
         counts: &mut MaskCounts,
-    ) -> Option<Vec<u8>> {
-        let values = crate::wire::data_row(body).ok()?;
+    ) -> Result<Option<Vec<u8>>, CannotMask> {
+        let values = crate::wire::data_row(body).map_err(|error| {
+            CannotMask(format!(
+                "the server sent a row gatehouse cannot read to mask it ({error})"
+            ))
+        })?;
+        if values.len() != self.columns.len() {
+            return Err(CannotMask(format!(
+                "the server sent a row of {} values for {} described columns",
+                values.len(),
+                self.columns.len()
+            )));
+        }
         let mut outcomes = Vec::with_capacity(values.len());
         let mut any_changed = false;
         for (index, value) in values.iter().enumerate() {
@@ -115,7 +128,7 @@ impl ResultMasking {
             outcomes.push(outcome);
         }
         if !any_changed {
-            return None;
+            return Ok(None);
         }
         let mut row = Vec::with_capacity(body.len() + 64);
         row.extend_from_slice(
@@ -129,7 +142,7 @@ impl ResultMasking {
                 Some(replacement) => push_value(&mut row, replacement.as_deref()),
             }
         }
-        Some(row)
+        Ok(Some(row))
     }
 }
 
@@ -311,15 +324,20 @@ fn decode_numeric(value: &[u8]) -> Option<String> {
     Some(digits)
 }
 
-/// Mask one row of `COPY ... TO STDOUT` output (text or CSV format, one `CopyData`); `None`
-/// when nothing changed. Every field is scanned: COPY does not describe its columns.
+/// Mask one row of `COPY ... TO STDOUT` output (text or CSV format, one `CopyData`); `Ok(None)`
+/// when nothing changed. Every field is scanned: COPY does not describe its columns. A CSV row
+/// that does not split into fields with PostgreSQL's default delimiter and quote (a `COPY` with
+/// other `DELIMITER` or `QUOTE` options) cannot be checked field by field and is refused
+/// rather than forwarded unscanned.
 pub(crate) fn mask_copy_row(
     masker: &Masker,
     row: &[u8],
     csv: bool,
     counts: &mut MaskCounts,
-) -> Option<Vec<u8>> {
-    let text = std::str::from_utf8(row).ok()?;
+) -> Result<Option<Vec<u8>>, CannotMask> {
+    let Ok(text) = std::str::from_utf8(row) else {
+        return Ok(None);
+    };
     let (line, ending) = match text.strip_suffix("\r\n") {
         Some(line) => (line, "\r\n"),
         None => match text.strip_suffix('\n') {
@@ -328,7 +346,11 @@ pub(crate) fn mask_copy_row(
         },
     };
     let fields = if csv {
-        split_csv(line)?
+        split_csv(line).ok_or_else(|| {
+            CannotMask(
+                "a COPY ... CSV row does not split into fields with the default delimiter and quote, so gatehouse cannot mask it; use COPY without DELIMITER/QUOTE options, or SELECT".to_owned(),
+            )
+        })?
     } else {
         line.split('\t').map(unescape_copy_text).collect()
     };
@@ -362,10 +384,10 @@ pub(crate) fn mask_copy_row(
         }
     }
     if !changed {
-        return None;
+        return Ok(None);
     }
     out.push_str(ending);
-    Some(out.into_bytes())
+    Ok(Some(out.into_bytes()))
 }
 
 /// A COPY text-format field: `\N` is NULL; backslash escapes decoded.

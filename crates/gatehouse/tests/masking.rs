@@ -275,6 +275,32 @@ async fn copy_to_stdout_is_masked_in_text_and_csv_and_refused_in_binary() {
     assert!(err.contains("binary format"), "{err}");
 }
 
+/// Found by fuzzing (`fuzz/`, target `pg_backend`): a CSV row that does not split on `,`
+/// was forwarded unscanned. A client could ask for one: with `DELIMITER ';'` PostgreSQL quotes
+/// a value holding `;`, and the row `"a;b";jane.doe@example.com` went out unmasked. Now the
+/// COPY is refused; rows that still split (nothing needed quoting) are masked.
+#[tokio::test]
+async fn copy_csv_rows_gatehouse_cannot_split_are_refused_not_leaked() {
+    let db = people_db().await;
+    let gateway = masked_gateway(&db, "");
+    let token = gateway.key("ana", &["readers"]);
+    let (ok, out, err) = gateway.psql(
+        "ana",
+        &token,
+        "COPY (SELECT 'a;b' AS x, email FROM people ORDER BY id) TO STDOUT WITH (FORMAT csv, DELIMITER ';')",
+    );
+    assert!(!ok, "{out}");
+    assert!(!out.contains("@example"), "{out}");
+    assert!(err.contains("does not split into fields"), "{err}");
+    let (ok, out, err) = gateway.psql(
+        "ana",
+        &token,
+        "COPY (SELECT 'ab' AS x, email FROM people ORDER BY id) TO STDOUT WITH (FORMAT csv, DELIMITER ';')",
+    );
+    assert!(ok, "{err}");
+    assert!(!out.contains("@example") && out.contains("ab;"), "{out}");
+}
+
 #[tokio::test]
 async fn copy_is_refused_where_column_rules_exist() {
     let db = people_db().await;

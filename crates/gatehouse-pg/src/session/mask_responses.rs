@@ -42,9 +42,9 @@ impl<'m> ResponseMasker<'m> {
                 "the server sent rows without describing them first".to_owned(),
             ));
         };
-        Ok(plan
-            .mask_row(&self.masking.masker, body, &mut self.counts)
-            .map(|row| wire::raw_message(b'D', &row)))
+        plan.mask_row(&self.masking.masker, body, &mut self.counts)
+            .map(|row| row.map(|row| wire::raw_message(b'D', &row)))
+            .map_err(|refusal| PgError::CannotMask(refusal.0))
     }
 
     /// A `CopyOutResponse`: COPY rows follow. Binary COPY cannot be read, and COPY does not
@@ -64,11 +64,15 @@ impl<'m> ResponseMasker<'m> {
         Ok(())
     }
 
-    /// A `CopyData` from the server: the masked message to send instead, if anything changed.
-    pub fn on_copy_data(&mut self, body: &[u8]) -> Option<bytes::Bytes> {
-        let csv = self.copy_csv?;
+    /// A `CopyData` from the server: the masked message to send instead, if anything changed,
+    /// or a refusal when the row cannot be checked (fail closed).
+    pub fn on_copy_data(&mut self, body: &[u8]) -> Result<Option<bytes::Bytes>, PgError> {
+        let Some(csv) = self.copy_csv else {
+            return Ok(None);
+        };
         mask_copy_row(&self.masking.masker, body, csv, &mut self.counts)
-            .map(|row| wire::raw_message(b'd', &row))
+            .map(|row| row.map(|row| wire::raw_message(b'd', &row)))
+            .map_err(|refusal| PgError::CannotMask(refusal.0))
     }
 
     /// The result set ended (completion, error, `ReadyForQuery`): what was masked in it.

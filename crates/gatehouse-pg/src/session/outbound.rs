@@ -55,7 +55,7 @@ where
         let mut swallow = false;
         let masked = match (frame.tag, masker.as_mut()) {
             (b'D', Some(masker)) => masker.on_data_row(frame.body()),
-            (b'd', Some(masker)) => Ok(masker.on_copy_data(frame.body())),
+            (b'd', Some(masker)) => masker.on_copy_data(frame.body()),
             (b'T' | b'n', _) => {
                 let mut planned = Ok(());
                 match shared.results.front() {

@@ -1,0 +1,1 @@
+SELECT * FROM U&"d\0061t"

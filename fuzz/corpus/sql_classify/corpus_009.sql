@@ -1,0 +1,1 @@
+SELECT t.a, u.b FROM t JOIN u ON t.id = u.t_id LEFT JOIN s.v ON v.id = u.v_id

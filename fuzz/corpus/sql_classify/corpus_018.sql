@@ -1,0 +1,1 @@
+SELECT lower(name), count(*) FROM t GROUP BY 1

@@ -1,0 +1,1 @@
+SELECT * FROM secrets, (WITH secrets AS (SELECT 1) SELECT * FROM secrets) hidden

@@ -1,0 +1,1 @@
+INSERT INTO t VALUES (1) ON CONFLICT (id) DO UPDATE SET a = excluded.a

@@ -1,0 +1,1 @@
+UPDATE t SET a = u.a FROM u WHERE t.id = u.id

@@ -1,0 +1,1 @@
+SELECT dblink_exec('dbname=x', 'DROP TABLE t')

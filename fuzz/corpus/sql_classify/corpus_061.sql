@@ -1,0 +1,1 @@
+SELECT * FROM public.dblink('dbname=x', 'SELECT 1') AS r(a int)

@@ -1,0 +1,1 @@
+SELECT query_to_xml('delete from t', true, true, '')

@@ -1,0 +1,1 @@
+SELECT pg_read_file(f) FROM (SELECT 'x' AS f) q WHERE nextval('s') > 0

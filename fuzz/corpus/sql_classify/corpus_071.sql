@@ -1,0 +1,1 @@
+CREATE TEMP TABLE tmp (a int)

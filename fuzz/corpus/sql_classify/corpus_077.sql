@@ -1,0 +1,1 @@
+TRUNCATE a, s.b

@@ -1,0 +1,1 @@
+CREATE GROUP g

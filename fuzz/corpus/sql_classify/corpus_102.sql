@@ -1,0 +1,1 @@
+ALTER USER x SET search_path = s

@@ -1,0 +1,1 @@
+CREATE TABLESPACE ts LOCATION '/tmp/ts'

@@ -1,0 +1,1 @@
+COPY s.t (a, b) TO STDOUT WITH (FORMAT csv)

@@ -1,0 +1,1 @@
+COPY t FROM STDIN WHERE nextval('s') > 0

@@ -1,0 +1,1 @@
+EXPLAIN (FORMAT json) UPDATE t SET a = 1

@@ -1,0 +1,1 @@
+MOVE NEXT IN c

@@ -1,0 +1,1 @@
+/* DELETE */ SELECT 1

@@ -1,0 +1,1 @@
+SELECT /* nested /* comment */ still ; DELETE */ 1

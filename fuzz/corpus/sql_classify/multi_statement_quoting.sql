@@ -1,0 +1,1 @@
+PREPARE p AS DELETE FROM t; EXECUTE p; DEALLOCATE p; DECLARE gh_x CURSOR FOR SELECT 1; FETCH gh_x; SELECT $a$ ; $a$, E'\'';', U&"\0061" FROM t /* c */ -- x

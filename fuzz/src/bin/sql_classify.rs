@@ -1,0 +1,47 @@
+//! Fuzz target: arbitrary text as the SQL of a client's Query or Parse message, through the
+//! classifier (PostgreSQL's own parser via `pg_query`, then gatehouse's tree walk) and the
+//! session's SQL-level prepared-statement tracking.
+//!
+//! Input: the bytes as text (invalid UTF-8 replaced, as only UTF-8 passes the wire decoders).
+//! Checked: nothing panics and nothing hangs (AFL's timeout; the classifier bounds tree depth);
+//! the contract of `gatehouse_sql::classify` holds: an unparsable message is exactly one
+//! `Unknown` statement holding the whole text, otherwise every statement's text is a trimmed,
+//! non-empty piece of the message, and the reads/writes/functions lists are sorted and
+//! deduplicated.
+//!
+//! `fuzz_nohook!`: the classifier catches a panic inside the parser on purpose (the message
+//! becomes `Unknown`), so only panics that escape `classify` are crashes.
+
+use gatehouse_core::SqlKind;
+use gatehouse_sql::{PreparedStatements, classify};
+
+fn main() {
+    afl::fuzz_nohook!(|data: &[u8]| {
+        let sql = String::from_utf8_lossy(data);
+        let classified = classify(&sql);
+        for c in &classified {
+            let s = &c.statement;
+            if s.reason
+                .as_deref()
+                .is_some_and(|r| r.starts_with("does not parse: "))
+            {
+                assert_eq!(classified.len(), 1);
+                assert_eq!(s.kind, SqlKind::Unknown);
+                assert_eq!(s.text, sql);
+            } else {
+                assert!(!s.text.is_empty());
+                assert_eq!(s.text, s.text.trim());
+                assert!(sql.contains(s.text.as_str()));
+            }
+            for list in [&s.reads, &s.writes, &s.functions] {
+                assert!(
+                    list.windows(2).all(|w| w[0] < w[1]),
+                    "sorted and deduplicated"
+                );
+            }
+        }
+        let mut prepared = PreparedStatements::default();
+        prepared.resolve(&classified);
+        prepared.resolve(&classified);
+    });
+}
