@@ -82,7 +82,8 @@ run_target() {
   # process group of its own (cargo-afl, afl-fuzz): stopping this function stops that group,
   # and afl-fuzz stops the target processes it started.
   timeout --kill-after=10 $((per_target + 120)) \
-    cargo afl fuzz "${args[@]}" -- "$bin_dir/$target" >"$out/$target.log" 2>&1 &
+    cargo afl fuzz "${args[@]}" -- "$bin_dir/$target" \
+    > >(grep --line-buffered -v 'Fuzzing test case' >"$out/$target.log") 2>&1 &
   local fuzzer=$!
   trap 'kill -TERM -- -$fuzzer 2>/dev/null; exit 1' INT TERM
   wait "$fuzzer" || true
