@@ -11,9 +11,10 @@
 //!   leading `r=`, so the fuzzer gets past the nonce check to the salt, iteration count and
 //!   verifier);
 //! - `S` ParameterStatus, `K` BackendKeyData, `E`/`N` Error/NoticeResponse, `C`
-//!   CommandComplete;
-//! - `T` RowDescription followed by `D` DataRows: decoded and masked as a masked session
-//!   does (plan from the description, then each row);
+//!   CommandComplete; a message type PostgreSQL does not have ends the stream;
+//! - `T` RowDescription followed by `D` DataRows: checked as the relay checks every server
+//!   message (`check_data_row`), then masked as a masked session does (plan from the
+//!   description, then each row);
 //! - `H` CopyOutResponse followed by `d` CopyData: masked as COPY rows are.
 //!
 //! Checked: nothing panics or hangs; every DataRow that reaches the client (masked or
@@ -117,15 +118,28 @@ impl State<'_> {
                     let _ = tag.rsplit(' ').next().map(str::parse::<u64>);
                 }
             }
-            b'T' => {
-                if wire::row_description(body).is_ok() {
-                    self.description = Some(body.to_vec());
+            // As `session::outbound::next_valid`: a RowDescription that does not decode or a
+            // DataRow whose lengths do not add up ends the session before masking sees it.
+            b'T' => match wire::row_description(body) {
+                Ok(_) => self.description = Some(body.to_vec()),
+                Err(_) => return false,
+            },
+            b'D' => {
+                if wire::check_data_row(body).is_err() {
+                    return false;
                 }
+                assert!(
+                    wire::data_row(body).is_ok(),
+                    "check_data_row passed a row data_row cannot decode"
+                );
+                self.rows.push(body.to_vec());
             }
-            b'D' => self.rows.push(body.to_vec()),
             b'H' => self.copying = body.first() != Some(&1),
             b'd' if self.copying => self.copy_data(body),
-            _ => {}
+            b'1' | b'2' | b'3' | b'A' | b'c' | b'd' | b'G' | b'I' | b'n' | b's' | b't' | b'V'
+            | b'W' | b'Z' | b'v' => {}
+            // No such message in PostgreSQL's protocol: the gateway ends the session.
+            _ => return false,
         }
         true
     }
