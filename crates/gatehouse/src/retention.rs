@@ -113,8 +113,8 @@ mod tests {
         }
     }
 
-    #[tokio::test]
-    async fn old_recordings_are_deleted_and_each_deletion_is_audited() {
+    /// A store with an audit log and a recordings directory, in a temporary directory.
+    async fn fixture() -> (tempfile::TempDir, Store, AuditLog, LocalDirStorage) {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("g.db")).await.unwrap();
         let audit = store
@@ -125,6 +125,12 @@ mod tests {
             })
             .unwrap();
         let storage = LocalDirStorage::new(dir.path().join("recordings"), false).unwrap();
+        (dir, store, audit, storage)
+    }
+
+    #[tokio::test]
+    async fn old_recordings_are_deleted_and_each_deletion_is_audited() {
+        let (_dir, _store, audit, storage) = fixture().await;
         write_recording(&storage, "s-old", 40, true);
         write_recording(&storage, "s-new", 1, true);
         write_recording(&storage, "s-cut-short", 40, false);
@@ -156,16 +162,7 @@ mod tests {
 
     #[tokio::test]
     async fn an_unfinished_recording_of_this_process_is_kept() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("g.db")).await.unwrap();
-        let audit = store
-            .audit_log(AuditOptions {
-                key: AuditKey::load_or_create(&dir.path().join("audit.key")).unwrap(),
-                checkpoint_file: None,
-                durability: DurabilitySettings::default(),
-            })
-            .unwrap();
-        let storage = LocalDirStorage::new(dir.path().join("recordings"), false).unwrap();
+        let (_dir, _store, audit, storage) = fixture().await;
         write_recording(&storage, "s-live", 40, false);
         let long_ago = time::OffsetDateTime::now_utc() - time::Duration::days(41);
         assert_eq!(sweep(&storage, &audit, 30, long_ago).await.unwrap(), 0);
