@@ -12,6 +12,7 @@
 
 mod cancel;
 mod connector;
+mod encoding;
 mod error;
 #[doc(hidden)]
 pub mod fuzzing;

@@ -121,7 +121,7 @@ impl ResultMasking {
         let mut any_changed = false;
         for (index, value) in values.iter().enumerate() {
             let outcome = match (value, self.columns.get(index)) {
-                (Some(value), Some(column)) => mask_value(masker, column, value, counts),
+                (Some(value), Some(column)) => mask_value(masker, column, value, counts)?,
                 _ => None,
             };
             any_changed |= outcome.is_some();
@@ -156,14 +156,47 @@ fn push_value(row: &mut Vec<u8>, value: Option<&[u8]>) {
     }
 }
 
-/// What to send instead of `value`: `Some(None)` is SQL NULL, `None` means unchanged.
+/// What to send instead of `value`: `Some(None)` is SQL NULL, `None` means unchanged. A
+/// value to be scanned that is not UTF-8 cannot be scanned (the detectors read text), so it
+/// is refused rather than passed on unread.
 fn mask_value<'v>(
     masker: &Masker,
     column: &PlannedColumn,
     value: &'v [u8],
     counts: &mut MaskCounts,
-) -> Option<Option<Cow<'v, [u8]>>> {
+) -> Result<Option<Option<Cow<'v, [u8]>>>, CannotMask> {
     let whole = matches!(column.mask, ColumnMask::Whole { .. });
+    let scanned = !whole && column.layout != Layout::Inert;
+    if scanned && std::str::from_utf8(value_text(column.layout, value)).is_err() {
+        return Err(not_utf8());
+    }
+    Ok(mask_checked_value(masker, column, value, whole, counts))
+}
+
+/// The text part of a value laid out as `layout` (binary `jsonb` starts with a version byte).
+fn value_text(layout: Layout, value: &[u8]) -> &[u8] {
+    match layout {
+        Layout::JsonbBinary => value.get(1..).unwrap_or_default(),
+        Layout::Int2Binary | Layout::Int4Binary | Layout::Int8Binary | Layout::NumericBinary => &[],
+        _ => value,
+    }
+}
+
+fn not_utf8() -> CannotMask {
+    CannotMask(
+        "the server sent a value that is not UTF-8, so gatehouse cannot scan it for masking; \
+         masked connections need UTF-8 results (client_encoding UTF8, no COPY ... ENCODING)"
+            .to_owned(),
+    )
+}
+
+fn mask_checked_value<'v>(
+    masker: &Masker,
+    column: &PlannedColumn,
+    value: &'v [u8],
+    whole: bool,
+    counts: &mut MaskCounts,
+) -> Option<Option<Cow<'v, [u8]>>> {
     match column.layout {
         Layout::Inert if !whole => None,
         Layout::Text => text_outcome(masker.mask_bytes(&column.mask, value, None, counts)),
@@ -335,9 +368,7 @@ pub(crate) fn mask_copy_row(
     csv: bool,
     counts: &mut MaskCounts,
 ) -> Result<Option<Vec<u8>>, CannotMask> {
-    let Ok(text) = std::str::from_utf8(row) else {
-        return Ok(None);
-    };
+    let text = std::str::from_utf8(row).map_err(|_| not_utf8())?;
     let (line, ending) = match text.strip_suffix("\r\n") {
         Some(line) => (line, "\r\n"),
         None => match text.strip_suffix('\n') {

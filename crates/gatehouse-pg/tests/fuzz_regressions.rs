@@ -97,3 +97,32 @@ fn a_data_row_with_more_or_fewer_values_than_described_is_refused() {
     let masked = outcomes[2].as_ref().unwrap().as_ref().expect("masked");
     assert!(!String::from_utf8_lossy(masked).contains("jane"));
 }
+
+/// A value that is not UTF-8 went out unscanned (the detectors read text): a client asking
+/// for `client_encoding = 'LATIN1'` made `José jane.doe@example.com` such a value. Rows and
+/// COPY rows holding one are now refused; the end-to-end test in
+/// `crates/gatehouse/tests/masking.rs` covers every way of changing the encoding.
+#[test]
+fn values_that_are_not_utf8_are_refused_not_forwarded_unscanned() {
+    let masker = masker();
+    let latin1: &[u8] = b"Jos\xe9 jane.doe@example.com";
+    let outcomes = mask_result(&masker, &one_text_column(), &[], &[&data_row(&[latin1])]).unwrap();
+    let refusal = outcomes[0].as_ref().expect_err("refused");
+    assert!(refusal.contains("not UTF-8"), "{refusal}");
+    for csv in [false, true] {
+        let mut row = latin1.to_vec();
+        row.push(b'\n');
+        let refusal = mask_copy_data(&masker, &row, csv).expect_err("refused");
+        assert!(refusal.contains("not UTF-8"), "{refusal}");
+    }
+    // UTF-8 with the same letters is masked as usual.
+    let outcomes = mask_result(
+        &masker,
+        &one_text_column(),
+        &[],
+        &[&data_row(&["José jane.doe@example.com".as_bytes()])],
+    )
+    .unwrap();
+    let masked = outcomes[0].as_ref().unwrap().as_ref().expect("masked");
+    assert!(!String::from_utf8_lossy(masked).contains("jane"));
+}

@@ -301,6 +301,137 @@ async fn copy_csv_rows_gatehouse_cannot_split_are_refused_not_leaked() {
     assert!(!out.contains("@example") && out.contains("ab;"), "{out}");
 }
 
+/// psql through the gateway with its own environment and several `-c` commands, each sent
+/// as its own query in one session; returns (success, stdout, stderr).
+fn psql_session(
+    gateway: &Gateway,
+    user: &str,
+    token: &str,
+    env: &[(&str, &str)],
+    commands: &[&str],
+) -> (bool, String, String) {
+    let mut psql = std::process::Command::new("psql");
+    psql.arg(gateway.psql_conninfo(user, "demo"))
+        .args(["-X", "-A", "-t", "-v", "ON_ERROR_STOP=1"])
+        .env("PGPASSWORD", token)
+        .env("PGCONNECT_TIMEOUT", "10");
+    for command in commands {
+        psql.args(["-c", command]);
+    }
+    for (name, value) in env {
+        psql.env(name, value);
+    }
+    let output = psql.output().expect("run psql");
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+/// Found by fuzzing review: the detectors read UTF-8, and a value that was not UTF-8 went out
+/// unscanned. A client could make every value with an accented letter such a value by asking
+/// for another `client_encoding` — at startup, by `SET`, or by `set_config` inside a query —
+/// or by `COPY ... (ENCODING ...)`. Masked sessions now stay UTF-8 and a value that is not
+/// is refused; nothing of `José jane.doe@example.com` reaches the client.
+#[tokio::test]
+async fn a_client_cannot_escape_masking_by_changing_the_encoding() {
+    let db = people_db().await;
+    db.direct()
+        .await
+        .batch_execute("INSERT INTO people (id, email, note) VALUES (3, 'x@example.com', 'José jane.doe@example.com')")
+        .await
+        .unwrap();
+    let gateway = masked_gateway(&db, "");
+    let token = gateway.key("ana", &["readers"]);
+    let leaked = |out: &str| out.contains("jane.doe");
+    let query = "SELECT note FROM people WHERE id = 3";
+
+    // UTF-8 (psql's choice under any UTF-8 or C locale) is masked as always.
+    let (ok, out, err) = psql_session(
+        &gateway,
+        "ana",
+        &token,
+        &[("PGCLIENTENCODING", "UTF8")],
+        &[query],
+    );
+    assert!(ok, "{err}");
+    assert!(!leaked(&out) && out.contains("José"), "{out}");
+
+    // Asked for at startup: refused before any query, saying what to do.
+    let (ok, out, err) = psql_session(
+        &gateway,
+        "ana",
+        &token,
+        &[("PGCLIENTENCODING", "LATIN1")],
+        &[query],
+    );
+    assert!(!ok && !leaked(&out), "{out}");
+    assert!(
+        err.contains("LATIN1") && err.contains("PGCLIENTENCODING=UTF8"),
+        "{err}"
+    );
+
+    // SET, then a query: the session ends at the server's report of the change.
+    let (ok, out, err) = psql_session(
+        &gateway,
+        "ana",
+        &token,
+        &[],
+        &["SET client_encoding = 'LATIN1'", query],
+    );
+    assert!(!ok && !leaked(&out), "{out}");
+    assert!(err.contains("needs them in UTF-8"), "{err}");
+
+    // SET and the query in one message: the server reports the change only at the end, so
+    // the row itself arrives in LATIN1, and is refused.
+    let (ok, out, err) = psql_session(
+        &gateway,
+        "ana",
+        &token,
+        &[],
+        &[&format!("SET client_encoding = 'LATIN1'; {query}")],
+    );
+    assert!(!ok && !leaked(&out), "{out}");
+    assert!(err.contains("not UTF-8"), "{err}");
+
+    // set_config inside a SELECT changes the encoding mid-query. Readers may not call it
+    // (sql:admin); a machine in `admins` may, and is still masked.
+    let (ok, _, err) = psql_session(
+        &gateway,
+        "ana",
+        &token,
+        &[],
+        &["SELECT set_config('client_encoding', 'LATIN1', false)"],
+    );
+    assert!(!ok && err.contains("sql:admin"), "{err}");
+    let robot = gateway.key_with("robot", &["admins"], &["--kind", "machine"]);
+    let (ok, out, err) = psql_session(
+        &gateway,
+        "robot",
+        &robot,
+        &[],
+        &["SELECT set_config('client_encoding', 'LATIN1', false), note FROM people WHERE id = 3"],
+    );
+    assert!(!ok && !leaked(&out), "{out}");
+    assert!(err.contains("UTF-8"), "{err}");
+
+    // COPY converts to its own ENCODING whatever the client's is.
+    let (ok, out, err) = psql_session(
+        &gateway,
+        "ana",
+        &token,
+        &[],
+        &["COPY (SELECT note FROM people WHERE id = 3) TO STDOUT WITH (ENCODING 'LATIN1')"],
+    );
+    assert!(!ok && !leaked(&out), "{out}");
+    assert!(err.contains("not UTF-8"), "{err}");
+
+    // The gateway serves the next session normally.
+    let (ok, out, err) = psql_session(&gateway, "ana", &token, &[], &[query]);
+    assert!(ok && !leaked(&out), "{out}{err}");
+}
+
 #[tokio::test]
 async fn copy_is_refused_where_column_rules_exist() {
     let db = people_db().await;

@@ -1,8 +1,10 @@
 //! The outbound side's masking state for one session: the plan of the result set in
 //! progress, whether a `COPY ... TO STDOUT` is streaming, and what was masked so far (counts
-//! only), handed to the result tracker when the statement completes.
+//! only), handed to the result tracker when the statement completes; and the encoding the
+//! results arrive in, which must stay UTF-8 for them to be scanned.
 
 use super::results::StatementHint;
+use crate::encoding::WireEncoding;
 use crate::masking::{ConnectionMasking, ResultMasking, mask_copy_row};
 use crate::{PgError, wire};
 use gatehouse_mask::MaskCounts;
@@ -13,16 +15,29 @@ pub(super) struct ResponseMasker<'m> {
     /// `Some(csv)` while a COPY's rows stream.
     copy_csv: Option<bool>,
     counts: MaskCounts,
+    encoding: WireEncoding,
 }
 
 impl<'m> ResponseMasker<'m> {
-    pub fn new(masking: &'m ConnectionMasking) -> Self {
+    pub fn new(masking: &'m ConnectionMasking, encoding: WireEncoding) -> Self {
         ResponseMasker {
             masking,
             plan: None,
             copy_csv: None,
             counts: MaskCounts::default(),
+            encoding,
         }
+    }
+
+    /// A `ParameterStatus`: the server reports a changed setting. A session whose results
+    /// would no longer arrive in UTF-8 ends here, before the report (or anything encoded
+    /// the new way) reaches the client.
+    pub fn on_parameter_status(&mut self, body: &[u8]) -> Result<(), PgError> {
+        let mut reader = wire::BodyReader::new(body, "ParameterStatus");
+        let name = reader.cstr()?;
+        let value = reader.cstr()?;
+        self.encoding.note(name, value);
+        self.encoding.check_utf8().map_err(PgError::CannotMask)
     }
 
     /// A `RowDescription`: plan the rows that follow, or refuse (fail closed).

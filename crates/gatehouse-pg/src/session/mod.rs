@@ -16,11 +16,13 @@ mod refusals;
 mod results;
 
 use crate::connector::{BackendKey, UpstreamSession};
+use crate::encoding::WireEncoding;
 use crate::handshake::Accepted;
 use crate::wire::{self, FrameReader, Severity};
 use crate::{ConnectionMasking, PgError, PgGateway};
 use gatehouse_core::Action;
 use gatehouse_pipeline::{Decision, SessionContext};
+use mask_responses::ResponseMasker;
 use rand::RngCore;
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -112,6 +114,20 @@ pub(crate) async fn run(
         leftover: server_leftover,
     } = upstream;
 
+    let masking = session_masking(gateway, &context)
+        .await
+        .map(|masking| SessionMasking {
+            masking,
+            encoding: WireEncoding::from_parameters(&parameters),
+        });
+    if let Some(Err(refusal)) = masking.as_ref().map(|m| m.encoding.check_utf8()) {
+        send_fatal(&mut client, "0A000", &format!("gatehouse: {refusal}"), None).await;
+        let reason = format!("the session could not be masked: {refusal}");
+        if let Err(error) = gateway.pipeline.record_disconnect(&context, &reason).await {
+            tracing::error!(session = %context.session_id, %error, "disconnect could not be recorded");
+        }
+        return Err(PgError::CannotMask(refusal));
+    }
     let client_key = key.map(|k| gateway.cancels.register(&context.connection.name, k));
     let mut greeting = bytes::BytesMut::new();
     greeting.extend_from_slice(&wire::authentication(0, &[]));
@@ -122,7 +138,6 @@ pub(crate) async fn run(
         greeting.extend_from_slice(&wire::backend_key_data(process_id, secret));
     }
     greeting.extend_from_slice(&wire::ready_for_query(b'I'));
-    let masking = session_masking(gateway, &context).await;
     let sent = client.get_mut().write_all(&greeting).await;
     tracing::info!(
         session = %context.session_id,
@@ -166,6 +181,19 @@ pub(crate) async fn run(
     result.map(|_| ())
 }
 
+/// A masked session's masking, and the encoding its results arrive in (which must stay
+/// UTF-8 for them to be scanned).
+struct SessionMasking {
+    masking: Arc<ConnectionMasking>,
+    encoding: WireEncoding,
+}
+
+impl SessionMasking {
+    fn response_masker(&self) -> ResponseMasker<'_> {
+        ResponseMasker::new(&self.masking, self.encoding.clone())
+    }
+}
+
 /// The masking this session's results get: the connection's, unless the identity may see
 /// the data unmasked — policy permits `data:unmasked`, or the identity is in one of the
 /// masking's `exempt_groups` and no policy forbids it. Any failure to decide means masked.
@@ -194,7 +222,7 @@ async fn session_masking(
 async fn relay(
     gateway: &PgGateway,
     context: &SessionContext,
-    masking: Option<Arc<ConnectionMasking>>,
+    masking: Option<SessionMasking>,
     client: FrameReader<Box<dyn crate::Stream>>,
     server: Box<dyn crate::Stream>,
     server_leftover: bytes::BytesMut,
@@ -220,7 +248,7 @@ async fn relay(
         inbound::Inbound::new(gateway, context, client_reader, &shared, masking.is_some());
     let outcome = tokio::select! {
         ending = inbound.run(&mut server_write) => ending,
-        ending = outbound::run(server_reader, &mut client_write, &shared, &gateway.pipeline, context, masking.as_deref()) => ending,
+        ending = outbound::run(server_reader, &mut client_write, &shared, &gateway.pipeline, context, masking.as_ref().map(SessionMasking::response_masker)) => ending,
         _ = wait_for(terminate) => Ok(Ending::ShutDown),
     };
     let farewell = match &outcome {

@@ -5,8 +5,8 @@
 use super::mask_responses::ResponseMasker;
 use super::results::{Front, ResultTracker, StatementHint};
 use super::{Ending, Shared};
+use crate::PgError;
 use crate::wire::{self, FrameReader};
-use crate::{ConnectionMasking, PgError};
 use bytes::BytesMut;
 use gatehouse_pipeline::{Pipeline, SessionContext};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
@@ -20,7 +20,7 @@ pub(super) async fn run<R, W>(
     shared: &Shared,
     pipeline: &Pipeline,
     context: &SessionContext,
-    masking: Option<&ConnectionMasking>,
+    mut masker: Option<ResponseMasker<'_>>,
 ) -> Result<Ending, PgError>
 where
     R: AsyncRead + Unpin,
@@ -33,7 +33,6 @@ where
             .as_ref()
             .is_some_and(|recorder| recorder.records_results()),
     );
-    let mut masker = masking.map(ResponseMasker::new);
     loop {
         let frame = match next_valid(&mut server).await {
             Ok(Some(frame)) => frame,
@@ -56,6 +55,7 @@ where
         let masked = match (frame.tag, masker.as_mut()) {
             (b'D', Some(masker)) => masker.on_data_row(frame.body()),
             (b'd', Some(masker)) => masker.on_copy_data(frame.body()),
+            (b'S', Some(masker)) => masker.on_parameter_status(frame.body()).map(|()| None),
             (b'T' | b'n', _) => {
                 let mut planned = Ok(());
                 match shared.results.front() {
