@@ -92,6 +92,10 @@ pub struct SqlStatement {
     /// Why the statement got a stronger kind than its statement type suggests, if it did
     /// (e.g. "calls pg_read_file, which reads server files").
     pub reason: Option<String>,
+    /// An `UPDATE` or `DELETE` (possibly nested, e.g. in a `WITH`) without a `WHERE` clause:
+    /// it changes every row of its table. Policies see it as `context.all_rows`.
+    #[serde(default)]
+    pub all_rows: bool,
 }
 
 /// A typed request, decided by policy. Adapters decode bytes into these; nothing downstream of

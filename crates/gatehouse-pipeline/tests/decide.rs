@@ -84,6 +84,7 @@ fn sql(kind: SqlKind, text: &str) -> Action {
         functions: vec![],
         fingerprint: "f".into(),
         reason: None,
+        all_rows: false,
     })
 }
 

@@ -50,6 +50,7 @@ fn decide(c: &mut Criterion) {
                       on c.id = o.customer_id join items i on i.order_id = o.id where o.id = $1"
             .to_owned(),
         reason: None,
+        all_rows: false,
     });
     let request = |identity| PolicyRequest {
         identity,

@@ -83,6 +83,10 @@ pub(crate) fn build(action: &Action, surroundings: &Surroundings) -> Result<Cont
                 ("writes".to_owned(), string_set(&statement.writes)),
                 ("tables".to_owned(), tables),
                 ("functions".to_owned(), string_set(&statement.functions)),
+                (
+                    "all_rows".to_owned(),
+                    RestrictedExpression::new_bool(statement.all_rows),
+                ),
             ];
             Context::from_pairs(connect.into_iter().chain(sql))
         }

@@ -6,6 +6,7 @@
 //! asking Cedar. Any error while
 //! deciding — building the request or evaluating a policy — denies (fail closed).
 
+use crate::approval::{self, ApprovalRequirement};
 use crate::context::{self, Surroundings};
 use crate::entities::Vocabulary;
 use crate::error::PolicyError;
@@ -35,6 +36,8 @@ pub struct PolicyEngine {
     order: HashMap<String, usize>,
     version: String,
     warnings: Vec<String>,
+    /// What each `@approval`-annotated policy asks before its permit counts.
+    approvals: HashMap<String, ApprovalRequirement>,
 }
 
 /// One request to decide.
@@ -60,6 +63,11 @@ pub struct PolicyVerdict {
     /// Evaluation errors; any error makes the verdict a deny (fail closed), even if some permit
     /// matched.
     pub errors: Vec<String>,
+    /// Set when only `@approval` policies permit the request: it is held (not allowed, so
+    /// `allowed` is false) until the approval this asks for exists. `determining_policies`
+    /// are then those policies.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hold: Option<ApprovalRequirement>,
 }
 
 impl PolicyVerdict {
@@ -68,6 +76,7 @@ impl PolicyVerdict {
             allowed: false,
             determining_policies: Vec::new(),
             errors: vec![error],
+            hold: None,
         }
     }
 }
@@ -101,6 +110,8 @@ impl PolicyEngine {
             ids,
             warnings,
         } = load::load(&texts, &schema)?;
+        let approvals =
+            approval::requirements(&policies).map_err(|errors| PolicyError::Approval { errors })?;
         let vocabulary = Vocabulary::new(&schema)?;
         let mut by_action = HashMap::new();
         for action in vocabulary.actions() {
@@ -126,6 +137,7 @@ impl PolicyEngine {
             order,
             version: version_of(sources),
             warnings,
+            approvals,
         })
     }
 
@@ -220,11 +232,31 @@ impl PolicyEngine {
         } else {
             Vec::new()
         };
+        // Allowed by a permit that asks for no approval: allowed. Allowed only by permits
+        // that do: held, for the first of them in load order.
+        let hold = if allowed
+            && determining_policies
+                .iter()
+                .all(|id| self.approvals.contains_key(id))
+        {
+            determining_policies
+                .first()
+                .and_then(|id| self.approvals.get(id))
+                .cloned()
+        } else {
+            None
+        };
         PolicyVerdict {
-            allowed,
+            allowed: allowed && hold.is_none(),
             determining_policies,
             errors,
+            hold,
         }
+    }
+
+    /// What the `@approval` policy `policy_id` asks, if it is one.
+    pub fn approval_requirement(&self, policy_id: &str) -> Option<&ApprovalRequirement> {
+        self.approvals.get(policy_id)
     }
 }
 
@@ -273,6 +305,7 @@ mod tests {
             functions: vec!["now".into()],
             fingerprint: "select ?".into(),
             reason: None,
+            all_rows: false,
         })
     }
 

@@ -27,6 +27,11 @@ pub enum PolicyError {
     #[error("{} policy validation error(s) against the gatehouse schema; fix them and load again:{}", errors.len(), bullets(errors))]
     Validation { errors: Vec<String> },
 
+    /// An `@approval`, `@approvals` or `@approval_ttl` annotation is misplaced or malformed;
+    /// one `policy id: reason` entry per problem.
+    #[error("{} approval annotation error(s); fix them and load again:{}", errors.len(), bullets(errors))]
+    Approval { errors: Vec<String> },
+
     /// Two policies carry the same id (`@id` annotation, or `file:line` when they have none).
     #[error(
         "duplicate policy id `{id}` at `{first}` and `{second}`; give each policy a unique `@id(\"...\")`"

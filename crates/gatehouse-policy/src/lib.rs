@@ -4,7 +4,8 @@
 //! This crate exists so that the rest of gatehouse never touches Cedar directly: it loads
 //! `.cedar` files (refusing them with `file:line:col` errors when they do not parse or do not
 //! match the [`SCHEMA`]), and turns a [`PolicyRequest`] built from `gatehouse-core` types into a
-//! [`PolicyVerdict`] without I/O. Any evaluation error denies (fail closed).
+//! [`PolicyVerdict`] without I/O. Any evaluation error denies (fail closed). A request
+//! permitted only by policies annotated `@approval("GROUP")` is *held* (see [`approval`]).
 //!
 //! Policies see:
 //! - `principal`: `Gatehouse::Identity::"<subject>"` with attributes `kind` (`"human"` or
@@ -15,8 +16,9 @@
 //! - `resource`: `Gatehouse::Connection::"<name>"` with `kind`, `environment` and `tags`;
 //! - `context`: `source_address` (ipaddr, `0.0.0.0` when unknown), `now` (unix seconds) and
 //!   `hour` (UTC, 0-23); for SQL also `statement`, `fingerprint`, `reads`, `writes`, `tables`
-//!   (reads and writes) and `functions`.
+//!   (reads and writes), `functions` and `all_rows` (an `UPDATE`/`DELETE` without `WHERE`).
 
+mod approval;
 mod context;
 mod engine;
 mod entities;
@@ -25,6 +27,7 @@ mod load;
 mod schema;
 mod source;
 
+pub use approval::ApprovalRequirement;
 pub use engine::{PolicyEngine, PolicyRequest, PolicyVerdict};
 pub use error::PolicyError;
 pub use schema::SCHEMA;

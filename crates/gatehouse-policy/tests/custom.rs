@@ -193,7 +193,7 @@ fn evaluation_error_denies_even_when_a_permit_matches() {
 #[test]
 fn policies_without_id_are_named_by_file_and_line() {
     let engine = engine(
-        "// a comment\npermit (principal, action, resource);\n\n  @approval(\"dba\")\nforbid (principal, action == Gatehouse::Action::\"sql:ddl\", resource);\n",
+        "// a comment\npermit (principal, action, resource);\n\n  @reviewed(\"dba\")\nforbid (principal, action == Gatehouse::Action::\"sql:ddl\", resource);\n",
     );
     assert_eq!(engine.policy_ids(), ["test.cedar:2", "test.cedar:4"]);
     let verdict = decide(

@@ -28,6 +28,7 @@ fn quickstart_file_loads_from_disk_with_its_ids_in_order() {
         [
             "readers-read",
             "writers-write",
+            "writers-risky-writes-need-approval",
             "admins-all",
             "admins-see-unmasked",
             "machines-see-masked",
@@ -49,7 +50,8 @@ fn granted(group: &str, kind: SqlKind) -> Option<&'static str> {
     match (group, kind) {
         (_, Unknown) => None,
         ("readers", Select | Session) => Some("readers-read"),
-        ("writers", Select | Session | Insert | Update | Delete) => Some("writers-write"),
+        ("writers", Select | Session | Insert | Update) => Some("writers-write"),
+        ("writers", Delete) => Some("writers-risky-writes-need-approval"),
         ("admins", _) => Some("admins-all"),
         _ => None,
     }
@@ -70,6 +72,11 @@ fn every_group_and_statement_kind() {
             let verdict = decide(&engine, &who, &db, &sql(kind));
             assert!(verdict.errors.is_empty(), "{verdict:?}");
             match granted(group, kind) {
+                Some(policy) if engine.approval_requirement(policy).is_some() => {
+                    assert!(!verdict.allowed, "{group} {kind:?}: {verdict:?}");
+                    assert_eq!(verdict.hold.as_ref().unwrap().group, "admins");
+                    assert_eq!(verdict.determining_policies, [policy], "{group} {kind:?}");
+                }
                 Some(policy) => {
                     assert!(verdict.allowed, "{group} {kind:?}: {verdict:?}");
                     assert_eq!(verdict.determining_policies, [policy], "{group} {kind:?}");
@@ -119,10 +126,55 @@ fn readers_read_but_do_not_write() {
 fn writers_write_but_do_not_change_the_schema() {
     let engine = quickstart();
     let (writer, db) = (identity(&["writers"]), connection("prod"));
-    for kind in [SqlKind::Insert, SqlKind::Update, SqlKind::Delete] {
+    for kind in [SqlKind::Insert, SqlKind::Update] {
         assert!(decide(&engine, &writer, &db, &sql(kind)).allowed);
     }
     assert!(!decide(&engine, &writer, &db, &sql(SqlKind::Ddl)).allowed);
+    assert!(
+        decide(&engine, &writer, &db, &sql(SqlKind::Ddl))
+            .hold
+            .is_none(),
+        "a schema change is denied, not held"
+    );
+}
+
+/// Writers' deletes and every-row updates wait for an admin's approval; a forbid still wins.
+#[test]
+fn writers_risky_writes_are_held_for_admins() {
+    let engine = quickstart();
+    let (writer, db) = (identity(&["writers"]), connection("prod"));
+    let every_row = |kind| match sql(kind) {
+        Action::Sql(mut statement) => {
+            statement.all_rows = true;
+            Action::Sql(statement)
+        }
+        other => other,
+    };
+    for action in [
+        sql(SqlKind::Delete),
+        every_row(SqlKind::Delete),
+        every_row(SqlKind::Update),
+    ] {
+        let verdict = decide(&engine, &writer, &db, &action);
+        assert!(!verdict.allowed, "{verdict:?}");
+        let need = verdict.hold.expect("held");
+        assert_eq!(
+            (
+                need.policy.as_str(),
+                need.group.as_str(),
+                need.required,
+                need.ttl_seconds
+            ),
+            ("writers-risky-writes-need-approval", "admins", 1, 900)
+        );
+    }
+    // An admin's own delete needs nobody.
+    let admin = identity(&["admins"]);
+    let verdict = decide(&engine, &admin, &db, &sql(SqlKind::Delete));
+    assert!(verdict.allowed && verdict.hold.is_none(), "{verdict:?}");
+    // sql:unknown is forbidden even for a writer who also is in a group that could approve.
+    let verdict = decide(&engine, &writer, &db, &sql(SqlKind::Unknown));
+    assert!(verdict.hold.is_none() && !verdict.allowed);
 }
 
 #[test]

@@ -90,6 +90,7 @@ fn unparsable(sql: &str, message: &str) -> ClassifiedStatement {
             functions: Vec::new(),
             fingerprint: String::new(),
             reason: Some(format!("does not parse: {message}")),
+            all_rows: false,
         },
         prepared: None,
     }
@@ -141,6 +142,7 @@ impl Analysis {
                 functions: self.facts.functions.into_iter().collect(),
                 fingerprint,
                 reason,
+                all_rows: self.facts.all_rows,
             },
             prepared: self.prepared,
         }

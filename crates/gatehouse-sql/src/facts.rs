@@ -26,6 +26,8 @@ pub(crate) struct Facts {
     pub(crate) writes: BTreeSet<String>,
     pub(crate) functions: BTreeSet<String>,
     pub(crate) effects: Vec<Effect>,
+    /// An `UPDATE` or `DELETE` without a `WHERE` clause: it changes every row of its table.
+    pub(crate) all_rows: bool,
 }
 
 impl Facts {
@@ -56,6 +58,7 @@ impl Facts {
                 kind: SqlKind::Select,
                 reason: None,
             }],
+            all_rows: false,
         }
     }
 

@@ -108,6 +108,7 @@ fn executed(execute: &SqlStatement, prepared: &SqlStatement, name: &str) -> SqlS
         functions: union(&prepared.functions, &execute.functions),
         fingerprint: execute.fingerprint.clone(),
         reason: Some(format!("executes prepared statement `{name}`")),
+        all_rows: prepared.all_rows,
     };
     // The EXECUTE's own kind is Unknown by construction; what its parameters do is in the
     // functions they call.
@@ -137,6 +138,7 @@ fn merge(existing: SqlStatement, new: &SqlStatement) -> SqlStatement {
         reads: union(&existing.reads, &new.reads),
         writes: union(&existing.writes, &new.writes),
         functions: union(&existing.functions, &new.functions),
+        all_rows: existing.all_rows || new.all_rows,
         ..existing
     }
 }

@@ -23,6 +23,8 @@
 //! - `OnConflictClause` with `DO UPDATE`: `Update`.
 //! - `MergeWhenClause`: its action's kind (`THEN DELETE` is `Delete`, ...).
 //! - `IntoClause` under a `SelectStmt` (`SELECT ... INTO t`): `Ddl`, it creates a table.
+//! - `UpdateStmt` and `DeleteStmt` with nothing in `where_clause`: the statement changes every
+//!   row of its table ([`Facts::all_rows`]), which policies may treat differently.
 //!
 //! Depth is bounded before this runs: prost refuses to decode trees nested deeper than its
 //! recursion limit, so the walk's own recursion cannot overflow the stack.
@@ -119,6 +121,8 @@ struct Frame {
     number: i32,
     /// A boolean captured from this struct (`WithClause.recursive`).
     flag: bool,
+    /// Something was found in this struct's `where_clause` (`UpdateStmt`, `DeleteStmt`).
+    has_where: bool,
 }
 
 /// Where a relation reference sits relative to one enclosing query scope: in its body, or in
@@ -176,6 +180,12 @@ impl Walker<'_> {
         } else {
             None
         };
+        if let Some(owner) = self.frames.iter_mut().rev().find(|f| f.name != "Node")
+            && matches!(owner.name, "UpdateStmt" | "DeleteStmt")
+            && owner.field == "where_clause"
+        {
+            owner.has_where = true;
+        }
         if self.frames.is_empty() && self.root.is_none() {
             self.root = Some(name);
         } else if let Some((kind, reason)) = statements::nested_kind(name) {
@@ -190,6 +200,7 @@ impl Walker<'_> {
             strings: Vec::new(),
             number: 0,
             flag: false,
+            has_where: false,
         });
     }
 
@@ -213,6 +224,7 @@ impl Walker<'_> {
                     Some("INSERT ... ON CONFLICT DO UPDATE updates existing rows".to_owned()),
                 );
             }
+            "UpdateStmt" | "DeleteStmt" if !frame.has_where => self.facts.all_rows = true,
             "MergeWhenClause" => self.merge_action(frame.number),
             "IntoClause" if self.container() == Some(("SelectStmt", "into_clause")) => {
                 self.facts.effect(

@@ -1123,6 +1123,33 @@ fn plain_statements_have_no_reason() {
 }
 
 #[test]
+fn updates_and_deletes_without_where_touch_all_rows() {
+    for (sql, all_rows) in [
+        ("DELETE FROM t", true),
+        ("DELETE FROM t WHERE id = 1", false),
+        ("UPDATE t SET a = 1", true),
+        ("UPDATE t SET a = 1 WHERE a IS NULL", false),
+        ("UPDATE t SET a = 1 FROM u WHERE u.id = t.id", false),
+        ("UPDATE t SET a = (SELECT b FROM u WHERE u.id = 1)", true),
+        (
+            "WITH d AS (DELETE FROM t RETURNING *) SELECT * FROM d",
+            true,
+        ),
+        (
+            "WITH d AS (DELETE FROM t WHERE id = 2 RETURNING *) SELECT * FROM d",
+            false,
+        ),
+        ("DELETE FROM t WHERE id IN (SELECT id FROM u)", false),
+        ("SELECT * FROM t", false),
+        ("INSERT INTO t SELECT * FROM u", false),
+        ("EXPLAIN DELETE FROM t", false),
+        ("TRUNCATE t", false),
+    ] {
+        assert_eq!(classify(sql)[0].statement.all_rows, all_rows, "{sql}");
+    }
+}
+
+#[test]
 fn multi_statement_message_is_split_with_texts() {
     let classified = classify("SELECT 1; DELETE FROM t; SELECT 2");
     let kinds: Vec<SqlKind> = classified.iter().map(|c| c.statement.kind).collect();

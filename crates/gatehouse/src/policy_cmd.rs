@@ -68,7 +68,13 @@ pub fn check(
         });
         results.push((action, verdict));
     }
-    let allowed = results.iter().all(|(_, v)| v.allowed);
+    let overall = if results.iter().all(|(_, v)| v.allowed) {
+        "allow"
+    } else if results.iter().all(|(_, v)| v.allowed || v.hold.is_some()) {
+        "hold"
+    } else {
+        "deny"
+    };
     match args.output.output {
         OutputFormat::Json => {
             let statements: Vec<serde_json::Value> = results
@@ -88,7 +94,8 @@ pub fn check(
                     };
                     serde_json::json!({
                         "action": action.name(),
-                        "decision": if verdict.allowed { "allow" } else { "deny" },
+                        "decision": decision_of(verdict),
+                        "approval": verdict.hold,
                         "policies": verdict.determining_policies,
                         "default_deny": !verdict.allowed && verdict.determining_policies.is_empty(),
                         "errors": verdict.errors,
@@ -101,7 +108,7 @@ pub fn check(
                 })
                 .collect();
             let value = serde_json::json!({
-                "decision": if allowed { "allow" } else { "deny" },
+                "decision": overall,
                 "identity": identity.subject,
                 "groups": identity.groups,
                 "connection": connection.name,
@@ -122,12 +129,21 @@ pub fn check(
                     Action::Connect | Action::ViewUnmasked => String::new(),
                 };
                 println!(
-                    "{}  {}{}\n      decided by: {}",
-                    if verdict.allowed { "ALLOW" } else { "DENY " },
+                    "{:<5}  {}{}\n      decided by: {}",
+                    decision_of(verdict).to_uppercase(),
                     action.name(),
                     what,
                     decided_by
                 );
+                if let Some(need) = &verdict.hold {
+                    println!(
+                        "      needs approval: {} of group `{}` (usable for {} min once approved); \
+                         through the gateway it waits for `gatehouse approvals approve ID`",
+                        need.required,
+                        need.group,
+                        need.ttl_seconds / 60
+                    );
+                }
                 if let Action::Sql(s) = action
                     && let Some(reason) = &s.reason
                 {
@@ -137,16 +153,23 @@ pub fn check(
                     println!("      error: {error}");
                 }
             }
-            println!(
-                "overall: {} (policy version {})",
-                if allowed { "allow" } else { "deny" },
-                policy.version()
-            );
+            println!("overall: {overall} (policy version {})", policy.version());
         }
     }
-    Ok(if allowed {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(4)
+    Ok(match overall {
+        "allow" => ExitCode::SUCCESS,
+        "hold" => ExitCode::from(3),
+        _ => ExitCode::from(4),
     })
+}
+
+/// `allow`, `hold` (permitted once approved) or `deny`.
+fn decision_of(verdict: &gatehouse_policy::PolicyVerdict) -> &'static str {
+    if verdict.allowed {
+        "allow"
+    } else if verdict.hold.is_some() {
+        "hold"
+    } else {
+        "deny"
+    }
 }

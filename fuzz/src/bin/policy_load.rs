@@ -30,6 +30,7 @@ static FIXTURE: LazyLock<Fixture> = LazyLock::new(|| {
             functions: owned(functions),
             fingerprint: "0123456789abcdef".to_owned(),
             reason: None,
+            all_rows: false,
         })
     };
     Fixture {

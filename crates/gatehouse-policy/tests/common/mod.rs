@@ -37,6 +37,7 @@ pub fn statement(kind: SqlKind, reads: &[&str], writes: &[&str], functions: &[&s
         functions: owned(functions),
         fingerprint: "select * from t".to_owned(),
         reason: None,
+        all_rows: false,
     })
 }
 
