@@ -41,4 +41,55 @@ pub enum StoreError {
          id is its session id"
     )]
     RecordingIdMismatch { id: String, session: String },
+    #[error("no approval with id `{0}`; `gatehouse approvals list` shows the ids")]
+    NoSuchApproval(String),
+    #[error("approval `{id}` already exists; every approval needs a new id")]
+    ApprovalExists { id: String },
+    #[error("approval `{id}` is {state}, so it cannot be reviewed any more: {next}")]
+    ApprovalClosed {
+        id: String,
+        state: &'static str,
+        /// What the reviewer (or requester) can do instead.
+        next: &'static str,
+    },
+    #[error(
+        "no one approves their own request: `{reviewer}` asked for approval `{id}` (or acts \
+         for, or through, who asked); another member of `{group}` must review it"
+    )]
+    SelfReview {
+        id: String,
+        reviewer: String,
+        group: String,
+    },
+    #[error(
+        "`{reviewer}` is not in group `{group}`, whose members review approval `{id}`; ask a \
+         member of `{group}` to review it, or use a key of yours that has the group \
+         (`gatehouse keys create --identity {reviewer} --groups {group}`)"
+    )]
+    NotApprover {
+        id: String,
+        reviewer: String,
+        group: String,
+    },
+    #[error(
+        "`{reviewer}` already approved `{id}`; it needs {required} distinct approvers from \
+         `{group}` and has {approvals}: ask another member of `{group}`"
+    )]
+    AlreadyApproved {
+        id: String,
+        reviewer: String,
+        group: String,
+        approvals: u32,
+        required: u32,
+    },
+    #[error(
+        "denying approval `{0}` needs a reason, which the requester sees; give one (on the \
+         command line: `--reason TEXT`)"
+    )]
+    ReasonRequired(String),
+    #[error(
+        "approval `{0}` kept changing while it was being reviewed (other reviewers acting at \
+         the same moment); run the review again"
+    )]
+    ReviewContended(String),
 }

@@ -6,6 +6,7 @@
 //! [`Store`] implements the pipeline's [`gatehouse_pipeline::Authenticator`] and
 //! [`gatehouse_pipeline::AuditSink`] traits.
 
+mod approvals;
 mod audit;
 mod chain;
 mod checkpoint;
@@ -18,6 +19,7 @@ mod token;
 mod verify;
 mod writer;
 
+pub use approvals::{ApprovalList, Verdict};
 pub use audit::{AuditFilter, AuditLog, AuditOptions, StoredEvent};
 pub use chain::{AuditKey, load_or_create_key_file};
 pub use checkpoint::Checkpoint;

@@ -94,6 +94,40 @@ const MIGRATIONS: &[(i64, &str)] = &[
     );
     "#,
     ),
+    (
+        4,
+        r#"
+    -- Just-in-time approvals (`gatehouse_pipeline::ApprovalRecord`). The binding columns are
+    -- compared for exact equality when a retried request looks for its approval;
+    -- `acting_for_json` is the canonical JSON array, so equal chains are equal text.
+    CREATE TABLE approvals (
+        id                    TEXT PRIMARY KEY,   -- `ap-` and 16 hex characters
+        state                 TEXT NOT NULL,      -- ApprovalState::as_str
+        subject               TEXT NOT NULL,
+        acting_for_json       TEXT NOT NULL,
+        connection            TEXT NOT NULL,
+        action                TEXT NOT NULL,
+        statement             TEXT NOT NULL,
+        fingerprint           TEXT NOT NULL,
+        policy_version        TEXT NOT NULL,
+        policy                TEXT NOT NULL,      -- what approving needs, from the policy
+        approver_group        TEXT NOT NULL,
+        required              INTEGER NOT NULL,
+        ttl_seconds           INTEGER NOT NULL,
+        requester_kind        TEXT NOT NULL,
+        requester_groups_json TEXT NOT NULL,
+        session               TEXT,
+        created_unix_ms       INTEGER NOT NULL,
+        expires_unix_ms       INTEGER NOT NULL,
+        updated_unix_ms       INTEGER NOT NULL,
+        reviews_json          TEXT NOT NULL
+    );
+    -- `find_open`: only open approvals are ever looked up by binding, so only they are indexed.
+    CREATE INDEX approvals_open ON approvals(subject, connection, fingerprint)
+        WHERE state IN ('pending', 'approved');
+    CREATE INDEX approvals_created ON approvals(created_unix_ms);
+    "#,
+    ),
 ];
 
 pub(crate) async fn apply(pool: &SqlitePool) -> Result<(), StoreError> {

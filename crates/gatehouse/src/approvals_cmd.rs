@@ -1,0 +1,573 @@
+//! `gatehouse approvals`: how reviewers see and decide just-in-time approvals from a shell.
+//!
+//! Listing and showing are local reads of the store, for the operator of this machine.
+//! Approving and denying act as the identity of the reviewer's own gatehouse token (never as
+//! the local user), because the store's rules — not the requester, in the approving group,
+//! once per reviewer — are about who reviews. Every state change this command causes (an
+//! approval, a denial, an expiry noticed while listing) is recorded in the audit log as an
+//! `approval` event before the command reports success.
+
+use crate::args::{
+    ApprovalsApproveArgs, ApprovalsDenyArgs, ApprovalsListArgs, ApprovalsShowArgs, OutputFormat,
+};
+use crate::audit_cmd::{format_time, operator_event};
+use crate::setup::Setup;
+use anyhow::{Context, Result, anyhow};
+use comfy_table::Table;
+use gatehouse_core::{Identity, SecretString};
+use gatehouse_pipeline::{
+    ApprovalRecord, ApprovalState, AuditEvent, AuditEventKind, AuditIdentity, AuthError,
+    Authenticator, Durability, now_unix_ms,
+};
+use gatehouse_store::{Store, StoreError, Verdict};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+/// How much of a statement a table row shows.
+const STATEMENT_WIDTH: usize = 60;
+
+pub async fn list(
+    config: Option<&Path>,
+    data_dir: Option<&Path>,
+    args: ApprovalsListArgs,
+) -> Result<ExitCode> {
+    let setup = Setup::load(config, data_dir)?;
+    let store = setup.store().await?;
+    let now = now_unix_ms();
+    let listed = store.list_approvals(args.pending, now).await;
+    let recorded = match &listed {
+        Ok(listed) if !listed.expired.is_empty() => {
+            record_expired(&setup, &store, &listed.expired).await
+        }
+        _ => Ok(()),
+    };
+    store.close().await;
+    let listed = listed?;
+    recorded?;
+    match args.output.output {
+        OutputFormat::Json => {
+            let items: Vec<serde_json::Value> = listed
+                .approvals
+                .iter()
+                .map(|record| approval_json(record, now))
+                .collect();
+            println!("{}", serde_json::Value::from(items));
+        }
+        OutputFormat::Text if listed.approvals.is_empty() => {
+            if args.pending {
+                println!(
+                    "no approvals are waiting for review (`gatehouse approvals list` shows \
+                     decided ones too)"
+                );
+            } else {
+                println!(
+                    "no approvals yet: a request that a policy with @approval(\"GROUP\") \
+                     permits is held until it is approved, and listed here"
+                );
+            }
+        }
+        OutputFormat::Text => {
+            let mut table = Table::new();
+            table.set_header([
+                "id",
+                "state",
+                "requester",
+                "connection",
+                "action",
+                "statement",
+                "needs",
+                "expires",
+            ]);
+            for record in &listed.approvals {
+                table.add_row([
+                    record.id.clone(),
+                    record.state_at(now).as_str().to_owned(),
+                    requester(record),
+                    record.binding.connection.clone(),
+                    record.binding.action.clone(),
+                    short_statement(&record.binding.statement),
+                    needs(record),
+                    expires(record, now),
+                ]);
+            }
+            println!("{table}");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn show(
+    config: Option<&Path>,
+    data_dir: Option<&Path>,
+    args: ApprovalsShowArgs,
+) -> Result<ExitCode> {
+    let setup = Setup::load(config, data_dir)?;
+    let store = setup.store().await?;
+    let found = store.approval(&args.id).await;
+    store.close().await;
+    let record = found?.ok_or_else(|| StoreError::NoSuchApproval(args.id.clone()))?;
+    let now = now_unix_ms();
+    match args.output.output {
+        OutputFormat::Json => println!("{}", approval_json(&record, now)),
+        OutputFormat::Text => print!("{}", details(&record, now)),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn approve(
+    config: Option<&Path>,
+    data_dir: Option<&Path>,
+    args: ApprovalsApproveArgs,
+) -> Result<ExitCode> {
+    review(
+        config,
+        data_dir,
+        Review {
+            id: args.id,
+            verdict: Verdict::Approve,
+            reason: args.reason,
+            token_file: args.token_file,
+            output: args.output.output,
+        },
+    )
+    .await
+}
+
+pub async fn deny(
+    config: Option<&Path>,
+    data_dir: Option<&Path>,
+    args: ApprovalsDenyArgs,
+) -> Result<ExitCode> {
+    review(
+        config,
+        data_dir,
+        Review {
+            id: args.id,
+            verdict: Verdict::Deny,
+            reason: Some(args.reason),
+            token_file: args.token_file,
+            output: args.output.output,
+        },
+    )
+    .await
+}
+
+/// One `approve` or `deny` invocation.
+struct Review {
+    id: String,
+    verdict: Verdict,
+    reason: Option<String>,
+    token_file: Option<PathBuf>,
+    output: OutputFormat,
+}
+
+async fn review(
+    config: Option<&Path>,
+    data_dir: Option<&Path>,
+    review: Review,
+) -> Result<ExitCode> {
+    let setup = Setup::load(config, data_dir)?;
+    let token = crate::exec::read_token(review.token_file.as_deref())?;
+    let store = setup.store().await?;
+    let reviewed = review_and_record(&setup, &store, &review, SecretString::new(token)).await;
+    store.close().await;
+    let (record, reviewer) = reviewed?;
+    let now = now_unix_ms();
+    match review.output {
+        OutputFormat::Json => println!("{}", approval_json(&record, now)),
+        OutputFormat::Text => println!("{}", review_summary(&record, &reviewer, now)),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Authenticate the reviewer, store the review, and record it in the audit log.
+async fn review_and_record(
+    setup: &Setup,
+    store: &Store,
+    review: &Review,
+    token: SecretString,
+) -> Result<(ApprovalRecord, Identity)> {
+    let reviewer = store
+        .authenticate(&token)
+        .await
+        .map_err(|error| match error {
+            AuthError::StoreUnavailable(reason) => {
+                anyhow!("cannot check your token against the store: {reason}")
+            }
+            refused => anyhow!(
+                "your token was refused ({refused}); reviewers act with their own gatehouse \
+                 token: create one with `gatehouse keys create --identity YOU --groups GROUP` \
+                 and pass it in GATEHOUSE_TOKEN or with --token-file"
+            ),
+        })?;
+    // Open the audit log first: when it cannot be used, nothing changes.
+    let log = setup.audit_log(store)?;
+    let record = store
+        .review_approval(
+            &review.id,
+            &reviewer,
+            review.verdict,
+            review.reason.clone(),
+            now_unix_ms(),
+        )
+        .await?;
+    let event = review_event(&record, &reviewer, review.verdict);
+    let recorded = async {
+        log.append(&[event], Durability::Synced)
+            .await
+            .map_err(anyhow::Error::msg)?;
+        log.flush().await?;
+        Ok::<(), anyhow::Error>(())
+    }
+    .await;
+    if let Err(error) = recorded {
+        // An approval nobody can see in the audit log must not be spendable.
+        if record.state == ApprovalState::Approved {
+            let withdrawn = store
+                .transition_approval(
+                    &record.id,
+                    ApprovalState::Approved,
+                    ApprovalState::Cancelled,
+                    now_unix_ms(),
+                )
+                .await;
+            if matches!(withdrawn, Ok(true)) {
+                return Err(error.context(format!(
+                    "approval `{}` was cancelled again because your approval could not be \
+                     recorded in the audit log; fix the audit log, then the requester must ask \
+                     again",
+                    record.id
+                )));
+            }
+        }
+        return Err(error.context(format!(
+            "your review of `{}` is stored, but it could not be recorded in the audit log",
+            record.id
+        )));
+    }
+    Ok((record, reviewer))
+}
+
+/// Record, fsynced, the expiries a listing noticed (attributed to the local operator).
+async fn record_expired(setup: &Setup, store: &Store, expired: &[ApprovalRecord]) -> Result<()> {
+    let ids = || {
+        expired
+            .iter()
+            .map(|record| record.id.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let recorded = async {
+        let log = setup.audit_log(store)?;
+        let events: Vec<AuditEvent> = expired
+            .iter()
+            .map(|record| {
+                let detail = format!(
+                    "approval {} of {} expired: nobody decided it in time, or it was approved \
+                     but not used before {}",
+                    record.id,
+                    requester(record),
+                    format_time(record.expires_unix_ms)
+                );
+                let mut event =
+                    operator_event(AuditEventKind::Approval, "approval:expire", Some(detail));
+                bind_event(&mut event, record);
+                event
+            })
+            .collect();
+        log.append(&events, Durability::Synced)
+            .await
+            .map_err(anyhow::Error::msg)?;
+        log.flush().await?;
+        Ok::<(), anyhow::Error>(())
+    }
+    .await;
+    recorded.with_context(|| {
+        format!(
+            "approvals {} expired, but their expiry could not be recorded in the audit log",
+            ids()
+        )
+    })
+}
+
+/// The audit event for a stored review: caused by the reviewer, about the approval's binding.
+fn review_event(record: &ApprovalRecord, reviewer: &Identity, verdict: Verdict) -> AuditEvent {
+    let reason = record
+        .reviews
+        .iter()
+        .rev()
+        .find(|review| review.reviewer == reviewer.subject)
+        .and_then(|review| review.reason.clone());
+    let outcome = match record.state {
+        ApprovalState::Approved => format!(
+            "now approved, to be used once before {}",
+            format_time(record.expires_unix_ms)
+        ),
+        ApprovalState::Denied => "now denied".to_owned(),
+        _ => format!("{} so far, still pending", approvals_so_far(record)),
+    };
+    let detail = format!(
+        "{} approval {} of {} (needs {}): {}; reason: {}",
+        match verdict {
+            Verdict::Approve => "approved",
+            Verdict::Deny => "denied",
+        },
+        record.id,
+        requester(record),
+        needs(record),
+        outcome,
+        reason.as_deref().unwrap_or("none given"),
+    );
+    let action = match verdict {
+        Verdict::Approve => "approval:approve",
+        Verdict::Deny => "approval:deny",
+    };
+    let mut event = operator_event(AuditEventKind::Approval, action, Some(detail));
+    event.identity = AuditIdentity {
+        subject: reviewer.subject.clone(),
+        kind: reviewer.kind.as_str().to_owned(),
+        groups: reviewer.groups.clone(),
+    };
+    event.acting_for = reviewer.acting_for.clone();
+    bind_event(&mut event, record);
+    event
+}
+
+/// What the event is about: the approval's connection, statement, fingerprint and policy.
+/// Like the pipeline's own approval events it carries no policy `decision`: it records a
+/// change of the approval, not a decision on a request.
+fn bind_event(event: &mut AuditEvent, record: &ApprovalRecord) {
+    event.decision = None;
+    event.connection = Some(record.binding.connection.clone());
+    event.statement = Some(record.binding.statement.clone());
+    event.fingerprint = Some(record.binding.fingerprint.clone());
+    event.policies = vec![record.need.policy.clone()];
+}
+
+/// The record as JSON, with `state` as of `now` (an unspent approval past its expiry is
+/// `expired` even before anybody stored that).
+fn approval_json(record: &ApprovalRecord, now: i64) -> serde_json::Value {
+    let mut value = serde_json::to_value(record).unwrap_or_default();
+    if let Some(object) = value.as_object_mut() {
+        object.insert("state".into(), record.state_at(now).as_str().into());
+    }
+    value
+}
+
+/// `agent-7`, or `agent-7 acting for ana` (outermost first).
+fn requester(record: &ApprovalRecord) -> String {
+    let binding = &record.binding;
+    if binding.acting_for.is_empty() {
+        binding.subject.clone()
+    } else {
+        format!(
+            "{} acting for {}",
+            binding.subject,
+            binding.acting_for.join(" → ")
+        )
+    }
+}
+
+/// `2 of dba`, and while pending how many it has: `2 of dba (1 so far)`.
+fn needs(record: &ApprovalRecord) -> String {
+    let base = format!("{} of {}", record.need.required.max(1), record.need.group);
+    if record.state == ApprovalState::Pending && !record.reviews.is_empty() {
+        format!("{base} ({} so far)", approvals_so_far(record))
+    } else {
+        base
+    }
+}
+
+fn approvals_so_far(record: &ApprovalRecord) -> usize {
+    let mut names: Vec<&str> = record
+        .reviews
+        .iter()
+        .filter(|review| review.verdict == Verdict::Approve.as_str())
+        .map(|review| review.reviewer.as_str())
+        .collect();
+    names.sort_unstable();
+    names.dedup();
+    names.len()
+}
+
+/// When the approval stops being usable, for a table cell.
+fn expires(record: &ApprovalRecord, now: i64) -> String {
+    match record.state_at(now) {
+        ApprovalState::Pending => format!("in {}", left(record.expires_unix_ms - now)),
+        ApprovalState::Approved => {
+            format!("use within {}", left(record.expires_unix_ms - now))
+        }
+        ApprovalState::Expired => "expired".to_owned(),
+        _ => "-".to_owned(),
+    }
+}
+
+/// Milliseconds left, to the second: `14m 3s`.
+fn left(ms: i64) -> String {
+    let seconds = u64::try_from(ms.max(0) / 1000).unwrap_or(0);
+    humantime::format_duration(Duration::from_secs(seconds)).to_string()
+}
+
+/// A statement on one line, cut to [`STATEMENT_WIDTH`] characters.
+fn short_statement(statement: &str) -> String {
+    let flat = statement.split_whitespace().collect::<Vec<_>>().join(" ");
+    if flat.chars().count() <= STATEMENT_WIDTH {
+        return flat;
+    }
+    let mut cut: String = flat.chars().take(STATEMENT_WIDTH - 1).collect();
+    cut.push('…');
+    cut
+}
+
+/// `gatehouse approvals show` for people.
+fn details(record: &ApprovalRecord, now: i64) -> String {
+    let binding = &record.binding;
+    let state = record.state_at(now);
+    let mut lines: Vec<(&str, String)> = vec![
+        ("approval", record.id.clone()),
+        (
+            "state",
+            match state {
+                ApprovalState::Pending | ApprovalState::Approved => {
+                    format!("{} ({})", state.as_str(), expires(record, now))
+                }
+                _ => state.as_str().to_owned(),
+            },
+        ),
+        (
+            "requester",
+            format!(
+                "{} ({}{})",
+                requester(record),
+                record.requester_kind,
+                if record.requester_groups.is_empty() {
+                    String::new()
+                } else {
+                    format!("; groups {}", record.requester_groups.join(", "))
+                }
+            ),
+        ),
+    ];
+    if let Some(session) = &record.session {
+        lines.push(("session", session.clone()));
+    }
+    lines.extend([
+        ("connection", binding.connection.clone()),
+        ("action", binding.action.clone()),
+        ("statement", binding.statement.clone()),
+        ("fingerprint", binding.fingerprint.clone()),
+        (
+            "policy",
+            format!(
+                "{} (policy set {})",
+                record.need.policy, binding.policy_version
+            ),
+        ),
+        (
+            "needs",
+            format!(
+                "{}; once approved, to be used once within {}",
+                needs(record),
+                humantime::format_duration(Duration::from_secs(record.need.ttl_seconds))
+            ),
+        ),
+        ("created", format_time(record.created_unix_ms)),
+        ("expires", format_time(record.expires_unix_ms)),
+    ]);
+    if record.reviews.is_empty() {
+        lines.push(("reviews", "none yet".to_owned()));
+    }
+    for review in &record.reviews {
+        let verdict = if review.verdict == Verdict::Deny.as_str() {
+            "denied"
+        } else {
+            "approved"
+        };
+        lines.push((
+            "reviews",
+            format!(
+                "{} {verdict} at {}{}",
+                review.reviewer,
+                format_time(review.time_unix_ms),
+                review
+                    .reason
+                    .as_ref()
+                    .map(|reason| format!(": {reason}"))
+                    .unwrap_or_default()
+            ),
+        ));
+    }
+    let mut text = String::new();
+    let mut previous = "";
+    for (label, value) in lines {
+        let shown = if label == previous { "" } else { label };
+        previous = label;
+        // Continuation lines of a multi-line statement line up under its first line.
+        let value = value.replace('\n', &format!("\n{:13}", ""));
+        text.push_str(&format!("{shown:<13}{value}\n"));
+    }
+    if state == ApprovalState::Pending {
+        text.push_str(&format!(
+            "\nto review: gatehouse approvals approve {id}   or   gatehouse approvals deny {id} \
+             --reason TEXT\n(with your own token, from a key in group `{group}`)\n",
+            id = record.id,
+            group = record.need.group
+        ));
+    }
+    text
+}
+
+/// What `approve`/`deny` print for people.
+fn review_summary(record: &ApprovalRecord, reviewer: &Identity, now: i64) -> String {
+    match record.state {
+        ApprovalState::Approved => format!(
+            "approved {} as `{}`: it now has the approvals it needs ({}); {} may run the \
+             statement once within {}",
+            record.id,
+            reviewer.subject,
+            needs(record),
+            requester(record),
+            left(record.expires_unix_ms - now)
+        ),
+        ApprovalState::Denied => format!(
+            "denied {} as `{}`: {} will not run it and must ask again",
+            record.id,
+            reviewer.subject,
+            requester(record)
+        ),
+        _ => format!(
+            "approved {} as `{}`: it has {} of the {} approvals it needs from `{}`; waiting for \
+             another member of `{}`",
+            record.id,
+            reviewer.subject,
+            approvals_so_far(record),
+            record.need.required.max(1),
+            record.need.group,
+            record.need.group
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{left, short_statement};
+
+    #[test]
+    fn statements_fit_on_one_line() {
+        assert_eq!(
+            short_statement("DELETE FROM t\n  WHERE id = 7"),
+            "DELETE FROM t WHERE id = 7"
+        );
+        let long = format!("SELECT {}", "x, ".repeat(40));
+        let short = short_statement(&long);
+        assert_eq!(short.chars().count(), 60);
+        assert!(short.ends_with('…'));
+    }
+
+    #[test]
+    fn time_left_is_shown_to_the_second() {
+        assert_eq!(left(843_999), "14m 3s");
+        assert_eq!(left(-5), "0s");
+    }
+}
