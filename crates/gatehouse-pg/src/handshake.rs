@@ -131,8 +131,10 @@ pub(crate) async fn accept(
 
 async fn relay_cancel(gateway: &PgGateway, key: BackendKey) {
     match gateway.cancels.resolve(key) {
-        Some((connection, backend)) => {
-            if let Err(error) = gateway.connector.cancel(&connection, backend).await {
+        Some(resolved) => {
+            resolved.interrupt();
+            let connection = &resolved.connection;
+            if let Err(error) = gateway.connector.cancel(connection, resolved.backend).await {
                 tracing::warn!(%connection, %error, "cancel request could not be relayed");
             }
         }

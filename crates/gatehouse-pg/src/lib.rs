@@ -56,6 +56,9 @@ pub struct PgSettings {
     pub max_sessions: usize,
     /// Time open sessions get to finish after shutdown begins.
     pub shutdown_grace: Duration,
+    /// How long a statement held for approval waits in the session before failing (the
+    /// approval itself stays pending; sending the statement again picks it up).
+    pub approval_wait: Duration,
 }
 
 impl Default for PgSettings {
@@ -67,6 +70,7 @@ impl Default for PgSettings {
             handshake_timeout: Duration::from_secs(10),
             max_sessions: 1024,
             shutdown_grace: Duration::from_secs(10),
+            approval_wait: Duration::from_secs(300),
         }
     }
 }

@@ -26,6 +26,8 @@ pub enum AuditEventKind {
     AuditRead,
     /// Session recordings deleted (retention or by hand).
     RecordingChange,
+    /// An approval changed state (requested, approved, denied, expired, cancelled, executed).
+    Approval,
 }
 
 impl AuditEventKind {
@@ -39,6 +41,7 @@ impl AuditEventKind {
             AuditEventKind::PolicyChange => "policy_change",
             AuditEventKind::AuditRead => "audit_read",
             AuditEventKind::RecordingChange => "recording_change",
+            AuditEventKind::Approval => "approval",
         }
     }
 }

@@ -48,9 +48,24 @@ impl Denial {
     }
 }
 
+/// A request that policy permits only once reviewers approve it: nothing was forwarded, and
+/// the pending approval says who must approve. Asking again with the same request finds the
+/// same approval, and once it is approved, spends it and is allowed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Hold {
+    /// The held action's name, e.g. `sql:delete`.
+    pub action: String,
+    pub approval: crate::ApprovalRecord,
+    /// A complete sentence: what is held, who must approve, and how.
+    pub message: String,
+    /// The command a reviewer runs to approve it.
+    pub approve_with: String,
+}
+
 /// The outcome of [`crate::Pipeline::decide`].
 #[derive(Debug)]
 pub enum Decision {
     Allow(Permit),
     Deny(Denial),
+    Hold(Box<Hold>),
 }

@@ -8,4 +8,7 @@ pub enum PipelineError {
         "the audit log is unavailable ({0}); the request was refused because it cannot be recorded"
     )]
     AuditUnavailable(String),
+    /// The approval store could not be read or written.
+    #[error("the approval store is unavailable ({0}); retry when it is healthy again")]
+    ApprovalsUnavailable(String),
 }

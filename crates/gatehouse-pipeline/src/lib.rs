@@ -7,6 +7,8 @@
 //! The crate knows no network framework, wire format or storage engine: authentication and
 //! audit storage are traits ([`Authenticator`], [`AuditSink`]) implemented elsewhere.
 
+mod approval;
+mod approvals_flow;
 mod audit;
 mod auth;
 mod decision;
@@ -14,11 +16,15 @@ mod error;
 mod pipeline;
 mod recording;
 
+pub use approval::{
+    ApprovalBinding, ApprovalNeed, ApprovalRecord, ApprovalState, ApprovalStore, Review,
+};
+pub use approvals_flow::rfc3339;
 pub use audit::{AuditEvent, AuditEventKind, AuditIdentity, AuditOutcome, AuditSink, Durability};
 pub use auth::{AuthError, Authenticator};
-pub use decision::{Decision, Denial, Permit};
+pub use decision::{Decision, Denial, Hold, Permit};
 pub use error::PipelineError;
-pub use pipeline::{Pipeline, SessionContext, now_unix_ms};
+pub use pipeline::{DEFAULT_PENDING_TTL, Pipeline, SessionContext, now_unix_ms};
 pub use recording::{ResultColumn, SessionRecorder, StatementResult};
 
 /// A boxed, sendable future: the return type of the pipeline's object-safe async traits.

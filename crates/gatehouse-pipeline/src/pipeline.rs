@@ -1,10 +1,11 @@
 //! The pipeline object adapters hold: policy decision plus audit recording, in that order,
 //! before anything is forwarded.
 
+use crate::approvals_flow::{Found, approval_event, hold_for, rfc3339};
 use crate::recording::{DecidedRequest, SessionRecorder, StatementResult};
 use crate::{
-    AuditEvent, AuditEventKind, AuditIdentity, AuditSink, Decision, Denial, Durability, Permit,
-    PipelineError,
+    ApprovalStore, AuditEvent, AuditEventKind, AuditIdentity, AuditSink, Decision, Denial,
+    Durability, Hold, Permit, PipelineError,
 };
 use gatehouse_core::{Action, ConnectionInfo, Identity, SqlKind};
 use gatehouse_policy::{PolicyEngine, PolicyRequest, PolicyVerdict};
@@ -28,10 +29,16 @@ pub struct SessionContext {
 /// Decides requests and records them. Cheap to clone; share one per gateway.
 #[derive(Clone)]
 pub struct Pipeline {
-    policy: Arc<PolicyEngine>,
-    audit: Arc<dyn AuditSink>,
+    pub(crate) policy: Arc<PolicyEngine>,
+    pub(crate) audit: Arc<dyn AuditSink>,
     recordings: Option<Arc<dyn RecordingStorage>>,
+    pub(crate) approvals: Option<Arc<dyn ApprovalStore>>,
+    /// How long a pending approval waits for reviewers, in milliseconds.
+    pub(crate) pending_ttl_ms: i64,
 }
+
+/// How long a pending approval waits for reviewers unless configured otherwise.
+pub const DEFAULT_PENDING_TTL: std::time::Duration = std::time::Duration::from_secs(60 * 60);
 
 impl Pipeline {
     pub fn new(policy: Arc<PolicyEngine>, audit: Arc<dyn AuditSink>) -> Self {
@@ -39,7 +46,21 @@ impl Pipeline {
             policy,
             audit,
             recordings: None,
+            approvals: None,
+            pending_ttl_ms: i64::try_from(DEFAULT_PENDING_TTL.as_millis()).unwrap_or(i64::MAX),
         }
+    }
+
+    /// Keep approvals in `store`: without one, a request that policy holds for approval is
+    /// refused. A pending approval expires after `pending_ttl` without a decision.
+    pub fn with_approvals(
+        mut self,
+        store: Arc<dyn ApprovalStore>,
+        pending_ttl: std::time::Duration,
+    ) -> Self {
+        self.approvals = Some(store);
+        self.pending_ttl_ms = i64::try_from(pending_ttl.as_millis()).unwrap_or(i64::MAX);
+        self
     }
 
     /// Record every session into `storage`.
@@ -66,7 +87,9 @@ impl Pipeline {
 
     /// Decide a request made of one or more actions (a multi-statement message is one
     /// request): every action must be allowed or none is. Every decided action is recorded;
-    /// an `Allow` is returned only after its events are stored.
+    /// an `Allow` is returned only after its events are stored. An action that policy permits
+    /// only with an approval is allowed when an approved approval bound to it exists (which
+    /// is spent), and otherwise holds the whole request.
     pub async fn decide(
         &self,
         session: &SessionContext,
@@ -74,7 +97,10 @@ impl Pipeline {
     ) -> Result<Decision, PipelineError> {
         let now = now_unix_ms();
         let mut events = Vec::with_capacity(actions.len());
+        let mut approval_events = Vec::new();
         let mut denial = None;
+        let mut hold: Option<Hold> = None;
+        let mut to_spend = Vec::new();
         for action in actions {
             let verdict = self.policy.decide(&PolicyRequest {
                 identity: &session.identity,
@@ -83,30 +109,122 @@ impl Pipeline {
                 source_address: session.source_address,
                 now_unix_seconds: now / 1000,
             });
+            let mut outcome = if verdict.allowed { "allow" } else { "deny" };
+            let mut detail = None;
+            let mut refused = None;
+            match &verdict.hold {
+                Some(need) => match self.approval_for(session, action, need, now).await {
+                    Ok(Found::Approved(record)) => {
+                        outcome = "allow";
+                        detail = Some(format!(
+                            "allowed by approval {} ({})",
+                            record.id,
+                            reviewers(&record)
+                        ));
+                        to_spend.push((events.len(), record));
+                    }
+                    Ok(Found::Pending { record, created }) => {
+                        outcome = "hold";
+                        if created {
+                            approval_events.push(approval_event(
+                                session,
+                                &record,
+                                "approval:request",
+                                format!(
+                                    "approval {} requested: needs {} of `{}` (policy `{}`), pending until {}",
+                                    record.id,
+                                    record.need.required,
+                                    record.need.group,
+                                    record.need.policy,
+                                    rfc3339(record.expires_unix_ms)
+                                ),
+                                now,
+                            ));
+                        }
+                        let held = hold_for(session, &record);
+                        detail = Some(held.message.clone());
+                        hold = Some(held);
+                    }
+                    Err(error) => {
+                        refused = Some(Denial {
+                            action: action.name().to_owned(),
+                            policies: verdict.determining_policies.clone(),
+                            message: format!(
+                                "`{}` needs an approval, but approvals could not be checked ({error}); gatehouse fails closed",
+                                action.name()
+                            ),
+                        });
+                    }
+                },
+                None if !verdict.allowed => {
+                    refused = Some(denial_for(session, action, &verdict));
+                }
+                None => {}
+            }
+            if refused.is_some() {
+                outcome = "deny";
+                detail = refused.as_ref().map(|d: &Denial| d.message.clone());
+            }
             metrics::counter!(
                 "gatehouse_decisions_total",
                 "action" => action.name(),
-                "decision" => if verdict.allowed { "allow" } else { "deny" },
+                "decision" => outcome,
             )
             .increment(1);
-            let refused = (!verdict.allowed).then(|| denial_for(session, action, &verdict));
-            events.push(event_for(session, action, &verdict, refused.as_ref(), now));
+            events.push(event_for(session, action, &verdict, outcome, detail, now));
             if let Some(refused) = refused {
                 denial = Some(refused);
                 break;
             }
+            if hold.is_some() {
+                break;
+            }
+        }
+        if denial.is_none() && hold.is_none() {
+            for (index, record) in &to_spend {
+                match self.spend(&record.id, now).await {
+                    Ok(true) => approval_events.push(approval_event(
+                        session,
+                        record,
+                        "approval:execute",
+                        format!("approval {} spent on this statement", record.id),
+                        now,
+                    )),
+                    Ok(false) | Err(_) => {
+                        let refused = Denial {
+                            action: record.binding.action.clone(),
+                            policies: vec![record.need.policy.clone()],
+                            message: format!(
+                                "approval {} was used or expired a moment ago; send the statement again to ask for a new approval",
+                                record.id
+                            ),
+                        };
+                        if let Some(event) = events.get_mut(*index) {
+                            event.decision = Some("deny".to_owned());
+                            event.detail = Some(refused.message.clone());
+                        }
+                        denial = Some(refused);
+                        break;
+                    }
+                }
+            }
         }
         let count = i64::try_from(events.len()).unwrap_or(i64::MAX);
         let recorded_events = session.recorder.as_ref().map(|_| events.clone());
-        let durability = if denial.is_none() && actions.iter().any(changes_state) {
+        let allowed = denial.is_none() && hold.is_none();
+        let durability = if allowed && actions.iter().any(changes_state) {
             Durability::Synced
         } else {
             Durability::Windowed
         };
-        let recorded = if events.is_empty() {
+        // Approval events first: the statement events stay the last `count`, whose seqs the
+        // permit carries.
+        approval_events.append(&mut events);
+        let all_events = approval_events;
+        let recorded = if all_events.is_empty() {
             Ok(0)
         } else {
-            self.audit.record(events, durability).await
+            self.audit.record(all_events, durability).await
         };
         if let (Some(recorder), Some(events), Ok(last_seq)) =
             (&session.recorder, &recorded_events, &recorded)
@@ -126,17 +244,20 @@ impl Pipeline {
                 .collect();
             recorder.requests(&requests);
         }
-        match denial {
-            // A refusal stands even when it cannot be recorded: failing closed never
-            // depends on the audit log being up.
-            Some(denial) => Ok(Decision::Deny(denial)),
-            None => match recorded {
-                Ok(last_seq) => Ok(Decision::Allow(Permit::issue(
-                    last_seq.saturating_sub(count.saturating_sub(1)),
-                    last_seq,
-                ))),
-                Err(reason) => Err(PipelineError::AuditUnavailable(reason)),
-            },
+        // A refusal or a hold stands even when it cannot be recorded: nothing is forwarded,
+        // and failing closed never depends on the audit log being up.
+        if let Some(denial) = denial {
+            return Ok(Decision::Deny(denial));
+        }
+        if let Some(hold) = hold {
+            return Ok(Decision::Hold(Box::new(hold)));
+        }
+        match recorded {
+            Ok(last_seq) => Ok(Decision::Allow(Permit::issue(
+                last_seq.saturating_sub(count.saturating_sub(1)),
+                last_seq,
+            ))),
+            Err(reason) => Err(PipelineError::AuditUnavailable(reason)),
         }
     }
 
@@ -237,7 +358,8 @@ fn event_for(
     session: &SessionContext,
     action: &Action,
     verdict: &PolicyVerdict,
-    denial: Option<&Denial>,
+    outcome: &str,
+    detail: Option<String>,
     now: i64,
 ) -> AuditEvent {
     let (kind, statement, fingerprint) = match action {
@@ -250,17 +372,36 @@ fn event_for(
     };
     AuditEvent {
         action: Some(action.name().to_owned()),
-        decision: Some(if verdict.allowed { "allow" } else { "deny" }.to_owned()),
+        decision: Some(outcome.to_owned()),
         policies: verdict.determining_policies.clone(),
         statement,
         fingerprint,
-        detail: denial.map(|d| d.message.clone()),
+        detail,
         ..session_event(session, kind, now)
     }
 }
 
+/// Who approved, for the statement event of a request an approval allowed.
+fn reviewers(record: &crate::ApprovalRecord) -> String {
+    let names: Vec<&str> = record
+        .reviews
+        .iter()
+        .filter(|review| review.verdict == "approve")
+        .map(|review| review.reviewer.as_str())
+        .collect();
+    if names.is_empty() {
+        "approved".to_owned()
+    } else {
+        format!("approved by {}", names.join(", "))
+    }
+}
+
 /// An event carrying what every event of `session` says (who, where, which connection).
-fn session_event(session: &SessionContext, kind: AuditEventKind, now: i64) -> AuditEvent {
+pub(crate) fn session_event(
+    session: &SessionContext,
+    kind: AuditEventKind,
+    now: i64,
+) -> AuditEvent {
     AuditEvent {
         time_unix_ms: now,
         kind,

@@ -48,7 +48,9 @@ pub enum Command {
     /// Run SQL through the gateway as a client, for programs and agents.
     ///
     /// The token comes from GATEHOUSE_TOKEN or --token-file. Exit status: 0 when the
-    /// statement ran, 1 on an error, 2 for usage errors, 4 when policy denied it.
+    /// statement ran, 1 on an error, 2 for usage errors, 3 when it waits for an approval
+    /// (`status: pending`, with the approval id; run the same statement again once it is
+    /// approved, or pass --wait), 4 when policy denied it.
     Exec(ExecArgs),
     /// Try the masking rules on a text.
     #[command(subcommand)]
@@ -64,6 +66,105 @@ pub enum Command {
     /// recording is itself recorded in the audit log (an `audit_read` event naming you).
     #[command(subcommand)]
     Sessions(SessionsCommand),
+    /// Review just-in-time approvals: statements that policy permits only once someone else
+    /// has approved them.
+    ///
+    /// A `permit` policy annotated with `@approval("GROUP")` holds a matching request until
+    /// enough members of GROUP approve it. The approval is bound to exactly what was asked
+    /// (requester, connection, statement, policy version), used once, and expires. Listing and
+    /// showing need only access to the data directory; approving and denying need your own token
+    /// (GATEHOUSE_TOKEN or --token-file) from a key in the approving group, and no one
+    /// approves their own request. Every approval, denial and expiry is recorded in the audit
+    /// log (an `approval` event naming the reviewer).
+    #[command(
+        subcommand,
+        after_long_help = "Examples:
+  gatehouse approvals list --pending
+  gatehouse approvals show ap-0123456789abcdef
+  GATEHOUSE_TOKEN=$(cat ~/.gatehouse-token) gatehouse approvals approve ap-0123456789abcdef
+  gatehouse approvals deny ap-0123456789abcdef --reason \"use a soft delete\" --token-file t.txt"
+    )]
+    Approvals(ApprovalsCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ApprovalsCommand {
+    /// List approvals, newest first: who asked to run what, and what it still needs.
+    ///
+    /// Approvals found past their expiry are marked expired (and that is recorded in the
+    /// audit log) as they are listed.
+    #[command(after_long_help = "Examples:
+  gatehouse approvals list
+  gatehouse approvals list --pending
+  gatehouse approvals list --pending --output json | jq -r '.[].id'")]
+    List(ApprovalsListArgs),
+    /// Show one approval in full: the statement, who asked, what it needs, who reviewed it.
+    #[command(after_long_help = "Examples:
+  gatehouse approvals show ap-0123456789abcdef
+  gatehouse approvals show ap-0123456789abcdef --output json | jq -r .state")]
+    Show(ApprovalsShowArgs),
+    /// Approve a pending approval as yourself (the identity of your token).
+    ///
+    /// Once as many distinct members of the approving group as the policy requires have
+    /// approved, the requester may run exactly that statement once, within the policy's
+    /// time limit. Exit status 0 when your approval is stored, 1 when it is refused (your
+    /// own request, not in the group, already approved by you, no longer pending).
+    #[command(after_long_help = "Examples:
+  GATEHOUSE_TOKEN=... gatehouse approvals approve ap-0123456789abcdef
+  gatehouse approvals approve ap-0123456789abcdef --reason \"ticket OPS-1234\" --token-file t.txt")]
+    Approve(ApprovalsApproveArgs),
+    /// Deny a pending approval as yourself; the reason is shown to the requester.
+    ///
+    /// One denial is final: the request will not run, and asking again creates a new
+    /// approval. Exit status 0 when the denial is stored, 1 when it is refused.
+    #[command(after_long_help = "Example:
+  GATEHOUSE_TOKEN=... gatehouse approvals deny ap-0123456789abcdef --reason \"use a soft delete\"")]
+    Deny(ApprovalsDenyArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ApprovalsListArgs {
+    /// Only approvals still waiting for reviewers.
+    #[arg(long)]
+    pub pending: bool,
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ApprovalsShowArgs {
+    /// Approval id (`ap-` and 16 hex characters), as shown by `gatehouse approvals list`.
+    pub id: String,
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ApprovalsApproveArgs {
+    /// Approval id (`ap-` and 16 hex characters), as shown by `gatehouse approvals list`.
+    pub id: String,
+    /// Why you approve (kept with the review and in the audit log).
+    #[arg(long, value_name = "TEXT")]
+    pub reason: Option<String>,
+    /// File holding your token (default: the GATEHOUSE_TOKEN environment variable).
+    #[arg(long, value_name = "FILE")]
+    pub token_file: Option<PathBuf>,
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ApprovalsDenyArgs {
+    /// Approval id (`ap-` and 16 hex characters), as shown by `gatehouse approvals list`.
+    pub id: String,
+    /// Why you deny it; required, and shown to the requester.
+    #[arg(long, value_name = "TEXT")]
+    pub reason: String,
+    /// File holding your token (default: the GATEHOUSE_TOKEN environment variable).
+    #[arg(long, value_name = "FILE")]
+    pub token_file: Option<PathBuf>,
+    #[command(flatten)]
+    pub output: OutputArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -180,9 +281,12 @@ pub struct KeysCreateArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum PolicyCommand {
-    /// Decide one request and show which policies decided it.
+    /// Decide one request and show which policies decided it: allow, deny, or hold (permitted
+    /// once a member of the named group approves it).
     ///
     /// Example: gatehouse policy check --identity ana --groups readers --connection demo --sql "DELETE FROM t"
+    ///
+    /// Exit status: 0 allow, 3 hold, 4 deny.
     Check(PolicyCheckArgs),
 }
 
@@ -226,6 +330,15 @@ pub struct ExecArgs {
     /// File holding the token (default: the GATEHOUSE_TOKEN environment variable).
     #[arg(long, value_name = "FILE")]
     pub token_file: Option<PathBuf>,
+    /// When policy holds the statement for approval, wait (up to the gateway's
+    /// `[approvals] wait`) and run it once approved, instead of returning `pending` at once.
+    #[arg(long)]
+    pub wait: bool,
+    /// Run the statement that approval ID was granted for (the same text, as the same
+    /// identity), waiting if it is still pending; fails if the statement is bound to another
+    /// approval.
+    #[arg(long, value_name = "ID")]
+    pub approval: Option<String>,
     #[command(flatten)]
     pub output: OutputArgs,
 }

@@ -34,6 +34,8 @@ pub struct Config {
     #[serde(default)]
     pub recording: RecordingConfig,
     #[serde(default)]
+    pub approvals: ApprovalsConfig,
+    #[serde(default)]
     pub connections: Vec<ConnectionConfig>,
     /// Where relative paths in this config are resolved from (the file's directory).
     #[serde(skip)]
@@ -169,6 +171,28 @@ impl Default for RecordingConfig {
     }
 }
 
+/// `[approvals]`: statements that policy holds (`@approval("GROUP")` permits).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ApprovalsConfig {
+    /// How long a pending approval waits for reviewers before it expires.
+    #[serde(with = "humantime_serde_compat")]
+    pub pending_ttl: Duration,
+    /// How long a held statement waits in its session (psql) before failing; the approval
+    /// stays pending, and sending the statement again picks it up.
+    #[serde(with = "humantime_serde_compat")]
+    pub wait: Duration,
+}
+
+impl Default for ApprovalsConfig {
+    fn default() -> Self {
+        ApprovalsConfig {
+            pending_ttl: gatehouse_pipeline::DEFAULT_PENDING_TTL,
+            wait: Duration::from_secs(300),
+        }
+    }
+}
+
 #[derive(Debug, Default, Clone, Copy, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "kebab-case")]
 pub enum RecordingStorageKind {
@@ -276,6 +300,7 @@ impl Config {
             keys: KeysConfig::default(),
             audit: AuditConfig::default(),
             recording: RecordingConfig::default(),
+            approvals: ApprovalsConfig::default(),
             connections: vec![ConnectionConfig {
                 name: "demo".to_owned(),
                 kind: ConnectionKind::Postgres,
@@ -349,6 +374,7 @@ impl Config {
             handshake_timeout: self.postgres.handshake_timeout,
             max_sessions: self.postgres.max_sessions,
             shutdown_grace: self.postgres.shutdown_grace,
+            approval_wait: self.approvals.wait,
         }
     }
 }

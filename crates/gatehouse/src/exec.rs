@@ -1,5 +1,10 @@
 //! `gatehouse exec`: run SQL through the gateway as an ordinary client (TLS verified, token as
 //! password) and print the result for people (a table) or programs (one JSON object).
+//!
+//! When policy holds the statement for approval, the gateway sends a notice naming the
+//! approval and waits; exec answers `pending` at once (exit status 3) and hangs up, which
+//! leaves the approval pending — unless asked to `--wait`. Running the same statement again
+//! once it is approved runs it.
 
 use crate::args::{ExecArgs, OutputFormat};
 use crate::setup::Setup;
@@ -15,8 +20,18 @@ use std::process::ExitCode;
 use tokio_postgres::SimpleQueryMessage;
 use tokio_postgres::config::SslMode;
 
+/// Exit status when the statement waits for an approval.
+const EXIT_PENDING: u8 = 3;
 /// Exit status when policy refused the statement.
 const EXIT_DENIED: u8 = 4;
+
+/// A held statement's approval, as the gateway's notice describes it.
+#[derive(Debug, Default)]
+struct Pending {
+    approval_id: String,
+    expires_at: String,
+    approve_with: String,
+}
 
 /// What a run produced, in the shape of the JSON output.
 struct Outcome {
@@ -26,6 +41,7 @@ struct Outcome {
     row_count: u64,
     message: Option<String>,
     policy: Option<String>,
+    pending: Option<Pending>,
 }
 
 pub async fn run(
@@ -56,17 +72,19 @@ pub async fn run(
             row_count: 0,
             message: Some(format!("{error:#}")),
             policy: None,
+            pending: None,
         },
     };
     print(&outcome, args.output.output);
     Ok(match outcome.status {
         "ok" => ExitCode::SUCCESS,
+        "pending" => ExitCode::from(EXIT_PENDING),
         "denied" => ExitCode::from(EXIT_DENIED),
         _ => ExitCode::FAILURE,
     })
 }
 
-fn read_token(file: Option<&Path>) -> Result<String> {
+pub(crate) fn read_token(file: Option<&Path>) -> Result<String> {
     let token = match file {
         Some(path) => std::fs::read_to_string(path)
             .with_context(|| format!("cannot read the token file `{}`", path.display()))?,
@@ -113,14 +131,86 @@ async fn execute(args: &ExecArgs, token: &str, ca_file: &Path) -> Result<Outcome
             describe(&e)
         )
     })?;
-    let driver = tokio::spawn(connection);
-    let result = client.simple_query(&args.sql).await;
+    let (notices, mut noticed) = tokio::sync::mpsc::unbounded_channel();
+    let driver = tokio::spawn(drive(connection, notices));
+    let mut query = Box::pin(client.simple_query(&args.sql));
+    let result = loop {
+        tokio::select! {
+            result = &mut query => break Ok(Ok(result)),
+            Some(pending) = noticed.recv() => {
+                if let Some(expected) = &args.approval
+                    && *expected != pending.approval_id
+                {
+                    break Err(anyhow::anyhow!(
+                        "the statement is bound to approval {}, not {expected}: approval {expected} was granted for other text, another identity or an older policy",
+                        pending.approval_id
+                    ));
+                }
+                if !args.wait && args.approval.is_none() {
+                    break Ok(Err(pending));
+                }
+            }
+        }
+    };
+    drop(query);
     drop(client);
+    if matches!(result, Ok(Err(_))) {
+        // Pending: the request is still in flight, so the connection would wait for its
+        // answer; hang up instead (the approval stays pending).
+        driver.abort();
+    }
     let _ = driver.await;
-    Ok(match result {
-        Ok(messages) => collect(messages),
-        Err(error) => refusal_or_error(&error),
+    Ok(match result? {
+        Ok(Ok(messages)) => collect(messages),
+        Ok(Err(error)) => refusal_or_error(&error),
+        Err(pending) => Outcome {
+            status: "pending",
+            columns: vec![],
+            rows: vec![],
+            row_count: 0,
+            message: Some(format!(
+                "the statement waits for approval {}; once it is approved, run the same statement again",
+                pending.approval_id
+            )),
+            policy: None,
+            pending: Some(pending),
+        },
     })
+}
+
+/// Drive the connection, passing on the gateway's approval notices.
+async fn drive<S, T>(
+    mut connection: tokio_postgres::Connection<S, T>,
+    notices: tokio::sync::mpsc::UnboundedSender<Pending>,
+) where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+    T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    loop {
+        match std::future::poll_fn(|cx| connection.poll_message(cx)).await {
+            Some(Ok(tokio_postgres::AsyncMessage::Notice(notice))) => {
+                if let Some(pending) = notice.detail().and_then(pending_of) {
+                    let _ = notices.send(pending);
+                }
+            }
+            Some(Ok(_)) => {}
+            Some(Err(_)) | None => return,
+        }
+    }
+}
+
+/// The approval a gateway notice's detail names (`approval_id: ...` lines).
+fn pending_of(detail: &str) -> Option<Pending> {
+    let mut pending = Pending::default();
+    for line in detail.lines() {
+        match line.split_once(": ") {
+            Some(("approval_id", value)) => pending.approval_id = value.to_owned(),
+            Some(("expires_at", value)) => pending.expires_at = value.to_owned(),
+            Some(("approve_with", value)) => pending.approve_with = value.to_owned(),
+            _ => {}
+        }
+    }
+    (!pending.approval_id.is_empty()).then_some(pending)
 }
 
 fn collect(messages: Vec<SimpleQueryMessage>) -> Outcome {
@@ -131,6 +221,7 @@ fn collect(messages: Vec<SimpleQueryMessage>) -> Outcome {
         row_count: 0,
         message: None,
         policy: None,
+        pending: None,
     };
     for message in messages {
         match message {
@@ -159,6 +250,7 @@ fn refusal_or_error(error: &tokio_postgres::Error) -> Outcome {
         row_count: 0,
         message: Some(describe(error)),
         policy: None,
+        pending: None,
     };
     if let Some(db) = error.as_db_error()
         && db.code().code() == "42501"
@@ -202,14 +294,23 @@ fn print(outcome: &Outcome, format: OutputFormat) {
                     )
                 })
                 .collect();
-            let value = json!({
-                "status": outcome.status,
-                "columns": outcome.columns,
-                "rows": rows,
-                "row_count": outcome.row_count,
-                "message": outcome.message,
-                "policy": outcome.policy,
-            });
+            let value = match &outcome.pending {
+                Some(pending) => json!({
+                    "status": outcome.status,
+                    "approval_id": pending.approval_id,
+                    "approve_with": pending.approve_with,
+                    "expires_at": pending.expires_at,
+                    "message": outcome.message,
+                }),
+                None => json!({
+                    "status": outcome.status,
+                    "columns": outcome.columns,
+                    "rows": rows,
+                    "row_count": outcome.row_count,
+                    "message": outcome.message,
+                    "policy": outcome.policy,
+                }),
+            };
             println!("{value}");
         }
         OutputFormat::Text => {
@@ -238,6 +339,12 @@ fn print(outcome: &Outcome, format: OutputFormat) {
                 );
                 if let Some(policy) = &outcome.policy {
                     eprintln!("policy: {policy}");
+                }
+                if let Some(pending) = &outcome.pending {
+                    eprintln!(
+                        "a reviewer approves it with: {}\nit expires at {}",
+                        pending.approve_with, pending.expires_at
+                    );
                 }
             }
         }

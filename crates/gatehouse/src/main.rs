@@ -2,6 +2,7 @@
 //! only place that uses `anyhow`; everything below reports typed errors.
 
 mod admin;
+mod approvals_cmd;
 mod args;
 mod audit_cmd;
 mod config;
@@ -17,7 +18,10 @@ mod tls;
 #[cfg(feature = "bench-unaudited")]
 mod unaudited;
 
-use args::{AuditCommand, Cli, Command, KeysCommand, MaskCommand, PolicyCommand, SessionsCommand};
+use args::{
+    ApprovalsCommand, AuditCommand, Cli, Command, KeysCommand, MaskCommand, PolicyCommand,
+    SessionsCommand,
+};
 use clap::Parser;
 use std::process::ExitCode;
 
@@ -69,6 +73,18 @@ fn main() -> ExitCode {
             }
             Command::Sessions(SessionsCommand::Replay(args)) => {
                 sessions_cmd::replay(cli.config.as_deref(), cli.data_dir.as_deref(), args).await
+            }
+            Command::Approvals(ApprovalsCommand::List(args)) => {
+                approvals_cmd::list(cli.config.as_deref(), cli.data_dir.as_deref(), args).await
+            }
+            Command::Approvals(ApprovalsCommand::Show(args)) => {
+                approvals_cmd::show(cli.config.as_deref(), cli.data_dir.as_deref(), args).await
+            }
+            Command::Approvals(ApprovalsCommand::Approve(args)) => {
+                approvals_cmd::approve(cli.config.as_deref(), cli.data_dir.as_deref(), args).await
+            }
+            Command::Approvals(ApprovalsCommand::Deny(args)) => {
+                approvals_cmd::deny(cli.config.as_deref(), cli.data_dir.as_deref(), args).await
             }
         }
     });

@@ -53,7 +53,8 @@ pub async fn run(config_path: Option<&Path>, data_dir: Option<&Path>) -> Result<
         .await
         .map_err(anyhow::Error::msg)
         .context("cannot write to the audit log; gatehouse does not start without one")?;
-    let mut pipeline = Pipeline::new(policy, audit_sink(&audit));
+    let mut pipeline = Pipeline::new(policy, audit_sink(&audit))
+        .with_approvals(Arc::new(store.clone()), config.approvals.pending_ttl);
     if config.recording.enabled {
         let storage = setup.recording_storage(&store)?;
         if config.recording.retain_days > 0 {

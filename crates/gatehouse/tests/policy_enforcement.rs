@@ -89,7 +89,10 @@ async fn writers_write_but_cannot_change_the_schema() {
         .batch_execute("UPDATE items SET name = 'uno' WHERE id = 1")
         .await
         .unwrap();
-    client
+    // A writer's DELETE waits for an admin's approval (tests/approvals.rs); an admin's runs.
+    let admin = gateway.key("ada", &["admins"]);
+    let admin_client = gateway.connect("ada", &admin).await.unwrap();
+    admin_client
         .batch_execute("DELETE FROM items WHERE id = 2")
         .await
         .unwrap();

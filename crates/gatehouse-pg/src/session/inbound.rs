@@ -49,10 +49,10 @@ struct Tracked {
 }
 
 pub(super) struct Inbound<'a, R> {
-    gateway: &'a PgGateway,
-    context: &'a SessionContext,
-    client: FrameReader<R>,
-    shared: &'a Shared,
+    pub(super) gateway: &'a PgGateway,
+    pub(super) context: &'a SessionContext,
+    pub(super) client: FrameReader<R>,
+    pub(super) shared: &'a Shared,
     out: BytesMut,
     statements: HashMap<String, Tracked>,
     portals: HashMap<String, Tracked>,
@@ -74,6 +74,9 @@ pub(super) struct Inbound<'a, R> {
     /// The session's results are masked: every `Execute` is preceded by a `Describe` of its
     /// portal so that the outbound side knows the columns and formats of the rows.
     masked: bool,
+    /// Changes when the client sends a cancel request (Ctrl-C in psql): withdraws a
+    /// statement waiting for approval.
+    pub(super) interrupted: tokio::sync::watch::Receiver<u64>,
 }
 
 impl<'a, R: AsyncRead + Unpin> Inbound<'a, R> {
@@ -83,6 +86,7 @@ impl<'a, R: AsyncRead + Unpin> Inbound<'a, R> {
         client: FrameReader<R>,
         shared: &'a Shared,
         masked: bool,
+        interrupted: tokio::sync::watch::Receiver<u64>,
     ) -> Self {
         Inbound {
             gateway,
@@ -104,6 +108,7 @@ impl<'a, R: AsyncRead + Unpin> Inbound<'a, R> {
             },
             next_name: 0,
             masked,
+            interrupted,
         }
     }
 
@@ -435,37 +440,56 @@ impl<'a, R: AsyncRead + Unpin> Inbound<'a, R> {
         Some((tracked.backend_name.clone(), Arc::from(vec![unverified])))
     }
 
-    /// Run the pipeline; `Ok` carries the permit, `Err` the error message to show instead.
-    async fn decide(&self, actions: &[Action]) -> Result<Permit, Bytes> {
+    /// Run the pipeline; `Ok` carries the permit, `Err` the error message to show instead. A
+    /// request held for approval waits here until it is decided.
+    async fn decide(&mut self, actions: &[Action]) -> Result<Permit, Bytes> {
         match self.gateway.pipeline.decide(self.context, actions).await {
-            Ok(Decision::Allow(permit)) => Ok(permit),
-            Ok(Decision::Deny(denial)) => {
-                metrics::counter!("gatehouse_pg_refusals_total").increment(1);
-                let detail = format!(
-                    "action: {}; policy: {}",
-                    denial.action,
-                    denial.policy_label()
-                );
-                Err(wire::error_response(
-                    Severity::Error,
-                    "42501",
-                    &format!("gatehouse: permission denied: {}", denial.message),
-                    Some(&detail),
-                    Some(
-                        "`gatehouse policy check` explains decisions; ask an administrator if you need this access",
-                    ),
-                ))
-            }
-            Err(error @ PipelineError::AuditUnavailable(_)) => {
-                tracing::error!(session = %self.context.session_id, %error, "request refused: audit unavailable");
-                Err(wire::error_response(
-                    Severity::Error,
-                    "58000",
-                    &format!("gatehouse: {error}"),
-                    None,
-                    Some("retry when the gateway's audit store is healthy again"),
-                ))
-            }
+            Ok(Decision::Hold(hold)) => self.wait_for_approval(actions, *hold).await,
+            other => refusal_of(self.context, other),
+        }
+    }
+}
+
+/// The permit of an allowed request, or the error a refused one gets.
+pub(super) fn refusal_of(
+    context: &SessionContext,
+    decided: Result<Decision, PipelineError>,
+) -> Result<Permit, Bytes> {
+    match decided {
+        Ok(Decision::Allow(permit)) => Ok(permit),
+        Ok(Decision::Hold(hold)) => Err(wire::error_response(
+            Severity::Error,
+            "42501",
+            &format!("gatehouse: {}", hold.message),
+            None,
+            Some("run the statement again once it is approved"),
+        )),
+        Ok(Decision::Deny(denial)) => {
+            metrics::counter!("gatehouse_pg_refusals_total").increment(1);
+            let detail = format!(
+                "action: {}; policy: {}",
+                denial.action,
+                denial.policy_label()
+            );
+            Err(wire::error_response(
+                Severity::Error,
+                "42501",
+                &format!("gatehouse: permission denied: {}", denial.message),
+                Some(&detail),
+                Some(
+                    "`gatehouse policy check` explains decisions; ask an administrator if you need this access",
+                ),
+            ))
+        }
+        Err(error) => {
+            tracing::error!(session = %context.session_id, %error, "request refused: audit unavailable");
+            Err(wire::error_response(
+                Severity::Error,
+                "58000",
+                &format!("gatehouse: {error}"),
+                None,
+                Some("retry when the gateway's audit store is healthy again"),
+            ))
         }
     }
 }
@@ -523,5 +547,6 @@ fn unknown_statement(text: &str, reason: &str) -> SqlStatement {
         functions: Vec::new(),
         fingerprint: String::new(),
         reason: Some(reason.to_owned()),
+        all_rows: false,
     }
 }

@@ -9,6 +9,7 @@
 //! refusal. The server's own error handling (discard until Sync, transaction state) then
 //! stays exactly PostgreSQL's.
 
+mod hold;
 mod inbound;
 mod mask_responses;
 mod outbound;
@@ -76,6 +77,18 @@ pub(crate) async fn run(
             let record_results = gateway.record_results.contains(&context.connection.name);
             context.recorder = gateway.pipeline.start_recording(&context, record_results);
         }
+        Ok(Decision::Hold(hold)) => {
+            // Held connects do not wait: the client connects again once it is approved.
+            let message = format!("gatehouse: {}", hold.message);
+            send_fatal(
+                &mut client,
+                "42501",
+                &message,
+                Some("connect again once it is approved"),
+            )
+            .await;
+            return Ok(());
+        }
         Ok(Decision::Deny(denial)) => {
             let message = format!("gatehouse: permission denied: {}", denial.message);
             let detail = format!("policy: {}", denial.policy_label());
@@ -128,7 +141,13 @@ pub(crate) async fn run(
         }
         return Err(PgError::CannotMask(refusal));
     }
-    let client_key = key.map(|k| gateway.cancels.register(&context.connection.name, k));
+    let registered = key.map(|k| gateway.cancels.register(&context.connection.name, k));
+    let client_key = registered.as_ref().map(|(key, _)| *key);
+    let interrupted = match registered {
+        Some((_, interrupted)) => interrupted,
+        // No cancel key was handed out, so no cancel request can arrive.
+        None => watch::channel(0).1,
+    };
     let mut greeting = bytes::BytesMut::new();
     greeting.extend_from_slice(&wire::authentication(0, &[]));
     for (name, value) in &parameters {
@@ -154,9 +173,8 @@ pub(crate) async fn run(
                 &context,
                 masking,
                 client,
-                server_stream,
-                server_leftover,
-                &mut terminate,
+                (server_stream, server_leftover),
+                (&mut terminate, interrupted),
             )
             .await
         }
@@ -214,6 +232,8 @@ async fn session_masking(
     {
         Ok(Decision::Allow(_)) => true,
         Ok(Decision::Deny(denial)) => in_exempt_group && denial.policies.is_empty(),
+        // Seeing data unmasked is not something to wait for: masked until approved.
+        Ok(Decision::Hold(_)) => false,
         Err(_) => false,
     };
     (!exempt).then(|| masking.clone())
@@ -224,9 +244,8 @@ async fn relay(
     context: &SessionContext,
     masking: Option<SessionMasking>,
     client: FrameReader<Box<dyn crate::Stream>>,
-    server: Box<dyn crate::Stream>,
-    server_leftover: bytes::BytesMut,
-    terminate: &mut watch::Receiver<bool>,
+    (server, server_leftover): (Box<dyn crate::Stream>, bytes::BytesMut),
+    (terminate, interrupted): (&mut watch::Receiver<bool>, watch::Receiver<u64>),
 ) -> Result<Ending, PgError> {
     let (client_io, client_buffer) = client.into_parts();
     let (client_read, mut client_write) = tokio::io::split(client_io);
@@ -244,8 +263,14 @@ async fn relay(
         "server",
     );
     let shared = Shared::default();
-    let mut inbound =
-        inbound::Inbound::new(gateway, context, client_reader, &shared, masking.is_some());
+    let mut inbound = inbound::Inbound::new(
+        gateway,
+        context,
+        client_reader,
+        &shared,
+        masking.is_some(),
+        interrupted,
+    );
     let outcome = tokio::select! {
         ending = inbound.run(&mut server_write) => ending,
         ending = outbound::run(server_reader, &mut client_write, &shared, &gateway.pipeline, context, masking.as_ref().map(SessionMasking::response_masker)) => ending,

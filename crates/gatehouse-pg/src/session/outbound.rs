@@ -34,7 +34,22 @@ where
             .is_some_and(|recorder| recorder.records_results()),
     );
     loop {
-        let frame = match next_valid(&mut server).await {
+        let next = tokio::select! {
+            biased;
+            () = shared.notices_ready() => None,
+            next = next_valid(&mut server) => Some(next),
+        };
+        let Some(next) = next else {
+            // Gatehouse's own notices go out between whole messages.
+            client.write_all(&out).await?;
+            out.clear();
+            for notice in shared.take_notices() {
+                client.write_all(&notice).await?;
+            }
+            client.flush().await?;
+            continue;
+        };
+        let frame = match next {
             Ok(Some(frame)) => frame,
             Ok(None) => {
                 if !out.is_empty() {

@@ -1,6 +1,7 @@
 //! State the two relay directions share: refusal markers waiting for their server error,
-//! counters that let `inbound` know how far the server has got, and the queue that matches
-//! responses to requests.
+//! counters that let `inbound` know how far the server has got, the queue that matches
+//! responses to requests, and notices gatehouse itself sends the client (a held statement's
+//! approval id), which only the outbound side may write.
 
 use super::results::ResultQueue;
 use bytes::Bytes;
@@ -24,6 +25,8 @@ pub(crate) struct Shared {
     ready_for_query: AtomicU64,
     errors: AtomicU64,
     pub results: ResultQueue,
+    notices: Mutex<Vec<Bytes>>,
+    notice_ready: tokio::sync::Notify,
 }
 
 impl Shared {
@@ -71,5 +74,26 @@ impl Shared {
     /// Server errors relayed since the session started.
     pub fn error_count(&self) -> u64 {
         self.errors.load(Ordering::SeqCst)
+    }
+
+    /// Queue a message of gatehouse's own (a `NoticeResponse`) for the client.
+    pub fn send_notice(&self, notice: Bytes) {
+        if let Ok(mut notices) = self.notices.lock() {
+            notices.push(notice);
+        }
+        self.notice_ready.notify_one();
+    }
+
+    /// Resolves when notices are queued (at once if some were queued since the last call).
+    pub async fn notices_ready(&self) {
+        self.notice_ready.notified().await;
+    }
+
+    /// Take the queued notices.
+    pub fn take_notices(&self) -> Vec<Bytes> {
+        self.notices
+            .lock()
+            .map(|mut notices| std::mem::take(&mut *notices))
+            .unwrap_or_default()
     }
 }

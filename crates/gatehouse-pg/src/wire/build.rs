@@ -26,15 +26,18 @@ fn put_cstr(out: &mut BytesMut, text: &str) {
 }
 
 /// Severity of an error we send.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Severity {
     /// The statement failed; the session continues.
     Error,
     /// The session is about to end.
     Fatal,
+    /// Not an error: sent as a `NoticeResponse`, the client carries on.
+    Notice,
 }
 
-/// An `ErrorResponse` with SQLSTATE, message, optional detail and hint.
+/// An `ErrorResponse` (a `NoticeResponse` for [`Severity::Notice`]) with SQLSTATE, message,
+/// optional detail and hint.
 pub fn error_response(
     severity: Severity,
     sqlstate: &str,
@@ -43,10 +46,18 @@ pub fn error_response(
     hint: Option<&str>,
 ) -> Bytes {
     let mut out = BytesMut::with_capacity(128 + message.len());
-    let at = begin(&mut out, b'E');
+    let at = begin(
+        &mut out,
+        if severity == Severity::Notice {
+            b'N'
+        } else {
+            b'E'
+        },
+    );
     let severity = match severity {
         Severity::Error => "ERROR",
         Severity::Fatal => "FATAL",
+        Severity::Notice => "NOTICE",
     };
     for (code, value) in [
         (b'S', severity),

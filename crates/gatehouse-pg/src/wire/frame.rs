@@ -69,6 +69,32 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
         }
     }
 
+    /// Read whatever the peer sends next into the buffer without consuming it, while fewer
+    /// than `limit` bytes are buffered (past that, wait forever): `false` once the peer has
+    /// closed the connection. Cancel-safe, so it can race other waits.
+    pub async fn read_ahead(&mut self, limit: usize) -> Result<bool, PgError> {
+        if self.buffer.len() >= limit {
+            return std::future::pending().await;
+        }
+        self.fill().await
+    }
+
+    /// Whether the complete frames already buffered include a `Terminate` (`X`): the peer
+    /// has said goodbye even if the connection is still open.
+    pub fn buffered_terminate(&self) -> bool {
+        let mut rest: &[u8] = &self.buffer;
+        while let Some(total) = regular_length(rest) {
+            if total < 5 || rest.len() < total {
+                return false;
+            }
+            if rest.first() == Some(&b'X') {
+                return true;
+            }
+            rest = rest.get(total..).unwrap_or_default();
+        }
+        false
+    }
+
     /// True when a complete regular frame is already buffered (so reading it will not wait).
     pub fn has_buffered_frame(&self) -> bool {
         match regular_length(&self.buffer) {
