@@ -149,7 +149,8 @@ fn binding_of(session: &SessionContext, action: &Action, policy_version: &str) -
     }
 }
 
-fn new_approval_id() -> String {
+/// A fresh approval id: `ap-` and 16 random hex characters.
+pub fn new_approval_id() -> String {
     let mut bytes = [0u8; 8];
     rand::rng().fill_bytes(&mut bytes);
     format!("ap-{}", hex::encode(bytes))

@@ -13,17 +13,19 @@ mod audit;
 mod auth;
 mod decision;
 mod error;
+mod grants;
 mod pipeline;
 mod recording;
 
 pub use approval::{
     ApprovalBinding, ApprovalNeed, ApprovalRecord, ApprovalState, ApprovalStore, Review,
 };
-pub use approvals_flow::rfc3339;
+pub use approvals_flow::{new_approval_id, rfc3339};
 pub use audit::{AuditEvent, AuditEventKind, AuditIdentity, AuditOutcome, AuditSink, Durability};
 pub use auth::{AuthError, Authenticator};
 pub use decision::{Decision, Denial, Hold, Permit};
 pub use error::PipelineError;
+pub use grants::{AccessGrant, AccessGrants, GRANT_ACTION, grant_fingerprint};
 pub use pipeline::{DEFAULT_PENDING_TTL, Pipeline, SessionContext, now_unix_ms};
 pub use recording::{ResultColumn, SessionRecorder, StatementResult};
 

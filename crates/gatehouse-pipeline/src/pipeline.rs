@@ -2,6 +2,7 @@
 //! before anything is forwarded.
 
 use crate::approvals_flow::{Found, approval_event, hold_for, rfc3339};
+use crate::grants::{AccessGrant, AccessGrants, GrantLookup, with_granted_groups};
 use crate::recording::{DecidedRequest, SessionRecorder, StatementResult};
 use crate::{
     ApprovalStore, AuditEvent, AuditEventKind, AuditIdentity, AuditSink, Decision, Denial,
@@ -33,6 +34,7 @@ pub struct Pipeline {
     pub(crate) audit: Arc<dyn AuditSink>,
     recordings: Option<Arc<dyn RecordingStorage>>,
     pub(crate) approvals: Option<Arc<dyn ApprovalStore>>,
+    grants: Option<Arc<GrantLookup>>,
     /// How long a pending approval waits for reviewers, in milliseconds.
     pub(crate) pending_ttl_ms: i64,
 }
@@ -47,6 +49,7 @@ impl Pipeline {
             audit,
             recordings: None,
             approvals: None,
+            grants: None,
             pending_ttl_ms: i64::try_from(DEFAULT_PENDING_TTL.as_millis()).unwrap_or(i64::MAX),
         }
     }
@@ -60,6 +63,12 @@ impl Pipeline {
     ) -> Self {
         self.approvals = Some(store);
         self.pending_ttl_ms = i64::try_from(pending_ttl.as_millis()).unwrap_or(i64::MAX);
+        self
+    }
+
+    /// Add the groups of approved, unexpired access grants to identities when deciding.
+    pub fn with_access_grants(mut self, grants: Arc<dyn AccessGrants>) -> Self {
+        self.grants = Some(Arc::new(GrantLookup::new(grants)));
         self
     }
 
@@ -101,9 +110,20 @@ impl Pipeline {
         let mut denial = None;
         let mut hold: Option<Hold> = None;
         let mut to_spend = Vec::new();
+        let grants: Vec<AccessGrant> = match &self.grants {
+            Some(lookup) => lookup.in_force(session, now).await,
+            None => Vec::new(),
+        };
+        let granted_identity;
+        let identity = if grants.is_empty() {
+            &session.identity
+        } else {
+            granted_identity = with_granted_groups(&session.identity, &grants);
+            &granted_identity
+        };
         for action in actions {
             let verdict = self.policy.decide(&PolicyRequest {
-                identity: &session.identity,
+                identity,
                 connection: &session.connection,
                 action,
                 source_address: session.source_address,
@@ -164,6 +184,8 @@ impl Pipeline {
             if refused.is_some() {
                 outcome = "deny";
                 detail = refused.as_ref().map(|d: &Denial| d.message.clone());
+            } else if detail.is_none() && !grants.is_empty() {
+                detail = Some(granted(&grants));
             }
             metrics::counter!(
                 "gatehouse_decisions_total",
@@ -379,6 +401,15 @@ fn event_for(
         detail,
         ..session_event(session, kind, now)
     }
+}
+
+/// Which grants were in force, for the events of decisions they may have changed.
+fn granted(grants: &[AccessGrant]) -> String {
+    let list: Vec<String> = grants
+        .iter()
+        .map(|grant| format!("{} (approval {})", grant.group, grant.approval_id))
+        .collect();
+    format!("decided with access grant(s): {}", list.join(", "))
 }
 
 /// Who approved, for the statement event of a request an approval allowed.

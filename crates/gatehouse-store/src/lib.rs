@@ -12,6 +12,7 @@ mod chain;
 mod checkpoint;
 mod durability;
 mod error;
+mod grants;
 mod keys;
 mod migrations;
 mod recordings;
