@@ -1,0 +1,175 @@
+//! `gatehouse access request`: ask for a group's rights on one connection for a limited time.
+//!
+//! The request is an approval like any held statement (so reviewers use the same
+//! `gatehouse approvals` commands, API and notifications): action `access:grant`, fingerprint
+//! `access:<group>`, usable for the requested duration once approved. The requester acts with
+//! their own token; the request is recorded in the audit log before it is reported.
+
+use crate::args::{AccessRequestArgs, OutputFormat};
+use crate::setup::Setup;
+use anyhow::{Context, Result, anyhow, bail};
+use gatehouse_core::SecretString;
+use gatehouse_pipeline::{
+    ApprovalBinding, ApprovalNeed, ApprovalRecord, ApprovalState, AuditEvent, AuditEventKind,
+    AuditIdentity, Authenticator, Durability, GRANT_ACTION, grant_fingerprint, new_approval_id,
+    now_unix_ms, rfc3339,
+};
+use std::path::Path;
+use std::process::ExitCode;
+
+/// What approving a grant request needs, as named in approvals and audit events.
+const GRANT_POLICY: &str = "access-grants";
+
+pub async fn request(
+    config: Option<&Path>,
+    data_dir: Option<&Path>,
+    args: AccessRequestArgs,
+) -> Result<ExitCode> {
+    let setup = Setup::load(config, data_dir)?;
+    let duration: std::time::Duration = args.duration.into();
+    let limit = setup.config.access.max_duration;
+    if duration > limit {
+        bail!(
+            "--for {} is longer than the longest grant allowed here ({}, `[access] max_duration`); ask for less",
+            args.duration,
+            humantime::format_duration(limit)
+        );
+    }
+    if duration.as_secs() == 0 {
+        bail!("--for must be at least one second");
+    }
+    if args.reason.trim().is_empty() {
+        bail!("--reason must say why you need the access; reviewers decide on it");
+    }
+    if !setup
+        .config
+        .connections
+        .iter()
+        .any(|connection| connection.name == args.connection)
+    {
+        bail!(
+            "there is no connection `{}` in the configuration; `gatehouse policy check` lists what exists",
+            args.connection
+        );
+    }
+    let token = crate::exec::read_token(args.token_file.as_deref())?;
+    let store = setup.store().await?;
+    let requester = store
+        .authenticate(&SecretString::new(token))
+        .await
+        .map_err(|error| {
+            anyhow!("your token was refused ({error}); pass your own in GATEHOUSE_TOKEN or with --token-file")
+        })?;
+    let policy_version = setup.policy()?.version().to_owned();
+    let log = setup.audit_log(&store)?;
+    let now = now_unix_ms();
+    let pending_ms =
+        i64::try_from(setup.config.approvals.pending_ttl.as_millis()).unwrap_or(i64::MAX);
+    let record = ApprovalRecord {
+        id: new_approval_id(),
+        state: ApprovalState::Pending,
+        binding: ApprovalBinding {
+            subject: requester.subject.clone(),
+            acting_for: requester.acting_for.clone(),
+            connection: args.connection.clone(),
+            action: GRANT_ACTION.to_owned(),
+            statement: format!(
+                "grant group `{}` on `{}` for {}: {}",
+                args.group,
+                args.connection,
+                args.duration,
+                args.reason.trim()
+            ),
+            fingerprint: grant_fingerprint(&args.group),
+            policy_version,
+        },
+        need: ApprovalNeed {
+            policy: GRANT_POLICY.to_owned(),
+            group: setup.config.access.approvers.clone(),
+            required: 1,
+            ttl_seconds: duration.as_secs(),
+        },
+        requester_kind: requester.kind.as_str().to_owned(),
+        requester_groups: requester.groups.clone(),
+        session: None,
+        created_unix_ms: now,
+        expires_unix_ms: now.saturating_add(pending_ms),
+        updated_unix_ms: now,
+        reviews: Vec::new(),
+    };
+    store
+        .create_approval(&record)
+        .await
+        .context("the request could not be stored")?;
+    let event = AuditEvent {
+        time_unix_ms: now,
+        kind: AuditEventKind::Approval,
+        identity: AuditIdentity {
+            subject: requester.subject.clone(),
+            kind: requester.kind.as_str().to_owned(),
+            groups: requester.groups.clone(),
+        },
+        acting_for: requester.acting_for.clone(),
+        session: None,
+        connection: Some(args.connection.clone()),
+        source_address: None,
+        action: Some("access:request".to_owned()),
+        decision: None,
+        policies: vec![GRANT_POLICY.to_owned()],
+        statement: Some(record.binding.statement.clone()),
+        fingerprint: Some(record.binding.fingerprint.clone()),
+        outcome: None,
+        refers_to: None,
+        detail: Some(format!(
+            "approval {} requested: group `{}` on `{}` for {}, needs 1 of `{}`",
+            record.id, args.group, args.connection, args.duration, record.need.group
+        )),
+    };
+    let recorded = async {
+        log.append(&[event], Durability::Synced)
+            .await
+            .map_err(anyhow::Error::msg)?;
+        log.flush().await?;
+        Ok::<(), anyhow::Error>(())
+    }
+    .await;
+    if let Err(error) = recorded {
+        let _ = store
+            .transition_approval(
+                &record.id,
+                ApprovalState::Pending,
+                ApprovalState::Cancelled,
+                now_unix_ms(),
+            )
+            .await;
+        return Err(error.context(
+            "the request was withdrawn because it could not be recorded in the audit log",
+        ));
+    }
+    store.close().await;
+    let approve_with = format!("gatehouse approvals approve {}", record.id);
+    match args.output.output {
+        OutputFormat::Json => println!(
+            "{}",
+            serde_json::json!({
+                "status": "pending",
+                "approval_id": record.id,
+                "approve_with": approve_with,
+                "expires_at": rfc3339(record.expires_unix_ms),
+                "group": args.group,
+                "connection": args.connection,
+                "duration_seconds": duration.as_secs(),
+            })
+        ),
+        OutputFormat::Text => println!(
+            "requested: group `{}` on `{}` for {} (approval {})\na member of `{}` approves it with: {approve_with}\nthe request expires at {} if nobody decides",
+            args.group,
+            args.connection,
+            args.duration,
+            record.id,
+            record.need.group,
+            rfc3339(record.expires_unix_ms)
+        ),
+    }
+    Ok(ExitCode::SUCCESS)
+}
