@@ -221,6 +221,24 @@ impl Store {
         Ok(ApprovalList { approvals, expired })
     }
 
+    /// Approvals whose `updated_unix_ms` is at or after `updated_since_unix_ms`, oldest change
+    /// first, as stored (use [`ApprovalRecord::state_at`] for their state now). For watchers
+    /// (the webhook notifier) that poll for changes made by any process sharing the store.
+    pub async fn approvals_changed_since(
+        &self,
+        updated_since_unix_ms: i64,
+    ) -> Result<Vec<ApprovalRecord>, StoreError> {
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            columns!(),
+            " FROM approvals WHERE updated_unix_ms >= ? ORDER BY updated_unix_ms, id"
+        ))
+        .bind(updated_since_unix_ms)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(record_from_row).collect()
+    }
+
     /// Record `reviewer`'s verdict on pending approval `id` at `now_unix_ms` and return the
     /// approval as it is afterwards.
     ///

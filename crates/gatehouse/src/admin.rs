@@ -1,25 +1,42 @@
-//! The admin HTTP listener: liveness (`/healthz`) and Prometheus metrics (`/metrics`).
+//! The admin HTTP listener: liveness (`/healthz`), Prometheus metrics (`/metrics`) and the
+//! reviewer API (`/v1/approvals`, see [`crate::api_approvals`]).
 
+use crate::api_approvals::{self, ApiState};
 use axum::Router;
 use axum::http::header;
 use axum::response::IntoResponse;
 use axum::routing::get;
 use metrics_exporter_prometheus::PrometheusHandle;
+use std::net::SocketAddr;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 pub async fn serve(
     listener: TcpListener,
     metrics: PrometheusHandle,
+    approvals: ApiState,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let app = Router::new().route("/healthz", get(healthz)).route(
-        "/metrics",
-        get(move || {
-            let body = metrics.render();
-            async move { ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body) }
-        }),
-    );
+    if let Ok(addr) = listener.local_addr()
+        && !addr.ip().is_loopback()
+    {
+        tracing::warn!(
+            "the admin listener {addr} is not on a loopback address and speaks plain HTTP: \
+             reviewers' tokens sent to /v1/approvals cross the network unencrypted; put it \
+             behind a TLS-terminating proxy, or listen on 127.0.0.1"
+        );
+    }
+    let app = Router::new()
+        .route("/healthz", get(healthz))
+        .route(
+            "/metrics",
+            get(move || {
+                let body = metrics.render();
+                async move { ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body) }
+            }),
+        )
+        .merge(api_approvals::routes(approvals))
+        .fallback(api_approvals::not_found);
     let stop = async move {
         while !*shutdown.borrow() {
             if shutdown.changed().await.is_err() {
@@ -27,9 +44,12 @@ pub async fn serve(
             }
         }
     };
-    if let Err(error) = axum::serve(listener, app)
-        .with_graceful_shutdown(stop)
-        .await
+    if let Err(error) = axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(stop)
+    .await
     {
         tracing::error!(%error, "admin HTTP listener failed");
     }

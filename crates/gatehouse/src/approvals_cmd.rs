@@ -5,7 +5,8 @@
 //! the local user), because the store's rules — not the requester, in the approving group,
 //! once per reviewer — are about who reviews. Every state change this command causes (an
 //! approval, a denial, an expiry noticed while listing) is recorded in the audit log as an
-//! `approval` event before the command reports success.
+//! `approval` event before the command reports success. The reviewer HTTP API
+//! (`crate::api_approvals`) reviews through the same [`store_review`].
 
 use crate::args::{
     ApprovalsApproveArgs, ApprovalsDenyArgs, ApprovalsListArgs, ApprovalsShowArgs, OutputFormat,
@@ -19,7 +20,7 @@ use gatehouse_pipeline::{
     ApprovalRecord, ApprovalState, AuditEvent, AuditEventKind, AuditIdentity, AuthError,
     Authenticator, Durability, now_unix_ms,
 };
-use gatehouse_store::{Store, StoreError, Verdict};
+use gatehouse_store::{AuditLog, Store, StoreError, Verdict};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
@@ -188,8 +189,7 @@ async fn review_and_record(
     review: &Review,
     token: SecretString,
 ) -> Result<(ApprovalRecord, Identity)> {
-    let reviewer = store
-        .authenticate(&token)
+    let reviewer = authenticate_reviewer(store, &token)
         .await
         .map_err(|error| match error {
             AuthError::StoreUnavailable(reason) => {
@@ -203,21 +203,92 @@ async fn review_and_record(
         })?;
     // Open the audit log first: when it cannot be used, nothing changes.
     let log = setup.audit_log(store)?;
+    let record = store_review(
+        store,
+        &log,
+        &reviewer,
+        ReviewRequest {
+            id: &review.id,
+            verdict: review.verdict,
+            reason: review.reason.clone(),
+            source_address: None,
+        },
+        Checkpoint::Write,
+    )
+    .await
+    .map_err(|failure| match failure {
+        ReviewFailure::Refused(error) => anyhow::Error::from(error),
+        ReviewFailure::Unrecorded(error) => error,
+    })?;
+    Ok((record, reviewer))
+}
+
+/// The identity of the holder of `token`, verified by the store exactly as the data path
+/// verifies it (unknown, malformed, expired and revoked tokens are refused).
+pub(crate) async fn authenticate_reviewer(
+    store: &Store,
+    token: &SecretString,
+) -> Result<Identity, AuthError> {
+    store.authenticate(token).await
+}
+
+/// One verdict on one approval, from any surface (CLI, HTTP API).
+pub(crate) struct ReviewRequest<'a> {
+    pub id: &'a str,
+    pub verdict: Verdict,
+    pub reason: Option<String>,
+    /// Where the review came from, for the audit event (the HTTP client's address).
+    pub source_address: Option<String>,
+}
+
+/// Whether [`store_review`] also writes an audit checkpoint after its event: short-lived
+/// commands do; the gateway's own log checkpoints periodically.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Checkpoint {
+    Write,
+    Periodic,
+}
+
+/// Why a review did not go through (or went through unrecorded), for each surface to word.
+#[derive(Debug)]
+pub(crate) enum ReviewFailure {
+    /// The store refused the review (no such approval, not pending, own request, not in the
+    /// group, already approved, no reason, contended) or could not be queried; nothing changed.
+    Refused(StoreError),
+    /// The review is stored but its audit event could not be recorded (an approval that made
+    /// the record `approved` was withdrawn again when possible; the message says which).
+    Unrecorded(anyhow::Error),
+}
+
+/// Store `reviewer`'s verdict and record it, fsynced, in the audit log as an
+/// `approval:approve` / `approval:deny` event caused by the reviewer. The one code path of
+/// `gatehouse approvals approve|deny` and the reviewer HTTP API.
+pub(crate) async fn store_review(
+    store: &Store,
+    log: &AuditLog,
+    reviewer: &Identity,
+    request: ReviewRequest<'_>,
+    checkpoint: Checkpoint,
+) -> Result<ApprovalRecord, ReviewFailure> {
     let record = store
         .review_approval(
-            &review.id,
-            &reviewer,
-            review.verdict,
-            review.reason.clone(),
+            request.id,
+            reviewer,
+            request.verdict,
+            request.reason,
             now_unix_ms(),
         )
-        .await?;
-    let event = review_event(&record, &reviewer, review.verdict);
+        .await
+        .map_err(ReviewFailure::Refused)?;
+    let mut event = review_event(&record, reviewer, request.verdict);
+    event.source_address = request.source_address;
     let recorded = async {
         log.append(&[event], Durability::Synced)
             .await
             .map_err(anyhow::Error::msg)?;
-        log.flush().await?;
+        if checkpoint == Checkpoint::Write {
+            log.flush().await?;
+        }
         Ok::<(), anyhow::Error>(())
     }
     .await;
@@ -233,62 +304,86 @@ async fn review_and_record(
                 )
                 .await;
             if matches!(withdrawn, Ok(true)) {
-                return Err(error.context(format!(
+                return Err(ReviewFailure::Unrecorded(error.context(format!(
                     "approval `{}` was cancelled again because your approval could not be \
                      recorded in the audit log; fix the audit log, then the requester must ask \
                      again",
                     record.id
-                )));
+                ))));
             }
         }
-        return Err(error.context(format!(
+        return Err(ReviewFailure::Unrecorded(error.context(format!(
             "your review of `{}` is stored, but it could not be recorded in the audit log",
             record.id
-        )));
+        ))));
     }
-    Ok((record, reviewer))
+    Ok(record)
 }
 
 /// Record, fsynced, the expiries a listing noticed (attributed to the local operator).
 async fn record_expired(setup: &Setup, store: &Store, expired: &[ApprovalRecord]) -> Result<()> {
-    let ids = || {
-        expired
-            .iter()
-            .map(|record| record.id.as_str())
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
     let recorded = async {
         let log = setup.audit_log(store)?;
-        let events: Vec<AuditEvent> = expired
-            .iter()
-            .map(|record| {
-                let detail = format!(
-                    "approval {} of {} expired: nobody decided it in time, or it was approved \
-                     but not used before {}",
-                    record.id,
-                    requester(record),
-                    format_time(record.expires_unix_ms)
-                );
-                let mut event =
-                    operator_event(AuditEventKind::Approval, "approval:expire", Some(detail));
-                bind_event(&mut event, record);
-                event
-            })
-            .collect();
-        log.append(&events, Durability::Synced)
-            .await
-            .map_err(anyhow::Error::msg)?;
-        log.flush().await?;
-        Ok::<(), anyhow::Error>(())
+        append_expiries(&log, expired, None, Checkpoint::Write).await
     }
     .await;
-    recorded.with_context(|| {
-        format!(
-            "approvals {} expired, but their expiry could not be recorded in the audit log",
-            ids()
-        )
-    })
+    recorded.with_context(|| expiry_unrecorded(expired))
+}
+
+/// What to say when the expiries a listing noticed could not be audited.
+pub(crate) fn expiry_unrecorded(expired: &[ApprovalRecord]) -> String {
+    let ids = expired
+        .iter()
+        .map(|record| record.id.as_str())
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!("approvals {ids} expired, but their expiry could not be recorded in the audit log")
+}
+
+/// Append, fsynced, one `approval:expire` event per record a listing stored as expired,
+/// caused by `noticed_by` (the HTTP API's caller) or else the local operator.
+pub(crate) async fn append_expiries(
+    log: &AuditLog,
+    expired: &[ApprovalRecord],
+    noticed_by: Option<&Identity>,
+    checkpoint: Checkpoint,
+) -> Result<()> {
+    let events: Vec<AuditEvent> = expired
+        .iter()
+        .map(|record| {
+            let detail = format!(
+                "approval {} of {} expired: nobody decided it in time, or it was approved \
+                 but not used before {}",
+                record.id,
+                requester(record),
+                format_time(record.expires_unix_ms)
+            );
+            let mut event =
+                operator_event(AuditEventKind::Approval, "approval:expire", Some(detail));
+            if let Some(identity) = noticed_by {
+                caused_by(&mut event, identity);
+            }
+            bind_event(&mut event, record);
+            event
+        })
+        .collect();
+    log.append(&events, Durability::Synced)
+        .await
+        .map_err(anyhow::Error::msg)?;
+    if checkpoint == Checkpoint::Write {
+        log.flush().await?;
+    }
+    Ok(())
+}
+
+/// Attribute `event` to `identity` (and whoever it acts for) instead of the local operator.
+fn caused_by(event: &mut AuditEvent, identity: &Identity) {
+    event.identity = AuditIdentity {
+        subject: identity.subject.clone(),
+        kind: identity.kind.as_str().to_owned(),
+        groups: identity.groups.clone(),
+    };
+    event.acting_for = identity.acting_for.clone();
 }
 
 /// The audit event for a stored review: caused by the reviewer, about the approval's binding.
@@ -324,12 +419,7 @@ fn review_event(record: &ApprovalRecord, reviewer: &Identity, verdict: Verdict) 
         Verdict::Deny => "approval:deny",
     };
     let mut event = operator_event(AuditEventKind::Approval, action, Some(detail));
-    event.identity = AuditIdentity {
-        subject: reviewer.subject.clone(),
-        kind: reviewer.kind.as_str().to_owned(),
-        groups: reviewer.groups.clone(),
-    };
-    event.acting_for = reviewer.acting_for.clone();
+    caused_by(&mut event, reviewer);
     bind_event(&mut event, record);
     event
 }
@@ -347,7 +437,7 @@ fn bind_event(event: &mut AuditEvent, record: &ApprovalRecord) {
 
 /// The record as JSON, with `state` as of `now` (an unspent approval past its expiry is
 /// `expired` even before anybody stored that).
-fn approval_json(record: &ApprovalRecord, now: i64) -> serde_json::Value {
+pub(crate) fn approval_json(record: &ApprovalRecord, now: i64) -> serde_json::Value {
     let mut value = serde_json::to_value(record).unwrap_or_default();
     if let Some(object) = value.as_object_mut() {
         object.insert("state".into(), record.state_at(now).as_str().into());
@@ -356,7 +446,7 @@ fn approval_json(record: &ApprovalRecord, now: i64) -> serde_json::Value {
 }
 
 /// `agent-7`, or `agent-7 acting for ana` (outermost first).
-fn requester(record: &ApprovalRecord) -> String {
+pub(crate) fn requester(record: &ApprovalRecord) -> String {
     let binding = &record.binding;
     if binding.acting_for.is_empty() {
         binding.subject.clone()
@@ -370,7 +460,7 @@ fn requester(record: &ApprovalRecord) -> String {
 }
 
 /// `2 of dba`, and while pending how many it has: `2 of dba (1 so far)`.
-fn needs(record: &ApprovalRecord) -> String {
+pub(crate) fn needs(record: &ApprovalRecord) -> String {
     let base = format!("{} of {}", record.need.required.max(1), record.need.group);
     if record.state == ApprovalState::Pending && !record.reviews.is_empty() {
         format!("{base} ({} so far)", approvals_so_far(record))

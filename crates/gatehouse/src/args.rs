@@ -85,6 +85,46 @@ pub enum Command {
   gatehouse approvals deny ap-0123456789abcdef --reason \"use a soft delete\" --token-file t.txt"
     )]
     Approvals(ApprovalsCommand),
+    /// Ask for time-boxed access: a group's rights on one connection for a while, once a
+    /// reviewer approves.
+    #[command(subcommand)]
+    Access(AccessCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AccessCommand {
+    /// Ask for a group's rights on one connection for a limited time.
+    ///
+    /// A member of the `[access] approvers` group (default `admins`) approves it with
+    /// `gatehouse approvals approve ID`; from then on, for the requested duration, policy
+    /// sees you as a member of GROUP on CONNECTION — in new and already open sessions. When it
+    /// expires, the rights are gone at once: open sessions stay open but are downgraded, so
+    /// their next statement that needed the grant is refused. `[access] max_duration`
+    /// (default 8h) caps every request. Your token comes from GATEHOUSE_TOKEN or --token-file.
+    #[command(after_long_help = "Examples:
+  gatehouse access request demo --group writers --for 30m --reason \"fix order 1234\"
+  gatehouse access request prod --group admins --for 1h --reason \"INC-77\" --output json")]
+    Request(AccessRequestArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct AccessRequestArgs {
+    /// Connection the grant is for.
+    pub connection: String,
+    /// Group whose rights you ask for.
+    #[arg(long, value_name = "GROUP")]
+    pub group: String,
+    /// How long the grant lasts once approved (`30m`, `2h`).
+    #[arg(long = "for", value_name = "DURATION")]
+    pub duration: humantime::Duration,
+    /// Why you need it; reviewers see it.
+    #[arg(long, value_name = "TEXT")]
+    pub reason: String,
+    /// File holding your token (default: the GATEHOUSE_TOKEN environment variable).
+    #[arg(long, value_name = "FILE")]
+    pub token_file: Option<PathBuf>,
+    #[command(flatten)]
+    pub output: OutputArgs,
 }
 
 #[derive(Debug, Subcommand)]

@@ -36,6 +36,8 @@ pub struct Config {
     #[serde(default)]
     pub approvals: ApprovalsConfig,
     #[serde(default)]
+    pub access: AccessConfig,
+    #[serde(default)]
     pub connections: Vec<ConnectionConfig>,
     /// Where relative paths in this config are resolved from (the file's directory).
     #[serde(skip)]
@@ -182,6 +184,9 @@ pub struct ApprovalsConfig {
     /// stays pending, and sending the statement again picks it up.
     #[serde(with = "humantime_serde_compat")]
     pub wait: Duration,
+    /// `[approvals.webhook]`: notify a receiver (Slack, a generic JSON endpoint) when an
+    /// approval is requested and when it is decided, spent, withdrawn or expires.
+    pub webhook: Option<WebhookConfig>,
 }
 
 impl Default for ApprovalsConfig {
@@ -189,6 +194,61 @@ impl Default for ApprovalsConfig {
         ApprovalsConfig {
             pending_ttl: gatehouse_pipeline::DEFAULT_PENDING_TTL,
             wait: Duration::from_secs(300),
+            webhook: None,
+        }
+    }
+}
+
+/// `[approvals.webhook]`: where approval notifications are POSTed, and how.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookConfig {
+    /// `http://host:port/path`, or `https://...` together with `ca_file`.
+    pub url: String,
+    /// `json` (signed, the whole record) or `slack` (an incoming-webhook `{"text": ...}`).
+    #[serde(default)]
+    pub format: WebhookFormat,
+    /// Environment variable holding the HMAC-SHA256 key that signs `json` deliveries
+    /// (`X-Gatehouse-Signature`); required for `json`, optional for `slack`.
+    pub secret_env: Option<String>,
+    /// How long one delivery attempt may take.
+    #[serde(default = "default_webhook_timeout", with = "humantime_serde_compat")]
+    pub timeout: Duration,
+    /// PEM file of the certificate authorities trusted for an `https://` URL (gatehouse
+    /// ships no public roots; the system bundle, e.g. `/etc/ssl/certs/ca-certificates.crt`,
+    /// works for public receivers such as Slack).
+    pub ca_file: Option<PathBuf>,
+}
+
+/// The body shape of approval notifications.
+#[derive(Debug, Default, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum WebhookFormat {
+    #[default]
+    Json,
+    Slack,
+}
+
+fn default_webhook_timeout() -> Duration {
+    Duration::from_secs(5)
+}
+
+/// `[access]`: time-boxed access grants (`gatehouse access request`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AccessConfig {
+    /// Members of this group approve grants (`gatehouse approvals approve ID`).
+    pub approvers: String,
+    /// The longest grant anyone may ask for.
+    #[serde(with = "humantime_serde_compat")]
+    pub max_duration: Duration,
+}
+
+impl Default for AccessConfig {
+    fn default() -> Self {
+        AccessConfig {
+            approvers: "admins".to_owned(),
+            max_duration: Duration::from_secs(8 * 3600),
         }
     }
 }
@@ -301,6 +361,7 @@ impl Config {
             audit: AuditConfig::default(),
             recording: RecordingConfig::default(),
             approvals: ApprovalsConfig::default(),
+            access: AccessConfig::default(),
             connections: vec![ConnectionConfig {
                 name: "demo".to_owned(),
                 kind: ConnectionKind::Postgres,

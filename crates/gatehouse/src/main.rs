@@ -1,7 +1,9 @@
 //! The `gatehouse` binary: parses the command line and wires the crates together. This is the
 //! only place that uses `anyhow`; everything below reports typed errors.
 
+mod access_cmd;
 mod admin;
+mod api_approvals;
 mod approvals_cmd;
 mod args;
 mod audit_cmd;
@@ -17,10 +19,11 @@ mod setup;
 mod tls;
 #[cfg(feature = "bench-unaudited")]
 mod unaudited;
+mod webhook;
 
 use args::{
-    ApprovalsCommand, AuditCommand, Cli, Command, KeysCommand, MaskCommand, PolicyCommand,
-    SessionsCommand,
+    AccessCommand, ApprovalsCommand, AuditCommand, Cli, Command, KeysCommand, MaskCommand,
+    PolicyCommand, SessionsCommand,
 };
 use clap::Parser;
 use std::process::ExitCode;
@@ -85,6 +88,9 @@ fn main() -> ExitCode {
             }
             Command::Approvals(ApprovalsCommand::Deny(args)) => {
                 approvals_cmd::deny(cli.config.as_deref(), cli.data_dir.as_deref(), args).await
+            }
+            Command::Access(AccessCommand::Request(args)) => {
+                access_cmd::request(cli.config.as_deref(), cli.data_dir.as_deref(), args).await
             }
         }
     });

@@ -2,7 +2,7 @@
 //! SIGTERM or Ctrl-C.
 
 use crate::setup::Setup;
-use crate::{admin, tls};
+use crate::{admin, tls, webhook};
 use anyhow::{Context, Result};
 use gatehouse_pg::{BuiltinConnector, PgGateway};
 use gatehouse_pipeline::{AuditEventKind, Durability, Pipeline};
@@ -34,6 +34,15 @@ pub async fn run(config_path: Option<&Path>, data_dir: Option<&Path>) -> Result<
     for warning in policy.warnings() {
         tracing::warn!("policy: {warning}");
     }
+    let webhook = config
+        .approvals
+        .webhook
+        .as_ref()
+        .map(|webhook| webhook::Notifier::from_config(webhook, config))
+        .transpose()?;
+    if let Some(notifier) = &webhook {
+        tracing::info!(receiver = %notifier.shown(), "approval notifications go to a webhook");
+    }
     let store = setup.store().await?;
     let audit = setup.audit_log(&store)?;
     audit.ensure_reaches_checkpoint().await?;
@@ -54,7 +63,8 @@ pub async fn run(config_path: Option<&Path>, data_dir: Option<&Path>) -> Result<
         .map_err(anyhow::Error::msg)
         .context("cannot write to the audit log; gatehouse does not start without one")?;
     let mut pipeline = Pipeline::new(policy, audit_sink(&audit))
-        .with_approvals(Arc::new(store.clone()), config.approvals.pending_ttl);
+        .with_approvals(Arc::new(store.clone()), config.approvals.pending_ttl)
+        .with_access_grants(Arc::new(store.clone()));
     if config.recording.enabled {
         let storage = setup.recording_storage(&store)?;
         if config.recording.retain_days > 0 {
@@ -140,7 +150,9 @@ pub async fn run(config_path: Option<&Path>, data_dir: Option<&Path>) -> Result<
         },
         names.join(", ")
     );
-    tracing::info!("admin HTTP listener on http://{admin_addr} (/healthz, /metrics)");
+    tracing::info!(
+        "admin HTTP listener on http://{admin_addr} (/healthz, /metrics, /v1/approvals)"
+    );
     write_listeners_file(&setup.data_dir, pg_addr, admin_addr)?;
 
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
@@ -149,7 +161,19 @@ pub async fn run(config_path: Option<&Path>, data_dir: Option<&Path>) -> Result<
         pg_listener,
         shutdown_rx.clone(),
     ));
-    let admin = tokio::spawn(admin::serve(admin_listener, metrics, shutdown_rx));
+    if let Some(notifier) = webhook {
+        tokio::spawn(webhook::run(store.clone(), notifier, shutdown_rx.clone()));
+    }
+    let approvals_api = crate::api_approvals::ApiState {
+        store: store.clone(),
+        audit: audit.clone(),
+    };
+    let admin = tokio::spawn(admin::serve(
+        admin_listener,
+        metrics,
+        approvals_api,
+        shutdown_rx,
+    ));
     wait_for_signal().await;
     tracing::info!("shutting down: no new sessions; open sessions get the grace period to finish");
     let _ = shutdown_tx.send(true);
