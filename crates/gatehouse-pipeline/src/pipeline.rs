@@ -212,14 +212,21 @@ impl Pipeline {
                         format!("approval {} spent on this statement", record.id),
                         now,
                     )),
-                    Ok(false) | Err(_) => {
-                        let refused = Denial {
-                            action: record.binding.action.clone(),
-                            policies: vec![record.need.policy.clone()],
-                            message: format!(
+                    spent => {
+                        let message = match spent {
+                            Err(error) => format!(
+                                "approval {} could not be used because the approval store is unavailable ({error}); gatehouse fails closed: send the statement again when it is healthy",
+                                record.id
+                            ),
+                            Ok(_) => format!(
                                 "approval {} was used or expired a moment ago; send the statement again to ask for a new approval",
                                 record.id
                             ),
+                        };
+                        let refused = Denial {
+                            action: record.binding.action.clone(),
+                            policies: vec![record.need.policy.clone()],
+                            message,
                         };
                         if let Some(event) = events.get_mut(*index) {
                             event.decision = Some("deny".to_owned());
