@@ -28,6 +28,8 @@ pub enum AuditEventKind {
     RecordingChange,
     /// An approval changed state (requested, approved, denied, expired, cancelled, executed).
     Approval,
+    /// An AI agent called an MCP tool (recorded before the tool runs).
+    ToolCall,
 }
 
 impl AuditEventKind {
@@ -42,6 +44,7 @@ impl AuditEventKind {
             AuditEventKind::AuditRead => "audit_read",
             AuditEventKind::RecordingChange => "recording_change",
             AuditEventKind::Approval => "approval",
+            AuditEventKind::ToolCall => "tool_call",
         }
     }
 }

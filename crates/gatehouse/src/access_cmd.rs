@@ -26,36 +26,61 @@ pub async fn request(
     args: AccessRequestArgs,
 ) -> Result<ExitCode> {
     let setup = Setup::load(config, data_dir)?;
-    let duration: std::time::Duration = args.duration.into();
-    let limit = setup.config.access.max_duration;
-    if duration > limit {
-        bail!(
-            "--for {} is longer than the longest grant allowed here ({}, `[access] max_duration`); ask for less",
-            args.duration,
-            humantime::format_duration(limit)
-        );
-    }
-    if duration.as_secs() == 0 {
-        bail!("--for must be at least one second");
-    }
-    if args.reason.trim().is_empty() {
-        bail!("--reason must say why you need the access; reviewers decide on it");
-    }
-    if !setup
-        .config
-        .connections
-        .iter()
-        .any(|connection| connection.name == args.connection)
-    {
-        bail!(
-            "there is no connection `{}` in the configuration; `gatehouse policy check` lists what exists",
-            args.connection
-        );
-    }
+    validate(&setup, &args.connection, args.duration, &args.reason)?;
     let token = crate::exec::read_token(args.token_file.as_deref())?;
+    let record = create_request(
+        &setup,
+        &token,
+        &args.connection,
+        &args.group,
+        args.duration,
+        &args.reason,
+    )
+    .await?;
+    let duration: std::time::Duration = args.duration.into();
+    let approve_with = format!("gatehouse approvals approve {}", record.id);
+    match args.output.output {
+        OutputFormat::Json => println!(
+            "{}",
+            serde_json::json!({
+                "status": "pending",
+                "approval_id": record.id,
+                "approve_with": approve_with,
+                "expires_at": rfc3339(record.expires_unix_ms),
+                "group": args.group,
+                "connection": args.connection,
+                "duration_seconds": duration.as_secs(),
+            })
+        ),
+        OutputFormat::Text => println!(
+            "requested: group `{}` on `{}` for {} (approval {})\na member of `{}` approves it with: {approve_with}\nthe request expires at {} if nobody decides",
+            args.group,
+            args.connection,
+            args.duration,
+            record.id,
+            record.need.group,
+            rfc3339(record.expires_unix_ms)
+        ),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Validate and store a grant request by the holder of `token`, recorded in the audit log
+/// before it is returned (withdrawn when it cannot be recorded). Shared by `gatehouse access
+/// request` and the MCP tool `request_access`.
+pub(crate) async fn create_request(
+    setup: &Setup,
+    token: &str,
+    connection: &str,
+    group: &str,
+    duration_text: humantime::Duration,
+    reason: &str,
+) -> Result<ApprovalRecord> {
+    validate(setup, connection, duration_text, reason)?;
+    let duration: std::time::Duration = duration_text.into();
     let store = setup.store().await?;
     let requester = store
-        .authenticate(&SecretString::new(token))
+        .authenticate(&SecretString::new(token.to_owned()))
         .await
         .map_err(|error| {
             anyhow!("your token was refused ({error}); pass your own in GATEHOUSE_TOKEN or with --token-file")
@@ -71,16 +96,16 @@ pub async fn request(
         binding: ApprovalBinding {
             subject: requester.subject.clone(),
             acting_for: requester.acting_for.clone(),
-            connection: args.connection.clone(),
+            connection: connection.to_owned(),
             action: GRANT_ACTION.to_owned(),
             statement: format!(
                 "grant group `{}` on `{}` for {}: {}",
-                args.group,
-                args.connection,
-                args.duration,
-                args.reason.trim()
+                group,
+                connection,
+                duration_text,
+                reason.trim()
             ),
-            fingerprint: grant_fingerprint(&args.group),
+            fingerprint: grant_fingerprint(group),
             policy_version,
         },
         need: ApprovalNeed {
@@ -111,7 +136,7 @@ pub async fn request(
         },
         acting_for: requester.acting_for.clone(),
         session: None,
-        connection: Some(args.connection.clone()),
+        connection: Some(connection.to_owned()),
         source_address: None,
         action: Some("access:request".to_owned()),
         decision: None,
@@ -122,7 +147,7 @@ pub async fn request(
         refers_to: None,
         detail: Some(format!(
             "approval {} requested: group `{}` on `{}` for {}, needs 1 of `{}`",
-            record.id, args.group, args.connection, args.duration, record.need.group
+            record.id, group, connection, duration_text, record.need.group
         )),
     };
     let recorded = async {
@@ -147,29 +172,41 @@ pub async fn request(
         ));
     }
     store.close().await;
-    let approve_with = format!("gatehouse approvals approve {}", record.id);
-    match args.output.output {
-        OutputFormat::Json => println!(
-            "{}",
-            serde_json::json!({
-                "status": "pending",
-                "approval_id": record.id,
-                "approve_with": approve_with,
-                "expires_at": rfc3339(record.expires_unix_ms),
-                "group": args.group,
-                "connection": args.connection,
-                "duration_seconds": duration.as_secs(),
-            })
-        ),
-        OutputFormat::Text => println!(
-            "requested: group `{}` on `{}` for {} (approval {})\na member of `{}` approves it with: {approve_with}\nthe request expires at {} if nobody decides",
-            args.group,
-            args.connection,
-            args.duration,
-            record.id,
-            record.need.group,
-            rfc3339(record.expires_unix_ms)
-        ),
+    Ok(record)
+}
+
+/// Refuse a request that cannot be granted here: too long, no reason, unknown connection.
+fn validate(
+    setup: &Setup,
+    connection: &str,
+    duration_text: humantime::Duration,
+    reason: &str,
+) -> Result<()> {
+    let duration: std::time::Duration = duration_text.into();
+    let limit = setup.config.access.max_duration;
+    if duration > limit {
+        bail!(
+            "--for {} is longer than the longest grant allowed here ({}, `[access] max_duration`); ask for less",
+            duration_text,
+            humantime::format_duration(limit)
+        );
     }
-    Ok(ExitCode::SUCCESS)
+    if duration.as_secs() == 0 {
+        bail!("--for must be at least one second");
+    }
+    if reason.trim().is_empty() {
+        bail!("--reason must say why you need the access; reviewers decide on it");
+    }
+    if !setup
+        .config
+        .connections
+        .iter()
+        .any(|known| known.name == connection)
+    {
+        bail!(
+            "there is no connection `{}` in the configuration; `gatehouse policy check` lists what exists",
+            connection
+        );
+    }
+    Ok(())
 }

@@ -1,5 +1,6 @@
 //! The admin HTTP listener: liveness (`/healthz`), Prometheus metrics (`/metrics`) and the
-//! reviewer API (`/v1/approvals`, see [`crate::api_approvals`]).
+//! reviewer API (`/v1/approvals`, see [`crate::api_approvals`]) and the MCP tools for AI agents
+//! (`/mcp`, see [`crate::mcp`]).
 
 use crate::api_approvals::{self, ApiState};
 use axum::Router;
@@ -15,6 +16,7 @@ pub async fn serve(
     listener: TcpListener,
     metrics: PrometheusHandle,
     approvals: ApiState,
+    mcp: Router,
     mut shutdown: watch::Receiver<bool>,
 ) {
     if let Ok(addr) = listener.local_addr()
@@ -36,6 +38,7 @@ pub async fn serve(
             }),
         )
         .merge(api_approvals::routes(approvals))
+        .merge(mcp)
         .fallback(api_approvals::not_found);
     let stop = async move {
         while !*shutdown.borrow() {

@@ -89,6 +89,31 @@ pub enum Command {
     /// reviewer approves.
     #[command(subcommand)]
     Access(AccessCommand),
+    /// Serve the Model Context Protocol on standard input and output, for AI agents.
+    ///
+    /// An agent runtime (Claude Desktop, an IDE, an agent framework) spawns this command and
+    /// calls its tools: list_connections, describe_connection, query, approval_status,
+    /// run_approved and request_access. Every statement runs through the gateway as an
+    /// ordinary client with the agent's own token (GATEHOUSE_TOKEN or --token-file), so policy,
+    /// approvals, masking and the audit log apply exactly as for psql. Approval and grant
+    /// tools read the data directory, like `gatehouse approvals show`.
+    #[command(after_long_help = "Examples:
+  GATEHOUSE_TOKEN=... gatehouse mcp --gateway gatehouse.internal:15432 --ca-file gatehouse.crt
+  gatehouse --config /etc/gatehouse.toml mcp --token-file ~/.gatehouse-agent-token")]
+    Mcp(McpArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct McpArgs {
+    /// Gateway PostgreSQL address.
+    #[arg(long, default_value = crate::config::QUICKSTART_PG_LISTEN, value_name = "HOST:PORT")]
+    pub gateway: String,
+    /// CA certificate to verify the gateway with (default: the certificate generated in the data directory).
+    #[arg(long, value_name = "FILE")]
+    pub ca_file: Option<PathBuf>,
+    /// File holding the agent's token (default: the GATEHOUSE_TOKEN environment variable).
+    #[arg(long, value_name = "FILE")]
+    pub token_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -27,10 +27,10 @@ const EXIT_DENIED: u8 = 4;
 
 /// A held statement's approval, as the gateway's notice describes it.
 #[derive(Debug, Default)]
-struct Pending {
-    approval_id: String,
-    expires_at: String,
-    approve_with: String,
+pub(crate) struct Pending {
+    pub(crate) approval_id: String,
+    pub(crate) expires_at: String,
+    pub(crate) approve_with: String,
 }
 
 /// What a run produced, in the shape of the JSON output.
@@ -98,32 +98,13 @@ pub(crate) fn read_token(file: Option<&Path>) -> Result<String> {
 }
 
 async fn execute(args: &ExecArgs, token: &str, ca_file: &Path) -> Result<Outcome> {
-    let (host, port) = args
-        .gateway
-        .rsplit_once(':')
-        .and_then(|(h, p)| Some((h.trim_matches(['[', ']']), p.parse::<u16>().ok()?)))
-        .with_context(|| format!("--gateway `{}` is not HOST:PORT", args.gateway))?;
-    let mut roots = RootCertStore::empty();
-    for cert in CertificateDer::pem_file_iter(ca_file)
-        .with_context(|| format!("cannot read CA file `{}`", ca_file.display()))?
-    {
-        let cert = cert.with_context(|| format!("cannot parse CA file `{}`", ca_file.display()))?;
-        roots.add(cert).context("unusable CA certificate")?;
-    }
-    let tls = rustls::ClientConfig::builder_with_provider(gatehouse_pg::tls_provider())
-        .with_safe_default_protocol_versions()?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    let connector = tokio_postgres_rustls::MakeRustlsConnect::new(tls);
-    let mut config = tokio_postgres::Config::new();
-    config
-        .host(host)
-        .port(port)
-        .dbname(&args.connection)
-        .user(gatehouse_pg::TOKEN_ONLY_USER)
-        .password(token)
-        .application_name("gatehouse exec")
-        .ssl_mode(SslMode::Require);
+    let (config, connector) = gateway_config(
+        &args.gateway,
+        ca_file,
+        &args.connection,
+        token,
+        "gatehouse exec",
+    )?;
     let (client, connection) = config.connect(connector).await.map_err(|e| {
         anyhow::anyhow!(
             "cannot connect to the gateway at {}: {}",
@@ -178,8 +159,48 @@ async fn execute(args: &ExecArgs, token: &str, ca_file: &Path) -> Result<Outcome
     })
 }
 
+/// A client configuration for `connection` through the gateway at `gateway` (`HOST:PORT`):
+/// TLS required and verified against `ca_file`, the token as password.
+pub(crate) fn gateway_config(
+    gateway: &str,
+    ca_file: &Path,
+    connection: &str,
+    token: &str,
+    application_name: &str,
+) -> Result<(
+    tokio_postgres::Config,
+    tokio_postgres_rustls::MakeRustlsConnect,
+)> {
+    let (host, port) = gateway
+        .rsplit_once(':')
+        .and_then(|(h, p)| Some((h.trim_matches(['[', ']']), p.parse::<u16>().ok()?)))
+        .with_context(|| format!("--gateway `{gateway}` is not HOST:PORT"))?;
+    let mut roots = RootCertStore::empty();
+    for cert in CertificateDer::pem_file_iter(ca_file)
+        .with_context(|| format!("cannot read CA file `{}`", ca_file.display()))?
+    {
+        let cert = cert.with_context(|| format!("cannot parse CA file `{}`", ca_file.display()))?;
+        roots.add(cert).context("unusable CA certificate")?;
+    }
+    let tls = rustls::ClientConfig::builder_with_provider(gatehouse_pg::tls_provider())
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let connector = tokio_postgres_rustls::MakeRustlsConnect::new(tls);
+    let mut config = tokio_postgres::Config::new();
+    config
+        .host(host)
+        .port(port)
+        .dbname(connection)
+        .user(gatehouse_pg::TOKEN_ONLY_USER)
+        .password(token)
+        .application_name(application_name)
+        .ssl_mode(SslMode::Require);
+    Ok((config, connector))
+}
+
 /// Drive the connection, passing on the gateway's approval notices.
-async fn drive<S, T>(
+pub(crate) async fn drive<S, T>(
     mut connection: tokio_postgres::Connection<S, T>,
     notices: tokio::sync::mpsc::UnboundedSender<Pending>,
 ) where
@@ -265,7 +286,7 @@ fn refusal_or_error(error: &tokio_postgres::Error) -> Outcome {
     outcome
 }
 
-fn describe(error: &tokio_postgres::Error) -> String {
+pub(crate) fn describe(error: &tokio_postgres::Error) -> String {
     match error.as_db_error() {
         Some(db) => format!("{} (SQLSTATE {})", db.message(), db.code().code()),
         None => {

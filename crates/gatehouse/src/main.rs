@@ -11,6 +11,7 @@ mod config;
 mod exec;
 mod keys;
 mod mask_cmd;
+mod mcp;
 mod policy_cmd;
 mod retention;
 mod serve;
@@ -91,6 +92,9 @@ fn main() -> ExitCode {
             }
             Command::Access(AccessCommand::Request(args)) => {
                 access_cmd::request(cli.config.as_deref(), cli.data_dir.as_deref(), args).await
+            }
+            Command::Mcp(args) => {
+                mcp::run(cli.config.as_deref(), cli.data_dir.as_deref(), args).await
             }
         }
     });

@@ -151,7 +151,7 @@ pub async fn run(config_path: Option<&Path>, data_dir: Option<&Path>) -> Result<
         names.join(", ")
     );
     tracing::info!(
-        "admin HTTP listener on http://{admin_addr} (/healthz, /metrics, /v1/approvals)"
+        "admin HTTP listener on http://{admin_addr} (/healthz, /metrics, /v1/approvals, /mcp)"
     );
     write_listeners_file(&setup.data_dir, pg_addr, admin_addr)?;
 
@@ -168,10 +168,21 @@ pub async fn run(config_path: Option<&Path>, data_dir: Option<&Path>) -> Result<
         store: store.clone(),
         audit: audit.clone(),
     };
+    let mcp = crate::mcp::routes(
+        crate::mcp::Base::in_gateway(
+            Setup::load(config_path, data_dir)?,
+            store.clone(),
+            audit.clone(),
+            pg_addr,
+            cert.clone(),
+        ),
+        shutdown_rx.clone(),
+    );
     let admin = tokio::spawn(admin::serve(
         admin_listener,
         metrics,
         approvals_api,
+        mcp,
         shutdown_rx,
     ));
     wait_for_signal().await;
