@@ -117,6 +117,12 @@ impl Store {
     }
 
     async fn verify(&self, presented: &SecretString) -> Result<Identity, AuthError> {
+        if !presented.expose().starts_with(token::TOKEN_PREFIX)
+            && let Some(verifier) = &self.token_verifier
+            && gatehouse_identity::token::looks_like_jwt(presented.expose())
+        {
+            return self.verify_issued(verifier, presented.expose()).await;
+        }
         let ParsedToken {
             key_id,
             secret_hash,

@@ -13,6 +13,7 @@ mod checkpoint;
 mod durability;
 mod error;
 mod grants;
+mod issued;
 mod keys;
 mod migrations;
 mod recordings;
@@ -26,6 +27,7 @@ pub use chain::{AuditKey, load_or_create_key_file};
 pub use checkpoint::Checkpoint;
 pub use durability::DurabilitySettings;
 pub use error::StoreError;
+pub use issued::RevokedToken;
 pub use keys::{KeyRecord, NewKey};
 pub use recordings::StoreRecordings;
 pub use token::{ParsedToken, TOKEN_PREFIX};
@@ -42,6 +44,9 @@ use std::time::Duration;
 pub struct Store {
     pool: SqlitePool,
     path: std::path::PathBuf,
+    /// Verifies gatehouse tokens (issued by token exchange) presented as passwords or bearer
+    /// tokens; without it only `gh_` API keys are accepted.
+    token_verifier: Option<std::sync::Arc<gatehouse_identity::TokenVerifier>>,
 }
 
 impl Store {
@@ -67,7 +72,14 @@ impl Store {
         Ok(Store {
             pool,
             path: path.to_path_buf(),
+            token_verifier: None,
         })
+    }
+
+    /// Also accept gatehouse tokens signed by the key `verifier` checks (token exchange).
+    pub fn with_token_verifier(mut self, verifier: gatehouse_identity::TokenVerifier) -> Store {
+        self.token_verifier = Some(std::sync::Arc::new(verifier));
+        self
     }
 
     /// The audit log backed by this store (opens its own writer connection, starts the fsync

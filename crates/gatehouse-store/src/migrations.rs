@@ -128,6 +128,17 @@ const MIGRATIONS: &[(i64, &str)] = &[
     CREATE INDEX approvals_created ON approvals(created_unix_ms);
     "#,
     ),
+    (
+        5,
+        r#"
+    -- Gatehouse tokens (issued by token exchange) revoked before their expiry, by `jti`.
+    CREATE TABLE revoked_tokens (
+        jti         TEXT PRIMARY KEY,
+        revoked_at  INTEGER NOT NULL,
+        reason      TEXT
+    );
+    "#,
+    ),
 ];
 
 pub(crate) async fn apply(pool: &SqlitePool) -> Result<(), StoreError> {

@@ -1,6 +1,7 @@
 //! The admin HTTP listener: liveness (`/healthz`), Prometheus metrics (`/metrics`) and the
 //! reviewer API (`/v1/approvals`, see [`crate::api_approvals`]) and the MCP tools for AI agents
-//! (`/mcp`, see [`crate::mcp`]).
+//! (`/mcp`, see [`crate::mcp`]), and token exchange (`POST /v1/token`, see
+//! [`crate::token_api`]).
 
 use crate::api_approvals::{self, ApiState};
 use axum::Router;
@@ -17,6 +18,7 @@ pub async fn serve(
     metrics: PrometheusHandle,
     approvals: ApiState,
     mcp: Router,
+    token_exchange: Router,
     mut shutdown: watch::Receiver<bool>,
 ) {
     if let Ok(addr) = listener.local_addr()
@@ -39,6 +41,7 @@ pub async fn serve(
         )
         .merge(api_approvals::routes(approvals))
         .merge(mcp)
+        .merge(token_exchange)
         .fallback(api_approvals::not_found);
     let stop = async move {
         while !*shutdown.borrow() {

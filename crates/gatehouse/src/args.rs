@@ -101,6 +101,63 @@ pub enum Command {
   GATEHOUSE_TOKEN=... gatehouse mcp --gateway gatehouse.internal:15432 --ca-file gatehouse.crt
   gatehouse --config /etc/gatehouse.toml mcp --token-file ~/.gatehouse-agent-token")]
     Mcp(McpArgs),
+    /// Get a gatehouse token for a machine or agent by exchanging the JWT it already has.
+    ///
+    /// The workload's token (a CI job's OIDC token, a cloud workload identity, a
+    /// client-credentials access token) must come from an `[[identity_providers]]` entry of
+    /// kind `workload` on the gateway. The gateway checks it (signature, issuer, audience,
+    /// expiry, claim conditions) and answers with a short-lived gatehouse token, stored with
+    /// mode 0600 in $XDG_CONFIG_HOME/gatehouse/token.json (default ~/.config/gatehouse).
+    /// `gatehouse token` prints it. An --actor-token names a person or program the workload
+    /// acts for: it is recorded as the identity's delegation chain (`acting_for`).
+    #[command(after_long_help = "Examples:
+  gatehouse login --api http://127.0.0.1:8009 --exchange-token-env ACTIONS_ID_TOKEN
+  gatehouse login --api https://gatehouse.internal:8009 --ca-file ca.pem --exchange-token-file /var/run/secrets/token
+  PGPASSWORD=$(gatehouse token) psql \"host=gatehouse.internal port=15432 dbname=demo user=gatehouse sslmode=require\"")]
+    Login(LoginArgs),
+    /// Print the stored gatehouse token (from `gatehouse login`), for PGPASSWORD=$(gatehouse token).
+    Token,
+    /// Manage issued gatehouse tokens.
+    #[command(subcommand)]
+    Tokens(TokensCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct LoginArgs {
+    /// The gateway's admin/API listener, where `POST /v1/token` is.
+    #[arg(long, default_value = "http://127.0.0.1:8009", value_name = "URL")]
+    pub api: String,
+    /// File holding the workload's JWT to exchange.
+    #[arg(long, value_name = "FILE", conflicts_with = "exchange_token_env")]
+    pub exchange_token_file: Option<PathBuf>,
+    /// Environment variable holding the workload's JWT to exchange.
+    #[arg(long, value_name = "VAR")]
+    pub exchange_token_env: Option<String>,
+    /// File holding a JWT of whom the workload acts for (recorded as `acting_for`).
+    #[arg(long, value_name = "FILE", conflicts_with = "actor_token_env")]
+    pub actor_token_file: Option<PathBuf>,
+    /// Environment variable holding the actor token.
+    #[arg(long, value_name = "VAR")]
+    pub actor_token_env: Option<String>,
+    /// CA certificate to verify an https:// --api with.
+    #[arg(long, value_name = "FILE")]
+    pub ca_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokensCommand {
+    /// Revoke an issued gatehouse token by its id (`jti`, named in the exchange's audit
+    /// event): new sessions and API calls with it are refused.
+    Revoke(TokensRevokeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct TokensRevokeArgs {
+    /// The token's `jti`.
+    pub jti: String,
+    /// Why (recorded in the audit log).
+    #[arg(long)]
+    pub reason: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -39,6 +39,12 @@ pub struct Config {
     pub access: AccessConfig,
     #[serde(default)]
     pub connections: Vec<ConnectionConfig>,
+    /// Identity providers whose tokens gatehouse accepts (token exchange at `POST /v1/token`).
+    #[serde(default)]
+    pub identity_providers: Vec<IdentityProviderConfig>,
+    /// `[tokens]`: the gatehouse tokens token exchange issues.
+    #[serde(default)]
+    pub tokens: TokensConfig,
     /// Where relative paths in this config are resolved from (the file's directory).
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -281,6 +287,89 @@ impl Default for KeysConfig {
     }
 }
 
+/// Whom an identity provider's tokens stand for.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ProviderKind {
+    /// Machines and agents: CI jobs' OIDC tokens, cloud workload identities, client-credentials
+    /// tokens. Their tokens are exchanged at `POST /v1/token` for gatehouse tokens.
+    #[default]
+    Workload,
+    /// People. Interactive login is not implemented yet; their tokens are accepted as the
+    /// `actor_token` of an exchange (an agent acting for a person).
+    Human,
+}
+
+/// One `[[identity_providers]]` entry.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IdentityProviderConfig {
+    /// Short name, shown in the audit log and in errors.
+    pub name: String,
+    /// The `iss` its tokens carry, exactly; also where discovery is fetched
+    /// (`<issuer>/.well-known/openid-configuration`).
+    pub issuer: String,
+    /// Accepted `aud` values: a token must carry at least one.
+    pub audiences: Vec<String>,
+    /// The claim naming the subject.
+    #[serde(default = "default_subject_claim")]
+    pub subject_claim: String,
+    /// The claim holding group names (a string or a list of strings); they become the
+    /// identity's groups, which policies grant to.
+    pub groups_claim: Option<String>,
+    /// Conditions every token must meet: claim = required value (e.g. `repository = "acme/api"`).
+    #[serde(default)]
+    pub claims: std::collections::BTreeMap<String, String>,
+    #[serde(default)]
+    pub kind: ProviderKind,
+    /// A JWKS file to use instead of fetching the issuer's keys (offline installs, tests).
+    pub jwks_file: Option<PathBuf>,
+    /// The JWKS URL, instead of the one discovery names.
+    pub jwks_uri: Option<String>,
+    /// PEM CA certificates to trust when fetching discovery and JWKS over https://.
+    pub ca_file: Option<PathBuf>,
+    /// Clock skew tolerated on `exp` and `nbf`.
+    #[serde(default = "default_leeway", with = "humantime_serde_compat")]
+    pub leeway: Duration,
+    /// A token naming a key id the cached JWKS lacks makes gatehouse fetch the JWKS again
+    /// (the issuer rotated its keys), at most this often.
+    #[serde(default = "default_refresh_interval", with = "humantime_serde_compat")]
+    pub min_refresh_interval: Duration,
+}
+
+fn default_refresh_interval() -> Duration {
+    crate::identity::MIN_REFRESH_INTERVAL
+}
+
+fn default_subject_claim() -> String {
+    "sub".to_owned()
+}
+
+fn default_leeway() -> Duration {
+    Duration::from_secs(30)
+}
+
+/// `[tokens]`: lifetime and signing key of the gatehouse tokens token exchange issues.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TokensConfig {
+    /// Lifetime of an issued token.
+    #[serde(with = "humantime_serde_compat")]
+    pub ttl: Duration,
+    /// Ed25519 signing key (PKCS#8), created on first start with mode 0600.
+    /// Default: `<data-dir>/token.key`.
+    pub key_file: Option<PathBuf>,
+}
+
+impl Default for TokensConfig {
+    fn default() -> Self {
+        TokensConfig {
+            ttl: Duration::from_secs(15 * 60),
+            key_file: None,
+        }
+    }
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ConnectionConfig {
@@ -381,6 +470,8 @@ impl Config {
                 // (quickstart policy `admins-see-unmasked`).
                 masking: Some(gatehouse_mask::MaskConfig::default()),
             }],
+            identity_providers: Vec::new(),
+            tokens: TokensConfig::default(),
             base_dir: PathBuf::from("."),
         }
     }
@@ -398,6 +489,7 @@ impl Config {
                 );
             }
         }
+        crate::identity::validate_config(self)?;
         if self.tls.cert_file.is_some() != self.tls.key_file.is_some() {
             bail!(
                 "[tls] needs both `cert_file` and `key_file`, or neither (for a generated self-signed certificate)"

@@ -9,7 +9,10 @@ mod args;
 mod audit_cmd;
 mod config;
 mod exec;
+mod identity;
+mod identity_http;
 mod keys;
+mod login_cmd;
 mod mask_cmd;
 mod mcp;
 mod policy_cmd;
@@ -18,13 +21,14 @@ mod serve;
 mod sessions_cmd;
 mod setup;
 mod tls;
+mod token_api;
 #[cfg(feature = "bench-unaudited")]
 mod unaudited;
 mod webhook;
 
 use args::{
     AccessCommand, ApprovalsCommand, AuditCommand, Cli, Command, KeysCommand, MaskCommand,
-    PolicyCommand, SessionsCommand,
+    PolicyCommand, SessionsCommand, TokensCommand,
 };
 use clap::Parser;
 use std::process::ExitCode;
@@ -95,6 +99,11 @@ fn main() -> ExitCode {
             }
             Command::Mcp(args) => {
                 mcp::run(cli.config.as_deref(), cli.data_dir.as_deref(), args).await
+            }
+            Command::Login(args) => login_cmd::login(args).await,
+            Command::Token => login_cmd::print_token(),
+            Command::Tokens(TokensCommand::Revoke(args)) => {
+                login_cmd::revoke(cli.config.as_deref(), cli.data_dir.as_deref(), args).await
             }
         }
     });

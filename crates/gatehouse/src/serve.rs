@@ -43,7 +43,12 @@ pub async fn run(config_path: Option<&Path>, data_dir: Option<&Path>) -> Result<
     if let Some(notifier) = &webhook {
         tracing::info!(receiver = %notifier.shown(), "approval notifications go to a webhook");
     }
-    let store = setup.store().await?;
+    let signer = crate::identity::load_or_create_signer(&crate::identity::token_key_file(
+        config,
+        &setup.data_dir,
+    ))?;
+    let providers = crate::identity::Providers::from_config(config)?;
+    let store = setup.store().await?.with_token_verifier(signer.verifier());
     let audit = setup.audit_log(&store)?;
     audit.ensure_reaches_checkpoint().await?;
     audit
@@ -151,7 +156,7 @@ pub async fn run(config_path: Option<&Path>, data_dir: Option<&Path>) -> Result<
         names.join(", ")
     );
     tracing::info!(
-        "admin HTTP listener on http://{admin_addr} (/healthz, /metrics, /v1/approvals, /mcp)"
+        "admin HTTP listener on http://{admin_addr} (/healthz, /metrics, /v1/approvals, /v1/token, /mcp)"
     );
     write_listeners_file(&setup.data_dir, pg_addr, admin_addr)?;
 
@@ -178,11 +183,18 @@ pub async fn run(config_path: Option<&Path>, data_dir: Option<&Path>) -> Result<
         ),
         shutdown_rx.clone(),
     );
+    let token_exchange = crate::token_api::routes(crate::token_api::TokenApi::new(
+        providers,
+        signer,
+        audit.clone(),
+        config.tokens.ttl,
+    ));
     let admin = tokio::spawn(admin::serve(
         admin_listener,
         metrics,
         approvals_api,
         mcp,
+        token_exchange,
         shutdown_rx,
     ));
     wait_for_signal().await;

@@ -49,11 +49,30 @@ impl Setup {
         Ok(())
     }
 
-    /// Open (creating) the store in the data directory.
+    /// Open (creating) the store in the data directory. When the gateway has a token signing
+    /// key, the store also accepts the gatehouse tokens it issued (so reviewers, grant
+    /// requesters and stdio MCP agents may use exchanged tokens); the key is never created here.
     pub async fn store(&self) -> Result<Store> {
         self.ensure_data_dir()?;
         let path = self.data_dir.join("gatehouse.db");
-        Ok(Store::open(&path).await?)
+        let store = Store::open(&path).await?;
+        let key_file = crate::identity::token_key_file(&self.config, &self.data_dir);
+        match std::fs::read(&key_file) {
+            Ok(pkcs8) => {
+                let signer = gatehouse_identity::TokenSigner::from_pkcs8(&pkcs8).map_err(|error| {
+                    anyhow::anyhow!(
+                        "the token signing key `{}` is unusable ({error}); restore it or remove it to have `gatehouse serve` create a new one",
+                        key_file.display()
+                    )
+                })?;
+                Ok(store.with_token_verifier(signer.verifier()))
+            }
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(store),
+            Err(error) => Err(anyhow::anyhow!(
+                "cannot read the token signing key `{}`: {error}",
+                key_file.display()
+            )),
+        }
     }
 
     /// The audit log in the store, keyed and checkpointed as `[audit]` says.
