@@ -27,7 +27,7 @@ cd "$(dirname "$0")/.."
 root=$PWD
 
 seconds=${1:-60}
-all_targets=(pg_frontend pg_backend sql_classify masking policy_load mask_config recording_parse)
+all_targets=(pg_frontend pg_backend sql_classify masking policy_load mask_config recording_parse identity_tokens)
 read -r -a targets <<<"${FUZZ_TARGETS:-${all_targets[*]}}"
 jobs=${FUZZ_JOBS:-$(nproc)}
 out=${FUZZ_OUT:-$root/fuzz/out}
