@@ -46,6 +46,8 @@ pub trait AccessGrants: Send + Sync {
 
 /// How long a lookup is reused.
 const CACHE_FOR: Duration = Duration::from_secs(1);
+/// How long others wait on one caller's refresh before another caller tries.
+const REFRESH_GIVEN_UP: Duration = Duration::from_secs(5);
 /// Entries kept before the cache is cleared (bounds memory under many identities).
 const CACHE_ENTRIES: usize = 10_000;
 
@@ -54,7 +56,7 @@ type CacheKey = (String, String);
 /// Active grants with a short-lived cache in front of the store.
 pub(crate) struct GrantLookup {
     source: std::sync::Arc<dyn AccessGrants>,
-    cache: Mutex<HashMap<CacheKey, (Instant, Vec<AccessGrant>)>>,
+    cache: Mutex<HashMap<CacheKey, Entry>>,
 }
 
 impl GrantLookup {
@@ -65,21 +67,17 @@ impl GrantLookup {
         }
     }
 
-    /// The session's grants in force at `now`.
+    /// The session's grants in force at `now`. One lookup per key refreshes a stale entry;
+    /// decisions that arrive meanwhile use the entry being refreshed (each grant's expiry is
+    /// still checked), so a burst of sessions never becomes a burst of store queries.
     pub(crate) async fn in_force(&self, session: &SessionContext, now: i64) -> Vec<AccessGrant> {
         let key = (
             session.identity.subject.clone(),
             session.connection.name.clone(),
         );
-        let cached = self.cache.lock().ok().and_then(|cache| {
-            cache
-                .get(&key)
-                .filter(|(fetched, _)| fetched.elapsed() < CACHE_FOR)
-                .map(|(_, grants)| grants.clone())
-        });
-        let grants = match cached {
-            Some(grants) => grants,
-            None => {
+        let grants = match self.cached_or_claim(&key) {
+            Cached::Use(grants) => grants,
+            Cached::Refresh => {
                 let fetched = self
                     .source
                     .active_grants(&key.0, &key.1, now)
@@ -92,7 +90,14 @@ impl GrantLookup {
                     if cache.len() >= CACHE_ENTRIES {
                         cache.clear();
                     }
-                    cache.insert(key, (Instant::now(), fetched.clone()));
+                    cache.insert(
+                        key,
+                        Entry {
+                            fetched: Instant::now(),
+                            grants: fetched.clone(),
+                            refreshing_since: None,
+                        },
+                    );
                 }
                 fetched
             }
@@ -102,6 +107,43 @@ impl GrantLookup {
             .filter(|grant| grant.expires_unix_ms > now)
             .collect()
     }
+
+    /// The cached grants, or the duty to refresh them (claimed, so only one caller does).
+    fn cached_or_claim(&self, key: &CacheKey) -> Cached {
+        let Ok(mut cache) = self.cache.lock() else {
+            return Cached::Refresh;
+        };
+        match cache.get_mut(key) {
+            Some(entry)
+                if entry.fetched.elapsed() < CACHE_FOR
+                    || entry
+                        .refreshing_since
+                        .is_some_and(|since| since.elapsed() < REFRESH_GIVEN_UP) =>
+            {
+                Cached::Use(entry.grants.clone())
+            }
+            Some(entry) => {
+                entry.refreshing_since = Some(Instant::now());
+                Cached::Refresh
+            }
+            None => Cached::Refresh,
+        }
+    }
+}
+
+/// One cached lookup.
+struct Entry {
+    fetched: Instant,
+    grants: Vec<AccessGrant>,
+    /// Since when a caller has been fetching a fresh copy; others use this one meanwhile. A
+    /// refresh whose caller went away (its session ended mid-lookup) is given up after
+    /// [`REFRESH_GIVEN_UP`], so an entry never stays stale.
+    refreshing_since: Option<Instant>,
+}
+
+enum Cached {
+    Use(Vec<AccessGrant>),
+    Refresh,
 }
 
 /// `identity` with the groups of `grants` added.
