@@ -912,3 +912,41 @@ claims = {{ repository = "acme/api" }}
     )
     .await;
 }
+
+/// The identity provider is down (its address refuses connections) and no keys were ever
+/// cached: the exchange is refused as temporarily unavailable — never let in on an unverified
+/// token — the refusal is audited, and the gateway goes on serving.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_identity_provider_refuses_exchanges_and_lets_nothing_in() {
+    let db = TestDb::create().await;
+    let closed = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let issuer = format!("http://{}", closed.local_addr().unwrap());
+    drop(closed);
+    let key = SigningKey::es256("down-1");
+    let gateway = Gateway::start_with(
+        &db.name,
+        Options {
+            extra: format!(
+                "[[identity_providers]]\nname = \"down\"\nissuer = \"{issuer}\"\naudiences = [\"gatehouse\"]\n"
+            ),
+            ..Options::default()
+        },
+    );
+    let token = key.sign(&ci_claims(&issuer, json!({})));
+    let (status, answer) = exchange(gateway.admin_addr, &token).await;
+    assert_eq!(status, 503, "{answer}");
+    assert_eq!(answer["error"], "temporarily_unavailable", "{answer}");
+    assert!(answer.get("access_token").is_none(), "{answer}");
+    let description = answer["error_description"].as_str().unwrap();
+    assert!(!description.is_empty(), "{answer}");
+    let events = gateway.audit_events();
+    assert!(
+        events
+            .iter()
+            .any(|e| e["action"] == "token:exchange" && e["decision"] == "deny"),
+        "the refused exchange is audited"
+    );
+    // Still serving: the same request is answered again, just as clearly.
+    let (status, _) = exchange(gateway.admin_addr, &token).await;
+    assert_eq!(status, 503);
+}
