@@ -451,6 +451,7 @@ cpu_window() { # samples-file txlog-prefix -> "gh pgbench pg other seconds txns"
 }
 
 declare -A STATUS CPU
+DISTURBED=""
 for target in direct gatehouse; do
     log "active: $CLIENTS clients $target for ${DURATION}s${RATE:+ at $RATE tx/s}"
     : >"$WORK/samples-$target.txt"
@@ -464,6 +465,13 @@ for target in direct gatehouse; do
     kill "$SAMPLER_PID" 2>/dev/null || true
     wait "$SAMPLER_PID" 2>/dev/null || true
     CPU[$target]=$(cpu_window "$WORK/samples-$target.txt" "$WORK/txlog-$target")
+    # The machine is shared: CPU that none of this run's processes used means someone else's
+    # work competed with it (this run's own kernel work is about 0.1-0.2 cores).
+    rest=$(cut -d' ' -f4 <<<"${CPU[$target]}")
+    if awk -v r="$rest" 'BEGIN { exit !(r != "-" && r > 0.3) }'; then
+        log "warning: $rest cores went to other work on the machine during the $target run; its figures are disturbed"
+        DISTURBED="$DISTURBED $target ($rest cores)"
+    fi
     log "active $target: pgbench exit status ${STATUS[$target]}; $(grep -E '^(tps|latency average|initial connection time|number of failed)' "$WORK/active-$target.log" | tr '\n' ';') cores gatehouse/pgbench/postgres/other, window s, txns: ${CPU[$target]}"
     wait_quiet
 done
@@ -599,6 +607,10 @@ markdown() {
     echo
     if ((ACTIVE_ROUNDS > 1)); then
         echo "RSS (KiB) once all sessions of each active round through gatehouse had closed: $ROUNDS_LINE.${ROUND_ERRORS:+ Errors in later rounds:$ROUND_ERRORS}"
+        echo
+    fi
+    if [[ -n "$DISTURBED" ]]; then
+        echo "**Disturbed:** other work on the machine took CPU during the active run(s):$DISTURBED. Run again on a quiet machine."
         echo
     fi
     echo "Idle phase: $IDLE_ERR; connecting $CLIENTS TLS sessions took ${IDLE_CONN:-"-"} ms. \`gatehouse audit verify\`: $VERIFY. ERROR/WARN lines in the gateway's log: $GH_ERRORS."
