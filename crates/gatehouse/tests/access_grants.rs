@@ -12,21 +12,8 @@
 
 mod support;
 
-use std::process::{Command, Output};
 use std::time::{Duration, Instant};
-use support::{Gateway, Options, count, items_behind_gateway, message, sqlstate};
-
-fn cli_as(gateway: &Gateway, token: &str, args: &[&str]) -> Output {
-    Command::new(support::binary())
-        .arg("--config")
-        .arg(gateway.config_path())
-        .arg("--data-dir")
-        .arg(gateway.data_dir())
-        .args(args)
-        .env("GATEHOUSE_TOKEN", token)
-        .output()
-        .expect("run gatehouse")
-}
+use support::{Options, count, items_behind_gateway, message, sqlstate};
 
 #[tokio::test]
 async fn a_grant_adds_rights_to_live_sessions_until_it_expires() {
@@ -38,8 +25,7 @@ async fn a_grant_adds_rights_to_live_sessions_until_it_expires() {
     let error = session.batch_execute(insert).await.unwrap_err();
     assert_eq!(sqlstate(&error).as_deref(), Some("42501"));
 
-    let requested = cli_as(
-        &gateway,
+    let requested = gateway.cli_as(
         &reader,
         &[
             "access",
@@ -65,7 +51,8 @@ async fn a_grant_adds_rights_to_live_sessions_until_it_expires() {
     assert_eq!(requested["status"], "pending");
     // Nobody grants themselves rights.
     assert!(
-        !cli_as(&gateway, &reader, &["approvals", "approve", &id])
+        !gateway
+            .cli_as(&reader, &["approvals", "approve", &id])
             .status
             .success()
     );
@@ -74,7 +61,7 @@ async fn a_grant_adds_rights_to_live_sessions_until_it_expires() {
         "not before approval"
     );
 
-    let approved = cli_as(&gateway, &admin, &["approvals", "approve", &id]);
+    let approved = gateway.cli_as(&admin, &["approvals", "approve", &id]);
     assert!(
         approved.status.success(),
         "{}",
@@ -141,8 +128,7 @@ async fn requests_beyond_the_configured_maximum_are_refused() {
     })
     .await;
     let reader = gateway.key("rae", &["readers"]);
-    let output = cli_as(
-        &gateway,
+    let output = gateway.cli_as(
         &reader,
         &[
             "access", "request", "demo", "--group", "writers", "--for", "2h", "--reason", "x",
@@ -154,8 +140,7 @@ async fn requests_beyond_the_configured_maximum_are_refused() {
         stderr.contains("max_duration") && stderr.contains("1h"),
         "{stderr}"
     );
-    let output = cli_as(
-        &gateway,
+    let output = gateway.cli_as(
         &reader,
         &[
             "access", "request", "nowhere", "--group", "writers", "--for", "1m", "--reason", "x",
@@ -163,8 +148,7 @@ async fn requests_beyond_the_configured_maximum_are_refused() {
     );
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("no connection `nowhere`"));
-    let output = cli_as(
-        &gateway,
+    let output = gateway.cli_as(
         "gh_forged_token",
         &[
             "access", "request", "demo", "--group", "admins", "--for", "1m", "--reason", "x",

@@ -18,19 +18,6 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 use support::{Gateway, Options, count, items_behind_gateway, quickstart_policy};
 
-/// `gatehouse <args>` against `gateway` as the holder of `token`.
-fn cli_as(gateway: &Gateway, token: &str, args: &[&str]) -> Output {
-    Command::new(support::binary())
-        .arg("--config")
-        .arg(gateway.config_path())
-        .arg("--data-dir")
-        .arg(gateway.data_dir())
-        .args(args)
-        .env("GATEHOUSE_TOKEN", token)
-        .output()
-        .expect("run gatehouse")
-}
-
 /// `gatehouse exec demo --sql SQL --output json [extra]` as `token`: (exit code, JSON).
 fn exec(gateway: &Gateway, token: &str, sql: &str, extra: &[&str]) -> (i32, serde_json::Value) {
     let gateway_addr = gateway.pg_addr.to_string();
@@ -45,7 +32,7 @@ fn exec(gateway: &Gateway, token: &str, sql: &str, extra: &[&str]) -> (i32, serd
         "json",
     ];
     args.extend(extra);
-    let output = cli_as(gateway, token, &args);
+    let output = gateway.cli_as(token, &args);
     let text = String::from_utf8_lossy(&output.stdout);
     let value = serde_json::from_str(text.trim()).unwrap_or_else(|error| {
         panic!(
@@ -78,7 +65,7 @@ fn approval_state(gateway: &Gateway, id: &str) -> String {
 }
 
 fn approve(gateway: &Gateway, token: &str, id: &str) -> Output {
-    cli_as(gateway, token, &["approvals", "approve", id])
+    gateway.cli_as(token, &["approvals", "approve", id])
 }
 
 /// Wait for exactly one pending approval and return its id.
@@ -418,8 +405,7 @@ async fn cancel_withdraws_and_a_denial_or_timeout_fails_clearly() {
     })
     .await
     .unwrap();
-    let denied = cli_as(
-        &gateway,
+    let denied = gateway.cli_as(
         &admin,
         &["approvals", "deny", &id, "--reason", "use a soft delete"],
     );

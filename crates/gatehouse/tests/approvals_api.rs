@@ -22,7 +22,7 @@ use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
 use sha2::Sha256;
 use std::collections::HashMap;
-use std::process::{Command, Output};
+use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use support::{Gateway, Options, count, items_behind_gateway};
@@ -32,24 +32,10 @@ use tokio::net::TcpListener;
 const DELETE: &str = "DELETE FROM items WHERE id = 2";
 const WEBHOOK_KEY: &str = "test-webhook-signing-key";
 
-/// `gatehouse <args>` against `gateway` as the holder of `token`.
-fn cli_as(gateway: &Gateway, token: &str, args: &[&str]) -> Output {
-    Command::new(support::binary())
-        .arg("--config")
-        .arg(gateway.config_path())
-        .arg("--data-dir")
-        .arg(gateway.data_dir())
-        .args(args)
-        .env("GATEHOUSE_TOKEN", token)
-        .output()
-        .expect("run gatehouse")
-}
-
 /// `gatehouse exec demo --sql SQL --output json` as `token`: (exit code, JSON).
 fn exec(gateway: &Gateway, token: &str, sql: &str) -> (i32, Value) {
     let addr = gateway.pg_addr.to_string();
-    let output = cli_as(
-        gateway,
+    let output = gateway.cli_as(
         token,
         &[
             "exec",
@@ -797,8 +783,7 @@ async fn slack_webhooks_name_the_approval_also_for_decisions_made_by_the_cli() {
     );
 
     // Denied by the CLI, in another process: the watcher sees it in the store.
-    let output = cli_as(
-        &gateway,
+    let output = gateway.cli_as(
         &admin,
         &["approvals", "deny", &id, "--reason", "use the archive job"],
     );

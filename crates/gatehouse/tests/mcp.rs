@@ -144,18 +144,6 @@ impl Drop for Agent {
     }
 }
 
-fn cli_as(gateway: &Gateway, token: &str, args: &[&str]) -> std::process::Output {
-    Command::new(support::binary())
-        .arg("--config")
-        .arg(gateway.config_path())
-        .arg("--data-dir")
-        .arg(gateway.data_dir())
-        .args(args)
-        .env("GATEHOUSE_TOKEN", token)
-        .output()
-        .unwrap()
-}
-
 async fn masked_items() -> (support::TestDb, Gateway, tokio_postgres::Client) {
     let (db, gateway, direct) = items_behind_gateway(Options {
         demo_extra: "[connections.masking]\n".into(),
@@ -330,7 +318,7 @@ async fn held_delete_runs_once_approved(
     agent.send(json!({"op": "call", "tool": "approval_status",
         "arguments": {"approval_id": id, "wait_seconds": 40}}));
     std::thread::sleep(Duration::from_millis(500));
-    let approved = cli_as(gateway, &admin, &["approvals", "approve", &id]);
+    let approved = gateway.cli_as(&admin, &["approvals", "approve", &id]);
     assert!(
         approved.status.success(),
         "{}",

@@ -264,6 +264,19 @@ user = "postgres"
             .expect("run gatehouse")
     }
 
+    /// Run the CLI against this gateway as the holder of `token` (in GATEHOUSE_TOKEN).
+    pub fn cli_as(&self, token: &str, args: &[&str]) -> Output {
+        Command::new(binary())
+            .arg("--config")
+            .arg(self.config_path())
+            .arg("--data-dir")
+            .arg(self.data_dir())
+            .args(args)
+            .env("GATEHOUSE_TOKEN", token)
+            .output()
+            .expect("run gatehouse")
+    }
+
     /// Every audit event, through `gatehouse audit export` (one JSON object per line).
     pub fn audit_events(&self) -> Vec<serde_json::Value> {
         let output = self.cli(&["audit", "export"]);
