@@ -1,46 +1,26 @@
-//! `gatehouse login --exchange-token-file F | --exchange-token-env VAR`: exchange a workload's
-//! JWT (a CI job's OIDC token, an agent's workload identity) at the gateway's `POST /v1/token`
-//! for a gatehouse token, stored with mode 0600 in the user's config directory;
-//! `gatehouse token` prints it (`PGPASSWORD=$(gatehouse token)`), and
-//! `gatehouse tokens revoke JTI` puts an issued token on the revocation list.
+//! `gatehouse login`: a person signs in with an identity provider the gateway names
+//! (`GET /v1/login`; see [`crate::login_browser`] and [`crate::login_device`]), or a workload
+//! passes its JWT (`--exchange-token-file F | --exchange-token-env VAR`: a CI job's OIDC
+//! token, an agent's workload identity); either token is exchanged at the gateway's
+//! `POST /v1/token` for a gatehouse token, stored with mode 0600 in the user's config
+//! directory (see [`crate::token_store`]). `gatehouse tokens revoke JTI` puts an issued token
+//! on the revocation list.
 
 use crate::args::{LoginArgs, TokensRevokeArgs};
 use crate::audit_cmd::operator_event;
-use crate::identity_http;
+use crate::login_api::{LoginMetadata, LoginProvider};
+use crate::oidc_client::{self, IdTokens};
 use crate::setup::Setup;
-use crate::token_api::{GRANT_TYPE, JWT_TYPE};
+use crate::token_api::{ID_TOKEN_TYPE, JWT_TYPE};
+use crate::token_store::{self, Stored};
 use anyhow::{Context, Result, anyhow, bail};
 use gatehouse_pipeline::{AuditEventKind, Durability};
-use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
-/// The stored token, in `<config dir>/gatehouse/token.json`.
-#[derive(Debug, Serialize, Deserialize)]
-struct Stored {
-    access_token: String,
-    /// Unix seconds.
-    expires_at: i64,
-    api: String,
-}
-
-/// `$XDG_CONFIG_HOME/gatehouse`, else `$HOME/.config/gatehouse`.
-fn config_dir() -> Result<PathBuf> {
-    if let Some(dir) = std::env::var_os("XDG_CONFIG_HOME").filter(|d| !d.is_empty()) {
-        return Ok(PathBuf::from(dir).join("gatehouse"));
-    }
-    let home = std::env::var_os("HOME")
-        .filter(|d| !d.is_empty())
-        .ok_or_else(|| {
-            anyhow!("neither XDG_CONFIG_HOME nor HOME is set: cannot store the token")
-        })?;
-    Ok(PathBuf::from(home).join(".config").join("gatehouse"))
-}
-
-fn token_file() -> Result<PathBuf> {
-    Ok(config_dir()?.join("token.json"))
-}
+/// Trusted for an https:// identity provider when no --idp-ca-file is given.
+const SYSTEM_CA_BUNDLE: &str = "/etc/ssl/certs/ca-certificates.crt";
 
 fn read_secret(file: Option<&Path>, env: Option<&str>, what: &str) -> Result<Option<String>> {
     let text = match (file, env) {
@@ -59,129 +39,178 @@ fn read_secret(file: Option<&Path>, env: Option<&str>, what: &str) -> Result<Opt
 }
 
 pub async fn login(args: LoginArgs) -> Result<ExitCode> {
+    let api = args.api.trim_end_matches('/').to_owned();
+    let ca_file = args.ca_file.as_deref().map(absolute);
     let subject = read_secret(
         args.exchange_token_file.as_deref(),
         args.exchange_token_env.as_deref(),
         "token to exchange",
-    )?
-    .ok_or_else(|| {
-        anyhow!(
-            "give the workload's token with --exchange-token-file FILE or --exchange-token-env VAR \
-             (interactive login for people is not implemented yet)"
-        )
-    })?;
+    )?;
     let actor = read_secret(
         args.actor_token_file.as_deref(),
         args.actor_token_env.as_deref(),
         "actor token",
     )?;
-    let mut form = form_urlencoded::Serializer::new(String::new());
-    form.append_pair("grant_type", GRANT_TYPE)
-        .append_pair("subject_token", &subject)
-        .append_pair("subject_token_type", JWT_TYPE);
-    if let Some(actor) = &actor {
-        form.append_pair("actor_token", actor)
-            .append_pair("actor_token_type", JWT_TYPE);
-    }
-    let body = form.finish();
-    let api = args.api.trim_end_matches('/').to_owned();
-    let url = format!("{api}/v1/token");
-    let response = identity_http::request(
-        "POST",
-        &url,
-        Some(("application/x-www-form-urlencoded", body.as_bytes())),
-        args.ca_file.as_deref(),
-        Duration::from_secs(30),
-    )
-    .await
-    .with_context(|| format!("cannot reach the gateway's token endpoint `{url}`"))?;
-    let answer: serde_json::Value = serde_json::from_slice(&response.body).map_err(|_| {
-        anyhow!(
-            "`{url}` answered HTTP {} without JSON; is --api the gateway's admin listener?",
-            response.status
-        )
-    })?;
-    if response.status != 200 {
-        bail!(
-            "the gateway refused the exchange ({}): {}",
-            answer
-                .get("error")
-                .unwrap_or(&serde_json::Value::Null)
-                .as_str()
-                .unwrap_or("error"),
-            answer
-                .get("error_description")
-                .unwrap_or(&serde_json::Value::Null)
-                .as_str()
-                .unwrap_or("no description")
-        );
-    }
-    let access_token = answer
-        .get("access_token")
-        .unwrap_or(&serde_json::Value::Null)
-        .as_str()
-        .ok_or_else(|| anyhow!("the gateway's answer has no access_token"))?
-        .to_owned();
-    let expires_in = answer
-        .get("expires_in")
-        .unwrap_or(&serde_json::Value::Null)
-        .as_i64()
-        .unwrap_or(0);
-    let stored = Stored {
-        access_token,
-        expires_at: gatehouse_identity::now_unix().saturating_add(expires_in),
-        api,
+    let stored = match subject {
+        Some(subject) => {
+            let issued = oidc_client::exchange(
+                &api,
+                ca_file.as_deref(),
+                (&subject, JWT_TYPE),
+                actor.as_deref(),
+            )
+            .await?;
+            Stored {
+                access_token: issued.access_token,
+                expires_at: gatehouse_identity::now_unix().saturating_add(issued.expires_in),
+                api,
+                ca_file,
+                ..Stored::default()
+            }
+        }
+        None if actor.is_some() => {
+            bail!(
+                "an actor token is given without the workload's token (--exchange-token-file or --exchange-token-env)"
+            )
+        }
+        None => sign_in(&args, api, ca_file).await?,
     };
-    let path = token_file()?;
-    save(&path, &stored)?;
+    let path = token_store::token_file()?;
+    token_store::save(&path, &stored)?;
+    let left = stored.expires_at - gatehouse_identity::now_unix();
     eprintln!(
-        "logged in: gatehouse token stored in {} (expires in {}); use it with PGPASSWORD=$(gatehouse token)",
+        "logged in{}: gatehouse token stored in {} (expires in {}{}); use it with PGPASSWORD=$(gatehouse token)",
+        who(&stored.access_token),
         path.display(),
-        humantime::format_duration(Duration::from_secs(u64::try_from(expires_in).unwrap_or(0)))
+        humantime::format_duration(Duration::from_secs(u64::try_from(left).unwrap_or(0))),
+        if stored.refresh_token.is_some() {
+            ", renewed by `gatehouse token` while the identity provider allows"
+        } else {
+            ""
+        }
     );
     Ok(ExitCode::SUCCESS)
 }
 
-fn save(path: &Path, stored: &Stored) -> Result<()> {
-    let dir = path
-        .parent()
-        .ok_or_else(|| anyhow!("`{}` has no directory", path.display()))?;
-    std::fs::create_dir_all(dir).with_context(|| format!("cannot create `{}`", dir.display()))?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700));
-    }
-    let staging = dir.join(format!("token.json.{}.tmp", std::process::id()));
-    let _ = std::fs::remove_file(&staging);
-    let text = serde_json::to_vec_pretty(stored)?;
-    crate::identity::write_private(&staging, &text)?;
-    std::fs::rename(&staging, path).with_context(|| format!("cannot write `{}`", path.display()))
+/// ` as SUBJECT (KIND; groups: ...)`, read from the issued token's claims.
+fn who(token: &str) -> String {
+    let Ok(jws) = gatehouse_identity::decode(token) else {
+        return String::new();
+    };
+    let text = |name: &str| {
+        jws.claims
+            .get(name)
+            .and_then(|v| v.as_str())
+            .unwrap_or("?")
+            .to_owned()
+    };
+    let groups: Vec<&str> = jws
+        .claims
+        .get("groups")
+        .and_then(|v| v.as_array())
+        .map(|a| a.iter().filter_map(|g| g.as_str()).collect())
+        .unwrap_or_default();
+    format!(
+        " as {} ({}; groups: {})",
+        text("sub"),
+        text("kind"),
+        if groups.is_empty() {
+            "none".to_owned()
+        } else {
+            groups.join(", ")
+        }
+    )
 }
 
-/// `gatehouse token`: print the stored token if it is still valid.
-pub fn print_token() -> Result<ExitCode> {
-    let path = token_file()?;
-    let text = std::fs::read_to_string(&path).map_err(|_| {
-        anyhow!(
-            "no stored token in `{}`: run `gatehouse login --exchange-token-file FILE --api URL` first",
-            path.display()
+fn absolute(path: &Path) -> PathBuf {
+    std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
+}
+
+/// A person's login: pick the provider, sign in, exchange the ID token.
+async fn sign_in(args: &LoginArgs, api: String, ca_file: Option<PathBuf>) -> Result<Stored> {
+    let url = format!("{api}/v1/login");
+    let (status, answer) = oidc_client::get_json(&url, ca_file.as_deref())
+        .await
+        .with_context(|| format!("cannot ask the gateway `{url}` how people log in"))?;
+    if status != 200 {
+        bail!("`{url}` answered HTTP {status}; is --api the gateway's admin listener?");
+    }
+    let metadata: LoginMetadata = serde_json::from_value(answer)
+        .with_context(|| format!("`{url}` is not the gateway's login metadata"))?;
+    let provider = choose(metadata.providers, args.provider.as_deref(), &api)?;
+    let idp_ca_file = args.idp_ca_file.as_deref().map(absolute).or_else(|| {
+        let bundle = Path::new(SYSTEM_CA_BUNDLE);
+        (provider.issuer.starts_with("https://") && bundle.exists()).then(|| bundle.to_path_buf())
+    });
+    let discovery = oidc_client::discover(&provider.issuer, idp_ca_file.as_deref())
+        .await
+        .with_context(|| format!("identity provider `{}`", provider.name))?;
+    let timeout = Duration::from(args.timeout);
+    let IdTokens {
+        id_token,
+        refresh_token,
+    } = if args.device {
+        crate::login_device::sign_in(&provider, &discovery, idp_ca_file.as_deref(), timeout).await?
+    } else {
+        crate::login_browser::sign_in(
+            &provider,
+            &discovery,
+            idp_ca_file.as_deref(),
+            !args.no_browser,
+            timeout,
         )
-    })?;
-    let stored: Stored = serde_json::from_str(&text).with_context(|| {
-        format!(
-            "`{}` is not a stored token; run `gatehouse login` again",
-            path.display()
-        )
-    })?;
-    if stored.expires_at <= gatehouse_identity::now_unix() + 5 {
+        .await?
+    };
+    let issued =
+        oidc_client::exchange(&api, ca_file.as_deref(), (&id_token, ID_TOKEN_TYPE), None).await?;
+    Ok(Stored {
+        access_token: issued.access_token,
+        expires_at: gatehouse_identity::now_unix().saturating_add(issued.expires_in),
+        api,
+        ca_file,
+        provider: Some(provider.name),
+        token_endpoint: Some(discovery.token_endpoint),
+        client_id: Some(provider.client_id),
+        refresh_token,
+        idp_ca_file,
+    })
+}
+
+fn choose(providers: Vec<LoginProvider>, wanted: Option<&str>, api: &str) -> Result<LoginProvider> {
+    let names = || {
+        providers
+            .iter()
+            .map(|p| format!("`{}`", p.name))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    if providers.is_empty() {
         bail!(
-            "the stored token expired at {}; run `gatehouse login` again (tokens are refreshed, not extended)",
-            gatehouse_pipeline::rfc3339(stored.expires_at.saturating_mul(1000))
+            "the gateway at {api} has no identity provider for people (an [[identity_providers]] \
+             entry with kind = \"human\" and a client_id); machines log in with --exchange-token-file"
         );
     }
-    println!("{}", stored.access_token);
-    Ok(ExitCode::SUCCESS)
+    match wanted {
+        Some(name) => {
+            let known = names();
+            providers
+                .into_iter()
+                .find(|p| p.name == name)
+                .ok_or_else(|| {
+                    anyhow!(
+                        "the gateway has no identity provider `{name}` for people; known: {known}"
+                    )
+                })
+        }
+        None if providers.len() > 1 => bail!(
+            "the gateway has several identity providers for people: choose one with --provider ({})",
+            names()
+        ),
+        None => providers
+            .into_iter()
+            .next()
+            .ok_or_else(|| anyhow!("no identity provider")),
+    }
 }
 
 /// `gatehouse tokens revoke JTI`: refuse an issued token from now on (recorded, fsynced).

@@ -11,6 +11,7 @@
 )]
 
 pub mod cluster;
+pub mod oidc;
 
 use rand::RngCore;
 use std::net::SocketAddr;

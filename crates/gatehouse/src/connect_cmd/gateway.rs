@@ -1,0 +1,265 @@
+//! The gateway side: verified TLS to the gateway's PostgreSQL listener, startup as
+//! `gatehouse` on the served connection with the token as the cleartext password (only ever
+//! inside TLS), relaying the gateway's answers to the local client up to `ReadyForQuery`, then
+//! splicing bytes. Cancel requests go to the gateway over a TLS connection of their own.
+
+use super::local::{CancelKey, LocalClient};
+use anyhow::{Context, Result, bail};
+use gatehouse_pg::wire::{self, FrameReader};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, ServerName};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
+use tokio_rustls::client::TlsStream;
+
+/// Bound on each message the gateway sends during startup.
+const MAX_STARTUP_MESSAGE: usize = 1 << 20;
+/// A cancel request is relayed, or given up, within this.
+const CANCEL_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Where and how to reach the gateway, and which connection to ask it for.
+pub(super) struct Gateway {
+    /// As given with --gateway, for messages.
+    pub(super) address: String,
+    host: String,
+    port: u16,
+    server_name: ServerName<'static>,
+    tls: TlsConnector,
+    pub(super) connection: String,
+}
+
+/// A session's gateway side, authenticated and ready for queries.
+pub(super) struct Upstream {
+    stream: TlsStream<TcpStream>,
+    /// Bytes the gateway sent after its first `ReadyForQuery`.
+    leftover: Vec<u8>,
+}
+
+/// Why a session could not be opened.
+pub(super) enum Failure {
+    /// The gateway refused with an ErrorResponse, already relayed to the client verbatim.
+    Refused(String),
+    /// To be sent to the client as FATAL with this SQLSTATE.
+    Local {
+        sqlstate: &'static str,
+        message: String,
+    },
+}
+
+fn failure(sqlstate: &'static str, message: String) -> Failure {
+    Failure::Local { sqlstate, message }
+}
+
+impl Gateway {
+    pub(super) fn new(address: &str, ca_file: &Path, connection: &str) -> Result<Gateway> {
+        let (host, port) = address
+            .rsplit_once(':')
+            .and_then(|(h, p)| Some((h.trim_matches(['[', ']']), p.parse::<u16>().ok()?)))
+            .with_context(|| format!("--gateway `{address}` is not HOST:PORT"))?;
+        let server_name = ServerName::try_from(host.to_owned())
+            .with_context(|| format!("`{host}` is not a valid TLS server name"))?;
+        let mut roots = rustls::RootCertStore::empty();
+        for cert in CertificateDer::pem_file_iter(ca_file).with_context(|| {
+            format!(
+                "cannot read CA file `{}` (pass --ca-file with the gateway's CA certificate; gatehouse never skips verification)",
+                ca_file.display()
+            )
+        })? {
+            let cert =
+                cert.with_context(|| format!("cannot parse CA file `{}`", ca_file.display()))?;
+            roots.add(cert).context("unusable CA certificate")?;
+        }
+        if roots.is_empty() {
+            bail!("CA file `{}` holds no certificate", ca_file.display());
+        }
+        let config = rustls::ClientConfig::builder_with_provider(gatehouse_pg::tls_provider())
+            .with_safe_default_protocol_versions()?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        Ok(Gateway {
+            address: address.to_owned(),
+            host: host.to_owned(),
+            port,
+            server_name,
+            tls: TlsConnector::from(Arc::new(config)),
+            connection: connection.to_owned(),
+        })
+    }
+
+    /// TCP, `SSLRequest`, `S`, and a TLS handshake verifying the gateway's certificate.
+    async fn dial(&self) -> Result<TlsStream<TcpStream>, Failure> {
+        let unreachable = |cause: String| {
+            failure(
+                "08001",
+                format!("cannot reach the gateway at {}: {cause}", self.address),
+            )
+        };
+        let mut tcp = TcpStream::connect((self.host.as_str(), self.port))
+            .await
+            .map_err(|e| unreachable(e.to_string()))?;
+        let _ = tcp.set_nodelay(true);
+        tcp.write_all(&wire::request_code(wire::SSL_REQUEST_CODE, None))
+            .await
+            .map_err(|e| unreachable(e.to_string()))?;
+        let answer = tcp
+            .read_u8()
+            .await
+            .map_err(|e| unreachable(e.to_string()))?;
+        if answer != b'S' {
+            return Err(failure(
+                "08001",
+                format!(
+                    "the gateway at {} does not offer TLS; gatehouse connect sends tokens only over verified TLS",
+                    self.address
+                ),
+            ));
+        }
+        self.tls
+            .connect(self.server_name.clone(), tcp)
+            .await
+            .map_err(|e| {
+                failure(
+                    "08001",
+                    format!(
+                        "TLS verification of the gateway at {} failed: {e} (is --ca-file the gateway's CA certificate?)",
+                        self.address
+                    ),
+                )
+            })
+    }
+
+    /// Open a session for `client` with `token`: what the gateway answers up to its first
+    /// `ReadyForQuery` is relayed to the client.
+    pub(super) async fn open(
+        &self,
+        client: &mut LocalClient,
+        token: &str,
+    ) -> Result<Upstream, Failure> {
+        let mut stream = self.dial().await?;
+        let mut params = vec![
+            ("user", gatehouse_pg::TOKEN_ONLY_USER),
+            ("database", self.connection.as_str()),
+        ];
+        params.extend(client.passthrough());
+        let closed = |e: String| {
+            failure(
+                "08006",
+                format!("lost the gateway at {} during startup: {e}", self.address),
+            )
+        };
+        stream
+            .write_all(&wire::startup_message(&params))
+            .await
+            .map_err(|e| closed(e.to_string()))?;
+        stream.flush().await.map_err(|e| closed(e.to_string()))?;
+        let mut reader = FrameReader::new(stream, MAX_STARTUP_MESSAGE, "gateway");
+        let mut relay: Vec<u8> = Vec::new();
+        let mut password_sent = false;
+        loop {
+            let frame = reader
+                .next()
+                .await
+                .map_err(|e| closed(e.to_string()))?
+                .ok_or_else(|| closed("it closed the connection".into()))?;
+            match frame.tag {
+                b'R' => {
+                    let code = wire::BodyReader::new(frame.body(), "Authentication")
+                        .i32()
+                        .map_err(|e| closed(e.to_string()))?;
+                    match code {
+                        3 if !password_sent => {
+                            let stream = reader.get_mut();
+                            stream
+                                .write_all(&wire::password_message(token))
+                                .await
+                                .map_err(|e| closed(e.to_string()))?;
+                            stream.flush().await.map_err(|e| closed(e.to_string()))?;
+                            password_sent = true;
+                        }
+                        0 => relay.extend_from_slice(&frame.raw),
+                        other => {
+                            return Err(failure(
+                                "08P01",
+                                format!(
+                                    "the gateway at {} asked for authentication method {other}; a gatehouse gateway asks for the token as a password once",
+                                    self.address
+                                ),
+                            ));
+                        }
+                    }
+                }
+                b'E' => {
+                    relay.extend_from_slice(&frame.raw);
+                    let _ = client.stream.write_all(&relay).await;
+                    let _ = client.stream.flush().await;
+                    let reason = wire::error_fields(frame.body())
+                        .map(|fields| wire::describe_error(&fields))
+                        .unwrap_or_else(|e| e.to_string());
+                    return Err(Failure::Refused(reason));
+                }
+                b'Z' => {
+                    relay.extend_from_slice(&frame.raw);
+                    client
+                        .stream
+                        .write_all(&relay)
+                        .await
+                        .map_err(|e| failure("08006", format!("lost the client: {e}")))?;
+                    let (stream, leftover) = reader.into_parts();
+                    return Ok(Upstream {
+                        stream,
+                        leftover: leftover.to_vec(),
+                    });
+                }
+                _ => relay.extend_from_slice(&frame.raw),
+            }
+        }
+    }
+
+    /// Relay a local client's cancel request to the gateway over TLS, and wait for the
+    /// gateway to close that connection (it has then acted on it).
+    pub(super) async fn forward_cancel(&self, key: CancelKey) -> Result<(), String> {
+        let relay = async {
+            let mut stream = self.dial().await.map_err(|failure| match failure {
+                Failure::Local { message, .. } | Failure::Refused(message) => message,
+            })?;
+            let request = wire::request_code(
+                wire::CANCEL_REQUEST_CODE,
+                Some((key.process_id, key.secret)),
+            );
+            stream
+                .write_all(&request)
+                .await
+                .map_err(|e| e.to_string())?;
+            stream.flush().await.map_err(|e| e.to_string())?;
+            // The gateway closes the connection once it has acted on the request (without
+            // a TLS close_notify, which reads as an error here: either way it is done).
+            let mut sink = [0u8; 64];
+            while let Ok(1..) = stream.read(&mut sink).await {}
+            Ok(())
+        };
+        tokio::time::timeout(CANCEL_TIMEOUT, relay)
+            .await
+            .map_err(|_| format!("the gateway at {} did not answer in time", self.address))?
+    }
+}
+
+/// Forward bytes both ways until either side closes: (client → gateway, gateway → client).
+pub(super) async fn splice(client: LocalClient, upstream: Upstream) -> std::io::Result<(u64, u64)> {
+    let LocalClient {
+        stream: mut local,
+        leftover: client_ahead,
+        ..
+    } = client;
+    let Upstream {
+        stream: mut remote,
+        leftover: gateway_ahead,
+    } = upstream;
+    local.write_all(&gateway_ahead).await?;
+    remote.write_all(&client_ahead).await?;
+    remote.flush().await?;
+    tokio::io::copy_bidirectional(&mut local, &mut remote).await
+}
