@@ -14,7 +14,7 @@ pub mod token;
 pub use error::IdentityError;
 pub use jwks::{Jwk, JwkSet};
 pub use jwt::{Jws, decode};
-pub use provider::{Validated, WorkloadRules};
+pub use provider::{GroupRule, Validated, WorkloadRules};
 pub use token::{GATEHOUSE_ISSUER, TokenClaims, TokenSigner, TokenVerifier};
 
 /// Seconds since the Unix epoch.

@@ -25,6 +25,35 @@ pub struct WorkloadRules {
     pub conditions: BTreeMap<String, String>,
     /// Clock skew tolerated on `exp` and `nbf`, in seconds.
     pub leeway_secs: i64,
+    /// Extra groups granted by claim values (e.g. `department = "data"` → `analysts`).
+    pub group_rules: Vec<GroupRule>,
+}
+
+/// A claim→group mapping: tokens whose `claim` equals `value` (or, for a list claim, contains
+/// it) are in `group`, besides the groups their groups claim names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupRule {
+    pub claim: String,
+    pub value: String,
+    pub group: String,
+}
+
+impl GroupRule {
+    fn matches(&self, claims: &Map<String, Value>) -> bool {
+        claim_has(claims.get(&self.claim), &self.value)
+    }
+}
+
+/// Whether a claim's value is `expected` (strings, booleans and numbers by their text) or,
+/// for a list, contains it.
+fn claim_has(value: Option<&Value>, expected: &str) -> bool {
+    match value {
+        Some(Value::String(found)) => found == expected,
+        Some(Value::Array(items)) => items.iter().any(|i| i.as_str() == Some(expected)),
+        Some(Value::Bool(b)) => b.to_string() == expected,
+        Some(Value::Number(n)) => n.to_string() == expected,
+        _ => false,
+    }
 }
 
 /// A token whose claims passed the rules.
@@ -83,12 +112,7 @@ impl WorkloadRules {
         for (claim, expected) in &self.conditions {
             let problem = match claims.get(claim) {
                 None => Some("is missing".to_owned()),
-                Some(Value::String(found)) if found == expected => None,
-                Some(Value::Array(items)) if items.iter().any(|i| i.as_str() == Some(expected)) => {
-                    None
-                }
-                Some(Value::Bool(b)) if b.to_string() == *expected => None,
-                Some(Value::Number(n)) if n.to_string() == *expected => None,
+                found if claim_has(found, expected) => None,
                 Some(other) => Some(format!("is {other}")),
             };
             if let Some(problem) = problem {
@@ -105,10 +129,16 @@ impl WorkloadRules {
             .filter(|s| usable_name(s))
             .ok_or_else(|| IdentityError::NoSubject(self.subject_claim.clone()))?
             .to_owned();
-        let groups = match &self.groups_claim {
+        let mut groups = match &self.groups_claim {
             None => Vec::new(),
             Some(claim) => groups_from(claims.get(claim), claim)?,
         };
+        for rule in self.group_rules.iter().filter(|rule| rule.matches(claims)) {
+            if !groups.contains(&rule.group) {
+                groups.push(rule.group.clone());
+            }
+        }
+        groups.sort();
         Ok(Validated {
             subject,
             groups,
@@ -157,6 +187,7 @@ mod tests {
             groups_claim: Some("groups".to_owned()),
             conditions: BTreeMap::from([("repository".to_owned(), "acme/api".to_owned())]),
             leeway_secs: 30,
+            group_rules: Vec::new(),
         }
     }
 
@@ -191,6 +222,48 @@ mod tests {
             rules().validate(&claims(json!({"nbf": 1000})), 900),
             Err(IdentityError::NotYetValid)
         );
+        let mut no_exp = claims(json!({}));
+        no_exp.remove("exp");
+        assert_eq!(rules().validate(&no_exp, 900), Err(IdentityError::NoExpiry));
+    }
+
+    #[test]
+    fn group_rules_add_groups_from_claim_values() {
+        let mut with_rules = rules();
+        with_rules.group_rules = vec![
+            GroupRule {
+                claim: "environment".to_owned(),
+                value: "production".to_owned(),
+                group: "deployers-prod".to_owned(),
+            },
+            GroupRule {
+                claim: "teams".to_owned(),
+                value: "data".to_owned(),
+                group: "analysts".to_owned(),
+            },
+            GroupRule {
+                claim: "environment".to_owned(),
+                value: "staging".to_owned(),
+                group: "never".to_owned(),
+            },
+        ];
+        let matched = with_rules
+            .validate(
+                &claims(json!({"environment": "production", "teams": ["web", "data"]})),
+                900,
+            )
+            .unwrap();
+        assert_eq!(
+            matched.groups,
+            vec!["analysts", "deployers", "deployers-prod"]
+        );
+        // No claim, no group; a rule never removes the groups claim's groups.
+        let unmatched = with_rules.validate(&claims(json!({})), 900).unwrap();
+        assert_eq!(unmatched.groups, vec!["deployers"]);
+    }
+
+    #[test]
+    fn a_missing_expiry_is_refused() {
         let mut no_exp = claims(json!({}));
         no_exp.remove("exp");
         assert_eq!(rules().validate(&no_exp, 900), Err(IdentityError::NoExpiry));

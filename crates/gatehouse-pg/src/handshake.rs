@@ -7,6 +7,8 @@ use crate::wire::{self, FrameReader, Severity};
 use crate::{PgError, PgGateway};
 use bytes::BytesMut;
 use gatehouse_core::{ConnectionInfo, Identity, SecretString};
+use gatehouse_pipeline::Authenticated;
+use std::net::IpAddr;
 use std::sync::Arc;
 use tokio::io::AsyncWriteExt;
 
@@ -40,8 +42,17 @@ pub(crate) struct Accepted {
     pub stream: Box<dyn Stream>,
     pub leftover: BytesMut,
     pub identity: Identity,
+    pub credential: Credential,
     pub connection: Arc<ConnectionInfo>,
     pub passthrough: Vec<(String, String)>,
+}
+
+/// The credential a client authenticated with: the session ends when it expires or is
+/// revoked.
+pub(crate) struct Credential {
+    /// An API key's id or a gatehouse token's `jti`.
+    pub id: String,
+    pub expires_at_unix: Option<i64>,
 }
 
 /// Outcome of the startup phase.
@@ -61,6 +72,7 @@ pub(crate) enum Startup {
 pub(crate) async fn accept(
     gateway: &PgGateway,
     tcp: Box<dyn Stream>,
+    peer: Option<IpAddr>,
     full: bool,
 ) -> Result<Startup, PgError> {
     let max = gateway.settings.max_client_message;
@@ -112,7 +124,7 @@ pub(crate) async fn accept(
             }
             code if code >> 16 == 3 => {
                 let params = wire::startup_parameters(&frame.body)?;
-                return startup(gateway, reader, encrypted, code & 0xffff, params)
+                return startup(gateway, reader, peer, encrypted, code & 0xffff, params)
                     .await
                     .map(Startup::Client);
             }
@@ -158,6 +170,7 @@ async fn refuse(
 async fn startup(
     gateway: &PgGateway,
     mut reader: FrameReader<Box<dyn Stream>>,
+    peer: Option<IpAddr>,
     encrypted: bool,
     minor: i32,
     params: Vec<(String, String)>,
@@ -228,19 +241,33 @@ async fn startup(
     }
     let token = SecretString::new(wire::BodyReader::new(frame.body(), "PasswordMessage").cstr()?);
 
-    let identity = match gateway.authenticator.authenticate(&token).await {
-        Ok(identity) => identity,
+    let accepted = match gateway.authenticator.authenticate_credential(&token).await {
+        Ok(accepted) => accepted,
         Err(error) => {
             // `?`: the user name is the client's, Debug escapes control characters so it
             // cannot forge log lines.
             tracing::info!(?user, reason = %error, "client authentication failed");
             metrics::counter!("gatehouse_pg_auth_failures_total").increment(1);
+            let detail =
+                format!("refused PostgreSQL login as user {user:?} to {database:?}: {error}");
+            if let Err(failure) = gateway
+                .pipeline
+                .record_auth_failure(peer, Some(&database), detail)
+                .await
+            {
+                tracing::error!(%failure, "cannot record a refused login in the audit log");
+            }
             let message = format!("password authentication failed for user \"{user}\"");
-            let hint = "the gatehouse token is invalid, expired or revoked: create a new one with `gatehouse keys create`";
+            let hint = "the gatehouse token is invalid, expired or revoked: get a new one (`gatehouse token` after `gatehouse login`, or `gatehouse keys create`)";
             refuse(&mut reader, "28P01", &message, Some(hint)).await;
             return Err(PgError::Protocol(format!("authentication failed: {error}")));
         }
     };
+    let Authenticated {
+        identity,
+        credential_id,
+        expires_at_unix,
+    } = accepted;
     if identity.subject != user && user != TOKEN_ONLY_USER {
         let message = format!(
             "the token belongs to `{}`, not `{user}`: connect with user={} (or user={TOKEN_ONLY_USER})",
@@ -264,6 +291,10 @@ async fn startup(
         stream,
         leftover,
         identity,
+        credential: Credential {
+            id: credential_id,
+            expires_at_unix,
+        },
         connection,
         passthrough,
     })

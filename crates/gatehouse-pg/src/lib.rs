@@ -17,6 +17,7 @@ mod error;
 #[doc(hidden)]
 pub mod fuzzing;
 mod handshake;
+mod live;
 mod masking;
 mod server;
 mod session;
@@ -28,6 +29,7 @@ pub use cancel::CancelRegistry;
 pub use connector::{BackendKey, BuiltinConnector, Connector, PgTarget, Stream, UpstreamSession};
 pub use error::PgError;
 pub use handshake::TOKEN_ONLY_USER;
+pub use live::LiveSessions;
 pub use masking::ConnectionMasking;
 pub use server::serve;
 pub use tls::provider as tls_provider;
@@ -91,4 +93,6 @@ pub struct PgGateway {
     pub record_results: std::collections::HashSet<String>,
     /// Masking per connection; connections without an entry are not masked.
     pub masking: HashMap<String, Arc<ConnectionMasking>>,
+    /// Open sessions, so revocations can end them.
+    pub live: Arc<LiveSessions>,
 }

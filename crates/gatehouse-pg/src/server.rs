@@ -100,7 +100,7 @@ async fn handle(
     let _ = tcp.set_nodelay(true);
     let startup = tokio::time::timeout(
         gateway.settings.handshake_timeout,
-        handshake::accept(&gateway, Box::new(tcp), refusal.is_some()),
+        handshake::accept(&gateway, Box::new(tcp), Some(peer), refusal.is_some()),
     )
     .await
     .unwrap_or(Err(PgError::Timeout(

@@ -30,6 +30,10 @@ pub enum AuditEventKind {
     Approval,
     /// An AI agent called an MCP tool (recorded before the tool runs).
     ToolCall,
+    /// A presented credential was refused (with the reason, never the credential).
+    AuthFailure,
+    /// A network-resident agent enrolled, connected, was refused, or disconnected.
+    Agent,
 }
 
 impl AuditEventKind {
@@ -45,6 +49,8 @@ impl AuditEventKind {
             AuditEventKind::RecordingChange => "recording_change",
             AuditEventKind::Approval => "approval",
             AuditEventKind::ToolCall => "tool_call",
+            AuditEventKind::AuthFailure => "auth_failure",
+            AuditEventKind::Agent => "agent",
         }
     }
 }

@@ -22,7 +22,7 @@ pub use approval::{
 };
 pub use approvals_flow::{new_approval_id, rfc3339};
 pub use audit::{AuditEvent, AuditEventKind, AuditIdentity, AuditOutcome, AuditSink, Durability};
-pub use auth::{AuthError, Authenticator};
+pub use auth::{AuthError, Authenticated, Authenticator};
 pub use decision::{Decision, Denial, Hold, Permit};
 pub use error::PipelineError;
 pub use grants::{AccessGrant, AccessGrants, GRANT_ACTION, grant_fingerprint};

@@ -337,6 +337,45 @@ impl Pipeline {
     }
 }
 
+impl Pipeline {
+    /// Record a refused credential: who claimed what, from where, and why — never the
+    /// credential. Batched (not fsynced): a refusal lets nothing through, and a flood of bad
+    /// tokens must not turn into a flood of fsyncs.
+    pub async fn record_auth_failure(
+        &self,
+        source_address: Option<IpAddr>,
+        connection: Option<&str>,
+        detail: String,
+    ) -> Result<(), PipelineError> {
+        let event = AuditEvent {
+            time_unix_ms: now_unix_ms(),
+            kind: AuditEventKind::AuthFailure,
+            identity: AuditIdentity {
+                subject: "anonymous".to_owned(),
+                kind: "machine".to_owned(),
+                groups: Vec::new(),
+            },
+            acting_for: Vec::new(),
+            session: None,
+            connection: connection.map(str::to_owned),
+            source_address: source_address.map(|a| a.to_string()),
+            action: Some("connect".to_owned()),
+            decision: Some("deny".to_owned()),
+            policies: Vec::new(),
+            statement: None,
+            fingerprint: None,
+            outcome: None,
+            refers_to: None,
+            detail: Some(detail),
+        };
+        self.audit
+            .record(vec![event], Durability::Windowed)
+            .await
+            .map(|_| ())
+            .map_err(PipelineError::AuditUnavailable)
+    }
+}
+
 /// Whether forwarding `action` can change state, so its record must be fsynced first.
 fn changes_state(action: &Action) -> bool {
     match action {

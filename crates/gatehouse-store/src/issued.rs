@@ -3,9 +3,8 @@
 
 use crate::keys::now_unix;
 use crate::{Store, StoreError};
-use gatehouse_core::Identity;
 use gatehouse_identity::{IdentityError, TokenVerifier};
-use gatehouse_pipeline::AuthError;
+use gatehouse_pipeline::{AuthError, Authenticated};
 use serde::Serialize;
 use sqlx::Row;
 
@@ -24,7 +23,7 @@ impl Store {
         &self,
         verifier: &TokenVerifier,
         presented: &str,
-    ) -> Result<Identity, AuthError> {
+    ) -> Result<Authenticated, AuthError> {
         let claims = verifier
             .verify(presented, now_unix())
             .map_err(|error| match error {
@@ -39,7 +38,11 @@ impl Store {
         {
             return Err(AuthError::Revoked);
         }
-        Ok(claims.identity())
+        Ok(Authenticated {
+            identity: claims.identity(),
+            credential_id: claims.jti,
+            expires_at_unix: Some(claims.exp),
+        })
     }
 
     /// Whether the token with `jti` was revoked.

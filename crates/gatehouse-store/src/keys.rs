@@ -4,7 +4,7 @@
 use crate::token::{self, ParsedToken};
 use crate::{Store, StoreError};
 use gatehouse_core::{Identity, IdentityKind, SecretString};
-use gatehouse_pipeline::{AuthError, Authenticator, BoxFuture};
+use gatehouse_pipeline::{AuthError, Authenticated, Authenticator, BoxFuture};
 use serde::Serialize;
 use sqlx::Row;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -116,7 +116,21 @@ impl Store {
         record_from_row(&row)
     }
 
-    async fn verify(&self, presented: &SecretString) -> Result<Identity, AuthError> {
+    /// Verify a presented API key or gatehouse token, then refuse it if its identity (or
+    /// anyone in its delegation chain) is revoked.
+    async fn verify(&self, presented: &SecretString) -> Result<Authenticated, AuthError> {
+        let accepted = self.verify_credential(presented).await?;
+        match self.revoked_subject_of(&accepted.identity).await {
+            Ok(None) => Ok(accepted),
+            Ok(Some(subject)) => Err(AuthError::IdentityRevoked(subject)),
+            Err(error) => Err(AuthError::StoreUnavailable(error.to_string())),
+        }
+    }
+
+    async fn verify_credential(
+        &self,
+        presented: &SecretString,
+    ) -> Result<Authenticated, AuthError> {
         if !presented.expose().starts_with(token::TOKEN_PREFIX)
             && let Some(verifier) = &self.token_verifier
             && gatehouse_identity::token::looks_like_jwt(presented.expose())
@@ -147,16 +161,20 @@ impl Store {
         match record.state(now_unix()) {
             "revoked" => Err(AuthError::Revoked),
             "expired" => Err(AuthError::Expired),
-            _ => Ok(Identity::new(record.subject, record.kind, record.groups)),
+            _ => Ok(Authenticated {
+                identity: Identity::new(record.subject, record.kind, record.groups),
+                credential_id: record.id,
+                expires_at_unix: Some(record.expires_at),
+            }),
         }
     }
 }
 
 impl Authenticator for Store {
-    fn authenticate<'a>(
+    fn authenticate_credential<'a>(
         &'a self,
         presented: &'a SecretString,
-    ) -> BoxFuture<'a, Result<Identity, AuthError>> {
+    ) -> BoxFuture<'a, Result<Authenticated, AuthError>> {
         Box::pin(self.verify(presented))
     }
 }

@@ -56,14 +56,69 @@ pub fn validate_config(config: &Config) -> Result<()> {
         if provider.jwks_file.is_some() && provider.jwks_uri.is_some() {
             bail!("identity provider `{name}`: set `jwks_file` or `jwks_uri`, not both");
         }
+        if let Some(rule) = provider.group_rules.iter().find(|rule| {
+            [&rule.claim, &rule.value, &rule.group]
+                .iter()
+                .any(|text| text.trim().is_empty())
+        }) {
+            bail!(
+                "identity provider `{name}`: a group rule needs a non-empty `claim`, `value` and `group` (found claim `{}`, value `{}`, group `{}`)",
+                rule.claim,
+                rule.value,
+                rule.group
+            );
+        }
         if provider.leeway > Duration::from_secs(300) {
             bail!("identity provider `{name}`: `leeway` is at most 5m");
         }
+        validate_login(provider)?;
     }
     if config.tokens.ttl.is_zero() || config.tokens.ttl > MAX_TOKEN_TTL {
         bail!(
             "[tokens] ttl must be between 1s and {} (gatehouse tokens are short-lived)",
             humantime::format_duration(MAX_TOKEN_TTL)
+        );
+    }
+    Ok(())
+}
+
+/// The `gatehouse login` settings: a human provider names its public client, whose ID
+/// tokens (`aud` = client id) the provider must accept; a workload provider has none.
+fn validate_login(provider: &IdentityProviderConfig) -> Result<()> {
+    let name = &provider.name;
+    if provider.kind == ProviderKind::Workload {
+        if provider.client_id.is_some() || provider.scopes.is_some() {
+            bail!(
+                "identity provider `{name}`: `client_id` and `scopes` are for people's login and need kind = \"human\""
+            );
+        }
+        return Ok(());
+    }
+    let client_id = provider
+        .client_id
+        .as_deref()
+        .filter(|c| !c.is_empty())
+        .ok_or_else(|| {
+            anyhow!(
+                "identity provider `{name}` (kind = \"human\"): set `client_id`, the public OpenID \
+                 Connect client (no secret, loopback redirect http://127.0.0.1/callback, device flow \
+                 allowed) that `gatehouse login` signs people in with"
+            )
+        })?;
+    if !provider.audiences.iter().any(|a| a == client_id) {
+        bail!(
+            "identity provider `{name}`: `audiences` must include the client id `{client_id}`: \
+             people's ID tokens carry their client's id as `aud`, so without it every login \
+             would be refused (e.g. audiences = [\"{client_id}\"])"
+        );
+    }
+    let scopes = provider.login_scopes();
+    if !scopes.iter().any(|s| s == "openid")
+        || scopes.iter().any(|s| s.is_empty() || s.contains(' '))
+    {
+        bail!(
+            "identity provider `{name}`: `scopes` must include \"openid\" (an ID token is what \
+             gatehouse exchanges) and be single words"
         );
     }
     Ok(())
@@ -238,6 +293,15 @@ impl Provider {
                 groups_claim: p.groups_claim.clone(),
                 conditions: p.claims.clone(),
                 leeway_secs: i64::try_from(p.leeway.as_secs()).unwrap_or(0),
+                group_rules: p
+                    .group_rules
+                    .iter()
+                    .map(|rule| gatehouse_identity::GroupRule {
+                        claim: rule.claim.clone(),
+                        value: rule.value.clone(),
+                        group: rule.group.clone(),
+                    })
+                    .collect(),
             },
             source,
             ca_file: p.ca_file.as_ref().map(|f| config.resolve(f)),
@@ -337,7 +401,7 @@ impl Provider {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used)]
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
     use crate::config::{Config, ProviderKind};
 
     fn load(text: &str) -> anyhow::Result<Config> {
@@ -356,6 +420,29 @@ groups_claim = "groups"
 claims = { repository = "acme/api", ref = "refs/heads/main" }
 "#;
 
+    const PEOPLE: &str = r#"
+[[identity_providers]]
+name = "corp"
+kind = "human"
+issuer = "https://login.example.com"
+audiences = ["gatehouse-cli"]
+client_id = "gatehouse-cli"
+"#;
+
+    #[test]
+    fn a_human_provider_names_its_login_client_and_scopes() {
+        let config = load(PEOPLE).unwrap();
+        let provider = config.identity_providers.first().unwrap();
+        assert_eq!(provider.client_id.as_deref(), Some("gatehouse-cli"));
+        assert_eq!(
+            provider.login_scopes(),
+            ["openid", "profile", "email", "offline_access", "groups"]
+        );
+        let config = load(&format!("{PEOPLE}scopes = [\"openid\", \"roles\"]\n")).unwrap();
+        let provider = config.identity_providers.first().unwrap();
+        assert_eq!(provider.login_scopes(), ["openid", "roles"]);
+    }
+
     #[test]
     fn a_workload_provider_is_read_with_its_defaults() {
         let config = load(CI).unwrap();
@@ -364,6 +451,24 @@ claims = { repository = "acme/api", ref = "refs/heads/main" }
         assert_eq!(provider.kind, ProviderKind::Workload);
         assert_eq!(provider.claims.len(), 2);
         assert_eq!(config.tokens.ttl.as_secs(), 15 * 60);
+        assert!(super::Providers::from_config(&config).is_ok());
+    }
+
+    #[test]
+    fn group_rules_are_read_from_the_config() {
+        let config = load(&format!(
+            "{CI}group_rules = [{{ claim = \"environment\", value = \"production\", group = \"deployers-prod\" }}]\n"
+        ))
+        .unwrap();
+        let rule = config.identity_providers[0].group_rules.first().unwrap();
+        assert_eq!(
+            (
+                rule.claim.as_str(),
+                rule.value.as_str(),
+                rule.group.as_str()
+            ),
+            ("environment", "production", "deployers-prod")
+        );
         assert!(super::Providers::from_config(&config).is_ok());
     }
 
@@ -383,6 +488,25 @@ claims = { repository = "acme/api", ref = "refs/heads/main" }
             ),
             (format!("[tokens]\nttl = \"48h\"\n{CI}"), "[tokens] ttl"),
             (format!("{CI}surprise = 1\n"), "surprise"),
+            (format!("{CI}client_id = \"cli\"\n"), "kind = \"human\""),
+            (
+                PEOPLE.replace("client_id = \"gatehouse-cli\"\n", ""),
+                "set `client_id`",
+            ),
+            (
+                PEOPLE.replace(r#"["gatehouse-cli"]"#, r#"["gatehouse"]"#),
+                "`audiences` must include the client id `gatehouse-cli`",
+            ),
+            (
+                format!("{PEOPLE}scopes = [\"profile\"]\n"),
+                "must include \"openid\"",
+            ),
+            (
+                format!(
+                    "{CI}group_rules = [{{ claim = \"env\", value = \"\", group = \"prod\" }}]\n"
+                ),
+                "group rule",
+            ),
         ] {
             let error = format!("{:#}", load(&text).unwrap_err());
             assert!(error.contains(says), "`{says}` not in: {error}");

@@ -1,7 +1,11 @@
 //! `POST /v1/token` on the admin listener: OAuth 2.0 token exchange (RFC 8693) of a workload's
 //! JWT — a CI job's OIDC token, a cloud workload identity, a client-credentials access token
-//! from a configured `[[identity_providers]]` entry of kind `workload` — for a short-lived
-//! gatehouse token, accepted as the PostgreSQL password and as the APIs' bearer token.
+//! from a configured `[[identity_providers]]` entry of kind `workload` — or of a person's OpenID
+//! Connect ID token from a provider of kind `human` (what `gatehouse login` sends after the
+//! person signed in) for a short-lived gatehouse token, accepted as the PostgreSQL password and
+//! as the APIs' bearer token. The identity is a machine for a workload provider's token and a
+//! human for a human provider's, with the groups its token carries at the time of the exchange
+//! (so a refresh picks up group changes at the IdP).
 //!
 //! An optional `actor_token` (from any configured provider) names who the workload acts for:
 //! its subject becomes the identity's delegation chain (`acting_for`), carried in the token and
@@ -21,7 +25,7 @@ use axum::routing::post;
 use gatehouse_core::{Identity, IdentityKind};
 use gatehouse_identity::{TokenClaims, TokenSigner};
 use gatehouse_pipeline::{AuditEvent, AuditEventKind, AuditIdentity, Durability, now_unix_ms};
-use gatehouse_store::AuditLog;
+use gatehouse_store::{AuditLog, Store};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -44,14 +48,23 @@ struct Inner {
     providers: Providers,
     signer: TokenSigner,
     audit: AuditLog,
+    /// For the revoked-identity list (`gatehouse identities revoke`).
+    store: Store,
     ttl: Duration,
 }
 
 impl TokenApi {
-    pub fn new(providers: Providers, signer: TokenSigner, audit: AuditLog, ttl: Duration) -> Self {
+    pub fn new(
+        providers: Providers,
+        signer: TokenSigner,
+        audit: AuditLog,
+        store: Store,
+        ttl: Duration,
+    ) -> Self {
         TokenApi {
             inner: Arc::new(Inner {
                 providers,
+                store,
                 signer,
                 audit,
                 ttl,
@@ -205,7 +218,7 @@ async fn run(
     let subject_token = param("subject_token").ok_or_else(|| {
         OAuthError::bad(
             "invalid_request",
-            "`subject_token` is missing: send the workload's JWT (e.g. the CI job's OIDC token)",
+            "`subject_token` is missing: send the workload's JWT (e.g. the CI job's OIDC token) or a person's ID token",
         )
     })?;
     check_type(param("subject_token_type"), "subject_token_type")?;
@@ -228,7 +241,10 @@ async fn run(
     let subject = api
         .inner
         .providers
-        .validate(subject_token, &[ProviderKind::Workload])
+        .validate(
+            subject_token,
+            &[ProviderKind::Workload, ProviderKind::Human],
+        )
         .await
         .map_err(|r| refusal("subject_token", r))?;
     let actor = match actor_token {
@@ -241,13 +257,33 @@ async fn run(
                 .map_err(|r| refusal("actor_token", r))?,
         ),
     };
-    let mut identity = Identity::new(
-        subject.subject.clone(),
-        IdentityKind::Machine,
-        subject.groups.clone(),
-    );
+    let kind = match subject.kind {
+        ProviderKind::Workload => IdentityKind::Machine,
+        ProviderKind::Human => IdentityKind::Human,
+    };
+    let mut identity = Identity::new(subject.subject.clone(), kind, subject.groups.clone());
     if let Some(actor) = &actor {
         identity.acting_for = vec![actor.subject.clone()];
+    }
+    match api.inner.store.revoked_subject_of(&identity).await {
+        Ok(None) => {}
+        Ok(Some(revoked)) => {
+            return Err(OAuthError::bad(
+                "invalid_grant",
+                format!(
+                    "the identity `{revoked}` is revoked on this gateway (`gatehouse identities list`); no token is issued"
+                ),
+            ));
+        }
+        Err(error) => {
+            tracing::error!(%error, "cannot read the revoked identities; refusing the exchange");
+            return Err(OAuthError {
+                status: StatusCode::SERVICE_UNAVAILABLE,
+                error: "temporarily_unavailable",
+                description: "the gateway cannot check revocations right now; try again later"
+                    .to_owned(),
+            });
+        }
     }
     let now = now_unix_ms() / 1000;
     let ttl = i64::try_from(api.inner.ttl.as_secs()).unwrap_or(900);
@@ -328,9 +364,10 @@ fn note_unverified(token: &str, attempt: &mut Attempt) {
 
 fn granted_detail(subject: &Verified, actor: Option<&Verified>, claims: &TokenClaims) -> String {
     let mut detail = format!(
-        "issued gatehouse token jti {} (expires {}) for `{}` from identity provider `{}` (its token expires {})",
+        "issued gatehouse token jti {} (expires {}) for {} `{}` from identity provider `{}` (its token expires {})",
         claims.jti,
         gatehouse_pipeline::rfc3339(claims.exp.saturating_mul(1000)),
+        kind_name(subject.kind),
         subject.subject,
         subject.provider,
         gatehouse_pipeline::rfc3339(subject.expires_at.saturating_mul(1000)),
@@ -339,14 +376,18 @@ fn granted_detail(subject: &Verified, actor: Option<&Verified>, claims: &TokenCl
         detail.push_str(&format!(
             ", acting for `{}` ({} identity provider `{}`)",
             actor.subject,
-            match actor.kind {
-                ProviderKind::Human => "human",
-                ProviderKind::Workload => "workload",
-            },
+            kind_name(actor.kind),
             actor.provider
         ));
     }
     detail
+}
+
+fn kind_name(kind: ProviderKind) -> &'static str {
+    match kind {
+        ProviderKind::Human => "human",
+        ProviderKind::Workload => "workload",
+    }
 }
 
 fn event(identity: &Identity, source: SocketAddr, decision: &str, detail: String) -> AuditEvent {

@@ -28,6 +28,7 @@ use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use support::oidc::RealIdp;
 use support::{Gateway, Options, TestDb, sqlstate};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -323,6 +324,7 @@ name = "people"
 kind = "human"
 issuer = "{issuer}/people"
 audiences = ["gatehouse"]
+client_id = "gatehouse"
 subject_claim = "email"
 jwks_file = "{jwks}"
 "#,
@@ -579,18 +581,12 @@ async fn every_bad_workload_token_is_refused_with_a_clear_error_and_audited() {
         "not a configured identity provider",
     )
     .await;
-    // A people provider's token is no workload token.
+    // A people provider's ID token meant for another application is refused.
     let person = person_key.sign(&json!({
         "iss": format!("{}/people", issuer.url), "email": "ana@example.com",
-        "aud": "gatehouse", "exp": now() + 300,
+        "aud": "other-app", "exp": now() + 300,
     }));
-    assert_refused(
-        admin,
-        &person,
-        "invalid_grant",
-        "not a configured identity provider",
-    )
-    .await;
+    assert_refused(admin, &person, "invalid_grant", "audience").await;
     let unsigned = format!(
         "{}.{}.",
         URL_SAFE_NO_PAD.encode(br#"{"alg":"none"}"#),
@@ -741,71 +737,6 @@ async fn every_bad_workload_token_is_refused_with_a_clear_error_and_audited() {
     );
 }
 
-/// The OpenID-certified `oidc-provider` (npm), run by Node on a loopback port.
-struct RealIdp {
-    child: std::process::Child,
-    issuer: String,
-}
-
-impl Drop for RealIdp {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl RealIdp {
-    /// `None` (after saying why) when its npm packages are not installed and this is not CI.
-    fn start() -> Option<RealIdp> {
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/oidc");
-        if !dir.join("node_modules/oidc-provider").exists() {
-            let how = format!("npm ci --prefix {}", dir.display());
-            assert!(
-                std::env::var_os("CI").is_none(),
-                "the test identity provider is not installed: run `{how}`"
-            );
-            eprintln!("SKIPPED: the test identity provider is not installed; run `{how}`");
-            return None;
-        }
-        let mut child = Command::new("node")
-            .arg(dir.join("provider.mjs"))
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("run node (the test identity provider needs Node.js)");
-        let stdout = child.stdout.take().unwrap();
-        let mut line = String::new();
-        std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut line).unwrap();
-        let started: Value = serde_json::from_str(&line).expect("the provider prints its issuer");
-        let issuer = started["issuer"].as_str().unwrap().to_owned();
-        Some(RealIdp { child, issuer })
-    }
-
-    /// A client-credentials access token (RS256 JWT for `urn:gatehouse`) for `client`.
-    async fn machine_token(&self, client: &str) -> String {
-        let addr = self.issuer.trim_start_matches("http://");
-        let mut stream = TcpStream::connect(addr).await.unwrap();
-        let body = "grant_type=client_credentials&scope=db&resource=urn%3Agatehouse";
-        let basic =
-            base64::engine::general_purpose::STANDARD.encode(format!("{client}:{client}-secret"));
-        let request = format!(
-            "POST /token HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Basic {basic}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-            body.len()
-        );
-        stream.write_all(request.as_bytes()).await.unwrap();
-        let mut response = Vec::new();
-        stream.read_to_end(&mut response).await.unwrap();
-        let text = String::from_utf8(response).unwrap();
-        let json = &text[text.find('{').unwrap()..=text.rfind('}').unwrap()];
-        let answer: Value = serde_json::from_str(json).unwrap();
-        answer["access_token"]
-            .as_str()
-            .unwrap_or_else(|| panic!("no access token from the IdP: {text}"))
-            .to_owned()
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_real_oidc_providers_machine_token_is_exchanged_and_its_groups_drive_policy() {
     let Some(idp) = RealIdp::start() else {
@@ -949,4 +880,77 @@ async fn an_unreachable_identity_provider_refuses_exchanges_and_lets_nothing_in(
     // Still serving: the same request is answered again, just as clearly.
     let (status, _) = exchange(gateway.admin_addr, &token).await;
     assert_eq!(status, 503);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn revoking_the_person_an_agent_acts_for_ends_its_session_and_refuses_its_exchanges() {
+    let (_db, gateway, issuer, ci_key, person_key, _files) = setup().await;
+    let subject_token = ci_key.sign(&ci_claims(&issuer.url, json!({})));
+    let person_token = person_key.sign(&json!({
+        "iss": format!("{}/people", issuer.url), "sub": "00u2", "email": "lee@example.com",
+        "aud": ["gatehouse"], "exp": now() + 300,
+    }));
+    let with_actor = form(&[
+        ("grant_type", GRANT),
+        ("subject_token", &subject_token),
+        ("subject_token_type", JWT),
+        ("actor_token", &person_token),
+        ("actor_token_type", JWT),
+    ]);
+    let (status, answer) = post_form(
+        gateway.admin_addr,
+        "application/x-www-form-urlencoded",
+        &with_actor,
+    )
+    .await;
+    assert_eq!(status, 200, "{answer}");
+    let token = answer["access_token"].as_str().unwrap().to_owned();
+
+    // The agent's session, acting for lee, is live.
+    let (client, connection) = gateway
+        .client_config("gatehouse", &token, "demo")
+        .connect(gateway.tls())
+        .await
+        .unwrap();
+    let ended = tokio::spawn(connection);
+    client.simple_query("SELECT 1").await.unwrap();
+
+    let revoked = gateway.cli(&[
+        "identities",
+        "revoke",
+        "lee@example.com",
+        "--reason",
+        "on leave",
+    ]);
+    assert!(revoked.status.success());
+    let error = tokio::time::timeout(Duration::from_secs(5), ended)
+        .await
+        .expect("the agent's session ended within 5 s of revoking the person it acts for")
+        .unwrap()
+        .unwrap_err();
+    assert_eq!(sqlstate(&error).as_deref(), Some("57P01"), "{error:?}");
+    assert!(
+        support::message(&error).contains("identity `lee@example.com` was revoked: on leave"),
+        "{error:?}"
+    );
+
+    // No new token acting for lee, and the old one no longer opens sessions.
+    let (status, answer) = post_form(
+        gateway.admin_addr,
+        "application/x-www-form-urlencoded",
+        &with_actor,
+    )
+    .await;
+    assert_eq!(status, 400, "{answer}");
+    assert!(
+        answer["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("the identity `lee@example.com` is revoked"),
+        "{answer}"
+    );
+    assert!(gateway.connect("gatehouse", &token).await.is_err());
+    // The workload on its own (acting for nobody) is not affected.
+    let (status, _) = exchange(gateway.admin_addr, &subject_token).await;
+    assert_eq!(status, 200);
 }

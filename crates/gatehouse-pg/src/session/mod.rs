@@ -42,6 +42,10 @@ enum Ending {
     ClientClosed,
     ServerClosed,
     ShutDown,
+    /// The identity or credential was revoked (the reason says which).
+    Revoked(String),
+    /// The credential the session was opened with expired.
+    CredentialExpired,
 }
 
 /// Run an accepted client's session to its end.
@@ -55,6 +59,7 @@ pub(crate) async fn run(
         stream,
         leftover,
         identity,
+        credential,
         connection,
         passthrough,
     } = accepted;
@@ -141,6 +146,11 @@ pub(crate) async fn run(
         }
         return Err(PgError::CannotMask(refusal));
     }
+    let mut live = gateway.live.register(
+        &context.identity.subject,
+        &context.identity.acting_for,
+        &credential.id,
+    );
     let registered = key.map(|k| gateway.cancels.register(&context.connection.name, k));
     let client_key = registered.as_ref().map(|(key, _)| *key);
     let interrupted = match registered {
@@ -174,7 +184,12 @@ pub(crate) async fn run(
                 masking,
                 client,
                 (server_stream, server_leftover),
-                (&mut terminate, interrupted),
+                Endings {
+                    terminate: &mut terminate,
+                    interrupted,
+                    revoked: &mut live.ended,
+                    expires_at_unix: credential.expires_at_unix,
+                },
             )
             .await
         }
@@ -182,6 +197,18 @@ pub(crate) async fn run(
     };
 
     metrics::gauge!("gatehouse_pg_sessions_active").decrement(1.0);
+    if matches!(result, Ok(Ending::Revoked(_) | Ending::CredentialExpired))
+        && let Some(backend) = key
+    {
+        // A statement still running must not finish on a credential that is no longer good.
+        if let Err(error) = gateway
+            .connector
+            .cancel(&context.connection.name, backend)
+            .await
+        {
+            tracing::warn!(session = %context.session_id, %error, "the running statement of an ended session could not be cancelled");
+        }
+    }
     if let Some(key) = client_key {
         gateway.cancels.unregister(key);
     }
@@ -190,6 +217,13 @@ pub(crate) async fn run(
         Ok(Ending::ClientClosed) => "client closed the connection".to_owned(),
         Ok(Ending::ServerClosed) => "server closed the connection".to_owned(),
         Ok(Ending::ShutDown) => "gatehouse shut down".to_owned(),
+        Ok(Ending::Revoked(reason)) => format!("ended by gatehouse: {reason}"),
+        Ok(Ending::CredentialExpired) => {
+            format!(
+                "ended by gatehouse: the credential {} expired",
+                credential.id
+            )
+        }
         Err(error) => format!("session failed: {error}"),
     };
     if let Err(error) = gateway.pipeline.record_disconnect(&context, &reason).await {
@@ -245,8 +279,14 @@ async fn relay(
     masking: Option<SessionMasking>,
     client: FrameReader<Box<dyn crate::Stream>>,
     (server, server_leftover): (Box<dyn crate::Stream>, bytes::BytesMut),
-    (terminate, interrupted): (&mut watch::Receiver<bool>, watch::Receiver<u64>),
+    endings: Endings<'_>,
 ) -> Result<Ending, PgError> {
+    let Endings {
+        terminate,
+        interrupted,
+        revoked,
+        expires_at_unix,
+    } = endings;
     let (client_io, client_buffer) = client.into_parts();
     let (client_read, mut client_write) = tokio::io::split(client_io);
     let (server_read, mut server_write) = tokio::io::split(server);
@@ -275,6 +315,8 @@ async fn relay(
         ending = inbound.run(&mut server_write) => ending,
         ending = outbound::run(server_reader, &mut client_write, &shared, &gateway.pipeline, context, masking.as_ref().map(SessionMasking::response_masker)) => ending,
         _ = wait_for(terminate) => Ok(Ending::ShutDown),
+        reason = wait_for_reason(revoked) => Ok(Ending::Revoked(reason)),
+        () = wait_until_unix(expires_at_unix) => Ok(Ending::CredentialExpired),
     };
     let farewell = match &outcome {
         Ok(Ending::ShutDown) => Some(wire::error_response(
@@ -283,6 +325,25 @@ async fn relay(
             "terminating connection because gatehouse is shutting down",
             None,
             None,
+        )),
+        Ok(Ending::Revoked(reason)) => Some(wire::error_response(
+            Severity::Fatal,
+            "57P01",
+            &format!("terminating connection: {reason}"),
+            None,
+            Some("ask an administrator why; `gatehouse identities list` shows revoked identities"),
+        )),
+        Ok(Ending::CredentialExpired) => Some(wire::error_response(
+            Severity::Fatal,
+            "28000",
+            &format!(
+                "terminating connection: the credential of `{}` expired",
+                context.identity.subject
+            ),
+            None,
+            Some(
+                "get a fresh token (`gatehouse token`, or `gatehouse connect` which refreshes it) and connect again",
+            ),
         )),
         Ok(Ending::ServerClosed) => Some(wire::error_response(
             Severity::Fatal,
@@ -314,6 +375,44 @@ async fn relay(
     let _ = server_write.write_all(&wire::raw_message(b'X', &[])).await;
     let _ = server_write.shutdown().await;
     outcome
+}
+
+/// What, besides the client and the server, can end a running session.
+struct Endings<'a> {
+    /// Gatehouse shutting down.
+    terminate: &'a mut watch::Receiver<bool>,
+    /// Cancel requests for this session (passed on to `inbound`).
+    interrupted: watch::Receiver<u64>,
+    /// A revocation of the identity or credential, with its reason.
+    revoked: &'a mut watch::Receiver<Option<String>>,
+    /// The credential's expiry (Unix seconds).
+    expires_at_unix: Option<i64>,
+}
+
+/// Resolve with the reason once `reason` is set.
+async fn wait_for_reason(reason: &mut watch::Receiver<Option<String>>) -> String {
+    loop {
+        if let Some(reason) = reason.borrow().clone() {
+            return reason;
+        }
+        if reason.changed().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }
+}
+
+/// Resolve at `deadline` (Unix seconds); never without one.
+async fn wait_until_unix(deadline: Option<i64>) {
+    let Some(deadline) = deadline else {
+        return std::future::pending().await;
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis())
+        .unwrap_or(0);
+    let deadline_ms = u128::try_from(deadline).unwrap_or(0).saturating_mul(1000);
+    let left = u64::try_from(deadline_ms.saturating_sub(now)).unwrap_or(u64::MAX);
+    tokio::time::sleep(std::time::Duration::from_millis(left)).await;
 }
 
 async fn wait_for(flag: &mut watch::Receiver<bool>) {
