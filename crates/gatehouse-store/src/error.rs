@@ -41,6 +41,12 @@ pub enum StoreError {
          id is its session id"
     )]
     RecordingIdMismatch { id: String, session: String },
+    #[error(
+        "agent `{0}` already exists; `gatehouse agents create {0} --replace` issues a new enrolment token (its current credential stops working)"
+    )]
+    AgentExists(String),
+    #[error("no agent named `{0}`; `gatehouse agents list` shows them")]
+    NoSuchAgent(String),
     #[error("no approval with id `{0}`; `gatehouse approvals list` shows the ids")]
     NoSuchApproval(String),
     #[error("approval `{id}` already exists; every approval needs a new id")]

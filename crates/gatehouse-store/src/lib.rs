@@ -6,6 +6,7 @@
 //! [`Store`] implements the pipeline's [`gatehouse_pipeline::Authenticator`] and
 //! [`gatehouse_pipeline::AuditSink`] traits.
 
+mod agents;
 mod approvals;
 mod audit;
 mod chain;
@@ -13,6 +14,7 @@ mod checkpoint;
 mod durability;
 mod error;
 mod grants;
+mod identities;
 mod issued;
 mod keys;
 mod migrations;
@@ -21,12 +23,17 @@ mod token;
 mod verify;
 mod writer;
 
+pub use agents::{
+    AGENT_CREDENTIAL_PREFIX, AgentProof, AgentRecord, AgentRefusal, ENROLMENT_PREFIX,
+    valid_agent_name,
+};
 pub use approvals::{ApprovalList, Verdict};
 pub use audit::{AuditFilter, AuditLog, AuditOptions, StoredEvent};
 pub use chain::{AuditKey, load_or_create_key_file};
 pub use checkpoint::Checkpoint;
 pub use durability::DurabilitySettings;
 pub use error::StoreError;
+pub use identities::{Revocation, RevokedIdentity};
 pub use issued::RevokedToken;
 pub use keys::{KeyRecord, NewKey};
 pub use recordings::StoreRecordings;

@@ -139,6 +139,43 @@ const MIGRATIONS: &[(i64, &str)] = &[
     );
     "#,
     ),
+    (
+        6,
+        r#"
+    -- Identities (subjects) revoked by `gatehouse identities revoke`: every credential naming
+    -- them is refused and their live sessions are ended. `restored_at` set means lifted.
+    CREATE TABLE revoked_identities (
+        subject      TEXT PRIMARY KEY,
+        revoked_at   INTEGER NOT NULL,
+        reason       TEXT,
+        restored_at  INTEGER
+    );
+    CREATE INDEX revoked_tokens_at ON revoked_tokens(revoked_at);
+    CREATE INDEX api_keys_revoked_at ON api_keys(revoked_at) WHERE revoked_at IS NOT NULL;
+    CREATE INDEX revoked_identities_at ON revoked_identities(revoked_at);
+    "#,
+    ),
+    (
+        7,
+        r#"
+    -- Network-resident agents (`gatehouse agents create`): a one-time enrolment token, then
+    -- the credential issued for it on first contact. Secrets only as SHA-256 hashes.
+    CREATE TABLE agents (
+        name                 TEXT PRIMARY KEY,
+        created_at           INTEGER NOT NULL,
+        enrolment_hash       BLOB,
+        enrolment_expires_at INTEGER,
+        enrolled_at          INTEGER,
+        credential_hash      BLOB,
+        revoked_at           INTEGER,
+        last_seen_at         INTEGER,
+        connected            INTEGER NOT NULL DEFAULT 0,
+        version              TEXT,
+        connections_json     TEXT,
+        peer                 TEXT
+    );
+    "#,
+    ),
 ];
 
 pub(crate) async fn apply(pool: &SqlitePool) -> Result<(), StoreError> {

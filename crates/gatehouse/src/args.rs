@@ -101,30 +101,123 @@ pub enum Command {
   GATEHOUSE_TOKEN=... gatehouse mcp --gateway gatehouse.internal:15432 --ca-file gatehouse.crt
   gatehouse --config /etc/gatehouse.toml mcp --token-file ~/.gatehouse-agent-token")]
     Mcp(McpArgs),
-    /// Get a gatehouse token for a machine or agent by exchanging the JWT it already has.
+    /// Log in: get a short-lived gatehouse token for yourself (OpenID Connect) or for a
+    /// machine or agent (by exchanging the JWT it already has).
     ///
-    /// The workload's token (a CI job's OIDC token, a cloud workload identity, a
-    /// client-credentials access token) must come from an `[[identity_providers]]` entry of
-    /// kind `workload` on the gateway. The gateway checks it (signature, issuer, audience,
-    /// expiry, claim conditions) and answers with a short-lived gatehouse token, stored with
-    /// mode 0600 in $XDG_CONFIG_HOME/gatehouse/token.json (default ~/.config/gatehouse).
-    /// `gatehouse token` prints it. An --actor-token names a person or program the workload
-    /// acts for: it is recorded as the identity's delegation chain (`acting_for`).
+    /// People: `gatehouse login --api URL` asks the gateway (GET /v1/login) which identity
+    /// providers people sign in with, then opens your browser at the provider's sign-in page
+    /// (authorization code flow with PKCE, answered on a loopback port of this machine; $BROWSER,
+    /// else xdg-open/open; the URL is also printed). On a machine without a browser, --device
+    /// prints a code to enter on another device. The provider's ID token is exchanged at the
+    /// gateway for a gatehouse token carrying your groups; the provider's refresh token is kept
+    /// so that `gatehouse token` renews the gatehouse token before it expires (your current
+    /// groups apply from then on; if the provider refuses, log in again).
+    ///
+    /// Machines and agents: the workload's token (a CI job's OIDC token, a cloud workload
+    /// identity, a client-credentials access token) must come from an `[[identity_providers]]`
+    /// entry of kind `workload` on the gateway; pass it with --exchange-token-file or
+    /// --exchange-token-env. The gateway checks it (signature, issuer, audience, expiry, claim
+    /// conditions) and answers with a short-lived gatehouse token. An --actor-token names a
+    /// person or program the workload acts for: it is recorded as the identity's delegation
+    /// chain (`acting_for`).
+    ///
+    /// Either way the token is stored with mode 0600 in $XDG_CONFIG_HOME/gatehouse/token.json
+    /// (default ~/.config/gatehouse); `gatehouse token` prints it. Tokens are never printed
+    /// otherwise.
     #[command(after_long_help = "Examples:
+  gatehouse login --api https://gatehouse.internal:8009 --ca-file ca.pem
+  gatehouse login --api http://127.0.0.1:8009 --provider okta --no-browser
+  gatehouse login --api http://127.0.0.1:8009 --device
   gatehouse login --api http://127.0.0.1:8009 --exchange-token-env ACTIONS_ID_TOKEN
   gatehouse login --api https://gatehouse.internal:8009 --ca-file ca.pem --exchange-token-file /var/run/secrets/token
   PGPASSWORD=$(gatehouse token) psql \"host=gatehouse.internal port=15432 dbname=demo user=gatehouse sslmode=require\"")]
     Login(LoginArgs),
     /// Print the stored gatehouse token (from `gatehouse login`), for PGPASSWORD=$(gatehouse token).
+    ///
+    /// After a person's login, a token with less than a minute left is first renewed with the
+    /// identity provider's refresh token (and stored); if the provider refuses (the account
+    /// was disabled, the login revoked), run `gatehouse login` again.
     Token,
     /// Manage issued gatehouse tokens.
     #[command(subcommand)]
     Tokens(TokensCommand),
+    /// Revoke or restore whole identities: every credential naming the subject is refused
+    /// and its live sessions end within seconds.
+    #[command(subcommand)]
+    Identities(IdentitiesCommand),
+    /// Run the network-resident agent next to private targets: it dials out to the gateway
+    /// (no inbound port needed), holds the targets' credentials, and serves the gateway's
+    /// sessions to them through one multiplexed TLS tunnel.
+    ///
+    /// The agent's own config (TOML) names the agent, the gateway's agent listener, the
+    /// gateway's CA certificate, a state directory for the credential it gets at enrolment,
+    /// and `[[connections]]` with host, database, user and `password_file`/`password_env`
+    /// exactly like a gateway's. On the gateway, the same connections say `agents = ["NAME"]`
+    /// and nothing about the target.
+    #[command(after_long_help = "Examples:
+  # on the gateway
+  gatehouse agents create dc1            # prints a one-time enrolment token
+  # next to the database, agent.toml:
+  #   name = \"dc1\"
+  #   gateway = \"gatehouse.internal:8010\"
+  #   ca_file = \"gateway-ca.pem\"
+  #   state_dir = \"/var/lib/gatehouse-agent\"
+  #   enrolment_token_env = \"GATEHOUSE_ENROLMENT_TOKEN\"
+  #   [[connections]]
+  #   name = \"prod\"
+  #   kind = \"postgres\"
+  #   host = \"10.0.0.5\"
+  #   database = \"app\"
+  #   user = \"gatehouse\"
+  #   password_file = \"/etc/gatehouse/prod.password\"
+  GATEHOUSE_ENROLMENT_TOKEN=ghe_... gatehouse agent --config agent.toml")]
+    Agent(AgentArgs),
+    /// Manage network-resident agents: create (enrolment token), list, revoke.
+    #[command(subcommand)]
+    Agents(AgentsCommand),
+    /// Serve one connection on a local port so that any PostgreSQL client (psql, a GUI, a
+    /// driver) works with no password: your stored token is added for you.
+    ///
+    /// Listens on loopback only (127.0.0.1 or ::1: every local client acts as you). For each
+    /// client it reads your current token (from `gatehouse login`; a refreshed token is used by
+    /// the next connection), opens verified TLS to the gateway (--ca-file) and signs in as
+    /// `gatehouse` with the token, so policy, masking, approvals and the audit log see your
+    /// identity. The user name you give locally is ignored; the database must be CONNECTION
+    /// (or left out). Cancel requests (Ctrl-C in psql) are relayed. Without a usable token,
+    /// clients get an error telling to run `gatehouse login`. --port 0 (the default) picks a
+    /// free port; the address and a ready-to-paste psql line are printed to standard error,
+    /// and `--output json` prints {"listen","connection","gateway"} as one line on standard
+    /// output. Ctrl-C (or SIGTERM) stops it and closes open sessions.
+    #[command(after_long_help = "Examples:
+  gatehouse connect demo --gateway 127.0.0.1:15432 --ca-file ~/.gatehouse/ca.pem --port 5433
+  psql \"host=127.0.0.1 port=5433 dbname=demo user=$USER\"
+  gatehouse connect orders --gateway gatehouse.internal:15432 --ca-file ca.pem --output json")]
+    Connect(ConnectArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ConnectArgs {
+    /// Connection to serve (what psql calls the database).
+    pub connection: String,
+    /// Gateway PostgreSQL address.
+    #[arg(long, default_value = crate::config::QUICKSTART_PG_LISTEN, value_name = "HOST:PORT")]
+    pub gateway: String,
+    /// CA certificate to verify the gateway with (default: the certificate generated in the data directory).
+    #[arg(long, value_name = "FILE")]
+    pub ca_file: Option<PathBuf>,
+    /// Local port to listen on; 0 picks a free one (printed at start).
+    #[arg(long, default_value_t = 0, value_name = "PORT")]
+    pub port: u16,
+    /// Local address to listen on: a loopback address only.
+    #[arg(long, default_value = "127.0.0.1", value_name = "ADDR")]
+    pub listen: std::net::IpAddr,
+    #[command(flatten)]
+    pub output: OutputArgs,
 }
 
 #[derive(Debug, Args)]
 pub struct LoginArgs {
-    /// The gateway's admin/API listener, where `POST /v1/token` is.
+    /// The gateway's admin/API listener, where `GET /v1/login` and `POST /v1/token` are.
     #[arg(long, default_value = "http://127.0.0.1:8009", value_name = "URL")]
     pub api: String,
     /// File holding the workload's JWT to exchange.
@@ -142,6 +235,24 @@ pub struct LoginArgs {
     /// CA certificate to verify an https:// --api with.
     #[arg(long, value_name = "FILE")]
     pub ca_file: Option<PathBuf>,
+    /// People: the identity provider to sign in with (a name from the gateway's GET
+    /// /v1/login); needed only when the gateway has several.
+    #[arg(long, value_name = "NAME", conflicts_with_all = ["exchange_token_file", "exchange_token_env"])]
+    pub provider: Option<String>,
+    /// People: sign in on another device (device authorization grant): print a URL and a code
+    /// instead of opening a browser here.
+    #[arg(long, conflicts_with_all = ["exchange_token_file", "exchange_token_env", "no_browser"])]
+    pub device: bool,
+    /// People: print the sign-in URL but do not open a browser.
+    #[arg(long, conflicts_with_all = ["exchange_token_file", "exchange_token_env"])]
+    pub no_browser: bool,
+    /// People: CA certificates to verify the identity provider's https:// endpoints with
+    /// (default: the system's bundle, /etc/ssl/certs/ca-certificates.crt).
+    #[arg(long, value_name = "FILE")]
+    pub idp_ca_file: Option<PathBuf>,
+    /// People: how long to wait for the sign-in to finish.
+    #[arg(long, default_value = "5m", value_name = "DURATION")]
+    pub timeout: humantime::Duration,
 }
 
 #[derive(Debug, Subcommand)]
@@ -461,6 +572,88 @@ pub struct ExecArgs {
     /// approval.
     #[arg(long, value_name = "ID")]
     pub approval: Option<String>,
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct AgentArgs {
+    /// The agent's config file.
+    #[arg(long, value_name = "FILE")]
+    pub config: PathBuf,
+    /// The gateway's agent listener (HOST:PORT), overriding the config's `gateway`.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub gateway: Option<String>,
+    /// The gateway's CA certificate, overriding the config's `ca_file`.
+    #[arg(long, value_name = "FILE")]
+    pub ca_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AgentsCommand {
+    /// Create an agent and print its one-time enrolment token.
+    #[command(after_long_help = "Examples:
+  gatehouse agents create dc1
+  gatehouse agents create dc1 --ttl 15m --output json
+  gatehouse agents create dc1 --replace     # enrol again (the old credential stops working)")]
+    Create(AgentCreateArgs),
+    /// List agents: state, whether connected, version, connections, last seen.
+    List(OutputArgs),
+    /// Revoke an agent: its credential is refused and its tunnels close.
+    Revoke(AgentRevokeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct AgentCreateArgs {
+    /// The agent's name (letters, digits, `-`, `_`, `.`), as connections' `agents` name it.
+    pub name: String,
+    /// How long the enrolment token stays usable (default `[agents] enrolment_ttl`, 1h).
+    #[arg(long)]
+    pub ttl: Option<humantime::Duration>,
+    /// Start an existing agent over with a new enrolment token.
+    #[arg(long)]
+    pub replace: bool,
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct AgentRevokeArgs {
+    /// The agent's name.
+    pub name: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum IdentitiesCommand {
+    /// Revoke an identity: its API keys and gatehouse tokens (also as `acting_for`) are
+    /// refused from now on, token exchanges for it are refused, and its live PostgreSQL
+    /// sessions end within about two seconds with a FATAL error naming the reason.
+    #[command(after_long_help = "Examples:
+  gatehouse identities revoke ana --reason \"laptop stolen\"
+  gatehouse identities list --output json
+  gatehouse identities restore ana")]
+    Revoke(IdentityRevokeArgs),
+    /// Lift a revocation: the identity's still-valid credentials work again.
+    Restore(IdentityRestoreArgs),
+    /// List the revoked identities.
+    List(OutputArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct IdentityRevokeArgs {
+    /// The subject, as audit events and `gatehouse keys list` name it.
+    pub subject: String,
+    /// Why (recorded in the audit log and sent to the ended sessions).
+    #[arg(long)]
+    pub reason: Option<String>,
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct IdentityRestoreArgs {
+    /// The subject to restore.
+    pub subject: String,
     #[command(flatten)]
     pub output: OutputArgs,
 }

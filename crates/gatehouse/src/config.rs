@@ -45,6 +45,9 @@ pub struct Config {
     /// `[tokens]`: the gatehouse tokens token exchange issues.
     #[serde(default)]
     pub tokens: TokensConfig,
+    /// `[agents]`: where network-resident agents dial in.
+    #[serde(default)]
+    pub agents: crate::agent_config::AgentsConfig,
     /// Where relative paths in this config are resolved from (the file's directory).
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -295,8 +298,10 @@ pub enum ProviderKind {
     /// tokens. Their tokens are exchanged at `POST /v1/token` for gatehouse tokens.
     #[default]
     Workload,
-    /// People. Interactive login is not implemented yet; their tokens are accepted as the
-    /// `actor_token` of an exchange (an agent acting for a person).
+    /// People, logging in with `gatehouse login` (OpenID Connect authorization code flow with
+    /// PKCE, or the device flow) through the public client `client_id`; their ID tokens are
+    /// exchanged at `POST /v1/token`, and accepted as the `actor_token` of a workload's
+    /// exchange (an agent acting for a person).
     Human,
 }
 
@@ -320,6 +325,10 @@ pub struct IdentityProviderConfig {
     /// Conditions every token must meet: claim = required value (e.g. `repository = "acme/api"`).
     #[serde(default)]
     pub claims: std::collections::BTreeMap<String, String>,
+    /// Claim→group mapping rules: `{ claim = "department", value = "data", group = "analysts" }`
+    /// puts tokens whose claim has that value in the group (besides the groups claim's groups).
+    #[serde(default)]
+    pub group_rules: Vec<GroupRuleConfig>,
     #[serde(default)]
     pub kind: ProviderKind,
     /// A JWKS file to use instead of fetching the issuer's keys (offline installs, tests).
@@ -335,6 +344,42 @@ pub struct IdentityProviderConfig {
     /// (the issuer rotated its keys), at most this often.
     #[serde(default = "default_refresh_interval", with = "humantime_serde_compat")]
     pub min_refresh_interval: Duration,
+    /// `kind = "human"` only (required there): the public OpenID Connect client (no secret)
+    /// `gatehouse login` signs people in with. Its ID tokens carry it as `aud`, so
+    /// `audiences` must include it.
+    pub client_id: Option<String>,
+    /// `kind = "human"` only: the scopes `gatehouse login` asks for (default
+    /// [`DEFAULT_LOGIN_SCOPES`]); they must make the IdP put the groups claim in ID tokens.
+    pub scopes: Option<Vec<String>>,
+}
+
+/// One `group_rules` entry of an identity provider.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GroupRuleConfig {
+    /// The claim to look at (a string, number, boolean, or list of strings).
+    pub claim: String,
+    /// The value it must have (or, for a list, contain).
+    pub value: String,
+    /// The group granted.
+    pub group: String,
+}
+
+/// The scopes `gatehouse login` asks a human provider for by default: an ID token with the
+/// person's profile, email and groups, and a refresh token (`offline_access`).
+pub const DEFAULT_LOGIN_SCOPES: [&str; 5] =
+    ["openid", "profile", "email", "offline_access", "groups"];
+
+impl IdentityProviderConfig {
+    /// The scopes `gatehouse login` asks this provider for.
+    pub fn login_scopes(&self) -> Vec<String> {
+        self.scopes.clone().unwrap_or_else(|| {
+            DEFAULT_LOGIN_SCOPES
+                .iter()
+                .map(|s| (*s).to_owned())
+                .collect()
+        })
+    }
 }
 
 fn default_refresh_interval() -> Duration {
@@ -381,10 +426,17 @@ pub struct ConnectionConfig {
     pub tags: Vec<String>,
     #[serde(default)]
     pub description: String,
+    /// Agents that serve this connection (`gatehouse agent` next to the target): the
+    /// gateway then holds no target settings or credentials for it at all.
+    #[serde(default)]
+    pub agents: Vec<String>,
+    #[serde(default)]
     pub host: String,
     #[serde(default = "default_pg_port")]
     pub port: u16,
+    #[serde(default)]
     pub database: String,
+    #[serde(default)]
     pub user: String,
     /// Environment variable holding the target password.
     pub password_env: Option<String>,
@@ -457,6 +509,7 @@ impl Config {
                 environment: "dev".to_owned(),
                 tags: vec!["quickstart".to_owned()],
                 description: "the local PostgreSQL's `postgres` database (quickstart)".to_owned(),
+                agents: Vec::new(),
                 host: "127.0.0.1".to_owned(),
                 port: 5432,
                 database: "postgres".to_owned(),
@@ -472,6 +525,7 @@ impl Config {
             }],
             identity_providers: Vec::new(),
             tokens: TokensConfig::default(),
+            agents: crate::agent_config::AgentsConfig::default(),
             base_dir: PathBuf::from("."),
         }
     }
@@ -482,6 +536,7 @@ impl Config {
             if !seen.insert(connection.name.as_str()) {
                 bail!("connection `{}` is defined twice", connection.name);
             }
+            connection.validate_target()?;
             if connection.password_env.is_some() && connection.password_file.is_some() {
                 bail!(
                     "connection `{}` sets both `password_env` and `password_file`; keep one",
@@ -544,12 +599,69 @@ impl ConnectionConfig {
         }
     }
 
+    /// A connection is served either by agents (and then the gateway holds nothing of the
+    /// target) or directly (and then it needs the target's address and login).
+    fn validate_target(&self) -> Result<()> {
+        let name = &self.name;
+        if self.agents.is_empty() {
+            for (field, value) in [
+                ("host", &self.host),
+                ("database", &self.database),
+                ("user", &self.user),
+            ] {
+                if value.trim().is_empty() {
+                    bail!(
+                        "connection `{name}` needs `{field}` (or `agents = [...]` naming the agents that serve it)"
+                    );
+                }
+            }
+            return Ok(());
+        }
+        if let Some(agent) = self
+            .agents
+            .iter()
+            .find(|a| !gatehouse_store::valid_agent_name(a))
+        {
+            bail!(
+                "connection `{name}`: `{agent}` is not an agent name (letters, digits, `-`, `_`, `.`)"
+            );
+        }
+        let target_settings = [
+            ("host", !self.host.is_empty()),
+            ("database", !self.database.is_empty()),
+            ("user", !self.user.is_empty()),
+            ("password_env", self.password_env.is_some()),
+            ("password_file", self.password_file.is_some()),
+            ("ca_file", self.ca_file.is_some()),
+        ];
+        if let Some((field, _)) = target_settings.iter().find(|(_, set)| *set) {
+            bail!(
+                "connection `{name}` is served by agents, so `{field}` belongs in the agents' own config, not the gateway's \
+                 (the gateway never holds an agent-served target's address or credentials)"
+            );
+        }
+        Ok(())
+    }
+
     /// The connector's view: where to dial and with which credentials.
     pub fn target(&self, config: &Config) -> Result<PgTarget> {
+        self.target_in(&config.base_dir)
+    }
+
+    /// [`ConnectionConfig::target`], resolving relative paths from `base_dir` (the agent's
+    /// config has connections too).
+    pub fn target_in(&self, base_dir: &Path) -> Result<PgTarget> {
+        let resolve = |path: &Path| {
+            if path.is_absolute() {
+                path.to_path_buf()
+            } else {
+                base_dir.join(path)
+            }
+        };
         let password = match (&self.password_env, &self.password_file) {
             (Some(var), _) => std::env::var(var).ok().map(SecretString::new),
             (None, Some(file)) => {
-                let path = config.resolve(file);
+                let path = resolve(file);
                 let text = std::fs::read_to_string(&path).with_context(|| {
                     format!(
                         "cannot read the password file `{}` of connection `{}`",
@@ -565,7 +677,7 @@ impl ConnectionConfig {
             UpstreamTlsMode::Disable => UpstreamTls::Disable,
             UpstreamTlsMode::Require => UpstreamTls::Require,
             UpstreamTlsMode::VerifyFull => UpstreamTls::VerifyFull {
-                ca_file: self.ca_file.as_ref().map(|f| config.resolve(f)),
+                ca_file: self.ca_file.as_deref().map(resolve),
             },
         };
         Ok(PgTarget {
@@ -580,7 +692,7 @@ impl ConnectionConfig {
 }
 
 /// Durations written the way people write them (`15m`, `10s`, `1h 30m`).
-mod humantime_serde_compat {
+pub(crate) mod humantime_serde_compat {
     use serde::{Deserialize, Deserializer};
     use std::time::Duration;
 

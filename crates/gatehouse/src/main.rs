@@ -3,25 +3,37 @@
 
 mod access_cmd;
 mod admin;
+mod agent_authority;
+mod agent_cmd;
+mod agent_config;
+mod agents_cmd;
 mod api_approvals;
 mod approvals_cmd;
 mod args;
 mod audit_cmd;
 mod config;
+mod connect_cmd;
 mod exec;
+mod identities_cmd;
 mod identity;
 mod identity_http;
 mod keys;
+mod login_api;
+mod login_browser;
 mod login_cmd;
+mod login_device;
 mod mask_cmd;
 mod mcp;
+mod oidc_client;
 mod policy_cmd;
 mod retention;
+mod revocation_watch;
 mod serve;
 mod sessions_cmd;
 mod setup;
 mod tls;
 mod token_api;
+mod token_store;
 #[cfg(feature = "bench-unaudited")]
 mod unaudited;
 mod webhook;
@@ -101,9 +113,19 @@ fn main() -> ExitCode {
                 mcp::run(cli.config.as_deref(), cli.data_dir.as_deref(), args).await
             }
             Command::Login(args) => login_cmd::login(args).await,
-            Command::Token => login_cmd::print_token(),
+            Command::Token => token_store::print_token().await,
             Command::Tokens(TokensCommand::Revoke(args)) => {
                 login_cmd::revoke(cli.config.as_deref(), cli.data_dir.as_deref(), args).await
+            }
+            Command::Agent(args) => agent_cmd::run(args).await,
+            Command::Agents(command) => {
+                agents_cmd::run(cli.config.as_deref(), cli.data_dir.as_deref(), command).await
+            }
+            Command::Identities(command) => {
+                identities_cmd::run(cli.config.as_deref(), cli.data_dir.as_deref(), command).await
+            }
+            Command::Connect(args) => {
+                connect_cmd::run(cli.config.as_deref(), cli.data_dir.as_deref(), args).await
             }
         }
     });

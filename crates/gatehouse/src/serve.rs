@@ -96,8 +96,13 @@ pub async fn run(config_path: Option<&Path>, data_dir: Option<&Path>) -> Result<
 
     let mut connections = HashMap::new();
     let mut targets = HashMap::new();
+    let mut agent_routes = HashMap::new();
     for connection in &config.connections {
         connections.insert(connection.name.clone(), Arc::new(connection.info()));
+        if !connection.agents.is_empty() {
+            agent_routes.insert(connection.name.clone(), connection.agents.clone());
+            continue;
+        }
         let target = connection.target(config)?;
         if let (Some(var), None) = (&connection.password_env, &target.password) {
             tracing::warn!(
@@ -114,10 +119,38 @@ pub async fn run(config_path: Option<&Path>, data_dir: Option<&Path>) -> Result<
         config.postgres.connect_timeout,
         settings.max_server_message,
     );
+    // Connections served by agents go through their tunnels; the rest are dialled directly.
+    let agents = if agent_routes.is_empty() {
+        None
+    } else {
+        let authority = crate::agent_authority::StoreAuthority {
+            store: store.clone(),
+            audit: audit.clone(),
+        };
+        let hub =
+            gatehouse_tunnel::AgentHub::new(Arc::new(authority), acceptor.clone(), agent_routes);
+        let listener = TcpListener::bind(config.agents.listen)
+            .await
+            .with_context(|| {
+                format!(
+                    "cannot listen for agents on {} ([agents] listen)",
+                    config.agents.listen
+                )
+            })?;
+        Some((hub, listener))
+    };
+    let connector: Arc<dyn gatehouse_pg::Connector> = match &agents {
+        Some((hub, _)) => Arc::new(gatehouse_tunnel::RoutedConnector::new(
+            Arc::new(connector),
+            hub.clone(),
+        )),
+        None => Arc::new(connector),
+    };
+    let live = Arc::new(gatehouse_pg::LiveSessions::default());
     let gateway = Arc::new(PgGateway {
         pipeline,
         authenticator: Arc::new(store.clone()),
-        connector: Arc::new(connector),
+        connector,
         connections,
         classifier: Arc::new(Classifier::new(CLASSIFIER_CACHE)),
         tls: Some(acceptor),
@@ -130,6 +163,7 @@ pub async fn run(config_path: Option<&Path>, data_dir: Option<&Path>) -> Result<
             .filter(|c| c.record_results)
             .map(|c| c.name.clone())
             .collect(),
+        live: live.clone(),
     });
 
     let pg_listener = TcpListener::bind(config.postgres.listen)
@@ -158,12 +192,30 @@ pub async fn run(config_path: Option<&Path>, data_dir: Option<&Path>) -> Result<
     tracing::info!(
         "admin HTTP listener on http://{admin_addr} (/healthz, /metrics, /v1/approvals, /v1/token, /mcp)"
     );
-    write_listeners_file(&setup.data_dir, pg_addr, admin_addr)?;
+    let agents_addr = match &agents {
+        Some((_, listener)) => {
+            let addr = listener.local_addr()?;
+            tracing::info!("agent listener on {addr} (TLS; agents dial in here)");
+            Some(addr)
+        }
+        None => None,
+    };
+    write_listeners_file(&setup.data_dir, pg_addr, admin_addr, agents_addr)?;
 
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let pg = tokio::spawn(gatehouse_pg::serve(
         gateway,
         pg_listener,
+        shutdown_rx.clone(),
+    ));
+    let hub = agents.map(|(hub, listener)| {
+        tokio::spawn(hub.clone().serve(listener, shutdown_rx.clone()));
+        hub
+    });
+    tokio::spawn(crate::revocation_watch::run(
+        store.clone(),
+        live,
+        hub,
         shutdown_rx.clone(),
     ));
     if let Some(notifier) = webhook {
@@ -187,8 +239,10 @@ pub async fn run(config_path: Option<&Path>, data_dir: Option<&Path>) -> Result<
         providers,
         signer,
         audit.clone(),
+        store.clone(),
         config.tokens.ttl,
     ));
+    let token_exchange = token_exchange.merge(crate::login_api::routes(&config.identity_providers));
     let admin = tokio::spawn(admin::serve(
         admin_listener,
         metrics,
@@ -231,11 +285,17 @@ fn audit_sink(_: &gatehouse_store::AuditLog) -> Arc<dyn gatehouse_pipeline::Audi
 /// when the config asks for port 0, and for scripts that wait for the gateway to be ready).
 pub const LISTENERS_FILE: &str = "listeners.json";
 
-fn write_listeners_file(data_dir: &Path, postgres: SocketAddr, admin: SocketAddr) -> Result<()> {
+fn write_listeners_file(
+    data_dir: &Path,
+    postgres: SocketAddr,
+    admin: SocketAddr,
+    agents: Option<SocketAddr>,
+) -> Result<()> {
     let path = data_dir.join(LISTENERS_FILE);
     let body = serde_json::json!({
         "postgres": postgres.to_string(),
         "admin": admin.to_string(),
+        "agents": agents.map(|a| a.to_string()),
         "pid": std::process::id(),
     });
     let staging = data_dir.join(format!("{LISTENERS_FILE}.tmp"));
@@ -244,7 +304,7 @@ fn write_listeners_file(data_dir: &Path, postgres: SocketAddr, admin: SocketAddr
         .with_context(|| format!("cannot write `{}`", path.display()))
 }
 
-async fn wait_for_signal() {
+pub(crate) async fn wait_for_signal() {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};

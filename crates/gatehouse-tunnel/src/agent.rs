@@ -1,0 +1,437 @@
+//! The agent's end: dial the gateway (TCP, TLS verified against the gateway's CA), serve
+//! HTTP/2 on that connection, introduce itself, and then open target sessions on the
+//! gateway's behalf with the agent's own credentials — which never cross the tunnel. Lost
+//! tunnels are dialled again with exponential backoff and jitter; a refusal by the gateway
+//! ends the agent with the gateway's reason (retrying a revoked credential helps nobody).
+
+use crate::TunnelError;
+use crate::hello::{Hello, MAX_HELLO_BYTES, Verdict};
+use crate::hub::{CONNECTION_WINDOW, STREAM_WINDOW, parse_key, read_body};
+use crate::stream::TunnelStream;
+use bytes::Bytes;
+use gatehouse_core::SecretString;
+use gatehouse_pg::Connector;
+use h2::server::SendResponse;
+use rand::Rng;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, watch};
+
+/// Time allowed for TCP connect and TLS handshake to the gateway.
+const DIAL_TIMEOUT: Duration = Duration::from_secs(10);
+/// First and longest wait before dialling again.
+const BACKOFF_START: Duration = Duration::from_millis(250);
+const BACKOFF_MAX: Duration = Duration::from_secs(30);
+/// A tunnel that stayed up this long resets the backoff.
+const STABLE_AFTER: Duration = Duration::from_secs(30);
+/// Keepalive from the agent's side (the gateway pings too).
+const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(10);
+const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Where the agent keeps the credential it got at enrolment.
+pub trait CredentialStore: Send + Sync {
+    fn load(&self) -> Result<Option<SecretString>, TunnelError>;
+    fn save(&self, credential: &SecretString) -> Result<(), TunnelError>;
+}
+
+/// Everything the agent needs.
+pub struct AgentSettings {
+    pub name: String,
+    pub version: String,
+    /// `host:port` of the gateway's agent listener.
+    pub gateway: String,
+    /// The name the gateway's certificate must carry.
+    pub server_name: rustls::pki_types::ServerName<'static>,
+    pub tls: Arc<rustls::ClientConfig>,
+    /// Opens target sessions with the agent's credentials.
+    pub connector: Arc<dyn Connector>,
+    /// The connections `connector` serves.
+    pub connections: Vec<String>,
+    pub enrolment_token: Option<SecretString>,
+    pub credentials: Arc<dyn CredentialStore>,
+}
+
+/// Run until `shutdown` becomes true (Ok) or the gateway refuses the agent (Err).
+pub async fn run_agent(
+    settings: Arc<AgentSettings>,
+    mut shutdown: watch::Receiver<bool>,
+) -> Result<(), TunnelError> {
+    let mut backoff = BACKOFF_START;
+    loop {
+        let started = Instant::now();
+        let outcome = tokio::select! {
+            outcome = tunnel_once(&settings) => outcome,
+            changed = shutdown.changed() => {
+                if changed.is_err() || *shutdown.borrow() {
+                    return Ok(());
+                }
+                continue;
+            }
+        };
+        match outcome {
+            Err(TunnelError::Refused(reason)) => return Err(TunnelError::Refused(reason)),
+            Err(TunnelError::Credential(reason)) => return Err(TunnelError::Credential(reason)),
+            Err(error) => tracing::warn!(
+                "tunnel to the gateway at {} lost: {error}",
+                settings.gateway
+            ),
+            Ok(()) => tracing::warn!("the gateway at {} closed the tunnel", settings.gateway),
+        }
+        if started.elapsed() >= STABLE_AFTER {
+            backoff = BACKOFF_START;
+        }
+        let wait = jittered(backoff);
+        tracing::info!("dialling the gateway again in {wait:?}");
+        tokio::select! {
+            () = tokio::time::sleep(wait) => {}
+            changed = shutdown.changed() => {
+                if changed.is_err() || *shutdown.borrow() {
+                    return Ok(());
+                }
+            }
+        }
+        backoff = (backoff * 2).min(BACKOFF_MAX);
+    }
+}
+
+/// `base` ± 25 %, so a fleet of agents does not reconnect in lockstep.
+fn jittered(base: Duration) -> Duration {
+    let factor = rand::rng().random_range(0.75..1.25);
+    base.mul_f64(factor)
+}
+
+/// What the request handlers tell the tunnel loop.
+enum Event {
+    Welcomed,
+    Refused(String),
+    Failed(TunnelError),
+}
+
+/// One tunnel, from dial to its end.
+async fn tunnel_once(settings: &Arc<AgentSettings>) -> Result<(), TunnelError> {
+    let unreachable = |reason: String| TunnelError::Unreachable {
+        address: settings.gateway.clone(),
+        reason,
+    };
+    let tcp = tokio::time::timeout(DIAL_TIMEOUT, TcpStream::connect(&settings.gateway))
+        .await
+        .map_err(|_| unreachable(format!("no connection within {DIAL_TIMEOUT:?}")))?
+        .map_err(|e| unreachable(e.to_string()))?;
+    let _ = tcp.set_nodelay(true);
+    let connector = tokio_rustls::TlsConnector::from(settings.tls.clone());
+    let tls = tokio::time::timeout(
+        DIAL_TIMEOUT,
+        connector.connect(settings.server_name.clone(), tcp),
+    )
+    .await
+    .map_err(|_| TunnelError::Tls {
+        address: settings.gateway.clone(),
+        reason: format!("no handshake within {DIAL_TIMEOUT:?}"),
+    })?
+    .map_err(|e| TunnelError::Tls {
+        address: settings.gateway.clone(),
+        reason: e.to_string(),
+    })?;
+    let mut connection = h2::server::Builder::new()
+        .initial_window_size(STREAM_WINDOW)
+        .initial_connection_window_size(CONNECTION_WINDOW)
+        .handshake::<_, Bytes>(tls)
+        .await?;
+    tracing::info!("tunnel to the gateway at {} is up", settings.gateway);
+    let admitted = Arc::new(AtomicBool::new(false));
+    let (events, mut event) = mpsc::channel::<Event>(4);
+    let keepalive_failed = spawn_keepalive(connection.ping_pong());
+    tokio::pin!(keepalive_failed);
+    loop {
+        tokio::select! {
+            accepted = connection.accept() => match accepted {
+                Some(Ok((request, respond))) => {
+                    dispatch(settings, request, respond, &admitted, &events);
+                }
+                Some(Err(error)) => return Err(error.into()),
+                None => return Ok(()),
+            },
+            Some(happened) = event.recv() => match happened {
+                Event::Welcomed => {
+                    tracing::info!(agent = %settings.name, connections = ?settings.connections, "admitted by the gateway");
+                }
+                Event::Refused(reason) => return Err(TunnelError::Refused(reason)),
+                Event::Failed(error) => return Err(error),
+            },
+            reason = &mut keepalive_failed => {
+                return Err(TunnelError::Protocol(reason));
+            }
+        }
+    }
+}
+
+/// Ping the gateway periodically; resolves with a reason when it stops answering.
+async fn spawn_keepalive(ping_pong: Option<h2::PingPong>) -> String {
+    let Some(mut ping_pong) = ping_pong else {
+        return std::future::pending().await;
+    };
+    let mut ticker = tokio::time::interval(KEEPALIVE_INTERVAL);
+    ticker.tick().await;
+    loop {
+        ticker.tick().await;
+        match tokio::time::timeout(KEEPALIVE_TIMEOUT, ping_pong.ping(h2::Ping::opaque())).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(error)) => return format!("keepalive failed: {error}"),
+            Err(_) => {
+                return format!(
+                    "the gateway did not answer a keepalive within {KEEPALIVE_TIMEOUT:?}"
+                );
+            }
+        }
+    }
+}
+
+fn dispatch(
+    settings: &Arc<AgentSettings>,
+    request: http::Request<h2::RecvStream>,
+    respond: SendResponse<Bytes>,
+    admitted: &Arc<AtomicBool>,
+    events: &mpsc::Sender<Event>,
+) {
+    let path = request.uri().path().to_owned();
+    let settings = settings.clone();
+    let admitted = admitted.clone();
+    let events = events.clone();
+    tokio::spawn(async move {
+        match path.as_str() {
+            "/v1/hello" => {
+                if let Err(error) = answer_hello(&settings, respond) {
+                    let _ = events.send(Event::Failed(error)).await;
+                }
+            }
+            "/v1/verdict" => {
+                let happened = take_verdict(&settings, request, respond, &admitted).await;
+                let _ = events.send(happened).await;
+            }
+            "/v1/sessions" if admitted.load(Ordering::Acquire) => {
+                serve_session(&settings, request, respond).await;
+            }
+            "/v1/cancel" if admitted.load(Ordering::Acquire) => {
+                relay_cancel(&settings, &request, respond).await;
+            }
+            _ => reply_error(
+                respond,
+                http::StatusCode::NOT_FOUND,
+                "no such tunnel request",
+            ),
+        }
+    });
+}
+
+fn answer_hello(
+    settings: &AgentSettings,
+    mut respond: SendResponse<Bytes>,
+) -> Result<(), TunnelError> {
+    let credential = settings.credentials.load()?;
+    let hello = Hello {
+        agent: settings.name.clone(),
+        version: settings.version.clone(),
+        connections: settings.connections.clone(),
+        enrolment_token: if credential.is_none() {
+            settings.enrolment_token.clone()
+        } else {
+            None
+        },
+        credential,
+    };
+    let body = serde_json::to_vec(&hello)
+        .map_err(|e| TunnelError::Protocol(format!("cannot encode the hello: {e}")))?;
+    let response = http::Response::builder()
+        .status(http::StatusCode::OK)
+        .body(())
+        .map_err(|e| TunnelError::Protocol(e.to_string()))?;
+    let mut send = respond.send_response(response, false)?;
+    send.send_data(Bytes::from(body), true)?;
+    Ok(())
+}
+
+async fn take_verdict(
+    settings: &AgentSettings,
+    request: http::Request<h2::RecvStream>,
+    mut respond: SendResponse<Bytes>,
+    admitted: &AtomicBool,
+) -> Event {
+    let body = match read_body(request.into_body(), MAX_HELLO_BYTES).await {
+        Ok(body) => body,
+        Err(reason) => {
+            return Event::Failed(TunnelError::Protocol(format!("the verdict: {reason}")));
+        }
+    };
+    let verdict: Verdict = match serde_json::from_slice(&body) {
+        Ok(verdict) => verdict,
+        Err(e) => {
+            return Event::Failed(TunnelError::Protocol(format!(
+                "the verdict is not valid JSON: {e}"
+            )));
+        }
+    };
+    let happened = match verdict {
+        Verdict::Refused { reason } => Event::Refused(reason),
+        Verdict::Welcome { credential } => {
+            let saved = match credential {
+                Some(credential) => settings.credentials.save(&credential),
+                None => Ok(()),
+            };
+            match saved {
+                Ok(()) => {
+                    admitted.store(true, Ordering::Release);
+                    Event::Welcomed
+                }
+                Err(error) => Event::Failed(error),
+            }
+        }
+    };
+    if let Ok(response) = http::Response::builder()
+        .status(http::StatusCode::NO_CONTENT)
+        .body(())
+    {
+        let _ = respond.send_response(response, true);
+    }
+    happened
+}
+
+async fn serve_session(
+    settings: &AgentSettings,
+    request: http::Request<h2::RecvStream>,
+    mut respond: SendResponse<Bytes>,
+) {
+    let header = |name: &str| request.headers().get(name).map(|v| v.as_bytes().to_vec());
+    let Some(connection) = header("gatehouse-connection").and_then(|v| String::from_utf8(v).ok())
+    else {
+        return reply_error(
+            respond,
+            http::StatusCode::BAD_REQUEST,
+            "the session request names no connection",
+        );
+    };
+    if !settings.connections.contains(&connection) {
+        let message = format!(
+            "agent `{}` does not serve connection `{connection}`",
+            settings.name
+        );
+        return reply_error(respond, http::StatusCode::NOT_FOUND, &message);
+    }
+    let parameters: Vec<(String, String)> =
+        match header("gatehouse-parameters").map(|v| serde_json::from_slice(&v)) {
+            Some(Ok(parameters)) => parameters,
+            _ => {
+                return reply_error(
+                    respond,
+                    http::StatusCode::BAD_REQUEST,
+                    "the session request's parameters are malformed",
+                );
+            }
+        };
+    let upstream = match settings.connector.open(&connection, &parameters).await {
+        Ok(upstream) => upstream,
+        Err(error) => {
+            tracing::warn!(%connection, %error, "cannot open a session to the target");
+            return reply_error(respond, http::StatusCode::BAD_GATEWAY, &error.to_string());
+        }
+    };
+    let mut response = http::Response::builder().status(http::StatusCode::OK);
+    match serde_json::to_vec(&upstream.parameters).map(|json| http::HeaderValue::from_bytes(&json))
+    {
+        Ok(Ok(value)) => response = response.header("gatehouse-parameters", value),
+        _ => {
+            return reply_error(
+                respond,
+                http::StatusCode::BAD_GATEWAY,
+                "the server's parameters cannot be passed on",
+            );
+        }
+    }
+    if let Some(key) = upstream.key {
+        response = response.header(
+            "gatehouse-backend-key",
+            format!("{}:{}", key.process_id, key.secret),
+        );
+    }
+    let Ok(response) = response.body(()) else {
+        return reply_error(
+            respond,
+            http::StatusCode::BAD_GATEWAY,
+            "cannot build the session response",
+        );
+    };
+    let send = match respond.send_response(response, false) {
+        Ok(send) => send,
+        Err(error) => {
+            tracing::debug!(%error, "the gateway dropped a session before it opened");
+            return;
+        }
+    };
+    tracing::info!(%connection, "session opened for the gateway");
+    let mut tunnel = TunnelStream::new(send, request.into_body(), "the gateway".to_owned());
+    let mut server = upstream.stream;
+    if !upstream.leftover.is_empty() && tunnel.write_all(&upstream.leftover).await.is_err() {
+        return;
+    }
+    match tokio::io::copy_bidirectional(&mut server, &mut tunnel).await {
+        Ok((up, down)) => {
+            tracing::info!(%connection, bytes_to_server = up, bytes_to_gateway = down, "session ended")
+        }
+        Err(error) => tracing::info!(%connection, %error, "session ended"),
+    }
+}
+
+async fn relay_cancel(
+    settings: &AgentSettings,
+    request: &http::Request<h2::RecvStream>,
+    respond: SendResponse<Bytes>,
+) {
+    let connection = request
+        .headers()
+        .get("gatehouse-connection")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let key = request
+        .headers()
+        .get("gatehouse-backend-key")
+        .map(|v| parse_key(v.as_bytes()));
+    let Some(Ok(key)) = key else {
+        return reply_error(
+            respond,
+            http::StatusCode::BAD_REQUEST,
+            "the cancel request has no valid key",
+        );
+    };
+    if !settings.connections.contains(&connection) {
+        return reply_error(
+            respond,
+            http::StatusCode::NOT_FOUND,
+            "this agent does not serve that connection",
+        );
+    }
+    match settings.connector.cancel(&connection, key).await {
+        Ok(()) => {
+            let mut respond = respond;
+            if let Ok(response) = http::Response::builder()
+                .status(http::StatusCode::NO_CONTENT)
+                .body(())
+            {
+                let _ = respond.send_response(response, true);
+            }
+        }
+        Err(error) => reply_error(respond, http::StatusCode::BAD_GATEWAY, &error.to_string()),
+    }
+}
+
+fn reply_error(mut respond: SendResponse<Bytes>, status: http::StatusCode, message: &str) {
+    let body = serde_json::json!({ "error": message }).to_string();
+    let Ok(response) = http::Response::builder().status(status).body(()) else {
+        return;
+    };
+    if let Ok(mut send) = respond.send_response(response, false) {
+        let _ = send.send_data(Bytes::from(body), true);
+    }
+}

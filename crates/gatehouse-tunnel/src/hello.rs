@@ -1,0 +1,61 @@
+//! The two messages of a tunnel's opening: the agent's [`Hello`] and the gateway's
+//! [`Verdict`]. Both are JSON bodies of ordinary HTTP/2 requests; secrets in them are
+//! [`SecretString`]s, so they never print.
+
+use gatehouse_core::SecretString;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// Largest hello or verdict body accepted.
+pub(crate) const MAX_HELLO_BYTES: usize = 64 * 1024;
+
+/// What an agent says about itself.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Hello {
+    /// The agent's name (`gatehouse agents create NAME`).
+    pub agent: String,
+    /// The agent's gatehouse version.
+    pub version: String,
+    /// The connections it serves (names as in the gateway's config).
+    pub connections: Vec<String>,
+    /// The credential it was given at enrolment.
+    #[serde(default, with = "secret", skip_serializing_if = "Option::is_none")]
+    pub credential: Option<SecretString>,
+    /// A one-time enrolment token, on first contact.
+    #[serde(default, with = "secret", skip_serializing_if = "Option::is_none")]
+    pub enrolment_token: Option<SecretString>,
+}
+
+/// The gateway's answer to a hello.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "verdict", rename_all = "snake_case")]
+pub enum Verdict {
+    Welcome {
+        /// A new credential, when the agent enrolled with an enrolment token: keep it, and
+        /// present it from now on (the enrolment token is spent).
+        #[serde(default, with = "secret", skip_serializing_if = "Option::is_none")]
+        credential: Option<SecretString>,
+    },
+    Refused {
+        reason: String,
+    },
+}
+
+mod secret {
+    use super::*;
+
+    pub fn serialize<S: Serializer>(
+        value: &Option<SecretString>,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        value
+            .as_ref()
+            .map(SecretString::expose)
+            .serialize(serializer)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Option<SecretString>, D::Error> {
+        Ok(Option::<String>::deserialize(deserializer)?.map(SecretString::new))
+    }
+}

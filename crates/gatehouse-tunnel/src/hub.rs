@@ -1,0 +1,600 @@
+//! The gateway's end of the tunnels: accepts agents on the agent listener, admits them
+//! (credential, and only the connections the gateway routes to them), keeps the live ones,
+//! and opens sessions through them for [`RoutedConnector`]. When no agent for a connection is
+//! connected, opening fails at once with an error naming the agents — never a wait, never
+//! another path.
+
+use crate::hello::{Hello, MAX_HELLO_BYTES, Verdict};
+use crate::stream::TunnelStream;
+use bytes::Bytes;
+use gatehouse_core::SecretString;
+use gatehouse_pg::{BackendKey, Connector, PgError, UpstreamSession};
+use gatehouse_pipeline::BoxFuture;
+use h2::client::SendRequest;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+use tokio_rustls::TlsAcceptor;
+
+/// Time an agent has from TCP connect to being admitted.
+const ADMISSION_TIMEOUT: Duration = Duration::from_secs(10);
+/// How often the gateway checks that an agent still answers.
+const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(10);
+/// How long a keepalive ping may go unanswered before the agent counts as gone.
+const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Time an agent has to open the target session (it has its own connect timeout too).
+const OPEN_TIMEOUT: Duration = Duration::from_secs(30);
+/// Per-session and per-tunnel HTTP/2 flow-control windows.
+pub(crate) const STREAM_WINDOW: u32 = 1 << 20;
+pub(crate) const CONNECTION_WINDOW: u32 = 16 << 20;
+
+/// Decides which agents may connect, and hears when they go.
+pub trait AgentAuthority: Send + Sync {
+    /// Check the hello's credential or enrolment token (the hub has already checked that
+    /// every announced connection is routed to this agent). `Err` is the refusal reason the
+    /// agent is told.
+    fn admit<'a>(
+        &'a self,
+        hello: &'a Hello,
+        peer: SocketAddr,
+    ) -> BoxFuture<'a, Result<Admission, String>>;
+
+    /// A hello was refused by the hub itself (the reason says why).
+    fn refused<'a>(
+        &'a self,
+        hello: &'a Hello,
+        peer: SocketAddr,
+        reason: &'a str,
+    ) -> BoxFuture<'a, ()>;
+
+    /// An admitted agent's tunnel ended.
+    fn disconnected<'a>(
+        &'a self,
+        agent: &'a str,
+        peer: SocketAddr,
+        reason: &'a str,
+    ) -> BoxFuture<'a, ()>;
+}
+
+/// An admitted agent.
+pub struct Admission {
+    /// A credential issued on enrolment, sent to the agent in the welcome.
+    pub issued_credential: Option<SecretString>,
+}
+
+/// A live agent, as status shows it.
+#[derive(Debug, Clone)]
+pub struct ConnectedAgent {
+    pub name: String,
+    pub version: String,
+    pub connections: Vec<String>,
+    pub peer: SocketAddr,
+}
+
+struct Link {
+    agent: ConnectedAgent,
+    sender: SendRequest<Bytes>,
+    /// Set to a reason to close the tunnel (the agent was revoked).
+    close: watch::Sender<Option<String>>,
+}
+
+/// The live tunnels and the routes through them.
+pub struct AgentHub {
+    authority: Arc<dyn AgentAuthority>,
+    tls: TlsAcceptor,
+    /// Connection name → the agents the gateway's config says serve it.
+    routes: HashMap<String, Vec<String>>,
+    links: Mutex<HashMap<u64, Link>>,
+    next_link: AtomicU64,
+    next_pick: AtomicUsize,
+}
+
+impl AgentHub {
+    pub fn new(
+        authority: Arc<dyn AgentAuthority>,
+        tls: TlsAcceptor,
+        routes: HashMap<String, Vec<String>>,
+    ) -> Arc<AgentHub> {
+        Arc::new(AgentHub {
+            authority,
+            tls,
+            routes,
+            links: Mutex::new(HashMap::new()),
+            next_link: AtomicU64::new(0),
+            next_pick: AtomicUsize::new(0),
+        })
+    }
+
+    fn links(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Link>> {
+        // Inserts and removes are single operations: a poisoned map is still consistent.
+        self.links
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Whether `connection` is served by agents rather than dialled directly.
+    pub fn serves(&self, connection: &str) -> bool {
+        self.routes.contains_key(connection)
+    }
+
+    /// The agents connected now.
+    pub fn connected(&self) -> Vec<ConnectedAgent> {
+        let mut agents: Vec<ConnectedAgent> =
+            self.links().values().map(|l| l.agent.clone()).collect();
+        agents.sort_by(|a, b| a.name.cmp(&b.name));
+        agents
+    }
+
+    /// Close every tunnel of agent `name` (it was revoked); returns how many. Its sessions
+    /// end with the tunnel.
+    pub fn close_agent(&self, name: &str, reason: &str) -> usize {
+        let links = self.links();
+        let mut closed = 0;
+        for link in links.values().filter(|link| link.agent.name == name) {
+            link.close.send_replace(Some(reason.to_owned()));
+            closed += 1;
+        }
+        closed
+    }
+
+    /// Accept agents on `listener` until `shutdown` becomes true.
+    pub async fn serve(self: Arc<Self>, listener: TcpListener, shutdown: watch::Receiver<bool>) {
+        let mut stop = shutdown.clone();
+        loop {
+            tokio::select! {
+                accepted = listener.accept() => match accepted {
+                    Ok((tcp, peer)) => {
+                        tokio::spawn(self.clone().handle(tcp, peer, shutdown.clone()));
+                    }
+                    Err(error) => {
+                        tracing::warn!(%error, "accepting an agent failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                },
+                changed = stop.changed() => {
+                    if changed.is_err() || *stop.borrow() {
+                        return;
+                    }
+                }
+            }
+        }
+    }
+
+    async fn handle(
+        self: Arc<Self>,
+        tcp: TcpStream,
+        peer: SocketAddr,
+        shutdown: watch::Receiver<bool>,
+    ) {
+        let _ = tcp.set_nodelay(true);
+        let admitted = tokio::time::timeout(ADMISSION_TIMEOUT, self.admit(tcp, peer)).await;
+        let (agent, sender, mut connection) = match admitted {
+            Ok(Ok(admitted)) => admitted,
+            Ok(Err(reason)) => {
+                tracing::info!(%peer, "agent refused: {reason}");
+                return;
+            }
+            Err(_) => {
+                tracing::info!(%peer, "agent refused: it did not complete the tunnel's opening within {ADMISSION_TIMEOUT:?}");
+                return;
+            }
+        };
+        let ping_pong = connection.ping_pong();
+        let id = self.next_link.fetch_add(1, Ordering::Relaxed);
+        let (close, closed) = watch::channel(None);
+        tracing::info!(
+            agent = %agent.name,
+            %peer,
+            version = %agent.version,
+            connections = ?agent.connections,
+            "agent connected"
+        );
+        self.links().insert(
+            id,
+            Link {
+                agent: agent.clone(),
+                sender,
+                close,
+            },
+        );
+        let reason = watch_link(connection, ping_pong, shutdown, closed).await;
+        self.links().remove(&id);
+        tracing::warn!(agent = %agent.name, %peer, "agent disconnected: {reason}");
+        self.authority
+            .disconnected(&agent.name, peer, &reason)
+            .await;
+    }
+
+    /// TLS, HTTP/2 (the gateway as client), hello, verdict.
+    async fn admit(
+        &self,
+        tcp: TcpStream,
+        peer: SocketAddr,
+    ) -> Result<(ConnectedAgent, SendRequest<Bytes>, DrivenConnection), String> {
+        let tls = self
+            .tls
+            .accept(tcp)
+            .await
+            .map_err(|e| format!("TLS handshake failed: {e}"))?;
+        let (sender, connection) = h2::client::Builder::new()
+            .initial_window_size(STREAM_WINDOW)
+            .initial_connection_window_size(CONNECTION_WINDOW)
+            .handshake::<_, Bytes>(tls)
+            .await
+            .map_err(|e| format!("HTTP/2 handshake failed: {e}"))?;
+        let connection = DrivenConnection::spawn(connection);
+        let hello = ask_hello(sender.clone())
+            .await
+            .map_err(|e| format!("no usable hello: {e}"))?;
+        let verdict = match self.check_routes(&hello) {
+            Err(reason) => {
+                self.authority.refused(&hello, peer, &reason).await;
+                Verdict::Refused { reason }
+            }
+            Ok(()) => match self.authority.admit(&hello, peer).await {
+                Ok(admission) => Verdict::Welcome {
+                    credential: admission.issued_credential,
+                },
+                Err(reason) => Verdict::Refused { reason },
+            },
+        };
+        let sent = send_verdict(sender.clone(), &verdict).await;
+        if let Verdict::Refused { reason } = verdict {
+            // Let the refusal reach the agent before the tunnel closes.
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            connection.abort();
+            return Err(format!("agent `{}`: {reason}", hello.agent));
+        }
+        sent.map_err(|e| {
+            format!(
+                "agent `{}`: the welcome was not delivered: {e}",
+                hello.agent
+            )
+        })?;
+        Ok((
+            ConnectedAgent {
+                name: hello.agent,
+                version: hello.version,
+                connections: hello.connections,
+                peer,
+            },
+            sender,
+            connection,
+        ))
+    }
+
+    /// Every connection the agent announces must be one the gateway routes to it.
+    fn check_routes(&self, hello: &Hello) -> Result<(), String> {
+        if hello.connections.is_empty() {
+            return Err("the agent serves no connections".to_owned());
+        }
+        for connection in &hello.connections {
+            let routed = self
+                .routes
+                .get(connection)
+                .is_some_and(|agents| agents.contains(&hello.agent));
+            if !routed {
+                return Err(format!(
+                    "agent `{}` announces connection `{connection}`, which the gateway's config does not route to it \
+                     (add `agents = [\"{}\"]` to that connection in the gateway's config, or remove it from the agent's)",
+                    hello.agent, hello.agent
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// A live tunnel for `connection`, taking turns among the agents serving it.
+    fn pick(&self, connection: &str) -> Result<(String, SendRequest<Bytes>), PgError> {
+        let links = self.links();
+        let mut candidates: Vec<(&u64, &Link)> = links
+            .iter()
+            .filter(|(_, link)| link.agent.connections.iter().any(|c| c == connection))
+            .collect();
+        candidates.sort_by_key(|(id, _)| **id);
+        if candidates.is_empty() {
+            let agents = self.routes.get(connection).cloned().unwrap_or_default();
+            let named = agents
+                .iter()
+                .map(|a| format!("`{a}`"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let message = if agents.len() == 1 {
+                format!(
+                    "connection `{connection}` is served by agent {named}, which is not connected"
+                )
+            } else {
+                format!(
+                    "connection `{connection}` is served by agents {named}, none of which is connected"
+                )
+            };
+            return Err(PgError::Upstream(message));
+        }
+        let turn = self.next_pick.fetch_add(1, Ordering::Relaxed) % candidates.len();
+        let (_, link) = candidates
+            .get(turn)
+            .ok_or_else(|| PgError::Upstream("no agent link".to_owned()))?;
+        Ok((link.agent.name.clone(), link.sender.clone()))
+    }
+
+    async fn open(
+        &self,
+        connection: &str,
+        client_parameters: &[(String, String)],
+    ) -> Result<UpstreamSession, PgError> {
+        let (agent, sender) = self.pick(connection)?;
+        let parameters = serde_json::to_vec(client_parameters)
+            .map_err(|e| PgError::Upstream(format!("cannot encode startup parameters: {e}")))?;
+        let request = http::Request::post("/v1/sessions")
+            .header("gatehouse-connection", connection)
+            .header("gatehouse-parameters", parameters)
+            .body(())
+            .map_err(|e| PgError::Upstream(format!("cannot build the session request: {e}")))?;
+        let opening = async {
+            let mut sender = sender.ready().await?;
+            let (response, send) = sender.send_request(request, false)?;
+            Ok::<_, h2::Error>((response.await?, send))
+        };
+        let (response, send) = tokio::time::timeout(OPEN_TIMEOUT, opening)
+            .await
+            .map_err(|_| {
+                PgError::Upstream(format!(
+                    "agent `{agent}` did not open connection `{connection}` within {OPEN_TIMEOUT:?}"
+                ))
+            })?
+            .map_err(|e| {
+                PgError::Upstream(format!(
+                    "agent `{agent}` could not open connection `{connection}`: the tunnel failed ({e})"
+                ))
+            })?;
+        let (parts, body) = response.into_parts();
+        if parts.status != http::StatusCode::OK {
+            let text = read_body(body, MAX_HELLO_BYTES).await.unwrap_or_default();
+            let reason = serde_json::from_slice::<serde_json::Value>(&text)
+                .ok()
+                .and_then(|v| v.get("error").and_then(|e| e.as_str()).map(str::to_owned))
+                .unwrap_or_else(|| format!("HTTP status {}", parts.status));
+            return Err(PgError::Upstream(format!(
+                "agent `{agent}` could not open connection `{connection}`: {reason}"
+            )));
+        }
+        let parameters: Vec<(String, String)> = parts
+            .headers
+            .get("gatehouse-parameters")
+            .and_then(|v| serde_json::from_slice(v.as_bytes()).ok())
+            .ok_or_else(|| {
+                PgError::Protocol(format!("agent `{agent}` sent no server parameters"))
+            })?;
+        let key = parts
+            .headers
+            .get("gatehouse-backend-key")
+            .map(|v| parse_key(v.as_bytes()))
+            .transpose()
+            .map_err(|e| PgError::Protocol(format!("agent `{agent}`: {e}")))?;
+        let stream = TunnelStream::new(send, body, format!("agent `{agent}`"));
+        Ok(UpstreamSession {
+            stream: Box::new(stream),
+            parameters,
+            key,
+            leftover: bytes::BytesMut::new(),
+        })
+    }
+
+    async fn cancel(&self, connection: &str, key: BackendKey) -> Result<(), PgError> {
+        let (agent, sender) = self.pick(connection)?;
+        let request = http::Request::post("/v1/cancel")
+            .header("gatehouse-connection", connection)
+            .header(
+                "gatehouse-backend-key",
+                format!("{}:{}", key.process_id, key.secret),
+            )
+            .body(())
+            .map_err(|e| PgError::Upstream(format!("cannot build the cancel request: {e}")))?;
+        let sending = async {
+            let mut sender = sender.ready().await?;
+            let (response, _) = sender.send_request(request, true)?;
+            response.await
+        };
+        let response = tokio::time::timeout(OPEN_TIMEOUT, sending)
+            .await
+            .map_err(|_| PgError::Timeout("relaying a cancel request through an agent"))?
+            .map_err(|e| PgError::Upstream(format!("agent `{agent}`: cancel failed: {e}")))?;
+        if response.status().is_success() {
+            Ok(())
+        } else {
+            Err(PgError::Upstream(format!(
+                "agent `{agent}` could not relay the cancel request (HTTP status {})",
+                response.status()
+            )))
+        }
+    }
+}
+
+/// The h2 connection task of one tunnel.
+struct DrivenConnection {
+    task: tokio::task::JoinHandle<Result<(), h2::Error>>,
+    ping_pong: Option<h2::PingPong>,
+}
+
+impl DrivenConnection {
+    fn spawn(
+        mut connection: h2::client::Connection<tokio_rustls::server::TlsStream<TcpStream>, Bytes>,
+    ) -> Self {
+        let ping_pong = connection.ping_pong();
+        DrivenConnection {
+            task: tokio::spawn(connection),
+            ping_pong,
+        }
+    }
+
+    fn ping_pong(&mut self) -> Option<h2::PingPong> {
+        self.ping_pong.take()
+    }
+
+    fn abort(&self) {
+        self.task.abort();
+    }
+}
+
+impl Drop for DrivenConnection {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Wait until the tunnel ends; returns why.
+async fn watch_link(
+    mut connection: DrivenConnection,
+    mut ping_pong: Option<h2::PingPong>,
+    mut shutdown: watch::Receiver<bool>,
+    mut closed: watch::Receiver<Option<String>>,
+) -> String {
+    let mut ticker = tokio::time::interval(KEEPALIVE_INTERVAL);
+    ticker.tick().await;
+    loop {
+        tokio::select! {
+            ended = &mut connection.task => {
+                return match ended {
+                    Ok(Ok(())) => "the agent closed the tunnel".to_owned(),
+                    Ok(Err(error)) => format!("the tunnel failed: {error}"),
+                    Err(_) => "the tunnel task ended".to_owned(),
+                };
+            }
+            _ = ticker.tick() => {
+                if let Some(pinger) = ping_pong.as_mut() {
+                    match tokio::time::timeout(KEEPALIVE_TIMEOUT, pinger.ping(h2::Ping::opaque())).await {
+                        Ok(Ok(_)) => {}
+                        Ok(Err(error)) => return format!("keepalive failed: {error}"),
+                        Err(_) => return format!("no answer to a keepalive within {KEEPALIVE_TIMEOUT:?}"),
+                    }
+                }
+            }
+            changed = shutdown.changed() => {
+                if changed.is_err() || *shutdown.borrow() {
+                    return "the gateway is shutting down".to_owned();
+                }
+            }
+            changed = closed.changed() => {
+                if changed.is_ok()
+                    && let Some(reason) = closed.borrow().clone()
+                {
+                    return reason;
+                }
+            }
+        }
+    }
+}
+
+async fn ask_hello(sender: SendRequest<Bytes>) -> Result<Hello, String> {
+    let request = http::Request::get("/v1/hello")
+        .body(())
+        .map_err(|e| e.to_string())?;
+    let mut sender = sender.ready().await.map_err(|e| e.to_string())?;
+    let (response, _) = sender
+        .send_request(request, true)
+        .map_err(|e| e.to_string())?;
+    let response = response.await.map_err(|e| e.to_string())?;
+    if response.status() != http::StatusCode::OK {
+        return Err(format!(
+            "the hello answered HTTP status {}",
+            response.status()
+        ));
+    }
+    let body = read_body(response.into_body(), MAX_HELLO_BYTES).await?;
+    serde_json::from_slice(&body).map_err(|e| format!("the hello is not valid JSON: {e}"))
+}
+
+async fn send_verdict(sender: SendRequest<Bytes>, verdict: &Verdict) -> Result<(), String> {
+    let body = serde_json::to_vec(verdict).map_err(|e| e.to_string())?;
+    let request = http::Request::post("/v1/verdict")
+        .body(())
+        .map_err(|e| e.to_string())?;
+    let mut sender = sender.ready().await.map_err(|e| e.to_string())?;
+    let (response, mut send) = sender
+        .send_request(request, false)
+        .map_err(|e| e.to_string())?;
+    send.send_data(Bytes::from(body), true)
+        .map_err(|e| e.to_string())?;
+    let response = response.await.map_err(|e| e.to_string())?;
+    if response.status().is_success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "the verdict answered HTTP status {}",
+            response.status()
+        ))
+    }
+}
+
+/// Read a whole (small) body, refusing more than `limit` bytes.
+pub(crate) async fn read_body(mut body: h2::RecvStream, limit: usize) -> Result<Vec<u8>, String> {
+    let mut bytes = Vec::new();
+    while let Some(chunk) = body.data().await {
+        let chunk = chunk.map_err(|e| e.to_string())?;
+        let _ = body.flow_control().release_capacity(chunk.len());
+        if bytes.len() + chunk.len() > limit {
+            return Err(format!("the body is over the {limit}-byte limit"));
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    Ok(bytes)
+}
+
+/// `"<process id>:<secret>"`.
+pub(crate) fn parse_key(text: &[u8]) -> Result<BackendKey, String> {
+    let text = std::str::from_utf8(text).map_err(|_| "a malformed cancel key".to_owned())?;
+    let (pid, secret) = text
+        .split_once(':')
+        .ok_or_else(|| "a malformed cancel key".to_owned())?;
+    Ok(BackendKey {
+        process_id: pid
+            .parse()
+            .map_err(|_| "a malformed cancel key".to_owned())?,
+        secret: secret
+            .parse()
+            .map_err(|_| "a malformed cancel key".to_owned())?,
+    })
+}
+
+/// The gateway's connector: connections served by agents go through the hub, the rest are
+/// dialled directly by the built-in connector.
+pub struct RoutedConnector {
+    builtin: Arc<dyn Connector>,
+    hub: Arc<AgentHub>,
+}
+
+impl RoutedConnector {
+    pub fn new(builtin: Arc<dyn Connector>, hub: Arc<AgentHub>) -> Self {
+        RoutedConnector { builtin, hub }
+    }
+}
+
+impl Connector for RoutedConnector {
+    fn open<'a>(
+        &'a self,
+        connection: &'a str,
+        client_parameters: &'a [(String, String)],
+    ) -> BoxFuture<'a, Result<UpstreamSession, PgError>> {
+        if self.hub.serves(connection) {
+            Box::pin(self.hub.open(connection, client_parameters))
+        } else {
+            self.builtin.open(connection, client_parameters)
+        }
+    }
+
+    fn cancel<'a>(
+        &'a self,
+        connection: &'a str,
+        key: BackendKey,
+    ) -> BoxFuture<'a, Result<(), PgError>> {
+        if self.hub.serves(connection) {
+            Box::pin(self.hub.cancel(connection, key))
+        } else {
+            self.builtin.cancel(connection, key)
+        }
+    }
+}

@@ -1,0 +1,26 @@
+//! The agent tunnel: how the gateway reaches targets in private networks without holding their
+//! credentials or needing an inbound port there.
+//!
+//! The agent (`gatehouse agent`) runs next to the targets and dials **out** to the gateway: one
+//! TLS connection carrying HTTP/2, with the roles reversed once it is up — the gateway is the
+//! HTTP/2 client and the agent the server — so the gateway opens one stream per client session
+//! and HTTP/2's per-stream flow control gives every session its own back-pressure.
+//!
+//! On a new tunnel the gateway asks `GET /v1/hello` (the agent's name, version, connections
+//! and credential or enrolment token), decides through an [`AgentAuthority`], and answers
+//! `POST /v1/verdict` (welcome, with a credential on enrolment, or refused with the reason).
+//! A session is `POST /v1/sessions`: the agent opens and authenticates the target session with
+//! its own credentials and answers with the server's startup parameters and cancel key, after
+//! which the request and response bodies carry the PostgreSQL bytes. `POST /v1/cancel`
+//! relays a cancel request. Policy, masking, audit and recording stay in the gateway.
+
+mod agent;
+mod error;
+mod hello;
+mod hub;
+mod stream;
+
+pub use agent::{AgentSettings, CredentialStore, run_agent};
+pub use error::TunnelError;
+pub use hello::{Hello, Verdict};
+pub use hub::{Admission, AgentAuthority, AgentHub, ConnectedAgent, RoutedConnector};

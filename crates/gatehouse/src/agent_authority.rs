@@ -1,0 +1,192 @@
+//! The gateway's side of admitting agents: checks a tunnel's hello against the store
+//! (credential, or a one-time enrolment token spent for a new credential), keeps each
+//! agent's last-seen status for `gatehouse agents list`, and audits every admission, refusal
+//! and disconnection (never a secret).
+
+use gatehouse_pipeline::BoxFuture;
+use gatehouse_pipeline::{AuditEvent, AuditEventKind, AuditIdentity, Durability, now_unix_ms};
+use gatehouse_store::{AgentProof, AuditLog, Store};
+use gatehouse_tunnel::{Admission, AgentAuthority, Hello};
+use std::net::SocketAddr;
+
+/// Admits agents known to the store.
+pub struct StoreAuthority {
+    pub store: Store,
+    pub audit: AuditLog,
+}
+
+impl StoreAuthority {
+    async fn record(
+        &self,
+        agent: &str,
+        peer: SocketAddr,
+        decision: &str,
+        detail: String,
+        durability: Durability,
+    ) {
+        let event = AuditEvent {
+            time_unix_ms: now_unix_ms(),
+            kind: AuditEventKind::Agent,
+            identity: AuditIdentity {
+                subject: format!("agent:{agent}"),
+                kind: "machine".to_owned(),
+                groups: Vec::new(),
+            },
+            acting_for: Vec::new(),
+            session: None,
+            connection: None,
+            source_address: Some(peer.to_string()),
+            action: Some(format!("agent:{decision}")),
+            decision: Some(
+                if decision == "refuse" {
+                    "deny"
+                } else {
+                    "allow"
+                }
+                .to_owned(),
+            ),
+            policies: Vec::new(),
+            statement: None,
+            fingerprint: None,
+            outcome: None,
+            refers_to: None,
+            detail: Some(detail),
+        };
+        if let Err(reason) = self.audit.append(&[event], durability).await {
+            tracing::error!(%reason, agent, "cannot record an agent event in the audit log");
+        }
+    }
+}
+
+impl AgentAuthority for StoreAuthority {
+    fn admit<'a>(
+        &'a self,
+        hello: &'a Hello,
+        peer: SocketAddr,
+    ) -> BoxFuture<'a, Result<Admission, String>> {
+        Box::pin(async move {
+            let name = hello.agent.as_str();
+            let shown: String = name.chars().take(64).collect();
+            if !gatehouse_store::valid_agent_name(name) {
+                let reason = format!("{shown:?} is not an agent name");
+                self.record(&shown, peer, "refuse", reason.clone(), Durability::Windowed)
+                    .await;
+                return Err(reason);
+            }
+            let proof = match (&hello.credential, &hello.enrolment_token) {
+                (Some(credential), _) => AgentProof::Credential(credential),
+                (None, Some(token)) => AgentProof::Enrolment(token),
+                (None, None) => {
+                    let reason = format!(
+                        "agent `{name}` presented neither a credential nor an enrolment token; \
+                         give it the token from `gatehouse agents create {name}`"
+                    );
+                    self.record(name, peer, "refuse", reason.clone(), Durability::Windowed)
+                        .await;
+                    return Err(reason);
+                }
+            };
+            let enrolling = matches!(proof, AgentProof::Enrolment(_));
+            match self.store.admit_agent(name, proof).await {
+                Ok(Ok(issued)) => {
+                    let detail = format!(
+                        "agent `{name}` {} (version {}, connections [{}])",
+                        if enrolling {
+                            "enrolled: its enrolment token is spent and a credential issued"
+                        } else {
+                            "connected"
+                        },
+                        hello.version,
+                        hello.connections.join(", ")
+                    );
+                    // An enrolment is a credential change: on disk before the credential leaves.
+                    let durability = if enrolling {
+                        Durability::Synced
+                    } else {
+                        Durability::Windowed
+                    };
+                    self.record(
+                        name,
+                        peer,
+                        if enrolling { "enrol" } else { "connect" },
+                        detail,
+                        durability,
+                    )
+                    .await;
+                    if let Err(error) = self
+                        .store
+                        .agent_seen(
+                            name,
+                            true,
+                            Some((&hello.version, &hello.connections, &peer.to_string())),
+                        )
+                        .await
+                    {
+                        tracing::warn!(%error, agent = name, "cannot note the agent as connected");
+                    }
+                    Ok(Admission {
+                        issued_credential: issued,
+                    })
+                }
+                Ok(Err(refusal)) => {
+                    self.record(
+                        name,
+                        peer,
+                        "refuse",
+                        refusal.0.clone(),
+                        Durability::Windowed,
+                    )
+                    .await;
+                    Err(refusal.0)
+                }
+                Err(error) => {
+                    tracing::error!(%error, agent = name, "cannot check an agent");
+                    Err(
+                        "the gateway cannot check agents right now; it will be tried again"
+                            .to_owned(),
+                    )
+                }
+            }
+        })
+    }
+
+    fn refused<'a>(
+        &'a self,
+        hello: &'a Hello,
+        peer: SocketAddr,
+        reason: &'a str,
+    ) -> BoxFuture<'a, ()> {
+        Box::pin(async move {
+            let shown: String = hello.agent.chars().take(64).collect();
+            self.record(
+                &shown,
+                peer,
+                "refuse",
+                reason.to_owned(),
+                Durability::Windowed,
+            )
+            .await;
+        })
+    }
+
+    fn disconnected<'a>(
+        &'a self,
+        agent: &'a str,
+        peer: SocketAddr,
+        reason: &'a str,
+    ) -> BoxFuture<'a, ()> {
+        Box::pin(async move {
+            if let Err(error) = self.store.agent_seen(agent, false, None).await {
+                tracing::warn!(%error, agent, "cannot note the agent as disconnected");
+            }
+            self.record(
+                agent,
+                peer,
+                "disconnect",
+                format!("agent `{agent}` disconnected: {reason}"),
+                Durability::Windowed,
+            )
+            .await;
+        })
+    }
+}

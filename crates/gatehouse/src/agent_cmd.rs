@@ -1,0 +1,143 @@
+//! `gatehouse agent --config agent.toml`: run the network-resident agent. It dials out to the
+//! gateway's agent listener, enrols with its one-time token on first contact (keeping the
+//! credential it gets in `state_dir`, mode 0600), and opens sessions to its connections'
+//! targets with credentials that never leave this machine.
+
+use crate::agent_config::AgentConfig;
+use crate::args::AgentArgs;
+use anyhow::{Context, Result, anyhow, bail};
+use gatehouse_core::SecretString;
+use gatehouse_pg::BuiltinConnector;
+use gatehouse_tunnel::{AgentSettings, CredentialStore, TunnelError};
+use rustls::RootCertStore;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, ServerName};
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+/// Largest message accepted from a target (the gateway applies its own limit too).
+const MAX_SERVER_MESSAGE: usize = 256 * 1024 * 1024;
+
+/// The credential file in the agent's state directory.
+struct CredentialFile {
+    path: PathBuf,
+}
+
+impl CredentialStore for CredentialFile {
+    fn load(&self) -> Result<Option<SecretString>, TunnelError> {
+        match std::fs::read_to_string(&self.path) {
+            Ok(text) if !text.trim().is_empty() => Ok(Some(SecretString::new(text.trim()))),
+            Ok(_) => Ok(None),
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(error) => Err(TunnelError::Credential(format!(
+                "cannot read `{}`: {error}",
+                self.path.display()
+            ))),
+        }
+    }
+
+    fn save(&self, credential: &SecretString) -> Result<(), TunnelError> {
+        let staging = self.path.with_extension("tmp");
+        let _ = std::fs::remove_file(&staging);
+        crate::identity::write_private(&staging, credential.expose().as_bytes())
+            .and_then(|()| {
+                std::fs::rename(&staging, &self.path)
+                    .with_context(|| format!("cannot write `{}`", self.path.display()))
+            })
+            .map_err(|e| TunnelError::Credential(format!("{e:#}")))?;
+        tracing::info!(file = %self.path.display(), "enrolled: the agent's credential is stored");
+        Ok(())
+    }
+}
+
+pub async fn run(args: AgentArgs) -> Result<ExitCode> {
+    let mut config = AgentConfig::load(&args.config)?;
+    if let Some(gateway) = args.gateway {
+        config.gateway = gateway;
+    }
+    if let Some(ca_file) = args.ca_file {
+        config.ca_file = ca_file;
+    }
+    let state_dir = config.resolve(&config.state_dir);
+    std::fs::create_dir_all(&state_dir).with_context(|| {
+        format!(
+            "cannot create the state directory `{}`",
+            state_dir.display()
+        )
+    })?;
+    let credentials = Arc::new(CredentialFile {
+        path: state_dir.join("agent.credential"),
+    });
+    let enrolment_token = config.enrolment_token()?;
+    if credentials.load()?.is_none() && enrolment_token.is_none() {
+        bail!(
+            "agent `{}` has no credential yet and no enrolment token: create one on the gateway with \
+             `gatehouse agents create {}` and give it through `enrolment_token_env` or `enrolment_token_file`",
+            config.name,
+            config.name
+        );
+    }
+    let mut targets = HashMap::new();
+    for connection in &config.connections {
+        targets.insert(
+            connection.name.clone(),
+            connection.target_in(&config.base_dir)?,
+        );
+    }
+    let connector = BuiltinConnector::new(targets, config.connect_timeout, MAX_SERVER_MESSAGE);
+    let host = config
+        .gateway
+        .rsplit_once(':')
+        .map(|(host, _)| host.trim_matches(['[', ']']).to_owned())
+        .ok_or_else(|| anyhow!("gateway `{}` is not HOST:PORT", config.gateway))?;
+    let server_name = ServerName::try_from(host.clone())
+        .map_err(|_| anyhow!("`{host}` is not a host name or IP address"))?;
+    let ca_file = config.resolve(&config.ca_file);
+    let mut roots = RootCertStore::empty();
+    for cert in CertificateDer::pem_file_iter(&ca_file)
+        .with_context(|| format!("cannot read the gateway's CA file `{}`", ca_file.display()))?
+    {
+        let cert =
+            cert.with_context(|| format!("cannot parse the CA file `{}`", ca_file.display()))?;
+        roots.add(cert).context("unusable CA certificate")?;
+    }
+    let tls = rustls::ClientConfig::builder_with_provider(gatehouse_pg::tls_provider())
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let settings = Arc::new(AgentSettings {
+        name: config.name.clone(),
+        version: env!("CARGO_PKG_VERSION").to_owned(),
+        gateway: config.gateway.clone(),
+        server_name: server_name.to_owned(),
+        tls: Arc::new(tls),
+        connector: Arc::new(connector),
+        connections: config.connections.iter().map(|c| c.name.clone()).collect(),
+        enrolment_token,
+        credentials,
+    });
+    tracing::info!(
+        agent = %settings.name,
+        gateway = %settings.gateway,
+        connections = ?settings.connections,
+        "agent starting"
+    );
+    let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
+    let agent = tokio::spawn(gatehouse_tunnel::run_agent(settings, shutdown_rx));
+    tokio::pin!(agent);
+    let outcome = tokio::select! {
+        outcome = &mut agent => outcome,
+        () = crate::serve::wait_for_signal() => {
+            tracing::info!("stopping the agent");
+            let _ = shutdown_tx.send(true);
+            agent.await
+        }
+    };
+    match outcome {
+        Ok(Ok(())) => Ok(ExitCode::SUCCESS),
+        Ok(Err(error)) => Err(anyhow!(error)),
+        Err(join) => Err(anyhow!("the agent task failed: {join}")),
+    }
+}

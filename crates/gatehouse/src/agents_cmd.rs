@@ -1,0 +1,168 @@
+//! `gatehouse agents create|list|revoke`: the gateway operator's side of network-resident
+//! agents. `create` issues the one-time enrolment token an agent exchanges for its own
+//! credential on first contact; `list` shows each agent's state, version, connections and
+//! when it was last seen; `revoke` refuses it from its next connection attempt.
+
+use crate::args::{AgentCreateArgs, AgentRevokeArgs, AgentsCommand, OutputArgs, OutputFormat};
+use crate::audit_cmd::{format_time, operator_event};
+use crate::setup::Setup;
+use anyhow::{Context, Result, bail};
+use comfy_table::Table;
+use gatehouse_pipeline::{AuditEventKind, Durability};
+use gatehouse_store::Store;
+use std::path::Path;
+use std::process::ExitCode;
+
+pub async fn run(
+    config: Option<&Path>,
+    data_dir: Option<&Path>,
+    command: AgentsCommand,
+) -> Result<ExitCode> {
+    let setup = Setup::load(config, data_dir)?;
+    let store = setup.store().await?;
+    let result = match command {
+        AgentsCommand::Create(args) => create(&setup, &store, args).await,
+        AgentsCommand::List(output) => list(&store, output).await,
+        AgentsCommand::Revoke(args) => revoke(&setup, &store, args).await,
+    };
+    store.close().await;
+    result
+}
+
+async fn record(setup: &Setup, store: &Store, action: &str, detail: String) -> Result<()> {
+    let log = setup.audit_log(store)?;
+    let event = operator_event(AuditEventKind::Agent, action, Some(detail));
+    let appended = log
+        .append(&[event], Durability::Synced)
+        .await
+        .map_err(anyhow::Error::msg);
+    let flushed = log.flush().await.map_err(anyhow::Error::from);
+    appended.and(flushed)
+}
+
+async fn create(setup: &Setup, store: &Store, args: AgentCreateArgs) -> Result<ExitCode> {
+    let name = args.name.trim();
+    if !gatehouse_store::valid_agent_name(name) {
+        bail!("`{name}` is not an agent name: use letters, digits, `-`, `_`, `.` (at most 64)");
+    }
+    let ttl = args
+        .ttl
+        .map(std::time::Duration::from)
+        .unwrap_or(setup.config.agents.enrolment_ttl);
+    if ttl.is_zero() {
+        bail!("--ttl must be longer than zero");
+    }
+    let served: Vec<&str> = setup
+        .config
+        .connections
+        .iter()
+        .filter(|c| c.agents.iter().any(|a| a == name))
+        .map(|c| c.name.as_str())
+        .collect();
+    let ttl_secs = i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX);
+    let (record, token) = store.create_agent(name, ttl_secs, args.replace).await?;
+    let detail = format!(
+        "{} agent `{name}`: enrolment token valid for {}",
+        if args.replace {
+            "re-created"
+        } else {
+            "created"
+        },
+        humantime::format_duration(ttl)
+    );
+    if let Err(error) = record_change(setup, store, detail).await {
+        // An agent nobody can see in the audit log must not be able to enrol.
+        let _ = store.revoke_agent(name).await;
+        return Err(error
+            .context("the agent could not be recorded in the audit log, so it was revoked again"));
+    }
+    match args.output.output {
+        OutputFormat::Json => println!(
+            "{}",
+            serde_json::json!({
+                "name": record.name,
+                "enrolment_token": token.expose(),
+                "expires_at": record.enrolment_expires_at,
+                "connections": served,
+            })
+        ),
+        OutputFormat::Text => {
+            println!("{}", token.expose());
+            eprintln!(
+                "agent `{name}` created; the enrolment token above works once, until {} \
+                 (give it to the agent as enrolment_token_env/enrolment_token_file)",
+                record
+                    .enrolment_expires_at
+                    .map(|at| format_time(at.saturating_mul(1000)))
+                    .unwrap_or_default()
+            );
+            if served.is_empty() {
+                eprintln!(
+                    "note: no connection in the gateway's config names this agent yet: add `agents = [\"{name}\"]` to the connections it serves"
+                );
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn record_change(setup: &Setup, store: &Store, detail: String) -> Result<()> {
+    record(setup, store, "agents:create", detail).await
+}
+
+async fn list(store: &Store, output: OutputArgs) -> Result<ExitCode> {
+    let agents = store.agents().await?;
+    match output.output {
+        OutputFormat::Json => println!("{}", serde_json::to_string(&agents)?),
+        OutputFormat::Text if agents.is_empty() => {
+            println!("no agents; create one with `gatehouse agents create NAME`")
+        }
+        OutputFormat::Text => {
+            let mut table = Table::new();
+            table.set_header([
+                "name",
+                "state",
+                "connected",
+                "version",
+                "connections",
+                "last seen",
+                "from",
+            ]);
+            for agent in &agents {
+                table.add_row([
+                    agent.name.clone(),
+                    agent.state.to_owned(),
+                    if agent.connected { "yes" } else { "no" }.to_owned(),
+                    agent.version.clone().unwrap_or_default(),
+                    agent.connections.join(", "),
+                    agent
+                        .last_seen_at
+                        .map(|at| format_time(at.saturating_mul(1000)))
+                        .unwrap_or_else(|| "never".to_owned()),
+                    agent.peer.clone().unwrap_or_default(),
+                ]);
+            }
+            println!("{table}");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn revoke(setup: &Setup, store: &Store, args: AgentRevokeArgs) -> Result<ExitCode> {
+    let name = args.name.trim();
+    if !store.revoke_agent(name).await? {
+        bail!("no agent named `{name}`; `gatehouse agents list` shows them");
+    }
+    record(
+        setup,
+        store,
+        "agents:revoke",
+        format!("revoked agent `{name}`"),
+    )
+    .await
+    .context("the agent is revoked, but that could not be recorded in the audit log")?;
+    println!(
+        "revoked agent `{name}`: its credential is refused, and a running gateway closes its tunnels (and the sessions through them) within seconds"
+    );
+    Ok(ExitCode::SUCCESS)
+}

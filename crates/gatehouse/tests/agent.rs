@@ -1,0 +1,493 @@
+//! The network-resident agent, end to end with real processes and real clients: a gateway
+//! whose connection `prod` names agents and holds nothing of the target, a throwaway
+//! PostgreSQL cluster that demands SCRAM with a password only the agent's config has, and
+//! `gatehouse agent` processes that enrol with a one-time token and dial out to the gateway.
+//! psql through the gateway works, and afterwards the password is nowhere on the gateway's
+//! side (data directory, store, audit log, logs, config); a stopped agent fails sessions at
+//! once with an error naming it, and a restarted one serves again without a gateway restart;
+//! with two agents, losing one keeps sessions flowing through the other; bad credentials,
+//! spent or expired enrolment tokens, revoked agents and connections the gateway does not
+//! route to an agent are refused, the agent says why and stops, and the gateway audits it.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+use support::cluster::Cluster;
+use support::{Gateway, Options};
+
+/// A gateway whose `prod` connection is served by `agents`, and nothing else about it.
+fn gateway_for(agents: &[&str]) -> Gateway {
+    let names = agents
+        .iter()
+        .map(|a| format!("\"{a}\""))
+        .collect::<Vec<_>>()
+        .join(", ");
+    Gateway::start_with(
+        "test",
+        Options {
+            extra: format!(
+                "[agents]\nlisten = \"127.0.0.1:0\"\n\n[[connections]]\nname = \"prod\"\nkind = \"postgres\"\nagents = [{names}]\n"
+            ),
+            ..Options::default()
+        },
+    )
+}
+
+fn agent_listener(gateway: &Gateway) -> String {
+    let text = std::fs::read_to_string(gateway.data_dir().join("listeners.json")).unwrap();
+    let value: serde_json::Value = serde_json::from_str(&text).unwrap();
+    value["agents"].as_str().unwrap().to_owned()
+}
+
+fn enrolment_token(gateway: &Gateway, name: &str, extra: &[&str]) -> String {
+    let mut args = vec!["agents", "create", name, "--output", "json"];
+    args.extend(extra);
+    let output = gateway.cli(&args);
+    assert!(
+        output.status.success(),
+        "agents create failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let value: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    value["enrolment_token"].as_str().unwrap().to_owned()
+}
+
+/// An agent's directory: its config, the target password file, its state.
+struct AgentDir {
+    dir: tempfile::TempDir,
+    name: String,
+}
+
+impl AgentDir {
+    fn new(gateway: &Gateway, name: &str, cluster: &Cluster, connections: &[&str]) -> AgentDir {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("prod.password"),
+            &cluster.superuser_password,
+        )
+        .unwrap();
+        let mut config = format!(
+            "name = \"{name}\"\ngateway = \"{}\"\nca_file = \"{}\"\nstate_dir = \"state\"\nenrolment_token_env = \"GATEHOUSE_ENROLMENT_TOKEN\"\n",
+            agent_listener(gateway),
+            gateway.ca_file().display()
+        );
+        for connection in connections {
+            config.push_str(&format!(
+                "\n[[connections]]\nname = \"{connection}\"\nkind = \"postgres\"\nhost = \"127.0.0.1\"\nport = {}\ndatabase = \"postgres\"\nuser = \"postgres\"\npassword_file = \"prod.password\"\n",
+                cluster.port
+            ));
+        }
+        std::fs::write(dir.path().join("agent.toml"), config).unwrap();
+        AgentDir {
+            dir,
+            name: name.to_owned(),
+        }
+    }
+
+    fn log(&self) -> PathBuf {
+        self.dir.path().join("agent.log")
+    }
+
+    fn start(&self, enrolment_token: Option<&str>) -> Agent {
+        let log = std::fs::File::create(self.log()).unwrap();
+        let mut command = Command::new(support::binary());
+        command
+            .arg("agent")
+            .arg("--config")
+            .arg(self.dir.path().join("agent.toml"))
+            .env("RUST_LOG", "info")
+            .env_remove("GATEHOUSE_ENROLMENT_TOKEN")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log);
+        if let Some(token) = enrolment_token {
+            command.env("GATEHOUSE_ENROLMENT_TOKEN", token);
+        }
+        Agent {
+            child: Some(command.spawn().unwrap()),
+        }
+    }
+
+    fn log_text(&self) -> String {
+        std::fs::read_to_string(self.log()).unwrap_or_default()
+    }
+}
+
+struct Agent {
+    child: Option<Child>,
+}
+
+impl Agent {
+    fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Wait (bounded) for the agent to exit by itself; its exit status.
+    fn exited_within(&mut self, within: Duration) -> std::process::ExitStatus {
+        let child = self.child.as_mut().unwrap();
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                self.child = None;
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the agent was still running after {within:?}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn agents_list(gateway: &Gateway) -> Vec<serde_json::Value> {
+    let output = gateway.cli(&["agents", "list", "--output", "json"]);
+    assert!(output.status.success());
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+/// Wait (bounded) until the gateway lists agent `name` as connected.
+fn wait_connected(gateway: &Gateway, agent: &AgentDir) {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        if agents_list(gateway)
+            .iter()
+            .any(|a| a["name"] == agent.name.as_str() && a["connected"] == true)
+        {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "agent `{}` did not connect; its log:\n{}\ngateway log:\n{}",
+            agent.name,
+            agent.log_text(),
+            gateway.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn psql_prod(gateway: &Gateway, token: &str, sql: &str) -> (bool, String, String) {
+    let output = Command::new("psql")
+        .arg(gateway.psql_conninfo("ana", "prod"))
+        .args(["-X", "-A", "-t", "-c", sql])
+        .env("PGPASSWORD", token)
+        .env("PGCONNECT_TIMEOUT", "10")
+        .output()
+        .unwrap();
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+/// Every file under `dir`, recursively.
+fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(dir) = pending.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                pending.push(path);
+            } else {
+                found.push(path);
+            }
+        }
+    }
+    found
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gateway_without_the_targets_password_serves_it_through_an_agent() {
+    let cluster = Cluster::start(false).await;
+    let gateway = gateway_for(&["dc1"]);
+    let ana = gateway.key("ana", &["readers"]);
+    let token = enrolment_token(&gateway, "dc1", &[]);
+    let dir = AgentDir::new(&gateway, "dc1", &cluster, &["prod"]);
+    let _agent = dir.start(Some(&token));
+    wait_connected(&gateway, &dir);
+
+    let (ok, stdout, stderr) = psql_prod(&gateway, &ana, "SELECT current_user, inet_server_port()");
+    assert!(
+        ok,
+        "psql through the agent failed: {stderr}\nagent log:\n{}",
+        dir.log_text()
+    );
+    assert_eq!(stdout.trim(), format!("postgres|{}", cluster.port));
+    // Policy is still the gateway's: a reader cannot write.
+    let (_, _, stderr) = psql_prod(&gateway, &ana, "CREATE TABLE nope (id int)");
+    assert!(stderr.contains("permission denied"), "{stderr}");
+
+    let listed = agents_list(&gateway);
+    let dc1 = listed.iter().find(|a| a["name"] == "dc1").unwrap();
+    assert_eq!(dc1["state"], "enrolled");
+    assert_eq!(dc1["connections"], serde_json::json!(["prod"]));
+    assert_eq!(dc1["version"], env!("CARGO_PKG_VERSION"));
+    let credential = dir.dir.path().join("state").join("agent.credential");
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&credential).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "the agent's credential is private");
+    }
+    assert!(
+        std::fs::read_to_string(&credential)
+            .unwrap()
+            .starts_with("gha_")
+    );
+
+    // The target password is nowhere on the gateway's side; nor are the agent's secrets.
+    let password = cluster.superuser_password.as_bytes();
+    let agent_credential = std::fs::read(&credential).unwrap();
+    let events = gateway.audit_events();
+    assert!(
+        events
+            .iter()
+            .any(|e| e["kind"] == "agent" && e["action"] == "agent:enrol")
+    );
+    let exported = serde_json::to_vec(&events).unwrap();
+    let mut haystacks = vec![
+        ("audit log".to_owned(), exported),
+        ("gateway log".to_owned(), gateway.log().into_bytes()),
+        (
+            "gateway config".to_owned(),
+            std::fs::read(gateway.config_path()).unwrap(),
+        ),
+    ];
+    for file in files_under(&gateway.data_dir()) {
+        haystacks.push((file.display().to_string(), std::fs::read(&file).unwrap()));
+    }
+    for (what, bytes) in &haystacks {
+        assert!(
+            !contains(bytes, password),
+            "the target password is in {what}"
+        );
+        assert!(
+            !contains(bytes, agent_credential.trim_ascii()),
+            "the agent's credential is in {what}"
+        );
+        assert!(
+            !contains(bytes, token.as_bytes()),
+            "the enrolment token is in {what}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopped_agent_fails_sessions_at_once_and_a_restarted_one_serves_again() {
+    let cluster = Cluster::start(false).await;
+    let gateway = gateway_for(&["dc1"]);
+    let ana = gateway.key("ana", &["readers"]);
+    let token = enrolment_token(&gateway, "dc1", &[]);
+    let dir = AgentDir::new(&gateway, "dc1", &cluster, &["prod"]);
+    let mut agent = dir.start(Some(&token));
+    wait_connected(&gateway, &dir);
+
+    // A session open through the agent when it dies ends with an error, not a hang.
+    let (client, connection) = gateway
+        .client_config("ana", &ana, "prod")
+        .connect(gateway.tls())
+        .await
+        .unwrap();
+    let ended = tokio::spawn(connection);
+    client.simple_query("SELECT 1").await.unwrap();
+
+    agent.kill();
+    let outcome = tokio::time::timeout(Duration::from_secs(5), ended)
+        .await
+        .expect("the session through the dead agent ended within 5 s")
+        .unwrap();
+    assert!(outcome.is_err(), "the session ended with an error");
+    assert!(client.simple_query("SELECT 1").await.is_err());
+
+    let started = Instant::now();
+    let (ok, _, stderr) = psql_prod(&gateway, &ana, "SELECT 1");
+    assert!(!ok);
+    assert!(
+        stderr.contains("connection `prod` is served by agent `dc1`, which is not connected"),
+        "{stderr}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "the refusal took {:?}",
+        started.elapsed()
+    );
+
+    // Restarted (now with its stored credential, no token): works without a gateway restart.
+    let _agent = dir.start(None);
+    wait_connected(&gateway, &dir);
+    let (ok, stdout, stderr) = psql_prod(&gateway, &ana, "SELECT 'back'");
+    assert!(ok, "{stderr}");
+    assert_eq!(stdout.trim(), "back");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_two_agents_for_a_connection_losing_one_keeps_sessions_flowing() {
+    let cluster = Cluster::start(false).await;
+    let gateway = gateway_for(&["dc1", "dc2"]);
+    let ana = gateway.key("ana", &["readers"]);
+    let first = AgentDir::new(&gateway, "dc1", &cluster, &["prod"]);
+    let second = AgentDir::new(&gateway, "dc2", &cluster, &["prod"]);
+    let mut dc1 = first.start(Some(&enrolment_token(&gateway, "dc1", &[])));
+    let _dc2 = second.start(Some(&enrolment_token(&gateway, "dc2", &[])));
+    wait_connected(&gateway, &first);
+    wait_connected(&gateway, &second);
+
+    for _ in 0..4 {
+        let (ok, _, stderr) = psql_prod(&gateway, &ana, "SELECT 1");
+        assert!(ok, "{stderr}");
+    }
+    // Sessions were spread over both agents.
+    for dir in [&first, &second] {
+        assert!(
+            dir.log_text().contains("session opened for the gateway"),
+            "agent `{}` served no session:\n{}",
+            dir.name,
+            dir.log_text()
+        );
+    }
+    dc1.kill();
+    for _ in 0..4 {
+        let (ok, _, stderr) = psql_prod(&gateway, &ana, "SELECT 1");
+        assert!(ok, "a session failed after one agent was lost: {stderr}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn agents_with_bad_credentials_or_unrouted_connections_are_refused_told_why_and_audited() {
+    let cluster = Cluster::start(false).await;
+    // `dc3` is routed but never created.
+    let gateway = gateway_for(&["dc1", "dc2", "dc3"]);
+
+    let expect_refused = |dir: &AgentDir, token: Option<&str>, says: &str| {
+        let mut agent = dir.start(token);
+        let status = agent.exited_within(Duration::from_secs(15));
+        assert!(!status.success());
+        let log = dir.log_text();
+        assert!(
+            log.contains("the gateway refused this agent") && log.contains(says),
+            "expected a refusal saying `{says}`, the agent said:\n{log}"
+        );
+    };
+
+    // An agent the gateway routes to but that was never created.
+    let ghost = AgentDir::new(&gateway, "dc3", &cluster, &["prod"]);
+    expect_refused(&ghost, Some("ghe_made_up"), "there is no agent named `dc3`");
+    // An agent the gateway does not route to at all.
+    let stranger = AgentDir::new(&gateway, "stranger", &cluster, &["prod"]);
+    expect_refused(&stranger, Some("ghe_made_up"), "does not route to it");
+
+    // Garbage credential.
+    let token = enrolment_token(&gateway, "dc1", &[]);
+    let forged = AgentDir::new(&gateway, "dc1", &cluster, &["prod"]);
+    std::fs::create_dir_all(forged.dir.path().join("state")).unwrap();
+    std::fs::write(
+        forged.dir.path().join("state/agent.credential"),
+        "gha_garbage",
+    )
+    .unwrap();
+    expect_refused(
+        &forged,
+        None,
+        "the credential agent `dc1` presented is not valid",
+    );
+
+    // A connection the gateway does not route to this agent.
+    let greedy = AgentDir::new(&gateway, "dc1", &cluster, &["prod", "payroll"]);
+    expect_refused(&greedy, Some(&token), "announces connection `payroll`");
+
+    // The real enrolment, then the spent token presented again by another instance.
+    let real = AgentDir::new(&gateway, "dc1", &cluster, &["prod"]);
+    let mut enrolled = real.start(Some(&token));
+    wait_connected(&gateway, &real);
+    let replay = AgentDir::new(&gateway, "dc1", &cluster, &["prod"]);
+    expect_refused(&replay, Some(&token), "enrolment token is spent");
+
+    // An expired enrolment token.
+    let short = enrolment_token(&gateway, "dc2", &["--ttl", "1s"]);
+    std::thread::sleep(Duration::from_millis(2100));
+    let late = AgentDir::new(&gateway, "dc2", &cluster, &["prod"]);
+    expect_refused(&late, Some(&short), "expired");
+
+    // Revoking an agent closes its tunnel within seconds; it is refused when it dials again.
+    let revoked = gateway.cli(&["agents", "revoke", "dc1"]);
+    assert!(revoked.status.success());
+    let status = enrolled.exited_within(Duration::from_secs(15));
+    assert!(!status.success());
+    assert!(
+        real.log_text().contains("agent `dc1` was revoked"),
+        "{}",
+        real.log_text()
+    );
+
+    let events = gateway.audit_events();
+    let refusals: Vec<&str> = events
+        .iter()
+        .filter(|e| e["kind"] == "agent" && e["action"] == "agent:refuse")
+        .map(|e| e["detail"].as_str().unwrap_or_default())
+        .collect();
+    for says in [
+        "no agent named `dc3`",
+        "agent `stranger` announces connection `prod`",
+        "credential agent `dc1` presented is not valid",
+        "announces connection `payroll`",
+        "spent",
+        "expired",
+        "revoked",
+    ] {
+        assert!(
+            refusals.iter().any(|d| d.contains(says)),
+            "no audited refusal saying `{says}` in {refusals:?}"
+        );
+    }
+}
+
+#[test]
+fn gateway_configs_that_would_hold_an_agent_served_targets_secrets_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("gatehouse.toml");
+    std::fs::write(
+        &config,
+        "[[connections]]\nname = \"prod\"\nkind = \"postgres\"\nagents = [\"dc1\"]\nhost = \"10.0.0.5\"\npassword_env = \"PROD_PASSWORD\"\n",
+    )
+    .unwrap();
+    let output = Command::new(support::binary())
+        .arg("--config")
+        .arg(&config)
+        .arg("--data-dir")
+        .arg(dir.path().join("data"))
+        .args(["agents", "list"])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(
+            "connection `prod` is served by agents, so `host` belongs in the agents' own config"
+        ),
+        "{stderr}"
+    );
+}
