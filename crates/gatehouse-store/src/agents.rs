@@ -19,7 +19,8 @@ macro_rules! select_agents {
     ($tail:literal) => {
         concat!(
             "SELECT name, created_at, enrolment_expires_at, enrolled_at, revoked_at, ",
-            "last_seen_at, connected, version, connections_json, peer FROM agents ",
+            "last_seen_at, connected, version, connections_json, peer, workload_provider, ",
+            "workload_subject FROM agents ",
             $tail
         )
     };
@@ -47,12 +48,27 @@ pub struct AgentRecord {
     pub version: Option<String>,
     pub connections: Vec<String>,
     pub peer: Option<String>,
+    /// `provider:subject` of the workload identity the agent authenticates with, if bound.
+    pub workload: Option<String>,
 }
 
 /// What an agent presented on connecting.
 pub enum AgentProof<'a> {
     Credential(&'a SecretString),
     Enrolment(&'a SecretString),
+    /// A workload identity token the caller has verified: its provider and subject.
+    Workload {
+        provider: &'a str,
+        subject: &'a str,
+    },
+}
+
+/// How a new agent will authenticate.
+pub enum AgentEnrolment<'a> {
+    /// With a one-time enrolment token valid this long, spent for a credential.
+    Token { ttl_secs: i64 },
+    /// With workload identity tokens of `provider` whose subject is `subject`.
+    Workload { provider: &'a str, subject: &'a str },
 }
 
 /// A refused agent: the reason, safe to tell the agent and to audit.
@@ -85,24 +101,40 @@ pub fn valid_agent_name(name: &str) -> bool {
 
 impl Store {
     /// Create agent `name` (or, with `replace`, start it over: its old credential stops
-    /// working) and return its enrolment token, valid for `ttl_secs`.
+    /// working). With [`AgentEnrolment::Token`] the enrolment token is returned.
     pub async fn create_agent(
         &self,
         name: &str,
-        ttl_secs: i64,
+        enrolment: AgentEnrolment<'_>,
         replace: bool,
-    ) -> Result<(AgentRecord, SecretString), StoreError> {
-        let token = secret(ENROLMENT_PREFIX);
+    ) -> Result<(AgentRecord, Option<SecretString>), StoreError> {
         let now = now_unix();
-        let expires = now.saturating_add(ttl_secs);
+        let (token, expires, workload) = match enrolment {
+            AgentEnrolment::Token { ttl_secs } => (
+                Some(secret(ENROLMENT_PREFIX)),
+                Some(now.saturating_add(ttl_secs)),
+                None,
+            ),
+            AgentEnrolment::Workload { provider, subject } => {
+                (None, None, Some((provider, subject)))
+            }
+        };
+        let token_hash = token.as_ref().map(hash);
+        let (provider, subject) = workload.unzip();
+        // A workload-bound agent needs no enrolment: it counts as enrolled at once.
+        let enrolled_at = workload.map(|_| now);
         let inserted = sqlx::query(
-            "INSERT INTO agents (name, created_at, enrolment_hash, enrolment_expires_at)
-             VALUES (?, ?, ?, ?) ON CONFLICT(name) DO NOTHING",
+            "INSERT INTO agents (name, created_at, enrolment_hash, enrolment_expires_at, enrolled_at,
+                 workload_provider, workload_subject)
+             VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(name) DO NOTHING",
         )
         .bind(name)
         .bind(now)
-        .bind(hash(&token))
+        .bind(&token_hash)
         .bind(expires)
+        .bind(enrolled_at)
+        .bind(provider)
+        .bind(subject)
         .execute(&self.pool)
         .await?;
         if inserted.rows_affected() == 0 {
@@ -111,12 +143,16 @@ impl Store {
             }
             sqlx::query(
                 "UPDATE agents SET created_at = ?, enrolment_hash = ?, enrolment_expires_at = ?,
-                     enrolled_at = NULL, credential_hash = NULL, revoked_at = NULL
+                     enrolled_at = ?, credential_hash = NULL, revoked_at = NULL,
+                     workload_provider = ?, workload_subject = ?
                  WHERE name = ?",
             )
             .bind(now)
-            .bind(hash(&token))
+            .bind(&token_hash)
             .bind(expires)
+            .bind(enrolled_at)
+            .bind(provider)
+            .bind(subject)
             .bind(name)
             .execute(&self.pool)
             .await?;
@@ -137,7 +173,8 @@ impl Store {
     ) -> Result<Result<Option<SecretString>, AgentRefusal>, StoreError> {
         let refuse = |text: String| Ok(Err(AgentRefusal(text)));
         let Some(row) = sqlx::query(
-            "SELECT enrolment_hash, enrolment_expires_at, enrolled_at, credential_hash, revoked_at
+            "SELECT enrolment_hash, enrolment_expires_at, enrolled_at, credential_hash, revoked_at,
+                 workload_provider, workload_subject
              FROM agents WHERE name = ?",
         )
         .bind(name)
@@ -154,6 +191,21 @@ impl Store {
             ));
         }
         match proof {
+            AgentProof::Workload { provider, subject } => {
+                let bound_provider: Option<String> = row.try_get("workload_provider")?;
+                let bound_subject: Option<String> = row.try_get("workload_subject")?;
+                match (bound_provider, bound_subject) {
+                    (Some(p), Some(s)) if p == provider && s == subject => Ok(Ok(None)),
+                    (Some(p), Some(s)) => refuse(format!(
+                        "agent `{name}` is bound to subject `{s}` of identity provider `{p}`, \
+                         but presented a workload token for `{subject}` of `{provider}`"
+                    )),
+                    _ => refuse(format!(
+                        "agent `{name}` is not bound to a workload identity; bind it with \
+                         `gatehouse agents create {name} --replace --workload-provider P --workload-subject S`"
+                    )),
+                }
+            }
             AgentProof::Credential(credential) => {
                 if same(row.try_get("credential_hash")?, credential) {
                     Ok(Ok(None))
@@ -296,5 +348,12 @@ fn agent_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<AgentRecord, StoreErr
         version: row.try_get("version")?,
         connections,
         peer: row.try_get("peer")?,
+        workload: match (
+            row.try_get::<Option<String>, _>("workload_provider")?,
+            row.try_get::<Option<String>, _>("workload_subject")?,
+        ) {
+            (Some(provider), Some(subject)) => Some(format!("{provider}:{subject}")),
+            _ => None,
+        },
     })
 }

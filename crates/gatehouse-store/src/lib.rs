@@ -24,8 +24,8 @@ mod verify;
 mod writer;
 
 pub use agents::{
-    AGENT_CREDENTIAL_PREFIX, AgentProof, AgentRecord, AgentRefusal, ENROLMENT_PREFIX,
-    valid_agent_name,
+    AGENT_CREDENTIAL_PREFIX, AgentEnrolment, AgentProof, AgentRecord, AgentRefusal,
+    ENROLMENT_PREFIX, valid_agent_name,
 };
 pub use approvals::{ApprovalList, Verdict};
 pub use audit::{AuditFilter, AuditLog, AuditOptions, StoredEvent};

@@ -172,7 +172,11 @@ const MIGRATIONS: &[(i64, &str)] = &[
         connected            INTEGER NOT NULL DEFAULT 0,
         version              TEXT,
         connections_json     TEXT,
-        peer                 TEXT
+        peer                 TEXT,
+        -- Or: the agent authenticates with a workload identity token of this provider and
+        -- subject (no enrolment token, no credential).
+        workload_provider    TEXT,
+        workload_subject     TEXT
     );
     "#,
     ),

@@ -52,6 +52,14 @@ pub struct AgentSettings {
     pub connections: Vec<String>,
     pub enrolment_token: Option<SecretString>,
     pub credentials: Arc<dyn CredentialStore>,
+    /// Reads the agent's current workload identity token (read at every hello: platforms
+    /// rotate them). When it yields one, it is presented instead of a credential.
+    pub workload_token: Option<Arc<dyn WorkloadToken>>,
+}
+
+/// The source of an agent's workload identity token.
+pub trait WorkloadToken: Send + Sync {
+    fn current(&self) -> Result<SecretString, TunnelError>;
 }
 
 /// Run until `shutdown` becomes true (Ok) or the gateway refuses the agent (Err).
@@ -230,17 +238,26 @@ fn answer_hello(
     settings: &AgentSettings,
     mut respond: SendResponse<Bytes>,
 ) -> Result<(), TunnelError> {
-    let credential = settings.credentials.load()?;
+    let workload_token = settings
+        .workload_token
+        .as_ref()
+        .map(|source| source.current())
+        .transpose()?;
+    let credential = match workload_token {
+        Some(_) => None,
+        None => settings.credentials.load()?,
+    };
     let hello = Hello {
         agent: settings.name.clone(),
         version: settings.version.clone(),
         connections: settings.connections.clone(),
-        enrolment_token: if credential.is_none() {
+        enrolment_token: if credential.is_none() && workload_token.is_none() {
             settings.enrolment_token.clone()
         } else {
             None
         },
         credential,
+        workload_token,
     };
     let body = serde_json::to_vec(&hello)
         .map_err(|e| TunnelError::Protocol(format!("cannot encode the hello: {e}")))?;

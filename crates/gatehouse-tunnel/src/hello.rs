@@ -23,6 +23,10 @@ pub struct Hello {
     /// A one-time enrolment token, on first contact.
     #[serde(default, with = "secret", skip_serializing_if = "Option::is_none")]
     pub enrolment_token: Option<SecretString>,
+    /// A workload identity token (a JWT from a configured workload identity provider, e.g. a
+    /// Kubernetes service account token), for agents bound to a workload subject.
+    #[serde(default, with = "secret", skip_serializing_if = "Option::is_none")]
+    pub workload_token: Option<SecretString>,
 }
 
 /// The gateway's answer to a hello.

@@ -51,6 +51,9 @@ pub trait AgentAuthority: Send + Sync {
         reason: &'a str,
     ) -> BoxFuture<'a, ()>;
 
+    /// An admitted agent answered a keepalive (every 10 s while connected).
+    fn alive<'a>(&'a self, agent: &'a str) -> BoxFuture<'a, ()>;
+
     /// An admitted agent's tunnel ended.
     fn disconnected<'a>(
         &'a self,
@@ -201,7 +204,11 @@ impl AgentHub {
                 close,
             },
         );
-        let reason = watch_link(connection, ping_pong, shutdown, closed).await;
+        let link = LinkWatch {
+            agent: &agent.name,
+            authority: self.authority.as_ref(),
+        };
+        let reason = link.watch(connection, ping_pong, shutdown, closed).await;
         self.links().remove(&id);
         tracing::warn!(agent = %agent.name, %peer, "agent disconnected: {reason}");
         self.authority
@@ -446,43 +453,52 @@ impl Drop for DrivenConnection {
     }
 }
 
-/// Wait until the tunnel ends; returns why.
-async fn watch_link(
-    mut connection: DrivenConnection,
-    mut ping_pong: Option<h2::PingPong>,
-    mut shutdown: watch::Receiver<bool>,
-    mut closed: watch::Receiver<Option<String>>,
-) -> String {
-    let mut ticker = tokio::time::interval(KEEPALIVE_INTERVAL);
-    ticker.tick().await;
-    loop {
-        tokio::select! {
-            ended = &mut connection.task => {
-                return match ended {
-                    Ok(Ok(())) => "the agent closed the tunnel".to_owned(),
-                    Ok(Err(error)) => format!("the tunnel failed: {error}"),
-                    Err(_) => "the tunnel task ended".to_owned(),
-                };
-            }
-            _ = ticker.tick() => {
-                if let Some(pinger) = ping_pong.as_mut() {
-                    match tokio::time::timeout(KEEPALIVE_TIMEOUT, pinger.ping(h2::Ping::opaque())).await {
-                        Ok(Ok(_)) => {}
-                        Ok(Err(error)) => return format!("keepalive failed: {error}"),
-                        Err(_) => return format!("no answer to a keepalive within {KEEPALIVE_TIMEOUT:?}"),
+/// One live tunnel being watched.
+struct LinkWatch<'a> {
+    agent: &'a str,
+    authority: &'a dyn AgentAuthority,
+}
+
+impl LinkWatch<'_> {
+    /// Wait until the tunnel ends; returns why.
+    async fn watch(
+        &self,
+        mut connection: DrivenConnection,
+        mut ping_pong: Option<h2::PingPong>,
+        mut shutdown: watch::Receiver<bool>,
+        mut closed: watch::Receiver<Option<String>>,
+    ) -> String {
+        let mut ticker = tokio::time::interval(KEEPALIVE_INTERVAL);
+        ticker.tick().await;
+        loop {
+            tokio::select! {
+                ended = &mut connection.task => {
+                    return match ended {
+                        Ok(Ok(())) => "the agent closed the tunnel".to_owned(),
+                        Ok(Err(error)) => format!("the tunnel failed: {error}"),
+                        Err(_) => "the tunnel task ended".to_owned(),
+                    };
+                }
+                _ = ticker.tick() => {
+                    if let Some(pinger) = ping_pong.as_mut() {
+                        match tokio::time::timeout(KEEPALIVE_TIMEOUT, pinger.ping(h2::Ping::opaque())).await {
+                            Ok(Ok(_)) => self.authority.alive(self.agent).await,
+                            Ok(Err(error)) => return format!("keepalive failed: {error}"),
+                            Err(_) => return format!("no answer to a keepalive within {KEEPALIVE_TIMEOUT:?}"),
+                        }
                     }
                 }
-            }
-            changed = shutdown.changed() => {
-                if changed.is_err() || *shutdown.borrow() {
-                    return "the gateway is shutting down".to_owned();
+                changed = shutdown.changed() => {
+                    if changed.is_err() || *shutdown.borrow() {
+                        return "the gateway is shutting down".to_owned();
+                    }
                 }
-            }
-            changed = closed.changed() => {
-                if changed.is_ok()
-                    && let Some(reason) = closed.borrow().clone()
-                {
-                    return reason;
+                changed = closed.changed() => {
+                    if changed.is_ok()
+                        && let Some(reason) = closed.borrow().clone()
+                    {
+                        return reason;
+                    }
                 }
             }
         }

@@ -20,7 +20,7 @@ mod hello;
 mod hub;
 mod stream;
 
-pub use agent::{AgentSettings, CredentialStore, run_agent};
+pub use agent::{AgentSettings, CredentialStore, WorkloadToken, run_agent};
 pub use error::TunnelError;
 pub use hello::{Hello, Verdict};
 pub use hub::{Admission, AgentAuthority, AgentHub, ConnectedAgent, RoutedConnector};

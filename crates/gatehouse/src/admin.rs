@@ -1,7 +1,8 @@
 //! The admin HTTP listener: liveness (`/healthz`), Prometheus metrics (`/metrics`) and the
 //! reviewer API (`/v1/approvals`, see [`crate::api_approvals`]) and the MCP tools for AI agents
-//! (`/mcp`, see [`crate::mcp`]), and token exchange (`POST /v1/token`, see
-//! [`crate::token_api`]).
+//! (`/mcp`, see [`crate::mcp`]), token exchange (`POST /v1/token`, see
+//! [`crate::token_api`]) and the login metadata people's CLIs read (`GET /v1/login`, see
+//! [`crate::login_api`]).
 
 use crate::api_approvals::{self, ApiState};
 use axum::Router;

@@ -3,16 +3,21 @@
 //! agent's last-seen status for `gatehouse agents list`, and audits every admission, refusal
 //! and disconnection (never a secret).
 
+use crate::config::ProviderKind;
+use crate::identity::{Providers, Refusal};
 use gatehouse_pipeline::BoxFuture;
 use gatehouse_pipeline::{AuditEvent, AuditEventKind, AuditIdentity, Durability, now_unix_ms};
 use gatehouse_store::{AgentProof, AuditLog, Store};
 use gatehouse_tunnel::{Admission, AgentAuthority, Hello};
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 /// Admits agents known to the store.
 pub struct StoreAuthority {
     pub store: Store,
     pub audit: AuditLog,
+    /// Verifies workload identity tokens of agents bound to one.
+    pub providers: Arc<Providers>,
 }
 
 impl StoreAuthority {
@@ -73,12 +78,45 @@ impl AgentAuthority for StoreAuthority {
                     .await;
                 return Err(reason);
             }
-            let proof = match (&hello.credential, &hello.enrolment_token) {
-                (Some(credential), _) => AgentProof::Credential(credential),
-                (None, Some(token)) => AgentProof::Enrolment(token),
-                (None, None) => {
+            let verified;
+            let proof = match (
+                &hello.workload_token,
+                &hello.credential,
+                &hello.enrolment_token,
+            ) {
+                (Some(token), _, _) => {
+                    match self
+                        .providers
+                        .validate(token.expose(), &[ProviderKind::Workload])
+                        .await
+                    {
+                        Ok(identity) => {
+                            verified = identity;
+                            AgentProof::Workload {
+                                provider: &verified.provider,
+                                subject: &verified.subject,
+                            }
+                        }
+                        Err(refusal) => {
+                            let reason = match refusal {
+                                Refusal::Invalid(error) => {
+                                    format!("agent `{name}`'s workload token is refused: {error}")
+                                }
+                                Refusal::Unavailable(why) => format!(
+                                    "agent `{name}`'s workload token cannot be checked now: {why}"
+                                ),
+                            };
+                            self.record(name, peer, "refuse", reason.clone(), Durability::Windowed)
+                                .await;
+                            return Err(reason);
+                        }
+                    }
+                }
+                (None, Some(credential), _) => AgentProof::Credential(credential),
+                (None, None, Some(token)) => AgentProof::Enrolment(token),
+                (None, None, None) => {
                     let reason = format!(
-                        "agent `{name}` presented neither a credential nor an enrolment token; \
+                        "agent `{name}` presented no credential, enrolment token or workload token; \
                          give it the token from `gatehouse agents create {name}`"
                     );
                     self.record(name, peer, "refuse", reason.clone(), Durability::Windowed)
@@ -166,6 +204,14 @@ impl AgentAuthority for StoreAuthority {
                 Durability::Windowed,
             )
             .await;
+        })
+    }
+
+    fn alive<'a>(&'a self, agent: &'a str) -> BoxFuture<'a, ()> {
+        Box::pin(async move {
+            if let Err(error) = self.store.agent_seen(agent, true, None).await {
+                tracing::warn!(%error, agent, "cannot note the agent as seen");
+            }
         })
     }
 

@@ -8,7 +8,7 @@ use crate::args::AgentArgs;
 use anyhow::{Context, Result, anyhow, bail};
 use gatehouse_core::SecretString;
 use gatehouse_pg::BuiltinConnector;
-use gatehouse_tunnel::{AgentSettings, CredentialStore, TunnelError};
+use gatehouse_tunnel::{AgentSettings, CredentialStore, TunnelError, WorkloadToken};
 use rustls::RootCertStore;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName};
@@ -52,6 +52,37 @@ impl CredentialStore for CredentialFile {
     }
 }
 
+/// Where the agent's workload identity token is read from, at every hello.
+enum WorkloadSource {
+    File(PathBuf),
+    Env(String),
+}
+
+impl WorkloadToken for WorkloadSource {
+    fn current(&self) -> Result<SecretString, TunnelError> {
+        let text = match self {
+            WorkloadSource::File(path) => std::fs::read_to_string(path).map_err(|e| {
+                TunnelError::Credential(format!(
+                    "cannot read the workload token file `{}`: {e}",
+                    path.display()
+                ))
+            })?,
+            WorkloadSource::Env(var) => std::env::var(var).map_err(|_| {
+                TunnelError::Credential(format!(
+                    "the environment variable `{var}` holding the workload token is not set"
+                ))
+            })?,
+        };
+        let token = text.trim();
+        if token.is_empty() {
+            return Err(TunnelError::Credential(
+                "the workload token is empty".to_owned(),
+            ));
+        }
+        Ok(SecretString::new(token))
+    }
+}
+
 pub async fn run(args: AgentArgs) -> Result<ExitCode> {
     let mut config = AgentConfig::load(&args.config)?;
     if let Some(gateway) = args.gateway {
@@ -71,7 +102,15 @@ pub async fn run(args: AgentArgs) -> Result<ExitCode> {
         path: state_dir.join("agent.credential"),
     });
     let enrolment_token = config.enrolment_token()?;
-    if credentials.load()?.is_none() && enrolment_token.is_none() {
+    let workload_token: Option<Arc<dyn WorkloadToken>> =
+        match (&config.workload_token_file, &config.workload_token_env) {
+            (Some(file), _) => Some(Arc::new(WorkloadSource::File(config.resolve(file)))),
+            (None, Some(var)) => Some(Arc::new(WorkloadSource::Env(var.clone()))),
+            (None, None) => None,
+        };
+    if let Some(source) = &workload_token {
+        source.current()?;
+    } else if credentials.load()?.is_none() && enrolment_token.is_none() {
         bail!(
             "agent `{}` has no credential yet and no enrolment token: create one on the gateway with \
              `gatehouse agents create {}` and give it through `enrolment_token_env` or `enrolment_token_file`",
@@ -117,6 +156,7 @@ pub async fn run(args: AgentArgs) -> Result<ExitCode> {
         connections: config.connections.iter().map(|c| c.name.clone()).collect(),
         enrolment_token,
         credentials,
+        workload_token,
     });
     tracing::info!(
         agent = %settings.name,

@@ -53,6 +53,10 @@ pub struct AgentConfig {
     /// until the agent holds a credential).
     pub enrolment_token_env: Option<String>,
     pub enrolment_token_file: Option<PathBuf>,
+    /// Or authenticate with a workload identity token, read anew at every connection (for
+    /// agents created with `--workload-provider/--workload-subject`).
+    pub workload_token_file: Option<PathBuf>,
+    pub workload_token_env: Option<String>,
     /// How long opening a target session may take.
     #[serde(default = "default_connect_timeout", with = "humantime_serde_compat")]
     pub connect_timeout: Duration,
@@ -106,6 +110,9 @@ impl AgentConfig {
         }
         if self.enrolment_token_env.is_some() && self.enrolment_token_file.is_some() {
             bail!("set `enrolment_token_env` or `enrolment_token_file`, not both");
+        }
+        if self.workload_token_env.is_some() && self.workload_token_file.is_some() {
+            bail!("set `workload_token_env` or `workload_token_file`, not both");
         }
         Ok(())
     }

@@ -5,11 +5,13 @@
 
 use crate::args::{AgentCreateArgs, AgentRevokeArgs, AgentsCommand, OutputArgs, OutputFormat};
 use crate::audit_cmd::{format_time, operator_event};
+use crate::config::ProviderKind;
 use crate::setup::Setup;
 use anyhow::{Context, Result, bail};
 use comfy_table::Table;
+use gatehouse_core::SecretString;
 use gatehouse_pipeline::{AuditEventKind, Durability};
-use gatehouse_store::Store;
+use gatehouse_store::{AgentEnrolment, Store};
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -60,18 +62,36 @@ async fn create(setup: &Setup, store: &Store, args: AgentCreateArgs) -> Result<E
         .map(|c| c.name.as_str())
         .collect();
     let ttl_secs = i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX);
-    let (record, token) = store.create_agent(name, ttl_secs, args.replace).await?;
+    let enrolment = match (&args.workload_provider, &args.workload_subject) {
+        (None, None) => AgentEnrolment::Token { ttl_secs },
+        (Some(provider), Some(subject)) => {
+            check_workload_provider(setup, provider)?;
+            if subject.trim().is_empty() {
+                bail!("--workload-subject must not be empty");
+            }
+            AgentEnrolment::Workload { provider, subject }
+        }
+        _ => bail!("give --workload-provider and --workload-subject together"),
+    };
+    let (record, token) = store.create_agent(name, enrolment, args.replace).await?;
+    let how = match (&token, &record.workload) {
+        (Some(_), _) => format!(
+            "enrolment token valid for {}",
+            humantime::format_duration(ttl)
+        ),
+        (None, Some(workload)) => format!("authenticates with workload tokens of {workload}"),
+        (None, None) => "no way to authenticate".to_owned(),
+    };
     let detail = format!(
-        "{} agent `{name}`: enrolment token valid for {}",
+        "{} agent `{name}`: {how}",
         if args.replace {
             "re-created"
         } else {
             "created"
         },
-        humantime::format_duration(ttl)
     );
     if let Err(error) = record_change(setup, store, detail).await {
-        // An agent nobody can see in the audit log must not be able to enrol.
+        // An agent nobody can see in the audit log must not be able to connect.
         let _ = store.revoke_agent(name).await;
         return Err(error
             .context("the agent could not be recorded in the audit log, so it was revoked again"));
@@ -81,21 +101,29 @@ async fn create(setup: &Setup, store: &Store, args: AgentCreateArgs) -> Result<E
             "{}",
             serde_json::json!({
                 "name": record.name,
-                "enrolment_token": token.expose(),
+                "enrolment_token": token.as_ref().map(SecretString::expose),
                 "expires_at": record.enrolment_expires_at,
+                "workload": record.workload,
                 "connections": served,
             })
         ),
         OutputFormat::Text => {
-            println!("{}", token.expose());
-            eprintln!(
-                "agent `{name}` created; the enrolment token above works once, until {} \
-                 (give it to the agent as enrolment_token_env/enrolment_token_file)",
-                record
-                    .enrolment_expires_at
-                    .map(|at| format_time(at.saturating_mul(1000)))
-                    .unwrap_or_default()
-            );
+            match &token {
+                Some(token) => {
+                    println!("{}", token.expose());
+                    eprintln!(
+                        "agent `{name}` created; the enrolment token above works once, until {} \
+                         (give it to the agent as enrolment_token_env/enrolment_token_file)",
+                        record
+                            .enrolment_expires_at
+                            .map(|at| format_time(at.saturating_mul(1000)))
+                            .unwrap_or_default()
+                    );
+                }
+                None => eprintln!(
+                    "agent `{name}` created: it {how} (give the agent workload_token_file or workload_token_env)"
+                ),
+            }
             if served.is_empty() {
                 eprintln!(
                     "note: no connection in the gateway's config names this agent yet: add `agents = [\"{name}\"]` to the connections it serves"
@@ -104,6 +132,28 @@ async fn create(setup: &Setup, store: &Store, args: AgentCreateArgs) -> Result<E
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `--workload-provider` must name a configured provider of kind `workload`.
+fn check_workload_provider(setup: &Setup, provider: &str) -> Result<()> {
+    let providers = &setup.config.identity_providers;
+    match providers.iter().find(|p| p.name == provider) {
+        Some(p) if p.kind == ProviderKind::Workload => Ok(()),
+        Some(_) => bail!(
+            "identity provider `{provider}` is for people (kind human); agents authenticate with a `workload` provider"
+        ),
+        None => {
+            let names: Vec<&str> = providers
+                .iter()
+                .filter(|p| p.kind == ProviderKind::Workload)
+                .map(|p| p.name.as_str())
+                .collect();
+            bail!(
+                "no identity provider `{provider}` in the gateway's config; workload providers: [{}]",
+                names.join(", ")
+            )
+        }
+    }
 }
 
 async fn record_change(setup: &Setup, store: &Store, detail: String) -> Result<()> {

@@ -595,7 +595,8 @@ pub enum AgentsCommand {
     #[command(after_long_help = "Examples:
   gatehouse agents create dc1
   gatehouse agents create dc1 --ttl 15m --output json
-  gatehouse agents create dc1 --replace     # enrol again (the old credential stops working)")]
+  gatehouse agents create dc1 --replace     # enrol again (the old credential stops working)
+  gatehouse agents create dc1 --workload-provider k8s --workload-subject system:serviceaccount:db:gatehouse-agent")]
     Create(AgentCreateArgs),
     /// List agents: state, whether connected, version, connections, last seen.
     List(OutputArgs),
@@ -610,9 +611,16 @@ pub struct AgentCreateArgs {
     /// How long the enrolment token stays usable (default `[agents] enrolment_ttl`, 1h).
     #[arg(long)]
     pub ttl: Option<humantime::Duration>,
-    /// Start an existing agent over with a new enrolment token.
+    /// Start an existing agent over (a new enrolment token; its old credential stops working).
     #[arg(long)]
     pub replace: bool,
+    /// Instead of an enrolment token, the agent authenticates with workload identity tokens
+    /// (e.g. its Kubernetes service account token) of this `[[identity_providers]]` entry...
+    #[arg(long, value_name = "PROVIDER", requires = "workload_subject")]
+    pub workload_provider: Option<String>,
+    /// ... whose subject (`sub`, or the provider's subject_claim) is this.
+    #[arg(long, value_name = "SUBJECT", requires = "workload_provider")]
+    pub workload_subject: Option<String>,
     #[command(flatten)]
     pub output: OutputArgs,
 }

@@ -47,7 +47,7 @@ pub async fn run(config_path: Option<&Path>, data_dir: Option<&Path>) -> Result<
         config,
         &setup.data_dir,
     ))?;
-    let providers = crate::identity::Providers::from_config(config)?;
+    let providers = Arc::new(crate::identity::Providers::from_config(config)?);
     let store = setup.store().await?.with_token_verifier(signer.verifier());
     let audit = setup.audit_log(&store)?;
     audit.ensure_reaches_checkpoint().await?;
@@ -126,6 +126,7 @@ pub async fn run(config_path: Option<&Path>, data_dir: Option<&Path>) -> Result<
         let authority = crate::agent_authority::StoreAuthority {
             store: store.clone(),
             audit: audit.clone(),
+            providers: providers.clone(),
         };
         let hub =
             gatehouse_tunnel::AgentHub::new(Arc::new(authority), acceptor.clone(), agent_routes);
@@ -190,7 +191,7 @@ pub async fn run(config_path: Option<&Path>, data_dir: Option<&Path>) -> Result<
         names.join(", ")
     );
     tracing::info!(
-        "admin HTTP listener on http://{admin_addr} (/healthz, /metrics, /v1/approvals, /v1/token, /mcp)"
+        "admin HTTP listener on http://{admin_addr} (/healthz, /metrics, /v1/approvals, /v1/token, /v1/login, /mcp)"
     );
     let agents_addr = match &agents {
         Some((_, listener)) => {

@@ -45,7 +45,7 @@ pub struct TokenApi {
 }
 
 struct Inner {
-    providers: Providers,
+    providers: Arc<Providers>,
     signer: TokenSigner,
     audit: AuditLog,
     /// For the revoked-identity list (`gatehouse identities revoke`).
@@ -55,7 +55,7 @@ struct Inner {
 
 impl TokenApi {
     pub fn new(
-        providers: Providers,
+        providers: Arc<Providers>,
         signer: TokenSigner,
         audit: AuditLog,
         store: Store,

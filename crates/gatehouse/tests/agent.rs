@@ -26,6 +26,11 @@ use support::{Gateway, Options};
 
 /// A gateway whose `prod` connection is served by `agents`, and nothing else about it.
 fn gateway_for(agents: &[&str]) -> Gateway {
+    gateway_with(agents, "")
+}
+
+/// [`gateway_for`] with more top-level config.
+fn gateway_with(agents: &[&str], more: &str) -> Gateway {
     let names = agents
         .iter()
         .map(|a| format!("\"{a}\""))
@@ -35,7 +40,7 @@ fn gateway_for(agents: &[&str]) -> Gateway {
         "test",
         Options {
             extra: format!(
-                "[agents]\nlisten = \"127.0.0.1:0\"\n\n[[connections]]\nname = \"prod\"\nkind = \"postgres\"\nagents = [{names}]\n"
+                "[agents]\nlisten = \"127.0.0.1:0\"\n\n[[connections]]\nname = \"prod\"\nkind = \"postgres\"\nagents = [{names}]\n\n{more}"
             ),
             ..Options::default()
         },
@@ -95,6 +100,18 @@ impl AgentDir {
 
     fn log(&self) -> PathBuf {
         self.dir.path().join("agent.log")
+    }
+
+    /// Authenticate with the workload token in this agent's `workload.jwt` instead.
+    fn use_workload_token(&self, token: &str) {
+        std::fs::write(self.dir.path().join("workload.jwt"), token).unwrap();
+        let config = self.dir.path().join("agent.toml");
+        let text = std::fs::read_to_string(&config).unwrap().replacen(
+            "enrolment_token_env = \"GATEHOUSE_ENROLMENT_TOKEN\"\n",
+            "workload_token_file = \"workload.jwt\"\n",
+            1,
+        );
+        std::fs::write(config, text).unwrap();
     }
 
     fn start(&self, enrolment_token: Option<&str>) -> Agent {
@@ -463,6 +480,88 @@ async fn agents_with_bad_credentials_or_unrouted_connections_are_refused_told_wh
             "no audited refusal saying `{says}` in {refusals:?}"
         );
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_bound_to_a_workload_identity_connects_with_its_platform_token_alone() {
+    let Some(idp) = support::oidc::RealIdp::start() else {
+        return;
+    };
+    let cluster = Cluster::start(false).await;
+    let gateway = gateway_with(
+        &["dc1", "dc2"],
+        &format!(
+            "[[identity_providers]]\nname = \"corp-idp\"\nissuer = \"{}\"\naudiences = [\"urn:gatehouse\"]\n",
+            idp.issuer
+        ),
+    );
+    let ana = gateway.key("ana", &["readers"]);
+    let bind = |name: &str, subject: &str| {
+        let output = gateway.cli(&[
+            "agents",
+            "create",
+            name,
+            "--workload-provider",
+            "corp-idp",
+            "--workload-subject",
+            subject,
+            "--output",
+            "json",
+        ]);
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let created: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+        assert!(
+            created["enrolment_token"].is_null(),
+            "no enrolment token for a bound agent"
+        );
+        assert_eq!(created["workload"], format!("corp-idp:{subject}"));
+    };
+    bind("dc1", "ci-job");
+    bind("dc2", "ci-writer");
+    let platform_token = idp.machine_token("ci-job").await;
+
+    let dir = AgentDir::new(&gateway, "dc1", &cluster, &["prod"]);
+    dir.use_workload_token(&platform_token);
+    let _agent = dir.start(None);
+    wait_connected(&gateway, &dir);
+    let (ok, stdout, stderr) = psql_prod(&gateway, &ana, "SELECT 'via workload identity'");
+    assert!(ok, "{stderr}");
+    assert_eq!(stdout.trim(), "via workload identity");
+    assert!(
+        !dir.dir.path().join("state/agent.credential").exists(),
+        "a workload-bound agent keeps no credential of its own"
+    );
+
+    // Another agent's platform token, and a garbage one, are refused.
+    let impostor = AgentDir::new(&gateway, "dc2", &cluster, &["prod"]);
+    impostor.use_workload_token(&platform_token);
+    let mut agent = impostor.start(None);
+    assert!(!agent.exited_within(Duration::from_secs(15)).success());
+    assert!(
+        impostor.log_text().contains(
+            "agent `dc2` is bound to subject `ci-writer` of identity provider `corp-idp`"
+        ),
+        "{}",
+        impostor.log_text()
+    );
+    std::fs::write(
+        impostor.dir.path().join("workload.jwt"),
+        "garbage.token.here",
+    )
+    .unwrap();
+    let mut agent = impostor.start(None);
+    assert!(!agent.exited_within(Duration::from_secs(15)).success());
+    assert!(
+        impostor
+            .log_text()
+            .contains("agent `dc2`'s workload token is refused"),
+        "{}",
+        impostor.log_text()
+    );
 }
 
 #[test]
