@@ -120,23 +120,27 @@ async fn caller(state: &ApiState, headers: &HeaderMap) -> Result<Identity, ApiEr
             format!("the Authorization header is not `Bearer <token>`: {TOKEN_HINT}"),
         ));
     };
-    authenticate_reviewer(&state.store, &SecretString::new(token))
-        .await
-        .map_err(|error| match error {
-            AuthError::StoreUnavailable(reason) => {
-                tracing::error!(%reason, "approvals API: cannot check a token against the store");
-                ApiError::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "store_unavailable",
-                    "cannot check your token against the store right now; try again shortly",
-                )
-            }
-            refused => ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                "token_refused",
-                format!("your token was refused ({refused}); {TOKEN_HINT}"),
-            ),
-        })
+    let verified = authenticate_reviewer(&state.store, &SecretString::new(token)).await;
+    if let Err(refused) = &verified
+        && !matches!(refused, AuthError::StoreUnavailable(_))
+    {
+        crate::refused_token::record(&state.audit, "/v1/approvals", &refused.to_string()).await;
+    }
+    verified.map_err(|error| match error {
+        AuthError::StoreUnavailable(reason) => {
+            tracing::error!(%reason, "approvals API: cannot check a token against the store");
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "store_unavailable",
+                "cannot check your token against the store right now; try again shortly",
+            )
+        }
+        refused => ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "token_refused",
+            format!("your token was refused ({refused}); {TOKEN_HINT}"),
+        ),
+    })
 }
 
 /// Whether `caller` may see `record`: it reviews for the approving group, or it is on the

@@ -337,7 +337,11 @@ async fn a_stopped_agent_fails_sessions_at_once_and_a_restarted_one_serves_again
         .await
         .expect("the session through the dead agent ended within 5 s")
         .unwrap();
-    assert!(outcome.is_err(), "the session ended with an error");
+    let error = outcome.expect_err("the session ended with an error");
+    assert!(
+        support::message(&error).contains("agent `dc1`"),
+        "the error names the agent that went away: {error:?}"
+    );
     assert!(client.simple_query("SELECT 1").await.is_err());
 
     let started = Instant::now();

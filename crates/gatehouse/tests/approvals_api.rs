@@ -319,6 +319,26 @@ async fn refusals_have_their_own_status_and_say_what_to_do() {
         "token_refused",
     );
     assert!(error.contains("expired"), "{error}");
+    // Every refused token is audited with the reason, never the token.
+    let refusals: Vec<String> = gateway
+        .audit_events()
+        .iter()
+        .filter(|e| e["kind"] == "auth_failure" && e["action"] == "api:/v1/approvals")
+        .map(|e| e.to_string())
+        .collect();
+    assert!(
+        refusals.iter().any(|e| e.contains("not a gatehouse token")),
+        "{refusals:?}"
+    );
+    assert!(
+        refusals.iter().any(|e| e.contains("expired")),
+        "{refusals:?}"
+    );
+    assert!(
+        !refusals
+            .iter()
+            .any(|e| e.contains(forged) || e.contains(&short_lived))
+    );
 
     // 403: the requester; someone outside the approving group (also to look at it).
     let error = refused(

@@ -459,6 +459,20 @@ async fn the_same_tools_over_http_need_a_valid_bearer_token() {
         401
     );
 
+    let refused = gateway
+        .audit_events()
+        .into_iter()
+        .filter(|e| e["kind"] == "auth_failure" && e["action"] == "api:/mcp")
+        .map(|e| e.to_string())
+        .collect::<Vec<_>>();
+    assert!(
+        refused
+            .iter()
+            .any(|e| e.contains("the token is not a gatehouse token")),
+        "the refused bearer token is audited: {refused:?}"
+    );
+    assert!(!refused.iter().any(|e| e.contains("gh_0123456789ab_nope")));
+
     let mut agent = Agent::http(&gateway, &reader);
     assert_eq!(agent.tools().len(), 6);
     let answer = agent.call(

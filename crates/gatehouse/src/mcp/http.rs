@@ -66,9 +66,14 @@ async fn require_token(State(base): State<Arc<Base>>, request: Request, next: Ne
     };
     match store.authenticate(&SecretString::new(token)).await {
         Ok(_) => next.run(request).await,
-        Err(error) => unauthorized(&format!(
-            "the gatehouse token was refused ({error}); it may be revoked or expired"
-        )),
+        Err(error) => {
+            if let Some(audit) = &base.audit {
+                crate::refused_token::record(audit, "/mcp", &error.to_string()).await;
+            }
+            unauthorized(&format!(
+                "the gatehouse token was refused ({error}); it may be revoked or expired"
+            ))
+        }
     }
 }
 
