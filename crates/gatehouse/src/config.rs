@@ -344,6 +344,10 @@ pub struct IdentityProviderConfig {
     /// (the issuer rotated its keys), at most this often.
     #[serde(default = "default_refresh_interval", with = "humantime_serde_compat")]
     pub min_refresh_interval: Duration,
+    /// While the issuer cannot be reached, its last fetched keys are still used until they
+    /// are this old; then its tokens are refused (a rotated-out key must not live forever).
+    #[serde(default = "default_max_key_age", with = "humantime_serde_compat")]
+    pub max_key_age: Duration,
     /// `kind = "human"` only (required there): the public OpenID Connect client (no secret)
     /// `gatehouse login` signs people in with. Its ID tokens carry it as `aud`, so
     /// `audiences` must include it.
@@ -384,6 +388,10 @@ impl IdentityProviderConfig {
 
 fn default_refresh_interval() -> Duration {
     crate::identity::MIN_REFRESH_INTERVAL
+}
+
+fn default_max_key_age() -> Duration {
+    crate::identity::DEFAULT_MAX_KEY_AGE
 }
 
 fn default_subject_claim() -> String {

@@ -18,6 +18,8 @@ const JWKS_MAX_AGE: Duration = Duration::from_secs(600);
 /// Unknown key ids trigger a refetch at most this often per provider by default (so tokens
 /// with made-up `kid`s cannot make gatehouse hammer the issuer).
 pub const MIN_REFRESH_INTERVAL: Duration = Duration::from_secs(10);
+/// How old fetched keys may get, by default, while the issuer cannot be reached.
+pub const DEFAULT_MAX_KEY_AGE: Duration = Duration::from_secs(3600);
 /// Time allowed for one discovery or JWKS fetch.
 const FETCH_TIMEOUT: Duration = Duration::from_secs(10);
 /// Longest lifetime `[tokens] ttl` may set.
@@ -210,6 +212,7 @@ struct Provider {
     source: KeySource,
     ca_file: Option<PathBuf>,
     min_refresh_interval: Duration,
+    max_key_age: Duration,
     cache: Mutex<KeyCache>,
 }
 
@@ -306,6 +309,7 @@ impl Provider {
             source,
             ca_file: p.ca_file.as_ref().map(|f| config.resolve(f)),
             min_refresh_interval: p.min_refresh_interval,
+            max_key_age: p.max_key_age,
             cache: Mutex::new(KeyCache {
                 keys: None,
                 fetched: None,
@@ -326,16 +330,17 @@ impl Provider {
             KeySource::Remote(uri) => uri,
         };
         let mut cache = self.cache.lock().await;
-        let stale = cache.fetched.is_none_or(|at| at.elapsed() > JWKS_MAX_AGE);
+        let refresh_after = JWKS_MAX_AGE.min(self.max_key_age);
+        let stale = cache.fetched.is_none_or(|at| at.elapsed() > refresh_after);
         if !stale && let Some(key) = cache.keys.as_ref().and_then(|set| set.find(kid)) {
             return Ok(key.clone());
         }
-        // Fetch when the cache is stale, or the key is unknown and the last attempt is not
-        // too recent.
-        let may_fetch = stale
-            || cache
-                .last_attempt
-                .is_none_or(|at| at.elapsed() >= self.min_refresh_interval);
+        // Fetch when the cache is stale or lacks the key, at most once per
+        // `min_refresh_interval` (made-up `kid`s must not make gatehouse hammer the issuer).
+        let may_fetch = cache
+            .last_attempt
+            .is_none_or(|at| at.elapsed() >= self.min_refresh_interval);
+        let mut failure = None;
         if may_fetch {
             cache.last_attempt = Some(Instant::now());
             match self.fetch(jwks_uri.as_deref()).await {
@@ -346,14 +351,26 @@ impl Provider {
                 }
                 Err(error) => {
                     tracing::warn!(provider = %self.name, "cannot fetch the identity provider's signing keys: {error:#}");
-                    if cache.keys.is_none() {
-                        return Err(Refusal::Unavailable(format!(
-                            "the signing keys of identity provider `{}` cannot be fetched: {error:#}",
-                            self.name
-                        )));
-                    }
+                    failure = Some(format!("{error:#}"));
                 }
             }
+        }
+        // Keys fetched too long ago are not trusted without the issuer: fail closed.
+        let too_old = cache.fetched.is_none_or(|at| at.elapsed() > self.max_key_age);
+        if cache.keys.is_none() || too_old {
+            let why = failure.unwrap_or_else(|| "a fetch failed moments ago".to_owned());
+            return Err(Refusal::Unavailable(if cache.keys.is_some() {
+                format!(
+                    "the signing keys of identity provider `{}` cannot be fetched ({why}), and the last ones fetched are older than `max_key_age` ({})",
+                    self.name,
+                    humantime::format_duration(self.max_key_age)
+                )
+            } else {
+                format!(
+                    "the signing keys of identity provider `{}` cannot be fetched: {why}",
+                    self.name
+                )
+            }));
         }
         cache
             .keys

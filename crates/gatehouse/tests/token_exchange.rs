@@ -121,6 +121,8 @@ struct Issuer {
     url: String,
     jwks: Arc<Mutex<Vec<Value>>>,
     jwks_fetches: Arc<AtomicUsize>,
+    /// While true, every request is answered 503 (the provider is down).
+    down: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Issuer {
@@ -130,13 +132,16 @@ impl Issuer {
         let url = format!("http://{addr}");
         let jwks = Arc::new(Mutex::new(keys));
         let jwks_fetches = Arc::new(AtomicUsize::new(0));
+        let down = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let (state, fetches, issuer) = (jwks.clone(), jwks_fetches.clone(), url.clone());
+        let is_down = down.clone();
         tokio::spawn(async move {
             loop {
                 let Ok((mut stream, _)) = listener.accept().await else {
                     return;
                 };
                 let (state, fetches, issuer) = (state.clone(), fetches.clone(), issuer.clone());
+                let is_down = is_down.clone();
                 tokio::spawn(async move {
                     let mut request = Vec::new();
                     let mut buffer = [0u8; 1024];
@@ -149,6 +154,9 @@ impl Issuer {
                     let text = String::from_utf8_lossy(&request);
                     let path = text.split(' ').nth(1).unwrap_or("").to_owned();
                     let (status, body) = match path.as_str() {
+                        _ if is_down.load(Ordering::SeqCst) => {
+                            ("503 Service Unavailable", "{}".to_owned())
+                        }
                         "/.well-known/openid-configuration" => (
                             "200 OK",
                             json!({"issuer": issuer, "jwks_uri": format!("{issuer}/jwks"),
@@ -176,6 +184,7 @@ impl Issuer {
             url,
             jwks,
             jwks_fetches,
+            down,
         }
     }
 
@@ -953,4 +962,57 @@ async fn revoking_the_person_an_agent_acts_for_ends_its_session_and_refuses_its_
     // The workload on its own (acting for nobody) is not affected.
     let (status, _) = exchange(gateway.admin_addr, &subject_token).await;
     assert_eq!(status, 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn while_the_provider_is_down_cached_keys_serve_until_max_key_age_then_exchanges_fail_closed()
+{
+    let ci_key = SigningKey::es256("ci-1");
+    let issuer = Issuer::start(vec![ci_key.jwk()]).await;
+    let gateway = Gateway::start_with(
+        "test",
+        Options {
+            extra: format!(
+                r#"
+[[identity_providers]]
+name = "ci"
+issuer = "{}"
+audiences = ["gatehouse"]
+min_refresh_interval = "1s"
+max_key_age = "3s"
+"#,
+                issuer.url
+            ),
+            ..Options::default()
+        },
+    );
+    let token = ci_key.sign(&ci_claims(&issuer.url, json!({})));
+    let (status, answer) = exchange(gateway.admin_addr, &token).await;
+    assert_eq!(status, 200, "{answer}");
+
+    // Down, keys just fetched: exchanges go on with the cached keys.
+    issuer.down.store(true, Ordering::SeqCst);
+    let (status, answer) = exchange(gateway.admin_addr, &token).await;
+    assert_eq!(
+        status, 200,
+        "cached keys serve while the provider is down: {answer}"
+    );
+
+    // Down, keys older than max_key_age: refused, saying why; nothing issued.
+    tokio::time::sleep(Duration::from_millis(3500)).await;
+    let (status, answer) = exchange(gateway.admin_addr, &token).await;
+    assert_eq!(status, 503, "{answer}");
+    assert_eq!(answer["error"], "temporarily_unavailable");
+    let description = answer["error_description"].as_str().unwrap();
+    assert!(
+        description.contains("older than `max_key_age` (3s)"),
+        "{description}"
+    );
+    assert!(answer.get("access_token").is_none());
+
+    // Back up: the next exchange (past the refetch interval) fetches fresh keys and works.
+    issuer.down.store(false, Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let (status, answer) = exchange(gateway.admin_addr, &token).await;
+    assert_eq!(status, 200, "{answer}");
 }
