@@ -356,7 +356,9 @@ impl Provider {
             }
         }
         // Keys fetched too long ago are not trusted without the issuer: fail closed.
-        let too_old = cache.fetched.is_none_or(|at| at.elapsed() > self.max_key_age);
+        let too_old = cache
+            .fetched
+            .is_none_or(|at| at.elapsed() > self.max_key_age);
         if cache.keys.is_none() || too_old {
             let why = failure.unwrap_or_else(|| "a fetch failed moments ago".to_owned());
             return Err(Refusal::Unavailable(if cache.keys.is_some() {
