@@ -144,6 +144,10 @@ struct Agent {
 }
 
 impl Agent {
+    fn pid(&self) -> u32 {
+        self.child.as_ref().unwrap().id()
+    }
+
     fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
@@ -232,6 +236,15 @@ fn files_under(dir: &Path) -> Vec<PathBuf> {
         }
     }
     found
+}
+
+fn vm_rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap()
 }
 
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
@@ -363,6 +376,96 @@ async fn a_stopped_agent_fails_sessions_at_once_and_a_restarted_one_serves_again
     let (ok, stdout, stderr) = psql_prod(&gateway, &ana, "SELECT 'back'");
     assert!(ok, "{stderr}");
     assert_eq!(stdout.trim(), "back");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn through_an_agent_cancel_reaches_the_target_and_a_client_that_stops_reading_holds_back_the_target()
+ {
+    let cluster = Cluster::start(false).await;
+    let gateway = gateway_for(&["dc1"]);
+    let ana = gateway.key("ana", &["readers"]);
+    let dir = AgentDir::new(&gateway, "dc1", &cluster, &["prod"]);
+    let agent = dir.start(Some(&enrolment_token(&gateway, "dc1", &[])));
+    wait_connected(&gateway, &dir);
+
+    // Cancel: relayed gateway → agent → target.
+    let (client, connection) = gateway
+        .client_config("ana", &ana, "prod")
+        .connect(gateway.tls())
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    let cancel = client.cancel_token();
+    let sleeping = tokio::spawn(async move { client.simple_query("SELECT pg_sleep(30)").await });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let started = Instant::now();
+    cancel.cancel_query(gateway.tls()).await.unwrap();
+    let error = sleeping.await.unwrap().unwrap_err();
+    assert_eq!(
+        support::sqlstate(&error).as_deref(),
+        Some("57014"),
+        "{error:?}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(10));
+
+    // A client that reads a little of a ~200 MB result and stops: back-pressure reaches the
+    // target through the tunnel, and neither the agent nor the gateway buffers the rest.
+    let application = "agent-stalled-reader";
+    let mut config = gateway.client_config("ana", &ana, "prod");
+    config.application_name(application);
+    let (client, connection) = config.connect(gateway.tls()).await.unwrap();
+    tokio::spawn(connection);
+    client.simple_query("SELECT 1").await.unwrap();
+    let (agent_before, gateway_before) = (vm_rss_kib(agent.pid()), vm_rss_kib(gateway.pid));
+    let rows = client
+        .query_raw(
+            "SELECT repeat('x', 1000) FROM generate_series(1, 200000)",
+            std::iter::empty::<i32>(),
+        )
+        .await
+        .unwrap();
+    let mut rows = Box::pin(rows);
+    for _ in 0..100 {
+        futures_util::StreamExt::next(&mut rows)
+            .await
+            .unwrap()
+            .unwrap();
+    }
+    let (mut agent_peak, mut gateway_peak) = (agent_before, gateway_before);
+    let sampling = Instant::now();
+    while sampling.elapsed() < Duration::from_secs(4) {
+        agent_peak = agent_peak.max(vm_rss_kib(agent.pid()));
+        gateway_peak = gateway_peak.max(vm_rss_kib(gateway.pid));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let waiting: Vec<(String, Option<String>)> = cluster
+        .admin()
+        .await
+        .query(
+            "SELECT state, wait_event FROM pg_stat_activity WHERE application_name = $1",
+            &[&application],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| (row.get(0), row.get(1)))
+        .collect();
+    println!(
+        "stalled reader: agent VmRSS {agent_before} -> {agent_peak} KiB, gateway VmRSS {gateway_before} -> {gateway_peak} KiB"
+    );
+    assert_eq!(
+        waiting,
+        [("active".to_owned(), Some("ClientWrite".to_owned()))],
+        "the target's backend should be blocked sending to the agent"
+    );
+    assert!(
+        agent_peak - agent_before < 64 * 1024,
+        "the agent buffered the result"
+    );
+    assert!(
+        gateway_peak - gateway_before < 64 * 1024,
+        "the gateway buffered the result"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
