@@ -106,6 +106,47 @@ pub struct AuditEvent {
     pub detail: Option<String>,
 }
 
+impl AuditEvent {
+    /// An event outside any session (an administrative change, a refused credential, an
+    /// agent's comings and goings): who, what, the decision and why; everything else empty.
+    pub fn administrative(
+        kind: AuditEventKind,
+        identity: AuditIdentity,
+        action: impl Into<String>,
+        decision: &str,
+        detail: Option<String>,
+    ) -> AuditEvent {
+        AuditEvent {
+            time_unix_ms: crate::now_unix_ms(),
+            kind,
+            identity,
+            acting_for: Vec::new(),
+            session: None,
+            connection: None,
+            source_address: None,
+            action: Some(action.into()),
+            decision: Some(decision.to_owned()),
+            policies: Vec::new(),
+            statement: None,
+            fingerprint: None,
+            outcome: None,
+            refers_to: None,
+            detail,
+        }
+    }
+}
+
+impl AuditIdentity {
+    /// Whoever presented a credential that was refused.
+    pub fn anonymous() -> AuditIdentity {
+        AuditIdentity {
+            subject: "anonymous".to_owned(),
+            kind: "machine".to_owned(),
+            groups: Vec::new(),
+        }
+    }
+}
+
 /// How soon a stored event must also be on disk (fsynced).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Durability {

@@ -348,25 +348,15 @@ impl Pipeline {
         detail: String,
     ) -> Result<(), PipelineError> {
         let event = AuditEvent {
-            time_unix_ms: now_unix_ms(),
-            kind: AuditEventKind::AuthFailure,
-            identity: AuditIdentity {
-                subject: "anonymous".to_owned(),
-                kind: "machine".to_owned(),
-                groups: Vec::new(),
-            },
-            acting_for: Vec::new(),
-            session: None,
             connection: connection.map(str::to_owned),
             source_address: source_address.map(|a| a.to_string()),
-            action: Some("connect".to_owned()),
-            decision: Some("deny".to_owned()),
-            policies: Vec::new(),
-            statement: None,
-            fingerprint: None,
-            outcome: None,
-            refers_to: None,
-            detail: Some(detail),
+            ..AuditEvent::administrative(
+                AuditEventKind::AuthFailure,
+                AuditIdentity::anonymous(),
+                "connect",
+                "deny",
+                Some(detail),
+            )
         };
         self.audit
             .record(vec![event], Durability::Windowed)

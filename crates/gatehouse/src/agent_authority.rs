@@ -6,7 +6,7 @@
 use crate::config::ProviderKind;
 use crate::identity::{Providers, Refusal};
 use gatehouse_pipeline::BoxFuture;
-use gatehouse_pipeline::{AuditEvent, AuditEventKind, AuditIdentity, Durability, now_unix_ms};
+use gatehouse_pipeline::{AuditEvent, AuditEventKind, AuditIdentity, Durability};
 use gatehouse_store::{AgentProof, AuditLog, Store};
 use gatehouse_tunnel::{Admission, AgentAuthority, Hello};
 use std::net::SocketAddr;
@@ -29,33 +29,24 @@ impl StoreAuthority {
         detail: String,
         durability: Durability,
     ) {
+        let identity = AuditIdentity {
+            subject: format!("agent:{agent}"),
+            kind: "machine".to_owned(),
+            groups: Vec::new(),
+        };
         let event = AuditEvent {
-            time_unix_ms: now_unix_ms(),
-            kind: AuditEventKind::Agent,
-            identity: AuditIdentity {
-                subject: format!("agent:{agent}"),
-                kind: "machine".to_owned(),
-                groups: Vec::new(),
-            },
-            acting_for: Vec::new(),
-            session: None,
-            connection: None,
             source_address: Some(peer.to_string()),
-            action: Some(format!("agent:{decision}")),
-            decision: Some(
+            ..AuditEvent::administrative(
+                AuditEventKind::Agent,
+                identity,
+                format!("agent:{decision}"),
                 if decision == "refuse" {
                     "deny"
                 } else {
                     "allow"
-                }
-                .to_owned(),
-            ),
-            policies: Vec::new(),
-            statement: None,
-            fingerprint: None,
-            outcome: None,
-            refers_to: None,
-            detail: Some(detail),
+                },
+                Some(detail),
+            )
         };
         if let Err(reason) = self.audit.append(&[event], durability).await {
             tracing::error!(%reason, agent, "cannot record an agent event in the audit log");

@@ -118,11 +118,7 @@ impl AgentConfig {
     }
 
     pub fn resolve(&self, path: &Path) -> PathBuf {
-        if path.is_absolute() {
-            path.to_path_buf()
-        } else {
-            self.base_dir.join(path)
-        }
+        crate::config::resolve_from(&self.base_dir, path)
     }
 
     /// The enrolment token, when one is configured and set.

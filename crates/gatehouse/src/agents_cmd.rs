@@ -4,13 +4,13 @@
 //! when it was last seen; `revoke` refuses it from its next connection attempt.
 
 use crate::args::{AgentCreateArgs, AgentRevokeArgs, AgentsCommand, OutputArgs, OutputFormat};
-use crate::audit_cmd::{format_time, operator_event};
+use crate::audit_cmd::{format_time, record_operator_change};
 use crate::config::ProviderKind;
 use crate::setup::Setup;
 use anyhow::{Context, Result, bail};
 use comfy_table::Table;
 use gatehouse_core::SecretString;
-use gatehouse_pipeline::{AuditEventKind, Durability};
+use gatehouse_pipeline::AuditEventKind;
 use gatehouse_store::{AgentEnrolment, Store};
 use std::path::Path;
 use std::process::ExitCode;
@@ -32,14 +32,7 @@ pub async fn run(
 }
 
 async fn record(setup: &Setup, store: &Store, action: &str, detail: String) -> Result<()> {
-    let log = setup.audit_log(store)?;
-    let event = operator_event(AuditEventKind::Agent, action, Some(detail));
-    let appended = log
-        .append(&[event], Durability::Synced)
-        .await
-        .map_err(anyhow::Error::msg);
-    let flushed = log.flush().await.map_err(anyhow::Error::from);
-    appended.and(flushed)
+    record_operator_change(setup, store, AuditEventKind::Agent, action, detail).await
 }
 
 async fn create(setup: &Setup, store: &Store, args: AgentCreateArgs) -> Result<ExitCode> {

@@ -7,7 +7,7 @@ use crate::args::{AuditExportArgs, AuditTailArgs, OutputArgs, OutputFormat};
 use crate::setup::Setup;
 use anyhow::{Context, Result, bail};
 use gatehouse_pipeline::{AuditEvent, AuditEventKind, AuditIdentity, Durability};
-use gatehouse_store::{AuditFilter, AuditLog, Checkpoint, StoredEvent};
+use gatehouse_store::{AuditFilter, AuditLog, Checkpoint, Store, StoredEvent};
 use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
@@ -217,30 +217,33 @@ pub(crate) async fn record_read(
     Ok(())
 }
 
+/// Record an administrative change made by this command's operator, fsynced (and the log
+/// flushed) before the command reports success.
+pub async fn record_operator_change(
+    setup: &Setup,
+    store: &Store,
+    kind: AuditEventKind,
+    action: &str,
+    detail: String,
+) -> Result<()> {
+    let log = setup.audit_log(store)?;
+    let event = operator_event(kind, action, Some(detail));
+    let appended = log
+        .append(&[event], Durability::Synced)
+        .await
+        .map_err(anyhow::Error::msg);
+    let flushed = log.flush().await.map_err(anyhow::Error::from);
+    appended.and(flushed)
+}
+
 /// An event caused by whoever runs this command on this machine.
 pub fn operator_event(kind: AuditEventKind, action: &str, detail: Option<String>) -> AuditEvent {
-    let subject = operator_name();
-    AuditEvent {
-        time_unix_ms: gatehouse_pipeline::now_unix_ms(),
-        kind,
-        identity: AuditIdentity {
-            subject,
-            kind: "operator".to_owned(),
-            groups: Vec::new(),
-        },
-        acting_for: Vec::new(),
-        session: None,
-        connection: None,
-        source_address: None,
-        action: Some(action.to_owned()),
-        decision: Some("allow".to_owned()),
-        policies: Vec::new(),
-        statement: None,
-        fingerprint: None,
-        outcome: None,
-        refers_to: None,
-        detail,
-    }
+    let identity = AuditIdentity {
+        subject: operator_name(),
+        kind: "operator".to_owned(),
+        groups: Vec::new(),
+    };
+    AuditEvent::administrative(kind, identity, action, "allow", detail)
 }
 
 /// The local user running this command: `$USER`, `$LOGNAME`, else the process owner's name

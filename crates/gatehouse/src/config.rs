@@ -478,6 +478,15 @@ fn default_pg_port() -> u16 {
     5432
 }
 
+/// `path`, or for a relative one `base_dir/path` (config files resolve from their directory).
+pub fn resolve_from(base_dir: &Path, path: &Path) -> PathBuf {
+    if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        base_dir.join(path)
+    }
+}
+
 fn parse_addr(text: &str) -> SocketAddr {
     text.parse()
         .unwrap_or(SocketAddr::from(([127, 0, 0, 1], 0)))
@@ -574,11 +583,7 @@ impl Config {
 
     /// Resolve a path from the config relative to the config file's directory.
     pub fn resolve(&self, path: &Path) -> PathBuf {
-        if path.is_absolute() {
-            path.to_path_buf()
-        } else {
-            self.base_dir.join(path)
-        }
+        resolve_from(&self.base_dir, path)
     }
 
     /// The listener settings for the PostgreSQL adapter.
@@ -659,13 +664,7 @@ impl ConnectionConfig {
     /// [`ConnectionConfig::target`], resolving relative paths from `base_dir` (the agent's
     /// config has connections too).
     pub fn target_in(&self, base_dir: &Path) -> Result<PgTarget> {
-        let resolve = |path: &Path| {
-            if path.is_absolute() {
-                path.to_path_buf()
-            } else {
-                base_dir.join(path)
-            }
-        };
+        let resolve = |path: &Path| resolve_from(base_dir, path);
         let password = match (&self.password_env, &self.password_file) {
             (Some(var), _) => std::env::var(var).ok().map(SecretString::new),
             (None, Some(file)) => {

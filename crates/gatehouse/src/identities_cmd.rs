@@ -6,11 +6,11 @@
 use crate::args::{
     IdentitiesCommand, IdentityRestoreArgs, IdentityRevokeArgs, OutputArgs, OutputFormat,
 };
-use crate::audit_cmd::{format_time, operator_event};
+use crate::audit_cmd::{format_time, record_operator_change};
 use crate::setup::Setup;
 use anyhow::{Context, Result, bail};
 use comfy_table::Table;
-use gatehouse_pipeline::{AuditEventKind, Durability};
+use gatehouse_pipeline::AuditEventKind;
 use gatehouse_store::Store;
 use std::path::Path;
 use std::process::ExitCode;
@@ -44,14 +44,7 @@ fn checked_subject(subject: &str) -> Result<&str> {
 
 /// Record an identity change in the audit log, fsynced, before reporting success.
 async fn record(setup: &Setup, store: &Store, action: &str, detail: String) -> Result<()> {
-    let log = setup.audit_log(store)?;
-    let event = operator_event(AuditEventKind::KeyChange, action, Some(detail));
-    let appended = log
-        .append(&[event], Durability::Synced)
-        .await
-        .map_err(anyhow::Error::msg);
-    let flushed = log.flush().await.map_err(anyhow::Error::from);
-    appended.and(flushed)
+    record_operator_change(setup, store, AuditEventKind::KeyChange, action, detail).await
 }
 
 async fn revoke(setup: &Setup, store: &Store, args: IdentityRevokeArgs) -> Result<ExitCode> {

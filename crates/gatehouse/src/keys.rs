@@ -1,11 +1,11 @@
 //! `gatehouse keys`: create, list and revoke API keys in the local store.
 
 use crate::args::{KeysCreateArgs, OutputArgs, OutputFormat};
-use crate::audit_cmd::operator_event;
+use crate::audit_cmd::record_operator_change;
 use crate::setup::Setup;
 use anyhow::{Context, Result, bail};
 use comfy_table::Table;
-use gatehouse_pipeline::{AuditEventKind, Durability};
+use gatehouse_pipeline::AuditEventKind;
 use gatehouse_store::{KeyRecord, NewKey};
 use std::path::Path;
 use std::process::ExitCode;
@@ -164,13 +164,7 @@ async fn record_change(
     action: &str,
     detail: String,
 ) -> Result<()> {
-    let log = setup.audit_log(store)?;
-    let event = operator_event(AuditEventKind::KeyChange, action, Some(detail));
-    log.append(&[event], Durability::Synced)
-        .await
-        .map_err(anyhow::Error::msg)?;
-    log.flush().await?;
-    Ok(())
+    record_operator_change(setup, store, AuditEventKind::KeyChange, action, detail).await
 }
 
 fn key_json(key: &KeyRecord, now: i64) -> serde_json::Value {

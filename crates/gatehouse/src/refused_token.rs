@@ -2,33 +2,19 @@
 //! every token rejection is on record with its reason — as the PostgreSQL listener's are —
 //! and never with the token.
 
-use gatehouse_pipeline::{AuditEvent, AuditEventKind, AuditIdentity, Durability, now_unix_ms};
+use gatehouse_pipeline::{AuditEvent, AuditEventKind, AuditIdentity, Durability};
 use gatehouse_store::AuditLog;
 
 /// Record that `endpoint` refused a bearer token because of `reason`. Batched, not fsynced:
 /// a refusal lets nothing through, and a flood of bad tokens must not become one of fsyncs.
 pub async fn record(audit: &AuditLog, endpoint: &str, reason: &str) {
-    let event = AuditEvent {
-        time_unix_ms: now_unix_ms(),
-        kind: AuditEventKind::AuthFailure,
-        identity: AuditIdentity {
-            subject: "anonymous".to_owned(),
-            kind: "machine".to_owned(),
-            groups: Vec::new(),
-        },
-        acting_for: Vec::new(),
-        session: None,
-        connection: None,
-        source_address: None,
-        action: Some(format!("api:{endpoint}")),
-        decision: Some("deny".to_owned()),
-        policies: Vec::new(),
-        statement: None,
-        fingerprint: None,
-        outcome: None,
-        refers_to: None,
-        detail: Some(format!("refused a bearer token at {endpoint}: {reason}")),
-    };
+    let event = AuditEvent::administrative(
+        AuditEventKind::AuthFailure,
+        AuditIdentity::anonymous(),
+        format!("api:{endpoint}"),
+        "deny",
+        Some(format!("refused a bearer token at {endpoint}: {reason}")),
+    );
     if let Err(error) = audit.append(&[event], Durability::Windowed).await {
         tracing::error!(%error, endpoint, "cannot record a refused token in the audit log");
     }

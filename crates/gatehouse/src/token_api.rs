@@ -391,25 +391,20 @@ fn kind_name(kind: ProviderKind) -> &'static str {
 }
 
 fn event(identity: &Identity, source: SocketAddr, decision: &str, detail: String) -> AuditEvent {
+    let who = AuditIdentity {
+        subject: identity.subject.clone(),
+        kind: identity.kind.as_str().to_owned(),
+        groups: identity.groups.clone(),
+    };
     AuditEvent {
-        time_unix_ms: now_unix_ms(),
-        kind: AuditEventKind::KeyChange,
-        identity: AuditIdentity {
-            subject: identity.subject.clone(),
-            kind: identity.kind.as_str().to_owned(),
-            groups: identity.groups.clone(),
-        },
         acting_for: identity.acting_for.clone(),
-        session: None,
-        connection: None,
         source_address: Some(source.to_string()),
-        action: Some("token:exchange".to_owned()),
-        decision: Some(decision.to_owned()),
-        policies: Vec::new(),
-        statement: None,
-        fingerprint: None,
-        outcome: None,
-        refers_to: None,
-        detail: Some(detail),
+        ..AuditEvent::administrative(
+            AuditEventKind::KeyChange,
+            who,
+            "token:exchange",
+            decision,
+            Some(detail),
+        )
     }
 }

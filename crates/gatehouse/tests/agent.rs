@@ -239,12 +239,7 @@ fn files_under(dir: &Path) -> Vec<PathBuf> {
 }
 
 fn vm_rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmRSS:"))
-        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap()
+    support::proc_status_kib(pid, "VmRSS:")
 }
 
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {

@@ -394,15 +394,6 @@ async fn disconnects(gateway: &Gateway, connection: &str, count: usize) -> Vec<S
     }
 }
 
-fn proc_status_kib(pid: u32, field: &str) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix(field))
-        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or_else(|| panic!("{field} in /proc/{pid}/status"))
-}
-
 fn open_fds(pid: u32) -> usize {
     std::fs::read_dir(format!("/proc/{pid}/fd"))
         .unwrap()
@@ -841,7 +832,7 @@ async fn a_client_that_stops_reading_a_large_result_leaves_gateway_memory_bounde
         panic!("login refused: {}", show(&messages));
     }
     assert_eq!(simple_query(&mut stalled, "SELECT 'warm'").await, ["warm"]);
-    let baseline = proc_status_kib(gateway.pid, "VmRSS:");
+    let baseline = support::proc_status_kib(gateway.pid, "VmRSS:");
 
     stalled.write_all(&query(LARGE_RESULT)).await.unwrap();
     let mut read = 0usize;
@@ -857,7 +848,7 @@ async fn a_client_that_stops_reading_a_large_result_leaves_gateway_memory_bounde
     let mut peak = baseline;
     let mut samples = 0;
     while sampling.elapsed() < Duration::from_secs(4) {
-        peak = peak.max(proc_status_kib(gateway.pid, "VmRSS:"));
+        peak = peak.max(support::proc_status_kib(gateway.pid, "VmRSS:"));
         samples += 1;
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
