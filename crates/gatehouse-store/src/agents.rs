@@ -143,7 +143,8 @@ impl Store {
             }
             sqlx::query(
                 "UPDATE agents SET created_at = ?, enrolment_hash = ?, enrolment_expires_at = ?,
-                     enrolled_at = ?, credential_hash = NULL, revoked_at = NULL,
+                     enrolled_at = ?, credential_hash = NULL, previous_credential_hash = NULL,
+                     revoked_at = NULL,
                      workload_provider = ?, workload_subject = ?
                  WHERE name = ?",
             )
@@ -164,8 +165,9 @@ impl Store {
         Ok((record, token))
     }
 
-    /// Check what agent `name` presented. An enrolment token is spent here and a credential
-    /// issued (returned, to be handed to the agent); a credential is just checked.
+    /// Check what agent `name` presented. An enrolment token is spent here for a credential;
+    /// a credential is exchanged for the next one (rotation). The new credential is returned,
+    /// to be handed to the agent; a workload identity issues none.
     pub async fn admit_agent(
         &self,
         name: &str,
@@ -173,7 +175,8 @@ impl Store {
     ) -> Result<Result<Option<SecretString>, AgentRefusal>, StoreError> {
         let refuse = |text: String| Ok(Err(AgentRefusal(text)));
         let Some(row) = sqlx::query(
-            "SELECT enrolment_hash, enrolment_expires_at, enrolled_at, credential_hash, revoked_at,
+            "SELECT enrolment_hash, enrolment_expires_at, enrolled_at, credential_hash,
+                 previous_credential_hash, revoked_at,
                  workload_provider, workload_subject
              FROM agents WHERE name = ?",
         )
@@ -207,13 +210,33 @@ impl Store {
                 }
             }
             AgentProof::Credential(credential) => {
-                if same(row.try_get("credential_hash")?, credential) {
-                    Ok(Ok(None))
-                } else {
-                    refuse(format!(
+                let current = same(row.try_get("credential_hash")?, credential);
+                let previous = same(row.try_get("previous_credential_hash")?, credential);
+                if !(current || previous) {
+                    return refuse(format!(
                         "the credential agent `{name}` presented is not valid"
-                    ))
+                    ));
                 }
+                // Every connection rotates the credential, so a copy stolen from the agent's
+                // machine is dead once the agent has connected again. The one presented stays
+                // acceptable once more (as `previous`) if it was the current one, in case the
+                // agent does not get to keep the new one; presenting `previous` spends it — and
+                // if a thief does, the real agent's credential stops working, which shows.
+                let next = secret(AGENT_CREDENTIAL_PREFIX);
+                let rotated = sqlx::query(
+                    "UPDATE agents SET credential_hash = ?,
+                         previous_credential_hash = CASE WHEN ? THEN credential_hash ELSE NULL END
+                     WHERE name = ? AND revoked_at IS NULL",
+                )
+                .bind(hash(&next))
+                .bind(current)
+                .bind(name)
+                .execute(&self.pool)
+                .await?;
+                if rotated.rows_affected() == 0 {
+                    return refuse(format!("agent `{name}` was revoked"));
+                }
+                Ok(Ok(Some(next)))
             }
             AgentProof::Enrolment(token) => {
                 if !same(row.try_get("enrolment_hash")?, token) {
@@ -295,7 +318,8 @@ impl Store {
     /// Revoke agent `name`; false when there is none.
     pub async fn revoke_agent(&self, name: &str) -> Result<bool, StoreError> {
         let result = sqlx::query(
-            "UPDATE agents SET revoked_at = COALESCE(revoked_at, ?), credential_hash = NULL, enrolment_hash = NULL
+            "UPDATE agents SET revoked_at = COALESCE(revoked_at, ?), credential_hash = NULL,
+                 previous_credential_hash = NULL, enrolment_hash = NULL
              WHERE name = ?",
         )
         .bind(now_unix())

@@ -167,6 +167,9 @@ const MIGRATIONS: &[(i64, &str)] = &[
         enrolment_expires_at INTEGER,
         enrolled_at          INTEGER,
         credential_hash      BLOB,
+        -- The credential before the last rotation: still accepted once, in case the agent
+        -- did not get to keep its new one.
+        previous_credential_hash BLOB,
         revoked_at           INTEGER,
         last_seen_at         INTEGER,
         connected            INTEGER NOT NULL DEFAULT 0,

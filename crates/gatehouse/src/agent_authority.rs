@@ -118,18 +118,20 @@ impl AgentAuthority for StoreAuthority {
             let enrolling = matches!(proof, AgentProof::Enrolment(_));
             match self.store.admit_agent(name, proof).await {
                 Ok(Ok(issued)) => {
-                    let detail = format!(
-                        "agent `{name}` {} (version {}, connections [{}])",
-                        if enrolling {
+                    let how = match (enrolling, issued.is_some()) {
+                        (true, _) => {
                             "enrolled: its enrolment token is spent and a credential issued"
-                        } else {
-                            "connected"
-                        },
+                        }
+                        (false, true) => "connected; its credential was rotated",
+                        (false, false) => "connected with its workload identity",
+                    };
+                    let detail = format!(
+                        "agent `{name}` {how} (version {}, connections [{}])",
                         hello.version,
                         hello.connections.join(", ")
                     );
-                    // An enrolment is a credential change: on disk before the credential leaves.
-                    let durability = if enrolling {
+                    // A credential issued is a credential change: on disk before it leaves.
+                    let durability = if issued.is_some() {
                         Durability::Synced
                     } else {
                         Durability::Windowed

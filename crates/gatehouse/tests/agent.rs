@@ -366,11 +366,42 @@ async fn a_stopped_agent_fails_sessions_at_once_and_a_restarted_one_serves_again
     );
 
     // Restarted (now with its stored credential, no token): works without a gateway restart.
-    let _agent = dir.start(None);
+    let credential_file = dir.dir.path().join("state/agent.credential");
+    let enrolled_with = std::fs::read_to_string(&credential_file).unwrap();
+    let mut agent = dir.start(None);
     wait_connected(&gateway, &dir);
     let (ok, stdout, stderr) = psql_prod(&gateway, &ana, "SELECT 'back'");
     assert!(ok, "{stderr}");
     assert_eq!(stdout.trim(), "back");
+
+    // Each connection rotated the credential: a copy taken before is dead once the agent has
+    // connected again.
+    let rotated = std::fs::read_to_string(&credential_file).unwrap();
+    assert_ne!(
+        rotated, enrolled_with,
+        "the credential rotates on connecting"
+    );
+    agent.kill();
+    let _agent = dir.start(None);
+    wait_connected(&gateway, &dir);
+    let thief = AgentDir::new(&gateway, "dc1", &cluster, &["prod"]);
+    std::fs::create_dir_all(thief.dir.path().join("state")).unwrap();
+    std::fs::write(
+        thief.dir.path().join("state/agent.credential"),
+        &enrolled_with,
+    )
+    .unwrap();
+    let mut stolen = thief.start(None);
+    assert!(!stolen.exited_within(Duration::from_secs(15)).success());
+    assert!(
+        thief
+            .log_text()
+            .contains("the credential agent `dc1` presented is not valid"),
+        "{}",
+        thief.log_text()
+    );
+    let (ok, _, stderr) = psql_prod(&gateway, &ana, "SELECT 1");
+    assert!(ok, "the real agent still serves: {stderr}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
