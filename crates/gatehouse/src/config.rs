@@ -412,6 +412,9 @@ pub struct TokensConfig {
     /// Ed25519 signing key (PKCS#8), created on first start with mode 0600.
     /// Default: `<data-dir>/token.key`.
     pub key_file: Option<PathBuf>,
+    /// Token exchanges (`POST /v1/token`) allowed per source address per minute; more get
+    /// HTTP 429 with `Retry-After`.
+    pub exchanges_per_minute: u32,
 }
 
 impl Default for TokensConfig {
@@ -419,6 +422,7 @@ impl Default for TokensConfig {
         TokensConfig {
             ttl: Duration::from_secs(15 * 60),
             key_file: None,
+            exchanges_per_minute: 60,
         }
     }
 }

@@ -75,6 +75,9 @@ pub fn validate_config(config: &Config) -> Result<()> {
         }
         validate_login(provider)?;
     }
+    if config.tokens.exchanges_per_minute == 0 {
+        bail!("[tokens] exchanges_per_minute must be at least 1");
+    }
     if config.tokens.ttl.is_zero() || config.tokens.ttl > MAX_TOKEN_TTL {
         bail!(
             "[tokens] ttl must be between 1s and {} (gatehouse tokens are short-lived)",

@@ -26,6 +26,7 @@ mod mask_cmd;
 mod mcp;
 mod oidc_client;
 mod policy_cmd;
+mod rate_limit;
 mod refused_token;
 mod retention;
 mod revocation_watch;

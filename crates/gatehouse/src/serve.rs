@@ -242,6 +242,7 @@ pub async fn run(config_path: Option<&Path>, data_dir: Option<&Path>) -> Result<
         audit.clone(),
         store.clone(),
         config.tokens.ttl,
+        config.tokens.exchanges_per_minute,
     ));
     let token_exchange = token_exchange.merge(crate::login_api::routes(&config.identity_providers));
     let admin = tokio::spawn(admin::serve(

@@ -16,6 +16,7 @@
 
 use crate::config::ProviderKind;
 use crate::identity::{Providers, Refusal, Verified};
+use crate::rate_limit::RateLimiter;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, DefaultBodyLimit, State};
@@ -51,6 +52,7 @@ struct Inner {
     /// For the revoked-identity list (`gatehouse identities revoke`).
     store: Store,
     ttl: Duration,
+    limiter: RateLimiter,
 }
 
 impl TokenApi {
@@ -60,11 +62,13 @@ impl TokenApi {
         audit: AuditLog,
         store: Store,
         ttl: Duration,
+        exchanges_per_minute: u32,
     ) -> Self {
         TokenApi {
             inner: Arc::new(Inner {
                 providers,
                 store,
+                limiter: RateLimiter::new(exchanges_per_minute),
                 signer,
                 audit,
                 ttl,
@@ -125,6 +129,24 @@ async fn exchange(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    if let Err(wait) = api.inner.limiter.take(source.ip()) {
+        metrics::counter!("gatehouse_token_exchanges_rate_limited_total").increment(1);
+        let seconds = wait.as_secs().saturating_add(1);
+        let mut response = OAuthError {
+            status: StatusCode::TOO_MANY_REQUESTS,
+            error: "slow_down",
+            description: format!(
+                "too many token exchanges from {}: retry in {seconds} s ([tokens] exchanges_per_minute)",
+                source.ip()
+            ),
+        }
+        .into_response();
+        response.headers_mut().insert(
+            header::RETRY_AFTER,
+            HeaderValue::from_str(&seconds.to_string()).unwrap_or(HeaderValue::from_static("60")),
+        );
+        return response;
+    }
     let mut attempt = Attempt {
         source,
         issuer: None,

@@ -1016,3 +1016,64 @@ max_key_age = "3s"
     let (status, answer) = exchange(gateway.admin_addr, &token).await;
     assert_eq!(status, 200, "{answer}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_address_flooding_the_token_endpoint_is_slowed_down_with_retry_after() {
+    let ci_key = SigningKey::es256("ci-1");
+    let issuer = Issuer::start(vec![ci_key.jwk()]).await;
+    let gateway = Gateway::start_with(
+        "test",
+        Options {
+            extra: format!(
+                "[tokens]\nexchanges_per_minute = 3\n\n[[identity_providers]]\nname = \"ci\"\nissuer = \"{}\"\naudiences = [\"gatehouse\"]\n",
+                issuer.url
+            ),
+            ..Options::default()
+        },
+    );
+    let token = ci_key.sign(&ci_claims(&issuer.url, json!({})));
+    // Good and bad requests alike count.
+    let (status, _) = exchange(gateway.admin_addr, "not-a-jwt").await;
+    assert_eq!(status, 400);
+    for _ in 0..2 {
+        let (status, answer) = exchange(gateway.admin_addr, &token).await;
+        assert_eq!(status, 200, "{answer}");
+    }
+    let body = form(&[
+        ("grant_type", GRANT),
+        ("subject_token", &token),
+        ("subject_token_type", JWT),
+    ]);
+    let mut stream = TcpStream::connect(gateway.admin_addr).await.unwrap();
+    let request = format!(
+        "POST /v1/token HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).await.unwrap();
+    let text = String::from_utf8(response).unwrap();
+    let (head, answer) = text.split_once("\r\n\r\n").unwrap();
+    assert!(head.starts_with("HTTP/1.1 429"), "{head}");
+    let retry_after: u64 = head
+        .lines()
+        .find_map(|l| {
+            l.to_ascii_lowercase()
+                .strip_prefix("retry-after:")
+                .map(|v| v.trim().to_owned())
+        })
+        .expect("a Retry-After header")
+        .parse()
+        .unwrap();
+    assert!((1..=21).contains(&retry_after), "{retry_after}");
+    let answer: Value = serde_json::from_str(answer).unwrap();
+    assert_eq!(answer["error"], "slow_down");
+    assert!(answer.get("access_token").is_none());
+    // Nothing was issued for it: only the two granted exchanges are in the audit log.
+    let granted = gateway
+        .audit_events()
+        .iter()
+        .filter(|e| e["action"] == "token:exchange" && e["decision"] == "allow")
+        .count();
+    assert_eq!(granted, 2);
+}
