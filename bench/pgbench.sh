@@ -4,6 +4,7 @@
 #
 #   bench/pgbench.sh                 # 15 s per run
 #   DURATION=10 bench/pgbench.sh     # shorter runs
+#   DURATION=10 TARGETS="direct pgbouncer gh-tls gh-agent" bench/pgbench.sh   # some targets only
 #
 # Targets (each run with -S -n, protocols simple and extended, 1 and 4 clients):
 #   direct       127.0.0.1:5432, sslmode=disable
@@ -15,6 +16,11 @@
 #   gh-unaudited as gh-tls, recordings off, built with the bench-only feature `bench-unaudited`
 #                whose audit sink discards events: the baseline for "what audit+recording cost"
 #   gh-plain     gatehouse with allow_plaintext = true, sslmode=disable
+#   gh-agent     as gh-tls, but the gateway's connection only says `agents = ["bench-agent"]`: a
+#                `gatehouse agent` process (same binary, enrolled with `agents create`, dialling
+#                the gateway's [agents] listener over TLS + HTTP/2) opens the PostgreSQL session.
+#                Path: pgbench -> gateway -> TLS/HTTP2 tunnel -> agent -> PostgreSQL. Its proxy
+#                CPU column is gateway + agent; the agent's share is also reported on its own.
 #
 # Needs: PostgreSQL on 127.0.0.1:5432 (trust auth for user postgres), pgbench, cargo; installs
 # pgbouncer with apt-get if it is missing. Leaves the database `$BENCH_DB` in place; everything
@@ -24,10 +30,18 @@
 #   DURATION=15        seconds per pgbench run
 #   SCALE=10           pgbench -i scale factor
 #   BENCH_DB=gh_bench  database to (re)create
+#   TARGETS=           space-separated subset of the targets above to run (default: all of
+#                      them, direct-tls only with DIRECT_TLS=1). `direct` is always run, since
+#                      every ratio is to it; listing direct-tls implies DIRECT_TLS=1. Processes
+#                      and builds that no selected target needs are skipped.
 #   DIRECT_TLS=0       1 adds the direct-tls target
 #   SKIP_INIT=0        1 reuses an existing $BENCH_DB instead of recreating it
 #   MARKDOWN_OUT=      also write the markdown table to this file
-#   KEEP_LOGS=0        1 keeps the temp dir (pgbench outputs, gatehouse/pgbouncer logs)
+#   KEEP_LOGS=0        1 keeps the temp dir (pgbench outputs, gatehouse/agent/pgbouncer logs)
+#   GATEHOUSE_LOG=info log filter of the gatehouse gateways and the agent
+#   GATEHOUSE_BIN=     a prebuilt release binary to use instead of `cargo build --release`
+#                      (e.g. to measure a fixed build while the working tree changes)
+#   GATEHOUSE_UNAUDITED_BIN=  likewise for the `--features bench-unaudited` build (gh-unaudited)
 #   CARGO_TARGET_DIR   defaults to /root/.cache/gatehouse-target
 
 set -euo pipefail
@@ -39,11 +53,27 @@ DIRECT_TLS=${DIRECT_TLS:-0}
 SKIP_INIT=${SKIP_INIT:-0}
 MARKDOWN_OUT=${MARKDOWN_OUT:-}
 KEEP_LOGS=${KEEP_LOGS:-0}
+GATEHOUSE_BIN=${GATEHOUSE_BIN:-}
+GATEHOUSE_UNAUDITED_BIN=${GATEHOUSE_UNAUDITED_BIN:-}
+ALL_TARGETS="direct direct-tls pgbouncer gh-tls gh-norec gh-unaudited gh-plain gh-agent"
+SELECTED=${TARGETS:-}
+unset TARGETS
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-/root/.cache/gatehouse-target}
 
 [[ "$DURATION" =~ ^[1-9][0-9]*$ ]] || { echo "DURATION must be a whole number of seconds" >&2; exit 2; }
 [[ "$SCALE" =~ ^[1-9][0-9]*$ ]] || { echo "SCALE must be a positive integer" >&2; exit 2; }
 [[ "$BENCH_DB" =~ ^[a-z_][a-z0-9_]*$ ]] || { echo "BENCH_DB must be a plain lower-case identifier" >&2; exit 2; }
+if [[ -z "${SELECTED// /}" ]]; then
+    SELECTED=$ALL_TARGETS
+else
+    for t in $SELECTED; do
+        [[ " $ALL_TARGETS " == *" $t "* ]] || { echo "unknown target \`$t' in TARGETS (known: $ALL_TARGETS)" >&2; exit 2; }
+    done
+    [[ " $SELECTED " == *" direct-tls "* ]] && DIRECT_TLS=1
+    SELECTED="direct $SELECTED"
+fi
+# Is target $1 selected?
+wanted() { [[ " $SELECTED " == *" $1 "* ]]; }
 
 PG_HOST=127.0.0.1
 PG_PORT=5432
@@ -128,7 +158,7 @@ CLK_TCK=$(getconf CLK_TCK)
 # ---------------------------------------------------------------------------------------------
 command -v pgbench >/dev/null || die "pgbench is not installed"
 command -v psql >/dev/null || die "psql is not installed"
-if ! command -v pgbouncer >/dev/null && [[ ! -x /usr/sbin/pgbouncer ]]; then
+if wanted pgbouncer && ! command -v pgbouncer >/dev/null && [[ ! -x /usr/sbin/pgbouncer ]]; then
     log "installing pgbouncer"
     DEBIAN_FRONTEND=noninteractive apt-get install -y pgbouncer >&2
 fi
@@ -138,11 +168,25 @@ psql_admin -c 'SELECT 1' >/dev/null || die "cannot reach PostgreSQL on $PG_HOST:
 # ---------------------------------------------------------------------------------------------
 # Build gatehouse (release)
 # ---------------------------------------------------------------------------------------------
-log "building gatehouse (release, CARGO_TARGET_DIR=$CARGO_TARGET_DIR), also the bench-unaudited variant"
-(cd "$REPO" && cargo build --release -p gatehouse --features bench-unaudited) >&2
-cp "$CARGO_TARGET_DIR/release/gatehouse" "$WORK/gatehouse-unaudited"
-(cd "$REPO" && cargo build --release -p gatehouse) >&2
-GATEHOUSE="$CARGO_TARGET_DIR/release/gatehouse"
+if wanted gh-unaudited; then
+    if [[ -n "$GATEHOUSE_UNAUDITED_BIN" ]]; then
+        [[ -x "$GATEHOUSE_UNAUDITED_BIN" ]] || die "GATEHOUSE_UNAUDITED_BIN=$GATEHOUSE_UNAUDITED_BIN is not executable"
+        log "using the prebuilt bench-unaudited binary $GATEHOUSE_UNAUDITED_BIN"
+        cp "$GATEHOUSE_UNAUDITED_BIN" "$WORK/gatehouse-unaudited"
+    else
+        log "building gatehouse (release, CARGO_TARGET_DIR=$CARGO_TARGET_DIR) with --features bench-unaudited"
+        (cd "$REPO" && cargo build --release -p gatehouse --features bench-unaudited) >&2
+        cp "$CARGO_TARGET_DIR/release/gatehouse" "$WORK/gatehouse-unaudited"
+    fi
+fi
+if [[ -n "$GATEHOUSE_BIN" ]]; then
+    log "using the prebuilt gatehouse binary $GATEHOUSE_BIN"
+    GATEHOUSE=$GATEHOUSE_BIN
+else
+    log "building gatehouse (release, CARGO_TARGET_DIR=$CARGO_TARGET_DIR)"
+    (cd "$REPO" && cargo build --release -p gatehouse) >&2
+    GATEHOUSE="$CARGO_TARGET_DIR/release/gatehouse"
+fi
 [[ -x "$GATEHOUSE" ]] || die "no binary at $GATEHOUSE"
 
 # ---------------------------------------------------------------------------------------------
@@ -162,13 +206,15 @@ fi
 # pgbouncer (session mode). It refuses to run as root, so `-u postgres` drops privileges.
 # ---------------------------------------------------------------------------------------------
 BOUNCER_DIR="$WORK/pgbouncer"
-mkdir -p "$BOUNCER_DIR"
-chmod 755 "$WORK" "$BOUNCER_DIR"
-BOUNCER_PORT=$(free_port)
-cat >"$BOUNCER_DIR/userlist.txt" <<EOF
+BOUNCER_PORT='' BOUNCER_PID=''
+if wanted pgbouncer; then
+    mkdir -p "$BOUNCER_DIR"
+    chmod 755 "$WORK" "$BOUNCER_DIR"
+    BOUNCER_PORT=$(free_port)
+    cat >"$BOUNCER_DIR/userlist.txt" <<EOF
 "$PG_SUPERUSER" ""
 EOF
-cat >"$BOUNCER_DIR/pgbouncer.ini" <<EOF
+    cat >"$BOUNCER_DIR/pgbouncer.ini" <<EOF
 [databases]
 $BENCH_DB = host=$PG_HOST port=$PG_PORT dbname=$BENCH_DB user=$PG_SUPERUSER
 
@@ -186,22 +232,30 @@ pidfile =
 log_connections = 0
 log_disconnections = 0
 EOF
-chmod 644 "$BOUNCER_DIR"/*
-log "starting pgbouncer on 127.0.0.1:$BOUNCER_PORT"
-if [[ $(id -u) == 0 ]]; then
-    "$PGBOUNCER" -u "$PG_SUPERUSER" "$BOUNCER_DIR/pgbouncer.ini" >"$BOUNCER_DIR/pgbouncer.log" 2>&1 &
-else
-    "$PGBOUNCER" "$BOUNCER_DIR/pgbouncer.ini" >"$BOUNCER_DIR/pgbouncer.log" 2>&1 &
+    chmod 644 "$BOUNCER_DIR"/*
+    log "starting pgbouncer on 127.0.0.1:$BOUNCER_PORT"
+    if [[ $(id -u) == 0 ]]; then
+        "$PGBOUNCER" -u "$PG_SUPERUSER" "$BOUNCER_DIR/pgbouncer.ini" >"$BOUNCER_DIR/pgbouncer.log" 2>&1 &
+    else
+        "$PGBOUNCER" "$BOUNCER_DIR/pgbouncer.ini" >"$BOUNCER_DIR/pgbouncer.log" 2>&1 &
+    fi
+    BOUNCER_PID=$!
+    PIDS+=("$BOUNCER_PID")
+    wait_for_port 127.0.0.1 "$BOUNCER_PORT" pgbouncer
 fi
-BOUNCER_PID=$!
-PIDS+=("$BOUNCER_PID")
-wait_for_port 127.0.0.1 "$BOUNCER_PORT" pgbouncer
 
 # ---------------------------------------------------------------------------------------------
-# gatehouse: one instance with the default (TLS required) listener, one with allow_plaintext.
+# gatehouse: one instance per gh-* target (default TLS-required listener unless noted).
 # ---------------------------------------------------------------------------------------------
-start_gatehouse() { # name extra-postgres-toml [extra-top-level-toml] [binary] -> sets GH_PORT, GH_PID, GH_TOKEN
-    local name=$1 extra=$2 top_extra=${3:-} binary=${4:-$GATEHOUSE}
+BENCH_CONNECTION="host = \"$PG_HOST\"
+port = $PG_PORT
+database = \"$BENCH_DB\"
+user = \"$PG_SUPERUSER\""
+
+# name extra-postgres-toml [extra-top-level-toml] [binary] [connection-body-toml]
+#   -> sets GH_PORT, GH_PID, GH_TOKEN
+start_gatehouse() {
+    local name=$1 extra=$2 top_extra=${3:-} binary=${4:-$GATEHOUSE} connection=${5:-$BENCH_CONNECTION}
     local dir="$WORK/$name"
     mkdir -p "$dir"
     cat >"$dir/gatehouse.toml" <<EOF
@@ -221,10 +275,7 @@ $top_extra
 [[connections]]
 name = "bench"
 kind = "postgres"
-host = "$PG_HOST"
-port = $PG_PORT
-database = "$BENCH_DB"
-user = "$PG_SUPERUSER"
+$connection
 EOF
     GH_TOKEN=$("$GATEHOUSE" --config "$dir/gatehouse.toml" --data-dir "$dir/data" \
         keys create --identity bench --groups readers --ttl 2h | tail -n1)
@@ -244,35 +295,98 @@ EOF
     log "$name listening on 127.0.0.1:$GH_PORT (pid $GH_PID)"
 }
 
-start_gatehouse gh-tls ""
-GH_TLS_PORT=$GH_PORT GH_TLS_PID=$GH_PID GH_TLS_TOKEN=$GH_TOKEN
-start_gatehouse gh-norec "" "[recording]
+# Enrol and start a `gatehouse agent` for gateway instance $1 (started with an [agents]
+# listener and a connection naming agent $2); waits until the gateway lists it as connected.
+#   -> sets AGENT_PID
+start_agent() { # gateway-name agent-name
+    local name=$1 agent=$2
+    local dir="$WORK/$name" adir="$WORK/$name/agent"
+    local listen host port enrolment
+    mkdir -p "$adir"
+    listen=$(sed -n 's/.*"agents":"\([^"]*\)".*/\1/p' "$dir/data/listeners.json")
+    [[ -n "$listen" ]] || die "$name: no agent listener in listeners.json: $(cat "$dir/data/listeners.json")"
+    host=${listen%:*} port=${listen##*:}
+    wait_for_port "$host" "$port" "$name agent listener"
+    "$GATEHOUSE" --config "$dir/gatehouse.toml" --data-dir "$dir/data" \
+        agents create "$agent" --output json >"$adir/enrolment.json" 2>"$adir/enrolment.err" \
+        || { cat "$adir/enrolment.err" >&2; die "$name: agents create $agent failed"; }
+    enrolment=$(tr -d '\n' <"$adir/enrolment.json" | sed -n 's/.*"enrolment_token"[[:space:]]*:[[:space:]]*"\([^"]*\)".*/\1/p')
+    [[ -n "$enrolment" ]] || die "$name: agents create printed no enrolment_token"
+    rm -f "$adir/enrolment.json"
+    cat >"$adir/agent.toml" <<EOF
+name = "$agent"
+gateway = "$listen"
+ca_file = "$dir/data/tls/server.crt"
+state_dir = "state"
+enrolment_token_env = "GATEHOUSE_ENROLMENT_TOKEN"
+
+[[connections]]
+name = "bench"
+kind = "postgres"
+$BENCH_CONNECTION
+EOF
+    GATEHOUSE_ENROLMENT_TOKEN=$enrolment GATEHOUSE_LOG=${GATEHOUSE_LOG:-info} \
+        "$GATEHOUSE" agent --config "$adir/agent.toml" </dev/null >"$adir/agent.log" 2>&1 &
+    AGENT_PID=$!
+    PIDS+=("$AGENT_PID")
+    for _ in $(seq 150); do
+        if "$GATEHOUSE" --config "$dir/gatehouse.toml" --data-dir "$dir/data" agents list --output json 2>/dev/null \
+            | tr -d ' \n' | grep -q "\"name\":\"$agent\"[^}]*\"connected\":true"; then
+            log "$name: agent $agent connected from pid $AGENT_PID (gateway $listen)"
+            return 0
+        fi
+        kill -0 "$AGENT_PID" 2>/dev/null || { cat "$adir/agent.log" >&2; die "agent $agent exited before connecting"; }
+        sleep 0.1
+    done
+    cat "$adir/agent.log" >&2
+    die "agent $agent did not connect to $name in 15 s"
+}
+
+GH_TLS_PID='' GH_NOREC_PID='' GH_UNAUDITED_PID='' GH_PLAIN_PID='' GH_AGENT_PID='' AGENT_PID=''
+if wanted gh-tls; then
+    start_gatehouse gh-tls ""
+    GH_TLS_PORT=$GH_PORT GH_TLS_PID=$GH_PID GH_TLS_TOKEN=$GH_TOKEN
+fi
+if wanted gh-norec; then
+    start_gatehouse gh-norec "" "[recording]
 enabled = false"
-GH_NOREC_PORT=$GH_PORT GH_NOREC_PID=$GH_PID GH_NOREC_TOKEN=$GH_TOKEN
-start_gatehouse gh-unaudited "" "[recording]
+    GH_NOREC_PORT=$GH_PORT GH_NOREC_PID=$GH_PID GH_NOREC_TOKEN=$GH_TOKEN
+fi
+if wanted gh-unaudited; then
+    start_gatehouse gh-unaudited "" "[recording]
 enabled = false" "$WORK/gatehouse-unaudited"
-GH_UNAUDITED_PORT=$GH_PORT GH_UNAUDITED_PID=$GH_PID GH_UNAUDITED_TOKEN=$GH_TOKEN
-start_gatehouse gh-plain "allow_plaintext = true"
-GH_PLAIN_PORT=$GH_PORT GH_PLAIN_PID=$GH_PID GH_PLAIN_TOKEN=$GH_TOKEN
+    GH_UNAUDITED_PORT=$GH_PORT GH_UNAUDITED_PID=$GH_PID GH_UNAUDITED_TOKEN=$GH_TOKEN
+fi
+if wanted gh-plain; then
+    start_gatehouse gh-plain "allow_plaintext = true"
+    GH_PLAIN_PORT=$GH_PORT GH_PLAIN_PID=$GH_PID GH_PLAIN_TOKEN=$GH_TOKEN
+fi
+if wanted gh-agent; then
+    # Same defaults as gh-tls; the connection holds nothing of the target but the agent's name.
+    start_gatehouse gh-agent "" "[agents]
+listen = \"127.0.0.1:0\"" "$GATEHOUSE" "agents = [\"bench-agent\"]"
+    GH_AGENT_PORT=$GH_PORT GH_AGENT_PID=$GH_PID GH_AGENT_TOKEN=$GH_TOKEN
+    start_agent gh-agent bench-agent
+fi
 
 # ---------------------------------------------------------------------------------------------
-# Targets: name|host|port|user|dbname|password|sslmode|pid-of-proxy (for CPU accounting)
+# Targets: name|host|port|user|dbname|password|sslmode|pid-of-proxy|pid-of-agent (for CPU accounting)
 # ---------------------------------------------------------------------------------------------
-TARGETS=("direct|$PG_HOST|$PG_PORT|$PG_SUPERUSER|$BENCH_DB||disable|")
+RUN_TARGETS=("direct|$PG_HOST|$PG_PORT|$PG_SUPERUSER|$BENCH_DB||disable||")
 if [[ "$DIRECT_TLS" == 1 ]]; then
     if [[ $(psql_admin -Atc 'SHOW ssl') == on ]]; then
-        TARGETS+=("direct-tls|$PG_HOST|$PG_PORT|$PG_SUPERUSER|$BENCH_DB||require|")
+        RUN_TARGETS+=("direct-tls|$PG_HOST|$PG_PORT|$PG_SUPERUSER|$BENCH_DB||require||")
     else
         log "DIRECT_TLS=1 but the server has ssl=off; skipping direct-tls"
     fi
 fi
-TARGETS+=(
-    "pgbouncer|127.0.0.1|$BOUNCER_PORT|$PG_SUPERUSER|$BENCH_DB||disable|$BOUNCER_PID"
-    "gh-tls|127.0.0.1|$GH_TLS_PORT|bench|bench|$GH_TLS_TOKEN|require|$GH_TLS_PID"
-    "gh-norec|127.0.0.1|$GH_NOREC_PORT|bench|bench|$GH_NOREC_TOKEN|require|$GH_NOREC_PID"
-    "gh-unaudited|127.0.0.1|$GH_UNAUDITED_PORT|bench|bench|$GH_UNAUDITED_TOKEN|require|$GH_UNAUDITED_PID"
-    "gh-plain|127.0.0.1|$GH_PLAIN_PORT|bench|bench|$GH_PLAIN_TOKEN|disable|$GH_PLAIN_PID"
-)
+wanted pgbouncer && RUN_TARGETS+=("pgbouncer|127.0.0.1|$BOUNCER_PORT|$PG_SUPERUSER|$BENCH_DB||disable|$BOUNCER_PID|")
+wanted gh-tls && RUN_TARGETS+=("gh-tls|127.0.0.1|$GH_TLS_PORT|bench|bench|$GH_TLS_TOKEN|require|$GH_TLS_PID|")
+wanted gh-norec && RUN_TARGETS+=("gh-norec|127.0.0.1|$GH_NOREC_PORT|bench|bench|$GH_NOREC_TOKEN|require|$GH_NOREC_PID|")
+wanted gh-unaudited && RUN_TARGETS+=("gh-unaudited|127.0.0.1|$GH_UNAUDITED_PORT|bench|bench|$GH_UNAUDITED_TOKEN|require|$GH_UNAUDITED_PID|")
+wanted gh-plain && RUN_TARGETS+=("gh-plain|127.0.0.1|$GH_PLAIN_PORT|bench|bench|$GH_PLAIN_TOKEN|disable|$GH_PLAIN_PID|")
+wanted gh-agent && RUN_TARGETS+=("gh-agent|127.0.0.1|$GH_AGENT_PORT|bench|bench|$GH_AGENT_TOKEN|require|$GH_AGENT_PID|$AGENT_PID")
+log "targets:$(for t in "${RUN_TARGETS[@]}"; do printf ' %s' "${t%%|*}"; done)"
 
 run_pgbench() { # out-file host port user db password sslmode -- pgbench args...
     local out=$1 host=$2 port=$3 user=$4 db=$5 password=$6 sslmode=$7
@@ -282,12 +396,12 @@ run_pgbench() { # out-file host port user db password sslmode -- pgbench args...
 }
 
 # Smoke test every target (also warms the buffer cache) before measuring.
-for target in "${TARGETS[@]}"; do
+for target in "${RUN_TARGETS[@]}"; do
     IFS='|' read -r name host port user db password sslmode _ <<<"$target"
     if ! run_pgbench "$WORK/smoke-$name.log" "$host" "$port" "$user" "$db" "$password" "$sslmode" \
         -n -S -T 2 -c 1 -j 1; then
         cat "$WORK/smoke-$name.log" >&2
-        for f in "$WORK"/gh-*/serve.log "$BOUNCER_DIR/pgbouncer.log"; do
+        for f in "$WORK"/gh-*/serve.log "$WORK"/gh-*/agent/agent.log "$BOUNCER_DIR/pgbouncer.log"; do
             [[ -f "$f" ]] && { echo "--- $f" >&2; tail -n 20 "$f" >&2; }
         done
         die "smoke test against $name failed"
@@ -301,23 +415,25 @@ done
 RESULTS="$WORK/results.tsv"
 : >"$RESULTS"
 CELLS=("simple 1 1" "extended 1 1" "simple 4 2" "extended 4 2")
-runs=$((${#CELLS[@]} * ${#TARGETS[@]}))
+runs=$((${#CELLS[@]} * ${#RUN_TARGETS[@]}))
 log "measuring: $runs runs of ${DURATION}s (about $((runs * (DURATION + 1) / 60 + 1)) min)"
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 for cell in "${CELLS[@]}"; do
     read -r protocol clients threads <<<"$cell"
-    for target in "${TARGETS[@]}"; do
-        IFS='|' read -r name host port user db password sslmode proxy_pid <<<"$target"
+    for target in "${RUN_TARGETS[@]}"; do
+        IFS='|' read -r name host port user db password sslmode proxy_pid agent_pid <<<"$target"
         out="$WORK/run-$name-$protocol-$clients.log"
-        before=0
+        before=0 agent_before=0
         [[ -n "$proxy_pid" ]] && before=$(cpu_ticks "$proxy_pid")
+        [[ -n "$agent_pid" ]] && agent_before=$(cpu_ticks "$agent_pid")
         if ! run_pgbench "$out" "$host" "$port" "$user" "$db" "$password" "$sslmode" \
             -n -S -M "$protocol" -c "$clients" -j "$threads" -T "$DURATION"; then
             cat "$out" >&2
             die "pgbench against $name ($protocol, $clients clients) failed"
         fi
-        after=0
+        after=0 agent_after=0
         [[ -n "$proxy_pid" ]] && after=$(cpu_ticks "$proxy_pid")
+        [[ -n "$agent_pid" ]] && agent_after=$(cpu_ticks "$agent_pid")
         tps=$(sed -n 's/^tps = \([0-9.]*\) .*/\1/p' "$out" | head -n1)
         latency=$(sed -n 's/^latency average = \([0-9.]*\) ms.*/\1/p' "$out")
         txns=$(sed -n 's/^number of transactions actually processed: \([0-9]*\).*/\1/p' "$out")
@@ -327,18 +443,27 @@ for cell in "${CELLS[@]}"; do
             cat "$out" >&2
             die "$name: $failed failed transactions"
         fi
-        cpu_us="-"
+        # Proxy CPU: the gateway (or pgbouncer) plus, for gh-agent, the agent; the agent's
+        # share is also reported on its own.
+        cpu_us="-" agent_us="-"
         if [[ -n "$proxy_pid" && "$txns" -gt 0 ]]; then
-            cpu_us=$(awk -v t=$((after - before)) -v hz="$CLK_TCK" -v n="$txns" 'BEGIN { printf "%.1f", t / hz * 1e6 / n }')
+            cpu_us=$(awk -v t=$((after - before + agent_after - agent_before)) -v hz="$CLK_TCK" -v n="$txns" \
+                'BEGIN { printf "%.1f", t / hz * 1e6 / n }')
         fi
-        printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "$protocol" "$clients" "$tps" "$latency" "$cpu_us" >>"$RESULTS"
-        log "$(printf '%-10s %-8s c=%s  tps=%-10s lat=%s ms  proxy-cpu=%s us/txn' "$name" "$protocol" "$clients" "$tps" "$latency" "$cpu_us")"
+        if [[ -n "$agent_pid" && "$txns" -gt 0 ]]; then
+            agent_us=$(awk -v t=$((agent_after - agent_before)) -v hz="$CLK_TCK" -v n="$txns" \
+                'BEGIN { printf "%.1f", t / hz * 1e6 / n }')
+        fi
+        printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "$protocol" "$clients" "$tps" "$latency" "$cpu_us" "$agent_us" >>"$RESULTS"
+        log "$(printf '%-12s %-8s c=%s  tps=%-10s lat=%s ms  proxy-cpu=%s us/txn (agent %s)' \
+            "$name" "$protocol" "$clients" "$tps" "$latency" "$cpu_us" "$agent_us")"
     done
 done
 LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
 
 # Audit sanity check: gatehouse recorded the statements it forwarded, and the chain verifies.
-for name in gh-tls gh-norec gh-plain; do
+for name in gh-tls gh-norec gh-plain gh-agent; do
+    wanted "$name" || continue
     events=$(python3 - "$WORK/$name/data/gatehouse.db" <<'EOF' 2>/dev/null || echo "?"
 import sqlite3, sys
 print(sqlite3.connect(sys.argv[1]).execute("SELECT count(*) FROM audit_log").fetchone()[0])
@@ -353,15 +478,15 @@ done
 # ---------------------------------------------------------------------------------------------
 report() { # format: text | markdown
     awk -F'\t' -v fmt="$1" '
-    { name[NR]=$1; proto[NR]=$2; cl[NR]=$3; tps[NR]=$4; lat[NR]=$5; cpu[NR]=$6
+    { name[NR]=$1; proto[NR]=$2; cl[NR]=$3; tps[NR]=$4; lat[NR]=$5; cpu[NR]=$6; acpu[NR]=$7
       if ($1 == "direct") { dtps[$2 "/" $3]=$4; dlat[$2 "/" $3]=$5 }
       if ($1 == "gh-unaudited") { utps[$2 "/" $3]=$4 } }
     END {
       if (fmt == "markdown") {
-        print "| target | protocol | clients | TPS | avg latency (ms) | TPS vs direct | TPS vs gh-unaudited | added latency (µs) | proxy CPU (µs/txn) |"
-        print "|---|---|---:|---:|---:|---:|---:|---:|---:|"
+        print "| target | protocol | clients | TPS | avg latency (ms) | TPS vs direct | TPS vs gh-unaudited | added latency (µs) | proxy CPU (µs/txn) | of which agent (µs/txn) |"
+        print "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"
       } else {
-        printf "%-12s %-9s %7s %10s %10s %9s %11s %10s %12s\n", "target", "protocol", "clients", "TPS", "lat ms", "vs direct", "vs unaudit", "added µs", "proxy CPU µs"
+        printf "%-12s %-9s %7s %10s %10s %9s %11s %10s %12s %12s\n", "target", "protocol", "clients", "TPS", "lat ms", "vs direct", "vs unaudit", "added µs", "proxy CPU µs", "agent CPU µs"
       }
       for (i = 1; i <= NR; i++) {
         key = proto[i] "/" cl[i]
@@ -370,9 +495,9 @@ report() { # format: text | markdown
         added = (key in dlat) ? sprintf("%+.0f", (lat[i] - dlat[key]) * 1000) : "-"
         if (name[i] == "direct") added = "0"
         if (fmt == "markdown")
-          printf "| %s | %s | %s | %.0f | %.3f | %s | %s | %s | %s |\n", name[i], proto[i], cl[i], tps[i], lat[i], ratio, uratio, added, cpu[i]
+          printf "| %s | %s | %s | %.0f | %.3f | %s | %s | %s | %s | %s |\n", name[i], proto[i], cl[i], tps[i], lat[i], ratio, uratio, added, cpu[i], acpu[i]
         else
-          printf "%-12s %-9s %7s %10.0f %10.3f %9s %11s %10s %12s\n", name[i], proto[i], cl[i], tps[i], lat[i], ratio, uratio, added, cpu[i]
+          printf "%-12s %-9s %7s %10.0f %10.3f %9s %11s %10s %12s %12s\n", name[i], proto[i], cl[i], tps[i], lat[i], ratio, uratio, added, cpu[i], acpu[i]
       }
     }' "$RESULTS"
 }
