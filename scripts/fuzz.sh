@@ -27,7 +27,8 @@ cd "$(dirname "$0")/.."
 root=$PWD
 
 seconds=${1:-60}
-all_targets=(pg_frontend pg_backend sql_classify masking policy_load mask_config recording_parse identity_tokens)
+all_targets=(pg_frontend pg_backend sql_classify masking policy_load mask_config recording_parse identity_tokens
+  tunnel_gateway tunnel_agent)
 read -r -a targets <<<"${FUZZ_TARGETS:-${all_targets[*]}}"
 jobs=${FUZZ_JOBS:-$(nproc)}
 out=${FUZZ_OUT:-$root/fuzz/out}
@@ -55,6 +56,7 @@ dictionary() {
     mask_config) echo "$root/fuzz/dict/toml.dict" ;;
     masking | pg_backend) echo "$root/fuzz/dict/mask.dict" ;;
     recording_parse) echo "$root/fuzz/dict/recording.dict" ;;
+    tunnel_gateway | tunnel_agent) echo "$root/fuzz/dict/h2.dict" ;;
   esac
 }
 

@@ -4,6 +4,8 @@
 //! run directly, which is how a crash is reproduced:
 //! `target/release/<target> < fuzz-out/<target>/default/crashes/<file>`.
 
+pub mod tunnel;
+
 use gatehouse_mask::{HashKey, MaskConfig, Masker};
 use std::future::Future;
 use std::pin::{Pin, pin};

@@ -16,11 +16,11 @@ use rand::Rng;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch};
 
-/// Time allowed for TCP connect and TLS handshake to the gateway.
+/// Time allowed for each of TCP connect, TLS handshake and HTTP/2 handshake with the gateway.
 const DIAL_TIMEOUT: Duration = Duration::from_secs(10);
 /// First and longest wait before dialling again.
 const BACKOFF_START: Duration = Duration::from_millis(250);
@@ -143,13 +143,34 @@ async fn tunnel_once(settings: &Arc<AgentSettings>) -> Result<(), TunnelError> {
         address: settings.gateway.clone(),
         reason: e.to_string(),
     })?;
-    let mut connection = h2::server::Builder::new()
+    serve_tunnel(settings, tls, Arc::new(AtomicBool::new(false))).await
+}
+
+/// The agent's side of one tunnel over the gateway's (TLS-verified) connection: serve the
+/// gateway's requests until the tunnel ends. `admitted` is set once a welcome arrives; until
+/// then only the opening's requests (`/v1/hello`, `/v1/verdict`) are served.
+pub(crate) async fn serve_tunnel<S>(
+    settings: &Arc<AgentSettings>,
+    io: S,
+    admitted: Arc<AtomicBool>,
+) -> Result<(), TunnelError>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    // The keepalive below starts with the connection: until then a gateway that went silent
+    // after TLS (a partition, a stuck process) must not hold the agent forever.
+    let handshake = h2::server::Builder::new()
         .initial_window_size(STREAM_WINDOW)
         .initial_connection_window_size(CONNECTION_WINDOW)
-        .handshake::<_, Bytes>(tls)
-        .await?;
+        .handshake::<_, Bytes>(io);
+    let mut connection = tokio::time::timeout(DIAL_TIMEOUT, handshake)
+        .await
+        .map_err(|_| {
+            TunnelError::Protocol(format!(
+                "the gateway did not start HTTP/2 within {DIAL_TIMEOUT:?}"
+            ))
+        })??;
     tracing::info!("tunnel to the gateway at {} is up", settings.gateway);
-    let admitted = Arc::new(AtomicBool::new(false));
     let (events, mut event) = mpsc::channel::<Event>(4);
     let keepalive_failed = spawn_keepalive(connection.ping_pong());
     tokio::pin!(keepalive_failed);
@@ -450,5 +471,71 @@ fn reply_error(mut respond: SendResponse<Bytes>, status: http::StatusCode, messa
     };
     if let Ok(mut send) = respond.send_response(response, false) {
         let _ = send.send_data(Bytes::from(body), true);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+    use gatehouse_pg::{BackendKey, PgError, UpstreamSession};
+    use gatehouse_pipeline::BoxFuture;
+
+    struct NoTargets;
+
+    impl Connector for NoTargets {
+        fn open<'a>(
+            &'a self,
+            _: &'a str,
+            _: &'a [(String, String)],
+        ) -> BoxFuture<'a, Result<UpstreamSession, PgError>> {
+            Box::pin(async { Err(PgError::Upstream("no targets in this test".to_owned())) })
+        }
+
+        fn cancel<'a>(&'a self, _: &'a str, _: BackendKey) -> BoxFuture<'a, Result<(), PgError>> {
+            Box::pin(async { Err(PgError::Upstream("no targets in this test".to_owned())) })
+        }
+    }
+
+    struct NoCredential;
+
+    impl CredentialStore for NoCredential {
+        fn load(&self) -> Result<Option<SecretString>, TunnelError> {
+            Ok(None)
+        }
+
+        fn save(&self, _: &SecretString) -> Result<(), TunnelError> {
+            Ok(())
+        }
+    }
+
+    /// Found by the `tunnel_agent` fuzz target: a gateway that completed TLS and then sent
+    /// nothing (not even the HTTP/2 preface) held the agent's tunnel forever — the keepalive
+    /// only starts with the HTTP/2 connection — so the agent never dialled again.
+    #[tokio::test]
+    async fn a_gateway_silent_after_tls_is_given_up_on_and_dialled_again() {
+        let settings = Arc::new(
+            crate::fuzzing::agent_settings(
+                "dc1",
+                vec!["prod".to_owned()],
+                Arc::new(NoTargets),
+                Arc::new(NoCredential),
+                None,
+            )
+            .unwrap(),
+        );
+        let (agent_io, _silent_gateway) = tokio::io::duplex(1024);
+        let started = Instant::now();
+        let ended = tokio::time::timeout(
+            DIAL_TIMEOUT + Duration::from_secs(5),
+            serve_tunnel(&settings, agent_io, Arc::new(AtomicBool::new(false))),
+        )
+        .await
+        .expect("the agent gave up on a silent gateway");
+        assert!(
+            matches!(&ended, Err(TunnelError::Protocol(reason)) if reason.contains("did not start HTTP/2")),
+            "{ended:?}"
+        );
+        assert!(started.elapsed() >= DIAL_TIMEOUT);
     }
 }

@@ -10,12 +10,15 @@ use bytes::Bytes;
 use gatehouse_core::SecretString;
 use gatehouse_pg::{BackendKey, Connector, PgError, UpstreamSession};
 use gatehouse_pipeline::BoxFuture;
+use h2::SendStream;
 use h2::client::SendRequest;
 use std::collections::HashMap;
+use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
@@ -174,18 +177,32 @@ impl AgentHub {
         shutdown: watch::Receiver<bool>,
     ) {
         let _ = tcp.set_nodelay(true);
-        let admitted = tokio::time::timeout(ADMISSION_TIMEOUT, self.admit(tcp, peer)).await;
-        let (agent, sender, mut connection) = match admitted {
-            Ok(Ok(admitted)) => admitted,
-            Ok(Err(reason)) => {
-                tracing::info!(%peer, "agent refused: {reason}");
-                return;
-            }
-            Err(_) => {
-                tracing::info!(%peer, "agent refused: it did not complete the tunnel's opening within {ADMISSION_TIMEOUT:?}");
-                return;
-            }
+        let opening = async {
+            let tls = self
+                .tls
+                .accept(tcp)
+                .await
+                .map_err(|e| format!("TLS handshake failed: {e}"))?;
+            self.admit(tls, peer).await
         };
+        let Some(admitted) = admit_within(opening, peer).await else {
+            return;
+        };
+        self.keep(admitted, peer, shutdown).await;
+    }
+
+    /// Keep an admitted agent's tunnel as a live link until it ends.
+    pub(crate) async fn keep(
+        &self,
+        admitted: Admitted,
+        peer: SocketAddr,
+        shutdown: watch::Receiver<bool>,
+    ) {
+        let Admitted {
+            agent,
+            sender,
+            mut connection,
+        } = admitted;
         let ping_pong = connection.ping_pong();
         let id = self.next_link.fetch_add(1, Ordering::Relaxed);
         let (close, closed) = watch::channel(None);
@@ -216,21 +233,16 @@ impl AgentHub {
             .await;
     }
 
-    /// TLS, HTTP/2 (the gateway as client), hello, verdict.
-    async fn admit(
-        &self,
-        tcp: TcpStream,
-        peer: SocketAddr,
-    ) -> Result<(ConnectedAgent, SendRequest<Bytes>, DrivenConnection), String> {
-        let tls = self
-            .tls
-            .accept(tcp)
-            .await
-            .map_err(|e| format!("TLS handshake failed: {e}"))?;
+    /// HTTP/2 (the gateway as client), hello, verdict, over an agent's TLS-terminated
+    /// connection.
+    pub(crate) async fn admit<S>(&self, io: S, peer: SocketAddr) -> Result<Admitted, String>
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
         let (sender, connection) = h2::client::Builder::new()
             .initial_window_size(STREAM_WINDOW)
             .initial_connection_window_size(CONNECTION_WINDOW)
-            .handshake::<_, Bytes>(tls)
+            .handshake::<_, Bytes>(io)
             .await
             .map_err(|e| format!("HTTP/2 handshake failed: {e}"))?;
         let connection = DrivenConnection::spawn(connection);
@@ -262,8 +274,8 @@ impl AgentHub {
                 hello.agent
             )
         })?;
-        Ok((
-            ConnectedAgent {
+        Ok(Admitted {
+            agent: ConnectedAgent {
                 name: hello.agent,
                 version: hello.version,
                 connections: hello.connections,
@@ -271,7 +283,7 @@ impl AgentHub {
             },
             sender,
             connection,
-        ))
+        })
     }
 
     /// Every connection the agent announces must be one the gateway routes to it.
@@ -333,6 +345,18 @@ impl AgentHub {
         connection: &str,
         client_parameters: &[(String, String)],
     ) -> Result<UpstreamSession, PgError> {
+        let (agent, response, send) = self.request_session(connection, client_parameters).await?;
+        let (parts, body) = response.into_parts();
+        session_from_response(&agent, connection, &parts, body, send).await
+    }
+
+    /// Ask an agent serving `connection` to open a session: its name, its response's head
+    /// and body, and the request body's sender.
+    pub(crate) async fn request_session(
+        &self,
+        connection: &str,
+        client_parameters: &[(String, String)],
+    ) -> Result<(String, http::Response<h2::RecvStream>, SendStream<Bytes>), PgError> {
         let (agent, sender) = self.pick(connection)?;
         let parameters = serde_json::to_vec(client_parameters)
             .map_err(|e| PgError::Upstream(format!("cannot encode startup parameters: {e}")))?;
@@ -358,37 +382,7 @@ impl AgentHub {
                     "agent `{agent}` could not open connection `{connection}`: the tunnel failed ({e})"
                 ))
             })?;
-        let (parts, body) = response.into_parts();
-        if parts.status != http::StatusCode::OK {
-            let text = read_body(body, MAX_HELLO_BYTES).await.unwrap_or_default();
-            let reason = serde_json::from_slice::<serde_json::Value>(&text)
-                .ok()
-                .and_then(|v| v.get("error").and_then(|e| e.as_str()).map(str::to_owned))
-                .unwrap_or_else(|| format!("HTTP status {}", parts.status));
-            return Err(PgError::Upstream(format!(
-                "agent `{agent}` could not open connection `{connection}`: {reason}"
-            )));
-        }
-        let parameters: Vec<(String, String)> = parts
-            .headers
-            .get("gatehouse-parameters")
-            .and_then(|v| serde_json::from_slice(v.as_bytes()).ok())
-            .ok_or_else(|| {
-                PgError::Protocol(format!("agent `{agent}` sent no server parameters"))
-            })?;
-        let key = parts
-            .headers
-            .get("gatehouse-backend-key")
-            .map(|v| parse_key(v.as_bytes()))
-            .transpose()
-            .map_err(|e| PgError::Protocol(format!("agent `{agent}`: {e}")))?;
-        let stream = TunnelStream::new(send, body, format!("agent `{agent}`"));
-        Ok(UpstreamSession {
-            stream: Box::new(stream),
-            parameters,
-            key,
-            leftover: bytes::BytesMut::new(),
-        })
+        Ok((agent, response, send))
     }
 
     async fn cancel(&self, connection: &str, key: BackendKey) -> Result<(), PgError> {
@@ -421,6 +415,73 @@ impl AgentHub {
     }
 }
 
+/// The session an agent's answer to `POST /v1/sessions` opened: status 200, the server's
+/// startup parameters in `gatehouse-parameters` (JSON pairs) and its cancel key, if any, in
+/// `gatehouse-backend-key`; any other status is the agent's refusal (its `error`, when the
+/// body says).
+pub(crate) async fn session_from_response(
+    agent: &str,
+    connection: &str,
+    parts: &http::response::Parts,
+    body: h2::RecvStream,
+    send: SendStream<Bytes>,
+) -> Result<UpstreamSession, PgError> {
+    if parts.status != http::StatusCode::OK {
+        let text = read_body(body, MAX_HELLO_BYTES).await.unwrap_or_default();
+        let reason = serde_json::from_slice::<serde_json::Value>(&text)
+            .ok()
+            .and_then(|v| v.get("error").and_then(|e| e.as_str()).map(str::to_owned))
+            .unwrap_or_else(|| format!("HTTP status {}", parts.status));
+        return Err(PgError::Upstream(format!(
+            "agent `{agent}` could not open connection `{connection}`: {reason}"
+        )));
+    }
+    let parameters: Vec<(String, String)> = parts
+        .headers
+        .get("gatehouse-parameters")
+        .and_then(|v| serde_json::from_slice(v.as_bytes()).ok())
+        .ok_or_else(|| PgError::Protocol(format!("agent `{agent}` sent no server parameters")))?;
+    let key = parts
+        .headers
+        .get("gatehouse-backend-key")
+        .map(|v| parse_key(v.as_bytes()))
+        .transpose()
+        .map_err(|e| PgError::Protocol(format!("agent `{agent}`: {e}")))?;
+    let stream = TunnelStream::new(send, body, format!("agent `{agent}`"));
+    Ok(UpstreamSession {
+        stream: Box::new(stream),
+        parameters,
+        key,
+        leftover: bytes::BytesMut::new(),
+    })
+}
+
+/// An agent admitted on a tunnel, not yet a live link.
+pub(crate) struct Admitted {
+    pub(crate) agent: ConnectedAgent,
+    sender: SendRequest<Bytes>,
+    connection: DrivenConnection,
+}
+
+/// The tunnel's opening (TLS where there is one, then [`AgentHub::admit`]) within
+/// [`ADMISSION_TIMEOUT`]; `None`, logged, when the agent was refused or too slow.
+pub(crate) async fn admit_within(
+    opening: impl Future<Output = Result<Admitted, String>>,
+    peer: SocketAddr,
+) -> Option<Admitted> {
+    match tokio::time::timeout(ADMISSION_TIMEOUT, opening).await {
+        Ok(Ok(admitted)) => Some(admitted),
+        Ok(Err(reason)) => {
+            tracing::info!(%peer, "agent refused: {reason}");
+            None
+        }
+        Err(_) => {
+            tracing::info!(%peer, "agent refused: it did not complete the tunnel's opening within {ADMISSION_TIMEOUT:?}");
+            None
+        }
+    }
+}
+
 /// The h2 connection task of one tunnel.
 struct DrivenConnection {
     task: tokio::task::JoinHandle<Result<(), h2::Error>>,
@@ -428,9 +489,10 @@ struct DrivenConnection {
 }
 
 impl DrivenConnection {
-    fn spawn(
-        mut connection: h2::client::Connection<tokio_rustls::server::TlsStream<TcpStream>, Bytes>,
-    ) -> Self {
+    fn spawn<S>(mut connection: h2::client::Connection<S, Bytes>) -> Self
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
         let ping_pong = connection.ping_pong();
         DrivenConnection {
             task: tokio::spawn(connection),

@@ -16,6 +16,8 @@
 
 mod agent;
 mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 mod hello;
 mod hub;
 mod stream;

@@ -10,7 +10,7 @@
 //! Checked: nothing panics or hangs; a token that decodes is never accepted as a gatehouse
 //! token (the fuzzer cannot forge an Ed25519 signature of a key generated here).
 
-use gatehouse_identity::{JwkSet, TokenSigner, WorkloadRules, decode};
+use gatehouse_identity::{GroupRule, JwkSet, TokenSigner, WorkloadRules, decode};
 
 fn main() {
     let pkcs8 = TokenSigner::generate_pkcs8().expect("generate a signing key");
@@ -24,6 +24,11 @@ fn main() {
         groups_claim: Some("groups".to_owned()),
         conditions: [("repository".to_owned(), "acme/api".to_owned())].into(),
         leeway_secs: 30,
+        group_rules: vec![GroupRule {
+            claim: "environment".to_owned(),
+            value: "production".to_owned(),
+            group: "deployers".to_owned(),
+        }],
     };
     afl::fuzz!(|data: &[u8]| {
         let Some((&mode, rest)) = data.split_first() else {
