@@ -6,7 +6,9 @@
 
 use crate::TunnelError;
 use crate::hello::{Hello, MAX_HELLO_BYTES, Verdict};
-use crate::hub::{CONNECTION_WINDOW, STREAM_WINDOW, parse_key, read_body};
+use crate::hub::{
+    CONNECTION_WINDOW, MAX_HEADER_LIST, MAX_STREAMS_PER_TUNNEL, STREAM_WINDOW, parse_key, read_body,
+};
 use crate::stream::TunnelStream;
 use bytes::Bytes;
 use gatehouse_core::SecretString;
@@ -162,6 +164,8 @@ where
     let handshake = h2::server::Builder::new()
         .initial_window_size(STREAM_WINDOW)
         .initial_connection_window_size(CONNECTION_WINDOW)
+        .max_concurrent_streams(MAX_STREAMS_PER_TUNNEL)
+        .max_header_list_size(MAX_HEADER_LIST)
         .handshake::<_, Bytes>(io);
     let mut connection = tokio::time::timeout(DIAL_TIMEOUT, handshake)
         .await
@@ -417,7 +421,11 @@ async fn serve_session(
         Ok((up, down)) => {
             tracing::info!(%connection, bytes_to_server = up, bytes_to_gateway = down, "session ended")
         }
-        Err(error) => tracing::info!(%connection, %error, "session ended"),
+        // The gateway resets a session's stream when the session is over: an ordinary end.
+        Err(error) if error.kind() == std::io::ErrorKind::ConnectionReset => {
+            tracing::info!(%connection, "session ended by the gateway")
+        }
+        Err(error) => tracing::warn!(%connection, %error, "session ended with an error"),
     }
 }
 

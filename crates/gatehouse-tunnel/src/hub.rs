@@ -33,6 +33,10 @@ const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(10);
 const OPEN_TIMEOUT: Duration = Duration::from_secs(30);
 /// Per-session and per-tunnel HTTP/2 flow-control windows.
 pub(crate) const STREAM_WINDOW: u32 = 1 << 20;
+/// Largest header list either end accepts (the session headers are a few hundred bytes).
+pub(crate) const MAX_HEADER_LIST: u32 = 64 * 1024;
+/// Streams the gateway may have open on one agent at once (sessions, cancels, the opening).
+pub(crate) const MAX_STREAMS_PER_TUNNEL: u32 = 4096;
 pub(crate) const CONNECTION_WINDOW: u32 = 16 << 20;
 
 /// Decides which agents may connect, and hears when they go.
@@ -239,9 +243,13 @@ impl AgentHub {
     where
         S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
+        // Anyone who reaches the agent listener gets this far before admission: no server
+        // push, and headers bounded, so a stranger cannot make the gateway hold much.
         let (sender, connection) = h2::client::Builder::new()
             .initial_window_size(STREAM_WINDOW)
             .initial_connection_window_size(CONNECTION_WINDOW)
+            .enable_push(false)
+            .max_header_list_size(MAX_HEADER_LIST)
             .handshake::<_, Bytes>(io)
             .await
             .map_err(|e| format!("HTTP/2 handshake failed: {e}"))?;
@@ -427,7 +435,12 @@ pub(crate) async fn session_from_response(
     send: SendStream<Bytes>,
 ) -> Result<UpstreamSession, PgError> {
     if parts.status != http::StatusCode::OK {
-        let text = read_body(body, MAX_HELLO_BYTES).await.unwrap_or_default();
+        // The error body is small and must come promptly too.
+        let text = tokio::time::timeout(OPEN_TIMEOUT, read_body(body, MAX_HELLO_BYTES))
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .unwrap_or_default();
         let reason = serde_json::from_slice::<serde_json::Value>(&text)
             .ok()
             .and_then(|v| v.get("error").and_then(|e| e.as_str()).map(str::to_owned))

@@ -36,6 +36,18 @@ impl TunnelStream {
     }
 
     fn broken(&self, error: h2::Error) -> io::Error {
+        // A reset with CANCEL or NO_ERROR is the other end closing the session on purpose.
+        if error.is_reset()
+            && matches!(
+                error.reason(),
+                Some(h2::Reason::CANCEL | h2::Reason::NO_ERROR)
+            )
+        {
+            return io::Error::new(
+                io::ErrorKind::ConnectionReset,
+                format!("{} ended the session", self.peer),
+            );
+        }
         let kind = if error.is_io() {
             io::ErrorKind::BrokenPipe
         } else {
