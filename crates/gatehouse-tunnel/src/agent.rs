@@ -29,6 +29,8 @@ const BACKOFF_START: Duration = Duration::from_millis(250);
 const BACKOFF_MAX: Duration = Duration::from_secs(30);
 /// A tunnel that stayed up this long resets the backoff.
 const STABLE_AFTER: Duration = Duration::from_secs(30);
+/// How long open sessions get when the agent stops.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 /// Keepalive from the agent's side (the gateway pings too).
 const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(10);
 const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -72,15 +74,10 @@ pub async fn run_agent(
     let mut backoff = BACKOFF_START;
     loop {
         let started = Instant::now();
-        let outcome = tokio::select! {
-            outcome = tunnel_once(&settings) => outcome,
-            changed = shutdown.changed() => {
-                if changed.is_err() || *shutdown.borrow() {
-                    return Ok(());
-                }
-                continue;
-            }
-        };
+        let outcome = tunnel_once(&settings, shutdown.clone()).await;
+        if *shutdown.borrow() {
+            return Ok(());
+        }
         match outcome {
             Err(TunnelError::Refused(reason)) => return Err(TunnelError::Refused(reason)),
             Err(TunnelError::Credential(reason)) => return Err(TunnelError::Credential(reason)),
@@ -120,8 +117,38 @@ enum Event {
     Failed(TunnelError),
 }
 
-/// One tunnel, from dial to its end.
-async fn tunnel_once(settings: &Arc<AgentSettings>) -> Result<(), TunnelError> {
+/// One tunnel, from dial to its end (or, once `shutdown` is set, to a graceful close).
+async fn tunnel_once(
+    settings: &Arc<AgentSettings>,
+    mut shutdown: watch::Receiver<bool>,
+) -> Result<(), TunnelError> {
+    let mut stopping = shutdown.clone();
+    let dialled = tokio::select! {
+        dialled = dial(settings) => dialled?,
+        () = stopped(&mut stopping) => return Ok(()),
+    };
+    serve_tunnel(
+        settings,
+        dialled,
+        Arc::new(AtomicBool::new(false)),
+        &mut shutdown,
+    )
+    .await
+}
+
+/// Resolve once `shutdown` is set (never, if its sender is gone without setting it).
+async fn stopped(shutdown: &mut watch::Receiver<bool>) {
+    while !*shutdown.borrow() {
+        if shutdown.changed().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }
+}
+
+/// TCP and TLS to the gateway, each bounded by [`DIAL_TIMEOUT`].
+async fn dial(
+    settings: &AgentSettings,
+) -> Result<tokio_rustls::client::TlsStream<TcpStream>, TunnelError> {
     let unreachable = |reason: String| TunnelError::Unreachable {
         address: settings.gateway.clone(),
         reason,
@@ -145,7 +172,7 @@ async fn tunnel_once(settings: &Arc<AgentSettings>) -> Result<(), TunnelError> {
         address: settings.gateway.clone(),
         reason: e.to_string(),
     })?;
-    serve_tunnel(settings, tls, Arc::new(AtomicBool::new(false))).await
+    Ok(tls)
 }
 
 /// The agent's side of one tunnel over the gateway's (TLS-verified) connection: serve the
@@ -155,6 +182,7 @@ pub(crate) async fn serve_tunnel<S>(
     settings: &Arc<AgentSettings>,
     io: S,
     admitted: Arc<AtomicBool>,
+    shutdown: &mut watch::Receiver<bool>,
 ) -> Result<(), TunnelError>
 where
     S: AsyncRead + AsyncWrite + Unpin,
@@ -178,8 +206,20 @@ where
     let (events, mut event) = mpsc::channel::<Event>(4);
     let keepalive_failed = spawn_keepalive(connection.ping_pong());
     tokio::pin!(keepalive_failed);
+    // Stopping: GOAWAY, let open sessions finish for a moment, then close the connection
+    // (and TLS) properly, so the gateway sees an orderly goodbye rather than a cut.
+    let grace = tokio::time::sleep(Duration::from_secs(86_400));
+    tokio::pin!(grace);
+    let mut closing = false;
     loop {
         tokio::select! {
+            () = stopped(shutdown), if !closing => {
+                tracing::info!("closing the tunnel to the gateway");
+                connection.graceful_shutdown();
+                grace.as_mut().reset(tokio::time::Instant::now() + SHUTDOWN_GRACE);
+                closing = true;
+            }
+            () = &mut grace, if closing => return Ok(()),
             accepted = connection.accept() => match accepted {
                 Some(Ok((request, respond))) => {
                     dispatch(settings, request, respond, &admitted, &events);
@@ -536,7 +576,12 @@ mod tests {
         let started = Instant::now();
         let ended = tokio::time::timeout(
             DIAL_TIMEOUT + Duration::from_secs(5),
-            serve_tunnel(&settings, agent_io, Arc::new(AtomicBool::new(false))),
+            serve_tunnel(
+                &settings,
+                agent_io,
+                Arc::new(AtomicBool::new(false)),
+                &mut tokio::sync::watch::channel(false).1,
+            ),
         )
         .await
         .expect("the agent gave up on a silent gateway");

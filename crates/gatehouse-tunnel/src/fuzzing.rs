@@ -179,5 +179,7 @@ pub async fn serve_gateway<S>(
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    serve_tunnel(settings, io, welcome.0.clone()).await
+    // The fuzzed gateway never asks the agent to stop: a sender kept for the whole run.
+    let (_keep, mut never) = tokio::sync::watch::channel(false);
+    serve_tunnel(settings, io, welcome.0.clone(), &mut never).await
 }

@@ -148,6 +148,13 @@ impl Agent {
         self.child.as_ref().unwrap().id()
     }
 
+    /// SIGTERM, then wait (bounded) for the exit status.
+    fn terminate(&mut self) -> std::process::ExitStatus {
+        let pid = self.pid().to_string();
+        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        self.exited_within(Duration::from_secs(15))
+    }
+
     fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
@@ -253,7 +260,7 @@ async fn a_gateway_without_the_targets_password_serves_it_through_an_agent() {
     let ana = gateway.key("ana", &["readers"]);
     let token = enrolment_token(&gateway, "dc1", &[]);
     let dir = AgentDir::new(&gateway, "dc1", &cluster, &["prod"]);
-    let _agent = dir.start(Some(&token));
+    let mut agent = dir.start(Some(&token));
     wait_connected(&gateway, &dir);
 
     let (ok, stdout, stderr) = psql_prod(&gateway, &ana, "SELECT current_user, inet_server_port()");
@@ -318,6 +325,19 @@ async fn a_gateway_without_the_targets_password_serves_it_through_an_agent() {
             !contains(bytes, token.as_bytes()),
             "the enrolment token is in {what}"
         );
+    }
+
+    // SIGTERM stops the agent in order (GOAWAY to the gateway, exit 0), and the gateway
+    // notices at once.
+    assert!(agent.terminate().success(), "{}", dir.log_text());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !gateway.log().contains("agent disconnected") {
+        assert!(
+            Instant::now() < deadline,
+            "the gateway did not notice: {}",
+            gateway.log()
+        );
+        std::thread::sleep(Duration::from_millis(50));
     }
 }
 
