@@ -134,6 +134,18 @@ impl AgentDir {
         }
     }
 
+    /// Start the agent and see it refused by the gateway: it exits non-zero, saying `says`.
+    fn expect_refused(&self, token: Option<&str>, says: &str) {
+        let mut agent = self.start(token);
+        let status = agent.exited_within(Duration::from_secs(15));
+        assert!(!status.success());
+        let log = self.log_text();
+        assert!(
+            log.contains("the gateway refused this agent") && log.contains(says),
+            "expected a refusal saying `{says}`, the agent said:\n{log}"
+        );
+    }
+
     fn log_text(&self) -> String {
         std::fs::read_to_string(self.log()).unwrap_or_default()
     }
@@ -150,9 +162,8 @@ impl Agent {
 
     /// SIGTERM, then wait (bounded) for the exit status.
     fn terminate(&mut self) -> std::process::ExitStatus {
-        let pid = self.pid().to_string();
-        let _ = Command::new("kill").args(["-TERM", &pid]).status();
-        self.exited_within(Duration::from_secs(15))
+        let mut child = self.child.take().unwrap();
+        support::terminate(&mut child, Duration::from_secs(15), "the agent")
     }
 
     fn kill(&mut self) {
@@ -164,19 +175,8 @@ impl Agent {
 
     /// Wait (bounded) for the agent to exit by itself; its exit status.
     fn exited_within(&mut self, within: Duration) -> std::process::ExitStatus {
-        let child = self.child.as_mut().unwrap();
-        let deadline = Instant::now() + within;
-        loop {
-            if let Some(status) = child.try_wait().unwrap() {
-                self.child = None;
-                return status;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "the agent was still running after {within:?}"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        let mut child = self.child.take().unwrap();
+        support::wait_exit(&mut child, within, "the agent")
     }
 }
 
@@ -210,6 +210,31 @@ fn wait_connected(gateway: &Gateway, agent: &AgentDir) {
             gateway.log()
         );
         std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// `prod` served by agent `dc1` alone, enrolled and connected; `ana` is a reader.
+struct OneAgent {
+    gateway: Gateway,
+    ana: String,
+    token: String,
+    dir: AgentDir,
+    agent: Agent,
+}
+
+fn one_agent(cluster: &Cluster) -> OneAgent {
+    let gateway = gateway_for(&["dc1"]);
+    let ana = gateway.key("ana", &["readers"]);
+    let token = enrolment_token(&gateway, "dc1", &[]);
+    let dir = AgentDir::new(&gateway, "dc1", cluster, &["prod"]);
+    let agent = dir.start(Some(&token));
+    wait_connected(&gateway, &dir);
+    OneAgent {
+        gateway,
+        ana,
+        token,
+        dir,
+        agent,
     }
 }
 
@@ -256,12 +281,13 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_gateway_without_the_targets_password_serves_it_through_an_agent() {
     let cluster = Cluster::start(false).await;
-    let gateway = gateway_for(&["dc1"]);
-    let ana = gateway.key("ana", &["readers"]);
-    let token = enrolment_token(&gateway, "dc1", &[]);
-    let dir = AgentDir::new(&gateway, "dc1", &cluster, &["prod"]);
-    let mut agent = dir.start(Some(&token));
-    wait_connected(&gateway, &dir);
+    let OneAgent {
+        gateway,
+        ana,
+        token,
+        dir,
+        mut agent,
+    } = one_agent(&cluster);
 
     let (ok, stdout, stderr) = psql_prod(&gateway, &ana, "SELECT current_user, inet_server_port()");
     assert!(
@@ -344,12 +370,13 @@ async fn a_gateway_without_the_targets_password_serves_it_through_an_agent() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stopped_agent_fails_sessions_at_once_and_a_restarted_one_serves_again() {
     let cluster = Cluster::start(false).await;
-    let gateway = gateway_for(&["dc1"]);
-    let ana = gateway.key("ana", &["readers"]);
-    let token = enrolment_token(&gateway, "dc1", &[]);
-    let dir = AgentDir::new(&gateway, "dc1", &cluster, &["prod"]);
-    let mut agent = dir.start(Some(&token));
-    wait_connected(&gateway, &dir);
+    let OneAgent {
+        gateway,
+        ana,
+        dir,
+        mut agent,
+        ..
+    } = one_agent(&cluster);
 
     // A session open through the agent when it dies ends with an error, not a hang.
     let (client, connection) = gateway
@@ -411,15 +438,7 @@ async fn a_stopped_agent_fails_sessions_at_once_and_a_restarted_one_serves_again
         &enrolled_with,
     )
     .unwrap();
-    let mut stolen = thief.start(None);
-    assert!(!stolen.exited_within(Duration::from_secs(15)).success());
-    assert!(
-        thief
-            .log_text()
-            .contains("the credential agent `dc1` presented is not valid"),
-        "{}",
-        thief.log_text()
-    );
+    thief.expect_refused(None, "the credential agent `dc1` presented is not valid");
     let (ok, _, stderr) = psql_prod(&gateway, &ana, "SELECT 1");
     assert!(ok, "the real agent still serves: {stderr}");
 }
@@ -428,11 +447,12 @@ async fn a_stopped_agent_fails_sessions_at_once_and_a_restarted_one_serves_again
 async fn through_an_agent_cancel_reaches_the_target_and_a_client_that_stops_reading_holds_back_the_target()
  {
     let cluster = Cluster::start(false).await;
-    let gateway = gateway_for(&["dc1"]);
-    let ana = gateway.key("ana", &["readers"]);
-    let dir = AgentDir::new(&gateway, "dc1", &cluster, &["prod"]);
-    let agent = dir.start(Some(&enrolment_token(&gateway, "dc1", &[])));
-    wait_connected(&gateway, &dir);
+    let OneAgent {
+        gateway,
+        ana,
+        agent,
+        ..
+    } = one_agent(&cluster);
 
     // Cancel: relayed gateway → agent → target.
     let (client, connection) = gateway
@@ -484,18 +504,7 @@ async fn through_an_agent_cancel_reaches_the_target_and_a_client_that_stops_read
         gateway_peak = gateway_peak.max(vm_rss_kib(gateway.pid));
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let waiting: Vec<(String, Option<String>)> = cluster
-        .admin()
-        .await
-        .query(
-            "SELECT state, wait_event FROM pg_stat_activity WHERE application_name = $1",
-            &[&application],
-        )
-        .await
-        .unwrap()
-        .iter()
-        .map(|row| (row.get(0), row.get(1)))
-        .collect();
+    let waiting = support::backend_states(&cluster.admin().await, application).await;
     println!(
         "stalled reader: agent VmRSS {agent_before} -> {agent_peak} KiB, gateway VmRSS {gateway_before} -> {gateway_peak} KiB"
     );
@@ -552,23 +561,12 @@ async fn agents_with_bad_credentials_or_unrouted_connections_are_refused_told_wh
     // `dc3` is routed but never created.
     let gateway = gateway_for(&["dc1", "dc2", "dc3"]);
 
-    let expect_refused = |dir: &AgentDir, token: Option<&str>, says: &str| {
-        let mut agent = dir.start(token);
-        let status = agent.exited_within(Duration::from_secs(15));
-        assert!(!status.success());
-        let log = dir.log_text();
-        assert!(
-            log.contains("the gateway refused this agent") && log.contains(says),
-            "expected a refusal saying `{says}`, the agent said:\n{log}"
-        );
-    };
-
     // An agent the gateway routes to but that was never created.
     let ghost = AgentDir::new(&gateway, "dc3", &cluster, &["prod"]);
-    expect_refused(&ghost, Some("ghe_made_up"), "there is no agent named `dc3`");
+    ghost.expect_refused(Some("ghe_made_up"), "there is no agent named `dc3`");
     // An agent the gateway does not route to at all.
     let stranger = AgentDir::new(&gateway, "stranger", &cluster, &["prod"]);
-    expect_refused(&stranger, Some("ghe_made_up"), "does not route to it");
+    stranger.expect_refused(Some("ghe_made_up"), "does not route to it");
 
     // Garbage credential.
     let token = enrolment_token(&gateway, "dc1", &[]);
@@ -579,28 +577,24 @@ async fn agents_with_bad_credentials_or_unrouted_connections_are_refused_told_wh
         "gha_garbage",
     )
     .unwrap();
-    expect_refused(
-        &forged,
-        None,
-        "the credential agent `dc1` presented is not valid",
-    );
+    forged.expect_refused(None, "the credential agent `dc1` presented is not valid");
 
     // A connection the gateway does not route to this agent.
     let greedy = AgentDir::new(&gateway, "dc1", &cluster, &["prod", "payroll"]);
-    expect_refused(&greedy, Some(&token), "announces connection `payroll`");
+    greedy.expect_refused(Some(&token), "announces connection `payroll`");
 
     // The real enrolment, then the spent token presented again by another instance.
     let real = AgentDir::new(&gateway, "dc1", &cluster, &["prod"]);
     let mut enrolled = real.start(Some(&token));
     wait_connected(&gateway, &real);
     let replay = AgentDir::new(&gateway, "dc1", &cluster, &["prod"]);
-    expect_refused(&replay, Some(&token), "enrolment token is spent");
+    replay.expect_refused(Some(&token), "enrolment token is spent");
 
     // An expired enrolment token.
     let short = enrolment_token(&gateway, "dc2", &["--ttl", "1s"]);
     std::thread::sleep(Duration::from_millis(2100));
     let late = AgentDir::new(&gateway, "dc2", &cluster, &["prod"]);
-    expect_refused(&late, Some(&short), "expired");
+    late.expect_refused(Some(&short), "expired");
 
     // Revoking an agent closes its tunnel within seconds; it is refused when it dials again.
     let revoked = gateway.cli(&["agents", "revoke", "dc1"]);
@@ -692,29 +686,16 @@ async fn an_agent_bound_to_a_workload_identity_connects_with_its_platform_token_
     // Another agent's platform token, and a garbage one, are refused.
     let impostor = AgentDir::new(&gateway, "dc2", &cluster, &["prod"]);
     impostor.use_workload_token(&platform_token);
-    let mut agent = impostor.start(None);
-    assert!(!agent.exited_within(Duration::from_secs(15)).success());
-    assert!(
-        impostor.log_text().contains(
-            "agent `dc2` is bound to subject `ci-writer` of identity provider `corp-idp`"
-        ),
-        "{}",
-        impostor.log_text()
+    impostor.expect_refused(
+        None,
+        "agent `dc2` is bound to subject `ci-writer` of identity provider `corp-idp`",
     );
     std::fs::write(
         impostor.dir.path().join("workload.jwt"),
         "garbage.token.here",
     )
     .unwrap();
-    let mut agent = impostor.start(None);
-    assert!(!agent.exited_within(Duration::from_secs(15)).success());
-    assert!(
-        impostor
-            .log_text()
-            .contains("agent `dc2`'s workload token is refused"),
-        "{}",
-        impostor.log_text()
-    );
+    impostor.expect_refused(None, "agent `dc2`'s workload token is refused");
 }
 
 #[test]

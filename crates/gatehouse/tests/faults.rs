@@ -855,16 +855,7 @@ async fn a_client_that_stops_reading_a_large_result_leaves_gateway_memory_bounde
     let growth_kib = peak.saturating_sub(baseline);
 
     // Back-pressure reaches the server: its backend is blocked writing to the gateway.
-    let waiting: Vec<(String, Option<String>)> = direct
-        .query(
-            "SELECT state, wait_event FROM pg_stat_activity WHERE application_name = $1",
-            &[&application],
-        )
-        .await
-        .unwrap()
-        .iter()
-        .map(|row| (row.get(0), row.get(1)))
-        .collect();
+    let waiting = support::backend_states(&direct, &application).await;
     assert_eq!(
         waiting,
         [("active".to_owned(), Some("ClientWrite".to_owned()))],

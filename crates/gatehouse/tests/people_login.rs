@@ -24,8 +24,6 @@ use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use support::oidc::{RealIdp, browse, browser_command};
 use support::{Gateway, Options, TestDb};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 
 const ALICE: &str = "alice@example.com";
 const BOB: &str = "bob@example.com";
@@ -378,21 +376,15 @@ async fn exchange_at_gateway(gateway: &Gateway, id_token: &str) -> (u16, Value) 
             "urn:ietf:params:oauth:token-type:id_token",
         ),
     ]);
-    let mut stream = TcpStream::connect(gateway.admin_addr).await.unwrap();
-    let request = format!(
-        "POST /v1/token HTTP/1.1\r\nHost: {}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        gateway.admin_addr,
-        body.len()
-    );
-    stream.write_all(request.as_bytes()).await.unwrap();
-    let mut response = Vec::new();
-    stream.read_to_end(&mut response).await.unwrap();
-    let text = String::from_utf8(response).unwrap();
-    let (_, json) = text.split_once("\r\n\r\n").unwrap();
-    (
-        text[9..12].parse().unwrap(),
-        serde_json::from_str(json).unwrap(),
+    let answer = support::http(
+        &gateway.admin_addr.to_string(),
+        "POST",
+        "/v1/token",
+        "Content-Type: application/x-www-form-urlencoded\r\n",
+        &body,
     )
+    .await;
+    (answer.status, answer.json())
 }
 
 fn form_urlencoded(pairs: &[(&str, &str)]) -> String {
@@ -508,18 +500,6 @@ async fn forged_callbacks_foreign_id_tokens_and_unknown_providers_are_refused_cl
 
 /// GET `path` on the gateway's admin listener: (status, JSON).
 async fn admin_get(gateway: &Gateway, path: &str) -> (u16, Value) {
-    let mut stream = TcpStream::connect(gateway.admin_addr).await.unwrap();
-    let request = format!(
-        "GET {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
-        gateway.admin_addr
-    );
-    stream.write_all(request.as_bytes()).await.unwrap();
-    let mut response = Vec::new();
-    stream.read_to_end(&mut response).await.unwrap();
-    let text = String::from_utf8(response).unwrap();
-    let (_, json) = text.split_once("\r\n\r\n").unwrap();
-    (
-        text[9..12].parse().unwrap(),
-        serde_json::from_str(json).unwrap(),
-    )
+    let answer = support::http(&gateway.admin_addr.to_string(), "GET", path, "", "").await;
+    (answer.status, answer.json())
 }

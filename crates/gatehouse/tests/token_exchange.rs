@@ -31,7 +31,7 @@ use std::time::Duration;
 use support::oidc::RealIdp;
 use support::{Gateway, Options, TestDb, sqlstate};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 
 const GRANT: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
 const JWT: &str = "urn:ietf:params:oauth:token-type:jwt";
@@ -214,35 +214,34 @@ fn ci_claims(issuer: &str, extra: Value) -> Value {
 
 /// POST a form to the gateway's token endpoint; returns the status and the JSON answer.
 async fn post_form(admin: SocketAddr, content_type: &str, body: &str) -> (u16, Value) {
-    let mut stream = TcpStream::connect(admin).await.unwrap();
-    let request = format!(
-        "POST /v1/token HTTP/1.1\r\nHost: {admin}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
+    let answer = support::http(
+        &admin.to_string(),
+        "POST",
+        "/v1/token",
+        &format!("Content-Type: {content_type}\r\n"),
+        body,
+    )
+    .await;
+    assert_eq!(
+        answer.header("cache-control").as_deref(),
+        Some("no-store"),
+        "{}",
+        answer.head
     );
-    stream.write_all(request.as_bytes()).await.unwrap();
-    let mut response = Vec::new();
-    stream.read_to_end(&mut response).await.unwrap();
-    let text = String::from_utf8(response).unwrap();
-    let status = text[9..12].parse().unwrap();
-    let (head, body) = text.split_once("\r\n\r\n").unwrap();
-    assert!(
-        head.to_ascii_lowercase()
-            .contains("cache-control: no-store"),
-        "{head}"
-    );
-    (status, serde_json::from_str(body).unwrap_or(Value::Null))
+    (answer.status, answer.json())
 }
 
 /// `GET /v1/approvals` with `token` as the bearer token; returns the status.
 async fn bearer_status(admin: SocketAddr, token: &str) -> u16 {
-    let mut stream = TcpStream::connect(admin).await.unwrap();
-    let request = format!(
-        "GET /v1/approvals HTTP/1.1\r\nHost: {admin}\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n"
-    );
-    stream.write_all(request.as_bytes()).await.unwrap();
-    let mut response = Vec::new();
-    stream.read_to_end(&mut response).await.unwrap();
-    String::from_utf8_lossy(&response)[9..12].parse().unwrap()
+    support::http(
+        &admin.to_string(),
+        "GET",
+        "/v1/approvals",
+        &format!("Authorization: Bearer {token}\r\n"),
+        "",
+    )
+    .await
+    .status
 }
 
 fn form(pairs: &[(&str, &str)]) -> String {
@@ -1044,29 +1043,22 @@ async fn one_address_flooding_the_token_endpoint_is_slowed_down_with_retry_after
         ("subject_token", &token),
         ("subject_token_type", JWT),
     ]);
-    let mut stream = TcpStream::connect(gateway.admin_addr).await.unwrap();
-    let request = format!(
-        "POST /v1/token HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    stream.write_all(request.as_bytes()).await.unwrap();
-    let mut response = Vec::new();
-    stream.read_to_end(&mut response).await.unwrap();
-    let text = String::from_utf8(response).unwrap();
-    let (head, answer) = text.split_once("\r\n\r\n").unwrap();
-    assert!(head.starts_with("HTTP/1.1 429"), "{head}");
-    let retry_after: u64 = head
-        .lines()
-        .find_map(|l| {
-            l.to_ascii_lowercase()
-                .strip_prefix("retry-after:")
-                .map(|v| v.trim().to_owned())
-        })
+    let answer = support::http(
+        &gateway.admin_addr.to_string(),
+        "POST",
+        "/v1/token",
+        "Content-Type: application/x-www-form-urlencoded\r\n",
+        &body,
+    )
+    .await;
+    assert_eq!(answer.status, 429, "{}", answer.head);
+    let retry_after: u64 = answer
+        .header("retry-after")
         .expect("a Retry-After header")
         .parse()
         .unwrap();
     assert!((1..=21).contains(&retry_after), "{retry_after}");
-    let answer: Value = serde_json::from_str(answer).unwrap();
+    let answer = answer.json();
     assert_eq!(answer["error"], "slow_down");
     assert!(answer.get("access_token").is_none());
     // Nothing was issued for it: only the two granted exchanges are in the audit log.

@@ -6,8 +6,6 @@ use base64::Engine;
 use serde_json::Value;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 
 /// `tests/oidc`.
 pub fn dir() -> PathBuf {
@@ -59,16 +57,10 @@ impl RealIdp {
     /// Send one request to the provider; returns the status and the JSON answer.
     pub async fn call(&self, method: &str, path: &str, headers: &str, body: &str) -> (u16, Value) {
         let addr = self.issuer.trim_start_matches("http://");
-        let mut stream = TcpStream::connect(addr).await.unwrap();
-        let request = format!(
-            "{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{headers}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
-            body.len()
-        );
-        stream.write_all(request.as_bytes()).await.unwrap();
-        let mut response = Vec::new();
-        stream.read_to_end(&mut response).await.unwrap();
-        let text = String::from_utf8(response).unwrap();
-        let status = text[9..12].parse().unwrap();
+        let answer = super::http(addr, method, path, headers, body).await;
+        // The provider may answer chunked: the JSON is between the outermost braces.
+        let text = answer.body;
+        let status = answer.status;
         let json = match (text.find('{'), text.rfind('}')) {
             (Some(start), Some(end)) => {
                 serde_json::from_str(&text[start..=end]).unwrap_or(Value::Null)
