@@ -13,8 +13,10 @@ use crate::StoreError;
 use crate::chain::{AuditKey, GENESIS_MAC};
 use crate::checkpoint::Checkpoint;
 use crate::durability::{DurabilitySettings, Syncer};
-use crate::writer::{Writer, to_mac};
+use crate::store_file::{FollowingConnection, StoreFile};
+use crate::writer::{Link, Writer, to_mac};
 use gatehouse_pipeline::{AuditEvent, AuditSink, BoxFuture, Durability};
+use rusqlite::OptionalExtension;
 use serde::Serialize;
 use sqlx::{Row, SqlitePool};
 use std::path::{Path, PathBuf};
@@ -80,32 +82,30 @@ pub(crate) struct RawEvent {
 
 impl AuditLog {
     pub(crate) fn open(
-        path: &Path,
+        store: &Arc<StoreFile>,
         pool: SqlitePool,
         options: AuditOptions,
     ) -> Result<Self, StoreError> {
-        let open_error =
-            |e: rusqlite::Error| StoreError::Open(path.display().to_string(), e.to_string());
-        let connection = rusqlite::Connection::open(path).map_err(open_error)?;
-        connection
-            .busy_timeout(Duration::from_secs(5))
-            .map_err(open_error)?;
-        // Commits never fsync (synchronous = NORMAL); the syncer fsyncs the WAL for them.
-        // WAL checkpoints fsync too and would run inside whichever commit crosses the WAL
-        // size threshold, stalling that statement; they run in the background instead.
-        connection
-            .execute_batch(
-                "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA wal_autocheckpoint = 0;",
-            )
-            .map_err(open_error)?;
-        connection.set_prepared_statement_cache_capacity(4);
-        check_key_matches(&connection, &options.key)?;
+        let path = store.path();
+        // The writer is the one that finds out when a failed volume works again.
+        let mut following = FollowingConnection::open(store, prepare_writer, true)
+            .map_err(|e| StoreError::Open(path.display().to_string(), e))?;
+        let current = following
+            .current()
+            .map_err(|e| StoreError::Open(path.display().to_string(), e))?;
+        check_key_matches(current.connection, &options.key)?;
+        let checkpoint_file = options.checkpoint_file.clone();
+        let verify = move |connection: &rusqlite::Connection, key: &AuditKey| {
+            check_key_matches(connection, key).map_err(|e| e.to_string())?;
+            check_reaches_checkpoint(connection, checkpoint_file.as_deref())
+        };
+        let link = Link::new(store.clone(), following, Box::new(verify));
         let syncer = Syncer::start(path, options.durability)
             .map_err(|e| StoreError::Open(path.display().to_string(), e.to_string()))?;
         tokio::spawn(checkpoint_wal_periodically(pool.clone()));
         let log = AuditLog {
             pool,
-            writer: Arc::new(Writer::new(connection)),
+            writer: Arc::new(Writer::new(link)),
             syncer: Arc::new(syncer),
             key: options.key,
             checkpoint_file: options.checkpoint_file,
@@ -200,11 +200,9 @@ impl AuditLog {
         if matches {
             Ok(())
         } else {
-            Err(StoreError::Audit(format!(
-                "the audit log does not reach its checkpoint (seq {} in `{}`): its newest events were deleted or rewritten. \
-                 Run `gatehouse audit verify` to see where; to accept the log as it is, move the checkpoint file aside and start again",
+            Err(StoreError::Audit(not_reaching_checkpoint(
                 checkpoint.seq,
-                path.display()
+                path,
             )))
         }
     }
@@ -364,6 +362,54 @@ fn check_key_matches(connection: &rusqlite::Connection, key: &AuditKey) -> Resul
         Err(StoreError::Audit(format!(
             "the audit key does not match the log: event {seq} does not verify with it; use the key the log was written with (`[audit] key_file`), or run `gatehouse audit verify` to see whether the log was altered"
         )))
+    }
+}
+
+/// Set up the writer's connection. Commits never fsync (synchronous = NORMAL); the syncer
+/// fsyncs the WAL for them. WAL checkpoints fsync too and would run inside whichever commit
+/// crosses the WAL size threshold, stalling that statement; they run in the background instead.
+fn prepare_writer(connection: &rusqlite::Connection) -> rusqlite::Result<()> {
+    connection.execute_batch(
+        "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA wal_autocheckpoint = 0;",
+    )?;
+    connection.set_prepared_statement_cache_capacity(4);
+    Ok(())
+}
+
+fn not_reaching_checkpoint(seq: i64, checkpoint_file: &Path) -> String {
+    format!(
+        "the audit log does not reach its checkpoint (seq {seq} in `{}`): its newest events were deleted or rewritten. \
+         Run `gatehouse audit verify` to see where; to accept the log as it is, move the checkpoint file aside and start again",
+        checkpoint_file.display()
+    )
+}
+
+/// [`AuditLog::ensure_reaches_checkpoint`] for a store the writer opened again while running.
+fn check_reaches_checkpoint(
+    connection: &rusqlite::Connection,
+    checkpoint_file: Option<&Path>,
+) -> Result<(), String> {
+    let Some(path) = checkpoint_file else {
+        return Ok(());
+    };
+    let Some(checkpoint) = Checkpoint::read(path).map_err(|e| e.to_string())? else {
+        return Ok(());
+    };
+    let mac: Option<Vec<u8>> = connection
+        .query_row(
+            "SELECT mac FROM audit_log WHERE seq = ?1",
+            [checkpoint.seq],
+            |row| row.get(0),
+        )
+        .optional()
+        .map_err(|e| e.to_string())?;
+    let matches = mac.is_some_and(|mac| {
+        hex::decode(&checkpoint.mac).is_ok_and(|m| crate::chain::macs_equal(&m, &mac))
+    });
+    if matches {
+        Ok(())
+    } else {
+        Err(not_reaching_checkpoint(checkpoint.seq, path))
     }
 }
 

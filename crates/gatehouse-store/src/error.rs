@@ -21,6 +21,9 @@ pub enum StoreError {
     Audit(String),
     #[error("the store holds a corrupt value in {0}: {1}")]
     Corrupt(&'static str, String),
+    /// The store's file cannot be opened where it was (an unmounted or broken volume).
+    #[error("{0}")]
+    Unreachable(String),
     #[error("store query failed: {0}")]
     RecordingQuery(#[source] rusqlite::Error),
     #[error(

@@ -19,6 +19,7 @@ mod issued;
 mod keys;
 mod migrations;
 mod recordings;
+mod store_file;
 mod token;
 mod verify;
 mod writer;
@@ -40,17 +41,18 @@ pub use recordings::StoreRecordings;
 pub use token::{ParsedToken, TOKEN_PREFIX};
 pub use verify::{ChainProblem, VerifyReport};
 
-use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{ConnectOptions, Connection, SqlitePool};
 use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
+use store_file::StoreFile;
 
 /// Handle to the store; cheap to clone.
 #[derive(Clone)]
 pub struct Store {
     pool: SqlitePool,
-    path: std::path::PathBuf,
+    file: std::sync::Arc<StoreFile>,
     /// Verifies gatehouse tokens (issued by token exchange) presented as passwords or bearer
     /// tokens; without it only `gh_` API keys are accepted.
     token_verifier: Option<std::sync::Arc<gatehouse_identity::TokenVerifier>>,
@@ -59,10 +61,11 @@ pub struct Store {
 impl Store {
     /// Open (creating if needed) the SQLite store at `path` and apply pending migrations.
     pub async fn open(path: &Path) -> Result<Self, StoreError> {
+        let open_error =
+            |e: sqlx::Error| StoreError::Open(path.display().to_string(), e.to_string());
         let url = format!("sqlite://{}", path.display());
         let options = SqliteConnectOptions::from_str(&url)
-            .map_err(|e| StoreError::Open(path.display().to_string(), e.to_string()))?
-            .create_if_missing(true)
+            .map_err(open_error)?
             .journal_mode(SqliteJournalMode::Wal)
             // WAL + NORMAL: a commit survives the gateway process being killed; only an OS
             // crash can lose the last commits. Issue-level durability (fsync windows) is the
@@ -70,15 +73,39 @@ impl Store {
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(5))
             .foreign_keys(true);
+        // Only this first connection may create the file. The pool's later connections must
+        // find it: a volume that is not mounted would otherwise get an empty store.
+        options
+            .clone()
+            .create_if_missing(true)
+            .connect()
+            .await
+            .map_err(open_error)?
+            .close()
+            .await
+            .map_err(open_error)?;
+        let file = StoreFile::new(path);
+        let (on_acquire, on_release) = (file.clone(), file.clone());
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
-            .connect_with(options)
+            // An idle connection to a file the path no longer names (the volume was repaired
+            // or the store restored under the gateway), or made before the volume failed, is
+            // closed instead of used; while it is failing, none is kept open.
+            .before_acquire(move |_, metadata| {
+                let current = on_acquire.is_current(metadata.age);
+                Box::pin(async move { Ok(current) })
+            })
+            .after_release(move |_, _| {
+                let keep = on_release.keep_idle();
+                Box::pin(async move { Ok(keep) })
+            })
+            .connect_with(options.create_if_missing(false))
             .await
-            .map_err(|e| StoreError::Open(path.display().to_string(), e.to_string()))?;
+            .map_err(open_error)?;
         migrations::apply(&pool).await?;
         Ok(Store {
             pool,
-            path: path.to_path_buf(),
+            file,
             token_verifier: None,
         })
     }
@@ -92,13 +119,13 @@ impl Store {
     /// The audit log backed by this store (opens its own writer connection, starts the fsync
     /// thread and the background checkpoint tasks: call it inside a tokio runtime).
     pub fn audit_log(&self, options: AuditOptions) -> Result<AuditLog, StoreError> {
-        AuditLog::open(&self.path, self.pool.clone(), options)
+        AuditLog::open(&self.file, self.pool.clone(), options)
     }
 
     /// Session recordings kept in this store (opens its own connection; usable outside a
     /// tokio runtime, since [`gatehouse_recording::RecordingStorage`] is synchronous).
     pub fn recordings(&self) -> Result<StoreRecordings, StoreError> {
-        StoreRecordings::open(&self.path)
+        StoreRecordings::open(&self.file)
     }
 
     /// Close all connections, waiting for in-flight work.

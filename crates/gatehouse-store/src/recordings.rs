@@ -9,11 +9,10 @@
 //! in index order.
 
 use crate::StoreError;
+use crate::store_file::{FollowingConnection, StoreFile};
 use gatehouse_recording::{Recording, RecordingError, RecordingStorage, RecordingSummary};
 use rusqlite::OptionalExtension;
-use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
 use time::OffsetDateTime;
 use time::format_description::BorrowedFormatItem;
 use time::format_description::well_known::Rfc3339;
@@ -44,33 +43,20 @@ const LIST: &str = "SELECT id, session, subject, connection, started_at, ended_a
 const DELETE_CHUNKS: &str = "DELETE FROM recording_chunks WHERE id = ?1";
 const DELETE_RECORDING: &str = "DELETE FROM recordings WHERE id = ?1";
 
-/// Recordings in the store database. Cloning shares one connection.
+/// Recordings in the store database. Cloning shares one connection, which follows the
+/// store's path ([`crate::store_file`]).
 #[derive(Clone)]
 pub struct StoreRecordings {
-    connection: Arc<Mutex<rusqlite::Connection>>,
+    connection: Arc<Mutex<FollowingConnection>>,
 }
 
 impl StoreRecordings {
     /// Opens a connection of its own to the store at `path` (already migrated by
     /// [`crate::Store::open`]).
-    pub(crate) fn open(path: &Path) -> Result<Self, StoreError> {
-        let open_error =
-            |e: rusqlite::Error| StoreError::Open(path.display().to_string(), e.to_string());
-        let connection = rusqlite::Connection::open(path).map_err(open_error)?;
-        connection
-            .busy_timeout(Duration::from_secs(5))
-            .map_err(open_error)?;
-        // As for the audit writer: commits do not fsync, and WAL checkpoints run in the
-        // background (the audit log's checkpoint task) instead of inside a session's write.
-        connection
-            .execute_batch(
-                "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA wal_autocheckpoint = 0;",
-            )
-            .map_err(open_error)?;
-        connection.set_prepared_statement_cache_capacity(16);
-        Ok(StoreRecordings {
-            connection: Arc::new(Mutex::new(connection)),
-        })
+    pub(crate) fn open(store: &Arc<StoreFile>) -> Result<Self, StoreError> {
+        let connection = FollowingConnection::open_shared(store, prepare)
+            .map_err(|e| StoreError::Open(store.path().display().to_string(), e))?;
+        Ok(StoreRecordings { connection })
     }
 
     fn with_connection<T>(
@@ -79,12 +65,25 @@ impl StoreRecordings {
     ) -> Result<T, RecordingError> {
         // A panic while the lock was held rolled its transaction back as it unwound, so the
         // connection is still consistent and later sessions can keep recording.
-        let mut connection = self
+        let mut following = self
             .connection
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        work(&mut connection)
+        let current = following
+            .current()
+            .map_err(|reason| storage(StoreError::Unreachable(reason)))?;
+        work(current.connection)
     }
+}
+
+/// As for the audit writer: commits do not fsync, and WAL checkpoints run in the background
+/// (the audit log's checkpoint task) instead of inside a session's write.
+fn prepare(connection: &rusqlite::Connection) -> rusqlite::Result<()> {
+    connection.execute_batch(
+        "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA wal_autocheckpoint = 0;",
+    )?;
+    connection.set_prepared_statement_cache_capacity(16);
+    Ok(())
 }
 
 impl RecordingStorage for StoreRecordings {

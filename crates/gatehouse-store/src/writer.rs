@@ -8,13 +8,16 @@
 //! concurrent, and costs what it always did when they are not.
 //!
 //! Each commit reads the newest `seq` and MAC inside its write transaction, so several
-//! processes (the gateway and a `gatehouse keys create` beside it) extend one chain.
+//! processes (the gateway and a `gatehouse keys create` beside it) extend one chain. The
+//! connection follows the store's path ([`crate::store_file`]); a store it opens again is
+//! first checked to be the same log (its key, its checkpoint) before anything is appended.
 
 use crate::chain::{AuditKey, GENESIS_MAC, MAC_LEN};
+use crate::store_file::{FollowingConnection, StoreFile, is_storage_failure};
 use gatehouse_pipeline::AuditEvent;
 use rusqlite::OptionalExtension;
 use std::collections::VecDeque;
-use std::sync::{Mutex, PoisonError, TryLockError};
+use std::sync::{Arc, Mutex, PoisonError, TryLockError};
 use tokio::sync::oneshot;
 
 const INSERT: &str = "INSERT INTO audit_log (seq, time_unix_ms, kind, subject, session, body, mac)
@@ -30,8 +33,79 @@ struct Submission {
     reply: Option<oneshot::Sender<Reply>>,
 }
 
+/// Checks that a store opened again is this log (its audit key, its checkpoint).
+pub(crate) type VerifyReopened =
+    Box<dyn Fn(&rusqlite::Connection, &AuditKey) -> Result<(), String> + Send>;
+
+/// The writer's connection and whether the file it holds was checked to be this log.
+pub(crate) struct Link {
+    store: Arc<StoreFile>,
+    following: FollowingConnection,
+    verified: bool,
+    verify: VerifyReopened,
+}
+
+impl Link {
+    /// `following` holds the store as opened at start (already checked by the caller).
+    pub fn new(
+        store: Arc<StoreFile>,
+        following: FollowingConnection,
+        verify: VerifyReopened,
+    ) -> Self {
+        Link {
+            store,
+            following,
+            verified: true,
+            verify,
+        }
+    }
+
+    /// The connection to append through, once the file behind it is known to be this log.
+    fn usable(&mut self, key: &AuditKey) -> Result<&mut rusqlite::Connection, String> {
+        let current = self.following.current()?;
+        if current.reopened {
+            self.verified = false;
+        }
+        if !self.verified {
+            (self.verify)(current.connection, key)?;
+            self.verified = true;
+            tracing::info!(
+                "opened the audit log's store again and checked it is the same log (its key, its checkpoint)"
+            );
+        }
+        Ok(current.connection)
+    }
+
+    /// Append in one transaction; a broken volume is let go of (and told to every other
+    /// holder), a write that went through tells them it works.
+    fn append(&mut self, key: &AuditKey, events: &[&AuditEvent]) -> Result<i64, String> {
+        let appended = match self.usable(key) {
+            Ok(connection) => append_chained(connection, key, events).map_err(|error| {
+                (
+                    format!("the audit log refused the events: {error}"),
+                    is_storage_failure(&error),
+                )
+            }),
+            Err(reason) => Err((reason, true)),
+        };
+        match appended {
+            Ok(seq) => {
+                self.store.healthy();
+                Ok(seq)
+            }
+            Err((reason, storage_failed)) => {
+                if storage_failed {
+                    self.following.release();
+                    self.store.failed(&reason);
+                }
+                Err(reason)
+            }
+        }
+    }
+}
+
 pub(crate) struct Writer {
-    connection: Mutex<rusqlite::Connection>,
+    connection: Mutex<Link>,
     queue: Mutex<VecDeque<Submission>>,
     /// Woken when deferred events are queued, so they are stored within the window even if
     /// no append comes to carry them.
@@ -39,9 +113,9 @@ pub(crate) struct Writer {
 }
 
 impl Writer {
-    pub fn new(connection: rusqlite::Connection) -> Self {
+    pub fn new(link: Link) -> Self {
         Writer {
-            connection: Mutex::new(connection),
+            connection: Mutex::new(link),
             queue: Mutex::new(VecDeque::new()),
             deferred_waiting: tokio::sync::Notify::new(),
         }
@@ -105,14 +179,9 @@ impl Writer {
 
     /// One transaction for a batch; replies sent. Deferred events of a refused batch go back
     /// to the front of the queue.
-    fn commit(
-        &self,
-        connection: &mut rusqlite::Connection,
-        key: &AuditKey,
-        batch: Vec<Submission>,
-    ) -> Option<i64> {
+    fn commit(&self, link: &mut Link, key: &AuditKey, batch: Vec<Submission>) -> Option<i64> {
         let events: Vec<&AuditEvent> = batch.iter().flat_map(|s| &s.events).collect();
-        match append_chained(connection, key, &events) {
+        match link.append(key, &events) {
             Ok(last_seq) => {
                 let mut seq = last_seq - i64::try_from(events.len()).unwrap_or(0);
                 for submission in batch {
@@ -123,8 +192,7 @@ impl Writer {
                 }
                 Some(last_seq)
             }
-            Err(error) => {
-                let reason = format!("the audit log refused the events: {error}");
+            Err(reason) => {
                 tracing::error!(%reason, "audit events could not be stored; refusing the requests they describe");
                 let mut requeue = Vec::new();
                 for submission in batch {

@@ -96,6 +96,9 @@ pub struct Options {
     pub demo_extra: String,
     /// Environment for the gateway process.
     pub env: Vec<(String, String)>,
+    /// The data directory (say, on a volume the test mounted); default: `data` in the
+    /// gateway's temporary directory.
+    pub data_dir: Option<PathBuf>,
 }
 
 /// A running `gatehouse serve` process.
@@ -106,11 +109,13 @@ pub struct Gateway {
     pub admin_addr: SocketAddr,
     pub pid: u32,
     env: Vec<(String, String)>,
+    data_dir: PathBuf,
 }
 
 /// Run `gatehouse serve` in `dir` and wait until it says where it listens.
 fn launch(
     dir: &Path,
+    data_dir: &Path,
     config_path: &Path,
     env: &[(String, String)],
 ) -> (Child, SocketAddr, SocketAddr) {
@@ -124,7 +129,7 @@ fn launch(
         .arg("--config")
         .arg(config_path)
         .arg("--data-dir")
-        .arg(dir.join("data"))
+        .arg(data_dir)
         .arg("serve")
         .env("GATEHOUSE_LOG", "info")
         .stdout(Stdio::null())
@@ -133,7 +138,7 @@ fn launch(
         command.env(key, value);
     }
     let mut child = command.spawn().expect("spawn gatehouse serve");
-    let listeners = dir.join("data").join("listeners.json");
+    let listeners = data_dir.join("listeners.json");
     let started = Instant::now();
     loop {
         if let Ok(text) = std::fs::read_to_string(&listeners) {
@@ -203,12 +208,19 @@ user = "postgres"
         );
         let config_path = dir.path().join("gatehouse.toml");
         std::fs::write(&config_path, config).unwrap();
-        Gateway::spawn(dir, &config_path, &options.env)
+        let data_dir = options.data_dir.unwrap_or_else(|| dir.path().join("data"));
+        Gateway::spawn(dir, data_dir, &config_path, &options.env)
     }
 
-    fn spawn(dir: tempfile::TempDir, config_path: &Path, env: &[(String, String)]) -> Gateway {
-        let (child, pg_addr, admin_addr) = launch(dir.path(), config_path, env);
+    fn spawn(
+        dir: tempfile::TempDir,
+        data_dir: PathBuf,
+        config_path: &Path,
+        env: &[(String, String)],
+    ) -> Gateway {
+        let (child, pg_addr, admin_addr) = launch(dir.path(), &data_dir, config_path, env);
         Gateway {
+            data_dir,
             pid: child.id(),
             child: Some(child),
             dir,
@@ -233,7 +245,12 @@ user = "postgres"
             "stop the gateway before restarting it"
         );
         let _ = std::fs::remove_file(self.data_dir().join("listeners.json"));
-        let (child, pg_addr, admin_addr) = launch(self.dir.path(), &self.config_path(), &self.env);
+        let (child, pg_addr, admin_addr) = launch(
+            self.dir.path(),
+            &self.data_dir,
+            &self.config_path(),
+            &self.env,
+        );
         self.pid = child.id();
         self.child = Some(child);
         self.pg_addr = pg_addr;
@@ -241,7 +258,7 @@ user = "postgres"
     }
 
     pub fn data_dir(&self) -> PathBuf {
-        self.dir.path().join("data")
+        self.data_dir.clone()
     }
 
     pub fn config_path(&self) -> PathBuf {
