@@ -28,7 +28,7 @@ root=$PWD
 
 seconds=${1:-60}
 all_targets=(pg_frontend pg_backend sql_classify masking policy_load mask_config recording_parse identity_tokens
-  tunnel_gateway tunnel_agent)
+  tunnel_gateway tunnel_agent mcp_request gateway_config)
 read -r -a targets <<<"${FUZZ_TARGETS:-${all_targets[*]}}"
 jobs=${FUZZ_JOBS:-$(nproc)}
 out=${FUZZ_OUT:-$root/fuzz/out}
@@ -53,10 +53,11 @@ dictionary() {
   case $1 in
     sql_classify) echo "$root/fuzz/dict/sql.dict" ;;
     policy_load) echo "$root/fuzz/dict/cedar.dict" ;;
-    mask_config) echo "$root/fuzz/dict/toml.dict" ;;
+    mask_config | gateway_config) echo "$root/fuzz/dict/toml.dict" ;;
     masking | pg_backend) echo "$root/fuzz/dict/mask.dict" ;;
     recording_parse) echo "$root/fuzz/dict/recording.dict" ;;
     tunnel_gateway | tunnel_agent) echo "$root/fuzz/dict/h2.dict" ;;
+    mcp_request) echo "$root/fuzz/dict/mcp.dict" ;;
   esac
 }
 

@@ -501,7 +501,13 @@ impl Config {
     pub fn load(path: &Path) -> Result<Config> {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read config file `{}`", path.display()))?;
-        let mut config: Config = toml::from_str(&text)
+        Config::parse(&text, path)
+    }
+
+    /// Parse and validate `text` as the config file at `path` (relative paths in it resolve
+    /// from that file's directory).
+    pub fn parse(text: &str, path: &Path) -> Result<Config> {
+        let mut config: Config = toml::from_str(text)
             .map_err(|e| anyhow::anyhow!("invalid config file `{}`: {e}", path.display()))?;
         config.base_dir = path
             .parent()

@@ -18,8 +18,9 @@ mod http;
 mod server;
 mod tools;
 
-pub(crate) use agent::Base;
+pub(crate) use agent::{Agent, Base};
 pub(crate) use http::routes;
+pub(crate) use server::GatehouseMcp;
 
 use crate::args::McpArgs;
 use crate::setup::Setup;

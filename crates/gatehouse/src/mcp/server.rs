@@ -67,7 +67,7 @@ impl GatehouseMcp {
         }
     }
 
-    async fn dispatch(
+    pub(crate) async fn dispatch(
         agent: &Agent,
         name: &str,
         arguments: JsonObject,
