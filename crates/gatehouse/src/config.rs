@@ -572,6 +572,7 @@ impl Config {
             }
         }
         crate::identity::validate_config(self)?;
+        self.validate_limits()?;
         if self.tls.cert_file.is_some() != self.tls.key_file.is_some() {
             bail!(
                 "[tls] needs both `cert_file` and `key_file`, or neither (for a generated self-signed certificate)"
@@ -586,6 +587,66 @@ impl Config {
                 "[postgres] allow_plaintext is set but the listener {} is not a loopback address; \
                  tokens would cross the network unencrypted. Set allow_plaintext_on_network = true only if you mean it",
                 plaintext.listen
+            );
+        }
+        Ok(())
+    }
+
+    /// Limits and timeouts that would make the gateway refuse everything (a zero timeout, a
+    /// message limit smaller than a login) are configuration mistakes: name them at start
+    /// rather than let every client fail.
+    fn validate_limits(&self) -> Result<()> {
+        /// Room for a startup packet with its parameters and an ordinary query or answer.
+        const MIN_MESSAGE_BYTES: usize = 1024;
+        let pg = &self.postgres;
+        let defaults = PgSettings::default();
+        for (setting, value, default) in [
+            (
+                "[postgres] max_message_bytes",
+                pg.max_message_bytes,
+                defaults.max_client_message,
+            ),
+            (
+                "[postgres] max_server_message_bytes",
+                pg.max_server_message_bytes,
+                defaults.max_server_message,
+            ),
+        ] {
+            if value < MIN_MESSAGE_BYTES {
+                bail!(
+                    "{setting} = {value} is too small: no client could log in or run a query; use at least {MIN_MESSAGE_BYTES} (the default is {default})"
+                );
+            }
+        }
+        for (setting, value) in [
+            ("[postgres] max_sessions", pg.max_sessions),
+            ("[audit] max_waiting", self.audit.max_waiting),
+        ] {
+            if value == 0 {
+                bail!("{setting} = 0 would refuse every request; use at least 1");
+            }
+        }
+        let mut durations = vec![
+            ("[postgres] handshake_timeout", pg.handshake_timeout),
+            ("[postgres] connect_timeout", pg.connect_timeout),
+            ("[audit] fsync_timeout", self.audit.fsync_timeout),
+            ("[approvals] pending_ttl", self.approvals.pending_ttl),
+            ("[access] max_duration", self.access.max_duration),
+            ("[keys] default_ttl", self.keys.default_ttl),
+        ];
+        if let Some(webhook) = &self.approvals.webhook {
+            durations.push(("[approvals.webhook] timeout", webhook.timeout));
+        }
+        if let Some((setting, _)) = durations.iter().find(|(_, value)| value.is_zero()) {
+            bail!(
+                "{setting} = \"0s\" would refuse or expire everything at once; give it a duration such as \"10s\""
+            );
+        }
+        if self.keys.default_ttl > self.keys.max_ttl {
+            bail!(
+                "[keys] default_ttl ({}) is longer than max_ttl ({}); keys could never be created with the default",
+                humantime::format_duration(self.keys.default_ttl),
+                humantime::format_duration(self.keys.max_ttl)
             );
         }
         Ok(())

@@ -243,6 +243,28 @@ fn config_and_policy_mistakes_refuse_to_start_and_name_the_problem() {
         "the unknown key is named: {stderr}"
     );
 
+    for (setting, named) in [
+        (
+            "[postgres]\nhandshake_timeout = \"0s\"",
+            "[postgres] handshake_timeout",
+        ),
+        ("[postgres]\nmax_sessions = 0", "[postgres] max_sessions"),
+        (
+            "[postgres]\nmax_message_bytes = 10",
+            "[postgres] max_message_bytes = 10",
+        ),
+        (
+            "[keys]\ndefault_ttl = \"2d\"\nmax_ttl = \"1d\"",
+            "[keys] default_ttl",
+        ),
+    ] {
+        std::fs::write(&config, format!("{setting}\n")).unwrap();
+        let output = serve_once(&config, &dir.path().join("data"));
+        assert!(!output.status.success(), "{setting} was accepted");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains(named), "{setting}: {stderr}");
+    }
+
     let policy = dir.path().join("broken.cedar");
     std::fs::write(
         &policy,
