@@ -1334,6 +1334,10 @@ async fn backend_errors_with_control_characters_or_invalid_utf8_are_relayed_and_
         export.contains("\\u001b[31mred"),
         "ESC is escaped in the export"
     );
+    assert!(
+        outcome_errors.contains(&"XX000: bad \u{fffd}\u{fffd}\u{fffd}( bytes \u{1b}[31m"),
+        "invalid UTF-8 is replaced, the rest of the message kept: {outcome_errors:?}"
+    );
     assert_eq!(outcome_errors.len(), 2, "{outcome_errors:?}");
     println!("outcome errors recorded: {outcome_errors:?}");
     let log = gateway.log();

@@ -20,6 +20,18 @@ impl<'a> BodyReader<'a> {
 
     /// A NUL-terminated string, which must be UTF-8.
     pub fn cstr(&mut self) -> Result<&'a str, PgError> {
+        let text = self.cstr_bytes()?;
+        std::str::from_utf8(text).map_err(|_| self.malformed("string is not valid UTF-8"))
+    }
+
+    /// A NUL-terminated string whose invalid UTF-8 becomes U+FFFD: for text that is only
+    /// shown or recorded (a server's error message in another encoding), where losing the
+    /// whole message would be worse than a replaced byte.
+    pub fn cstr_lossy(&mut self) -> Result<String, PgError> {
+        Ok(String::from_utf8_lossy(self.cstr_bytes()?).into_owned())
+    }
+
+    fn cstr_bytes(&mut self) -> Result<&'a [u8], PgError> {
         let end = self
             .rest
             .iter()
@@ -27,7 +39,7 @@ impl<'a> BodyReader<'a> {
             .ok_or_else(|| self.malformed("missing string terminator"))?;
         let (text, rest) = self.rest.split_at(end);
         self.rest = rest.get(1..).unwrap_or_default();
-        std::str::from_utf8(text).map_err(|_| self.malformed("string is not valid UTF-8"))
+        Ok(text)
     }
 
     pub fn i32(&mut self) -> Result<i32, PgError> {
@@ -161,7 +173,8 @@ pub fn query_message(body: &[u8]) -> Result<&str, PgError> {
     Ok(text)
 }
 
-/// The fields of an `ErrorResponse` or `NoticeResponse`, as (field code, value).
+/// The fields of an `ErrorResponse` or `NoticeResponse`, as (field code, value); invalid
+/// UTF-8 in a value is replaced, so the rest of the message is still recorded.
 pub fn error_fields(body: &[u8]) -> Result<Vec<(u8, String)>, PgError> {
     let mut reader = BodyReader::new(body, "ErrorResponse");
     let mut fields = Vec::new();
@@ -170,7 +183,7 @@ pub fn error_fields(body: &[u8]) -> Result<Vec<(u8, String)>, PgError> {
         if code == 0 {
             break;
         }
-        fields.push((code, reader.cstr()?.to_owned()));
+        fields.push((code, reader.cstr_lossy()?));
     }
     Ok(fields)
 }
