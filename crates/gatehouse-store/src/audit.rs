@@ -13,7 +13,7 @@ use crate::StoreError;
 use crate::chain::{AuditKey, GENESIS_MAC};
 use crate::checkpoint::Checkpoint;
 use crate::durability::{DurabilitySettings, Syncer};
-use crate::store_file::{FollowingConnection, StoreFile};
+use crate::store_file::{FollowingConnection, StoreFile, WAL_PRAGMAS};
 use crate::writer::{Link, Writer, to_mac};
 use gatehouse_pipeline::{AuditEvent, AuditSink, BoxFuture, Durability};
 use rusqlite::OptionalExtension;
@@ -94,12 +94,7 @@ impl AuditLog {
             .current()
             .map_err(|e| StoreError::Open(path.display().to_string(), e))?;
         check_key_matches(current.connection, &options.key)?;
-        let checkpoint_file = options.checkpoint_file.clone();
-        let verify = move |connection: &rusqlite::Connection, key: &AuditKey| {
-            check_key_matches(connection, key).map_err(|e| e.to_string())?;
-            check_reaches_checkpoint(connection, checkpoint_file.as_deref())
-        };
-        let link = Link::new(store.clone(), following, Box::new(verify));
+        let link = Link::new(following, options.checkpoint_file.clone());
         let syncer = Syncer::start(path, options.durability)
             .map_err(|e| StoreError::Open(path.display().to_string(), e.to_string()))?;
         tokio::spawn(checkpoint_wal_periodically(pool.clone()));
@@ -194,10 +189,7 @@ impl AuditLog {
             .bind(checkpoint.seq)
             .fetch_optional(&self.pool)
             .await?;
-        let matches = mac.is_some_and(|mac| {
-            hex::decode(&checkpoint.mac).is_ok_and(|m| crate::chain::macs_equal(&m, &mac))
-        });
-        if matches {
+        if checkpoint.is_reached_by(mac.as_deref()) {
             Ok(())
         } else {
             Err(StoreError::Audit(not_reaching_checkpoint(
@@ -365,13 +357,8 @@ fn check_key_matches(connection: &rusqlite::Connection, key: &AuditKey) -> Resul
     }
 }
 
-/// Set up the writer's connection. Commits never fsync (synchronous = NORMAL); the syncer
-/// fsyncs the WAL for them. WAL checkpoints fsync too and would run inside whichever commit
-/// crosses the WAL size threshold, stalling that statement; they run in the background instead.
 fn prepare_writer(connection: &rusqlite::Connection) -> rusqlite::Result<()> {
-    connection.execute_batch(
-        "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA wal_autocheckpoint = 0;",
-    )?;
+    connection.execute_batch(WAL_PRAGMAS)?;
     connection.set_prepared_statement_cache_capacity(4);
     Ok(())
 }
@@ -384,11 +371,15 @@ fn not_reaching_checkpoint(seq: i64, checkpoint_file: &Path) -> String {
     )
 }
 
-/// [`AuditLog::ensure_reaches_checkpoint`] for a store the writer opened again while running.
-fn check_reaches_checkpoint(
+/// What the writer checks of a store it opened again while running: the same audit key as
+/// the one it was started with, and a log that reaches the checkpoint (as
+/// [`AuditLog::ensure_reaches_checkpoint`] does at start).
+pub(crate) fn check_reopened(
     connection: &rusqlite::Connection,
+    key: &AuditKey,
     checkpoint_file: Option<&Path>,
 ) -> Result<(), String> {
+    check_key_matches(connection, key).map_err(|e| e.to_string())?;
     let Some(path) = checkpoint_file else {
         return Ok(());
     };
@@ -403,10 +394,7 @@ fn check_reaches_checkpoint(
         )
         .optional()
         .map_err(|e| e.to_string())?;
-    let matches = mac.is_some_and(|mac| {
-        hex::decode(&checkpoint.mac).is_ok_and(|m| crate::chain::macs_equal(&m, &mac))
-    });
-    if matches {
+    if checkpoint.is_reached_by(mac.as_deref()) {
         Ok(())
     } else {
         Err(not_reaching_checkpoint(checkpoint.seq, path))

@@ -19,6 +19,14 @@ pub struct Checkpoint {
 }
 
 impl Checkpoint {
+    /// Whether a log whose event at this checkpoint's `seq` has MAC `mac` (`None`: no such
+    /// event) still reaches the checkpoint.
+    pub fn is_reached_by(&self, mac: Option<&[u8]>) -> bool {
+        mac.is_some_and(|mac| {
+            hex::decode(&self.mac).is_ok_and(|expected| crate::chain::macs_equal(&expected, mac))
+        })
+    }
+
     /// Read a checkpoint file; `None` when there is none yet.
     pub fn read(path: &Path) -> Result<Option<Checkpoint>, StoreError> {
         let text = match std::fs::read_to_string(path) {

@@ -9,7 +9,7 @@
 //! in index order.
 
 use crate::StoreError;
-use crate::store_file::{FollowingConnection, StoreFile};
+use crate::store_file::{FollowingConnection, StoreFile, WAL_PRAGMAS};
 use gatehouse_recording::{Recording, RecordingError, RecordingStorage, RecordingSummary};
 use rusqlite::OptionalExtension;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -76,12 +76,8 @@ impl StoreRecordings {
     }
 }
 
-/// As for the audit writer: commits do not fsync, and WAL checkpoints run in the background
-/// (the audit log's checkpoint task) instead of inside a session's write.
 fn prepare(connection: &rusqlite::Connection) -> rusqlite::Result<()> {
-    connection.execute_batch(
-        "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA wal_autocheckpoint = 0;",
-    )?;
+    connection.execute_batch(WAL_PRAGMAS)?;
     connection.set_prepared_statement_cache_capacity(16);
     Ok(())
 }

@@ -145,7 +145,8 @@ impl StoreFile {
 
     /// A write went through: the volume works (again).
     pub(crate) fn healthy(&self) {
-        if self.failing.swap(false, Ordering::AcqRel) {
+        // Read first: this runs on every audit commit, and a healthy store needs no write.
+        if self.failing.load(Ordering::Acquire) && self.failing.swap(false, Ordering::AcqRel) {
             tracing::warn!(store = %self.path.display(), "the store works again; requests are served");
         }
     }
@@ -156,6 +157,13 @@ impl StoreFile {
         holders.push(Arc::downgrade(holder));
     }
 }
+
+/// The settings of gatehouse's own rusqlite connections (the audit writer's, recordings'):
+/// commits do not fsync (the audit log's syncer does that for it), and WAL checkpoints run in
+/// the background (the audit log's checkpoint task), never inside whichever commit crosses
+/// the WAL size threshold, stalling that statement.
+pub(crate) const WAL_PRAGMAS: &str =
+    "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA wal_autocheckpoint = 0;";
 
 /// Sets up a freshly opened connection (pragmas).
 pub(crate) type Prepare = fn(&rusqlite::Connection) -> rusqlite::Result<()>;
@@ -211,6 +219,10 @@ impl FollowingConnection {
         )?));
         store.register(&shared);
         Ok(shared)
+    }
+
+    pub(crate) fn store(&self) -> &StoreFile {
+        &self.store
     }
 
     /// Let go of the connection (and the file); the next use opens the path again.

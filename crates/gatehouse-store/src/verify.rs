@@ -109,7 +109,7 @@ impl<'k> ChainWalker<'k> {
         }
         if let Some(checkpoint) = self.checkpoint
             && checkpoint.seq == event.seq
-            && !hex::decode(&checkpoint.mac).is_ok_and(|m| macs_equal(&m, &event.mac))
+            && !checkpoint.is_reached_by(Some(&event.mac))
         {
             return Some(ChainProblem {
                 seq: event.seq,

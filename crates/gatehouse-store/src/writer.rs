@@ -12,12 +12,14 @@
 //! connection follows the store's path ([`crate::store_file`]); a store it opens again is
 //! first checked to be the same log (its key, its checkpoint) before anything is appended.
 
+use crate::audit::check_reopened;
 use crate::chain::{AuditKey, GENESIS_MAC, MAC_LEN};
-use crate::store_file::{FollowingConnection, StoreFile, is_storage_failure};
+use crate::store_file::{FollowingConnection, is_storage_failure};
 use gatehouse_pipeline::AuditEvent;
 use rusqlite::OptionalExtension;
 use std::collections::VecDeque;
-use std::sync::{Arc, Mutex, PoisonError, TryLockError};
+use std::path::PathBuf;
+use std::sync::{Mutex, PoisonError, TryLockError};
 use tokio::sync::oneshot;
 
 const INSERT: &str = "INSERT INTO audit_log (seq, time_unix_ms, kind, subject, session, body, mac)
@@ -33,30 +35,21 @@ struct Submission {
     reply: Option<oneshot::Sender<Reply>>,
 }
 
-/// Checks that a store opened again is this log (its audit key, its checkpoint).
-pub(crate) type VerifyReopened =
-    Box<dyn Fn(&rusqlite::Connection, &AuditKey) -> Result<(), String> + Send>;
-
 /// The writer's connection and whether the file it holds was checked to be this log.
 pub(crate) struct Link {
-    store: Arc<StoreFile>,
     following: FollowingConnection,
     verified: bool,
-    verify: VerifyReopened,
+    /// For checking a store opened again reaches the checkpoint.
+    checkpoint_file: Option<PathBuf>,
 }
 
 impl Link {
     /// `following` holds the store as opened at start (already checked by the caller).
-    pub fn new(
-        store: Arc<StoreFile>,
-        following: FollowingConnection,
-        verify: VerifyReopened,
-    ) -> Self {
+    pub fn new(following: FollowingConnection, checkpoint_file: Option<PathBuf>) -> Self {
         Link {
-            store,
             following,
             verified: true,
-            verify,
+            checkpoint_file,
         }
     }
 
@@ -67,7 +60,7 @@ impl Link {
             self.verified = false;
         }
         if !self.verified {
-            (self.verify)(current.connection, key)?;
+            check_reopened(current.connection, key, self.checkpoint_file.as_deref())?;
             self.verified = true;
             tracing::info!(
                 "opened the audit log's store again and checked it is the same log (its key, its checkpoint)"
@@ -90,13 +83,13 @@ impl Link {
         };
         match appended {
             Ok(seq) => {
-                self.store.healthy();
+                self.following.store().healthy();
                 Ok(seq)
             }
             Err((reason, storage_failed)) => {
                 if storage_failed {
                     self.following.release();
-                    self.store.failed(&reason);
+                    self.following.store().failed(&reason);
                 }
                 Err(reason)
             }

@@ -20,7 +20,7 @@ mod support;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
-use support::{Gateway, Options, TestDb};
+use support::Options;
 
 /// An ext4 file system in an image file, mounted on a loop device.
 struct Volume {
@@ -147,47 +147,31 @@ fn volume() -> Option<Volume> {
     }
 }
 
-async fn rows(db: &TestDb) -> Vec<i32> {
-    db.direct()
-        .await
-        .query("SELECT n FROM t ORDER BY n", &[])
-        .await
-        .unwrap()
-        .iter()
-        .map(|row| row.get(0))
-        .collect()
-}
-
 #[tokio::test]
 async fn a_read_only_audit_volume_refuses_everything_and_its_repair_needs_no_restart() {
     let Some(volume) = volume() else {
         return;
     };
-    let db = TestDb::create().await;
-    db.direct()
-        .await
-        .batch_execute("CREATE TABLE t (n int)")
-        .await
-        .unwrap();
-    let gateway = Gateway::start_with(
-        &db.name,
-        Options {
-            data_dir: Some(volume.data_dir()),
-            ..Options::default()
-        },
-    );
+    let (_db, gateway, direct) = support::items_behind_gateway(Options {
+        data_dir: Some(volume.data_dir()),
+        ..Options::default()
+    })
+    .await;
     let token = gateway.key("bo", &["writers"]);
     let other_token = gateway.key("cy", &["writers"]);
     let client = gateway.connect("bo", &token).await.unwrap();
     client
-        .simple_query("INSERT INTO t VALUES (1)")
+        .simple_query("INSERT INTO items VALUES (3, 'three')")
         .await
         .unwrap();
 
     volume.fail();
 
     // Every request is refused: writes, reads, and new sessions.
-    for sql in ["INSERT INTO t VALUES (2)", "SELECT count(*) FROM t"] {
+    for sql in [
+        "INSERT INTO items VALUES (4, 'four')",
+        "SELECT count(*) FROM items",
+    ] {
         let refused = client.simple_query(sql).await.unwrap_err();
         assert_eq!(
             support::sqlstate(&refused).as_deref(),
@@ -204,7 +188,11 @@ async fn a_read_only_audit_volume_refuses_everything_and_its_repair_needs_no_res
         format!("{refused:?}").contains("audit"),
         "a new session is refused, saying why: {refused:?}"
     );
-    assert_eq!(rows(&db).await, [1], "nothing reached PostgreSQL");
+    assert_eq!(
+        support::count(&direct, "items").await,
+        3,
+        "nothing reached PostgreSQL"
+    );
     assert!(gateway.log().contains("the store's volume failed"));
 
     volume.repair();
@@ -212,7 +200,10 @@ async fn a_read_only_audit_volume_refuses_everything_and_its_repair_needs_no_res
     // The same session works again, without a restart of the gateway.
     let started = Instant::now();
     loop {
-        match client.simple_query("INSERT INTO t VALUES (3)").await {
+        match client
+            .simple_query("INSERT INTO items VALUES (5, 'five')")
+            .await
+        {
             Ok(_) => break,
             Err(error) => assert!(
                 started.elapsed() < Duration::from_secs(10),
@@ -221,7 +212,7 @@ async fn a_read_only_audit_volume_refuses_everything_and_its_repair_needs_no_res
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    assert_eq!(rows(&db).await, [1, 3]);
+    assert_eq!(support::count(&direct, "items").await, 4);
     let other = gateway.connect("cy", &other_token).await.unwrap();
     other.simple_query("SELECT 1").await.unwrap();
     assert!(
@@ -259,8 +250,8 @@ async fn a_read_only_audit_volume_refuses_everything_and_its_repair_needs_no_res
         .filter(|e| e["kind"] == "statement")
         .filter_map(|e| e["statement"].as_str())
         .collect();
-    assert!(statements.contains(&"INSERT INTO t VALUES (3)"));
-    assert!(!statements.contains(&"INSERT INTO t VALUES (2)"));
+    assert!(statements.contains(&"INSERT INTO items VALUES (5, 'five')"));
+    assert!(!statements.contains(&"INSERT INTO items VALUES (4, 'four')"));
     let verify = gateway.cli(&["audit", "verify"]);
     assert!(
         verify.status.success(),
