@@ -27,6 +27,10 @@ pub enum PgError {
     /// A response gatehouse must mask but cannot (fail closed); safe to show clients.
     #[error("cannot mask the result: {0}")]
     CannotMask(String),
+    /// The server answered something gatehouse's model of its protocol state cannot place:
+    /// what the server runs may no longer be what was decided, so the session ends.
+    #[error("gatehouse lost track of the server's protocol state: {0}")]
+    Desync(String),
 }
 
 /// The `[postgres]` setting that bounds messages from `peer`, named in errors so that an
@@ -42,7 +46,7 @@ impl PgError {
     /// The SQLSTATE a client should see for this failure.
     pub fn sqlstate(&self) -> &'static str {
         match self {
-            PgError::Protocol(_) | PgError::MessageTooLarge { .. } => "08P01",
+            PgError::Protocol(_) | PgError::MessageTooLarge { .. } | PgError::Desync(_) => "08P01",
             PgError::Upstream(_) => "08001",
             PgError::CannotMask(_) => "0A000",
             PgError::Timeout(_) => "08006",

@@ -4,13 +4,19 @@
 //!
 //! INVARIANT: what the server executes for a portal is exactly what gatehouse classified for
 //! it. Named statements and portals are renamed to names used once and unguessable
-//! (`gh_<session nonce>_s7`), so a
-//! server object either holds the text gatehouse saw or does not exist. The unnamed ones
-//! cannot be renamed (drivers rely on them being replaced, not accumulated), so one created in
-//! an earlier Sync unit is trusted only once the server has finished that unit without any
-//! error — an error can make the server skip the `Parse` that gatehouse believed in.
+//! (`gh_<session nonce>_s7`), so a server object either holds the text gatehouse saw or does
+//! not exist. The unnamed ones cannot be renamed (drivers rely on them being replaced, not
+//! accumulated). An unnamed statement (portal) is trusted where it is used when no Sync was
+//! sent since its Parse (Bind) — the server skips everything after an error until Sync, so if
+//! the use is processed at all, so was the Parse — or when the server has confirmed that
+//! very Parse (Bind) with ParseComplete (BindComplete). A simple Query is *not* a boundary:
+//! the server skips it too while it skips to Sync.
+//!
+//! Every message sent is also appended to the server model's queue (`server_model`), which
+//! matches the server's answers to it.
 
-use super::results::{Expected, StatementHint};
+use super::results::StatementHint;
+use super::server_model::{Forwarded, Sent};
 use super::{Ending, Shared};
 use crate::wire::{self, FrameReader, Severity};
 use crate::{PgError, PgGateway};
@@ -18,7 +24,7 @@ use bytes::{Bytes, BytesMut};
 use gatehouse_core::{Action, SqlKind, SqlStatement};
 use gatehouse_pipeline::{Decision, Permit, PipelineError, SessionContext};
 use gatehouse_sql::{ClassifiedStatement, PreparedOp, PreparedStatements};
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Instant;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
@@ -30,15 +36,28 @@ const FLUSH_AT: usize = 64 * 1024;
 /// protocol-level statements, so SQL may not name these objects.
 const RESERVED_PREFIX: &str = "gh_";
 
+/// How long a client message waits behind a COPY FROM STDIN whose answer has not come, when
+/// the server may be skipping it (after an error) rather than about to ask for data.
+const COPY_ANSWER_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// How far gatehouse may trust its record of what a server-side object holds.
 #[derive(Debug, Clone, Copy)]
 enum Trust {
     /// Created under a name used only once: exact.
     Exact,
-    /// The unnamed statement or portal, created in Sync unit `unit`; the server had reported
-    /// `errors_before` errors when that unit's first message arrived, so any error of the
-    /// unit counts (even one the client waited for before sending the `Parse`).
-    Unnamed { unit: u64, errors_before: u64 },
+    /// The unnamed statement or portal with this `id`, created after `syncs` Syncs had been
+    /// sent.
+    Unnamed { id: u64, syncs: u64 },
+}
+
+/// A COPY FROM STDIN may be waiting for the client's data: until the message that started
+/// it is answered, only copy messages (and Flush, and Sync before any data) go through.
+#[derive(Debug, Clone, Copy)]
+struct CopyWindow {
+    /// The sent entry (1-based) that may start the COPY.
+    origin: u64,
+    /// CopyData was sent since the COPY began (or since the last CopyDone/CopyFail).
+    data_sent: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -60,11 +79,19 @@ pub(super) struct Inbound<'a, R> {
     /// Strongest kind each SQL-level prepared statement name has ever held: a failed
     /// `DEALLOCATE`/`PREPARE` pair can leave the older statement in place on the server.
     sql_prepared_strongest: HashMap<String, SqlKind>,
-    /// Sync units (Sync, Query, FunctionCall) sent to the server so far.
-    units_sent: u64,
-    /// Server errors relayed when the current Sync unit's first message arrived (`None`
-    /// until it has): no message of the unit had reached the server yet.
-    errors_at_unit_start: Option<u64>,
+    /// Syncs sent to the server so far.
+    syncs_sent: u64,
+    /// Entries appended to the server model's queue so far.
+    entries_sent: u64,
+    /// An extended-protocol message was sent since the last Sync: the server may be
+    /// skipping to Sync.
+    extended_since_sync: bool,
+    /// Ids of unnamed statements and portals (0 = none).
+    next_unnamed: u64,
+    /// A COPY FROM STDIN that may be waiting for data.
+    copy: Option<CopyWindow>,
+    /// CopyDone and CopyFail messages the client sent.
+    copy_ends_sent: u64,
     /// After a refused Execute the server skips everything until Sync; so do we.
     skipping_until_sync: bool,
     /// Random per session, part of every generated server-side name, so that SQL-level
@@ -98,8 +125,12 @@ impl<'a, R: AsyncRead + Unpin> Inbound<'a, R> {
             portals: HashMap::new(),
             sql_prepared: PreparedStatements::default(),
             sql_prepared_strongest: HashMap::new(),
-            units_sent: 0,
-            errors_at_unit_start: None,
+            syncs_sent: 0,
+            entries_sent: 0,
+            extended_since_sync: false,
+            next_unnamed: 0,
+            copy: None,
+            copy_ends_sent: 0,
             skipping_until_sync: false,
             name_nonce: {
                 let mut nonce = [0u8; 6];
@@ -118,24 +149,33 @@ impl<'a, R: AsyncRead + Unpin> Inbound<'a, R> {
                 self.flush(server).await?;
                 return Ok(Ending::ClientClosed);
             };
-            if self.errors_at_unit_start.is_none() {
-                self.errors_at_unit_start = Some(self.shared.error_count());
-            }
+            self.hold_for_copy(frame.tag, server).await?;
             let body = frame.body();
             match frame.tag {
-                b'Q' => self.on_query(wire::query_message(body)?).await,
+                b'Q' => self.on_query(wire::query_message(body)?, server).await?,
                 b'P' => self.on_parse(body)?,
                 b'B' => self.on_bind(body)?,
                 b'E' => self.on_execute(body).await?,
                 b'D' | b'C' => self.on_describe_or_close(frame.tag, body)?,
                 b'S' => {
                     self.skipping_until_sync = false;
-                    self.end_unit();
-                    self.out.extend_from_slice(&frame.raw);
+                    self.send_sync();
                 }
-                b'H' if !self.skipping_until_sync => self.out.extend_from_slice(&frame.raw),
+                b'H' if !self.skipping_until_sync => {
+                    self.extended_since_sync = true;
+                    self.send(Sent::Flush, &frame.raw);
+                }
                 b'H' => {}
-                b'd' | b'c' | b'f' => self.out.extend_from_slice(&frame.raw),
+                b'd' => self.send(Sent::CopyData, &frame.raw),
+                b'c' | b'f' => {
+                    self.copy_ends_sent += 1;
+                    let entry = if frame.tag == b'c' {
+                        Sent::CopyDone
+                    } else {
+                        Sent::CopyFail
+                    };
+                    self.send(entry, &frame.raw);
+                }
                 b'F' => self.on_function_call(&frame.raw).await,
                 b'X' => {
                     self.out.extend_from_slice(&frame.raw);
@@ -169,48 +209,168 @@ impl<'a, R: AsyncRead + Unpin> Inbound<'a, R> {
         Ok(())
     }
 
-    /// Append a decided request. Requires the [`Permit`] that only an allowed, recorded
-    /// decision yields.
-    /// Queues one expected completion per decided statement (by its audit `seq`), so the
-    /// statement's outcome can be recorded against its event.
-    fn forward_permitted(&mut self, permit: Permit, message: &[u8], statements: &[SqlStatement]) {
-        let sent_at = Instant::now();
-        let seqs = permit.audit_seqs();
-        if seqs.is_empty() {
-            self.shared.results.push(Expected::Untracked);
+    /// Append a message to the server's output and its entry to the server model's queue.
+    fn send(&mut self, entry: Sent, message: &[u8]) {
+        if matches!(
+            entry,
+            Sent::Parse { .. }
+                | Sent::Bind { .. }
+                | Sent::DescribeStatement
+                | Sent::DescribePortal { .. }
+                | Sent::Close { .. }
+                | Sent::Execute { .. }
+        ) {
+            self.extended_since_sync = true;
         }
-        for (seq, statement) in seqs.zip(statements) {
-            let hint = self.masked.then(|| Box::new(hint_for(statement)));
-            self.shared
-                .results
-                .push(Expected::Statement { seq, sent_at, hint });
-        }
+        self.entries_sent += 1;
+        self.shared.sent.push(entry);
         self.out.extend_from_slice(message);
     }
 
-    /// Send a refusal marker: a request certain to fail at this point, whose error the
+    fn send_sync(&mut self) {
+        self.syncs_sent += 1;
+        self.extended_since_sync = false;
+        self.send(Sent::Sync, &wire::raw_message(b'S', &[]));
+    }
+
+    /// Append a decided request. Requires the [`Permit`] that only an allowed, recorded
+    /// decision yields; `send` is given one [`Forwarded`] per decided statement (carrying its
+    /// audit `seq`, so the statement's outcome can be recorded against its event) and appends
+    /// the messages.
+    fn forward_permitted(
+        &mut self,
+        permit: Permit,
+        statements: &[SqlStatement],
+        send: impl FnOnce(&mut Self, VecDeque<Forwarded>),
+    ) {
+        let sent_at = Instant::now();
+        let forwarded = permit
+            .audit_seqs()
+            .zip(statements)
+            .map(|(seq, statement)| Forwarded {
+                seq,
+                sent_at,
+                hint: self.masked.then(|| Box::new(hint_for(statement))),
+                copy_in: copies_in(statement),
+            })
+            .collect();
+        send(self, forwarded);
+    }
+
+    /// Send a refusal marker Query: a request certain to fail at this point, whose error the
     /// outbound side swaps for `refusal`.
     fn send_marker_query(&mut self, refusal: Bytes) {
         let marker = self.shared.new_marker(refusal);
-        self.shared.results.push(Expected::Untracked);
-        self.out
-            .extend_from_slice(&wire::query(&format!("EXECUTE {marker}")));
+        self.send(
+            Sent::Query {
+                statements: VecDeque::from([None]),
+            },
+            &wire::query(&format!("EXECUTE {marker}")),
+        );
     }
 
-    async fn on_query(&mut self, text: &str) {
+    /// Before a client message is processed: while a COPY FROM STDIN may be waiting for the
+    /// client's data, only copy messages, Flush, Terminate and a Sync before any data go
+    /// through. Anything else waits until the server has answered the message that may
+    /// start the COPY; if it did start it and the client has not ended its data, the client
+    /// broke the protocol (PostgreSQL would take the message as an error in the COPY, and
+    /// gatehouse could no longer tell what the server did), so the session ends.
+    async fn hold_for_copy<W: AsyncWrite + Unpin>(
+        &mut self,
+        tag: u8,
+        server: &mut W,
+    ) -> Result<(), PgError> {
+        let Some(window) = self.copy.as_mut() else {
+            return Ok(());
+        };
+        match tag {
+            b'd' => {
+                window.data_sent = true;
+                return Ok(());
+            }
+            b'c' | b'f' => {
+                window.data_sent = false;
+                return Ok(());
+            }
+            b'H' | b'X' => return Ok(()),
+            b'S' if !window.data_sent => return Ok(()),
+            b'S' => {
+                return Err(PgError::Protocol(
+                    "client sent Sync in the middle of COPY data; end the data with CopyDone or CopyFail first".into(),
+                ));
+            }
+            _ => {}
+        }
+        let origin = window.origin;
+        self.flush(server).await?;
+        let mut progress = self.shared.progress();
+        let ends_sent = self.copy_ends_sent;
+        let answered =
+            |p: &super::refusals::Progress| p.retired >= origin || p.copy_ins_started > ends_sent;
+        let waited = if self.extended_since_sync {
+            // The server may be skipping to Sync after an error, and then never answers.
+            tokio::time::timeout(COPY_ANSWER_WAIT, progress.wait_for(answered))
+                .await
+                .ok()
+        } else {
+            Some(progress.wait_for(answered).await)
+        };
+        let copying = match waited {
+            Some(Ok(seen)) => seen.retired < origin,
+            // No answer in time, or the outbound side is gone: cannot tell, refuse.
+            Some(Err(_)) | None => true,
+        };
+        if copying {
+            return Err(PgError::Protocol(format!(
+                "client sent message type {:?} while its COPY FROM STDIN waits for data; send CopyDone or CopyFail first",
+                char::from(tag)
+            )));
+        }
+        self.copy = None;
+        Ok(())
+    }
+
+    async fn on_query<W: AsyncWrite + Unpin>(
+        &mut self,
+        text: &str,
+        server: &mut W,
+    ) -> Result<(), PgError> {
         if self.skipping_until_sync {
-            return;
+            return Ok(());
         }
         let statements = self.classify(text);
         let actions: Vec<Action> = statements.iter().cloned().map(Action::Sql).collect();
         match self.decide(&actions).await {
-            Ok(permit) => self.forward_permitted(permit, &wire::query(text), &statements),
+            Ok(permit) => {
+                if let Some(name) = self.protocol_deallocate(text, &statements)
+                    && self.server_idle_outside_failed_transaction(server).await?
+                {
+                    self.forward_deallocate(permit, &statements, &name);
+                } else {
+                    let copy = statements.iter().any(copies_in);
+                    self.forward_permitted(permit, &statements, |this, forwarded| {
+                        this.send(
+                            Sent::Query {
+                                statements: forwarded.into_iter().map(Some).collect(),
+                            },
+                            &wire::query(text),
+                        );
+                    });
+                    if copy {
+                        self.copy = Some(CopyWindow {
+                            origin: self.entries_sent,
+                            data_sent: false,
+                        });
+                    }
+                    self.forget_destroyed(&statements);
+                }
+            }
             Err(refusal) => self.send_marker_query(refusal),
         }
-        self.end_unit();
         // A simple Query destroys the unnamed statement and portal.
         self.statements.remove("");
         self.portals.remove("");
+        Ok(())
     }
 
     async fn on_function_call(&mut self, raw: &[u8]) {
@@ -223,16 +383,16 @@ impl<'a, R: AsyncRead + Unpin> Inbound<'a, R> {
         );
         let statements = [statement.clone()];
         match self.decide(&[Action::Sql(statement)]).await {
-            Ok(permit) => self.forward_permitted(permit, raw, &statements),
+            Ok(permit) => self.forward_permitted(permit, &statements, |this, mut forwarded| {
+                this.send(
+                    Sent::FunctionCall {
+                        statement: forwarded.pop_front(),
+                    },
+                    raw,
+                );
+            }),
             Err(refusal) => self.send_marker_query(refusal),
         }
-        self.end_unit();
-    }
-
-    fn end_unit(&mut self) {
-        self.shared.results.push(Expected::Boundary);
-        self.units_sent += 1;
-        self.errors_at_unit_start = None;
     }
 
     fn on_parse(&mut self, body: &[u8]) -> Result<(), PgError> {
@@ -242,11 +402,18 @@ impl<'a, R: AsyncRead + Unpin> Inbound<'a, R> {
         let parse = wire::parse_message(body)?;
         let statements: Arc<[SqlStatement]> = self.classify(parse.query).into();
         let (backend_name, trust) = self.backend_name(parse.statement, "s");
+        let mut message = BytesMut::new();
         wire::parse(
-            &mut self.out,
+            &mut message,
             &backend_name,
             parse.query,
             parse.parameter_types,
+        );
+        self.send(
+            Sent::Parse {
+                unnamed: unnamed_id(trust),
+            },
+            &message,
         );
         self.statements.insert(
             parse.statement.to_owned(),
@@ -269,11 +436,13 @@ impl<'a, R: AsyncRead + Unpin> Inbound<'a, R> {
             None => (self.missing_name(), Arc::from(Vec::new())),
         };
         let (portal_backend, trust) = self.backend_name(bind.portal, "p");
-        wire::bind(
-            &mut self.out,
-            &portal_backend,
-            &statement_backend,
-            bind.rest,
+        let mut message = BytesMut::new();
+        wire::bind(&mut message, &portal_backend, &statement_backend, bind.rest);
+        self.send(
+            Sent::Bind {
+                unnamed: unnamed_id(trust),
+            },
+            &message,
         );
         self.portals.insert(
             bind.portal.to_owned(),
@@ -295,25 +464,47 @@ impl<'a, R: AsyncRead + Unpin> Inbound<'a, R> {
             // Not a portal gatehouse bound: the server cannot have it under this name either,
             // so it will answer "portal does not exist" and run nothing.
             let missing = self.missing_name();
-            self.shared.results.push(Expected::Untracked);
-            wire::execute(&mut self.out, &missing, max_rows);
+            let mut message = BytesMut::new();
+            wire::execute(&mut message, &missing, max_rows);
+            self.send(Sent::Execute { statement: None }, &message);
             return Ok(());
         };
         let actions: Vec<Action> = statements.iter().cloned().map(Action::Sql).collect();
         match self.decide(&actions).await {
             Ok(permit) => {
-                let mut message = BytesMut::new();
-                if self.masked {
-                    wire::target(&mut message, b'D', b'P', &backend_name);
-                    self.shared.results.push(Expected::InjectedDescribe);
+                let copy = statements.iter().any(copies_in);
+                self.forward_permitted(permit, &statements, |this, mut forwarded| {
+                    let statement = forwarded.pop_front();
+                    if this.masked {
+                        let hint = statement
+                            .as_ref()
+                            .and_then(|s| s.hint.clone())
+                            .unwrap_or_default();
+                        let mut describe = BytesMut::new();
+                        wire::target(&mut describe, b'D', b'P', &backend_name);
+                        this.send(
+                            Sent::DescribePortal {
+                                planning: Some(hint),
+                            },
+                            &describe,
+                        );
+                    }
+                    let mut message = BytesMut::new();
+                    wire::execute(&mut message, &backend_name, max_rows);
+                    this.send(Sent::Execute { statement }, &message);
+                });
+                if copy {
+                    self.copy = Some(CopyWindow {
+                        origin: self.entries_sent,
+                        data_sent: false,
+                    });
                 }
-                wire::execute(&mut message, &backend_name, max_rows);
-                self.forward_permitted(permit, &message, &statements);
             }
             Err(refusal) => {
                 let marker = self.shared.new_marker(refusal);
-                self.shared.results.push(Expected::Untracked);
-                wire::execute(&mut self.out, &marker, 0);
+                let mut message = BytesMut::new();
+                wire::execute(&mut message, &marker, 0);
+                self.send(Sent::Execute { statement: None }, &message);
                 self.skipping_until_sync = true;
             }
         }
@@ -340,11 +531,96 @@ impl<'a, R: AsyncRead + Unpin> Inbound<'a, R> {
             Some(tracked) => tracked.backend_name,
             None => self.missing_name(),
         };
-        if tag == b'D' && self.masked {
-            self.shared.results.push(Expected::ClientDescribe);
-        }
-        wire::target(&mut self.out, tag, kind, &backend_name);
+        let entry = match (tag, kind) {
+            (b'D', b'S') => Sent::DescribeStatement,
+            (b'D', _) => Sent::DescribePortal { planning: None },
+            _ => Sent::Close { deallocate: None },
+        };
+        let mut message = BytesMut::new();
+        wire::target(&mut message, tag, kind, &backend_name);
+        self.send(entry, &message);
         Ok(())
+    }
+
+    /// A Query that is exactly SQL `DEALLOCATE name` of a statement the client prepared
+    /// through the protocol: the server knows it under gatehouse's name, so the name the
+    /// client gives would not be found. Answered with a protocol Close of the server's
+    /// statement instead (the SQL text itself is never rewritten).
+    fn protocol_deallocate(&self, text: &str, statements: &[SqlStatement]) -> Option<String> {
+        let [statement] = statements else {
+            return None;
+        };
+        if statement.kind != SqlKind::Session || self.extended_since_sync {
+            return None;
+        }
+        let classified = self.gateway.classifier.classify(text);
+        let [only] = classified.as_ref() else {
+            return None;
+        };
+        let Some(PreparedOp::Deallocate { name: Some(name) }) = &only.prepared else {
+            return None;
+        };
+        (self.statements.contains_key(name.as_str()) && !self.sql_prepared.contains(name))
+            .then(|| name.clone())
+    }
+
+    /// Wait until the server has answered everything sent; whether it is then outside a
+    /// failed transaction block (where PostgreSQL refuses DEALLOCATE but would accept a
+    /// protocol Close, so the client's own statement must go through instead).
+    async fn server_idle_outside_failed_transaction<W: AsyncWrite + Unpin>(
+        &mut self,
+        server: &mut W,
+    ) -> Result<bool, PgError> {
+        self.flush(server).await?;
+        let sent = self.entries_sent;
+        let mut progress = self.shared.progress();
+        let idle = progress.wait_for(|p| p.retired >= sent).await;
+        Ok(matches!(idle, Ok(seen) if seen.transaction_status != b'E'))
+    }
+
+    fn forward_deallocate(&mut self, permit: Permit, statements: &[SqlStatement], name: &str) {
+        let Some(tracked) = self.statements.remove(name) else {
+            return;
+        };
+        self.forward_permitted(permit, statements, |this, mut forwarded| {
+            let mut close = BytesMut::new();
+            wire::target(&mut close, b'C', b'S', &tracked.backend_name);
+            this.send(
+                Sent::Close {
+                    deallocate: forwarded.pop_front(),
+                },
+                &close,
+            );
+            this.send_sync();
+        });
+    }
+
+    /// Forget protocol-level objects the server destroys with `DEALLOCATE ALL` (statements)
+    /// or `DISCARD ALL` (statements and portals). Forgetting too much only makes a later use
+    /// fail at the server.
+    fn forget_destroyed(&mut self, statements: &[SqlStatement]) {
+        for statement in statements {
+            let words: Vec<String> = statement
+                .text
+                .split_whitespace()
+                .take(2)
+                .map(str::to_ascii_lowercase)
+                .collect();
+            match words
+                .iter()
+                .map(String::as_str)
+                .collect::<Vec<_>>()
+                .as_slice()
+            {
+                ["deallocate", "all" | "prepare"] => self.statements.clear(),
+                ["discard", "all"] => {
+                    self.statements.clear();
+                    self.portals.clear();
+                }
+                ["close", "all"] => self.portals.clear(),
+                _ => {}
+            }
+        }
     }
 
     /// Classify SQL text into statements, resolving SQL-level `EXECUTE` of prepared statements.
@@ -391,11 +667,10 @@ impl<'a, R: AsyncRead + Unpin> Inbound<'a, R> {
     /// The server-side name for a client's statement or portal name.
     fn backend_name(&mut self, client_name: &str, prefix: &str) -> (String, Trust) {
         if client_name.is_empty() {
+            self.next_unnamed += 1;
             let trust = Trust::Unnamed {
-                unit: self.units_sent,
-                errors_before: self
-                    .errors_at_unit_start
-                    .unwrap_or_else(|| self.shared.error_count()),
+                id: self.next_unnamed,
+                syncs: self.syncs_sent,
             };
             return (String::new(), trust);
         }
@@ -413,29 +688,23 @@ impl<'a, R: AsyncRead + Unpin> Inbound<'a, R> {
     }
 
     fn lookup(&self, target: Target, name: &str) -> Option<(String, Arc<[SqlStatement]>)> {
-        let map = match target {
-            Target::Statement => &self.statements,
-            Target::Portal => &self.portals,
+        let (map, confirmed) = match target {
+            Target::Statement => (&self.statements, self.shared.confirmed_unnamed_statement()),
+            Target::Portal => (&self.portals, self.shared.confirmed_unnamed_portal()),
         };
         let tracked = map.get(name)?;
         let trusted = match tracked.trust {
             Trust::Exact => true,
-            Trust::Unnamed {
-                unit,
-                errors_before,
-            } => {
-                unit == self.units_sent
-                    || (self.shared.ready_count() > unit
-                        && self.shared.error_count() == errors_before)
-            }
+            Trust::Unnamed { id, syncs } => syncs == self.syncs_sent || confirmed == id,
         };
         if trusted {
             return Some((tracked.backend_name.clone(), tracked.statements.clone()));
         }
         let unverified = unknown_statement(
             "<unnamed prepared statement>",
-            "uses the unnamed statement or portal from an earlier Sync after the server reported an error, \
-             so gatehouse cannot be sure what it holds; send Parse and Bind again in the same Sync",
+            "uses the unnamed statement or portal from before a Sync, and the server has not confirmed \
+             creating it (an error can make the server skip it), so gatehouse cannot be sure what it holds; \
+             send Parse and Bind again before the next Sync",
         );
         Some((tracked.backend_name.clone(), Arc::from(vec![unverified])))
     }
@@ -514,6 +783,35 @@ fn refuse_reserved_names(statement: &mut SqlStatement, original: &ClassifiedStat
             "names a prepared statement or cursor `gh_...`: gatehouse reserves these names for its own server-side objects",
         );
     }
+}
+
+/// The id of an unnamed object, for the server model to confirm.
+fn unnamed_id(trust: Trust) -> Option<u64> {
+    match trust {
+        Trust::Unnamed { id, .. } => Some(id),
+        Trust::Exact => None,
+    }
+}
+
+/// Whether the server may ask for data when it runs `statement` (`COPY ... FROM STDIN`).
+/// A false positive only holds the client's next messages until the server answers; a
+/// miss makes the server model end the session when the server asks for data.
+fn copies_in(statement: &SqlStatement) -> bool {
+    let mut words = statement
+        .text
+        .split(|c: char| !c.is_ascii_alphanumeric() && c != '_')
+        .filter(|word| !word.is_empty());
+    let is_copy = words
+        .next()
+        .is_some_and(|word| word.eq_ignore_ascii_case("copy"));
+    let mut from = false;
+    is_copy
+        && words.any(|word| {
+            if word.eq_ignore_ascii_case("from") {
+                from = true;
+            }
+            from && word.eq_ignore_ascii_case("stdin")
+        })
 }
 
 #[derive(Clone, Copy)]

@@ -15,6 +15,7 @@ mod mask_responses;
 mod outbound;
 mod refusals;
 mod results;
+mod server_model;
 
 use crate::connector::{BackendKey, UpstreamSession};
 use crate::encoding::WireEncoding;
@@ -311,9 +312,10 @@ async fn relay(
         masking.is_some(),
         interrupted,
     );
+    let mut answers = outbound::OutboundState::new(context);
     let outcome = tokio::select! {
         ending = inbound.run(&mut server_write) => ending,
-        ending = outbound::run(server_reader, &mut client_write, &shared, &gateway.pipeline, context, masking.as_ref().map(SessionMasking::response_masker)) => ending,
+        ending = outbound::run(server_reader, &mut client_write, &shared, &gateway.pipeline, context, masking.as_ref().map(SessionMasking::response_masker), &mut answers) => ending,
         _ = wait_for(terminate) => Ok(Ending::ShutDown),
         reason = wait_for_reason(revoked) => Ok(Ending::Revoked(reason)),
         () = wait_until_unix(expires_at_unix) => Ok(Ending::CredentialExpired),
@@ -374,6 +376,11 @@ async fn relay(
     }
     let _ = server_write.write_all(&wire::raw_message(b'X', &[])).await;
     let _ = server_write.shutdown().await;
+    // Statements forwarded but never answered still get an outcome event.
+    for finished in answers.model.abandon(&shared.sent) {
+        answers.results.settle(finished, None);
+    }
+    outbound::record(&gateway.pipeline, context, &mut answers.results);
     outcome
 }
 

@@ -1,9 +1,11 @@
-//! Server → client: relay every response, keep count of `ReadyForQuery` and errors, swap the
-//! server's error for a refusal marker with gatehouse's refusal, mask result values where the
-//! session is masked, and record each forwarded statement's outcome in the audit log.
+//! Server → client: relay every response, placing each in the server model (which says what
+//! it answers), swap the server's error for a refusal marker with gatehouse's refusal, mask
+//! result values where the session is masked, and record each forwarded statement's outcome
+//! in the audit log.
 
 use super::mask_responses::ResponseMasker;
-use super::results::{Front, ResultTracker, StatementHint};
+use super::results::ResultTracker;
+use super::server_model::{Placed, ServerModel};
 use super::{Ending, Shared};
 use crate::PgError;
 use crate::wire::{self, FrameReader};
@@ -14,6 +16,27 @@ use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 /// Write to the client when this much is buffered even if more frames are waiting.
 const FLUSH_AT: usize = 64 * 1024;
 
+/// What the outbound side keeps across the session, so that whatever is still unanswered
+/// when the session ends can be recorded as such.
+pub(super) struct OutboundState {
+    pub model: ServerModel,
+    pub results: ResultTracker,
+}
+
+impl OutboundState {
+    pub fn new(context: &SessionContext) -> Self {
+        OutboundState {
+            model: ServerModel::default(),
+            results: ResultTracker::new(
+                context
+                    .recorder
+                    .as_ref()
+                    .is_some_and(|recorder| recorder.records_results()),
+            ),
+        }
+    }
+}
+
 pub(super) async fn run<R, W>(
     mut server: FrameReader<R>,
     client: &mut W,
@@ -21,18 +44,13 @@ pub(super) async fn run<R, W>(
     pipeline: &Pipeline,
     context: &SessionContext,
     mut masker: Option<ResponseMasker<'_>>,
+    state: &mut OutboundState,
 ) -> Result<Ending, PgError>
 where
     R: AsyncRead + Unpin,
     W: AsyncWrite + Unpin,
 {
     let mut out = BytesMut::with_capacity(FLUSH_AT);
-    let mut results = ResultTracker::new(
-        context
-            .recorder
-            .as_ref()
-            .is_some_and(|recorder| recorder.records_results()),
-    );
     loop {
         let next = tokio::select! {
             biased;
@@ -62,116 +80,125 @@ where
                 // still reaches the client, and its outcomes the audit log; then the session
                 // ends with the error.
                 client.write_all(&out).await?;
-                record(pipeline, context, &mut results);
+                record(pipeline, context, &mut state.results);
                 return Err(error);
             }
         };
-        let mut swallow = false;
-        let masked = match (frame.tag, masker.as_mut()) {
-            (b'D', Some(masker)) => masker.on_data_row(frame.body()),
-            (b'd', Some(masker)) => masker.on_copy_data(frame.body()),
-            (b'S', Some(masker)) => masker.on_parameter_status(frame.body()).map(|()| None),
-            (b'T' | b'n', _) => {
-                let mut planned = Ok(());
-                match shared.results.front() {
-                    Front::InjectedDescribe(hint) => {
-                        // Gatehouse's own Describe: for planning, never for the client.
-                        shared.results.pop_front();
-                        if frame.tag == b'T' {
-                            results.on_row_description(frame.body());
-                            planned = plan(&mut masker, frame.body(), &hint);
-                        }
-                        swallow = true;
-                    }
-                    Front::ClientDescribe => shared.results.pop_front(),
-                    Front::Statement(hint) if frame.tag == b'T' => {
-                        results.on_row_description(frame.body());
-                        planned = plan(&mut masker, frame.body(), &hint);
-                    }
-                    _ if frame.tag == b'T' => {
-                        results.on_row_description(frame.body());
-                        planned = plan(&mut masker, frame.body(), &StatementHint::default());
-                    }
-                    _ => {}
-                }
-                planned.map(|()| None)
-            }
-            (b'H', Some(masker)) => {
-                let hint = match shared.results.front() {
-                    Front::Statement(hint) => hint,
-                    _ => StatementHint::default(),
-                };
-                masker.on_copy_out(frame.body(), &hint).map(|()| None)
-            }
-            (b'C' | b'I' | b's' | b'V' | b'E' | b'Z', Some(masker)) => {
-                results.note_masked(&masker.end_result());
-                Ok(None)
-            }
-            _ => Ok(None),
+        let error_fields = if frame.tag == b'E' {
+            wire::error_fields(frame.body()).unwrap_or_default()
+        } else {
+            Vec::new()
         };
-        let masked = match masked {
-            Ok(masked) => masked,
-            Err(error) => {
-                // Fail closed: what was complete before goes out, nothing of this result does.
+        let field = |wanted: u8| {
+            error_fields
+                .iter()
+                .find(|(code, _)| *code == wanted)
+                .map(|(_, value)| value.as_str())
+        };
+        let error_text = (frame.tag == b'E').then(|| {
+            format!(
+                "{}: {}",
+                field(b'C').unwrap_or("XX000"),
+                field(b'M').unwrap_or_default()
+            )
+        });
+        let placed = match state
+            .model
+            .on_message(&shared.sent, frame.tag, error_text.as_deref())
+        {
+            Ok(placed) => placed,
+            Err(desync) => {
                 client.write_all(&out).await?;
-                return Err(error);
+                record(pipeline, context, &mut state.results);
+                tracing::error!(session = %context.session_id, reason = %desync.0, "the server's answers no longer match what gatehouse sent");
+                return Err(PgError::Desync(desync.0));
             }
         };
+        let ready_status = (frame.tag == b'Z')
+            .then(|| frame.body().first().copied())
+            .flatten();
+        shared.note_placed(&placed, ready_status);
+
+        let masked = match masker.as_mut() {
+            Some(masker) => match mask(masker, frame.tag, frame.body(), &placed) {
+                Ok(masked) => masked,
+                Err(error) => {
+                    // Fail closed: what was complete before goes out, nothing of this result does.
+                    client.write_all(&out).await?;
+                    return Err(error);
+                }
+            },
+            None => None,
+        };
+        if let Some(masker) = masker.as_mut()
+            && matches!(frame.tag, b'C' | b'I' | b's' | b'V' | b'E' | b'Z')
+        {
+            state.results.note_masked(&masker.end_result());
+        }
         let raw: &[u8] = masked.as_deref().unwrap_or(&frame.raw);
         match frame.tag {
-            _ if swallow => {}
-            b'Z' => {
-                shared.saw_ready_for_query();
-                results.on_ready(&shared.results);
-                out.extend_from_slice(raw);
+            b'T' if placed.describes_rows_of.is_some() || placed.columns_follow => {
+                state.results.on_row_description(frame.body());
             }
-            b'D' => {
-                results.on_data_row(raw.get(5..).unwrap_or_default());
-                out.extend_from_slice(raw);
-            }
-            b'C' => {
-                let tag = wire::command_tag(frame.body());
-                results.on_completion(&shared.results, tag);
-                out.extend_from_slice(raw);
-            }
-            b'I' | b's' | b'V' => {
-                results.on_completion(&shared.results, None);
-                out.extend_from_slice(raw);
-            }
-            b'E' => {
-                shared.saw_error();
-                if matches!(
-                    shared.results.front(),
-                    Front::InjectedDescribe(_) | Front::ClientDescribe
-                ) {
-                    // The Describe failed; the server skips the rest of the unit.
-                    shared.results.pop_front();
-                }
-                let fields = wire::error_fields(frame.body()).unwrap_or_default();
-                let field = |wanted: u8| {
-                    fields
-                        .iter()
-                        .find(|(code, _)| *code == wanted)
-                        .map(|(_, value)| value.as_str())
-                };
-                let message = field(b'M').unwrap_or_default();
-                results.on_error(&shared.results, field(b'C').unwrap_or("XX000"), message);
-                let replacement = shared.take_replacement(message);
-                out.extend_from_slice(replacement.as_deref().unwrap_or(&frame.raw));
-            }
-            _ => out.extend_from_slice(raw),
+            b'D' => state.results.on_data_row(raw.get(5..).unwrap_or_default()),
+            _ => {}
+        }
+        let tag = (frame.tag == b'C')
+            .then(|| wire::command_tag(frame.body()))
+            .flatten();
+        for finished in placed.finished {
+            state.results.settle(finished, tag);
+        }
+        match frame.tag {
+            b'Z' => state.results.reset(),
+            b'E' => state.results.reset(),
+            _ => {}
+        }
+        if placed.swallow {
+            // Gatehouse's own request: its answer is not the client's.
+        } else if let Some(command) = placed.reply_as_command {
+            out.extend_from_slice(&wire::command_complete(command));
+        } else if frame.tag == b'E' {
+            let replacement = shared.take_replacement(field(b'M').unwrap_or_default());
+            out.extend_from_slice(replacement.as_deref().unwrap_or(&frame.raw));
+        } else {
+            out.extend_from_slice(raw);
         }
         if out.len() >= FLUSH_AT || !server.has_buffered_frame() {
             client.write_all(&out).await?;
             out.clear();
             // After the client has its response: outcomes gate nothing, so they never delay it.
-            record(pipeline, context, &mut results);
+            record(pipeline, context, &mut state.results);
         }
     }
 }
 
+/// Mask one server message of a masked session: the masked message to relay instead, if
+/// anything changed, or a refusal (fail closed).
+fn mask(
+    masker: &mut ResponseMasker<'_>,
+    tag: u8,
+    body: &[u8],
+    placed: &Placed,
+) -> Result<Option<bytes::Bytes>, PgError> {
+    match tag {
+        b'D' => masker.on_data_row(body),
+        b'd' => masker.on_copy_data(body),
+        b'S' => masker.on_parameter_status(body).map(|()| None),
+        b'T' => match &placed.describes_rows_of {
+            Some(hint) => masker.on_row_description(body, hint).map(|()| None),
+            None => Ok(None),
+        },
+        b'H' => {
+            let hint = placed.copy_out_of.clone().unwrap_or_default();
+            masker.on_copy_out(body, &hint).map(|()| None)
+        }
+        _ => Ok(None),
+    }
+}
+
 /// Record the outcomes of the statements whose responses the client has.
-fn record(pipeline: &Pipeline, context: &SessionContext, results: &mut ResultTracker) {
+pub(super) fn record(pipeline: &Pipeline, context: &SessionContext, results: &mut ResultTracker) {
     if !results.finished.is_empty() {
         let finished = std::mem::take(&mut results.finished);
         if let Err(error) = pipeline.record_results(context, finished) {
@@ -196,7 +223,7 @@ async fn next_valid<R: AsyncRead + Unpin>(
             wire::row_description(frame.body())?;
         }
         b'1' | b'2' | b'3' | b'A' | b'C' | b'c' | b'd' | b'E' | b'G' | b'H' | b'I' | b'N'
-        | b'n' | b's' | b'S' | b't' | b'V' | b'W' | b'Z' => {}
+        | b'n' | b's' | b'S' | b't' | b'V' | b'Z' => {}
         b'R' | b'K' | b'v' => {
             return Err(PgError::Protocol(format!(
                 "server sent a startup-only message ({:?}) in the middle of the session",
@@ -205,22 +232,10 @@ async fn next_valid<R: AsyncRead + Unpin>(
         }
         other => {
             return Err(PgError::Protocol(format!(
-                "server sent message type {:?}, which PostgreSQL's protocol does not have",
+                "server sent message type {:?}, which PostgreSQL's protocol does not have outside replication",
                 char::from(other)
             )));
         }
     }
     Ok(Some(frame))
-}
-
-/// Plan masking for a result set, when the session is masked.
-fn plan(
-    masker: &mut Option<ResponseMasker<'_>>,
-    row_description: &[u8],
-    hint: &StatementHint,
-) -> Result<(), PgError> {
-    match masker {
-        Some(masker) => masker.on_row_description(row_description, hint),
-        None => Ok(()),
-    }
 }

@@ -1,14 +1,16 @@
 //! State the two relay directions share: refusal markers waiting for their server error,
-//! counters that let `inbound` know how far the server has got, the queue that matches
-//! responses to requests, and notices gatehouse itself sends the client (a held statement's
+//! the queue of sent messages the server model retires, how far the server has got (which
+//! unnamed statement and portal it confirmed, how many sent messages it finished, whether it
+//! waits for COPY data), and notices gatehouse itself sends the client (a held statement's
 //! approval id), which only the outbound side may write.
 
-use super::results::ResultQueue;
+use super::server_model::{Placed, SentQueue};
 use bytes::Bytes;
 use rand::RngCore;
 use std::collections::VecDeque;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use tokio::sync::watch;
 
 /// Every refusal marker names an object with this prefix and a random token, so the server's
 /// error for it can be recognised (and nothing else can be mistaken for one: the token is
@@ -19,14 +21,44 @@ pub(crate) const MARKER_PREFIX: &str = "gh_refused_";
 /// answers (because an earlier error made it skip to Sync) just ages out.
 const MAX_PENDING: usize = 64;
 
-#[derive(Default)]
+/// How far the server has got with what `inbound` sent.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Progress {
+    /// Sent messages the server has finished with.
+    pub retired: u64,
+    /// COPY FROM STDIN operations the server has started (asked the client for data).
+    pub copy_ins_started: u64,
+    /// The transaction status of the newest ReadyForQuery (`I`, `T` or `E`).
+    pub transaction_status: u8,
+}
+
 pub(crate) struct Shared {
     pending: Mutex<VecDeque<(String, Bytes)>>,
-    ready_for_query: AtomicU64,
-    errors: AtomicU64,
-    pub results: ResultQueue,
+    /// Messages sent to the server and not yet answered, oldest first.
+    pub sent: SentQueue,
+    confirmed_unnamed_statement: AtomicU64,
+    confirmed_unnamed_portal: AtomicU64,
+    progress: watch::Sender<Progress>,
     notices: Mutex<Vec<Bytes>>,
     notice_ready: tokio::sync::Notify,
+}
+
+impl Default for Shared {
+    fn default() -> Self {
+        Shared {
+            pending: Mutex::default(),
+            sent: SentQueue::default(),
+            confirmed_unnamed_statement: AtomicU64::new(0),
+            confirmed_unnamed_portal: AtomicU64::new(0),
+            progress: watch::channel(Progress {
+                transaction_status: b'I',
+                ..Progress::default()
+            })
+            .0,
+            notices: Mutex::default(),
+            notice_ready: tokio::sync::Notify::new(),
+        }
+    }
 }
 
 impl Shared {
@@ -58,22 +90,40 @@ impl Shared {
         pending.remove(index).map(|(_, replacement)| replacement)
     }
 
-    pub fn saw_ready_for_query(&self) {
-        self.ready_for_query.fetch_add(1, Ordering::SeqCst);
+    /// Note what the server model learnt from one server message.
+    pub fn note_placed(&self, placed: &Placed, ready_status: Option<u8>) {
+        if let Some(id) = placed.confirmed_unnamed_statement {
+            self.confirmed_unnamed_statement.store(id, Ordering::SeqCst);
+        }
+        if let Some(id) = placed.confirmed_unnamed_portal {
+            self.confirmed_unnamed_portal.store(id, Ordering::SeqCst);
+        }
+        self.progress.send_if_modified(|progress| {
+            let before = *progress;
+            progress.retired = placed.retired;
+            if placed.copy_in_started {
+                progress.copy_ins_started += 1;
+            }
+            if let Some(status) = ready_status {
+                progress.transaction_status = status;
+            }
+            *progress != before
+        });
     }
 
-    pub fn saw_error(&self) {
-        self.errors.fetch_add(1, Ordering::SeqCst);
+    /// The newest unnamed statement the server confirmed (ParseComplete) by its id.
+    pub fn confirmed_unnamed_statement(&self) -> u64 {
+        self.confirmed_unnamed_statement.load(Ordering::SeqCst)
     }
 
-    /// `ReadyForQuery` messages relayed since the session started.
-    pub fn ready_count(&self) -> u64 {
-        self.ready_for_query.load(Ordering::SeqCst)
+    /// The newest unnamed portal the server confirmed (BindComplete) by its id.
+    pub fn confirmed_unnamed_portal(&self) -> u64 {
+        self.confirmed_unnamed_portal.load(Ordering::SeqCst)
     }
 
-    /// Server errors relayed since the session started.
-    pub fn error_count(&self) -> u64 {
-        self.errors.load(Ordering::SeqCst)
+    /// Follow the server's progress.
+    pub fn progress(&self) -> watch::Receiver<Progress> {
+        self.progress.subscribe()
     }
 
     /// Queue a message of gatehouse's own (a `NoticeResponse`) for the client.

@@ -81,6 +81,15 @@ pub fn error_response(
     out.freeze()
 }
 
+/// `CommandComplete` with a command tag (`DEALLOCATE`).
+pub fn command_complete(tag: &str) -> Bytes {
+    let mut out = BytesMut::new();
+    let at = begin(&mut out, b'C');
+    put_cstr(&mut out, tag);
+    end(&mut out, at);
+    out.freeze()
+}
+
 /// `Authentication*` request with a code and optional data.
 pub fn authentication(code: i32, data: &[u8]) -> Bytes {
     let mut out = BytesMut::new();

@@ -12,6 +12,7 @@
 
 pub mod cluster;
 pub mod oidc;
+pub mod raw;
 
 use rand::RngCore;
 use std::net::SocketAddr;
