@@ -26,8 +26,6 @@ mod support;
 use std::time::Duration;
 use support::raw::{Batch, Raw, command_tags, errors, first_column, tags};
 use support::{Gateway, Options, TestDb, message, sqlstate};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 
 async fn setup_with(options: Options) -> (TestDb, Gateway, tokio_postgres::Client) {
     support::items_behind_gateway(options).await
