@@ -12,16 +12,20 @@
 //! - [`Classifier`]: the same behind a bounded, thread-safe cache.
 //! - [`PreparedStatements`]: per-session tracking so `EXECUTE p` is judged as what `p` was
 //!   prepared as.
+//! - [`conforming_strings_differential`]: finds text whose statements depend on
+//!   `standard_conforming_strings`, which pg_query always reads as on.
 
 mod cache;
 mod classify;
 mod facts;
 mod functions;
+mod lexing;
 mod prepared;
 mod statements;
 mod walk;
 
 pub use cache::Classifier;
+pub use lexing::{LexDifference, conforming_strings_differential};
 pub use prepared::PreparedStatements;
 
 #[cfg(doc)]
