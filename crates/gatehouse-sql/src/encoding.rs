@@ -15,7 +15,8 @@
 //! characters, so they can change a literal's value but never where a token ends, and a
 //! multi-byte character that would map to ASCII is refused. Gatehouse cannot read
 //! MULE_INTERNAL, EUC_TW, JOHAB, EUC_JIS_2004 and SHIFT_JIS_2004 text (no mapping it trusts;
-//! PostgreSQL's JIS X 0213 tables even turn two-byte characters into a backslash or a tilde)
+//! PostgreSQL's SHIFT_JIS_2004 table even turns two-byte characters into a backslash or a
+//! tilde)
 //! and says so with [`EncodingError::Unsupported`] unless the text is all ASCII, which every
 //! encoding reads alike.
 

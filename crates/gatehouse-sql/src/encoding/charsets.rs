@@ -10,12 +10,21 @@
 //! - the WINxxx encodings have no character at the positions Microsoft's tables leave empty
 //!   (`0x81` in WIN1252, ...), which WHATWG fills with C1 controls.
 //!
-//! Known differences left: WHATWG's GB18030 and GBK follow GB18030-2005/2022 for a few dozen
-//! characters that PostgreSQL maps to the Private Use Area (its table is GB18030-2000); WHATWG
-//! decodes more of BIG5 (HKSCS) and SJIS (user-defined area) than PostgreSQL's tables, so a
-//! few characters gatehouse reads are refused by the server; WIN1255 `0xCA` and ISO_8859_7
-//! `0xA4`, `0xA5`, `0xAA` may differ with the age of PostgreSQL's source tables. None of these
-//! is an ASCII character, so none changes where a token ends.
+//! Measured against PostgreSQL 15.20 (`convert_from` to UTF8 of every one- and two-byte
+//! sequence, every three-byte EUC_JP sequence and 100,000 four-byte GB18030 ones), the
+//! single-byte encodings agree everywhere but WIN1255 `0xCA` (gatehouse reads U+05BA, the
+//! server refuses it). The multi-byte ones differ only in characters beyond ASCII:
+//! - gatehouse reads characters the server refuses: SJIS's user-defined area, BIG5's HKSCS
+//!   additions, a few Private Use Area codes of GBK, EUC_CN and EUC_JP;
+//! - the server reads characters gatehouse refuses: `0xA2E8` (U+327E) and the user-defined
+//!   area of EUC_KR and UHC, about a hundred IBM extensions among EUC_JP's three-byte codes;
+//! - both read, as different characters: 267 BIG5 codes (`0xA145` is U+2022 to the server and
+//!   U+2027 here), 21 GB18030 codes (the server's table is GB18030-2000, with Private Use Area
+//!   code points where WHATWG has the later standard's), EUC_JP `0x8FA2C3` (U+FFE4 against
+//!   U+00A6).
+//!
+//! So a literal's value can differ in those characters, but no multi-byte character is ASCII
+//! on either side, and token boundaries agree.
 
 use encoding_rs::{DecoderResult, EncoderResult, Encoding};
 
@@ -62,9 +71,9 @@ const EUC_CN_PUNCTUATION: [([u8; 2], char); 2] =
 impl Charset {
     /// How gatehouse maps `encoding`, or `None` for the encodings it cannot read: SQL_ASCII
     /// (no mapping at all), MULE_INTERNAL, EUC_TW and JOHAB (no mapping in `encoding_rs`), and
-    /// EUC_JIS_2004 and SHIFT_JIS_2004, whose PostgreSQL tables map two-byte characters to
-    /// ASCII (`0x815F` to a backslash in SHIFT_JIS_2004), so that reading them as EUC_JP or
-    /// SJIS would misplace token boundaries.
+    /// EUC_JIS_2004 and SHIFT_JIS_2004 (JIS X 0213, which `encoding_rs` lacks; reading them as
+    /// EUC_JP and SJIS would be wrong where it matters most, since PostgreSQL's SHIFT_JIS_2004
+    /// table turns the two-byte `0x815F` into a backslash and `0x81B0` into a tilde).
     pub(super) fn of(encoding: PgEncoding) -> Option<Charset> {
         let single = |encoding, c1_is_a_gap| Charset::SingleByte {
             encoding,
