@@ -12,16 +12,24 @@
 //! - [`Classifier`]: the same behind a bounded, thread-safe cache.
 //! - [`PreparedStatements`]: per-session tracking so `EXECUTE p` is judged as what `p` was
 //!   prepared as.
+//! - [`conforming_strings_differential`]: finds text whose statements depend on
+//!   `standard_conforming_strings`, which pg_query always reads as on.
+//! - [`decode_client_text`] and [`encode_for_client`]: client text in any `client_encoding`
+//!   ([`PgEncoding`]) read as the server reads it, and gatehouse's messages written for it.
 
 mod cache;
 mod classify;
+mod encoding;
 mod facts;
 mod functions;
+mod lexing;
 mod prepared;
 mod statements;
 mod walk;
 
 pub use cache::Classifier;
+pub use encoding::{EncodingError, PgEncoding, decode_client_text, encode_for_client};
+pub use lexing::{LexDifference, conforming_strings_differential};
 pub use prepared::PreparedStatements;
 
 #[cfg(doc)]
