@@ -17,6 +17,12 @@
 //! `dblink_exec(...)` and `pg_catalog.pg_read_file(...)` as much as `pg_read_file(...)`.
 //! A user function that happens to share a name is treated as the built-in: too strict, never
 //! too lax.
+//!
+//! Calls are found where they are written as calls (`f(x)`) and where they are written in
+//! attribute notation (`x.f`, `(expr).f`), which PostgreSQL also reads as `f(x)`: see the
+//! `walk` module for which field selections count. Functions run without being named in the
+//! statement are out of sight: those behind operators, casts, column defaults, triggers,
+//! rules, views and row-level security policies.
 
 use gatehouse_core::SqlKind;
 

@@ -17,6 +17,22 @@
 //!   with `RECURSIVE`; anything out of scope stays a read, so the error is always towards
 //!   reporting too much).
 //! - `FuncCall`: a function call; its name is listed and looked up in [`crate::functions`].
+//! - Field selections that may be function calls in attribute notation. PostgreSQL reads
+//!   `x.name`, `t.name`, `(expr).name`, `((expr)).name` and `(expr).a.name` as the call
+//!   `name(x)` whenever the value before the dot has no column `name` (`SELECT
+//!   ('seq'::regclass).nextval` calls `nextval`). The parser cannot tell the two apart: it
+//!   produces a `ColumnRef` with several fields, or an `A_Indirection` whose indirection list
+//!   holds the names. Every such name after the first field of a `ColumnRef`, and every name
+//!   in an `A_Indirection`'s list, that [`crate::functions`] knows is treated as a call of
+//!   that function with one argument: listed in `functions`, and raising the kind. A known
+//!   name that really is a column (a table with a column `nextval`) is therefore judged as
+//!   the call, too strict but never too lax. Names the table does not know are taken for
+//!   columns and not listed, so that ordinary column names do not flood `functions`; this
+//!   means a call of any other function written in attribute notation (`t.my_function`)
+//!   does not appear in `functions`, and a policy that names such a function there can be
+//!   bypassed this way. The first field of a `ColumnRef` is never a call (a bare name is a
+//!   column or a whole row), and neither is a field being assigned (`UPDATE t SET c.f = 1`,
+//!   `INSERT INTO t (c.f)`), which is not a `ColumnRef`.
 //! - Statements nested below the root (`WITH d AS (DELETE ...)`, rule actions, `CREATE SCHEMA`
 //!   elements, SQL-standard function bodies): their own kind, from [`crate::statements`].
 //! - `LockingClause` (`FOR UPDATE`, `FOR SHARE`, ...): `Update`, row locks need UPDATE privilege.
@@ -358,16 +374,42 @@ impl Walker<'_> {
             {
                 top.strings.push((field, value.to_owned()));
             }
-            ("String", "sval") => {
-                if let Some(call) = self.container_below_top()
-                    && call.name == "FuncCall"
-                    && call.field == "funcname"
-                {
-                    call.strings.push(("funcname", value.to_owned()));
-                }
-            }
+            ("String", "sval") => self.name_part(value),
             _ => {}
         }
+    }
+
+    /// A `String` node, by where it sits: a part of a called function's name, or a field
+    /// selected from a row or composite value, which may be a function call in attribute
+    /// notation.
+    fn name_part(&mut self, value: &str) {
+        let Some(container) = self.container_below_top() else {
+            return;
+        };
+        match (container.name, container.field) {
+            ("FuncCall", "funcname") => container.strings.push(("funcname", value.to_owned())),
+            // the first field of a column reference is a column or a relation, never a call
+            ("ColumnRef", "fields") if container.index > 0 => self.attribute_notation(value),
+            ("AIndirection", "indirection") => self.attribute_notation(value),
+            _ => {}
+        }
+    }
+
+    /// `x.name` or `(expr).name`: where no column `name` exists, PostgreSQL reads it as the
+    /// call `name(x)`. Only names of functions [`crate::functions`] knows count as calls;
+    /// any other name is taken for a column (see the module documentation).
+    fn attribute_notation(&mut self, name: &str) {
+        let Some((kind, why)) = functions::lookup(&[name], 1) else {
+            return;
+        };
+        let listed = render_name([name]);
+        self.facts.effect(
+            kind,
+            Some(format!(
+                "calls {listed} in attribute notation (`x.{listed}` is `{listed}(x)`), which {why}"
+            )),
+        );
+        self.facts.functions.insert(listed);
     }
 }
 
