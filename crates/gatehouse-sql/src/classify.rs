@@ -24,6 +24,9 @@
 //!   sequences and foreign tables list them as writes.
 //! - `CREATE FUNCTION ... LANGUAGE c`/`internal` or an untrusted language (`plpython3u`,
 //!   `plperlu`, ...): `Admin`, it loads native code or reaches outside the database.
+//! - Any statement that reads or writes a catalog holding secrets or showing the server's
+//!   files (`pg_authid`, `pg_shadow`, `pg_statistic`, `pg_hba_file_rules`, ..., see
+//!   [`crate::catalogs`]): `Admin`, except under `EXPLAIN` without `ANALYZE`, which only plans.
 
 use std::collections::HashMap;
 
@@ -150,7 +153,19 @@ impl Analysis {
 }
 
 /// Analyse one statement node.
+///
+/// Reading a catalog that holds secrets is checked here, once the statement's relations are
+/// known, except for `EXPLAIN`: its inner statement was checked already, and without
+/// `ANALYZE` it only plans.
 pub(crate) fn analyze(node: &NodeEnum) -> Analysis {
+    let mut analysis = analyze_statement(node);
+    if !matches!(node, NodeEnum::ExplainStmt(_)) {
+        analysis.facts.flag_sensitive_relations();
+    }
+    analysis
+}
+
+fn analyze_statement(node: &NodeEnum) -> Analysis {
     match node {
         NodeEnum::ExplainStmt(explain) => Analysis::plain(self::explain(explain)),
         NodeEnum::CopyStmt(copy) => Analysis::plain(self::copy(copy)),

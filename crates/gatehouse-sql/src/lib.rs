@@ -14,6 +14,7 @@
 //!   prepared as.
 
 mod cache;
+mod catalogs;
 mod classify;
 mod facts;
 mod functions;
