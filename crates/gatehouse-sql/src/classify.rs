@@ -15,9 +15,12 @@
 //!   (`Select`), `COPY t FROM STDIN` writes `t` (`Insert`).
 //! - `PREPARE p AS stmt` and `DECLARE c CURSOR FOR stmt`: the inner statement's classification.
 //! - `EXECUTE p`: `Unknown` by itself; [`crate::PreparedStatements`] resolves it.
-//! - `SET`/`RESET` of `role`, `session_authorization` (`SET ROLE`, `SET SESSION
-//!   AUTHORIZATION`, `SET LOCAL ROLE`, `RESET ROLE`, ...) or `session_replication_role`
-//!   (disables triggers and foreign keys): `Admin`. Other settings: `Session`.
+//! - `SET`/`RESET` (and the defaults `ALTER ROLE/DATABASE ... SET` give): by setting, see
+//!   [`crate::settings`]. `role`, `session_authorization` and `session_replication_role`,
+//!   superuser-only settings, and a `search_path` that puts a schema ahead of `pg_catalog`:
+//!   `Admin`. Settings gatehouse reads SQL with pinned (`standard_conforming_strings` off,
+//!   `backslash_quote`, an ASCII-unsafe `client_encoding`): `Unknown`. Other settings, and
+//!   `RESET ALL`: `Session`.
 //! - `PREPARE TRANSACTION`, `COMMIT PREPARED`, `ROLLBACK PREPARED`: `Admin`, a prepared
 //!   transaction outlives the session and holds its locks. Other transaction control: `Session`.
 //! - `DROP`, `COMMENT ON` and `SECURITY LABEL ON` tables, views, materialized views, indexes,
@@ -32,13 +35,12 @@ use std::collections::HashMap;
 
 use gatehouse_core::{SqlKind, SqlStatement};
 use pg_query::protobuf::{
-    self, CopyStmt, DiscardMode, ExplainStmt, ObjectType, TransactionStmtKind, VariableSetKind,
-    VariableSetStmt,
+    self, CopyStmt, DiscardMode, ExplainStmt, ObjectType, TransactionStmtKind, VariableSetStmt,
 };
 use pg_query::{FingerprintOptions, NodeEnum};
 
 use crate::facts::{Facts, render_name};
-use crate::{ClassifiedStatement, PreparedOp, statements, walk::walk};
+use crate::{ClassifiedStatement, PreparedOp, settings, statements, walk::walk};
 
 /// Classify a whole query message; see [`crate::classify`].
 pub(crate) fn classify_message(sql: &str) -> Vec<ClassifiedStatement> {
@@ -251,6 +253,10 @@ fn generic(node: &NodeEnum) -> Facts {
             named_relations(label.objtype, label.object.as_deref(), &mut facts);
         }
         NodeEnum::CreateFunctionStmt(create) => function_language(&create.options, &mut facts),
+        NodeEnum::AlterRoleSetStmt(alter) => setting_default(alter.setstmt.as_ref(), &mut facts),
+        NodeEnum::AlterDatabaseSetStmt(alter) => {
+            setting_default(alter.setstmt.as_ref(), &mut facts);
+        }
         _ => {}
     }
     facts
@@ -352,31 +358,18 @@ fn copy(copy: &CopyStmt) -> Facts {
     facts
 }
 
-/// Settings whose change is an administrative act, and why.
-const ADMIN_SETTINGS: &[(&str, &str)] = &[
-    ("role", "changes the session's role (SET ROLE / RESET ROLE)"),
-    (
-        "session_authorization",
-        "changes the session's user (SET SESSION AUTHORIZATION)",
-    ),
-    (
-        "session_replication_role",
-        "changes session_replication_role, which disables triggers and foreign-key checks",
-    ),
-];
-
 fn set(set: &VariableSetStmt) -> Facts {
-    if set.kind == VariableSetKind::VarResetAll as i32 {
-        // role and session_authorization are not reset by RESET ALL
-        return Facts::of(SqlKind::Session, None);
-    }
-    // setting names are case-insensitive: SET "ROLE" = x is SET ROLE x
-    match ADMIN_SETTINGS
-        .iter()
-        .find(|(name, _)| set.name.eq_ignore_ascii_case(name))
-    {
-        Some((_, why)) => Facts::of(SqlKind::Admin, Some((*why).to_owned())),
+    match settings::effect(set) {
+        Some((kind, why)) => Facts::of(kind, Some(why)),
         None => Facts::of(SqlKind::Session, None),
+    }
+}
+
+/// `ALTER ROLE ... SET` and `ALTER DATABASE ... SET` give later sessions a setting: the same
+/// settings rules apply, on top of the statement's own kind.
+fn setting_default(set: Option<&VariableSetStmt>, facts: &mut Facts) {
+    if let Some((kind, why)) = set.and_then(settings::effect) {
+        facts.effect(kind, Some(why));
     }
 }
 

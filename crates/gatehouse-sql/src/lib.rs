@@ -19,6 +19,7 @@ mod classify;
 mod facts;
 mod functions;
 mod prepared;
+mod settings;
 mod statements;
 mod walk;
 
