@@ -28,7 +28,8 @@ pub(crate) struct Facts {
     pub(crate) writes: BTreeSet<String>,
     pub(crate) functions: BTreeSet<String>,
     pub(crate) effects: Vec<Effect>,
-    /// An `UPDATE` or `DELETE` without a `WHERE` clause: it changes every row of its table.
+    /// An `UPDATE` or `DELETE` without a `WHERE` clause or with one that holds for every row,
+    /// or a `MERGE` action that reaches every target row: it changes every row of its table.
     pub(crate) all_rows: bool,
 }
 

@@ -17,6 +17,7 @@ mod cache;
 mod catalogs;
 mod classify;
 mod facts;
+mod fold;
 mod functions;
 mod prepared;
 mod settings;

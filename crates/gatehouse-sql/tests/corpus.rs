@@ -1989,6 +1989,146 @@ fn updates_and_deletes_without_where_touch_all_rows() {
 }
 
 #[test]
+fn conditions_that_hold_for_every_row_touch_all_rows() {
+    for sql in [
+        "DELETE FROM t WHERE true",
+        "DELETE FROM t WHERE TRUE",
+        "UPDATE t SET a = 1 WHERE 1 = 1",
+        "UPDATE t SET a = 1 WHERE 1=1",
+        "DELETE FROM t WHERE 'a' = 'a'",
+        "DELETE FROM t WHERE NOT false",
+        "DELETE FROM t WHERE true OR x",
+        "DELETE FROM t WHERE x OR true",
+        "DELETE FROM t WHERE x IS NOT NULL OR true",
+        "DELETE FROM t WHERE id = id",
+        "DELETE FROM t WHERE t.id >= t.id",
+        "DELETE FROM t WHERE id IS NOT DISTINCT FROM id",
+        "DELETE FROM t WHERE 't'",
+        "DELETE FROM t WHERE ' yes '",
+        "DELETE FROM t WHERE 2 > 1",
+        "DELETE FROM t WHERE 1 <> 2",
+        "DELETE FROM t WHERE 1 != 2",
+        "DELETE FROM t WHERE 1 OPERATOR(pg_catalog.=) 1",
+        "DELETE FROM t WHERE NULL IS NULL",
+        "DELETE FROM t WHERE 1 IS NOT NULL",
+        "DELETE FROM t WHERE (1 = 1) IS TRUE",
+        "DELETE FROM t WHERE NULL IS UNKNOWN",
+        "DELETE FROM t WHERE false IS NOT TRUE",
+        "DELETE FROM t WHERE NULL IS DISTINCT FROM 1",
+        "DELETE FROM t WHERE true AND (1 = 1 OR x = 2) AND NOT (1 = 2)",
+        "DELETE FROM t WHERE ((true))",
+        "WITH d AS (DELETE FROM t WHERE 1 = 1 RETURNING *) SELECT * FROM d",
+        "UPDATE t SET a = 1 FROM u WHERE true",
+    ] {
+        assert!(classify(sql)[0].statement.all_rows, "{sql}");
+    }
+    for sql in [
+        "DELETE FROM t WHERE false",
+        "DELETE FROM t WHERE 1 = 2",
+        "DELETE FROM t WHERE 'a' = 'b'",
+        "DELETE FROM t WHERE NULL",
+        "DELETE FROM t WHERE NULL = NULL",
+        "DELETE FROM t WHERE true AND x",
+        "DELETE FROM t WHERE x",
+        "DELETE FROM t WHERE id = 1",
+        "DELETE FROM t WHERE id = other",
+        "DELETE FROM t WHERE id <> id",
+        "DELETE FROM t WHERE 'a' < 'b'",
+        "DELETE FROM t WHERE 'maybe'",
+        "DELETE FROM t WHERE 1 OPERATOR(trap.=) 1",
+        "DELETE FROM t WHERE x IS NOT NULL",
+        "DELETE FROM t WHERE 'a' = 'a' AND id = 3",
+        "DELETE FROM t WHERE CURRENT OF c",
+        "DELETE FROM t WHERE EXISTS (SELECT 1)",
+        "UPDATE t SET a = 1 WHERE id IN (1, 2)",
+        "SELECT * FROM t WHERE true",
+    ] {
+        assert!(!classify(sql)[0].statement.all_rows, "{sql}");
+    }
+}
+
+#[test]
+fn merge_actions_set_the_kind_and_may_touch_all_rows() {
+    for (sql, kind, all_rows) in [
+        (
+            "MERGE INTO t USING s ON t.id = s.id WHEN MATCHED THEN DELETE",
+            Delete,
+            false,
+        ),
+        (
+            "MERGE INTO t USING s ON t.id = s.id WHEN MATCHED THEN UPDATE SET a = s.a",
+            Update,
+            false,
+        ),
+        (
+            "MERGE INTO t USING s ON t.id = s.id WHEN NOT MATCHED THEN INSERT VALUES (s.id)",
+            Insert,
+            false,
+        ),
+        (
+            "MERGE INTO t USING s ON t.id = s.id WHEN MATCHED THEN DO NOTHING",
+            Select,
+            false,
+        ),
+        (
+            "MERGE INTO t USING s ON t.id = s.id WHEN MATCHED THEN DO NOTHING WHEN NOT MATCHED THEN DO NOTHING",
+            Select,
+            false,
+        ),
+        (
+            "MERGE INTO t USING s ON true WHEN MATCHED THEN DELETE",
+            Delete,
+            true,
+        ),
+        (
+            "MERGE INTO t USING s ON 1 = 1 WHEN MATCHED THEN UPDATE SET a = 1",
+            Update,
+            true,
+        ),
+        (
+            "MERGE INTO t USING s ON true WHEN MATCHED AND t.a = 1 THEN DELETE",
+            Delete,
+            false,
+        ),
+        (
+            "MERGE INTO t USING s ON true WHEN MATCHED AND true THEN DELETE",
+            Delete,
+            true,
+        ),
+        (
+            "MERGE INTO t USING s ON true WHEN NOT MATCHED THEN INSERT VALUES (1)",
+            Insert,
+            false,
+        ),
+        (
+            "MERGE INTO t USING s ON false WHEN NOT MATCHED BY SOURCE THEN DELETE",
+            Delete,
+            true,
+        ),
+        (
+            "MERGE INTO t USING s ON t.id = s.id WHEN NOT MATCHED BY SOURCE THEN DELETE",
+            Delete,
+            false,
+        ),
+        (
+            "MERGE INTO t USING s ON true WHEN MATCHED THEN DO NOTHING",
+            Select,
+            false,
+        ),
+        (
+            "WITH m AS (MERGE INTO t USING s ON true WHEN MATCHED THEN DELETE RETURNING t.*) SELECT * FROM m",
+            Delete,
+            true,
+        ),
+    ] {
+        let statement = &classify(sql)[0].statement;
+        assert_eq!(statement.kind, kind, "{sql}");
+        assert_eq!(statement.all_rows, all_rows, "{sql}");
+        assert_eq!(statement.writes, ["t"], "{sql}");
+    }
+}
+
+#[test]
 fn multi_statement_message_is_split_with_texts() {
     let classified = classify("SELECT 1; DELETE FROM t; SELECT 2");
     let kinds: Vec<SqlKind> = classified.iter().map(|c| c.statement.kind).collect();
