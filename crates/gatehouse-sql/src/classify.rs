@@ -14,7 +14,9 @@
 //!   `COPY (query) TO STDOUT` is the query's classification, `COPY t TO STDOUT` reads `t`
 //!   (`Select`), `COPY t FROM STDIN` writes `t` (`Insert`).
 //! - `PREPARE p AS stmt` and `DECLARE c CURSOR FOR stmt`: the inner statement's classification.
-//! - `EXECUTE p`: `Unknown` by itself; [`crate::PreparedStatements`] resolves it.
+//! - `EXECUTE p`: `Unknown` by itself; [`crate::PreparedStatements`] resolves it. `FETCH` and
+//!   `MOVE` of a cursor: `Session` by themselves; [`crate::PreparedStatements`] resolves them
+//!   to the cursor's query.
 //! - `SET`/`RESET` (and the defaults `ALTER ROLE/DATABASE ... SET` give): by setting, see
 //!   [`crate::settings`]. `role`, `session_authorization` and `session_replication_role`,
 //!   superuser-only settings, and a `search_path` that puts a schema ahead of `pg_catalog`:
@@ -208,9 +210,9 @@ fn analyze_statement(node: &NodeEnum) -> Analysis {
         },
         NodeEnum::DiscardStmt(discard) => Analysis {
             facts: Facts::of(SqlKind::Session, None),
-            // DISCARD ALL includes DEALLOCATE ALL
+            // DISCARD ALL includes DEALLOCATE ALL and CLOSE ALL
             prepared: (discard.target == DiscardMode::DiscardAll as i32)
-                .then_some(PreparedOp::Deallocate { name: None }),
+                .then_some(PreparedOp::DiscardAll),
         },
         NodeEnum::FetchStmt(fetch) => Analysis {
             facts: generic(node),
@@ -220,9 +222,9 @@ fn analyze_statement(node: &NodeEnum) -> Analysis {
         },
         NodeEnum::ClosePortalStmt(close) => Analysis {
             facts: generic(node),
-            // CLOSE ALL names no portal.
-            prepared: (!close.portalname.is_empty()).then(|| PreparedOp::UsesCursor {
-                name: close.portalname.clone(),
+            prepared: Some(PreparedOp::CloseCursor {
+                // CLOSE ALL names no portal
+                name: (!close.portalname.is_empty()).then(|| close.portalname.clone()),
             }),
         },
         NodeEnum::VariableSetStmt(set) => Analysis::plain(self::set(set)),

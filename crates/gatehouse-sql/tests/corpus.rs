@@ -2255,8 +2255,10 @@ fn very_long_input_does_not_panic() {
 
 #[test]
 fn prepared_ops_are_reported() {
-    let classified =
-        classify("PREPARE p AS DELETE FROM t; EXECUTE p; DEALLOCATE p; DEALLOCATE ALL");
+    let classified = classify(
+        "PREPARE p AS DELETE FROM t; EXECUTE p; DEALLOCATE p; DEALLOCATE ALL; \
+         DECLARE c CURSOR FOR SELECT 1; FETCH c; MOVE c; CLOSE c; CLOSE ALL; DISCARD ALL",
+    );
     let ops: Vec<Option<PreparedOp>> = classified.iter().map(|c| c.prepared.clone()).collect();
     assert_eq!(
         ops,
@@ -2267,9 +2269,131 @@ fn prepared_ops_are_reported() {
                 name: Some("p".into())
             }),
             Some(PreparedOp::Deallocate { name: None }),
+            Some(PreparedOp::DeclareCursor { name: "c".into() }),
+            Some(PreparedOp::UsesCursor { name: "c".into() }),
+            Some(PreparedOp::UsesCursor { name: "c".into() }),
+            Some(PreparedOp::CloseCursor {
+                name: Some("c".into())
+            }),
+            Some(PreparedOp::CloseCursor { name: None }),
+            Some(PreparedOp::DiscardAll),
         ]
     );
     assert_eq!(classify("SELECT 1")[0].prepared, None);
+}
+
+#[test]
+fn fetch_resolves_to_the_declared_query() {
+    let mut session = PreparedStatements::default();
+    let resolved = session.resolve(&classify(
+        "DECLARE c CURSOR FOR SELECT name FROM secrets; FETCH 10 FROM c; MOVE NEXT IN c",
+    ));
+    assert_eq!(resolved[0].kind, Select);
+    for fetch in &resolved[1..] {
+        assert_eq!(fetch.kind, Select);
+        assert_eq!(fetch.reads, ["secrets"]);
+        assert_eq!(fetch.reason.as_deref(), Some("fetches from cursor `c`"));
+    }
+    assert_eq!(resolved[1].text, "FETCH 10 FROM c");
+    assert_eq!(
+        resolved[1].fingerprint,
+        classify("FETCH 10 FROM c")[0].statement.fingerprint
+    );
+    assert_eq!(session.cursor("c").unwrap().reads, ["secrets"]);
+    assert!(session.cursor("d").is_none());
+    assert!(session.is_empty(), "cursors are not prepared statements");
+}
+
+#[test]
+fn fetch_takes_the_strength_of_the_declared_query() {
+    let mut session = PreparedStatements::default();
+    let resolved = session.resolve(&classify(
+        "DECLARE f CURSOR FOR SELECT pg_read_file('/etc/passwd'); \
+         DECLARE l CURSOR WITH HOLD FOR SELECT * FROM t FOR UPDATE; \
+         FETCH ALL f; FETCH FORWARD 5 FROM l",
+    ));
+    assert_eq!(resolved[2].kind, Admin);
+    assert_eq!(resolved[2].functions, ["pg_read_file"]);
+    assert_eq!(resolved[3].kind, Update);
+    assert_eq!(resolved[3].reads, ["t"]);
+}
+
+#[test]
+fn fetch_of_a_cursor_not_declared_through_gatehouse() {
+    let mut session = PreparedStatements::default();
+    let resolved = session.resolve(&classify("FETCH ALL FROM \"<unnamed portal 1>\"; MOVE c"));
+    for fetch in &resolved {
+        assert_eq!(fetch.kind, Select, "{fetch:?}");
+        assert!(fetch.reads.is_empty());
+        assert!(
+            fetch
+                .reason
+                .as_deref()
+                .unwrap()
+                .contains("not declared through gatehouse"),
+            "{fetch:?}"
+        );
+    }
+    // the protocol adapter's own portals stay out of reach
+    let resolved = session.resolve(&classify("FETCH gh_abc_p1; MOVE gh_abc_p1"));
+    assert!(resolved.iter().all(|s| s.kind == Unknown), "{resolved:?}");
+}
+
+#[test]
+fn close_and_discard_forget_cursors_but_deallocate_does_not() {
+    let mut session = PreparedStatements::default();
+    let declare = "DECLARE a CURSOR FOR SELECT * FROM t; DECLARE b CURSOR FOR SELECT * FROM u";
+    let reads_of = |session: &mut PreparedStatements, name: &str| {
+        session.resolve(&classify(&format!("FETCH {name}")))[0]
+            .reads
+            .clone()
+    };
+    session.resolve(&classify(declare));
+    session.resolve(&classify("CLOSE a"));
+    assert!(reads_of(&mut session, "a").is_empty());
+    assert_eq!(reads_of(&mut session, "b"), ["u"]);
+
+    session.resolve(&classify("DEALLOCATE ALL"));
+    assert_eq!(reads_of(&mut session, "b"), ["u"]);
+
+    session.resolve(&classify("CLOSE ALL"));
+    assert!(session.cursor("b").is_none());
+
+    session.resolve(&classify(declare));
+    session.resolve(&classify("PREPARE p AS SELECT 1"));
+    session.resolve(&classify("DISCARD ALL"));
+    assert!(session.cursor("a").is_none() && session.cursor("b").is_none());
+    assert!(session.prepared("p").is_none());
+}
+
+#[test]
+fn a_second_declare_cannot_downgrade_a_cursor() {
+    let mut session = PreparedStatements::default();
+    session.resolve(&classify("DECLARE c CURSOR FOR SELECT * FROM t FOR UPDATE"));
+    session.resolve(&classify("DECLARE c CURSOR FOR SELECT 1"));
+    let resolved = session.resolve(&classify("FETCH c"));
+    assert_eq!(resolved[0].kind, Update);
+    assert_eq!(resolved[0].reads, ["t"]);
+}
+
+#[test]
+fn cursor_names_are_case_folded_like_the_server() {
+    let mut session = PreparedStatements::default();
+    session.resolve(&classify("DECLARE MyCursor CURSOR FOR SELECT * FROM t"));
+    assert_eq!(session.resolve(&classify("FETCH mycursor"))[0].reads, ["t"]);
+    assert!(
+        session.resolve(&classify("FETCH \"MyCursor\""))[0]
+            .reads
+            .is_empty()
+    );
+}
+
+#[test]
+fn prepared_statements_can_be_looked_up() {
+    let mut session = PreparedStatements::default();
+    session.resolve(&classify("PREPARE p AS DELETE FROM t"));
+    assert_eq!(session.prepared("p").unwrap().kind, Delete);
+    assert!(session.prepared("q").is_none());
 }
 
 #[test]
