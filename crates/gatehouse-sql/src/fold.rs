@@ -21,8 +21,8 @@
 //! is sound (what it calls true is true, short of the column-with-itself rule above), not
 //! complete. Casts (`'t'::boolean`), functions (`coalesce(true)`), subqueries (`EXISTS
 //! (SELECT 1)`), `IN` lists, `BETWEEN`, arithmetic (`1 + 1 = 2`), tautologies over columns
-//! (`x IS NULL OR x IS NOT NULL`, `x = x OR y`) and predicates that merely happen to match
-//! every row of the data (`id > 0`) are not seen. No static test can catch every condition
+//! (`x IS NULL OR x IS NOT NULL`, `x = 1 OR x <> 1`) and predicates that merely happen to
+//! match every row of the data (`id > 0`) are not seen. No static test can catch every condition
 //! that selects all rows; a cap on the rows a statement may change, enforced while it runs, is
 //! the complete answer and a separate piece of work.
 

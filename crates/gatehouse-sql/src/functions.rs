@@ -19,8 +19,8 @@
 //! - `Unknown`: runs SQL given as text, or reads relations named by text, where gatehouse cannot
 //!   see what is read or run (`query_to_xml`, `table_to_xml`, `ts_stat`, `crosstab`, ...).
 //!
-//! The built-ins were reviewed against PostgreSQL's function catalog (`pg_proc.dat`, 15 to
-//! 18) for volatile functions a reader may call; those left out have no effect beyond the
+//! The built-ins listed are PostgreSQL's (15 to 18) volatile functions a reader may call whose
+//! effect reaches beyond the statement's own rows; those left out have no effect beyond the
 //! session (`pg_sleep`, `pg_export_snapshot`, `pg_stat_clear_snapshot`), only read
 //! (`currval`, `lo_get`, `pg_stat_get_*`), or refuse to run outside their own context
 //! (`binary_upgrade_*`, `pg_extension_config_dump`, event-trigger functions). Reading the

@@ -22,7 +22,8 @@
 //!   `name(x)` whenever the value before the dot has no column `name` (`SELECT
 //!   ('seq'::regclass).nextval` calls `nextval`). The parser cannot tell the two apart: it
 //!   produces a `ColumnRef` with several fields, or an `A_Indirection` whose indirection list
-//!   holds the names. Every such name after the first field of a `ColumnRef`, and every name
+//!   holds the names (beside subscripts and `*`; `(expr).*` selects every column and is never
+//!   a call). Every such name after the first field of a `ColumnRef`, and every name
 //!   in an `A_Indirection`'s list, that [`crate::functions`] knows is treated as a call of
 //!   that function with one argument: listed in `functions`, and raising the kind. A known
 //!   name that really is a column (a table with a column `nextval`) is therefore judged as

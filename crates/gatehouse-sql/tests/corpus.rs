@@ -2,8 +2,8 @@
 //!
 //! Each row is one single-statement message with the kind it must get and, where meaningful,
 //! the relations it reads and writes, the functions it calls, and a fragment of the reason.
-//! Multi-statement messages, unparsable text, prepared statements and large inputs have their
-//! own tests below the table.
+//! Multi-statement messages, unparsable text, conditions that touch all rows, MERGE actions,
+//! prepared statements and cursors, and large inputs have their own tests below the table.
 
 #![allow(
     clippy::unwrap_used,
