@@ -92,8 +92,11 @@ pub struct SqlStatement {
     /// Why the statement got a stronger kind than its statement type suggests, if it did
     /// (e.g. "calls pg_read_file, which reads server files").
     pub reason: Option<String>,
-    /// An `UPDATE` or `DELETE` (possibly nested, e.g. in a `WITH`) without a `WHERE` clause:
-    /// it changes every row of its table. Policies see it as `context.all_rows`.
+    /// An `UPDATE` or `DELETE` (possibly nested, e.g. in a `WITH`) without a `WHERE` clause,
+    /// or with one gatehouse can tell holds for every row (`WHERE true`, `WHERE 1 = 1`, ...),
+    /// or a `MERGE` whose `UPDATE`/`DELETE` action reaches every target row (`ON true`): it
+    /// changes every row of its table. Policies see it as `context.all_rows`. Not every
+    /// all-rows condition can be told from the text.
     #[serde(default)]
     pub all_rows: bool,
 }

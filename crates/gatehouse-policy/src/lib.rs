@@ -16,7 +16,8 @@
 //! - `resource`: `Gatehouse::Connection::"<name>"` with `kind`, `environment` and `tags`;
 //! - `context`: `source_address` (ipaddr, `0.0.0.0` when unknown), `now` (unix seconds) and
 //!   `hour` (UTC, 0-23); for SQL also `statement`, `fingerprint`, `reads`, `writes`, `tables`
-//!   (reads and writes), `functions` and `all_rows` (an `UPDATE`/`DELETE` without `WHERE`).
+//!   (reads and writes), `functions` and `all_rows` (an `UPDATE`/`DELETE` that changes every
+//!   row of its table; see `SqlStatement::all_rows`).
 
 mod approval;
 mod context;

@@ -14,28 +14,35 @@
 //!   `COPY (query) TO STDOUT` is the query's classification, `COPY t TO STDOUT` reads `t`
 //!   (`Select`), `COPY t FROM STDIN` writes `t` (`Insert`).
 //! - `PREPARE p AS stmt` and `DECLARE c CURSOR FOR stmt`: the inner statement's classification.
-//! - `EXECUTE p`: `Unknown` by itself; [`crate::PreparedStatements`] resolves it.
-//! - `SET`/`RESET` of `role`, `session_authorization` (`SET ROLE`, `SET SESSION
-//!   AUTHORIZATION`, `SET LOCAL ROLE`, `RESET ROLE`, ...) or `session_replication_role`
-//!   (disables triggers and foreign keys): `Admin`. Other settings: `Session`.
+//! - `EXECUTE p`: `Unknown` by itself; [`crate::PreparedStatements`] resolves it. `FETCH` and
+//!   `MOVE` of a cursor: `Session` by themselves; [`crate::PreparedStatements`] resolves them
+//!   to the cursor's query.
+//! - `SET`/`RESET` (and the defaults `ALTER ROLE/DATABASE ... SET` give): by setting, see
+//!   [`crate::settings`]. `role`, `session_authorization` and `session_replication_role`,
+//!   superuser-only settings, and a `search_path` that puts a schema ahead of `pg_catalog`:
+//!   `Admin`. Settings gatehouse reads SQL with pinned (`standard_conforming_strings` off,
+//!   `backslash_quote`, an ASCII-unsafe `client_encoding`): `Unknown`. Other settings, and
+//!   `RESET ALL`: `Session`.
 //! - `PREPARE TRANSACTION`, `COMMIT PREPARED`, `ROLLBACK PREPARED`: `Admin`, a prepared
 //!   transaction outlives the session and holds its locks. Other transaction control: `Session`.
 //! - `DROP`, `COMMENT ON` and `SECURITY LABEL ON` tables, views, materialized views, indexes,
 //!   sequences and foreign tables list them as writes.
 //! - `CREATE FUNCTION ... LANGUAGE c`/`internal` or an untrusted language (`plpython3u`,
 //!   `plperlu`, ...): `Admin`, it loads native code or reaches outside the database.
+//! - Any statement that reads or writes a catalog holding secrets or showing the server's
+//!   files (`pg_authid`, `pg_shadow`, `pg_statistic`, `pg_hba_file_rules`, ..., see
+//!   [`crate::catalogs`]): `Admin`, except under `EXPLAIN` without `ANALYZE`, which only plans.
 
 use std::collections::HashMap;
 
 use gatehouse_core::{SqlKind, SqlStatement};
 use pg_query::protobuf::{
-    self, CopyStmt, DiscardMode, ExplainStmt, ObjectType, TransactionStmtKind, VariableSetKind,
-    VariableSetStmt,
+    self, CopyStmt, DiscardMode, ExplainStmt, ObjectType, TransactionStmtKind, VariableSetStmt,
 };
 use pg_query::{FingerprintOptions, NodeEnum};
 
 use crate::facts::{Facts, render_name};
-use crate::{ClassifiedStatement, PreparedOp, statements, walk::walk};
+use crate::{ClassifiedStatement, PreparedOp, settings, statements, walk::walk};
 
 /// Classify a whole query message; see [`crate::classify`].
 pub(crate) fn classify_message(sql: &str) -> Vec<ClassifiedStatement> {
@@ -150,7 +157,19 @@ impl Analysis {
 }
 
 /// Analyse one statement node.
+///
+/// Reading a catalog that holds secrets is checked here, once the statement's relations are
+/// known, except for `EXPLAIN`: its inner statement was checked already, and without
+/// `ANALYZE` it only plans.
 pub(crate) fn analyze(node: &NodeEnum) -> Analysis {
+    let mut analysis = analyze_statement(node);
+    if !matches!(node, NodeEnum::ExplainStmt(_)) {
+        analysis.facts.flag_sensitive_relations();
+    }
+    analysis
+}
+
+fn analyze_statement(node: &NodeEnum) -> Analysis {
     match node {
         NodeEnum::ExplainStmt(explain) => Analysis::plain(self::explain(explain)),
         NodeEnum::CopyStmt(copy) => Analysis::plain(self::copy(copy)),
@@ -191,9 +210,9 @@ pub(crate) fn analyze(node: &NodeEnum) -> Analysis {
         },
         NodeEnum::DiscardStmt(discard) => Analysis {
             facts: Facts::of(SqlKind::Session, None),
-            // DISCARD ALL includes DEALLOCATE ALL
+            // DISCARD ALL includes DEALLOCATE ALL and CLOSE ALL
             prepared: (discard.target == DiscardMode::DiscardAll as i32)
-                .then_some(PreparedOp::Deallocate { name: None }),
+                .then_some(PreparedOp::DiscardAll),
         },
         NodeEnum::FetchStmt(fetch) => Analysis {
             facts: generic(node),
@@ -203,9 +222,9 @@ pub(crate) fn analyze(node: &NodeEnum) -> Analysis {
         },
         NodeEnum::ClosePortalStmt(close) => Analysis {
             facts: generic(node),
-            // CLOSE ALL names no portal.
-            prepared: (!close.portalname.is_empty()).then(|| PreparedOp::UsesCursor {
-                name: close.portalname.clone(),
+            prepared: Some(PreparedOp::CloseCursor {
+                // CLOSE ALL names no portal
+                name: (!close.portalname.is_empty()).then(|| close.portalname.clone()),
             }),
         },
         NodeEnum::VariableSetStmt(set) => Analysis::plain(self::set(set)),
@@ -236,6 +255,10 @@ fn generic(node: &NodeEnum) -> Facts {
             named_relations(label.objtype, label.object.as_deref(), &mut facts);
         }
         NodeEnum::CreateFunctionStmt(create) => function_language(&create.options, &mut facts),
+        NodeEnum::AlterRoleSetStmt(alter) => setting_default(alter.setstmt.as_ref(), &mut facts),
+        NodeEnum::AlterDatabaseSetStmt(alter) => {
+            setting_default(alter.setstmt.as_ref(), &mut facts);
+        }
         _ => {}
     }
     facts
@@ -337,31 +360,18 @@ fn copy(copy: &CopyStmt) -> Facts {
     facts
 }
 
-/// Settings whose change is an administrative act, and why.
-const ADMIN_SETTINGS: &[(&str, &str)] = &[
-    ("role", "changes the session's role (SET ROLE / RESET ROLE)"),
-    (
-        "session_authorization",
-        "changes the session's user (SET SESSION AUTHORIZATION)",
-    ),
-    (
-        "session_replication_role",
-        "changes session_replication_role, which disables triggers and foreign-key checks",
-    ),
-];
-
 fn set(set: &VariableSetStmt) -> Facts {
-    if set.kind == VariableSetKind::VarResetAll as i32 {
-        // role and session_authorization are not reset by RESET ALL
-        return Facts::of(SqlKind::Session, None);
-    }
-    // setting names are case-insensitive: SET "ROLE" = x is SET ROLE x
-    match ADMIN_SETTINGS
-        .iter()
-        .find(|(name, _)| set.name.eq_ignore_ascii_case(name))
-    {
-        Some((_, why)) => Facts::of(SqlKind::Admin, Some((*why).to_owned())),
+    match settings::effect(set) {
+        Some((kind, why)) => Facts::of(kind, Some(why)),
         None => Facts::of(SqlKind::Session, None),
+    }
+}
+
+/// `ALTER ROLE ... SET` and `ALTER DATABASE ... SET` give later sessions a setting: the same
+/// settings rules apply, on top of the statement's own kind.
+fn setting_default(set: Option<&VariableSetStmt>, facts: &mut Facts) {
+    if let Some((kind, why)) = set.and_then(settings::effect) {
+        facts.effect(kind, Some(why));
     }
 }
 

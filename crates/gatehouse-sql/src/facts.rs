@@ -10,6 +10,8 @@ use std::collections::BTreeSet;
 
 use gatehouse_core::SqlKind;
 
+use crate::catalogs;
+
 /// One effect a statement has, with the reason to show when it decides the kind.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Effect {
@@ -26,7 +28,8 @@ pub(crate) struct Facts {
     pub(crate) writes: BTreeSet<String>,
     pub(crate) functions: BTreeSet<String>,
     pub(crate) effects: Vec<Effect>,
-    /// An `UPDATE` or `DELETE` without a `WHERE` clause: it changes every row of its table.
+    /// An `UPDATE` or `DELETE` without a `WHERE` clause or with one that holds for every row,
+    /// or a `MERGE` action that reaches every target row: it changes every row of its table.
     pub(crate) all_rows: bool,
 }
 
@@ -41,6 +44,29 @@ impl Facts {
     /// Record one effect.
     pub(crate) fn effect(&mut self, kind: SqlKind, reason: Option<String>) {
         self.effects.push(Effect { kind, reason });
+    }
+
+    /// One `Admin` effect for each relation read or written whose rows are secrets or the
+    /// server's files (see [`crate::catalogs`]). Recording it twice adds nothing.
+    pub(crate) fn flag_sensitive_relations(&mut self) {
+        let touched = self
+            .reads
+            .iter()
+            .map(|name| ("reads", name))
+            .chain(self.writes.iter().map(|name| ("writes", name)));
+        let found: Vec<Effect> = touched
+            .filter_map(|(verb, name)| {
+                catalogs::sensitive(name).map(|why| Effect {
+                    kind: SqlKind::Admin,
+                    reason: Some(format!("{verb} {name}, which {why}")),
+                })
+            })
+            .collect();
+        for effect in found {
+            if !self.effects.contains(&effect) {
+                self.effects.push(effect);
+            }
+        }
     }
 
     /// The statement is only planned, never run (`EXPLAIN` without `ANALYZE`): it reads the

@@ -3,13 +3,28 @@
 //! A `SELECT` that calls `pg_read_file()` reads the server's files; one that calls `nextval()`
 //! changes a sequence. This table raises the statement's kind for such calls:
 //!
-//! - `Update`: changes sequences or large objects (`nextval`, `setval`, `lo_unlink`, ...).
-//!   Advisory locks (`pg_advisory_lock`, ...) are left alone: they guard nothing by themselves.
-//! - `Admin`: reaches outside the database or changes the server (server files, `dblink`,
-//!   signalling backends, WAL and replication control, `set_config` which can change the role,
-//!   resetting statistics, `pg_notify` like `NOTIFY`).
+//! - `Update`: changes sequences or large objects (`nextval`, `setval`, `lo_unlink`, ...), or
+//!   assigns the transaction an ID (`txid_current`, `pg_current_xact_id`), which only writing
+//!   transactions need. The `_if_assigned` variants never assign one and stay reads.
+//! - `Ddl`: creates schema objects (`pg_import_system_collations` creates collations).
+//! - `Admin`: reaches outside the database, changes the server or affects other sessions:
+//!   server files and directories, the server's configuration files (`pg_hba_file_rules`,
+//!   `pg_ident_file_mappings`, `pg_show_all_file_settings`, `pg_config`), `dblink`,
+//!   signalling backends, WAL, backup and replication control (slots, origins, reading decoded
+//!   changes), `set_config` which can change the role, resetting statistics, `pg_notify` like
+//!   `NOTIFY`, advisory locks (taken or released: they block other sessions like `LOCK TABLE`),
+//!   index and statistics maintenance (`brin_summarize_*`, `gin_clean_pending_list`,
+//!   `pg_restore_*_stats`, `pg_clear_*_stats`, like `VACUUM` and `ANALYZE`), and extension
+//!   functions that bypass the executor (`get_raw_page`, `heap_force_kill`, ...).
 //! - `Unknown`: runs SQL given as text, or reads relations named by text, where gatehouse cannot
 //!   see what is read or run (`query_to_xml`, `table_to_xml`, `ts_stat`, `crosstab`, ...).
+//!
+//! The built-ins listed are PostgreSQL's (15 to 18) volatile functions a reader may call whose
+//! effect reaches beyond the statement's own rows; those left out have no effect beyond the
+//! session (`pg_sleep`, `pg_export_snapshot`, `pg_stat_clear_snapshot`), only read
+//! (`currval`, `lo_get`, `pg_stat_get_*`), or refuse to run outside their own context
+//! (`binary_upgrade_*`, `pg_extension_config_dump`, event-trigger functions). Reading the
+//! catalogs that hold secrets is covered by the `catalogs` module, not here.
 //!
 //! Matching is on the last part of the name, case-insensitively, whatever the schema: the
 //! functions from extensions (`dblink`, `adminpack`, `tablefunc`) live in whatever schema the
@@ -17,6 +32,12 @@
 //! `dblink_exec(...)` and `pg_catalog.pg_read_file(...)` as much as `pg_read_file(...)`.
 //! A user function that happens to share a name is treated as the built-in: too strict, never
 //! too lax.
+//!
+//! Calls are found where they are written as calls (`f(x)`) and where they are written in
+//! attribute notation (`x.f`, `(expr).f`), which PostgreSQL also reads as `f(x)`: see the
+//! `walk` module for which field selections count. Functions run without being named in the
+//! statement are out of sight: those behind operators, casts, column defaults, triggers,
+//! rules, views and row-level security policies.
 
 use gatehouse_core::SqlKind;
 
@@ -30,6 +51,16 @@ const SIGNALS: &str = "signals other server processes";
 const WAL: &str = "controls the server's write-ahead log, backups or recovery";
 const SLOTS: &str = "manages replication slots or origins";
 const STATS: &str = "resets server statistics";
+const XID: &str = "assigns the transaction an ID, which only a writing transaction needs";
+const SERVER_CONFIG: &str = "reads the server's configuration files";
+const DECODED_CHANGES: &str = "reads the row changes of every table from the write-ahead log";
+const ADVISORY_LOCK: &str =
+    "takes an advisory lock, which can block other sessions like LOCK TABLE";
+const ADVISORY_UNLOCK: &str =
+    "releases advisory locks, which sessions take to block each other like LOCK TABLE";
+const PLANNER_STATS: &str = "changes the planner statistics of tables, like ANALYZE";
+const INDEX_MAINTENANCE: &str = "maintains an index, like VACUUM";
+const BUFFERS: &str = "evicts pages from the server's shared buffers";
 const SQL_TEXT: &str = "runs SQL given as text that gatehouse cannot see";
 const NAMED_RELATIONS: &str = "reads relations named in its arguments, out of gatehouse's sight";
 
@@ -128,6 +159,104 @@ const KNOWN: &[(&str, SqlKind, &str)] = &[
     ("pg_stat_reset_replication_slot", SqlKind::Admin, STATS),
     ("pg_stat_reset_subscription_stats", SqlKind::Admin, STATS),
     ("pg_stat_statements_reset", SqlKind::Admin, STATS),
+    ("pg_stat_reset_backend_stats", SqlKind::Admin, STATS),
+    ("txid_current", SqlKind::Update, XID),
+    ("pg_current_xact_id", SqlKind::Update, XID),
+    (
+        "pg_import_system_collations",
+        SqlKind::Ddl,
+        "creates collations for the operating system's locales",
+    ),
+    ("pg_hba_file_rules", SqlKind::Admin, SERVER_CONFIG),
+    ("pg_ident_file_mappings", SqlKind::Admin, SERVER_CONFIG),
+    ("pg_show_all_file_settings", SqlKind::Admin, SERVER_CONFIG),
+    (
+        "pg_config",
+        SqlKind::Admin,
+        "reports how the server was built and where its files are",
+    ),
+    (
+        "pg_current_logfile",
+        SqlKind::Admin,
+        "reads which files the server is logging to",
+    ),
+    ("pg_logdir_ls", SqlKind::Admin, SERVER_DIRS),
+    ("pg_advisory_lock", SqlKind::Admin, ADVISORY_LOCK),
+    ("pg_advisory_lock_shared", SqlKind::Admin, ADVISORY_LOCK),
+    ("pg_advisory_xact_lock", SqlKind::Admin, ADVISORY_LOCK),
+    (
+        "pg_advisory_xact_lock_shared",
+        SqlKind::Admin,
+        ADVISORY_LOCK,
+    ),
+    ("pg_try_advisory_lock", SqlKind::Admin, ADVISORY_LOCK),
+    ("pg_try_advisory_lock_shared", SqlKind::Admin, ADVISORY_LOCK),
+    ("pg_try_advisory_xact_lock", SqlKind::Admin, ADVISORY_LOCK),
+    (
+        "pg_try_advisory_xact_lock_shared",
+        SqlKind::Admin,
+        ADVISORY_LOCK,
+    ),
+    ("pg_advisory_unlock", SqlKind::Admin, ADVISORY_UNLOCK),
+    ("pg_advisory_unlock_shared", SqlKind::Admin, ADVISORY_UNLOCK),
+    ("pg_advisory_unlock_all", SqlKind::Admin, ADVISORY_UNLOCK),
+    ("pg_start_backup", SqlKind::Admin, WAL),
+    ("pg_stop_backup", SqlKind::Admin, WAL),
+    ("pg_log_standby_snapshot", SqlKind::Admin, WAL),
+    (
+        "pg_logical_slot_peek_changes",
+        SqlKind::Admin,
+        DECODED_CHANGES,
+    ),
+    (
+        "pg_logical_slot_peek_binary_changes",
+        SqlKind::Admin,
+        DECODED_CHANGES,
+    ),
+    ("pg_get_wal_record_info", SqlKind::Admin, DECODED_CHANGES),
+    ("pg_get_wal_records_info", SqlKind::Admin, DECODED_CHANGES),
+    ("pg_get_wal_block_info", SqlKind::Admin, DECODED_CHANGES),
+    ("pg_sync_replication_slots", SqlKind::Admin, SLOTS),
+    ("pg_replication_origin_advance", SqlKind::Admin, SLOTS),
+    ("pg_replication_origin_session_setup", SqlKind::Admin, SLOTS),
+    ("pg_replication_origin_session_reset", SqlKind::Admin, SLOTS),
+    ("pg_replication_origin_xact_setup", SqlKind::Admin, SLOTS),
+    ("pg_replication_origin_xact_reset", SqlKind::Admin, SLOTS),
+    ("pg_restore_relation_stats", SqlKind::Admin, PLANNER_STATS),
+    ("pg_restore_attribute_stats", SqlKind::Admin, PLANNER_STATS),
+    ("pg_clear_relation_stats", SqlKind::Admin, PLANNER_STATS),
+    ("pg_clear_attribute_stats", SqlKind::Admin, PLANNER_STATS),
+    (
+        "brin_summarize_new_values",
+        SqlKind::Admin,
+        INDEX_MAINTENANCE,
+    ),
+    ("brin_summarize_range", SqlKind::Admin, INDEX_MAINTENANCE),
+    ("brin_desummarize_range", SqlKind::Admin, INDEX_MAINTENANCE),
+    ("gin_clean_pending_list", SqlKind::Admin, INDEX_MAINTENANCE),
+    (
+        "get_raw_page",
+        SqlKind::Admin,
+        "reads raw table pages, past row-level security and column privileges",
+    ),
+    (
+        "heap_force_kill",
+        SqlKind::Admin,
+        "changes table rows directly, past every check and trigger",
+    ),
+    (
+        "heap_force_freeze",
+        SqlKind::Admin,
+        "changes table rows directly, past every check and trigger",
+    ),
+    (
+        "pg_truncate_visibility_map",
+        SqlKind::Admin,
+        "rewrites a table's visibility map",
+    ),
+    ("pg_buffercache_evict", SqlKind::Admin, BUFFERS),
+    ("pg_buffercache_evict_relation", SqlKind::Admin, BUFFERS),
+    ("pg_buffercache_evict_all", SqlKind::Admin, BUFFERS),
     ("query_to_xml", SqlKind::Unknown, SQL_TEXT),
     ("query_to_xmlschema", SqlKind::Unknown, SQL_TEXT),
     ("query_to_xml_and_xmlschema", SqlKind::Unknown, SQL_TEXT),
@@ -218,7 +347,8 @@ mod tests {
         );
         assert_eq!(lookup(&["NEXTVAL"], 1).unwrap().0, SqlKind::Update);
         assert!(lookup(&["lower"], 1).is_none());
-        assert!(lookup(&["pg_advisory_lock"], 1).is_none());
+        assert_eq!(lookup(&["pg_advisory_lock"], 1).unwrap().0, SqlKind::Admin);
+        assert!(lookup(&["pg_current_xact_id_if_assigned"], 0).is_none());
     }
 
     #[test]

@@ -11,19 +11,22 @@
 //! - [`classify`]: one message to its statements.
 //! - [`Classifier`]: the same behind a bounded, thread-safe cache.
 //! - [`PreparedStatements`]: per-session tracking so `EXECUTE p` is judged as what `p` was
-//!   prepared as.
+//!   prepared as, and `FETCH c` as the query cursor `c` was declared for.
 //! - [`conforming_strings_differential`]: finds text whose statements depend on
 //!   `standard_conforming_strings`, which pg_query always reads as on.
 //! - [`decode_client_text`] and [`encode_for_client`]: client text in any `client_encoding`
 //!   ([`PgEncoding`]) read as the server reads it, and gatehouse's messages written for it.
 
 mod cache;
+mod catalogs;
 mod classify;
 mod encoding;
 mod facts;
+mod fold;
 mod functions;
 mod lexing;
 mod prepared;
+mod settings;
 mod statements;
 mod walk;
 
@@ -36,31 +39,40 @@ pub use prepared::PreparedStatements;
 use gatehouse_core::SqlKind;
 use gatehouse_core::SqlStatement;
 
-/// Result of classifying one statement, plus what it does to session-level prepared statements.
+/// Result of classifying one statement, plus what it does to the session's SQL-level prepared
+/// statements and cursors.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClassifiedStatement {
     pub statement: SqlStatement,
     pub prepared: Option<PreparedOp>,
 }
 
-/// What a statement does to the session's SQL-level prepared statements.
+/// What a statement does to the session's SQL-level prepared statements and cursors.
+/// [`PreparedStatements::resolve`] acts on these; a protocol adapter may also use the names.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PreparedOp {
     /// `PREPARE name AS ...`; the statement's classification is the prepared statement's.
     Prepare { name: String },
     /// `EXECUTE name`; resolve it with [`PreparedStatements::resolve`].
     Execute { name: String },
-    /// `DEALLOCATE name`, or `DEALLOCATE ALL` / `DISCARD ALL` (`name: None`).
+    /// `DEALLOCATE name`, or `DEALLOCATE ALL` (`name: None`). Cursors are not affected.
     Deallocate { name: Option<String> },
     /// `DECLARE name CURSOR FOR ...`: creates a server-side portal called `name` (the
-    /// statement's classification is the cursor query's). Reported so that a protocol adapter
+    /// statement's classification is the cursor query's, and
+    /// [`PreparedStatements::resolve`] records it). Reported also so that a protocol adapter
     /// can keep names it generates for its own portals out of the client's reach.
     DeclareCursor { name: String },
-    /// `FETCH`/`MOVE`/`CLOSE` of a named cursor. The server resolves the name among *all*
-    /// portals, including those created by the extended protocol's `Bind`, so an adapter must
-    /// keep the names it generates out of reach (a `FETCH` of a bound, never-executed
-    /// `DELETE ... RETURNING` portal would run it).
+    /// `FETCH` or `MOVE` of a named cursor, which runs the cursor's query as far as it goes;
+    /// resolve it with [`PreparedStatements::resolve`]. The server resolves the name among
+    /// *all* portals, including those created by the extended protocol's `Bind`, so an
+    /// adapter must keep the names it generates out of reach (a `FETCH` of a bound,
+    /// never-executed `DELETE ... RETURNING` portal would run it).
     UsesCursor { name: String },
+    /// `CLOSE name`, or `CLOSE ALL` (`name: None`). Like `FETCH`, `CLOSE name` reaches any
+    /// portal of that name.
+    CloseCursor { name: Option<String> },
+    /// `DISCARD ALL`: deallocates every prepared statement and closes every cursor.
+    DiscardAll,
 }
 
 /// Classify a whole query message, which may hold several statements, in order.

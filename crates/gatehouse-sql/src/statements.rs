@@ -5,7 +5,10 @@
 //! `Admin` where `COPY ... TO STDOUT` reads, ...). The rules:
 //!
 //! - `SELECT`/`VALUES`/`TABLE` read: `Select`. `INSERT`, `UPDATE`, `DELETE` are themselves;
-//!   `MERGE` starts as `Insert` and each `WHEN ... THEN` action raises it (see `walk`).
+//!   `MERGE` starts as `Select` and each `WHEN ... THEN` action raises it to its own kind (see
+//!   `walk`), so a `MERGE` whose only actions are `DO NOTHING` is `Select`: it changes
+//!   nothing, and PostgreSQL asks only for `SELECT` privilege for it. Its target is still
+//!   listed as written.
 //! - Anything that creates, alters or drops an object, `TRUNCATE`, `COMMENT`, `SECURITY LABEL`,
 //!   `CREATE INDEX`, `REFRESH MATERIALIZED VIEW`, `CREATE TABLE AS`: `Ddl`.
 //! - Privileges and roles (`GRANT`, `REVOKE`, roles, `ALTER DEFAULT PRIVILEGES`,
@@ -158,8 +161,10 @@ pub(crate) fn base_kind(name: &str) -> Option<(SqlKind, Option<String>)> {
         return None;
     }
     let kind = match name {
-        "SelectStmt" | "ReturnStmt" | "ExplainStmt" | "DeclareCursorStmt" => SqlKind::Select,
-        "InsertStmt" | "MergeStmt" => SqlKind::Insert,
+        "SelectStmt" | "ReturnStmt" | "ExplainStmt" | "DeclareCursorStmt" | "MergeStmt" => {
+            SqlKind::Select
+        }
+        "InsertStmt" => SqlKind::Insert,
         "UpdateStmt" => SqlKind::Update,
         "DeleteStmt" => SqlKind::Delete,
         "CopyStmt" => {
@@ -206,7 +211,7 @@ pub(crate) fn nested_kind(name: &str) -> Option<(SqlKind, Option<String>)> {
         "InsertStmt" => "INSERT",
         "UpdateStmt" => "UPDATE",
         "DeleteStmt" => "DELETE",
-        "MergeStmt" => "MERGE",
+        // a MERGE's actions give their own kinds and reasons
         _ => return Some((kind, reason)),
     };
     Some((

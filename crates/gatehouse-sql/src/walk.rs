@@ -17,14 +17,41 @@
 //!   with `RECURSIVE`; anything out of scope stays a read, so the error is always towards
 //!   reporting too much).
 //! - `FuncCall`: a function call; its name is listed and looked up in [`crate::functions`].
+//! - Field selections that may be function calls in attribute notation. PostgreSQL reads
+//!   `x.name`, `t.name`, `(expr).name`, `((expr)).name` and `(expr).a.name` as the call
+//!   `name(x)` whenever the value before the dot has no column `name` (`SELECT
+//!   ('seq'::regclass).nextval` calls `nextval`). The parser cannot tell the two apart: it
+//!   produces a `ColumnRef` with several fields, or an `A_Indirection` whose indirection list
+//!   holds the names (beside subscripts and `*`; `(expr).*` selects every column and is never
+//!   a call). Every such name after the first field of a `ColumnRef`, and every name
+//!   in an `A_Indirection`'s list, that [`crate::functions`] knows is treated as a call of
+//!   that function with one argument: listed in `functions`, and raising the kind. A known
+//!   name that really is a column (a table with a column `nextval`) is therefore judged as
+//!   the call, too strict but never too lax. Names the table does not know are taken for
+//!   columns and not listed, so that ordinary column names do not flood `functions`; this
+//!   means a call of any other function written in attribute notation (`t.my_function`)
+//!   does not appear in `functions`, and a policy that names such a function there can be
+//!   bypassed this way. The first field of a `ColumnRef` is never a call (a bare name is a
+//!   column or a whole row), and neither is a field being assigned (`UPDATE t SET c.f = 1`,
+//!   `INSERT INTO t (c.f)`), which is not a `ColumnRef`.
 //! - Statements nested below the root (`WITH d AS (DELETE ...)`, rule actions, `CREATE SCHEMA`
 //!   elements, SQL-standard function bodies): their own kind, from [`crate::statements`].
 //! - `LockingClause` (`FOR UPDATE`, `FOR SHARE`, ...): `Update`, row locks need UPDATE privilege.
 //! - `OnConflictClause` with `DO UPDATE`: `Update`.
-//! - `MergeWhenClause`: its action's kind (`THEN DELETE` is `Delete`, ...).
+//! - `MergeWhenClause`: its action's kind (`THEN DELETE` is `Delete`, `THEN UPDATE` is
+//!   `Update`, `THEN INSERT` is `Insert`, `DO NOTHING` nothing).
 //! - `IntoClause` under a `SelectStmt` (`SELECT ... INTO t`): `Ddl`, it creates a table.
-//! - `UpdateStmt` and `DeleteStmt` with nothing in `where_clause`: the statement changes every
-//!   row of its table ([`Facts::all_rows`]), which policies may treat differently.
+//! - `UpdateStmt` and `DeleteStmt` with nothing in `where_clause`, or a condition that holds
+//!   for every row (`WHERE true`, `WHERE 1 = 1`, `WHERE id = id`, `WHERE x OR true`, see
+//!   [`crate::fold`]): the statement changes every row of its table ([`Facts::all_rows`]),
+//!   which policies may treat differently. A `MERGE` does too when one of its `UPDATE` or
+//!   `DELETE` actions, with no `AND` condition of its own that could fail, reaches every
+//!   target row: `WHEN MATCHED` with an `ON` that holds for every pair of rows (`ON true`),
+//!   or `WHEN NOT MATCHED BY SOURCE` with an `ON` that holds for none (`ON false`).
+//!
+//! Constant folding rides on the same walk: each expression struct ([`takes_operands`])
+//! receives the folded values of its operands as they are popped, and is folded in turn when
+//! it is popped itself, bottom-up.
 //!
 //! Depth is bounded before this runs: prost refuses to decode trees nested deeper than its
 //! recursion limit, so the walk's own recursion cannot overflow the stack.
@@ -33,10 +60,13 @@ use std::collections::HashMap;
 use std::fmt;
 
 use gatehouse_core::SqlKind;
-use pg_query::protobuf::{CmdType, OnConflictAction};
+use pg_query::protobuf::{
+    AExprKind, BoolExprType, BoolTestType, CmdType, MergeMatchKind, NullTestType, OnConflictAction,
+};
 use serde::ser::{self, Serialize};
 
 use crate::facts::{Facts, render_name};
+use crate::fold::{self, Folded};
 use crate::{functions, statements};
 
 /// `(parent struct, field)` positions where a `RangeVar` is the relation being changed.
@@ -117,12 +147,15 @@ struct Frame {
     scope: Option<usize>,
     /// Strings captured from this struct's fields: `(field, value)`.
     strings: Vec<(&'static str, String)>,
-    /// An enum value captured from this struct (`action`, `command_type`).
-    number: i32,
-    /// A boolean captured from this struct (`WithClause.recursive`).
+    /// Integers captured from this struct's fields (enum values such as `command_type`, an
+    /// `Integer`'s value): `(field, value)`.
+    numbers: Vec<(&'static str, i32)>,
+    /// A boolean captured from this struct (`WithClause.recursive`, `A_Const.isnull`,
+    /// `Boolean.boolval`).
     flag: bool,
-    /// Something was found in this struct's `where_clause` (`UpdateStmt`, `DeleteStmt`).
-    has_where: bool,
+    /// What is known of the values of this struct's operands, for the structs constant folding
+    /// looks into ([`takes_operands`]): `(field, value)`, in order.
+    operands: Vec<(&'static str, Folded)>,
 }
 
 /// Where a relation reference sits relative to one enclosing query scope: in its body, or in
@@ -180,12 +213,6 @@ impl Walker<'_> {
         } else {
             None
         };
-        if let Some(owner) = self.frames.iter_mut().rev().find(|f| f.name != "Node")
-            && matches!(owner.name, "UpdateStmt" | "DeleteStmt")
-            && owner.field == "where_clause"
-        {
-            owner.has_where = true;
-        }
         if self.frames.is_empty() && self.root.is_none() {
             self.root = Some(name);
         } else if let Some((kind, reason)) = statements::nested_kind(name) {
@@ -198,9 +225,9 @@ impl Walker<'_> {
             nargs: 0,
             scope,
             strings: Vec::new(),
-            number: 0,
+            numbers: Vec::new(),
             flag: false,
-            has_where: false,
+            operands: Vec::new(),
         });
     }
 
@@ -208,6 +235,7 @@ impl Walker<'_> {
         let Some(frame) = self.frames.pop() else {
             return;
         };
+        self.report_operand(&frame);
         match frame.name {
             "RangeVar" => self.range_var(&frame),
             "FuncCall" => self.func_call(&frame),
@@ -218,14 +246,24 @@ impl Walker<'_> {
                         .to_owned(),
                 ),
             ),
-            "OnConflictClause" if frame.number == OnConflictAction::OnconflictUpdate as i32 => {
+            "OnConflictClause"
+                if number(&frame, "action") == Some(OnConflictAction::OnconflictUpdate as i32) =>
+            {
                 self.facts.effect(
                     SqlKind::Update,
                     Some("INSERT ... ON CONFLICT DO UPDATE updates existing rows".to_owned()),
                 );
             }
-            "UpdateStmt" | "DeleteStmt" if !frame.has_where => self.facts.all_rows = true,
-            "MergeWhenClause" => self.merge_action(frame.number),
+            // no WHERE at all, or one that holds for every row
+            "UpdateStmt" | "DeleteStmt"
+                if operand(&frame, "where_clause").is_none_or(fold::holds_for_every_row) =>
+            {
+                self.facts.all_rows = true;
+            }
+            "MergeWhenClause" => {
+                self.merge_action(number(&frame, "command_type"));
+                self.merge_reach(&frame);
+            }
             "IntoClause" if self.container() == Some(("SelectStmt", "into_clause")) => {
                 self.facts.effect(
                     SqlKind::Ddl,
@@ -307,18 +345,42 @@ impl Walker<'_> {
         self.facts.functions.insert(name);
     }
 
-    fn merge_action(&mut self, command_type: i32) {
-        let (kind, action) = match CmdType::try_from(command_type) {
-            Ok(CmdType::CmdInsert) => (SqlKind::Insert, "INSERT"),
-            Ok(CmdType::CmdUpdate) => (SqlKind::Update, "UPDATE"),
-            Ok(CmdType::CmdDelete) => (SqlKind::Delete, "DELETE"),
-            Ok(CmdType::CmdNothing) => return,
+    fn merge_action(&mut self, command_type: Option<i32>) {
+        let (kind, action) = match command_type.map(CmdType::try_from) {
+            Some(Ok(CmdType::CmdInsert)) => (SqlKind::Insert, "INSERT"),
+            Some(Ok(CmdType::CmdUpdate)) => (SqlKind::Update, "UPDATE"),
+            Some(Ok(CmdType::CmdDelete)) => (SqlKind::Delete, "DELETE"),
+            Some(Ok(CmdType::CmdNothing)) => return,
             _ => (SqlKind::Unknown, "unrecognised"),
         };
         self.facts.effect(
             kind,
             Some(format!("MERGE has a WHEN ... THEN {action} action")),
         );
+    }
+
+    /// Whether a `MERGE` action updates or deletes every row of the target: a `WHEN MATCHED`
+    /// action when `ON` holds for every pair of rows, a `WHEN NOT MATCHED BY SOURCE` action
+    /// when `ON` holds for none, in both cases with no `AND` condition of its own (or one that
+    /// holds for every row).
+    fn merge_reach(&mut self, clause: &Frame) {
+        let changes = matches!(
+            number(clause, "command_type").map(CmdType::try_from),
+            Some(Ok(CmdType::CmdUpdate | CmdType::CmdDelete))
+        );
+        let unconditional = operand(clause, "condition").is_none_or(fold::holds_for_every_row);
+        let Some(merge) = self.frames.iter().rev().find(|frame| frame.name != "Node") else {
+            return;
+        };
+        let join = operand(merge, "join_condition").unwrap_or(&Folded::Unknown);
+        let reaches_every_row = match number(clause, "match_kind").map(MergeMatchKind::try_from) {
+            Some(Ok(MergeMatchKind::MergeWhenMatched)) => fold::holds_for_every_row(join),
+            Some(Ok(MergeMatchKind::MergeWhenNotMatchedBySource)) => fold::holds_for_no_row(join),
+            _ => false,
+        };
+        if merge.name == "MergeStmt" && changes && unconditional && reaches_every_row {
+            self.facts.all_rows = true;
+        }
     }
 
     /// Turn read candidates into reads, dropping those that name a CTE in scope.
@@ -358,17 +420,161 @@ impl Walker<'_> {
             {
                 top.strings.push((field, value.to_owned()));
             }
-            ("String", "sval") => {
-                if let Some(call) = self.container_below_top()
-                    && call.name == "FuncCall"
-                    && call.field == "funcname"
-                {
-                    call.strings.push(("funcname", value.to_owned()));
-                }
-            }
+            ("String", "sval") => self.name_part(value),
             _ => {}
         }
     }
+
+    /// A `String` node, by where it sits: a part of a called function's name, or a field
+    /// selected from a row or composite value, which may be a function call in attribute
+    /// notation.
+    fn name_part(&mut self, value: &str) {
+        let Some(container) = self.container_below_top() else {
+            return;
+        };
+        let (name, field, index) = (container.name, container.field, container.index);
+        match (name, field) {
+            ("FuncCall", "funcname") => container.strings.push(("funcname", value.to_owned())),
+            // the first field of a column reference is a column or a relation, never a call
+            ("ColumnRef", "fields") if index > 0 => self.attribute_notation(value),
+            ("AIndirection", "indirection") => self.attribute_notation(value),
+            _ => {}
+        }
+        // a constant, a column's name or an operator, for constant folding
+        if takes_operands(name, field)
+            && let Some(top) = self.top()
+        {
+            top.strings.push(("sval", value.to_owned()));
+        }
+    }
+
+    /// Hand a popped struct's folded value to the struct it is an operand of, if that one
+    /// folds its operands.
+    fn report_operand(&mut self, frame: &Frame) {
+        if frame.name == "Node" {
+            return;
+        }
+        let Some(container) = self.frames.iter_mut().rev().find(|f| f.name != "Node") else {
+            return;
+        };
+        if takes_operands(container.name, container.field) {
+            container.operands.push((container.field, folded(frame)));
+        }
+    }
+
+    /// `x.name` or `(expr).name`: where no column `name` exists, PostgreSQL reads it as the
+    /// call `name(x)`. Only names of functions [`crate::functions`] knows count as calls;
+    /// any other name is taken for a column (see the module documentation).
+    fn attribute_notation(&mut self, name: &str) {
+        let Some((kind, why)) = functions::lookup(&[name], 1) else {
+            return;
+        };
+        let listed = render_name([name]);
+        self.facts.effect(
+            kind,
+            Some(format!(
+                "calls {listed} in attribute notation (`x.{listed}` is `{listed}(x)`), which {why}"
+            )),
+        );
+        self.facts.functions.insert(listed);
+    }
+}
+
+/// Structs whose operands constant folding looks at, and in which fields: expressions, and
+/// the conditions of `UPDATE`, `DELETE` and `MERGE`.
+fn takes_operands(name: &str, field: &str) -> bool {
+    matches!(
+        (name, field),
+        ("AConst", "val")
+            | ("ColumnRef", "fields")
+            | ("AExpr", "name" | "lexpr" | "rexpr")
+            | ("BoolExpr", "args")
+            | ("NullTest", "arg")
+            | ("BooleanTest", "arg")
+            | ("UpdateStmt" | "DeleteStmt", "where_clause")
+            | ("MergeStmt", "join_condition")
+            | ("MergeWhenClause", "condition")
+    )
+}
+
+/// What is known of the value of the expression a popped struct is (see [`crate::fold`]).
+fn folded(frame: &Frame) -> Folded {
+    let operands = |field: &'static str| {
+        frame
+            .operands
+            .iter()
+            .filter(move |(key, _)| *key == field)
+            .map(|(_, value)| value)
+    };
+    let single = |field| operands(field).next().unwrap_or(&Folded::Unknown);
+    match frame.name {
+        "AConst" if frame.flag => Folded::Null,
+        "AConst" => single("val").clone(),
+        "Integer" => {
+            number(frame, "ival").map_or(Folded::Unknown, |value| Folded::Int(i64::from(value)))
+        }
+        "Boolean" => Folded::Bool(frame.flag),
+        "String" => captured(frame, "sval")
+            .next()
+            .map_or(Folded::Unknown, |text| Folded::Text(text.to_owned())),
+        "ColumnRef" => operands("fields")
+            .map(|part| match part {
+                Folded::Text(name) => Some(name.clone()),
+                _ => None,
+            })
+            .collect::<Option<Vec<String>>>()
+            .map_or(Folded::Unknown, Folded::Column),
+        "AExpr" => {
+            let name: Option<Vec<&str>> = operands("name")
+                .map(|part| match part {
+                    Folded::Text(part) => Some(part.as_str()),
+                    _ => None,
+                })
+                .collect();
+            let (left, right) = (single("lexpr"), single("rexpr"));
+            match (number(frame, "kind").map(AExprKind::try_from), name) {
+                (Some(Ok(AExprKind::AexprOp)), Some(name)) => fold::operator(&name, left, right),
+                (Some(Ok(AExprKind::AexprDistinct)), _) => fold::distinctness(false, left, right),
+                (Some(Ok(AExprKind::AexprNotDistinct)), _) => fold::distinctness(true, left, right),
+                _ => Folded::Unknown,
+            }
+        }
+        "BoolExpr" => match number(frame, "boolop").map(BoolExprType::try_from) {
+            Some(Ok(operator)) => {
+                let args: Vec<Folded> = operands("args").cloned().collect();
+                fold::boolean(operator, &args)
+            }
+            _ => Folded::Unknown,
+        },
+        "NullTest" => match number(frame, "nulltesttype").map(NullTestType::try_from) {
+            Some(Ok(NullTestType::IsNull)) => fold::null_test(true, single("arg")),
+            Some(Ok(NullTestType::IsNotNull)) => fold::null_test(false, single("arg")),
+            _ => Folded::Unknown,
+        },
+        "BooleanTest" => match number(frame, "booltesttype").map(BoolTestType::try_from) {
+            Some(Ok(test)) => fold::boolean_test(test, single("arg")),
+            _ => Folded::Unknown,
+        },
+        _ => Folded::Unknown,
+    }
+}
+
+/// The integer a frame captured for `field`.
+fn number(frame: &Frame, field: &str) -> Option<i32> {
+    frame
+        .numbers
+        .iter()
+        .find(|(key, _)| *key == field)
+        .map(|(_, value)| *value)
+}
+
+/// The first operand a frame received in `field`.
+fn operand<'a>(frame: &'a Frame, field: &str) -> Option<&'a Folded> {
+    frame
+        .operands
+        .iter()
+        .find(|(key, _)| *key == field)
+        .map(|(_, value)| value)
 }
 
 /// The strings a frame captured for `field`, in order.
@@ -413,8 +619,10 @@ impl<'a, 'f> ser::Serializer for &'a mut Walker<'f> {
 
     fn serialize_bool(self, value: bool) -> Done {
         if let Some(top) = self.top()
-            && top.name == "WithClause"
-            && top.field == "recursive"
+            && matches!(
+                (top.name, top.field),
+                ("WithClause", "recursive") | ("AConst", "isnull") | ("Boolean", "boolval")
+            )
         {
             top.flag = value;
         }
@@ -430,10 +638,17 @@ impl<'a, 'f> ser::Serializer for &'a mut Walker<'f> {
         if let Some(top) = self.top()
             && matches!(
                 (top.name, top.field),
-                ("OnConflictClause", "action") | ("MergeWhenClause", "command_type")
+                ("OnConflictClause", "action")
+                    | ("MergeWhenClause", "command_type" | "match_kind")
+                    | ("AExpr", "kind")
+                    | ("BoolExpr", "boolop")
+                    | ("NullTest", "nulltesttype")
+                    | ("BooleanTest", "booltesttype")
+                    | ("Integer", "ival")
             )
         {
-            top.number = value;
+            let field = top.field;
+            top.numbers.push((field, value));
         }
         Ok(())
     }

@@ -2,8 +2,8 @@
 //!
 //! Each row is one single-statement message with the kind it must get and, where meaningful,
 //! the relations it reads and writes, the functions it calls, and a fragment of the reason.
-//! Multi-statement messages, unparsable text, prepared statements and large inputs have their
-//! own tests below the table.
+//! Multi-statement messages, unparsable text, conditions that touch all rows, MERGE actions,
+//! prepared statements and cursors, and large inputs have their own tests below the table.
 
 #![allow(
     clippy::unwrap_used,
@@ -163,14 +163,6 @@ const CORPUS: &[Case] = &[
         &["t", "u"],
         NONE,
         NONE,
-        "",
-    ),
-    (
-        "SELECT pg_advisory_lock(1)",
-        Select,
-        NONE,
-        NONE,
-        &["pg_advisory_lock"],
         "",
     ),
     ("SELECT currval('s')", Select, NONE, NONE, &["currval"], ""),
@@ -524,6 +516,379 @@ const CORPUS: &[Case] = &[
         &["nextval", "pg_read_file"],
         "pg_read_file",
     ),
+    // --- built-ins with effects beyond a read
+    (
+        "SELECT pg_advisory_lock(1)",
+        Admin,
+        NONE,
+        NONE,
+        &["pg_advisory_lock"],
+        "advisory lock",
+    ),
+    (
+        "SELECT pg_try_advisory_xact_lock_shared(1, 2)",
+        Admin,
+        NONE,
+        NONE,
+        &["pg_try_advisory_xact_lock_shared"],
+        "advisory lock",
+    ),
+    (
+        "SELECT pg_advisory_unlock_all()",
+        Admin,
+        NONE,
+        NONE,
+        &["pg_advisory_unlock_all"],
+        "advisory locks",
+    ),
+    (
+        "SELECT txid_current()",
+        Update,
+        NONE,
+        NONE,
+        &["txid_current"],
+        "transaction an ID",
+    ),
+    (
+        "SELECT pg_catalog.pg_current_xact_id()",
+        Update,
+        NONE,
+        NONE,
+        &["pg_catalog.pg_current_xact_id"],
+        "",
+    ),
+    (
+        "SELECT pg_current_xact_id_if_assigned(), txid_current_if_assigned()",
+        Select,
+        NONE,
+        NONE,
+        &["pg_current_xact_id_if_assigned", "txid_current_if_assigned"],
+        "",
+    ),
+    (
+        "SELECT pg_import_system_collations('pg_catalog')",
+        Ddl,
+        NONE,
+        NONE,
+        &["pg_import_system_collations"],
+        "collations",
+    ),
+    (
+        "SELECT * FROM pg_hba_file_rules()",
+        Admin,
+        NONE,
+        NONE,
+        &["pg_hba_file_rules"],
+        "configuration files",
+    ),
+    (
+        "SELECT * FROM pg_show_all_file_settings()",
+        Admin,
+        NONE,
+        NONE,
+        &["pg_show_all_file_settings"],
+        "",
+    ),
+    (
+        "SELECT * FROM pg_config()",
+        Admin,
+        NONE,
+        NONE,
+        &["pg_config"],
+        "how the server was built",
+    ),
+    (
+        "SELECT pg_logical_slot_peek_changes('slot', NULL, NULL)",
+        Admin,
+        NONE,
+        NONE,
+        &["pg_logical_slot_peek_changes"],
+        "write-ahead log",
+    ),
+    (
+        "SELECT pg_replication_origin_session_setup('origin')",
+        Admin,
+        NONE,
+        NONE,
+        &["pg_replication_origin_session_setup"],
+        "",
+    ),
+    (
+        "SELECT brin_summarize_new_values('i'::regclass)",
+        Admin,
+        NONE,
+        NONE,
+        &["brin_summarize_new_values"],
+        "like VACUUM",
+    ),
+    (
+        "SELECT pg_stat_reset_backend_stats(pg_backend_pid())",
+        Admin,
+        NONE,
+        NONE,
+        &["pg_backend_pid", "pg_stat_reset_backend_stats"],
+        "statistics",
+    ),
+    ("SELECT pg_sleep(1)", Select, NONE, NONE, &["pg_sleep"], ""),
+    // --- catalogs holding secrets or the server's files
+    (
+        "SELECT rolname, rolpassword FROM pg_authid",
+        Admin,
+        &["pg_authid"],
+        NONE,
+        NONE,
+        "reads pg_authid, which holds every role's password hash",
+    ),
+    (
+        "SELECT * FROM pg_catalog.pg_shadow",
+        Admin,
+        &["pg_catalog.pg_shadow"],
+        NONE,
+        NONE,
+        "password hash",
+    ),
+    (
+        "SELECT umoptions FROM pg_user_mappings",
+        Admin,
+        &["pg_user_mappings"],
+        NONE,
+        NONE,
+        "passwords",
+    ),
+    (
+        "SELECT * FROM pg_user_mapping",
+        Admin,
+        &["pg_user_mapping"],
+        NONE,
+        NONE,
+        "",
+    ),
+    (
+        "SELECT stavalues1 FROM pg_statistic",
+        Admin,
+        &["pg_statistic"],
+        NONE,
+        NONE,
+        "sampled",
+    ),
+    (
+        "SELECT data FROM pg_largeobject",
+        Admin,
+        &["pg_largeobject"],
+        NONE,
+        NONE,
+        "large object",
+    ),
+    (
+        "SELECT * FROM pg_hba_file_rules",
+        Admin,
+        &["pg_hba_file_rules"],
+        NONE,
+        NONE,
+        "pg_hba.conf",
+    ),
+    (
+        "SELECT * FROM pg_ident_file_mappings",
+        Admin,
+        &["pg_ident_file_mappings"],
+        NONE,
+        NONE,
+        "pg_ident.conf",
+    ),
+    (
+        "TABLE pg_file_settings",
+        Admin,
+        &["pg_file_settings"],
+        NONE,
+        NONE,
+        "configuration files",
+    ),
+    (
+        "SELECT * FROM pg_config",
+        Admin,
+        &["pg_config"],
+        NONE,
+        NONE,
+        "",
+    ),
+    (
+        "WITH x AS (SELECT * FROM pg_shadow) SELECT * FROM x",
+        Admin,
+        &["pg_shadow"],
+        NONE,
+        NONE,
+        "",
+    ),
+    (
+        "COPY pg_authid TO STDOUT",
+        Admin,
+        &["pg_authid"],
+        NONE,
+        NONE,
+        "",
+    ),
+    (
+        "PREPARE p AS SELECT * FROM pg_authid",
+        Admin,
+        &["pg_authid"],
+        NONE,
+        NONE,
+        "",
+    ),
+    (
+        "EXPLAIN ANALYZE SELECT * FROM pg_authid",
+        Admin,
+        &["pg_authid"],
+        NONE,
+        NONE,
+        "",
+    ),
+    (
+        "EXPLAIN SELECT * FROM pg_authid",
+        Select,
+        &["pg_authid"],
+        NONE,
+        NONE,
+        "",
+    ),
+    (
+        "WITH pg_authid AS (SELECT 1) SELECT * FROM pg_authid",
+        Select,
+        NONE,
+        NONE,
+        NONE,
+        "",
+    ),
+    (
+        "SELECT * FROM pg_roles",
+        Select,
+        &["pg_roles"],
+        NONE,
+        NONE,
+        "",
+    ),
+    // --- functions called in attribute notation: `x.f` and `(expr).f` are `f(x)`
+    (
+        "SELECT ('seq1'::regclass).nextval",
+        Update,
+        NONE,
+        NONE,
+        &["nextval"],
+        "calls nextval in attribute notation",
+    ),
+    (
+        "SELECT ('/etc/hostname'::text).pg_read_file",
+        Admin,
+        NONE,
+        NONE,
+        &["pg_read_file"],
+        "reads files on the database server",
+    ),
+    (
+        "SELECT ('.'::text).pg_ls_dir",
+        Admin,
+        NONE,
+        NONE,
+        &["pg_ls_dir"],
+        "directories",
+    ),
+    (
+        "SELECT (0::oid).lo_create",
+        Update,
+        NONE,
+        NONE,
+        &["lo_create"],
+        "large objects",
+    ),
+    (
+        "SELECT (pid).pg_terminate_backend FROM pg_stat_activity",
+        Admin,
+        &["pg_stat_activity"],
+        NONE,
+        &["pg_terminate_backend"],
+        "signals other server processes",
+    ),
+    (
+        "SELECT ('x'::text).pg_create_restore_point",
+        Admin,
+        NONE,
+        NONE,
+        &["pg_create_restore_point"],
+        "write-ahead log",
+    ),
+    (
+        "SELECT ((('/etc/passwd'::text))).pg_read_file",
+        Admin,
+        NONE,
+        NONE,
+        &["pg_read_file"],
+        "",
+    ),
+    (
+        "SELECT t.nextval FROM t",
+        Update,
+        &["t"],
+        NONE,
+        &["nextval"],
+        "attribute notation",
+    ),
+    (
+        "SELECT public.t.setval FROM public.t",
+        Update,
+        &["public.t"],
+        NONE,
+        &["setval"],
+        "",
+    ),
+    (
+        "SELECT (c).a.NEXTVAL FROM t",
+        Update,
+        &["t"],
+        NONE,
+        &["nextval"],
+        "",
+    ),
+    (
+        "SELECT (t.*).pg_read_file FROM t",
+        Admin,
+        &["t"],
+        NONE,
+        &["pg_read_file"],
+        "",
+    ),
+    (
+        "SELECT x FROM t WHERE (t.a).dblink_exec IS NOT NULL",
+        Admin,
+        &["t"],
+        NONE,
+        &["dblink_exec"],
+        "",
+    ),
+    // ... while ordinary field selections are columns, not listed as functions
+    (
+        "SELECT t.name, (c).field, (c).*, t.*, nextval, a.upper FROM t, u AS a",
+        Select,
+        &["t", "u"],
+        NONE,
+        NONE,
+        "",
+    ),
+    (
+        "UPDATE t SET c.nextval = 1 WHERE id = 2",
+        Update,
+        NONE,
+        &["t"],
+        NONE,
+        "",
+    ),
+    (
+        "INSERT INTO t (c.setval) VALUES (1)",
+        Insert,
+        NONE,
+        &["t"],
+        NONE,
+        "",
+    ),
     // --- DDL
     (
         "SELECT * INTO newt FROM t",
@@ -736,6 +1101,480 @@ const CORPUS: &[Case] = &[
         NONE,
         NONE,
         "triggers",
+    ),
+    // --- settings (see the settings module)
+    (
+        "SET standard_conforming_strings = off",
+        Unknown,
+        NONE,
+        NONE,
+        NONE,
+        "pinned on",
+    ),
+    (
+        "SET standard_conforming_strings TO false",
+        Unknown,
+        NONE,
+        NONE,
+        NONE,
+        "backslashes in string literals",
+    ),
+    (
+        "SET LOCAL standard_conforming_strings = 0",
+        Unknown,
+        NONE,
+        NONE,
+        NONE,
+        "",
+    ),
+    (
+        "SET SESSION standard_conforming_strings = 'no'",
+        Unknown,
+        NONE,
+        NONE,
+        NONE,
+        "",
+    ),
+    (
+        "SET standard_conforming_strings = 't'",
+        Unknown,
+        NONE,
+        NONE,
+        NONE,
+        "",
+    ),
+    (
+        "RESET standard_conforming_strings",
+        Unknown,
+        NONE,
+        NONE,
+        NONE,
+        "default gatehouse cannot see",
+    ),
+    (
+        "SET standard_conforming_strings TO DEFAULT",
+        Unknown,
+        NONE,
+        NONE,
+        NONE,
+        "",
+    ),
+    (
+        "SET standard_conforming_strings FROM CURRENT",
+        Unknown,
+        NONE,
+        NONE,
+        NONE,
+        "",
+    ),
+    (
+        "SET standard_conforming_strings = on",
+        Session,
+        NONE,
+        NONE,
+        NONE,
+        "",
+    ),
+    (
+        "SET standard_conforming_strings = 'ON'",
+        Session,
+        NONE,
+        NONE,
+        NONE,
+        "",
+    ),
+    (
+        "SET standard_conforming_strings TO true",
+        Session,
+        NONE,
+        NONE,
+        NONE,
+        "",
+    ),
+    (
+        "SET standard_conforming_strings = 1",
+        Session,
+        NONE,
+        NONE,
+        NONE,
+        "",
+    ),
+    (
+        "SET \"Standard_Conforming_Strings\" = YES",
+        Session,
+        NONE,
+        NONE,
+        NONE,
+        "",
+    ),
+    (
+        "SET backslash_quote = on",
+        Unknown,
+        NONE,
+        NONE,
+        NONE,
+        "backslash_quote",
+    ),
+    (
+        "SET backslash_quote = safe_encoding",
+        Unknown,
+        NONE,
+        NONE,
+        NONE,
+        "",
+    ),
+    ("RESET backslash_quote", Unknown, NONE, NONE, NONE, ""),
+    (
+        "SET NAMES 'SJIS'",
+        Unknown,
+        NONE,
+        NONE,
+        NONE,
+        "(SJIS), whose multi-byte characters",
+    ),
+    (
+        "SET client_encoding = 'Shift_JIS'",
+        Unknown,
+        NONE,
+        NONE,
+        NONE,
+        "SJIS",
+    ),
+    (
+        "SET client_encoding TO 'mskanji'",
+        Unknown,
+        NONE,
+        NONE,
+        NONE,
+        "SJIS",
+    ),
+    (
+        "SET client_encoding = 'Windows-936'",
+        Unknown,
+        NONE,
+        NONE,
+        NONE,
+        "GBK",
+    ),
+    (
+        "SET client_encoding = 'cp949'",
+        Unknown,
+        NONE,
+        NONE,
+        NONE,
+        "UHC",
+    ),
+    (
+        "SET LOCAL client_encoding = 'win950'",
+        Unknown,
+        NONE,
+        NONE,
+        NONE,
+        "BIG5",
+    ),
+    (
+        "SET client_encoding = uhc",
+        Unknown,
+        NONE,
+        NONE,
+        NONE,
+        "UHC",
+    ),
+    (
+        "SET client_encoding = 'GB18030'",
+        Unknown,
+        NONE,
+        NONE,
+        NONE,
+        "GB18030",
+    ),
+    (
+        "SET client_encoding = 'johab'",
+        Unknown,
+        NONE,
+        NONE,
+        NONE,
+        "JOHAB",
+    ),
+    (
+        "SET client_encoding = 'SHIFT_JIS_2004'",
+        Unknown,
+        NONE,
+        NONE,
+        NONE,
+        "SHIFT_JIS_2004",
+    ),
+    (
+        "SET client_encoding = 'big5'",
+        Unknown,
+        NONE,
+        NONE,
+        NONE,
+        "BIG5",
+    ),
+    (
+        "RESET client_encoding",
+        Unknown,
+        NONE,
+        NONE,
+        NONE,
+        "default gatehouse cannot see",
+    ),
+    ("SET NAMES DEFAULT", Unknown, NONE, NONE, NONE, ""),
+    (
+        "SET client_encoding = 'UTF8'",
+        Session,
+        NONE,
+        NONE,
+        NONE,
+        "",
+    ),
+    ("SET NAMES 'LATIN1'", Session, NONE, NONE, NONE, ""),
+    (
+        "SET client_encoding = 'EUC_JP'",
+        Session,
+        NONE,
+        NONE,
+        NONE,
+        "",
+    ),
+    (
+        "SET log_statement = 'none'",
+        Admin,
+        NONE,
+        NONE,
+        NONE,
+        "changes log_statement, a superuser setting that changes what the server logs",
+    ),
+    (
+        "SET log_min_duration_statement = -1",
+        Admin,
+        NONE,
+        NONE,
+        NONE,
+        "logs",
+    ),
+    ("SET LOCAL log_duration = off", Admin, NONE, NONE, NONE, ""),
+    ("RESET log_min_messages", Admin, NONE, NONE, NONE, ""),
+    (
+        "SET log_parameter_max_length_on_error = 0",
+        Admin,
+        NONE,
+        NONE,
+        NONE,
+        "",
+    ),
+    (
+        "SET \"LOG_STATEMENT\" = 'none'",
+        Admin,
+        NONE,
+        NONE,
+        NONE,
+        "",
+    ),
+    (
+        "SET track_activities = off",
+        Admin,
+        NONE,
+        NONE,
+        NONE,
+        "tracks",
+    ),
+    ("SET track_counts TO off", Admin, NONE, NONE, NONE, ""),
+    ("SET track_functions = 'none'", Admin, NONE, NONE, NONE, ""),
+    ("SET track_io_timing = on", Admin, NONE, NONE, NONE, ""),
+    ("SET compute_query_id = off", Admin, NONE, NONE, NONE, ""),
+    ("SET lc_messages = 'C'", Admin, NONE, NONE, NONE, "language"),
+    (
+        "SET session_preload_libraries = 'auto_explain'",
+        Admin,
+        NONE,
+        NONE,
+        NONE,
+        "libraries",
+    ),
+    (
+        "SET local_preload_libraries = 'plugin'",
+        Admin,
+        NONE,
+        NONE,
+        NONE,
+        "libraries",
+    ),
+    (
+        "SET zero_damaged_pages = on",
+        Admin,
+        NONE,
+        NONE,
+        NONE,
+        "damaged pages",
+    ),
+    (
+        "SET ignore_checksum_failure = on",
+        Admin,
+        NONE,
+        NONE,
+        NONE,
+        "checksum",
+    ),
+    (
+        "SET allow_system_table_mods = on",
+        Admin,
+        NONE,
+        NONE,
+        NONE,
+        "system catalogs",
+    ),
+    ("SET debug_discard_caches = 1", Admin, NONE, NONE, NONE, ""),
+    ("SET trace_locks = on", Admin, NONE, NONE, NONE, ""),
+    ("SET jit_dump_bitcode = on", Admin, NONE, NONE, NONE, ""),
+    ("SET wal_compression = on", Admin, NONE, NONE, NONE, ""),
+    (
+        "SET pgaudit.log = 'none'",
+        Admin,
+        NONE,
+        NONE,
+        NONE,
+        "pgaudit",
+    ),
+    (
+        "SET application_name = 'report'",
+        Session,
+        NONE,
+        NONE,
+        NONE,
+        "",
+    ),
+    ("SET jit = off", Session, NONE, NONE, NONE, ""),
+    (
+        "SET client_min_messages = warning",
+        Session,
+        NONE,
+        NONE,
+        NONE,
+        "",
+    ),
+    (
+        "SET search_path = trap, pg_catalog, public",
+        Admin,
+        NONE,
+        NONE,
+        NONE,
+        "puts schema trap ahead of pg_catalog",
+    ),
+    (
+        "SET search_path TO \"$user\", pg_catalog",
+        Admin,
+        NONE,
+        NONE,
+        NONE,
+        "",
+    ),
+    (
+        "SET LOCAL search_path = 'trap', 'pg_catalog'",
+        Admin,
+        NONE,
+        NONE,
+        NONE,
+        "",
+    ),
+    (
+        "SET search_path = 'trap, pg_catalog'",
+        Admin,
+        NONE,
+        NONE,
+        NONE,
+        "",
+    ),
+    (
+        "SET search_path = pg_temp, public",
+        Admin,
+        NONE,
+        NONE,
+        NONE,
+        "pg_temp ahead of other schemas",
+    ),
+    (
+        "SET search_path = pg_catalog, trap",
+        Session,
+        NONE,
+        NONE,
+        NONE,
+        "",
+    ),
+    (
+        "SET search_path = public, pg_temp",
+        Session,
+        NONE,
+        NONE,
+        NONE,
+        "",
+    ),
+    (
+        "SET search_path = admin, pg_temp",
+        Session,
+        NONE,
+        NONE,
+        NONE,
+        "",
+    ),
+    ("SET search_path TO DEFAULT", Session, NONE, NONE, NONE, ""),
+    (
+        "SET search_path FROM CURRENT",
+        Session,
+        NONE,
+        NONE,
+        NONE,
+        "",
+    ),
+    ("SET SCHEMA 'trap'", Session, NONE, NONE, NONE, ""),
+    (
+        "ALTER ROLE bob SET standard_conforming_strings = off",
+        Unknown,
+        NONE,
+        NONE,
+        NONE,
+        "",
+    ),
+    (
+        "ALTER DATABASE d SET client_encoding = 'sjis'",
+        Unknown,
+        NONE,
+        NONE,
+        NONE,
+        "",
+    ),
+    (
+        "ALTER ROLE bob SET log_statement = 'none'",
+        Admin,
+        NONE,
+        NONE,
+        NONE,
+        "",
+    ),
+    (
+        "ALTER DATABASE d SET search_path = trap, pg_catalog",
+        Admin,
+        NONE,
+        NONE,
+        NONE,
+        "",
+    ),
+    (
+        "ALTER ROLE bob IN DATABASE d SET search_path = s",
+        Dcl,
+        NONE,
+        NONE,
+        NONE,
+        "",
+    ),
+    (
+        "ALTER DATABASE d SET work_mem = '1GB'",
+        Ddl,
+        NONE,
+        NONE,
+        NONE,
+        "",
     ),
     ("LOAD 'plugin'", Admin, NONE, NONE, NONE, "LOAD"),
     ("VACUUM", Admin, NONE, NONE, NONE, ""),
@@ -1150,6 +1989,146 @@ fn updates_and_deletes_without_where_touch_all_rows() {
 }
 
 #[test]
+fn conditions_that_hold_for_every_row_touch_all_rows() {
+    for sql in [
+        "DELETE FROM t WHERE true",
+        "DELETE FROM t WHERE TRUE",
+        "UPDATE t SET a = 1 WHERE 1 = 1",
+        "UPDATE t SET a = 1 WHERE 1=1",
+        "DELETE FROM t WHERE 'a' = 'a'",
+        "DELETE FROM t WHERE NOT false",
+        "DELETE FROM t WHERE true OR x",
+        "DELETE FROM t WHERE x OR true",
+        "DELETE FROM t WHERE x IS NOT NULL OR true",
+        "DELETE FROM t WHERE id = id",
+        "DELETE FROM t WHERE t.id >= t.id",
+        "DELETE FROM t WHERE id IS NOT DISTINCT FROM id",
+        "DELETE FROM t WHERE 't'",
+        "DELETE FROM t WHERE ' yes '",
+        "DELETE FROM t WHERE 2 > 1",
+        "DELETE FROM t WHERE 1 <> 2",
+        "DELETE FROM t WHERE 1 != 2",
+        "DELETE FROM t WHERE 1 OPERATOR(pg_catalog.=) 1",
+        "DELETE FROM t WHERE NULL IS NULL",
+        "DELETE FROM t WHERE 1 IS NOT NULL",
+        "DELETE FROM t WHERE (1 = 1) IS TRUE",
+        "DELETE FROM t WHERE NULL IS UNKNOWN",
+        "DELETE FROM t WHERE false IS NOT TRUE",
+        "DELETE FROM t WHERE NULL IS DISTINCT FROM 1",
+        "DELETE FROM t WHERE true AND (1 = 1 OR x = 2) AND NOT (1 = 2)",
+        "DELETE FROM t WHERE ((true))",
+        "WITH d AS (DELETE FROM t WHERE 1 = 1 RETURNING *) SELECT * FROM d",
+        "UPDATE t SET a = 1 FROM u WHERE true",
+    ] {
+        assert!(classify(sql)[0].statement.all_rows, "{sql}");
+    }
+    for sql in [
+        "DELETE FROM t WHERE false",
+        "DELETE FROM t WHERE 1 = 2",
+        "DELETE FROM t WHERE 'a' = 'b'",
+        "DELETE FROM t WHERE NULL",
+        "DELETE FROM t WHERE NULL = NULL",
+        "DELETE FROM t WHERE true AND x",
+        "DELETE FROM t WHERE x",
+        "DELETE FROM t WHERE id = 1",
+        "DELETE FROM t WHERE id = other",
+        "DELETE FROM t WHERE id <> id",
+        "DELETE FROM t WHERE 'a' < 'b'",
+        "DELETE FROM t WHERE 'maybe'",
+        "DELETE FROM t WHERE 1 OPERATOR(trap.=) 1",
+        "DELETE FROM t WHERE x IS NOT NULL",
+        "DELETE FROM t WHERE 'a' = 'a' AND id = 3",
+        "DELETE FROM t WHERE CURRENT OF c",
+        "DELETE FROM t WHERE EXISTS (SELECT 1)",
+        "UPDATE t SET a = 1 WHERE id IN (1, 2)",
+        "SELECT * FROM t WHERE true",
+    ] {
+        assert!(!classify(sql)[0].statement.all_rows, "{sql}");
+    }
+}
+
+#[test]
+fn merge_actions_set_the_kind_and_may_touch_all_rows() {
+    for (sql, kind, all_rows) in [
+        (
+            "MERGE INTO t USING s ON t.id = s.id WHEN MATCHED THEN DELETE",
+            Delete,
+            false,
+        ),
+        (
+            "MERGE INTO t USING s ON t.id = s.id WHEN MATCHED THEN UPDATE SET a = s.a",
+            Update,
+            false,
+        ),
+        (
+            "MERGE INTO t USING s ON t.id = s.id WHEN NOT MATCHED THEN INSERT VALUES (s.id)",
+            Insert,
+            false,
+        ),
+        (
+            "MERGE INTO t USING s ON t.id = s.id WHEN MATCHED THEN DO NOTHING",
+            Select,
+            false,
+        ),
+        (
+            "MERGE INTO t USING s ON t.id = s.id WHEN MATCHED THEN DO NOTHING WHEN NOT MATCHED THEN DO NOTHING",
+            Select,
+            false,
+        ),
+        (
+            "MERGE INTO t USING s ON true WHEN MATCHED THEN DELETE",
+            Delete,
+            true,
+        ),
+        (
+            "MERGE INTO t USING s ON 1 = 1 WHEN MATCHED THEN UPDATE SET a = 1",
+            Update,
+            true,
+        ),
+        (
+            "MERGE INTO t USING s ON true WHEN MATCHED AND t.a = 1 THEN DELETE",
+            Delete,
+            false,
+        ),
+        (
+            "MERGE INTO t USING s ON true WHEN MATCHED AND true THEN DELETE",
+            Delete,
+            true,
+        ),
+        (
+            "MERGE INTO t USING s ON true WHEN NOT MATCHED THEN INSERT VALUES (1)",
+            Insert,
+            false,
+        ),
+        (
+            "MERGE INTO t USING s ON false WHEN NOT MATCHED BY SOURCE THEN DELETE",
+            Delete,
+            true,
+        ),
+        (
+            "MERGE INTO t USING s ON t.id = s.id WHEN NOT MATCHED BY SOURCE THEN DELETE",
+            Delete,
+            false,
+        ),
+        (
+            "MERGE INTO t USING s ON true WHEN MATCHED THEN DO NOTHING",
+            Select,
+            false,
+        ),
+        (
+            "WITH m AS (MERGE INTO t USING s ON true WHEN MATCHED THEN DELETE RETURNING t.*) SELECT * FROM m",
+            Delete,
+            true,
+        ),
+    ] {
+        let statement = &classify(sql)[0].statement;
+        assert_eq!(statement.kind, kind, "{sql}");
+        assert_eq!(statement.all_rows, all_rows, "{sql}");
+        assert_eq!(statement.writes, ["t"], "{sql}");
+    }
+}
+
+#[test]
 fn multi_statement_message_is_split_with_texts() {
     let classified = classify("SELECT 1; DELETE FROM t; SELECT 2");
     let kinds: Vec<SqlKind> = classified.iter().map(|c| c.statement.kind).collect();
@@ -1276,8 +2255,10 @@ fn very_long_input_does_not_panic() {
 
 #[test]
 fn prepared_ops_are_reported() {
-    let classified =
-        classify("PREPARE p AS DELETE FROM t; EXECUTE p; DEALLOCATE p; DEALLOCATE ALL");
+    let classified = classify(
+        "PREPARE p AS DELETE FROM t; EXECUTE p; DEALLOCATE p; DEALLOCATE ALL; \
+         DECLARE c CURSOR FOR SELECT 1; FETCH c; MOVE c; CLOSE c; CLOSE ALL; DISCARD ALL",
+    );
     let ops: Vec<Option<PreparedOp>> = classified.iter().map(|c| c.prepared.clone()).collect();
     assert_eq!(
         ops,
@@ -1288,9 +2269,131 @@ fn prepared_ops_are_reported() {
                 name: Some("p".into())
             }),
             Some(PreparedOp::Deallocate { name: None }),
+            Some(PreparedOp::DeclareCursor { name: "c".into() }),
+            Some(PreparedOp::UsesCursor { name: "c".into() }),
+            Some(PreparedOp::UsesCursor { name: "c".into() }),
+            Some(PreparedOp::CloseCursor {
+                name: Some("c".into())
+            }),
+            Some(PreparedOp::CloseCursor { name: None }),
+            Some(PreparedOp::DiscardAll),
         ]
     );
     assert_eq!(classify("SELECT 1")[0].prepared, None);
+}
+
+#[test]
+fn fetch_resolves_to_the_declared_query() {
+    let mut session = PreparedStatements::default();
+    let resolved = session.resolve(&classify(
+        "DECLARE c CURSOR FOR SELECT name FROM secrets; FETCH 10 FROM c; MOVE NEXT IN c",
+    ));
+    assert_eq!(resolved[0].kind, Select);
+    for fetch in &resolved[1..] {
+        assert_eq!(fetch.kind, Select);
+        assert_eq!(fetch.reads, ["secrets"]);
+        assert_eq!(fetch.reason.as_deref(), Some("fetches from cursor `c`"));
+    }
+    assert_eq!(resolved[1].text, "FETCH 10 FROM c");
+    assert_eq!(
+        resolved[1].fingerprint,
+        classify("FETCH 10 FROM c")[0].statement.fingerprint
+    );
+    assert_eq!(session.cursor("c").unwrap().reads, ["secrets"]);
+    assert!(session.cursor("d").is_none());
+    assert!(session.is_empty(), "cursors are not prepared statements");
+}
+
+#[test]
+fn fetch_takes_the_strength_of_the_declared_query() {
+    let mut session = PreparedStatements::default();
+    let resolved = session.resolve(&classify(
+        "DECLARE f CURSOR FOR SELECT pg_read_file('/etc/passwd'); \
+         DECLARE l CURSOR WITH HOLD FOR SELECT * FROM t FOR UPDATE; \
+         FETCH ALL f; FETCH FORWARD 5 FROM l",
+    ));
+    assert_eq!(resolved[2].kind, Admin);
+    assert_eq!(resolved[2].functions, ["pg_read_file"]);
+    assert_eq!(resolved[3].kind, Update);
+    assert_eq!(resolved[3].reads, ["t"]);
+}
+
+#[test]
+fn fetch_of_a_cursor_not_declared_through_gatehouse() {
+    let mut session = PreparedStatements::default();
+    let resolved = session.resolve(&classify("FETCH ALL FROM \"<unnamed portal 1>\"; MOVE c"));
+    for fetch in &resolved {
+        assert_eq!(fetch.kind, Select, "{fetch:?}");
+        assert!(fetch.reads.is_empty());
+        assert!(
+            fetch
+                .reason
+                .as_deref()
+                .unwrap()
+                .contains("not declared through gatehouse"),
+            "{fetch:?}"
+        );
+    }
+    // the protocol adapter's own portals stay out of reach
+    let resolved = session.resolve(&classify("FETCH gh_abc_p1; MOVE gh_abc_p1"));
+    assert!(resolved.iter().all(|s| s.kind == Unknown), "{resolved:?}");
+}
+
+#[test]
+fn close_and_discard_forget_cursors_but_deallocate_does_not() {
+    let mut session = PreparedStatements::default();
+    let declare = "DECLARE a CURSOR FOR SELECT * FROM t; DECLARE b CURSOR FOR SELECT * FROM u";
+    let reads_of = |session: &mut PreparedStatements, name: &str| {
+        session.resolve(&classify(&format!("FETCH {name}")))[0]
+            .reads
+            .clone()
+    };
+    session.resolve(&classify(declare));
+    session.resolve(&classify("CLOSE a"));
+    assert!(reads_of(&mut session, "a").is_empty());
+    assert_eq!(reads_of(&mut session, "b"), ["u"]);
+
+    session.resolve(&classify("DEALLOCATE ALL"));
+    assert_eq!(reads_of(&mut session, "b"), ["u"]);
+
+    session.resolve(&classify("CLOSE ALL"));
+    assert!(session.cursor("b").is_none());
+
+    session.resolve(&classify(declare));
+    session.resolve(&classify("PREPARE p AS SELECT 1"));
+    session.resolve(&classify("DISCARD ALL"));
+    assert!(session.cursor("a").is_none() && session.cursor("b").is_none());
+    assert!(session.prepared("p").is_none());
+}
+
+#[test]
+fn a_second_declare_cannot_downgrade_a_cursor() {
+    let mut session = PreparedStatements::default();
+    session.resolve(&classify("DECLARE c CURSOR FOR SELECT * FROM t FOR UPDATE"));
+    session.resolve(&classify("DECLARE c CURSOR FOR SELECT 1"));
+    let resolved = session.resolve(&classify("FETCH c"));
+    assert_eq!(resolved[0].kind, Update);
+    assert_eq!(resolved[0].reads, ["t"]);
+}
+
+#[test]
+fn cursor_names_are_case_folded_like_the_server() {
+    let mut session = PreparedStatements::default();
+    session.resolve(&classify("DECLARE MyCursor CURSOR FOR SELECT * FROM t"));
+    assert_eq!(session.resolve(&classify("FETCH mycursor"))[0].reads, ["t"]);
+    assert!(
+        session.resolve(&classify("FETCH \"MyCursor\""))[0]
+            .reads
+            .is_empty()
+    );
+}
+
+#[test]
+fn prepared_statements_can_be_looked_up() {
+    let mut session = PreparedStatements::default();
+    session.resolve(&classify("PREPARE p AS DELETE FROM t"));
+    assert_eq!(session.prepared("p").unwrap().kind, Delete);
+    assert!(session.prepared("q").is_none());
 }
 
 #[test]

@@ -774,8 +774,8 @@ fn refuse_reserved_names(statement: &mut SqlStatement, original: &ClassifiedStat
             | PreparedOp::DeclareCursor { name }
             | PreparedOp::UsesCursor { name },
         ) => Some(name),
-        Some(PreparedOp::Deallocate { name }) => name.as_ref(),
-        None => None,
+        Some(PreparedOp::Deallocate { name } | PreparedOp::CloseCursor { name }) => name.as_ref(),
+        Some(PreparedOp::DiscardAll) | None => None,
     };
     if name.is_some_and(|name| name.starts_with(RESERVED_PREFIX)) {
         *statement = unknown_statement(
