@@ -1,7 +1,11 @@
-//! Cancel requests: clients get a cancel key minted by the gateway, never the server's. A
-//! cancel request arriving on a fresh connection is matched (secret compared in constant time)
-//! and relayed to the right server with the server's own key, and it interrupts the session
-//! if the session is waiting on something of gatehouse's own (an approval).
+//! Cancel requests: clients get the server's process id (drivers compare it with
+//! `pg_backend_pid()` and with the pid of notifications, and `pg_terminate_backend` of it must
+//! reach their own session) but a secret minted by the gateway, never the server's. A cancel
+//! request arriving on a fresh connection is matched (pid, then secret compared in constant
+//! time) and relayed to the right server with the server's own key, and it interrupts the
+//! session if the session is waiting on something of gatehouse's own (an approval). Process ids
+//! of different servers can be equal, so one pid may stand for several sessions; the secret
+//! tells them apart.
 
 use crate::connector::BackendKey;
 use rand::Rng;
@@ -33,10 +37,10 @@ impl Resolved {
     }
 }
 
-/// Live sessions' cancel keys.
+/// Live sessions' cancel keys, by the server process id the client was given.
 #[derive(Default)]
 pub struct CancelRegistry {
-    entries: Mutex<HashMap<i32, Entry>>,
+    entries: Mutex<HashMap<i32, Vec<Entry>>>,
 }
 
 impl CancelRegistry {
@@ -48,52 +52,61 @@ impl CancelRegistry {
         backend: BackendKey,
     ) -> (BackendKey, watch::Receiver<u64>) {
         let mut rng = rand::rng();
-        let secret: i32 = rng.random();
         let (interrupts, interrupted) = watch::channel(0);
+        let process_id = backend.process_id;
         let Ok(mut entries) = self.entries.lock() else {
             return (
                 BackendKey {
-                    process_id: 0,
-                    secret,
+                    process_id,
+                    secret: rng.random(),
                 },
                 interrupted,
             );
         };
-        let process_id = loop {
-            let candidate = rng.random_range(1..i32::MAX);
-            if !entries.contains_key(&candidate) {
+        let sharing = entries.entry(process_id).or_default();
+        let secret = loop {
+            let candidate: i32 = rng.random();
+            if sharing.iter().all(|entry| entry.secret != candidate) {
                 break candidate;
             }
         };
-        entries.insert(
-            process_id,
-            Entry {
-                secret,
-                connection: connection.to_owned(),
-                backend,
-                interrupts,
-            },
-        );
+        sharing.push(Entry {
+            secret,
+            connection: connection.to_owned(),
+            backend,
+            interrupts,
+        });
         (BackendKey { process_id, secret }, interrupted)
     }
 
     /// Forget a session's key when it ends.
     pub fn unregister(&self, key: BackendKey) {
-        if let Ok(mut entries) = self.entries.lock() {
-            entries.remove(&key.process_id);
+        if let Ok(mut entries) = self.entries.lock()
+            && let Some(sharing) = entries.get_mut(&key.process_id)
+        {
+            sharing.retain(|entry| entry.secret != key.secret);
+            if sharing.is_empty() {
+                entries.remove(&key.process_id);
+            }
         }
     }
 
     /// The connection and server key a presented client key stands for, if it matches.
     pub(crate) fn resolve(&self, presented: BackendKey) -> Option<Resolved> {
         let entries = self.entries.lock().ok()?;
-        let entry = entries.get(&presented.process_id)?;
-        let matches: bool = entry
-            .secret
-            .to_be_bytes()
-            .ct_eq(&presented.secret.to_be_bytes())
-            .into();
-        matches.then(|| Resolved {
+        let mut found = None;
+        // Every candidate is compared, so the time taken does not say which one matched.
+        for entry in entries.get(&presented.process_id)? {
+            let matches: bool = entry
+                .secret
+                .to_be_bytes()
+                .ct_eq(&presented.secret.to_be_bytes())
+                .into();
+            if matches {
+                found = Some(entry);
+            }
+        }
+        found.map(|entry| Resolved {
             connection: entry.connection.clone(),
             backend: entry.backend,
             interrupts: entry.interrupts.clone(),
@@ -114,6 +127,8 @@ mod tests {
             secret: 7,
         };
         let (client, mut interrupted) = registry.register("demo", server);
+        assert_eq!(client.process_id, 42, "the client sees the server's pid");
+        assert_ne!(client.secret, 7, "but never the server's secret");
         let resolved = registry.resolve(client).unwrap();
         assert_eq!(
             (resolved.connection.as_str(), resolved.backend),
@@ -130,5 +145,25 @@ mod tests {
         assert!(registry.resolve(forged).is_none());
         registry.unregister(client);
         assert!(registry.resolve(client).is_none());
+    }
+
+    #[test]
+    fn sessions_on_servers_with_the_same_pid_are_told_apart_by_the_secret() {
+        let registry = CancelRegistry::default();
+        let one = BackendKey {
+            process_id: 100,
+            secret: 1,
+        };
+        let other = BackendKey {
+            process_id: 100,
+            secret: 2,
+        };
+        let (first, _) = registry.register("a", one);
+        let (second, _) = registry.register("b", other);
+        assert_eq!(registry.resolve(first).unwrap().connection, "a");
+        assert_eq!(registry.resolve(second).unwrap().connection, "b");
+        registry.unregister(first);
+        assert!(registry.resolve(first).is_none());
+        assert_eq!(registry.resolve(second).unwrap().backend, other);
     }
 }

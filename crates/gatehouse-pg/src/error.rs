@@ -31,6 +31,10 @@ pub enum PgError {
     /// what the server runs may no longer be what was decided, so the session ends.
     #[error("gatehouse lost track of the server's protocol state: {0}")]
     Desync(String),
+    /// A server setting that gatehouse reads SQL under changed to a value it cannot follow
+    /// (the message says which and what to do); safe to show clients.
+    #[error("gatehouse can no longer read this session's SQL as the server does: {0}")]
+    Unreadable(String),
 }
 
 /// The `[postgres]` setting that bounds messages from `peer`, named in errors so that an
@@ -48,7 +52,7 @@ impl PgError {
         match self {
             PgError::Protocol(_) | PgError::MessageTooLarge { .. } | PgError::Desync(_) => "08P01",
             PgError::Upstream(_) => "08001",
-            PgError::CannotMask(_) => "0A000",
+            PgError::CannotMask(_) | PgError::Unreadable(_) => "0A000",
             PgError::Timeout(_) => "08006",
             PgError::Io(_) | PgError::Tls(_) => "08006",
         }

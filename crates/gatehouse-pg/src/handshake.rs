@@ -3,6 +3,7 @@
 //! the `connect` decision. What comes out is an authenticated, authorised client.
 
 use crate::connector::{BackendKey, Stream};
+use crate::startup_settings::{StartupSetting, startup_settings};
 use crate::wire::{self, FrameReader, Severity};
 use crate::{PgError, PgGateway};
 use bytes::BytesMut;
@@ -11,23 +12,6 @@ use gatehouse_pipeline::Authenticated;
 use std::net::IpAddr;
 use std::sync::Arc;
 use tokio::io::AsyncWriteExt;
-
-/// Startup parameters a client may pass through to the server. Anything else (notably
-/// `options`, `role` and `replication`) could change the session's privileges or protocol
-/// behind policy's back, so it is refused.
-const PASSTHROUGH_PARAMETERS: &[&str] = &[
-    "application_name",
-    "client_encoding",
-    "DateStyle",
-    "datestyle",
-    "TimeZone",
-    "timezone",
-    "IntervalStyle",
-    "intervalstyle",
-    "extra_float_digits",
-    "search_path",
-    "lc_messages",
-];
 
 /// What a client is told when `max_sessions` sessions are already open.
 pub(crate) const TOO_MANY_SESSIONS: &str =
@@ -44,7 +28,8 @@ pub(crate) struct Accepted {
     pub identity: Identity,
     pub credential: Credential,
     pub connection: Arc<ConnectionInfo>,
-    pub passthrough: Vec<(String, String)>,
+    /// The settings the client asked for at startup (passed to the server once decided).
+    pub settings: Vec<StartupSetting>,
 }
 
 /// The credential a client authenticated with: the session ends when it expires or is
@@ -114,6 +99,9 @@ pub(crate) async fn accept(
                     secret: body.i32()?,
                 };
                 relay_cancel(gateway, key).await;
+                // Close a TLS cancel connection with close_notify: libpq 17 reports a cancel
+                // whose connection just drops as failed, though the query was cancelled.
+                let _ = reader.get_mut().shutdown().await;
                 return Ok(Startup::Cancelled);
             }
             code if code >> 16 == 3 && full => {
@@ -208,21 +196,21 @@ async fn startup(
         return Err(PgError::Protocol("startup without user".into()));
     };
     let database = value("database").unwrap_or_else(|| user.clone());
-    let mut passthrough = Vec::new();
-    for (name, param_value) in &params {
-        if matches!(name.as_str(), "user" | "database") || name.starts_with("_pq_.") {
-            continue;
-        }
-        if !PASSTHROUGH_PARAMETERS.contains(&name.as_str()) {
-            let message = format!(
-                "startup parameter `{name}` is not allowed through gatehouse: it could change the session behind policy's back; \
-                 run a SET statement instead, which policy decides"
-            );
+    let classify = |sql: &str| -> Vec<gatehouse_core::SqlStatement> {
+        gateway
+            .classifier
+            .classify(sql)
+            .iter()
+            .map(|c| c.statement.clone())
+            .collect()
+    };
+    let settings = match startup_settings(&params, classify) {
+        Ok(settings) => settings,
+        Err(message) => {
             refuse(&mut reader, "08P01", &message, None).await;
             return Err(PgError::Protocol(message));
         }
-        passthrough.push((name.clone(), param_value.clone()));
-    }
+    };
 
     reader
         .get_mut()
@@ -296,6 +284,6 @@ async fn startup(
             expires_at_unix,
         },
         connection,
-        passthrough,
+        settings,
     })
 }

@@ -21,6 +21,7 @@ mod live;
 mod masking;
 mod server;
 mod session;
+mod startup_settings;
 mod tls;
 mod upstream;
 pub mod wire;

@@ -44,8 +44,20 @@ use pg_query::{FingerprintOptions, NodeEnum};
 use crate::facts::{Facts, render_name};
 use crate::{ClassifiedStatement, PreparedOp, settings, statements, walk::walk};
 
+/// How the reason of a statement that does not parse starts; the parser's message follows.
+pub const UNPARSABLE: &str = "does not parse: ";
+
 /// Classify a whole query message; see [`crate::classify`].
 pub(crate) fn classify_message(sql: &str) -> Vec<ClassifiedStatement> {
+    if let Some(difference) = crate::lexing::conforming_strings_differential(sql) {
+        return vec![unknown_text(
+            sql,
+            format!(
+                "reads as different statements depending on standard_conforming_strings: {} (at byte {})",
+                difference.explanation, difference.offset
+            ),
+        )];
+    }
     let parsed = match std::panic::catch_unwind(|| pg_query::parse(sql, 0)) {
         Ok(Ok(parsed)) => parsed,
         Ok(Err(error)) => return vec![unparsable(sql, &parse_error_message(&error))],
@@ -88,6 +100,11 @@ fn parse_error_message(error: &pg_query::Error) -> String {
 
 /// The single `Unknown` statement reported for a message that does not parse.
 fn unparsable(sql: &str, message: &str) -> ClassifiedStatement {
+    unknown_text(sql, format!("{UNPARSABLE}{message}"))
+}
+
+/// A whole message as one `Unknown` statement, for `reason`.
+fn unknown_text(sql: &str, reason: String) -> ClassifiedStatement {
     ClassifiedStatement {
         statement: SqlStatement {
             text: sql.to_owned(),
@@ -96,7 +113,7 @@ fn unparsable(sql: &str, message: &str) -> ClassifiedStatement {
             writes: Vec::new(),
             functions: Vec::new(),
             fingerprint: String::new(),
-            reason: Some(format!("does not parse: {message}")),
+            reason: Some(reason),
             all_rows: false,
         },
         prepared: None,

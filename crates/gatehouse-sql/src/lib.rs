@@ -28,12 +28,15 @@ mod lexing;
 mod prepared;
 mod settings;
 mod statements;
+mod syntax_error;
 mod walk;
 
 pub use cache::Classifier;
+pub use classify::UNPARSABLE;
 pub use encoding::{EncodingError, PgEncoding, decode_client_text, encode_for_client};
 pub use lexing::{LexDifference, conforming_strings_differential};
 pub use prepared::PreparedStatements;
+pub use syntax_error::syntax_error_position;
 
 #[cfg(doc)]
 use gatehouse_core::SqlKind;

@@ -235,16 +235,22 @@ async fn psql_without_a_password_runs_as_the_tokens_identity_under_policy() {
     let (ok, out, err) = connect.psql("SHOW application_name");
     assert!(ok, "{err}");
     assert_eq!(out.trim(), "psql");
-    let (ok, _, err) = psql(
+    let (ok, out, err) = psql(
         &format!(
             "{} options=-csearch_path=elsewhere",
             connect.conninfo("demo")
         ),
+        "SHOW search_path",
+    );
+    assert!(ok, "{err}");
+    assert_eq!(out.trim(), "elsewhere");
+    let (ok, _, err) = psql(
+        &format!("{} options=-crole=postgres", connect.conninfo("demo")),
         "SELECT 1",
     );
     assert!(!ok);
     assert!(
-        err.contains("startup parameter `options` is not allowed through gatehouse"),
+        err.contains("startup parameter `role=postgres`") && err.contains("permission denied"),
         "{err}"
     );
 

@@ -446,22 +446,28 @@ async fn the_unnamed_statement_described_then_executed_in_the_next_sync_unit_wor
 }
 
 #[tokio::test]
-async fn executing_a_portal_the_client_never_bound_runs_nothing() {
+async fn executing_a_portal_the_client_never_bound_or_declared_runs_nothing() {
     let (_db, gateway, direct) = setup_plaintext().await;
     let token = gateway.key("ana", &["readers"]);
     let mut raw = Raw::connect(&gateway, "ana", &token).await;
 
-    // A SQL-level cursor is a portal on the server, named by the client.
+    // A SQL-level cursor is a portal on the server, named by the client, and usable through
+    // the protocol by that name (psycopg's server-side cursors), decided as its query.
     let answer = raw
         .round_trip(
             Batch::new().query("DECLARE c CURSOR WITH HOLD FOR SELECT id FROM items ORDER BY id"),
         )
         .await;
     assert!(errors(&answer).is_empty(), "{answer:?}");
+    let answer = raw.round_trip(Batch::new().execute("c", 1).sync()).await;
+    assert!(errors(&answer).is_empty(), "{answer:?}");
+    assert_eq!(first_column(&answer), [Some("1".to_owned())], "{answer:?}");
 
-    // Execute names a portal the gateway never saw bound: it reaches the server under a name
-    // no portal has, so nothing runs.
-    let answer = raw.round_trip(Batch::new().execute("c", 0).sync()).await;
+    // A portal the gateway never saw bound or declared reaches the server under a name no
+    // portal has, so nothing runs.
+    let answer = raw
+        .round_trip(Batch::new().execute("nosuch", 0).sync())
+        .await;
     let errors_seen = errors(&answer);
     assert_eq!(errors_seen.len(), 1, "{answer:?}");
     assert_eq!(
@@ -470,9 +476,9 @@ async fn executing_a_portal_the_client_never_bound_runs_nothing() {
     );
     assert!(first_column(&answer).is_empty(), "{answer:?}");
 
-    // The cursor itself is untouched: FETCH (decided as SQL) still starts at the first row.
+    // The cursor goes on where the protocol left it: FETCH (decided as SQL) gives row 2.
     let answer = raw.round_trip(Batch::new().query("FETCH 1 FROM c")).await;
-    assert_eq!(first_column(&answer), [Some("1".to_owned())], "{answer:?}");
+    assert_eq!(first_column(&answer), [Some("2".to_owned())], "{answer:?}");
     assert_eq!(ids(&direct).await, [1, 2]);
 }
 

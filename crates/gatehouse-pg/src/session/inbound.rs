@@ -152,7 +152,10 @@ impl<'a, R: AsyncRead + Unpin> Inbound<'a, R> {
             self.hold_for_copy(frame.tag, server).await?;
             let body = frame.body();
             match frame.tag {
-                b'Q' => self.on_query(wire::query_message(body)?, server).await?,
+                b'Q' => {
+                    self.on_query(wire::query_message(body)?, &frame.raw, server)
+                        .await?;
+                }
                 b'P' => self.on_parse(body)?,
                 b'B' => self.on_bind(body)?,
                 b'E' => self.on_execute(body).await?,
@@ -332,12 +335,27 @@ impl<'a, R: AsyncRead + Unpin> Inbound<'a, R> {
 
     async fn on_query<W: AsyncWrite + Unpin>(
         &mut self,
-        text: &str,
+        bytes: &[u8],
+        raw: &[u8],
         server: &mut W,
     ) -> Result<(), PgError> {
         if self.skipping_until_sync {
             return Ok(());
         }
+        // A simple Query destroys the unnamed statement and portal.
+        self.statements.remove("");
+        self.portals.remove("");
+        let encoding = self.shared.text_encoding();
+        let text = match encoding.decode(bytes) {
+            Ok(text) => text,
+            Err(error) => {
+                // The server would refuse these bytes too; they are never forwarded, since a
+                // reading gatehouse cannot check is not one it may let through.
+                self.send_marker_query(encoding_refusal(&error));
+                return Ok(());
+            }
+        };
+        let text = text.as_ref();
         let statements = self.classify(text);
         let actions: Vec<Action> = statements.iter().cloned().map(Action::Sql).collect();
         match self.decide(&actions).await {
@@ -353,7 +371,7 @@ impl<'a, R: AsyncRead + Unpin> Inbound<'a, R> {
                             Sent::Query {
                                 statements: forwarded.into_iter().map(Some).collect(),
                             },
-                            &wire::query(text),
+                            raw,
                         );
                     });
                     if copy {
@@ -367,9 +385,6 @@ impl<'a, R: AsyncRead + Unpin> Inbound<'a, R> {
             }
             Err(refusal) => self.send_marker_query(refusal),
         }
-        // A simple Query destroys the unnamed statement and portal.
-        self.statements.remove("");
-        self.portals.remove("");
         Ok(())
     }
 
@@ -400,15 +415,27 @@ impl<'a, R: AsyncRead + Unpin> Inbound<'a, R> {
             return Ok(());
         }
         let parse = wire::parse_message(body)?;
-        let statements: Arc<[SqlStatement]> = self.classify(parse.query).into();
+        let encoding = self.shared.text_encoding();
+        let (statements, query): (Arc<[SqlStatement]>, std::borrow::Cow<'_, [u8]>) =
+            match encoding.decode(parse.query) {
+                Ok(text) => (self.classify(&text).into(), parse.query.into()),
+                Err(error) => {
+                    // Never forwarded (see `on_query`): a Parse certain to fail at the server,
+                    // whose error is replaced with the encoding error the server would give.
+                    let marker = self.shared.new_marker(encoding_refusal(&error));
+                    let statement = unknown_statement(
+                        "<text not valid in the client encoding>",
+                        "is not valid text in the session's client_encoding",
+                    );
+                    (
+                        Arc::from(vec![statement]),
+                        format!("SELECT * FROM {marker}").into_bytes().into(),
+                    )
+                }
+            };
         let (backend_name, trust) = self.backend_name(parse.statement, "s");
         let mut message = BytesMut::new();
-        wire::parse(
-            &mut message,
-            &backend_name,
-            parse.query,
-            parse.parameter_types,
-        );
+        wire::parse(&mut message, &backend_name, &query, parse.parameter_types);
         self.send(
             Sent::Parse {
                 unnamed: unnamed_id(trust),
@@ -517,20 +544,21 @@ impl<'a, R: AsyncRead + Unpin> Inbound<'a, R> {
         }
         let what = if tag == b'D' { "Describe" } else { "Close" };
         let (kind, name) = wire::target_message(body, what)?;
-        let map = if kind == b'S' {
-            &mut self.statements
+        let target = if kind == b'S' {
+            Target::Statement
         } else {
-            &mut self.portals
+            Target::Portal
         };
-        let known = if tag == b'C' {
-            map.remove(name)
-        } else {
-            map.get(name).cloned()
-        };
-        let backend_name = match known {
-            Some(tracked) => tracked.backend_name,
+        let backend_name = match self.lookup(target, name) {
+            Some((backend_name, _)) => backend_name,
             None => self.missing_name(),
         };
+        if tag == b'C' {
+            match target {
+                Target::Statement => self.statements.remove(name),
+                Target::Portal => self.portals.remove(name),
+            };
+        }
         let entry = match (tag, kind) {
             (b'D', b'S') => Sent::DescribeStatement,
             (b'D', _) => Sent::DescribePortal { planning: None },
@@ -687,12 +715,17 @@ impl<'a, R: AsyncRead + Unpin> Inbound<'a, R> {
         format!("gh_{}_missing{}", self.name_nonce, self.next_name)
     }
 
+    /// What the server object a client names holds, and its name on the server: one created
+    /// through the protocol (renamed), or else a prepared statement (`PREPARE`) or cursor
+    /// (`DECLARE`) created by SQL under that very name, decided as what it was declared as.
     fn lookup(&self, target: Target, name: &str) -> Option<(String, Arc<[SqlStatement]>)> {
         let (map, confirmed) = match target {
             Target::Statement => (&self.statements, self.shared.confirmed_unnamed_statement()),
             Target::Portal => (&self.portals, self.shared.confirmed_unnamed_portal()),
         };
-        let tracked = map.get(name)?;
+        let Some(tracked) = map.get(name) else {
+            return self.sql_object(target, name);
+        };
         let trusted = match tracked.trust {
             Trust::Exact => true,
             Trust::Unnamed { id, syncs } => syncs == self.syncs_sent || confirmed == id,
@@ -709,14 +742,92 @@ impl<'a, R: AsyncRead + Unpin> Inbound<'a, R> {
         Some((tracked.backend_name.clone(), Arc::from(vec![unverified])))
     }
 
+    /// A prepared statement or cursor created by SQL, as the protocol reaches it by name.
+    fn sql_object(&self, target: Target, name: &str) -> Option<(String, Arc<[SqlStatement]>)> {
+        if name.is_empty() || name.starts_with(RESERVED_PREFIX) {
+            return None;
+        }
+        let declared = match target {
+            Target::Statement => self.sql_prepared.prepared(name),
+            Target::Portal => self.sql_prepared.cursor(name),
+        }?;
+        let mut statement = declared.clone();
+        if let Target::Statement = target
+            && let Some(strongest) = self.sql_prepared_strongest.get(name)
+            && strongest.severity() > statement.kind.severity()
+        {
+            statement.kind = *strongest;
+        }
+        statement.reason = Some(match target {
+            Target::Statement => format!("runs SQL prepared statement `{name}`"),
+            Target::Portal => format!("fetches from cursor `{name}`"),
+        });
+        Some((name.to_owned(), Arc::from(vec![statement])))
+    }
+
     /// Run the pipeline; `Ok` carries the permit, `Err` the error message to show instead. A
     /// request held for approval waits here until it is decided.
     async fn decide(&mut self, actions: &[Action]) -> Result<Permit, Bytes> {
         match self.gateway.pipeline.decide(self.context, actions).await {
             Ok(Decision::Hold(hold)) => self.wait_for_approval(actions, *hold).await,
+            Ok(Decision::Deny(denial)) if unparsable(actions).is_some() => {
+                metrics::counter!("gatehouse_pg_refusals_total").increment(1);
+                Err(syntax_error(actions, &denial))
+            }
             other => refusal_of(self.context, other),
         }
     }
+}
+
+/// The statement among `actions` that PostgreSQL's grammar cannot read, with the parser's
+/// message.
+fn unparsable(actions: &[Action]) -> Option<(&SqlStatement, &str)> {
+    actions.iter().find_map(|action| match action {
+        Action::Sql(statement) => statement
+            .reason
+            .as_deref()
+            .and_then(|reason| reason.strip_prefix(gatehouse_sql::UNPARSABLE))
+            .map(|message| (statement, message)),
+        _ => None,
+    })
+}
+
+/// A refused statement that does not parse gets what the server would have said:
+/// `syntax_error` with the position of the failing token (drivers and psql point at it).
+fn syntax_error(actions: &[Action], denial: &gatehouse_pipeline::Denial) -> Bytes {
+    let Some((statement, message)) = unparsable(actions) else {
+        return Bytes::new();
+    };
+    let detail = format!(
+        "gatehouse reads statements with PostgreSQL's grammar and could not read this one, so it was not run \
+         (action: {}; policy: {})",
+        denial.action,
+        denial.policy_label()
+    );
+    wire::syntax_error(
+        message,
+        gatehouse_sql::syntax_error_position(&statement.text),
+        &detail,
+    )
+}
+
+/// The error the server gives for client text that is not valid in its encoding.
+fn encoding_refusal(error: &gatehouse_sql::EncodingError) -> Bytes {
+    use gatehouse_sql::EncodingError;
+    let sqlstate = match error {
+        EncodingError::InvalidByteSequence { .. } | EncodingError::InvalidByteValue { .. } => {
+            "22021"
+        }
+        EncodingError::NoEquivalent { .. } => "22P05",
+        EncodingError::Unsupported { .. } | EncodingError::NotServerEncoding { .. } => "0A000",
+    };
+    wire::error_response(
+        Severity::Error,
+        sqlstate,
+        &error.to_string(),
+        None,
+        Some("send text in the session's client_encoding (SHOW client_encoding)"),
+    )
 }
 
 /// The permit of an allowed request, or the error a refused one gets.

@@ -18,8 +18,9 @@ mod results;
 mod server_model;
 
 use crate::connector::{BackendKey, UpstreamSession};
-use crate::encoding::WireEncoding;
+use crate::encoding::{TextEncoding, WireEncoding};
 use crate::handshake::Accepted;
+use crate::startup_settings::StartupSetting;
 use crate::wire::{self, FrameReader, Severity};
 use crate::{ConnectionMasking, PgError, PgGateway};
 use gatehouse_core::Action;
@@ -41,7 +42,11 @@ const LINGER: std::time::Duration = std::time::Duration::from_secs(1);
 enum Ending {
     ClientTerminated,
     ClientClosed,
-    ServerClosed,
+    /// The server closed the connection; `explained`: after sending the client a FATAL
+    /// error that says why.
+    ServerClosed {
+        explained: bool,
+    },
     ShutDown,
     /// The identity or credential was revoked (the reason says which).
     Revoked(String),
@@ -62,7 +67,7 @@ pub(crate) async fn run(
         identity,
         credential,
         connection,
-        passthrough,
+        settings,
     } = accepted;
     let mut context = SessionContext {
         session_id: new_session_id(),
@@ -107,6 +112,18 @@ pub(crate) async fn run(
         }
     }
 
+    if let Err(refusal) = decide_startup_settings(gateway, &context, &settings).await {
+        let (sqlstate, message, detail) = refusal;
+        send_fatal(&mut client, sqlstate, &message, detail.as_deref()).await;
+        if let Err(error) = gateway.pipeline.record_disconnect(&context, &message).await {
+            tracing::error!(session = %context.session_id, %error, "disconnect could not be recorded");
+        }
+        return Ok(());
+    }
+    let passthrough: Vec<(String, String)> = settings
+        .into_iter()
+        .map(|setting| (setting.name, setting.value))
+        .collect();
     let upstream = match gateway
         .connector
         .open(&context.connection.name, &passthrough)
@@ -133,6 +150,17 @@ pub(crate) async fn run(
         leftover: server_leftover,
     } = upstream;
 
+    let text_encoding = match TextEncoding::from_parameters(&parameters) {
+        Ok(encoding) => encoding,
+        Err(refusal) => {
+            send_fatal(&mut client, "0A000", &format!("gatehouse: {refusal}"), None).await;
+            let reason = format!("the session's SQL could not be read: {refusal}");
+            if let Err(error) = gateway.pipeline.record_disconnect(&context, &reason).await {
+                tracing::error!(session = %context.session_id, %error, "disconnect could not be recorded");
+            }
+            return Err(PgError::Unreadable(refusal));
+        }
+    };
     let masking = session_masking(gateway, &context)
         .await
         .map(|masking| SessionMasking {
@@ -182,7 +210,7 @@ pub(crate) async fn run(
             relay(
                 gateway,
                 &context,
-                masking,
+                (masking, text_encoding),
                 client,
                 (server_stream, server_leftover),
                 Endings {
@@ -216,7 +244,7 @@ pub(crate) async fn run(
     let reason = match &result {
         Ok(Ending::ClientTerminated) => "client terminated the session".to_owned(),
         Ok(Ending::ClientClosed) => "client closed the connection".to_owned(),
-        Ok(Ending::ServerClosed) => "server closed the connection".to_owned(),
+        Ok(Ending::ServerClosed { .. }) => "server closed the connection".to_owned(),
         Ok(Ending::ShutDown) => "gatehouse shut down".to_owned(),
         Ok(Ending::Revoked(reason)) => format!("ended by gatehouse: {reason}"),
         Ok(Ending::CredentialExpired) => {
@@ -232,6 +260,56 @@ pub(crate) async fn run(
     }
     tracing::info!(session = %context.session_id, %reason, "session ended");
     result.map(|_| ())
+}
+
+/// Decide the settings the client asked for at startup that need a decision of their own, as
+/// the `SET` statements they are; the error to end the session with when one is refused.
+async fn decide_startup_settings(
+    gateway: &PgGateway,
+    context: &SessionContext,
+    settings: &[StartupSetting],
+) -> Result<(), (&'static str, String, Option<String>)> {
+    let decided: Vec<&StartupSetting> = settings.iter().filter(|s| s.needs_decision()).collect();
+    if decided.is_empty() {
+        return Ok(());
+    }
+    let actions: Vec<Action> = decided
+        .iter()
+        .map(|setting| Action::Sql(setting.statement.clone()))
+        .collect();
+    let named = |action: &str| {
+        decided
+            .iter()
+            .find(|s| s.statement.kind.action_name() == action)
+            .map(|s| format!("startup parameter `{}={}`", s.name, s.value))
+            .unwrap_or_else(|| "a startup parameter".to_owned())
+    };
+    match gateway.pipeline.decide(context, &actions).await {
+        Ok(Decision::Allow(_permit)) => Ok(()),
+        Ok(Decision::Deny(denial)) => Err((
+            "42501",
+            format!(
+                "gatehouse: permission denied: {} is decided as `{}`: {}",
+                named(&denial.action),
+                denial.action,
+                denial.message
+            ),
+            Some(format!(
+                "policy: {}; connect without it, or set it with SET once connected",
+                denial.policy_label()
+            )),
+        )),
+        Ok(Decision::Hold(hold)) => Err((
+            "42501",
+            format!(
+                "gatehouse: {} needs approval: {}",
+                named(&hold.action),
+                hold.message
+            ),
+            Some("connect without it, or run the SET once connected and approved".to_owned()),
+        )),
+        Err(error) => Err(("58000", format!("gatehouse: {error}"), None)),
+    }
 }
 
 /// A masked session's masking, and the encoding its results arrive in (which must stay
@@ -277,7 +355,7 @@ async fn session_masking(
 async fn relay(
     gateway: &PgGateway,
     context: &SessionContext,
-    masking: Option<SessionMasking>,
+    (masking, text_encoding): (Option<SessionMasking>, TextEncoding),
     client: FrameReader<Box<dyn crate::Stream>>,
     (server, server_leftover): (Box<dyn crate::Stream>, bytes::BytesMut),
     endings: Endings<'_>,
@@ -304,6 +382,7 @@ async fn relay(
         "server",
     );
     let shared = Shared::default();
+    shared.set_text_encoding(text_encoding);
     let mut inbound = inbound::Inbound::new(
         gateway,
         context,
@@ -347,7 +426,7 @@ async fn relay(
                 "get a fresh token (`gatehouse token`, or `gatehouse connect` which refreshes it) and connect again",
             ),
         )),
-        Ok(Ending::ServerClosed) => Some(wire::error_response(
+        Ok(Ending::ServerClosed { explained: false }) => Some(wire::error_response(
             Severity::Fatal,
             "08006",
             &format!(

@@ -8,6 +8,7 @@ use super::results::ResultTracker;
 use super::server_model::{Placed, ServerModel};
 use super::{Ending, Shared};
 use crate::PgError;
+use crate::encoding::TextEncoding;
 use crate::wire::{self, FrameReader};
 use bytes::BytesMut;
 use gatehouse_pipeline::{Pipeline, SessionContext};
@@ -51,6 +52,8 @@ where
     W: AsyncWrite + Unpin,
 {
     let mut out = BytesMut::with_capacity(FLUSH_AT);
+    // The server said why it is ending the session (a FATAL error): nothing more to add.
+    let mut server_said_why = false;
     loop {
         let next = tokio::select! {
             biased;
@@ -61,8 +64,11 @@ where
             // Gatehouse's own notices go out between whole messages.
             client.write_all(&out).await?;
             out.clear();
+            let encoding = shared.text_encoding();
             for notice in shared.take_notices() {
-                client.write_all(&notice).await?;
+                client
+                    .write_all(&in_client_encoding(&notice, encoding))
+                    .await?;
             }
             client.flush().await?;
             continue;
@@ -73,7 +79,9 @@ where
                 if !out.is_empty() {
                     client.write_all(&out).await?;
                 }
-                return Ok(Ending::ServerClosed);
+                return Ok(Ending::ServerClosed {
+                    explained: server_said_why,
+                });
             }
             Err(error) => {
                 // A broken or hostile server: what arrived complete before the bad message
@@ -95,6 +103,9 @@ where
                 .find(|(code, _)| *code == wanted)
                 .map(|(_, value)| value.as_str())
         };
+        if matches!(field(b'V').or(field(b'S')), Some("FATAL" | "PANIC")) {
+            server_said_why = true;
+        }
         let error_text = (frame.tag == b'E').then(|| {
             format!(
                 "{}: {}",
@@ -118,7 +129,16 @@ where
             .then(|| frame.body().first().copied())
             .flatten();
         shared.note_placed(&placed, ready_status);
-
+        if frame.tag == b'S' {
+            let mut reader = wire::BodyReader::new(frame.body(), "ParameterStatus");
+            let (name, value) = (reader.cstr_lossy()?, reader.cstr_lossy()?);
+            if let Err(refusal) = shared.note_parameter(&name, &value) {
+                // Before the report (or anything read the new way) reaches the client.
+                client.write_all(&out).await?;
+                record(pipeline, context, &mut state.results);
+                return Err(PgError::Unreadable(refusal));
+            }
+        }
         let masked = match masker.as_mut() {
             Some(masker) => match mask(masker, frame.tag, frame.body(), &placed) {
                 Ok(masked) => masked,
@@ -159,8 +179,12 @@ where
         } else if let Some(command) = placed.reply_as_command {
             out.extend_from_slice(&wire::command_complete(command));
         } else if frame.tag == b'E' {
-            let replacement = shared.take_replacement(field(b'M').unwrap_or_default());
-            out.extend_from_slice(replacement.as_deref().unwrap_or(&frame.raw));
+            match shared.take_replacement(field(b'M').unwrap_or_default()) {
+                Some(refusal) => {
+                    out.extend_from_slice(&in_client_encoding(&refusal, shared.text_encoding()));
+                }
+                None => out.extend_from_slice(&frame.raw),
+            }
         } else {
             out.extend_from_slice(raw);
         }
@@ -195,6 +219,28 @@ fn mask(
         }
         _ => Ok(None),
     }
+}
+
+/// A message of gatehouse's own (an error or notice, written in UTF-8) in the client's
+/// encoding: its text fields re-encoded, characters the encoding lacks as `?`.
+pub(super) fn in_client_encoding(
+    message: &[u8],
+    encoding: TextEncoding,
+) -> std::borrow::Cow<'_, [u8]> {
+    if encoding.is_utf8() || message.is_ascii() {
+        return message.into();
+    }
+    let (Some(tag), Some(body)) = (message.first(), message.get(5..)) else {
+        return message.into();
+    };
+    let Ok(fields) = wire::error_fields(body) else {
+        return message.into();
+    };
+    let encoded: Vec<(u8, std::borrow::Cow<'_, [u8]>)> = fields
+        .iter()
+        .map(|(code, value)| (*code, encoding.encode(value)))
+        .collect();
+    wire::fields_message(*tag, &encoded).to_vec().into()
 }
 
 /// Record the outcomes of the statements whose responses the client has.

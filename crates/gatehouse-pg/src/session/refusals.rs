@@ -5,6 +5,7 @@
 //! approval id), which only the outbound side may write.
 
 use super::server_model::{Placed, SentQueue};
+use crate::encoding::TextEncoding;
 use bytes::Bytes;
 use rand::RngCore;
 use std::collections::VecDeque;
@@ -39,6 +40,8 @@ pub(crate) struct Shared {
     confirmed_unnamed_statement: AtomicU64,
     confirmed_unnamed_portal: AtomicU64,
     progress: watch::Sender<Progress>,
+    /// The encodings the server last reported: client text is read with them.
+    text_encoding: Mutex<TextEncoding>,
     notices: Mutex<Vec<Bytes>>,
     notice_ready: tokio::sync::Notify,
 }
@@ -55,6 +58,7 @@ impl Default for Shared {
                 ..Progress::default()
             })
             .0,
+            text_encoding: Mutex::default(),
             notices: Mutex::default(),
             notice_ready: tokio::sync::Notify::new(),
         }
@@ -124,6 +128,31 @@ impl Shared {
     /// Follow the server's progress.
     pub fn progress(&self) -> watch::Receiver<Progress> {
         self.progress.subscribe()
+    }
+
+    /// The encodings client text is read with now.
+    pub fn text_encoding(&self) -> TextEncoding {
+        self.text_encoding
+            .lock()
+            .map(|encoding| *encoding)
+            .unwrap_or_default()
+    }
+
+    /// Note a `ParameterStatus` the server sent; a refusal when gatehouse can no longer read
+    /// the session's SQL as the server does.
+    pub fn note_parameter(&self, name: &str, value: &str) -> Result<(), String> {
+        let mut encoding = self
+            .text_encoding
+            .lock()
+            .map_err(|_| "the session's encoding state is unusable".to_owned())?;
+        encoding.note(name, value)
+    }
+
+    /// Start with the encodings the server reported at startup.
+    pub fn set_text_encoding(&self, encoding: TextEncoding) {
+        if let Ok(mut current) = self.text_encoding.lock() {
+            *current = encoding;
+        }
     }
 
     /// Queue a message of gatehouse's own (a `NoticeResponse`) for the client.

@@ -81,11 +81,50 @@ pub fn error_response(
     out.freeze()
 }
 
+/// An `ErrorResponse` for text that does not parse: SQLSTATE 42601 with the 1-based character
+/// position of the failing token, as PostgreSQL's own syntax errors carry it.
+pub fn syntax_error(message: &str, position: Option<usize>, detail: &str) -> Bytes {
+    let mut out = BytesMut::with_capacity(128 + message.len() + detail.len());
+    let at = begin(&mut out, b'E');
+    for (code, value) in [
+        (b'S', "ERROR"),
+        (b'V', "ERROR"),
+        (b'C', "42601"),
+        (b'M', message),
+        (b'D', detail),
+    ] {
+        out.put_u8(code);
+        put_cstr(&mut out, value);
+    }
+    if let Some(position) = position {
+        out.put_u8(b'P');
+        put_cstr(&mut out, &position.to_string());
+    }
+    out.put_u8(0);
+    end(&mut out, at);
+    out.freeze()
+}
+
 /// `CommandComplete` with a command tag (`DEALLOCATE`).
 pub fn command_complete(tag: &str) -> Bytes {
     let mut out = BytesMut::new();
     let at = begin(&mut out, b'C');
     put_cstr(&mut out, tag);
+    end(&mut out, at);
+    out.freeze()
+}
+
+/// An `ErrorResponse` or `NoticeResponse` (`tag`) from its fields, values as bytes (already
+/// in the client's encoding).
+pub fn fields_message(tag: u8, fields: &[(u8, std::borrow::Cow<'_, [u8]>)]) -> Bytes {
+    let mut out = BytesMut::new();
+    let at = begin(&mut out, tag);
+    for (code, value) in fields {
+        out.put_u8(*code);
+        out.extend(value.iter().filter(|b| **b != 0));
+        out.put_u8(0);
+    }
+    out.put_u8(0);
     end(&mut out, at);
     out.freeze()
 }
@@ -207,11 +246,13 @@ pub fn query(text: &str) -> Bytes {
     out.freeze()
 }
 
-/// `Parse` with a (possibly renamed) statement name.
-pub fn parse(out: &mut BytesMut, statement: &str, query: &str, parameter_types: &[u8]) {
+/// `Parse` with a (possibly renamed) statement name; `query` is the client's text, in its
+/// encoding, exactly as it sent it.
+pub fn parse(out: &mut BytesMut, statement: &str, query: &[u8], parameter_types: &[u8]) {
     let at = begin(out, b'P');
     put_cstr(out, statement);
-    put_cstr(out, query);
+    out.extend(query.iter().filter(|b| **b != 0));
+    out.put_u8(0);
     out.put_slice(parameter_types);
     end(out, at);
 }

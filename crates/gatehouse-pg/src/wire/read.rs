@@ -20,7 +20,7 @@ impl<'a> BodyReader<'a> {
 
     /// A NUL-terminated string, which must be UTF-8.
     pub fn cstr(&mut self) -> Result<&'a str, PgError> {
-        let text = self.cstr_bytes()?;
+        let text = self.cbytes()?;
         std::str::from_utf8(text).map_err(|_| self.malformed("string is not valid UTF-8"))
     }
 
@@ -28,10 +28,11 @@ impl<'a> BodyReader<'a> {
     /// shown or recorded (a server's error message in another encoding), where losing the
     /// whole message would be worse than a replaced byte.
     pub fn cstr_lossy(&mut self) -> Result<String, PgError> {
-        Ok(String::from_utf8_lossy(self.cstr_bytes()?).into_owned())
+        Ok(String::from_utf8_lossy(self.cbytes()?).into_owned())
     }
 
-    fn cstr_bytes(&mut self) -> Result<&'a [u8], PgError> {
+    /// A NUL-terminated string as bytes: text in the client's encoding, decoded by the caller.
+    pub fn cbytes(&mut self) -> Result<&'a [u8], PgError> {
         let end = self
             .rest
             .iter()
@@ -106,17 +107,18 @@ pub fn startup_parameters(body: &[u8]) -> Result<Vec<(String, String)>, PgError>
     Ok(params)
 }
 
-/// `Parse`: statement name, query text, and the parameter-type bytes that follow.
+/// `Parse`: statement name, query text (in the client's encoding), and the parameter-type
+/// bytes that follow.
 pub struct ParseMessage<'a> {
     pub statement: &'a str,
-    pub query: &'a str,
+    pub query: &'a [u8],
     pub parameter_types: &'a [u8],
 }
 
 pub fn parse_message(body: &[u8]) -> Result<ParseMessage<'_>, PgError> {
     let mut reader = BodyReader::new(body, "Parse");
     let statement = reader.cstr()?;
-    let query = reader.cstr()?;
+    let query = reader.cbytes()?;
     Ok(ParseMessage {
         statement,
         query,
@@ -165,10 +167,10 @@ pub fn target_message<'a>(body: &'a [u8], what: &'static str) -> Result<(u8, &'a
     Ok((kind, name))
 }
 
-/// `Query`: the SQL text.
-pub fn query_message(body: &[u8]) -> Result<&str, PgError> {
+/// `Query`: the SQL text, in the client's encoding.
+pub fn query_message(body: &[u8]) -> Result<&[u8], PgError> {
     let mut reader = BodyReader::new(body, "Query");
-    let text = reader.cstr()?;
+    let text = reader.cbytes()?;
     reader.finish()?;
     Ok(text)
 }
@@ -288,7 +290,7 @@ mod tests {
         assert!(target_message(b"X\0", "Close").is_err());
         assert!(startup_parameters(b"user\0ana\0").is_err());
         assert!(query_message(b"SELECT 1\0extra").is_err());
-        assert!(query_message(b"\xff\xfe\0").is_err());
+        assert!(query_message(b"SELECT 1").is_err());
         // DataRow: a value past the end, a value short of the end, bad lengths and counts.
         assert!(check_data_row(b"\0\x01\0\0\x03\xe8abc").is_err());
         assert!(check_data_row(b"\0\x01\0\0\0\x01ab").is_err());
@@ -304,7 +306,7 @@ mod tests {
         let (portal, rows) = execute_message(b"p1\0\0\0\0\x05").unwrap();
         assert_eq!((portal, rows), ("p1", 5));
         let parse = parse_message(b"s1\0SELECT 1\0\0\0").unwrap();
-        assert_eq!((parse.statement, parse.query), ("s1", "SELECT 1"));
+        assert_eq!((parse.statement, parse.query), ("s1", &b"SELECT 1"[..]));
         check_data_row(b"\0\x02\0\0\0\x03abc\xff\xff\xff\xff").unwrap();
         check_data_row(b"\0\0").unwrap();
     }

@@ -355,20 +355,24 @@ user = "postgres"
         config
     }
 
-    pub fn tls(&self) -> tokio_postgres_rustls::MakeRustlsConnect {
+    /// A TLS client configuration that trusts this gateway's certificate.
+    pub fn tls_client_config(&self) -> rustls::ClientConfig {
         let mut roots = rustls::RootCertStore::empty();
         use rustls::pki_types::pem::PemObject;
         for cert in rustls::pki_types::CertificateDer::pem_file_iter(self.ca_file()).unwrap() {
             roots.add(cert.unwrap()).unwrap();
         }
-        let config = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
             rustls::crypto::ring::default_provider(),
         ))
         .with_safe_default_protocol_versions()
         .unwrap()
         .with_root_certificates(roots)
-        .with_no_client_auth();
-        tokio_postgres_rustls::MakeRustlsConnect::new(config)
+        .with_no_client_auth()
+    }
+
+    pub fn tls(&self) -> tokio_postgres_rustls::MakeRustlsConnect {
+        tokio_postgres_rustls::MakeRustlsConnect::new(self.tls_client_config())
     }
 
     /// Connect through the gateway as `user` with `token` to connection `demo`.

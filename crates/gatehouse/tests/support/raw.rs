@@ -171,18 +171,46 @@ impl Batch {
 pub struct Raw {
     stream: TcpStream,
     buf: BytesMut,
+    /// The BackendKeyData the gateway sent: (process id, secret).
+    pub key: Option<(i32, i32)>,
 }
 
 impl Raw {
     pub async fn connect(gateway: &Gateway, user: &str, token: &str) -> Raw {
+        Raw::connect_with(gateway, user, token, &[]).await
+    }
+
+    /// Connect with extra startup parameters (`client_encoding`, `options`, ...).
+    pub async fn connect_with(
+        gateway: &Gateway,
+        user: &str,
+        token: &str,
+        parameters: &[(&str, &str)],
+    ) -> Raw {
+        let (raw, greeting) = Raw::try_connect(gateway, user, token, parameters).await;
+        assert!(errors(&greeting).is_empty(), "{:?}", errors(&greeting));
+        raw
+    }
+
+    /// Connect and return what the gateway answered the password with (up to ReadyForQuery
+    /// or an error).
+    pub async fn try_connect(
+        gateway: &Gateway,
+        user: &str,
+        token: &str,
+        parameters: &[(&str, &str)],
+    ) -> (Raw, Vec<Msg>) {
         let stream = TcpStream::connect(gateway.pg_addr).await.unwrap();
         stream.set_nodelay(true).unwrap();
         let mut raw = Raw {
             stream,
             buf: BytesMut::new(),
+            key: None,
         };
         let mut out = BytesMut::new();
-        frontend::startup_message([("user", user), ("database", "demo")], &mut out).unwrap();
+        let mut all = vec![("user", user), ("database", "demo")];
+        all.extend_from_slice(parameters);
+        frontend::startup_message(all, &mut out).unwrap();
         raw.write(&out).await;
         let asked = raw.recv().await;
         assert_eq!(asked.tag, b'R', "expected a password request: {asked:?}");
@@ -190,9 +218,38 @@ impl Raw {
         let mut out = BytesMut::new();
         frontend::password_message(token.as_bytes(), &mut out).unwrap();
         raw.write(&out).await;
-        let greeting = raw.until_ready().await;
-        assert!(errors(&greeting).is_empty(), "{:?}", errors(&greeting));
-        raw
+        let mut greeting = Vec::new();
+        loop {
+            let message = raw.recv().await;
+            let done = matches!(message.tag, b'Z' | b'E');
+            if message.tag == b'K' {
+                let mut body = message.body.clone();
+                raw.key = Some((body.get_i32(), body.get_i32()));
+            }
+            greeting.push(message);
+            if done {
+                return (raw, greeting);
+            }
+        }
+    }
+
+    /// Every message until the gateway closes the connection.
+    pub async fn until_closed(&mut self) -> Vec<Msg> {
+        let mut messages = Vec::new();
+        loop {
+            if self.buf.len() >= 5 {
+                messages.push(self.recv().await);
+                continue;
+            }
+            let read =
+                tokio::time::timeout(Duration::from_secs(20), self.stream.read_buf(&mut self.buf))
+                    .await
+                    .expect("the gateway neither answered nor closed within 20 s")
+                    .unwrap_or(0);
+            if read == 0 {
+                return messages;
+            }
+        }
     }
 
     pub async fn write(&mut self, bytes: &[u8]) {
