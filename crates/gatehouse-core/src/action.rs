@@ -99,6 +99,29 @@ pub struct SqlStatement {
     /// all-rows condition can be told from the text.
     #[serde(default)]
     pub all_rows: bool,
+    /// What the statement's meaning depends on besides its text, when gatehouse knows it:
+    /// the parameter values bound to it and the session state its names resolve in. Audited
+    /// with the statement, and part of what an approval binds to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context: Option<StatementContext>,
+}
+
+/// The parameters and session state a statement runs with: the same text means something
+/// else with other parameter values, another `search_path`, another role, or a temporary
+/// table that shadows the relation it names.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatementContext {
+    /// Parameter values bound to it, in order, as text (binary values as `\x` hex), masked
+    /// where the session's results are masked; `None` for SQL NULL.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub parameters: Vec<Option<String>>,
+    /// Session state names resolve in, as `(name, value)`: `search_path`, `role`, and
+    /// `relation <name>` → its OID (empty when it does not exist).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub resolved: Vec<(String, String)>,
+    /// SHA-256 (hex) of the exact parameter bytes and formats, and of `resolved`: equal
+    /// digests mean the statement means the same thing.
+    pub digest: String,
 }
 
 /// A typed request, decided by policy. Adapters decode bytes into these; nothing downstream of

@@ -10,7 +10,7 @@ mod connection;
 mod identity;
 mod secret;
 
-pub use action::{Action, SqlKind, SqlStatement};
+pub use action::{Action, SqlKind, SqlStatement, StatementContext};
 pub use connection::{ConnectionInfo, ConnectionKind};
 pub use identity::{Identity, IdentityKind};
 pub use secret::SecretString;

@@ -85,6 +85,7 @@ fn sql(kind: SqlKind, text: &str) -> Action {
         fingerprint: "f".into(),
         reason: None,
         all_rows: false,
+        context: None,
     })
 }
 

@@ -51,6 +51,7 @@ fn decide(c: &mut Criterion) {
             .to_owned(),
         reason: None,
         all_rows: false,
+        context: None,
     });
     let request = |identity| PolicyRequest {
         identity,

@@ -306,6 +306,7 @@ mod tests {
             fingerprint: "select ?".into(),
             reason: None,
             all_rows: false,
+            context: None,
         })
     }
 

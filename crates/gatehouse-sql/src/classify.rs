@@ -115,6 +115,7 @@ fn unknown_text(sql: &str, reason: String) -> ClassifiedStatement {
             fingerprint: String::new(),
             reason: Some(reason),
             all_rows: false,
+            context: None,
         },
         prepared: None,
     }
@@ -167,6 +168,7 @@ impl Analysis {
                 fingerprint,
                 reason,
                 all_rows: self.facts.all_rows,
+                context: None,
             },
             prepared: self.prepared,
         }

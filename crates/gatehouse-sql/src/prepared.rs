@@ -197,6 +197,7 @@ fn fetched(fetch: &SqlStatement, declared: &SqlStatement, name: &str) -> SqlStat
         fingerprint: fetch.fingerprint.clone(),
         reason: Some(format!("fetches from cursor `{name}`")),
         all_rows: declared.all_rows,
+        context: None,
     }
 }
 
@@ -211,6 +212,7 @@ fn executed(execute: &SqlStatement, prepared: &SqlStatement, name: &str) -> SqlS
         fingerprint: execute.fingerprint.clone(),
         reason: Some(format!("executes prepared statement `{name}`")),
         all_rows: prepared.all_rows,
+        context: None,
     };
     // The EXECUTE's own kind is Unknown by construction; what its parameters do is in the
     // functions they call.

@@ -31,6 +31,7 @@ static FIXTURE: LazyLock<Fixture> = LazyLock::new(|| {
             fingerprint: "0123456789abcdef".to_owned(),
             reason: None,
             all_rows: false,
+            context: None,
         })
     };
     Fixture {

@@ -957,5 +957,6 @@ fn unknown_statement(text: &str, reason: &str) -> SqlStatement {
         fingerprint: String::new(),
         reason: Some(reason.to_owned()),
         all_rows: false,
+        context: None,
     }
 }

@@ -38,6 +38,7 @@ pub fn statement(kind: SqlKind, reads: &[&str], writes: &[&str], functions: &[&s
         fingerprint: "select * from t".to_owned(),
         reason: None,
         all_rows: false,
+        context: None,
     })
 }
 
