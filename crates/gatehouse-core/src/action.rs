@@ -103,7 +103,7 @@ pub struct SqlStatement {
     /// the parameter values bound to it and the session state its names resolve in. Audited
     /// with the statement, and part of what an approval binds to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub context: Option<StatementContext>,
+    pub context: Option<Box<StatementContext>>,
 }
 
 /// The parameters and session state a statement runs with: the same text means something

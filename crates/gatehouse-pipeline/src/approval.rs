@@ -75,6 +75,10 @@ pub struct ApprovalBinding {
     pub statement: String,
     pub fingerprint: String,
     pub policy_version: String,
+    /// The parameters and session state the statement runs with: an approval for one set of
+    /// values (or one `search_path`, or one resolved table) is not one for another.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context: Option<gatehouse_core::StatementContext>,
 }
 
 /// What approving needs, from the `@approval` annotations of the permitting policy.

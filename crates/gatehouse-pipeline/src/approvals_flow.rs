@@ -134,9 +134,13 @@ impl Pipeline {
 
 /// Exactly what an approval for `action` in `session` is bound to.
 fn binding_of(session: &SessionContext, action: &Action, policy_version: &str) -> ApprovalBinding {
-    let (statement, fingerprint) = match action {
-        Action::Sql(sql) => (sql.text.clone(), sql.fingerprint.clone()),
-        Action::Connect | Action::ViewUnmasked => (String::new(), String::new()),
+    let (statement, fingerprint, context) = match action {
+        Action::Sql(sql) => (
+            sql.text.clone(),
+            sql.fingerprint.clone(),
+            sql.context.as_deref().cloned(),
+        ),
+        Action::Connect | Action::ViewUnmasked => (String::new(), String::new(), None),
     };
     ApprovalBinding {
         subject: session.identity.subject.clone(),
@@ -146,6 +150,7 @@ fn binding_of(session: &SessionContext, action: &Action, policy_version: &str) -
         statement,
         fingerprint,
         policy_version: policy_version.to_owned(),
+        context,
     }
 }
 

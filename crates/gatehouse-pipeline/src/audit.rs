@@ -104,6 +104,9 @@ pub struct AuditEvent {
     pub refers_to: Option<i64>,
     /// Free-form detail: the denial message, a disconnect reason, what changed.
     pub detail: Option<String>,
+    /// For a statement: the parameter values and session state it ran with, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context: Option<gatehouse_core::StatementContext>,
 }
 
 impl AuditEvent {
@@ -132,6 +135,7 @@ impl AuditEvent {
             outcome: None,
             refers_to: None,
             detail,
+            context: None,
         }
     }
 }

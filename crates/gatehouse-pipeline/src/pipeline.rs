@@ -94,6 +94,41 @@ impl Pipeline {
         &self.policy
     }
 
+    /// Whether policy would hold any of `actions` for approval, and none is denied outright;
+    /// nothing is recorded or created. An adapter gathers what such a request's approval must
+    /// be bound to (the session state its names resolve in), which costs a round trip to the
+    /// server, only for these.
+    pub async fn would_hold(&self, session: &SessionContext, actions: &[Action]) -> bool {
+        let now = now_unix_ms();
+        let grants: Vec<AccessGrant> = match &self.grants {
+            Some(lookup) => lookup.in_force(session, now).await,
+            None => Vec::new(),
+        };
+        let granted_identity;
+        let identity = if grants.is_empty() {
+            &session.identity
+        } else {
+            granted_identity = with_granted_groups(&session.identity, &grants);
+            &granted_identity
+        };
+        let mut held = false;
+        for action in actions {
+            let verdict = self.policy.decide(&PolicyRequest {
+                identity,
+                connection: &session.connection,
+                action,
+                source_address: session.source_address,
+                now_unix_seconds: now / 1000,
+            });
+            match verdict.hold {
+                Some(_) => held = true,
+                None if !verdict.allowed => return false,
+                None => {}
+            }
+        }
+        held
+    }
+
     /// Decide a request made of one or more actions (a multi-statement message is one
     /// request): every action must be allowed or none is. Every decided action is recorded;
     /// an `Allow` is returned only after its events are stored. An action that policy permits
@@ -420,12 +455,13 @@ fn event_for(
     detail: Option<String>,
     now: i64,
 ) -> AuditEvent {
-    let (kind, statement, fingerprint) = match action {
-        Action::Connect | Action::ViewUnmasked => (AuditEventKind::Connect, None, None),
+    let (kind, statement, fingerprint, context) = match action {
+        Action::Connect | Action::ViewUnmasked => (AuditEventKind::Connect, None, None, None),
         Action::Sql(sql) => (
             AuditEventKind::Statement,
             Some(sql.text.clone()),
             Some(sql.fingerprint.clone()),
+            sql.context.as_deref().cloned(),
         ),
     };
     AuditEvent {
@@ -435,6 +471,7 @@ fn event_for(
         statement,
         fingerprint,
         detail,
+        context,
         ..session_event(session, kind, now)
     }
 }
@@ -489,5 +526,6 @@ pub(crate) fn session_event(
         outcome: None,
         refers_to: None,
         detail: None,
+        context: None,
     }
 }

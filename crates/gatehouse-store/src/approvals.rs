@@ -26,7 +26,7 @@ macro_rules! columns {
         "id, state, subject, acting_for_json, connection, action, statement, fingerprint, \
          policy_version, policy, approver_group, required, ttl_seconds, requester_kind, \
          requester_groups_json, session, created_unix_ms, expires_unix_ms, updated_unix_ms, \
-         reviews_json"
+         reviews_json, context_json"
     };
 }
 
@@ -66,8 +66,8 @@ impl Store {
             "INSERT INTO approvals (id, state, subject, acting_for_json, connection, action,
                  statement, fingerprint, policy_version, policy, approver_group, required,
                  ttl_seconds, requester_kind, requester_groups_json, session, created_unix_ms,
-                 expires_unix_ms, updated_unix_ms, reviews_json)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                 expires_unix_ms, updated_unix_ms, reviews_json, context_json, context_digest)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(&record.id)
         .bind(record.state.as_str())
@@ -92,6 +92,14 @@ impl Store {
         .bind(record.expires_unix_ms)
         .bind(record.updated_unix_ms)
         .bind(to_json("approvals.reviews_json", &record.reviews)?)
+        .bind(
+            binding
+                .context
+                .as_ref()
+                .map(|context| to_json("approvals.context_json", context))
+                .transpose()?,
+        )
+        .bind(context_digest(binding))
         .execute(&self.pool)
         .await;
         match result {
@@ -124,7 +132,7 @@ impl Store {
              WHERE subject = ? AND connection = ? AND fingerprint = ?
                AND state IN ('pending', 'approved')
                AND acting_for_json = ? AND action = ? AND statement = ? AND policy_version = ?
-               AND expires_unix_ms > ?
+               AND context_digest = ? AND expires_unix_ms > ?
              ORDER BY created_unix_ms DESC, id DESC
              LIMIT 1"
         ))
@@ -135,6 +143,7 @@ impl Store {
         .bind(&binding.action)
         .bind(&binding.statement)
         .bind(&binding.policy_version)
+        .bind(context_digest(binding))
         .bind(now_unix_ms)
         .fetch_optional(&self.pool)
         .await?;
@@ -425,6 +434,15 @@ fn from_json<T: serde::de::DeserializeOwned>(
     serde_json::from_str(&text).map_err(|e| StoreError::Corrupt(what, e.to_string()))
 }
 
+/// What the binding lookup compares of a statement's context: its digest, empty for none.
+fn context_digest(binding: &ApprovalBinding) -> &str {
+    binding
+        .context
+        .as_ref()
+        .map(|context| context.digest.as_str())
+        .unwrap_or_default()
+}
+
 fn record_from_row(row: &SqliteRow) -> Result<ApprovalRecord, StoreError> {
     let state: String = row.try_get("state")?;
     let required: i64 = row.try_get("required")?;
@@ -441,6 +459,14 @@ fn record_from_row(row: &SqliteRow) -> Result<ApprovalRecord, StoreError> {
             statement: row.try_get("statement")?,
             fingerprint: row.try_get("fingerprint")?,
             policy_version: row.try_get("policy_version")?,
+            context: {
+                let text: Option<String> = row.try_get("context_json")?;
+                text.map(|text| {
+                    serde_json::from_str(&text)
+                        .map_err(|e| StoreError::Corrupt("approvals.context_json", e.to_string()))
+                })
+                .transpose()?
+            },
         },
         need: ApprovalNeed {
             policy: row.try_get("policy")?,

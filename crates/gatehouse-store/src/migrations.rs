@@ -183,6 +183,16 @@ const MIGRATIONS: &[(i64, &str)] = &[
     );
     "#,
     ),
+    (
+        8,
+        r#"
+    -- What an approved statement's meaning also depends on (parameter values, search_path,
+    -- role, relation OIDs): `context_json` for reviewers, `context_digest` for the binding
+    -- lookup (empty when the statement has no context).
+    ALTER TABLE approvals ADD COLUMN context_json TEXT;
+    ALTER TABLE approvals ADD COLUMN context_digest TEXT NOT NULL DEFAULT '';
+    "#,
+    ),
 ];
 
 pub(crate) async fn apply(pool: &SqlitePool) -> Result<(), StoreError> {

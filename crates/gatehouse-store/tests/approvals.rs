@@ -34,6 +34,7 @@ fn binding() -> ApprovalBinding {
         statement: "DELETE FROM orders WHERE id = 7".into(),
         fingerprint: "fp-delete-orders-by-id".into(),
         policy_version: "v-1".into(),
+        context: None,
     }
 }
 

@@ -94,6 +94,7 @@ fn event(statement: &str) -> AuditEvent {
         outcome: None,
         refers_to: None,
         detail: None,
+        context: None,
     }
 }
 

@@ -107,6 +107,7 @@ pub(crate) async fn create_request(
             ),
             fingerprint: grant_fingerprint(group),
             policy_version,
+            context: None,
         },
         need: ApprovalNeed {
             policy: GRANT_POLICY.to_owned(),
@@ -149,6 +150,7 @@ pub(crate) async fn create_request(
             "approval {} requested: group `{}` on `{}` for {}, needs 1 of `{}`",
             record.id, group, connection, duration_text, record.need.group
         )),
+        context: None,
     };
     let recorded = async {
         log.append(&[event], Durability::Synced)

@@ -414,6 +414,7 @@ mod tests {
                 statement: "DELETE FROM t".into(),
                 fingerprint: "fp".into(),
                 policy_version: "v".into(),
+                context: None,
             },
             need: ApprovalNeed {
                 policy: "p".into(),

@@ -547,6 +547,20 @@ fn details(record: &ApprovalRecord, now: i64) -> String {
         ("action", binding.action.clone()),
         ("statement", binding.statement.clone()),
         ("fingerprint", binding.fingerprint.clone()),
+    ]);
+    if let Some(context) = &binding.context {
+        for (position, value) in context.parameters.iter().enumerate() {
+            lines.push((
+                "parameters",
+                format!("${} = {}", position + 1, value.as_deref().unwrap_or("NULL")),
+            ));
+        }
+        for (name, value) in &context.resolved {
+            let value = if value.is_empty() { "(none)" } else { value };
+            lines.push(("bound to", format!("{name} = {value}")));
+        }
+    }
+    lines.extend([
         (
             "policy",
             format!(

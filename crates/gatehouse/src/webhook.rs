@@ -669,6 +669,7 @@ mod tests {
                 statement: "DELETE FROM items WHERE id = 2 AND name <> 'a&b'".into(),
                 fingerprint: "fp".into(),
                 policy_version: "v".into(),
+                context: None,
             },
             need: ApprovalNeed {
                 policy: "deletes-need-admins".into(),

@@ -255,6 +255,7 @@ fn needs_two(id: &str) -> ApprovalRecord {
             statement: "DELETE FROM orders WHERE id = 7".into(),
             fingerprint: "fp-delete-orders".into(),
             policy_version: "v-test".into(),
+            context: None,
         },
         need: ApprovalNeed {
             policy: "deletes-need-admins".into(),

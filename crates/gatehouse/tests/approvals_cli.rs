@@ -40,6 +40,7 @@ fn pending(id: &str, required: u32) -> ApprovalRecord {
             statement: STATEMENT.into(),
             fingerprint: "fp-delete-orders".into(),
             policy_version: "v-test".into(),
+            context: None,
         },
         need: ApprovalNeed {
             policy: "deletes-need-admins".into(),

@@ -15,8 +15,10 @@
 //! Every message sent is also appended to the server model's queue (`server_model`), which
 //! matches the server's answers to it.
 
+use super::refusals::OwnResult;
 use super::results::StatementHint;
 use super::server_model::{Forwarded, Sent};
+use super::statement_context::{self, BoundParameters};
 use super::{Ending, Shared};
 use crate::wire::{self, FrameReader, Severity};
 use crate::{PgError, PgGateway};
@@ -39,6 +41,10 @@ const RESERVED_PREFIX: &str = "gh_";
 /// How long a client message waits behind a COPY FROM STDIN whose answer has not come, when
 /// the server may be skipping it (after an error) rather than about to ask for data.
 const COPY_ANSWER_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// How long gatehouse waits for the answer to a request of its own (reading the session
+/// state an approval binds to) before deciding without it.
+const OWN_ANSWER_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// How far gatehouse may trust its record of what a server-side object holds.
 #[derive(Debug, Clone, Copy)]
@@ -65,6 +71,8 @@ struct Tracked {
     backend_name: String,
     statements: Arc<[SqlStatement]>,
     trust: Trust,
+    /// For a portal: the parameters its Bind gave it.
+    parameters: Option<BoundParameters>,
 }
 
 pub(super) struct Inbound<'a, R> {
@@ -158,7 +166,7 @@ impl<'a, R: AsyncRead + Unpin> Inbound<'a, R> {
                 }
                 b'P' => self.on_parse(body)?,
                 b'B' => self.on_bind(body)?,
-                b'E' => self.on_execute(body).await?,
+                b'E' => self.on_execute(body, server).await?,
                 b'D' | b'C' => self.on_describe_or_close(frame.tag, body)?,
                 b'S' => {
                     self.skipping_until_sync = false;
@@ -358,6 +366,9 @@ impl<'a, R: AsyncRead + Unpin> Inbound<'a, R> {
         let text = text.as_ref();
         let statements = self.classify(text);
         let actions: Vec<Action> = statements.iter().cloned().map(Action::Sql).collect();
+        let Some(actions) = self.bind_held_to_session(actions, None, server).await? else {
+            return Ok(());
+        };
         match self.decide(&actions).await {
             Ok(permit) => {
                 if let Some(name) = self.protocol_deallocate(text, &statements)
@@ -448,6 +459,7 @@ impl<'a, R: AsyncRead + Unpin> Inbound<'a, R> {
                 backend_name,
                 statements,
                 trust,
+                parameters: None,
             },
         );
         Ok(())
@@ -463,6 +475,9 @@ impl<'a, R: AsyncRead + Unpin> Inbound<'a, R> {
             None => (self.missing_name(), Arc::from(Vec::new())),
         };
         let (portal_backend, trust) = self.backend_name(bind.portal, "p");
+        // A Bind the server cannot read is refused by the server, and then nothing runs.
+        let parameters =
+            BoundParameters::read(bind.rest, self.shared.text_encoding(), self.masker()).ok();
         let mut message = BytesMut::new();
         wire::bind(&mut message, &portal_backend, &statement_backend, bind.rest);
         self.send(
@@ -477,16 +492,25 @@ impl<'a, R: AsyncRead + Unpin> Inbound<'a, R> {
                 backend_name: portal_backend,
                 statements,
                 trust,
+                parameters,
             },
         );
         Ok(())
     }
 
-    async fn on_execute(&mut self, body: &[u8]) -> Result<(), PgError> {
+    async fn on_execute<W: AsyncWrite + Unpin>(
+        &mut self,
+        body: &[u8],
+        server: &mut W,
+    ) -> Result<(), PgError> {
         if self.skipping_until_sync {
             return Ok(());
         }
         let (portal, max_rows) = wire::execute_message(body)?;
+        let parameters = self
+            .portals
+            .get(portal)
+            .and_then(|tracked| tracked.parameters.clone());
         let Some((backend_name, statements)) = self.lookup(Target::Portal, portal) else {
             // Not a portal gatehouse bound: the server cannot have it under this name either,
             // so it will answer "portal does not exist" and run nothing.
@@ -496,7 +520,29 @@ impl<'a, R: AsyncRead + Unpin> Inbound<'a, R> {
             self.send(Sent::Execute { statement: None }, &message);
             return Ok(());
         };
-        let actions: Vec<Action> = statements.iter().cloned().map(Action::Sql).collect();
+        let context = parameters
+            .as_ref()
+            .and_then(BoundParameters::context)
+            .map(Box::new);
+        let actions: Vec<Action> = statements
+            .iter()
+            .cloned()
+            .map(|statement| {
+                Action::Sql(SqlStatement {
+                    context: context.clone(),
+                    ..statement
+                })
+            })
+            .collect();
+        let Some(actions) = self
+            .bind_held_to_session(actions, parameters.as_ref(), server)
+            .await?
+        else {
+            // Gatehouse's own request failed and the client was told why; the server now
+            // skips to Sync, and so does gatehouse.
+            self.skipping_until_sync = true;
+            return Ok(());
+        };
         match self.decide(&actions).await {
             Ok(permit) => {
                 let copy = statements.iter().any(copies_in);
@@ -763,6 +809,175 @@ impl<'a, R: AsyncRead + Unpin> Inbound<'a, R> {
             Target::Portal => format!("fetches from cursor `{name}`"),
         });
         Some((name.to_owned(), Arc::from(vec![statement])))
+    }
+
+    /// The session's masker, when its results are masked.
+    fn masker(&self) -> Option<&gatehouse_mask::Masker> {
+        if !self.masked {
+            return None;
+        }
+        self.gateway
+            .masking
+            .get(&self.context.connection.name)
+            .map(|masking| &masking.masker)
+    }
+
+    /// When policy would hold `actions` for approval, read from the server the session state
+    /// their names resolve in (`search_path`, role, the relations they name) and add it to
+    /// each statement's context, so that the approval binds to it: the same text under
+    /// another `search_path`, or with a temporary table shadowing a relation, needs another
+    /// approval. `None` when gatehouse's own request failed and the client got its error.
+    async fn bind_held_to_session<W: AsyncWrite + Unpin>(
+        &mut self,
+        mut actions: Vec<Action>,
+        parameters: Option<&BoundParameters>,
+        server: &mut W,
+    ) -> Result<Option<Vec<Action>>, PgError> {
+        if !self
+            .gateway
+            .pipeline
+            .would_hold(self.context, &actions)
+            .await
+        {
+            return Ok(Some(actions));
+        }
+        for action in &mut actions {
+            let Action::Sql(statement) = action else {
+                continue;
+            };
+            let Some(resolved) = self.read_session_state(statement, server).await? else {
+                if self.shared.progress().borrow().skipping {
+                    return Ok(None);
+                }
+                // Without the state, the approval would bind to less than the statement
+                // means: leave it without context and let the state be read next time.
+                continue;
+            };
+            statement.context = Some(Box::new(statement_context::with_resolution(
+                statement.context.as_deref(),
+                parameters,
+                resolved,
+            )));
+        }
+        Ok(Some(actions))
+    }
+
+    /// Ask the server, inside the client's session and transaction, for the state
+    /// `statement`'s names resolve in. In an extended-protocol batch the request goes as
+    /// extended messages under gatehouse's own names (a simple Query there would end the
+    /// batch's implicit transaction); it waits for the answer, or gives up when the server
+    /// turns out to be skipping to Sync (it will skip the statement too).
+    async fn read_session_state<W: AsyncWrite + Unpin>(
+        &mut self,
+        statement: &SqlStatement,
+        server: &mut W,
+    ) -> Result<Option<Vec<(String, String)>>, PgError> {
+        let progress = self.shared.progress();
+        if progress.borrow().transaction_status == b'E' || progress.borrow().skipping {
+            return Ok(None);
+        }
+        drop(progress);
+        let (sql, relations) = statement_context::resolution_query(statement);
+        self.shared.take_own_results();
+        if self.extended_since_sync {
+            let refusal = wire::error_response(
+                Severity::Error,
+                "58000",
+                "gatehouse could not read the session state this statement's approval must be bound to",
+                None,
+                Some(
+                    "send the statement again; if it keeps failing, run it in its own transaction",
+                ),
+            );
+            self.next_name += 1;
+            let statement_name = format!("gh_{}_state{}", self.name_nonce, self.next_name);
+            let mut message = BytesMut::new();
+            wire::parse(&mut message, &statement_name, sql.as_bytes(), &[0, 0]);
+            self.send_own(
+                Sent::Parse { unnamed: None },
+                &message,
+                Some(refusal.clone()),
+            );
+            message.clear();
+            wire::bind(
+                &mut message,
+                &statement_name,
+                &statement_name,
+                &[0, 0, 0, 0, 0, 0],
+            );
+            self.send_own(
+                Sent::Bind { unnamed: None },
+                &message,
+                Some(refusal.clone()),
+            );
+            message.clear();
+            wire::execute(&mut message, &statement_name, 0);
+            self.send_own(
+                Sent::Execute { statement: None },
+                &message,
+                Some(refusal.clone()),
+            );
+            message.clear();
+            wire::target(&mut message, b'C', b'P', &statement_name);
+            self.send_own(
+                Sent::Close { deallocate: None },
+                &message,
+                Some(refusal.clone()),
+            );
+            message.clear();
+            wire::target(&mut message, b'C', b'S', &statement_name);
+            self.send_own(Sent::Close { deallocate: None }, &message, Some(refusal));
+            self.send_own(Sent::Flush, &wire::raw_message(b'H', &[]), None);
+        } else {
+            self.send_own(
+                Sent::Query {
+                    statements: VecDeque::from([None]),
+                },
+                &wire::query(&sql),
+                None,
+            );
+        }
+        self.flush(server).await?;
+        let mut progress = self.shared.progress();
+        let mut row = None;
+        let deadline = tokio::time::sleep(OWN_ANSWER_WAIT);
+        tokio::pin!(deadline);
+        loop {
+            for result in self.shared.take_own_results() {
+                match result {
+                    OwnResult::Row(values) => row = Some(values),
+                    OwnResult::Done => {
+                        return Ok(
+                            row.map(|row| statement_context::resolved_state(&relations, &row))
+                        );
+                    }
+                    OwnResult::Failed => return Ok(None),
+                }
+            }
+            if progress.borrow_and_update().skipping {
+                return Ok(None);
+            }
+            tokio::select! {
+                () = self.shared.own_ready() => {}
+                changed = progress.changed() => {
+                    if changed.is_err() {
+                        return Ok(None);
+                    }
+                }
+                () = &mut deadline => return Ok(None),
+            }
+        }
+    }
+
+    /// Send a request of gatehouse's own: its answers are not relayed to the client.
+    fn send_own(&mut self, request: Sent, message: &[u8], on_error: Option<Bytes>) {
+        self.send(
+            Sent::Own {
+                request: Box::new(request),
+                on_error,
+            },
+            message,
+        );
     }
 
     /// Run the pipeline; `Ok` carries the permit, `Err` the error message to show instead. A

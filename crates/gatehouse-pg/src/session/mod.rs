@@ -16,6 +16,7 @@ mod outbound;
 mod refusals;
 mod results;
 mod server_model;
+mod statement_context;
 
 use crate::connector::{BackendKey, UpstreamSession};
 use crate::encoding::{TextEncoding, WireEncoding};

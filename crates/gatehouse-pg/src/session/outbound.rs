@@ -4,8 +4,9 @@
 //! in the audit log.
 
 use super::mask_responses::ResponseMasker;
+use super::refusals::OwnResult;
 use super::results::ResultTracker;
-use super::server_model::{Placed, ServerModel};
+use super::server_model::{OwnAnswer, Placed, ServerModel};
 use super::{Ending, Shared};
 use crate::PgError;
 use crate::encoding::TextEncoding;
@@ -129,6 +130,38 @@ where
             .then(|| frame.body().first().copied())
             .flatten();
         shared.note_placed(&placed, ready_status);
+        if let Some(answer) = &placed.own {
+            // Gatehouse's own request: never the client's, never masked or recorded.
+            match answer {
+                OwnAnswer::Row => {
+                    let values = wire::data_row(frame.body()).unwrap_or_default();
+                    shared.deliver_own(OwnResult::Row(
+                        values
+                            .iter()
+                            .map(|value| value.map(|v| String::from_utf8_lossy(v).into_owned()))
+                            .collect(),
+                    ));
+                }
+                OwnAnswer::Done => shared.deliver_own(OwnResult::Done),
+                OwnAnswer::Failed { relay } => {
+                    if let Some(error) = relay {
+                        out.extend_from_slice(&in_client_encoding(error, shared.text_encoding()));
+                    }
+                    shared.deliver_own(OwnResult::Failed);
+                }
+                OwnAnswer::Progress => {}
+            }
+            for finished in placed.finished {
+                state.results.settle(finished, None);
+            }
+            if !server.has_buffered_frame() {
+                client.write_all(&out).await?;
+                out.clear();
+                client.flush().await?;
+                record(pipeline, context, &mut state.results);
+            }
+            continue;
+        }
         if frame.tag == b'S' {
             let mut reader = wire::BodyReader::new(frame.body(), "ParameterStatus");
             let (name, value) = (reader.cstr_lossy()?, reader.cstr_lossy()?);

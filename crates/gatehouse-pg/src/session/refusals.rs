@@ -31,6 +31,17 @@ pub(crate) struct Progress {
     pub copy_ins_started: u64,
     /// The transaction status of the newest ReadyForQuery (`I`, `T` or `E`).
     pub transaction_status: u8,
+    /// The server skips everything but Sync, after an extended-protocol error.
+    pub skipping: bool,
+}
+
+/// What the server answered a request of gatehouse's own, for `inbound`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum OwnResult {
+    /// A row of its result, its values as text.
+    Row(Vec<Option<String>>),
+    Done,
+    Failed,
 }
 
 pub(crate) struct Shared {
@@ -42,6 +53,8 @@ pub(crate) struct Shared {
     progress: watch::Sender<Progress>,
     /// The encodings the server last reported: client text is read with them.
     text_encoding: Mutex<TextEncoding>,
+    own_results: Mutex<Vec<OwnResult>>,
+    own_ready: tokio::sync::Notify,
     notices: Mutex<Vec<Bytes>>,
     notice_ready: tokio::sync::Notify,
 }
@@ -59,6 +72,8 @@ impl Default for Shared {
             })
             .0,
             text_encoding: Mutex::default(),
+            own_results: Mutex::default(),
+            own_ready: tokio::sync::Notify::new(),
             notices: Mutex::default(),
             notice_ready: tokio::sync::Notify::new(),
         }
@@ -105,6 +120,7 @@ impl Shared {
         self.progress.send_if_modified(|progress| {
             let before = *progress;
             progress.retired = placed.retired;
+            progress.skipping = placed.skipping;
             if placed.copy_in_started {
                 progress.copy_ins_started += 1;
             }
@@ -128,6 +144,27 @@ impl Shared {
     /// Follow the server's progress.
     pub fn progress(&self) -> watch::Receiver<Progress> {
         self.progress.subscribe()
+    }
+
+    /// Hand `inbound` what the server answered its own request.
+    pub fn deliver_own(&self, result: OwnResult) {
+        if let Ok(mut results) = self.own_results.lock() {
+            results.push(result);
+        }
+        self.own_ready.notify_one();
+    }
+
+    /// Resolves when an answer to gatehouse's own request arrived since the last call.
+    pub async fn own_ready(&self) {
+        self.own_ready.notified().await;
+    }
+
+    /// Take the answers to gatehouse's own request that arrived so far.
+    pub fn take_own_results(&self) -> Vec<OwnResult> {
+        self.own_results
+            .lock()
+            .map(|mut results| std::mem::take(&mut *results))
+            .unwrap_or_default()
     }
 
     /// The encodings client text is read with now.

@@ -79,6 +79,14 @@ pub(crate) enum Sent {
     CopyData,
     CopyDone,
     CopyFail,
+    /// A request of gatehouse's own (reading the session state an approval binds to): its
+    /// answers are not the client's; its row and completion go to `inbound`. `on_error`: the
+    /// error the client gets instead if it fails (the server then skips the client's own
+    /// messages that follow, and the client must be told why); `None` swallows the failure.
+    Own {
+        request: Box<Sent>,
+        on_error: Option<bytes::Bytes>,
+    },
 }
 
 impl Sent {
@@ -101,10 +109,11 @@ impl Sent {
 
     /// Messages the server answers nothing to outside COPY.
     fn is_silent(&self) -> bool {
-        matches!(
-            self,
-            Sent::Flush | Sent::CopyData | Sent::CopyDone | Sent::CopyFail
-        )
+        match self {
+            Sent::Flush | Sent::CopyData | Sent::CopyDone | Sent::CopyFail => true,
+            Sent::Own { request, .. } => request.is_silent(),
+            _ => false,
+        }
     }
 
     /// Messages whose error makes the server skip everything until Sync.
@@ -188,6 +197,24 @@ pub(crate) struct Placed {
     pub copy_in_started: bool,
     /// Sent entries the server is now done with (for `inbound`'s waits).
     pub retired: u64,
+    /// The server skips everything but Sync (after an extended-protocol error).
+    pub skipping: bool,
+    /// The message answers gatehouse's own request (it is never relayed as it is).
+    pub own: Option<OwnAnswer>,
+}
+
+/// What the server answered to a request of gatehouse's own.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum OwnAnswer {
+    /// A row of its result, or another message of no interest (a ParseComplete...).
+    Progress,
+    Row,
+    /// It completed.
+    Done,
+    /// It failed; `relay`: the error the client gets instead, if any.
+    Failed {
+        relay: Option<bytes::Bytes>,
+    },
 }
 
 /// A server message the model cannot place: the session cannot go on safely.
@@ -213,6 +240,8 @@ enum Copy {
 #[derive(Debug)]
 struct Current {
     entry: Sent,
+    /// A request of gatehouse's own, and the error the client gets if it fails.
+    own: Option<Option<bytes::Bytes>>,
     copy: Copy,
     /// A Query or FunctionCall that failed or answered: only ReadyForQuery is left.
     awaiting_ready: bool,
@@ -224,6 +253,9 @@ struct Current {
 #[derive(Debug, Default)]
 pub(crate) struct ServerModel {
     current: Option<Current>,
+    /// Whether the entry the last message made current was gatehouse's own (it may have
+    /// been retired by that same message).
+    last_own: Option<Option<bytes::Bytes>>,
     /// After an error in an extended-protocol message: skipping until Sync.
     skipping: bool,
     retired: u64,
@@ -249,8 +281,22 @@ impl ServerModel {
         let Ok(mut entries) = queue.entries.lock() else {
             return Err(Desync("the request queue is unusable".to_owned()));
         };
+        let own = self.current.as_ref().and_then(|c| c.own.clone());
         let result = self.place(&mut entries, tag, error_text, &mut placed);
+        // The entry answered may have become current (and been retired) just now.
+        let own = own.or_else(|| self.last_own.take());
+        self.last_own = None;
         placed.retired = self.retired;
+        placed.skipping = self.skipping;
+        if let Some(relay) = own {
+            placed.swallow = true;
+            placed.own = Some(match tag {
+                b'E' => OwnAnswer::Failed { relay },
+                b'D' => OwnAnswer::Row,
+                b'C' => OwnAnswer::Done,
+                _ => OwnAnswer::Progress,
+            });
+        }
         result.map(|()| placed)
     }
 
@@ -538,8 +584,14 @@ impl ServerModel {
                 not_run(entry, SKIPPED, &mut placed.finished);
                 continue;
             }
+            let (entry, own) = match entry {
+                Sent::Own { request, on_error } => (*request, Some(on_error)),
+                entry => (entry, None),
+            };
+            self.last_own = own.clone();
             self.current = Some(Current {
                 entry,
+                own,
                 copy: Copy::None,
                 awaiting_ready: false,
                 parameters_described: false,
@@ -628,6 +680,7 @@ fn describe(entry: &Sent) -> &'static str {
         Sent::CopyData => "CopyData",
         Sent::CopyDone => "CopyDone",
         Sent::CopyFail => "CopyFail",
+        Sent::Own { request, .. } => describe(request),
     }
 }
 

@@ -60,6 +60,7 @@ pub(crate) async fn record_call(
         outcome: None,
         refers_to: None,
         detail: Some(detail),
+        context: None,
     };
     log.append(&[event], Durability::Windowed)
         .await
