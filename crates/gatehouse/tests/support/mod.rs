@@ -12,6 +12,7 @@
 
 pub mod cluster;
 pub mod oidc;
+pub mod raw_pg;
 
 use rand::RngCore;
 use std::net::SocketAddr;
