@@ -1,7 +1,9 @@
 //! Cases from a seed: random message sequences built from small protocol fragments (whole
-//! extended-protocol rounds, lone messages, simple queries, COPY exchanges, fast-path calls,
-//! cancel requests) with "wait for the server" points placed at random, and mutations of
-//! earlier cases (corpus files). Names come from tiny pools so that statements and portals
+//! extended-protocol rounds; error recovery — a statement set up, a message that fails, more
+//! messages the server will skip, Syncs, then the names used again —; lone messages; simple
+//! queries; a setting followed by text whose meaning depends on it; COPY exchanges; fast-path
+//! calls; cancel requests) with "wait for the server" points placed at random, and mutations
+//! of earlier cases (corpus files). Names come from tiny pools so that statements and portals
 //! are reused, replaced, closed and referenced when missing; statement texts come from a pool
 //! of reads, writes (which a reader must never get to run), session and transaction control,
 //! cursors, SQL-level prepared statements, COPY, errors of every stage, multi-statement

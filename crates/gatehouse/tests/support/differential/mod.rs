@@ -121,8 +121,22 @@ pub struct Run {
 }
 
 impl Run {
-    pub fn signature(&self) -> Option<String> {
-        self.violations.first().map(Violation::signature)
+    /// The kinds of finding in this run, most specific first. A state change or a blind log
+    /// counts only when nothing else explains it: a write that ran changes state, a
+    /// session that switched statement logging off leaves the end marker unlogged.
+    pub fn signatures(&self) -> Vec<String> {
+        let mut kinds = Vec::new();
+        for (index, violation) in self.violations.iter().enumerate() {
+            let derived = matches!(
+                violation,
+                Violation::StateChanged { .. } | Violation::LogBlinded { .. }
+            );
+            let kind = violation.signature();
+            if (index == 0 || !derived) && !kinds.contains(&kind) {
+                kinds.push(kind);
+            }
+        }
+        kinds
     }
 
     /// The case, what came back, what the server logged and what the audit log says.
@@ -899,9 +913,8 @@ async fn minimize(harness: &mut Harness, steps: &[Step], signature: &str) -> (Ve
     }
 }
 
-fn save(dir: &Path, steps: &[Step], run: &Run, origin: &str) -> PathBuf {
+fn save(dir: &Path, signature: &str, steps: &[Step], run: &Run, origin: &str) -> PathBuf {
     let body = case::format_case(steps);
-    let signature = run.signature().unwrap_or_default();
     let digest = {
         use sha2::Digest;
         hex::encode(&sha2::Sha256::digest(body.as_bytes())[..4])
@@ -955,12 +968,13 @@ pub async fn fuzz(budget: Budget) -> Report {
         )
         .await;
     for ((path, steps), run) in corpus.iter().zip(replayed) {
-        if let Some(signature) = run.signature() {
+        let signatures = run.signatures();
+        if !signatures.is_empty() {
             failing_replays += 1;
-            kinds.insert(signature);
+            kinds.extend(signatures);
             findings.push(format!(
                 "corpus file {} still fails:\n{}",
-                path.display(),
+                path.strip_prefix(repo_root()).unwrap_or(path).display(),
                 run.report(steps)
             ));
         }
@@ -1006,45 +1020,48 @@ pub async fn fuzz(budget: Budget) -> Report {
             if verbose {
                 println!("case {index}:\n{}", run.report(&steps));
             }
-            let Some(signature) = run.signature() else {
+            let signatures = run.signatures();
+            let Some(primary) = signatures.first() else {
                 continue;
             };
             failing_cases += 1;
-            *seen_signatures.entry(signature.clone()).or_default() += 1;
-            if !kinds.insert(signature.clone()) {
-                continue;
+            *seen_signatures.entry(primary.clone()).or_default() += 1;
+            for signature in signatures {
+                if !kinds.insert(signature.clone()) {
+                    continue;
+                }
+                let found = format!(
+                    "case {index} of DIFF_FUZZ_SEED={:#x}, {} steps",
+                    budget.seed,
+                    steps.len()
+                );
+                println!(
+                    "new finding [{signature}] in {found}:\n{}",
+                    run.report(&steps)
+                );
+                let (minimal, runs) = minimize(&mut harness, &steps, &signature).await;
+                minimizing_runs += runs;
+                let confirmed = harness.run(&minimal).await;
+                let origin = format!(
+                    "found: {found}; minimized to {} steps in {runs} runs",
+                    minimal.len()
+                );
+                let (kept, kept_run) = if confirmed
+                    .violations
+                    .iter()
+                    .any(|v| v.signature() == signature)
+                {
+                    (minimal, &confirmed)
+                } else {
+                    (steps.clone(), &run)
+                };
+                let path = save(&dir, &signature, &kept, kept_run, &origin);
+                findings.push(format!(
+                    "new finding [{signature}], saved as {}\n{origin}\n{}",
+                    path.strip_prefix(repo_root()).unwrap_or(&path).display(),
+                    kept_run.report(&kept)
+                ));
             }
-            let found = format!(
-                "case {index} of DIFF_FUZZ_SEED={:#x}, {} steps",
-                budget.seed,
-                steps.len()
-            );
-            println!(
-                "new finding [{signature}] in {found}:\n{}",
-                run.report(&steps)
-            );
-            let (minimal, runs) = minimize(&mut harness, &steps, &signature).await;
-            minimizing_runs += runs;
-            let confirmed = harness.run(&minimal).await;
-            let origin = format!(
-                "found: {found}; minimized to {} steps in {runs} runs",
-                minimal.len()
-            );
-            let (steps, run) = if confirmed
-                .violations
-                .iter()
-                .any(|v| v.signature() == signature)
-            {
-                (minimal, confirmed)
-            } else {
-                (steps, run)
-            };
-            let path = save(&dir, &steps, &run, &origin);
-            findings.push(format!(
-                "new finding [{signature}], saved as {}\n{origin}\n{}",
-                path.display(),
-                run.report(&steps)
-            ));
         }
     }
     let total_runs = corpus.len() as u64 + cases + minimizing_runs as u64;
