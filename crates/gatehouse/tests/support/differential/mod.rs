@@ -121,15 +121,18 @@ pub struct Run {
 }
 
 impl Run {
-    /// The kinds of finding in this run, most specific first. A state change or a blind log
-    /// counts only when nothing else explains it: a write that ran changes state, a
-    /// session that switched statement logging off leaves the end marker unlogged.
+    /// The kinds of finding in this run, most specific first. A state change, a blind log or
+    /// a lost session counts only when nothing else explains it: a write that ran changes
+    /// state, a session that switched statement logging off leaves the end marker unlogged, a
+    /// COPY that ran behind the gateway's back ends the session when the client goes on.
     pub fn signatures(&self) -> Vec<String> {
         let mut kinds = Vec::new();
         for (index, violation) in self.violations.iter().enumerate() {
             let derived = matches!(
                 violation,
-                Violation::StateChanged { .. } | Violation::LogBlinded { .. }
+                Violation::StateChanged { .. }
+                    | Violation::LogBlinded { .. }
+                    | Violation::SessionLost
             );
             let kind = violation.signature();
             if (index == 0 || !derived) && !kinds.contains(&kind) {
@@ -603,6 +606,7 @@ impl Harness {
                 if session.alive {
                     match session.finish(&end).await {
                         Ok(()) => answered.push(end.clone()),
+                        Err(_) if !session.alive => violations.push(Violation::SessionLost),
                         Err(detail) => violations.push(Violation::Stuck { detail }),
                     }
                     session.send(&Frontend::Terminate).await;
@@ -800,10 +804,7 @@ impl Session {
                 _ => {}
             }
         }
-        Err(format!(
-            "no answer to the end marker within {PATIENCE:?} (connection {})",
-            if self.alive { "open" } else { "closed" }
-        ))
+        Err(format!("no answer to the end marker within {PATIENCE:?}"))
     }
 }
 

@@ -281,8 +281,11 @@ pub enum Violation {
     LogBlinded { marker: String },
     /// State outside the session changed: `before` → `after` lines that differ.
     StateChanged { changes: Vec<String> },
-    /// The session never answered the end marker (a hang, or responses lost).
+    /// The session, still open, never answered the end marker (a hang, or responses lost).
     Stuck { detail: String },
+    /// The connection closed before the end marker was answered: the gateway or the server
+    /// ended a session the client never ended (the last messages the client read say why).
+    SessionLost,
     /// The server backend did not end after the session did.
     BackendLingered,
     /// The gateway process died or a task panicked.
@@ -310,6 +313,7 @@ impl Violation {
             Violation::LogBlinded { .. } => "log-blinded".to_owned(),
             Violation::StateChanged { .. } => "state-changed".to_owned(),
             Violation::Stuck { .. } => "stuck".to_owned(),
+            Violation::SessionLost => "session-lost".to_owned(),
             Violation::BackendLingered => "backend-lingered".to_owned(),
             Violation::GatewayFailed { .. } => "gateway-failed".to_owned(),
             Violation::ChainBroken { .. } => "chain-broken".to_owned(),
@@ -327,6 +331,7 @@ impl Violation {
             Violation::OracleSetting { .. } => 5,
             Violation::LogBlinded { .. } => 6,
             Violation::Stuck { .. } => 7,
+            Violation::SessionLost => 7,
             Violation::BackendLingered => 8,
             Violation::StateChanged { .. } => 9,
         }
@@ -364,6 +369,9 @@ impl Violation {
                 format!("state changed outside the session: {}", changes.join("; "))
             }
             Violation::Stuck { detail } => format!("the session stopped answering: {detail}"),
+            Violation::SessionLost => {
+                "the session was closed before it answered the end marker".to_owned()
+            }
             Violation::BackendLingered => {
                 "the server backend did not end after the client's session did".to_owned()
             }
