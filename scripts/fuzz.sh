@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Coverage-guided fuzzing of every decoder that sees outside bytes (AFL++ through cargo-afl,
 # on stable Rust). Installs and configures cargo-afl if missing, builds the targets in fuzz/,
-# runs each for a bounded time and reports executions, coverage, crashes and hangs.
+# runs each for a bounded time and reports executions, coverage, crashes and hangs. Then the
+# differential fuzzer of the PostgreSQL adapter (crates/gatehouse/tests/differential.rs: message
+# sequences through the real gateway to a throwaway PostgreSQL 15 cluster, judged against the
+# server's own log) runs for its own time budget and reports cases, cases/s and findings.
 #
 #   scripts/fuzz.sh [SECONDS]
 #
@@ -18,6 +21,11 @@
 #   FUZZ_TARGET_DIR   cargo target directory for the instrumented build (default:
 #                     ~/.cache/gatehouse-fuzz-target; never the main workspace's: the AFL
 #                     flags would invalidate its cache)
+#   FUZZ_DIFFERENTIAL_SECONDS  budget of the differential fuzzer after the AFL targets
+#                     (default: SECONDS; 0 skips it). It needs root and PostgreSQL 15 in
+#                     /usr/lib/postgresql/15/bin, as the end-to-end tests do, and builds in the
+#                     workspace's own target directory (CARGO_TARGET_DIR as given to this script).
+#                     Findings are minimized into fuzz/corpus/pg_differential/.
 #
 # Exits non-zero if any target found a crash or a hang (inputs stay in FUZZ_OUT/<target>/
 # default/{crashes,hangs}/, with the command that replays them printed), or if a target did
@@ -27,6 +35,9 @@ cd "$(dirname "$0")/.."
 root=$PWD
 
 seconds=${1:-60}
+differential_seconds=${FUZZ_DIFFERENTIAL_SECONDS:-$seconds}
+# The differential fuzzer is an ordinary test: it builds where the workspace's tests build.
+workspace_target_dir=${CARGO_TARGET_DIR:-$root/target}
 all_targets=(pg_frontend pg_backend sql_classify masking policy_load mask_config recording_parse identity_tokens
   tunnel_gateway tunnel_agent mcp_request gateway_config)
 read -r -a targets <<<"${FUZZ_TARGETS:-${all_targets[*]}}"
@@ -136,6 +147,24 @@ for target in "${targets[@]}"; do
   fi
 done
 
+# --- The differential fuzzer of the PostgreSQL adapter, for its own budget (its build is extra).
+if [ "$differential_seconds" -gt 0 ]; then
+  echo
+  echo "differential fuzzing of the PostgreSQL adapter for ${differential_seconds}s"
+  log=$out/pg_differential.log
+  mkdir -p "$out"
+  if CARGO_TARGET_DIR=$workspace_target_dir DIFF_FUZZ_SECONDS=$differential_seconds \
+    cargo nextest run -p gatehouse --test differential --run-ignored only --no-capture \
+    -E 'test(differential_fuzzing_for_a_time_budget)' >"$log" 2>&1; then
+    grep -h '^differential fuzzer:' "$log" | tail -n 1 || true
+  else
+    grep -h '^differential fuzzer:' "$log" | tail -n 1 || true
+    echo "pg_differential: findings or a failure; the cases, their server and audit logs are in $log"
+    grep -h -e '^new finding' -e '^corpus file .* still fails' "$log" | sort -u || true
+    failed=1
+  fi
+fi
+
 if [ "$failed" -ne 0 ]; then
   echo
   for target in "${targets[@]}"; do
@@ -150,4 +179,4 @@ if [ "$failed" -ne 0 ]; then
   echo "fuzzing found problems (or a target did not run); see above"
   exit 1
 fi
-echo "no crashes, no hangs"
+echo "no crashes, no hangs, no differential findings"
