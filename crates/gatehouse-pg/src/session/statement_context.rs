@@ -140,7 +140,7 @@ pub(crate) fn resolution_query(statement: &SqlStatement) -> (String, Vec<String>
     relations.sort();
     relations.dedup();
     let mut sql = String::from(
-        "SELECT pg_catalog.current_setting('search_path'), pg_catalog.current_user::text",
+        "SELECT pg_catalog.current_setting('search_path'), current_user::pg_catalog.text",
     );
     for name in &relations {
         let quoted: Vec<String> = name_parts(name)
@@ -149,7 +149,7 @@ pub(crate) fn resolution_query(statement: &SqlStatement) -> (String, Vec<String>
             .collect();
         let literal = quoted.join(".").replace('\\', "\\\\").replace('\'', "\\'");
         sql.push_str(&format!(
-            ", pg_catalog.to_regclass(E'{literal}')::pg_catalog.oid::text"
+            ", pg_catalog.to_regclass(E'{literal}')::pg_catalog.oid::pg_catalog.text"
         ));
     }
     (sql, relations)

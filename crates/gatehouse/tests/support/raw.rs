@@ -118,6 +118,25 @@ impl Batch {
         self
     }
 
+    /// Bind with text parameters.
+    pub fn bind_params(mut self, portal: &str, statement: &str, values: &[&str]) -> Batch {
+        frontend::bind(
+            portal,
+            statement,
+            None::<i16>,
+            values.iter(),
+            |value, out| {
+                out.extend_from_slice(value.as_bytes());
+                Ok(postgres_protocol::IsNull::No)
+            },
+            None::<i16>,
+            &mut self.0,
+        )
+        .map_err(|_| "bind")
+        .unwrap();
+        self
+    }
+
     pub fn execute(mut self, portal: &str, max_rows: i32) -> Batch {
         frontend::execute(portal, max_rows, &mut self.0).unwrap();
         self
