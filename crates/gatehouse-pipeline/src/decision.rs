@@ -11,14 +11,23 @@ use serde::Serialize;
 pub struct Permit {
     first_seq: i64,
     last_seq: i64,
+    /// Per decided action, the most rows it may change (`@max_rows`), if capped.
+    row_caps: Vec<Option<u64>>,
 }
 
 impl Permit {
-    pub(crate) fn issue(first_seq: i64, last_seq: i64) -> Self {
+    pub(crate) fn issue(first_seq: i64, last_seq: i64, row_caps: Vec<Option<u64>>) -> Self {
         Permit {
             first_seq,
             last_seq,
+            row_caps,
         }
+    }
+
+    /// The most rows each decided action may change, in the order the actions were given
+    /// (`None`: no cap). The adapter enforces it where the rows are counted.
+    pub fn row_caps(&self) -> &[Option<u64>] {
+        &self.row_caps
     }
 
     /// The audit `seq` of each decided action's event, in the order the actions were given.

@@ -145,6 +145,7 @@ impl Pipeline {
         let mut denial = None;
         let mut hold: Option<Hold> = None;
         let mut to_spend = Vec::new();
+        let mut row_caps = Vec::with_capacity(actions.len());
         let grants: Vec<AccessGrant> = match &self.grants {
             Some(lookup) => lookup.in_force(session, now).await,
             None => Vec::new(),
@@ -221,6 +222,16 @@ impl Pipeline {
                 detail = refused.as_ref().map(|d: &Denial| d.message.clone());
             } else if detail.is_none() && !grants.is_empty() {
                 detail = Some(granted(&grants));
+            }
+            row_caps.push(verdict.max_rows);
+            if let Some(cap) = verdict.max_rows
+                && refused.is_none()
+            {
+                let capped = format!("may change at most {cap} row(s) (`@max_rows`)");
+                detail = Some(match detail {
+                    Some(detail) => format!("{detail}; {capped}"),
+                    None => capped,
+                });
             }
             metrics::counter!(
                 "gatehouse_decisions_total",
@@ -320,6 +331,7 @@ impl Pipeline {
             Ok(last_seq) => Ok(Decision::Allow(Permit::issue(
                 last_seq.saturating_sub(count.saturating_sub(1)),
                 last_seq,
+                row_caps,
             ))),
             Err(reason) => Err(PipelineError::AuditUnavailable(reason)),
         }

@@ -38,6 +38,8 @@ pub struct PolicyEngine {
     warnings: Vec<String>,
     /// What each `@approval`-annotated policy asks before its permit counts.
     approvals: HashMap<String, ApprovalRequirement>,
+    /// `@max_rows` caps by policy id.
+    row_caps: HashMap<String, u64>,
 }
 
 /// One request to decide.
@@ -68,6 +70,10 @@ pub struct PolicyVerdict {
     /// are then those policies.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub hold: Option<ApprovalRequirement>,
+    /// The most rows the permitted (or held) statement may change (`@max_rows` of the
+    /// permitting policies; the widest applies, and a permit without a cap lifts it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_rows: Option<u64>,
 }
 
 impl PolicyVerdict {
@@ -77,6 +83,7 @@ impl PolicyVerdict {
             determining_policies: Vec::new(),
             errors: vec![error],
             hold: None,
+            max_rows: None,
         }
     }
 }
@@ -112,6 +119,8 @@ impl PolicyEngine {
         } = load::load(&texts, &schema)?;
         let approvals =
             approval::requirements(&policies).map_err(|errors| PolicyError::Approval { errors })?;
+        let row_caps =
+            crate::row_cap::row_caps(&policies).map_err(|errors| PolicyError::RowCap { errors })?;
         let vocabulary = Vocabulary::new(&schema)?;
         let mut by_action = HashMap::new();
         for action in vocabulary.actions() {
@@ -138,6 +147,7 @@ impl PolicyEngine {
             version: version_of(sources),
             warnings,
             approvals,
+            row_caps,
         })
     }
 
@@ -246,11 +256,17 @@ impl PolicyEngine {
         } else {
             None
         };
+        let max_rows = if allowed {
+            crate::row_cap::cap_of(&self.row_caps, &determining_policies)
+        } else {
+            None
+        };
         PolicyVerdict {
             allowed: allowed && hold.is_none(),
             determining_policies,
             errors,
             hold,
+            max_rows,
         }
     }
 

@@ -32,6 +32,10 @@ pub enum PolicyError {
     #[error("{} approval annotation error(s); fix them and load again:{}", errors.len(), bullets(errors))]
     Approval { errors: Vec<String> },
 
+    /// `@max_rows` annotations that cannot be used; one `policy id: reason` entry per problem.
+    #[error("{} row cap annotation error(s); fix them and load again:{}", errors.len(), bullets(errors))]
+    RowCap { errors: Vec<String> },
+
     /// Two policies carry the same id (`@id` annotation, or `file:line` when they have none).
     #[error(
         "duplicate policy id `{id}` at `{first}` and `{second}`; give each policy a unique `@id(\"...\")`"

@@ -25,6 +25,7 @@ mod engine;
 mod entities;
 mod error;
 mod load;
+mod row_cap;
 mod schema;
 mod source;
 

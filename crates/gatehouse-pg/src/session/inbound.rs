@@ -17,7 +17,7 @@
 
 use super::refusals::OwnResult;
 use super::results::StatementHint;
-use super::server_model::{Forwarded, Sent};
+use super::server_model::{DescribeRelay, Forwarded, Sent};
 use super::statement_context::{self, BoundParameters};
 use super::{Ending, Shared};
 use crate::wire::{self, FrameReader, Severity};
@@ -255,14 +255,21 @@ impl<'a, R: AsyncRead + Unpin> Inbound<'a, R> {
         send: impl FnOnce(&mut Self, VecDeque<Forwarded>),
     ) {
         let sent_at = Instant::now();
+        let caps = permit
+            .row_caps()
+            .iter()
+            .copied()
+            .chain(std::iter::repeat(None));
         let forwarded = permit
             .audit_seqs()
             .zip(statements)
-            .map(|(seq, statement)| Forwarded {
+            .zip(caps)
+            .map(|((seq, statement), row_cap)| Forwarded {
                 seq,
                 sent_at,
                 hint: self.masked.then(|| Box::new(hint_for(statement))),
                 copy_in: copies_in(statement),
+                row_cap,
             })
             .collect();
         send(self, forwarded);
@@ -371,7 +378,10 @@ impl<'a, R: AsyncRead + Unpin> Inbound<'a, R> {
         };
         match self.decide(&actions).await {
             Ok(permit) => {
-                if let Some(name) = self.protocol_deallocate(text, &statements)
+                if permit.row_caps().iter().any(Option::is_some) {
+                    self.forward_capped_query(permit, &statements, bytes, server)
+                        .await?;
+                } else if let Some(name) = self.protocol_deallocate(text, &statements)
                     && self.server_idle_outside_failed_transaction(server).await?
                 {
                     self.forward_deallocate(permit, &statements, &name);
@@ -546,6 +556,7 @@ impl<'a, R: AsyncRead + Unpin> Inbound<'a, R> {
         match self.decide(&actions).await {
             Ok(permit) => {
                 let copy = statements.iter().any(copies_in);
+                let capped = permit.row_caps().iter().any(Option::is_some);
                 self.forward_permitted(permit, &statements, |this, mut forwarded| {
                     let statement = forwarded.pop_front();
                     if this.masked {
@@ -558,6 +569,7 @@ impl<'a, R: AsyncRead + Unpin> Inbound<'a, R> {
                         this.send(
                             Sent::DescribePortal {
                                 planning: Some(hint),
+                                relay: DescribeRelay::Nothing,
                             },
                             &describe,
                         );
@@ -566,6 +578,9 @@ impl<'a, R: AsyncRead + Unpin> Inbound<'a, R> {
                     wire::execute(&mut message, &backend_name, max_rows);
                     this.send(Sent::Execute { statement }, &message);
                 });
+                if capped {
+                    self.enforce_row_cap(server).await?;
+                }
                 if copy {
                     self.copy = Some(CopyWindow {
                         origin: self.entries_sent,
@@ -607,12 +622,114 @@ impl<'a, R: AsyncRead + Unpin> Inbound<'a, R> {
         }
         let entry = match (tag, kind) {
             (b'D', b'S') => Sent::DescribeStatement,
-            (b'D', _) => Sent::DescribePortal { planning: None },
+            (b'D', _) => Sent::DescribePortal {
+                planning: None,
+                relay: DescribeRelay::All,
+            },
             _ => Sent::Close { deallocate: None },
         };
         let mut message = BytesMut::new();
         wire::target(&mut message, tag, kind, &backend_name);
         self.send(entry, &message);
+        Ok(())
+    }
+
+    /// After forwarding an Execute whose statement may change at most so many rows: wait for
+    /// the server's count before anything else of the client reaches the server. Over the
+    /// cap, the outbound side has already withheld the completion and prepared the refusal;
+    /// a request certain to fail then makes the server abandon the batch, so its implicit
+    /// transaction rolls back (inside a transaction block, the block fails and the client
+    /// must roll it back), and the client gets the refusal in its place.
+    async fn enforce_row_cap<W: AsyncWrite + Unpin>(
+        &mut self,
+        server: &mut W,
+    ) -> Result<(), PgError> {
+        let execute = self.entries_sent;
+        self.send(Sent::Flush, &wire::raw_message(b'H', &[]));
+        self.flush(server).await?;
+        let mut progress = self.shared.progress();
+        let waited = progress
+            .wait_for(|p| p.retired >= execute || p.skipping)
+            .await
+            .map(|seen| seen.retired >= execute);
+        if !matches!(waited, Ok(true)) {
+            // Skipped by the server (an earlier error): it ran nothing.
+            return Ok(());
+        }
+        if let Some(refusal) = self.shared.take_cap_refusal() {
+            let marker = self.shared.new_marker(refusal);
+            let mut message = BytesMut::new();
+            wire::execute(&mut message, &marker, 0);
+            self.send(Sent::Execute { statement: None }, &message);
+            self.skipping_until_sync = true;
+        }
+        Ok(())
+    }
+
+    /// A simple Query holding a statement that may change at most so many rows: sent as
+    /// extended messages (Parse, Bind, Describe, Execute of the unnamed statement and portal,
+    /// whose acknowledgements the client does not get), so that the rows can be counted
+    /// before the implicit transaction ends at Sync (see `enforce_row_cap`). The text is the
+    /// client's, unchanged. Only a single statement can be sent so; a capped statement among
+    /// others is refused.
+    async fn forward_capped_query<W: AsyncWrite + Unpin>(
+        &mut self,
+        permit: Permit,
+        statements: &[SqlStatement],
+        text: &[u8],
+        server: &mut W,
+    ) -> Result<(), PgError> {
+        if statements.len() != 1 || self.extended_since_sync {
+            let refusal = wire::error_response(
+                Severity::Error,
+                "42501",
+                "gatehouse: this statement may change only a limited number of rows (`@max_rows`), \
+                 which gatehouse counts only for a statement sent on its own",
+                None,
+                Some("send the statement alone, in a message of its own"),
+            );
+            let marker = self.shared.new_marker(refusal);
+            self.forward_permitted(permit, statements, |this, forwarded| {
+                this.send(
+                    Sent::Query {
+                        statements: forwarded.into_iter().map(Some).collect(),
+                    },
+                    &wire::query(&format!("EXECUTE {marker}")),
+                );
+            });
+            return Ok(());
+        }
+        self.forward_permitted(permit, statements, |this, mut forwarded| {
+            let statement = forwarded.pop_front();
+            let hint = statement.as_ref().and_then(|s| s.hint.clone());
+            let mut message = BytesMut::new();
+            wire::parse(&mut message, "", text, &[0, 0]);
+            this.send(
+                Sent::Hidden(Box::new(Sent::Parse { unnamed: None })),
+                &message,
+            );
+            message.clear();
+            wire::bind(&mut message, "", "", &[0, 0, 0, 0, 0, 0]);
+            this.send(
+                Sent::Hidden(Box::new(Sent::Bind { unnamed: None })),
+                &message,
+            );
+            message.clear();
+            wire::target(&mut message, b'D', b'P', "");
+            this.send(
+                Sent::DescribePortal {
+                    planning: hint,
+                    relay: DescribeRelay::RowsOnly,
+                },
+                &message,
+            );
+            message.clear();
+            wire::execute(&mut message, "", 0);
+            this.send(Sent::Execute { statement }, &message);
+        });
+        self.enforce_row_cap(server).await?;
+        self.skipping_until_sync = false;
+        self.send_sync();
         Ok(())
     }
 

@@ -6,7 +6,7 @@
 use super::mask_responses::ResponseMasker;
 use super::refusals::OwnResult;
 use super::results::ResultTracker;
-use super::server_model::{OwnAnswer, Placed, ServerModel};
+use super::server_model::{OwnAnswer, Placed, ServerModel, StatementEnding};
 use super::{Ending, Shared};
 use crate::PgError;
 use crate::encoding::TextEncoding;
@@ -126,6 +126,10 @@ where
                 return Err(PgError::Desync(desync.0));
             }
         };
+        let mut placed = placed;
+        if frame.tag == b'C' {
+            refuse_over_cap(&mut placed, frame.body(), shared);
+        }
         let ready_status = (frame.tag == b'Z')
             .then(|| frame.body().first().copied())
             .flatten();
@@ -227,6 +231,38 @@ where
             // After the client has its response: outcomes gate nothing, so they never delay it.
             record(pipeline, context, &mut state.results);
         }
+    }
+}
+
+/// A completion of a statement that changed more rows than its cap (`@max_rows`): not
+/// relayed; its outcome is a failure, and `inbound`, which waits for this count before
+/// sending anything else, rolls it back and gives the client the refusal. Done before the
+/// placement is published, so `inbound` never sees the statement finished without it.
+fn refuse_over_cap(placed: &mut Placed, body: &[u8], shared: &Shared) {
+    let rows = wire::command_tag(body).and_then(super::results::rows_of_tag);
+    for finished in &mut placed.finished {
+        let (Some(cap), StatementEnding::Completed(None), Some(rows)) =
+            (finished.statement.row_cap, &finished.ending, rows)
+        else {
+            continue;
+        };
+        if rows <= cap {
+            continue;
+        }
+        let message = format!(
+            "gatehouse: the statement changed {rows} rows, more than the {cap} policy allows it (`@max_rows`); it was rolled back"
+        );
+        finished.ending = StatementEnding::Failed(format!("42501: {message}"));
+        placed.swallow = true;
+        shared.refuse_over_cap(wire::error_response(
+            wire::Severity::Error,
+            "42501",
+            &message,
+            None,
+            Some(
+                "narrow the WHERE clause, or ask for an approval or a policy that allows more rows",
+            ),
+        ));
     }
 }
 

@@ -54,6 +54,9 @@ pub(crate) struct Shared {
     /// The encodings the server last reported: client text is read with them.
     text_encoding: Mutex<TextEncoding>,
     own_results: Mutex<Vec<OwnResult>>,
+    /// The refusal for a statement that changed more rows than its cap, until `inbound`
+    /// rolls it back.
+    cap_refusal: Mutex<Option<Bytes>>,
     own_ready: tokio::sync::Notify,
     notices: Mutex<Vec<Bytes>>,
     notice_ready: tokio::sync::Notify,
@@ -73,6 +76,7 @@ impl Default for Shared {
             .0,
             text_encoding: Mutex::default(),
             own_results: Mutex::default(),
+            cap_refusal: Mutex::default(),
             own_ready: tokio::sync::Notify::new(),
             notices: Mutex::default(),
             notice_ready: tokio::sync::Notify::new(),
@@ -165,6 +169,21 @@ impl Shared {
             .lock()
             .map(|mut results| std::mem::take(&mut *results))
             .unwrap_or_default()
+    }
+
+    /// A capped statement changed too many rows: `refusal` is what the client gets.
+    pub fn refuse_over_cap(&self, refusal: Bytes) {
+        if let Ok(mut slot) = self.cap_refusal.lock() {
+            *slot = Some(refusal);
+        }
+    }
+
+    /// The refusal of a statement that changed too many rows, if one did.
+    pub fn take_cap_refusal(&self) -> Option<Bytes> {
+        self.cap_refusal
+            .lock()
+            .ok()
+            .and_then(|mut slot| slot.take())
     }
 
     /// The encodings client text is read with now.

@@ -2,7 +2,7 @@
 //! counts, captured rows), accumulated while its response streams and recorded against its
 //! audit event once `server_model` says which statement the response finished.
 
-use super::server_model::{Ending, Finished};
+use super::server_model::{Finished, StatementEnding};
 use crate::wire;
 use gatehouse_pipeline::{AuditOutcome, ResultColumn, StatementResult};
 use std::time::Instant;
@@ -108,7 +108,7 @@ impl ResultTracker {
     pub fn settle(&mut self, finished: Finished, tag: Option<&str>) {
         let Finished { statement, ending } = finished;
         let (rows, command_tag, error) = match ending {
-            Ending::NotRun(why) => {
+            StatementEnding::NotRun(why) => {
                 self.finished.push(StatementResult {
                     seq: statement.seq,
                     outcome: AuditOutcome {
@@ -124,13 +124,13 @@ impl ResultTracker {
                 });
                 return;
             }
-            Ending::Completed(own_tag) => {
+            StatementEnding::Completed(own_tag) => {
                 let tag = own_tag.or_else(|| tag.map(str::to_owned));
                 let rows = tag.as_deref().and_then(rows_of_tag).or(Some(self.rows));
                 (rows, tag, None)
             }
-            Ending::Suspended => (Some(self.rows), None, None),
-            Ending::Failed(error) => (None, None, Some(error)),
+            StatementEnding::Suspended => (Some(self.rows), None, None),
+            StatementEnding::Failed(error) => (None, None, Some(error)),
         };
         let rows_kept = self
             .capture
@@ -169,7 +169,7 @@ impl ResultTracker {
 }
 
 /// Rows counted by a command tag: the last word of `SELECT 3`, `INSERT 0 1`, `COPY 10`.
-fn rows_of_tag(tag: &str) -> Option<u64> {
+pub(super) fn rows_of_tag(tag: &str) -> Option<u64> {
     tag.rsplit(' ').next()?.parse().ok()
 }
 
@@ -189,6 +189,7 @@ mod tests {
             sent_at: Instant::now(),
             hint: None,
             copy_in: false,
+            row_cap: None,
         }
     }
 
@@ -200,21 +201,21 @@ mod tests {
         tracker.settle(
             Finished {
                 statement: statement(2),
-                ending: Ending::NotRun("skipped"),
+                ending: StatementEnding::NotRun("skipped"),
             },
             None,
         );
         tracker.settle(
             Finished {
                 statement: statement(1),
-                ending: Ending::Completed(None),
+                ending: StatementEnding::Completed(None),
             },
             Some("SELECT 2"),
         );
         tracker.settle(
             Finished {
                 statement: statement(3),
-                ending: Ending::Failed("22012: division by zero".into()),
+                ending: StatementEnding::Failed("22012: division by zero".into()),
             },
             None,
         );
@@ -244,7 +245,7 @@ mod tests {
         tracker.settle(
             Finished {
                 statement: statement(5),
-                ending: Ending::Suspended,
+                ending: StatementEnding::Suspended,
             },
             None,
         );

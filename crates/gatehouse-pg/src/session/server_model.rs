@@ -38,6 +38,8 @@ pub(crate) struct Forwarded {
     pub hint: Option<Box<StatementHint>>,
     /// The statement is a `COPY ... FROM STDIN`: the server will ask for data.
     pub copy_in: bool,
+    /// The most rows it may change (`@max_rows`); more is rolled back and refused.
+    pub row_cap: Option<u64>,
 }
 
 /// One message sent to the server, in the order sent.
@@ -57,10 +59,11 @@ pub(crate) enum Sent {
         unnamed: Option<u64>,
     },
     DescribeStatement,
-    /// `planning`: gatehouse's own Describe before a masked Execute, whose answer plans the
-    /// masking of the rows and is not relayed; `None` for the client's own.
+    /// `planning`: the hint masking plans the described rows with (a masked session's
+    /// Execute); `relay`: which of the answers the client gets.
     DescribePortal {
         planning: Option<Box<StatementHint>>,
+        relay: DescribeRelay,
     },
     /// `deallocate`: the Close that answers a client's SQL `DEALLOCATE` of a protocol-level
     /// statement; its CloseComplete is relayed as that statement's CommandComplete.
@@ -79,6 +82,10 @@ pub(crate) enum Sent {
     CopyData,
     CopyDone,
     CopyFail,
+    /// A message gatehouse sends for the client in another form (a simple Query sent as
+    /// extended messages): its ParseComplete, BindComplete and NoData are not the client's;
+    /// its errors are.
+    Hidden(Box<Sent>),
     /// A request of gatehouse's own (reading the session state an approval binds to): its
     /// answers are not the client's; its row and completion go to `inbound`. `on_error`: the
     /// error the client gets instead if it fails (the server then skips the client's own
@@ -112,6 +119,7 @@ impl Sent {
         match self {
             Sent::Flush | Sent::CopyData | Sent::CopyDone | Sent::CopyFail => true,
             Sent::Own { request, .. } => request.is_silent(),
+            Sent::Hidden(request) => request.is_silent(),
             _ => false,
         }
     }
@@ -128,6 +136,18 @@ impl Sent {
                 | Sent::Execute { .. }
         )
     }
+}
+
+/// Which answers of a portal Describe the client gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum DescribeRelay {
+    /// The client's own Describe: everything.
+    All,
+    /// Sent for a simple Query: its RowDescription (a simple Query sends one before rows),
+    /// not NoData (a simple Query never sends that).
+    RowsOnly,
+    /// Gatehouse's own: nothing.
+    Nothing,
 }
 
 /// The queue `inbound` appends to and the model retires from.
@@ -154,7 +174,7 @@ impl SentQueue {
 
 /// How a forwarded statement ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Ending {
+pub(crate) enum StatementEnding {
     /// Completed; the command tag, if the server sent one.
     Completed(Option<String>),
     /// The portal ran out of its row limit and can be executed again.
@@ -169,7 +189,7 @@ pub(crate) enum Ending {
 #[derive(Debug)]
 pub(crate) struct Finished {
     pub statement: Forwarded,
-    pub ending: Ending,
+    pub ending: StatementEnding,
 }
 
 /// What one server message means, for `outbound`.
@@ -242,6 +262,8 @@ struct Current {
     entry: Sent,
     /// A request of gatehouse's own, and the error the client gets if it fails.
     own: Option<Option<bytes::Bytes>>,
+    /// Sent for the client in another form: its protocol acknowledgements are not relayed.
+    hidden: bool,
     copy: Copy,
     /// A Query or FunctionCall that failed or answered: only ReadyForQuery is left.
     awaiting_ready: bool,
@@ -256,6 +278,8 @@ pub(crate) struct ServerModel {
     /// Whether the entry the last message made current was gatehouse's own (it may have
     /// been retired by that same message).
     last_own: Option<Option<bytes::Bytes>>,
+    /// Whether it was sent in another form than the client's (hidden acknowledgements).
+    last_hidden: bool,
     /// After an error in an extended-protocol message: skipping until Sync.
     skipping: bool,
     retired: u64,
@@ -282,7 +306,12 @@ impl ServerModel {
             return Err(Desync("the request queue is unusable".to_owned()));
         };
         let own = self.current.as_ref().and_then(|c| c.own.clone());
+        let hidden = self.current.as_ref().is_some_and(|c| c.hidden);
         let result = self.place(&mut entries, tag, error_text, &mut placed);
+        let hidden = hidden || std::mem::take(&mut self.last_hidden);
+        if hidden && matches!(tag, b'1' | b'2' | b'3' | b'n') {
+            placed.swallow = true;
+        }
         // The entry answered may have become current (and been retired) just now.
         let own = own.or_else(|| self.last_own.take());
         self.last_own = None;
@@ -370,7 +399,7 @@ impl ServerModel {
                     placed.reply_as_command = Some("DEALLOCATE");
                     placed.finished.push(Finished {
                         statement,
-                        ending: Ending::Completed(Some("DEALLOCATE".to_owned())),
+                        ending: StatementEnding::Completed(Some("DEALLOCATE".to_owned())),
                     });
                 }
                 self.retire(placed);
@@ -384,12 +413,14 @@ impl ServerModel {
                 self.retire(placed);
                 Ok(())
             }
-            (b'T' | b'n', Sent::DescribePortal { planning }) => {
+            (b'T' | b'n', Sent::DescribePortal { planning, relay }) => {
                 placed.columns_follow = true;
-                if let Some(hint) = planning.take() {
-                    placed.swallow = true;
-                    placed.describes_rows_of = Some(*hint);
-                }
+                placed.describes_rows_of = planning.take().map(|hint| *hint);
+                placed.swallow = match relay {
+                    DescribeRelay::All => false,
+                    DescribeRelay::RowsOnly => tag == b'n',
+                    DescribeRelay::Nothing => true,
+                };
                 self.retire(placed);
                 Ok(())
             }
@@ -430,7 +461,7 @@ impl ServerModel {
                 if let Some(statement) = slot {
                     placed.finished.push(Finished {
                         statement,
-                        ending: Ending::Completed(None),
+                        ending: StatementEnding::Completed(None),
                     });
                 }
                 if statements.is_empty() {
@@ -450,9 +481,9 @@ impl ServerModel {
                 }
                 if let Some(statement) = statement.take() {
                     let ending = if tag == b's' {
-                        Ending::Suspended
+                        StatementEnding::Suspended
                     } else {
-                        Ending::Completed(None)
+                        StatementEnding::Completed(None)
                     };
                     placed.finished.push(Finished { statement, ending });
                 }
@@ -505,7 +536,7 @@ impl ServerModel {
                 if let Some(statement) = statement.take() {
                     placed.finished.push(Finished {
                         statement,
-                        ending: Ending::Completed(None),
+                        ending: StatementEnding::Completed(None),
                     });
                 }
                 Ok(())
@@ -523,7 +554,7 @@ impl ServerModel {
         let Some(current) = self.current.as_mut() else {
             return Ok(());
         };
-        let failure = Ending::Failed(text.to_owned());
+        let failure = StatementEnding::Failed(text.to_owned());
         match &mut current.entry {
             // A failed COMMIT at Sync: ReadyForQuery still follows.
             Sent::Sync => Ok(()),
@@ -543,7 +574,7 @@ impl ServerModel {
                 for statement in statements.drain(..).flatten() {
                     placed.finished.push(Finished {
                         statement,
-                        ending: Ending::NotRun(SKIPPED),
+                        ending: StatementEnding::NotRun(SKIPPED),
                     });
                 }
                 Ok(())
@@ -584,14 +615,17 @@ impl ServerModel {
                 not_run(entry, SKIPPED, &mut placed.finished);
                 continue;
             }
-            let (entry, own) = match entry {
-                Sent::Own { request, on_error } => (*request, Some(on_error)),
-                entry => (entry, None),
+            let (entry, own, hidden) = match entry {
+                Sent::Own { request, on_error } => (*request, Some(on_error), false),
+                Sent::Hidden(request) => (*request, None, true),
+                entry => (entry, None, false),
             };
             self.last_own = own.clone();
+            self.last_hidden = hidden;
             self.current = Some(Current {
                 entry,
                 own,
+                hidden,
                 copy: Copy::None,
                 awaiting_ready: false,
                 parameters_described: false,
@@ -655,7 +689,7 @@ fn not_run(entry: Sent, why: &'static str, finished: &mut Vec<Finished>) {
     for statement in entry.into_statements() {
         finished.push(Finished {
             statement,
-            ending: Ending::NotRun(why),
+            ending: StatementEnding::NotRun(why),
         });
     }
 }
@@ -680,7 +714,7 @@ fn describe(entry: &Sent) -> &'static str {
         Sent::CopyData => "CopyData",
         Sent::CopyDone => "CopyDone",
         Sent::CopyFail => "CopyFail",
-        Sent::Own { request, .. } => describe(request),
+        Sent::Own { request, .. } | Sent::Hidden(request) => describe(request),
     }
 }
 
@@ -702,6 +736,7 @@ mod tests {
             sent_at: Instant::now(),
             hint: None,
             copy_in: false,
+            row_cap: None,
         }
     }
 
@@ -729,7 +764,7 @@ mod tests {
         model: &mut ServerModel,
         queue: &SentQueue,
         tags: &[u8],
-    ) -> Result<Vec<(i64, Ending)>, Desync> {
+    ) -> Result<Vec<(i64, StatementEnding)>, Desync> {
         let mut settled = Vec::new();
         for tag in tags {
             let text = (*tag == b'E').then_some("XX000: boom");
@@ -755,7 +790,7 @@ mod tests {
         queue.push(Sent::Parse { unnamed: Some(2) });
         queue.push(Sent::Sync);
         let settled = answer(&mut model, &queue, b"EZ").unwrap();
-        assert_eq!(settled, [(7, Ending::NotRun(SKIPPED))]);
+        assert_eq!(settled, [(7, StatementEnding::NotRun(SKIPPED))]);
         // The unnamed statement of that Parse was never confirmed.
         queue.push(Sent::Parse { unnamed: Some(3) });
         queue.push(Sent::Sync);
@@ -772,7 +807,7 @@ mod tests {
         queue.push(query(&[4]));
         queue.push(Sent::Sync);
         let settled = answer(&mut model, &queue, b"1TDCZZ").unwrap();
-        assert_eq!(settled, [(4, Ending::Completed(None))]);
+        assert_eq!(settled, [(4, StatementEnding::Completed(None))]);
     }
 
     #[test]
@@ -785,10 +820,10 @@ mod tests {
         assert_eq!(
             settled,
             [
-                (1, Ending::Completed(None)),
-                (2, Ending::Failed("XX000: boom".into())),
-                (3, Ending::NotRun(SKIPPED)),
-                (4, Ending::Completed(None)),
+                (1, StatementEnding::Completed(None)),
+                (2, StatementEnding::Failed("XX000: boom".into())),
+                (3, StatementEnding::NotRun(SKIPPED)),
+                (4, StatementEnding::Completed(None)),
             ]
         );
     }
@@ -834,6 +869,7 @@ mod tests {
         queue.push(Sent::Bind { unnamed: Some(5) });
         queue.push(Sent::DescribePortal {
             planning: Some(Box::default()),
+            relay: DescribeRelay::Nothing,
         });
         queue.push(execute(9));
         queue.push(Sent::Close { deallocate: None });
@@ -844,7 +880,7 @@ mod tests {
         let placed = model.on_message(&queue, b'T', None).unwrap();
         assert!(placed.swallow && placed.describes_rows_of.is_some());
         settled.extend(answer(&mut model, &queue, b"DDs3Z").unwrap());
-        assert_eq!(settled, [(9, Ending::Suspended)]);
+        assert_eq!(settled, [(9, StatementEnding::Suspended)]);
     }
 
     #[test]
@@ -864,10 +900,10 @@ mod tests {
         assert_eq!(
             settled,
             [
-                (1, Ending::NotRun(SKIPPED)),
-                (2, Ending::NotRun(SKIPPED)),
-                (3, Ending::NotRun(SKIPPED)),
-                (4, Ending::Completed(None)),
+                (1, StatementEnding::NotRun(SKIPPED)),
+                (2, StatementEnding::NotRun(SKIPPED)),
+                (3, StatementEnding::NotRun(SKIPPED)),
+                (4, StatementEnding::Completed(None)),
             ]
         );
     }
@@ -879,7 +915,7 @@ mod tests {
         queue.push(execute(1));
         queue.push(Sent::Sync);
         let settled = answer(&mut model, &queue, b"CEZ").unwrap();
-        assert_eq!(settled, [(1, Ending::Completed(None))]);
+        assert_eq!(settled, [(1, StatementEnding::Completed(None))]);
     }
 
     #[test]
@@ -900,7 +936,7 @@ mod tests {
         queue.push(Sent::CopyDone);
         queue.push(Sent::Sync);
         let settled = answer(&mut model, &queue, b"CZ").unwrap();
-        assert_eq!(settled, [(1, Ending::Completed(None))]);
+        assert_eq!(settled, [(1, StatementEnding::Completed(None))]);
     }
 
     #[test]
@@ -916,8 +952,8 @@ mod tests {
         assert_eq!(
             settled,
             [
-                (1, Ending::Failed("XX000: boom".into())),
-                (2, Ending::NotRun(SKIPPED)),
+                (1, StatementEnding::Failed("XX000: boom".into())),
+                (2, StatementEnding::NotRun(SKIPPED)),
             ]
         );
         // The rest of the data and CopyDone arrive after the error: ignored.
@@ -925,7 +961,7 @@ mod tests {
         queue.push(Sent::CopyDone);
         queue.push(query(&[3]));
         let settled = answer(&mut model, &queue, b"CZ").unwrap();
-        assert_eq!(settled, [(3, Ending::Completed(None))]);
+        assert_eq!(settled, [(3, StatementEnding::Completed(None))]);
     }
 
     #[test]
@@ -968,7 +1004,10 @@ mod tests {
         let settled = answer(&mut model, &queue, b"HddcCTDCZ").unwrap();
         assert_eq!(
             settled,
-            [(1, Ending::Completed(None)), (2, Ending::Completed(None))]
+            [
+                (1, StatementEnding::Completed(None)),
+                (2, StatementEnding::Completed(None))
+            ]
         );
     }
 
