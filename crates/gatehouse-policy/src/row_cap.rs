@@ -85,7 +85,8 @@ mod tests {
         .unwrap();
         let problems = row_caps(&policies).unwrap_err();
         assert_eq!(problems.len(), 3, "{problems:?}");
-        assert!(problems.iter().any(|p| p.starts_with("zero:")));
-        assert!(problems.iter().any(|p| p.starts_with("forbid:")));
+        assert!(problems.iter().any(|p| p.contains(r#"@max_rows("0")"#)));
+        assert!(problems.iter().any(|p| p.contains(r#"@max_rows("ten")"#)));
+        assert!(problems.iter().any(|p| p.contains("belongs on a `permit`")));
     }
 }

@@ -28,6 +28,7 @@ fn quickstart_file_loads_from_disk_with_its_ids_in_order() {
         [
             "readers-read",
             "writers-write",
+            "writers-update",
             "writers-risky-writes-need-approval",
             "admins-all",
             "admins-see-unmasked",
@@ -50,7 +51,8 @@ fn granted(group: &str, kind: SqlKind) -> Option<&'static str> {
     match (group, kind) {
         (_, Unknown) => None,
         ("readers", Select | Session) => Some("readers-read"),
-        ("writers", Select | Session | Insert | Update) => Some("writers-write"),
+        ("writers", Select | Session | Insert) => Some("writers-write"),
+        ("writers", Update) => Some("writers-update"),
         ("writers", Delete) => Some("writers-risky-writes-need-approval"),
         ("admins", _) => Some("admins-all"),
         _ => None,
