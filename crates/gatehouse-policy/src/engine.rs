@@ -307,6 +307,7 @@ mod tests {
             reason: None,
             all_rows: false,
             context: None,
+            lineage: None,
         })
     }
 

@@ -25,6 +25,7 @@ mod facts;
 mod fold;
 mod functions;
 mod lexing;
+mod lineage;
 mod prepared;
 mod settings;
 mod statements;

@@ -1173,5 +1173,6 @@ fn unknown_statement(text: &str, reason: &str) -> SqlStatement {
         reason: Some(reason.to_owned()),
         all_rows: false,
         context: None,
+        lineage: None,
     }
 }
