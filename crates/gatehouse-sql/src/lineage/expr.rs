@@ -300,10 +300,9 @@ fn is_bare(node: &protobuf::Node) -> bool {
 fn is_fixed_or_bare(node: &protobuf::Node) -> bool {
     match &node.node {
         Some(NodeEnum::AConst(_) | NodeEnum::ParamRef(_)) => true,
-        Some(NodeEnum::TypeCast(cast)) => cast
-            .arg
-            .as_deref()
-            .is_some_and(|arg| matches!(&arg.node, Some(NodeEnum::AConst(_) | NodeEnum::ParamRef(_)))),
+        Some(NodeEnum::TypeCast(cast)) => cast.arg.as_deref().is_some_and(|arg| {
+            matches!(&arg.node, Some(NodeEnum::AConst(_) | NodeEnum::ParamRef(_)))
+        }),
         Some(NodeEnum::List(list)) => list.items.iter().all(is_fixed_or_bare),
         _ => is_bare(node),
     }

@@ -36,7 +36,9 @@ pub(super) fn alias_name(node: &NodeEnum) -> String {
         NodeEnum::JsonTable(table) => table.alias.as_ref(),
         _ => None,
     };
-    alias.map(|alias| alias.aliasname.clone()).unwrap_or_default()
+    alias
+        .map(|alias| alias.aliasname.clone())
+        .unwrap_or_default()
 }
 
 struct Found<'s, 'p> {
@@ -52,8 +54,9 @@ impl Found<'_, '_> {
                 for (key, inner) in fields {
                     match key.as_str() {
                         "ColumnRef" => self.column(inner, in_query),
-                        "SelectStmt" | "InsertStmt" | "UpdateStmt" | "DeleteStmt"
-                        | "MergeStmt" => self.visit(inner, true),
+                        "SelectStmt" | "InsertStmt" | "UpdateStmt" | "DeleteStmt" | "MergeStmt" => {
+                            self.visit(inner, true)
+                        }
                         _ => self.visit(inner, in_query),
                     }
                 }

@@ -50,7 +50,7 @@ impl Analyzer {
                     .sources
                     .extend(target_source(update.relation.as_ref()));
                 for item in &update.from_clause {
-                    self.from_item(item, &mut scope);
+                    self.add_from_item(item, &mut scope);
                 }
                 self.assignments(&update.target_list, &scope);
                 self.condition_opt(update.where_clause.as_deref(), &scope);
@@ -63,7 +63,7 @@ impl Analyzer {
                     .sources
                     .extend(target_source(delete.relation.as_ref()));
                 for item in &delete.using_clause {
-                    self.from_item(item, &mut scope);
+                    self.add_from_item(item, &mut scope);
                 }
                 self.condition_opt(delete.where_clause.as_deref(), &scope);
                 self.returning(delete.returning_clause.as_ref(), &scope)
@@ -71,11 +71,9 @@ impl Analyzer {
             NodeEnum::MergeStmt(merge) => {
                 let mut scope = Scope::within(parent);
                 self.with(merge.with_clause.as_ref(), &mut scope);
-                scope
-                    .sources
-                    .extend(target_source(merge.relation.as_ref()));
+                scope.sources.extend(target_source(merge.relation.as_ref()));
                 if let Some(source) = merge.source_relation.as_deref() {
-                    self.from_item(source, &mut scope);
+                    self.add_from_item(source, &mut scope);
                 }
                 self.condition_opt(merge.join_condition.as_deref(), &scope);
                 for clause in &merge.merge_when_clauses {
@@ -134,7 +132,7 @@ impl Analyzer {
             self.values(&select.values_lists, &scope)
         } else {
             for item in &select.from_clause {
-                self.from_item(item, &mut scope);
+                self.add_from_item(item, &mut scope);
             }
             let outputs = self.targets(&select.target_list, &scope);
             self.condition_opt(select.where_clause.as_deref(), &scope);
@@ -238,10 +236,7 @@ impl Analyzer {
                 let derivation = self.value(item, scope);
                 match columns.get_mut(index) {
                     Some(Col::Named(_, existing)) => existing.alternative(derivation),
-                    _ => columns.push(Col::Named(
-                        Some(format!("column{}", index + 1)),
-                        derivation,
-                    )),
+                    _ => columns.push(Col::Named(Some(format!("column{}", index + 1)), derivation)),
                 }
             }
         }
@@ -249,13 +244,13 @@ impl Analyzer {
     }
 
     /// One `FROM` item: adds the names it brings into scope and what `*` expands to.
-    pub(super) fn from_item(&mut self, item: &protobuf::Node, scope: &mut Scope<'_>) {
-        let columns = self.from_columns(item, scope);
+    pub(super) fn add_from_item(&mut self, item: &protobuf::Node, scope: &mut Scope<'_>) {
+        let columns = self.source_columns(item, scope);
         scope.star.extend(columns);
     }
 
     /// The columns of one `FROM` item, adding its names to `scope`.
-    fn from_columns(&mut self, item: &protobuf::Node, scope: &mut Scope<'_>) -> Vec<Col> {
+    fn source_columns(&mut self, item: &protobuf::Node, scope: &mut Scope<'_>) -> Vec<Col> {
         let (name, columns) = match &item.node {
             Some(NodeEnum::RangeVar(range)) => {
                 let columns = match scope.cte(&range.relname) {
@@ -298,7 +293,7 @@ impl Analyzer {
                     self.filters.absorb(derivation);
                 }
                 return match sample.relation.as_deref() {
-                    Some(relation) => self.from_columns(relation, scope),
+                    Some(relation) => self.source_columns(relation, scope),
                     None => Vec::new(),
                 };
             }
@@ -319,11 +314,11 @@ impl Analyzer {
     /// `a JOIN b ON ... | USING (...)`, `NATURAL JOIN`, with an optional alias.
     fn join(&mut self, join: &JoinExpr, scope: &mut Scope<'_>) -> Vec<Col> {
         let left = match join.larg.as_deref() {
-            Some(item) => self.from_columns(item, scope),
+            Some(item) => self.source_columns(item, scope),
             None => Vec::new(),
         };
         let right = match join.rarg.as_deref() {
-            Some(item) => self.from_columns(item, scope),
+            Some(item) => self.source_columns(item, scope),
             None => Vec::new(),
         };
         self.condition_opt(join.quals.as_deref(), scope);
@@ -342,7 +337,11 @@ impl Analyzer {
         }
         let mut columns: Vec<Col> = left.into_iter().chain(right).collect();
         let merged = !using.is_empty() || join.is_natural;
-        if merged && !columns.iter().all(|column| matches!(column, Col::Stored(_))) {
+        if merged
+            && !columns
+                .iter()
+                .all(|column| matches!(column, Col::Stored(_)))
+        {
             // merged join columns come first: the order can no longer be followed
             columns = vec![Col::Opaque(whole_of(&columns))];
         }
@@ -517,7 +516,11 @@ fn aliased(alias: Option<&Alias>, name: String, columns: Vec<Col>) -> (String, V
 /// span holding everything (names come from the left, so a name rule would see the wrong
 /// name for the right's columns).
 fn combine(left: Vec<Col>, right: Vec<Col>) -> Vec<Col> {
-    let all_named = |columns: &[Col]| columns.iter().all(|column| matches!(column, Col::Named(..)));
+    let all_named = |columns: &[Col]| {
+        columns
+            .iter()
+            .all(|column| matches!(column, Col::Named(..)))
+    };
     if left.len() == right.len() && all_named(&left) && all_named(&right) {
         return left
             .into_iter()

@@ -74,7 +74,10 @@ pub(super) fn renamed(columns: Vec<Col>, names: &[String]) -> Vec<Col> {
     if names.is_empty() {
         return columns;
     }
-    if !columns.iter().all(|column| matches!(column, Col::Named(..))) {
+    if !columns
+        .iter()
+        .all(|column| matches!(column, Col::Named(..)))
+    {
         return vec![Col::Opaque(whole_of(&columns))];
     }
     let mut names = names.iter();

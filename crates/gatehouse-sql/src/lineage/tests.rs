@@ -1,4 +1,9 @@
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 
 use gatehouse_core::{ColumnSource, Derivation, Lineage, Output};
 
@@ -80,7 +85,9 @@ fn transformations_compute() {
         assert!(!derivation.plain, "{sql}");
         assert!(
             derivation.columns.contains(&source(Some("people"), "card"))
-                || derivation.columns.contains(&source(Some("people"), "email"))
+                || derivation
+                    .columns
+                    .contains(&source(Some("people"), "email"))
                 || derivation.columns.contains(&source(Some("people"), "jwt")),
             "{sql}: {derivation:?}"
         );
@@ -129,7 +136,8 @@ fn conditions_are_filters_or_equality() {
         let lineage = lineage(sql);
         let used: Vec<_> = columns(&lineage.filters);
         assert!(
-            used.iter().any(|(_, column)| *column == "card" || *column == "ssn"),
+            used.iter()
+                .any(|(_, column)| *column == "card" || *column == "ssn"),
             "{sql}: {lineage:?}"
         );
     }
@@ -166,7 +174,9 @@ fn whole_rows_are_recorded() {
     ] {
         let lineage = lineage(sql);
         assert!(
-            output(&lineage, 0).rows.contains(&Some("people".to_owned())),
+            output(&lineage, 0)
+                .rows
+                .contains(&Some("people".to_owned())),
             "{sql}: {lineage:?}"
         );
     }
@@ -206,9 +216,7 @@ fn unknown_constructs_derive_from_every_reference_inside() {
     let lineage = lineage("SELECT JSON_OBJECT('k': card) FROM people");
     let derivation = output(&lineage, 0);
     assert!(
-        derivation
-            .columns
-            .contains(&source(Some("people"), "card")),
+        derivation.columns.contains(&source(Some("people"), "card")),
         "{derivation:?}"
     );
 }
