@@ -3,7 +3,9 @@
 //! Action names are stable: policies, audit events and documentation refer to them by the
 //! strings returned from [`Action::name`].
 
+use crate::Lineage;
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 
 /// The effect class of one SQL statement, strongest effect first when several apply.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -104,6 +106,11 @@ pub struct SqlStatement {
     /// with the statement, and part of what an approval binds to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub context: Option<Box<StatementContext>>,
+    /// Where the statement's result values come from and which columns choose its rows, as
+    /// far as its text shows; `None` when not analysed. Masking reads it; it is never
+    /// serialized, so policies and audit events see the statement as before.
+    #[serde(skip)]
+    pub lineage: Option<Arc<Lineage>>,
 }
 
 /// The parameters and session state a statement runs with: the same text means something

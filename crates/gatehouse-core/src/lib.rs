@@ -8,9 +8,11 @@
 mod action;
 mod connection;
 mod identity;
+mod lineage;
 mod secret;
 
 pub use action::{Action, SqlKind, SqlStatement, StatementContext};
 pub use connection::{ConnectionInfo, ConnectionKind};
 pub use identity::{Identity, IdentityKind};
+pub use lineage::{ColumnSource, Derivation, Lineage, Output};
 pub use secret::SecretString;

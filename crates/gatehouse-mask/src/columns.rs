@@ -1,7 +1,7 @@
 //! Column rules: masking whole columns chosen by name (`ssn`, `users.ssn`, `*password*`) and/or
 //! type, decided once per result set so each value only pays for what its column needs.
 
-use crate::config::ColumnRuleConfig;
+use crate::config::{AllowedUse, ColumnRuleConfig};
 use crate::glob::Glob;
 use crate::{MaskError, Strategy};
 use std::sync::Arc;
@@ -23,6 +23,16 @@ pub enum ColumnMask {
     Whole { rule: Arc<str>, strategy: Strategy },
     /// No column rule matched: values are scanned by the content detectors.
     Scan,
+}
+
+/// A stored column a column rule names: what masking by lineage needs to know about it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SensitiveColumn {
+    /// The rule's name as written, as in [`ColumnMask::Whole`].
+    pub rule: Arc<str>,
+    pub strategy: Strategy,
+    /// The rule allows equality comparisons and grouping (`allow = ["equality"]`).
+    pub allows_equality: bool,
 }
 
 /// The [`ColumnMask`] of each column of a result, in column order.
@@ -54,6 +64,7 @@ pub(crate) struct ColumnRule {
     column: Option<Glob>,
     types: Vec<Glob>,
     strategy: Strategy,
+    allows_equality: bool,
 }
 
 impl ColumnRule {
@@ -91,7 +102,44 @@ impl ColumnRule {
             column,
             types,
             strategy: config.strategy,
+            allows_equality: config.allow.contains(&AllowedUse::Equality),
         })
+    }
+
+    /// Whether this rule names stored column `column` of `relation` (`None`: of any of
+    /// `reads`, the relations the statement reads). Only rules with a name count: a rule by
+    /// type alone says nothing about which stored columns are sensitive.
+    pub(crate) fn names(&self, relation: Option<&str>, column: &str, reads: &[String]) -> bool {
+        let Some(glob) = &self.column else {
+            return false;
+        };
+        glob.matches(column) && self.may_be_in(relation, reads)
+    }
+
+    /// Whether a column this rule names may be in `relation` (`None`: in any of `reads`).
+    pub(crate) fn may_be_in(&self, relation: Option<&str>, reads: &[String]) -> bool {
+        if self.column.is_none() {
+            return false;
+        }
+        let Some(table) = &self.table else {
+            return true;
+        };
+        let matches = |relation: &str| {
+            let unqualified = relation.rsplit_once('.').map_or(relation, |(_, name)| name);
+            table.matches(relation) || table.matches(unqualified)
+        };
+        match relation {
+            Some(relation) => matches(relation),
+            None => reads.iter().any(|read| matches(read)),
+        }
+    }
+
+    pub(crate) fn sensitive(&self) -> SensitiveColumn {
+        SensitiveColumn {
+            rule: Arc::clone(&self.label),
+            strategy: self.strategy,
+            allows_equality: self.allows_equality,
+        }
     }
 
     /// The mask this rule gives `column`, if it applies. A rule naming a table never applies to

@@ -48,6 +48,21 @@ pub struct ColumnRuleConfig {
     #[serde(default)]
     pub types: Vec<String>,
     pub strategy: Strategy,
+    /// What masked identities may still do with the column in a statement besides reading
+    /// it masked. Empty (the default): nothing — a statement that filters, joins, sorts or
+    /// groups on it is refused.
+    #[serde(default)]
+    pub allow: Vec<AllowedUse>,
+}
+
+/// A use of a masked column a rule can allow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AllowedUse {
+    /// Compare it for equality with constants, parameters or other columns (`=`, `<>`,
+    /// `IN`, `IS NULL`, `USING`) and group on it (`GROUP BY`, `DISTINCT`, `PARTITION BY`):
+    /// no more than a `hash` strategy shows, which rows hold equal values.
+    Equality,
 }
 
 /// An operator-defined content detector.

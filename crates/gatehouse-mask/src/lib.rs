@@ -49,6 +49,9 @@
 //!   [`Masked::Replaced`] or [`Masked::Null`] (send SQL `NULL`).
 //! - [`Masker::mask_value_within`] adds a length limit, [`Masker::mask_bytes`] takes the value
 //!   as bytes (not UTF-8: never scanned, returned unchanged; column rules still apply).
+//! - [`Masker::sensitive_column`]`(relation, column, reads) -> Option<SensitiveColumn>`: the
+//!   rule naming a stored column, for masking by lineage (a value computed from the column,
+//!   a condition on it); [`Masker::may_hold_sensitive`] whether a relation could have one.
 //! - [`Masker::explain`]`(&str) -> Vec<Finding>`: what would be masked, by which detector, and
 //!   what it would become (serializable, for `gatehouse mask test --text`).
 //! - [`MaskCounts`]: values masked per detector and per column rule.
@@ -70,6 +73,12 @@
 //! name = "billing.card_*"
 //! types = ["text", "varchar"]      # optional: only columns of these types (globs too)
 //! strategy = { partial = 4 }
+//!
+//! [[columns]]
+//! name = "people.email"
+//! strategy = "hash"
+//! allow = ["equality"]             # optional: masked identities may compare it with `=`,
+//!                                  # `IN`, `IS NULL`, and group on it (default: nothing)
 //!
 //! [strategies]                     # per built-in detector, overriding the defaults below
 //! email = "redact"
@@ -171,8 +180,8 @@ mod render;
 mod scan;
 mod strategy;
 
-pub use columns::{ColumnMask, ColumnPlan, ColumnRef};
-pub use config::{ColumnRuleConfig, CustomDetectorConfig, MaskConfig, Validator};
+pub use columns::{ColumnMask, ColumnPlan, ColumnRef, SensitiveColumn};
+pub use config::{AllowedUse, ColumnRuleConfig, CustomDetectorConfig, MaskConfig, Validator};
 pub use counts::MaskCounts;
 pub use error::MaskError;
 pub use finding::Finding;

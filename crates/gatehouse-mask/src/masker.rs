@@ -1,7 +1,7 @@
 //! The engine: compiled detectors, column rules and hash key, applied per result column (once,
 //! by [`Masker::plan`]) and per value (by [`Masker::mask_value`] and its variants).
 
-use crate::columns::{ColumnMask, ColumnPlan, ColumnRef, ColumnRule};
+use crate::columns::{ColumnMask, ColumnPlan, ColumnRef, ColumnRule, SensitiveColumn};
 use crate::config::MaskConfig;
 use crate::hash_key::KeyedHasher;
 use crate::render::{Fit, Span, push_replacement};
@@ -96,6 +96,28 @@ impl Masker {
                 })
                 .collect(),
         )
+    }
+
+    /// The first column rule naming stored column `column` of `relation` (`None`: a column
+    /// of one of `reads`, the relations the statement reads, which one unknown).
+    pub fn sensitive_column(
+        &self,
+        relation: Option<&str>,
+        column: &str,
+        reads: &[String],
+    ) -> Option<SensitiveColumn> {
+        self.rules
+            .iter()
+            .find(|rule| rule.names(relation, column, reads))
+            .map(ColumnRule::sensitive)
+    }
+
+    /// Whether some column rule could name a column of `relation` (`None`: of one of
+    /// `reads`): a rule for that table, or a rule by column name alone.
+    pub fn may_hold_sensitive(&self, relation: Option<&str>, reads: &[String]) -> bool {
+        self.rules
+            .iter()
+            .any(|rule| rule.may_be_in(relation, reads))
     }
 
     /// Masks one value of a column. May return a longer value than the input (a marker or a

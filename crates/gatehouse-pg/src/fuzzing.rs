@@ -21,7 +21,7 @@ pub fn mask_result(
     rows: &[&[u8]],
 ) -> Result<Vec<RowOutcome>, String> {
     let fields = crate::wire::row_description(row_description).map_err(|e| e.to_string())?;
-    let plan = ResultMasking::plan(masker, &fields, tables).map_err(|refusal| refusal.0)?;
+    let plan = ResultMasking::plan(masker, &fields, tables, None).map_err(|refusal| refusal.0)?;
     let mut counts = MaskCounts::default();
     Ok(rows
         .iter()

@@ -11,6 +11,7 @@
 //! points), `cancel` (cancel-key mapping), `server` (the listener).
 
 mod cancel;
+mod column_lineage;
 mod connector;
 mod encoding;
 mod error;

@@ -8,14 +8,21 @@
 //! - text-like types (`text`, `varchar`, `bpchar`, `name`, `char`, `json`, `jsonb`, `xml`,
 //!   `unknown`), in either format (their binary form is the text): the masked text; a whole
 //!   `json`/`jsonb` column becomes `NULL` (a marker is not JSON);
-//! - integers and `numeric`, in either format (binary is decoded to decimal digits to be
-//!   scanned): unchanged, or `NULL` when something was found — nothing else is a valid number;
-//! - types that cannot hold what the detectors look for (`bool`, dates and times, `float`,
-//!   `uuid`): never scanned;
+//! - numbers (integers, `numeric`, `float4`/`float8`, `money`), in either format (binary is
+//!   decoded): scanned as written and as their digits (`4.539578763621486e+15` is scanned as
+//!   `4539578763621486`, `$1,234.00` as `123400`); unchanged, or `NULL` when something was
+//!   found — nothing else is a valid number;
+//! - types that cannot hold what the detectors look for (`bool`, dates and times, `uuid`):
+//!   never scanned;
 //! - any other type: scanned in text format and `NULL` when something was found; in binary
 //!   format gatehouse cannot read it, so a scanned column of such a type fails closed;
 //! - a column masked whole that is not text-like becomes `NULL` (always valid).
+//!
+//! Which columns are masked whole comes from the column rules, matched by the column's name,
+//! and, for a statement whose lineage the classifier could trace, by what each column derives
+//! from (see [`crate::column_lineage`]).
 
+use gatehouse_core::Lineage;
 use gatehouse_mask::{ColumnMask, ColumnRef, MaskCounts, Masked, Masker};
 use std::borrow::Cow;
 
@@ -35,12 +42,16 @@ enum Layout {
     Json,
     /// `jsonb` in binary format: a version byte, then the JSON text.
     JsonbBinary,
-    /// An integer or `numeric` in text format.
+    /// A number in text format (integer, `numeric`, float, `money`).
     NumberText,
     Int2Binary,
     Int4Binary,
     Int8Binary,
     NumericBinary,
+    Float4Binary,
+    Float8Binary,
+    /// `money` in binary format: an `int8` count of cents.
+    MoneyBinary,
     /// Cannot hold detectable content: passed through.
     Inert,
     /// Any other type in text format.
@@ -51,7 +62,13 @@ enum Layout {
 struct PlannedColumn {
     mask: ColumnMask,
     layout: Layout,
+    /// The column's name says it holds a secret: its values are scanned as if labelled so,
+    /// for detectors that need a label (an AWS secret key).
+    secret: bool,
 }
+
+/// The label a scanned value of a secret-named column is read after.
+const SECRET_LABEL: &str = "secret=";
 
 /// The plan for one result set.
 #[derive(Debug)]
@@ -66,16 +83,26 @@ pub(crate) struct CannotMask(pub String);
 impl ResultMasking {
     /// Plan masking for the columns of a `RowDescription`. `tables` are the relations the
     /// statement reads (from the classifier): a `table.column` rule matches a column when it
-    /// matches under any of them.
+    /// matches under any of them. `lineage`, when the classifier traced it, masks whole the
+    /// columns computed from masked columns, whatever their names.
     pub fn plan(
         masker: &Masker,
         fields: &[crate::wire::FieldDescription],
         tables: &[String],
+        lineage: Option<&Lineage>,
     ) -> Result<ResultMasking, CannotMask> {
+        let by_lineage = lineage
+            .map(|lineage| {
+                crate::column_lineage::result_masks(masker, lineage, tables, fields.len())
+            })
+            .unwrap_or_default();
         let mut columns = Vec::with_capacity(fields.len());
-        for field in fields {
+        for (index, field) in fields.iter().enumerate() {
             let type_name = type_name(field.type_oid);
-            let mask = column_mask(masker, &field.name, type_name, tables);
+            let mask = match by_lineage.get(index) {
+                Some(Some(mask)) => mask.clone(),
+                _ => column_mask(masker, &field.name, type_name, tables),
+            };
             let binary = field.format == 1;
             let layout = layout(field.type_oid, binary);
             let layout = match (layout, binary) {
@@ -91,7 +118,14 @@ impl ResultMasking {
                     Layout::Inert
                 }
             };
-            columns.push(PlannedColumn { mask, layout });
+            let secret = matches!(mask, ColumnMask::Scan)
+                && layout == Layout::Text
+                && field.name.to_ascii_lowercase().contains("secret");
+            columns.push(PlannedColumn {
+                mask,
+                layout,
+                secret,
+            });
         }
         Ok(ResultMasking { columns })
     }
@@ -177,7 +211,13 @@ fn mask_value<'v>(
 fn value_text(layout: Layout, value: &[u8]) -> &[u8] {
     match layout {
         Layout::JsonbBinary => value.get(1..).unwrap_or_default(),
-        Layout::Int2Binary | Layout::Int4Binary | Layout::Int8Binary | Layout::NumericBinary => &[],
+        Layout::Int2Binary
+        | Layout::Int4Binary
+        | Layout::Int8Binary
+        | Layout::NumericBinary
+        | Layout::Float4Binary
+        | Layout::Float8Binary
+        | Layout::MoneyBinary => &[],
         _ => value,
     }
 }
@@ -199,6 +239,21 @@ fn mask_checked_value<'v>(
 ) -> Option<Option<Cow<'v, [u8]>>> {
     match column.layout {
         Layout::Inert if !whole => None,
+        Layout::Text if column.secret => {
+            let text = std::str::from_utf8(value).ok()?;
+            let labelled = format!("{SECRET_LABEL}{text}");
+            match masker.mask_value(&column.mask, &labelled, counts) {
+                Masked::Unchanged(_) => None,
+                Masked::Null => Some(None),
+                Masked::Replaced(masked) => {
+                    let value = masked
+                        .strip_prefix(SECRET_LABEL)
+                        .unwrap_or("[REDACTED]")
+                        .to_owned();
+                    Some(Some(Cow::Owned(value.into_bytes())))
+                }
+            }
+        }
         Layout::Text => text_outcome(masker.mask_bytes(&column.mask, value, None, counts)),
         Layout::Json | Layout::JsonbBinary if whole => {
             // Counted as masked by its rule; a marker would not be valid JSON.
@@ -224,22 +279,76 @@ fn mask_checked_value<'v>(
             let _ = masker.mask_bytes(&column.mask, value, None, counts);
             Some(None)
         }
-        Layout::NumberText | Layout::OtherText => {
+        Layout::OtherText => {
             let text = std::str::from_utf8(value).ok()?;
             match masker.mask_value(&column.mask, text, counts) {
                 Masked::Unchanged(_) => None,
                 Masked::Replaced(_) | Masked::Null => Some(None),
             }
         }
-        Layout::Int2Binary | Layout::Int4Binary | Layout::Int8Binary | Layout::NumericBinary => {
-            let digits = decode_number(column.layout, value)?;
-            match masker.mask_value(&column.mask, &digits, counts) {
-                Masked::Unchanged(_) => None,
-                Masked::Replaced(_) | Masked::Null => Some(None),
-            }
+        Layout::NumberText => {
+            let text = std::str::from_utf8(value).ok()?;
+            number_outcome(masker, &column.mask, text, counts)
         }
+        Layout::Int2Binary
+        | Layout::Int4Binary
+        | Layout::Int8Binary
+        | Layout::NumericBinary
+        | Layout::Float4Binary
+        | Layout::Float8Binary
+        | Layout::MoneyBinary => match decode_number(column.layout, value) {
+            Some(written) => number_outcome(masker, &column.mask, &written, counts),
+            // a number that does not decode cannot be checked: withheld
+            None => Some(None),
+        },
         Layout::Inert => None,
     }
+}
+
+/// A number is scanned as written, as its digits alone (a float's written out in full), and
+/// as those digits without trailing zeros (a fraction's scale, `money`'s cents): `NULL` when
+/// any shows something.
+fn number_outcome<'v>(
+    masker: &Masker,
+    mask: &ColumnMask,
+    written: &str,
+    counts: &mut MaskCounts,
+) -> Option<Option<Cow<'v, [u8]>>> {
+    let digits = number_digits(written);
+    let trimmed = digits.trim_end_matches('0');
+    let mut readings = vec![written];
+    if !digits.is_empty() && digits != written {
+        readings.push(&digits);
+    }
+    if !trimmed.is_empty() && trimmed != digits {
+        readings.push(trimmed);
+    }
+    readings
+        .into_iter()
+        .any(|reading| {
+            !matches!(
+                masker.mask_value(mask, reading, counts),
+                Masked::Unchanged(_)
+            )
+        })
+        .then_some(None)
+}
+
+/// The digits of a number as written: a float in exponent notation is written out in full
+/// first (`4.539578763621486e+15` → `4539578763621486`); sign, point, group separators and
+/// currency symbols are dropped.
+pub(crate) fn number_digits(written: &str) -> String {
+    let expanded;
+    let text = if written.contains(['e', 'E'])
+        && let Ok(value) = written.trim().parse::<f64>()
+        && value.is_finite()
+    {
+        expanded = format!("{value}");
+        expanded.as_str()
+    } else {
+        written
+    };
+    text.chars().filter(char::is_ascii_digit).collect()
 }
 
 fn text_outcome(masked: gatehouse_mask::MaskedBytes<'_>) -> Option<Option<Cow<'_, [u8]>>> {
@@ -294,6 +403,7 @@ fn type_name(oid: u32) -> Option<&'static str> {
         700 => "float4",
         701 => "float8",
         705 => "unknown",
+        790 => "money",
         869 => "inet",
         1042 => "bpchar",
         1043 => "varchar",
@@ -315,31 +425,38 @@ fn layout(oid: u32, binary: bool) -> Option<Layout> {
         (18 | 19 | 25 | 142 | 705 | 1042 | 1043, _) => Layout::Text,
         (114, _) | (3802, false) => Layout::Json,
         (3802, true) => Layout::JsonbBinary,
-        (20 | 21 | 23 | 26 | 1700, false) => Layout::NumberText,
+        (20 | 21 | 23 | 26 | 700 | 701 | 790 | 1700, false) => Layout::NumberText,
         (21, true) => Layout::Int2Binary,
         (23 | 26, true) => Layout::Int4Binary,
         (20, true) => Layout::Int8Binary,
         (1700, true) => Layout::NumericBinary,
-        (16 | 700 | 701 | 1082 | 1083 | 1114 | 1184 | 1186 | 1266 | 2950, _) => Layout::Inert,
+        (700, true) => Layout::Float4Binary,
+        (701, true) => Layout::Float8Binary,
+        (790, true) => Layout::MoneyBinary,
+        (16 | 1082 | 1083 | 1114 | 1184 | 1186 | 1266 | 2950, _) => Layout::Inert,
         (_, false) => Layout::OtherText,
         (_, true) => return None,
     })
 }
 
-/// Decimal digits of a binary integer or `numeric` (sign and point dropped: the detectors
-/// look for digit runs).
+/// A binary number written in decimal (`numeric` as its digits, sign and point dropped;
+/// floats in full, never in exponent notation; `money` as its cents).
 fn decode_number(layout: Layout, value: &[u8]) -> Option<String> {
     match layout {
         Layout::Int2Binary => Some(i16::from_be_bytes(value.try_into().ok()?).to_string()),
         Layout::Int4Binary => Some(i32::from_be_bytes(value.try_into().ok()?).to_string()),
-        Layout::Int8Binary => Some(i64::from_be_bytes(value.try_into().ok()?).to_string()),
+        Layout::Int8Binary | Layout::MoneyBinary => {
+            Some(i64::from_be_bytes(value.try_into().ok()?).to_string())
+        }
+        Layout::Float4Binary => Some(f32::from_be_bytes(value.try_into().ok()?).to_string()),
+        Layout::Float8Binary => Some(f64::from_be_bytes(value.try_into().ok()?).to_string()),
         Layout::NumericBinary => decode_numeric(value),
         _ => None,
     }
 }
 
 /// `numeric` binary: ndigits, weight, sign, dscale (i16 each), then ndigits base-10000 digits.
-/// Returns the integer and fraction digits concatenated.
+/// Returns the integer and fraction digits concatenated (the fraction's trailing zeros kept).
 fn decode_numeric(value: &[u8]) -> Option<String> {
     let word = |at: usize| -> Option<i16> {
         Some(i16::from_be_bytes([*value.get(at)?, *value.get(at + 1)?]))

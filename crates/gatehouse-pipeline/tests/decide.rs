@@ -86,6 +86,7 @@ fn sql(kind: SqlKind, text: &str) -> Action {
         reason: None,
         all_rows: false,
         context: None,
+        lineage: None,
     })
 }
 

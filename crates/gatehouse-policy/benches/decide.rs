@@ -52,6 +52,7 @@ fn decide(c: &mut Criterion) {
         reason: None,
         all_rows: false,
         context: None,
+        lineage: None,
     });
     let request = |identity| PolicyRequest {
         identity,

@@ -323,6 +323,7 @@ mod tests {
             reason: None,
             all_rows: false,
             context: None,
+            lineage: None,
         })
     }
 

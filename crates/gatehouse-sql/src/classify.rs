@@ -76,7 +76,8 @@ pub(crate) fn classify_message(sql: &str) -> Vec<ClassifiedStatement> {
                 .entry(text)
                 .or_insert_with(|| fingerprint(text))
                 .clone();
-            Some(analyze(node).into_classified(text, fingerprint))
+            let lineage = crate::lineage::of(node).map(std::sync::Arc::new);
+            Some(analyze(node).into_classified(text, fingerprint, lineage))
         })
         .collect()
 }
@@ -116,6 +117,7 @@ fn unknown_text(sql: &str, reason: String) -> ClassifiedStatement {
             reason: Some(reason),
             all_rows: false,
             context: None,
+            lineage: None,
         },
         prepared: None,
     }
@@ -156,7 +158,12 @@ impl Analysis {
         }
     }
 
-    fn into_classified(self, text: &str, fingerprint: String) -> ClassifiedStatement {
+    fn into_classified(
+        self,
+        text: &str,
+        fingerprint: String,
+        lineage: Option<std::sync::Arc<gatehouse_core::Lineage>>,
+    ) -> ClassifiedStatement {
         let (kind, reason) = self.facts.verdict();
         ClassifiedStatement {
             statement: SqlStatement {
@@ -169,6 +176,7 @@ impl Analysis {
                 reason,
                 all_rows: self.facts.all_rows,
                 context: None,
+                lineage,
             },
             prepared: self.prepared,
         }

@@ -6,7 +6,9 @@
 //! semicolons are read exactly as the server will read them. Each statement gets the strongest
 //! [`SqlKind`] of everything it does anywhere in its tree (a `DELETE` in a `WITH` makes a
 //! `SELECT` a `Delete`), the relations it reads and writes, the functions it calls, and a
-//! fingerprint. See the `classify` module for the rules and why they are what they are.
+//! fingerprint. See the `classify` module for the rules and why they are what they are. Each
+//! query also gets its column lineage (`SqlStatement::lineage`, see the `lineage` module):
+//! what its result columns derive from and which columns choose its rows, for masking.
 //!
 //! - [`classify`]: one message to its statements.
 //! - [`Classifier`]: the same behind a bounded, thread-safe cache.
@@ -25,6 +27,7 @@ mod facts;
 mod fold;
 mod functions;
 mod lexing;
+mod lineage;
 mod prepared;
 mod settings;
 mod statements;

@@ -12,7 +12,8 @@
 //! The maps err towards the stronger classification:
 //! - PostgreSQL refuses to `PREPARE` a name that already exists, so a second `PREPARE p` while
 //!   `p` is recorded cannot replace the server's `p`. It is merged with the recorded one instead
-//!   (stronger kind, union of relations and functions), so it can never downgrade it. A second
+//!   (stronger kind, union of relations and functions, either one's lineage), so it can never
+//!   downgrade it. A second
 //!   `DECLARE c` is merged the same way: the server refuses it while `c` is open, and a cursor
 //!   closed by the end of its transaction (gatehouse does not follow transactions) only leaves
 //!   the record stronger than needed.
@@ -56,7 +57,7 @@ impl PreparedStatements {
     /// - `PREPARE p AS ...` records `p` as the inner statement's classification (the statement
     ///   itself is returned unchanged).
     /// - `EXECUTE p` returns a statement with the `EXECUTE` text and fingerprint, but the
-    ///   kind, reads, writes and functions of the prepared one, with reason
+    ///   kind, reads, writes, functions and lineage of the prepared one, with reason
     ///   ``executes prepared statement `p` ``. Functions called in its parameters are added,
     ///   and raise the kind if they are stronger. An `EXECUTE` of a name not recorded is
     ///   `Unknown`, with reason
@@ -66,7 +67,8 @@ impl PreparedStatements {
     ///   unchanged).
     /// - `FETCH ... c` and `MOVE ... c` return a statement with their own text and
     ///   fingerprint, but the kind (at least `Select`), reads, writes, functions and
-    ///   `all_rows` of the declared query, with reason ``fetches from cursor `c` ``. A name
+    ///   `all_rows` and lineage of the declared query (the rows are that query's), with reason
+    ///   ``fetches from cursor `c` ``. A name
     ///   not recorded is `Select` with nothing read, with a reason saying the cursor was not
     ///   declared through gatehouse; one starting with `gh_` is `Unknown`.
     /// - `CLOSE c` forgets `c`; `CLOSE ALL` forgets all cursors; `DISCARD ALL` forgets all
@@ -198,6 +200,7 @@ fn fetched(fetch: &SqlStatement, declared: &SqlStatement, name: &str) -> SqlStat
         reason: Some(format!("fetches from cursor `{name}`")),
         all_rows: declared.all_rows,
         context: None,
+        lineage: declared.lineage.clone(),
     }
 }
 
@@ -213,6 +216,7 @@ fn executed(execute: &SqlStatement, prepared: &SqlStatement, name: &str) -> SqlS
         reason: Some(format!("executes prepared statement `{name}`")),
         all_rows: prepared.all_rows,
         context: None,
+        lineage: prepared.lineage.clone(),
     };
     // The EXECUTE's own kind is Unknown by construction; what its parameters do is in the
     // functions they call.
@@ -243,6 +247,11 @@ fn merge(existing: SqlStatement, new: &SqlStatement) -> SqlStatement {
         writes: union(&existing.writes, &new.writes),
         functions: union(&existing.functions, &new.functions),
         all_rows: existing.all_rows || new.all_rows,
+        lineage: match (&existing.lineage, &new.lineage) {
+            (Some(old), Some(new)) if old != new => Some(std::sync::Arc::new(old.either(new))),
+            (Some(_), _) => existing.lineage.clone(),
+            (None, new) => new.clone(),
+        },
         ..existing
     }
 }

@@ -408,6 +408,31 @@ pub enum MaskCommand {
     ///   gatehouse mask test --text "mail ana@example.com, card 4111 1111 1111 1111"
     ///   gatehouse mask test --connection demo --file sample.txt --output json
     Test(MaskTestArgs),
+    /// Find sensitive columns: sample every column the connection's own credentials can read
+    /// (a bounded number of rows per table), run the detectors over the values, and propose
+    /// column rules as TOML to paste under the connection (or JSON with --output json).
+    ///
+    /// Column rules mask a column wherever its values go (casts, functions, conditions);
+    /// detectors alone only recognise values they can read. Progress goes to stderr.
+    ///
+    /// Examples:
+    ///   gatehouse mask scan demo
+    ///   gatehouse mask scan demo --tables people,billing.cards --rows 500 --output json
+    Scan(MaskScanArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct MaskScanArgs {
+    /// The connection to scan (its target and credentials from the configuration).
+    pub connection: String,
+    /// Only these tables (`table` or `schema.table`, comma-separated).
+    #[arg(long, value_name = "TABLES", value_delimiter = ',')]
+    pub tables: Vec<String>,
+    /// Rows sampled per table, at most.
+    #[arg(long, value_name = "N", default_value_t = 100)]
+    pub rows: u32,
+    #[command(flatten)]
+    pub output: OutputArgs,
 }
 
 #[derive(Debug, Args)]

@@ -29,6 +29,7 @@ mod login_browser;
 mod login_cmd;
 mod login_device;
 mod mask_cmd;
+mod mask_scan;
 mod mcp;
 mod oidc_client;
 mod policy_cmd;
@@ -88,6 +89,9 @@ pub fn main() -> ExitCode {
             }
             Command::Mask(MaskCommand::Test(args)) => {
                 mask_cmd::test(cli.config.as_deref(), cli.data_dir.as_deref(), args)
+            }
+            Command::Mask(MaskCommand::Scan(args)) => {
+                mask_scan::scan(cli.config.as_deref(), cli.data_dir.as_deref(), args).await
             }
             Command::Audit(AuditCommand::Verify(output)) => {
                 audit_cmd::verify(cli.config.as_deref(), cli.data_dir.as_deref(), output).await

@@ -815,7 +815,21 @@ impl<'a, R: AsyncRead + Unpin> Inbound<'a, R> {
     }
 
     /// Classify SQL text into statements, resolving SQL-level `EXECUTE` of prepared statements.
+    /// In a masked session, a statement whose use of masked columns cannot be masked becomes
+    /// unknown (see `column_lineage`).
     fn classify(&mut self, text: &str) -> Vec<SqlStatement> {
+        let mut statements = self.resolve_prepared(text);
+        if self.masked
+            && let Some(masking) = self.gateway.masking.get(&self.context.connection.name)
+        {
+            for statement in &mut statements {
+                crate::column_lineage::refuse_untraceable(&masking.masker, statement);
+            }
+        }
+        statements
+    }
+
+    fn resolve_prepared(&mut self, text: &str) -> Vec<SqlStatement> {
         let classified = self.gateway.classifier.classify(text);
         if classified.iter().all(|c| c.prepared.is_none()) {
             return classified.iter().map(|c| c.statement.clone()).collect();
@@ -1271,6 +1285,7 @@ fn hint_for(statement: &SqlStatement) -> StatementHint {
         .is_some_and(|word| word.eq_ignore_ascii_case("copy"));
     StatementHint {
         tables: statement.reads.clone(),
+        lineage: statement.lineage.clone(),
         copy_csv: is_copy
             && text
                 .to_ascii_lowercase()
@@ -1290,5 +1305,6 @@ fn unknown_statement(text: &str, reason: &str) -> SqlStatement {
         reason: Some(reason.to_owned()),
         all_rows: false,
         context: None,
+        lineage: None,
     }
 }

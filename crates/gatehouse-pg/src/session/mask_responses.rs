@@ -2,12 +2,25 @@
 //! progress, whether a `COPY ... TO STDOUT` is streaming, and what was masked so far (counts
 //! only), handed to the result tracker when the statement completes; and the encoding the
 //! results arrive in, which must stay UTF-8 for them to be scanned.
+//!
+//! Results are not the only text the server sends: errors and notices quote values
+//! (`value "4539578763621486" is out of range for type integer`, a function's `RAISE
+//! NOTICE`), notifications carry payloads, and reported settings carry whatever was set.
+//! Every field of those goes through the content detectors too (the error or notice's
+//! severity and SQLSTATE excepted), and the outcome error recorded in the audit log is the
+//! masked one. A statement that computes on a masked column gets its errors withheld: the
+//! value an error quotes may be a transformed one no detector recognises.
 
 use super::results::StatementHint;
+use super::server_model::{Ending, Placed};
 use crate::encoding::WireEncoding;
 use crate::masking::{ConnectionMasking, ResultMasking, mask_copy_row};
 use crate::{PgError, wire};
-use gatehouse_mask::MaskCounts;
+use bytes::{BufMut, Bytes, BytesMut};
+use gatehouse_mask::{ColumnMask, MaskCounts, Masked};
+
+/// Error and notice fields that are never masked: severity (localized and not) and SQLSTATE.
+const PLAIN_FIELDS: &[u8] = b"SVC";
 
 pub(super) struct ResponseMasker<'m> {
     masking: &'m ConnectionMasking,
@@ -31,20 +44,148 @@ impl<'m> ResponseMasker<'m> {
 
     /// A `ParameterStatus`: the server reports a changed setting. A session whose results
     /// would no longer arrive in UTF-8 ends here, before the report (or anything encoded
-    /// the new way) reaches the client.
-    pub fn on_parameter_status(&mut self, body: &[u8]) -> Result<(), PgError> {
+    /// the new way) reaches the client. Otherwise the masked report to relay instead, if
+    /// masking changed it.
+    pub fn on_parameter_status(&mut self, body: &[u8]) -> Result<Option<Bytes>, PgError> {
         let mut reader = wire::BodyReader::new(body, "ParameterStatus");
         let name = reader.cstr()?;
         let value = reader.cstr()?;
         self.encoding.note(name, value);
-        self.encoding.check_utf8().map_err(PgError::CannotMask)
+        self.encoding.check_utf8().map_err(PgError::CannotMask)?;
+        let (masked_name, masked_value) = (self.mask_text(name), self.mask_text(value));
+        if masked_name == name && masked_value == value {
+            return Ok(None);
+        }
+        Ok(Some(wire::parameter_status(&masked_name, &masked_value)))
+    }
+
+    /// A `NotificationResponse`: channel and payload masked. One that does not decode is
+    /// replaced by an empty notification rather than relayed unread.
+    pub fn on_notification(&mut self, body: &[u8]) -> Option<Bytes> {
+        let mut reader = wire::BodyReader::new(body, "NotificationResponse");
+        let decoded = (|| Some((reader.i32().ok()?, reader.cstr().ok()?, reader.cstr().ok()?)))();
+        let (process, channel, payload) = decoded.unwrap_or((0, "", ""));
+        let (masked_channel, masked_payload) = (self.mask_text(channel), self.mask_text(payload));
+        if decoded.is_some() && masked_channel == channel && masked_payload == payload {
+            return None;
+        }
+        let mut out = BytesMut::with_capacity(body.len() + 16);
+        out.put_i32(process);
+        put_cstr(&mut out, &masked_channel);
+        put_cstr(&mut out, &masked_payload);
+        Some(wire::raw_message(b'A', &out))
+    }
+
+    /// An `ErrorResponse` or `NoticeResponse` (`tag`): every field masked, or, for the
+    /// error of a statement that computes on a masked column, withheld. The outcome errors
+    /// `placed` records for the audit log are rewritten the same way. A message that does
+    /// not decode is replaced by a generic one.
+    pub fn on_error_or_notice(
+        &mut self,
+        tag: u8,
+        body: &[u8],
+        placed: &mut Placed,
+    ) -> Option<Bytes> {
+        let fields = wire::error_fields(body).unwrap_or_default();
+        let field = |code: u8| {
+            fields
+                .iter()
+                .find(|(own, _)| *own == code)
+                .map(|(_, value)| value.as_str())
+        };
+        let sqlstate = field(b'C').unwrap_or("XX000").to_owned();
+        let severity = field(b'S').unwrap_or(if tag == b'E' { "ERROR" } else { "NOTICE" });
+        let withheld = (tag == b'E')
+            .then(|| self.computed_on(placed))
+            .flatten()
+            .map(|column| {
+                format!(
+                    "gatehouse: the server's error message is withheld: the statement computes on masked column `{column}`, and the message could quote its values"
+                )
+            });
+        let masked: Vec<(u8, String)> = match (&withheld, fields.is_empty()) {
+            (Some(message), _) => vec![
+                (b'S', severity.to_owned()),
+                (b'V', field(b'V').unwrap_or(severity).to_owned()),
+                (b'C', sqlstate.clone()),
+                (b'M', message.clone()),
+            ],
+            (None, true) => vec![
+                (b'S', severity.to_owned()),
+                (b'C', sqlstate.clone()),
+                (
+                    b'M',
+                    "gatehouse: the server sent a message gatehouse cannot read to mask it"
+                        .to_owned(),
+                ),
+            ],
+            (None, false) => fields
+                .iter()
+                .map(|(code, value)| {
+                    if PLAIN_FIELDS.contains(code) {
+                        (*code, value.clone())
+                    } else {
+                        (*code, self.mask_text(value))
+                    }
+                })
+                .collect(),
+        };
+        if tag == b'E' {
+            let message = masked
+                .iter()
+                .find(|(code, _)| *code == b'M')
+                .map_or("", |(_, value)| value.as_str());
+            for finished in &mut placed.finished {
+                if let Ending::Failed(error) = &mut finished.ending {
+                    *error = format!("{sqlstate}: {message}");
+                }
+            }
+        }
+        if masked == fields {
+            return None;
+        }
+        let mut out = BytesMut::with_capacity(body.len() + 64);
+        for (code, value) in &masked {
+            out.put_u8(*code);
+            put_cstr(&mut out, value);
+        }
+        out.put_u8(0);
+        Some(wire::raw_message(tag, &out))
+    }
+
+    /// The masked column the failed statement of `placed` computes on, if any.
+    fn computed_on(&self, placed: &Placed) -> Option<String> {
+        placed.finished.iter().find_map(|finished| {
+            let hint = finished.statement.hint.as_deref()?;
+            let lineage = hint.lineage.as_deref()?;
+            crate::column_lineage::computes_on(&self.masking.masker, lineage, &hint.tables)
+        })
+    }
+
+    /// `text` with what the content detectors find masked; a value that masks to `NULL`
+    /// becomes a marker (a message field cannot be NULL).
+    fn mask_text(&mut self, text: &str) -> String {
+        match self
+            .masking
+            .masker
+            .mask_value(&ColumnMask::Scan, text, &mut self.counts)
+        {
+            Masked::Unchanged(text) => text.to_owned(),
+            Masked::Replaced(text) => text,
+            Masked::Null => "[REDACTED]".to_owned(),
+        }
     }
 
     /// A `RowDescription`: plan the rows that follow, or refuse (fail closed).
     pub fn on_row_description(&mut self, body: &[u8], hint: &StatementHint) -> Result<(), PgError> {
         let fields = wire::row_description(body)?;
-        let plan = ResultMasking::plan(&self.masking.masker, &fields, &hint.tables)
-            .map_err(|refusal| PgError::CannotMask(refusal.0))?;
+        let plan = ResultMasking::plan(
+            &self.masking.masker,
+            &fields,
+            &hint.tables,
+            hint.lineage.as_deref(),
+        )
+        .map_err(|refusal| PgError::CannotMask(refusal.0))?;
         self.plan = Some(plan);
         Ok(())
     }
@@ -96,4 +237,10 @@ impl<'m> ResponseMasker<'m> {
         self.copy_csv = None;
         std::mem::take(&mut self.counts)
     }
+}
+
+/// A string field, NUL-terminated; a NUL inside (impossible in text the server sent) ends it.
+fn put_cstr(out: &mut BytesMut, text: &str) {
+    out.put_slice(text.split('\0').next().unwrap_or_default().as_bytes());
+    out.put_u8(0);
 }

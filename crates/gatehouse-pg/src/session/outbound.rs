@@ -114,10 +114,11 @@ where
                 field(b'M').unwrap_or_default()
             )
         });
-        let placed = match state
-            .model
-            .on_message(&shared.sent, frame.tag, error_text.as_deref())
-        {
+        let mut placed = match state.model.on_message(
+            &shared.sent,
+            frame.tag,
+            error_text.as_deref(),
+        ) {
             Ok(placed) => placed,
             Err(desync) => {
                 client.write_all(&out).await?;
@@ -177,7 +178,7 @@ where
             }
         }
         let masked = match masker.as_mut() {
-            Some(masker) => match mask(masker, frame.tag, frame.body(), &placed) {
+            Some(masker) => match mask(masker, frame.tag, frame.body(), &mut placed) {
                 Ok(masked) => masked,
                 Err(error) => {
                     // Fail closed: what was complete before goes out, nothing of this result does.
@@ -220,7 +221,7 @@ where
                 Some(refusal) => {
                     out.extend_from_slice(&in_client_encoding(&refusal, shared.text_encoding()));
                 }
-                None => out.extend_from_slice(&frame.raw),
+                None => out.extend_from_slice(raw),
             }
         } else {
             out.extend_from_slice(raw);
@@ -267,17 +268,20 @@ fn refuse_over_cap(placed: &mut Placed, body: &[u8], shared: &Shared) {
 }
 
 /// Mask one server message of a masked session: the masked message to relay instead, if
-/// anything changed, or a refusal (fail closed).
+/// anything changed, or a refusal (fail closed). Errors also have the outcome `placed`
+/// records for them masked.
 fn mask(
     masker: &mut ResponseMasker<'_>,
     tag: u8,
     body: &[u8],
-    placed: &Placed,
+    placed: &mut Placed,
 ) -> Result<Option<bytes::Bytes>, PgError> {
     match tag {
         b'D' => masker.on_data_row(body),
         b'd' => masker.on_copy_data(body),
-        b'S' => masker.on_parameter_status(body).map(|()| None),
+        b'S' => masker.on_parameter_status(body),
+        b'E' | b'N' => Ok(masker.on_error_or_notice(tag, body, placed)),
+        b'A' => Ok(masker.on_notification(body)),
         b'T' => match &placed.describes_rows_of {
             Some(hint) => masker.on_row_description(body, hint).map(|()| None),
             None => Ok(None),

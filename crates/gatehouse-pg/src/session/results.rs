@@ -14,6 +14,9 @@ pub(crate) struct StatementHint {
     pub tables: Vec<String>,
     /// A `COPY ... TO STDOUT` in CSV format (the protocol does not say).
     pub copy_csv: bool,
+    /// What the statement's result columns and conditions derive from, when the classifier
+    /// could trace it: masks computed values whole, and withholds errors about them.
+    pub lineage: Option<std::sync::Arc<gatehouse_core::Lineage>>,
 }
 
 /// Rows of one statement kept for a recording that records results, at most.

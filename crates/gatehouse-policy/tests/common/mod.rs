@@ -39,6 +39,7 @@ pub fn statement(kind: SqlKind, reads: &[&str], writes: &[&str], functions: &[&s
         reason: None,
         all_rows: false,
         context: None,
+        lineage: None,
     })
 }
 

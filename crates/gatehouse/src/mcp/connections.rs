@@ -211,6 +211,7 @@ mod tests {
             name: name.map(str::to_owned),
             types: types.iter().map(|t| (*t).to_owned()).collect(),
             strategy: Strategy::Redact,
+            allow: Vec::new(),
         };
         assert!(rule_matches(
             &rule(Some("email"), &[]),
