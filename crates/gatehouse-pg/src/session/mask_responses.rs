@@ -12,7 +12,7 @@
 //! value an error quotes may be a transformed one no detector recognises.
 
 use super::results::StatementHint;
-use super::server_model::{Ending, Placed};
+use super::server_model::{Placed, StatementEnding};
 use crate::encoding::WireEncoding;
 use crate::masking::{ConnectionMasking, ResultMasking, mask_copy_row};
 use crate::{PgError, wire};
@@ -136,7 +136,7 @@ impl<'m> ResponseMasker<'m> {
                 .find(|(code, _)| *code == b'M')
                 .map_or("", |(_, value)| value.as_str());
             for finished in &mut placed.finished {
-                if let Ending::Failed(error) = &mut finished.ending {
+                if let StatementEnding::Failed(error) = &mut finished.ending {
                     *error = format!("{sqlstate}: {message}");
                 }
             }

@@ -127,7 +127,6 @@ where
                 return Err(PgError::Desync(desync.0));
             }
         };
-        let mut placed = placed;
         if frame.tag == b'C' {
             refuse_over_cap(&mut placed, frame.body(), shared);
         }
