@@ -13,7 +13,9 @@
 //!
 //! Environment: `DURATION` (seconds, 30), `SESSIONS` (16), `RATE` (requests per second over
 //! all sessions, 2000; 0 = as fast as they go), `DIR` (where the store is made; a temporary
-//! directory by default).
+//! directory by default), `MAX_WAL_MIB` (the store's WAL bound; its default if unset).
+//! `RUST_LOG=gatehouse_store=debug` also logs each start over of the WAL and how long appends
+//! were paused for it.
 
 #![allow(
     clippy::unwrap_used,
@@ -242,9 +244,16 @@ fn percentile(sorted: &[u32], p: f64) -> f64 {
 }
 
 fn main() {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_writer(std::io::stderr)
+        .init();
     let duration = Duration::from_secs(env_u64("DURATION", 30));
     let sessions = usize::try_from(env_u64("SESSIONS", 16)).unwrap();
     let rate = env_u64("RATE", 2000);
+    let max_wal = std::env::var("MAX_WAL_MIB")
+        .ok()
+        .map(|mib| mib.parse::<u64>().unwrap() * 1024 * 1024);
     let temporary = tempfile::tempdir().unwrap();
     let dir = std::env::var_os("DIR").map_or_else(|| temporary.path().to_path_buf(), PathBuf::from);
     let db = dir.join("bench.db");
@@ -254,7 +263,10 @@ fn main() {
         .build()
         .unwrap();
     runtime.block_on(async move {
-        let store = Store::open(&db).await.unwrap();
+        let mut store = Store::open(&db).await.unwrap();
+        if let Some(bytes) = max_wal {
+            store = store.with_max_wal_bytes(bytes);
+        }
         let (_, token) = store
             .create_key(&NewKey {
                 subject: "ana".into(),
