@@ -13,13 +13,14 @@
 //! it holds half its bound it is started over: PASSIVE checkpoints first copy back most of it
 //! while appends go on; then the audit writer is paused (appends queue; no thread blocks) for
 //! a RESTART checkpoint, which copies the rest and waits briefly for readers to be done with
-//! the WAL, so that the next commit writes it from its beginning again; the queued appends
-//! are committed right after. The other half of the bound is room for what is written while
-//! that runs. The file is overwritten in place rather than truncated: truncating 32 MiB took
-//! ~20 ms (with appends paused), and SQLite's `journal_size_limit` would truncate inside the
-//! commit that starts the WAL over, on the request path. Only a file that outgrew the bound
-//! anyway (a reader kept the WAL from being started over) is truncated, once, to give the
-//! space back.
+//! the WAL, so that the next commit writes it from its beginning again. That commit fsyncs
+//! the WAL's new header, so the checkpointer makes it itself (a change that changes nothing)
+//! rather than leave it to a request's thread; the queued appends are committed right after.
+//! The other half of the bound is room for what is written while that runs. The file is
+//! overwritten in place rather than truncated: truncating 32 MiB took ~20 ms (with appends
+//! paused), and SQLite's `journal_size_limit` would truncate inside the commit that starts
+//! the WAL over, on the request path. Only a file that outgrew the bound anyway (a reader
+//! kept the WAL from being started over) is truncated, once, to give the space back.
 //!
 //! The checkpoint connection keeps `synchronous = NORMAL`, so SQLite fsyncs the WAL before
 //! copying it and the database file after, before the WAL may be started over: an event the
@@ -295,7 +296,13 @@ impl Keeper {
             Mode::Restart
         };
         let paused_at = Instant::now();
-        let (restarted, committed) = writer.paused(&self.key, || self.checkpoint(mode, syncer));
+        let (restarted, committed) = writer.paused(&self.key, || {
+            let frames = self.checkpoint(mode, syncer)?;
+            if let Err(reason) = self.write_new_header(syncer) {
+                tracing::debug!(%reason, "could not start the WAL over at once; the next commit will");
+            }
+            Ok::<_, String>(frames)
+        });
         let paused = paused_at.elapsed();
         if let Some(seq) = committed {
             syncer.committed(seq, false);
@@ -329,51 +336,67 @@ impl Keeper {
     /// One checkpoint through the keeper's connection: `Ok` with what the WAL holds when it did
     /// all `mode` asks (a PASSIVE one that found another checkpoint running has nothing to do).
     fn checkpoint(&self, mode: Mode, syncer: &Syncer) -> Result<Frames, String> {
+        let (busy, frames) = self.with_connection(syncer, |connection| {
+            let (busy, held, copied) = connection.query_row(mode.sql(), [], |row| {
+                Ok((
+                    row.get::<_, i64>(0)?,
+                    row.get::<_, u32>(1)?,
+                    row.get::<_, u32>(2)?,
+                ))
+            })?;
+            let page_size: u32 = connection.query_row("PRAGMA page_size", [], |row| row.get(0))?;
+            let frame_bytes = u64::from(page_size) + FRAME_HEADER_BYTES;
+            let frames = Frames {
+                held: u64::from(held) * frame_bytes,
+                copied: u64::from(copied) * frame_bytes,
+            };
+            Ok((busy, frames))
+        })?;
+        if busy == 0 || matches!(mode, Mode::Passive) {
+            Ok(frames)
+        } else {
+            Err(format!(
+                "readers or another writer kept it busy for more than {WAIT_AT_MOST:?}"
+            ))
+        }
+    }
+
+    /// Commit a change that changes nothing, so that the WAL a checkpoint just let start over
+    /// is started over by this connection: the commit that does so fsyncs the WAL's new header
+    /// (SQLite must, so that no later write is mistaken for an old one after a crash), and that
+    /// fsync is better paid here than by the audit writer on some request's thread.
+    fn write_new_header(&self, syncer: &Syncer) -> Result<(), String> {
+        self.with_connection(syncer, |connection| {
+            connection
+                .execute("UPDATE schema_version SET version = version", [])
+                .map(drop)
+        })
+    }
+
+    /// Use the keeper's connection: an fsync that failed fails the fsync thread too, and a
+    /// connection to a failed volume is let go of, like the others.
+    fn with_connection<T>(
+        &self,
+        syncer: &Syncer,
+        work: impl FnOnce(&rusqlite::Connection) -> rusqlite::Result<T>,
+    ) -> Result<T, String> {
         let mut following = self
             .connection
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
         let result = match following.current() {
             Err(reason) => return Err(reason),
-            Ok(current) => current
-                .connection
-                .query_row(mode.sql(), [], |row| {
-                    Ok((
-                        row.get::<_, i64>(0)?,
-                        row.get::<_, u32>(1)?,
-                        row.get::<_, u32>(2)?,
-                    ))
-                })
-                .and_then(|(busy, held, copied)| {
-                    let page_size: u32 =
-                        current
-                            .connection
-                            .query_row("PRAGMA page_size", [], |row| row.get(0))?;
-                    let frame_bytes = u64::from(page_size) + FRAME_HEADER_BYTES;
-                    Ok((
-                        busy,
-                        Frames {
-                            held: u64::from(held) * frame_bytes,
-                            copied: u64::from(copied) * frame_bytes,
-                        },
-                    ))
-                }),
+            Ok(current) => work(current.connection),
         };
-        let outcome = match result {
-            Ok((busy, frames)) if busy == 0 || matches!(mode, Mode::Passive) => Ok(frames),
-            Ok(_) => Err(format!(
-                "readers or another writer kept it busy for more than {WAIT_AT_MOST:?}"
-            )),
-            Err(error) => {
-                if is_fsync_failure(&error) {
-                    syncer.fail(&error.to_string());
-                }
-                if is_storage_failure(&error) {
-                    following.release();
-                }
-                Err(error.to_string())
+        let outcome = result.map_err(|error| {
+            if is_fsync_failure(&error) {
+                syncer.fail(&error.to_string());
             }
-        };
+            if is_storage_failure(&error) {
+                following.release();
+            }
+            error.to_string()
+        });
         // The volume failed while this connection was in use: let go of it like the others.
         if !following.store().keep_idle() {
             following.release();
