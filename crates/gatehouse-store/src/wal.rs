@@ -9,18 +9,19 @@
 //! minutes of psycopg's test suite, folded back only at shutdown).
 //!
 //! So one thread per audit log watches how much the WAL holds — more often the faster it
-//! fills — and copies it back with a PASSIVE checkpoint every second, stopping nobody. Once
-//! it holds half its bound it is started over: PASSIVE checkpoints first copy back most of it
-//! while appends go on; then the audit writer is paused (appends queue; no thread blocks) for
-//! a RESTART checkpoint, which copies the rest and waits briefly for readers to be done with
-//! the WAL, so that the next commit writes it from its beginning again. That commit fsyncs
-//! the WAL's new header, so the checkpointer makes it itself (a change that changes nothing)
-//! rather than leave it to a request's thread; the queued appends are committed right after.
-//! The other half of the bound is room for what is written while that runs. The file is
-//! overwritten in place rather than truncated: truncating 32 MiB took ~20 ms (with appends
-//! paused), and SQLite's `journal_size_limit` would truncate inside the commit that starts
-//! the WAL over, on the request path. Only a file that outgrew the bound anyway (a reader
-//! kept the WAL from being started over) is truncated, once, to give the space back.
+//! fills — and copies it back with a PASSIVE checkpoint every second, or as soon as an eighth
+//! of the bound is not copied back yet, stopping nobody. Once it holds half its bound it is
+//! started over: PASSIVE checkpoints first copy back most of it while appends go on; then the
+//! audit writer is paused (appends queue; no thread blocks) for a RESTART checkpoint, which
+//! copies the rest and waits briefly for readers to be done with the WAL, so that the next
+//! commit writes it from its beginning again. That commit fsyncs the WAL's new header, so the
+//! checkpointer makes it itself (a change that changes nothing) rather than leave it to a
+//! request's thread; the queued appends are committed right after. The other half of the
+//! bound is room for what is written while that runs. The file is overwritten in place
+//! rather than truncated: truncating 32 MiB took ~20 ms (with appends paused), and SQLite's
+//! `journal_size_limit` would truncate inside the commit that starts the WAL over, on the
+//! request path. Only a file that outgrew the bound anyway (a reader kept the WAL from being
+//! started over) is truncated, once, to give the space back.
 //!
 //! The checkpoint connection keeps `synchronous = NORMAL`, so SQLite fsyncs the WAL before
 //! copying it and the database file after, before the WAL may be started over: an event the
@@ -45,8 +46,10 @@ pub(crate) const DEFAULT_MAX_WAL_BYTES: u64 = 64 * 1024 * 1024;
 const SQLITE_WITH_NOOP_CHECKPOINT: i32 = 3_051_000;
 
 /// Copy the WAL back at least this often, so that starting it over has little left to copy
-/// while appends are paused (and a lightly loaded WAL starts over by itself).
+/// while appends are paused (and a lightly loaded WAL starts over by itself)...
 const PASSIVE_EVERY: Duration = Duration::from_secs(1);
+/// ...and as soon as this fraction of the bound is not copied back yet.
+const COPY_BACK_AT_FRACTION: u64 = 8;
 /// How much the WAL holds is looked at this often while it fills slowly...
 const SLOWEST_LOOK: Duration = Duration::from_millis(100);
 /// ...and up to this often while it fills fast towards the point where it is started over.
@@ -203,9 +206,10 @@ impl Keeper {
             }
             wait = SLOWEST_LOOK;
             // Nothing to look at (the store is failing, or moved): look again later.
-            let Ok(holds) = self.holds(&syncer) else {
+            let Ok(wal) = self.checkpoint(Mode::Noop, &syncer) else {
                 continue;
             };
+            let holds = wal.held;
             let now = Instant::now();
             self.measure_filling(previous, (now, holds));
             if !self.waiting_for_commit(holds) {
@@ -214,7 +218,9 @@ impl Keeper {
             let may_restart = self.retry_at.is_none_or(|at| now >= at);
             if holds >= self.max_bytes / 2 && may_restart && !self.waiting_for_commit(holds) {
                 self.start_over(&writer, &syncer);
-            } else if now.duration_since(self.last_passive) >= PASSIVE_EVERY {
+            } else if now.duration_since(self.last_passive) >= PASSIVE_EVERY
+                || holds - wal.copied.min(holds) >= self.max_bytes / COPY_BACK_AT_FRACTION
+            {
                 let _ = self.copy_back(&syncer);
             }
             previous = (Instant::now(), self.holds(&syncer).unwrap_or(holds));
