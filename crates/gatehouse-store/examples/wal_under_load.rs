@@ -133,7 +133,9 @@ struct Latencies {
     synced: Vec<u32>,
 }
 
-/// One session: requests at its share of `rate`, each appended before it "runs".
+/// One session: requests at its share of `rate`, each appended before it "runs". A refused
+/// append stops every session (the store's disk may be full: the WAL grows fast without a
+/// bound).
 async fn session(
     log: AuditLog,
     recordings: Arc<dyn RecordingStorage>,
@@ -141,7 +143,7 @@ async fn session(
     interval: Option<Duration>,
     stop: Arc<AtomicBool>,
     appended: Arc<AtomicU64>,
-) -> Latencies {
+) -> Result<Latencies, String> {
     let name = format!("s-{id}");
     let mut recording = RecordingWriter::new(RecordingHeader {
         session: name.clone(),
@@ -173,9 +175,13 @@ async fn session(
             Durability::Windowed
         };
         let started = Instant::now();
-        log.append(&[event(&name, n, AuditEventKind::Statement)], durability)
+        if let Err(error) = log
+            .append(&[event(&name, n, AuditEventKind::Statement)], durability)
             .await
-            .unwrap();
+        {
+            stop.store(true, Ordering::Relaxed);
+            return Err(error);
+        }
         let took = u32::try_from(started.elapsed().as_micros()).unwrap_or(u32::MAX);
         if synced {
             latencies.synced.push(took);
@@ -183,20 +189,21 @@ async fn session(
             latencies.windowed.push(took);
         }
         appended.fetch_add(1, Ordering::Relaxed);
-        log.append_deferred(vec![event(&name, n, AuditEventKind::Outcome)])
-            .unwrap();
+        log.append_deferred(vec![event(&name, n, AuditEventKind::Outcome)])?;
         for recorded in recording_event(n) {
-            if let Some(chunk) = recording.push(&recorded).unwrap() {
-                recordings
-                    .append_chunk(&name, chunk.info.index, &chunk.bytes)
-                    .unwrap();
+            if let Some(chunk) = recording.push(&recorded).unwrap()
+                && let Err(error) = recordings.append_chunk(&name, chunk.info.index, &chunk.bytes)
+            {
+                stop.store(true, Ordering::Relaxed);
+                return Err(error.to_string());
             }
         }
     }
-    latencies
+    Ok(latencies)
 }
 
-/// The gateway's reads through the pool, until `stop`.
+/// The gateway's reads through the pool, until `stop` (a store that fails makes them fail;
+/// the sessions report that).
 async fn readers(store: Store, token: gatehouse_core::SecretString, stop: Arc<AtomicBool>) {
     use gatehouse_pipeline::Authenticator;
     let poll = {
@@ -205,10 +212,9 @@ async fn readers(store: Store, token: gatehouse_core::SecretString, stop: Arc<At
             let mut ticker = tokio::time::interval(Duration::from_secs(1));
             while !stop.load(Ordering::Relaxed) {
                 ticker.tick().await;
-                store
+                let _ = store
                     .revocations_since(gatehouse_identity::now_unix() - 3)
-                    .await
-                    .unwrap();
+                    .await;
             }
         })
     };
@@ -225,10 +231,10 @@ async fn readers(store: Store, token: gatehouse_core::SecretString, stop: Arc<At
     while !stop.load(Ordering::Relaxed) {
         n += 1;
         let now = gatehouse_pipeline::now_unix_ms();
-        store.find_open_approval(&binding, now).await.unwrap();
-        store.access_grants("ana", "demo", now).await.unwrap();
+        let _ = store.find_open_approval(&binding, now).await;
+        let _ = store.access_grants("ana", "demo", now).await;
         if n.is_multiple_of(10) {
-            store.authenticate(&token).await.unwrap();
+            let _ = store.authenticate(&token).await;
         }
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
@@ -326,12 +332,22 @@ fn main() {
         stop.store(true, Ordering::Relaxed);
         let mut windowed = Vec::new();
         let mut synced = Vec::new();
+        let mut refused = None;
         for session in running {
-            let latencies = session.await.unwrap();
-            windowed.extend(latencies.windowed);
-            synced.extend(latencies.synced);
+            match session.await.unwrap() {
+                Ok(latencies) => {
+                    windowed.extend(latencies.windowed);
+                    synced.extend(latencies.synced);
+                }
+                Err(error) => refused = Some(error),
+            }
         }
         reading.await.unwrap();
+        if let Some(error) = refused {
+            println!();
+            println!("stopped: an append was refused: {error}");
+            return;
+        }
         let elapsed = started.elapsed().as_secs_f64();
         windowed.sort_unstable();
         synced.sort_unstable();
