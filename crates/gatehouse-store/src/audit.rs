@@ -14,6 +14,7 @@ use crate::chain::{AuditKey, GENESIS_MAC};
 use crate::checkpoint::Checkpoint;
 use crate::durability::{DurabilitySettings, Syncer};
 use crate::store_file::{FollowingConnection, StoreFile, WAL_PRAGMAS};
+use crate::wal::WalKeeper;
 use crate::writer::{Link, Writer, to_mac};
 use gatehouse_pipeline::{AuditEvent, AuditSink, BoxFuture, Durability};
 use rusqlite::OptionalExtension;
@@ -35,7 +36,8 @@ pub struct AuditOptions {
     pub durability: DurabilitySettings,
 }
 
-/// Handle to the audit log. Cloning shares one writer connection and one fsync thread.
+/// Handle to the audit log. Cloning shares one writer connection, one fsync thread and one
+/// WAL checkpoint thread.
 #[derive(Clone)]
 pub struct AuditLog {
     pool: SqlitePool,
@@ -43,6 +45,8 @@ pub struct AuditLog {
     syncer: Arc<Syncer>,
     key: AuditKey,
     checkpoint_file: Option<PathBuf>,
+    /// Held for its `Drop`: the WAL checkpoint thread stops with the last handle.
+    _wal_keeper: Arc<WalKeeper>,
 }
 
 /// One stored event as read back: its place in the chain and what it says.
@@ -85,6 +89,7 @@ impl AuditLog {
         store: &Arc<StoreFile>,
         pool: SqlitePool,
         options: AuditOptions,
+        max_wal_bytes: u64,
     ) -> Result<Self, StoreError> {
         let path = store.path();
         // The writer is the one that finds out when a failed volume works again.
@@ -95,15 +100,26 @@ impl AuditLog {
             .map_err(|e| StoreError::Open(path.display().to_string(), e))?;
         check_key_matches(current.connection, &options.key)?;
         let link = Link::new(following, options.checkpoint_file.clone());
-        let syncer = Syncer::start(path, options.durability)
-            .map_err(|e| StoreError::Open(path.display().to_string(), e.to_string()))?;
-        tokio::spawn(checkpoint_wal_periodically(pool.clone()));
+        let syncer = Arc::new(
+            Syncer::start(path, options.durability)
+                .map_err(|e| StoreError::Open(path.display().to_string(), e.to_string()))?,
+        );
+        let writer = Arc::new(Writer::new(link));
+        let wal_keeper = WalKeeper::start(
+            store,
+            Arc::downgrade(&writer),
+            Arc::downgrade(&syncer),
+            options.key.clone(),
+            max_wal_bytes,
+        )
+        .map_err(|e| StoreError::Open(path.display().to_string(), e))?;
         let log = AuditLog {
             pool,
-            writer: Arc::new(Writer::new(link)),
-            syncer: Arc::new(syncer),
+            writer,
+            syncer,
             key: options.key,
             checkpoint_file: options.checkpoint_file,
+            _wal_keeper: Arc::new(wal_keeper),
         };
         if log.checkpoint_file.is_some() {
             tokio::spawn(write_checkpoints_periodically(log.clone()));
@@ -419,30 +435,6 @@ async fn flush_deferred(
             && let Some(seq) = writer.drive(&key)
         {
             syncer.committed(seq, false);
-        }
-    }
-}
-
-/// How often the WAL is folded back into the database file.
-const WAL_CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
-
-/// Fold the WAL into the database file every second, off the request path (on sqlx's worker
-/// thread), until the store is closed.
-async fn checkpoint_wal_periodically(pool: SqlitePool) {
-    let mut ticker = tokio::time::interval(WAL_CHECKPOINT_EVERY);
-    loop {
-        ticker.tick().await;
-        if pool.is_closed() {
-            return;
-        }
-        if let Err(error) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
-            .execute(&pool)
-            .await
-        {
-            if pool.is_closed() {
-                return;
-            }
-            tracing::warn!(%error, "WAL checkpoint failed; will retry");
         }
     }
 }

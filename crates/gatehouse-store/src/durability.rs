@@ -142,9 +142,28 @@ impl Syncer {
         }
     }
 
+    /// An fsync of the WAL or database failed elsewhere (in a WAL checkpoint): as permanent
+    /// as a failure of this thread's own.
+    pub(crate) fn fail(&self, reason: &str) {
+        let mut state = self.lock();
+        if state.failed.is_none() {
+            tracing::error!(%reason, "fsync of the store failed during a WAL checkpoint; refusing requests that need the audit log on disk until restart");
+            state.failed = Some(Arc::from(reason));
+            self.shared.progress.send_replace(SyncProgress {
+                synced: state.synced,
+                failed: state.failed.clone(),
+            });
+        }
+    }
+
     /// The highest `seq` known to be on disk (0 before the first fsync).
     pub(crate) fn synced(&self) -> i64 {
         self.progress.borrow().synced
+    }
+
+    /// Whether an fsync has failed (for good).
+    pub(crate) fn has_failed(&self) -> bool {
+        self.progress.borrow().failed.is_some()
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, SyncState> {

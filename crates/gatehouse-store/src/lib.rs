@@ -22,6 +22,7 @@ mod recordings;
 mod store_file;
 mod token;
 mod verify;
+mod wal;
 mod writer;
 
 pub use agents::{
@@ -56,6 +57,8 @@ pub struct Store {
     /// Verifies gatehouse tokens (issued by token exchange) presented as passwords or bearer
     /// tokens; without it only `gh_` API keys are accepted.
     token_verifier: Option<std::sync::Arc<gatehouse_identity::TokenVerifier>>,
+    /// The bound on the `-wal` file ([`wal`]).
+    max_wal_bytes: u64,
 }
 
 impl Store {
@@ -107,6 +110,7 @@ impl Store {
             pool,
             file,
             token_verifier: None,
+            max_wal_bytes: wal::DEFAULT_MAX_WAL_BYTES,
         })
     }
 
@@ -116,10 +120,18 @@ impl Store {
         self
     }
 
-    /// The audit log backed by this store (opens its own writer connection, starts the fsync
-    /// thread and the background checkpoint tasks: call it inside a tokio runtime).
+    /// Keep the store's `-wal` file under `bytes` (64 MiB unless set) while an audit log opened
+    /// from this handle runs: the WAL is started over once it holds half of that.
+    pub fn with_max_wal_bytes(mut self, bytes: u64) -> Store {
+        self.max_wal_bytes = bytes;
+        self
+    }
+
+    /// The audit log backed by this store (opens its own writer and WAL checkpoint
+    /// connections, starts the fsync and checkpoint threads and the background tasks that
+    /// write audit checkpoints: call it inside a tokio runtime).
     pub fn audit_log(&self, options: AuditOptions) -> Result<AuditLog, StoreError> {
-        AuditLog::open(&self.file, self.pool.clone(), options)
+        AuditLog::open(&self.file, self.pool.clone(), options, self.max_wal_bytes)
     }
 
     /// Session recordings kept in this store (opens its own connection; usable outside a

@@ -118,8 +118,8 @@ impl StoreFile {
         }
     }
 
-    /// For the sqlx pool, when a connection is given back: keep it only while the volume is
-    /// healthy, so that a failed one is not held open.
+    /// For a holder done with its connection (the sqlx pool, when one is given back): keep it
+    /// only while the volume is healthy, so that a failed one is not held open.
     pub(crate) fn keep_idle(&self) -> bool {
         !self.failing.load(Ordering::Acquire)
     }
@@ -158,9 +158,9 @@ impl StoreFile {
     }
 }
 
-/// The settings of gatehouse's own rusqlite connections (the audit writer's, recordings'):
-/// commits do not fsync (the audit log's syncer does that for it), and WAL checkpoints run in
-/// the background (the audit log's checkpoint task), never inside whichever commit crosses
+/// The settings of gatehouse's own rusqlite connections (the audit writer's, recordings', the
+/// WAL checkpointer's): commits do not fsync (the audit log's syncer does that for it), and WAL
+/// checkpoints run in the background ([`crate::wal`]), never inside whichever commit crosses
 /// the WAL size threshold, stalling that statement.
 pub(crate) const WAL_PRAGMAS: &str =
     "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA wal_autocheckpoint = 0;";

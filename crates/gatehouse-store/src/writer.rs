@@ -35,6 +35,13 @@ struct Submission {
     reply: Option<oneshot::Sender<Reply>>,
 }
 
+#[derive(Default)]
+struct Queue {
+    submissions: VecDeque<Submission>,
+    /// While set, nobody starts a commit: [`Writer::paused`] commits what queued meanwhile.
+    paused: bool,
+}
+
 /// The writer's connection and whether the file it holds was checked to be this log.
 pub(crate) struct Link {
     following: FollowingConnection,
@@ -99,7 +106,7 @@ impl Link {
 
 pub(crate) struct Writer {
     connection: Mutex<Link>,
-    queue: Mutex<VecDeque<Submission>>,
+    queue: Mutex<Queue>,
     /// Woken when deferred events are queued, so they are stored within the window even if
     /// no append comes to carry them.
     pub deferred_waiting: tokio::sync::Notify,
@@ -109,18 +116,22 @@ impl Writer {
     pub fn new(link: Link) -> Self {
         Writer {
             connection: Mutex::new(link),
-            queue: Mutex::new(VecDeque::new()),
+            queue: Mutex::new(Queue::default()),
             deferred_waiting: tokio::sync::Notify::new(),
         }
+    }
+
+    fn queue(&self) -> std::sync::MutexGuard<'_, Queue> {
+        self.queue.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Queue events; `reply` receives the outcome once they are committed (or refused).
     /// Returns how many events are queued in all.
     pub fn submit(&self, events: Vec<AuditEvent>, reply: Option<oneshot::Sender<Reply>>) -> usize {
         let deferred = reply.is_none();
-        let mut queue = self.queue.lock().unwrap_or_else(PoisonError::into_inner);
-        queue.push_back(Submission { events, reply });
-        let queued = queue.iter().map(|s| s.events.len()).sum();
+        let mut queue = self.queue();
+        queue.submissions.push_back(Submission { events, reply });
+        let queued = queue.submissions.iter().map(|s| s.events.len()).sum();
         drop(queue);
         if deferred {
             self.deferred_waiting.notify_one();
@@ -129,15 +140,12 @@ impl Writer {
     }
 
     pub fn has_queued(&self) -> bool {
-        !self
-            .queue
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .is_empty()
+        !self.queue().submissions.is_empty()
     }
 
     /// Commit what is queued, unless another caller is committing right now (it will commit
-    /// ours too before it lets go). Returns the newest `seq` this call committed.
+    /// ours too before it lets go) or the writer is paused (it commits ours when it resumes).
+    /// Returns the newest `seq` this call committed.
     pub fn drive(&self, key: &AuditKey) -> Option<i64> {
         let mut newest = None;
         loop {
@@ -147,12 +155,13 @@ impl Writer {
                 Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
             };
             loop {
-                let batch: Vec<Submission> = self
-                    .queue
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .drain(..)
-                    .collect();
+                let batch: Vec<Submission> = {
+                    let mut queue = self.queue();
+                    if queue.paused {
+                        return newest;
+                    }
+                    queue.submissions.drain(..).collect()
+                };
                 if batch.is_empty() {
                     break;
                 }
@@ -168,6 +177,22 @@ impl Writer {
                 return newest;
             }
         }
+    }
+
+    /// Run `work` while this writer commits nothing: a commit under way ends first; appends
+    /// that arrive meanwhile queue (their submitters await, no thread blocks) and are committed
+    /// by this call as soon as `work` returns. Returns what `work` returned and the newest
+    /// `seq` committed after it.
+    pub fn paused<T>(&self, key: &AuditKey, work: impl FnOnce() -> T) -> (T, Option<i64>) {
+        let result = {
+            let _resume = Pause::begin(self);
+            let _no_commit = self
+                .connection
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            work()
+        };
+        (result, self.drive(key))
     }
 
     /// One transaction for a batch; replies sent. Deferred events of a refused batch go back
@@ -196,13 +221,30 @@ impl Writer {
                         None => requeue.push(submission),
                     }
                 }
-                let mut queue = self.queue.lock().unwrap_or_else(PoisonError::into_inner);
+                let mut queue = self.queue();
                 for submission in requeue.into_iter().rev() {
-                    queue.push_front(submission);
+                    queue.submissions.push_front(submission);
                 }
                 None
             }
         }
+    }
+}
+
+/// Marks a writer paused for as long as it lives, so that a panicking `work` cannot leave it
+/// paused for good.
+struct Pause<'a>(&'a Writer);
+
+impl<'a> Pause<'a> {
+    fn begin(writer: &'a Writer) -> Self {
+        writer.queue().paused = true;
+        Pause(writer)
+    }
+}
+
+impl Drop for Pause<'_> {
+    fn drop(&mut self) {
+        self.0.queue().paused = false;
     }
 }
 
