@@ -10,9 +10,9 @@
 //!   changing to them, and a session the server reports in one ends.
 //! - [`check_pinned`]: `standard_conforming_strings` must stay on (gatehouse's parser reads
 //!   SQL that way; text that reads differently either way is refused anyway).
-//! - [`WireEncoding`]: masking scans text, so a masked session's results must arrive in
-//!   UTF-8: a client that switched `client_encoding` to, say, `LATIN1` would otherwise get
-//!   every value with an accented letter in bytes the detectors cannot read.
+//!
+//! Masked sessions read result values with [`TextEncoding`] too: masking scans text, so a
+//! value is decoded, masked, and written back in the client's encoding.
 
 use gatehouse_sql::{EncodingError, PgEncoding};
 use std::borrow::Cow;
@@ -97,115 +97,42 @@ pub(crate) fn check_pinned(name: &str, value: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// The encodings the server last reported for this session.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct WireEncoding {
-    client: Option<String>,
-    server: Option<String>,
-}
-
-impl WireEncoding {
-    /// The encodings among the `ParameterStatus` values of the startup.
-    pub fn from_parameters(parameters: &[(String, String)]) -> Self {
-        let mut encoding = WireEncoding::default();
-        for (name, value) in parameters {
-            encoding.note(name, value);
-        }
-        encoding
-    }
-
-    /// Note one reported parameter (others are ignored).
-    pub fn note(&mut self, name: &str, value: &str) {
-        match name {
-            "client_encoding" => self.client = Some(value.to_owned()),
-            "server_encoding" => self.server = Some(value.to_owned()),
-            _ => {}
-        }
-    }
-
-    /// Whether results arrive as UTF-8 (or as bytes with no conversion from a database that
-    /// declares none, `SQL_ASCII`, whose values are checked one by one); otherwise what the
-    /// client is told. An encoding the server never reported is not assumed to be UTF-8.
-    pub fn check_utf8(&self) -> Result<(), String> {
-        let client = self.client.as_deref().unwrap_or("(not reported)");
-        let arriving = match canonical(client).as_str() {
-            "UTF8" | "UNICODE" => return Ok(()),
-            "SQLASCII" => self.server.as_deref().unwrap_or("(not reported)"),
-            _ => client,
-        };
-        if matches!(
-            canonical(arriving).as_str(),
-            "UTF8" | "UNICODE" | "SQLASCII"
-        ) {
-            return Ok(());
-        }
-        Err(format!(
-            "this connection's results are masked, which needs them in UTF-8, but the session's \
-             encoding is {arriving}; connect with client_encoding UTF8 (for psql and libpq: \
-             PGCLIENTENCODING=UTF8) and do not change it"
-        ))
-    }
-}
-
-/// An encoding name as PostgreSQL compares them: case and `-`/`_` do not matter.
-fn canonical(name: &str) -> String {
-    name.chars()
-        .filter(|c| *c != '-' && *c != '_')
-        .map(|c| c.to_ascii_uppercase())
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::expect_used)]
+    #![allow(clippy::unwrap_used)]
+    use super::{TextEncoding, check_pinned};
 
-    use super::WireEncoding;
-
-    fn encoding(client: &str, server: &str) -> WireEncoding {
-        WireEncoding::from_parameters(&[
-            ("client_encoding".to_owned(), client.to_owned()),
-            ("server_encoding".to_owned(), server.to_owned()),
-        ])
+    fn reported(pairs: &[(&str, &str)]) -> Result<TextEncoding, String> {
+        let parameters: Vec<(String, String)> = pairs
+            .iter()
+            .map(|(n, v)| ((*n).to_owned(), (*v).to_owned()))
+            .collect();
+        TextEncoding::from_parameters(&parameters)
     }
 
     #[test]
-    fn utf8_under_any_spelling_is_accepted() {
-        for name in ["UTF8", "utf-8", "Unicode"] {
-            assert!(encoding(name, "UTF8").check_utf8().is_ok(), "{name}");
-        }
-    }
-
-    #[test]
-    fn sql_ascii_client_takes_the_database_encoding() {
-        assert!(encoding("SQL_ASCII", "UTF8").check_utf8().is_ok());
-        assert!(encoding("SQL_ASCII", "SQL_ASCII").check_utf8().is_ok());
-        let refusal = encoding("SQL_ASCII", "LATIN1")
-            .check_utf8()
-            .expect_err("LATIN1 database");
-        assert!(refusal.contains("LATIN1"), "{refusal}");
-    }
-
-    #[test]
-    fn other_client_encodings_are_refused_with_what_to_do() {
-        for name in ["LATIN1", "WIN1252", "SJIS", "EUC_JP"] {
-            let refusal = encoding(name, "UTF8").check_utf8().expect_err(name);
-            assert!(refusal.contains(name), "{refusal}");
+    fn ascii_safe_encodings_are_followed_and_unsafe_ones_refused() {
+        let mut encoding =
+            reported(&[("client_encoding", "UTF8"), ("server_encoding", "UTF8")]).unwrap();
+        assert!(encoding.is_utf8());
+        encoding.note("client_encoding", "LATIN9").unwrap();
+        assert!(!encoding.is_utf8());
+        assert_eq!(encoding.decode(b"caf\xe9").unwrap(), "café");
+        assert_eq!(encoding.encode("café €").as_ref(), b"caf\xe9 \xa4");
+        for unsafe_encoding in ["SJIS", "BIG5", "GBK", "GB18030", "UHC", "JOHAB"] {
+            let refusal = encoding
+                .note("client_encoding", unsafe_encoding)
+                .unwrap_err();
             assert!(refusal.contains("PGCLIENTENCODING=UTF8"), "{refusal}");
         }
+        assert!(encoding.note("client_encoding", "KLINGON").is_err());
+        assert!(reported(&[("client_encoding", "SJIS")]).is_err());
     }
 
     #[test]
-    fn a_later_report_replaces_the_earlier_one() {
-        let mut tracked = encoding("UTF8", "UTF8");
-        tracked.note("client_encoding", "LATIN1");
-        assert!(tracked.check_utf8().is_err());
-        tracked.note("client_encoding", "UTF8");
-        tracked.note("application_name", "psql");
-        assert!(tracked.check_utf8().is_ok());
-    }
-
-    #[test]
-    fn an_unreported_encoding_is_not_assumed() {
-        assert!(WireEncoding::default().check_utf8().is_err());
+    fn standard_conforming_strings_stays_on() {
+        assert!(check_pinned("standard_conforming_strings", "on").is_ok());
+        assert!(check_pinned("standard_conforming_strings", "off").is_err());
+        assert!(check_pinned("application_name", "off").is_ok());
     }
 }

@@ -3,6 +3,7 @@
 //! path that decode a possibly malicious server's bytes but are not public: masking planned
 //! from a `RowDescription` and applied to `DataRow`s, and masking of `COPY ... TO STDOUT` rows.
 
+use crate::encoding::TextEncoding;
 use crate::masking::{ResultMasking, mask_copy_row};
 use gatehouse_mask::{MaskCounts, Masker};
 
@@ -26,7 +27,7 @@ pub fn mask_result(
     Ok(rows
         .iter()
         .map(|row| {
-            plan.mask_row(masker, row, &mut counts)
+            plan.mask_row(masker, row, &mut counts, TextEncoding::default())
                 .map_err(|refusal| refusal.0)
         })
         .collect())
@@ -35,5 +36,12 @@ pub fn mask_result(
 /// What a masked session does with one `CopyData` of a `COPY ... TO STDOUT` in text (or
 /// `csv`) format: the replacement, `Ok(None)` when unchanged, `Err` when refused.
 pub fn mask_copy_data(masker: &Masker, row: &[u8], csv: bool) -> Result<Option<Vec<u8>>, String> {
-    mask_copy_row(masker, row, csv, &mut MaskCounts::default()).map_err(|refusal| refusal.0)
+    mask_copy_row(
+        masker,
+        row,
+        csv,
+        &mut MaskCounts::default(),
+        TextEncoding::default(),
+    )
+    .map_err(|refusal| refusal.0)
 }

@@ -22,6 +22,7 @@
 //! and, for a statement whose lineage the classifier could trace, by what each column derives
 //! from (see [`crate::column_lineage`]).
 
+use crate::encoding::TextEncoding;
 use gatehouse_core::Lineage;
 use gatehouse_mask::{ColumnMask, ColumnRef, MaskCounts, Masked, Masker};
 use std::borrow::Cow;
@@ -56,6 +57,20 @@ enum Layout {
     Inert,
     /// Any other type in text format.
     OtherText,
+}
+
+impl Layout {
+    /// Values of this layout are text in the session's client encoding.
+    fn carries_text(self) -> bool {
+        matches!(
+            self,
+            Layout::Text
+                | Layout::Json
+                | Layout::JsonbBinary
+                | Layout::NumberText
+                | Layout::OtherText
+        )
+    }
 }
 
 #[derive(Debug)]
@@ -138,6 +153,7 @@ impl ResultMasking {
         masker: &Masker,
         body: &[u8],
         counts: &mut MaskCounts,
+        encoding: TextEncoding,
     ) -> Result<Option<Vec<u8>>, CannotMask> {
         let values = crate::wire::data_row(body).map_err(|error| {
             CannotMask(format!(
@@ -155,7 +171,7 @@ impl ResultMasking {
         let mut any_changed = false;
         for (index, value) in values.iter().enumerate() {
             let outcome = match (value, self.columns.get(index)) {
-                (Some(value), Some(column)) => mask_value(masker, column, value, counts)?,
+                (Some(value), Some(column)) => mask_value(masker, column, value, counts, encoding)?,
                 _ => None,
             };
             any_changed |= outcome.is_some();
@@ -198,13 +214,48 @@ fn mask_value<'v>(
     column: &PlannedColumn,
     value: &'v [u8],
     counts: &mut MaskCounts,
+    encoding: TextEncoding,
 ) -> Result<Option<Option<Cow<'v, [u8]>>>, CannotMask> {
     let whole = matches!(column.mask, ColumnMask::Whole { .. });
+    if !encoding.is_utf8() && column.layout.carries_text() {
+        return mask_transcoded(masker, column, value, whole, counts, encoding);
+    }
     let scanned = !whole && column.layout != Layout::Inert;
     if scanned && std::str::from_utf8(value_text(column.layout, value)).is_err() {
         return Err(not_utf8());
     }
     Ok(mask_checked_value(masker, column, value, whole, counts))
+}
+
+/// A text value of a session whose client encoding is not UTF-8: read as the server wrote
+/// it (in the client's encoding), masked as text, and written back in that encoding. A value
+/// the encoding does not allow cannot be scanned, so it is refused.
+fn mask_transcoded(
+    masker: &Masker,
+    column: &PlannedColumn,
+    value: &[u8],
+    whole: bool,
+    counts: &mut MaskCounts,
+    encoding: TextEncoding,
+) -> Result<Option<Option<Cow<'static, [u8]>>>, CannotMask> {
+    let prefix_len = usize::from(column.layout == Layout::JsonbBinary);
+    let (prefix, text) = value.split_at(prefix_len.min(value.len()));
+    let decoded = encoding.decode(text).map_err(|error| {
+        CannotMask(format!(
+            "the server sent a value gatehouse cannot read in the session's client encoding ({error}), so it cannot scan it for masking"
+        ))
+    })?;
+    let mut utf8 = prefix.to_vec();
+    utf8.extend_from_slice(decoded.as_bytes());
+    let outcome = mask_checked_value(masker, column, &utf8, whole, counts);
+    Ok(outcome.map(|replaced| {
+        replaced.map(|bytes| {
+            let (prefix, text) = bytes.split_at(prefix_len.min(bytes.len()));
+            let mut out = prefix.to_vec();
+            out.extend_from_slice(&encoding.encode(&String::from_utf8_lossy(text)));
+            Cow::Owned(out)
+        })
+    }))
 }
 
 /// The text part of a value laid out as `layout` (binary `jsonb` starts with a version byte).
@@ -224,8 +275,8 @@ fn value_text(layout: Layout, value: &[u8]) -> &[u8] {
 
 fn not_utf8() -> CannotMask {
     CannotMask(
-        "the server sent a value that is not UTF-8, so gatehouse cannot scan it for masking; \
-         masked connections need UTF-8 results (client_encoding UTF8, no COPY ... ENCODING)"
+        "the server sent a value that is not valid in the session's client encoding, so gatehouse \
+         cannot scan it for masking (a COPY ... ENCODING other than the session's cannot be masked)"
             .to_owned(),
     )
 }
@@ -484,8 +535,14 @@ pub(crate) fn mask_copy_row(
     row: &[u8],
     csv: bool,
     counts: &mut MaskCounts,
+    encoding: TextEncoding,
 ) -> Result<Option<Vec<u8>>, CannotMask> {
-    let text = std::str::from_utf8(row).map_err(|_| not_utf8())?;
+    let decoded = if encoding.is_utf8() {
+        Cow::Borrowed(std::str::from_utf8(row).map_err(|_| not_utf8())?)
+    } else {
+        encoding.decode(row).map_err(|_| not_utf8())?
+    };
+    let text = decoded.as_ref();
     let (line, ending) = match text.strip_suffix("\r\n") {
         Some(line) => (line, "\r\n"),
         None => match text.strip_suffix('\n') {
@@ -535,7 +592,10 @@ pub(crate) fn mask_copy_row(
         return Ok(None);
     }
     out.push_str(ending);
-    Ok(Some(out.into_bytes()))
+    if encoding.is_utf8() {
+        return Ok(Some(out.into_bytes()));
+    }
+    Ok(Some(encoding.encode(&out).into_owned()))
 }
 
 /// A COPY text-format field: `\N` is NULL; backslash escapes decoded.

@@ -1,7 +1,7 @@
 //! The outbound side's masking state for one session: the plan of the result set in
 //! progress, whether a `COPY ... TO STDOUT` is streaming, and what was masked so far (counts
 //! only), handed to the result tracker when the statement completes; and the encoding the
-//! results arrive in, which must stay UTF-8 for them to be scanned.
+//! session's text travels in: values are read in it, masked as text and written back in it.
 //!
 //! Results are not the only text the server sends: errors and notices quote values
 //! (`value "4539578763621486" is out of range for type integer`, a function's `RAISE
@@ -13,7 +13,7 @@
 
 use super::results::StatementHint;
 use super::server_model::{Placed, StatementEnding};
-use crate::encoding::WireEncoding;
+use crate::encoding::TextEncoding;
 use crate::masking::{ConnectionMasking, ResultMasking, mask_copy_row};
 use crate::{PgError, wire};
 use bytes::{BufMut, Bytes, BytesMut};
@@ -28,11 +28,11 @@ pub(super) struct ResponseMasker<'m> {
     /// `Some(csv)` while a COPY's rows stream.
     copy_csv: Option<bool>,
     counts: MaskCounts,
-    encoding: WireEncoding,
+    encoding: TextEncoding,
 }
 
 impl<'m> ResponseMasker<'m> {
-    pub fn new(masking: &'m ConnectionMasking, encoding: WireEncoding) -> Self {
+    pub fn new(masking: &'m ConnectionMasking, encoding: TextEncoding) -> Self {
         ResponseMasker {
             masking,
             plan: None,
@@ -42,37 +42,73 @@ impl<'m> ResponseMasker<'m> {
         }
     }
 
-    /// A `ParameterStatus`: the server reports a changed setting. A session whose results
-    /// would no longer arrive in UTF-8 ends here, before the report (or anything encoded
-    /// the new way) reaches the client. Otherwise the masked report to relay instead, if
-    /// masking changed it.
+    /// A `ParameterStatus`: the server reports a changed setting (the encoding followed; a
+    /// session gatehouse can no longer read was ended before this). The masked report to
+    /// relay instead, if masking changed it.
     pub fn on_parameter_status(&mut self, body: &[u8]) -> Result<Option<Bytes>, PgError> {
         let mut reader = wire::BodyReader::new(body, "ParameterStatus");
-        let name = reader.cstr()?;
-        let value = reader.cstr()?;
-        self.encoding.note(name, value);
-        self.encoding.check_utf8().map_err(PgError::CannotMask)?;
-        let (masked_name, masked_value) = (self.mask_text(name), self.mask_text(value));
+        let name = self.read_text(reader.cbytes()?);
+        let value = self.read_text(reader.cbytes()?);
+        if self.encoding.note(&name, &value).is_err() {
+            return Err(PgError::Unreadable(format!(
+                "the server reports {name} {value:?}, which gatehouse cannot read"
+            )));
+        }
+        let (masked_name, masked_value) = (self.mask_text(&name), self.mask_text(&value));
         if masked_name == name && masked_value == value {
             return Ok(None);
         }
-        Ok(Some(wire::parameter_status(&masked_name, &masked_value)))
+        let mut out = BytesMut::with_capacity(body.len() + 16);
+        self.put_text(&mut out, &masked_name);
+        self.put_text(&mut out, &masked_value);
+        Ok(Some(wire::raw_message(b'S', &out)))
+    }
+
+    /// Text the server sent, in the session's encoding (lossy where it is not valid there:
+    /// only ever shown, and masked first).
+    fn read_text(&self, bytes: &[u8]) -> String {
+        match self.encoding.decode(bytes) {
+            Ok(text) => text.into_owned(),
+            Err(_) => String::from_utf8_lossy(bytes).into_owned(),
+        }
+    }
+
+    /// A NUL-terminated string field in the session's encoding; a NUL inside (impossible in
+    /// text the server sent) ends it.
+    fn put_text(&self, out: &mut BytesMut, text: &str) {
+        let text = text.split('\0').next().unwrap_or_default();
+        out.put_slice(&self.encoding.encode(text));
+        out.put_u8(0);
     }
 
     /// A `NotificationResponse`: channel and payload masked. One that does not decode is
     /// replaced by an empty notification rather than relayed unread.
     pub fn on_notification(&mut self, body: &[u8]) -> Option<Bytes> {
         let mut reader = wire::BodyReader::new(body, "NotificationResponse");
-        let decoded = (|| Some((reader.i32().ok()?, reader.cstr().ok()?, reader.cstr().ok()?)))();
-        let (process, channel, payload) = decoded.unwrap_or((0, "", ""));
-        let (masked_channel, masked_payload) = (self.mask_text(channel), self.mask_text(payload));
+        let decoded = (|| {
+            let process = reader.i32().ok()?;
+            let channel = self
+                .encoding
+                .decode(reader.cbytes().ok()?)
+                .ok()?
+                .into_owned();
+            let payload = self
+                .encoding
+                .decode(reader.cbytes().ok()?)
+                .ok()?
+                .into_owned();
+            Some((process, channel, payload))
+        })();
+        let (process, channel, payload) =
+            decoded.clone().unwrap_or((0, String::new(), String::new()));
+        let (masked_channel, masked_payload) = (self.mask_text(&channel), self.mask_text(&payload));
         if decoded.is_some() && masked_channel == channel && masked_payload == payload {
             return None;
         }
         let mut out = BytesMut::with_capacity(body.len() + 16);
         out.put_i32(process);
-        put_cstr(&mut out, &masked_channel);
-        put_cstr(&mut out, &masked_payload);
+        self.put_text(&mut out, &masked_channel);
+        self.put_text(&mut out, &masked_payload);
         Some(wire::raw_message(b'A', &out))
     }
 
@@ -86,7 +122,7 @@ impl<'m> ResponseMasker<'m> {
         body: &[u8],
         placed: &mut Placed,
     ) -> Option<Bytes> {
-        let fields = wire::error_fields(body).unwrap_or_default();
+        let fields = self.error_fields(body);
         let field = |code: u8| {
             fields
                 .iter()
@@ -147,10 +183,27 @@ impl<'m> ResponseMasker<'m> {
         let mut out = BytesMut::with_capacity(body.len() + 64);
         for (code, value) in &masked {
             out.put_u8(*code);
-            put_cstr(&mut out, value);
+            self.put_text(&mut out, value);
         }
         out.put_u8(0);
         Some(wire::raw_message(tag, &out))
+    }
+
+    /// The fields of an ErrorResponse or NoticeResponse, read in the session's encoding;
+    /// none when the message does not decode.
+    fn error_fields(&self, body: &[u8]) -> Vec<(u8, String)> {
+        let mut reader = wire::BodyReader::new(body, "ErrorResponse");
+        let mut fields = Vec::new();
+        loop {
+            match reader.u8() {
+                Ok(0) => return fields,
+                Ok(code) => match reader.cbytes() {
+                    Ok(value) => fields.push((code, self.read_text(value))),
+                    Err(_) => return Vec::new(),
+                },
+                Err(_) => return Vec::new(),
+            }
+        }
     }
 
     /// The masked column the failed statement of `placed` computes on, if any.
@@ -198,7 +251,7 @@ impl<'m> ResponseMasker<'m> {
                 "the server sent rows without describing them first".to_owned(),
             ));
         };
-        plan.mask_row(&self.masking.masker, body, &mut self.counts)
+        plan.mask_row(&self.masking.masker, body, &mut self.counts, self.encoding)
             .map(|row| row.map(|row| wire::raw_message(b'D', &row)))
             .map_err(|refusal| PgError::CannotMask(refusal.0))
     }
@@ -226,9 +279,15 @@ impl<'m> ResponseMasker<'m> {
         let Some(csv) = self.copy_csv else {
             return Ok(None);
         };
-        mask_copy_row(&self.masking.masker, body, csv, &mut self.counts)
-            .map(|row| row.map(|row| wire::raw_message(b'd', &row)))
-            .map_err(|refusal| PgError::CannotMask(refusal.0))
+        mask_copy_row(
+            &self.masking.masker,
+            body,
+            csv,
+            &mut self.counts,
+            self.encoding,
+        )
+        .map(|row| row.map(|row| wire::raw_message(b'd', &row)))
+        .map_err(|refusal| PgError::CannotMask(refusal.0))
     }
 
     /// The result set ended (completion, error, `ReadyForQuery`): what was masked in it.
@@ -237,10 +296,4 @@ impl<'m> ResponseMasker<'m> {
         self.copy_csv = None;
         std::mem::take(&mut self.counts)
     }
-}
-
-/// A string field, NUL-terminated; a NUL inside (impossible in text the server sent) ends it.
-fn put_cstr(out: &mut BytesMut, text: &str) {
-    out.put_slice(text.split('\0').next().unwrap_or_default().as_bytes());
-    out.put_u8(0);
 }

@@ -19,7 +19,7 @@ mod server_model;
 mod statement_context;
 
 use crate::connector::{BackendKey, UpstreamSession};
-use crate::encoding::{TextEncoding, WireEncoding};
+use crate::encoding::TextEncoding;
 use crate::handshake::Accepted;
 use crate::startup_settings::StartupSetting;
 use crate::wire::{self, FrameReader, Severity};
@@ -166,16 +166,8 @@ pub(crate) async fn run(
         .await
         .map(|masking| SessionMasking {
             masking,
-            encoding: WireEncoding::from_parameters(&parameters),
+            encoding: text_encoding,
         });
-    if let Some(Err(refusal)) = masking.as_ref().map(|m| m.encoding.check_utf8()) {
-        send_fatal(&mut client, "0A000", &format!("gatehouse: {refusal}"), None).await;
-        let reason = format!("the session could not be masked: {refusal}");
-        if let Err(error) = gateway.pipeline.record_disconnect(&context, &reason).await {
-            tracing::error!(session = %context.session_id, %error, "disconnect could not be recorded");
-        }
-        return Err(PgError::CannotMask(refusal));
-    }
     let mut live = gateway.live.register(
         &context.identity.subject,
         &context.identity.acting_for,
@@ -313,16 +305,16 @@ async fn decide_startup_settings(
     }
 }
 
-/// A masked session's masking, and the encoding its results arrive in (which must stay
-/// UTF-8 for them to be scanned).
+/// A masked session's masking, and the encoding its results arrive in at the start (the
+/// masker follows the server's reports from there).
 struct SessionMasking {
     masking: Arc<ConnectionMasking>,
-    encoding: WireEncoding,
+    encoding: TextEncoding,
 }
 
 impl SessionMasking {
     fn response_masker(&self) -> ResponseMasker<'_> {
-        ResponseMasker::new(&self.masking, self.encoding.clone())
+        ResponseMasker::new(&self.masking, self.encoding)
     }
 }
 
