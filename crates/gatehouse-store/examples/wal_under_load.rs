@@ -92,6 +92,7 @@ fn event(session: &str, n: u64, kind: AuditEventKind) -> AuditEvent {
         }),
         refers_to: None,
         detail: None,
+        context: None,
     }
 }
 
@@ -226,6 +227,7 @@ async fn readers(store: Store, token: gatehouse_core::SecretString, stop: Arc<At
         statement: "DELETE FROM orders".into(),
         fingerprint: "fedcba9876543210".into(),
         policy_version: "v1".into(),
+        context: None,
     };
     let mut n = 0u64;
     while !stop.load(Ordering::Relaxed) {

@@ -54,6 +54,7 @@ fn event(n: u64, kind: AuditEventKind) -> AuditEvent {
         }),
         refers_to: None,
         detail: None,
+        context: None,
     }
 }
 
@@ -145,6 +146,7 @@ fn pool_readers(store: &Store, stop: &Arc<AtomicBool>) -> tokio::task::JoinHandl
             statement: "DELETE FROM orders".into(),
             fingerprint: "f".into(),
             policy_version: "v1".into(),
+            context: None,
         };
         while !stop.load(Ordering::Relaxed) {
             let now = gatehouse_pipeline::now_unix_ms();
