@@ -7,12 +7,12 @@ use crate::agent_config::AgentConfig;
 use crate::args::AgentArgs;
 use anyhow::{Context, Result, anyhow, bail};
 use gatehouse_core::SecretString;
-use gatehouse_pg::BuiltinConnector;
+use gatehouse_pg::{BuiltinConnector, PgLogins};
 use gatehouse_tunnel::{AgentSettings, CredentialStore, TunnelError, WorkloadToken};
 use rustls::RootCertStore;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName};
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -118,14 +118,23 @@ pub async fn run(args: AgentArgs) -> Result<ExitCode> {
             config.name
         );
     }
-    let mut targets = HashMap::new();
+    let mut logins = PgLogins::default();
+    let mut login_levels = BTreeMap::new();
     for connection in &config.connections {
-        targets.insert(
+        let connection_logins =
+            crate::server_logins::connector_logins(connection, &config.base_dir)?;
+        login_levels.insert(
             connection.name.clone(),
-            connection.target_in(&config.base_dir)?,
+            connection_logins
+                .iter()
+                .map(|(level, _)| level.clone())
+                .collect(),
         );
+        for (level, login) in connection_logins {
+            logins.insert(&connection.name, &level, login);
+        }
     }
-    let connector = BuiltinConnector::new(targets, config.connect_timeout, MAX_SERVER_MESSAGE);
+    let connector = BuiltinConnector::new(logins, config.connect_timeout, MAX_SERVER_MESSAGE);
     let host = config
         .gateway
         .rsplit_once(':')
@@ -154,6 +163,7 @@ pub async fn run(args: AgentArgs) -> Result<ExitCode> {
         tls: Arc::new(tls),
         connector: Arc::new(connector),
         connections: config.connections.iter().map(|c| c.name.clone()).collect(),
+        login_levels,
         enrolment_token,
         credentials,
         workload_token,
