@@ -17,6 +17,8 @@ mod args;
 mod audit_cmd;
 mod config;
 mod connect_cmd;
+mod db_roles;
+mod db_roles_cmd;
 mod exec;
 #[doc(hidden)]
 pub mod fuzzing;
@@ -39,6 +41,7 @@ mod refused_token;
 mod retention;
 mod revocation_watch;
 mod serve;
+mod server_admin;
 mod server_logins;
 mod sessions_cmd;
 mod setup;
@@ -142,6 +145,9 @@ pub fn main() -> ExitCode {
             }
             Command::Connect(args) => {
                 connect_cmd::run(cli.config.as_deref(), cli.data_dir.as_deref(), args).await
+            }
+            Command::DbRoles(args) => {
+                db_roles_cmd::run(cli.config.as_deref(), cli.data_dir.as_deref(), args).await
             }
         }
     });
