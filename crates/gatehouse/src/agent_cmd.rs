@@ -7,7 +7,7 @@ use crate::agent_config::AgentConfig;
 use crate::args::AgentArgs;
 use anyhow::{Context, Result, anyhow, bail};
 use gatehouse_core::SecretString;
-use gatehouse_pg::{BuiltinConnector, PgLogins};
+use gatehouse_pg::{BuiltinConnector, PgLogin, PgLogins, PgTarget};
 use gatehouse_tunnel::{AgentSettings, CredentialStore, TunnelError, WorkloadToken};
 use rustls::RootCertStore;
 use rustls::pki_types::pem::PemObject;
@@ -83,6 +83,23 @@ impl WorkloadToken for WorkloadSource {
     }
 }
 
+/// The agent's logins other than each connection's own: the gateway gives them to identities
+/// outside the admin level, so they are checked at start like the gateway's.
+fn agent_exposed_logins(logins: &[(String, PgLogin)]) -> Vec<(String, PgTarget, String)> {
+    logins
+        .iter()
+        .filter(|(level, _)| level != gatehouse_core::ADMIN_LOGIN_LEVEL)
+        .filter_map(|(level, login)| match login {
+            PgLogin::Ready(target) => Some((
+                level.clone(),
+                target.clone(),
+                "the groups the gateway maps to it".to_owned(),
+            )),
+            PgLogin::Unavailable { .. } => None,
+        })
+        .collect()
+}
+
 pub async fn run(args: AgentArgs) -> Result<ExitCode> {
     let mut config = AgentConfig::load(&args.config)?;
     if let Some(gateway) = args.gateway {
@@ -130,6 +147,11 @@ pub async fn run(args: AgentArgs) -> Result<ExitCode> {
                 .map(|(level, _)| level.clone())
                 .collect(),
         );
+        tokio::spawn(crate::server_logins::check(
+            connection.name.clone(),
+            agent_exposed_logins(&connection_logins),
+            config.connect_timeout,
+        ));
         for (level, login) in connection_logins {
             logins.insert(&connection.name, &level, login);
         }

@@ -111,6 +111,11 @@ pub async fn run(config_path: Option<&Path>, data_dir: Option<&Path>) -> Result<
         }
         let connection_logins = server_logins::connector_logins(connection, &config.base_dir)?;
         warn_unset_passwords(connection, &connection_logins);
+        tokio::spawn(server_logins::check(
+            connection.name.clone(),
+            server_logins::exposed_logins(connection, &connection_logins),
+            config.postgres.connect_timeout,
+        ));
         for (level, login) in connection_logins {
             logins.insert(&connection.name, &level, login);
         }
