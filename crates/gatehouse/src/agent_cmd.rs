@@ -139,7 +139,7 @@ pub async fn run(args: AgentArgs) -> Result<ExitCode> {
     let mut login_levels = BTreeMap::new();
     for connection in &config.connections {
         let connection_logins =
-            crate::server_logins::connector_logins(connection, &config.base_dir)?;
+            crate::server_logins::connector_logins(connection, &config.base_dir, None)?;
         login_levels.insert(
             connection.name.clone(),
             connection_logins

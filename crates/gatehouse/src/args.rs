@@ -37,7 +37,15 @@ pub enum Command {
     /// Without --config this is the quickstart: data in ./.gatehouse, a self-signed TLS
     /// certificate generated there, PostgreSQL clients on 127.0.0.1:15432, /healthz and
     /// /metrics on 127.0.0.1:8009, one connection `demo` to the local PostgreSQL (user
-    /// postgres, password from PGPASSWORD if set) and the quickstart policy.
+    /// postgres, password from PGPASSWORD if set) and the quickstart policy. At start it
+    /// creates least-privileged roles gatehouse_demo_read and gatehouse_demo_write there
+    /// (passwords in .gatehouse/logins/): readers' sessions log in as the first, writers' as
+    /// the second, admins' as postgres. If they cannot be created it still starts, and
+    /// readers' and writers' sessions are refused until `gatehouse db-roles demo --apply`
+    /// succeeds (never given postgres instead).
+    ///
+    /// At start it also logs in as every server login that identities other than admins get
+    /// ([[connections.logins]]) and warns when one is a superuser or may bypass privileges.
     Serve,
     /// Create, list and revoke API keys (short-lived gatehouse tokens).
     #[command(subcommand)]

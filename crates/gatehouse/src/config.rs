@@ -3,12 +3,20 @@
 
 pub use crate::login_config::{ConfigSide, LoginConfig};
 use anyhow::{Context, Result, bail};
-use gatehouse_core::{ConnectionInfo, ConnectionKind, SecretString};
+use gatehouse_core::{ADMIN_LOGIN_LEVEL, ConnectionInfo, ConnectionKind, SecretString};
 use gatehouse_pg::{PgSettings, PgTarget, UpstreamTls};
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+
+/// The quickstart's one connection.
+pub const QUICKSTART_CONNECTION: &str = "demo";
+
+/// Where the quickstart keeps the password of its login `role`.
+pub fn quickstart_password_file(data_dir: &Path, role: &str) -> PathBuf {
+    data_dir.join("logins").join(format!("{role}.password"))
+}
 
 /// Address of the PostgreSQL listener in the quickstart.
 pub const QUICKSTART_PG_LISTEN: &str = "127.0.0.1:15432";
@@ -526,7 +534,19 @@ impl Config {
     }
 
     /// The quickstart: one `demo` connection to the local PostgreSQL and the quickstart policy.
-    pub fn quickstart() -> Config {
+    /// Readers and writers log in as least-privileged roles that `gatehouse serve` creates on
+    /// the local server (passwords in `data_dir`/logins/, mode 0600); admins as `postgres`.
+    pub fn quickstart(data_dir: &Path) -> Config {
+        let login = |level: &str, group: &str| {
+            let role = crate::db_roles::role_name(QUICKSTART_CONNECTION, level);
+            LoginConfig {
+                level: level.to_owned(),
+                groups: vec![group.to_owned()],
+                password_file: Some(quickstart_password_file(data_dir, &role)),
+                user: Some(role),
+                password_env: None,
+            }
+        };
         Config {
             data_dir: None,
             policy: PolicyConfig::default(),
@@ -539,7 +559,7 @@ impl Config {
             approvals: ApprovalsConfig::default(),
             access: AccessConfig::default(),
             connections: vec![ConnectionConfig {
-                name: "demo".to_owned(),
+                name: QUICKSTART_CONNECTION.to_owned(),
                 kind: ConnectionKind::Postgres,
                 environment: "dev".to_owned(),
                 tags: vec!["quickstart".to_owned()],
@@ -557,8 +577,19 @@ impl Config {
                 // The quickstart masks with every built-in detector; admins see raw values
                 // (quickstart policy `admins-see-unmasked`).
                 masking: Some(gatehouse_mask::MaskConfig::default()),
-                logins: Vec::new(),
-                default_level: None,
+                // Strongest first: someone in several groups gets the login of the first.
+                logins: vec![
+                    LoginConfig {
+                        level: ADMIN_LOGIN_LEVEL.to_owned(),
+                        groups: vec!["admins".to_owned()],
+                        user: None,
+                        password_env: None,
+                        password_file: None,
+                    },
+                    login(crate::db_roles::WRITE_LEVEL, "writers"),
+                    login(crate::db_roles::READ_LEVEL, "readers"),
+                ],
+                default_level: Some("read".to_owned()),
             }],
             identity_providers: Vec::new(),
             tokens: TokensConfig::default(),

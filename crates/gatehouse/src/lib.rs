@@ -36,6 +36,7 @@ mod mask_scan;
 mod mcp;
 mod oidc_client;
 mod policy_cmd;
+mod quickstart_logins;
 mod rate_limit;
 mod refused_token;
 mod retention;

@@ -211,6 +211,7 @@ impl LoginConfig {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
     use super::*;
+    use crate::config::Config;
 
     fn connection(logins: &str) -> ConnectionConfig {
         toml::from_str(&format!(
@@ -276,5 +277,27 @@ mod tests {
         let config = connection("");
         config.validate_logins(ConfigSide::GatewayDirect).unwrap();
         assert!(config.login_levels().is_none());
+    }
+
+    #[test]
+    fn the_quickstart_maps_its_groups_to_least_privileged_logins_kept_in_the_data_directory() {
+        let config = Config::quickstart(Path::new("/srv/gh"));
+        let demo = &config.connections[0];
+        demo.validate_logins(ConfigSide::GatewayDirect).unwrap();
+        let levels = demo.login_levels().unwrap();
+        for (group, level) in [
+            ("admins", "admin"),
+            ("writers", "write"),
+            ("readers", "read"),
+            ("other", "read"),
+        ] {
+            assert_eq!(levels.level_for(&[group.to_owned()]), level, "{group}");
+        }
+        let read = demo.login("read").unwrap();
+        assert_eq!(read.user.as_deref(), Some("gatehouse_demo_read"));
+        assert_eq!(
+            read.password_file.as_deref(),
+            Some(Path::new("/srv/gh/logins/gatehouse_demo_read.password"))
+        );
     }
 }

@@ -109,7 +109,15 @@ pub async fn run(config_path: Option<&Path>, data_dir: Option<&Path>) -> Result<
             agent_routes.insert(connection.name.clone(), connection.agents.clone());
             continue;
         }
-        let connection_logins = server_logins::connector_logins(connection, &config.base_dir)?;
+        let unavailable = if setup.quickstart {
+            crate::quickstart_logins::provision(&setup, connection)
+                .await
+                .err()
+        } else {
+            None
+        };
+        let connection_logins =
+            server_logins::connector_logins(connection, &config.base_dir, unavailable.as_deref())?;
         warn_unset_passwords(connection, &connection_logins);
         tokio::spawn(server_logins::check(
             connection.name.clone(),

@@ -22,16 +22,34 @@ const POWERFUL_ROLES: [&str; 5] = [
     "pg_signal_backend",
 ];
 
-/// The connector's logins of a directly served connection, by level.
+/// The connector's logins of a directly served connection. With `unavailable`, only its own
+/// login (level `admin`) is usable and every other level fails with that reason: never
+/// another login in its place.
 pub fn connector_logins(
     connection: &ConnectionConfig,
     base_dir: &Path,
+    unavailable: Option<&str>,
 ) -> Result<Vec<(String, PgLogin)>> {
-    Ok(connection
-        .logins_in(base_dir)?
-        .into_iter()
-        .map(|(level, target)| (level, PgLogin::Ready(target)))
-        .collect())
+    let Some(reason) = unavailable else {
+        return Ok(connection
+            .logins_in(base_dir)?
+            .into_iter()
+            .map(|(level, target)| (level, PgLogin::Ready(target)))
+            .collect());
+    };
+    let mut logins = vec![(
+        ADMIN_LOGIN_LEVEL.to_owned(),
+        PgLogin::Ready(connection.target_in(base_dir)?),
+    )];
+    for login in connection.logins.iter().filter(|l| l.user.is_some()) {
+        logins.push((
+            login.level.clone(),
+            PgLogin::Unavailable {
+                reason: reason.to_owned(),
+            },
+        ));
+    }
+    Ok(logins)
 }
 
 /// The logins of `connection` that identities outside the admin level get, with whom they
