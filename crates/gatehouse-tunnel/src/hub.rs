@@ -215,13 +215,6 @@ impl AgentHub {
         let ping_pong = connection.ping_pong();
         let id = self.next_link.fetch_add(1, Ordering::Relaxed);
         let (close, closed) = watch::channel(None);
-        tracing::info!(
-            agent = %agent.name,
-            %peer,
-            version = %agent.version,
-            connections = ?agent.connections,
-            "agent connected"
-        );
         self.links().insert(
             id,
             Link {
@@ -229,6 +222,15 @@ impl AgentHub {
                 sender,
                 close,
             },
+        );
+        // Logged once sessions can be routed through it, not before.
+        tracing::info!(
+            agent = %agent.name,
+            %peer,
+            version = %agent.version,
+            connections = ?agent.connections,
+            login_levels = ?agent.login_levels,
+            "agent connected"
         );
         let link = LinkWatch {
             agent: &agent.name,

@@ -194,13 +194,28 @@ fn agents_list(gateway: &Gateway) -> Vec<serde_json::Value> {
     serde_json::from_slice(&output.stdout).unwrap()
 }
 
-/// Wait (bounded) until the gateway lists agent `name` as connected.
+/// Whether the gateway's log shows a live tunnel of `agent`: the store notes an agent
+/// connected when it admits it, a moment before the hub can route sessions through it, and
+/// the hub logs "agent connected" once it can.
+fn routable(gateway: &Gateway, agent: &str) -> bool {
+    let log = gateway.log();
+    let field = format!("agent={agent}");
+    let count = |message: &str| {
+        log.lines()
+            .filter(|line| line.contains(message) && line.contains(&field))
+            .count()
+    };
+    count("agent connected") > count("agent disconnected")
+}
+
+/// Wait (bounded) until the gateway lists agent `name` as connected and can route to it.
 fn wait_connected(gateway: &Gateway, agent: &AgentDir) {
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
         if agents_list(gateway)
             .iter()
             .any(|a| a["name"] == agent.name.as_str() && a["connected"] == true)
+            && routable(gateway, &agent.name)
         {
             return;
         }
