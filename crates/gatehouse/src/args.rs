@@ -221,8 +221,8 @@ pub enum Command {
     /// [[connections.logins]] entry of level "read"): LOGIN and nothing else; USAGE on the
     /// application schemas and SELECT on their tables, views and sequences (also those
     /// created later); no TEMP; no EXECUTE on SECURITY DEFINER functions or on built-ins that
-    /// write beyond the session (large objects, advisory locks, pg_notify, ...); sessions start
-    /// read-only as an extra layer.
+    /// write beyond the session (large objects, advisory locks, pg_notify, txid_current,
+    /// ...); sessions start read-only as an extra layer.
     ///
     /// write (`gatehouse_<connection>_write`): also INSERT, UPDATE, DELETE, sequences, TEMP and
     /// EXECUTE; no CREATE anywhere: DDL needs the connection's own login (level `admin`).

@@ -74,6 +74,8 @@ const BUILTINS: [Builtin; 3] = [
             "lo_unlink",
             "pg_notify",
             "pg_logical_emit_message",
+            "txid_current",
+            "pg_current_xact_id",
         ],
         patterns: &[],
         granted_back: true,
@@ -330,7 +332,9 @@ fn builtins(r: &str, w: &str) -> String {
 --        reader holding one stalls their migrations and job queues;
 --      pg_notify: runs other sessions' LISTEN handlers;
 --      pg_logical_emit_message: writes messages into the WAL that replication and change-data-capture
---        consumers act on.
+--        consumers act on;
+--      txid_current, pg_current_xact_id: assign a transaction id even in a read-only transaction, and
+--        every one spent brings the server closer to its wraparound shutdown.
 --    EXECUTE on them is revoked from PUBLIC and the read login and granted to the write login. Revoked and
 --    granted to neither: lo_import and lo_export (server files; superuser-only already), pg_cancel_backend
 --    and pg_terminate_backend (every identity of a level shares one login, so anyone could cancel or end

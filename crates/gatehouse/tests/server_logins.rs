@@ -219,6 +219,7 @@ async fn a_fooled_classifier_cannot_make_a_reader_change_anything() {
         "SELECT (0::oid).lo_create",
         "SELECT pg_read_file('/etc/hostname')",
         "SELECT pg_advisory_lock(1)",
+        "SELECT txid_current()",
         "CREATE TEMP TABLE t(x int)",
         "SET log_statement = 'none'",
         "SELECT * FROM pg_hba_file_rules",
@@ -566,6 +567,10 @@ async fn db_roles_prints_sql_psql_runs_and_applying_it_again_changes_nothing() {
         (
             format!("has_function_privilege('{write}', 'lo_create(oid)', 'EXECUTE')"),
             true,
+        ),
+        (
+            format!("has_function_privilege('{read}', 'txid_current()', 'EXECUTE')"),
+            false,
         ),
         (
             format!(
