@@ -295,6 +295,7 @@ impl Connector for FakeTargets {
     fn open<'a>(
         &'a self,
         connection: &'a str,
+        _login_level: &'a str,
         _client_parameters: &'a [(String, String)],
     ) -> BoxFuture<'a, Result<UpstreamSession, PgError>> {
         (self.check)("open");
@@ -411,6 +412,7 @@ impl Connector for NoDirect {
     fn open<'a>(
         &'a self,
         connection: &'a str,
+        _: &'a str,
         _: &'a [(String, String)],
     ) -> BoxFuture<'a, Result<UpstreamSession, PgError>> {
         Box::pin(async move {
@@ -492,7 +494,7 @@ where
         tokio::task::yield_now().await;
     }
 
-    let (head, opened) = fuzzing::open_session(&hub, "prod", &client_parameters()).await;
+    let (head, opened) = fuzzing::open_session(&hub, "prod", "admin", &client_parameters()).await;
     let mut key = None;
     match opened {
         Ok(mut session) => {

@@ -2,6 +2,11 @@
 
 use serde::{Deserialize, Serialize};
 
+/// The server login level of a connection's own login (its `user`): what identities get when
+/// the connection maps no level to their groups, and what `gatehouse db-roles` applies with.
+/// Other levels (`read`, `write`, ...) are least-privileged logins of their own.
+pub const ADMIN_LOGIN_LEVEL: &str = "admin";
+
 /// The protocol family of a connection's target.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

@@ -12,7 +12,7 @@ mod lineage;
 mod secret;
 
 pub use action::{Action, SqlKind, SqlStatement, StatementContext};
-pub use connection::{ConnectionInfo, ConnectionKind};
+pub use connection::{ADMIN_LOGIN_LEVEL, ConnectionInfo, ConnectionKind};
 pub use identity::{Identity, IdentityKind};
 pub use lineage::{ColumnSource, Derivation, Lineage, Output};
 pub use secret::SecretString;

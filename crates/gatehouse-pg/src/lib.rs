@@ -7,8 +7,9 @@
 //! reaches the server; everything else is relayed as opaque frames.
 //!
 //! Layout: `wire` (framing and the few messages decoded), `handshake` (client side of
-//! startup), `upstream` + `connector` (server side), `session` (the relay and the decision
-//! points), `cancel` (cancel-key mapping), `server` (the listener).
+//! startup), `upstream` + `connector` (server side), `logins` (which server login a session
+//! gets), `session` (the relay and the decision points), `cancel` (cancel-key mapping),
+//! `server` (the listener).
 
 mod cancel;
 mod column_lineage;
@@ -19,6 +20,7 @@ mod error;
 pub mod fuzzing;
 mod handshake;
 mod live;
+mod logins;
 mod masking;
 mod server;
 mod session;
@@ -28,13 +30,16 @@ mod upstream;
 pub mod wire;
 
 pub use cancel::CancelRegistry;
-pub use connector::{BackendKey, BuiltinConnector, Connector, PgTarget, Stream, UpstreamSession};
+pub use connector::{
+    BackendKey, BuiltinConnector, Connector, PgLogin, PgLogins, PgTarget, Stream, UpstreamSession,
+};
 pub use error::PgError;
 pub use handshake::TOKEN_ONLY_USER;
 pub use live::LiveSessions;
+pub use logins::{LoginLevels, LoginRule};
 pub use masking::ConnectionMasking;
 pub use server::serve;
-pub use tls::provider as tls_provider;
+pub use tls::{provider as tls_provider, upstream_client_config};
 pub use upstream::UpstreamTls;
 
 use gatehouse_core::ConnectionInfo;
@@ -86,6 +91,9 @@ pub struct PgGateway {
     pub connector: Arc<dyn Connector>,
     /// Connections clients may name as their `database`.
     pub connections: HashMap<String, Arc<ConnectionInfo>>,
+    /// Which server login each connection's identities get; connections without an entry use
+    /// their own login (level `admin`) for everyone.
+    pub logins: HashMap<String, LoginLevels>,
     pub classifier: Arc<Classifier>,
     /// Client-facing TLS; `None` means the listener cannot offer TLS.
     pub tls: Option<tokio_rustls::TlsAcceptor>,

@@ -23,7 +23,7 @@ pub(crate) async fn connect_upstream(
     host: &str,
     mode: &UpstreamTls,
 ) -> Result<TlsStream<TcpStream>, PgError> {
-    let config = client_config(mode)?;
+    let config = upstream_client_config(mode)?;
     let name = ServerName::try_from(host.to_owned())
         .map_err(|e| PgError::Tls(format!("`{host}` is not a valid TLS server name: {e}")))?;
     TlsConnector::from(Arc::new(config))
@@ -36,7 +36,9 @@ pub(crate) async fn connect_upstream(
         })
 }
 
-fn client_config(mode: &UpstreamTls) -> Result<ClientConfig, PgError> {
+/// The TLS client configuration gatehouse uses towards a target server in `mode` (also for
+/// the administrative connections the program opens itself, so both verify alike).
+pub fn upstream_client_config(mode: &UpstreamTls) -> Result<ClientConfig, PgError> {
     let builder = ClientConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
         .map_err(|e| PgError::Tls(e.to_string()))?;

@@ -9,7 +9,7 @@
 //! is checked at every decision, so the cache never extends one. A failed lookup means no
 //! grant (fewer rights, never more).
 
-use crate::{BoxFuture, SessionContext};
+use crate::BoxFuture;
 use gatehouse_core::Identity;
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -67,14 +67,16 @@ impl GrantLookup {
         }
     }
 
-    /// The session's grants in force at `now`. One lookup per key refreshes a stale entry;
+    /// The grants of `subject` on `connection` in force at `now`. One lookup per key refreshes a stale entry;
     /// decisions that arrive meanwhile use the entry being refreshed (each grant's expiry is
     /// still checked), so a burst of sessions never becomes a burst of store queries.
-    pub(crate) async fn in_force(&self, session: &SessionContext, now: i64) -> Vec<AccessGrant> {
-        let key = (
-            session.identity.subject.clone(),
-            session.connection.name.clone(),
-        );
+    pub(crate) async fn in_force(
+        &self,
+        subject: &str,
+        connection: &str,
+        now: i64,
+    ) -> Vec<AccessGrant> {
+        let key = (subject.to_owned(), connection.to_owned());
         let grants = match self.cached_or_claim(&key) {
             Cached::Use(grants) => grants,
             Cached::Refresh => {

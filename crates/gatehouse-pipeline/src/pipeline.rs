@@ -22,6 +22,9 @@ pub struct SessionContext {
     pub session_id: String,
     pub identity: Identity,
     pub connection: Arc<ConnectionInfo>,
+    /// The server login the session's statements run under (`admin` is the connection's own
+    /// login), recorded in its `connect` event: what the server itself will refuse.
+    pub login_level: String,
     pub source_address: Option<IpAddr>,
     /// The session's recording, when recordings are on.
     pub recorder: Option<Arc<SessionRecorder>>,
@@ -100,10 +103,9 @@ impl Pipeline {
     /// server, only for these.
     pub async fn would_hold(&self, session: &SessionContext, actions: &[Action]) -> bool {
         let now = now_unix_ms();
-        let grants: Vec<AccessGrant> = match &self.grants {
-            Some(lookup) => lookup.in_force(session, now).await,
-            None => Vec::new(),
-        };
+        let grants = self
+            .grants_in_force(&session.identity.subject, &session.connection.name, now)
+            .await;
         let granted_identity;
         let identity = if grants.is_empty() {
             &session.identity
@@ -146,10 +148,9 @@ impl Pipeline {
         let mut hold: Option<Hold> = None;
         let mut to_spend = Vec::new();
         let mut row_caps = Vec::with_capacity(actions.len());
-        let grants: Vec<AccessGrant> = match &self.grants {
-            Some(lookup) => lookup.in_force(session, now).await,
-            None => Vec::new(),
-        };
+        let grants = self
+            .grants_in_force(&session.identity.subject, &session.connection.name, now)
+            .await;
         let granted_identity;
         let identity = if grants.is_empty() {
             &session.identity
@@ -337,6 +338,22 @@ impl Pipeline {
         }
     }
 
+    /// `identity` as policy sees it on `connection` now: with the groups of its access grants
+    /// in force (what decides, for instance, which server login a session gets).
+    pub async fn identity_with_grants(&self, identity: &Identity, connection: &str) -> Identity {
+        let grants = self
+            .grants_in_force(&identity.subject, connection, now_unix_ms())
+            .await;
+        with_granted_groups(identity, &grants)
+    }
+
+    async fn grants_in_force(&self, subject: &str, connection: &str, now: i64) -> Vec<AccessGrant> {
+        match &self.grants {
+            Some(lookup) => lookup.in_force(subject, connection, now).await,
+            None => Vec::new(),
+        }
+    }
+
     /// Record what forwarded statements did: an `outcome` audit event per statement
     /// (referring to its statement event's `seq`) and the result in the session recording.
     /// Outcomes gate nothing, so they are deferred: stored with the next decision's events or
@@ -467,6 +484,14 @@ fn event_for(
     detail: Option<String>,
     now: i64,
 ) -> AuditEvent {
+    let mut detail = detail;
+    if matches!(action, Action::Connect) && !session.login_level.is_empty() {
+        let login = format!("server login level `{}`", session.login_level);
+        detail = Some(match detail {
+            Some(detail) => format!("{detail}; {login}"),
+            None => login,
+        });
+    }
     let (kind, statement, fingerprint, context) = match action {
         Action::Connect | Action::ViewUnmasked => (AuditEventKind::Connect, None, None, None),
         Action::Sql(sql) => (

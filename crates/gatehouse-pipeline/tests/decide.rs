@@ -70,6 +70,7 @@ fn session(groups: &[&str]) -> SessionContext {
             tags: vec![],
             description: String::new(),
         }),
+        login_level: "read".into(),
         source_address: None,
         recorder: None,
     }
@@ -103,6 +104,25 @@ async fn an_allowed_request_is_recorded_before_the_permit_is_returned() {
     assert_eq!(events[0].decision.as_deref(), Some("allow"));
     assert_eq!(events[0].statement.as_deref(), Some("SELECT 1"));
     assert_eq!(events[0].policies, ["readers-read"]);
+}
+
+#[tokio::test]
+async fn the_connect_event_names_the_server_login_level_and_statements_do_not() {
+    let sink = Arc::new(MemorySink::default());
+    let pipeline = pipeline(sink.clone());
+    let session = session(&["readers"]);
+    let connect = pipeline.decide(&session, &[Action::Connect]).await.unwrap();
+    assert!(matches!(connect, Decision::Allow(_)));
+    pipeline
+        .decide(&session, &[sql(SqlKind::Select, "SELECT 1")])
+        .await
+        .unwrap();
+    let events = sink.events.lock().unwrap();
+    assert_eq!(
+        events[0].detail.as_deref(),
+        Some("server login level `read`")
+    );
+    assert_eq!(events[1].detail, None);
 }
 
 #[tokio::test]

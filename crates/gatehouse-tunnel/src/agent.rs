@@ -5,9 +5,11 @@
 //! ends the agent with the gateway's reason (retrying a revoked credential helps nobody).
 
 use crate::TunnelError;
+use crate::hello::serves_level;
 use crate::hello::{Hello, MAX_HELLO_BYTES, Verdict};
 use crate::hub::{
-    CONNECTION_WINDOW, MAX_HEADER_LIST, MAX_STREAMS_PER_TUNNEL, STREAM_WINDOW, parse_key, read_body,
+    CONNECTION_WINDOW, LOGIN_LEVEL_HEADER, MAX_HEADER_LIST, MAX_STREAMS_PER_TUNNEL, STREAM_WINDOW,
+    parse_key, read_body,
 };
 use crate::stream::TunnelStream;
 use bytes::Bytes;
@@ -15,6 +17,7 @@ use gatehouse_core::SecretString;
 use gatehouse_pg::Connector;
 use h2::server::SendResponse;
 use rand::Rng;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -54,6 +57,9 @@ pub struct AgentSettings {
     pub connector: Arc<dyn Connector>,
     /// The connections `connector` serves.
     pub connections: Vec<String>,
+    /// The server login levels `connector` has credentials for, per connection (a
+    /// connection missing here: only `admin`, its own login).
+    pub login_levels: BTreeMap<String, Vec<String>>,
     pub enrolment_token: Option<SecretString>,
     pub credentials: Arc<dyn CredentialStore>,
     /// Reads the agent's current workload identity token (read at every hello: platforms
@@ -316,6 +322,7 @@ fn answer_hello(
         agent: settings.name.clone(),
         version: settings.version.clone(),
         connections: settings.connections.clone(),
+        login_levels: settings.login_levels.clone(),
         enrolment_token: if credential.is_none() && workload_token.is_none() {
             settings.enrolment_token.clone()
         } else {
@@ -401,6 +408,26 @@ async fn serve_session(
         );
         return reply_error(respond, http::StatusCode::NOT_FOUND, &message);
     }
+    let login_level = match header(LOGIN_LEVEL_HEADER).map(String::from_utf8) {
+        None => gatehouse_core::ADMIN_LOGIN_LEVEL.to_owned(),
+        Some(Ok(level)) => level,
+        Some(Err(_)) => {
+            return reply_error(
+                respond,
+                http::StatusCode::BAD_REQUEST,
+                "the session request's login level is malformed",
+            );
+        }
+    };
+    if !serves_level(&settings.login_levels, &connection, &login_level) {
+        let message = format!(
+            "agent `{}` has no server login of level `{login_level}` for connection `{connection}`: \
+             add a [[connections.logins]] entry with level = \"{login_level}\" to it in the agent's config",
+            settings.name
+        );
+        tracing::warn!(%connection, level = %login_level, "refused a session: {message}");
+        return reply_error(respond, http::StatusCode::NOT_FOUND, &message);
+    }
     let parameters: Vec<(String, String)> =
         match header("gatehouse-parameters").map(|v| serde_json::from_slice(&v)) {
             Some(Ok(parameters)) => parameters,
@@ -412,10 +439,14 @@ async fn serve_session(
                 );
             }
         };
-    let upstream = match settings.connector.open(&connection, &parameters).await {
+    let upstream = match settings
+        .connector
+        .open(&connection, &login_level, &parameters)
+        .await
+    {
         Ok(upstream) => upstream,
         Err(error) => {
-            tracing::warn!(%connection, %error, "cannot open a session to the target");
+            tracing::warn!(%connection, level = %login_level, %error, "cannot open a session to the target");
             return reply_error(respond, http::StatusCode::BAD_GATEWAY, &error.to_string());
         }
     };
@@ -451,7 +482,7 @@ async fn serve_session(
             return;
         }
     };
-    tracing::info!(%connection, "session opened for the gateway");
+    tracing::info!(%connection, level = %login_level, "session opened for the gateway");
     let mut tunnel = TunnelStream::new(send, request.into_body(), "the gateway".to_owned());
     let mut server = upstream.stream;
     if !upstream.leftover.is_empty() && tunnel.write_all(&upstream.leftover).await.is_err() {
@@ -534,6 +565,7 @@ mod tests {
     impl Connector for NoTargets {
         fn open<'a>(
             &'a self,
+            _: &'a str,
             _: &'a str,
             _: &'a [(String, String)],
         ) -> BoxFuture<'a, Result<UpstreamSession, PgError>> {

@@ -97,14 +97,19 @@ pub struct SessionHead {
     pub headers: Vec<(String, Vec<u8>)>,
 }
 
-/// Open a session to `connection` through a live link, as `RoutedConnector::open` does for
-/// connections agents serve; also the head of the agent's answer when there was one.
+/// Open a session to `connection` as its login of `login_level` through a live link, as
+/// `RoutedConnector::open` does for connections agents serve; also the head of the agent's
+/// answer when there was one.
 pub async fn open_session(
     hub: &AgentHub,
     connection: &str,
+    login_level: &str,
     client_parameters: &[(String, String)],
 ) -> (Option<SessionHead>, Result<UpstreamSession, PgError>) {
-    let (agent, response, send) = match hub.request_session(connection, client_parameters).await {
+    let requested = hub
+        .request_session(connection, login_level, client_parameters)
+        .await;
+    let (agent, response, send) = match requested {
         Ok(requested) => requested,
         Err(error) => return (None, Err(error)),
     };
@@ -121,8 +126,9 @@ pub async fn open_session(
     (Some(head), opened)
 }
 
-/// Settings for an agent named `name` serving `connections` through `connector`, whose TLS
-/// configuration trusts nothing (it is never used here).
+/// Settings for an agent named `name` serving `connections` with their own logins (level
+/// `admin`) through `connector`, whose TLS configuration trusts nothing (it is never used
+/// here).
 pub fn agent_settings(
     name: &str,
     connections: Vec<String>,
@@ -147,6 +153,7 @@ pub fn agent_settings(
         tls: Arc::new(tls),
         connector,
         connections,
+        login_levels: Default::default(),
         enrolment_token,
         credentials,
         workload_token: None,

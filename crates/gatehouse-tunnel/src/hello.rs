@@ -4,6 +4,19 @@
 
 use gatehouse_core::SecretString;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use std::collections::BTreeMap;
+
+/// Whether an agent announcing `login_levels` has a login of `level` for `connection`.
+pub(crate) fn serves_level(
+    login_levels: &BTreeMap<String, Vec<String>>,
+    connection: &str,
+    level: &str,
+) -> bool {
+    match login_levels.get(connection) {
+        Some(levels) => levels.iter().any(|l| l == level),
+        None => level == gatehouse_core::ADMIN_LOGIN_LEVEL,
+    }
+}
 
 /// Largest hello or verdict body accepted.
 pub(crate) const MAX_HELLO_BYTES: usize = 64 * 1024;
@@ -17,6 +30,11 @@ pub struct Hello {
     pub version: String,
     /// The connections it serves (names as in the gateway's config).
     pub connections: Vec<String>,
+    /// The server login levels it has credentials for, per connection. A connection missing
+    /// here is served with its own login only (level `admin`), as agents from before login
+    /// levels did: the gateway never sends such an agent a session of another level.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub login_levels: BTreeMap<String, Vec<String>>,
     /// The credential it was given at enrolment.
     #[serde(default, with = "secret", skip_serializing_if = "Option::is_none")]
     pub credential: Option<SecretString>,

@@ -4,7 +4,7 @@
 //! connected, opening fails at once with an error naming the agents — never a wait, never
 //! another path.
 
-use crate::hello::{Hello, MAX_HELLO_BYTES, Verdict};
+use crate::hello::{Hello, MAX_HELLO_BYTES, Verdict, serves_level};
 use crate::stream::TunnelStream;
 use bytes::Bytes;
 use gatehouse_core::SecretString;
@@ -12,7 +12,7 @@ use gatehouse_pg::{BackendKey, Connector, PgError, UpstreamSession};
 use gatehouse_pipeline::BoxFuture;
 use h2::SendStream;
 use h2::client::SendRequest;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -31,6 +31,9 @@ const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(10);
 const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Time an agent has to open the target session (it has its own connect timeout too).
 const OPEN_TIMEOUT: Duration = Duration::from_secs(30);
+/// The session request's header naming the server login level the agent logs in as (absent:
+/// `admin`, the connection's own login, as before login levels).
+pub(crate) const LOGIN_LEVEL_HEADER: &str = "gatehouse-login-level";
 /// Per-session and per-tunnel HTTP/2 flow-control windows.
 pub(crate) const STREAM_WINDOW: u32 = 1 << 20;
 /// Largest header list either end accepts (the session headers are a few hundred bytes).
@@ -82,6 +85,8 @@ pub struct ConnectedAgent {
     pub name: String,
     pub version: String,
     pub connections: Vec<String>,
+    /// The server login levels it has credentials for, per connection (see [`Hello`]).
+    pub login_levels: BTreeMap<String, Vec<String>>,
     pub peer: SocketAddr,
 }
 
@@ -210,13 +215,6 @@ impl AgentHub {
         let ping_pong = connection.ping_pong();
         let id = self.next_link.fetch_add(1, Ordering::Relaxed);
         let (close, closed) = watch::channel(None);
-        tracing::info!(
-            agent = %agent.name,
-            %peer,
-            version = %agent.version,
-            connections = ?agent.connections,
-            "agent connected"
-        );
         self.links().insert(
             id,
             Link {
@@ -224,6 +222,15 @@ impl AgentHub {
                 sender,
                 close,
             },
+        );
+        // Logged once sessions can be routed through it, not before.
+        tracing::info!(
+            agent = %agent.name,
+            %peer,
+            version = %agent.version,
+            connections = ?agent.connections,
+            login_levels = ?agent.login_levels,
+            "agent connected"
         );
         let link = LinkWatch {
             agent: &agent.name,
@@ -287,6 +294,7 @@ impl AgentHub {
                 name: hello.agent,
                 version: hello.version,
                 connections: hello.connections,
+                login_levels: hello.login_levels,
                 peer,
             },
             sender,
@@ -315,8 +323,13 @@ impl AgentHub {
         Ok(())
     }
 
-    /// A live tunnel for `connection`, taking turns among the agents serving it.
-    fn pick(&self, connection: &str) -> Result<(String, SendRequest<Bytes>), PgError> {
+    /// A live tunnel for `connection` (with a login of `login_level`, when one is asked
+    /// for), taking turns among the agents serving it.
+    fn pick(
+        &self,
+        connection: &str,
+        login_level: Option<&str>,
+    ) -> Result<(String, SendRequest<Bytes>), PgError> {
         let links = self.links();
         let mut candidates: Vec<(&u64, &Link)> = links
             .iter()
@@ -341,6 +354,22 @@ impl AgentHub {
             };
             return Err(PgError::Upstream(message));
         }
+        if let Some(level) = login_level {
+            let connected: Vec<String> = candidates
+                .iter()
+                .map(|(_, link)| format!("`{}`", link.agent.name))
+                .collect();
+            candidates
+                .retain(|(_, link)| serves_level(&link.agent.login_levels, connection, level));
+            if candidates.is_empty() {
+                return Err(PgError::Upstream(format!(
+                    "connection `{connection}`: the connected agent(s) {} have no server login of level `{level}`; \
+                     add a [[connections.logins]] entry with level = \"{level}\" (its user and password) to connection \
+                     `{connection}` in the agent's config and restart the agent",
+                    connected.join(", ")
+                )));
+            }
+        }
         let turn = self.next_pick.fetch_add(1, Ordering::Relaxed) % candidates.len();
         let (_, link) = candidates
             .get(turn)
@@ -351,25 +380,30 @@ impl AgentHub {
     async fn open(
         &self,
         connection: &str,
+        login_level: &str,
         client_parameters: &[(String, String)],
     ) -> Result<UpstreamSession, PgError> {
-        let (agent, response, send) = self.request_session(connection, client_parameters).await?;
+        let (agent, response, send) = self
+            .request_session(connection, login_level, client_parameters)
+            .await?;
         let (parts, body) = response.into_parts();
         session_from_response(&agent, connection, &parts, body, send).await
     }
 
-    /// Ask an agent serving `connection` to open a session: its name, its response's head
-    /// and body, and the request body's sender.
+    /// Ask an agent serving `connection` with a login of `login_level` to open a session:
+    /// its name, its response's head and body, and the request body's sender.
     pub(crate) async fn request_session(
         &self,
         connection: &str,
+        login_level: &str,
         client_parameters: &[(String, String)],
     ) -> Result<(String, http::Response<h2::RecvStream>, SendStream<Bytes>), PgError> {
-        let (agent, sender) = self.pick(connection)?;
+        let (agent, sender) = self.pick(connection, Some(login_level))?;
         let parameters = serde_json::to_vec(client_parameters)
             .map_err(|e| PgError::Upstream(format!("cannot encode startup parameters: {e}")))?;
         let request = http::Request::post("/v1/sessions")
             .header("gatehouse-connection", connection)
+            .header(LOGIN_LEVEL_HEADER, login_level)
             .header("gatehouse-parameters", parameters)
             .body(())
             .map_err(|e| PgError::Upstream(format!("cannot build the session request: {e}")))?;
@@ -394,7 +428,7 @@ impl AgentHub {
     }
 
     async fn cancel(&self, connection: &str, key: BackendKey) -> Result<(), PgError> {
-        let (agent, sender) = self.pick(connection)?;
+        let (agent, sender) = self.pick(connection, None)?;
         let request = http::Request::post("/v1/cancel")
             .header("gatehouse-connection", connection)
             .header(
@@ -668,12 +702,14 @@ impl Connector for RoutedConnector {
     fn open<'a>(
         &'a self,
         connection: &'a str,
+        login_level: &'a str,
         client_parameters: &'a [(String, String)],
     ) -> BoxFuture<'a, Result<UpstreamSession, PgError>> {
         if self.hub.serves(connection) {
-            Box::pin(self.hub.open(connection, client_parameters))
+            Box::pin(self.hub.open(connection, login_level, client_parameters))
         } else {
-            self.builtin.open(connection, client_parameters)
+            self.builtin
+                .open(connection, login_level, client_parameters)
         }
     }
 

@@ -7,12 +7,12 @@ use crate::agent_config::AgentConfig;
 use crate::args::AgentArgs;
 use anyhow::{Context, Result, anyhow, bail};
 use gatehouse_core::SecretString;
-use gatehouse_pg::BuiltinConnector;
+use gatehouse_pg::{BuiltinConnector, PgLogin, PgLogins, PgTarget};
 use gatehouse_tunnel::{AgentSettings, CredentialStore, TunnelError, WorkloadToken};
 use rustls::RootCertStore;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName};
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -83,6 +83,23 @@ impl WorkloadToken for WorkloadSource {
     }
 }
 
+/// The agent's logins other than each connection's own: the gateway gives them to identities
+/// outside the admin level, so they are checked at start like the gateway's.
+fn agent_exposed_logins(logins: &[(String, PgLogin)]) -> Vec<(String, PgTarget, String)> {
+    logins
+        .iter()
+        .filter(|(level, _)| level != gatehouse_core::ADMIN_LOGIN_LEVEL)
+        .filter_map(|(level, login)| match login {
+            PgLogin::Ready(target) => Some((
+                level.clone(),
+                target.clone(),
+                "the groups the gateway maps to it".to_owned(),
+            )),
+            PgLogin::Unavailable { .. } => None,
+        })
+        .collect()
+}
+
 pub async fn run(args: AgentArgs) -> Result<ExitCode> {
     let mut config = AgentConfig::load(&args.config)?;
     if let Some(gateway) = args.gateway {
@@ -118,14 +135,28 @@ pub async fn run(args: AgentArgs) -> Result<ExitCode> {
             config.name
         );
     }
-    let mut targets = HashMap::new();
+    let mut logins = PgLogins::default();
+    let mut login_levels = BTreeMap::new();
     for connection in &config.connections {
-        targets.insert(
+        let connection_logins =
+            crate::server_logins::connector_logins(connection, &config.base_dir, None)?;
+        login_levels.insert(
             connection.name.clone(),
-            connection.target_in(&config.base_dir)?,
+            connection_logins
+                .iter()
+                .map(|(level, _)| level.clone())
+                .collect(),
         );
+        tokio::spawn(crate::server_logins::check(
+            connection.name.clone(),
+            agent_exposed_logins(&connection_logins),
+            config.connect_timeout,
+        ));
+        for (level, login) in connection_logins {
+            logins.insert(&connection.name, &level, login);
+        }
     }
-    let connector = BuiltinConnector::new(targets, config.connect_timeout, MAX_SERVER_MESSAGE);
+    let connector = BuiltinConnector::new(logins, config.connect_timeout, MAX_SERVER_MESSAGE);
     let host = config
         .gateway
         .rsplit_once(':')
@@ -154,6 +185,7 @@ pub async fn run(args: AgentArgs) -> Result<ExitCode> {
         tls: Arc::new(tls),
         connector: Arc::new(connector),
         connections: config.connections.iter().map(|c| c.name.clone()).collect(),
+        login_levels,
         enrolment_token,
         credentials,
         workload_token,

@@ -3,7 +3,7 @@
 //! agent --config agent.toml`): its name, the gateway, and the connections it serves with the
 //! target credentials that stay on the agent's machine.
 
-use crate::config::{ConnectionConfig, humantime_serde_compat};
+use crate::config::{ConfigSide, ConnectionConfig, humantime_serde_compat};
 use anyhow::{Context, Result, anyhow, bail};
 use gatehouse_core::SecretString;
 use serde::Deserialize;
@@ -61,7 +61,8 @@ pub struct AgentConfig {
     #[serde(default = "default_connect_timeout", with = "humantime_serde_compat")]
     pub connect_timeout: Duration,
     /// The connections this agent serves, with their targets and credentials (the same
-    /// fields as a gateway's directly served connection).
+    /// fields as a gateway's directly served connection), and in `[[connections.logins]]`
+    /// the `user` and password of each server login level the gateway may ask for.
     pub connections: Vec<ConnectionConfig>,
     /// Where relative paths are resolved from (the file's directory).
     #[serde(skip)]
@@ -107,6 +108,7 @@ impl AgentConfig {
                     connection.name
                 );
             }
+            connection.validate_logins(ConfigSide::Agent)?;
         }
         if self.enrolment_token_env.is_some() && self.enrolment_token_file.is_some() {
             bail!("set `enrolment_token_env` or `enrolment_token_file`, not both");

@@ -37,7 +37,15 @@ pub enum Command {
     /// Without --config this is the quickstart: data in ./.gatehouse, a self-signed TLS
     /// certificate generated there, PostgreSQL clients on 127.0.0.1:15432, /healthz and
     /// /metrics on 127.0.0.1:8009, one connection `demo` to the local PostgreSQL (user
-    /// postgres, password from PGPASSWORD if set) and the quickstart policy.
+    /// postgres, password from PGPASSWORD if set) and the quickstart policy. At start it
+    /// creates least-privileged roles gatehouse_demo_read and gatehouse_demo_write there
+    /// (passwords in .gatehouse/logins/): readers' sessions log in as the first, writers' as
+    /// the second, admins' as postgres. If they cannot be created it still starts, and
+    /// readers' and writers' sessions are refused until `gatehouse db-roles demo --apply`
+    /// succeeds (never given postgres instead).
+    ///
+    /// At start it also logs in as every server login that identities other than admins get
+    /// ([[connections.logins]]) and warns when one is a superuser or may bypass privileges.
     Serve,
     /// Create, list and revoke API keys (short-lived gatehouse tokens).
     #[command(subcommand)]
@@ -153,7 +161,9 @@ pub enum Command {
     /// gateway's CA certificate, a state directory for the credential it gets at enrolment,
     /// and `[[connections]]` with host, database, user and `password_file`/`password_env`
     /// exactly like a gateway's. On the gateway, the same connections say `agents = ["NAME"]`
-    /// and nothing about the target.
+    /// and nothing about the target. Each session's server login level is the gateway's
+    /// choice; the agent logs in with its own `[[connections.logins]]` credentials for that
+    /// level (`admin`: the connection's own user), and refuses a level it has none for.
     #[command(after_long_help = "Examples:
   # on the gateway
   gatehouse agents create dc1            # prints a one-time enrolment token
@@ -170,6 +180,11 @@ pub enum Command {
   #   database = \"app\"
   #   user = \"gatehouse\"
   #   password_file = \"/etc/gatehouse/prod.password\"
+  #   [[connections.logins]]              # the login of each level the gateway names
+  #   level = \"read\"
+  #   user = \"gatehouse_prod_read\"
+  #   password_file = \"/etc/gatehouse/prod_read.password\"
+  gatehouse db-roles prod --agent-config agent.toml --apply   # creates the read and write logins
   GATEHOUSE_ENROLMENT_TOKEN=ghe_... gatehouse agent --config agent.toml")]
     Agent(AgentArgs),
     /// Manage network-resident agents: create (enrolment token), list, revoke.
@@ -193,6 +208,67 @@ pub enum Command {
   psql \"host=127.0.0.1 port=5433 dbname=demo user=$USER\"
   gatehouse connect orders --gateway gatehouse.internal:15432 --ca-file ca.pem --output json")]
     Connect(ConnectArgs),
+    /// Create least-privileged server logins for a connection, so that the server itself
+    /// refuses what policy meant to refuse.
+    ///
+    /// A classifier in front of a server can be fooled (a function that writes, a view over
+    /// it, an attribute-notation call, a setting only superusers may change), and if every
+    /// session logs in as a superuser, what slips past policy runs. This prints the SQL (or,
+    /// with --apply, runs it through the connection's own login, in one transaction; running
+    /// it again changes nothing) that creates two logins:
+    ///
+    /// read (`gatehouse_<connection>_read`, or the `user` of the connection's
+    /// [[connections.logins]] entry of level "read"): LOGIN and nothing else; USAGE on the
+    /// application schemas and SELECT on their tables, views and sequences (also those
+    /// created later); no TEMP; no EXECUTE on SECURITY DEFINER functions or on built-ins that
+    /// write beyond the session (large objects, advisory locks, pg_notify, txid_current,
+    /// ...); sessions start read-only as an extra layer.
+    ///
+    /// write (`gatehouse_<connection>_write`): also INSERT, UPDATE, DELETE, sequences, TEMP and
+    /// EXECUTE; no CREATE anywhere: DDL needs the connection's own login (level `admin`).
+    ///
+    /// The SQL also revokes TEMP, CREATE on the application schemas and EXECUTE on those
+    /// functions from PUBLIC in that database (every step's comment says why): other roles
+    /// that relied on them need them granted explicitly. Read it before you apply it.
+    ///
+    /// Passwords: kept in --password-dir DIR (`<role>.password`, mode 0600; an existing file is
+    /// reused, so the SQL always sets it), else in the login's `password_file` or
+    /// `password_env`; otherwise generated and shown once on standard error, and set only when
+    /// the role is created. Standard output is the SQL alone: it carries SCRAM-SHA-256
+    /// verifiers, never passwords. `--output json` prints {connection, applied, logins, sql}.
+    ///
+    /// Then map groups to the logins in the connection's [[connections.logins]] (see
+    /// examples/gatehouse.toml); `gatehouse serve` warns at start about a login that groups
+    /// other than admins get and that is a superuser or may bypass privileges.
+    #[command(after_long_help = "Examples:
+  gatehouse db-roles demo                                 # read the SQL
+  gatehouse db-roles demo > roles.sql && psql -d app -f roles.sql
+  gatehouse --config gatehouse.toml db-roles orders --password-dir /etc/gatehouse/secrets --apply
+  gatehouse db-roles orders --schema sales,billing --output json
+  gatehouse db-roles prod --agent-config agent.toml --apply  # where the agent runs, with its credentials")]
+    DbRoles(DbRolesArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DbRolesArgs {
+    /// The connection whose logins to create (its name in the config).
+    pub connection: String,
+    /// Run the SQL on the server, through the connection's own login, instead of printing it.
+    #[arg(long)]
+    pub apply: bool,
+    /// Application schemas to grant on (comma-separated or repeated; default: every schema
+    /// but pg_catalog, information_schema and the other pg_* schemas).
+    #[arg(long = "schema", value_delimiter = ',', value_name = "SCHEMA,...")]
+    pub schemas: Vec<String>,
+    /// Keep the logins' passwords in this directory (`<role>.password`, mode 0600).
+    #[arg(long, value_name = "DIR")]
+    pub password_dir: Option<PathBuf>,
+    /// Take the connection from an agent's config (`gatehouse agent --config`) instead of the
+    /// gateway's: its target, its own login, and its [[connections.logins]] users.
+    #[arg(long, value_name = "FILE")]
+    pub agent_config: Option<PathBuf>,
+    #[command(flatten)]
+    pub output: OutputArgs,
 }
 
 #[derive(Debug, Args)]

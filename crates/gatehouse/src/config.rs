@@ -1,13 +1,22 @@
 //! The gateway's configuration: one typed tree read from TOML (unknown keys are errors that
 //! name the key), and the quickstart defaults used when no file is given.
 
+pub use crate::login_config::{ConfigSide, LoginConfig};
 use anyhow::{Context, Result, bail};
-use gatehouse_core::{ConnectionInfo, ConnectionKind, SecretString};
+use gatehouse_core::{ADMIN_LOGIN_LEVEL, ConnectionInfo, ConnectionKind, SecretString};
 use gatehouse_pg::{PgSettings, PgTarget, UpstreamTls};
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+
+/// The quickstart's one connection.
+pub const QUICKSTART_CONNECTION: &str = "demo";
+
+/// Where the quickstart keeps the password of its login `role`.
+pub fn quickstart_password_file(data_dir: &Path, role: &str) -> PathBuf {
+    data_dir.join("logins").join(format!("{role}.password"))
+}
 
 /// Address of the PostgreSQL listener in the quickstart.
 pub const QUICKSTART_PG_LISTEN: &str = "127.0.0.1:15432";
@@ -463,6 +472,13 @@ pub struct ConnectionConfig {
     /// Mask result values (`[connections.masking]` after this connection's
     /// `[[connections]]`): detectors, column rules, strategies, exempt groups.
     pub masking: Option<gatehouse_mask::MaskConfig>,
+    /// `[[connections.logins]]`: least-privileged server logins by level, and which groups
+    /// get each, so that the server itself refuses what policy meant to refuse.
+    #[serde(default)]
+    pub logins: Vec<LoginConfig>,
+    /// The level of identities that no `[[connections.logins]]` entry names; required with
+    /// logins (`admin` gives them the connection's own `user`, knowingly).
+    pub default_level: Option<String>,
 }
 
 #[derive(Debug, Default, Clone, Copy, Deserialize, PartialEq, Eq)]
@@ -518,7 +534,19 @@ impl Config {
     }
 
     /// The quickstart: one `demo` connection to the local PostgreSQL and the quickstart policy.
-    pub fn quickstart() -> Config {
+    /// Readers and writers log in as least-privileged roles that `gatehouse serve` creates on
+    /// the local server (passwords in `data_dir`/logins/, mode 0600); admins as `postgres`.
+    pub fn quickstart(data_dir: &Path) -> Config {
+        let login = |level: &str, group: &str| {
+            let role = crate::db_roles::role_name(QUICKSTART_CONNECTION, level);
+            LoginConfig {
+                level: level.to_owned(),
+                groups: vec![group.to_owned()],
+                password_file: Some(quickstart_password_file(data_dir, &role)),
+                user: Some(role),
+                password_env: None,
+            }
+        };
         Config {
             data_dir: None,
             policy: PolicyConfig::default(),
@@ -531,7 +559,7 @@ impl Config {
             approvals: ApprovalsConfig::default(),
             access: AccessConfig::default(),
             connections: vec![ConnectionConfig {
-                name: "demo".to_owned(),
+                name: QUICKSTART_CONNECTION.to_owned(),
                 kind: ConnectionKind::Postgres,
                 environment: "dev".to_owned(),
                 tags: vec!["quickstart".to_owned()],
@@ -549,6 +577,19 @@ impl Config {
                 // The quickstart masks with every built-in detector; admins see raw values
                 // (quickstart policy `admins-see-unmasked`).
                 masking: Some(gatehouse_mask::MaskConfig::default()),
+                // Strongest first: someone in several groups gets the login of the first.
+                logins: vec![
+                    LoginConfig {
+                        level: ADMIN_LOGIN_LEVEL.to_owned(),
+                        groups: vec!["admins".to_owned()],
+                        user: None,
+                        password_env: None,
+                        password_file: None,
+                    },
+                    login(crate::db_roles::WRITE_LEVEL, "writers"),
+                    login(crate::db_roles::READ_LEVEL, "readers"),
+                ],
+                default_level: Some("read".to_owned()),
             }],
             identity_providers: Vec::new(),
             tokens: TokensConfig::default(),
@@ -564,6 +605,11 @@ impl Config {
                 bail!("connection `{}` is defined twice", connection.name);
             }
             connection.validate_target()?;
+            connection.validate_logins(if connection.agents.is_empty() {
+                ConfigSide::GatewayDirect
+            } else {
+                ConfigSide::GatewayAgents
+            })?;
             if connection.password_env.is_some() && connection.password_file.is_some() {
                 bail!(
                     "connection `{}` sets both `password_env` and `password_file`; keep one",
@@ -727,30 +773,17 @@ impl ConnectionConfig {
         Ok(())
     }
 
-    /// The connector's view: where to dial and with which credentials.
-    pub fn target(&self, config: &Config) -> Result<PgTarget> {
-        self.target_in(&config.base_dir)
-    }
-
-    /// [`ConnectionConfig::target`], resolving relative paths from `base_dir` (the agent's
-    /// config has connections too).
+    /// The connector's view of the connection's own login (level `admin`): where to dial and
+    /// with which credentials, relative paths resolved from `base_dir` (the config file's
+    /// directory; the agent's config has connections too).
     pub fn target_in(&self, base_dir: &Path) -> Result<PgTarget> {
         let resolve = |path: &Path| resolve_from(base_dir, path);
-        let password = match (&self.password_env, &self.password_file) {
-            (Some(var), _) => std::env::var(var).ok().map(SecretString::new),
-            (None, Some(file)) => {
-                let path = resolve(file);
-                let text = std::fs::read_to_string(&path).with_context(|| {
-                    format!(
-                        "cannot read the password file `{}` of connection `{}`",
-                        path.display(),
-                        self.name
-                    )
-                })?;
-                Some(SecretString::new(text.trim_end_matches(['\n', '\r'])))
-            }
-            (None, None) => None,
-        };
+        let password = read_password(
+            self.password_env.as_deref(),
+            self.password_file.as_deref(),
+            base_dir,
+            &format!("connection `{}`", self.name),
+        )?;
         let tls = match self.tls {
             UpstreamTlsMode::Disable => UpstreamTls::Disable,
             UpstreamTlsMode::Require => UpstreamTls::Require,
@@ -766,6 +799,30 @@ impl ConnectionConfig {
             password,
             tls,
         })
+    }
+}
+
+/// A password from an environment variable (unset: none) or a file (`what` names whose, in
+/// errors).
+pub(crate) fn read_password(
+    env: Option<&str>,
+    file: Option<&Path>,
+    base_dir: &Path,
+    what: &str,
+) -> Result<Option<SecretString>> {
+    match (env, file) {
+        (Some(var), _) => Ok(std::env::var(var).ok().map(SecretString::new)),
+        (None, Some(file)) => {
+            let path = resolve_from(base_dir, file);
+            let text = std::fs::read_to_string(&path).with_context(|| {
+                format!(
+                    "cannot read the password file `{}` of {what}",
+                    path.display()
+                )
+            })?;
+            Ok(Some(SecretString::new(text.trim_end_matches(['\n', '\r']))))
+        }
+        (None, None) => Ok(None),
     }
 }
 

@@ -33,8 +33,9 @@ impl McpServer {
         let (ca_file, _, _) =
             crate::tls::ensure_certificate(dir, None).map_err(|error| format!("{error:#}"))?;
         let setup = Setup {
-            config: Config::quickstart(),
+            config: Config::quickstart(dir),
             data_dir: dir.to_path_buf(),
+            quickstart: true,
         };
         Ok(McpServer {
             base: Arc::new(Base {
@@ -150,6 +151,7 @@ pub fn load_config(text: &str, dir: &Path) -> Result<LoadedConfig, String> {
     let setup = Setup {
         config,
         data_dir: dir.to_path_buf(),
+        quickstart: false,
     };
     let maskings = setup.maskings().map_err(|error| format!("{error:#}"))?;
     let config = &setup.config;

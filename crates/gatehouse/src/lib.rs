@@ -17,6 +17,8 @@ mod args;
 mod audit_cmd;
 mod config;
 mod connect_cmd;
+mod db_roles;
+mod db_roles_cmd;
 mod exec;
 #[doc(hidden)]
 pub mod fuzzing;
@@ -27,17 +29,21 @@ mod keys;
 mod login_api;
 mod login_browser;
 mod login_cmd;
+mod login_config;
 mod login_device;
 mod mask_cmd;
 mod mask_scan;
 mod mcp;
 mod oidc_client;
 mod policy_cmd;
+mod quickstart_logins;
 mod rate_limit;
 mod refused_token;
 mod retention;
 mod revocation_watch;
 mod serve;
+mod server_admin;
+mod server_logins;
 mod sessions_cmd;
 mod setup;
 mod tls;
@@ -140,6 +146,9 @@ pub fn main() -> ExitCode {
             }
             Command::Connect(args) => {
                 connect_cmd::run(cli.config.as_deref(), cli.data_dir.as_deref(), args).await
+            }
+            Command::DbRoles(args) => {
+                db_roles_cmd::run(cli.config.as_deref(), cli.data_dir.as_deref(), args).await
             }
         }
     });

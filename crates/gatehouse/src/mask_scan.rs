@@ -8,9 +8,10 @@
 use crate::args::{MaskScanArgs, OutputFormat};
 use crate::setup::Setup;
 use anyhow::{Context, Result, bail};
+use gatehouse_core::ADMIN_LOGIN_LEVEL;
 use gatehouse_mask::{MaskConfig, Masker, Strategy};
 use gatehouse_pg::wire::{self, FrameReader};
-use gatehouse_pg::{BuiltinConnector, Connector, Stream};
+use gatehouse_pg::{BuiltinConnector, Connector, PgLogin, PgLogins, Stream};
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::process::ExitCode;
@@ -76,8 +77,15 @@ pub async fn scan(
         .clone()
         .unwrap_or_else(MaskConfig::default);
     let masker = setup.masker(&mask_config)?;
+    // The connection's own login (level `admin`): the scan reads what the gateway can read.
+    let mut logins = PgLogins::default();
+    logins.insert(
+        name,
+        ADMIN_LOGIN_LEVEL,
+        PgLogin::Ready(connection.target_in(&setup.config.base_dir)?),
+    );
     let connector = BuiltinConnector::new(
-        HashMap::from([(name.clone(), connection.target(&setup.config)?)]),
+        logins,
         setup.config.postgres.connect_timeout,
         setup.config.postgres.max_server_message_bytes,
     );
@@ -89,7 +97,7 @@ pub async fn scan(
         ("client_encoding".to_owned(), "UTF8".to_owned()),
     ];
     let upstream = connector
-        .open(name, &parameters)
+        .open(name, ADMIN_LOGIN_LEVEL, &parameters)
         .await
         .with_context(|| format!("cannot connect to connection `{name}`"))?;
     let mut session = Session {

@@ -1,10 +1,12 @@
 //! `gatehouse serve`: build the gateway from configuration and run its listeners until
 //! SIGTERM or Ctrl-C.
 
+use crate::config::ConnectionConfig;
+use crate::server_logins;
 use crate::setup::Setup;
 use crate::{admin, tls, webhook};
 use anyhow::{Context, Result};
-use gatehouse_pg::{BuiltinConnector, PgGateway};
+use gatehouse_pg::{BuiltinConnector, PgGateway, PgLogin, PgLogins};
 use gatehouse_pipeline::{AuditEventKind, Durability, Pipeline};
 use gatehouse_sql::Classifier;
 use std::collections::HashMap;
@@ -95,27 +97,40 @@ pub async fn run(config_path: Option<&Path>, data_dir: Option<&Path>) -> Result<
     let acceptor = tokio_rustls::TlsAcceptor::from(tls::server_config(&cert, &key)?);
 
     let mut connections = HashMap::new();
-    let mut targets = HashMap::new();
+    let mut logins = PgLogins::default();
+    let mut login_levels = HashMap::new();
     let mut agent_routes = HashMap::new();
     for connection in &config.connections {
         connections.insert(connection.name.clone(), Arc::new(connection.info()));
+        if let Some(levels) = connection.login_levels() {
+            login_levels.insert(connection.name.clone(), levels);
+        }
         if !connection.agents.is_empty() {
             agent_routes.insert(connection.name.clone(), connection.agents.clone());
             continue;
         }
-        let target = connection.target(config)?;
-        if let (Some(var), None) = (&connection.password_env, &target.password) {
-            tracing::warn!(
-                "connection `{}`: environment variable `{var}` is not set, so gatehouse will log in to the \
-                 server without a password (fine for trust authentication; otherwise export `{var}`)",
-                connection.name
-            );
+        let unavailable = if setup.quickstart {
+            crate::quickstart_logins::provision(&setup, connection)
+                .await
+                .err()
+        } else {
+            None
+        };
+        let connection_logins =
+            server_logins::connector_logins(connection, &config.base_dir, unavailable.as_deref())?;
+        warn_unset_passwords(connection, &connection_logins);
+        tokio::spawn(server_logins::check(
+            connection.name.clone(),
+            server_logins::exposed_logins(connection, &connection_logins),
+            config.postgres.connect_timeout,
+        ));
+        for (level, login) in connection_logins {
+            logins.insert(&connection.name, &level, login);
         }
-        targets.insert(connection.name.clone(), target);
     }
     let settings = config.pg_settings();
     let connector = BuiltinConnector::new(
-        targets,
+        logins,
         config.postgres.connect_timeout,
         settings.max_server_message,
     );
@@ -153,6 +168,7 @@ pub async fn run(config_path: Option<&Path>, data_dir: Option<&Path>) -> Result<
         authenticator: Arc::new(store.clone()),
         connector,
         connections,
+        logins: login_levels,
         classifier: Arc::new(Classifier::new(CLASSIFIER_CACHE)),
         tls: Some(acceptor),
         settings,
@@ -265,6 +281,30 @@ pub async fn run(config_path: Option<&Path>, data_dir: Option<&Path>) -> Result<
     let _ = std::fs::remove_file(setup.data_dir.join(LISTENERS_FILE));
     tracing::info!("stopped");
     Ok(ExitCode::SUCCESS)
+}
+
+/// A login whose `password_env` is not set logs in without a password: fine for trust
+/// authentication, a surprise otherwise.
+fn warn_unset_passwords(connection: &ConnectionConfig, logins: &[(String, PgLogin)]) {
+    for (level, login) in logins {
+        let PgLogin::Ready(target) = login else {
+            continue;
+        };
+        let variable = match connection.login(level) {
+            Some(entry) if level != gatehouse_core::ADMIN_LOGIN_LEVEL => {
+                entry.password_env.as_ref()
+            }
+            _ => connection.password_env.as_ref(),
+        };
+        if let (Some(var), None) = (variable, &target.password) {
+            tracing::warn!(
+                "connection `{}`: environment variable `{var}` is not set, so gatehouse will log in to the \
+                 server as `{}` (level `{level}`) without a password (fine for trust authentication; otherwise export `{var}`)",
+                connection.name,
+                target.user
+            );
+        }
+    }
 }
 
 /// The sink decisions are recorded into: the audit log (always, in any build meant for use).

@@ -16,20 +16,32 @@ pub const DEFAULT_DATA_DIR: &str = ".gatehouse";
 pub struct Setup {
     pub config: Config,
     pub data_dir: PathBuf,
+    /// No config file was given: the quickstart configuration is in force.
+    pub quickstart: bool,
 }
 
 impl Setup {
     pub fn load(config_path: Option<&Path>, data_dir: Option<&Path>) -> Result<Setup> {
-        let config = match config_path {
-            Some(path) => Config::load(path)?,
-            None => Config::quickstart(),
+        let Some(path) = config_path else {
+            let data_dir =
+                data_dir.map_or_else(|| PathBuf::from(DEFAULT_DATA_DIR), Path::to_path_buf);
+            return Ok(Setup {
+                config: Config::quickstart(&data_dir),
+                data_dir,
+                quickstart: true,
+            });
         };
+        let config = Config::load(path)?;
         let data_dir = match (data_dir, &config.data_dir) {
             (Some(dir), _) => dir.to_path_buf(),
             (None, Some(dir)) => config.resolve(dir),
             (None, None) => PathBuf::from(DEFAULT_DATA_DIR),
         };
-        Ok(Setup { config, data_dir })
+        Ok(Setup {
+            config,
+            data_dir,
+            quickstart: false,
+        })
     }
 
     /// Create the data directory if needed (owner-only access on Unix).

@@ -8,6 +8,8 @@
 //! with two agents, losing one keeps sessions flowing through the other; bad credentials,
 //! spent or expired enrolment tokens, revoked agents and connections the gateway does not
 //! route to an agent are refused, the agent says why and stops, and the gateway audits it.
+//! Server login levels: the gateway names the level, the agent logs in with its own
+//! credentials for it, and a level the agent has no login for is refused, named.
 
 #![allow(
     clippy::unwrap_used,
@@ -192,13 +194,28 @@ fn agents_list(gateway: &Gateway) -> Vec<serde_json::Value> {
     serde_json::from_slice(&output.stdout).unwrap()
 }
 
-/// Wait (bounded) until the gateway lists agent `name` as connected.
+/// Whether the gateway's log shows a live tunnel of `agent`: the store notes an agent
+/// connected when it admits it, a moment before the hub can route sessions through it, and
+/// the hub logs "agent connected" once it can.
+fn routable(gateway: &Gateway, agent: &str) -> bool {
+    let log = gateway.log();
+    let field = format!("agent={agent}");
+    let count = |message: &str| {
+        log.lines()
+            .filter(|line| line.contains(message) && line.contains(&field))
+            .count()
+    };
+    count("agent connected") > count("agent disconnected")
+}
+
+/// Wait (bounded) until the gateway lists agent `name` as connected and can route to it.
 fn wait_connected(gateway: &Gateway, agent: &AgentDir) {
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
         if agents_list(gateway)
             .iter()
             .any(|a| a["name"] == agent.name.as_str() && a["connected"] == true)
+            && routable(gateway, &agent.name)
         {
             return;
         }
@@ -696,6 +713,103 @@ async fn an_agent_bound_to_a_workload_identity_connects_with_its_platform_token_
     )
     .unwrap();
     impostor.expect_refused(None, "agent `dc2`'s workload token is refused");
+}
+
+/// The first column of the first row `sql` returns through the gateway on `prod`, as the
+/// holder of `token`, or the error's message.
+async fn first_value(
+    gateway: &Gateway,
+    user: &str,
+    token: &str,
+    sql: &str,
+) -> Result<String, String> {
+    let (client, connection) = gateway
+        .client_config(user, token, "prod")
+        .connect(gateway.tls())
+        .await
+        .map_err(|error| support::message(&error))?;
+    tokio::spawn(connection);
+    let row = client
+        .query_one(sql, &[])
+        .await
+        .map_err(|error| support::message(&error))?;
+    Ok(row.get(0))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn through_an_agent_each_level_logs_in_with_the_agents_own_credentials_for_it() {
+    let cluster = Cluster::start(false).await;
+    // The gateway names levels and groups only; `audit` is a level the agent has no login for.
+    let gateway = gateway_with(
+        &["dc1"],
+        "default_level = \"read\"\n\
+         [[connections.logins]]\nlevel = \"admin\"\ngroups = [\"admins\"]\n\
+         [[connections.logins]]\nlevel = \"audit\"\ngroups = [\"auditors\"]\n\
+         [[connections.logins]]\nlevel = \"read\"\ngroups = [\"readers\"]\n",
+    );
+    let token = enrolment_token(&gateway, "dc1", &[]);
+    let dir = AgentDir::new(&gateway, "dc1", &cluster, &["prod"]);
+    // The agent maps `read` to a login of its own, which db-roles creates where the agent runs
+    // (the cluster demands SCRAM: the password that db-roles writes is the one that works).
+    let config = dir.dir.path().join("agent.toml");
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    text.push_str(
+        "\n[[connections.logins]]\nlevel = \"read\"\nuser = \"gatehouse_prod_read\"\npassword_file = \"read.password\"\n",
+    );
+    std::fs::write(&config, text).unwrap();
+    let applied = Command::new(support::binary())
+        .args(["db-roles", "prod", "--agent-config"])
+        .arg(&config)
+        .args(["--apply", "--output", "json"])
+        .output()
+        .unwrap();
+    assert!(
+        applied.status.success(),
+        "{}",
+        String::from_utf8_lossy(&applied.stderr)
+    );
+    let read_password = std::fs::read_to_string(dir.dir.path().join("read.password")).unwrap();
+    let _agent = dir.start(Some(&token));
+    wait_connected(&gateway, &dir);
+
+    let ana = gateway.key("ana", &["readers"]);
+    let reader = first_value(&gateway, "ana", &ana, "SELECT current_user::text").await;
+    assert_eq!(
+        reader.as_deref(),
+        Ok("gatehouse_prod_read"),
+        "{}",
+        dir.log_text()
+    );
+    let ada = gateway.key("ada", &["admins"]);
+    let admin = first_value(&gateway, "ada", &ada, "SELECT current_user::text").await;
+    assert_eq!(admin.as_deref(), Ok("postgres"));
+    let otto = gateway.key("otto", &["auditors", "readers"]);
+    let refused = first_value(&gateway, "otto", &otto, "SELECT 1::text")
+        .await
+        .unwrap_err();
+    assert!(
+        refused.contains("no server login of level `audit`")
+            && refused.contains("level = \"audit\""),
+        "{refused}"
+    );
+
+    let events = gateway.audit_events();
+    let connect = events
+        .iter()
+        .find(|e| e["action"] == "connect" && e["identity"]["subject"] == "ana")
+        .unwrap();
+    assert_eq!(connect["detail"], "server login level `read`");
+    // The read login's password is the agent's alone.
+    let password = read_password.trim().as_bytes();
+    assert!(!contains(gateway.log().as_bytes(), password));
+    assert!(!contains(&serde_json::to_vec(&events).unwrap(), password));
+    for file in files_under(&gateway.data_dir()) {
+        assert!(
+            !contains(&std::fs::read(&file).unwrap(), password),
+            "{}",
+            file.display()
+        );
+    }
 }
 
 #[test]

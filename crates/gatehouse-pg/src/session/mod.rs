@@ -70,10 +70,12 @@ pub(crate) async fn run(
         connection,
         settings,
     } = accepted;
+    let login_level = crate::logins::choose(gateway, &identity, &connection.name).await;
     let mut context = SessionContext {
         session_id: new_session_id(),
         identity,
         connection,
+        login_level,
         source_address: peer,
         recorder: None,
     };
@@ -127,7 +129,7 @@ pub(crate) async fn run(
         .collect();
     let upstream = match gateway
         .connector
-        .open(&context.connection.name, &passthrough)
+        .open(&context.connection.name, &context.login_level, &passthrough)
         .await
     {
         Ok(upstream) => upstream,
