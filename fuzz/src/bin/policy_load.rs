@@ -32,6 +32,7 @@ static FIXTURE: LazyLock<Fixture> = LazyLock::new(|| {
             reason: None,
             all_rows: false,
             context: None,
+            lineage: None,
         })
     };
     Fixture {
