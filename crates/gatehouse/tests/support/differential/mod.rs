@@ -223,7 +223,13 @@ async fn connect_admin(cluster: &Cluster, database: &str) -> tokio_postgres::Cli
     client
 }
 
-fn connection_config(cluster: &Cluster) -> String {
+/// The server login readers get: made by `gatehouse db-roles`, as an operator would.
+const READ_LOGIN: &str = "gatehouse_differential_read";
+
+/// The gateway's connection to the cluster: readers log in as the least-privileged read login
+/// (the server refuses what a fooled classifier would let through), the harness's own admin
+/// work goes over the socket as the superuser.
+fn connection_config(cluster: &Cluster, database: &str) -> String {
     format!(
         r#"
 [[connections]]
@@ -231,11 +237,56 @@ name = "{CONNECTION}"
 kind = "postgres"
 host = "127.0.0.1"
 port = {port}
-database = "{DATABASE}"
+database = "{database}"
 user = "postgres"
+default_level = "read"
+
+[[connections.logins]]
+level = "read"
+groups = ["readers"]
+user = "{READ_LOGIN}"
 "#,
         port = cluster.port
     )
+}
+
+/// Create the least-privileged logins in `database` with `gatehouse db-roles --apply`.
+fn apply_db_roles(cluster: &Cluster, database: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("gatehouse.toml");
+    std::fs::write(&config, connection_config(cluster, database)).unwrap();
+    let output = std::process::Command::new(crate::support::binary())
+        .arg("--config")
+        .arg(&config)
+        .arg("--data-dir")
+        .arg(dir.path().join("data"))
+        .args([
+            "db-roles",
+            CONNECTION,
+            "--apply",
+            "--schema",
+            "public",
+            "--password-dir",
+        ])
+        .arg(dir.path().join("passwords"))
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "gatehouse db-roles --apply failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// What `db-roles` grants and revokes on the database itself, which a copy made from the
+/// template does not inherit.
+async fn database_grants(postgres: &tokio_postgres::Client) {
+    postgres
+        .batch_execute(&format!(
+            "REVOKE TEMPORARY ON DATABASE {DATABASE} FROM PUBLIC; GRANT CONNECT ON DATABASE {DATABASE} TO {READ_LOGIN}"
+        ))
+        .await
+        .unwrap();
 }
 
 impl Harness {
@@ -245,7 +296,7 @@ impl Harness {
         // test build of gatehouse cost more than the rest of a case.
         std::fs::write(
             cluster.dir.path().join("data/pg_hba.conf"),
-            "local all all trust\nhost all postgres 127.0.0.1/32 trust\n",
+            "local all all trust\nhost all all 127.0.0.1/32 trust\n",
         )
         .unwrap();
         let postgres = connect_admin(&cluster, "postgres").await;
@@ -260,6 +311,8 @@ impl Harness {
         let template = connect_admin(&cluster, TEMPLATE).await;
         template.batch_execute(FIXTURES).await.unwrap();
         drop(template);
+        // Grants inside the template are copied with it; those on the database are not.
+        apply_db_roles(&cluster, TEMPLATE);
         // The template's session must be gone before it can be copied.
         let mut attempts = 0;
         while let Err(error) = postgres
@@ -270,6 +323,7 @@ impl Harness {
             assert!(attempts < 200, "create the fuzzed database: {error}");
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
+        database_grants(&postgres).await;
         let admin = connect_admin(&cluster, DATABASE).await;
         let mut oids = HashMap::new();
         for function in generate::FUNCTIONS {
@@ -293,7 +347,7 @@ impl Harness {
             "postgres",
             Options {
                 postgres_extra: "allow_plaintext = true".into(),
-                extra: connection_config(&cluster),
+                extra: connection_config(&cluster, DATABASE),
                 ..Options::default()
             },
         );
@@ -407,6 +461,7 @@ impl Harness {
         ] {
             postgres.batch_execute(&sql).await.unwrap();
         }
+        database_grants(&postgres).await;
         let roles: Vec<String> = postgres
             .query("SELECT rolname::text FROM pg_roles", &[])
             .await
