@@ -401,7 +401,7 @@ impl<'a, R: AsyncRead + Unpin> Inbound<'a, R> {
                             data_sent: false,
                         });
                     }
-                    self.forget_destroyed(&statements);
+                    self.forget_destroyed(text);
                 }
             }
             Err(refusal) => self.send_marker_query(refusal),
@@ -786,29 +786,19 @@ impl<'a, R: AsyncRead + Unpin> Inbound<'a, R> {
         });
     }
 
-    /// Forget protocol-level objects the server destroys with `DEALLOCATE ALL` (statements)
-    /// or `DISCARD ALL` (statements and portals). Forgetting too much only makes a later use
-    /// fail at the server.
-    fn forget_destroyed(&mut self, statements: &[SqlStatement]) {
-        for statement in statements {
-            let words: Vec<String> = statement
-                .text
-                .split_whitespace()
-                .take(2)
-                .map(str::to_ascii_lowercase)
-                .collect();
-            match words
-                .iter()
-                .map(String::as_str)
-                .collect::<Vec<_>>()
-                .as_slice()
-            {
-                ["deallocate", "all" | "prepare"] => self.statements.clear(),
-                ["discard", "all"] => {
+    /// Forget protocol-level objects the server destroys with `DEALLOCATE ALL` (statements),
+    /// `CLOSE ALL` (portals) or `DISCARD ALL` (both). Forgetting too much only makes a later
+    /// use fail at the server.
+    fn forget_destroyed(&mut self, text: &str) {
+        let classified = self.gateway.classifier.classify(text);
+        for statement in classified.iter() {
+            match &statement.prepared {
+                Some(PreparedOp::Deallocate { name: None }) => self.statements.clear(),
+                Some(PreparedOp::DiscardAll) => {
                     self.statements.clear();
                     self.portals.clear();
                 }
-                ["close", "all"] => self.portals.clear(),
+                Some(PreparedOp::CloseCursor { name: None }) => self.portals.clear(),
                 _ => {}
             }
         }
