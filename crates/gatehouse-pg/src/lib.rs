@@ -22,6 +22,7 @@ mod handshake;
 mod live;
 mod logins;
 mod masking;
+mod rule_book;
 mod server;
 mod session;
 mod startup_settings;
@@ -38,6 +39,7 @@ pub use handshake::TOKEN_ONLY_USER;
 pub use live::LiveSessions;
 pub use logins::{LoginLevels, LoginRule};
 pub use masking::ConnectionMasking;
+pub use rule_book::RuleBook;
 pub use server::serve;
 pub use tls::{provider as tls_provider, upstream_client_config};
 pub use upstream::UpstreamTls;
@@ -105,4 +107,7 @@ pub struct PgGateway {
     pub masking: HashMap<String, Arc<ConnectionMasking>>,
     /// Open sessions, so revocations can end them.
     pub live: Arc<LiveSessions>,
+    /// Each connection's rewrite rules, read from its catalog (connections whose credentials
+    /// the gateway does not hold have none).
+    pub rules: HashMap<String, Arc<RuleBook>>,
 }

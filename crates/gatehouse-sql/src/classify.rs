@@ -146,7 +146,7 @@ fn fingerprint(text: &str) -> String {
 
 /// What one statement does, before it gets its text.
 pub(crate) struct Analysis {
-    facts: Facts,
+    pub(crate) facts: Facts,
     prepared: Option<PreparedOp>,
 }
 

@@ -18,6 +18,8 @@
 //!   `standard_conforming_strings`, which pg_query always reads as on.
 //! - [`decode_client_text`] and [`encode_for_client`]: client text in any `client_encoding`
 //!   ([`PgEncoding`]) read as the server reads it, and gatehouse's messages written for it.
+//! - [`rule_effect`]: a rewrite rule's definition read as what its actions do, so a write
+//!   that fires it can be decided as that too.
 
 mod cache;
 mod catalogs;
@@ -29,6 +31,7 @@ mod functions;
 mod lexing;
 mod lineage;
 mod prepared;
+mod rules;
 mod settings;
 mod statements;
 mod syntax_error;
@@ -39,6 +42,7 @@ pub use classify::UNPARSABLE;
 pub use encoding::{EncodingError, PgEncoding, decode_client_text, encode_for_client};
 pub use lexing::{LexDifference, conforming_strings_differential};
 pub use prepared::PreparedStatements;
+pub use rules::{RuleEffect, rule_effect};
 pub use syntax_error::syntax_error_position;
 
 #[cfg(doc)]

@@ -41,6 +41,7 @@ mod rate_limit;
 mod refused_token;
 mod retention;
 mod revocation_watch;
+mod rule_watch;
 mod serve;
 mod server_admin;
 mod server_logins;

@@ -20,6 +20,9 @@ use tokio::sync::watch;
 /// Distinct SQL texts whose classification is kept in memory.
 const CLASSIFIER_CACHE: usize = 10_000;
 
+/// How long start waits for the connections' rewrite rules before listening anyway.
+const RULES_AT_START: std::time::Duration = std::time::Duration::from_secs(3);
+
 pub async fn run(config_path: Option<&Path>, data_dir: Option<&Path>) -> Result<ExitCode> {
     let setup = Setup::load(config_path, data_dir)?;
     setup.ensure_data_dir()?;
@@ -100,6 +103,7 @@ pub async fn run(config_path: Option<&Path>, data_dir: Option<&Path>) -> Result<
     let mut logins = PgLogins::default();
     let mut login_levels = HashMap::new();
     let mut agent_routes = HashMap::new();
+    let mut rules = HashMap::new();
     for connection in &config.connections {
         connections.insert(connection.name.clone(), Arc::new(connection.info()));
         if let Some(levels) = connection.login_levels() {
@@ -124,10 +128,19 @@ pub async fn run(config_path: Option<&Path>, data_dir: Option<&Path>) -> Result<
             server_logins::exposed_logins(connection, &connection_logins),
             config.postgres.connect_timeout,
         ));
+        let book = Arc::new(gatehouse_pg::RuleBook::default());
+        tokio::spawn(crate::rule_watch::watch(
+            connection.name.clone(),
+            connection.target_in(&config.base_dir)?,
+            book.clone(),
+            config.postgres.connect_timeout,
+        ));
+        rules.insert(connection.name.clone(), book);
         for (level, login) in connection_logins {
             logins.insert(&connection.name, &level, login);
         }
     }
+    crate::rule_watch::wait_for_first_reads(rules.values(), RULES_AT_START).await;
     let settings = config.pg_settings();
     let connector = BuiltinConnector::new(
         logins,
@@ -181,6 +194,7 @@ pub async fn run(config_path: Option<&Path>, data_dir: Option<&Path>) -> Result<
             .map(|c| c.name.clone())
             .collect(),
         live: live.clone(),
+        rules,
     });
 
     let pg_listener = TcpListener::bind(config.postgres.listen)

@@ -804,11 +804,17 @@ impl<'a, R: AsyncRead + Unpin> Inbound<'a, R> {
         }
     }
 
-    /// Classify SQL text into statements, resolving SQL-level `EXECUTE` of prepared statements.
+    /// Classify SQL text into statements, resolving SQL-level `EXECUTE` of prepared statements
+    /// and raising writes to what the rewrite rules they fire do.
     /// In a masked session, a statement whose use of masked columns cannot be masked becomes
     /// unknown (see `column_lineage`).
     fn classify(&mut self, text: &str) -> Vec<SqlStatement> {
         let mut statements = self.resolve_prepared(text);
+        if let Some(rules) = self.gateway.rules.get(&self.context.connection.name) {
+            for statement in &mut statements {
+                rules.apply(statement);
+            }
+        }
         if self.masked
             && let Some(masking) = self.gateway.masking.get(&self.context.connection.name)
         {
