@@ -47,13 +47,18 @@ use crate::{ClassifiedStatement, PreparedOp, settings, statements, walk::walk};
 /// How the reason of a statement that does not parse starts; the parser's message follows.
 pub const UNPARSABLE: &str = "does not parse: ";
 
+/// How the reason of a message refused because `standard_conforming_strings` would change where
+/// its statements end starts; the place and the way to write it unambiguously follow.
+pub const LEXES_DIFFERENTLY: &str =
+    "reads as different statements depending on standard_conforming_strings: ";
+
 /// Classify a whole query message; see [`crate::classify`].
 pub(crate) fn classify_message(sql: &str) -> Vec<ClassifiedStatement> {
     if let Some(difference) = crate::lexing::conforming_strings_differential(sql) {
         return vec![unknown_text(
             sql,
             format!(
-                "reads as different statements depending on standard_conforming_strings: {} (at byte {})",
+                "{LEXES_DIFFERENTLY}{} (at byte {})",
                 difference.explanation, difference.offset
             ),
         )];

@@ -38,7 +38,7 @@ mod syntax_error;
 mod walk;
 
 pub use cache::Classifier;
-pub use classify::UNPARSABLE;
+pub use classify::{LEXES_DIFFERENTLY, UNPARSABLE};
 pub use encoding::{EncodingError, PgEncoding, decode_client_text, encode_for_client};
 pub use lexing::{LexDifference, conforming_strings_differential};
 pub use prepared::PreparedStatements;
@@ -91,7 +91,9 @@ pub enum PreparedOp {
 /// `Vec`. Text that does not parse gives exactly one statement of kind [`SqlKind::Unknown`]
 /// whose text is the whole input and whose reason starts with `"does not parse: "` followed by
 /// the parser's message: one bad statement makes the whole message unknown, as the server
-/// would reject the whole message.
+/// would reject the whole message. Text whose statements would end in other places with
+/// `standard_conforming_strings` off is refused the same way (one `Unknown` statement holding
+/// the whole input), with a reason that starts with [`LEXES_DIFFERENTLY`].
 pub fn classify(sql: &str) -> Vec<ClassifiedStatement> {
     classify::classify_message(sql)
 }
