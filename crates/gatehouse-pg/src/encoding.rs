@@ -73,6 +73,15 @@ impl TextEncoding {
         gatehouse_sql::decode_client_text(bytes, self.client, self.server)
     }
 
+    /// Text the server sent (in the client's encoding), for showing, recording and matching
+    /// names: bytes that do not decode, which the server never sends, are replaced.
+    pub fn decode_lossy(&self, bytes: &[u8]) -> String {
+        match self.decode(bytes) {
+            Ok(text) => text.into_owned(),
+            Err(_) => String::from_utf8_lossy(bytes).into_owned(),
+        }
+    }
+
     /// Gatehouse's own text in the client's encoding.
     pub fn encode<'a>(&self, text: &'a str) -> Cow<'a, [u8]> {
         gatehouse_sql::encode_for_client(text, self.client, self.server)

@@ -252,9 +252,9 @@ async fn a_latin9_client_is_read_in_latin9_and_stays_connected() {
     let token = gateway.key("ana", &["readers"]);
     let mut raw =
         Raw::connect_with(&gateway, "ana", &token, &[("client_encoding", "LATIN9")]).await;
-    // 'café €' in LATIN9: é = 0xE9, € = 0xA4.
+    // 'café €' in LATIN9: é = 0xE9, € = 0xA4; the column's name is in LATIN9 too.
     let mut batch = Batch::new();
-    let sql = b"SELECT 'caf\xe9 \xa4' AS word";
+    let sql = b"SELECT 'caf\xe9 \xa4' AS \"\xa4\"";
     batch.0.put_u8(b'Q');
     batch.0.put_i32(i32::try_from(sql.len() + 5).unwrap());
     batch.0.put_slice(sql);
@@ -265,6 +265,12 @@ async fn a_latin9_client_is_read_in_latin9_and_stays_connected() {
     assert!(
         row.body.windows(6).any(|w| w == b"caf\xe9 \xa4"),
         "the server answers in LATIN9: {row:?}"
+    );
+    let description = answer.iter().find(|m| m.tag == b'T').unwrap();
+    assert_eq!(
+        description.body.get(2..4),
+        Some(&b"\xa4\0"[..]),
+        "the column's name in LATIN9: {description:?}"
     );
 
     // Switching encodings is followed; to one that can hide quotes in characters, refused.

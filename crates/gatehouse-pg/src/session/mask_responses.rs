@@ -67,10 +67,7 @@ impl<'m> ResponseMasker<'m> {
     /// Text the server sent, in the session's encoding (lossy where it is not valid there:
     /// only ever shown, and masked first).
     fn read_text(&self, bytes: &[u8]) -> String {
-        match self.encoding.decode(bytes) {
-            Ok(text) => text.into_owned(),
-            Err(_) => String::from_utf8_lossy(bytes).into_owned(),
-        }
+        self.encoding.decode_lossy(bytes)
     }
 
     /// A NUL-terminated string field in the session's encoding; a NUL inside (impossible in
@@ -231,7 +228,8 @@ impl<'m> ResponseMasker<'m> {
 
     /// A `RowDescription`: plan the rows that follow, or refuse (fail closed).
     pub fn on_row_description(&mut self, body: &[u8], hint: &StatementHint) -> Result<(), PgError> {
-        let fields = wire::row_description(body)?;
+        let encoding = self.encoding;
+        let fields = wire::row_description_in(body, |name| encoding.decode_lossy(name))?;
         let plan = ResultMasking::plan(
             &self.masking.masker,
             &fields,

@@ -195,7 +195,9 @@ where
         let raw: &[u8] = masked.as_deref().unwrap_or(&frame.raw);
         match frame.tag {
             b'T' if placed.describes_rows_of.is_some() || placed.columns_follow => {
-                state.results.on_row_description(frame.body());
+                state
+                    .results
+                    .on_row_description(frame.body(), shared.text_encoding());
             }
             b'D' => state.results.on_data_row(raw.get(5..).unwrap_or_default()),
             _ => {}

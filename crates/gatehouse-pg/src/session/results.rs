@@ -3,6 +3,7 @@
 //! audit event once `server_model` says which statement the response finished.
 
 use super::server_model::{Finished, StatementEnding};
+use crate::encoding::TextEncoding;
 use crate::wire;
 use gatehouse_pipeline::{AuditOutcome, ResultColumn, StatementResult};
 use std::time::Instant;
@@ -31,6 +32,8 @@ pub(crate) struct ResultTracker {
     bytes: u64,
     columns: Vec<ResultColumn>,
     binary_columns: Vec<bool>,
+    /// The encoding the described rows' text values are in (the client's).
+    encoding: TextEncoding,
     /// Rows kept for the recording, when the session records results.
     capture: Option<Capture>,
     /// Values masked in the response in progress.
@@ -54,9 +57,11 @@ impl ResultTracker {
     }
 
     /// A `RowDescription`: the columns of the rows that follow.
-    pub fn on_row_description(&mut self, body: &[u8]) {
-        let fields = wire::row_description(body).unwrap_or_default();
+    pub fn on_row_description(&mut self, body: &[u8], encoding: TextEncoding) {
+        let fields =
+            wire::row_description_in(body, |name| encoding.decode_lossy(name)).unwrap_or_default();
         self.binary_columns = fields.iter().map(|f| f.format == 1).collect();
+        self.encoding = encoding;
         self.columns = fields
             .into_iter()
             .map(|f| ResultColumn {
@@ -96,7 +101,7 @@ impl ResultTracker {
                     if self.binary_columns.get(i).copied().unwrap_or(false) {
                         format!("<binary: {} bytes>", bytes.len())
                     } else {
-                        String::from_utf8_lossy(bytes).into_owned()
+                        self.encoding.decode_lossy(bytes)
                     }
                 })
             })

@@ -221,14 +221,23 @@ pub struct FieldDescription {
     pub format: i16,
 }
 
-/// Decode a `RowDescription` body.
+/// Decode a `RowDescription` body, reading column names as UTF-8 (invalid bytes replaced).
 pub fn row_description(body: &[u8]) -> Result<Vec<FieldDescription>, PgError> {
+    row_description_in(body, |name| String::from_utf8_lossy(name).into_owned())
+}
+
+/// Decode a `RowDescription` body whose column names are in the session's client encoding
+/// (the server sends them in it, like every text): `decode_name` reads them.
+pub fn row_description_in(
+    body: &[u8],
+    decode_name: impl Fn(&[u8]) -> String,
+) -> Result<Vec<FieldDescription>, PgError> {
     let mut reader = BodyReader::new(body, "RowDescription");
     let count = reader.i16()?;
     let mut fields = Vec::with_capacity(usize::try_from(count).unwrap_or(0).min(1600));
     for _ in 0..count {
         fields.push(FieldDescription {
-            name: reader.cstr()?.to_owned(),
+            name: decode_name(reader.cbytes()?),
             table_oid: reader.i32()? as u32,
             column: reader.i16()?,
             type_oid: reader.i32()? as u32,

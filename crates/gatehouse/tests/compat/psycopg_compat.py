@@ -507,10 +507,15 @@ class Suite:
         with self.connect(client_encoding="LATIN9") as conn:
             expect_eq(conn.info.encoding, "iso8859-15", "psycopg's codec")
             expect_eq(conn.execute("SHOW client_encoding").fetchone(), ("LATIN9",), "setting")
-            row = conn.execute(
-                "SELECT 'café €' AS word, %s::text AS param", ["naïve œ €"]
-            ).fetchone()
-            expect_eq(row, (word, "naïve œ €"), "non-ASCII text in LATIN9")
+            cur = conn.execute(
+                'SELECT \'café €\' AS word, %s::text AS "€ param"', ["naïve œ €"]
+            )
+            expect_eq(cur.fetchone(), (word, "naïve œ €"), "non-ASCII text in LATIN9")
+            expect_eq(
+                [column.name for column in cur.description],
+                ["word", "€ param"],
+                "a non-ASCII column name in LATIN9",
+            )
             row = conn.execute(
                 "SELECT id, email, card, note FROM people WHERE id = %s", [2]
             ).fetchone()
@@ -520,7 +525,7 @@ class Suite:
             expect_eq(conn.info.encoding, "utf-8", "psycopg's codec after SET")
             row = conn.execute("SELECT 'café €', %s::text", ["日本"]).fetchone()
             expect_eq(row, (word, "日本"), "text after switching to UTF8")
-        return "round trip of 'café €' in LATIN9, then UTF8"
+        return "round trip of 'café €' (and a column named '€ param') in LATIN9, then UTF8"
 
     def check_syntax_error(self):
         with self.connect() as conn:
