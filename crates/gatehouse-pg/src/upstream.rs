@@ -40,6 +40,7 @@ pub(crate) async fn open(
             .map(|(k, v)| (k.as_str(), v.as_str())),
     );
     stream.write_all(&wire::startup_message(&params)).await?;
+    stream.flush().await?;
 
     let mut reader = FrameReader::new(stream, max_message, "server");
     authenticate(&mut reader, target).await?;
@@ -245,6 +246,7 @@ async fn authenticate(
         };
         let stream = reader_stream(reader);
         stream.write_all(&reply).await?;
+        stream.flush().await?;
     }
 }
 

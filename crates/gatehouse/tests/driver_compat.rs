@@ -4,7 +4,8 @@
 //! the protocol, `DEALLOCATE` of a statement prepared through the protocol works, text that
 //! does not parse gets `syntax_error` with its position, settings at connection time are
 //! decided like `SET`, non-UTF-8 client encodings work, a server that ends the session is
-//! reported once, and cancel requests over TLS are closed cleanly.
+//! reported once, cancel requests over TLS are closed cleanly, and a large response reaches a
+//! client slower than the gateway whole over TLS.
 
 #![allow(
     clippy::unwrap_used,
@@ -341,4 +342,107 @@ async fn a_cancel_request_over_tls_is_answered_with_a_tls_close() {
 
     let answer = raw.until_ready().await;
     assert_eq!(errors(&answer)[0].0, "57014", "{answer:?}");
+}
+
+/// A TCP stream whose reads take at most `CHUNK` bytes per millisecond: a client slower than
+/// the gateway, so the gateway's writes always find the socket full.
+struct SlowReader {
+    inner: tokio::net::TcpStream,
+    wait: Option<std::pin::Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl SlowReader {
+    const CHUNK: usize = 16 * 1024;
+}
+
+impl tokio::io::AsyncRead for SlowReader {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        use std::future::Future;
+        if let Some(wait) = self.wait.as_mut() {
+            std::task::ready!(wait.as_mut().poll(cx));
+            self.wait = None;
+        }
+        let limit = buf.remaining().min(Self::CHUNK);
+        let mut chunk = tokio::io::ReadBuf::new(buf.initialize_unfilled_to(limit));
+        std::task::ready!(std::pin::Pin::new(&mut self.inner).poll_read(cx, &mut chunk))?;
+        let read = chunk.filled().len();
+        buf.advance(read);
+        self.wait = Some(Box::pin(tokio::time::sleep(Duration::from_millis(1))));
+        std::task::Poll::Ready(Ok(()))
+    }
+}
+
+impl tokio::io::AsyncWrite for SlowReader {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+#[tokio::test]
+async fn a_large_response_reaches_a_slow_client_over_tls_whole() {
+    use tokio_postgres::tls::MakeTlsConnect;
+    let (_db, gateway, _direct) = setup().await;
+    let token = gateway.key("root", &["admins"]);
+    let tcp = tokio::net::TcpStream::connect(gateway.pg_addr)
+        .await
+        .unwrap();
+    let stream = SlowReader {
+        inner: tcp,
+        wait: None,
+    };
+    let mut tls = gateway.tls();
+    let tls = MakeTlsConnect::<SlowReader>::make_tls_connect(&mut tls, "localhost").unwrap();
+    let (client, connection) = gateway
+        .client_config("root", &token, "demo")
+        .connect_raw(stream, tls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    // 4 MiB in one row, then COPY of 2,000 rows of 1 KiB: the gateway writes them faster than
+    // this client reads, and the last bytes of each must still arrive (before the fix, they
+    // stayed buffered in the gateway's TLS layer and the client waited forever).
+    let query = client.query_one("SELECT repeat('x', 4 << 20)", &[]);
+    let row = tokio::time::timeout(Duration::from_secs(60), query)
+        .await
+        .expect("the whole row arrives; a stall here means bytes stuck in the gateway")
+        .unwrap();
+    assert_eq!(row.get::<_, String>(0).len(), 4 << 20);
+    let copy = client
+        .copy_out("COPY (SELECT repeat('y', 1024) FROM generate_series(1, 2000)) TO STDOUT")
+        .await
+        .unwrap();
+    let copied = tokio::time::timeout(Duration::from_secs(60), async {
+        use futures_util::TryStreamExt;
+        copy.try_fold(
+            0usize,
+            |total, chunk| async move { Ok(total + chunk.len()) },
+        )
+        .await
+    })
+    .await
+    .expect("the whole COPY arrives; a stall here means bytes stuck in the gateway")
+    .unwrap();
+    assert_eq!(copied, 2000 * 1025);
 }

@@ -216,6 +216,8 @@ impl<'a, R: AsyncRead + Unpin> Inbound<'a, R> {
         if !self.out.is_empty() {
             server.write_all(&self.out).await?;
             self.out.clear();
+            // Over TLS, records can stay buffered after `write_all` when the socket is full.
+            server.flush().await?;
         }
         Ok(())
     }

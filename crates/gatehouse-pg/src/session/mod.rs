@@ -191,7 +191,10 @@ pub(crate) async fn run(
         greeting.extend_from_slice(&wire::backend_key_data(process_id, secret));
     }
     greeting.extend_from_slice(&wire::ready_for_query(b'I'));
-    let sent = client.get_mut().write_all(&greeting).await;
+    let sent = match client.get_mut().write_all(&greeting).await {
+        Ok(()) => client.get_mut().flush().await,
+        Err(error) => Err(error),
+    };
     tracing::info!(
         session = %context.session_id,
         subject = %context.identity.subject,

@@ -230,6 +230,9 @@ where
         if out.len() >= FLUSH_AT || !server.has_buffered_frame() {
             client.write_all(&out).await?;
             out.clear();
+            // `write_all` over TLS can return with records still buffered in the TLS layer
+            // (the socket was full): without the flush a large response stalls at its end.
+            client.flush().await?;
             // After the client has its response: outcomes gate nothing, so they never delay it.
             record(pipeline, context, &mut state.results);
         }
