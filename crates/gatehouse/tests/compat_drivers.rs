@@ -24,7 +24,7 @@ mod support;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use support::{Gateway, Options, TestDb};
 
 /// The psycopg release the suite is pinned to (its wheel bundles libpq 18).
@@ -160,18 +160,7 @@ fn run_script(gateway: &Gateway, program: &str, script: &str, mode: &str) -> Str
     let mut child = command
         .spawn()
         .unwrap_or_else(|error| panic!("run {program} {script}: {error}"));
-    let deadline = Instant::now() + SCRIPT_TIMEOUT;
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break Some(status);
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            break None;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let status = support::wait_or_kill(&mut child, SCRIPT_TIMEOUT);
     let stdout = std::fs::read_to_string(&stdout_path).unwrap_or_default();
     let stderr = std::fs::read_to_string(&stderr_path).unwrap_or_default();
     let succeeded = status.is_some_and(|status| status.success());

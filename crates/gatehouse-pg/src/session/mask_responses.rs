@@ -47,8 +47,8 @@ impl<'m> ResponseMasker<'m> {
     /// relay instead, if masking changed it.
     pub fn on_parameter_status(&mut self, body: &[u8]) -> Result<Option<Bytes>, PgError> {
         let mut reader = wire::BodyReader::new(body, "ParameterStatus");
-        let name = self.read_text(reader.cbytes()?);
-        let value = self.read_text(reader.cbytes()?);
+        let name = self.encoding.decode_lossy(reader.cbytes()?);
+        let value = self.encoding.decode_lossy(reader.cbytes()?);
         if self.encoding.note(&name, &value).is_err() {
             return Err(PgError::Unreadable(format!(
                 "the server reports {name} {value:?}, which gatehouse cannot read"
@@ -62,12 +62,6 @@ impl<'m> ResponseMasker<'m> {
         self.put_text(&mut out, &masked_name);
         self.put_text(&mut out, &masked_value);
         Ok(Some(wire::raw_message(b'S', &out)))
-    }
-
-    /// Text the server sent, in the session's encoding (lossy where it is not valid there:
-    /// only ever shown, and masked first).
-    fn read_text(&self, bytes: &[u8]) -> String {
-        self.encoding.decode_lossy(bytes)
     }
 
     /// A NUL-terminated string field in the session's encoding; a NUL inside (impossible in
@@ -195,7 +189,7 @@ impl<'m> ResponseMasker<'m> {
             match reader.u8() {
                 Ok(0) => return fields,
                 Ok(code) => match reader.cbytes() {
-                    Ok(value) => fields.push((code, self.read_text(value))),
+                    Ok(value) => fields.push((code, self.encoding.decode_lossy(value))),
                     Err(_) => return Vec::new(),
                 },
                 Err(_) => return Vec::new(),

@@ -139,10 +139,11 @@ where
             match answer {
                 OwnAnswer::Row => {
                     let values = wire::data_row(frame.body()).unwrap_or_default();
+                    let encoding = shared.text_encoding();
                     shared.deliver_own(OwnResult::Row(
                         values
                             .iter()
-                            .map(|value| value.map(|v| String::from_utf8_lossy(v).into_owned()))
+                            .map(|value| value.map(|v| encoding.decode_lossy(v)))
                             .collect(),
                     ));
                 }

@@ -483,15 +483,22 @@ pub fn proc_status_kib(pid: u32, field: &str) -> u64 {
 /// Wait (bounded) for `child` to exit; past `within` it is killed and the test fails, naming
 /// `what`.
 pub fn wait_exit(child: &mut Child, within: Duration, what: &str) -> std::process::ExitStatus {
+    wait_or_kill(child, within)
+        .unwrap_or_else(|| panic!("{what} was still running after {within:?}"))
+}
+
+/// Wait (bounded) for `child` to exit: its status, or `None` when it was still running after
+/// `within` and was killed.
+pub fn wait_or_kill(child: &mut Child, within: Duration) -> Option<std::process::ExitStatus> {
     let deadline = Instant::now() + within;
     loop {
         if let Some(status) = child.try_wait().unwrap() {
-            return status;
+            return Some(status);
         }
         if Instant::now() > deadline {
             let _ = child.kill();
             let _ = child.wait();
-            panic!("{what} was still running after {within:?}");
+            return None;
         }
         std::thread::sleep(Duration::from_millis(20));
     }
