@@ -41,9 +41,7 @@ async fn setup() -> (TestDb, Gateway, tokio_postgres::Client) {
         &db.name,
         Options {
             policy: Some(policy),
-            postgres_extra: "allow_plaintext = true".into(),
-            extra: "[approvals]\nwait = \"1s\"\n".into(),
-            ..Default::default()
+            ..Options::raw_wire_with_short_approval_wait()
         },
     );
     (db, gateway, direct)

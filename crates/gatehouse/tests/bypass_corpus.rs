@@ -120,14 +120,7 @@ async fn replay(defended_by: &str) {
     let db = TestDb::create().await;
     let direct = db.direct().await;
     direct.batch_execute(FIXTURES).await.unwrap();
-    let gateway = Gateway::start_with(
-        &db.name,
-        Options {
-            postgres_extra: "allow_plaintext = true".into(),
-            extra: "[approvals]\nwait = \"1s\"\n".into(),
-            ..Default::default()
-        },
-    );
+    let gateway = Gateway::start_with(&db.name, Options::raw_wire_with_short_approval_wait());
     let baseline = Baseline::read(&direct).await;
     let corpus = corpus();
     let cases: Vec<&Case> = corpus

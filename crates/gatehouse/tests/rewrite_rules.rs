@@ -31,14 +31,7 @@ async fn an_insert_whose_rule_deletes_is_decided_as_a_delete() {
         )
         .await
         .unwrap();
-    let gateway = Gateway::start_with(
-        &db.name,
-        Options {
-            postgres_extra: "allow_plaintext = true".into(),
-            extra: "[approvals]\nwait = \"1s\"\n".into(),
-            ..Default::default()
-        },
-    );
+    let gateway = Gateway::start_with(&db.name, Options::raw_wire_with_short_approval_wait());
     let writer = gateway.key("wes", &["writers"]);
     let mut raw = Raw::connect(&gateway, "wes", &writer).await;
 

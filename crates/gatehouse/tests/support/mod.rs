@@ -103,6 +103,19 @@ pub struct Options {
     pub data_dir: Option<PathBuf>,
 }
 
+impl Options {
+    /// Plaintext allowed on loopback (for the raw wire client) and held statements answered
+    /// as pending after 1 s: what the tests that replay attacks and approvals through raw
+    /// messages start with.
+    pub fn raw_wire_with_short_approval_wait() -> Options {
+        Options {
+            postgres_extra: "allow_plaintext = true".into(),
+            extra: "[approvals]\nwait = \"1s\"\n".into(),
+            ..Default::default()
+        }
+    }
+}
+
 /// A running `gatehouse serve` process.
 pub struct Gateway {
     child: Option<Child>,
