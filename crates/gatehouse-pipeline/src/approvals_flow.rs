@@ -30,12 +30,13 @@ impl Pipeline {
         session: &SessionContext,
         action: &Action,
         need: &ApprovalRequirement,
+        policy_version: &str,
         now: i64,
     ) -> Result<Found, String> {
         let Some(store) = &self.approvals else {
             return Err("approvals are not enabled on this gateway".to_owned());
         };
-        let binding = binding_of(session, action, self.policy.version());
+        let binding = binding_of(session, action, policy_version);
         if let Some(record) = store.find_open(&binding, now).await? {
             return Ok(match record.state {
                 ApprovalState::Approved => Found::Approved(record),

@@ -15,6 +15,7 @@ mod decision;
 mod error;
 mod grants;
 mod pipeline;
+mod policy_in_force;
 mod recording;
 
 pub use approval::{

@@ -3,6 +3,7 @@
 
 use crate::approvals_flow::{Found, approval_event, hold_for, rfc3339};
 use crate::grants::{AccessGrant, AccessGrants, GrantLookup, with_granted_groups};
+use crate::policy_in_force::PolicyInForce;
 use crate::recording::{DecidedRequest, SessionRecorder, StatementResult};
 use crate::{
     ApprovalStore, AuditEvent, AuditEventKind, AuditIdentity, AuditSink, Decision, Denial,
@@ -33,7 +34,7 @@ pub struct SessionContext {
 /// Decides requests and records them. Cheap to clone; share one per gateway.
 #[derive(Clone)]
 pub struct Pipeline {
-    pub(crate) policy: Arc<PolicyEngine>,
+    pub(crate) policy: Arc<PolicyInForce>,
     pub(crate) audit: Arc<dyn AuditSink>,
     recordings: Option<Arc<dyn RecordingStorage>>,
     pub(crate) approvals: Option<Arc<dyn ApprovalStore>>,
@@ -48,7 +49,7 @@ pub const DEFAULT_PENDING_TTL: std::time::Duration = std::time::Duration::from_s
 impl Pipeline {
     pub fn new(policy: Arc<PolicyEngine>, audit: Arc<dyn AuditSink>) -> Self {
         Pipeline {
-            policy,
+            policy: Arc::new(PolicyInForce::new(policy)),
             audit,
             recordings: None,
             approvals: None,
@@ -92,9 +93,20 @@ impl Pipeline {
         SessionRecorder::start(storage, session, record_results).map(Arc::new)
     }
 
-    /// The policy set in force.
-    pub fn policy(&self) -> &PolicyEngine {
-        &self.policy
+    /// The policy set in force now.
+    pub fn policy(&self) -> Arc<PolicyEngine> {
+        self.policy.current()
+    }
+
+    /// Put `policy` in force for every decision from now on (open sessions included), and
+    /// tell the sessions that subscribed; returns the set it replaced.
+    pub fn replace_policy(&self, policy: Arc<PolicyEngine>) -> Arc<PolicyEngine> {
+        self.policy.replace(policy)
+    }
+
+    /// News of policy replacements, for a session to decide again what it decided once.
+    pub fn policy_changes(&self) -> tokio::sync::watch::Receiver<String> {
+        self.policy.subscribe()
     }
 
     /// Whether policy would hold any of `actions` for approval, and none is denied outright;
@@ -113,9 +125,10 @@ impl Pipeline {
             granted_identity = with_granted_groups(&session.identity, &grants);
             &granted_identity
         };
+        let policy = self.policy.current();
         let mut held = false;
         for action in actions {
-            let verdict = self.policy.decide(&PolicyRequest {
+            let verdict = policy.decide(&PolicyRequest {
                 identity,
                 connection: &session.connection,
                 action,
@@ -148,6 +161,7 @@ impl Pipeline {
         let mut hold: Option<Hold> = None;
         let mut to_spend = Vec::new();
         let mut row_caps = Vec::with_capacity(actions.len());
+        let policy = self.policy.current();
         let grants = self
             .grants_in_force(&session.identity.subject, &session.connection.name, now)
             .await;
@@ -159,7 +173,7 @@ impl Pipeline {
             &granted_identity
         };
         for action in actions {
-            let verdict = self.policy.decide(&PolicyRequest {
+            let verdict = policy.decide(&PolicyRequest {
                 identity,
                 connection: &session.connection,
                 action,
@@ -170,7 +184,10 @@ impl Pipeline {
             let mut detail = None;
             let mut refused = None;
             match &verdict.hold {
-                Some(need) => match self.approval_for(session, action, need, now).await {
+                Some(need) => match self
+                    .approval_for(session, action, need, policy.version(), now)
+                    .await
+                {
                     Ok(Found::Approved(record)) => {
                         outcome = "allow";
                         detail = Some(format!(

@@ -27,7 +27,7 @@ pub async fn request(
 ) -> Result<ExitCode> {
     let setup = Setup::load(config, data_dir)?;
     validate(&setup, &args.connection, args.duration, &args.reason)?;
-    let token = crate::exec::read_token(args.token_file.as_deref())?;
+    let token = crate::client_token::find(args.token_file.as_deref()).await?;
     let record = create_request(
         &setup,
         &token,

@@ -2,7 +2,8 @@
 //! reviewer API (`/v1/approvals`, see [`crate::api_approvals`]) and the MCP tools for AI agents
 //! (`/mcp`, see [`crate::mcp`]), token exchange (`POST /v1/token`, see
 //! [`crate::token_api`]) and the login metadata people's CLIs read (`GET /v1/login`, see
-//! [`crate::login_api`]).
+//! [`crate::login_api`]) and the policy reload (`POST /v1/policy/reload`, see
+//! [`crate::api_policy`]).
 
 use crate::api_approvals::{self, ApiState};
 use axum::Router;
@@ -20,6 +21,7 @@ pub async fn serve(
     approvals: ApiState,
     mcp: Router,
     token_exchange: Router,
+    policy: Router,
     mut shutdown: watch::Receiver<bool>,
 ) {
     if let Ok(addr) = listener.local_addr()
@@ -43,6 +45,7 @@ pub async fn serve(
         .merge(api_approvals::routes(approvals))
         .merge(mcp)
         .merge(token_exchange)
+        .merge(policy)
         .fallback(api_approvals::not_found);
     let stop = async move {
         while !*shutdown.borrow() {

@@ -60,7 +60,7 @@ pub struct ApiError {
 }
 
 impl ApiError {
-    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+    pub(crate) fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
         ApiError {
             status,
             code,
@@ -97,8 +97,18 @@ pub async fn not_found() -> ApiError {
 const TOKEN_HINT: &str = "send your own gatehouse token as `Authorization: Bearer <token>`; \
      create one with `gatehouse keys create --identity YOU --groups GROUP`";
 
-/// The caller, from `Authorization: Bearer <token>`, verified by the store.
+/// The caller of `/v1/approvals`, from `Authorization: Bearer <token>`, verified by the store.
 async fn caller(state: &ApiState, headers: &HeaderMap) -> Result<Identity, ApiError> {
+    bearer_caller(state, headers, "/v1/approvals").await
+}
+
+/// The caller of an admin API `endpoint`, from `Authorization: Bearer <token>`, verified by
+/// the store like the CLI's and the data path's; a refused token is recorded.
+pub(crate) async fn bearer_caller(
+    state: &ApiState,
+    headers: &HeaderMap,
+    endpoint: &str,
+) -> Result<Identity, ApiError> {
     let Some(value) = headers.get(header::AUTHORIZATION) else {
         return Err(ApiError::new(
             StatusCode::UNAUTHORIZED,
@@ -124,11 +134,11 @@ async fn caller(state: &ApiState, headers: &HeaderMap) -> Result<Identity, ApiEr
     if let Err(refused) = &verified
         && !matches!(refused, AuthError::StoreUnavailable(_))
     {
-        crate::refused_token::record(&state.audit, "/v1/approvals", &refused.to_string()).await;
+        crate::refused_token::record(&state.audit, endpoint, &refused.to_string()).await;
     }
     verified.map_err(|error| match error {
         AuthError::StoreUnavailable(reason) => {
-            tracing::error!(%reason, "approvals API: cannot check a token against the store");
+            tracing::error!(%reason, endpoint, "admin API: cannot check a token against the store");
             ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "store_unavailable",

@@ -11,7 +11,8 @@
 use crate::args::{
     ApprovalsApproveArgs, ApprovalsDenyArgs, ApprovalsListArgs, ApprovalsShowArgs, OutputFormat,
 };
-use crate::audit_cmd::{format_time, operator_event};
+use crate::audit_cmd::format_time;
+use crate::operator::operator_event;
 use crate::setup::Setup;
 use anyhow::{Context, Result, anyhow};
 use comfy_table::Table;
@@ -169,7 +170,7 @@ async fn review(
     review: Review,
 ) -> Result<ExitCode> {
     let setup = Setup::load(config, data_dir)?;
-    let token = crate::exec::read_token(review.token_file.as_deref())?;
+    let token = crate::client_token::find(review.token_file.as_deref()).await?;
     let store = setup.store().await?;
     let reviewed = review_and_record(&setup, &store, &review, SecretString::new(token)).await;
     store.close().await;

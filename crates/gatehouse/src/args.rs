@@ -287,6 +287,10 @@ pub struct ConnectArgs {
     /// Local address to listen on: a loopback address only.
     #[arg(long, default_value = "127.0.0.1", value_name = "ADDR")]
     pub listen: std::net::IpAddr,
+    /// File holding the token, read again for every client (default: GATEHOUSE_TOKEN, else
+    /// the token `gatehouse login` stored, refreshed when it is about to expire).
+    #[arg(long, value_name = "FILE")]
+    pub token_file: Option<PathBuf>,
     #[command(flatten)]
     pub output: OutputArgs,
 }
@@ -622,6 +626,34 @@ pub enum PolicyCommand {
     ///
     /// Exit status: 0 allow, 3 hold, 4 deny.
     Check(PolicyCheckArgs),
+    /// Load the policy files into the running gateway again, without a restart.
+    ///
+    /// The files are validated first: an invalid set is refused with the reason and the set in
+    /// force stays. A valid one is recorded in the audit log, then decides every request from
+    /// then on; open sessions decide `connect` and `data:unmasked` again and end if they lost
+    /// them; held statements are held again under the new version. Needs the token of a member
+    /// of `[admin] groups` (default `admins`); `kill -HUP <serve pid>` does the same on the
+    /// gateway's machine. Exit status: 0 when the new set is in force, 1 when it was refused.
+    #[command(after_long_help = "Examples:
+  gatehouse policy reload --token-file admin.token
+  GATEHOUSE_TOKEN=... gatehouse policy reload --api http://gatehouse.internal:8009 --output json")]
+    Reload(PolicyReloadArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct PolicyReloadArgs {
+    /// The gateway's admin listener (default: the one of the gateway running with this
+    /// --config / --data-dir, from its listeners file, else `[admin] listen`).
+    #[arg(long, value_name = "URL")]
+    pub api: Option<String>,
+    /// CA certificate to verify an https:// --api with.
+    #[arg(long, value_name = "FILE")]
+    pub ca_file: Option<PathBuf>,
+    /// File holding an admin's token (default: GATEHOUSE_TOKEN, else `gatehouse login`'s).
+    #[arg(long, value_name = "FILE")]
+    pub token_file: Option<PathBuf>,
+    #[command(flatten)]
+    pub output: OutputArgs,
 }
 
 #[derive(Debug, Args)]

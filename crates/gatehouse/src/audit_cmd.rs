@@ -4,9 +4,10 @@
 //! command), so auditors can see who looked.
 
 use crate::args::{AuditExportArgs, AuditTailArgs, OutputArgs, OutputFormat};
+use crate::operator::operator_event;
 use crate::setup::Setup;
 use anyhow::{Context, Result, bail};
-use gatehouse_pipeline::{AuditEvent, AuditEventKind, AuditIdentity, Durability};
+use gatehouse_pipeline::{AuditEventKind, Durability};
 use gatehouse_store::{AuditFilter, AuditLog, Checkpoint, Store, StoredEvent};
 use std::io::Write;
 use std::path::Path;
@@ -234,45 +235,6 @@ pub async fn record_operator_change(
         .map_err(anyhow::Error::msg);
     let flushed = log.flush().await.map_err(anyhow::Error::from);
     appended.and(flushed)
-}
-
-/// An event caused by whoever runs this command on this machine.
-pub fn operator_event(kind: AuditEventKind, action: &str, detail: Option<String>) -> AuditEvent {
-    let identity = AuditIdentity {
-        subject: operator_name(),
-        kind: "operator".to_owned(),
-        groups: Vec::new(),
-    };
-    AuditEvent::administrative(kind, identity, action, "allow", detail)
-}
-
-/// The local user running this command: `$USER`, `$LOGNAME`, else the process owner's name
-/// from `/etc/passwd`, else `uid:N`.
-fn operator_name() -> String {
-    if let Some(name) = ["USER", "LOGNAME"]
-        .iter()
-        .find_map(|var| std::env::var(var).ok().filter(|v| !v.is_empty()))
-    {
-        return name;
-    }
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::MetadataExt;
-        if let Ok(uid) = std::fs::metadata("/proc/self").map(|m| m.uid()) {
-            let from_passwd = std::fs::read_to_string("/etc/passwd")
-                .ok()
-                .and_then(|passwd| {
-                    passwd.lines().find_map(|line| {
-                        let mut fields = line.split(':');
-                        let name = fields.next()?;
-                        let id = fields.nth(1)?;
-                        (id.parse() == Ok(uid)).then(|| name.to_owned())
-                    })
-                });
-            return from_passwd.unwrap_or_else(|| format!("uid:{uid}"));
-        }
-    }
-    "unknown".to_owned()
 }
 
 fn describe(identity: &Option<String>, since: &Option<String>) -> String {

@@ -115,16 +115,22 @@ impl Default for PostgresListenerConfig {
     }
 }
 
+/// `[admin]`: the admin HTTP listener (plain HTTP: keep it on loopback, or put a
+/// TLS-terminating proxy in front of it), and who may change the running gateway through it.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AdminConfig {
     pub listen: SocketAddr,
+    /// Groups whose members may reload the policy through `POST /v1/policy/reload`
+    /// (`gatehouse policy reload`). Default: `admins`.
+    pub groups: Vec<String>,
 }
 
 impl Default for AdminConfig {
     fn default() -> Self {
         AdminConfig {
             listen: parse_addr(QUICKSTART_ADMIN_LISTEN),
+            groups: vec!["admins".to_owned()],
         }
     }
 }

@@ -50,7 +50,7 @@ pub async fn run(
     args: ExecArgs,
 ) -> Result<ExitCode> {
     let setup = Setup::load(config, data_dir)?;
-    let token = read_token(args.token_file.as_deref())?;
+    let token = crate::client_token::find(args.token_file.as_deref()).await?;
     let ca_file = match &args.ca_file {
         Some(file) => file.clone(),
         None => generated_cert_path(&setup.data_dir),
@@ -62,7 +62,14 @@ pub async fn run(
             ca_file.display()
         );
     }
-    let outcome = execute(&args, &token, &ca_file).await;
+    let mismatch = match &args.approval {
+        Some(id) => crate::exec_approval::mismatch(&setup, id, &args.sql).await,
+        None => None,
+    };
+    let outcome = match mismatch {
+        Some(reason) => Err(anyhow::anyhow!(reason)),
+        None => execute(&args, &token, &ca_file).await,
+    };
     let outcome = match outcome {
         Ok(outcome) => outcome,
         Err(error) => Outcome {
@@ -82,19 +89,6 @@ pub async fn run(
         "denied" => ExitCode::from(EXIT_DENIED),
         _ => ExitCode::FAILURE,
     })
-}
-
-pub(crate) fn read_token(file: Option<&Path>) -> Result<String> {
-    let token = match file {
-        Some(path) => std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read the token file `{}`", path.display()))?,
-        None => std::env::var("GATEHOUSE_TOKEN").map_err(|_| {
-            anyhow::anyhow!(
-                "no token: set GATEHOUSE_TOKEN or pass --token-file (create one with `gatehouse keys create`)"
-            )
-        })?,
-    };
-    Ok(token.trim().to_owned())
 }
 
 async fn execute(args: &ExecArgs, token: &str, ca_file: &Path) -> Result<Outcome> {
@@ -123,7 +117,8 @@ async fn execute(args: &ExecArgs, token: &str, ca_file: &Path) -> Result<Outcome
                     && *expected != pending.approval_id
                 {
                     break Err(anyhow::anyhow!(
-                        "the statement is bound to approval {}, not {expected}: approval {expected} was granted for other text, another identity or an older policy",
+                        "approval {expected} cannot run this statement: the gateway holds it for approval {} instead, so {expected} was granted for other text, another identity or an older policy version, or was already used or expired (`gatehouse approvals show {expected}` says which); {} is pending now",
+                        pending.approval_id,
                         pending.approval_id
                     ));
                 }
@@ -135,9 +130,10 @@ async fn execute(args: &ExecArgs, token: &str, ca_file: &Path) -> Result<Outcome
     };
     drop(query);
     drop(client);
-    if matches!(result, Ok(Err(_))) {
-        // Pending: the request is still in flight, so the connection would wait for its
-        // answer; hang up instead (the approval stays pending).
+    if !matches!(result, Ok(Ok(_))) {
+        // Pending, or held for an approval other than the one asked for: the request is still
+        // in flight, so the connection would wait for its answer (the gateway's whole
+        // `[approvals] wait`); hang up instead (the approval stays pending).
         driver.abort();
     }
     let _ = driver.await;

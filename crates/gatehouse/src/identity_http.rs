@@ -30,6 +30,18 @@ pub async fn request(
     ca_file: Option<&Path>,
     timeout: Duration,
 ) -> Result<Response> {
+    request_with_headers(method, url, &[], body, ca_file, timeout).await
+}
+
+/// [`request`] with extra request `headers` (name, value).
+pub async fn request_with_headers(
+    method: &str,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: Option<(&str, &[u8])>,
+    ca_file: Option<&Path>,
+    timeout: Duration,
+) -> Result<Response> {
     let uri: Uri = url
         .parse()
         .map_err(|e| anyhow!("`{url}` is not a URL: {e}"))?;
@@ -57,6 +69,12 @@ pub async fn request(
         authority.as_str(),
         env!("CARGO_PKG_VERSION"),
     );
+    for (name, value) in headers {
+        if value.contains(['\r', '\n']) || name.contains(['\r', '\n', ':']) {
+            bail!("header `{name}` holds a line break; refusing to send it");
+        }
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
     let payload = match body {
         Some((content_type, bytes)) => {
             head.push_str(&format!(

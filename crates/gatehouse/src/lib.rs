@@ -12,14 +12,17 @@ mod agent_cmd;
 mod agent_config;
 mod agents_cmd;
 mod api_approvals;
+mod api_policy;
 mod approvals_cmd;
 mod args;
 mod audit_cmd;
+mod client_token;
 mod config;
 mod connect_cmd;
 mod db_roles;
 mod db_roles_cmd;
 mod exec;
+mod exec_approval;
 #[doc(hidden)]
 pub mod fuzzing;
 mod identities_cmd;
@@ -35,7 +38,10 @@ mod mask_cmd;
 mod mask_scan;
 mod mcp;
 mod oidc_client;
+mod operator;
 mod policy_cmd;
+mod policy_reload;
+mod policy_reload_cmd;
 mod quickstart_logins;
 mod rate_limit;
 mod refused_token;
@@ -90,6 +96,9 @@ pub fn main() -> ExitCode {
             }
             Command::Policy(PolicyCommand::Check(args)) => {
                 policy_cmd::check(cli.config.as_deref(), cli.data_dir.as_deref(), args)
+            }
+            Command::Policy(PolicyCommand::Reload(args)) => {
+                policy_reload_cmd::run(cli.config.as_deref(), cli.data_dir.as_deref(), args).await
             }
             Command::Exec(args) => {
                 exec::run(cli.config.as_deref(), cli.data_dir.as_deref(), args).await

@@ -7,9 +7,9 @@
 //! on the revocation list.
 
 use crate::args::{LoginArgs, TokensRevokeArgs};
-use crate::audit_cmd::operator_event;
 use crate::login_api::{LoginMetadata, LoginProvider};
 use crate::oidc_client::{self, IdTokens};
+use crate::operator::operator_event;
 use crate::setup::Setup;
 use crate::token_api::{ID_TOKEN_TYPE, JWT_TYPE};
 use crate::token_store::{self, Stored};

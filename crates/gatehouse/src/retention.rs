@@ -1,7 +1,7 @@
 //! The recording retention sweep: hourly, delete recordings of sessions that ended more than
 //! `[recording] retain_days` ago, and record each deletion in the audit log.
 
-use crate::audit_cmd::operator_event;
+use crate::operator::operator_event;
 use gatehouse_pipeline::{AuditEventKind, Durability};
 use gatehouse_recording::{RecordingStorage, expired};
 use gatehouse_store::AuditLog;

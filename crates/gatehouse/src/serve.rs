@@ -1,5 +1,5 @@
 //! `gatehouse serve`: build the gateway from configuration and run its listeners until
-//! SIGTERM or Ctrl-C.
+//! SIGTERM or Ctrl-C; SIGHUP reloads the policy files.
 
 use crate::config::ConnectionConfig;
 use crate::server_logins;
@@ -34,8 +34,12 @@ pub async fn run(config_path: Option<&Path>, data_dir: Option<&Path>) -> Result<
         .install_recorder()
         .context("cannot install the metrics recorder")?;
 
-    let policy = Arc::new(setup.policy()?);
-    tracing::info!(version = policy.version(), policies = policy.policy_ids().len(), files = ?setup.policy_files()?, "policy loaded");
+    let policy_files = setup.policy_files()?;
+    let policy = Arc::new(
+        gatehouse_policy::PolicyEngine::load_files(&policy_files)
+            .map_err(|e| anyhow::anyhow!("{e}"))?,
+    );
+    tracing::info!(version = policy.version(), policies = policy.policy_ids().len(), files = ?policy_files, "policy loaded");
     for warning in policy.warnings() {
         tracing::warn!("policy: {warning}");
     }
@@ -58,7 +62,7 @@ pub async fn run(config_path: Option<&Path>, data_dir: Option<&Path>) -> Result<
     audit.ensure_reaches_checkpoint().await?;
     audit
         .append(
-            &[crate::audit_cmd::operator_event(
+            &[crate::operator::operator_event(
                 AuditEventKind::PolicyChange,
                 "policy:load",
                 Some(format!(
@@ -176,6 +180,16 @@ pub async fn run(config_path: Option<&Path>, data_dir: Option<&Path>) -> Result<
         None => Arc::new(connector),
     };
     let live = Arc::new(gatehouse_pg::LiveSessions::default());
+    let reloader = Arc::new(crate::policy_reload::PolicyReloader::new(
+        policy_files,
+        pipeline.clone(),
+        audit.clone(),
+    ));
+    #[cfg(unix)]
+    tokio::spawn(crate::policy_reload::on_sighup(
+        reloader.clone(),
+        crate::operator::operator(),
+    ));
     let gateway = Arc::new(PgGateway {
         pipeline,
         authenticator: Arc::new(store.clone()),
@@ -221,7 +235,7 @@ pub async fn run(config_path: Option<&Path>, data_dir: Option<&Path>) -> Result<
         names.join(", ")
     );
     tracing::info!(
-        "admin HTTP listener on http://{admin_addr} (/healthz, /metrics, /v1/approvals, /v1/token, /v1/login, /mcp)"
+        "admin HTTP listener on http://{admin_addr} (/healthz, /metrics, /v1/approvals, /v1/token, /v1/login, /v1/policy/reload, /mcp)"
     );
     let agents_addr = match &agents {
         Some((_, listener)) => {
@@ -256,6 +270,11 @@ pub async fn run(config_path: Option<&Path>, data_dir: Option<&Path>) -> Result<
         store: store.clone(),
         audit: audit.clone(),
     };
+    let policy_api = crate::api_policy::routes(crate::api_policy::PolicyApi {
+        api: approvals_api.clone(),
+        reloader,
+        admin_groups: config.admin.groups.clone(),
+    });
     let mcp = crate::mcp::routes(
         crate::mcp::Base::in_gateway(
             Setup::load(config_path, data_dir)?,
@@ -281,6 +300,7 @@ pub async fn run(config_path: Option<&Path>, data_dir: Option<&Path>) -> Result<
         approvals_api,
         mcp,
         token_exchange,
+        policy_api,
         shutdown_rx,
     ));
     wait_for_signal().await;

@@ -478,3 +478,96 @@ async fn policy_check_shows_hold_and_who_approves() {
         "{text}"
     );
 }
+
+#[tokio::test]
+async fn exec_with_an_approval_for_other_text_or_already_used_fails_at_once_and_says_so() {
+    // The gateway would hold a mismatched statement for its whole `[approvals] wait` (5 min by
+    // default); exec must hang up at once instead.
+    let (_db, gateway, direct) = items_behind_gateway(Options::default()).await;
+    let writer = gateway.key("wes", &["writers"]);
+    let admin = gateway.key("ada", &["admins"]);
+    let sql = "DELETE FROM items WHERE id = 1";
+    let (_, held) = exec(&gateway, &writer, sql, &[]);
+    let id = held["approval_id"].as_str().unwrap().to_owned();
+    assert!(approve(&gateway, &admin, &id).status.success());
+
+    let exec_bounded = |sql: &str| {
+        let mut child = Command::new(support::binary())
+            .arg("--config")
+            .arg(gateway.config_path())
+            .arg("--data-dir")
+            .arg(gateway.data_dir())
+            .args(["exec", "demo", "--sql", sql, "--approval", &id])
+            .args([
+                "--gateway",
+                &gateway.pg_addr.to_string(),
+                "--output",
+                "json",
+            ])
+            .env("GATEHOUSE_TOKEN", &writer)
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let status = support::wait_or_kill(&mut child, Duration::from_secs(60))
+            .expect("exec --approval with a mismatched statement did not return");
+        let mut stdout = String::new();
+        std::io::Read::read_to_string(child.stdout.as_mut().unwrap(), &mut stdout).unwrap();
+        (
+            status,
+            serde_json::from_str::<serde_json::Value>(stdout.trim()).unwrap(),
+        )
+    };
+
+    let (status, other_text) = exec_bounded("DELETE FROM items WHERE id = 2");
+    assert_eq!(status.code(), Some(1), "{other_text}");
+    assert_eq!(other_text["status"], "error");
+    let message = other_text["message"].as_str().unwrap();
+    assert!(
+        message.contains(&format!("approval {id} cannot run this statement")),
+        "{message}"
+    );
+    assert!(message.contains("granted for other text"), "{message}");
+    assert!(
+        message.contains("DELETE FROM items WHERE id = 1"),
+        "{message}"
+    );
+    assert!(
+        pending_approvals(&gateway).is_empty(),
+        "no new approval was asked for"
+    );
+    assert_eq!(count(&direct, "items").await, 2, "nothing ran");
+
+    let (code, ran) = exec(&gateway, &writer, sql, &["--approval", &id]);
+    assert_eq!(code, 0, "{ran}");
+    let (status, used) = exec_bounded(sql);
+    assert_eq!(status.code(), Some(1), "{used}");
+    let message = used["message"].as_str().unwrap();
+    assert!(message.contains("already used"), "{message}");
+    assert_eq!(count(&direct, "items").await, 1);
+
+    // On a machine without the gateway's store, the gateway's hold notice naming another
+    // approval is what tells: exec hangs up at once rather than wait out the hold.
+    let elsewhere = tempfile::tempdir().unwrap();
+    let mut child = Command::new(support::binary())
+        .arg("--data-dir")
+        .arg(elsewhere.path())
+        .args(["exec", "demo", "--sql", "DELETE FROM items WHERE id = 2"])
+        .args(["--approval", &id, "--gateway", &gateway.pg_addr.to_string()])
+        .arg("--ca-file")
+        .arg(gateway.ca_file())
+        .args(["--output", "json"])
+        .env("GATEHOUSE_TOKEN", &writer)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let status = support::wait_or_kill(&mut child, Duration::from_secs(60))
+        .expect("exec --approval held for another approval did not return");
+    let mut stdout = String::new();
+    std::io::Read::read_to_string(child.stdout.as_mut().unwrap(), &mut stdout).unwrap();
+    assert_eq!(status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains("the gateway holds it for approval"),
+        "{stdout}"
+    );
+    assert_eq!(count(&direct, "items").await, 1);
+}

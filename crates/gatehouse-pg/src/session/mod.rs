@@ -13,6 +13,7 @@ mod hold;
 mod inbound;
 mod mask_responses;
 mod outbound;
+mod policy_watch;
 mod refusals;
 mod results;
 mod server_model;
@@ -53,6 +54,9 @@ enum Ending {
     Revoked(String),
     /// The credential the session was opened with expired.
     CredentialExpired,
+    /// The policy set was replaced by one that no longer gives the session what it started
+    /// with (the reason says what).
+    PolicyWithdrawn(String),
 }
 
 /// Run an accepted client's session to its end.
@@ -70,6 +74,8 @@ pub(crate) async fn run(
         connection,
         settings,
     } = accepted;
+    // Subscribed before the first decision, so a replacement after it is never missed.
+    let mut policy_changes = gateway.pipeline.policy_changes();
     let login_level = crate::logins::choose(gateway, &identity, &connection.name).await;
     let mut context = SessionContext {
         session_id: new_session_id(),
@@ -216,6 +222,7 @@ pub(crate) async fn run(
                     interrupted,
                     revoked: &mut live.ended,
                     expires_at_unix: credential.expires_at_unix,
+                    policy_changes: &mut policy_changes,
                 },
             )
             .await
@@ -224,8 +231,10 @@ pub(crate) async fn run(
     };
 
     metrics::gauge!("gatehouse_pg_sessions_active").decrement(1.0);
-    if matches!(result, Ok(Ending::Revoked(_) | Ending::CredentialExpired))
-        && let Some(backend) = key
+    if matches!(
+        result,
+        Ok(Ending::Revoked(_) | Ending::CredentialExpired | Ending::PolicyWithdrawn(_))
+    ) && let Some(backend) = key
     {
         // A statement still running must not finish on a credential that is no longer good.
         if let Err(error) = gateway
@@ -244,7 +253,9 @@ pub(crate) async fn run(
         Ok(Ending::ClientClosed) => "client closed the connection".to_owned(),
         Ok(Ending::ServerClosed { .. }) => "server closed the connection".to_owned(),
         Ok(Ending::ShutDown) => "gatehouse shut down".to_owned(),
-        Ok(Ending::Revoked(reason)) => format!("ended by gatehouse: {reason}"),
+        Ok(Ending::Revoked(reason) | Ending::PolicyWithdrawn(reason)) => {
+            format!("ended by gatehouse: {reason}")
+        }
         Ok(Ending::CredentialExpired) => {
             format!(
                 "ended by gatehouse: the credential {} expired",
@@ -331,12 +342,22 @@ async fn session_masking(
     context: &SessionContext,
 ) -> Option<Arc<ConnectionMasking>> {
     let masking = gateway.masking.get(&context.connection.name)?;
+    let exempt = may_see_unmasked(gateway, context, masking).await;
+    (!exempt).then(|| masking.clone())
+}
+
+/// Whether `context`'s identity may see `masking`'s connection unmasked now.
+async fn may_see_unmasked(
+    gateway: &PgGateway,
+    context: &SessionContext,
+    masking: &ConnectionMasking,
+) -> bool {
     let in_exempt_group = masking
         .masker
         .exempt_groups()
         .iter()
         .any(|group| context.identity.groups.contains(group));
-    let exempt = match gateway
+    match gateway
         .pipeline
         .decide(context, &[Action::ViewUnmasked])
         .await
@@ -346,8 +367,7 @@ async fn session_masking(
         // Seeing data unmasked is not something to wait for: masked until approved.
         Ok(Decision::Hold(_)) => false,
         Err(_) => false,
-    };
-    (!exempt).then(|| masking.clone())
+    }
 }
 
 async fn relay(
@@ -363,7 +383,9 @@ async fn relay(
         interrupted,
         revoked,
         expires_at_unix,
+        policy_changes,
     } = endings;
+    let unmasked = masking.is_none();
     let (client_io, client_buffer) = client.into_parts();
     let (client_read, mut client_write) = tokio::io::split(client_io);
     let (server_read, mut server_write) = tokio::io::split(server);
@@ -396,6 +418,7 @@ async fn relay(
         _ = wait_for(terminate) => Ok(Ending::ShutDown),
         reason = wait_for_reason(revoked) => Ok(Ending::Revoked(reason)),
         () = wait_until_unix(expires_at_unix) => Ok(Ending::CredentialExpired),
+        reason = policy_watch::wait_for_withdrawal(gateway, context, unmasked, policy_changes) => Ok(Ending::PolicyWithdrawn(reason)),
     };
     let farewell = match &outcome {
         Ok(Ending::ShutDown) => Some(wire::error_response(
@@ -411,6 +434,15 @@ async fn relay(
             &format!("terminating connection: {reason}"),
             None,
             Some("ask an administrator why; `gatehouse identities list` shows revoked identities"),
+        )),
+        Ok(Ending::PolicyWithdrawn(reason)) => Some(wire::error_response(
+            Severity::Fatal,
+            "57P01",
+            &format!("terminating connection: {reason}"),
+            None,
+            Some(
+                "the gateway's policy was reloaded; `gatehouse policy check` shows what it decides for you now",
+            ),
         )),
         Ok(Ending::CredentialExpired) => Some(wire::error_response(
             Severity::Fatal,
@@ -471,6 +503,8 @@ struct Endings<'a> {
     revoked: &'a mut watch::Receiver<Option<String>>,
     /// The credential's expiry (Unix seconds).
     expires_at_unix: Option<i64>,
+    /// Replacements of the policy set in force.
+    policy_changes: &'a mut watch::Receiver<String>,
 }
 
 /// Resolve with the reason once `reason` is set.

@@ -30,6 +30,8 @@ pub(super) struct Gateway {
     server_name: ServerName<'static>,
     tls: TlsConnector,
     pub(super) connection: String,
+    /// Where the token comes from (--token-file), read anew for every client.
+    pub(super) token_file: Option<std::path::PathBuf>,
 }
 
 /// A session's gateway side, authenticated and ready for queries.
@@ -55,7 +57,12 @@ fn failure(sqlstate: &'static str, message: String) -> Failure {
 }
 
 impl Gateway {
-    pub(super) fn new(address: &str, ca_file: &Path, connection: &str) -> Result<Gateway> {
+    pub(super) fn new(
+        address: &str,
+        ca_file: &Path,
+        connection: &str,
+        token_file: Option<&Path>,
+    ) -> Result<Gateway> {
         let (host, port) = address
             .rsplit_once(':')
             .and_then(|(h, p)| Some((h.trim_matches(['[', ']']), p.parse::<u16>().ok()?)))
@@ -87,6 +94,7 @@ impl Gateway {
             server_name,
             tls: TlsConnector::from(Arc::new(config)),
             connection: connection.to_owned(),
+            token_file: token_file.map(Path::to_path_buf),
         })
     }
 

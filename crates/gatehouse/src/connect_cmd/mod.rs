@@ -4,8 +4,8 @@
 //! Tokens are short-lived and refreshed, so pasting one into a password field or a connection
 //! string does not work for long and leaks it into shell history and config files. Instead the
 //! client connects here in plaintext over loopback with no password; for each connection this
-//! command reads the current stored token (`token_store::current_token`, never cached across
-//! connections), opens verified TLS to the gateway and authenticates with the token as
+//! command reads the current token (`client_token::find`: --token-file, GATEHOUSE_TOKEN, else
+//! the token `gatehouse login` stored; never cached across connections), opens verified TLS to the gateway and authenticates with the token as
 //! `gatehouse` (the token decides who you are), then splices bytes both ways. The gateway's
 //! policy, masking, approvals and audit log apply exactly as for a direct client.
 //!
@@ -56,10 +56,15 @@ pub async fn run(
         Some(file) => file.clone(),
         None => generated_cert_path(&Setup::load(config, data_dir)?.data_dir),
     };
-    let gateway = Gateway::new(&args.gateway, &ca_file, &args.connection)?;
-    if let Err(error) = crate::token_store::current_token().await {
+    let gateway = Gateway::new(
+        &args.gateway,
+        &ca_file,
+        &args.connection,
+        args.token_file.as_deref(),
+    )?;
+    if let Err(error) = crate::client_token::find(args.token_file.as_deref()).await {
         tracing::warn!(
-            "no usable token yet ({error:#}); clients will be refused until you run `gatehouse login`"
+            "no usable token yet ({error:#}); clients will be refused until there is one"
         );
     }
     let bind = SocketAddr::new(args.listen, args.port);
@@ -232,11 +237,11 @@ async fn serve_client(gateway: Arc<Gateway>, stream: TcpStream, peer: SocketAddr
     {
         return;
     }
-    let token = match current_token().await {
+    let token = match crate::client_token::find(gateway.token_file.as_deref()).await {
         Ok(token) => token,
         Err(error) => {
             let message = format!("gatehouse connect has no usable token: {error:#}");
-            let hint = "run `gatehouse login`, then connect again (this listener keeps running)";
+            let hint = "run `gatehouse login` (or fix --token-file / GATEHOUSE_TOKEN), then connect again (this listener keeps running)";
             refuse(&mut client.stream, "28000", &message, Some(hint)).await;
             tracing::info!(client = %peer, "client refused: {message}");
             return;
@@ -282,13 +287,6 @@ async fn serve_client(gateway: Arc<Gateway>, stream: TcpStream, peer: SocketAddr
             "session ended: {error}"
         ),
     }
-}
-
-/// The current token, read anew for every client (a refreshed one is used at once).
-async fn current_token() -> Result<String> {
-    crate::token_store::current_token()
-        .await
-        .map(|stored| stored.access_token)
 }
 
 /// Send a FATAL error the local client will print; failures to send are moot.

@@ -37,7 +37,7 @@ pub async fn run(
     args: McpArgs,
 ) -> Result<ExitCode> {
     let setup = Setup::load(config, data_dir)?;
-    let token = crate::exec::read_token(args.token_file.as_deref())?;
+    let token = crate::client_token::find(args.token_file.as_deref()).await?;
     let ca_file = match &args.ca_file {
         Some(file) => file.clone(),
         None => generated_cert_path(&setup.data_dir),

@@ -1,0 +1,154 @@
+//! Replacing the policy set while the gateway runs (`SIGHUP`, `POST /v1/policy/reload`,
+//! `gatehouse policy reload`): the policy files are loaded and validated again; an invalid set
+//! is refused and the old one stays in force; a valid one is recorded in the audit log (fsynced)
+//! before it decides anything, then put in force for every request from then on. Open sessions
+//! decide again what they decided once ([`gatehouse_pg`]'s policy watch); held approvals bound
+//! to the old version are held again under the new one (an approval binds the policy version).
+
+use gatehouse_pipeline::{AuditEvent, AuditEventKind, AuditIdentity, Durability, Pipeline};
+use gatehouse_policy::PolicyEngine;
+use gatehouse_store::AuditLog;
+use serde::Serialize;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// What a reload put in force.
+#[derive(Debug, Clone, Serialize)]
+pub struct Reloaded {
+    /// The version in force now.
+    pub version: String,
+    /// The version it replaced (equal to `version` when the files did not change).
+    pub previous_version: String,
+    pub policies: usize,
+    /// Validator warnings that did not refuse the set.
+    pub warnings: Vec<String>,
+    /// Whether the set in force changed.
+    pub changed: bool,
+}
+
+/// Why a reload was refused; the set in force did not change.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ReloadRefused {
+    #[error("the policy files were refused, so version {in_force} stays in force:\n{reason}")]
+    Invalid { in_force: String, reason: String },
+    #[error(
+        "the reload could not be recorded in the audit log ({0}), so the old policy stays in force"
+    )]
+    Unrecorded(String),
+}
+
+/// Reloads the policy files into a running gateway's pipeline, one reload at a time.
+pub struct PolicyReloader {
+    files: Vec<PathBuf>,
+    pipeline: Pipeline,
+    audit: AuditLog,
+    one_at_a_time: tokio::sync::Mutex<()>,
+}
+
+impl PolicyReloader {
+    pub fn new(files: Vec<PathBuf>, pipeline: Pipeline, audit: AuditLog) -> Self {
+        PolicyReloader {
+            files,
+            pipeline,
+            audit,
+            one_at_a_time: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    /// Load the files again and put the set in force if it is valid; `by` caused it (an
+    /// admin's identity, or the operator who sent SIGHUP), through `via`.
+    pub async fn reload(&self, by: AuditIdentity, via: &str) -> Result<Reloaded, ReloadRefused> {
+        let _one = self.one_at_a_time.lock().await;
+        let in_force = self.pipeline.policy();
+        let loaded = PolicyEngine::load_files(&self.files);
+        let policy = match loaded {
+            Ok(policy) => Arc::new(policy),
+            Err(error) => {
+                let reason = error.to_string();
+                let event = AuditEvent::administrative(
+                    AuditEventKind::PolicyChange,
+                    by,
+                    "policy:reload",
+                    "deny",
+                    Some(format!(
+                        "reload ({via}) refused, version {} stays in force: {reason}",
+                        in_force.version()
+                    )),
+                );
+                if let Err(error) = self.audit.append(&[event], Durability::Windowed).await {
+                    tracing::error!(%error, "a refused policy reload could not be recorded");
+                }
+                return Err(ReloadRefused::Invalid {
+                    in_force: in_force.version().to_owned(),
+                    reason,
+                });
+            }
+        };
+        let changed = policy.version() != in_force.version();
+        let detail = if changed {
+            format!(
+                "reload ({via}): policy set version {} ({} policies) replaces {}",
+                policy.version(),
+                policy.policy_ids().len(),
+                in_force.version()
+            )
+        } else {
+            format!(
+                "reload ({via}): the policy files are unchanged, version {} stays in force",
+                policy.version()
+            )
+        };
+        let event = AuditEvent::administrative(
+            AuditEventKind::PolicyChange,
+            by,
+            "policy:reload",
+            "allow",
+            Some(detail),
+        );
+        self.audit
+            .append(&[event], Durability::Synced)
+            .await
+            .map_err(ReloadRefused::Unrecorded)?;
+        let reloaded = Reloaded {
+            version: policy.version().to_owned(),
+            previous_version: in_force.version().to_owned(),
+            policies: policy.policy_ids().len(),
+            warnings: policy.warnings().to_vec(),
+            changed,
+        };
+        if changed {
+            self.pipeline.replace_policy(policy);
+            tracing::info!(
+                version = %reloaded.version,
+                previous = %reloaded.previous_version,
+                policies = reloaded.policies,
+                via,
+                "policy reloaded: open sessions decide again what they decided at their start"
+            );
+        } else {
+            tracing::info!(version = %reloaded.version, via, "policy reload: files unchanged");
+        }
+        for warning in &reloaded.warnings {
+            tracing::warn!("policy: {warning}");
+        }
+        Ok(reloaded)
+    }
+}
+
+/// Reload on every `SIGHUP` until the process ends; the outcome goes to the log.
+#[cfg(unix)]
+pub async fn on_sighup(reloader: Arc<PolicyReloader>, operator: AuditIdentity) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut hangups = match signal(SignalKind::hangup()) {
+        Ok(hangups) => hangups,
+        Err(error) => {
+            tracing::warn!(%error, "cannot listen for SIGHUP: reload the policy with `gatehouse policy reload`");
+            return;
+        }
+    };
+    while hangups.recv().await.is_some() {
+        if let Err(refused) = reloader.reload(operator.clone(), "SIGHUP").await {
+            tracing::error!("policy reload refused: {refused}");
+        }
+    }
+}
