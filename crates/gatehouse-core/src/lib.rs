@@ -7,12 +7,14 @@
 
 mod action;
 mod connection;
+mod decision_kind;
 mod identity;
 mod lineage;
 mod secret;
 
 pub use action::{Action, SqlKind, SqlStatement, StatementContext};
 pub use connection::{ADMIN_LOGIN_LEVEL, ConnectionInfo, ConnectionKind};
+pub use decision_kind::DecisionKind;
 pub use identity::{Identity, IdentityKind};
 pub use lineage::{ColumnSource, Derivation, Lineage, Output};
 pub use secret::SecretString;

@@ -198,7 +198,7 @@ pub(crate) fn approval_event(
 ) -> AuditEvent {
     AuditEvent {
         action: Some(verb.to_owned()),
-        statement: Some(record.binding.statement.clone()),
+        request: Some(record.binding.statement.clone()),
         fingerprint: Some(record.binding.fingerprint.clone()),
         policies: vec![record.need.policy.clone()],
         detail: Some(detail),

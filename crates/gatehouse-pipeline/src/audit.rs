@@ -1,11 +1,14 @@
 //! Step 4 of the pipeline: the audit event written before a request is forwarded, and the
 //! sink interface that stores it.
 //!
-//! The event's serde form is its canonical encoding: the store writes exactly these bytes and
-//! chains their MAC, and `gatehouse audit export` prints these field names. Add fields only at
-//! the end, optional, so that older events keep verifying.
-
+//! The event's serde form is its stored encoding in audit format v2: the store writes exactly
+//! these bytes and chains their MAC. Field names are protocol-neutral (`request` is the
+//! request's canonical text, a SQL statement today; `status` what the target answered), empty
+//! fields are left out, and events stored in format v1 (SQL names, every field present) read
+//! into the same type through serde aliases. Add fields only as optional ones, so that stored
+//! events keep reading. `gatehouse audit export` maps the names back to its stable columns.
 use crate::BoxFuture;
+use gatehouse_core::DecisionKind;
 use serde::{Deserialize, Serialize};
 
 /// What an audit event is about.
@@ -14,8 +17,10 @@ use serde::{Deserialize, Serialize};
 pub enum AuditEventKind {
     Connect,
     Disconnect,
-    /// A decided request (one SQL statement).
-    Statement,
+    /// A decided request (one SQL statement). Stored as `request` in format 2, `statement`
+    /// in format 1.
+    #[serde(alias = "statement")]
+    Request,
     /// What a forwarded statement did: rows affected or the error, and how long it took.
     Outcome,
     /// An API key created or revoked.
@@ -41,7 +46,7 @@ impl AuditEventKind {
         match self {
             AuditEventKind::Connect => "connect",
             AuditEventKind::Disconnect => "disconnect",
-            AuditEventKind::Statement => "statement",
+            AuditEventKind::Request => "request",
             AuditEventKind::Outcome => "outcome",
             AuditEventKind::KeyChange => "key_change",
             AuditEventKind::PolicyChange => "policy_change",
@@ -61,6 +66,7 @@ pub struct AuditIdentity {
     pub subject: String,
     /// `human`, `machine`, `agent`, or `operator` for local administrative commands.
     pub kind: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub groups: Vec<String>,
 }
 
@@ -68,10 +74,18 @@ pub struct AuditIdentity {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuditOutcome {
     /// Rows returned or affected, from the server's command tag; absent on error.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rows: Option<u64>,
-    /// The server's command tag (`SELECT 3`, `INSERT 0 1`).
-    pub command_tag: Option<String>,
-    /// The server's error (`SQLSTATE: message`), when the request failed.
+    /// What the target answered on success, in its own words: PostgreSQL's command tag
+    /// (`SELECT 3`, `INSERT 0 1`); an HTTP status line; an exit status.
+    #[serde(
+        default,
+        alias = "command_tag",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub status: Option<String>,
+    /// The target's error (for PostgreSQL `SQLSTATE: message`), when the request failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     /// From forwarding the request to its completion, in microseconds.
     pub duration_us: u64,
@@ -88,23 +102,38 @@ pub struct AuditEvent {
     pub kind: AuditEventKind,
     pub identity: AuditIdentity,
     /// The delegation chain when an agent acts for someone, outermost first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub acting_for: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub session: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub connection: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source_address: Option<String>,
     /// Cedar action name (`sql:select`, `connect`) or the administrative verb (`keys:create`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub action: Option<String>,
-    /// `allow`, `deny` or `hold`.
-    pub decision: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decision: Option<DecisionKind>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub policies: Vec<String>,
-    pub statement: Option<String>,
+    /// The request's canonical text, as decided and as an approval binds it: one SQL
+    /// statement as the client sent it.
+    #[serde(default, alias = "statement", skip_serializing_if = "Option::is_none")]
+    pub request: Option<String>,
+    /// The request's normalised form, stable across literal values.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fingerprint: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub outcome: Option<AuditOutcome>,
-    /// For an outcome: the `seq` of the statement event it completes.
+    /// For an outcome: the `seq` of the request event it completes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refers_to: Option<i64>,
     /// Free-form detail: the denial message, a disconnect reason, what changed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
-    /// For a statement: the parameter values and session state it ran with, when known.
+    /// For a request: what else its meaning depends on (parameter values, session state) and
+    /// the digest of it, when known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub context: Option<gatehouse_core::StatementContext>,
 }
@@ -116,7 +145,7 @@ impl AuditEvent {
         kind: AuditEventKind,
         identity: AuditIdentity,
         action: impl Into<String>,
-        decision: &str,
+        decision: DecisionKind,
         detail: Option<String>,
     ) -> AuditEvent {
         AuditEvent {
@@ -128,9 +157,9 @@ impl AuditEvent {
             connection: None,
             source_address: None,
             action: Some(action.into()),
-            decision: Some(decision.to_owned()),
+            decision: Some(decision),
             policies: Vec::new(),
-            statement: None,
+            request: None,
             fingerprint: None,
             outcome: None,
             refers_to: None,

@@ -9,7 +9,7 @@ use crate::{
     ApprovalStore, AuditEvent, AuditEventKind, AuditIdentity, AuditSink, Decision, Denial,
     Durability, Hold, Permit, PipelineError,
 };
-use gatehouse_core::{Action, ConnectionInfo, Identity, SqlKind};
+use gatehouse_core::{Action, ConnectionInfo, DecisionKind, Identity, SqlKind};
 use gatehouse_policy::{PolicyEngine, PolicyRequest, PolicyVerdict};
 use gatehouse_recording::RecordingStorage;
 use std::net::IpAddr;
@@ -180,7 +180,11 @@ impl Pipeline {
                 source_address: session.source_address,
                 now_unix_seconds: now / 1000,
             });
-            let mut outcome = if verdict.allowed { "allow" } else { "deny" };
+            let mut outcome = if verdict.allowed {
+                DecisionKind::Allow
+            } else {
+                DecisionKind::Deny
+            };
             let mut detail = None;
             let mut refused = None;
             match &verdict.hold {
@@ -189,7 +193,7 @@ impl Pipeline {
                     .await
                 {
                     Ok(Found::Approved(record)) => {
-                        outcome = "allow";
+                        outcome = DecisionKind::Allow;
                         detail = Some(format!(
                             "allowed by approval {} ({})",
                             record.id,
@@ -198,7 +202,7 @@ impl Pipeline {
                         to_spend.push((events.len(), record));
                     }
                     Ok(Found::Pending { record, created }) => {
-                        outcome = "hold";
+                        outcome = DecisionKind::Hold;
                         if created {
                             approval_events.push(approval_event(
                                 session,
@@ -236,7 +240,7 @@ impl Pipeline {
                 None => {}
             }
             if refused.is_some() {
-                outcome = "deny";
+                outcome = DecisionKind::Deny;
                 detail = refused.as_ref().map(|d: &Denial| d.message.clone());
             } else if detail.is_none() && !grants.is_empty() {
                 detail = Some(granted(&grants));
@@ -254,7 +258,7 @@ impl Pipeline {
             metrics::counter!(
                 "gatehouse_decisions_total",
                 "action" => action.name(),
-                "decision" => outcome,
+                "decision" => outcome.as_str(),
             )
             .increment(1);
             events.push(event_for(session, action, &verdict, outcome, detail, now));
@@ -293,7 +297,7 @@ impl Pipeline {
                             message,
                         };
                         if let Some(event) = events.get_mut(*index) {
-                            event.decision = Some("deny".to_owned());
+                            event.decision = Some(DecisionKind::Deny);
                             event.detail = Some(refused.message.clone());
                         }
                         denial = Some(refused);
@@ -328,9 +332,9 @@ impl Pipeline {
                 .zip(first_seq..)
                 .map(|(event, seq)| DecidedRequest {
                     action: event.action.as_deref().unwrap_or_default(),
-                    allowed: event.decision.as_deref() == Some("allow"),
+                    allowed: event.decision == Some(DecisionKind::Allow),
                     policies: &event.policies,
-                    statement: event.statement.as_deref(),
+                    statement: event.request.as_deref(),
                     fingerprint: event.fingerprint.as_deref(),
                     audit_seq: Some(seq),
                 })
@@ -435,7 +439,7 @@ impl Pipeline {
                 AuditEventKind::AuthFailure,
                 AuditIdentity::anonymous(),
                 "connect",
-                "deny",
+                DecisionKind::Deny,
                 Some(detail),
             )
         };
@@ -497,7 +501,7 @@ fn event_for(
     session: &SessionContext,
     action: &Action,
     verdict: &PolicyVerdict,
-    outcome: &str,
+    outcome: DecisionKind,
     detail: Option<String>,
     now: i64,
 ) -> AuditEvent {
@@ -509,10 +513,10 @@ fn event_for(
             None => login,
         });
     }
-    let (kind, statement, fingerprint, context) = match action {
+    let (kind, request, fingerprint, context) = match action {
         Action::Connect | Action::ViewUnmasked => (AuditEventKind::Connect, None, None, None),
         Action::Sql(sql) => (
-            AuditEventKind::Statement,
+            AuditEventKind::Request,
             Some(sql.text.clone()),
             Some(sql.fingerprint.clone()),
             sql.context.as_deref().cloned(),
@@ -520,9 +524,9 @@ fn event_for(
     };
     AuditEvent {
         action: Some(action.name().to_owned()),
-        decision: Some(outcome.to_owned()),
+        decision: Some(outcome),
         policies: verdict.determining_policies.clone(),
-        statement,
+        request,
         fingerprint,
         detail,
         context,
@@ -575,7 +579,7 @@ pub(crate) fn session_event(
         action: None,
         decision: None,
         policies: Vec::new(),
-        statement: None,
+        request: None,
         fingerprint: None,
         outcome: None,
         refers_to: None,

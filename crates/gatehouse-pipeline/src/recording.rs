@@ -9,8 +9,9 @@
 
 use crate::{AuditOutcome, SessionContext};
 use gatehouse_recording::{
-    Column, Decision, EventKind, MAX_ROWS_PER_EVENT, QueryResult, RecordingEvent, RecordingHeader,
-    RecordingStorage, RecordingWriter, Request, ResultError, ResultRows, SessionEnd, SessionStart,
+    Column, DecisionKind, EventKind, MAX_ROWS_PER_EVENT, QueryResult, RecordingEvent,
+    RecordingHeader, RecordingStorage, RecordingWriter, Request, ResultError, ResultRows,
+    SessionEnd, SessionStart,
 };
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -135,9 +136,9 @@ impl SessionRecorder {
                     request: number,
                     action: request.action.to_owned(),
                     decision: if request.allowed {
-                        Decision::Allow
+                        DecisionKind::Allow
                     } else {
-                        Decision::Deny
+                        DecisionKind::Deny
                     },
                     policies: request.policies.to_vec(),
                     statement: request.statement.map(str::to_owned),
@@ -267,7 +268,7 @@ fn query_result(request: u64, result: &StatementResult) -> QueryResult {
         rows: result.outcome.rows.unwrap_or(0),
         bytes: result.bytes,
         duration_us: result.outcome.duration_us,
-        command_tag: result.outcome.command_tag.clone(),
+        command_tag: result.outcome.status.clone(),
         error,
         masked: result.outcome.masked.clone(),
     }

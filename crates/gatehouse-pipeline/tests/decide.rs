@@ -9,6 +9,7 @@
     clippy::indexing_slicing
 )]
 
+use gatehouse_core::DecisionKind;
 use gatehouse_core::{
     Action, ConnectionInfo, ConnectionKind, Identity, IdentityKind, SqlKind, SqlStatement,
 };
@@ -101,8 +102,8 @@ async fn an_allowed_request_is_recorded_before_the_permit_is_returned() {
     assert!(matches!(decision, Decision::Allow(_)));
     let events = sink.events.lock().unwrap();
     assert_eq!(events.len(), 1);
-    assert_eq!(events[0].decision.as_deref(), Some("allow"));
-    assert_eq!(events[0].statement.as_deref(), Some("SELECT 1"));
+    assert_eq!(events[0].decision, Some(DecisionKind::Allow));
+    assert_eq!(events[0].request.as_deref(), Some("SELECT 1"));
     assert_eq!(events[0].policies, ["readers-read"]);
 }
 
@@ -142,8 +143,8 @@ async fn a_refusal_names_the_action_and_policy_and_is_recorded() {
     assert_eq!(denial.policy_label(), "default-deny");
     assert!(denial.message.contains("sql:delete") && denial.message.contains("default-deny"));
     assert_eq!(
-        sink.events.lock().unwrap()[0].decision.as_deref(),
-        Some("deny")
+        sink.events.lock().unwrap()[0].decision,
+        Some(DecisionKind::Deny)
     );
 }
 

@@ -74,7 +74,7 @@ fn events(statements: u64, varied: bool) -> Vec<RecordingEvent> {
             kind: EventKind::Request(Request {
                 request: n,
                 action: action.into(),
-                decision: Decision::Allow,
+                decision: DecisionKind::Allow,
                 policies: vec!["writers-write".into()],
                 statement: Some(statement),
                 fingerprint: Some(format!(

@@ -1,6 +1,7 @@
 //! What a recording holds: the events of one client session, in order. These types are the
 //! NDJSON lines inside every chunk, so their serde shape *is* the format (see `FORMAT.md`).
 
+use gatehouse_core::DecisionKind;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use time::OffsetDateTime;
@@ -62,7 +63,7 @@ pub struct Request {
     pub request: u64,
     /// Cedar action, e.g. `sql:select`.
     pub action: String,
-    pub decision: Decision,
+    pub decision: DecisionKind,
     /// Policies that determined the decision.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub policies: Vec<String>,
@@ -73,27 +74,6 @@ pub struct Request {
     /// Sequence number of the matching audit record, when it has one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub audit_seq: Option<i64>,
-}
-
-/// The outcome of policy evaluation for a request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Decision {
-    Allow,
-    Deny,
-    /// Waiting for an approval before it may run.
-    Hold,
-}
-
-impl Decision {
-    /// The lowercase name used in JSON and the timeline.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Decision::Allow => "allow",
-            Decision::Deny => "deny",
-            Decision::Hold => "hold",
-        }
-    }
 }
 
 /// A change in the approval of a held request.

@@ -58,10 +58,11 @@ mod writer;
 
 pub use error::RecordingError;
 pub use event::{
-    Approval, Column, Decision, EventKind, MAX_ROWS_PER_EVENT, QueryResult, RecordingEvent,
-    Request, ResultError, ResultRows, SessionEnd, SessionStart,
+    Approval, Column, EventKind, MAX_ROWS_PER_EVENT, QueryResult, RecordingEvent, Request,
+    ResultError, ResultRows, SessionEnd, SessionStart,
 };
 pub use format::{ChunkInfo, FORMAT_VERSION, MAX_CHUNK_BYTES, MAX_EVENT_BYTES, RecordingHeader};
+pub use gatehouse_core::DecisionKind;
 pub use local::LocalDirStorage;
 pub use pace::{Paced, Timed};
 pub use reader::{Events, Recording};

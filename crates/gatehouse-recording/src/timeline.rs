@@ -2,10 +2,9 @@
 //! `gatehouse sessions replay ID`, and NDJSON for `--output json`.
 
 use crate::error::RecordingError;
-use crate::event::{
-    Approval, Decision, EventKind, QueryResult, RecordingEvent, Request, SessionStart,
-};
+use crate::event::{Approval, EventKind, QueryResult, RecordingEvent, Request, SessionStart};
 use crate::reader::{Events, Recording};
+use gatehouse_core::DecisionKind;
 use std::collections::VecDeque;
 use std::fmt::{self, Write as _};
 use std::io::Write;
@@ -174,8 +173,8 @@ fn request_text(request: &Request) -> String {
         clean(what)
     );
     match request.decision {
-        Decision::Allow => {}
-        Decision::Deny => match request.policies.as_slice() {
+        DecisionKind::Allow => {}
+        DecisionKind::Deny => match request.policies.as_slice() {
             [] => text.push_str("  (no policy permits it)"),
             [policy] => {
                 let _ = write!(text, "  by policy {}", clean(policy));
@@ -184,7 +183,7 @@ fn request_text(request: &Request) -> String {
                 let _ = write!(text, "  by policies {}", clean(&policies.join(", ")));
             }
         },
-        Decision::Hold => text.push_str("  awaiting approval"),
+        DecisionKind::Hold => text.push_str("  awaiting approval"),
     }
     text
 }

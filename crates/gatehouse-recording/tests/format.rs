@@ -41,7 +41,7 @@ fn session(requests: u64) -> Vec<RecordingEvent> {
             kind: EventKind::Request(Request {
                 request,
                 action: "sql:select".into(),
-                decision: Decision::Allow,
+                decision: DecisionKind::Allow,
                 policies: vec!["readers-read".into()],
                 statement: Some(format!(
                     "SELECT id, email FROM customers WHERE id = {request}"

@@ -14,7 +14,7 @@ fn event(at_us: u64, kind: EventKind) -> RecordingEvent {
 fn request(
     request: u64,
     action: &str,
-    decision: Decision,
+    decision: DecisionKind,
     policies: &[&str],
     statement: &str,
 ) -> EventKind {
@@ -64,7 +64,7 @@ fn recording() -> Recording {
             request(
                 0,
                 "sql:select",
-                Decision::Allow,
+                DecisionKind::Allow,
                 &["readers"],
                 "SELECT *\n  FROM t",
             ),
@@ -81,7 +81,7 @@ fn recording() -> Recording {
             request(
                 1,
                 "sql:delete",
-                Decision::Deny,
+                DecisionKind::Deny,
                 &["default-deny"],
                 "DELETE FROM t",
             ),
@@ -91,7 +91,7 @@ fn recording() -> Recording {
             request(
                 2,
                 "sql:select",
-                Decision::Allow,
+                DecisionKind::Allow,
                 &[],
                 "SELECT email FROM users",
             ),
@@ -113,7 +113,7 @@ fn recording() -> Recording {
             request(
                 3,
                 "sql:update",
-                Decision::Hold,
+                DecisionKind::Hold,
                 &["prod-writes"],
                 "UPDATE t SET x = 1",
             ),

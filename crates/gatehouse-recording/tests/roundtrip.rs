@@ -13,11 +13,11 @@ fn text() -> impl Strategy<Value = String> {
     prop_oneof![any::<String>(), "[a-z_:]{0,12}", "SELECT [a-z, *\n]{0,40}"]
 }
 
-fn decision() -> impl Strategy<Value = Decision> {
+fn decision() -> impl Strategy<Value = DecisionKind> {
     prop_oneof![
-        Just(Decision::Allow),
-        Just(Decision::Deny),
-        Just(Decision::Hold)
+        Just(DecisionKind::Allow),
+        Just(DecisionKind::Deny),
+        Just(DecisionKind::Hold)
     ]
 }
 

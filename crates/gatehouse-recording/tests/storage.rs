@@ -23,7 +23,7 @@ fn request(at_us: u64, request: u64) -> RecordingEvent {
         kind: EventKind::Request(Request {
             request,
             action: "sql:update".into(),
-            decision: Decision::Allow,
+            decision: DecisionKind::Allow,
             policies: vec![],
             statement: Some("UPDATE orders SET state = 'shipped' WHERE id = $1".into()),
             fingerprint: None,

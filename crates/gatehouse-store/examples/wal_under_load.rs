@@ -29,7 +29,7 @@ use gatehouse_pipeline::{
     ApprovalBinding, AuditEvent, AuditEventKind, AuditIdentity, AuditOutcome, Durability,
 };
 use gatehouse_recording::{
-    Decision, EventKind, QueryResult, RecordingEvent, RecordingHeader, RecordingStorage,
+    DecisionKind, EventKind, QueryResult, RecordingEvent, RecordingHeader, RecordingStorage,
     RecordingWriter, Request,
 };
 use gatehouse_store::{AuditKey, AuditLog, AuditOptions, DurabilitySettings, NewKey, Store};
@@ -77,15 +77,15 @@ fn event(session: &str, n: u64, kind: AuditEventKind) -> AuditEvent {
         connection: Some("demo".into()),
         source_address: Some("127.0.0.1".into()),
         action: Some("sql:select".into()),
-        decision: Some("allow".into()),
+        decision: Some(DecisionKind::Allow),
         policies: vec!["readers-read".into()],
-        statement: Some(format!(
+        request: Some(format!(
             "SELECT id, customer, total FROM orders WHERE id = {n} AND status = 'open'"
         )),
         fingerprint: Some("0123456789abcdef".into()),
         outcome: (kind == AuditEventKind::Outcome).then(|| AuditOutcome {
             rows: Some(1),
-            command_tag: Some("SELECT 1".into()),
+            status: Some("SELECT 1".into()),
             error: None,
             duration_us: 400,
             masked: Default::default(),
@@ -103,7 +103,7 @@ fn recording_event(n: u64) -> [RecordingEvent; 2] {
             kind: EventKind::Request(Request {
                 request: n,
                 action: "sql:select".into(),
-                decision: Decision::Allow,
+                decision: DecisionKind::Allow,
                 policies: vec!["readers-read".into()],
                 statement: Some(format!("SELECT * FROM orders WHERE id = {n}")),
                 fingerprint: None,
@@ -177,7 +177,7 @@ async fn session(
         };
         let started = Instant::now();
         if let Err(error) = log
-            .append(&[event(&name, n, AuditEventKind::Statement)], durability)
+            .append(&[event(&name, n, AuditEventKind::Request)], durability)
             .await
         {
             stop.store(true, Ordering::Relaxed);

@@ -10,7 +10,7 @@
 //! BENCHMARKS.md). Making commits durable is [`crate::durability`]'s job.
 
 use crate::StoreError;
-use crate::chain::{AuditKey, GENESIS_MAC};
+use crate::chain::{AuditFormat, AuditKey, GENESIS_MAC};
 use crate::checkpoint::Checkpoint;
 use crate::durability::{DurabilitySettings, Syncer};
 use crate::store_file::{FollowingConnection, StoreFile, WAL_PRAGMAS};
@@ -82,6 +82,8 @@ pub(crate) struct RawEvent {
     pub session: Option<String>,
     pub body: String,
     pub mac: Vec<u8>,
+    /// `audit_log.format`: how `body` is encoded and which MAC domain covers it.
+    pub format: i64,
 }
 
 impl AuditLog {
@@ -257,7 +259,7 @@ impl AuditLog {
         limit: i64,
     ) -> Result<Vec<RawEvent>, StoreError> {
         let rows = sqlx::query(
-            "SELECT seq, time_unix_ms, kind, subject, session, body, mac FROM audit_log
+            "SELECT seq, time_unix_ms, kind, subject, session, body, mac, format FROM audit_log
              WHERE seq > ? ORDER BY seq LIMIT ?",
         )
         .bind(after)
@@ -274,6 +276,7 @@ impl AuditLog {
                     session: row.try_get("session")?,
                     body: row.try_get("body")?,
                     mac: row.try_get("mac")?,
+                    format: row.try_get("format")?,
                 })
             })
             .collect()
@@ -351,20 +354,25 @@ impl AuditSink for AuditLog {
 /// Refuse to extend a chain written with another key: the newest event's MAC must verify.
 fn check_key_matches(connection: &rusqlite::Connection, key: &AuditKey) -> Result<(), StoreError> {
     let mut newest_two = connection
-        .prepare("SELECT seq, body, mac FROM audit_log ORDER BY seq DESC LIMIT 2")
+        .prepare("SELECT seq, body, mac, format FROM audit_log ORDER BY seq DESC LIMIT 2")
         .map_err(|e| StoreError::Audit(e.to_string()))?;
-    let rows: Vec<(i64, String, Vec<u8>)> = newest_two
-        .query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
+    let rows: Vec<(i64, String, Vec<u8>, i64)> = newest_two
+        .query_map([], |row| {
+            Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
+        })
         .and_then(|rows| rows.collect())
         .map_err(|e| StoreError::Audit(e.to_string()))?;
-    let Some((seq, body, mac)) = rows.first() else {
+    let Some((seq, body, mac, format)) = rows.first() else {
         return Ok(());
     };
     let previous = match rows.get(1) {
-        Some((_, _, previous)) => to_mac(previous),
+        Some((_, _, previous, _)) => to_mac(previous),
         None => GENESIS_MAC,
     };
-    if crate::chain::macs_equal(&key.mac(&previous, *seq, body.as_bytes()), mac) {
+    let verifies = AuditFormat::from_stored(*format).is_some_and(|format| {
+        crate::chain::macs_equal(&key.mac(format, &previous, *seq, body.as_bytes()), mac)
+    });
+    if verifies {
         Ok(())
     } else {
         Err(StoreError::Audit(format!(

@@ -31,7 +31,7 @@ pub use agents::{
 };
 pub use approvals::{ApprovalList, Verdict};
 pub use audit::{AuditFilter, AuditLog, AuditOptions, StoredEvent};
-pub use chain::{AuditKey, load_or_create_key_file};
+pub use chain::{AuditFormat, AuditKey, load_or_create_key_file};
 pub use checkpoint::Checkpoint;
 pub use durability::DurabilitySettings;
 pub use error::StoreError;

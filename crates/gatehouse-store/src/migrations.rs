@@ -193,6 +193,14 @@ const MIGRATIONS: &[(i64, &str)] = &[
     ALTER TABLE approvals ADD COLUMN context_digest TEXT NOT NULL DEFAULT '';
     "#,
     ),
+    (
+        9,
+        r#"
+    -- Audit format 2 (compact, protocol-neutral bodies, their own MAC domain). Events stored
+    -- before it are format 1; the column is covered by the MAC through its domain.
+    ALTER TABLE audit_log ADD COLUMN format INTEGER NOT NULL DEFAULT 1;
+    "#,
+    ),
 ];
 
 pub(crate) async fn apply(pool: &SqlitePool) -> Result<(), StoreError> {

@@ -3,9 +3,10 @@
 
 use crate::StoreError;
 use crate::audit::{AuditLog, RawEvent};
-use crate::chain::{AuditKey, GENESIS_MAC, MAC_LEN, macs_equal};
+use crate::chain::{AuditFormat, AuditKey, GENESIS_MAC, MAC_LEN, macs_equal};
 use crate::checkpoint::Checkpoint;
 use crate::writer::to_mac;
+use gatehouse_pipeline::AuditEventKind;
 use serde::Serialize;
 
 /// What verification found.
@@ -61,6 +62,8 @@ struct ChainWalker<'k> {
     checked: u64,
     last_seq: i64,
     previous: [u8; MAC_LEN],
+    /// The format of the newest event checked: no later event may be in an older one.
+    newest_format: Option<AuditFormat>,
     checkpoint: Option<&'k Checkpoint>,
 }
 
@@ -71,6 +74,7 @@ impl<'k> ChainWalker<'k> {
             checked: 0,
             last_seq: 0,
             previous: GENESIS_MAC,
+            newest_format: None,
             checkpoint,
         }
     }
@@ -86,9 +90,31 @@ impl<'k> ChainWalker<'k> {
                 ),
             });
         }
+        let Some(format) = AuditFormat::from_stored(event.format) else {
+            return Some(ChainProblem {
+                seq: event.seq,
+                reason: format!(
+                    "event {} is stored in format {}, which this gatehouse does not know (written by a newer version, or the column was edited)",
+                    event.seq, event.format
+                ),
+            });
+        };
+        if let Some(newest) = self.newest_format
+            && format < newest
+        {
+            return Some(ChainProblem {
+                seq: event.seq,
+                reason: format!(
+                    "event {} is in audit format {} after events in format {}: formats never go back (a downgrade), so it was written by an older gatehouse or inserted",
+                    event.seq,
+                    format.stored(),
+                    newest.stored()
+                ),
+            });
+        }
         let mac = self
             .key
-            .mac(&self.previous, event.seq, event.body.as_bytes());
+            .mac(format, &self.previous, event.seq, event.body.as_bytes());
         if !macs_equal(&mac, &event.mac) {
             return Some(ChainProblem {
                 seq: event.seq,
@@ -98,7 +124,7 @@ impl<'k> ChainWalker<'k> {
                 ),
             });
         }
-        if let Some(column) = column_disagreeing_with_body(event) {
+        if let Some(column) = column_disagreeing_with_body(event, format) {
             return Some(ChainProblem {
                 seq: event.seq,
                 reason: format!(
@@ -120,6 +146,7 @@ impl<'k> ChainWalker<'k> {
             });
         }
         self.checked += 1;
+        self.newest_format = Some(format);
         self.last_seq = event.seq;
         self.previous = to_mac(&event.mac);
         None
@@ -158,13 +185,18 @@ impl<'k> ChainWalker<'k> {
 
 /// The indexed columns are copies of body fields (for searching); an edit to them alone would
 /// not break the MAC, so compare them with the body.
-fn column_disagreeing_with_body(event: &RawEvent) -> Option<&'static str> {
+fn column_disagreeing_with_body(event: &RawEvent, format: AuditFormat) -> Option<&'static str> {
     let Ok(body) = serde_json::from_str::<gatehouse_pipeline::AuditEvent>(&event.body) else {
         return Some("body");
     };
+    // Format 1 named a request event's kind `statement`, in its body and in the column.
+    let kind = match (format, body.kind) {
+        (AuditFormat::V1, AuditEventKind::Request) => "statement",
+        (_, kind) => kind.as_str(),
+    };
     if body.time_unix_ms != event.time_unix_ms {
         Some("time_unix_ms")
-    } else if body.kind.as_str() != event.kind {
+    } else if kind != event.kind {
         Some("kind")
     } else if body.identity.subject != event.subject {
         Some("subject")

@@ -13,7 +13,7 @@
 //! first checked to be the same log (its key, its checkpoint) before anything is appended.
 
 use crate::audit::check_reopened;
-use crate::chain::{AuditKey, GENESIS_MAC, MAC_LEN};
+use crate::chain::{AuditFormat, AuditKey, GENESIS_MAC, MAC_LEN};
 use crate::store_file::{FollowingConnection, is_storage_failure};
 use gatehouse_pipeline::AuditEvent;
 use rusqlite::OptionalExtension;
@@ -22,8 +22,9 @@ use std::path::PathBuf;
 use std::sync::{Mutex, PoisonError, TryLockError};
 use tokio::sync::oneshot;
 
-const INSERT: &str = "INSERT INTO audit_log (seq, time_unix_ms, kind, subject, session, body, mac)
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
+const INSERT: &str =
+    "INSERT INTO audit_log (seq, time_unix_ms, kind, subject, session, body, mac, format)
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
 const NEWEST: &str = "SELECT seq, mac FROM audit_log ORDER BY seq DESC LIMIT 1";
 
 /// What a submitter learns: the `seq` of its last event, or why nothing was stored.
@@ -274,7 +275,7 @@ fn append_chained(
             seq += 1;
             let body = serde_json::to_string(event)
                 .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
-            let mac = key.mac(&previous, seq, body.as_bytes());
+            let mac = key.mac(AuditFormat::CURRENT, &previous, seq, body.as_bytes());
             insert.execute(rusqlite::params![
                 seq,
                 event.time_unix_ms,
@@ -283,6 +284,7 @@ fn append_chained(
                 event.session,
                 body,
                 mac.as_slice(),
+                AuditFormat::CURRENT.stored(),
             ])?;
             previous = mac;
         }

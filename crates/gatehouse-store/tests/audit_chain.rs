@@ -11,7 +11,8 @@
 
 use gatehouse_pipeline::{AuditEvent, AuditEventKind, AuditIdentity, AuditSink, Durability};
 use gatehouse_store::{
-    AuditFilter, AuditKey, AuditLog, AuditOptions, Checkpoint, DurabilitySettings, Store,
+    AuditFilter, AuditFormat, AuditKey, AuditLog, AuditOptions, Checkpoint, DurabilitySettings,
+    Store,
 };
 use std::path::{Path, PathBuf};
 
@@ -76,7 +77,7 @@ async fn open(dir: &Path) -> (Store, AuditLog) {
 fn event(statement: &str) -> AuditEvent {
     AuditEvent {
         time_unix_ms: 1_700_000_000_000,
-        kind: AuditEventKind::Statement,
+        kind: AuditEventKind::Request,
         identity: AuditIdentity {
             subject: "ana".into(),
             kind: "human".into(),
@@ -87,9 +88,9 @@ fn event(statement: &str) -> AuditEvent {
         connection: Some("demo".into()),
         source_address: Some("127.0.0.1".into()),
         action: Some("sql:select".into()),
-        decision: Some("allow".into()),
+        decision: Some(gatehouse_core::DecisionKind::Allow),
         policies: vec!["readers-read".into()],
-        statement: Some(statement.into()),
+        request: Some(statement.into()),
         fingerprint: Some("abc".into()),
         outcome: None,
         refers_to: None,
@@ -156,7 +157,7 @@ async fn a_request_with_thousands_of_statements_is_stored_whole() {
         .await
         .unwrap();
     assert_eq!(rows.len(), 2500);
-    assert_eq!(rows[2499].event.statement.as_deref(), Some("SELECT 2499"));
+    assert_eq!(rows[2499].event.request.as_deref(), Some("SELECT 2499"));
     assert_eq!(f.verify().await.checked, 2500);
 }
 
@@ -177,6 +178,20 @@ async fn an_edited_event_is_named() {
     f.append(5).await;
     f.tamper("UPDATE audit_log SET body = replace(body, 'allow', 'deny') WHERE seq = 3");
     assert_eq!(problem_seq(&f.verify().await), 3);
+}
+
+#[tokio::test]
+async fn an_event_whose_format_column_is_edited_is_named() {
+    // The format picks the MAC domain, so passing a format 2 body off as format 1 (whose
+    // bodies older readers trust to carry every field) breaks its MAC.
+    let f = Fixture::new().await;
+    f.append(5).await;
+    f.tamper("UPDATE audit_log SET format = 1 WHERE seq = 5");
+    let report = f.verify().await;
+    assert_eq!(problem_seq(&report), 5);
+    f.tamper("UPDATE audit_log SET format = 7 WHERE seq = 5");
+    let report = f.verify().await;
+    assert!(report.problem.unwrap().reason.contains("format 7"));
 }
 
 #[tokio::test]
@@ -215,7 +230,7 @@ async fn an_inserted_event_is_named() {
     f.tamper(
         "UPDATE audit_log SET seq = seq + 1000 WHERE seq > 2;
          UPDATE audit_log SET seq = seq - 999 WHERE seq > 1000;
-         INSERT INTO audit_log SELECT 3, time_unix_ms, kind, subject, session, body, mac FROM audit_log WHERE seq = 2",
+         INSERT INTO audit_log SELECT 3, time_unix_ms, kind, subject, session, body, mac, format FROM audit_log WHERE seq = 2",
     );
     assert_eq!(problem_seq(&f.verify().await), 3);
 }
@@ -352,7 +367,7 @@ async fn deferred_events_ride_with_the_next_append_or_arrive_within_the_window()
         .unwrap();
     let statements: Vec<_> = rows
         .iter()
-        .map(|r| r.event.statement.clone().unwrap())
+        .map(|r| r.event.request.clone().unwrap())
         .collect();
     assert_eq!(statements, ["outcome 1", "SELECT 2", "outcome 2"]);
     assert!(f.verify().await.problem.is_none());
@@ -381,4 +396,110 @@ async fn a_log_that_cannot_keep_up_refuses_state_changing_requests() {
     log.record(vec![event("SELECT 1")], Durability::Windowed)
         .await
         .unwrap();
+}
+
+/// A format 1 body as gatehouse wrote it before format 2: every field, SQL names.
+fn v1_body(seq: i64) -> String {
+    format!(
+        r#"{{"time_unix_ms":1700000000000,"kind":"statement","identity":{{"subject":"ana","kind":"human","groups":["readers"]}},"acting_for":[],"session":"s-1","connection":"demo","source_address":"127.0.0.1","action":"sql:select","decision":"allow","policies":["readers-read"],"statement":"SELECT {seq}","fingerprint":"abc","outcome":null,"refers_to":null,"detail":null}}"#
+    )
+}
+
+impl Fixture {
+    /// Append a format 1 event the way an older gatehouse did, chained to the newest row.
+    fn append_v1(&self) -> i64 {
+        let key = AuditKey::load_or_create(&self.dir.path().join("audit.key")).unwrap();
+        let connection = rusqlite::Connection::open(self.db()).unwrap();
+        let newest: Option<(i64, Vec<u8>)> = connection
+            .query_row(
+                "SELECT seq, mac FROM audit_log ORDER BY seq DESC LIMIT 1",
+                [],
+                |row| Ok((row.get(0)?, row.get(1)?)),
+            )
+            .ok();
+        let (seq, previous) = match newest {
+            Some((seq, mac)) => (seq + 1, <[u8; 32]>::try_from(mac.as_slice()).unwrap()),
+            None => (1, [0u8; 32]),
+        };
+        let body = v1_body(seq);
+        let mac = key.mac(AuditFormat::V1, &previous, seq, body.as_bytes());
+        connection
+            .execute(
+                "INSERT INTO audit_log (seq, time_unix_ms, kind, subject, session, body, mac, format)
+                 VALUES (?1, 1700000000000, 'statement', 'ana', 's-1', ?2, ?3, 1)",
+                rusqlite::params![seq, body, mac.as_slice()],
+            )
+            .unwrap();
+        seq
+    }
+}
+
+#[tokio::test]
+async fn a_chain_of_format_1_events_continues_in_format_2_and_verifies_whole() {
+    let f = Fixture::new().await;
+    f.append_v1();
+    f.append_v1();
+    f.append(2).await;
+    let report = f.verify().await;
+    assert!(report.problem.is_none(), "{report:?}");
+    assert_eq!(report.checked, 4);
+    let formats: Vec<i64> = {
+        let connection = rusqlite::Connection::open(f.db()).unwrap();
+        let mut query = connection
+            .prepare("SELECT format FROM audit_log ORDER BY seq")
+            .unwrap();
+        query
+            .query_map([], |row| row.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    };
+    assert_eq!(formats, [1, 1, 2, 2]);
+    // Both formats read into the same protocol-neutral event.
+    let rows = f
+        .log
+        .read(&AuditFilter {
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let requests: Vec<_> = rows
+        .iter()
+        .map(|r| r.event.request.clone().unwrap())
+        .collect();
+    assert_eq!(requests, ["SELECT 1", "SELECT 2", "SELECT 0", "SELECT 1"]);
+    assert_eq!(
+        rows[0].event.decision,
+        Some(gatehouse_core::DecisionKind::Allow)
+    );
+}
+
+#[tokio::test]
+async fn a_format_1_event_after_format_2_ones_is_refused_as_a_downgrade() {
+    let f = Fixture::new().await;
+    f.append(3).await;
+    let seq = f.append_v1();
+    assert_eq!(seq, 4);
+    let report = f.verify().await;
+    let problem = report.problem.expect("a downgrade is a problem");
+    assert_eq!(problem.seq, 4);
+    assert!(problem.reason.contains("downgrade"), "{}", problem.reason);
+    assert_eq!(report.checked, 3);
+}
+
+#[tokio::test]
+async fn format_2_bodies_leave_out_empty_fields() {
+    let f = Fixture::new().await;
+    f.append(1).await;
+    let connection = rusqlite::Connection::open(f.db()).unwrap();
+    let body: String = connection
+        .query_row("SELECT body FROM audit_log WHERE seq = 1", [], |row| {
+            row.get(0)
+        })
+        .unwrap();
+    assert!(body.contains(r#""request":"SELECT 0""#), "{body}");
+    assert!(!body.contains("null"), "{body}");
+    assert!(!body.contains("statement"), "{body}");
+    assert!(body.len() < v1_body(1).len(), "{body}");
 }

@@ -10,8 +10,9 @@
 )]
 
 use gatehouse_recording::{
-    Decision, EventKind, QueryResult, Recording, RecordingError, RecordingEvent, RecordingHeader,
-    RecordingStorage, RecordingSummary, RecordingWriter, Request, SessionEnd, WriterConfig,
+    DecisionKind, EventKind, QueryResult, Recording, RecordingError, RecordingEvent,
+    RecordingHeader, RecordingStorage, RecordingSummary, RecordingWriter, Request, SessionEnd,
+    WriterConfig,
 };
 use gatehouse_store::{Store, StoreError, StoreRecordings};
 use time::OffsetDateTime;
@@ -42,7 +43,7 @@ fn events(requests: u64, ended: bool) -> Vec<RecordingEvent> {
             kind: EventKind::Request(Request {
                 request: n,
                 action: "sql:select".into(),
-                decision: Decision::Allow,
+                decision: DecisionKind::Allow,
                 policies: vec!["readers-read".into()],
                 statement: Some(format!("SELECT * FROM orders WHERE id = {n}")),
                 fingerprint: None,

@@ -41,13 +41,13 @@ fn event(n: u64, kind: AuditEventKind) -> AuditEvent {
         connection: Some("demo".into()),
         source_address: Some("127.0.0.1".into()),
         action: Some("sql:select".into()),
-        decision: Some("allow".into()),
+        decision: Some(gatehouse_core::DecisionKind::Allow),
         policies: vec!["readers-read".into()],
-        statement: Some(statement(n)),
+        request: Some(statement(n)),
         fingerprint: Some("abc".into()),
         outcome: (kind == AuditEventKind::Outcome).then(|| AuditOutcome {
             rows: Some(1),
-            command_tag: Some("SELECT 1".into()),
+            status: Some("SELECT 1".into()),
             error: None,
             duration_us: 300,
             masked: Default::default(),
@@ -118,7 +118,7 @@ async fn sessions(
                     } else {
                         Durability::Windowed
                     };
-                    log.append(&[event(n, AuditEventKind::Statement)], durability)
+                    log.append(&[event(n, AuditEventKind::Request)], durability)
                         .await
                         .unwrap();
                     log.append_deferred(vec![event(n, AuditEventKind::Outcome)])

@@ -142,7 +142,7 @@ pub(crate) async fn create_request(
         action: Some("access:request".to_owned()),
         decision: None,
         policies: vec![GRANT_POLICY.to_owned()],
-        statement: Some(record.binding.statement.clone()),
+        request: Some(record.binding.statement.clone()),
         fingerprint: Some(record.binding.fingerprint.clone()),
         outcome: None,
         refers_to: None,

@@ -5,6 +5,7 @@
 
 use crate::config::ProviderKind;
 use crate::identity::{Providers, Refusal};
+use gatehouse_core::DecisionKind;
 use gatehouse_pipeline::BoxFuture;
 use gatehouse_pipeline::{AuditEvent, AuditEventKind, AuditIdentity, Durability};
 use gatehouse_store::{AgentProof, AuditLog, Store};
@@ -41,9 +42,9 @@ impl StoreAuthority {
                 identity,
                 format!("agent:{decision}"),
                 if decision == "refuse" {
-                    "deny"
+                    DecisionKind::Deny
                 } else {
-                    "allow"
+                    DecisionKind::Allow
                 },
                 Some(detail),
             )

@@ -431,7 +431,7 @@ fn review_event(record: &ApprovalRecord, reviewer: &Identity, verdict: Verdict) 
 fn bind_event(event: &mut AuditEvent, record: &ApprovalRecord) {
     event.decision = None;
     event.connection = Some(record.binding.connection.clone());
-    event.statement = Some(record.binding.statement.clone());
+    event.request = Some(record.binding.statement.clone());
     event.fingerprint = Some(record.binding.fingerprint.clone());
     event.policies = vec![record.need.policy.clone()];
 }

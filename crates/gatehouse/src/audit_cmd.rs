@@ -161,13 +161,61 @@ pub async fn tail(
     Ok(ExitCode::SUCCESS)
 }
 
-/// One exported event: `seq`, `time` (RFC 3339), the event's own fields, `mac`.
+/// One exported event: `seq`, `time` (RFC 3339), the event's fields, `mac`. The export's
+/// columns are stable whatever format an event is stored in: every column is present (`null`
+/// when empty), and format v2's protocol-neutral names are exported under the columns they
+/// always had (`request` as `statement`, the outcome's `status` as `command_tag`).
 fn export_line(event: &StoredEvent) -> Result<String> {
-    let mut value = serde_json::to_value(event)?;
-    if let Some(object) = value.as_object_mut() {
-        object.insert("time".into(), format_time(event.event.time_unix_ms).into());
+    let e = &event.event;
+    let mut value = serde_json::json!({
+        "seq": event.seq,
+        "time_unix_ms": e.time_unix_ms,
+        "kind": exported_kind(e.kind),
+        "identity": {
+            "subject": e.identity.subject,
+            "kind": e.identity.kind,
+            "groups": e.identity.groups,
+        },
+        "acting_for": e.acting_for,
+        "session": e.session,
+        "connection": e.connection,
+        "source_address": e.source_address,
+        "action": e.action,
+        "decision": e.decision,
+        "policies": e.policies,
+        "statement": e.request,
+        "fingerprint": e.fingerprint,
+        "outcome": e.outcome.as_ref().map(|outcome| {
+            let mut exported = serde_json::json!({
+                "rows": outcome.rows,
+                "command_tag": outcome.status,
+                "error": outcome.error,
+                "duration_us": outcome.duration_us,
+            });
+            if !outcome.masked.is_empty()
+                && let Some(object) = exported.as_object_mut()
+            {
+                object.insert("masked".into(), serde_json::json!(outcome.masked));
+            }
+            exported
+        }),
+        "refers_to": e.refers_to,
+        "detail": e.detail,
+        "mac": event.mac,
+        "time": format_time(e.time_unix_ms),
+    });
+    if let (Some(context), Some(object)) = (&e.context, value.as_object_mut()) {
+        object.insert("context".into(), serde_json::to_value(context)?);
     }
     Ok(value.to_string())
+}
+
+/// An event kind as the export has always named it (`request` events as `statement`).
+fn exported_kind(kind: AuditEventKind) -> &'static str {
+    match kind {
+        AuditEventKind::Request => "statement",
+        kind => kind.as_str(),
+    }
 }
 
 fn print_event(event: &StoredEvent, format: OutputFormat) -> Result<()> {
@@ -176,7 +224,7 @@ fn print_event(event: &StoredEvent, format: OutputFormat) -> Result<()> {
         OutputFormat::Text => {
             let e = &event.event;
             let what = e
-                .statement
+                .request
                 .as_deref()
                 .or(e.detail.as_deref())
                 .unwrap_or_default();
@@ -184,7 +232,7 @@ fn print_event(event: &StoredEvent, format: OutputFormat) -> Result<()> {
                 Some(error) => format!("error {error}"),
                 None => format!(
                     "{} in {:.1} ms",
-                    o.command_tag.as_deref().unwrap_or("ok"),
+                    o.status.as_deref().unwrap_or("ok"),
                     o.duration_us as f64 / 1000.0
                 ),
             });
@@ -192,10 +240,10 @@ fn print_event(event: &StoredEvent, format: OutputFormat) -> Result<()> {
                 "{:>6}  {}  {:<16} {:<12} {:<14} {:<5} {}{}",
                 event.seq,
                 format_time(e.time_unix_ms),
-                e.kind.as_str(),
+                exported_kind(e.kind),
                 e.identity.subject,
                 e.action.as_deref().unwrap_or("-"),
-                e.decision.as_deref().unwrap_or("-"),
+                e.decision.map_or("-", |decision| decision.as_str()),
                 what.replace('\n', " "),
                 outcome.map(|o| format!(" → {o}")).unwrap_or_default()
             );

@@ -2,11 +2,12 @@
 //! the gateway's process) changes or reads what the audit log guards. Shared by the CLI and the
 //! server, so neither imports the other.
 
+use gatehouse_core::DecisionKind;
 use gatehouse_pipeline::{AuditEvent, AuditEventKind, AuditIdentity};
 
 /// An event caused by whoever runs this command on this machine.
 pub fn operator_event(kind: AuditEventKind, action: &str, detail: Option<String>) -> AuditEvent {
-    AuditEvent::administrative(kind, operator(), action, "allow", detail)
+    AuditEvent::administrative(kind, operator(), action, DecisionKind::Allow, detail)
 }
 
 /// Whoever runs this process on this machine, as the audit log names them.

@@ -5,6 +5,7 @@
 //! decide again what they decided once ([`gatehouse_pg`]'s policy watch); held approvals bound
 //! to the old version are held again under the new one (an approval binds the policy version).
 
+use gatehouse_core::DecisionKind;
 use gatehouse_pipeline::{AuditEvent, AuditEventKind, AuditIdentity, Durability, Pipeline};
 use gatehouse_policy::PolicyEngine;
 use gatehouse_store::AuditLog;
@@ -69,7 +70,7 @@ impl PolicyReloader {
                     AuditEventKind::PolicyChange,
                     by,
                     "policy:reload",
-                    "deny",
+                    DecisionKind::Deny,
                     Some(format!(
                         "reload ({via}) refused, version {} stays in force: {reason}",
                         in_force.version()
@@ -102,7 +103,7 @@ impl PolicyReloader {
             AuditEventKind::PolicyChange,
             by,
             "policy:reload",
-            "allow",
+            DecisionKind::Allow,
             Some(detail),
         );
         self.audit

@@ -2,6 +2,7 @@
 //! every token rejection is on record with its reason — as the PostgreSQL listener's are —
 //! and never with the token.
 
+use gatehouse_core::DecisionKind;
 use gatehouse_pipeline::{AuditEvent, AuditEventKind, AuditIdentity, Durability};
 use gatehouse_store::AuditLog;
 
@@ -12,7 +13,7 @@ pub async fn record(audit: &AuditLog, endpoint: &str, reason: &str) {
         AuditEventKind::AuthFailure,
         AuditIdentity::anonymous(),
         format!("api:{endpoint}"),
-        "deny",
+        DecisionKind::Deny,
         Some(format!("refused a bearer token at {endpoint}: {reason}")),
     );
     if let Err(error) = audit.append(&[event], Durability::Windowed).await {

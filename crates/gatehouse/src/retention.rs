@@ -70,7 +70,7 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
     use gatehouse_recording::{
-        Decision, EventKind, LocalDirStorage, RecordingEvent, RecordingHeader, RecordingWriter,
+        DecisionKind, EventKind, LocalDirStorage, RecordingEvent, RecordingHeader, RecordingWriter,
         Request, SessionEnd,
     };
     use gatehouse_store::{AuditFilter, AuditKey, AuditOptions, DurabilitySettings, Store};
@@ -92,7 +92,7 @@ mod tests {
             EventKind::Request(Request {
                 request: 0,
                 action: "sql:select".to_owned(),
-                decision: Decision::Allow,
+                decision: DecisionKind::Allow,
                 policies: Vec::new(),
                 statement: Some("SELECT 1".to_owned()),
                 fingerprint: None,

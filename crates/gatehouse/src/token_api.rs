@@ -23,6 +23,7 @@ use axum::extract::{ConnectInfo, DefaultBodyLimit, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
+use gatehouse_core::DecisionKind;
 use gatehouse_core::{Identity, IdentityKind};
 use gatehouse_identity::{TokenClaims, TokenSigner};
 use gatehouse_pipeline::{AuditEvent, AuditEventKind, AuditIdentity, Durability, now_unix_ms};
@@ -168,7 +169,7 @@ async fn exchange(
             );
             tracing::info!(source = %source, "token exchange {detail}");
             let identity = Identity::new("anonymous", IdentityKind::Machine, Vec::new());
-            let event = event(&identity, source, "deny", detail);
+            let event = event(&identity, source, DecisionKind::Deny, detail);
             if let Err(reason) = api.inner.audit.append(&[event], Durability::Windowed).await {
                 tracing::error!(%reason, "cannot record a refused token exchange in the audit log");
             }
@@ -319,7 +320,7 @@ async fn run(
     // The grant is on disk before the token leaves: no token without its record.
     api.inner
         .audit
-        .append(&[event(&identity, attempt.source, "allow", detail)], Durability::Synced)
+        .append(&[event(&identity, attempt.source, DecisionKind::Allow, detail)], Durability::Synced)
         .await
         .map_err(|reason| {
             tracing::error!(%reason, "cannot record a token exchange; refusing it");
@@ -412,7 +413,12 @@ fn kind_name(kind: ProviderKind) -> &'static str {
     }
 }
 
-fn event(identity: &Identity, source: SocketAddr, decision: &str, detail: String) -> AuditEvent {
+fn event(
+    identity: &Identity,
+    source: SocketAddr,
+    decision: DecisionKind,
+    detail: String,
+) -> AuditEvent {
     let who = AuditIdentity {
         subject: identity.subject.clone(),
         kind: identity.kind.as_str().to_owned(),

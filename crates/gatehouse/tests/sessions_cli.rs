@@ -11,7 +11,7 @@
 )]
 
 use gatehouse_recording::{
-    Decision, EventKind, LocalDirStorage, QueryResult, RecordingEvent, RecordingHeader,
+    DecisionKind, EventKind, LocalDirStorage, QueryResult, RecordingEvent, RecordingHeader,
     RecordingStorage, RecordingWriter, Request, SessionEnd, SessionStart, WriterConfig,
 };
 use gatehouse_store::Store;
@@ -67,7 +67,7 @@ fn session_events(
         at_us,
         kind: EventKind::Request(Request {
             request,
-            action: if decision == Decision::Allow {
+            action: if decision == DecisionKind::Allow {
                 "sql:select".into()
             } else {
                 "sql:delete".into()
@@ -95,7 +95,7 @@ fn session_events(
                 gatehouse_version: "0.1.0".into(),
             }),
         },
-        request(500_000, 0, ALLOWED, Decision::Allow),
+        request(500_000, 0, ALLOWED, DecisionKind::Allow),
         RecordingEvent {
             at_us: 501_000,
             kind: EventKind::Result(QueryResult {
@@ -109,7 +109,7 @@ fn session_events(
                 masked: Default::default(),
             }),
         },
-        request(1_500_000, 1, DENIED, Decision::Deny),
+        request(1_500_000, 1, DENIED, DecisionKind::Deny),
     ];
     if ended {
         events.push(RecordingEvent {

@@ -121,7 +121,7 @@ impl ResultTracker {
                     seq: statement.seq,
                     outcome: AuditOutcome {
                         rows: None,
-                        command_tag: None,
+                        status: None,
                         error: Some(why.to_owned()),
                         duration_us: elapsed_us(statement.sent_at),
                         masked: Default::default(),
@@ -149,7 +149,7 @@ impl ResultTracker {
             seq: statement.seq,
             outcome: AuditOutcome {
                 rows,
-                command_tag,
+                status: command_tag,
                 error,
                 duration_us: elapsed_us(statement.sent_at),
                 masked: std::mem::take(&mut self.masked),
@@ -241,7 +241,7 @@ mod tests {
             ]
         );
         assert_eq!(
-            tracker.finished[1].outcome.command_tag.as_deref(),
+            tracker.finished[1].outcome.status.as_deref(),
             Some("SELECT 2")
         );
     }
@@ -258,6 +258,6 @@ mod tests {
             None,
         );
         assert_eq!(tracker.finished[0].outcome.rows, Some(1));
-        assert!(tracker.finished[0].outcome.command_tag.is_none());
+        assert!(tracker.finished[0].outcome.status.is_none());
     }
 }

@@ -55,7 +55,7 @@ pub(crate) async fn record_call(
         action: Some(format!("mcp:{tool}")),
         decision: None,
         policies: Vec::new(),
-        statement: text("sql"),
+        request: text("sql"),
         fingerprint: None,
         outcome: None,
         refers_to: None,
