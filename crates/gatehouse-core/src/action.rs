@@ -3,7 +3,8 @@
 //! Action names are stable: policies, audit events and documentation refer to them by the
 //! strings returned from [`Action::name`].
 
-use crate::Lineage;
+use crate::request::{Effect, ProtocolRequest, ProtocolSchema};
+use crate::{Attribute, Lineage};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
@@ -132,26 +133,120 @@ pub struct StatementContext {
 }
 
 /// A typed request, decided by policy. Adapters decode bytes into these; nothing downstream of
-/// the adapter sees bytes.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "lowercase")]
+/// the adapter sees bytes, and nothing but the adapter knows which protocol a request is.
+#[derive(Debug, Clone)]
 pub enum Action {
     /// Opening a session on a connection.
     Connect,
     /// Seeing the connection's data without masking; asked once per session where masking
     /// is configured. Denied means masked.
     ViewUnmasked,
-    /// One SQL statement.
-    Sql(SqlStatement),
+    /// One request of a protocol (one SQL statement, ...).
+    Request(Arc<dyn ProtocolRequest>),
 }
 
 impl Action {
+    /// The action for one request of a protocol.
+    pub fn of(request: impl ProtocolRequest) -> Action {
+        Action::Request(Arc::new(request))
+    }
+
     /// The stable Cedar action name (`connect`, `sql:select`, ...).
     pub fn name(&self) -> &'static str {
         match self {
             Action::Connect => "connect",
             Action::ViewUnmasked => "data:unmasked",
-            Action::Sql(statement) => statement.kind.action_name(),
+            Action::Request(request) => request.action(),
         }
+    }
+
+    /// The protocol request, unless this is a session-level action.
+    pub fn request(&self) -> Option<&dyn ProtocolRequest> {
+        match self {
+            Action::Connect | Action::ViewUnmasked => None,
+            Action::Request(request) => Some(request.as_ref()),
+        }
+    }
+
+    /// The adapter's own request type behind this action, if it is `T`.
+    pub fn downcast_ref<T: ProtocolRequest>(&self) -> Option<&T> {
+        self.request()?.downcast_ref::<T>()
+    }
+
+    /// What forwarding it does; session-level actions change nothing at the target.
+    pub fn effect(&self) -> Effect {
+        self.request()
+            .map_or(Effect::SessionState, |request| request.effect())
+    }
+}
+
+/// The SQL protocol's part of the Cedar schema.
+pub const SQL_PROTOCOL: ProtocolSchema = ProtocolSchema {
+    name: "sql",
+    fragment: include_str!("../schema/sql.cedarschema"),
+    request_actions: &[
+        "sql:select",
+        "sql:insert",
+        "sql:update",
+        "sql:delete",
+        "sql:ddl",
+        "sql:dcl",
+        "sql:admin",
+        "sql:session",
+        "sql:unknown",
+    ],
+};
+
+impl SqlKind {
+    /// What a statement of this kind does to the database.
+    pub fn effect(self) -> Effect {
+        match self {
+            SqlKind::Select => Effect::Read,
+            SqlKind::Session => Effect::SessionState,
+            SqlKind::Insert | SqlKind::Update | SqlKind::Delete => Effect::Write,
+            SqlKind::Ddl | SqlKind::Dcl | SqlKind::Admin => Effect::Admin,
+            SqlKind::Unknown => Effect::Unknown,
+        }
+    }
+}
+
+impl ProtocolRequest for SqlStatement {
+    fn action(&self) -> &'static str {
+        self.kind.action_name()
+    }
+
+    fn effect(&self) -> Effect {
+        self.kind.effect()
+    }
+
+    fn text(&self) -> &str {
+        &self.text
+    }
+
+    fn fingerprint(&self) -> &str {
+        &self.fingerprint
+    }
+
+    fn context(&self) -> Option<&StatementContext> {
+        self.context.as_deref()
+    }
+
+    /// `statement`, `fingerprint`, `reads`, `writes`, `tables` (both), `functions`, `all_rows`:
+    /// the `SqlContext` of `schema/sql.cedarschema`.
+    fn attributes(&self) -> Vec<(&'static str, Attribute)> {
+        let tables = self.reads.iter().chain(&self.writes).cloned().collect();
+        vec![
+            ("statement", Attribute::String(self.text.clone())),
+            ("fingerprint", Attribute::String(self.fingerprint.clone())),
+            ("reads", Attribute::Set(self.reads.clone())),
+            ("writes", Attribute::Set(self.writes.clone())),
+            ("tables", Attribute::Set(tables)),
+            ("functions", Attribute::Set(self.functions.clone())),
+            ("all_rows", Attribute::Bool(self.all_rows)),
+        ]
+    }
+
+    fn explanation(&self) -> Option<&str> {
+        self.reason.as_deref()
     }
 }

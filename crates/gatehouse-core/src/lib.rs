@@ -1,5 +1,6 @@
 //! The vocabulary every part of gatehouse shares: who is asking ([`Identity`]), what they ask
-//! to reach ([`ConnectionInfo`]) and what they ask to do ([`Action`]).
+//! to reach ([`ConnectionInfo`]) and what they ask to do ([`Action`], whose protocol requests
+//! implement [`ProtocolRequest`]).
 //!
 //! This crate exists so that protocol adapters, the policy engine, the audit log and the CLI
 //! agree on one set of types without any of them depending on a network framework, a parser
@@ -10,11 +11,13 @@ mod connection;
 mod decision_kind;
 mod identity;
 mod lineage;
+mod request;
 mod secret;
 
-pub use action::{Action, SqlKind, SqlStatement, StatementContext};
+pub use action::{Action, SQL_PROTOCOL, SqlKind, SqlStatement, StatementContext};
 pub use connection::{ADMIN_LOGIN_LEVEL, ConnectionInfo, ConnectionKind};
 pub use decision_kind::DecisionKind;
 pub use identity::{Identity, IdentityKind};
 pub use lineage::{ColumnSource, Derivation, Lineage, Output};
+pub use request::{Attribute, Effect, ProtocolRequest, ProtocolSchema};
 pub use secret::SecretString;

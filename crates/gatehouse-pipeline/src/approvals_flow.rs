@@ -135,13 +135,13 @@ impl Pipeline {
 
 /// Exactly what an approval for `action` in `session` is bound to.
 fn binding_of(session: &SessionContext, action: &Action, policy_version: &str) -> ApprovalBinding {
-    let (statement, fingerprint, context) = match action {
-        Action::Sql(sql) => (
-            sql.text.clone(),
-            sql.fingerprint.clone(),
-            sql.context.as_deref().cloned(),
+    let (statement, fingerprint, context) = match action.request() {
+        Some(request) => (
+            request.text().to_owned(),
+            request.fingerprint().to_owned(),
+            request.context().cloned(),
         ),
-        Action::Connect | Action::ViewUnmasked => (String::new(), String::new(), None),
+        None => (String::new(), String::new(), None),
     };
     ApprovalBinding {
         subject: session.identity.subject.clone(),

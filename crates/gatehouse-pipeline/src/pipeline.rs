@@ -9,7 +9,7 @@ use crate::{
     ApprovalStore, AuditEvent, AuditEventKind, AuditIdentity, AuditSink, Decision, Denial,
     Durability, Hold, Permit, PipelineError,
 };
-use gatehouse_core::{Action, ConnectionInfo, DecisionKind, Identity, SqlKind};
+use gatehouse_core::{Action, ConnectionInfo, DecisionKind, Identity};
 use gatehouse_policy::{PolicyEngine, PolicyRequest, PolicyVerdict};
 use gatehouse_recording::RecordingStorage;
 use std::net::IpAddr;
@@ -309,7 +309,8 @@ impl Pipeline {
         let count = i64::try_from(events.len()).unwrap_or(i64::MAX);
         let recorded_events = session.recorder.as_ref().map(|_| events.clone());
         let allowed = denial.is_none() && hold.is_none();
-        let durability = if allowed && actions.iter().any(changes_state) {
+        let durability = if allowed && actions.iter().any(|action| action.effect().changes_state())
+        {
             Durability::Synced
         } else {
             Durability::Windowed
@@ -451,14 +452,6 @@ impl Pipeline {
     }
 }
 
-/// Whether forwarding `action` can change state, so its record must be fsynced first.
-fn changes_state(action: &Action) -> bool {
-    match action {
-        Action::Connect | Action::ViewUnmasked => false,
-        Action::Sql(statement) => !matches!(statement.kind, SqlKind::Select | SqlKind::Session),
-    }
-}
-
 /// Milliseconds since the Unix epoch, the audit log's clock.
 pub fn now_unix_ms() -> i64 {
     SystemTime::now()
@@ -485,9 +478,7 @@ fn denial_for(session: &SessionContext, action: &Action, verdict: &PolicyVerdict
             "`{name}` on connection `{connection}` is not permitted for `{who}`: no policy permits it (policy `default-deny`)"
         )
     };
-    if let Action::Sql(statement) = action
-        && let Some(reason) = &statement.reason
-    {
+    if let Some(reason) = action.request().and_then(|request| request.explanation()) {
         message.push_str(&format!(" — the statement {reason}"));
     }
     Denial {
@@ -513,13 +504,13 @@ fn event_for(
             None => login,
         });
     }
-    let (kind, request, fingerprint, context) = match action {
-        Action::Connect | Action::ViewUnmasked => (AuditEventKind::Connect, None, None, None),
-        Action::Sql(sql) => (
+    let (kind, request, fingerprint, context) = match action.request() {
+        None => (AuditEventKind::Connect, None, None, None),
+        Some(request) => (
             AuditEventKind::Request,
-            Some(sql.text.clone()),
-            Some(sql.fingerprint.clone()),
-            sql.context.as_deref().cloned(),
+            Some(request.text().to_owned()),
+            Some(request.fingerprint().to_owned()),
+            request.context().cloned(),
         ),
     };
     AuditEvent {

@@ -50,9 +50,11 @@ impl AuditSink for MemorySink {
 }
 
 fn pipeline(sink: Arc<MemorySink>) -> Pipeline {
-    let policy =
-        PolicyEngine::from_sources(&[("quickstart.cedar".into(), QUICKSTART_POLICY.into())])
-            .unwrap();
+    let policy = PolicyEngine::from_sources(
+        &[("quickstart.cedar".into(), QUICKSTART_POLICY.into())],
+        &gatehouse_policy::PolicySchema::new(&[&gatehouse_core::SQL_PROTOCOL]).unwrap(),
+    )
+    .unwrap();
     Pipeline::new(Arc::new(policy), sink)
 }
 
@@ -78,7 +80,7 @@ fn session(groups: &[&str]) -> SessionContext {
 }
 
 fn sql(kind: SqlKind, text: &str) -> Action {
-    Action::Sql(SqlStatement {
+    Action::of(SqlStatement {
         text: text.into(),
         kind,
         reads: vec![],

@@ -13,10 +13,11 @@ use gatehouse_policy::{PolicyEngine, PolicyRequest, QUICKSTART_POLICY};
 use std::hint::black_box;
 
 fn decide(c: &mut Criterion) {
-    let engine = PolicyEngine::from_sources(&[(
-        "quickstart.cedar".to_owned(),
-        QUICKSTART_POLICY.to_owned(),
-    )])
+    let schema = gatehouse_policy::PolicySchema::new(&[&gatehouse_core::SQL_PROTOCOL]).unwrap();
+    let engine = PolicyEngine::from_sources(
+        &[("quickstart.cedar".to_owned(), QUICKSTART_POLICY.to_owned())],
+        &schema,
+    )
     .unwrap();
     let identities: Vec<Identity> = (0..1024)
         .map(|n| {
@@ -34,7 +35,7 @@ fn decide(c: &mut Criterion) {
         tags: vec!["pii".to_owned()],
         description: String::new(),
     };
-    let action = Action::Sql(SqlStatement {
+    let action = Action::of(SqlStatement {
         text: "SELECT o.id, c.name, i.sku FROM orders o JOIN customers c ON c.id = o.customer_id \
                JOIN items i ON i.order_id = o.id WHERE o.id = 42"
             .to_owned(),

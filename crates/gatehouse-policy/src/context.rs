@@ -1,15 +1,15 @@
 //! The Cedar context of one request, built from the action and the connection's surroundings.
 //!
-//! Attribute names and types here must match the `ConnectContext` and `SqlContext` types of the
-//! schema; a unit test validates built contexts against the schema for every action.
+//! The connect attributes here must match the base schema's `ConnectContext`; a protocol's
+//! attributes come from its requests and must match its fragment's context types (a unit test
+//! validates built contexts against the schema for every SQL action).
 //!
 //! `RestrictedExpression::new_ip` re-parses the name `ip` with Cedar's grammar on every call,
 //! which alone costs several microseconds, so each thread keeps the expressions of the last few
 //! addresses it saw.
 
-use crate::entities::string_set;
 use cedar_policy::{Context, RestrictedExpression};
-use gatehouse_core::Action;
+use gatehouse_core::{Action, Attribute};
 use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::net::{IpAddr, Ipv4Addr};
@@ -50,7 +50,8 @@ fn address_expression(address: IpAddr) -> RestrictedExpression {
     })
 }
 
-/// Build the context for `action`: the connect context, plus the statement for SQL.
+/// Build the context for `action`: the connect context, plus the protocol request's own
+/// attributes.
 pub(crate) fn build(action: &Action, surroundings: &Surroundings) -> Result<Context, String> {
     let address = surroundings.source_address.unwrap_or(UNKNOWN_ADDRESS);
     let now = surroundings.now_unix_seconds;
@@ -60,36 +61,27 @@ pub(crate) fn build(action: &Action, surroundings: &Surroundings) -> Result<Cont
         ("now".to_owned(), RestrictedExpression::new_long(now)),
         ("hour".to_owned(), RestrictedExpression::new_long(hour)),
     ];
-    let result = match action {
-        Action::Connect | Action::ViewUnmasked => Context::from_pairs(connect),
-        Action::Sql(statement) => {
-            let tables = RestrictedExpression::new_set(
-                statement
-                    .reads
-                    .iter()
-                    .chain(&statement.writes)
-                    .map(|table| RestrictedExpression::new_string(table.clone())),
-            );
-            let sql = [
-                (
-                    "statement".to_owned(),
-                    RestrictedExpression::new_string(statement.text.clone()),
-                ),
-                (
-                    "fingerprint".to_owned(),
-                    RestrictedExpression::new_string(statement.fingerprint.clone()),
-                ),
-                ("reads".to_owned(), string_set(&statement.reads)),
-                ("writes".to_owned(), string_set(&statement.writes)),
-                ("tables".to_owned(), tables),
-                ("functions".to_owned(), string_set(&statement.functions)),
-                (
-                    "all_rows".to_owned(),
-                    RestrictedExpression::new_bool(statement.all_rows),
-                ),
-            ];
-            Context::from_pairs(connect.into_iter().chain(sql))
+    let result = match action.request() {
+        None => Context::from_pairs(connect),
+        Some(request) => {
+            let attributes = request
+                .attributes()
+                .into_iter()
+                .map(|(name, value)| (name.to_owned(), expression(value)));
+            Context::from_pairs(connect.into_iter().chain(attributes))
         }
     };
     result.map_err(|error| format!("context: {error}"))
+}
+
+/// The Cedar value of one attribute.
+fn expression(attribute: Attribute) -> RestrictedExpression {
+    match attribute {
+        Attribute::String(text) => RestrictedExpression::new_string(text),
+        Attribute::Long(number) => RestrictedExpression::new_long(number),
+        Attribute::Bool(flag) => RestrictedExpression::new_bool(flag),
+        Attribute::Set(values) => {
+            RestrictedExpression::new_set(values.into_iter().map(RestrictedExpression::new_string))
+        }
+    }
 }

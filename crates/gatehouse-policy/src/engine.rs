@@ -11,7 +11,7 @@ use crate::context::{self, Surroundings};
 use crate::entities::Vocabulary;
 use crate::error::PolicyError;
 use crate::load::{self, Loaded};
-use crate::schema;
+use crate::schema::PolicySchema;
 use crate::source::Source;
 use cedar_policy::{Authorizer, Decision, PolicyId, PolicySet, Request};
 use gatehouse_core::{Action, ConnectionInfo, Identity};
@@ -89,10 +89,10 @@ impl PolicyVerdict {
 }
 
 impl PolicyEngine {
-    /// Load and validate `.cedar` files against the embedded schema. Any parse or validation
-    /// error refuses with file path, line, column and Cedar's reason (all errors, not just the
+    /// Load and validate `.cedar` files against `schema`. Any parse or validation error
+    /// refuses with file path, line, column and Cedar's reason (all errors, not just the
     /// first). Files are named by their path as given.
-    pub fn load_files(paths: &[PathBuf]) -> Result<Self, PolicyError> {
+    pub fn load_files(paths: &[PathBuf], schema: &PolicySchema) -> Result<Self, PolicyError> {
         let mut sources = Vec::with_capacity(paths.len());
         for path in paths {
             let text = std::fs::read_to_string(path).map_err(|source| PolicyError::Read {
@@ -101,13 +101,15 @@ impl PolicyEngine {
             })?;
             sources.push((path.display().to_string(), text));
         }
-        Self::from_sources(&sources)
+        Self::from_sources(&sources, schema)
     }
 
     /// Load and validate in-memory `(name, text)` pairs; `name` is what error messages and
     /// `name:line` policy ids call the file.
-    pub fn from_sources(sources: &[(String, String)]) -> Result<Self, PolicyError> {
-        let schema = schema::parse()?;
+    pub fn from_sources(
+        sources: &[(String, String)],
+        schema: &PolicySchema,
+    ) -> Result<Self, PolicyError> {
         let texts: Vec<Source<'_>> = sources
             .iter()
             .map(|(name, text)| Source { name, text })
@@ -116,12 +118,12 @@ impl PolicyEngine {
             policies,
             ids,
             warnings,
-        } = load::load(&texts, &schema)?;
+        } = load::load(&texts, &schema.schema)?;
         let approvals =
             approval::requirements(&policies).map_err(|errors| PolicyError::Approval { errors })?;
         let row_caps =
             crate::row_cap::row_caps(&policies).map_err(|errors| PolicyError::RowCap { errors })?;
-        let vocabulary = Vocabulary::new(&schema)?;
+        let vocabulary = Vocabulary::new(schema)?;
         let mut by_action = HashMap::new();
         for action in vocabulary.actions() {
             let applicable = policies
@@ -310,10 +312,14 @@ mod tests {
     )]
     use super::*;
     use cedar_policy::Entities;
-    use gatehouse_core::{ConnectionKind, IdentityKind, SqlKind, SqlStatement};
+    use gatehouse_core::{ConnectionKind, IdentityKind, SQL_PROTOCOL, SqlKind, SqlStatement};
+
+    fn sql_schema() -> PolicySchema {
+        PolicySchema::new(&[&SQL_PROTOCOL]).unwrap()
+    }
 
     fn sql(kind: SqlKind) -> Action {
-        Action::Sql(SqlStatement {
+        Action::of(SqlStatement {
             text: "select 1".into(),
             kind,
             reads: vec!["a".into(), "b".into()],
@@ -330,8 +336,9 @@ mod tests {
     /// Every context and entity set `decide` builds conforms to the schema, for every action.
     #[test]
     fn built_requests_conform_to_the_schema() {
-        let schema = schema::parse().unwrap();
-        let vocabulary = Vocabulary::new(&schema).unwrap();
+        let policy_schema = sql_schema();
+        let schema = policy_schema.schema.clone();
+        let vocabulary = Vocabulary::new(&policy_schema).unwrap();
         let mut identity = Identity::new(
             "ana",
             IdentityKind::Machine,
@@ -393,7 +400,7 @@ mod tests {
               when { context.now * 10000000000 > 0 };
             "#
             .into(),
-        )])
+        )], &sql_schema())
         .unwrap();
         let connection = ConnectionInfo {
             name: "db".into(),

@@ -12,10 +12,9 @@
 //! lower the hit rate, never return another request's entities.
 
 use crate::error::PolicyError;
-use crate::schema::{ACTION_TYPE, CONNECTION_TYPE, GROUP_TYPE, IDENTITY_TYPE, REQUEST_ACTIONS};
+use crate::schema::{ACTION_TYPE, CONNECTION_TYPE, GROUP_TYPE, IDENTITY_TYPE, PolicySchema};
 use cedar_policy::{
     ActionConstraint, Entities, Entity, EntityId, EntityTypeName, EntityUid, RestrictedExpression,
-    Schema,
 };
 use gatehouse_core::{ConnectionInfo, Identity};
 use std::cell::RefCell;
@@ -50,6 +49,9 @@ impl ActionEntry {
 
 /// Everything about entities that does not change between requests.
 pub(crate) struct Vocabulary {
+    /// Tells this vocabulary's cached entity sets from another's: engines built on other
+    /// schemas may give an action other action-group parents.
+    generation: u64,
     identity_type: EntityTypeName,
     group_type: EntityTypeName,
     connection_type: EntityTypeName,
@@ -66,8 +68,12 @@ pub(crate) struct RequestEntities {
 /// How many entity sets each thread keeps.
 const CACHE_CAPACITY: usize = 64;
 
+/// Source of [`Vocabulary::generation`].
+static GENERATIONS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
 /// One cached entity set and everything it was built from.
 struct CacheEntry {
+    generation: u64,
     identity: Identity,
     connection: ConnectionInfo,
     action: &'static str,
@@ -75,23 +81,24 @@ struct CacheEntry {
 }
 
 thread_local! {
-    /// Most recently used first. Entity sets depend only on the request and the embedded schema,
-    /// so one cache serves every engine.
+    /// Most recently used first. Entity sets depend only on the request and the vocabulary's
+    /// schema, so one cache serves every engine (entries carry their vocabulary's generation).
     static CACHE: RefCell<VecDeque<CacheEntry>> = const { RefCell::new(VecDeque::new()) };
 }
 
 impl Vocabulary {
-    pub(crate) fn new(schema: &Schema) -> Result<Self, PolicyError> {
+    pub(crate) fn new(schema: &PolicySchema) -> Result<Self, PolicyError> {
         let type_name = |name: &str| {
             EntityTypeName::from_str(name)
                 .map_err(|error| PolicyError::Internal(format!("entity type `{name}`: {error}")))
         };
         let action_type = type_name(ACTION_TYPE)?;
         let action_entities = schema
+            .schema
             .action_entities()
             .map_err(|error| PolicyError::Schema(error.to_string()))?;
-        let mut actions = HashMap::with_capacity(REQUEST_ACTIONS.len());
-        for name in REQUEST_ACTIONS {
+        let mut actions = HashMap::with_capacity(schema.request_actions.len());
+        for &name in &schema.request_actions {
             let uid = EntityUid::from_type_name_and_id(action_type.clone(), EntityId::new(name));
             let entity = action_entities
                 .get(&uid)
@@ -112,6 +119,7 @@ impl Vocabulary {
             );
         }
         Ok(Vocabulary {
+            generation: GENERATIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             identity_type: type_name(IDENTITY_TYPE)?,
             group_type: type_name(GROUP_TYPE)?,
             connection_type: type_name(CONNECTION_TYPE)?,
@@ -140,7 +148,8 @@ impl Vocabulary {
         let cached = CACHE.with(|cache| {
             let mut cache = cache.borrow_mut();
             let position = cache.iter().position(|entry| {
-                entry.action == action.name
+                entry.generation == self.generation
+                    && entry.action == action.name
                     && entry.identity == *identity
                     && entry.connection == *connection
             })?;
@@ -157,6 +166,7 @@ impl Vocabulary {
             let mut cache = cache.borrow_mut();
             cache.truncate(CACHE_CAPACITY - 1);
             cache.push_front(CacheEntry {
+                generation: self.generation,
                 identity: identity.clone(),
                 connection: connection.clone(),
                 action: action.name,

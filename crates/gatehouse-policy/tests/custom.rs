@@ -226,7 +226,7 @@ fn ids_keep_load_order_across_files() {
     let engine = gatehouse_policy::PolicyEngine::from_sources(&[
         ("b.cedar".to_owned(), "@id(\"z\") permit (principal, action, resource);".to_owned()),
         ("a.cedar".to_owned(), "@id(\"y\") permit (principal, action, resource);\npermit (principal, action, resource);".to_owned()),
-    ])
+    ], &common::sql_schema())
     .unwrap();
     assert_eq!(engine.policy_ids(), ["z", "y", "a.cedar:2"]);
     let verdict = decide(
@@ -251,7 +251,7 @@ fn version_follows_the_text() {
 
 #[test]
 fn empty_policy_set_denies_everything() {
-    let engine = gatehouse_policy::PolicyEngine::from_sources(&[]).unwrap();
+    let engine = gatehouse_policy::PolicyEngine::from_sources(&[], &common::sql_schema()).unwrap();
     assert!(engine.policy_ids().is_empty());
     let verdict = decide(
         &engine,

@@ -7,14 +7,19 @@
     clippy::panic
 )]
 
-use gatehouse_policy::{PolicyEngine, PolicyError, SCHEMA};
+use gatehouse_core::SQL_PROTOCOL;
+use gatehouse_policy::{BASE_SCHEMA, PolicyEngine, PolicyError, PolicySchema};
+
+fn sql_schema() -> PolicySchema {
+    PolicySchema::new(&[&SQL_PROTOCOL]).unwrap()
+}
 
 fn load(files: &[(&str, &str)]) -> PolicyError {
     let sources: Vec<(String, String)> = files
         .iter()
         .map(|(name, text)| ((*name).to_owned(), (*text).to_owned()))
         .collect();
-    match PolicyEngine::from_sources(&sources) {
+    match PolicyEngine::from_sources(&sources, &sql_schema()) {
         Ok(engine) => panic!("loaded: {engine:?}"),
         Err(error) => error,
     }
@@ -197,7 +202,7 @@ fn templates_are_refused() {
 #[test]
 fn missing_file_names_the_path() {
     let path = std::path::PathBuf::from("/nonexistent/gatehouse/policy.cedar");
-    let error = PolicyEngine::load_files(&[path]).unwrap_err();
+    let error = PolicyEngine::load_files(&[path], &sql_schema()).unwrap_err();
     assert!(matches!(error, PolicyError::Read { .. }), "{error:?}");
     assert!(
         error
@@ -209,6 +214,10 @@ fn missing_file_names_the_path() {
 
 #[test]
 fn schema_is_exported_as_cedar_schema_text() {
-    assert!(SCHEMA.contains("namespace Gatehouse"));
-    assert!(SCHEMA.contains("action \"sql:select\" in [\"sql:read\", \"sql:any\"]"));
+    assert!(BASE_SCHEMA.contains("namespace Gatehouse"));
+    assert!(
+        sql_schema()
+            .text()
+            .contains("action \"sql:select\" in [\"sql:read\", \"sql:any\"]")
+    );
 }

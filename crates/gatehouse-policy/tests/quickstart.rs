@@ -10,19 +10,23 @@
 mod common;
 
 use common::{connection, decide, identity, sql};
-use gatehouse_core::{Action, SqlKind};
+use gatehouse_core::{Action, SqlKind, SqlStatement};
 use gatehouse_policy::{PolicyEngine, QUICKSTART_POLICY};
 
 fn quickstart() -> PolicyEngine {
-    PolicyEngine::from_sources(&[("quickstart.cedar".to_owned(), QUICKSTART_POLICY.to_owned())])
-        .unwrap_or_else(|error| panic!("{error}"))
+    PolicyEngine::from_sources(
+        &[("quickstart.cedar".to_owned(), QUICKSTART_POLICY.to_owned())],
+        &common::sql_schema(),
+    )
+    .unwrap_or_else(|error| panic!("{error}"))
 }
 
 #[test]
 fn quickstart_file_loads_from_disk_with_its_ids_in_order() {
     let path =
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../policies/quickstart.cedar");
-    let engine = PolicyEngine::load_files(std::slice::from_ref(&path)).unwrap();
+    let engine =
+        PolicyEngine::load_files(std::slice::from_ref(&path), &common::sql_schema()).unwrap();
     assert_eq!(
         engine.policy_ids(),
         [
@@ -38,9 +42,11 @@ fn quickstart_file_loads_from_disk_with_its_ids_in_order() {
     );
     assert!(engine.warnings().is_empty(), "{:?}", engine.warnings());
     // The version covers names and texts: the same text under the same name, same version.
-    let same =
-        PolicyEngine::from_sources(&[(path.display().to_string(), QUICKSTART_POLICY.to_owned())])
-            .unwrap();
+    let same = PolicyEngine::from_sources(
+        &[(path.display().to_string(), QUICKSTART_POLICY.to_owned())],
+        &common::sql_schema(),
+    )
+    .unwrap();
     assert_eq!(engine.version(), same.version());
     assert_eq!(engine.version().len(), 16);
 }
@@ -145,12 +151,10 @@ fn writers_write_but_do_not_change_the_schema() {
 fn writers_risky_writes_are_held_for_admins() {
     let engine = quickstart();
     let (writer, db) = (identity(&["writers"]), connection("prod"));
-    let every_row = |kind| match sql(kind) {
-        Action::Sql(mut statement) => {
-            statement.all_rows = true;
-            Action::Sql(statement)
-        }
-        other => other,
+    let every_row = |kind| {
+        let mut statement = sql(kind).downcast_ref::<SqlStatement>().unwrap().clone();
+        statement.all_rows = true;
+        Action::of(statement)
     };
     for action in [
         sql(SqlKind::Delete),

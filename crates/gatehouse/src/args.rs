@@ -638,6 +638,10 @@ pub enum PolicyCommand {
   gatehouse policy reload --token-file admin.token
   GATEHOUSE_TOKEN=... gatehouse policy reload --api http://gatehouse.internal:8009 --output json")]
     Reload(PolicyReloadArgs),
+    /// Print the Cedar schema policies are validated against: the base (identities, groups,
+    /// connections, `connect`, `data:unmasked`) and each protocol's fragment (`sql:*`), with
+    /// what every action's `context` holds.
+    Schema,
 }
 
 #[derive(Debug, Args)]

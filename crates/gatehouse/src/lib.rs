@@ -42,6 +42,7 @@ mod operator;
 mod policy_cmd;
 mod policy_reload;
 mod policy_reload_cmd;
+mod protocols;
 mod quickstart_logins;
 mod rate_limit;
 mod refused_token;
@@ -96,6 +97,10 @@ pub fn main() -> ExitCode {
             }
             Command::Policy(PolicyCommand::Check(args)) => {
                 policy_cmd::check(cli.config.as_deref(), cli.data_dir.as_deref(), args)
+            }
+            Command::Policy(PolicyCommand::Schema) => {
+                print!("{}", protocols::policy_schema()?.text());
+                Ok(ExitCode::SUCCESS)
             }
             Command::Policy(PolicyCommand::Reload(args)) => {
                 policy_reload_cmd::run(cli.config.as_deref(), cli.data_dir.as_deref(), args).await

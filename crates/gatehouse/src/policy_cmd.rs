@@ -3,7 +3,7 @@
 use crate::args::{OutputFormat, PolicyCheckArgs};
 use crate::setup::Setup;
 use anyhow::{Result, bail};
-use gatehouse_core::{Action, Identity};
+use gatehouse_core::{Action, Identity, SqlStatement};
 use gatehouse_policy::PolicyRequest;
 use std::path::Path;
 use std::process::ExitCode;
@@ -42,7 +42,7 @@ pub fn check(
     let actions: Vec<Action> = match (&args.sql, args.connect, args.unmasked) {
         (Some(sql), _, _) => gatehouse_sql::classify(sql)
             .into_iter()
-            .map(|c| Action::Sql(c.statement))
+            .map(|c| Action::of(c.statement))
             .collect(),
         (None, true, _) => vec![Action::Connect],
         (None, false, true) => vec![Action::ViewUnmasked],
@@ -80,18 +80,17 @@ pub fn check(
             let statements: Vec<serde_json::Value> = results
                 .iter()
                 .map(|(action, verdict)| {
-                    let (statement, reads, writes, functions, reason) = match action {
-                        Action::Sql(s) => (
-                            Some(s.text.clone()),
-                            s.reads.clone(),
-                            s.writes.clone(),
-                            s.functions.clone(),
-                            s.reason.clone(),
-                        ),
-                        Action::Connect | Action::ViewUnmasked => {
-                            (None, vec![], vec![], vec![], None)
-                        }
-                    };
+                    let (statement, reads, writes, functions, reason) =
+                        match action.downcast_ref::<SqlStatement>() {
+                            Some(s) => (
+                                Some(s.text.clone()),
+                                s.reads.clone(),
+                                s.writes.clone(),
+                                s.functions.clone(),
+                                s.reason.clone(),
+                            ),
+                            None => (None, vec![], vec![], vec![], None),
+                        };
                     serde_json::json!({
                         "action": action.name(),
                         "decision": decision_of(verdict),
@@ -124,10 +123,10 @@ pub fn check(
                 } else {
                     verdict.determining_policies.join(", ")
                 };
-                let what = match action {
-                    Action::Sql(s) => format!(" {}", s.text),
-                    Action::Connect | Action::ViewUnmasked => String::new(),
-                };
+                let what = action
+                    .request()
+                    .map(|request| format!(" {}", request.text()))
+                    .unwrap_or_default();
                 println!(
                     "{:<5}  {}{}\n      decided by: {}",
                     decision_of(verdict).to_uppercase(),
@@ -144,9 +143,7 @@ pub fn check(
                         need.ttl_seconds / 60
                     );
                 }
-                if let Action::Sql(s) = action
-                    && let Some(reason) = &s.reason
-                {
+                if let Some(reason) = action.request().and_then(|request| request.explanation()) {
                     println!("      note: the statement {reason}");
                 }
                 for error in &verdict.errors {

@@ -7,7 +7,7 @@
 
 use gatehouse_core::DecisionKind;
 use gatehouse_pipeline::{AuditEvent, AuditEventKind, AuditIdentity, Durability, Pipeline};
-use gatehouse_policy::PolicyEngine;
+use gatehouse_policy::{PolicyEngine, PolicySchema};
 use gatehouse_store::AuditLog;
 use serde::Serialize;
 use std::path::PathBuf;
@@ -41,15 +41,22 @@ pub enum ReloadRefused {
 /// Reloads the policy files into a running gateway's pipeline, one reload at a time.
 pub struct PolicyReloader {
     files: Vec<PathBuf>,
+    schema: PolicySchema,
     pipeline: Pipeline,
     audit: AuditLog,
     one_at_a_time: tokio::sync::Mutex<()>,
 }
 
 impl PolicyReloader {
-    pub fn new(files: Vec<PathBuf>, pipeline: Pipeline, audit: AuditLog) -> Self {
+    pub fn new(
+        files: Vec<PathBuf>,
+        schema: PolicySchema,
+        pipeline: Pipeline,
+        audit: AuditLog,
+    ) -> Self {
         PolicyReloader {
             files,
+            schema,
             pipeline,
             audit,
             one_at_a_time: tokio::sync::Mutex::new(()),
@@ -61,7 +68,7 @@ impl PolicyReloader {
     pub async fn reload(&self, by: AuditIdentity, via: &str) -> Result<Reloaded, ReloadRefused> {
         let _one = self.one_at_a_time.lock().await;
         let in_force = self.pipeline.policy();
-        let loaded = PolicyEngine::load_files(&self.files);
+        let loaded = PolicyEngine::load_files(&self.files, &self.schema);
         let policy = match loaded {
             Ok(policy) => Arc::new(policy),
             Err(error) => {

@@ -35,8 +35,9 @@ pub async fn run(config_path: Option<&Path>, data_dir: Option<&Path>) -> Result<
         .context("cannot install the metrics recorder")?;
 
     let policy_files = setup.policy_files()?;
+    let policy_schema = crate::protocols::policy_schema()?;
     let policy = Arc::new(
-        gatehouse_policy::PolicyEngine::load_files(&policy_files)
+        gatehouse_policy::PolicyEngine::load_files(&policy_files, &policy_schema)
             .map_err(|e| anyhow::anyhow!("{e}"))?,
     );
     tracing::info!(version = policy.version(), policies = policy.policy_ids().len(), files = ?policy_files, "policy loaded");
@@ -182,6 +183,7 @@ pub async fn run(config_path: Option<&Path>, data_dir: Option<&Path>) -> Result<
     let live = Arc::new(gatehouse_pg::LiveSessions::default());
     let reloader = Arc::new(crate::policy_reload::PolicyReloader::new(
         policy_files,
+        policy_schema,
         pipeline.clone(),
         audit.clone(),
     ));

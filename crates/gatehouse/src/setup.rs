@@ -201,6 +201,7 @@ impl Setup {
 
     pub fn policy(&self) -> Result<PolicyEngine> {
         let files = self.policy_files()?;
-        PolicyEngine::load_files(&files).map_err(|e| anyhow::anyhow!("{e}"))
+        PolicyEngine::load_files(&files, &crate::protocols::policy_schema()?)
+            .map_err(|e| anyhow::anyhow!("{e}"))
     }
 }

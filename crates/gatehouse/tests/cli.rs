@@ -430,3 +430,20 @@ fn the_annotated_example_config_is_valid() {
         .collect();
     assert_eq!(detectors, ["order_ref", "email"]);
 }
+
+#[test]
+fn policy_schema_prints_the_base_and_the_sql_fragment() {
+    let output = Command::new(binary())
+        .args(["policy", "schema"])
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(text.contains("entity Identity in [Group]"), "{text}");
+    assert!(text.contains("action \"connect\""), "{text}");
+    assert!(text.contains("type SqlContext"), "{text}");
+    assert!(
+        text.contains("action \"sql:select\" in [\"sql:read\", \"sql:any\"]"),
+        "{text}"
+    );
+}

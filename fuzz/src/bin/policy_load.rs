@@ -8,12 +8,14 @@
 //! whose determining policies are ids it lists.
 
 use gatehouse_core::{
-    Action, ConnectionInfo, ConnectionKind, Identity, IdentityKind, SqlKind, SqlStatement,
+    Action, ConnectionInfo, ConnectionKind, Identity, IdentityKind, SQL_PROTOCOL, SqlKind,
+    SqlStatement,
 };
-use gatehouse_policy::{PolicyEngine, PolicyRequest};
+use gatehouse_policy::{PolicyEngine, PolicyRequest, PolicySchema};
 use std::sync::LazyLock;
 
 struct Fixture {
+    schema: PolicySchema,
     identity: Identity,
     connection: ConnectionInfo,
     actions: Vec<Action>,
@@ -22,7 +24,7 @@ struct Fixture {
 static FIXTURE: LazyLock<Fixture> = LazyLock::new(|| {
     let statement = |kind: SqlKind, reads: &[&str], writes: &[&str], functions: &[&str]| {
         let owned = |names: &[&str]| names.iter().map(|n| (*n).to_owned()).collect();
-        Action::Sql(SqlStatement {
+        Action::of(SqlStatement {
             text: "SELECT pg_read_file('x') FROM public.orders".to_owned(),
             kind,
             reads: owned(reads),
@@ -36,6 +38,7 @@ static FIXTURE: LazyLock<Fixture> = LazyLock::new(|| {
         })
     };
     Fixture {
+        schema: PolicySchema::new(&[&SQL_PROTOCOL]).expect("the SQL schema loads"),
         identity: Identity::new(
             "ana",
             IdentityKind::Human,
@@ -61,7 +64,9 @@ static FIXTURE: LazyLock<Fixture> = LazyLock::new(|| {
 fn main() {
     afl::fuzz!(|data: &[u8]| {
         let text = String::from_utf8_lossy(data).into_owned();
-        let Ok(engine) = PolicyEngine::from_sources(&[("fuzz.cedar".to_owned(), text)]) else {
+        let Ok(engine) =
+            PolicyEngine::from_sources(&[("fuzz.cedar".to_owned(), text)], &FIXTURE.schema)
+        else {
             return;
         };
         let ids = engine.policy_ids();

@@ -374,7 +374,7 @@ impl<'a, R: AsyncRead + Unpin> Inbound<'a, R> {
         };
         let text = text.as_ref();
         let statements = self.classify(text);
-        let actions: Vec<Action> = statements.iter().cloned().map(Action::Sql).collect();
+        let actions: Vec<Action> = statements.iter().cloned().map(Action::of).collect();
         let Some(actions) = self.bind_held_to_session(actions, None, server).await? else {
             return Ok(());
         };
@@ -420,7 +420,7 @@ impl<'a, R: AsyncRead + Unpin> Inbound<'a, R> {
             "calls a function by OID through the fast-path interface, which gatehouse cannot inspect",
         );
         let statements = [statement.clone()];
-        match self.decide(&[Action::Sql(statement)]).await {
+        match self.decide(&[Action::of(statement)]).await {
             Ok(permit) => self.forward_permitted(permit, &statements, |this, mut forwarded| {
                 this.send(
                     Sent::FunctionCall {
@@ -540,7 +540,7 @@ impl<'a, R: AsyncRead + Unpin> Inbound<'a, R> {
             .iter()
             .cloned()
             .map(|statement| {
-                Action::Sql(SqlStatement {
+                Action::of(SqlStatement {
                     context: context.clone(),
                     ..statement
                 })
@@ -971,10 +971,10 @@ impl<'a, R: AsyncRead + Unpin> Inbound<'a, R> {
             return Ok(Some(actions));
         }
         for action in &mut actions {
-            let Action::Sql(statement) = action else {
+            let Some(mut statement) = action.downcast_ref::<SqlStatement>().cloned() else {
                 continue;
             };
-            let Some(resolved) = self.read_session_state(statement, server).await? else {
+            let Some(resolved) = self.read_session_state(&statement, server).await? else {
                 if self.shared.progress().borrow().skipping {
                     return Ok(None);
                 }
@@ -987,6 +987,7 @@ impl<'a, R: AsyncRead + Unpin> Inbound<'a, R> {
                 parameters,
                 resolved,
             )));
+            *action = Action::of(statement);
         }
         Ok(Some(actions))
     }
@@ -1126,13 +1127,13 @@ impl<'a, R: AsyncRead + Unpin> Inbound<'a, R> {
 /// The statement among `actions` that PostgreSQL's grammar cannot read, with the parser's
 /// message.
 fn unparsable(actions: &[Action]) -> Option<(&SqlStatement, &str)> {
-    actions.iter().find_map(|action| match action {
-        Action::Sql(statement) => statement
+    actions.iter().find_map(|action| {
+        let statement = action.downcast_ref::<SqlStatement>()?;
+        statement
             .reason
             .as_deref()
             .and_then(|reason| reason.strip_prefix(gatehouse_sql::UNPARSABLE))
-            .map(|message| (statement, message)),
-        _ => None,
+            .map(|message| (statement, message))
     })
 }
 

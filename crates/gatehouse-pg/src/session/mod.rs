@@ -284,7 +284,7 @@ async fn decide_startup_settings(
     }
     let actions: Vec<Action> = decided
         .iter()
-        .map(|setting| Action::Sql(setting.statement.clone()))
+        .map(|setting| Action::of(setting.statement.clone()))
         .collect();
     let named = |action: &str| {
         decided

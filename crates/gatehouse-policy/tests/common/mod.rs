@@ -29,7 +29,7 @@ pub fn connection(environment: &str) -> ConnectionInfo {
 
 pub fn statement(kind: SqlKind, reads: &[&str], writes: &[&str], functions: &[&str]) -> Action {
     let owned = |names: &[&str]| names.iter().map(|name| (*name).to_owned()).collect();
-    Action::Sql(SqlStatement {
+    Action::of(SqlStatement {
         text: "select * from t".to_owned(),
         kind,
         reads: owned(reads),
@@ -63,6 +63,11 @@ pub fn decide(
 }
 
 pub fn engine(text: &str) -> PolicyEngine {
-    PolicyEngine::from_sources(&[("test.cedar".to_owned(), text.to_owned())])
+    PolicyEngine::from_sources(&[("test.cedar".to_owned(), text.to_owned())], &sql_schema())
         .unwrap_or_else(|error| panic!("{error}"))
+}
+
+/// The schema of a gatehouse serving SQL: the base and the SQL fragment.
+pub fn sql_schema() -> gatehouse_policy::PolicySchema {
+    gatehouse_policy::PolicySchema::new(&[&gatehouse_core::SQL_PROTOCOL]).unwrap()
 }

@@ -1,0 +1,10 @@
+//! The protocols this gatehouse serves, as policy sees them: each one's Cedar schema
+//! fragment. Adding a protocol adds its fragment here; the policy crate knows none of them.
+
+use anyhow::Result;
+use gatehouse_policy::PolicySchema;
+
+/// The Cedar schema policies are validated against: the base and every protocol's fragment.
+pub fn policy_schema() -> Result<PolicySchema> {
+    PolicySchema::new(&[&gatehouse_core::SQL_PROTOCOL]).map_err(|e| anyhow::anyhow!("{e}"))
+}
