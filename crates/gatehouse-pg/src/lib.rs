@@ -19,7 +19,6 @@ mod error;
 #[doc(hidden)]
 pub mod fuzzing;
 mod handshake;
-mod live;
 mod logins;
 mod masking;
 mod rule_book;
@@ -36,7 +35,6 @@ pub use connector::{
 };
 pub use error::PgError;
 pub use handshake::TOKEN_ONLY_USER;
-pub use live::LiveSessions;
 pub use logins::{LoginLevels, LoginRule};
 pub use masking::ConnectionMasking;
 pub use rule_book::RuleBook;
@@ -106,7 +104,7 @@ pub struct PgGateway {
     /// Masking per connection; connections without an entry are not masked.
     pub masking: HashMap<String, Arc<ConnectionMasking>>,
     /// Open sessions, so revocations can end them.
-    pub live: Arc<LiveSessions>,
+    pub live: Arc<gatehouse_session::LiveSessions>,
     /// Each connection's rewrite rules, read from its catalog (connections whose credentials
     /// the gateway does not hold have none).
     pub rules: HashMap<String, Arc<RuleBook>>,

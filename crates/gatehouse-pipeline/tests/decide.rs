@@ -68,7 +68,7 @@ fn session(groups: &[&str]) -> SessionContext {
         ),
         connection: Arc::new(ConnectionInfo {
             name: "demo".into(),
-            kind: ConnectionKind::Postgres,
+            kind: ConnectionKind::POSTGRES,
             environment: "dev".into(),
             tags: vec![],
             description: String::new(),

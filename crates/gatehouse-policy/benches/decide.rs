@@ -30,7 +30,7 @@ fn decide(c: &mut Criterion) {
         .collect();
     let connection = ConnectionInfo {
         name: "prod-db".to_owned(),
-        kind: ConnectionKind::Postgres,
+        kind: ConnectionKind::POSTGRES,
         environment: "prod".to_owned(),
         tags: vec!["pii".to_owned()],
         description: String::new(),

@@ -347,7 +347,7 @@ mod tests {
         identity.acting_for = vec!["bob".into()];
         let connection = ConnectionInfo {
             name: "prod-db".into(),
-            kind: ConnectionKind::Postgres,
+            kind: ConnectionKind::POSTGRES,
             environment: "prod".into(),
             tags: vec!["pii".into()],
             description: String::new(),
@@ -404,7 +404,7 @@ mod tests {
         .unwrap();
         let connection = ConnectionInfo {
             name: "db".into(),
-            kind: ConnectionKind::Postgres,
+            kind: ConnectionKind::POSTGRES,
             environment: "dev".into(),
             tags: Vec::new(),
             description: String::new(),

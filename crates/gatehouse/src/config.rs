@@ -446,6 +446,7 @@ impl Default for TokensConfig {
 #[serde(deny_unknown_fields)]
 pub struct ConnectionConfig {
     pub name: String,
+    #[serde(deserialize_with = "connection_kind")]
     pub kind: ConnectionKind,
     #[serde(default = "default_environment")]
     pub environment: String,
@@ -566,7 +567,7 @@ impl Config {
             access: AccessConfig::default(),
             connections: vec![ConnectionConfig {
                 name: QUICKSTART_CONNECTION.to_owned(),
-                kind: ConnectionKind::Postgres,
+                kind: ConnectionKind::POSTGRES,
                 environment: "dev".to_owned(),
                 tags: vec!["quickstart".to_owned()],
                 description: "the local PostgreSQL's `postgres` database (quickstart)".to_owned(),
@@ -844,5 +845,18 @@ pub(crate) mod humantime_serde_compat {
                 "`{text}` is not a duration (e.g. \"10s\", \"15m\"): {e}"
             ))
         })
+    }
+}
+
+/// A connection's `kind`: one of the protocols this gatehouse serves.
+fn connection_kind<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<ConnectionKind, D::Error> {
+    let name = String::deserialize(deserializer)?;
+    match name.as_str() {
+        "postgres" => Ok(ConnectionKind::POSTGRES),
+        other => Err(serde::de::Error::custom(format!(
+            "unknown connection kind `{other}`; this gatehouse serves: postgres"
+        ))),
     }
 }

@@ -4,7 +4,7 @@
 //! revocation feed every second, so a revoked identity's sessions (or a revoked agent's
 //! tunnels) end within about two seconds — not at the client's leisure.
 
-use gatehouse_pg::LiveSessions;
+use gatehouse_session::LiveSessions;
 use gatehouse_store::{Revocation, Store};
 use gatehouse_tunnel::AgentHub;
 use std::sync::Arc;

@@ -180,7 +180,7 @@ pub async fn run(config_path: Option<&Path>, data_dir: Option<&Path>) -> Result<
         )),
         None => Arc::new(connector),
     };
-    let live = Arc::new(gatehouse_pg::LiveSessions::default());
+    let live = Arc::new(gatehouse_session::LiveSessions::default());
     let reloader = Arc::new(crate::policy_reload::PolicyReloader::new(
         policy_files,
         policy_schema,

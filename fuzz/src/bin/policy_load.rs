@@ -46,7 +46,7 @@ static FIXTURE: LazyLock<Fixture> = LazyLock::new(|| {
         ),
         connection: ConnectionInfo {
             name: "prod-db".to_owned(),
-            kind: ConnectionKind::Postgres,
+            kind: ConnectionKind::POSTGRES,
             environment: "production".to_owned(),
             tags: vec!["pii".to_owned(), "team-a".to_owned()],
             description: "fuzz".to_owned(),

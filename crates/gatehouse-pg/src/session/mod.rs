@@ -27,8 +27,8 @@ use crate::wire::{self, FrameReader, Severity};
 use crate::{ConnectionMasking, PgError, PgGateway};
 use gatehouse_core::Action;
 use gatehouse_pipeline::{Decision, SessionContext};
+use gatehouse_session::{EndedBy, Endings};
 use mask_responses::ResponseMasker;
-use rand::RngCore;
 use std::net::IpAddr;
 use std::sync::Arc;
 use tokio::io::AsyncWriteExt;
@@ -49,14 +49,8 @@ enum Ending {
     ServerClosed {
         explained: bool,
     },
-    ShutDown,
-    /// The identity or credential was revoked (the reason says which).
-    Revoked(String),
-    /// The credential the session was opened with expired.
-    CredentialExpired,
-    /// The policy set was replaced by one that no longer gives the session what it started
-    /// with (the reason says what).
-    PolicyWithdrawn(String),
+    /// Ended from outside: shutdown, revocation, expiry, a policy that withdrew it.
+    Ended(EndedBy),
 }
 
 /// Run an accepted client's session to its end.
@@ -64,7 +58,7 @@ pub(crate) async fn run(
     gateway: &PgGateway,
     accepted: Accepted,
     peer: Option<IpAddr>,
-    mut terminate: watch::Receiver<bool>,
+    terminate: watch::Receiver<bool>,
 ) -> Result<(), PgError> {
     let Accepted {
         stream,
@@ -75,10 +69,10 @@ pub(crate) async fn run(
         settings,
     } = accepted;
     // Subscribed before the first decision, so a replacement after it is never missed.
-    let mut policy_changes = gateway.pipeline.policy_changes();
+    let policy_changes = gateway.pipeline.policy_changes();
     let login_level = crate::logins::choose(gateway, &identity, &connection.name).await;
     let mut context = SessionContext {
-        session_id: new_session_id(),
+        session_id: gatehouse_session::new_session_id(),
         identity,
         connection,
         login_level,
@@ -176,7 +170,7 @@ pub(crate) async fn run(
             masking,
             encoding: text_encoding,
         });
-    let mut live = gateway.live.register(
+    let live = gateway.live.register(
         &context.identity.subject,
         &context.identity.acting_for,
         &credential.id,
@@ -217,13 +211,8 @@ pub(crate) async fn run(
                 (masking, text_encoding),
                 client,
                 (server_stream, server_leftover),
-                Endings {
-                    terminate: &mut terminate,
-                    interrupted,
-                    revoked: &mut live.ended,
-                    expires_at_unix: credential.expires_at_unix,
-                    policy_changes: &mut policy_changes,
-                },
+                interrupted,
+                Endings::new(terminate, live, credential.expires_at_unix, policy_changes),
             )
             .await
         }
@@ -233,7 +222,9 @@ pub(crate) async fn run(
     metrics::gauge!("gatehouse_pg_sessions_active").decrement(1.0);
     if matches!(
         result,
-        Ok(Ending::Revoked(_) | Ending::CredentialExpired | Ending::PolicyWithdrawn(_))
+        Ok(Ending::Ended(
+            EndedBy::Revoked(_) | EndedBy::CredentialExpired | EndedBy::PolicyWithdrawn(_)
+        ))
     ) && let Some(backend) = key
     {
         // A statement still running must not finish on a credential that is no longer good.
@@ -252,11 +243,11 @@ pub(crate) async fn run(
         Ok(Ending::ClientTerminated) => "client terminated the session".to_owned(),
         Ok(Ending::ClientClosed) => "client closed the connection".to_owned(),
         Ok(Ending::ServerClosed { .. }) => "server closed the connection".to_owned(),
-        Ok(Ending::ShutDown) => "gatehouse shut down".to_owned(),
-        Ok(Ending::Revoked(reason) | Ending::PolicyWithdrawn(reason)) => {
+        Ok(Ending::Ended(EndedBy::ShutDown)) => "gatehouse shut down".to_owned(),
+        Ok(Ending::Ended(EndedBy::Revoked(reason) | EndedBy::PolicyWithdrawn(reason))) => {
             format!("ended by gatehouse: {reason}")
         }
-        Ok(Ending::CredentialExpired) => {
+        Ok(Ending::Ended(EndedBy::CredentialExpired)) => {
             format!(
                 "ended by gatehouse: the credential {} expired",
                 credential.id
@@ -376,15 +367,9 @@ async fn relay(
     (masking, text_encoding): (Option<SessionMasking>, TextEncoding),
     client: FrameReader<Box<dyn crate::Stream>>,
     (server, server_leftover): (Box<dyn crate::Stream>, bytes::BytesMut),
-    endings: Endings<'_>,
+    interrupted: watch::Receiver<u64>,
+    mut endings: Endings<'_>,
 ) -> Result<Ending, PgError> {
-    let Endings {
-        terminate,
-        interrupted,
-        revoked,
-        expires_at_unix,
-        policy_changes,
-    } = endings;
     let unmasked = masking.is_none();
     let (client_io, client_buffer) = client.into_parts();
     let (client_read, mut client_write) = tokio::io::split(client_io);
@@ -415,27 +400,24 @@ async fn relay(
     let outcome = tokio::select! {
         ending = inbound.run(&mut server_write) => ending,
         ending = outbound::run(server_reader, &mut client_write, &shared, &gateway.pipeline, context, masking.as_ref().map(SessionMasking::response_masker), &mut answers) => ending,
-        _ = wait_for(terminate) => Ok(Ending::ShutDown),
-        reason = wait_for_reason(revoked) => Ok(Ending::Revoked(reason)),
-        () = wait_until_unix(expires_at_unix) => Ok(Ending::CredentialExpired),
-        reason = policy_watch::wait_for_withdrawal(gateway, context, unmasked, policy_changes) => Ok(Ending::PolicyWithdrawn(reason)),
+        ended = endings.wait(|version| policy_watch::withdrawn(gateway, context, unmasked, version)) => Ok(Ending::Ended(ended)),
     };
     let farewell = match &outcome {
-        Ok(Ending::ShutDown) => Some(wire::error_response(
+        Ok(Ending::Ended(EndedBy::ShutDown)) => Some(wire::error_response(
             Severity::Fatal,
             "57P01",
             "terminating connection because gatehouse is shutting down",
             None,
             None,
         )),
-        Ok(Ending::Revoked(reason)) => Some(wire::error_response(
+        Ok(Ending::Ended(EndedBy::Revoked(reason))) => Some(wire::error_response(
             Severity::Fatal,
             "57P01",
             &format!("terminating connection: {reason}"),
             None,
             Some("ask an administrator why; `gatehouse identities list` shows revoked identities"),
         )),
-        Ok(Ending::PolicyWithdrawn(reason)) => Some(wire::error_response(
+        Ok(Ending::Ended(EndedBy::PolicyWithdrawn(reason))) => Some(wire::error_response(
             Severity::Fatal,
             "57P01",
             &format!("terminating connection: {reason}"),
@@ -444,7 +426,7 @@ async fn relay(
                 "the gateway's policy was reloaded; `gatehouse policy check` shows what it decides for you now",
             ),
         )),
-        Ok(Ending::CredentialExpired) => Some(wire::error_response(
+        Ok(Ending::Ended(EndedBy::CredentialExpired)) => Some(wire::error_response(
             Severity::Fatal,
             "28000",
             &format!(
@@ -493,55 +475,6 @@ async fn relay(
     outcome
 }
 
-/// What, besides the client and the server, can end a running session.
-struct Endings<'a> {
-    /// Gatehouse shutting down.
-    terminate: &'a mut watch::Receiver<bool>,
-    /// Cancel requests for this session (passed on to `inbound`).
-    interrupted: watch::Receiver<u64>,
-    /// A revocation of the identity or credential, with its reason.
-    revoked: &'a mut watch::Receiver<Option<String>>,
-    /// The credential's expiry (Unix seconds).
-    expires_at_unix: Option<i64>,
-    /// Replacements of the policy set in force.
-    policy_changes: &'a mut watch::Receiver<String>,
-}
-
-/// Resolve with the reason once `reason` is set.
-async fn wait_for_reason(reason: &mut watch::Receiver<Option<String>>) -> String {
-    loop {
-        if let Some(reason) = reason.borrow().clone() {
-            return reason;
-        }
-        if reason.changed().await.is_err() {
-            std::future::pending::<()>().await;
-        }
-    }
-}
-
-/// Resolve at `deadline` (Unix seconds); never without one.
-async fn wait_until_unix(deadline: Option<i64>) {
-    let Some(deadline) = deadline else {
-        return std::future::pending().await;
-    };
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis())
-        .unwrap_or(0);
-    let deadline_ms = u128::try_from(deadline).unwrap_or(0).saturating_mul(1000);
-    let left = u64::try_from(deadline_ms.saturating_sub(now)).unwrap_or(u64::MAX);
-    tokio::time::sleep(std::time::Duration::from_millis(left)).await;
-}
-
-async fn wait_for(flag: &mut watch::Receiver<bool>) {
-    while !*flag.borrow() {
-        if flag.changed().await.is_err() {
-            // The sender is gone: no shutdown will ever be signalled.
-            std::future::pending::<()>().await;
-        }
-    }
-}
-
 async fn send_fatal(
     client: &mut FrameReader<Box<dyn crate::Stream>>,
     sqlstate: &str,
@@ -551,10 +484,4 @@ async fn send_fatal(
     let error = wire::error_response(Severity::Fatal, sqlstate, message, detail, None);
     let _ = client.get_mut().write_all(&error).await;
     let _ = client.get_mut().flush().await;
-}
-
-fn new_session_id() -> String {
-    let mut bytes = [0u8; 8];
-    rand::rng().fill_bytes(&mut bytes);
-    format!("s-{}", hex::encode(bytes))
 }

@@ -20,7 +20,7 @@ pub fn identity(groups: &[&str]) -> Identity {
 pub fn connection(environment: &str) -> ConnectionInfo {
     ConnectionInfo {
         name: format!("{environment}-db"),
-        kind: ConnectionKind::Postgres,
+        kind: ConnectionKind::POSTGRES,
         environment: environment.to_owned(),
         tags: vec!["team-a".to_owned()],
         description: "test database".to_owned(),

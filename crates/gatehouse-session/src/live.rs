@@ -8,7 +8,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use tokio::sync::watch;
 
-/// Registry of the open sessions of one listener.
+/// Registry of the gateway's open sessions, of every protocol.
 #[derive(Default)]
 pub struct LiveSessions {
     next_id: AtomicU64,
@@ -24,7 +24,7 @@ struct Entry {
 }
 
 /// A registered session; unregisters itself when dropped.
-pub(crate) struct Registration<'a> {
+pub struct Registration<'a> {
     sessions: &'a LiveSessions,
     id: u64,
     /// Becomes `Some(reason)` when the session must end.
@@ -46,7 +46,7 @@ impl LiveSessions {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    pub(crate) fn register(
+    pub fn register(
         &self,
         subject: &str,
         acting_for: &[String],

@@ -1,0 +1,24 @@
+//! What every protocol adapter's sessions share, so that a protocol adds its wire format and
+//! nothing else: the [`listener`] (accepting, session slots, the shutdown drain), session ids,
+//! the [`LiveSessions`] registry that revocations end sessions through, and the [`endings`]
+//! that stop a session besides its client and its server (shutdown, revocation, the
+//! credential's expiry, a policy that no longer lets it in).
+//!
+//! The pipeline decides; this crate only runs sessions around its decisions. It knows no
+//! protocol.
+
+pub mod endings;
+pub mod listener;
+mod live;
+
+pub use endings::{EndedBy, Endings, connect_withdrawn};
+pub use listener::{ListenerLimits, Slot, serve};
+pub use live::{LiveSessions, Registration};
+
+/// A fresh session id: `s-` and 16 random hex characters, named in every audit event and
+/// recording of the session.
+pub fn new_session_id() -> String {
+    let mut bytes = [0u8; 8];
+    rand::RngCore::fill_bytes(&mut rand::rng(), &mut bytes);
+    format!("s-{}", hex::encode(bytes))
+}
