@@ -10,7 +10,9 @@
 //! discarded (or recorded, to make seeds).
 
 use gatehouse_core::SecretString;
-use gatehouse_pg::{BackendKey, Connector, PgError, UpstreamSession};
+use gatehouse_pg::{
+    BackendKey, Connector, PgConnector, PgError, PostgresTargets, UpstreamSession,
+};
 use gatehouse_tunnel::fuzzing;
 use gatehouse_tunnel::{
     Admission, AgentAuthority, CredentialStore, Hello, RoutedConnector, TunnelError,
@@ -509,7 +511,11 @@ where
         }
         Err(error) => outcome.session = Some(Err(error.to_string())),
     }
-    let connector = RoutedConnector::new(Arc::new(NoDirect), hub.clone());
+    let routed = RoutedConnector::new(
+        Arc::new(PostgresTargets::new(Arc::new(NoDirect))),
+        hub.clone(),
+    );
+    let connector = PgConnector::new(Arc::new(routed));
     let cancel = connector.cancel("prod", key.unwrap_or(SERVER_KEY)).await;
     outcome.cancel = Some(cancel.map_err(|e| e.to_string()));
 
@@ -519,9 +525,11 @@ where
     outcome
 }
 
-/// A session opened only from a 200 whose `gatehouse-parameters` (the first) is JSON pairs,
-/// equal to the session's, and whose `gatehouse-backend-key` (the first), when present, is
-/// `<i32>:<i32>`, equal to the session's key.
+/// A session opened only from a 200 that says what the server said: the first
+/// `gatehouse-opened` (JSON: `parameters` pairs equal to the session's, `backend_key` the
+/// session's key or null), or, without one (an agent from before kinds), the first
+/// `gatehouse-parameters` (JSON pairs, equal to the session's) and `gatehouse-backend-key`
+/// (`<i32>:<i32>`, equal to the session's key; absent: no key).
 fn check_session_head(head: &fuzzing::SessionHead, session: &UpstreamSession) {
     assert_eq!(head.status, 200, "a session opened from a non-200 answer");
     let first = |name: &str| {
@@ -530,6 +538,19 @@ fn check_session_head(head: &fuzzing::SessionHead, session: &UpstreamSession) {
             .find(|(n, _)| n == name)
             .map(|(_, v)| v.as_slice())
     };
+    if let Some(opened) = first("gatehouse-opened") {
+        let details: serde_json::Value =
+            serde_json::from_slice(opened).expect("a session opened from a malformed answer");
+        assert_eq!(
+            gatehouse_pg::targets::parameters_of(&details).as_ref(),
+            Some(&session.parameters)
+        );
+        assert_eq!(
+            gatehouse_pg::targets::backend_key_of(&details).expect("a malformed key"),
+            session.key
+        );
+        return;
+    }
     let parameters: Vec<(String, String)> = serde_json::from_slice(
         first("gatehouse-parameters").expect("a session opened without server parameters"),
     )
@@ -581,7 +602,7 @@ where
         fuzzing::agent_settings(
             "dc1",
             connections.iter().map(|c| (*c).to_owned()).collect(),
-            targets.clone(),
+            Arc::new(PostgresTargets::new(targets.clone())),
             credentials,
             (!enrolled).then(|| SecretString::new("enrolment-token")),
         )

@@ -10,11 +10,8 @@ use gatehouse_core::SecretString;
 use gatehouse_pipeline::BoxFuture;
 use std::collections::HashMap;
 use std::time::Duration;
-use tokio::io::{AsyncRead, AsyncWrite};
 
-/// A bidirectional byte stream (plain TCP or TLS).
-pub trait Stream: AsyncRead + AsyncWrite + Unpin + Send + Sync {}
-impl<T: AsyncRead + AsyncWrite + Unpin + Send + Sync> Stream for T {}
+pub use gatehouse_session::Stream;
 
 /// A server's cancellation key (`BackendKeyData`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -25,6 +25,7 @@ mod rule_book;
 mod server;
 mod session;
 mod startup_settings;
+pub mod targets;
 mod tls;
 mod upstream;
 pub mod wire;
@@ -39,6 +40,7 @@ pub use logins::{LoginLevels, LoginRule};
 pub use masking::ConnectionMasking;
 pub use rule_book::RuleBook;
 pub use server::serve;
+pub use targets::{PgConnector, PostgresTargets};
 pub use tls::{provider as tls_provider, upstream_client_config};
 pub use upstream::UpstreamTls;
 

@@ -1,5 +1,6 @@
 //! What every protocol adapter's sessions share, so that a protocol adds its wire format and
-//! nothing else: the [`listener`] (accepting, session slots, the shutdown drain), session ids,
+//! nothing else: the [`listener`] (accepting, session slots, the shutdown drain), the
+//! [`connector`] seam to targets (built-in or through an agent), session ids,
 //! the [`LiveSessions`] registry that revocations end sessions through, and the [`endings`]
 //! that stop a session besides its client and its server (shutdown, revocation, the
 //! credential's expiry, a policy that no longer lets it in).
@@ -7,10 +8,12 @@
 //! The pipeline decides; this crate only runs sessions around its decisions. It knows no
 //! protocol.
 
+pub mod connector;
 pub mod endings;
 pub mod listener;
 mod live;
 
+pub use connector::{ConnectError, OpenRequest, Opened, Stream, TargetConnector};
 pub use endings::{EndedBy, Endings, connect_withdrawn};
 pub use listener::{ListenerLimits, Slot, serve};
 pub use live::{LiveSessions, Registration};

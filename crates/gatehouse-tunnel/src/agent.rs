@@ -8,13 +8,14 @@ use crate::TunnelError;
 use crate::hello::serves_level;
 use crate::hello::{Hello, MAX_HELLO_BYTES, Verdict};
 use crate::hub::{
-    CONNECTION_WINDOW, LOGIN_LEVEL_HEADER, MAX_HEADER_LIST, MAX_STREAMS_PER_TUNNEL, STREAM_WINDOW,
-    parse_key, read_body,
+    CONNECTION_WINDOW, KIND_HEADER, LOGIN_LEVEL_HEADER, MAX_HEADER_LIST, MAX_STREAMS_PER_TUNNEL,
+    OPEN_HEADER, OPENED_HEADER, STREAM_WINDOW, parse_key, read_body,
 };
 use crate::stream::TunnelStream;
 use bytes::Bytes;
 use gatehouse_core::SecretString;
-use gatehouse_pg::Connector;
+use gatehouse_pg::targets::{self, POSTGRES_KIND};
+use gatehouse_session::{OpenRequest, TargetConnector};
 use h2::server::SendResponse;
 use rand::Rng;
 use std::collections::BTreeMap;
@@ -53,8 +54,8 @@ pub struct AgentSettings {
     /// The name the gateway's certificate must carry.
     pub server_name: rustls::pki_types::ServerName<'static>,
     pub tls: Arc<rustls::ClientConfig>,
-    /// Opens target sessions with the agent's credentials.
-    pub connector: Arc<dyn Connector>,
+    /// Opens target sessions (of the kinds it serves) with the agent's credentials.
+    pub connector: Arc<dyn TargetConnector>,
     /// The connections `connector` serves.
     pub connections: Vec<String>,
     /// The server login levels `connector` has credentials for, per connection (a
@@ -323,6 +324,7 @@ fn answer_hello(
         version: settings.version.clone(),
         connections: settings.connections.clone(),
         login_levels: settings.login_levels.clone(),
+        kinds: settings.connector.kinds(),
         enrolment_token: if credential.is_none() && workload_token.is_none() {
             settings.enrolment_token.clone()
         } else {
@@ -428,45 +430,69 @@ async fn serve_session(
         tracing::warn!(%connection, level = %login_level, "refused a session: {message}");
         return reply_error(respond, http::StatusCode::NOT_FOUND, &message);
     }
-    let parameters: Vec<(String, String)> =
-        match header("gatehouse-parameters").map(|v| serde_json::from_slice(&v)) {
-            Some(Ok(parameters)) => parameters,
-            _ => {
-                return reply_error(
-                    respond,
-                    http::StatusCode::BAD_REQUEST,
-                    "the session request's parameters are malformed",
-                );
-            }
-        };
-    let upstream = match settings
-        .connector
-        .open(&connection, &login_level, &parameters)
-        .await
-    {
-        Ok(upstream) => upstream,
+    let kind = match header(KIND_HEADER).map(String::from_utf8) {
+        // A gateway from before kinds asks for PostgreSQL sessions only.
+        None => POSTGRES_KIND.to_owned(),
+        Some(Ok(kind)) => kind,
+        Some(Err(_)) => {
+            return reply_error(
+                respond,
+                http::StatusCode::BAD_REQUEST,
+                "the session request's kind is malformed",
+            );
+        }
+    };
+    let details = match header(OPEN_HEADER) {
+        Some(json) => serde_json::from_slice(&json).ok(),
+        // A gateway from before kinds sends PostgreSQL's startup parameters on their own.
+        None if kind == POSTGRES_KIND => header("gatehouse-parameters")
+            .and_then(|json| serde_json::from_slice::<Vec<(String, String)>>(&json).ok())
+            .map(|parameters| targets::open_request(&login_level, &parameters).details),
+        None => None,
+    };
+    let Some(details) = details else {
+        return reply_error(
+            respond,
+            http::StatusCode::BAD_REQUEST,
+            "the session request's details are malformed",
+        );
+    };
+    let open = OpenRequest {
+        kind,
+        login_level: login_level.clone(),
+        details,
+    };
+    let opened = match settings.connector.open(&connection, &open).await {
+        Ok(opened) => opened,
         Err(error) => {
             tracing::warn!(%connection, level = %login_level, %error, "cannot open a session to the target");
             return reply_error(respond, http::StatusCode::BAD_GATEWAY, &error.to_string());
         }
     };
     let mut response = http::Response::builder().status(http::StatusCode::OK);
-    match serde_json::to_vec(&upstream.parameters).map(|json| http::HeaderValue::from_bytes(&json))
-    {
-        Ok(Ok(value)) => response = response.header("gatehouse-parameters", value),
+    match serde_json::to_vec(&opened.details).map(|json| http::HeaderValue::from_bytes(&json)) {
+        Ok(Ok(value)) => response = response.header(OPENED_HEADER, value),
         _ => {
             return reply_error(
                 respond,
                 http::StatusCode::BAD_GATEWAY,
-                "the server's parameters cannot be passed on",
+                "what the target said cannot be passed on",
             );
         }
     }
-    if let Some(key) = upstream.key {
-        response = response.header(
-            "gatehouse-backend-key",
-            format!("{}:{}", key.process_id, key.secret),
-        );
+    if open.kind == POSTGRES_KIND {
+        // Gateways from before kinds read the server's parameters and cancel key here.
+        if let Some(Ok(Ok(value))) = targets::parameters_of(&opened.details).map(|parameters| {
+            serde_json::to_vec(&parameters).map(|json| http::HeaderValue::from_bytes(&json))
+        }) {
+            response = response.header("gatehouse-parameters", value);
+        }
+        if let Ok(Some(key)) = targets::backend_key_of(&opened.details) {
+            response = response.header(
+                "gatehouse-backend-key",
+                format!("{}:{}", key.process_id, key.secret),
+            );
+        }
     }
     let Ok(response) = response.body(()) else {
         return reply_error(
@@ -484,8 +510,8 @@ async fn serve_session(
     };
     tracing::info!(%connection, level = %login_level, "session opened for the gateway");
     let mut tunnel = TunnelStream::new(send, request.into_body(), "the gateway".to_owned());
-    let mut server = upstream.stream;
-    if !upstream.leftover.is_empty() && tunnel.write_all(&upstream.leftover).await.is_err() {
+    let mut server = opened.stream;
+    if !opened.leftover.is_empty() && tunnel.write_all(&opened.leftover).await.is_err() {
         return;
     }
     match tokio::io::copy_bidirectional(&mut server, &mut tunnel).await {
@@ -511,11 +537,24 @@ async fn relay_cancel(
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default()
         .to_owned();
-    let key = request
-        .headers()
-        .get("gatehouse-backend-key")
-        .map(|v| parse_key(v.as_bytes()));
-    let Some(Ok(key)) = key else {
+    let header = |name: &str| request.headers().get(name).map(|v| v.as_bytes().to_vec());
+    let kind = header(KIND_HEADER)
+        .and_then(|v| String::from_utf8(v).ok())
+        .unwrap_or_else(|| POSTGRES_KIND.to_owned());
+    let signal = match header(OPEN_HEADER) {
+        Some(json) => serde_json::from_slice(&json)
+            .ok()
+            .map(|details| OpenRequest {
+                kind: kind.clone(),
+                login_level: gatehouse_core::ADMIN_LOGIN_LEVEL.to_owned(),
+                details,
+            }),
+        // A gateway from before kinds sends a PostgreSQL cancel key on its own.
+        None => header("gatehouse-backend-key")
+            .and_then(|key| parse_key(&key).ok())
+            .map(targets::cancel_request),
+    };
+    let Some(signal) = signal else {
         return reply_error(
             respond,
             http::StatusCode::BAD_REQUEST,
@@ -529,7 +568,7 @@ async fn relay_cancel(
             "this agent does not serve that connection",
         );
     }
-    match settings.connector.cancel(&connection, key).await {
+    match settings.connector.signal(&connection, &signal).await {
         Ok(()) => {
             let mut respond = respond;
             if let Ok(response) = http::Response::builder()
@@ -557,23 +596,30 @@ fn reply_error(mut respond: SendResponse<Bytes>, status: http::StatusCode, messa
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
-    use gatehouse_pg::{BackendKey, PgError, UpstreamSession};
     use gatehouse_pipeline::BoxFuture;
+    use gatehouse_session::{ConnectError, Opened};
 
     struct NoTargets;
 
-    impl Connector for NoTargets {
+    impl TargetConnector for NoTargets {
+        fn kinds(&self) -> Vec<String> {
+            vec![POSTGRES_KIND.to_owned()]
+        }
+
         fn open<'a>(
             &'a self,
             _: &'a str,
-            _: &'a str,
-            _: &'a [(String, String)],
-        ) -> BoxFuture<'a, Result<UpstreamSession, PgError>> {
-            Box::pin(async { Err(PgError::Upstream("no targets in this test".to_owned())) })
+            _: &'a OpenRequest,
+        ) -> BoxFuture<'a, Result<Opened, ConnectError>> {
+            Box::pin(async { Err(ConnectError::Unavailable("no targets in this test".into())) })
         }
 
-        fn cancel<'a>(&'a self, _: &'a str, _: BackendKey) -> BoxFuture<'a, Result<(), PgError>> {
-            Box::pin(async { Err(PgError::Upstream("no targets in this test".to_owned())) })
+        fn signal<'a>(
+            &'a self,
+            _: &'a str,
+            _: &'a OpenRequest,
+        ) -> BoxFuture<'a, Result<(), ConnectError>> {
+            Box::pin(async { Err(ConnectError::Unavailable("no targets in this test".into())) })
         }
     }
 

@@ -19,7 +19,9 @@ use crate::{
     AgentAuthority, AgentHub, AgentSettings, ConnectedAgent, CredentialStore, TunnelError,
 };
 use gatehouse_core::SecretString;
-use gatehouse_pg::{Connector, PgError, UpstreamSession};
+use gatehouse_pg::targets::{self, POSTGRES_KIND};
+use gatehouse_pg::{PgError, UpstreamSession};
+use gatehouse_session::TargetConnector;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -106,12 +108,11 @@ pub async fn open_session(
     login_level: &str,
     client_parameters: &[(String, String)],
 ) -> (Option<SessionHead>, Result<UpstreamSession, PgError>) {
-    let requested = hub
-        .request_session(connection, login_level, client_parameters)
-        .await;
+    let request = targets::open_request(login_level, client_parameters);
+    let requested = hub.request_session(connection, &request).await;
     let (agent, response, send) = match requested {
         Ok(requested) => requested,
-        Err(error) => return (None, Err(error)),
+        Err(error) => return (None, Err(targets::pg_error(error))),
     };
     let (parts, body) = response.into_parts();
     let head = SessionHead {
@@ -122,7 +123,10 @@ pub async fn open_session(
             .map(|(name, value)| (name.as_str().to_owned(), value.as_bytes().to_vec()))
             .collect(),
     };
-    let opened = session_from_response(&agent, connection, &parts, body, send).await;
+    let opened = session_from_response(&agent, connection, POSTGRES_KIND, &parts, body, send)
+        .await
+        .map_err(targets::pg_error)
+        .and_then(|opened| targets::upstream_session(connection, opened));
     (Some(head), opened)
 }
 
@@ -132,7 +136,7 @@ pub async fn open_session(
 pub fn agent_settings(
     name: &str,
     connections: Vec<String>,
-    connector: Arc<dyn Connector>,
+    connector: Arc<dyn TargetConnector>,
     credentials: Arc<dyn CredentialStore>,
     enrolment_token: Option<SecretString>,
 ) -> Result<AgentSettings, String> {

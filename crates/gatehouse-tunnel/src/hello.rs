@@ -18,6 +18,16 @@ pub(crate) fn serves_level(
     }
 }
 
+/// Whether an agent announcing `kinds` opens targets of `kind`; one announcing none is from
+/// before kinds and opens PostgreSQL targets only.
+pub(crate) fn serves_kind(kinds: &[String], kind: &str) -> bool {
+    if kinds.is_empty() {
+        kind == "postgres"
+    } else {
+        kinds.iter().any(|k| k == kind)
+    }
+}
+
 /// Largest hello or verdict body accepted.
 pub(crate) const MAX_HELLO_BYTES: usize = 64 * 1024;
 
@@ -35,6 +45,10 @@ pub struct Hello {
     /// levels did: the gateway never sends such an agent a session of another level.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub login_levels: BTreeMap<String, Vec<String>>,
+    /// The connection kinds it opens (`postgres`); none: an agent from before kinds, which
+    /// opens PostgreSQL targets only.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub kinds: Vec<String>,
     /// The credential it was given at enrolment.
     #[serde(default, with = "secret", skip_serializing_if = "Option::is_none")]
     pub credential: Option<SecretString>,
@@ -79,5 +93,19 @@ mod secret {
         deserializer: D,
     ) -> Result<Option<SecretString>, D::Error> {
         Ok(Option::<String>::deserialize(deserializer)?.map(SecretString::new))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_agent_is_sent_only_the_kinds_it_announces_and_one_from_before_kinds_only_postgres() {
+        assert!(serves_kind(&[], "postgres"));
+        assert!(!serves_kind(&[], "kubernetes"));
+        let both = ["postgres".to_owned(), "kubernetes".to_owned()];
+        assert!(serves_kind(&both, "kubernetes"));
+        assert!(!serves_kind(&["kubernetes".to_owned()], "postgres"));
     }
 }

@@ -4,12 +4,14 @@
 //! connected, opening fails at once with an error naming the agents — never a wait, never
 //! another path.
 
-use crate::hello::{Hello, MAX_HELLO_BYTES, Verdict, serves_level};
+use crate::hello::{Hello, MAX_HELLO_BYTES, Verdict, serves_kind, serves_level};
 use crate::stream::TunnelStream;
 use bytes::Bytes;
 use gatehouse_core::SecretString;
-use gatehouse_pg::{BackendKey, Connector, PgError, UpstreamSession};
+use gatehouse_pg::BackendKey;
+use gatehouse_pg::targets::{self, POSTGRES_KIND};
 use gatehouse_pipeline::BoxFuture;
+use gatehouse_session::{ConnectError, OpenRequest, Opened, TargetConnector};
 use h2::SendStream;
 use h2::client::SendRequest;
 use std::collections::{BTreeMap, HashMap};
@@ -34,6 +36,13 @@ const OPEN_TIMEOUT: Duration = Duration::from_secs(30);
 /// The session request's header naming the server login level the agent logs in as (absent:
 /// `admin`, the connection's own login, as before login levels).
 pub(crate) const LOGIN_LEVEL_HEADER: &str = "gatehouse-login-level";
+/// The session (or signal) request's header naming the connection kind (absent: `postgres`,
+/// as before kinds).
+pub(crate) const KIND_HEADER: &str = "gatehouse-kind";
+/// The session (or signal) request's header carrying the kind-specific details (JSON).
+pub(crate) const OPEN_HEADER: &str = "gatehouse-open";
+/// The session answer's header carrying what the target said while opening (JSON).
+pub(crate) const OPENED_HEADER: &str = "gatehouse-opened";
 /// Per-session and per-tunnel HTTP/2 flow-control windows.
 pub(crate) const STREAM_WINDOW: u32 = 1 << 20;
 /// Largest header list either end accepts (the session headers are a few hundred bytes).
@@ -87,6 +96,8 @@ pub struct ConnectedAgent {
     pub connections: Vec<String>,
     /// The server login levels it has credentials for, per connection (see [`Hello`]).
     pub login_levels: BTreeMap<String, Vec<String>>,
+    /// The connection kinds it opens (see [`Hello`]).
+    pub kinds: Vec<String>,
     pub peer: SocketAddr,
 }
 
@@ -295,6 +306,7 @@ impl AgentHub {
                 version: hello.version,
                 connections: hello.connections,
                 login_levels: hello.login_levels,
+                kinds: hello.kinds,
                 peer,
             },
             sender,
@@ -328,8 +340,9 @@ impl AgentHub {
     fn pick(
         &self,
         connection: &str,
+        kind: &str,
         login_level: Option<&str>,
-    ) -> Result<(String, SendRequest<Bytes>), PgError> {
+    ) -> Result<(String, SendRequest<Bytes>), ConnectError> {
         let links = self.links();
         let mut candidates: Vec<(&u64, &Link)> = links
             .iter()
@@ -352,7 +365,18 @@ impl AgentHub {
                     "connection `{connection}` is served by agents {named}, none of which is connected"
                 )
             };
-            return Err(PgError::Upstream(message));
+            return Err(ConnectError::Unavailable(message));
+        }
+        let connected: Vec<String> = candidates
+            .iter()
+            .map(|(_, link)| format!("`{}`", link.agent.name))
+            .collect();
+        candidates.retain(|(_, link)| serves_kind(&link.agent.kinds, kind));
+        if candidates.is_empty() {
+            return Err(ConnectError::Unavailable(format!(
+                "connection `{connection}`: the connected agent(s) {} do not open `{kind}` targets; upgrade them",
+                connected.join(", ")
+            )));
         }
         if let Some(level) = login_level {
             let connected: Vec<String> = candidates
@@ -362,7 +386,7 @@ impl AgentHub {
             candidates
                 .retain(|(_, link)| serves_level(&link.agent.login_levels, connection, level));
             if candidates.is_empty() {
-                return Err(PgError::Upstream(format!(
+                return Err(ConnectError::Unavailable(format!(
                     "connection `{connection}`: the connected agent(s) {} have no server login of level `{level}`; \
                      add a [[connections.logins]] entry with level = \"{level}\" (its user and password) to connection \
                      `{connection}` in the agent's config and restart the agent",
@@ -373,40 +397,43 @@ impl AgentHub {
         let turn = self.next_pick.fetch_add(1, Ordering::Relaxed) % candidates.len();
         let (_, link) = candidates
             .get(turn)
-            .ok_or_else(|| PgError::Upstream("no agent link".to_owned()))?;
+            .ok_or_else(|| ConnectError::Unavailable("no agent link".to_owned()))?;
         Ok((link.agent.name.clone(), link.sender.clone()))
     }
 
-    async fn open(
-        &self,
-        connection: &str,
-        login_level: &str,
-        client_parameters: &[(String, String)],
-    ) -> Result<UpstreamSession, PgError> {
-        let (agent, response, send) = self
-            .request_session(connection, login_level, client_parameters)
-            .await?;
+    async fn open(&self, connection: &str, request: &OpenRequest) -> Result<Opened, ConnectError> {
+        let (agent, response, send) = self.request_session(connection, request).await?;
         let (parts, body) = response.into_parts();
-        session_from_response(&agent, connection, &parts, body, send).await
+        session_from_response(&agent, connection, &request.kind, &parts, body, send).await
     }
 
-    /// Ask an agent serving `connection` with a login of `login_level` to open a session:
-    /// its name, its response's head and body, and the request body's sender.
+    /// Ask an agent serving `connection` (its kind, with a login of the request's level) to
+    /// open a session: its name, its response's head and body, and the request body's sender.
     pub(crate) async fn request_session(
         &self,
         connection: &str,
-        login_level: &str,
-        client_parameters: &[(String, String)],
-    ) -> Result<(String, http::Response<h2::RecvStream>, SendStream<Bytes>), PgError> {
-        let (agent, sender) = self.pick(connection, Some(login_level))?;
-        let parameters = serde_json::to_vec(client_parameters)
-            .map_err(|e| PgError::Upstream(format!("cannot encode startup parameters: {e}")))?;
-        let request = http::Request::post("/v1/sessions")
+        open: &OpenRequest,
+    ) -> Result<(String, http::Response<h2::RecvStream>, SendStream<Bytes>), ConnectError> {
+        let (agent, sender) = self.pick(connection, &open.kind, Some(&open.login_level))?;
+        let details = serde_json::to_vec(&open.details).map_err(|e| {
+            ConnectError::Unavailable(format!("cannot encode the open request: {e}"))
+        })?;
+        let mut request = http::Request::post("/v1/sessions")
             .header("gatehouse-connection", connection)
-            .header(LOGIN_LEVEL_HEADER, login_level)
-            .header("gatehouse-parameters", parameters)
-            .body(())
-            .map_err(|e| PgError::Upstream(format!("cannot build the session request: {e}")))?;
+            .header(KIND_HEADER, open.kind.as_str())
+            .header(LOGIN_LEVEL_HEADER, open.login_level.as_str())
+            .header(OPEN_HEADER, details);
+        if open.kind == POSTGRES_KIND {
+            // Agents from before kinds read the startup parameters from their own header.
+            let parameters = targets::parameters_of(&open.details).unwrap_or_default();
+            let legacy = serde_json::to_vec(&parameters).map_err(|e| {
+                ConnectError::Unavailable(format!("cannot encode startup parameters: {e}"))
+            })?;
+            request = request.header("gatehouse-parameters", legacy);
+        }
+        let request = request.body(()).map_err(|e| {
+            ConnectError::Unavailable(format!("cannot build the session request: {e}"))
+        })?;
         let opening = async {
             let mut sender = sender.ready().await?;
             let (response, send) = sender.send_request(request, false)?;
@@ -415,28 +442,35 @@ impl AgentHub {
         let (response, send) = tokio::time::timeout(OPEN_TIMEOUT, opening)
             .await
             .map_err(|_| {
-                PgError::Upstream(format!(
+                ConnectError::Unavailable(format!(
                     "agent `{agent}` did not open connection `{connection}` within {OPEN_TIMEOUT:?}"
                 ))
             })?
             .map_err(|e| {
-                PgError::Upstream(format!(
+                ConnectError::Unavailable(format!(
                     "agent `{agent}` could not open connection `{connection}`: the tunnel failed ({e})"
                 ))
             })?;
         Ok((agent, response, send))
     }
 
-    async fn cancel(&self, connection: &str, key: BackendKey) -> Result<(), PgError> {
-        let (agent, sender) = self.pick(connection, None)?;
-        let request = http::Request::post("/v1/cancel")
+    async fn signal(&self, connection: &str, signal: &OpenRequest) -> Result<(), ConnectError> {
+        let (agent, sender) = self.pick(connection, &signal.kind, None)?;
+        let details = serde_json::to_vec(&signal.details)
+            .map_err(|e| ConnectError::Unavailable(format!("cannot encode the signal: {e}")))?;
+        let mut request = http::Request::post("/v1/cancel")
             .header("gatehouse-connection", connection)
-            .header(
-                "gatehouse-backend-key",
-                format!("{}:{}", key.process_id, key.secret),
-            )
-            .body(())
-            .map_err(|e| PgError::Upstream(format!("cannot build the cancel request: {e}")))?;
+            .header(KIND_HEADER, signal.kind.as_str())
+            .header(OPEN_HEADER, details);
+        if let Some(key) = signal.details.get("cancel") {
+            // Agents from before kinds read a PostgreSQL cancel key from its own header.
+            let process_id = key.get("process_id").and_then(|v| v.as_i64()).unwrap_or(0);
+            let secret = key.get("secret").and_then(|v| v.as_i64()).unwrap_or(0);
+            request = request.header("gatehouse-backend-key", format!("{process_id}:{secret}"));
+        }
+        let request = request.body(()).map_err(|e| {
+            ConnectError::Unavailable(format!("cannot build the cancel request: {e}"))
+        })?;
         let sending = async {
             let mut sender = sender.ready().await?;
             let (response, _) = sender.send_request(request, true)?;
@@ -444,30 +478,38 @@ impl AgentHub {
         };
         let response = tokio::time::timeout(OPEN_TIMEOUT, sending)
             .await
-            .map_err(|_| PgError::Timeout("relaying a cancel request through an agent"))?
-            .map_err(|e| PgError::Upstream(format!("agent `{agent}`: cancel failed: {e}")))?;
+            .map_err(|_| {
+                ConnectError::Unavailable(format!(
+                    "agent `{agent}` did not relay the signal within {OPEN_TIMEOUT:?}"
+                ))
+            })?
+            .map_err(|e| {
+                ConnectError::Unavailable(format!("agent `{agent}`: signal failed: {e}"))
+            })?;
         if response.status().is_success() {
             Ok(())
         } else {
-            Err(PgError::Upstream(format!(
-                "agent `{agent}` could not relay the cancel request (HTTP status {})",
+            Err(ConnectError::Unavailable(format!(
+                "agent `{agent}` could not relay the signal (HTTP status {})",
                 response.status()
             )))
         }
     }
 }
 
-/// The session an agent's answer to `POST /v1/sessions` opened: status 200, the server's
-/// startup parameters in `gatehouse-parameters` (JSON pairs) and its cancel key, if any, in
-/// `gatehouse-backend-key`; any other status is the agent's refusal (its `error`, when the
-/// body says).
+/// The session an agent's answer to `POST /v1/sessions` opened: status 200 and what the
+/// target said in `gatehouse-opened` (JSON; an agent from before kinds sends PostgreSQL's
+/// startup parameters in `gatehouse-parameters` and its cancel key in
+/// `gatehouse-backend-key` instead); any other status is the agent's refusal (its `error`,
+/// when the body says).
 pub(crate) async fn session_from_response(
     agent: &str,
     connection: &str,
+    kind: &str,
     parts: &http::response::Parts,
     body: h2::RecvStream,
     send: SendStream<Bytes>,
-) -> Result<UpstreamSession, PgError> {
+) -> Result<Opened, ConnectError> {
     if parts.status != http::StatusCode::OK {
         // The error body is small and must come promptly too.
         let text = tokio::time::timeout(OPEN_TIMEOUT, read_body(body, MAX_HELLO_BYTES))
@@ -479,28 +521,48 @@ pub(crate) async fn session_from_response(
             .ok()
             .and_then(|v| v.get("error").and_then(|e| e.as_str()).map(str::to_owned))
             .unwrap_or_else(|| format!("HTTP status {}", parts.status));
-        return Err(PgError::Upstream(format!(
+        return Err(ConnectError::Unavailable(format!(
             "agent `{agent}` could not open connection `{connection}`: {reason}"
         )));
     }
+    let details = match parts.headers.get(OPENED_HEADER) {
+        Some(value) => serde_json::from_slice(value.as_bytes()).map_err(|_| {
+            ConnectError::Protocol(format!("agent `{agent}` sent a malformed session answer"))
+        })?,
+        None if kind == POSTGRES_KIND => legacy_postgres_answer(agent, parts)?,
+        None => {
+            return Err(ConnectError::Protocol(format!(
+                "agent `{agent}` answered without saying what the target said"
+            )));
+        }
+    };
+    let stream = TunnelStream::new(send, body, format!("agent `{agent}`"));
+    Ok(Opened {
+        stream: Box::new(stream),
+        details,
+        leftover: Vec::new(),
+    })
+}
+
+/// What an agent from before kinds says about a PostgreSQL session it opened.
+fn legacy_postgres_answer(
+    agent: &str,
+    parts: &http::response::Parts,
+) -> Result<serde_json::Value, ConnectError> {
     let parameters: Vec<(String, String)> = parts
         .headers
         .get("gatehouse-parameters")
         .and_then(|v| serde_json::from_slice(v.as_bytes()).ok())
-        .ok_or_else(|| PgError::Protocol(format!("agent `{agent}` sent no server parameters")))?;
+        .ok_or_else(|| {
+            ConnectError::Protocol(format!("agent `{agent}` sent no server parameters"))
+        })?;
     let key = parts
         .headers
         .get("gatehouse-backend-key")
         .map(|v| parse_key(v.as_bytes()))
         .transpose()
-        .map_err(|e| PgError::Protocol(format!("agent `{agent}`: {e}")))?;
-    let stream = TunnelStream::new(send, body, format!("agent `{agent}`"));
-    Ok(UpstreamSession {
-        stream: Box::new(stream),
-        parameters,
-        key,
-        leftover: bytes::BytesMut::new(),
-    })
+        .map_err(|e| ConnectError::Protocol(format!("agent `{agent}`: {e}")))?;
+    Ok(targets::opened_details(&parameters, key))
 }
 
 /// An agent admitted on a tunnel, not yet a live link.
@@ -686,42 +748,44 @@ pub(crate) fn parse_key(text: &[u8]) -> Result<BackendKey, String> {
 }
 
 /// The gateway's connector: connections served by agents go through the hub, the rest are
-/// dialled directly by the built-in connector.
+/// opened directly by the built-in connector.
 pub struct RoutedConnector {
-    builtin: Arc<dyn Connector>,
+    builtin: Arc<dyn TargetConnector>,
     hub: Arc<AgentHub>,
 }
 
 impl RoutedConnector {
-    pub fn new(builtin: Arc<dyn Connector>, hub: Arc<AgentHub>) -> Self {
+    pub fn new(builtin: Arc<dyn TargetConnector>, hub: Arc<AgentHub>) -> Self {
         RoutedConnector { builtin, hub }
     }
 }
 
-impl Connector for RoutedConnector {
+impl TargetConnector for RoutedConnector {
+    fn kinds(&self) -> Vec<String> {
+        self.builtin.kinds()
+    }
+
     fn open<'a>(
         &'a self,
         connection: &'a str,
-        login_level: &'a str,
-        client_parameters: &'a [(String, String)],
-    ) -> BoxFuture<'a, Result<UpstreamSession, PgError>> {
+        request: &'a OpenRequest,
+    ) -> BoxFuture<'a, Result<Opened, ConnectError>> {
         if self.hub.serves(connection) {
-            Box::pin(self.hub.open(connection, login_level, client_parameters))
+            Box::pin(self.hub.open(connection, request))
         } else {
-            self.builtin
-                .open(connection, login_level, client_parameters)
+            self.builtin.open(connection, request)
         }
     }
 
-    fn cancel<'a>(
+    fn signal<'a>(
         &'a self,
         connection: &'a str,
-        key: BackendKey,
-    ) -> BoxFuture<'a, Result<(), PgError>> {
+        request: &'a OpenRequest,
+    ) -> BoxFuture<'a, Result<(), ConnectError>> {
         if self.hub.serves(connection) {
-            Box::pin(self.hub.cancel(connection, key))
+            Box::pin(self.hub.signal(connection, request))
         } else {
-            self.builtin.cancel(connection, key)
+            self.builtin.signal(connection, request)
         }
     }
 }

@@ -6,13 +6,18 @@
 //! HTTP/2 client and the agent the server — so the gateway opens one stream per client session
 //! and HTTP/2's per-stream flow control gives every session its own back-pressure.
 //!
-//! On a new tunnel the gateway asks `GET /v1/hello` (the agent's name, version, connections
-//! and credential or enrolment token), decides through an [`AgentAuthority`], and answers
-//! `POST /v1/verdict` (welcome, with a credential on enrolment, or refused with the reason).
-//! A session is `POST /v1/sessions`: the agent opens and authenticates the target session with
-//! its own credentials and answers with the server's startup parameters and cancel key, after
-//! which the request and response bodies carry the PostgreSQL bytes. `POST /v1/cancel`
-//! relays a cancel request. Policy, masking, audit and recording stay in the gateway.
+//! On a new tunnel the gateway asks `GET /v1/hello` (the agent's name, version, connections,
+//! the connection kinds and server login levels it serves, and its credential or enrolment
+//! token), decides through an [`AgentAuthority`], and answers `POST /v1/verdict` (welcome,
+//! with a credential on enrolment, or refused with the reason). A session is
+//! `POST /v1/sessions` carrying a protocol-neutral open request
+//! ([`gatehouse_session::OpenRequest`]: kind, login level, kind-specific details): the agent's
+//! own [`gatehouse_session::TargetConnector`] opens and authenticates the target session with
+//! its credentials and answers with what the target said (`gatehouse-opened`), after which the
+//! request and response bodies carry the protocol's bytes. `POST /v1/cancel` relays a one-shot
+//! signal (a PostgreSQL cancel). Agents and gateways from before kinds are still understood
+//! for PostgreSQL (its startup parameters and cancel key in their own headers). Policy,
+//! masking, audit and recording stay in the gateway.
 
 mod agent;
 mod error;

@@ -183,7 +183,7 @@ pub async fn run(args: AgentArgs) -> Result<ExitCode> {
         gateway: config.gateway.clone(),
         server_name: server_name.to_owned(),
         tls: Arc::new(tls),
-        connector: Arc::new(connector),
+        connector: Arc::new(gatehouse_pg::PostgresTargets::new(Arc::new(connector))),
         connections: config.connections.iter().map(|c| c.name.clone()).collect(),
         login_levels,
         enrolment_token,

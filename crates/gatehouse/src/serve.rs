@@ -6,8 +6,9 @@ use crate::server_logins;
 use crate::setup::Setup;
 use crate::{admin, tls, webhook};
 use anyhow::{Context, Result};
-use gatehouse_pg::{BuiltinConnector, PgGateway, PgLogin, PgLogins};
+use gatehouse_pg::{BuiltinConnector, PgConnector, PgGateway, PgLogin, PgLogins, PostgresTargets};
 use gatehouse_pipeline::{AuditEventKind, Durability, Pipeline};
+use gatehouse_session::TargetConnector;
 use gatehouse_sql::Classifier;
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -173,13 +174,12 @@ pub async fn run(config_path: Option<&Path>, data_dir: Option<&Path>) -> Result<
             })?;
         Some((hub, listener))
     };
-    let connector: Arc<dyn gatehouse_pg::Connector> = match &agents {
-        Some((hub, _)) => Arc::new(gatehouse_tunnel::RoutedConnector::new(
-            Arc::new(connector),
-            hub.clone(),
-        )),
-        None => Arc::new(connector),
+    let builtin: Arc<dyn TargetConnector> = Arc::new(PostgresTargets::new(Arc::new(connector)));
+    let targets: Arc<dyn TargetConnector> = match &agents {
+        Some((hub, _)) => Arc::new(gatehouse_tunnel::RoutedConnector::new(builtin, hub.clone())),
+        None => builtin,
     };
+    let connector: Arc<dyn gatehouse_pg::Connector> = Arc::new(PgConnector::new(targets));
     let live = Arc::new(gatehouse_session::LiveSessions::default());
     let reloader = Arc::new(crate::policy_reload::PolicyReloader::new(
         policy_files,
