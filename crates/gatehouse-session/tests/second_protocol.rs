@@ -1,8 +1,8 @@
 //! The protocol-neutral pipeline with a second protocol that exists only here (`kv`, see
 //! `kv/mod.rs`): its own actions, schema fragment, connector and session loop, decided by
 //! Cedar, recorded in the hash-chained audit log, held for approvals in the store, ended by
-//! revocation and by a policy replacement — with no line of the pipeline, policy or store
-//! crates naming it.
+//! revocation and by a policy replacement, and opened through an agent on the tunnel — with no
+//! line of the pipeline, policy, store or tunnel crates naming it.
 
 #![allow(
     clippy::unwrap_used,
@@ -11,16 +11,18 @@
     clippy::indexing_slicing
 )]
 
+mod agent;
 mod kv;
 
 use gatehouse_core::{ConnectionInfo, Identity, IdentityKind};
 use gatehouse_pipeline::{AuditEventKind, Pipeline};
 use gatehouse_policy::{PolicyEngine, PolicySchema};
 use gatehouse_session::LiveSessions;
+use gatehouse_session::TargetConnector;
 use gatehouse_store::{
     AuditFilter, AuditKey, AuditLog, AuditOptions, DurabilitySettings, NewKey, Store, Verdict,
 };
-use kv::{KV, KV_PROTOCOL, KvGateway};
+use kv::{KV, KV_PROTOCOL, KvGateway, KvTargets};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -69,6 +71,15 @@ struct Fixture {
     address: SocketAddr,
     target: Arc<std::sync::Mutex<HashMap<String, String>>>,
     _shutdown: tokio::sync::watch::Sender<bool>,
+    /// The agent, when the connection is served through one.
+    agent: Option<agent::Agent>,
+}
+
+/// How the gateway reaches the kv target.
+enum Route {
+    Direct,
+    /// Through an agent on a tunnel (the agent holds the target's address).
+    Agent,
 }
 
 fn engine(policy: &str) -> Arc<PolicyEngine> {
@@ -80,6 +91,10 @@ fn engine(policy: &str) -> Arc<PolicyEngine> {
 
 impl Fixture {
     async fn start() -> Fixture {
+        Fixture::start_routed(Route::Direct).await
+    }
+
+    async fn start_routed(through: Route) -> Fixture {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("g.db")).await.unwrap();
         let log = store
@@ -100,10 +115,27 @@ impl Fixture {
             description: String::new(),
         });
         let live = Arc::new(LiveSessions::default());
+        let direct = Arc::new(KvTargets {
+            targets: HashMap::from([("cache".to_owned(), target_address)]),
+        });
+        let (connector, agent): (Arc<dyn TargetConnector>, _) = match through {
+            Route::Direct => (direct, None),
+            Route::Agent => {
+                let (hub, agent) = agent::link("cache", direct).await;
+                let none = Arc::new(KvTargets {
+                    targets: HashMap::new(),
+                });
+                (
+                    Arc::new(gatehouse_tunnel::RoutedConnector::new(none, hub)),
+                    Some(agent),
+                )
+            }
+        };
         let gateway = Arc::new(KvGateway {
             pipeline: pipeline.clone(),
             authenticator: Arc::new(store.clone()),
-            connections: HashMap::from([("cache".to_owned(), (connection, target_address))]),
+            connections: HashMap::from([("cache".to_owned(), connection)]),
+            connector,
             live: live.clone(),
         });
         let (shutdown, stop) = tokio::sync::watch::channel(false);
@@ -117,6 +149,7 @@ impl Fixture {
             address,
             target,
             _shutdown: shutdown,
+            agent,
         }
     }
 
@@ -319,4 +352,25 @@ async fn a_replaced_policy_ends_kv_sessions_that_lost_connect() {
     assert!(bye.starts_with("BYE policy version"), "{bye}");
     assert!(bye.contains("readers-read"), "{bye}");
     assert_eq!(writer.say("GET a").await, "NONE");
+}
+
+#[tokio::test]
+async fn a_kv_connection_served_by_an_agent_goes_through_the_tunnel() {
+    let f = Fixture::start_routed(Route::Agent).await;
+    let agent = f.agent.as_ref().unwrap();
+    assert_eq!(
+        agent.kinds,
+        ["kv"],
+        "the agent announces the kinds it opens"
+    );
+    let mut writer = f.client("wes", &["writers"]).await;
+    assert_eq!(writer.say("SET tmp1 x").await, "OK");
+    assert_eq!(writer.say("GET tmp1").await, "VALUE x");
+    assert!(writer.say("SET prod x").await.starts_with("DENIED"));
+    assert_eq!(
+        f.target.lock().unwrap().get("tmp1").map(String::as_str),
+        Some("x")
+    );
+    assert_eq!(f.target.lock().unwrap().get("prod"), None);
+    assert!(agent.opened() >= 1, "the session was opened by the agent");
 }

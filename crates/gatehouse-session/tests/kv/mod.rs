@@ -1,8 +1,9 @@
 //! A second protocol, built only from the shared pieces, to prove they are enough: `kv`, a
 //! line protocol to a toy key-value server. An adapter is exactly what this module is — a
 //! request type implementing `ProtocolRequest` with its actions, a Cedar schema fragment, a
-//! connector to the target, and a session loop over `gatehouse_session` — and nothing in the
-//! pipeline, policy or store crates names it.
+//! `TargetConnector` opening its targets (at the gateway or at an agent), and a session loop
+//! over `gatehouse_session` — and nothing in the pipeline, policy, store or tunnel crates
+//! names it.
 //!
 //! Client protocol: `AUTH <token> <connection>` once, then one command per line (`GET key`,
 //! `SET key value`, `DEL key`, anything else is `kv:unknown`); answers are one line each:
@@ -13,10 +14,14 @@ use gatehouse_core::{
     Action, Attribute, ConnectionInfo, ConnectionKind, Effect, ProtocolRequest, ProtocolSchema,
     SecretString,
 };
+use gatehouse_pipeline::BoxFuture;
 use gatehouse_pipeline::{
     AuditOutcome, Authenticator, Decision, Pipeline, SessionContext, StatementResult,
 };
-use gatehouse_session::{EndedBy, Endings, ListenerLimits, LiveSessions, Slot};
+use gatehouse_session::{
+    ConnectError, EndedBy, Endings, ListenerLimits, LiveSessions, OpenRequest, Opened, Slot,
+    TargetConnector,
+};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -158,12 +163,56 @@ pub async fn start_target() -> (SocketAddr, Arc<Mutex<HashMap<String, String>>>)
     (address, map)
 }
 
+/// The `kv` connector: opens a connection's toy target by dialling its address. At the
+/// gateway, or at an agent through the tunnel (which carries the `kv` kind unchanged).
+pub struct KvTargets {
+    pub targets: HashMap<String, SocketAddr>,
+}
+
+impl TargetConnector for KvTargets {
+    fn kinds(&self) -> Vec<String> {
+        vec![KV.as_str().to_owned()]
+    }
+
+    fn open<'a>(
+        &'a self,
+        connection: &'a str,
+        request: &'a OpenRequest,
+    ) -> BoxFuture<'a, Result<Opened, ConnectError>> {
+        Box::pin(async move {
+            let target = self
+                .targets
+                .get(connection)
+                .filter(|_| request.kind == KV.as_str())
+                .ok_or_else(|| ConnectError::Unavailable(format!("no kv target `{connection}`")))?;
+            let stream = TcpStream::connect(target)
+                .await
+                .map_err(|e| ConnectError::Unavailable(e.to_string()))?;
+            Ok(Opened {
+                stream: Box::new(stream),
+                details: serde_json::json!({}),
+                leftover: Vec::new(),
+            })
+        })
+    }
+
+    fn signal<'a>(
+        &'a self,
+        _: &'a str,
+        _: &'a OpenRequest,
+    ) -> BoxFuture<'a, Result<(), ConnectError>> {
+        Box::pin(async { Err(ConnectError::Unavailable("kv has no signals".into())) })
+    }
+}
+
 /// What the adapter's sessions share.
 pub struct KvGateway {
     pub pipeline: Pipeline,
     pub authenticator: Arc<dyn Authenticator>,
-    /// Connections by name, with the target each reaches (the connector's knowledge).
-    pub connections: HashMap<String, (Arc<ConnectionInfo>, SocketAddr)>,
+    /// Connections clients may name.
+    pub connections: HashMap<String, Arc<ConnectionInfo>>,
+    /// Opens targets: directly, or through the agents that serve them.
+    pub connector: Arc<dyn TargetConnector>,
     pub live: Arc<LiveSessions>,
 }
 
@@ -226,7 +275,7 @@ async fn session(
             return;
         }
     };
-    let Some((connection, target)) = gateway.connections.get(name).cloned() else {
+    let Some(connection) = gateway.connections.get(name).cloned() else {
         let _ = write.write_all(b"BYE no such connection\n").await;
         return;
     };
@@ -251,11 +300,26 @@ async fn session(
             return;
         }
     }
-    let Ok(upstream) = TcpStream::connect(target).await else {
-        let _ = write.write_all(b"BYE the target is unreachable\n").await;
-        return;
+    let open = OpenRequest {
+        kind: KV.as_str().to_owned(),
+        login_level: gatehouse_core::ADMIN_LOGIN_LEVEL.to_owned(),
+        details: serde_json::json!({}),
     };
-    let (upstream_read, mut upstream_write) = upstream.into_split();
+    let upstream = match gateway.connector.open(name, &open).await {
+        Ok(opened) => opened.stream,
+        Err(error) => {
+            let _ = write.write_all(format!("BYE {error}\n").as_bytes()).await;
+            let _ = gateway
+                .pipeline
+                .record_disconnect(
+                    &context,
+                    &format!("the target could not be opened: {error}"),
+                )
+                .await;
+            return;
+        }
+    };
+    let (upstream_read, mut upstream_write) = tokio::io::split(upstream);
     let mut answers = BufReader::new(upstream_read).lines();
     let registration = gateway.live.register(
         &context.identity.subject,
