@@ -11,6 +11,7 @@ mod approval;
 mod approvals_flow;
 mod audit;
 mod auth;
+pub mod client_detail;
 mod decision;
 mod error;
 mod grants;

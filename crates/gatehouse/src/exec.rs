@@ -11,6 +11,7 @@ use crate::setup::Setup;
 use crate::tls::generated_cert_path;
 use anyhow::{Context, Result, bail};
 use comfy_table::Table;
+use gatehouse_pipeline::client_detail;
 use rustls::RootCertStore;
 use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
@@ -216,18 +217,14 @@ pub(crate) async fn drive<S, T>(
     }
 }
 
-/// The approval a gateway notice's detail names (`approval_id: ...` lines).
+/// The approval a gateway notice's detail names (see `gatehouse_pipeline::client_detail`).
 fn pending_of(detail: &str) -> Option<Pending> {
-    let mut pending = Pending::default();
-    for line in detail.lines() {
-        match line.split_once(": ") {
-            Some(("approval_id", value)) => pending.approval_id = value.to_owned(),
-            Some(("expires_at", value)) => pending.expires_at = value.to_owned(),
-            Some(("approve_with", value)) => pending.approve_with = value.to_owned(),
-            _ => {}
-        }
-    }
-    (!pending.approval_id.is_empty()).then_some(pending)
+    let field = |name| client_detail::field(detail, name).map(str::to_owned);
+    Some(Pending {
+        approval_id: field(client_detail::APPROVAL_ID)?,
+        expires_at: field(client_detail::EXPIRES_AT).unwrap_or_default(),
+        approve_with: field(client_detail::APPROVE_WITH).unwrap_or_default(),
+    })
 }
 
 fn collect(messages: Vec<SimpleQueryMessage>) -> Outcome {
@@ -276,8 +273,8 @@ fn refusal_or_error(error: &tokio_postgres::Error) -> Outcome {
         outcome.status = "denied";
         outcome.policy = db
             .detail()
-            .and_then(|d| d.split("policy: ").nth(1))
-            .map(|p| p.trim().to_owned());
+            .and_then(|detail| client_detail::field(detail, client_detail::POLICY))
+            .map(str::to_owned);
     }
     outcome
 }

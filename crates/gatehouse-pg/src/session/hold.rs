@@ -147,12 +147,7 @@ impl<R: AsyncRead + Unpin> Inbound<'_, R> {
             Severity::Notice,
             "01000",
             &format!("gatehouse: {}", hold.message),
-            Some(&format!(
-                "approval_id: {}\nexpires_at: {}\napprove_with: {}",
-                hold.approval.id,
-                rfc3339(hold.approval.expires_unix_ms),
-                hold.approve_with
-            )),
+            Some(&hold.client_detail()),
             Some(&format!(
                 "waiting up to {} s for the approval; cancel (Ctrl-C) withdraws the request",
                 wait.as_secs()

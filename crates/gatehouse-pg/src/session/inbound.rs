@@ -1144,10 +1144,8 @@ fn syntax_error(actions: &[Action], denial: &gatehouse_pipeline::Denial) -> Byte
         return Bytes::new();
     };
     let detail = format!(
-        "gatehouse reads statements with PostgreSQL's grammar and could not read this one, so it was not run \
-         (action: {}; policy: {})",
-        denial.action,
-        denial.policy_label()
+        "gatehouse reads statements with PostgreSQL's grammar and could not read this one, so it was not run\n{}",
+        denial.client_detail()
     );
     wire::syntax_error(
         message,
@@ -1191,11 +1189,7 @@ pub(super) fn refusal_of(
         )),
         Ok(Decision::Deny(denial)) => {
             metrics::counter!("gatehouse_pg_refusals_total").increment(1);
-            let detail = format!(
-                "action: {}; policy: {}",
-                denial.action,
-                denial.policy_label()
-            );
+            let detail = denial.client_detail();
             Err(wire::error_response(
                 Severity::Error,
                 "42501",

@@ -105,7 +105,7 @@ pub(crate) async fn run(
         }
         Ok(Decision::Deny(denial)) => {
             let message = format!("gatehouse: permission denied: {}", denial.message);
-            let detail = format!("policy: {}", denial.policy_label());
+            let detail = denial.client_detail();
             send_fatal(&mut client, "42501", &message, Some(&detail)).await;
             return Ok(());
         }
@@ -295,8 +295,8 @@ async fn decide_startup_settings(
                 denial.message
             ),
             Some(format!(
-                "policy: {}; connect without it, or set it with SET once connected",
-                denial.policy_label()
+                "{}\nconnect without it, or set it with SET once connected",
+                denial.client_detail()
             )),
         )),
         Ok(Decision::Hold(hold)) => Err((

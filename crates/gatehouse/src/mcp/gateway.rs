@@ -162,8 +162,13 @@ fn refusal(error: &tokio_postgres::Error) -> Option<Value> {
         .to_owned();
     let policy = db
         .detail()
-        .and_then(|d| d.split("policy: ").nth(1))
-        .map(|p| p.trim().to_owned());
+        .and_then(|detail| {
+            gatehouse_pipeline::client_detail::field(
+                detail,
+                gatehouse_pipeline::client_detail::POLICY,
+            )
+        })
+        .map(str::to_owned);
     let message = format!(
         "denied by policy `{}`: {reason}; ask an admin, or use request_access to ask for a group's rights on this connection for a while",
         policy.as_deref().unwrap_or("default-deny")
