@@ -41,7 +41,9 @@ pub use masking::ConnectionMasking;
 pub use rule_book::RuleBook;
 pub use server::serve;
 pub use targets::{PgConnector, PostgresTargets};
-pub use tls::{provider as tls_provider, upstream_client_config};
+pub use tls::{
+    client_config_trusting, provider as tls_provider, trust_roots, upstream_client_config,
+};
 pub use upstream::UpstreamTls;
 
 use gatehouse_core::ConnectionInfo;

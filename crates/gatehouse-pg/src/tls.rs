@@ -8,6 +8,7 @@ use rustls::crypto::{CryptoProvider, verify_tls12_signature, verify_tls13_signat
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
+use std::path::Path;
 use std::sync::Arc;
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
@@ -48,27 +49,48 @@ pub fn upstream_client_config(mode: &UpstreamTls) -> Result<ClientConfig, PgErro
             .with_custom_certificate_verifier(Arc::new(EncryptOnly(provider())))
             .with_no_client_auth(),
         UpstreamTls::VerifyFull { ca_file } => {
-            let mut roots = RootCertStore::empty();
-            if let Some(path) = ca_file {
-                let certs = CertificateDer::pem_file_iter(path).map_err(|e| {
-                    PgError::Tls(format!("cannot read CA file `{}`: {e}", path.display()))
-                })?;
-                for cert in certs {
-                    let cert = cert.map_err(|e| {
-                        PgError::Tls(format!("cannot parse CA file `{}`: {e}", path.display()))
-                    })?;
-                    roots.add(cert).map_err(|e| {
-                        PgError::Tls(format!(
-                            "unusable CA certificate in `{}`: {e}",
-                            path.display()
-                        ))
-                    })?;
-                }
-            }
+            let roots = match ca_file {
+                Some(path) => trust_roots(path)?,
+                None => RootCertStore::empty(),
+            };
             builder.with_root_certificates(roots).with_no_client_auth()
         }
     };
     Ok(config)
+}
+
+/// The trust roots in the PEM file `ca_file`: every certificate in it must parse and be
+/// usable as a root, and there must be at least one; otherwise the error says which file and
+/// why. The one way gatehouse turns a CA file into trust (nothing is skipped silently).
+pub fn trust_roots(ca_file: &Path) -> Result<RootCertStore, PgError> {
+    let shown = ca_file.display();
+    let certs = CertificateDer::pem_file_iter(ca_file)
+        .map_err(|e| PgError::Tls(format!("cannot read CA file `{shown}`: {e}")))?;
+    let mut roots = RootCertStore::empty();
+    for cert in certs {
+        let cert =
+            cert.map_err(|e| PgError::Tls(format!("cannot parse CA file `{shown}`: {e}")))?;
+        roots
+            .add(cert)
+            .map_err(|e| PgError::Tls(format!("unusable CA certificate in `{shown}`: {e}")))?;
+    }
+    if roots.is_empty() {
+        return Err(PgError::Tls(format!(
+            "CA file `{shown}` holds no certificate (PEM `BEGIN CERTIFICATE` blocks)"
+        )));
+    }
+    Ok(roots)
+}
+
+/// A TLS client configuration that trusts exactly the certificates of `ca_file` (gatehouse
+/// ships no public roots), with the process's crypto provider.
+pub fn client_config_trusting(ca_file: &Path) -> Result<ClientConfig, PgError> {
+    let roots = trust_roots(ca_file)?;
+    Ok(ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| PgError::Tls(e.to_string()))?
+        .with_root_certificates(roots)
+        .with_no_client_auth())
 }
 
 /// libpq's `sslmode=require`: the channel is encrypted and the handshake signatures checked,
@@ -118,5 +140,50 @@ impl ServerCertVerifier for EncryptOnly {
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
         self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn ca_file(text: &str) -> (std::path::PathBuf, impl Drop) {
+        let dir = std::env::temp_dir().join(format!(
+            "gatehouse-ca-{}-{}",
+            std::process::id(),
+            rand::random::<u64>()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("ca.pem");
+        std::fs::write(&path, text).unwrap();
+        struct Remove(std::path::PathBuf);
+        impl Drop for Remove {
+            fn drop(&mut self) {
+                let _ = std::fs::remove_dir_all(&self.0);
+            }
+        }
+        (path, Remove(dir))
+    }
+
+    fn refusal(text: &str) -> String {
+        let (path, _keep) = ca_file(text);
+        trust_roots(&path).err().unwrap().to_string()
+    }
+
+    #[test]
+    fn a_ca_file_that_is_missing_empty_or_holds_a_bad_certificate_is_refused_with_the_reason() {
+        let missing = trust_roots(Path::new("/nonexistent/ca.pem"))
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(missing.contains("cannot read CA file"), "{missing}");
+        assert!(refusal("").contains("holds no certificate"));
+        assert!(refusal("not a certificate\n").contains("holds no certificate"));
+        // A PEM block whose contents are not a certificate: never skipped silently.
+        let bad = refusal("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n");
+        assert!(bad.contains("unusable CA certificate"), "{bad}");
+        let broken = refusal("-----BEGIN CERTIFICATE-----\n!!!!\n-----END CERTIFICATE-----\n");
+        assert!(broken.contains("CA file"), "{broken}");
     }
 }

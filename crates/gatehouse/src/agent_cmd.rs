@@ -9,9 +9,7 @@ use anyhow::{Context, Result, anyhow, bail};
 use gatehouse_core::SecretString;
 use gatehouse_pg::{BuiltinConnector, PgLogin, PgLogins, PgTarget};
 use gatehouse_tunnel::{AgentSettings, CredentialStore, TunnelError, WorkloadToken};
-use rustls::RootCertStore;
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, ServerName};
+use rustls::pki_types::ServerName;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -165,18 +163,8 @@ pub async fn run(args: AgentArgs) -> Result<ExitCode> {
     let server_name = ServerName::try_from(host.clone())
         .map_err(|_| anyhow!("`{host}` is not a host name or IP address"))?;
     let ca_file = config.resolve(&config.ca_file);
-    let mut roots = RootCertStore::empty();
-    for cert in CertificateDer::pem_file_iter(&ca_file)
-        .with_context(|| format!("cannot read the gateway's CA file `{}`", ca_file.display()))?
-    {
-        let cert =
-            cert.with_context(|| format!("cannot parse the CA file `{}`", ca_file.display()))?;
-        roots.add(cert).context("unusable CA certificate")?;
-    }
-    let tls = rustls::ClientConfig::builder_with_provider(gatehouse_pg::tls_provider())
-        .with_safe_default_protocol_versions()?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
+    let tls = gatehouse_pg::client_config_trusting(&ca_file)
+        .context("the gateway's CA file (`ca_file` in the agent's config)")?;
     let settings = Arc::new(AgentSettings {
         name: config.name.clone(),
         version: env!("CARGO_PKG_VERSION").to_owned(),

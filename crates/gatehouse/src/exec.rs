@@ -12,9 +12,6 @@ use crate::tls::generated_cert_path;
 use anyhow::{Context, Result, bail};
 use comfy_table::Table;
 use gatehouse_pipeline::client_detail;
-use rustls::RootCertStore;
-use rustls::pki_types::CertificateDer;
-use rustls::pki_types::pem::PemObject;
 use serde_json::{Value, json};
 use std::path::Path;
 use std::process::ExitCode;
@@ -172,17 +169,7 @@ pub(crate) fn gateway_config(
         .rsplit_once(':')
         .and_then(|(h, p)| Some((h.trim_matches(['[', ']']), p.parse::<u16>().ok()?)))
         .with_context(|| format!("--gateway `{gateway}` is not HOST:PORT"))?;
-    let mut roots = RootCertStore::empty();
-    for cert in CertificateDer::pem_file_iter(ca_file)
-        .with_context(|| format!("cannot read CA file `{}`", ca_file.display()))?
-    {
-        let cert = cert.with_context(|| format!("cannot parse CA file `{}`", ca_file.display()))?;
-        roots.add(cert).context("unusable CA certificate")?;
-    }
-    let tls = rustls::ClientConfig::builder_with_provider(gatehouse_pg::tls_provider())
-        .with_safe_default_protocol_versions()?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
+    let tls = gatehouse_pg::client_config_trusting(ca_file)?;
     let connector = tokio_postgres_rustls::MakeRustlsConnect::new(tls);
     let mut config = tokio_postgres::Config::new();
     config

@@ -4,8 +4,7 @@
 
 use anyhow::{Context, Result, anyhow, bail};
 use axum::http::Uri;
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, ServerName};
+use rustls::pki_types::ServerName;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -120,23 +119,7 @@ fn tls_connector(
     ca_file: &Path,
     host: &str,
 ) -> Result<(tokio_rustls::TlsConnector, ServerName<'static>)> {
-    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(ca_file)
-        .with_context(|| format!("cannot read CA file `{}`", ca_file.display()))?
-        .collect::<Result<_, _>>()
-        .with_context(|| format!("cannot parse CA file `{}`", ca_file.display()))?;
-    let mut roots = rustls::RootCertStore::empty();
-    let (added, _ignored) = roots.add_parsable_certificates(certs);
-    if added == 0 {
-        bail!(
-            "CA file `{}` holds no usable certificate",
-            ca_file.display()
-        );
-    }
-    let config = rustls::ClientConfig::builder_with_provider(gatehouse_pg::tls_provider())
-        .with_safe_default_protocol_versions()
-        .context("TLS protocol configuration")?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
+    let config = gatehouse_pg::client_config_trusting(ca_file)?;
     let name = ServerName::try_from(host.to_owned())
         .map_err(|e| anyhow!("`{host}` is not a valid TLS server name: {e}"))?;
     Ok((tokio_rustls::TlsConnector::from(Arc::new(config)), name))

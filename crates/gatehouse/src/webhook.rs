@@ -22,8 +22,7 @@ use axum::http::Uri;
 use gatehouse_pipeline::{ApprovalRecord, ApprovalState, now_unix_ms};
 use gatehouse_store::Store;
 use hmac::{Hmac, Mac};
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, ServerName};
+use rustls::pki_types::ServerName;
 use sha2::Sha256;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -299,33 +298,8 @@ fn tls_connector(
     ca_file: &std::path::Path,
     host: &str,
 ) -> Result<(tokio_rustls::TlsConnector, ServerName<'static>)> {
-    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(ca_file)
-        .with_context(|| {
-            format!(
-                "[approvals.webhook] cannot read ca_file `{}`",
-                ca_file.display()
-            )
-        })?
-        .collect::<Result<_, _>>()
-        .with_context(|| {
-            format!(
-                "[approvals.webhook] cannot parse ca_file `{}`",
-                ca_file.display()
-            )
-        })?;
-    let mut roots = rustls::RootCertStore::empty();
-    let (added, _ignored) = roots.add_parsable_certificates(certs);
-    if added == 0 {
-        bail!(
-            "[approvals.webhook] ca_file `{}` holds no usable CA certificate (PEM)",
-            ca_file.display()
-        );
-    }
-    let config = rustls::ClientConfig::builder_with_provider(gatehouse_pg::tls_provider())
-        .with_safe_default_protocol_versions()
-        .context("TLS protocol configuration")?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
+    let config =
+        gatehouse_pg::client_config_trusting(ca_file).context("[approvals.webhook] ca_file")?;
     let name = ServerName::try_from(host.to_owned())
         .map_err(|e| anyhow!("[approvals.webhook] `{host}` is not a valid TLS server name: {e}"))?;
     Ok((tokio_rustls::TlsConnector::from(Arc::new(config)), name))

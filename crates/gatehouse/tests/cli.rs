@@ -447,3 +447,36 @@ fn policy_schema_prints_the_base_and_the_sql_fragment() {
         "{text}"
     );
 }
+
+#[test]
+fn a_ca_file_without_a_usable_certificate_is_an_error_not_skipped() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.pem");
+    std::fs::write(
+        &bad,
+        "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
+    )
+    .unwrap();
+    let output = Command::new(binary())
+        .arg("--data-dir")
+        .arg(dir.path())
+        .args([
+            "exec",
+            "demo",
+            "--sql",
+            "SELECT 1",
+            "--gateway",
+            "127.0.0.1:1",
+        ])
+        .arg("--ca-file")
+        .arg(&bad)
+        .args(["--output", "json"])
+        .env("GATEHOUSE_TOKEN", "gh_not-a-real-token")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let answer: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let message = answer["message"].as_str().unwrap();
+    assert!(message.contains("unusable CA certificate"), "{message}");
+    assert!(message.contains("bad.pem"), "{message}");
+}

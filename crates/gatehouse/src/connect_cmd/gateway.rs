@@ -4,10 +4,9 @@
 //! splicing bytes. Cancel requests go to the gateway over a TLS connection of their own.
 
 use super::local::{CancelKey, LocalClient};
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use gatehouse_pg::wire::{self, FrameReader};
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, ServerName};
+use rustls::pki_types::ServerName;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -69,24 +68,9 @@ impl Gateway {
             .with_context(|| format!("--gateway `{address}` is not HOST:PORT"))?;
         let server_name = ServerName::try_from(host.to_owned())
             .with_context(|| format!("`{host}` is not a valid TLS server name"))?;
-        let mut roots = rustls::RootCertStore::empty();
-        for cert in CertificateDer::pem_file_iter(ca_file).with_context(|| {
-            format!(
-                "cannot read CA file `{}` (pass --ca-file with the gateway's CA certificate; gatehouse never skips verification)",
-                ca_file.display()
-            )
-        })? {
-            let cert =
-                cert.with_context(|| format!("cannot parse CA file `{}`", ca_file.display()))?;
-            roots.add(cert).context("unusable CA certificate")?;
-        }
-        if roots.is_empty() {
-            bail!("CA file `{}` holds no certificate", ca_file.display());
-        }
-        let config = rustls::ClientConfig::builder_with_provider(gatehouse_pg::tls_provider())
-            .with_safe_default_protocol_versions()?
-            .with_root_certificates(roots)
-            .with_no_client_auth();
+        let config = gatehouse_pg::client_config_trusting(ca_file).context(
+            "pass --ca-file with the gateway's CA certificate; gatehouse never skips verification",
+        )?;
         Ok(Gateway {
             address: address.to_owned(),
             host: host.to_owned(),
