@@ -8,8 +8,9 @@ use rustls::crypto::{CryptoProvider, verify_tls12_signature, verify_tls13_signat
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
+use std::collections::HashMap;
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock, Mutex, PoisonError};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
@@ -19,15 +20,34 @@ pub fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
+/// Upstream TLS configurations by mode, built on first use and then shared by every dial (and
+/// with them rustls's session cache, so reconnecting to a server resumes its TLS session).
+/// A mode whose configuration failed is tried again on the next dial; a CA file that changes
+/// on disk is read again after a restart.
+static UPSTREAM_CONFIGS: LazyLock<Mutex<HashMap<UpstreamTls, Arc<ClientConfig>>>> =
+    LazyLock::new(Mutex::default);
+
+fn upstream_config(mode: &UpstreamTls) -> Result<Arc<ClientConfig>, PgError> {
+    let mut built = UPSTREAM_CONFIGS
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner);
+    if let Some(config) = built.get(mode) {
+        return Ok(config.clone());
+    }
+    let config = Arc::new(upstream_client_config(mode)?);
+    built.insert(mode.clone(), config.clone());
+    Ok(config)
+}
+
 pub(crate) async fn connect_upstream(
     tcp: TcpStream,
     host: &str,
     mode: &UpstreamTls,
 ) -> Result<TlsStream<TcpStream>, PgError> {
-    let config = upstream_client_config(mode)?;
+    let config = upstream_config(mode)?;
     let name = ServerName::try_from(host.to_owned())
         .map_err(|e| PgError::Tls(format!("`{host}` is not a valid TLS server name: {e}")))?;
-    TlsConnector::from(Arc::new(config))
+    TlsConnector::from(config)
         .connect(name, tcp)
         .await
         .map_err(|e| {

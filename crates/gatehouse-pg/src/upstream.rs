@@ -13,7 +13,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 /// TLS to the target server, with libpq's meaning of the mode names.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum UpstreamTls {
     /// Plain TCP (fine on loopback or a trusted network segment).
     Disable,
