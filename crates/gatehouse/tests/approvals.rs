@@ -492,7 +492,8 @@ async fn exec_with_an_approval_for_other_text_or_already_used_fails_at_once_and_
     assert!(approve(&gateway, &admin, &id).status.success());
 
     let exec_bounded = |sql: &str| {
-        let mut child = Command::new(support::binary())
+        let mut command = Command::new(support::binary());
+        command
             .arg("--config")
             .arg(gateway.config_path())
             .arg("--data-dir")
@@ -504,18 +505,8 @@ async fn exec_with_an_approval_for_other_text_or_already_used_fails_at_once_and_
                 "--output",
                 "json",
             ])
-            .env("GATEHOUSE_TOKEN", &writer)
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let status = support::wait_or_kill(&mut child, Duration::from_secs(60))
-            .expect("exec --approval with a mismatched statement did not return");
-        let mut stdout = String::new();
-        std::io::Read::read_to_string(child.stdout.as_mut().unwrap(), &mut stdout).unwrap();
-        (
-            status,
-            serde_json::from_str::<serde_json::Value>(stdout.trim()).unwrap(),
-        )
+            .env("GATEHOUSE_TOKEN", &writer);
+        exec_within_a_minute(command)
     };
 
     let (status, other_text) = exec_bounded("DELETE FROM items WHERE id = 2");
@@ -548,7 +539,8 @@ async fn exec_with_an_approval_for_other_text_or_already_used_fails_at_once_and_
     // On a machine without the gateway's store, the gateway's hold notice naming another
     // approval is what tells: exec hangs up at once rather than wait out the hold.
     let elsewhere = tempfile::tempdir().unwrap();
-    let mut child = Command::new(support::binary())
+    let mut command = Command::new(support::binary());
+    command
         .arg("--data-dir")
         .arg(elsewhere.path())
         .args(["exec", "demo", "--sql", "DELETE FROM items WHERE id = 2"])
@@ -556,18 +548,26 @@ async fn exec_with_an_approval_for_other_text_or_already_used_fails_at_once_and_
         .arg("--ca-file")
         .arg(gateway.ca_file())
         .args(["--output", "json"])
-        .env("GATEHOUSE_TOKEN", &writer)
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let status = support::wait_or_kill(&mut child, Duration::from_secs(60))
-        .expect("exec --approval held for another approval did not return");
-    let mut stdout = String::new();
-    std::io::Read::read_to_string(child.stdout.as_mut().unwrap(), &mut stdout).unwrap();
-    assert_eq!(status.code(), Some(1), "{stdout}");
+        .env("GATEHOUSE_TOKEN", &writer);
+    let (status, held) = exec_within_a_minute(command);
+    assert_eq!(status.code(), Some(1), "{held}");
     assert!(
-        stdout.contains("the gateway holds it for approval"),
-        "{stdout}"
+        held["message"]
+            .as_str()
+            .unwrap()
+            .contains("the gateway holds it for approval"),
+        "{held}"
     );
     assert_eq!(count(&direct, "items").await, 1);
+}
+
+/// Run an `exec ... --output json` command; it must return within a minute (the gateway's
+/// `[approvals] wait` is five): its status and JSON answer.
+fn exec_within_a_minute(mut command: Command) -> (std::process::ExitStatus, serde_json::Value) {
+    let mut child = command.stdout(Stdio::piped()).spawn().unwrap();
+    let status = support::wait_or_kill(&mut child, Duration::from_secs(60))
+        .expect("exec --approval did not return within a minute");
+    let mut stdout = String::new();
+    std::io::Read::read_to_string(child.stdout.as_mut().unwrap(), &mut stdout).unwrap();
+    (status, serde_json::from_str(stdout.trim()).unwrap())
 }

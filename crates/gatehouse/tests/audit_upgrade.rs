@@ -25,6 +25,22 @@ fn copy_fixture(to: &std::path::Path) {
     }
 }
 
+/// A gateway for `db` whose data directory is a copy of the fixture: (its guard, the data
+/// directory, the gateway).
+fn gateway_on_fixture(db: &TestDb) -> (tempfile::TempDir, std::path::PathBuf, Gateway) {
+    let data = tempfile::tempdir().unwrap();
+    let data_dir = data.path().join("data");
+    copy_fixture(&data_dir);
+    let gateway = Gateway::start_with(
+        &db.name,
+        Options {
+            data_dir: Some(data_dir.clone()),
+            ..Options::default()
+        },
+    );
+    (data, data_dir, gateway)
+}
+
 fn verify(gateway: &Gateway) -> serde_json::Value {
     let output = gateway.cli(&["audit", "verify", "--output", "json"]);
     assert!(
@@ -44,16 +60,7 @@ async fn a_v1_log_is_continued_in_v2_and_verifies_and_exports_as_one() {
         .batch_execute("CREATE TABLE items (id int PRIMARY KEY, name text)")
         .await
         .unwrap();
-    let data = tempfile::tempdir().unwrap();
-    let data_dir = data.path().join("data");
-    copy_fixture(&data_dir);
-    let mut gateway = Gateway::start_with(
-        &db.name,
-        Options {
-            data_dir: Some(data_dir.clone()),
-            ..Options::default()
-        },
-    );
+    let (_data, _, mut gateway) = gateway_on_fixture(&db);
     let token = gateway.key("wes", &["writers"]);
     let client = gateway.connect("wes", &token).await.unwrap();
     client
@@ -113,16 +120,7 @@ async fn a_v1_log_is_continued_in_v2_and_verifies_and_exports_as_one() {
 #[tokio::test]
 async fn a_v1_event_after_v2_events_fails_verification_as_a_downgrade() {
     let db = TestDb::create().await;
-    let data = tempfile::tempdir().unwrap();
-    let data_dir = data.path().join("data");
-    copy_fixture(&data_dir);
-    let mut gateway = Gateway::start_with(
-        &db.name,
-        Options {
-            data_dir: Some(data_dir.clone()),
-            ..Options::default()
-        },
-    );
+    let (_data, data_dir, mut gateway) = gateway_on_fixture(&db);
     gateway.key("wes", &["writers"]);
     gateway.terminate();
     assert!(verify(&gateway)["problem"].is_null());
