@@ -438,7 +438,7 @@ fn column_mask(
 }
 
 /// Names of the built-in types column rules can name with `types = [...]`.
-fn type_name(oid: u32) -> Option<&'static str> {
+pub(crate) fn type_name(oid: u32) -> Option<&'static str> {
     Some(match oid {
         16 => "bool",
         17 => "bytea",

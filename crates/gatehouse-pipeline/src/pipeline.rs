@@ -4,7 +4,7 @@
 use crate::approvals_flow::{Found, approval_event, hold_for, rfc3339};
 use crate::grants::{AccessGrant, AccessGrants, GrantLookup, with_granted_groups};
 use crate::policy_in_force::PolicyInForce;
-use crate::recording::{DecidedRequest, SessionRecorder, StatementResult};
+use crate::recording::{DecidedRequest, RequestResult, SessionRecorder};
 use crate::{
     ApprovalStore, AuditEvent, AuditEventKind, AuditIdentity, AuditSink, Decision, Denial,
     Durability, Hold, Permit, PipelineError,
@@ -335,7 +335,7 @@ impl Pipeline {
                     action: event.action.as_deref().unwrap_or_default(),
                     allowed: event.decision == Some(DecisionKind::Allow),
                     policies: &event.policies,
-                    statement: event.request.as_deref(),
+                    text: event.request.as_deref(),
                     fingerprint: event.fingerprint.as_deref(),
                     audit_seq: Some(seq),
                 })
@@ -383,7 +383,7 @@ impl Pipeline {
     pub fn record_results(
         &self,
         session: &SessionContext,
-        results: Vec<StatementResult>,
+        results: Vec<RequestResult>,
     ) -> Result<(), PipelineError> {
         let now = now_unix_ms();
         let events = results

@@ -9,9 +9,9 @@
 
 use crate::{AuditOutcome, SessionContext};
 use gatehouse_recording::{
-    Column, DecisionKind, EventKind, MAX_ROWS_PER_EVENT, QueryResult, RecordingEvent,
-    RecordingHeader, RecordingStorage, RecordingWriter, Request, ResultError, ResultRows,
-    SessionEnd, SessionStart,
+    Column, DecisionKind, EventKind, MAX_ROWS_PER_EVENT, RecordingEvent, RecordingHeader,
+    RecordingStorage, RecordingWriter, Request, ResultError, ResultRows, ResultSummary, SessionEnd,
+    SessionStart,
 };
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -21,13 +21,14 @@ use std::time::Instant;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ResultColumn {
     pub name: String,
-    pub type_oid: Option<u32>,
+    /// The protocol's name for the column's type, e.g. `int8`.
+    pub type_name: Option<String>,
 }
 
-/// What a forwarded statement returned: its outcome plus the metadata a recording keeps.
+/// What a forwarded request returned: its outcome plus the metadata a recording keeps.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StatementResult {
-    /// The `seq` of the statement's audit event.
+pub struct RequestResult {
+    /// The `seq` of the request's audit event.
     pub seq: i64,
     pub outcome: AuditOutcome,
     pub columns: Vec<ResultColumn>,
@@ -42,7 +43,7 @@ pub(crate) struct DecidedRequest<'a> {
     pub action: &'a str,
     pub allowed: bool,
     pub policies: &'a [String],
-    pub statement: Option<&'a str>,
+    pub text: Option<&'a str>,
     pub fingerprint: Option<&'a str>,
     pub audit_seq: Option<i64>,
 }
@@ -61,7 +62,7 @@ struct State {
     writer: Option<RecordingWriter>,
     next_chunk: u32,
     next_request: u64,
-    /// Request number of each statement still waiting for its result, by audit `seq`.
+    /// Request number of each request still waiting for its result, by audit `seq`.
     request_of_seq: HashMap<i64, u64>,
 }
 
@@ -141,7 +142,7 @@ impl SessionRecorder {
                         DecisionKind::Deny
                     },
                     policies: request.policies.to_vec(),
-                    statement: request.statement.map(str::to_owned),
+                    text: request.text.map(str::to_owned),
                     fingerprint: request.fingerprint.map(str::to_owned),
                     audit_seq: request.audit_seq,
                 });
@@ -150,7 +151,7 @@ impl SessionRecorder {
         });
     }
 
-    pub(crate) fn results(&self, results: &[StatementResult]) {
+    pub(crate) fn results(&self, results: &[RequestResult]) {
         self.with_state(|state, at_us| {
             for result in results {
                 let Some(request) = state.request_of_seq.remove(&result.seq) else {
@@ -166,10 +167,37 @@ impl SessionRecorder {
                 self.push(
                     state,
                     at_us,
-                    EventKind::Result(query_result(request, result)),
+                    EventKind::Result(result_summary(request, result)),
                 );
             }
         });
+    }
+
+    /// The recording's number for the request whose audit event is `audit_seq`, while it
+    /// awaits its result: what a protocol's own events ([`EventKind::Terminal`],
+    /// [`EventKind::HttpExchange`], [`EventKind::Protocol`]) refer to.
+    pub fn request_number(&self, audit_seq: i64) -> Option<u64> {
+        let state = self.state.lock().ok()?;
+        state.request_of_seq.get(&audit_seq).copied()
+    }
+
+    /// Record an event of the protocol's own, stamped now. Kinds the pipeline writes itself
+    /// (session start and end, requests, results, rows) are refused here, so the order those
+    /// promise cannot be broken from outside.
+    pub fn record(&self, kind: EventKind) {
+        if matches!(
+            kind,
+            EventKind::SessionStart(_)
+                | EventKind::SessionEnd(_)
+                | EventKind::Request(_)
+                | EventKind::Result(_)
+                | EventKind::Rows(_)
+                | EventKind::Unrecognised
+        ) {
+            tracing::warn!(session = %self.id, "a protocol tried to record an event the pipeline writes itself; left out");
+            return;
+        }
+        self.with_state(|state, at_us| self.push(state, at_us, kind));
     }
 
     /// Record the end of the session and store the recording's summary.
@@ -246,7 +274,7 @@ impl SessionRecorder {
     }
 }
 
-fn query_result(request: u64, result: &StatementResult) -> QueryResult {
+fn result_summary(request: u64, result: &RequestResult) -> ResultSummary {
     let error = result.outcome.error.as_ref().map(|text| {
         let (code, message) = text.split_once(": ").unwrap_or(("", text.as_str()));
         ResultError {
@@ -254,21 +282,20 @@ fn query_result(request: u64, result: &StatementResult) -> QueryResult {
             message: message.to_owned(),
         }
     });
-    QueryResult {
+    ResultSummary {
         request,
         columns: result
             .columns
             .iter()
             .map(|c| Column {
                 name: c.name.clone(),
-                type_name: None,
-                type_oid: c.type_oid,
+                type_name: c.type_name.clone(),
             })
             .collect(),
         rows: result.outcome.rows.unwrap_or(0),
         bytes: result.bytes,
         duration_us: result.outcome.duration_us,
-        command_tag: result.outcome.status.clone(),
+        status: result.outcome.status.clone(),
         error,
         masked: result.outcome.masked.clone(),
     }

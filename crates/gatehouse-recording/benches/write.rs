@@ -76,7 +76,7 @@ fn events(statements: u64, varied: bool) -> Vec<RecordingEvent> {
                 action: action.into(),
                 decision: DecisionKind::Allow,
                 policies: vec!["writers-write".into()],
-                statement: Some(statement),
+                text: Some(statement),
                 fingerprint: Some(format!(
                     "{:016x}",
                     if varied { random(u64::MAX) } else { n % 4 }
@@ -87,12 +87,12 @@ fn events(statements: u64, varied: bool) -> Vec<RecordingEvent> {
         let rows = random(20);
         events.push(RecordingEvent {
             at_us: at_us + 350 + random(300),
-            kind: EventKind::Result(QueryResult {
+            kind: EventKind::Result(ResultSummary {
                 request: n,
                 rows,
                 bytes: rows * (40 + random(100)),
                 duration_us: 350 + random(300),
-                command_tag: Some(if columns.is_empty() {
+                status: Some(if columns.is_empty() {
                     "UPDATE 1".into()
                 } else {
                     format!("SELECT {rows}")
@@ -108,7 +108,6 @@ fn events(statements: u64, varied: bool) -> Vec<RecordingEvent> {
                     .map(|name| Column {
                         name,
                         type_name: Some("text".into()),
-                        type_oid: Some(25),
                     })
                     .collect(),
             }),

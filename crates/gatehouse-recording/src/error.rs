@@ -10,12 +10,18 @@ use std::path::PathBuf;
 /// [`Checksum`](Self::Checksum), [`CorruptChunk`](Self::CorruptChunk)).
 #[derive(Debug, thiserror::Error)]
 pub enum RecordingError {
+    #[error(
+        "an event of an unrecognised kind cannot be written: it stands only for what a reader skipped"
+    )]
+    UnrecognisedEvent,
+
     #[error("not a gatehouse recording (the file does not start with `GHREC`)")]
     NotARecording,
 
     #[error(
-        "recording format version {found} is not supported: this gatehouse reads version \
-         {supported}{hint}",
+        "recording format version {found} is not supported: this gatehouse reads versions \
+         {oldest} to {supported}{hint}",
+        oldest = crate::format::OLDEST_READABLE_VERSION,
         hint = if *found > *supported { "; upgrade gatehouse to read this recording" } else { "" }
     )]
     UnsupportedVersion { found: u16, supported: u16 },

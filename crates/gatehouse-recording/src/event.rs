@@ -1,6 +1,13 @@
 //! What a recording holds: the events of one client session, in order. These types are the
 //! NDJSON lines inside every chunk, so their serde shape *is* the format (see `FORMAT.md`).
+//!
+//! The envelope is protocol-neutral: every protocol shares the session, request, approval and
+//! result kinds, and adds what it streams through the kinds made for it — terminal output for
+//! shells and exec, HTTP exchanges, and [`ProtocolEvent`] for anything protocol-specific — so a
+//! new protocol adds events, never a format version. Readers skip kinds they do not know.
 
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
 use gatehouse_core::DecisionKind;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -28,9 +35,17 @@ pub enum EventKind {
     SessionStart(SessionStart),
     Request(Request),
     Approval(Approval),
-    Result(QueryResult),
+    Result(ResultSummary),
     Rows(ResultRows),
+    Terminal(TerminalData),
+    TerminalResize(TerminalResize),
+    HttpExchange(HttpExchange),
+    Protocol(ProtocolEvent),
     SessionEnd(SessionEnd),
+    /// An event of a kind this version does not know (written by a newer gatehouse); read so
+    /// that the rest of the recording stays readable, never written.
+    #[serde(other)]
+    Unrecognised,
 }
 
 /// The first event: who connected to what.
@@ -67,8 +82,10 @@ pub struct Request {
     /// Policies that determined the decision.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub policies: Vec<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub statement: Option<String>,
+    /// The canonical request text the audit log holds (a statement, a command line, a method
+    /// and URL). Version 1 called it `statement`.
+    #[serde(default, alias = "statement", skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fingerprint: Option<String>,
     /// Sequence number of the matching audit record, when it has one.
@@ -89,15 +106,21 @@ pub struct Approval {
 
 /// What a request's execution returned: its shape and size, never its data.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct QueryResult {
+pub struct ResultSummary {
     pub request: u64,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub columns: Vec<Column>,
     pub rows: u64,
     pub bytes: u64,
     pub duration_us: u64,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub command_tag: Option<String>,
+    /// The protocol's completion status, e.g. a PostgreSQL command tag (`UPDATE 3`). Version 1
+    /// called it `command_tag`.
+    #[serde(
+        default,
+        alias = "command_tag",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub status: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<ResultError>,
     /// Masked values by detector or rule name.
@@ -107,12 +130,34 @@ pub struct QueryResult {
 
 /// One result column.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "ColumnAsRead")]
 pub struct Column {
     pub name: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// The protocol's name for the column's type, e.g. `int8`, or `oid 16384` for a
+    /// PostgreSQL type known only by its OID.
+    #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
     pub type_name: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub type_oid: Option<u32>,
+}
+
+/// A column as either version wrote it: version 1 had `type_name` and a PostgreSQL `type_oid`.
+#[derive(Deserialize)]
+struct ColumnAsRead {
+    name: String,
+    #[serde(default, rename = "type", alias = "type_name")]
+    type_name: Option<String>,
+    #[serde(default)]
+    type_oid: Option<u32>,
+}
+
+impl From<ColumnAsRead> for Column {
+    fn from(read: ColumnAsRead) -> Self {
+        Column {
+            name: read.name,
+            type_name: read
+                .type_name
+                .or_else(|| read.type_oid.map(|oid| format!("oid {oid}"))),
+        }
+    }
 }
 
 /// The error a request ended with, e.g. a PostgreSQL SQLSTATE and message.
@@ -128,6 +173,98 @@ pub struct ResultError {
 pub struct ResultRows {
     pub request: u64,
     pub rows: Vec<Vec<Option<String>>>,
+}
+
+/// Which stream of a terminal (an SSH shell, a Kubernetes exec) bytes travelled on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TerminalStream {
+    /// What the client typed or sent.
+    Input,
+    /// What the target printed.
+    Output,
+    /// The target's standard error, where the protocol keeps it apart.
+    Error,
+}
+
+/// Bytes of a terminal stream, in the order they passed. UTF-8 is kept as text (`text`);
+/// anything else as standard base64 (`base64`), so replays reproduce the exact bytes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TerminalData {
+    /// The request (the shell or exec) the stream belongs to.
+    pub request: u64,
+    pub stream: TerminalStream,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base64: Option<String>,
+}
+
+impl TerminalData {
+    /// The event for `bytes` on `stream`, as text when they are UTF-8.
+    pub fn new(request: u64, stream: TerminalStream, bytes: &[u8]) -> Self {
+        let (text, base64) = match std::str::from_utf8(bytes) {
+            Ok(text) => (Some(text.to_owned()), None),
+            Err(_) => (None, Some(BASE64.encode(bytes))),
+        };
+        TerminalData {
+            request,
+            stream,
+            text,
+            base64,
+        }
+    }
+
+    /// The bytes that passed; `None` when `base64` does not decode.
+    pub fn bytes(&self) -> Option<Vec<u8>> {
+        match (&self.text, &self.base64) {
+            (Some(text), _) => Some(text.as_bytes().to_vec()),
+            (None, Some(encoded)) => BASE64.decode(encoded).ok(),
+            (None, None) => Some(Vec::new()),
+        }
+    }
+}
+
+/// The client resized its terminal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TerminalResize {
+    pub request: u64,
+    pub columns: u16,
+    pub rows: u16,
+}
+
+/// One HTTP request and its response, as the upstream saw them: never bodies, which are
+/// masked and not kept.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HttpExchange {
+    pub request: u64,
+    pub method: String,
+    /// Path and query exactly as sent upstream.
+    pub target: String,
+    pub status: u16,
+    pub request_bytes: u64,
+    pub response_bytes: u64,
+    pub duration_us: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_type: Option<String>,
+    /// Masked values by detector or rule name.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub masked: BTreeMap<String, u64>,
+}
+
+/// Something only one protocol has, named within it (`protocol` + `name`), with its own JSON
+/// payload: the way an adapter records more than the shared kinds carry without a new format.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProtocolEvent {
+    /// The request it belongs to, when it belongs to one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request: Option<u64>,
+    /// The connection kind that wrote it, e.g. `postgres`.
+    pub protocol: String,
+    /// What happened, in the protocol's words, e.g. `notification`.
+    pub name: String,
+    #[serde(default, skip_serializing_if = "serde_json::Value::is_null")]
+    pub data: serde_json::Value,
 }
 
 /// The last event: why the session ended.

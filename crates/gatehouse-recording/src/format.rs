@@ -8,8 +8,11 @@ use crate::event::SessionStart;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-/// The format version this crate writes and reads.
-pub const FORMAT_VERSION: u16 = 1;
+/// The format version this crate writes. Version 2 made the event envelope protocol-neutral
+/// (`request.text`, `result.status`, column `type`, terminal, HTTP and protocol events).
+pub const FORMAT_VERSION: u16 = 2;
+/// The oldest version this crate still reads: version 1 events read through serde aliases.
+pub const OLDEST_READABLE_VERSION: u16 = 1;
 /// The most bytes one chunk body may hold, compressed or not; readers refuse larger claims.
 pub const MAX_CHUNK_BYTES: usize = 64 << 20;
 /// The most bytes one event may take as JSON.
@@ -96,7 +99,7 @@ pub(crate) fn decode_preamble(cursor: &mut Cursor<'_>) -> Result<RecordingHeader
         });
     }
     let version = cursor.u16().ok_or_else(truncated)?;
-    if version != FORMAT_VERSION {
+    if !(OLDEST_READABLE_VERSION..=FORMAT_VERSION).contains(&version) {
         return Err(RecordingError::UnsupportedVersion {
             found: version,
             supported: FORMAT_VERSION,

@@ -58,10 +58,14 @@ mod writer;
 
 pub use error::RecordingError;
 pub use event::{
-    Approval, Column, EventKind, MAX_ROWS_PER_EVENT, QueryResult, RecordingEvent, Request,
-    ResultError, ResultRows, SessionEnd, SessionStart,
+    Approval, Column, EventKind, HttpExchange, MAX_ROWS_PER_EVENT, ProtocolEvent, RecordingEvent,
+    Request, ResultError, ResultRows, ResultSummary, SessionEnd, SessionStart, TerminalData,
+    TerminalResize, TerminalStream,
 };
-pub use format::{ChunkInfo, FORMAT_VERSION, MAX_CHUNK_BYTES, MAX_EVENT_BYTES, RecordingHeader};
+pub use format::{
+    ChunkInfo, FORMAT_VERSION, MAX_CHUNK_BYTES, MAX_EVENT_BYTES, OLDEST_READABLE_VERSION,
+    RecordingHeader,
+};
 pub use gatehouse_core::DecisionKind;
 pub use local::LocalDirStorage;
 pub use pace::{Paced, Timed};

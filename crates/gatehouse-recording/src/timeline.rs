@@ -2,10 +2,13 @@
 //! `gatehouse sessions replay ID`, and NDJSON for `--output json`.
 
 use crate::error::RecordingError;
-use crate::event::{Approval, EventKind, QueryResult, RecordingEvent, Request, SessionStart};
+use crate::event::{
+    Approval, EventKind, HttpExchange, ProtocolEvent, RecordingEvent, Request, ResultSummary,
+    SessionStart, TerminalData, TerminalStream,
+};
 use crate::reader::{Events, Recording};
 use gatehouse_core::DecisionKind;
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::fmt::{self, Write as _};
 use std::io::Write;
 use std::iter::Peekable;
@@ -48,7 +51,8 @@ pub fn render_timeline(recording: &Recording, out: &mut impl Write) -> Result<()
     Ok(())
 }
 
-/// Writes every event as one JSON object per line, as stored. Damage is not written; check
+/// Writes every event as one JSON object per line, in this version's field names (a version 1
+/// recording reads as version 2). Damage is not written; check
 /// [`Recording::damage`].
 pub fn render_json(recording: &Recording, out: &mut impl Write) -> Result<(), RecordingError> {
     for event in recording.events() {
@@ -101,7 +105,18 @@ impl Iterator for Timeline<'_> {
                     }
                     continue;
                 }
+                EventKind::Terminal(data) => terminal_text(data),
+                EventKind::TerminalResize(resize) => format!(
+                    "  terminal #{}  resized to {}x{}",
+                    resize.request, resize.columns, resize.rows
+                ),
+                EventKind::HttpExchange(exchange) => http_text(exchange),
+                EventKind::Protocol(event) => protocol_text(event),
                 EventKind::SessionEnd(end) => format!("disconnect  {}", clean(&end.reason)),
+                EventKind::Unrecognised => {
+                    "(an event of a kind this gatehouse does not know: written by a newer version)"
+                        .to_owned()
+                }
             };
             return Some(Ok(self.line(event.at_us, body)));
         }
@@ -162,7 +177,7 @@ fn start_text(start: &SessionStart) -> String {
 
 fn request_text(request: &Request) -> String {
     let what = request
-        .statement
+        .text
         .as_deref()
         .or(request.fingerprint.as_deref())
         .unwrap_or("-");
@@ -188,23 +203,69 @@ fn request_text(request: &Request) -> String {
     text
 }
 
-fn result_text(result: &QueryResult) -> String {
-    let mut text = match (&result.error, &result.command_tag) {
+fn result_text(result: &ResultSummary) -> String {
+    let mut text = match (&result.error, &result.status) {
         (Some(error), _) => format!("error {}: {}", clean(&error.code), clean(&error.message)),
         (None, Some(tag)) if !tag.starts_with("SELECT") => clean(tag),
         (None, _) if result.rows == 1 => "1 row".to_owned(),
         (None, _) => format!("{} rows", result.rows),
     };
     let _ = write!(text, ", {}", duration_text(result.duration_us));
-    if !result.masked.is_empty() {
-        let masked: Vec<String> = result
-            .masked
+    append_masked(&mut text, &result.masked);
+    text
+}
+
+fn terminal_text(data: &TerminalData) -> String {
+    let stream = match data.stream {
+        TerminalStream::Input => "in ",
+        TerminalStream::Output => "out",
+        TerminalStream::Error => "err",
+    };
+    let shown = match (&data.text, &data.base64) {
+        (Some(text), _) => clean(text),
+        (None, Some(_)) => {
+            let bytes = data.bytes().map_or(0, |bytes| bytes.len());
+            format!("({bytes} bytes, not UTF-8)")
+        }
+        (None, None) => String::new(),
+    };
+    format!("  terminal #{} {stream}  {shown}", data.request)
+}
+
+fn http_text(exchange: &HttpExchange) -> String {
+    let mut text = format!(
+        "  result #{}  → {} {} {}, {} bytes in, {} bytes out, {}",
+        exchange.request,
+        exchange.status,
+        clean(&exchange.method),
+        clean(&exchange.target),
+        exchange.request_bytes,
+        exchange.response_bytes,
+        duration_text(exchange.duration_us)
+    );
+    append_masked(&mut text, &exchange.masked);
+    text
+}
+
+fn protocol_text(event: &ProtocolEvent) -> String {
+    let mut text = format!("  {} {}", clean(&event.protocol), clean(&event.name));
+    if let Some(request) = event.request {
+        let _ = write!(text, " #{request}");
+    }
+    if !event.data.is_null() {
+        let _ = write!(text, "  {}", clean(&event.data.to_string()));
+    }
+    text
+}
+
+fn append_masked(text: &mut String, masked: &BTreeMap<String, u64>) {
+    if !masked.is_empty() {
+        let masked: Vec<String> = masked
             .iter()
             .map(|(rule, count)| format!("{} {count}", clean(rule)))
             .collect();
         let _ = write!(text, ", masked {}", masked.join(", "));
     }
-    text
 }
 
 fn duration_text(micros: u64) -> String {

@@ -131,6 +131,9 @@ impl RecordingWriter {
                 previous_us,
             });
         }
+        if matches!(event.kind, EventKind::Unrecognised) {
+            return Err(RecordingError::UnrecognisedEvent);
+        }
         if let EventKind::Rows(batch) = &event.kind
             && batch.rows.len() > MAX_ROWS_PER_EVENT
         {

@@ -1,7 +1,12 @@
 //! Writing and reading recordings: round trips across chunks, seeking, and what a reader does
 //! with truncated, corrupted and future-version files.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 
 use gatehouse_recording::*;
 use std::collections::BTreeMap;
@@ -43,7 +48,7 @@ fn session(requests: u64) -> Vec<RecordingEvent> {
                 action: "sql:select".into(),
                 decision: DecisionKind::Allow,
                 policies: vec!["readers-read".into()],
-                statement: Some(format!(
+                text: Some(format!(
                     "SELECT id, email FROM customers WHERE id = {request}"
                 )),
                 fingerprint: Some("a1b2c3d4e5f60718".into()),
@@ -62,24 +67,22 @@ fn session(requests: u64) -> Vec<RecordingEvent> {
         });
         events.push(RecordingEvent {
             at_us: at_us + 400,
-            kind: EventKind::Result(QueryResult {
+            kind: EventKind::Result(ResultSummary {
                 request,
                 columns: vec![
                     Column {
                         name: "id".into(),
                         type_name: Some("int8".into()),
-                        type_oid: Some(20),
                     },
                     Column {
                         name: "email".into(),
                         type_name: Some("text".into()),
-                        type_oid: Some(25),
                     },
                 ],
                 rows: 1,
                 bytes: 42,
                 duration_us: 400,
-                command_tag: Some("SELECT 1".into()),
+                status: Some("SELECT 1".into()),
                 error: None,
                 masked: BTreeMap::from([("email".into(), 1)]),
             }),
@@ -350,18 +353,18 @@ fn corrupted_bytes_are_detected() {
 #[test]
 fn unknown_versions_and_foreign_files_are_refused_clearly() {
     let (mut bytes, _, _) = write(&session(1), WriterConfig::default());
-    bytes[5..7].copy_from_slice(&2u16.to_le_bytes());
+    bytes[5..7].copy_from_slice(&3u16.to_le_bytes());
     let error = Recording::parse(bytes).unwrap_err();
     assert!(matches!(
         error,
         RecordingError::UnsupportedVersion {
-            found: 2,
-            supported: 1
+            found: 3,
+            supported: 2
         }
     ));
     assert_eq!(
         error.to_string(),
-        "recording format version 2 is not supported: this gatehouse reads version 1; \
+        "recording format version 3 is not supported: this gatehouse reads versions 1 to 2; \
          upgrade gatehouse to read this recording"
     );
 
@@ -410,4 +413,89 @@ fn the_examples_in_format_md_parse() {
         .unwrap();
     let header: RecordingHeader = serde_json::from_str(header_json).unwrap();
     assert_eq!(header.session, "s-0123456789abcdef");
+}
+
+/// A recording written by the version 1 writer (commit 3909942; two selects and an approval)
+/// reads with this version's names: `statement` as `text`, `command_tag` as `status`, and a
+/// column's `type_name`/`type_oid` as `type`.
+#[test]
+fn a_version_1_recording_reads_in_version_2_names() {
+    let bytes = include_bytes!("fixtures/v1.ghrec").to_vec();
+    assert_eq!(bytes[5..7], 1u16.to_le_bytes());
+    let recording = Recording::parse(bytes).unwrap();
+    assert!(recording.damage().is_none());
+    let events: Vec<RecordingEvent> = recording.events().collect::<Result<_, _>>().unwrap();
+    let EventKind::Request(request) = &events[1].kind else {
+        panic!("{events:?}");
+    };
+    assert_eq!(
+        request.text.as_deref(),
+        Some("SELECT id, email FROM customers WHERE id = 0")
+    );
+    assert!(matches!(&events[2].kind, EventKind::Approval(a) if a.by.as_deref() == Some("bo")));
+    let EventKind::Result(result) = &events[4].kind else {
+        panic!("{events:?}");
+    };
+    assert_eq!(result.status.as_deref(), Some("SELECT 1"));
+    assert_eq!(
+        result.columns,
+        [
+            Column {
+                name: "id".into(),
+                type_name: Some("int8".into())
+            },
+            Column {
+                name: "email".into(),
+                type_name: Some("text".into())
+            }
+        ]
+    );
+    let mut out = Vec::new();
+    render_json(&recording, &mut out).unwrap();
+    let json = String::from_utf8(out).unwrap();
+    assert!(json.contains(r#""text":"SELECT id, email FROM customers WHERE id = 1""#));
+    assert!(
+        !json.contains("statement") && !json.contains("command_tag"),
+        "{json}"
+    );
+}
+
+/// A column known only by a PostgreSQL OID (version 1 wrote no name for it) reads as `oid N`.
+#[test]
+fn a_version_1_column_with_only_an_oid_gets_a_type_named_by_it() {
+    let column: Column = serde_json::from_str(r#"{"name":"c","type_oid":16384}"#).unwrap();
+    assert_eq!(column.type_name.as_deref(), Some("oid 16384"));
+    assert_eq!(
+        serde_json::to_string(&column).unwrap(),
+        r#"{"name":"c","type":"oid 16384"}"#
+    );
+}
+
+/// Kinds a newer gatehouse adds read as `Unrecognised` instead of failing the chunk, and are
+/// never written back.
+#[test]
+fn an_event_of_an_unknown_kind_is_skipped_and_the_rest_reads() {
+    let event: RecordingEvent =
+        serde_json::from_str(r#"{"at_us":5,"type":"hologram","frames":3}"#).unwrap();
+    assert_eq!(event.kind, EventKind::Unrecognised);
+    let mut writer = RecordingWriter::new(header()).unwrap();
+    assert!(matches!(
+        writer.push(&event),
+        Err(RecordingError::UnrecognisedEvent)
+    ));
+}
+
+/// Terminal bytes keep their exact value: UTF-8 as text, anything else as base64.
+#[test]
+fn terminal_bytes_survive_as_text_or_base64() {
+    let utf8 = TerminalData::new(0, TerminalStream::Output, "héllo\r\n".as_bytes());
+    assert_eq!(utf8.text.as_deref(), Some("héllo\r\n"));
+    let raw = TerminalData::new(0, TerminalStream::Output, &[0xff, 0x1b, b'[']);
+    assert_eq!(raw.text, None);
+    assert_eq!(raw.base64.as_deref(), Some("/xtb"));
+    assert_eq!(raw.bytes().unwrap(), [0xff, 0x1b, b'[']);
+    assert_eq!(
+        serde_json::to_string(&EventKind::Terminal(raw)).unwrap(),
+        r#"{"type":"terminal","request":0,"stream":"output","base64":"/xtb"}"#
+    );
 }

@@ -23,20 +23,20 @@ fn request(
         action: action.into(),
         decision,
         policies: policies.iter().map(|p| p.to_string()).collect(),
-        statement: Some(statement.into()),
+        text: Some(statement.into()),
         fingerprint: None,
         audit_seq: None,
     })
 }
 
-fn result(request: u64, rows: u64, duration_us: u64, tag: &str) -> QueryResult {
-    QueryResult {
+fn result(request: u64, rows: u64, duration_us: u64, tag: &str) -> ResultSummary {
+    ResultSummary {
         request,
         columns: vec![],
         rows,
         bytes: 0,
         duration_us,
-        command_tag: Some(tag.into()),
+        status: Some(tag.into()),
         error: None,
         masked: BTreeMap::new(),
     }
@@ -71,7 +71,7 @@ fn recording() -> Recording {
         ),
         event(
             12_400,
-            EventKind::Result(QueryResult {
+            EventKind::Result(ResultSummary {
                 masked: BTreeMap::from([("email".into(), 3)]),
                 ..result(0, 3, 400, "SELECT 3")
             }),
@@ -133,7 +133,7 @@ fn recording() -> Recording {
         ),
         event(
             1_560_000,
-            EventKind::Result(QueryResult {
+            EventKind::Result(ResultSummary {
                 error: Some(ResultError {
                     code: "42P01".into(),
                     message: "relation \"u\" does not exist".into(),

@@ -85,7 +85,7 @@ fn kind() -> impl Strategy<Value = EventKind> {
                         action,
                         decision,
                         policies,
-                        statement,
+                        text: statement,
                         fingerprint,
                         audit_seq,
                     })
@@ -103,7 +103,7 @@ fn kind() -> impl Strategy<Value = EventKind> {
         ),
         (
             any::<u64>(),
-            vec((text(), option::of(text()), option::of(any::<u32>())), 0..4),
+            vec((text(), option::of(text())), 0..4),
             any::<u64>(),
             any::<u64>(),
             any::<u64>(),
@@ -112,21 +112,17 @@ fn kind() -> impl Strategy<Value = EventKind> {
             btree_map(text(), any::<u64>(), 0..3),
         )
             .prop_map(
-                |(request, columns, rows, bytes, duration_us, command_tag, error, masked)| {
-                    EventKind::Result(QueryResult {
+                |(request, columns, rows, bytes, duration_us, status, error, masked)| {
+                    EventKind::Result(ResultSummary {
                         request,
                         columns: columns
                             .into_iter()
-                            .map(|(name, type_name, type_oid)| Column {
-                                name,
-                                type_name,
-                                type_oid,
-                            })
+                            .map(|(name, type_name)| Column { name, type_name })
                             .collect(),
                         rows,
                         bytes,
                         duration_us,
-                        command_tag,
+                        status,
                         error: error.map(|(code, message)| ResultError { code, message }),
                         masked,
                     })
@@ -134,6 +130,68 @@ fn kind() -> impl Strategy<Value = EventKind> {
             ),
         (any::<u64>(), vec(vec(option::of(text()), 0..4), 0..6))
             .prop_map(|(request, rows)| EventKind::Rows(ResultRows { request, rows })),
+        (
+            any::<u64>(),
+            prop_oneof![
+                Just(TerminalStream::Input),
+                Just(TerminalStream::Output),
+                Just(TerminalStream::Error)
+            ],
+            prop_oneof![vec(any::<u8>(), 0..40), text().prop_map(String::into_bytes)],
+        )
+            .prop_map(|(request, stream, bytes)| {
+                EventKind::Terminal(TerminalData::new(request, stream, &bytes))
+            }),
+        (any::<u64>(), any::<u16>(), any::<u16>()).prop_map(|(request, columns, rows)| {
+            EventKind::TerminalResize(TerminalResize {
+                request,
+                columns,
+                rows,
+            })
+        }),
+        (
+            (any::<u64>(), text(), text(), any::<u16>()),
+            (any::<u64>(), any::<u64>(), any::<u64>()),
+            option::of(text()),
+            btree_map(text(), any::<u64>(), 0..3),
+        )
+            .prop_map(
+                |(
+                    (request, method, target, status),
+                    (request_bytes, response_bytes, duration_us),
+                    content_type,
+                    masked,
+                )| {
+                    EventKind::HttpExchange(HttpExchange {
+                        request,
+                        method,
+                        target,
+                        status,
+                        request_bytes,
+                        response_bytes,
+                        duration_us,
+                        content_type,
+                        masked,
+                    })
+                }
+            ),
+        (
+            option::of(any::<u64>()),
+            text(),
+            text(),
+            option::of((text(), any::<u64>()))
+        )
+            .prop_map(|(request, protocol, name, data)| {
+                EventKind::Protocol(ProtocolEvent {
+                    request,
+                    protocol,
+                    name,
+                    data: data.map_or(
+                        serde_json::Value::Null,
+                        |(key, n)| serde_json::json!({ "key": key, "n": n }),
+                    ),
+                })
+            }),
         text().prop_map(|reason| EventKind::SessionEnd(SessionEnd { reason })),
     ]
 }

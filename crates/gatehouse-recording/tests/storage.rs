@@ -25,7 +25,7 @@ fn request(at_us: u64, request: u64) -> RecordingEvent {
             action: "sql:update".into(),
             decision: DecisionKind::Allow,
             policies: vec![],
-            statement: Some("UPDATE orders SET state = 'shipped' WHERE id = $1".into()),
+            text: Some("UPDATE orders SET state = 'shipped' WHERE id = $1".into()),
             fingerprint: None,
             audit_seq: None,
         }),

@@ -1,6 +1,7 @@
 //! The protocol-neutral pipeline with a second protocol that exists only here (`kv`, see
 //! `kv/mod.rs`): its own actions, schema fragment, connector and session loop, decided by
-//! Cedar, recorded in the hash-chained audit log, held for approvals in the store, ended by
+//! Cedar, recorded in the hash-chained audit log and in session recordings (with an event kind
+//! of its own), held for approvals in the store, ended by
 //! revocation and by a policy replacement, and opened through an agent on the tunnel — with no
 //! line of the pipeline, policy, store or tunnel crates naming it.
 
@@ -17,6 +18,9 @@ mod kv;
 use gatehouse_core::{ConnectionInfo, Identity, IdentityKind};
 use gatehouse_pipeline::{AuditEventKind, Pipeline};
 use gatehouse_policy::{PolicyEngine, PolicySchema};
+use gatehouse_recording::{
+    EventKind, LocalDirStorage, ProtocolEvent, Recording, RecordingStorage, render_timeline,
+};
 use gatehouse_session::LiveSessions;
 use gatehouse_session::TargetConnector;
 use gatehouse_store::{
@@ -64,6 +68,7 @@ permit (
 
 struct Fixture {
     _dir: tempfile::TempDir,
+    recordings: Arc<LocalDirStorage>,
     store: Store,
     log: AuditLog,
     pipeline: Pipeline,
@@ -104,8 +109,11 @@ impl Fixture {
                 durability: DurabilitySettings::default(),
             })
             .unwrap();
+        let recordings =
+            Arc::new(LocalDirStorage::new(dir.path().join("recordings"), false).unwrap());
         let pipeline = Pipeline::new(engine(POLICY), Arc::new(log.clone()))
-            .with_approvals(Arc::new(store.clone()), Duration::from_secs(600));
+            .with_approvals(Arc::new(store.clone()), Duration::from_secs(600))
+            .with_recordings(recordings.clone());
         let (target_address, target) = kv::start_target().await;
         let connection = Arc::new(ConnectionInfo {
             name: "cache".to_owned(),
@@ -142,6 +150,7 @@ impl Fixture {
         let address = kv::serve(gateway, stop).await;
         Fixture {
             _dir: dir,
+            recordings,
             store,
             log,
             pipeline,
@@ -296,6 +305,93 @@ async fn kv_requests_and_outcomes_are_in_the_chained_audit_log() {
     );
     let report = f.log.verify(None).await.unwrap();
     assert!(report.problem.is_none(), "{report:?}");
+}
+
+#[tokio::test]
+async fn a_kv_session_is_recorded_with_shared_kinds_and_its_own_answer_event() {
+    let f = Fixture::start().await;
+    let mut writer = f.client("wes", &["writers"]).await;
+    assert_eq!(writer.say("SET tmp1 x").await, "OK");
+    assert_eq!(writer.say("GET tmp1").await, "VALUE x");
+    assert!(writer.say("SET prod x").await.starts_with("DENIED"));
+    drop(writer);
+    // The recording is finished (summary stored) once the session has seen EOF.
+    let mut finished = Vec::new();
+    for _ in 0..200 {
+        finished = f.recordings.list().unwrap();
+        if finished.iter().any(|summary| summary.ended_at.is_some()) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let [summary] = finished.as_slice() else {
+        panic!("one recording, finished: {finished:?}");
+    };
+    assert!(summary.ended_at.is_some(), "{summary:?}");
+    let recording = Recording::parse(f.recordings.read(&summary.session).unwrap()).unwrap();
+    let events: Vec<EventKind> = recording.events().map(|e| e.unwrap().kind).collect();
+
+    let EventKind::SessionStart(start) = &events[0] else {
+        panic!("{events:?}");
+    };
+    assert_eq!(
+        (start.subject.as_str(), start.connection_kind.as_str()),
+        ("wes", "kv")
+    );
+    let requests: Vec<(String, Option<String>)> = events
+        .iter()
+        .filter_map(|event| match event {
+            EventKind::Request(request) => Some((request.action.clone(), request.text.clone())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        requests,
+        [
+            ("kv:set".to_owned(), Some("SET tmp1 x".to_owned())),
+            ("kv:get".to_owned(), Some("GET tmp1".to_owned())),
+            ("kv:set".to_owned(), Some("SET prod x".to_owned())),
+        ]
+    );
+    let answers: Vec<&ProtocolEvent> = events
+        .iter()
+        .filter_map(|event| match event {
+            EventKind::Protocol(answer) => Some(answer),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        answers.len(),
+        2,
+        "the denied command reached no target: {answers:?}"
+    );
+    assert_eq!(
+        (
+            answers[1].protocol.as_str(),
+            answers[1].name.as_str(),
+            answers[1].request
+        ),
+        ("kv", "answer", Some(1))
+    );
+    assert_eq!(answers[1].data, serde_json::json!({ "line": "VALUE x" }));
+    let statuses: Vec<Option<&str>> = events
+        .iter()
+        .filter_map(|event| match event {
+            EventKind::Result(result) => Some(result.status.as_deref()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(statuses, [Some("OK"), Some("VALUE x")]);
+    assert!(matches!(events.last(), Some(EventKind::SessionEnd(_))));
+
+    let mut replay = Vec::new();
+    render_timeline(&recording, &mut replay).unwrap();
+    let replay = String::from_utf8(replay).unwrap();
+    assert!(
+        replay.contains(r#"kv answer #1  {"line":"VALUE x"}"#),
+        "{replay}"
+    );
+    assert!(replay.contains("kv:set  deny  SET prod x"), "{replay}");
 }
 
 #[tokio::test]

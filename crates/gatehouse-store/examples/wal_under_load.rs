@@ -29,8 +29,8 @@ use gatehouse_pipeline::{
     ApprovalBinding, AuditEvent, AuditEventKind, AuditIdentity, AuditOutcome, Durability,
 };
 use gatehouse_recording::{
-    DecisionKind, EventKind, QueryResult, RecordingEvent, RecordingHeader, RecordingStorage,
-    RecordingWriter, Request,
+    DecisionKind, EventKind, RecordingEvent, RecordingHeader, RecordingStorage, RecordingWriter,
+    Request, ResultSummary,
 };
 use gatehouse_store::{AuditKey, AuditLog, AuditOptions, DurabilitySettings, NewKey, Store};
 use std::path::{Path, PathBuf};
@@ -105,20 +105,20 @@ fn recording_event(n: u64) -> [RecordingEvent; 2] {
                 action: "sql:select".into(),
                 decision: DecisionKind::Allow,
                 policies: vec!["readers-read".into()],
-                statement: Some(format!("SELECT * FROM orders WHERE id = {n}")),
+                text: Some(format!("SELECT * FROM orders WHERE id = {n}")),
                 fingerprint: None,
                 audit_seq: None,
             }),
         },
         RecordingEvent {
             at_us: n * 1_000 + 400,
-            kind: EventKind::Result(QueryResult {
+            kind: EventKind::Result(ResultSummary {
                 request: n,
                 columns: vec![],
                 rows: 1,
                 bytes: 20,
                 duration_us: 400,
-                command_tag: Some("SELECT 1".into()),
+                status: Some("SELECT 1".into()),
                 error: None,
                 masked: Default::default(),
             }),

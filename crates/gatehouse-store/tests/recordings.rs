@@ -10,8 +10,8 @@
 )]
 
 use gatehouse_recording::{
-    DecisionKind, EventKind, QueryResult, Recording, RecordingError, RecordingEvent,
-    RecordingHeader, RecordingStorage, RecordingSummary, RecordingWriter, Request, SessionEnd,
+    DecisionKind, EventKind, Recording, RecordingError, RecordingEvent, RecordingHeader,
+    RecordingStorage, RecordingSummary, RecordingWriter, Request, ResultSummary, SessionEnd,
     WriterConfig,
 };
 use gatehouse_store::{Store, StoreError, StoreRecordings};
@@ -45,20 +45,20 @@ fn events(requests: u64, ended: bool) -> Vec<RecordingEvent> {
                 action: "sql:select".into(),
                 decision: DecisionKind::Allow,
                 policies: vec!["readers-read".into()],
-                statement: Some(format!("SELECT * FROM orders WHERE id = {n}")),
+                text: Some(format!("SELECT * FROM orders WHERE id = {n}")),
                 fingerprint: None,
                 audit_seq: Some(i64::try_from(n).unwrap() + 1),
             }),
         });
         events.push(RecordingEvent {
             at_us: n * 10_000 + 400,
-            kind: EventKind::Result(QueryResult {
+            kind: EventKind::Result(ResultSummary {
                 request: n,
                 columns: vec![],
                 rows: 1,
                 bytes: 20,
                 duration_us: 400,
-                command_tag: Some("SELECT 1".into()),
+                status: Some("SELECT 1".into()),
                 error: None,
                 masked: Default::default(),
             }),

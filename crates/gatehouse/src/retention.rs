@@ -94,7 +94,7 @@ mod tests {
                 action: "sql:select".to_owned(),
                 decision: DecisionKind::Allow,
                 policies: Vec::new(),
-                statement: Some("SELECT 1".to_owned()),
+                text: Some("SELECT 1".to_owned()),
                 fingerprint: None,
                 audit_seq: None,
             })

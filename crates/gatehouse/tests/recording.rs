@@ -102,7 +102,7 @@ async fn a_session_is_listed_and_replayed_with_its_decisions_and_results() {
             .collect();
     let request = events
         .iter()
-        .find(|e| e["type"] == "request" && e["statement"] == "SELECT id FROM items ORDER BY id")
+        .find(|e| e["type"] == "request" && e["text"] == "SELECT id FROM items ORDER BY id")
         .unwrap();
     let result = events
         .iter()
@@ -110,10 +110,11 @@ async fn a_session_is_listed_and_replayed_with_its_decisions_and_results() {
         .unwrap();
     assert_eq!(result["rows"], 2);
     assert_eq!(result["columns"][0]["name"], "id");
-    assert_eq!(result["command_tag"], "SELECT 2");
+    assert_eq!(result["status"], "SELECT 2");
+    assert_eq!(result["columns"][0]["type"], "int4");
     let denied = events
         .iter()
-        .find(|e| e["type"] == "request" && e["statement"] == "DELETE FROM items")
+        .find(|e| e["type"] == "request" && e["text"] == "DELETE FROM items")
         .unwrap();
     assert_eq!(denied["decision"], "deny");
     assert!(

@@ -11,8 +11,8 @@
 )]
 
 use gatehouse_recording::{
-    DecisionKind, EventKind, LocalDirStorage, QueryResult, RecordingEvent, RecordingHeader,
-    RecordingStorage, RecordingWriter, Request, SessionEnd, SessionStart, WriterConfig,
+    DecisionKind, EventKind, LocalDirStorage, RecordingEvent, RecordingHeader, RecordingStorage,
+    RecordingWriter, Request, ResultSummary, SessionEnd, SessionStart, WriterConfig,
 };
 use gatehouse_store::Store;
 use serde_json::Value;
@@ -74,7 +74,7 @@ fn session_events(
             },
             decision,
             policies: vec!["readers-read".into()],
-            statement: Some(statement.into()),
+            text: Some(statement.into()),
             fingerprint: None,
             audit_seq: None,
         }),
@@ -98,13 +98,13 @@ fn session_events(
         request(500_000, 0, ALLOWED, DecisionKind::Allow),
         RecordingEvent {
             at_us: 501_000,
-            kind: EventKind::Result(QueryResult {
+            kind: EventKind::Result(ResultSummary {
                 request: 0,
                 columns: vec![],
                 rows: 1,
                 bytes: 40,
                 duration_us: 1_000,
-                command_tag: Some("SELECT 1".into()),
+                status: Some("SELECT 1".into()),
                 error: None,
                 masked: Default::default(),
             }),
@@ -302,7 +302,7 @@ async fn replay_prints_the_timeline_or_json_lines_at_once_or_paced() {
             "session_end"
         ]
     );
-    assert_eq!(events[1]["statement"], ALLOWED);
+    assert_eq!(events[1]["text"], ALLOWED);
     assert_eq!(events[3]["decision"], "deny");
 
     // Two seconds of session at 1000 times real speed: the same output, paced.

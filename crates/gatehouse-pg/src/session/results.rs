@@ -5,7 +5,7 @@
 use super::server_model::{Finished, StatementEnding};
 use crate::encoding::TextEncoding;
 use crate::wire;
-use gatehouse_pipeline::{AuditOutcome, ResultColumn, StatementResult};
+use gatehouse_pipeline::{AuditOutcome, RequestResult, ResultColumn};
 use std::time::Instant;
 
 /// What masking needs to know about a statement before its response arrives.
@@ -39,7 +39,7 @@ pub(crate) struct ResultTracker {
     /// Values masked in the response in progress.
     masked: std::collections::BTreeMap<String, u64>,
     /// Completed results not yet written to the audit log and recording.
-    pub finished: Vec<StatementResult>,
+    pub finished: Vec<RequestResult>,
 }
 
 #[derive(Debug, Default)]
@@ -66,7 +66,10 @@ impl ResultTracker {
             .into_iter()
             .map(|f| ResultColumn {
                 name: f.name,
-                type_oid: Some(f.type_oid),
+                type_name: Some(
+                    crate::masking::type_name(f.type_oid)
+                        .map_or_else(|| format!("oid {}", f.type_oid), str::to_owned),
+                ),
             })
             .collect();
     }
@@ -117,7 +120,7 @@ impl ResultTracker {
         let Finished { statement, ending } = finished;
         let (rows, command_tag, error) = match ending {
             StatementEnding::NotRun(why) => {
-                self.finished.push(StatementResult {
+                self.finished.push(RequestResult {
                     seq: statement.seq,
                     outcome: AuditOutcome {
                         rows: None,
@@ -145,7 +148,7 @@ impl ResultTracker {
             .as_mut()
             .map(|c| std::mem::take(&mut c.rows))
             .unwrap_or_default();
-        self.finished.push(StatementResult {
+        self.finished.push(RequestResult {
             seq: statement.seq,
             outcome: AuditOutcome {
                 rows,

@@ -9,6 +9,10 @@
 //! `SET key value`, `DEL key`, anything else is `kv:unknown`); answers are one line each:
 //! the target's (`VALUE ...`, `OK`, `NONE`), or `DENIED <message>`, `HELD <approval id>`,
 //! `BYE <reason>` before gatehouse closes the session.
+//!
+//! Its recordings use the shared kinds (session, request, result) plus one of its own: a
+//! `kv answer` protocol event with the target's answer line, the way a protocol records what
+//! the shared kinds do not carry.
 
 use gatehouse_core::{
     Action, Attribute, ConnectionInfo, ConnectionKind, Effect, ProtocolRequest, ProtocolSchema,
@@ -16,8 +20,9 @@ use gatehouse_core::{
 };
 use gatehouse_pipeline::BoxFuture;
 use gatehouse_pipeline::{
-    AuditOutcome, Authenticator, Decision, Pipeline, SessionContext, StatementResult,
+    AuditOutcome, Authenticator, Decision, Pipeline, RequestResult, SessionContext,
 };
+use gatehouse_recording::{EventKind, ProtocolEvent};
 use gatehouse_session::{
     ConnectError, EndedBy, Endings, ListenerLimits, LiveSessions, OpenRequest, Opened, Slot,
     TargetConnector,
@@ -279,7 +284,7 @@ async fn session(
         let _ = write.write_all(b"BYE no such connection\n").await;
         return;
     };
-    let context = SessionContext {
+    let mut context = SessionContext {
         session_id: gatehouse_session::new_session_id(),
         identity: accepted.identity.clone(),
         connection,
@@ -288,7 +293,9 @@ async fn session(
         recorder: None,
     };
     match gateway.pipeline.decide(&context, &[Action::Connect]).await {
-        Ok(Decision::Allow(_)) => {}
+        Ok(Decision::Allow(_)) => {
+            context.recorder = gateway.pipeline.start_recording(&context, false);
+        }
         Ok(Decision::Deny(denial)) => {
             let _ = write
                 .write_all(format!("BYE {}\n", denial.message).as_bytes())
@@ -355,9 +362,17 @@ async fn session(
                     let Ok(Some(answer)) = answers.next_line().await else {
                         break;
                     };
+                    if let Some(recorder) = &context.recorder {
+                        recorder.record(EventKind::Protocol(ProtocolEvent {
+                            request: recorder.request_number(seq),
+                            protocol: KV.as_str().to_owned(),
+                            name: "answer".to_owned(),
+                            data: serde_json::json!({ "line": answer }),
+                        }));
+                    }
                     let _ = gateway.pipeline.record_results(
                         &context,
-                        vec![StatementResult {
+                        vec![RequestResult {
                             seq,
                             outcome: AuditOutcome {
                                 rows: None,
