@@ -24,7 +24,7 @@ use gatehouse_recording::{
 use gatehouse_session::LiveSessions;
 use gatehouse_session::TargetConnector;
 use gatehouse_store::{
-    AuditFilter, AuditKey, AuditLog, AuditOptions, DurabilitySettings, NewKey, Store, Verdict,
+    AuditFilter, AuditKey, AuditLog, AuditOptions, DurabilitySettings, NewKey, Store, ReviewVerdict,
 };
 use kv::{KV, KV_PROTOCOL, KvGateway, KvTargets};
 use std::collections::HashMap;
@@ -410,7 +410,7 @@ async fn a_held_kv_command_runs_once_after_an_admin_approves_it() {
         .review_approval(
             &id,
             &admin,
-            Verdict::Approve,
+            ReviewVerdict::Approve,
             None,
             gatehouse_pipeline::now_unix_ms(),
         )

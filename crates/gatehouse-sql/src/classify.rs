@@ -277,7 +277,7 @@ fn generic(node: &NodeEnum) -> Facts {
     ));
     facts
         .effects
-        .insert(0, crate::facts::Effect { kind, reason });
+        .insert(0, crate::facts::KindEffect { kind, reason });
     match node {
         NodeEnum::DropStmt(drop) => named_relations(drop.remove_type, &drop.objects, &mut facts),
         NodeEnum::CommentStmt(comment) => {

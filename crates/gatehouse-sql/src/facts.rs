@@ -1,6 +1,6 @@
 //! What the analysis of one statement found, before it becomes a [`SqlStatement`].
 //!
-//! Every rule that fires records an [`Effect`] (a kind, and why). The statement's kind is the
+//! Every rule that fires records a [`KindEffect`] (a kind, and why). The statement's kind is the
 //! strongest effect by [`SqlKind::severity`], so rules never need to know about each other:
 //! a `SELECT` whose `WITH` deletes rows records both `Select` and `Delete`, and `Delete` wins.
 //!
@@ -14,7 +14,7 @@ use crate::catalogs;
 
 /// One effect a statement has, with the reason to show when it decides the kind.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Effect {
+pub(crate) struct KindEffect {
     pub(crate) kind: SqlKind,
     pub(crate) reason: Option<String>,
 }
@@ -27,7 +27,7 @@ pub(crate) struct Facts {
     pub(crate) reads: BTreeSet<String>,
     pub(crate) writes: BTreeSet<String>,
     pub(crate) functions: BTreeSet<String>,
-    pub(crate) effects: Vec<Effect>,
+    pub(crate) effects: Vec<KindEffect>,
     /// An `UPDATE` or `DELETE` without a `WHERE` clause or with one that holds for every row,
     /// or a `MERGE` action that reaches every target row: it changes every row of its table.
     pub(crate) all_rows: bool,
@@ -43,7 +43,7 @@ impl Facts {
 
     /// Record one effect.
     pub(crate) fn effect(&mut self, kind: SqlKind, reason: Option<String>) {
-        self.effects.push(Effect { kind, reason });
+        self.effects.push(KindEffect { kind, reason });
     }
 
     /// One `Admin` effect for each relation read or written whose rows are secrets or the
@@ -54,9 +54,9 @@ impl Facts {
             .iter()
             .map(|name| ("reads", name))
             .chain(self.writes.iter().map(|name| ("writes", name)));
-        let found: Vec<Effect> = touched
+        let found: Vec<KindEffect> = touched
             .filter_map(|(verb, name)| {
-                catalogs::sensitive(name).map(|why| Effect {
+                catalogs::sensitive(name).map(|why| KindEffect {
                     kind: SqlKind::Admin,
                     reason: Some(format!("{verb} {name}, which {why}")),
                 })
@@ -80,7 +80,7 @@ impl Facts {
             reads,
             writes: BTreeSet::new(),
             functions: self.functions,
-            effects: vec![Effect {
+            effects: vec![KindEffect {
                 kind: SqlKind::Select,
                 reason: None,
             }],

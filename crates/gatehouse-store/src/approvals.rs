@@ -32,17 +32,17 @@ macro_rules! columns {
 
 /// A reviewer's decision on a pending approval.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Verdict {
+pub enum ReviewVerdict {
     Approve,
     Deny,
 }
 
-impl Verdict {
+impl ReviewVerdict {
     /// `approve` or `deny`, as stored in [`Review::verdict`].
     pub fn as_str(self) -> &'static str {
         match self {
-            Verdict::Approve => "approve",
-            Verdict::Deny => "deny",
+            ReviewVerdict::Approve => "approve",
+            ReviewVerdict::Deny => "deny",
         }
     }
 }
@@ -261,7 +261,7 @@ impl Store {
         &self,
         id: &str,
         reviewer: &Identity,
-        verdict: Verdict,
+        verdict: ReviewVerdict,
         reason: Option<String>,
         now_unix_ms: i64,
     ) -> Result<ApprovalRecord, StoreError> {
@@ -321,7 +321,7 @@ impl Store {
 fn reviewed(
     mut record: ApprovalRecord,
     reviewer: &Identity,
-    verdict: Verdict,
+    verdict: ReviewVerdict,
     reason: Option<String>,
     now_unix_ms: i64,
 ) -> Result<ApprovalRecord, StoreError> {
@@ -358,11 +358,11 @@ fn reviewed(
         });
     }
     let required = record.need.required.max(1);
-    if verdict == Verdict::Approve
+    if verdict == ReviewVerdict::Approve
         && record
             .reviews
             .iter()
-            .any(|r| r.reviewer == reviewer.subject && r.verdict == Verdict::Approve.as_str())
+            .any(|r| r.reviewer == reviewer.subject && r.verdict == ReviewVerdict::Approve.as_str())
     {
         return Err(StoreError::AlreadyApproved {
             id,
@@ -372,7 +372,7 @@ fn reviewed(
             required,
         });
     }
-    if verdict == Verdict::Deny && reason.is_none() {
+    if verdict == ReviewVerdict::Deny && reason.is_none() {
         return Err(StoreError::ReasonRequired(id));
     }
     record.reviews.push(Review {
@@ -382,15 +382,15 @@ fn reviewed(
         time_unix_ms: now_unix_ms,
     });
     match verdict {
-        Verdict::Deny => record.state = ApprovalState::Denied,
-        Verdict::Approve if approvers(&record.reviews) >= required => {
+        ReviewVerdict::Deny => record.state = ApprovalState::Denied,
+        ReviewVerdict::Approve if approvers(&record.reviews) >= required => {
             let ttl_ms = i64::try_from(record.need.ttl_seconds)
                 .unwrap_or(i64::MAX)
                 .saturating_mul(1000);
             record.state = ApprovalState::Approved;
             record.expires_unix_ms = now_unix_ms.saturating_add(ttl_ms);
         }
-        Verdict::Approve => {}
+        ReviewVerdict::Approve => {}
     }
     Ok(record)
 }
@@ -399,7 +399,7 @@ fn reviewed(
 fn approvers(reviews: &[Review]) -> u32 {
     let mut names: Vec<&str> = reviews
         .iter()
-        .filter(|r| r.verdict == Verdict::Approve.as_str())
+        .filter(|r| r.verdict == ReviewVerdict::Approve.as_str())
         .map(|r| r.reviewer.as_str())
         .collect();
     names.sort_unstable();

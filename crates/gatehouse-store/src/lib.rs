@@ -29,7 +29,7 @@ pub use agents::{
     AGENT_CREDENTIAL_PREFIX, AgentEnrolment, AgentProof, AgentRecord, AgentRefusal,
     ENROLMENT_PREFIX, valid_agent_name,
 };
-pub use approvals::{ApprovalList, Verdict};
+pub use approvals::{ApprovalList, ReviewVerdict};
 pub use audit::{AuditFilter, AuditLog, AuditOptions, StoredEvent};
 pub use chain::{AuditFormat, AuditKey, load_or_create_key_file};
 pub use checkpoint::Checkpoint;

@@ -13,7 +13,7 @@ use gatehouse_core::{Identity, IdentityKind};
 use gatehouse_pipeline::{
     ApprovalBinding, ApprovalNeed, ApprovalRecord, ApprovalState, ApprovalStore,
 };
-use gatehouse_store::{Store, StoreError, Verdict};
+use gatehouse_store::{Store, StoreError, ReviewVerdict};
 
 const MINUTE_MS: i64 = 60_000;
 /// A fixed "now" so expiry is exact; real clocks never enter these tests.
@@ -233,7 +233,7 @@ async fn approvals_expire_and_listing_stores_it_once() {
         .review_approval(
             "ap-0000000000000001",
             &person("dora", &["dba"]),
-            Verdict::Approve,
+            ReviewVerdict::Approve,
             None,
             expiry,
         )
@@ -288,7 +288,7 @@ async fn an_approved_approval_must_be_spent_within_its_ttl() {
         .review_approval(
             "ap-0000000000000001",
             &person("dora", &["dba"]),
-            Verdict::Approve,
+            ReviewVerdict::Approve,
             Some("looks right".into()),
             at,
         )
@@ -333,7 +333,7 @@ async fn no_one_approves_their_own_request() {
         ("whom the requester acts for", person("ana", &["dba"])),
         ("an agent acting for the requester", agent_for_dora),
     ] {
-        for verdict in [Verdict::Approve, Verdict::Deny] {
+        for verdict in [ReviewVerdict::Approve, ReviewVerdict::Deny] {
             let error = store
                 .review_approval(
                     "ap-0000000000000001",
@@ -367,7 +367,7 @@ async fn only_members_of_the_approving_group_review() {
         .create(&record("ap-0000000000000001", 1))
         .await
         .unwrap();
-    for verdict in [Verdict::Approve, Verdict::Deny] {
+    for verdict in [ReviewVerdict::Approve, ReviewVerdict::Deny] {
         let error = store
             .review_approval(
                 "ap-0000000000000001",
@@ -387,7 +387,7 @@ async fn only_members_of_the_approving_group_review() {
         .review_approval(
             "ap-ffffffffffffffff",
             &person("dora", &["dba"]),
-            Verdict::Approve,
+            ReviewVerdict::Approve,
             None,
             NOW,
         )
@@ -408,7 +408,7 @@ async fn two_approvals_need_two_distinct_reviewers() {
         .review_approval(
             "ap-0000000000000001",
             &person("dora", &["dba"]),
-            Verdict::Approve,
+            ReviewVerdict::Approve,
             None,
             NOW + 1,
         )
@@ -422,7 +422,7 @@ async fn two_approvals_need_two_distinct_reviewers() {
         .review_approval(
             "ap-0000000000000001",
             &person("dora", &["dba"]),
-            Verdict::Approve,
+            ReviewVerdict::Approve,
             None,
             NOW + 2,
         )
@@ -445,7 +445,7 @@ async fn two_approvals_need_two_distinct_reviewers() {
         .review_approval(
             "ap-0000000000000001",
             &person("dmitri", &["dba"]),
-            Verdict::Approve,
+            ReviewVerdict::Approve,
             None,
             NOW + 3,
         )
@@ -464,7 +464,7 @@ async fn two_approvals_need_two_distinct_reviewers() {
         .review_approval(
             "ap-0000000000000001",
             &person("dana", &["dba"]),
-            Verdict::Approve,
+            ReviewVerdict::Approve,
             None,
             NOW + 4,
         )
@@ -494,7 +494,7 @@ async fn simultaneous_reviewers_do_not_lose_each_others_review() {
                     .review_approval(
                         "ap-0000000000000001",
                         &person(&format!("dba-{n}"), &["dba"]),
-                        Verdict::Approve,
+                        ReviewVerdict::Approve,
                         None,
                         NOW,
                     )
@@ -522,7 +522,7 @@ async fn a_denial_needs_a_reason_and_is_final() {
             .review_approval(
                 "ap-0000000000000001",
                 &person("dora", &["dba"]),
-                Verdict::Deny,
+                ReviewVerdict::Deny,
                 reason,
                 NOW,
             )
@@ -535,7 +535,7 @@ async fn a_denial_needs_a_reason_and_is_final() {
         .review_approval(
             "ap-0000000000000001",
             &person("dora", &["dba"]),
-            Verdict::Deny,
+            ReviewVerdict::Deny,
             Some("  use a soft delete  ".into()),
             NOW + 5,
         )
@@ -553,7 +553,7 @@ async fn a_denial_needs_a_reason_and_is_final() {
         .review_approval(
             "ap-0000000000000001",
             &person("dmitri", &["dba"]),
-            Verdict::Approve,
+            ReviewVerdict::Approve,
             None,
             NOW + 6,
         )
@@ -588,7 +588,7 @@ async fn listing_is_newest_first_and_can_show_only_pending() {
         .review_approval(
             "ap-0000000000000002",
             &person("dora", &["dba"]),
-            Verdict::Approve,
+            ReviewVerdict::Approve,
             None,
             NOW + 10,
         )
@@ -622,7 +622,7 @@ async fn approvals_survive_reopening_the_store() {
         .review_approval(
             "ap-0000000000000001",
             &person("dora", &["dba"]),
-            Verdict::Approve,
+            ReviewVerdict::Approve,
             None,
             NOW + 1,
         )

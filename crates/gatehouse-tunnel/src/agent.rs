@@ -6,7 +6,7 @@
 
 use crate::TunnelError;
 use crate::hello::serves_level;
-use crate::hello::{Hello, MAX_HELLO_BYTES, Verdict};
+use crate::hello::{Hello, MAX_HELLO_BYTES, HelloAnswer};
 use crate::hub::{
     CONNECTION_WINDOW, KIND_HEADER, LOGIN_LEVEL_HEADER, MAX_HEADER_LIST, MAX_STREAMS_PER_TUNNEL,
     OPEN_HEADER, OPENED_HEADER, STREAM_WINDOW, parse_key, read_body,
@@ -356,7 +356,7 @@ async fn take_verdict(
             return Event::Failed(TunnelError::Protocol(format!("the verdict: {reason}")));
         }
     };
-    let verdict: Verdict = match serde_json::from_slice(&body) {
+    let verdict: HelloAnswer = match serde_json::from_slice(&body) {
         Ok(verdict) => verdict,
         Err(e) => {
             return Event::Failed(TunnelError::Protocol(format!(
@@ -365,8 +365,8 @@ async fn take_verdict(
         }
     };
     let happened = match verdict {
-        Verdict::Refused { reason } => Event::Refused(reason),
-        Verdict::Welcome { credential } => {
+        HelloAnswer::Refused { reason } => Event::Refused(reason),
+        HelloAnswer::Welcome { credential } => {
             let saved = match credential {
                 Some(credential) => settings.credentials.save(&credential),
                 None => Ok(()),

@@ -1,5 +1,5 @@
 //! The two messages of a tunnel's opening: the agent's [`Hello`] and the gateway's
-//! [`Verdict`]. Both are JSON bodies of ordinary HTTP/2 requests; secrets in them are
+//! [`HelloAnswer`]. Both are JSON bodies of ordinary HTTP/2 requests; secrets in them are
 //! [`SecretString`]s, so they never print.
 
 use gatehouse_core::SecretString;
@@ -64,7 +64,7 @@ pub struct Hello {
 /// The gateway's answer to a hello.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "verdict", rename_all = "snake_case")]
-pub enum Verdict {
+pub enum HelloAnswer {
     Welcome {
         /// A new credential, when the agent enrolled with an enrolment token: keep it, and
         /// present it from now on (the enrolment token is spent).

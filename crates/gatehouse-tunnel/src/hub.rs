@@ -4,7 +4,7 @@
 //! connected, opening fails at once with an error naming the agents — never a wait, never
 //! another path.
 
-use crate::hello::{Hello, MAX_HELLO_BYTES, Verdict, serves_kind, serves_level};
+use crate::hello::{Hello, MAX_HELLO_BYTES, HelloAnswer, serves_kind, serves_level};
 use crate::stream::TunnelStream;
 use bytes::Bytes;
 use gatehouse_core::SecretString;
@@ -278,17 +278,17 @@ impl AgentHub {
         let verdict = match self.check_routes(&hello) {
             Err(reason) => {
                 self.authority.refused(&hello, peer, &reason).await;
-                Verdict::Refused { reason }
+                HelloAnswer::Refused { reason }
             }
             Ok(()) => match self.authority.admit(&hello, peer).await {
-                Ok(admission) => Verdict::Welcome {
+                Ok(admission) => HelloAnswer::Welcome {
                     credential: admission.issued_credential,
                 },
-                Err(reason) => Verdict::Refused { reason },
+                Err(reason) => HelloAnswer::Refused { reason },
             },
         };
         let sent = send_verdict(sender.clone(), &verdict).await;
-        if let Verdict::Refused { reason } = verdict {
+        if let HelloAnswer::Refused { reason } = verdict {
             // Let the refusal reach the agent before the tunnel closes.
             tokio::time::sleep(Duration::from_millis(100)).await;
             connection.abort();
@@ -695,7 +695,7 @@ async fn ask_hello(sender: SendRequest<Bytes>) -> Result<Hello, String> {
     serde_json::from_slice(&body).map_err(|e| format!("the hello is not valid JSON: {e}"))
 }
 
-async fn send_verdict(sender: SendRequest<Bytes>, verdict: &Verdict) -> Result<(), String> {
+async fn send_verdict(sender: SendRequest<Bytes>, verdict: &HelloAnswer) -> Result<(), String> {
     let body = serde_json::to_vec(verdict).map_err(|e| e.to_string())?;
     let request = http::Request::post("/v1/verdict")
         .body(())

@@ -29,5 +29,5 @@ mod stream;
 
 pub use agent::{AgentSettings, CredentialStore, WorkloadToken, run_agent};
 pub use error::TunnelError;
-pub use hello::{Hello, Verdict};
+pub use hello::{Hello, HelloAnswer};
 pub use hub::{Admission, AgentAuthority, AgentHub, ConnectedAgent, RoutedConnector};

@@ -14,7 +14,7 @@
 //! asked for (so an agent can follow its own request); others are refused with 403.
 
 use crate::approvals_cmd::{
-    Checkpoint, ReviewFailure, ReviewRequest, append_expiries, approval_json,
+    CheckpointAfter, ReviewFailure, ReviewRequest, append_expiries, approval_json,
     authenticate_reviewer, expiry_unrecorded, store_review,
 };
 use axum::Router;
@@ -26,7 +26,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use gatehouse_core::{Identity, SecretString};
 use gatehouse_pipeline::{ApprovalRecord, AuthError, now_unix_ms};
-use gatehouse_store::{AuditLog, Store, StoreError, Verdict};
+use gatehouse_store::{AuditLog, Store, StoreError, ReviewVerdict};
 use serde::Deserialize;
 use std::net::SocketAddr;
 
@@ -233,7 +233,7 @@ async fn list(
             &state.audit,
             &listed.expired,
             Some(&caller),
-            Checkpoint::Periodic,
+            CheckpointAfter::Periodic,
         )
         .await
         .map_err(|error| {
@@ -288,7 +288,7 @@ async fn approve(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    review(&state, peer, &id, &headers, body, Verdict::Approve).await
+    review(&state, peer, &id, &headers, body, ReviewVerdict::Approve).await
 }
 
 /// `POST /v1/approvals/{id}/deny`, body `{"reason": "..."}` required.
@@ -299,7 +299,7 @@ async fn deny(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    review(&state, peer, &id, &headers, body, Verdict::Deny).await
+    review(&state, peer, &id, &headers, body, ReviewVerdict::Deny).await
 }
 
 async fn review(
@@ -308,7 +308,7 @@ async fn review(
     id: &str,
     headers: &HeaderMap,
     body: Result<Bytes, BytesRejection>,
-    verdict: Verdict,
+    verdict: ReviewVerdict,
 ) -> Result<Response, ApiError> {
     let reviewer = caller(state, headers).await?;
     let body = body.map_err(|rejection| {
@@ -337,7 +337,7 @@ async fn review(
         .reason
         .map(|reason| reason.trim().to_owned())
         .filter(|reason| !reason.is_empty());
-    if verdict == Verdict::Deny && reason.is_none() {
+    if verdict == ReviewVerdict::Deny && reason.is_none() {
         return Err(ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "reason_required",
@@ -357,7 +357,7 @@ async fn review(
             reason,
             source_address: Some(peer.ip().to_string()),
         },
-        Checkpoint::Periodic,
+        CheckpointAfter::Periodic,
     )
     .await
     .map_err(|failure| match failure {
@@ -375,8 +375,8 @@ async fn review(
         source = %peer.ip(),
         "approval {} through the HTTP API",
         match verdict {
-            Verdict::Approve => "approved",
-            Verdict::Deny => "denied",
+            ReviewVerdict::Approve => "approved",
+            ReviewVerdict::Deny => "denied",
         }
     );
     Ok(axum::Json(approval_json(&record, now_unix_ms())).into_response())

@@ -21,7 +21,7 @@ use gatehouse_pipeline::{
     ApprovalRecord, ApprovalState, AuditEvent, AuditEventKind, AuditIdentity, AuthError,
     Authenticator, Durability, now_unix_ms,
 };
-use gatehouse_store::{AuditLog, Store, StoreError, Verdict};
+use gatehouse_store::{AuditLog, Store, StoreError, ReviewVerdict};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
@@ -127,7 +127,7 @@ pub async fn approve(
         data_dir,
         Review {
             id: args.id,
-            verdict: Verdict::Approve,
+            verdict: ReviewVerdict::Approve,
             reason: args.reason,
             token_file: args.token_file,
             output: args.output.output,
@@ -146,7 +146,7 @@ pub async fn deny(
         data_dir,
         Review {
             id: args.id,
-            verdict: Verdict::Deny,
+            verdict: ReviewVerdict::Deny,
             reason: Some(args.reason),
             token_file: args.token_file,
             output: args.output.output,
@@ -158,7 +158,7 @@ pub async fn deny(
 /// One `approve` or `deny` invocation.
 struct Review {
     id: String,
-    verdict: Verdict,
+    verdict: ReviewVerdict,
     reason: Option<String>,
     token_file: Option<PathBuf>,
     output: OutputFormat,
@@ -214,7 +214,7 @@ async fn review_and_record(
             reason: review.reason.clone(),
             source_address: None,
         },
-        Checkpoint::Write,
+        CheckpointAfter::Write,
     )
     .await
     .map_err(|failure| match failure {
@@ -236,7 +236,7 @@ pub(crate) async fn authenticate_reviewer(
 /// One verdict on one approval, from any surface (CLI, HTTP API).
 pub(crate) struct ReviewRequest<'a> {
     pub id: &'a str,
-    pub verdict: Verdict,
+    pub verdict: ReviewVerdict,
     pub reason: Option<String>,
     /// Where the review came from, for the audit event (the HTTP client's address).
     pub source_address: Option<String>,
@@ -245,7 +245,7 @@ pub(crate) struct ReviewRequest<'a> {
 /// Whether [`store_review`] also writes an audit checkpoint after its event: short-lived
 /// commands do; the gateway's own log checkpoints periodically.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Checkpoint {
+pub(crate) enum CheckpointAfter {
     Write,
     Periodic,
 }
@@ -269,7 +269,7 @@ pub(crate) async fn store_review(
     log: &AuditLog,
     reviewer: &Identity,
     request: ReviewRequest<'_>,
-    checkpoint: Checkpoint,
+    checkpoint: CheckpointAfter,
 ) -> Result<ApprovalRecord, ReviewFailure> {
     let record = store
         .review_approval(
@@ -287,7 +287,7 @@ pub(crate) async fn store_review(
         log.append(&[event], Durability::Synced)
             .await
             .map_err(anyhow::Error::msg)?;
-        if checkpoint == Checkpoint::Write {
+        if checkpoint == CheckpointAfter::Write {
             log.flush().await?;
         }
         Ok::<(), anyhow::Error>(())
@@ -325,7 +325,7 @@ pub(crate) async fn store_review(
 async fn record_expired(setup: &Setup, store: &Store, expired: &[ApprovalRecord]) -> Result<()> {
     let recorded = async {
         let log = setup.audit_log(store)?;
-        append_expiries(&log, expired, None, Checkpoint::Write).await
+        append_expiries(&log, expired, None, CheckpointAfter::Write).await
     }
     .await;
     recorded.with_context(|| expiry_unrecorded(expired))
@@ -347,7 +347,7 @@ pub(crate) async fn append_expiries(
     log: &AuditLog,
     expired: &[ApprovalRecord],
     noticed_by: Option<&Identity>,
-    checkpoint: Checkpoint,
+    checkpoint: CheckpointAfter,
 ) -> Result<()> {
     let events: Vec<AuditEvent> = expired
         .iter()
@@ -371,7 +371,7 @@ pub(crate) async fn append_expiries(
     log.append(&events, Durability::Synced)
         .await
         .map_err(anyhow::Error::msg)?;
-    if checkpoint == Checkpoint::Write {
+    if checkpoint == CheckpointAfter::Write {
         log.flush().await?;
     }
     Ok(())
@@ -388,7 +388,7 @@ fn caused_by(event: &mut AuditEvent, identity: &Identity) {
 }
 
 /// The audit event for a stored review: caused by the reviewer, about the approval's binding.
-fn review_event(record: &ApprovalRecord, reviewer: &Identity, verdict: Verdict) -> AuditEvent {
+fn review_event(record: &ApprovalRecord, reviewer: &Identity, verdict: ReviewVerdict) -> AuditEvent {
     let reason = record
         .reviews
         .iter()
@@ -406,8 +406,8 @@ fn review_event(record: &ApprovalRecord, reviewer: &Identity, verdict: Verdict) 
     let detail = format!(
         "{} approval {} of {} (needs {}): {}; reason: {}",
         match verdict {
-            Verdict::Approve => "approved",
-            Verdict::Deny => "denied",
+            ReviewVerdict::Approve => "approved",
+            ReviewVerdict::Deny => "denied",
         },
         record.id,
         requester(record),
@@ -416,8 +416,8 @@ fn review_event(record: &ApprovalRecord, reviewer: &Identity, verdict: Verdict) 
         reason.as_deref().unwrap_or("none given"),
     );
     let action = match verdict {
-        Verdict::Approve => "approval:approve",
-        Verdict::Deny => "approval:deny",
+        ReviewVerdict::Approve => "approval:approve",
+        ReviewVerdict::Deny => "approval:deny",
     };
     let mut event = operator_event(AuditEventKind::Approval, action, Some(detail));
     caused_by(&mut event, reviewer);
@@ -474,7 +474,7 @@ fn approvals_so_far(record: &ApprovalRecord) -> usize {
     let mut names: Vec<&str> = record
         .reviews
         .iter()
-        .filter(|review| review.verdict == Verdict::Approve.as_str())
+        .filter(|review| review.verdict == ReviewVerdict::Approve.as_str())
         .map(|review| review.reviewer.as_str())
         .collect();
     names.sort_unstable();
@@ -584,7 +584,7 @@ fn details(record: &ApprovalRecord, now: i64) -> String {
         lines.push(("reviews", "none yet".to_owned()));
     }
     for review in &record.reviews {
-        let verdict = if review.verdict == Verdict::Deny.as_str() {
+        let verdict = if review.verdict == ReviewVerdict::Deny.as_str() {
             "denied"
         } else {
             "approved"

@@ -2,7 +2,7 @@
 //! counts, captured rows), accumulated while its response streams and recorded against its
 //! audit event once `server_model` says which statement the response finished.
 
-use super::server_model::{Finished, StatementEnding};
+use super::server_model::{FinishedStatement, StatementEnding};
 use crate::encoding::TextEncoding;
 use crate::wire;
 use gatehouse_pipeline::{AuditOutcome, RequestResult, ResultColumn};
@@ -116,8 +116,8 @@ impl ResultTracker {
     /// A statement's outcome is known. A completion or failure takes the response that
     /// streamed for it (rows, bytes, columns, masked counts); a statement the server never
     /// ran takes nothing. `tag` is the CommandComplete's tag when the message was one.
-    pub fn settle(&mut self, finished: Finished, tag: Option<&str>) {
-        let Finished { statement, ending } = finished;
+    pub fn settle(&mut self, finished: FinishedStatement, tag: Option<&str>) {
+        let FinishedStatement { statement, ending } = finished;
         let (rows, command_tag, error) = match ending {
             StatementEnding::NotRun(why) => {
                 self.finished.push(RequestResult {
@@ -210,21 +210,21 @@ mod tests {
         tracker.on_data_row(&[0, 0]);
         tracker.on_data_row(&[0, 0]);
         tracker.settle(
-            Finished {
+            FinishedStatement {
                 statement: statement(2),
                 ending: StatementEnding::NotRun("skipped"),
             },
             None,
         );
         tracker.settle(
-            Finished {
+            FinishedStatement {
                 statement: statement(1),
                 ending: StatementEnding::Completed(None),
             },
             Some("SELECT 2"),
         );
         tracker.settle(
-            Finished {
+            FinishedStatement {
                 statement: statement(3),
                 ending: StatementEnding::Failed("22012: division by zero".into()),
             },
@@ -254,7 +254,7 @@ mod tests {
         let mut tracker = ResultTracker::default();
         tracker.on_data_row(&[0, 0]);
         tracker.settle(
-            Finished {
+            FinishedStatement {
                 statement: statement(5),
                 ending: StatementEnding::Suspended,
             },

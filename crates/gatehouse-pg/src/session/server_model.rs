@@ -187,7 +187,7 @@ pub(crate) enum StatementEnding {
 
 /// A forwarded statement whose outcome is now known.
 #[derive(Debug)]
-pub(crate) struct Finished {
+pub(crate) struct FinishedStatement {
     pub statement: Forwarded,
     pub ending: StatementEnding,
 }
@@ -197,7 +197,7 @@ pub(crate) struct Finished {
 pub(crate) struct Placed {
     /// Statements whose outcome this message settled, in order. A completion or failure
     /// comes after any statements retired as not run before it.
-    pub finished: Vec<Finished>,
+    pub finished: Vec<FinishedStatement>,
     /// For a RowDescription: the statement whose rows it describes (masking plans with it).
     pub describes_rows_of: Option<StatementHint>,
     /// For a RowDescription: the columns of a result that follows (a portal's), as opposed
@@ -330,7 +330,7 @@ impl ServerModel {
     }
 
     /// Everything still unanswered, as not run (the session is over).
-    pub fn abandon(&mut self, queue: &SentQueue) -> Vec<Finished> {
+    pub fn abandon(&mut self, queue: &SentQueue) -> Vec<FinishedStatement> {
         let mut finished = Vec::new();
         if let Some(current) = self.current.take() {
             not_run(current.entry, NOT_ANSWERED, &mut finished);
@@ -397,7 +397,7 @@ impl ServerModel {
             (b'3', Sent::Close { deallocate }) => {
                 if let Some(statement) = deallocate.take() {
                     placed.reply_as_command = Some("DEALLOCATE");
-                    placed.finished.push(Finished {
+                    placed.finished.push(FinishedStatement {
                         statement,
                         ending: StatementEnding::Completed(Some("DEALLOCATE".to_owned())),
                     });
@@ -459,7 +459,7 @@ impl ServerModel {
                 };
                 current.copy = Copy::None;
                 if let Some(statement) = slot {
-                    placed.finished.push(Finished {
+                    placed.finished.push(FinishedStatement {
                         statement,
                         ending: StatementEnding::Completed(None),
                     });
@@ -485,7 +485,7 @@ impl ServerModel {
                     } else {
                         StatementEnding::Completed(None)
                     };
-                    placed.finished.push(Finished { statement, ending });
+                    placed.finished.push(FinishedStatement { statement, ending });
                 }
                 self.retire(placed);
                 Ok(())
@@ -534,7 +534,7 @@ impl ServerModel {
             (b'V', Sent::FunctionCall { statement }) if !current.awaiting_ready => {
                 current.awaiting_ready = true;
                 if let Some(statement) = statement.take() {
-                    placed.finished.push(Finished {
+                    placed.finished.push(FinishedStatement {
                         statement,
                         ending: StatementEnding::Completed(None),
                     });
@@ -566,13 +566,13 @@ impl ServerModel {
                 current.awaiting_ready = true;
                 current.copy = Copy::None;
                 if let Some(Some(statement)) = statements.pop_front() {
-                    placed.finished.push(Finished {
+                    placed.finished.push(FinishedStatement {
                         statement,
                         ending: failure,
                     });
                 }
                 for statement in statements.drain(..).flatten() {
-                    placed.finished.push(Finished {
+                    placed.finished.push(FinishedStatement {
                         statement,
                         ending: StatementEnding::NotRun(SKIPPED),
                     });
@@ -582,7 +582,7 @@ impl ServerModel {
             Sent::FunctionCall { statement } => {
                 current.awaiting_ready = true;
                 if let Some(statement) = statement.take() {
-                    placed.finished.push(Finished {
+                    placed.finished.push(FinishedStatement {
                         statement,
                         ending: failure,
                     });
@@ -592,7 +592,7 @@ impl ServerModel {
             entry if entry.is_extended() => {
                 let entry = std::mem::replace(entry, Sent::Flush);
                 for statement in entry.into_statements() {
-                    placed.finished.push(Finished {
+                    placed.finished.push(FinishedStatement {
                         statement,
                         ending: failure.clone(),
                     });
@@ -685,9 +685,9 @@ impl ServerModel {
 }
 
 /// The statements of an entry the server will not run, as not run.
-fn not_run(entry: Sent, why: &'static str, finished: &mut Vec<Finished>) {
+fn not_run(entry: Sent, why: &'static str, finished: &mut Vec<FinishedStatement>) {
     for statement in entry.into_statements() {
-        finished.push(Finished {
+        finished.push(FinishedStatement {
             statement,
             ending: StatementEnding::NotRun(why),
         });
