@@ -24,7 +24,7 @@ use gatehouse_recording::{
 use gatehouse_session::LiveSessions;
 use gatehouse_session::TargetConnector;
 use gatehouse_store::{
-    AuditFilter, AuditKey, AuditLog, AuditOptions, DurabilitySettings, NewKey, Store, ReviewVerdict,
+    AuditFilter, AuditKey, AuditLog, AuditOptions, DurabilitySettings, NewKey, ReviewVerdict, Store,
 };
 use kv::{KV, KV_PROTOCOL, KvGateway, KvTargets};
 use std::collections::HashMap;

@@ -13,7 +13,7 @@ use gatehouse_core::{Identity, IdentityKind};
 use gatehouse_pipeline::{
     ApprovalBinding, ApprovalNeed, ApprovalRecord, ApprovalState, ApprovalStore,
 };
-use gatehouse_store::{Store, StoreError, ReviewVerdict};
+use gatehouse_store::{ReviewVerdict, Store, StoreError};
 
 const MINUTE_MS: i64 = 60_000;
 /// A fixed "now" so expiry is exact; real clocks never enter these tests.

@@ -6,7 +6,7 @@
 
 use crate::TunnelError;
 use crate::hello::serves_level;
-use crate::hello::{Hello, MAX_HELLO_BYTES, HelloAnswer};
+use crate::hello::{Hello, HelloAnswer, MAX_HELLO_BYTES};
 use crate::hub::{
     CONNECTION_WINDOW, KIND_HEADER, LOGIN_LEVEL_HEADER, MAX_HEADER_LIST, MAX_STREAMS_PER_TUNNEL,
     OPEN_HEADER, OPENED_HEADER, STREAM_WINDOW, parse_key, read_body,

@@ -4,7 +4,7 @@
 //! connected, opening fails at once with an error naming the agents — never a wait, never
 //! another path.
 
-use crate::hello::{Hello, MAX_HELLO_BYTES, HelloAnswer, serves_kind, serves_level};
+use crate::hello::{Hello, HelloAnswer, MAX_HELLO_BYTES, serves_kind, serves_level};
 use crate::stream::TunnelStream;
 use bytes::Bytes;
 use gatehouse_core::SecretString;

@@ -5,9 +5,9 @@
 //! call through the server's dispatch, and a configuration file's text through parsing,
 //! validation and masking compilation as `gatehouse serve` does at start.
 
+use crate::config::setup::Setup;
 use crate::config::{Config, ProviderKind};
 use crate::mcp::{Agent, Base, GatehouseMcp};
-use crate::setup::Setup;
 use rmcp::ServiceExt;
 use serde_json::{Map, Value};
 use std::net::SocketAddr;
@@ -30,8 +30,8 @@ impl McpServer {
     /// A server whose data directory is `dir` (the gateway's generated certificate is written
     /// there, for `query` to verify the gateway with) and whose gateway is `gateway`.
     pub fn new(dir: &Path, gateway: SocketAddr) -> Result<McpServer, String> {
-        let (ca_file, _, _) =
-            crate::tls::ensure_certificate(dir, None).map_err(|error| format!("{error:#}"))?;
+        let (ca_file, _, _) = crate::server::tls::ensure_certificate(dir, None)
+            .map_err(|error| format!("{error:#}"))?;
         let setup = Setup {
             config: Config::quickstart(dir),
             data_dir: dir.to_path_buf(),

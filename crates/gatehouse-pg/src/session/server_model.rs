@@ -485,7 +485,9 @@ impl ServerModel {
                     } else {
                         StatementEnding::Completed(None)
                     };
-                    placed.finished.push(FinishedStatement { statement, ending });
+                    placed
+                        .finished
+                        .push(FinishedStatement { statement, ending });
                 }
                 self.retire(placed);
                 Ok(())

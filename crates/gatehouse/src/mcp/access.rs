@@ -20,7 +20,7 @@ pub(crate) async fn request(
             "duration `{duration}` is not a duration ({error}); write it like `30m`, `2h` or `1h 30m`"
         ))
     })?;
-    let record = crate::access_cmd::create_request(
+    let record = crate::server::access_requests::create_request(
         &agent.base.setup,
         &agent.token,
         connection,

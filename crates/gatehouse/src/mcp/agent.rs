@@ -2,7 +2,7 @@
 //! reads approvals from. The token is checked again at every tool call, so a revoked or
 //! expired key stops working mid-session.
 
-use crate::setup::Setup;
+use crate::config::setup::Setup;
 use gatehouse_core::{Identity, SecretString};
 use gatehouse_pipeline::Authenticator;
 use gatehouse_store::{AuditLog, Store};

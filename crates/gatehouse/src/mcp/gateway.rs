@@ -7,7 +7,7 @@
 //! which leaves the approval pending (exactly like `gatehouse exec`).
 
 use super::agent::{Agent, ToolError};
-use crate::exec::{Pending, describe, drive, gateway_config};
+use crate::client::gateway::{Pending, describe, drive, gateway_config};
 use futures_util::StreamExt;
 use serde_json::{Value, json};
 use std::time::Duration;

@@ -68,7 +68,7 @@ async fn require_token(State(base): State<Arc<Base>>, request: Request, next: Ne
         Ok(_) => next.run(request).await,
         Err(error) => {
             if let Some(audit) = &base.audit {
-                crate::refused_token::record(audit, "/mcp", &error.to_string()).await;
+                crate::server::refused_token::record(audit, "/mcp", &error.to_string()).await;
             }
             unauthorized(&format!(
                 "the gatehouse token was refused ({error}); it may be revoked or expired"

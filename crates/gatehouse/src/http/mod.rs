@@ -1,0 +1,8 @@
+//! The admin HTTP listener ([`admin`]) and its APIs: approvals for reviewers, policy reload
+//! for admins, token exchange for workloads, and the login metadata people's CLIs read.
+
+pub(crate) mod admin;
+pub(crate) mod approvals;
+pub(crate) mod login;
+pub(crate) mod policy;
+pub(crate) mod token;

@@ -1,0 +1,411 @@
+//! `gatehouse serve`: build the gateway from configuration and run its listeners until
+//! SIGTERM or Ctrl-C; SIGHUP reloads the policy files.
+
+use crate::config::ConnectionConfig;
+use crate::config::setup::Setup;
+use anyhow::{Context, Result};
+use gatehouse_pg::{BuiltinConnector, PgConnector, PgGateway, PgLogin, PgLogins, PostgresTargets};
+use gatehouse_pipeline::{AuditEventKind, Durability, Pipeline};
+use gatehouse_session::TargetConnector;
+use gatehouse_sql::Classifier;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+/// Distinct SQL texts whose classification is kept in memory.
+const CLASSIFIER_CACHE: usize = 10_000;
+
+/// How long start waits for the connections' rewrite rules before listening anyway.
+const RULES_AT_START: std::time::Duration = std::time::Duration::from_secs(3);
+
+pub async fn run(config_path: Option<&Path>, data_dir: Option<&Path>) -> Result<ExitCode> {
+    let setup = Setup::load(config_path, data_dir)?;
+    setup.ensure_data_dir()?;
+    let config = &setup.config;
+    if config_path.is_none() {
+        tracing::info!(data_dir = %setup.data_dir.display(), "no --config given: running the quickstart configuration");
+    }
+    let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
+        .install_recorder()
+        .context("cannot install the metrics recorder")?;
+
+    let policy_files = setup.policy_files()?;
+    let policy_schema = crate::server::protocols::policy_schema()?;
+    let policy = Arc::new(
+        gatehouse_policy::PolicyEngine::load_files(&policy_files, &policy_schema)
+            .map_err(|e| anyhow::anyhow!("{e}"))?,
+    );
+    tracing::info!(version = policy.version(), policies = policy.policy_ids().len(), files = ?policy_files, "policy loaded");
+    for warning in policy.warnings() {
+        tracing::warn!("policy: {warning}");
+    }
+    let webhook = config
+        .approvals
+        .webhook
+        .as_ref()
+        .map(|webhook| crate::server::webhook::Notifier::from_config(webhook, config))
+        .transpose()?;
+    if let Some(notifier) = &webhook {
+        tracing::info!(receiver = %notifier.shown(), "approval notifications go to a webhook");
+    }
+    let signer = crate::server::identity::load_or_create_signer(
+        &crate::server::identity::token_key_file(config, &setup.data_dir),
+    )?;
+    let providers = Arc::new(crate::server::identity::Providers::from_config(config)?);
+    let store = setup.store().await?.with_token_verifier(signer.verifier());
+    let audit = setup.audit_log(&store)?;
+    audit.ensure_reaches_checkpoint().await?;
+    audit
+        .append(
+            &[crate::server::operator::operator_event(
+                AuditEventKind::PolicyChange,
+                "policy:load",
+                Some(format!(
+                    "gatehouse started with policy set version {} ({} policies)",
+                    policy.version(),
+                    policy.policy_ids().len()
+                )),
+            )],
+            Durability::Synced,
+        )
+        .await
+        .map_err(anyhow::Error::msg)
+        .context("cannot write to the audit log; gatehouse does not start without one")?;
+    let mut pipeline = Pipeline::new(policy, audit_sink(&audit))
+        .with_approvals(Arc::new(store.clone()), config.approvals.pending_ttl)
+        .with_access_grants(Arc::new(store.clone()));
+    if config.recording.enabled {
+        let storage = setup.recording_storage(&store)?;
+        if config.recording.retain_days > 0 {
+            tokio::spawn(crate::server::retention::sweep_periodically(
+                storage.clone(),
+                audit.clone(),
+                config.recording.retain_days,
+            ));
+        }
+        pipeline = pipeline.with_recordings(storage);
+    }
+
+    let configured_tls = config
+        .tls
+        .cert_file
+        .as_ref()
+        .zip(config.tls.key_file.as_ref());
+    let configured_tls = configured_tls.map(|(c, k)| (config.resolve(c), config.resolve(k)));
+    let (cert, key, generated) =
+        crate::server::tls::ensure_certificate(&setup.data_dir, configured_tls)?;
+    if generated {
+        tracing::info!(certificate = %cert.display(), "generated a self-signed TLS certificate");
+    }
+    let acceptor = tokio_rustls::TlsAcceptor::from(crate::server::tls::server_config(&cert, &key)?);
+
+    let mut connections = HashMap::new();
+    let mut logins = PgLogins::default();
+    let mut login_levels = HashMap::new();
+    let mut agent_routes = HashMap::new();
+    let mut rules = HashMap::new();
+    for connection in &config.connections {
+        connections.insert(connection.name.clone(), Arc::new(connection.info()));
+        if let Some(levels) = connection.login_levels() {
+            login_levels.insert(connection.name.clone(), levels);
+        }
+        if !connection.agents.is_empty() {
+            agent_routes.insert(connection.name.clone(), connection.agents.clone());
+            continue;
+        }
+        let unavailable = if setup.quickstart {
+            crate::server::quickstart_logins::provision(&setup, connection)
+                .await
+                .err()
+        } else {
+            None
+        };
+        let connection_logins = crate::server::logins::connector_logins(
+            connection,
+            &config.base_dir,
+            unavailable.as_deref(),
+        )?;
+        warn_unset_passwords(connection, &connection_logins);
+        tokio::spawn(crate::server::logins::check(
+            connection.name.clone(),
+            crate::server::logins::exposed_logins(connection, &connection_logins),
+            config.postgres.connect_timeout,
+        ));
+        let book = Arc::new(gatehouse_pg::RuleBook::default());
+        tokio::spawn(crate::server::rule_watch::watch(
+            connection.name.clone(),
+            connection.target_in(&config.base_dir)?,
+            book.clone(),
+            config.postgres.connect_timeout,
+        ));
+        rules.insert(connection.name.clone(), book);
+        for (level, login) in connection_logins {
+            logins.insert(&connection.name, &level, login);
+        }
+    }
+    crate::server::rule_watch::wait_for_first_reads(rules.values(), RULES_AT_START).await;
+    let settings = config.pg_settings();
+    let connector = BuiltinConnector::new(
+        logins,
+        config.postgres.connect_timeout,
+        settings.max_server_message,
+    );
+    // Connections served by agents go through their tunnels; the rest are dialled directly.
+    let agents = if agent_routes.is_empty() {
+        None
+    } else {
+        let authority = crate::server::agent_authority::StoreAuthority {
+            store: store.clone(),
+            audit: audit.clone(),
+            providers: providers.clone(),
+        };
+        let hub =
+            gatehouse_tunnel::AgentHub::new(Arc::new(authority), acceptor.clone(), agent_routes);
+        let listener = TcpListener::bind(config.agents.listen)
+            .await
+            .with_context(|| {
+                format!(
+                    "cannot listen for agents on {} ([agents] listen)",
+                    config.agents.listen
+                )
+            })?;
+        Some((hub, listener))
+    };
+    let builtin: Arc<dyn TargetConnector> = Arc::new(PostgresTargets::new(Arc::new(connector)));
+    let targets: Arc<dyn TargetConnector> = match &agents {
+        Some((hub, _)) => Arc::new(gatehouse_tunnel::RoutedConnector::new(builtin, hub.clone())),
+        None => builtin,
+    };
+    let connector: Arc<dyn gatehouse_pg::Connector> = Arc::new(PgConnector::new(targets));
+    let live = Arc::new(gatehouse_session::LiveSessions::default());
+    let reloader = Arc::new(crate::server::policy_reload::PolicyReloader::new(
+        policy_files,
+        policy_schema,
+        pipeline.clone(),
+        audit.clone(),
+    ));
+    #[cfg(unix)]
+    tokio::spawn(crate::server::policy_reload::on_sighup(
+        reloader.clone(),
+        crate::server::operator::operator(),
+    ));
+    let gateway = Arc::new(PgGateway {
+        pipeline,
+        authenticator: Arc::new(store.clone()),
+        connector,
+        connections,
+        logins: login_levels,
+        classifier: Arc::new(Classifier::new(CLASSIFIER_CACHE)),
+        tls: Some(acceptor),
+        settings,
+        cancels: Default::default(),
+        masking: setup.maskings()?,
+        record_results: config
+            .connections
+            .iter()
+            .filter(|c| c.record_results)
+            .map(|c| c.name.clone())
+            .collect(),
+        live: live.clone(),
+        rules,
+    });
+
+    let pg_listener = TcpListener::bind(config.postgres.listen)
+        .await
+        .with_context(|| {
+            format!(
+                "cannot listen for PostgreSQL clients on {}",
+                config.postgres.listen
+            )
+        })?;
+    let admin_listener = TcpListener::bind(config.admin.listen)
+        .await
+        .with_context(|| format!("cannot listen for admin HTTP on {}", config.admin.listen))?;
+    let pg_addr = pg_listener.local_addr()?;
+    let admin_addr = admin_listener.local_addr()?;
+    let names: Vec<&str> = config.connections.iter().map(|c| c.name.as_str()).collect();
+    tracing::info!(
+        "PostgreSQL listener on {pg_addr} (TLS {}; connections: {})",
+        if gateway.settings.require_tls {
+            "required"
+        } else {
+            "optional"
+        },
+        names.join(", ")
+    );
+    tracing::info!(
+        "admin HTTP listener on http://{admin_addr} (/healthz, /metrics, /v1/approvals, /v1/token, /v1/login, /v1/policy/reload, /mcp)"
+    );
+    let agents_addr = match &agents {
+        Some((_, listener)) => {
+            let addr = listener.local_addr()?;
+            tracing::info!("agent listener on {addr} (TLS; agents dial in here)");
+            Some(addr)
+        }
+        None => None,
+    };
+    write_listeners_file(&setup.data_dir, pg_addr, admin_addr, agents_addr)?;
+
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let pg = tokio::spawn(gatehouse_pg::serve(
+        gateway,
+        pg_listener,
+        shutdown_rx.clone(),
+    ));
+    let hub = agents.map(|(hub, listener)| {
+        tokio::spawn(hub.clone().serve(listener, shutdown_rx.clone()));
+        hub
+    });
+    tokio::spawn(crate::server::revocation_watch::run(
+        store.clone(),
+        live,
+        hub,
+        shutdown_rx.clone(),
+    ));
+    if let Some(notifier) = webhook {
+        tokio::spawn(crate::server::webhook::run(
+            store.clone(),
+            notifier,
+            shutdown_rx.clone(),
+        ));
+    }
+    let approvals_api = crate::http::approvals::ApiState {
+        store: store.clone(),
+        audit: audit.clone(),
+    };
+    let policy_api = crate::http::policy::routes(crate::http::policy::PolicyApi {
+        api: approvals_api.clone(),
+        reloader,
+        admin_groups: config.admin.groups.clone(),
+    });
+    let mcp = crate::mcp::routes(
+        crate::mcp::Base::in_gateway(
+            Setup::load(config_path, data_dir)?,
+            store.clone(),
+            audit.clone(),
+            pg_addr,
+            cert.clone(),
+        ),
+        shutdown_rx.clone(),
+    );
+    let token_exchange = crate::http::token::routes(crate::http::token::TokenApi::new(
+        providers,
+        signer,
+        audit.clone(),
+        store.clone(),
+        config.tokens.ttl,
+        config.tokens.exchanges_per_minute,
+    ));
+    let token_exchange =
+        token_exchange.merge(crate::http::login::routes(&config.identity_providers));
+    let admin = tokio::spawn(crate::http::admin::serve(
+        admin_listener,
+        metrics,
+        approvals_api,
+        mcp,
+        token_exchange,
+        policy_api,
+        shutdown_rx,
+    ));
+    wait_for_signal().await;
+    tracing::info!("shutting down: no new sessions; open sessions get the grace period to finish");
+    let _ = shutdown_tx.send(true);
+    let _ = pg.await;
+    let _ = admin.await;
+    if let Err(error) = audit.flush().await {
+        tracing::error!(%error, "the audit log could not be flushed and checkpointed at shutdown");
+    }
+    store.close().await;
+    let _ = std::fs::remove_file(setup.data_dir.join(LISTENERS_FILE));
+    tracing::info!("stopped");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A login whose `password_env` is not set logs in without a password: fine for trust
+/// authentication, a surprise otherwise.
+fn warn_unset_passwords(connection: &ConnectionConfig, logins: &[(String, PgLogin)]) {
+    for (level, login) in logins {
+        let PgLogin::Ready(target) = login else {
+            continue;
+        };
+        let variable = match connection.login(level) {
+            Some(entry) if level != gatehouse_core::ADMIN_LOGIN_LEVEL => {
+                entry.password_env.as_ref()
+            }
+            _ => connection.password_env.as_ref(),
+        };
+        if let (Some(var), None) = (variable, &target.password) {
+            tracing::warn!(
+                "connection `{}`: environment variable `{var}` is not set, so gatehouse will log in to the \
+                 server as `{}` (level `{level}`) without a password (fine for trust authentication; otherwise export `{var}`)",
+                connection.name,
+                target.user
+            );
+        }
+    }
+}
+
+/// The sink decisions are recorded into: the audit log (always, in any build meant for use).
+#[cfg(not(feature = "bench-unaudited"))]
+fn audit_sink(audit: &gatehouse_store::AuditLog) -> Arc<dyn gatehouse_pipeline::AuditSink> {
+    Arc::new(audit.clone())
+}
+
+/// The `bench-unaudited` build records nothing, so that bench/pgbench.sh can measure what the
+/// audit log costs against the same binary without it.
+#[cfg(feature = "bench-unaudited")]
+fn audit_sink(_: &gatehouse_store::AuditLog) -> Arc<dyn gatehouse_pipeline::AuditSink> {
+    tracing::error!(
+        "THIS IS A BENCHMARK BUILD (feature bench-unaudited): decisions are NOT recorded; never use it for real traffic"
+    );
+    Arc::new(crate::server::unaudited::DiscardingSink::default())
+}
+
+/// Name of the file, in the data directory, that says where the listeners actually are (useful
+/// when the config asks for port 0, and for scripts that wait for the gateway to be ready).
+pub const LISTENERS_FILE: &str = "listeners.json";
+
+fn write_listeners_file(
+    data_dir: &Path,
+    postgres: SocketAddr,
+    admin: SocketAddr,
+    agents: Option<SocketAddr>,
+) -> Result<()> {
+    let path = data_dir.join(LISTENERS_FILE);
+    let body = serde_json::json!({
+        "postgres": postgres.to_string(),
+        "admin": admin.to_string(),
+        "agents": agents.map(|a| a.to_string()),
+        "pid": std::process::id(),
+    });
+    let staging = data_dir.join(format!("{LISTENERS_FILE}.tmp"));
+    std::fs::write(&staging, body.to_string())
+        .and_then(|()| std::fs::rename(&staging, &path))
+        .with_context(|| format!("cannot write `{}`", path.display()))
+}
+
+pub(crate) async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
