@@ -264,8 +264,9 @@ async fn startup(
         refuse(&mut reader, "28000", &message, None).await;
         return Err(PgError::Protocol(message));
     }
-    let Some(connection) = gateway.connections.get(&database).cloned() else {
-        let mut names: Vec<&str> = gateway.connections.keys().map(String::as_str).collect();
+    let in_force = gateway.connection_settings.current();
+    let Some(connection) = in_force.connections.get(&database).cloned() else {
+        let mut names: Vec<&str> = in_force.connections.keys().map(String::as_str).collect();
         names.sort_unstable();
         let message = format!(
             "gatehouse has no connection named `{database}`; name one of [{}] as the database",

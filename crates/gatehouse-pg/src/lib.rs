@@ -13,6 +13,7 @@
 
 mod cancel;
 mod column_lineage;
+mod connection_settings;
 mod connector;
 mod encoding;
 mod error;
@@ -31,6 +32,7 @@ mod upstream;
 pub mod wire;
 
 pub use cancel::CancelRegistry;
+pub use connection_settings::{ConnectionSettings, ConnectionSettingsInForce};
 pub use connector::{
     BackendKey, BuiltinConnector, Connector, PgLogin, PgLogins, PgTarget, Stream, UpstreamSession,
 };
@@ -46,7 +48,6 @@ pub use tls::{
 };
 pub use upstream::UpstreamTls;
 
-use gatehouse_core::ConnectionInfo;
 use gatehouse_pipeline::{Authenticator, Pipeline};
 use gatehouse_sql::Classifier;
 use std::collections::HashMap;
@@ -93,8 +94,9 @@ pub struct PgGateway {
     pub pipeline: Pipeline,
     pub authenticator: Arc<dyn Authenticator>,
     pub connector: Arc<dyn Connector>,
-    /// Connections clients may name as their `database`.
-    pub connections: HashMap<String, Arc<ConnectionInfo>>,
+    /// Which connections clients may name, their masking and result recording: replaceable
+    /// while the gateway runs.
+    pub connection_settings: ConnectionSettingsInForce,
     /// Which server login each connection's identities get; connections without an entry use
     /// their own login (level `admin`) for everyone.
     pub logins: HashMap<String, LoginLevels>,
@@ -103,10 +105,6 @@ pub struct PgGateway {
     pub tls: Option<tokio_rustls::TlsAcceptor>,
     pub settings: PgSettings,
     pub cancels: CancelRegistry,
-    /// Connections whose session recordings include result rows.
-    pub record_results: std::collections::HashSet<String>,
-    /// Masking per connection; connections without an entry are not masked.
-    pub masking: HashMap<String, Arc<ConnectionMasking>>,
     /// Open sessions, so revocations can end them.
     pub live: Arc<gatehouse_session::LiveSessions>,
     /// Each connection's rewrite rules, read from its catalog (connections whose credentials

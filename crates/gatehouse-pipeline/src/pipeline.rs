@@ -104,7 +104,15 @@ impl Pipeline {
         self.policy.replace(policy)
     }
 
-    /// News of policy replacements, for a session to decide again what it decided once.
+    /// Tell open sessions to decide again what they decided once, under the policy set in
+    /// force: what an adapter read from its configuration at session start (a connection's
+    /// masking, the connection itself) was replaced.
+    pub fn reconsider_sessions(&self) {
+        self.policy.reconsider();
+    }
+
+    /// News of policy replacements (and of [`Pipeline::reconsider_sessions`]), for a session
+    /// to decide again what it decided once.
     pub fn policy_changes(&self) -> tokio::sync::watch::Receiver<String> {
         self.policy.subscribe()
     }

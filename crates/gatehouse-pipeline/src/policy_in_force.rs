@@ -43,6 +43,12 @@ impl PolicyInForce {
         previous
     }
 
+    /// Tell every subscriber to decide again under the set in force, as if it had just been
+    /// put in force (its version does not change).
+    pub fn reconsider(&self) {
+        self.changes.send_modify(|_| {});
+    }
+
     /// A receiver that sees every replacement from now on (its current value is the version
     /// in force).
     pub fn subscribe(&self) -> watch::Receiver<String> {

@@ -409,3 +409,226 @@ async fn wait_for_pending(gateway: &Gateway, seen: &[&str]) -> String {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// Rewrite the gateway's configuration file: `edit` gets its text and returns the new one.
+fn edit_config(gateway: &Gateway, edit: impl FnOnce(&str) -> String) {
+    let path = gateway.config_path();
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(&path, edit(&text)).unwrap();
+}
+
+fn first_value(rows: Vec<tokio_postgres::SimpleQueryMessage>) -> String {
+    rows.into_iter()
+        .find_map(|message| match message {
+            tokio_postgres::SimpleQueryMessage::Row(row) => row.get(0).map(str::to_owned),
+            _ => None,
+        })
+        .unwrap()
+}
+
+async fn people_behind_gateway(demo_extra: &str) -> (support::TestDb, Gateway) {
+    let db = support::TestDb::create().await;
+    db.direct()
+        .await
+        .batch_execute(
+            "CREATE TABLE people (id int, email text); INSERT INTO people VALUES (1, 'ana@example.com');",
+        )
+        .await
+        .unwrap();
+    let gateway = Gateway::start_with(
+        &db.name,
+        Options {
+            demo_extra: demo_extra.to_owned(),
+            ..Options::default()
+        },
+    );
+    (db, gateway)
+}
+
+#[tokio::test]
+async fn masking_added_by_a_reload_ends_open_sessions_on_the_connection_and_masks_new_ones() {
+    let (_db, gateway) = people_behind_gateway("").await;
+    let admin = gateway.key("root-admin", &["admins"]);
+    let ana = gateway.key("ana", &["readers"]);
+    let session = gateway.connect("ana", &ana).await.unwrap();
+    let before = first_value(
+        session
+            .simple_query("SELECT email FROM people")
+            .await
+            .unwrap(),
+    );
+    assert_eq!(before, "ana@example.com", "no masking configured yet");
+
+    edit_config(&gateway, |text| {
+        text.replace(
+            "user = \"postgres\"\n",
+            "user = \"postgres\"\n[connections.masking]\ndetectors = [\"email\"]\n",
+        )
+    });
+    let (code, answer, stderr) = reload(&gateway, &admin);
+    assert_eq!(code, 0, "{answer} {stderr}");
+    assert_eq!(answer["changed"], false, "the policy files did not change");
+    let applied = answer["configuration"]["applied"].to_string();
+    assert!(
+        applied.contains("connection `demo`: masking changed"),
+        "{answer}"
+    );
+    assert_eq!(
+        answer["configuration"]["restart_needed"],
+        serde_json::json!([])
+    );
+
+    eventually("the session that read unmasked values ends", || async {
+        session.is_closed()
+    })
+    .await;
+    let again = gateway.connect("ana", &ana).await.unwrap();
+    let after = first_value(
+        again
+            .simple_query("SELECT email FROM people")
+            .await
+            .unwrap(),
+    );
+    assert_ne!(after, "ana@example.com", "masked by the reloaded rules");
+    let disconnects: Vec<String> = gateway
+        .audit_events()
+        .into_iter()
+        .filter(|event| event["kind"] == "disconnect")
+        .filter_map(|event| event["detail"].as_str().map(str::to_owned))
+        .collect();
+    assert!(
+        disconnects
+            .iter()
+            .any(|detail| detail.contains("the masking rules of connection `demo` changed")),
+        "{disconnects:?}"
+    );
+    let reloads = reloads_in_audit(&gateway);
+    let detail = reloads.last().unwrap()["detail"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(detail.contains("masking changed"), "{detail}");
+}
+
+#[tokio::test]
+async fn a_reload_that_leaves_masking_as_it_was_keeps_masked_sessions_open() {
+    let (_db, gateway) =
+        people_behind_gateway("[connections.masking]\ndetectors = [\"email\"]\n").await;
+    let admin = gateway.key("root-admin", &["admins"]);
+    let ana = gateway.key("ana", &["readers"]);
+    let session = gateway.connect("ana", &ana).await.unwrap();
+    let masked = first_value(
+        session
+            .simple_query("SELECT email FROM people")
+            .await
+            .unwrap(),
+    );
+    assert_ne!(masked, "ana@example.com");
+
+    // Only the description changes: new sessions see it, the masking stays the same object.
+    edit_config(&gateway, |text| {
+        text.replace(
+            "user = \"postgres\"\n",
+            "user = \"postgres\"\ndescription = \"people, for support\"\n",
+        )
+    });
+    let (code, answer, stderr) = reload(&gateway, &admin);
+    assert_eq!(code, 0, "{answer} {stderr}");
+    assert!(
+        answer["configuration"]["applied"]
+            .to_string()
+            .contains("description, environment or tags changed"),
+        "{answer}"
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let still = first_value(
+        session
+            .simple_query("SELECT email FROM people")
+            .await
+            .unwrap(),
+    );
+    assert_eq!(
+        still, masked,
+        "the open masked session goes on, masked as before"
+    );
+}
+
+#[tokio::test]
+async fn a_removed_connection_ends_its_sessions_and_a_new_one_waits_for_a_restart() {
+    let (_db, gateway, _direct) = items_behind_gateway(Options::default()).await;
+    let admin = gateway.key("root-admin", &["admins"]);
+    let ana = gateway.key("ana", &["readers"]);
+    let session = gateway.connect("ana", &ana).await.unwrap();
+    session.simple_query("SELECT 1").await.unwrap();
+
+    // `demo` becomes `demo2`: the old name is gone, the new one needs a restart.
+    edit_config(&gateway, |text| {
+        text.replace("name = \"demo\"", "name = \"demo2\"")
+    });
+    let (code, answer, stderr) = reload(&gateway, &admin);
+    assert_eq!(code, 0, "{answer} {stderr}");
+    assert!(
+        answer["configuration"]["applied"]
+            .to_string()
+            .contains("connection `demo` removed"),
+        "{answer}"
+    );
+    assert!(
+        answer["configuration"]["restart_needed"]
+            .to_string()
+            .contains("connection `demo2` is new: restart gatehouse to serve it"),
+        "{answer}"
+    );
+    eventually("the session on the removed connection ends", || async {
+        session.is_closed()
+    })
+    .await;
+    let refused = gateway.connect("ana", &ana).await.unwrap_err();
+    assert!(message(&refused).contains("demo"), "{}", message(&refused));
+    let text =
+        String::from_utf8_lossy(&gateway.cli_as(&admin, &["policy", "reload"]).stdout).into_owned();
+    assert!(
+        text.contains("not in force until gatehouse restarts: connection `demo2` is new"),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn an_invalid_configuration_refuses_the_whole_reload_and_everything_stays() {
+    let (_db, gateway, _direct) = items_behind_gateway(Options::default()).await;
+    let admin = gateway.key("root-admin", &["admins"]);
+    let ana = gateway.key("ana", &["readers"]);
+    let session = gateway.connect("ana", &ana).await.unwrap();
+
+    edit_config(&gateway, |text| {
+        text.replace(
+            "user = \"postgres\"\n",
+            "user = \"postgres\"\nrecord_rows = true\n",
+        )
+    });
+    // This machine's CLI reads the same file to find the gateway, so it says so itself...
+    let local = gateway.cli_as(&admin, &["policy", "reload"]);
+    assert_eq!(local.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&local.stderr);
+    assert!(stderr.contains("record_rows"), "{stderr}");
+    // ...and asked directly, the gateway refuses the reload with the reason.
+    let api = format!("http://{}", gateway.admin_addr);
+    let output = gateway.cli_as(
+        &admin,
+        &["policy", "reload", "--api", &api, "--output", "json"],
+    );
+    let (code, answer, stderr) = parse(&output);
+    assert_eq!(code, 1, "{answer} {stderr}");
+    assert_eq!(answer["reloaded"], false);
+    let error = answer["error"].as_str().unwrap();
+    assert!(error.contains("configuration file was refused"), "{error}");
+    assert!(
+        error.contains("record_rows"),
+        "the unknown key is named: {error}"
+    );
+    assert_eq!(count(&session, "items").await, 2);
+    // The audit log is read with the CLI, which needs a valid file again.
+    edit_config(&gateway, |text| text.replace("record_rows = true\n", ""));
+    let reloads = reloads_in_audit(&gateway);
+    assert_eq!(reloads.last().unwrap()["decision"], "deny");
+}

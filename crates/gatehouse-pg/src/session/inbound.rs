@@ -21,7 +21,7 @@ use super::server_model::{DescribeRelay, Forwarded, Sent};
 use super::statement_context::{self, BoundParameters};
 use super::{Ending, Shared};
 use crate::wire::{self, FrameReader, Severity};
-use crate::{PgError, PgGateway};
+use crate::{ConnectionMasking, PgError, PgGateway};
 use bytes::{Bytes, BytesMut};
 use gatehouse_core::{Action, SqlKind, SqlStatement};
 use gatehouse_pipeline::{Decision, Permit, PipelineError, SessionContext};
@@ -106,9 +106,10 @@ pub(super) struct Inbound<'a, R> {
     /// `EXECUTE`/`DEALLOCATE`/`PREPARE` (which share the namespace) cannot guess them.
     name_nonce: String,
     next_name: u64,
-    /// The session's results are masked: every `Execute` is preceded by a `Describe` of its
-    /// portal so that the outbound side knows the columns and formats of the rows.
-    masked: bool,
+    /// The masking the session's results get, when they are masked (as it was when the session
+    /// started): every `Execute` is preceded by a `Describe` of its portal so that the
+    /// outbound side knows the columns and formats of the rows.
+    masking: Option<Arc<ConnectionMasking>>,
     /// Changes when the client sends a cancel request (Ctrl-C in psql): withdraws a
     /// statement waiting for approval.
     pub(super) interrupted: tokio::sync::watch::Receiver<u64>,
@@ -120,7 +121,7 @@ impl<'a, R: AsyncRead + Unpin> Inbound<'a, R> {
         context: &'a SessionContext,
         client: FrameReader<R>,
         shared: &'a Shared,
-        masked: bool,
+        masking: Option<Arc<ConnectionMasking>>,
         interrupted: tokio::sync::watch::Receiver<u64>,
     ) -> Self {
         Inbound {
@@ -146,7 +147,7 @@ impl<'a, R: AsyncRead + Unpin> Inbound<'a, R> {
                 hex::encode(nonce)
             },
             next_name: 0,
-            masked,
+            masking,
             interrupted,
         }
     }
@@ -269,7 +270,10 @@ impl<'a, R: AsyncRead + Unpin> Inbound<'a, R> {
             .map(|((seq, statement), row_cap)| Forwarded {
                 seq,
                 sent_at,
-                hint: self.masked.then(|| Box::new(hint_for(statement))),
+                hint: self
+                    .masking
+                    .is_some()
+                    .then(|| Box::new(hint_for(statement))),
                 copy_in: copies_in(statement),
                 row_cap,
             })
@@ -561,7 +565,7 @@ impl<'a, R: AsyncRead + Unpin> Inbound<'a, R> {
                 let capped = permit.row_caps().iter().any(Option::is_some);
                 self.forward_permitted(permit, &statements, |this, mut forwarded| {
                     let statement = forwarded.pop_front();
-                    if this.masked {
+                    if this.masking.is_some() {
                         let hint = statement
                             .as_ref()
                             .and_then(|s| s.hint.clone())
@@ -817,9 +821,7 @@ impl<'a, R: AsyncRead + Unpin> Inbound<'a, R> {
                 rules.apply(statement);
             }
         }
-        if self.masked
-            && let Some(masking) = self.gateway.masking.get(&self.context.connection.name)
-        {
+        if let Some(masking) = &self.masking {
             for statement in &mut statements {
                 crate::column_lineage::refuse_untraceable(&masking.masker, statement);
             }
@@ -942,13 +944,7 @@ impl<'a, R: AsyncRead + Unpin> Inbound<'a, R> {
 
     /// The session's masker, when its results are masked.
     fn masker(&self) -> Option<&gatehouse_mask::Masker> {
-        if !self.masked {
-            return None;
-        }
-        self.gateway
-            .masking
-            .get(&self.context.connection.name)
-            .map(|masking| &masking.masker)
+        self.masking.as_ref().map(|masking| &masking.masker)
     }
 
     /// When policy would hold `actions` for approval, read from the server the session state

@@ -88,7 +88,11 @@ pub(crate) async fn run(
 
     match gateway.pipeline.decide(&context, &[Action::Connect]).await {
         Ok(Decision::Allow(_connect_permit)) => {
-            let record_results = gateway.record_results.contains(&context.connection.name);
+            let record_results = gateway
+                .connection_settings
+                .current()
+                .record_results
+                .contains(&context.connection.name);
             context.recorder = gateway.pipeline.start_recording(&context, record_results);
         }
         Ok(Decision::Hold(hold)) => {
@@ -164,7 +168,13 @@ pub(crate) async fn run(
             return Err(PgError::Unreadable(refusal));
         }
     };
-    let masking = session_masking(gateway, &context)
+    let connection_masking = gateway
+        .connection_settings
+        .current()
+        .masking
+        .get(&context.connection.name)
+        .cloned();
+    let masking = session_masking(gateway, &context, connection_masking.clone())
         .await
         .map(|masking| SessionMasking {
             masking,
@@ -208,7 +218,7 @@ pub(crate) async fn run(
             relay(
                 gateway,
                 &context,
-                (masking, text_encoding),
+                (connection_masking, masking, text_encoding),
                 client,
                 (server_stream, server_leftover),
                 interrupted,
@@ -325,16 +335,18 @@ impl SessionMasking {
     }
 }
 
-/// The masking this session's results get: the connection's, unless the identity may see
-/// the data unmasked — policy permits `data:unmasked`, or the identity is in one of the
-/// masking's `exempt_groups` and no policy forbids it. Any failure to decide means masked.
+/// The masking this session's results get: the connection's (`connection_masking`), unless
+/// the identity may see the data unmasked — policy permits `data:unmasked`, or the identity
+/// is in one of the masking's `exempt_groups` and no policy forbids it. Any failure to decide
+/// means masked.
 async fn session_masking(
     gateway: &PgGateway,
     context: &SessionContext,
+    connection_masking: Option<Arc<ConnectionMasking>>,
 ) -> Option<Arc<ConnectionMasking>> {
-    let masking = gateway.masking.get(&context.connection.name)?;
-    let exempt = may_see_unmasked(gateway, context, masking).await;
-    (!exempt).then(|| masking.clone())
+    let masking = connection_masking?;
+    let exempt = may_see_unmasked(gateway, context, &masking).await;
+    (!exempt).then_some(masking)
 }
 
 /// Whether `context`'s identity may see `masking`'s connection unmasked now.
@@ -364,13 +376,17 @@ async fn may_see_unmasked(
 async fn relay(
     gateway: &PgGateway,
     context: &SessionContext,
-    (masking, text_encoding): (Option<SessionMasking>, TextEncoding),
+    (connection_masking, masking, text_encoding): (
+        Option<Arc<ConnectionMasking>>,
+        Option<SessionMasking>,
+        TextEncoding,
+    ),
     client: FrameReader<Box<dyn crate::Stream>>,
     (server, server_leftover): (Box<dyn crate::Stream>, bytes::BytesMut),
     interrupted: watch::Receiver<u64>,
     mut endings: Endings<'_>,
 ) -> Result<Ending, PgError> {
-    let unmasked = masking.is_none();
+    let started_with = masking.as_ref().map(|session| session.masking.clone());
     let (client_io, client_buffer) = client.into_parts();
     let (client_read, mut client_write) = tokio::io::split(client_io);
     let (server_read, mut server_write) = tokio::io::split(server);
@@ -393,14 +409,14 @@ async fn relay(
         context,
         client_reader,
         &shared,
-        masking.is_some(),
+        started_with.clone(),
         interrupted,
     );
     let mut answers = outbound::OutboundState::new(context);
     let outcome = tokio::select! {
         ending = inbound.run(&mut server_write) => ending,
         ending = outbound::run(server_reader, &mut client_write, &shared, &gateway.pipeline, context, masking.as_ref().map(SessionMasking::response_masker), &mut answers) => ending,
-        ended = endings.wait(|version| policy_watch::withdrawn(gateway, context, unmasked, version)) => Ok(Ending::Ended(ended)),
+        ended = endings.wait(|version| policy_watch::withdrawn(gateway, context, (connection_masking.as_ref(), started_with.is_none()), version)) => Ok(Ending::Ended(ended)),
     };
     let farewell = match &outcome {
         Ok(Ending::Ended(EndedBy::ShutDown)) => Some(wire::error_response(

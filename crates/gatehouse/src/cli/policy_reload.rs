@@ -1,5 +1,5 @@
 //! `gatehouse policy reload`: ask the running gateway (its admin API) to load its policy files
-//! again. Exit status 0 when the new set is in force, 1 with the reason when it was refused and
+//! (and its configuration file's connections, where that is safe) again. Exit status 0 when the new set is in force, 1 with the reason when it was refused and
 //! the old set stays (or the gateway could not be asked).
 
 use crate::cli::args::{OutputFormat, PolicyReloadArgs};
@@ -63,6 +63,21 @@ pub async fn run(
                     "the policy files are unchanged: version {} stays in force",
                     text("version")
                 );
+            }
+            let lines = |key: &str| -> Vec<String> {
+                answer
+                    .pointer(&format!("/configuration/{key}"))
+                    .and_then(|v| v.as_array())
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|v| v.as_str().map(str::to_owned))
+                    .collect()
+            };
+            for change in lines("applied") {
+                println!("configuration: {change}");
+            }
+            for change in lines("restart_needed") {
+                println!("not in force until gatehouse restarts: {change}");
             }
             for warning in answer
                 .get("warnings")

@@ -150,19 +150,28 @@ impl Setup {
         let mut maskings = std::collections::HashMap::new();
         for connection in &self.config.connections {
             if let Some(config) = &connection.masking {
-                let masker = self.masker(config).with_context(|| {
-                    format!("[connections.masking] of connection `{}`", connection.name)
-                })?;
                 maskings.insert(
                     connection.name.clone(),
-                    Arc::new(gatehouse_pg::ConnectionMasking {
-                        masker,
-                        has_column_rules: !config.columns.is_empty(),
-                    }),
+                    self.connection_masking(&connection.name, config)?,
                 );
             }
         }
         Ok(maskings)
+    }
+
+    /// The masking `config` gives connection `name`.
+    pub fn connection_masking(
+        &self,
+        name: &str,
+        config: &gatehouse_mask::MaskConfig,
+    ) -> Result<Arc<gatehouse_pg::ConnectionMasking>> {
+        let masker = self
+            .masker(config)
+            .with_context(|| format!("[connections.masking] of connection `{name}`"))?;
+        Ok(Arc::new(gatehouse_pg::ConnectionMasking {
+            masker,
+            has_column_rules: !config.columns.is_empty(),
+        }))
     }
 
     /// A masker for `config`, keyed with `<data-dir>/mask.key` (created on first use) so that

@@ -66,6 +66,12 @@ async fn reload(State(state): State<PolicyApi>, headers: HeaderMap) -> Response 
             refused.to_string(),
         )
         .into_response(),
+        Err(refused @ ReloadRefused::InvalidConfiguration { .. }) => ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_configuration",
+            refused.to_string(),
+        )
+        .into_response(),
         Err(refused @ ReloadRefused::Unrecorded(_)) => ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "audit_unavailable",

@@ -5,6 +5,7 @@
 
 pub(crate) mod access_requests;
 pub(crate) mod agent_authority;
+pub(crate) mod connections_reload;
 pub(crate) mod db_roles;
 pub(crate) mod identity;
 pub(crate) mod login_passwords;

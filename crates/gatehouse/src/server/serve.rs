@@ -1,10 +1,14 @@
 //! `gatehouse serve`: build the gateway from configuration and run its listeners until
-//! SIGTERM or Ctrl-C; SIGHUP reloads the policy files.
+//! SIGTERM or Ctrl-C; SIGHUP reloads the policy files (and the connections of the
+//! configuration file, where that is safe).
 
 use crate::config::ConnectionConfig;
 use crate::config::setup::Setup;
 use anyhow::{Context, Result};
-use gatehouse_pg::{BuiltinConnector, PgConnector, PgGateway, PgLogin, PgLogins, PostgresTargets};
+use gatehouse_pg::{
+    BuiltinConnector, ConnectionSettings, ConnectionSettingsInForce, PgConnector, PgGateway,
+    PgLogin, PgLogins, PostgresTargets,
+};
 use gatehouse_pipeline::{AuditEventKind, Durability, Pipeline};
 use gatehouse_session::TargetConnector;
 use gatehouse_sql::Classifier;
@@ -182,27 +186,8 @@ pub async fn run(config_path: Option<&Path>, data_dir: Option<&Path>) -> Result<
     };
     let connector: Arc<dyn gatehouse_pg::Connector> = Arc::new(PgConnector::new(targets));
     let live = Arc::new(gatehouse_session::LiveSessions::default());
-    let reloader = Arc::new(crate::server::policy_reload::PolicyReloader::new(
-        policy_files,
-        policy_schema,
-        pipeline.clone(),
-        audit.clone(),
-    ));
-    #[cfg(unix)]
-    tokio::spawn(crate::server::policy_reload::on_sighup(
-        reloader.clone(),
-        crate::server::operator::operator(),
-    ));
-    let gateway = Arc::new(PgGateway {
-        pipeline,
-        authenticator: Arc::new(store.clone()),
-        connector,
+    let connection_settings = ConnectionSettings {
         connections,
-        logins: login_levels,
-        classifier: Arc::new(Classifier::new(CLASSIFIER_CACHE)),
-        tls: Some(acceptor),
-        settings,
-        cancels: Default::default(),
         masking: setup.maskings()?,
         record_results: config
             .connections
@@ -210,9 +195,40 @@ pub async fn run(config_path: Option<&Path>, data_dir: Option<&Path>) -> Result<
             .filter(|c| c.record_results)
             .map(|c| c.name.clone())
             .collect(),
+    };
+    let gateway = Arc::new(PgGateway {
+        pipeline: pipeline.clone(),
+        authenticator: Arc::new(store.clone()),
+        connector,
+        connection_settings: ConnectionSettingsInForce::new(connection_settings),
+        logins: login_levels,
+        classifier: Arc::new(Classifier::new(CLASSIFIER_CACHE)),
+        tls: Some(acceptor),
+        settings,
+        cancels: Default::default(),
         live: live.clone(),
         rules,
     });
+    let connections_reload = config_path.map(|path| {
+        crate::server::connections_reload::ConnectionsReload::new(
+            path.to_path_buf(),
+            data_dir.map(Path::to_path_buf),
+            &setup,
+            gateway.clone(),
+        )
+    });
+    let reloader = Arc::new(crate::server::policy_reload::PolicyReloader::new(
+        policy_files,
+        policy_schema,
+        pipeline,
+        audit.clone(),
+        connections_reload,
+    ));
+    #[cfg(unix)]
+    tokio::spawn(crate::server::policy_reload::on_sighup(
+        reloader.clone(),
+        crate::server::operator::operator(),
+    ));
 
     let pg_listener = TcpListener::bind(config.postgres.listen)
         .await
