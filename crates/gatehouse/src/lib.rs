@@ -25,9 +25,9 @@ mod exec;
 mod exec_approval;
 #[doc(hidden)]
 pub mod fuzzing;
+mod http_client;
 mod identities_cmd;
 mod identity;
-mod identity_http;
 mod keys;
 mod login_api;
 mod login_browser;

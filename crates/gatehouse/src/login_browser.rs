@@ -3,12 +3,12 @@
 //! (RFC 8252) that only this process listens on. The sign-in URL is printed and opened with
 //! `$BROWSER` (else `xdg-open`, `open`); `state` and `nonce` tie the answer to this login.
 
+use crate::http_client::HttpClient;
 use crate::login_api::LoginProvider;
 use crate::oidc_client::{self, Discovery, IdTokens, random_token};
 use anyhow::{Context, Result, anyhow, bail};
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
-use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -20,7 +20,7 @@ const MAX_REQUEST: usize = 16 * 1024;
 pub async fn sign_in(
     provider: &LoginProvider,
     discovery: &Discovery,
-    idp_ca_file: Option<&Path>,
+    idp: &HttpClient,
     open_browser: bool,
     timeout: Duration,
 ) -> Result<IdTokens> {
@@ -78,7 +78,7 @@ pub async fn sign_in(
                 humantime::format_duration(timeout)
             )
         })??;
-    let outcome = finish(provider, discovery, idp_ca_file, &params, &pending).await;
+    let outcome = finish(provider, discovery, idp, &params, &pending).await;
     let page = match &outcome {
         Ok(_) => "<h1>Signed in</h1><p>gatehouse has your sign-in. You can close this tab and return to the terminal.</p>".to_owned(),
         Err(error) => format!(
@@ -110,7 +110,7 @@ struct Pending {
 async fn finish(
     provider: &LoginProvider,
     discovery: &Discovery,
-    idp_ca_file: Option<&Path>,
+    idp: &HttpClient,
     params: &HashMap<String, String>,
     pending: &Pending,
 ) -> Result<IdTokens> {
@@ -139,7 +139,7 @@ async fn finish(
         .append_pair("client_id", &provider.client_id)
         .append_pair("code_verifier", &pending.verifier)
         .finish();
-    let tokens = oidc_client::token_call(&discovery.token_endpoint, &form, idp_ca_file)
+    let tokens = oidc_client::token_call(idp, &discovery.token_endpoint, &form)
         .await?
         .map_err(|answer| {
             anyhow!(

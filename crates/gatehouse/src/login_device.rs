@@ -3,10 +3,10 @@
 //! IdP's token endpoint at the interval it asks for (slower after `slow_down`) until the person
 //! has signed in, declined (`access_denied`) or the code expired (`expired_token`).
 
+use crate::http_client::HttpClient;
 use crate::login_api::LoginProvider;
 use crate::oidc_client::{self, Discovery, IdTokens, text};
 use anyhow::{Result, anyhow, bail};
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 const DEVICE_CODE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
@@ -16,7 +16,7 @@ const DEFAULT_INTERVAL: u64 = 5;
 pub async fn sign_in(
     provider: &LoginProvider,
     discovery: &Discovery,
-    idp_ca_file: Option<&Path>,
+    idp: &HttpClient,
     timeout: Duration,
 ) -> Result<IdTokens> {
     let endpoint = discovery
@@ -32,7 +32,7 @@ pub async fn sign_in(
         .append_pair("client_id", &provider.client_id)
         .append_pair("scope", &provider.scopes.join(" "))
         .finish();
-    let (status, answer) = oidc_client::post_form(endpoint, &form, idp_ca_file).await?;
+    let (status, answer) = oidc_client::post_form(idp, endpoint, &form).await?;
     if status != 200 {
         bail!(
             "identity provider `{}` refused to start a device sign-in ({})",
@@ -85,11 +85,10 @@ pub async fn sign_in(
                 humantime::format_duration(lifetime)
             );
         }
-        let answer =
-            match oidc_client::token_call(&discovery.token_endpoint, &form, idp_ca_file).await? {
-                Ok(tokens) => return Ok(tokens),
-                Err(answer) => answer,
-            };
+        let answer = match oidc_client::token_call(idp, &discovery.token_endpoint, &form).await? {
+            Ok(tokens) => return Ok(tokens),
+            Err(answer) => answer,
+        };
         match text(&answer, "error") {
             Some("authorization_pending") => {}
             Some("slow_down") => interval += Duration::from_secs(5),

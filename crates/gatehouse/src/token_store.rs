@@ -150,7 +150,8 @@ async fn refresh(stored: &Stored) -> Result<Stored> {
         .append_pair("refresh_token", refresh_token)
         .append_pair("client_id", client_id)
         .finish();
-    let tokens = oidc_client::token_call(endpoint, &form, stored.idp_ca_file.as_deref())
+    let idp = oidc_client::client(stored.idp_ca_file.as_deref())?;
+    let tokens = oidc_client::token_call(&idp, endpoint, &form)
         .await?
         .map_err(|answer| {
             anyhow!(
@@ -158,9 +159,10 @@ async fn refresh(stored: &Stored) -> Result<Stored> {
                 oidc_client::oauth_error(&answer)
             )
         })?;
+    let gateway = oidc_client::client(stored.ca_file.as_deref())?;
     let issued = oidc_client::exchange(
+        &gateway,
         &stored.api,
-        stored.ca_file.as_deref(),
         (&tokens.id_token, ID_TOKEN_TYPE),
         None,
     )
