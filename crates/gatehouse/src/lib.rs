@@ -17,7 +17,7 @@ mod config;
 #[doc(hidden)]
 pub mod fuzzing;
 mod http;
-mod identity_http;
+mod http_client;
 mod mcp;
 mod server;
 

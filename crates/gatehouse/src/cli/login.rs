@@ -53,9 +53,10 @@ pub async fn login(args: LoginArgs) -> Result<ExitCode> {
     )?;
     let stored = match subject {
         Some(subject) => {
+            let gateway = crate::client::oidc::client(ca_file.as_deref())?;
             let issued = crate::client::oidc::exchange(
+                &gateway,
                 &api,
-                ca_file.as_deref(),
                 (&subject, JWT_TYPE),
                 actor.as_deref(),
             )
@@ -128,8 +129,9 @@ fn absolute(path: &Path) -> PathBuf {
 
 /// A person's login: pick the provider, sign in, exchange the ID token.
 async fn sign_in(args: &LoginArgs, api: String, ca_file: Option<PathBuf>) -> Result<Stored> {
+    let gateway = crate::client::oidc::client(ca_file.as_deref())?;
     let url = format!("{api}/v1/login");
-    let (status, answer) = crate::client::oidc::get_json(&url, ca_file.as_deref())
+    let (status, answer) = crate::client::oidc::get_json(&gateway, &url)
         .await
         .with_context(|| format!("cannot ask the gateway `{url}` how people log in"))?;
     if status != 200 {
@@ -142,7 +144,9 @@ async fn sign_in(args: &LoginArgs, api: String, ca_file: Option<PathBuf>) -> Res
         let bundle = Path::new(SYSTEM_CA_BUNDLE);
         (provider.issuer.starts_with("https://") && bundle.exists()).then(|| bundle.to_path_buf())
     });
-    let discovery = crate::client::oidc::discover(&provider.issuer, idp_ca_file.as_deref())
+    let idp = crate::client::oidc::client(idp_ca_file.as_deref())
+        .with_context(|| format!("identity provider `{}`", provider.name))?;
+    let discovery = crate::client::oidc::discover(&idp, &provider.issuer)
         .await
         .with_context(|| format!("identity provider `{}`", provider.name))?;
     let timeout = Duration::from(args.timeout);
@@ -150,21 +154,19 @@ async fn sign_in(args: &LoginArgs, api: String, ca_file: Option<PathBuf>) -> Res
         id_token,
         refresh_token,
     } = if args.device {
-        crate::client::login_device::sign_in(&provider, &discovery, idp_ca_file.as_deref(), timeout)
-            .await?
+        crate::client::login_device::sign_in(&provider, &discovery, &idp, timeout).await?
     } else {
         crate::client::login_browser::sign_in(
             &provider,
             &discovery,
-            idp_ca_file.as_deref(),
+            &idp,
             !args.no_browser,
             timeout,
         )
         .await?
     };
     let issued =
-        crate::client::oidc::exchange(&api, ca_file.as_deref(), (&id_token, ID_TOKEN_TYPE), None)
-            .await?;
+        crate::client::oidc::exchange(&gateway, &api, (&id_token, ID_TOKEN_TYPE), None).await?;
     Ok(Stored {
         access_token: issued.access_token,
         expires_at: gatehouse_identity::now_unix().saturating_add(issued.expires_in),

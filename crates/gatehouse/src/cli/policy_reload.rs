@@ -4,8 +4,10 @@
 
 use crate::cli::args::{OutputFormat, PolicyReloadArgs};
 use crate::config::setup::Setup;
+use crate::http_client::HttpClient;
 use crate::server::serve::LISTENERS_FILE;
 use anyhow::{Context, Result, anyhow};
+use hyper::Method;
 use std::path::Path;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -24,16 +26,16 @@ pub async fn run(
     };
     let token = crate::client::token::find(args.token_file.as_deref()).await?;
     let url = format!("{api}/v1/policy/reload");
-    let response = crate::identity_http::request_with_headers(
-        "POST",
-        &url,
-        &[("Authorization", &format!("Bearer {token}"))],
-        None,
-        args.ca_file.as_deref(),
-        ANSWER_WITHIN,
-    )
-    .await
-    .with_context(|| format!("cannot ask the gateway at `{api}` to reload its policy"))?;
+    let http = HttpClient::new(args.ca_file.as_deref(), ANSWER_WITHIN)?;
+    let authorization = format!("Bearer {token}");
+    let headers = [
+        ("Accept", "application/json"),
+        ("Authorization", authorization.as_str()),
+    ];
+    let response = http
+        .send(Method::POST, &url, &headers, None)
+        .await
+        .with_context(|| format!("cannot ask the gateway at `{api}` to reload its policy"))?;
     let answer: serde_json::Value = serde_json::from_slice(&response.body).map_err(|_| {
         anyhow!(
             "`{url}` answered HTTP {} without JSON; is `{api}` the gateway's admin listener?",

@@ -2,25 +2,41 @@
 //! for a public client, answered on a loopback redirect `http://127.0.0.1:<port>/callback`
 //! (RFC 8252) that only this process listens on. The sign-in URL is printed and opened with
 //! `$BROWSER` (else `xdg-open`, `open`); `state` and `nonce` tie the answer to this login.
+//! The callback is served by hyper; the browser's request is answered, with a page saying
+//! how the sign-in ended, once the code has been redeemed.
 
 use crate::client::oidc::{Discovery, IdTokens, random_token};
 use crate::http::login::LoginProvider;
+use crate::http_client::HttpClient;
 use anyhow::{Context, Result, anyhow, bail};
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::header::{CACHE_CONTROL, CONTENT_TYPE, HeaderValue};
+use hyper::{Method, StatusCode};
+use hyper_util::rt::{TokioIo, TokioTimer};
 use std::collections::HashMap;
+use std::convert::Infallible;
 use std::net::Ipv4Addr;
-use std::path::Path;
 use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinSet;
 
 /// Largest request head read from the browser.
 const MAX_REQUEST: usize = 16 * 1024;
+/// Time a connection has to send its request head.
+const REQUEST_WITHIN: Duration = Duration::from_secs(10);
+/// Time the browser has to take the result page once it is ready.
+const PAGE_WITHIN: Duration = Duration::from_secs(5);
 
 pub async fn sign_in(
     provider: &LoginProvider,
     discovery: &Discovery,
-    idp_ca_file: Option<&Path>,
+    idp: &HttpClient,
     open_browser: bool,
     timeout: Duration,
 ) -> Result<IdTokens> {
@@ -70,15 +86,21 @@ pub async fn sign_in(
         "Waiting up to {} for the browser to come back to {redirect_uri} ...",
         humantime::format_duration(timeout)
     );
-    let (params, mut browser) = tokio::time::timeout(timeout, callback(&listener))
-        .await
+    let (arrived, mut callbacks) = mpsc::channel(1);
+    let mut connections = JoinSet::new();
+    let callback = tokio::time::timeout(
+        timeout,
+        await_callback(&listener, &arrived, &mut callbacks, &mut connections),
+    )
+    .await
         .map_err(|_| {
             anyhow!(
                 "the sign-in did not finish within {} (nothing came back to {redirect_uri}); run `gatehouse login` again",
                 humantime::format_duration(timeout)
             )
         })??;
-    let outcome = finish(provider, discovery, idp_ca_file, &params, &pending).await;
+    drop(listener);
+    let outcome = finish(provider, discovery, idp, &callback.params, &pending).await;
     let page = match &outcome {
         Ok(_) => "<h1>Signed in</h1><p>gatehouse has your sign-in. You can close this tab and return to the terminal.</p>".to_owned(),
         Err(error) => format!(
@@ -89,12 +111,17 @@ pub async fn sign_in(
     let body = format!(
         "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>gatehouse login</title></head><body>{page}</body></html>"
     );
-    let response = format!(
-        "HTTP/1.1 200 OK\r\nContent-Type: text/html; charset=utf-8\r\nContent-Length: {}\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    let _ = browser.write_all(response.as_bytes()).await;
-    let _ = browser.shutdown().await;
+    // The browser waits for this page; it is sent before the process goes on (and exits).
+    if callback.page.send(body).is_ok() {
+        let sent = async {
+            while let Some(served) = connections.join_next().await {
+                if matches!(served, Ok(true)) {
+                    break;
+                }
+            }
+        };
+        let _ = tokio::time::timeout(PAGE_WITHIN, sent).await;
+    }
     outcome
 }
 
@@ -110,7 +137,7 @@ struct Pending {
 async fn finish(
     provider: &LoginProvider,
     discovery: &Discovery,
-    idp_ca_file: Option<&Path>,
+    idp: &HttpClient,
     params: &HashMap<String, String>,
     pending: &Pending,
 ) -> Result<IdTokens> {
@@ -139,7 +166,7 @@ async fn finish(
         .append_pair("client_id", &provider.client_id)
         .append_pair("code_verifier", &pending.verifier)
         .finish();
-    let tokens = crate::client::oidc::token_call(&discovery.token_endpoint, &form, idp_ca_file)
+    let tokens = crate::client::oidc::token_call(idp, &discovery.token_endpoint, &form)
         .await?
         .map_err(|answer| {
             anyhow!(
@@ -155,54 +182,91 @@ async fn finish(
     Ok(tokens)
 }
 
-/// Accept connections on the loopback port until one is `GET /callback?...`; other paths
-/// (a browser's `/favicon.ico`) get 404.
-async fn callback(listener: &TcpListener) -> Result<(HashMap<String, String>, TcpStream)> {
+/// The browser's request to the redirect URI: its query parameters, and where the page for
+/// the browser goes.
+struct Callback {
+    params: HashMap<String, String>,
+    page: oneshot::Sender<String>,
+}
+
+/// Serve connections on the loopback port (each on its own task in `connections`) until one
+/// brings `GET /callback?...`; other requests (a browser's `/favicon.ico`) get 404.
+async fn await_callback(
+    listener: &TcpListener,
+    arrived: &mpsc::Sender<Callback>,
+    callbacks: &mut mpsc::Receiver<Callback>,
+    connections: &mut JoinSet<bool>,
+) -> Result<Callback> {
     loop {
-        let (mut stream, _) = listener
-            .accept()
-            .await
-            .context("the loopback listener failed")?;
-        let Ok(Ok(target)) =
-            tokio::time::timeout(Duration::from_secs(10), request_target(&mut stream)).await
-        else {
-            continue;
-        };
-        match target.split_once('?') {
-            Some(("/callback", query)) => {
-                let params = form_urlencoded::parse(query.as_bytes())
-                    .map(|(k, v)| (k.into_owned(), v.into_owned()))
-                    .collect();
-                return Ok((params, stream));
+        tokio::select! {
+            accepted = listener.accept() => {
+                let (stream, _) = accepted.context("the loopback listener failed")?;
+                connections.spawn(serve(stream, arrived.clone()));
             }
-            _ => {
-                let _ = stream
-                    .write_all(
-                        b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
-                    )
-                    .await;
-            }
+            Some(callback) = callbacks.recv() => return Ok(callback),
         }
     }
 }
 
-/// The target of a `GET` request (its head read whole, bounded).
-async fn request_target(stream: &mut TcpStream) -> Result<String> {
-    let mut head = Vec::new();
-    let mut buffer = [0u8; 2048];
-    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-        let n = stream.read(&mut buffer).await?;
-        if n == 0 || head.len() + n > MAX_REQUEST {
-            bail!("not a complete request");
-        }
-        head.extend_from_slice(buffer.get(..n).unwrap_or_default());
+/// Serve one connection (one request: no keep-alive); whether it carried the callback, once
+/// its answer is sent.
+async fn serve(stream: TcpStream, arrived: mpsc::Sender<Callback>) -> bool {
+    let carried = Arc::new(AtomicBool::new(false));
+    let service = {
+        let carried = carried.clone();
+        hyper::service::service_fn(move |request| answer(request, arrived.clone(), carried.clone()))
+    };
+    let _ = hyper::server::conn::http1::Builder::new()
+        .keep_alive(false)
+        .max_buf_size(MAX_REQUEST)
+        .timer(TokioTimer::new())
+        .header_read_timeout(REQUEST_WITHIN)
+        .serve_connection(TokioIo::new(stream), service)
+        .await;
+    carried.load(Ordering::Relaxed)
+}
+
+/// `GET /callback?...`: hand its parameters over and answer with the page that comes back.
+/// Anything else: 404.
+async fn answer(
+    request: hyper::Request<Incoming>,
+    arrived: mpsc::Sender<Callback>,
+    carried: Arc<AtomicBool>,
+) -> Result<hyper::Response<Full<Bytes>>, Infallible> {
+    let query = match (
+        request.method(),
+        request.uri().path(),
+        request.uri().query(),
+    ) {
+        (&Method::GET, "/callback", Some(query)) => query,
+        _ => return Ok(plain(StatusCode::NOT_FOUND, "")),
+    };
+    let params = form_urlencoded::parse(query.as_bytes())
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    let (page, ready) = oneshot::channel();
+    if arrived.send(Callback { params, page }).await.is_err() {
+        return Ok(plain(StatusCode::GONE, "this sign-in is over"));
     }
-    let text = String::from_utf8_lossy(&head);
-    let mut parts = text.split(' ');
-    match (parts.next(), parts.next()) {
-        (Some("GET"), Some(target)) => Ok(target.to_owned()),
-        _ => bail!("not a GET request"),
-    }
+    let Ok(page) = ready.await else {
+        return Ok(plain(StatusCode::GONE, "this sign-in is over"));
+    };
+    carried.store(true, Ordering::Relaxed);
+    let mut response = hyper::Response::new(Full::new(Bytes::from(page)));
+    let headers = response.headers_mut();
+    headers.insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(response)
+}
+
+/// A plain-text answer with `status`.
+fn plain(status: StatusCode, text: &'static str) -> hyper::Response<Full<Bytes>> {
+    let mut response = hyper::Response::new(Full::new(Bytes::from_static(text.as_bytes())));
+    *response.status_mut() = status;
+    response
 }
 
 /// Open `url` with `$BROWSER` (a `:`-separated list of commands, `%s` standing for the URL),
@@ -239,4 +303,59 @@ fn html_escape(text: &str) -> String {
         .replace('<', "&lt;")
         .replace('>', "&gt;")
         .replace('"', "&quot;")
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+    use super::*;
+
+    #[tokio::test]
+    async fn the_callback_hands_over_its_query_and_the_browser_gets_the_page() {
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let browser = HttpClient::new(None, Duration::from_secs(5)).unwrap();
+        let (arrived, mut callbacks) = mpsc::channel(1);
+        let mut connections = JoinSet::new();
+        let waiting = async {
+            await_callback(&listener, &arrived, &mut callbacks, &mut connections)
+                .await
+                .unwrap()
+        };
+        let browsing = async {
+            let favicon = browser
+                .send(Method::GET, &format!("{base}/favicon.ico"), &[], None)
+                .await
+                .unwrap();
+            assert_eq!(favicon.status, 404);
+            browser
+                .send(
+                    Method::GET,
+                    &format!("{base}/callback?state=s%201&code=c%3Cd"),
+                    &[],
+                    None,
+                )
+                .await
+                .unwrap()
+        };
+        let page = async {
+            let callback = waiting.await;
+            assert_eq!(callback.params["state"], "s 1");
+            assert_eq!(callback.params["code"], "c<d");
+            callback.page.send(html_escape("<b>done</b>")).unwrap();
+        };
+        let (answered, ()) = tokio::join!(browsing, page);
+        assert_eq!(answered.status, 200);
+        assert_eq!(&answered.body[..], b"&lt;b&gt;done&lt;/b&gt;");
+        let mut carried = Vec::new();
+        while let Some(served) = connections.join_next().await {
+            carried.push(served.unwrap());
+        }
+        carried.sort_unstable();
+        assert_eq!(
+            carried,
+            [false, true],
+            "only the callback's connection carried it"
+        );
+    }
 }

@@ -5,8 +5,8 @@
 
 use crate::client::oidc::{Discovery, IdTokens, text};
 use crate::http::login::LoginProvider;
+use crate::http_client::HttpClient;
 use anyhow::{Result, anyhow, bail};
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 const DEVICE_CODE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
@@ -16,7 +16,7 @@ const DEFAULT_INTERVAL: u64 = 5;
 pub async fn sign_in(
     provider: &LoginProvider,
     discovery: &Discovery,
-    idp_ca_file: Option<&Path>,
+    idp: &HttpClient,
     timeout: Duration,
 ) -> Result<IdTokens> {
     let endpoint = discovery
@@ -32,7 +32,7 @@ pub async fn sign_in(
         .append_pair("client_id", &provider.client_id)
         .append_pair("scope", &provider.scopes.join(" "))
         .finish();
-    let (status, answer) = crate::client::oidc::post_form(endpoint, &form, idp_ca_file).await?;
+    let (status, answer) = crate::client::oidc::post_form(idp, endpoint, &form).await?;
     if status != 200 {
         bail!(
             "identity provider `{}` refused to start a device sign-in ({})",
@@ -86,9 +86,7 @@ pub async fn sign_in(
             );
         }
         let answer =
-            match crate::client::oidc::token_call(&discovery.token_endpoint, &form, idp_ca_file)
-                .await?
-            {
+            match crate::client::oidc::token_call(idp, &discovery.token_endpoint, &form).await? {
                 Ok(tokens) => return Ok(tokens),
                 Err(answer) => answer,
             };

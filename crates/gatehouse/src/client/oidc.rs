@@ -5,10 +5,12 @@
 //! the nonce); the gateway verifies them.
 
 use crate::http::token::{GRANT_TYPE, JWT_TYPE};
-use crate::identity_http;
+use crate::http_client::{ACCEPT_JSON, HttpClient};
 use anyhow::{Context, Result, anyhow, bail};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use bytes::Bytes;
+use hyper::Method;
 use rand::RngCore;
 use serde_json::Value;
 use std::path::Path;
@@ -16,6 +18,12 @@ use std::time::Duration;
 
 /// Time allowed for one call to the IdP or the gateway.
 const CALL_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A client for calls to the IdP (trusting `ca_file`, its `--idp-ca-file`) or to the gateway
+/// (trusting the gateway's CA file), made once per login or refresh.
+pub fn client(ca_file: Option<&Path>) -> Result<HttpClient> {
+    HttpClient::new(ca_file, CALL_TIMEOUT)
+}
 
 /// `n` random bytes, base64url: PKCE verifiers, `state`, `nonce`.
 pub fn random_token(n: usize) -> String {
@@ -39,17 +47,20 @@ pub fn text<'a>(value: &'a Value, name: &str) -> Option<&'a str> {
 }
 
 /// GET `url` and parse the JSON answer (any status).
-pub async fn get_json(url: &str, ca_file: Option<&Path>) -> Result<(u16, Value)> {
-    let response = identity_http::request("GET", url, None, ca_file, CALL_TIMEOUT).await?;
+pub async fn get_json(http: &HttpClient, url: &str) -> Result<(u16, Value)> {
+    let response = http.send(Method::GET, url, &ACCEPT_JSON, None).await?;
     let value = serde_json::from_slice(&response.body)
         .map_err(|_| anyhow!("`{url}` answered HTTP {} without JSON", response.status))?;
     Ok((response.status, value))
 }
 
 /// POST a form to `url` and parse the JSON answer (any status).
-pub async fn post_form(url: &str, form: &str, ca_file: Option<&Path>) -> Result<(u16, Value)> {
-    let body = Some(("application/x-www-form-urlencoded", form.as_bytes()));
-    let response = identity_http::request("POST", url, body, ca_file, CALL_TIMEOUT).await?;
+pub async fn post_form(http: &HttpClient, url: &str, form: &str) -> Result<(u16, Value)> {
+    let body = Some((
+        "application/x-www-form-urlencoded",
+        Bytes::copy_from_slice(form.as_bytes()),
+    ));
+    let response = http.send(Method::POST, url, &ACCEPT_JSON, body).await?;
     let value = serde_json::from_slice(&response.body)
         .map_err(|_| anyhow!("`{url}` answered HTTP {} without JSON", response.status))?;
     Ok((response.status, value))
@@ -73,12 +84,12 @@ pub struct Discovery {
 }
 
 /// Fetch `<issuer>/.well-known/openid-configuration`.
-pub async fn discover(issuer: &str, ca_file: Option<&Path>) -> Result<Discovery> {
+pub async fn discover(http: &HttpClient, issuer: &str) -> Result<Discovery> {
     let url = format!(
         "{}/.well-known/openid-configuration",
         issuer.trim_end_matches('/')
     );
-    let (status, document) = get_json(&url, ca_file)
+    let (status, document) = get_json(http, &url)
         .await
         .with_context(|| format!("cannot fetch the identity provider's discovery `{url}`"))?;
     if status != 200 {
@@ -106,11 +117,11 @@ pub struct IdTokens {
 /// Call the IdP's token endpoint with `form`: `Ok(Ok(tokens))`, or `Ok(Err(answer))` when the
 /// IdP answered with an OAuth error (the device flow's `authorization_pending` among them).
 pub async fn token_call(
+    http: &HttpClient,
     token_endpoint: &str,
     form: &str,
-    ca_file: Option<&Path>,
 ) -> Result<Result<IdTokens, Value>> {
-    let (status, answer) = post_form(token_endpoint, form, ca_file)
+    let (status, answer) = post_form(http, token_endpoint, form)
         .await
         .with_context(|| {
             format!("cannot reach the identity provider's token endpoint `{token_endpoint}`")
@@ -146,8 +157,8 @@ pub struct Issued {
 /// Exchange `subject` (a workload's JWT, or a person's ID token: `subject_type`
 /// [`JWT_TYPE`] or [`crate::http::token::ID_TOKEN_TYPE`]) at `<api>/v1/token`.
 pub async fn exchange(
+    http: &HttpClient,
     api: &str,
-    ca_file: Option<&Path>,
     (subject, subject_type): (&str, &str),
     actor: Option<&str>,
 ) -> Result<Issued> {
@@ -164,7 +175,7 @@ pub async fn exchange(
         form.finish()
     };
     let url = format!("{api}/v1/token");
-    let (status, answer) = post_form(&url, &body, ca_file)
+    let (status, answer) = post_form(http, &url, &body)
         .await
         .with_context(|| {
             format!(

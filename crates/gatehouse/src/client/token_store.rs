@@ -149,7 +149,8 @@ async fn refresh(stored: &Stored) -> Result<Stored> {
         .append_pair("refresh_token", refresh_token)
         .append_pair("client_id", client_id)
         .finish();
-    let tokens = crate::client::oidc::token_call(endpoint, &form, stored.idp_ca_file.as_deref())
+    let idp = crate::client::oidc::client(stored.idp_ca_file.as_deref())?;
+    let tokens = crate::client::oidc::token_call(&idp, endpoint, &form)
         .await?
         .map_err(|answer| {
             anyhow!(
@@ -157,9 +158,10 @@ async fn refresh(stored: &Stored) -> Result<Stored> {
                 crate::client::oidc::oauth_error(&answer)
             )
         })?;
+    let gateway = crate::client::oidc::client(stored.ca_file.as_deref())?;
     let issued = crate::client::oidc::exchange(
+        &gateway,
         &stored.api,
-        stored.ca_file.as_deref(),
         (&tokens.id_token, ID_TOKEN_TYPE),
         None,
     )

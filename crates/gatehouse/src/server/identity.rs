@@ -5,9 +5,10 @@
 //! own token signing key.
 
 use crate::config::{Config, IdentityProviderConfig, ProviderKind};
-use crate::identity_http;
+use crate::http_client::{ACCEPT_JSON, HttpClient};
 use anyhow::{Context, Result, anyhow, bail};
 use gatehouse_identity::{IdentityError, JwkSet, TokenSigner, WorkloadRules};
+use hyper::Method;
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -213,7 +214,8 @@ struct Provider {
     issuer: String,
     rules: WorkloadRules,
     source: KeySource,
-    ca_file: Option<PathBuf>,
+    /// For discovery and JWKS, with the provider's `ca_file` (read once, at start).
+    http: HttpClient,
     min_refresh_interval: Duration,
     max_key_age: Duration,
     cache: Mutex<KeyCache>,
@@ -288,6 +290,9 @@ impl Provider {
             }
             None => KeySource::Remote(p.jwks_uri.clone()),
         };
+        let ca_file = p.ca_file.as_ref().map(|f| config.resolve(f));
+        let http = HttpClient::new(ca_file.as_deref(), FETCH_TIMEOUT)
+            .with_context(|| format!("identity provider `{}`: ca_file", p.name))?;
         Ok(Provider {
             name: p.name.clone(),
             kind: p.kind,
@@ -310,7 +315,7 @@ impl Provider {
                     .collect(),
             },
             source,
-            ca_file: p.ca_file.as_ref().map(|f| config.resolve(f)),
+            http,
             min_refresh_interval: p.min_refresh_interval,
             max_key_age: p.max_key_age,
             cache: Mutex::new(KeyCache {
@@ -386,7 +391,6 @@ impl Provider {
     }
 
     async fn fetch(&self, jwks_uri: Option<&str>) -> Result<JwkSet> {
-        let ca = self.ca_file.as_deref();
         let uri = match jwks_uri {
             Some(uri) => uri.to_owned(),
             None => {
@@ -394,7 +398,11 @@ impl Provider {
                     "{}/.well-known/openid-configuration",
                     self.issuer.trim_end_matches('/')
                 );
-                let response = identity_http::request("GET", &url, None, ca, FETCH_TIMEOUT).await?;
+                let response = self
+                    .http
+                    .send(Method::GET, &url, &ACCEPT_JSON, None)
+                    .await
+                    .with_context(|| format!("cannot fetch discovery `{url}`"))?;
                 if response.status != 200 {
                     bail!("discovery `{url}` answered HTTP {}", response.status);
                 }
@@ -413,7 +421,11 @@ impl Provider {
                     .to_owned()
             }
         };
-        let response = identity_http::request("GET", &uri, None, ca, FETCH_TIMEOUT).await?;
+        let response = self
+            .http
+            .send(Method::GET, &uri, &ACCEPT_JSON, None)
+            .await
+            .with_context(|| format!("cannot fetch JWKS `{uri}`"))?;
         if response.status != 200 {
             bail!("JWKS `{uri}` answered HTTP {}", response.status);
         }

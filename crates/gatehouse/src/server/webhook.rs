@@ -15,20 +15,19 @@
 //! backoff; failures are logged and counted, and never block or fail an approval.
 
 use crate::config::{Config, WebhookConfig, WebhookFormat};
+use crate::http_client::{HttpClient, Target, TargetError};
 use crate::server::operator::format_time;
 use crate::server::reviews::{approval_json, needs, requester};
 use anyhow::{Context, Result, anyhow, bail};
-use axum::http::Uri;
+use bytes::Bytes;
 use gatehouse_pipeline::{ApprovalRecord, ApprovalState, now_unix_ms};
 use gatehouse_store::Store;
 use hmac::{Hmac, Mac};
-use rustls::pki_types::ServerName;
+use hyper::Method;
 use sha2::Sha256;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch};
 
 /// How often the store is asked for changed approvals.
@@ -48,30 +47,19 @@ const QUEUE: usize = 1024;
 /// Attempts per notification, and the wait before the first retry (doubling each time).
 const ATTEMPTS: u32 = 4;
 const FIRST_BACKOFF: Duration = Duration::from_secs(1);
-/// The most of a response's head that is read (only the status line matters).
-const MAX_RESPONSE_HEAD: usize = 16 * 1024;
 /// Statements longer than this are cut in Slack messages (the JSON format sends them whole).
 const SLACK_STATEMENT_CHARS: usize = 600;
 
 /// A configured, validated webhook receiver.
 pub struct Notifier {
+    /// Where deliveries go. Its path and query may hold a secret, as Slack's do: log lines
+    /// name only `scheme://host:port`.
     target: Target,
     format: WebhookFormat,
     key: Option<Vec<u8>>,
     timeout: Duration,
-    tls: Option<(tokio_rustls::TlsConnector, ServerName<'static>)>,
-}
-
-/// Where deliveries go, parsed from the URL.
-struct Target {
-    host: String,
-    port: u16,
-    /// The `Host` header: the URL's authority.
-    authority: String,
-    /// Path and query (may hold a secret, as Slack's do: never logged).
-    path: String,
-    /// `scheme://host:port`, what log lines name.
-    shown: String,
+    /// With the receiver's CA (read once, at start) and the delivery timeout.
+    http: HttpClient,
 }
 
 /// One announced state change.
@@ -86,48 +74,25 @@ struct Notification {
 impl Notifier {
     /// Validate `[approvals.webhook]`: the URL, the TLS trust for `https://`, the signing key.
     pub fn from_config(webhook: &WebhookConfig, config: &Config) -> Result<Notifier> {
-        let uri: Uri = webhook.url.parse().map_err(|e| {
-            anyhow!(
-                "[approvals.webhook] url `{}` is not a URL ({e}); write it as \
+        let target = Target::parse(&webhook.url).map_err(|error| match error {
+            TargetError::NotUrl { reason, .. } => anyhow!(
+                "[approvals.webhook] url `{}` is not a URL ({reason}); write it as \
                  http://host:port/path",
                 webhook.url
-            )
-        })?;
-        let https = match uri.scheme_str() {
-            Some("http") => false,
-            Some("https") => true,
-            _ => bail!(
+            ),
+            TargetError::Scheme { .. } => anyhow!(
                 "[approvals.webhook] url must start with http:// or https:// (with `ca_file`)"
             ),
-        };
-        let authority = uri
-            .authority()
-            .ok_or_else(|| anyhow!("[approvals.webhook] url has no host"))?;
-        if authority.as_str().contains('@') {
-            bail!(
+            TargetError::NoHost { .. } => anyhow!("[approvals.webhook] url has no host"),
+            TargetError::Credentials { .. } => anyhow!(
                 "[approvals.webhook] url must not carry credentials (user:password@); \
                  deliveries are authenticated by their signature (`secret_env`)"
-            );
-        }
-        let host = authority
-            .host()
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .to_owned();
-        let port = authority.port_u16().unwrap_or(if https { 443 } else { 80 });
-        let path = uri
-            .path_and_query()
-            .map(|p| p.as_str().to_owned())
-            .filter(|p| !p.is_empty())
-            .unwrap_or_else(|| "/".to_owned());
-        let target = Target {
-            shown: format!("{}://{}:{port}", if https { "https" } else { "http" }, host),
-            host,
-            port,
-            authority: authority.as_str().to_owned(),
-            path,
-        };
-        let tls = if https {
+            ),
+            TargetError::ServerName { host, reason } => {
+                anyhow!("[approvals.webhook] `{host}` is not a valid TLS server name: {reason}")
+            }
+        })?;
+        let ca_file = if target.is_https() {
             let Some(ca_file) = &webhook.ca_file else {
                 bail!(
                     "[approvals.webhook] url is https:// but no `ca_file` is set: gatehouse \
@@ -136,7 +101,7 @@ impl Notifier {
                      ca_file = \"/etc/ssl/certs/ca-certificates.crt\"), or use an http:// URL"
                 );
             };
-            Some(tls_connector(&config.resolve(ca_file), &target.host)?)
+            Some(config.resolve(ca_file))
         } else {
             if webhook.ca_file.is_some() {
                 bail!("[approvals.webhook] `ca_file` is only for https:// URLs");
@@ -168,18 +133,20 @@ impl Notifier {
         if webhook.timeout.is_zero() {
             bail!("[approvals.webhook] timeout must be more than 0s (e.g. \"5s\")");
         }
+        let http = HttpClient::new(ca_file.as_deref(), webhook.timeout)
+            .context("[approvals.webhook] ca_file")?;
         Ok(Notifier {
             target,
             format: webhook.format,
             key,
             timeout: webhook.timeout,
-            tls,
+            http,
         })
     }
 
     /// `scheme://host:port` of the receiver (the path is not shown: it may be a secret).
     pub fn shown(&self) -> &str {
-        &self.target.shown
+        self.target.shown()
     }
 
     /// The body and headers of one delivery.
@@ -215,44 +182,20 @@ impl Notifier {
         (body, headers)
     }
 
-    /// POST `body` once; `Ok` with the status code of any complete response.
-    async fn post(&self, body: &[u8], headers: &[(&'static str, String)]) -> Result<u16, String> {
-        let mut head = format!(
-            "POST {} HTTP/1.1\r\nHost: {}\r\nUser-Agent: gatehouse/{}\r\n\
-             Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n",
-            self.target.path,
-            self.target.authority,
-            env!("CARGO_PKG_VERSION"),
-            body.len()
-        );
-        for (name, value) in headers {
-            head.push_str(&format!("{name}: {value}\r\n"));
-        }
-        head.push_str("\r\n");
-        let exchange = async {
-            let tcp = TcpStream::connect((self.target.host.as_str(), self.target.port))
-                .await
-                .map_err(|e| format!("cannot connect: {e}"))?;
-            let _ = tcp.set_nodelay(true);
-            match &self.tls {
-                None => exchange(tcp, head.as_bytes(), body).await,
-                Some((connector, name)) => {
-                    let stream = connector
-                        .connect(name.clone(), tcp)
-                        .await
-                        .map_err(|e| format!("TLS handshake failed: {e}"))?;
-                    exchange(stream, head.as_bytes(), body).await
-                }
-            }
-        };
-        tokio::time::timeout(self.timeout, exchange)
+    /// POST `body` once; `Ok` with the status code of any response.
+    async fn post(&self, body: Vec<u8>, headers: &[(&'static str, String)]) -> Result<u16> {
+        let headers: Vec<(&str, &str)> = headers
+            .iter()
+            .map(|(name, value)| (*name, value.as_str()))
+            .collect();
+        self.http
+            .status(
+                Method::POST,
+                &self.target,
+                &headers,
+                Some(("application/json", Bytes::from(body))),
+            )
             .await
-            .map_err(|_| {
-                format!(
-                    "no answer within {}",
-                    humantime::format_duration(self.timeout)
-                )
-            })?
     }
 
     /// Deliver `notification`, retrying with backoff; logs the outcome.
@@ -260,25 +203,25 @@ impl Notifier {
         let mut backoff = FIRST_BACKOFF;
         for attempt in 1..=ATTEMPTS {
             let (body, headers) = self.render(notification, now_unix_ms());
-            let outcome = self.post(&body, &headers).await;
+            let outcome = self.post(body, &headers).await;
             let failure = match outcome {
                 Ok(status) if (200..300).contains(&status) => {
                     metrics::counter!("gatehouse_approval_webhook_deliveries_total", "outcome" => "delivered").increment(1);
-                    tracing::debug!(approval = %notification.record.id, event = notification.event, receiver = %self.target.shown, "approval webhook delivered");
+                    tracing::debug!(approval = %notification.record.id, event = notification.event, receiver = %self.target.shown(), "approval webhook delivered");
                     return;
                 }
                 Ok(status) => {
                     let retry = status >= 500 || status == 408 || status == 429;
                     (format!("the receiver answered HTTP {status}"), retry)
                 }
-                Err(error) => (error, true),
+                Err(error) => (format!("{error:#}"), true),
             };
             let (reason, retry) = failure;
             let last = attempt == ATTEMPTS || !retry;
             tracing::warn!(
                 approval = %notification.record.id,
                 event = notification.event,
-                receiver = %self.target.shown,
+                receiver = %self.target.shown(),
                 attempt,
                 "approval webhook not delivered: {reason}{}",
                 if last { "; giving up on this notification" } else { "; retrying" }
@@ -291,69 +234,6 @@ impl Notifier {
             backoff = backoff.saturating_mul(2);
         }
     }
-}
-
-/// A TLS connector trusting only the certificates in `ca_file`, for `host`.
-fn tls_connector(
-    ca_file: &std::path::Path,
-    host: &str,
-) -> Result<(tokio_rustls::TlsConnector, ServerName<'static>)> {
-    let config =
-        gatehouse_pg::client_config_trusting(ca_file).context("[approvals.webhook] ca_file")?;
-    let name = ServerName::try_from(host.to_owned())
-        .map_err(|e| anyhow!("[approvals.webhook] `{host}` is not a valid TLS server name: {e}"))?;
-    Ok((tokio_rustls::TlsConnector::from(Arc::new(config)), name))
-}
-
-/// Write the request, read the response head, return its status code.
-async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
-    mut stream: S,
-    head: &[u8],
-    body: &[u8],
-) -> Result<u16, String> {
-    let sent = async {
-        stream.write_all(head).await?;
-        stream.write_all(body).await?;
-        stream.flush().await
-    };
-    sent.await.map_err(|e| format!("cannot send: {e}"))?;
-    let mut response = Vec::with_capacity(512);
-    let mut buffer = [0u8; 1024];
-    loop {
-        match status_code(&response) {
-            Some(0) => return Err("the receiver's answer is not HTTP".to_owned()),
-            Some(status) => return Ok(status),
-            None => {}
-        }
-        if response.len() >= MAX_RESPONSE_HEAD {
-            return Err("the receiver's answer is not HTTP".to_owned());
-        }
-        let read = stream
-            .read(&mut buffer)
-            .await
-            .map_err(|e| format!("cannot read the answer: {e}"))?;
-        if read == 0 {
-            return Err(if response.is_empty() {
-                "the receiver closed the connection without answering".to_owned()
-            } else {
-                "the receiver's answer is not HTTP".to_owned()
-            });
-        }
-        response.extend(buffer.iter().take(read));
-    }
-}
-
-/// The status code of a response once its status line is complete: `HTTP/1.1 204 ...`
-/// (0 when the line is not HTTP's).
-fn status_code(response: &[u8]) -> Option<u16> {
-    let end = response.windows(2).position(|w| w == b"\r\n")?;
-    let line = std::str::from_utf8(response.get(..end)?).ok()?;
-    let mut parts = line.split(' ');
-    let version = parts.next()?;
-    if !version.starts_with("HTTP/1.") {
-        return Some(0);
-    }
-    parts.next()?.parse().ok()
 }
 
 /// `hex(HMAC-SHA256(key, body))`.
@@ -733,12 +613,5 @@ mod tests {
             sign(b"Jefe", b"what do ya want for nothing?"),
             "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
         );
-    }
-
-    #[test]
-    fn status_lines_are_read_once_complete() {
-        assert_eq!(status_code(b"HTTP/1.1 204 No Content\r\n"), Some(204));
-        assert_eq!(status_code(b"HTTP/1.1 20"), None);
-        assert_eq!(status_code(b"SSH-2.0-OpenSSH\r\n"), Some(0));
     }
 }
