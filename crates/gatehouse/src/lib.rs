@@ -5,7 +5,8 @@
 //! everything and nothing uses it; `server` is the running gateway (`gatehouse serve`, the
 //! agent) and `http` its admin API; `client` is what commands acting on a user's behalf share
 //! (finding the token, signing in, talking to the gateway); `mcp` the MCP server for agents;
-//! `config` the configuration and the start-up steps every command shares.
+//! `config` the configuration and the start-up steps every command shares; `http_client` the one
+//! HTTP client all of them use.
 //!
 //! A library only so that the fuzz crate (`fuzz/`) can reach the MCP server and configuration
 //! loading through [`fuzzing`]; everything else is private to the crate, and the binary
