@@ -1,6 +1,7 @@
 //! The pipeline object adapters hold: policy decision plus audit recording, in that order,
 //! before anything is forwarded.
 
+use crate::approval::ApprovalRecord;
 use crate::approvals_flow::{Found, approval_event, hold_for, rfc3339};
 use crate::grants::{AccessGrant, AccessGrants, GrantLookup, with_granted_groups};
 use crate::policy_in_force::PolicyInForce;
@@ -163,12 +164,59 @@ impl Pipeline {
         actions: &[Action],
     ) -> Result<Decision, PipelineError> {
         let now = now_unix_ms();
-        let mut events = Vec::with_capacity(actions.len());
-        let mut approval_events = Vec::new();
-        let mut denial = None;
-        let mut hold: Option<Hold> = None;
-        let mut to_spend = Vec::new();
-        let mut row_caps = Vec::with_capacity(actions.len());
+        let mut round = self.decide_each(session, actions, now).await;
+        if round.denial.is_none() && round.hold.is_none() {
+            self.spend_approvals(session, &mut round, now).await;
+        }
+        let allowed = round.denial.is_none() && round.hold.is_none();
+        let changes_state = actions.iter().any(|action| action.effect().changes_state());
+        let durability = if allowed && changes_state {
+            Durability::Synced
+        } else {
+            Durability::Windowed
+        };
+        let Round {
+            events,
+            approval_events,
+            denial,
+            hold,
+            row_caps,
+            ..
+        } = round;
+        let count = i64::try_from(events.len()).unwrap_or(i64::MAX);
+        let recorded = self
+            .record_decided(session, events, approval_events, durability)
+            .await;
+        // A refusal or a hold stands even when it cannot be recorded: nothing is forwarded,
+        // and failing closed never depends on the audit log being up.
+        if let Some(denial) = denial {
+            return Ok(Decision::Deny(denial));
+        }
+        if let Some(hold) = hold {
+            return Ok(Decision::Hold(Box::new(hold)));
+        }
+        match recorded {
+            Ok(last_seq) => Ok(Decision::Allow(Permit::issue(
+                last_seq.saturating_sub(count.saturating_sub(1)),
+                last_seq,
+                row_caps,
+            ))),
+            Err(reason) => Err(PipelineError::AuditUnavailable(reason)),
+        }
+    }
+
+    /// Decide each action in order with the policy set in force (and the identity's access
+    /// grants), stopping at the first refusal or hold; approvals found for held actions are
+    /// noted for spending, new ones created.
+    async fn decide_each(&self, session: &SessionContext, actions: &[Action], now: i64) -> Round {
+        let mut round = Round {
+            events: Vec::with_capacity(actions.len()),
+            approval_events: Vec::new(),
+            denial: None,
+            hold: None,
+            to_spend: Vec::new(),
+            row_caps: Vec::with_capacity(actions.len()),
+        };
         let policy = self.policy.current();
         let grants = self
             .grants_in_force(&session.identity.subject, &session.connection.name, now)
@@ -207,29 +255,18 @@ impl Pipeline {
                             record.id,
                             reviewers(&record)
                         ));
-                        to_spend.push((events.len(), record));
+                        round.to_spend.push((round.events.len(), record));
                     }
                     Ok(Found::Pending { record, created }) => {
                         outcome = DecisionKind::Hold;
                         if created {
-                            approval_events.push(approval_event(
-                                session,
-                                &record,
-                                "approval:request",
-                                format!(
-                                    "approval {} requested: needs {} of `{}` (policy `{}`), pending until {}",
-                                    record.id,
-                                    record.need.required,
-                                    record.need.group,
-                                    record.need.policy,
-                                    rfc3339(record.expires_unix_ms)
-                                ),
-                                now,
-                            ));
+                            round
+                                .approval_events
+                                .push(approval_requested(session, &record, now));
                         }
                         let held = hold_for(session, &record);
                         detail = Some(held.message.clone());
-                        hold = Some(held);
+                        round.hold = Some(held);
                     }
                     Err(error) => {
                         refused = Some(Denial {
@@ -253,7 +290,7 @@ impl Pipeline {
             } else if detail.is_none() && !grants.is_empty() {
                 detail = Some(granted(&grants));
             }
-            row_caps.push(verdict.max_rows);
+            round.row_caps.push(verdict.max_rows);
             if let Some(cap) = verdict.max_rows
                 && refused.is_none()
             {
@@ -269,68 +306,76 @@ impl Pipeline {
                 "decision" => outcome.as_str(),
             )
             .increment(1);
-            events.push(event_for(session, action, &verdict, outcome, detail, now));
+            round
+                .events
+                .push(event_for(session, action, &verdict, outcome, detail, now));
             if let Some(refused) = refused {
-                denial = Some(refused);
+                round.denial = Some(refused);
                 break;
             }
-            if hold.is_some() {
+            if round.hold.is_some() {
                 break;
             }
         }
-        if denial.is_none() && hold.is_none() {
-            for (index, record) in &to_spend {
-                match self.spend(&record.id, now).await {
-                    Ok(true) => approval_events.push(approval_event(
-                        session,
-                        record,
-                        "approval:execute",
-                        format!("approval {} spent on this statement", record.id),
-                        now,
-                    )),
-                    spent => {
-                        let message = match spent {
-                            Err(error) => format!(
-                                "approval {} could not be used because the approval store is unavailable ({error}); gatehouse fails closed: send the statement again when it is healthy",
-                                record.id
-                            ),
-                            Ok(_) => format!(
-                                "approval {} was used or expired a moment ago; send the statement again to ask for a new approval",
-                                record.id
-                            ),
-                        };
-                        let refused = Denial {
-                            action: record.binding.action.clone(),
-                            policies: vec![record.need.policy.clone()],
-                            message,
-                        };
-                        if let Some(event) = events.get_mut(*index) {
-                            event.decision = Some(DecisionKind::Deny);
-                            event.detail = Some(refused.message.clone());
-                        }
-                        denial = Some(refused);
-                        break;
+        round
+    }
+
+    /// Spend the approvals that allowed actions of an otherwise allowed request; one that was
+    /// used or expired a moment ago (or cannot be spent) refuses the request after all.
+    async fn spend_approvals(&self, session: &SessionContext, round: &mut Round, now: i64) {
+        for (index, record) in &round.to_spend {
+            match self.spend(&record.id, now).await {
+                Ok(true) => round.approval_events.push(approval_event(
+                    session,
+                    record,
+                    "approval:execute",
+                    format!("approval {} spent on this statement", record.id),
+                    now,
+                )),
+                spent => {
+                    let message = match spent {
+                        Err(error) => format!(
+                            "approval {} could not be used because the approval store is unavailable ({error}); gatehouse fails closed: send the statement again when it is healthy",
+                            record.id
+                        ),
+                        Ok(_) => format!(
+                            "approval {} was used or expired a moment ago; send the statement again to ask for a new approval",
+                            record.id
+                        ),
+                    };
+                    let refused = Denial {
+                        action: record.binding.action.clone(),
+                        policies: vec![record.need.policy.clone()],
+                        message,
+                    };
+                    if let Some(event) = round.events.get_mut(*index) {
+                        event.decision = Some(DecisionKind::Deny);
+                        event.detail = Some(refused.message.clone());
                     }
+                    round.denial = Some(refused);
+                    break;
                 }
             }
         }
+    }
+
+    /// Store the round's events (approval events first, so the request events are the last
+    /// ones, whose seqs a permit carries) and put the requests in the session recording;
+    /// the `seq` of the last event stored.
+    async fn record_decided(
+        &self,
+        session: &SessionContext,
+        mut events: Vec<AuditEvent>,
+        mut approval_events: Vec<AuditEvent>,
+        durability: Durability,
+    ) -> Result<i64, String> {
         let count = i64::try_from(events.len()).unwrap_or(i64::MAX);
         let recorded_events = session.recorder.as_ref().map(|_| events.clone());
-        let allowed = denial.is_none() && hold.is_none();
-        let durability = if allowed && actions.iter().any(|action| action.effect().changes_state())
-        {
-            Durability::Synced
-        } else {
-            Durability::Windowed
-        };
-        // Approval events first: the statement events stay the last `count`, whose seqs the
-        // permit carries.
         approval_events.append(&mut events);
-        let all_events = approval_events;
-        let recorded = if all_events.is_empty() {
+        let recorded = if approval_events.is_empty() {
             Ok(0)
         } else {
-            self.audit.record(all_events, durability).await
+            self.audit.record(approval_events, durability).await
         };
         if let (Some(recorder), Some(events), Ok(last_seq)) =
             (&session.recorder, &recorded_events, &recorded)
@@ -350,22 +395,7 @@ impl Pipeline {
                 .collect();
             recorder.requests(&requests);
         }
-        // A refusal or a hold stands even when it cannot be recorded: nothing is forwarded,
-        // and failing closed never depends on the audit log being up.
-        if let Some(denial) = denial {
-            return Ok(Decision::Deny(denial));
-        }
-        if let Some(hold) = hold {
-            return Ok(Decision::Hold(Box::new(hold)));
-        }
-        match recorded {
-            Ok(last_seq) => Ok(Decision::Allow(Permit::issue(
-                last_seq.saturating_sub(count.saturating_sub(1)),
-                last_seq,
-                row_caps,
-            ))),
-            Err(reason) => Err(PipelineError::AuditUnavailable(reason)),
-        }
+        recorded
     }
 
     /// `identity` as policy sees it on `connection` now: with the groups of its access grants
@@ -466,6 +496,39 @@ pub fn now_unix_ms() -> i64 {
         .duration_since(UNIX_EPOCH)
         .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
         .unwrap_or(0)
+}
+
+/// One request's decisions as they are made: the events to record, and how it ends.
+struct Round {
+    /// One event per decided action, in order.
+    events: Vec<AuditEvent>,
+    /// Approvals requested or spent on the way, recorded before `events`.
+    approval_events: Vec<AuditEvent>,
+    denial: Option<Denial>,
+    hold: Option<Hold>,
+    /// Approved approvals to spend if the whole request is allowed, with the index of the
+    /// event of the action each allowed.
+    to_spend: Vec<(usize, ApprovalRecord)>,
+    /// Each allowed action's `@max_rows`, in order.
+    row_caps: Vec<Option<u64>>,
+}
+
+/// The event for an approval that a held action just created.
+fn approval_requested(session: &SessionContext, record: &ApprovalRecord, now: i64) -> AuditEvent {
+    approval_event(
+        session,
+        record,
+        "approval:request",
+        format!(
+            "approval {} requested: needs {} of `{}` (policy `{}`), pending until {}",
+            record.id,
+            record.need.required,
+            record.need.group,
+            record.need.policy,
+            rfc3339(record.expires_unix_ms)
+        ),
+        now,
+    )
 }
 
 fn denial_for(session: &SessionContext, action: &Action, verdict: &PolicyVerdict) -> Denial {

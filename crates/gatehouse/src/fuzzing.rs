@@ -39,7 +39,7 @@ impl McpServer {
         };
         Ok(McpServer {
             base: Arc::new(Base {
-                setup,
+                setup: Arc::new(setup),
                 store: None,
                 gateway: gateway.to_string(),
                 ca_file,

@@ -42,7 +42,7 @@ pub async fn run(
         None => None,
     };
     let base = Arc::new(Base {
-        setup,
+        setup: Arc::new(setup),
         store,
         gateway: args.gateway,
         ca_file,

@@ -21,7 +21,7 @@ impl ToolError {
 
 /// What every agent of one server shares: configuration, store, and how to reach the gateway.
 pub(crate) struct Base {
-    pub(crate) setup: Setup,
+    pub(crate) setup: Arc<Setup>,
     /// The gateway's store, when its data directory is here (approvals, grants, identities).
     pub(crate) store: Option<Store>,
     /// The gateway's PostgreSQL address, `HOST:PORT`.
@@ -37,7 +37,7 @@ impl Base {
     /// The base of the `/mcp` route of a gateway listening for PostgreSQL on `listening`
     /// (dialled on loopback when it listens on every address), serving certificate `cert`.
     pub(crate) fn in_gateway(
-        setup: Setup,
+        setup: Arc<Setup>,
         store: Store,
         audit: AuditLog,
         listening: std::net::SocketAddr,

@@ -27,7 +27,7 @@ const CLASSIFIER_CACHE: usize = 10_000;
 const RULES_AT_START: std::time::Duration = std::time::Duration::from_secs(3);
 
 pub async fn run(config_path: Option<&Path>, data_dir: Option<&Path>) -> Result<ExitCode> {
-    let setup = Setup::load(config_path, data_dir)?;
+    let setup = Arc::new(Setup::load(config_path, data_dir)?);
     setup.ensure_data_dir()?;
     let config = &setup.config;
     if config_path.is_none() {
@@ -36,17 +36,7 @@ pub async fn run(config_path: Option<&Path>, data_dir: Option<&Path>) -> Result<
     let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
         .install_recorder()
         .context("cannot install the metrics recorder")?;
-
-    let policy_files = setup.policy_files()?;
-    let policy_schema = crate::server::protocols::policy_schema()?;
-    let policy = Arc::new(
-        gatehouse_policy::PolicyEngine::load_files(&policy_files, &policy_schema)
-            .map_err(|e| anyhow::anyhow!("{e}"))?,
-    );
-    tracing::info!(version = policy.version(), policies = policy.policy_ids().len(), files = ?policy_files, "policy loaded");
-    for warning in policy.warnings() {
-        tracing::warn!("policy: {warning}");
-    }
+    let policy = LoadedPolicy::load(&setup)?;
     let webhook = config
         .approvals
         .webhook
@@ -62,153 +52,29 @@ pub async fn run(config_path: Option<&Path>, data_dir: Option<&Path>) -> Result<
     let providers = Arc::new(crate::server::identity::Providers::from_config(config)?);
     let store = setup.store().await?.with_token_verifier(signer.verifier());
     let audit = setup.audit_log(&store)?;
-    audit.ensure_reaches_checkpoint().await?;
-    audit
-        .append(
-            &[crate::server::operator::operator_event(
-                AuditEventKind::PolicyChange,
-                "policy:load",
-                Some(format!(
-                    "gatehouse started with policy set version {} ({} policies)",
-                    policy.version(),
-                    policy.policy_ids().len()
-                )),
-            )],
-            Durability::Synced,
-        )
-        .await
-        .map_err(anyhow::Error::msg)
-        .context("cannot write to the audit log; gatehouse does not start without one")?;
-    let mut pipeline = Pipeline::new(policy, audit_sink(&audit))
-        .with_approvals(Arc::new(store.clone()), config.approvals.pending_ttl)
-        .with_access_grants(Arc::new(store.clone()));
-    if config.recording.enabled {
-        let storage = setup.recording_storage(&store)?;
-        if config.recording.retain_days > 0 {
-            tokio::spawn(crate::server::retention::sweep_periodically(
-                storage.clone(),
-                audit.clone(),
-                config.recording.retain_days,
-            ));
-        }
-        pipeline = pipeline.with_recordings(storage);
-    }
-
-    let configured_tls = config
-        .tls
-        .cert_file
-        .as_ref()
-        .zip(config.tls.key_file.as_ref());
-    let configured_tls = configured_tls.map(|(c, k)| (config.resolve(c), config.resolve(k)));
-    let (cert, key, generated) =
-        crate::server::tls::ensure_certificate(&setup.data_dir, configured_tls)?;
-    if generated {
-        tracing::info!(certificate = %cert.display(), "generated a self-signed TLS certificate");
-    }
-    let acceptor = tokio_rustls::TlsAcceptor::from(crate::server::tls::server_config(&cert, &key)?);
-
-    let mut connections = HashMap::new();
-    let mut logins = PgLogins::default();
-    let mut login_levels = HashMap::new();
-    let mut agent_routes = HashMap::new();
-    let mut rules = HashMap::new();
-    for connection in &config.connections {
-        connections.insert(connection.name.clone(), Arc::new(connection.info()));
-        if let Some(levels) = connection.login_levels() {
-            login_levels.insert(connection.name.clone(), levels);
-        }
-        if !connection.agents.is_empty() {
-            agent_routes.insert(connection.name.clone(), connection.agents.clone());
-            continue;
-        }
-        let unavailable = if setup.quickstart {
-            crate::server::quickstart_logins::provision(&setup, connection)
-                .await
-                .err()
-        } else {
-            None
-        };
-        let connection_logins = crate::server::logins::connector_logins(
-            connection,
-            &config.base_dir,
-            unavailable.as_deref(),
-        )?;
-        warn_unset_passwords(connection, &connection_logins);
-        tokio::spawn(crate::server::logins::check(
-            connection.name.clone(),
-            crate::server::logins::exposed_logins(connection, &connection_logins),
-            config.postgres.connect_timeout,
-        ));
-        let book = Arc::new(gatehouse_pg::RuleBook::default());
-        tokio::spawn(crate::server::rule_watch::watch(
-            connection.name.clone(),
-            connection.target_in(&config.base_dir)?,
-            book.clone(),
-            config.postgres.connect_timeout,
-        ));
-        rules.insert(connection.name.clone(), book);
-        for (level, login) in connection_logins {
-            logins.insert(&connection.name, &level, login);
-        }
-    }
-    crate::server::rule_watch::wait_for_first_reads(rules.values(), RULES_AT_START).await;
-    let settings = config.pg_settings();
-    let connector = BuiltinConnector::new(
-        logins,
-        config.postgres.connect_timeout,
-        settings.max_server_message,
-    );
-    // Connections served by agents go through their tunnels; the rest are dialled directly.
-    let agents = if agent_routes.is_empty() {
-        None
-    } else {
-        let authority = crate::server::agent_authority::StoreAuthority {
-            store: store.clone(),
-            audit: audit.clone(),
-            providers: providers.clone(),
-        };
-        let hub =
-            gatehouse_tunnel::AgentHub::new(Arc::new(authority), acceptor.clone(), agent_routes);
-        let listener = TcpListener::bind(config.agents.listen)
-            .await
-            .with_context(|| {
-                format!(
-                    "cannot listen for agents on {} ([agents] listen)",
-                    config.agents.listen
-                )
-            })?;
-        Some((hub, listener))
-    };
-    let builtin: Arc<dyn TargetConnector> = Arc::new(PostgresTargets::new(Arc::new(connector)));
-    let targets: Arc<dyn TargetConnector> = match &agents {
-        Some((hub, _)) => Arc::new(gatehouse_tunnel::RoutedConnector::new(builtin, hub.clone())),
-        None => builtin,
-    };
-    let connector: Arc<dyn gatehouse_pg::Connector> = Arc::new(PgConnector::new(targets));
+    record_start(&audit, &policy.engine).await?;
+    let pipeline = pipeline(&setup, policy.engine.clone(), &store, &audit)?;
+    let (cert, acceptor) = client_tls(&setup)?;
+    let dialled = Dialled::prepare(&setup).await?;
+    let agents = agent_listener(
+        &setup,
+        dialled.agent_routes.clone(),
+        &store,
+        &audit,
+        &providers,
+        &acceptor,
+    )
+    .await?;
     let live = Arc::new(gatehouse_session::LiveSessions::default());
-    let connection_settings = ConnectionSettings {
-        connections,
-        masking: setup.maskings()?,
-        record_results: config
-            .connections
-            .iter()
-            .filter(|c| c.record_results)
-            .map(|c| c.name.clone())
-            .collect(),
-    };
-    let gateway = Arc::new(PgGateway {
-        pipeline: pipeline.clone(),
-        authenticator: Arc::new(store.clone()),
-        connector,
-        connection_settings: ConnectionSettingsInForce::new(connection_settings),
-        logins: login_levels,
-        classifier: Arc::new(Classifier::new(CLASSIFIER_CACHE)),
-        tls: Some(acceptor),
-        settings,
-        cancels: Default::default(),
-        live: live.clone(),
-        rules,
-    });
+    let gateway = Arc::new(pg_gateway(
+        &setup,
+        dialled,
+        agents.as_ref().map(|(hub, _)| hub.clone()),
+        pipeline.clone(),
+        &store,
+        acceptor,
+        live.clone(),
+    )?);
     let connections_reload = config_path.map(|path| {
         crate::server::connections_reload::ConnectionsReload::new(
             path.to_path_buf(),
@@ -218,8 +84,8 @@ pub async fn run(config_path: Option<&Path>, data_dir: Option<&Path>) -> Result<
         )
     });
     let reloader = Arc::new(crate::server::policy_reload::PolicyReloader::new(
-        policy_files,
-        policy_schema,
+        policy.files,
+        policy.schema,
         pipeline,
         audit.clone(),
         connections_reload,
@@ -230,40 +96,15 @@ pub async fn run(config_path: Option<&Path>, data_dir: Option<&Path>) -> Result<
         crate::server::operator::operator(),
     ));
 
-    let pg_listener = TcpListener::bind(config.postgres.listen)
-        .await
-        .with_context(|| {
-            format!(
-                "cannot listen for PostgreSQL clients on {}",
-                config.postgres.listen
-            )
-        })?;
-    let admin_listener = TcpListener::bind(config.admin.listen)
-        .await
-        .with_context(|| format!("cannot listen for admin HTTP on {}", config.admin.listen))?;
+    let pg_listener = bind(config.postgres.listen, "PostgreSQL clients").await?;
+    let admin_listener = bind(config.admin.listen, "admin HTTP").await?;
     let pg_addr = pg_listener.local_addr()?;
     let admin_addr = admin_listener.local_addr()?;
-    let names: Vec<&str> = config.connections.iter().map(|c| c.name.as_str()).collect();
-    tracing::info!(
-        "PostgreSQL listener on {pg_addr} (TLS {}; connections: {})",
-        if gateway.settings.require_tls {
-            "required"
-        } else {
-            "optional"
-        },
-        names.join(", ")
-    );
-    tracing::info!(
-        "admin HTTP listener on http://{admin_addr} (/healthz, /metrics, /v1/approvals, /v1/token, /v1/login, /v1/policy/reload, /mcp)"
-    );
     let agents_addr = match &agents {
-        Some((_, listener)) => {
-            let addr = listener.local_addr()?;
-            tracing::info!("agent listener on {addr} (TLS; agents dial in here)");
-            Some(addr)
-        }
+        Some((_, listener)) => Some(listener.local_addr()?),
         None => None,
     };
+    announce(&setup, &gateway, pg_addr, admin_addr, agents_addr);
     write_listeners_file(&setup.data_dir, pg_addr, admin_addr, agents_addr)?;
 
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
@@ -289,44 +130,17 @@ pub async fn run(config_path: Option<&Path>, data_dir: Option<&Path>) -> Result<
             shutdown_rx.clone(),
         ));
     }
-    let approvals_api = crate::http::approvals::ApiState {
+    let admin_apis = AdminApis {
+        setup: setup.clone(),
         store: store.clone(),
         audit: audit.clone(),
-    };
-    let policy_api = crate::http::policy::routes(crate::http::policy::PolicyApi {
-        api: approvals_api.clone(),
         reloader,
-        admin_groups: config.admin.groups.clone(),
-    });
-    let mcp = crate::mcp::routes(
-        crate::mcp::Base::in_gateway(
-            Setup::load(config_path, data_dir)?,
-            store.clone(),
-            audit.clone(),
-            pg_addr,
-            cert.clone(),
-        ),
-        shutdown_rx.clone(),
-    );
-    let token_exchange = crate::http::token::routes(crate::http::token::TokenApi::new(
         providers,
         signer,
-        audit.clone(),
-        store.clone(),
-        config.tokens.ttl,
-        config.tokens.exchanges_per_minute,
-    ));
-    let token_exchange =
-        token_exchange.merge(crate::http::login::routes(&config.identity_providers));
-    let admin = tokio::spawn(crate::http::admin::serve(
-        admin_listener,
-        metrics,
-        approvals_api,
-        mcp,
-        token_exchange,
-        policy_api,
-        shutdown_rx,
-    ));
+        pg_addr,
+        cert,
+    };
+    let admin = tokio::spawn(admin_apis.serve(admin_listener, metrics, shutdown_rx));
     wait_for_signal().await;
     tracing::info!("shutting down: no new sessions; open sessions get the grace period to finish");
     let _ = shutdown_tx.send(true);
@@ -339,6 +153,345 @@ pub async fn run(config_path: Option<&Path>, data_dir: Option<&Path>) -> Result<
     let _ = std::fs::remove_file(setup.data_dir.join(LISTENERS_FILE));
     tracing::info!("stopped");
     Ok(ExitCode::SUCCESS)
+}
+
+/// The policy set `serve` starts with, and what reloading it needs.
+struct LoadedPolicy {
+    files: Vec<std::path::PathBuf>,
+    schema: gatehouse_policy::PolicySchema,
+    engine: Arc<gatehouse_policy::PolicyEngine>,
+}
+
+impl LoadedPolicy {
+    fn load(setup: &Setup) -> Result<Self> {
+        let files = setup.policy_files()?;
+        let schema = crate::server::protocols::policy_schema()?;
+        let engine = Arc::new(
+            gatehouse_policy::PolicyEngine::load_files(&files, &schema)
+                .map_err(|e| anyhow::anyhow!("{e}"))?,
+        );
+        tracing::info!(version = engine.version(), policies = engine.policy_ids().len(), files = ?files, "policy loaded");
+        for warning in engine.warnings() {
+            tracing::warn!("policy: {warning}");
+        }
+        Ok(LoadedPolicy {
+            files,
+            schema,
+            engine,
+        })
+    }
+}
+
+/// Check the audit log reaches its checkpoint and record, fsynced, which policy gatehouse
+/// starts with: no audit log, no start.
+async fn record_start(
+    audit: &gatehouse_store::AuditLog,
+    policy: &gatehouse_policy::PolicyEngine,
+) -> Result<()> {
+    audit.ensure_reaches_checkpoint().await?;
+    audit
+        .append(
+            &[crate::server::operator::operator_event(
+                AuditEventKind::PolicyChange,
+                "policy:load",
+                Some(format!(
+                    "gatehouse started with policy set version {} ({} policies)",
+                    policy.version(),
+                    policy.policy_ids().len()
+                )),
+            )],
+            Durability::Synced,
+        )
+        .await
+        .map_err(anyhow::Error::msg)
+        .context("cannot write to the audit log; gatehouse does not start without one")?;
+    Ok(())
+}
+
+/// The enforcement pipeline: policy, audit, approvals, grants, and recordings when on (with
+/// their retention sweep).
+fn pipeline(
+    setup: &Setup,
+    policy: Arc<gatehouse_policy::PolicyEngine>,
+    store: &gatehouse_store::Store,
+    audit: &gatehouse_store::AuditLog,
+) -> Result<Pipeline> {
+    let config = &setup.config;
+    let mut pipeline = Pipeline::new(policy, audit_sink(audit))
+        .with_approvals(Arc::new(store.clone()), config.approvals.pending_ttl)
+        .with_access_grants(Arc::new(store.clone()));
+    if config.recording.enabled {
+        let storage = setup.recording_storage(store)?;
+        if config.recording.retain_days > 0 {
+            tokio::spawn(crate::server::retention::sweep_periodically(
+                storage.clone(),
+                audit.clone(),
+                config.recording.retain_days,
+            ));
+        }
+        pipeline = pipeline.with_recordings(storage);
+    }
+    Ok(pipeline)
+}
+
+/// The client-facing certificate (configured, or generated on first start) and its acceptor.
+fn client_tls(setup: &Setup) -> Result<(std::path::PathBuf, tokio_rustls::TlsAcceptor)> {
+    let config = &setup.config;
+    let configured = config
+        .tls
+        .cert_file
+        .as_ref()
+        .zip(config.tls.key_file.as_ref())
+        .map(|(c, k)| (config.resolve(c), config.resolve(k)));
+    let (cert, key, generated) =
+        crate::server::tls::ensure_certificate(&setup.data_dir, configured)?;
+    if generated {
+        tracing::info!(certificate = %cert.display(), "generated a self-signed TLS certificate");
+    }
+    let acceptor = tokio_rustls::TlsAcceptor::from(crate::server::tls::server_config(&cert, &key)?);
+    Ok((cert, acceptor))
+}
+
+/// What the configured connections become at start: the ones clients may name, the server
+/// logins of those the gateway dials itself (provisioned for the quickstart, checked in the
+/// background) with their rewrite rules being read, and the agents that serve the others.
+struct Dialled {
+    connections: HashMap<String, Arc<gatehouse_core::ConnectionInfo>>,
+    logins: PgLogins,
+    login_levels: HashMap<String, gatehouse_pg::LoginLevels>,
+    agent_routes: HashMap<String, Vec<String>>,
+    rules: HashMap<String, Arc<gatehouse_pg::RuleBook>>,
+}
+
+impl Dialled {
+    async fn prepare(setup: &Setup) -> Result<Dialled> {
+        let config = &setup.config;
+        let mut dialled = Dialled {
+            connections: HashMap::new(),
+            logins: PgLogins::default(),
+            login_levels: HashMap::new(),
+            agent_routes: HashMap::new(),
+            rules: HashMap::new(),
+        };
+        for connection in &config.connections {
+            dialled
+                .connections
+                .insert(connection.name.clone(), Arc::new(connection.info()));
+            if let Some(levels) = connection.login_levels() {
+                dialled.login_levels.insert(connection.name.clone(), levels);
+            }
+            if !connection.agents.is_empty() {
+                dialled
+                    .agent_routes
+                    .insert(connection.name.clone(), connection.agents.clone());
+                continue;
+            }
+            let unavailable = if setup.quickstart {
+                crate::server::quickstart_logins::provision(setup, connection)
+                    .await
+                    .err()
+            } else {
+                None
+            };
+            let connection_logins = crate::server::logins::connector_logins(
+                connection,
+                &config.base_dir,
+                unavailable.as_deref(),
+            )?;
+            warn_unset_passwords(connection, &connection_logins);
+            tokio::spawn(crate::server::logins::check(
+                connection.name.clone(),
+                crate::server::logins::exposed_logins(connection, &connection_logins),
+                config.postgres.connect_timeout,
+            ));
+            let book = Arc::new(gatehouse_pg::RuleBook::default());
+            tokio::spawn(crate::server::rule_watch::watch(
+                connection.name.clone(),
+                connection.target_in(&config.base_dir)?,
+                book.clone(),
+                config.postgres.connect_timeout,
+            ));
+            dialled.rules.insert(connection.name.clone(), book);
+            for (level, login) in connection_logins {
+                dialled.logins.insert(&connection.name, &level, login);
+            }
+        }
+        crate::server::rule_watch::wait_for_first_reads(dialled.rules.values(), RULES_AT_START)
+            .await;
+        Ok(dialled)
+    }
+}
+
+/// The agent hub and its listener, when some connection is served by agents.
+async fn agent_listener(
+    setup: &Setup,
+    routes: HashMap<String, Vec<String>>,
+    store: &gatehouse_store::Store,
+    audit: &gatehouse_store::AuditLog,
+    providers: &Arc<crate::server::identity::Providers>,
+    acceptor: &tokio_rustls::TlsAcceptor,
+) -> Result<Option<(Arc<gatehouse_tunnel::AgentHub>, TcpListener)>> {
+    if routes.is_empty() {
+        return Ok(None);
+    }
+    let authority = crate::server::agent_authority::StoreAuthority {
+        store: store.clone(),
+        audit: audit.clone(),
+        providers: providers.clone(),
+    };
+    let hub = gatehouse_tunnel::AgentHub::new(Arc::new(authority), acceptor.clone(), routes);
+    let listen = setup.config.agents.listen;
+    let listener = TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("cannot listen for agents on {listen} ([agents] listen)"))?;
+    Ok(Some((hub, listener)))
+}
+
+/// The PostgreSQL adapter's gateway: connections dialled directly or through the agents'
+/// tunnels (`hub`), the connections' reloadable settings, and the listener's limits.
+fn pg_gateway(
+    setup: &Setup,
+    dialled: Dialled,
+    hub: Option<Arc<gatehouse_tunnel::AgentHub>>,
+    pipeline: Pipeline,
+    store: &gatehouse_store::Store,
+    acceptor: tokio_rustls::TlsAcceptor,
+    live: Arc<gatehouse_session::LiveSessions>,
+) -> Result<PgGateway> {
+    let config = &setup.config;
+    let settings = config.pg_settings();
+    let builtin = BuiltinConnector::new(
+        dialled.logins,
+        config.postgres.connect_timeout,
+        settings.max_server_message,
+    );
+    let builtin: Arc<dyn TargetConnector> = Arc::new(PostgresTargets::new(Arc::new(builtin)));
+    let targets: Arc<dyn TargetConnector> = match hub {
+        Some(hub) => Arc::new(gatehouse_tunnel::RoutedConnector::new(builtin, hub)),
+        None => builtin,
+    };
+    let connection_settings = ConnectionSettings {
+        connections: dialled.connections,
+        masking: setup.maskings()?,
+        record_results: config
+            .connections
+            .iter()
+            .filter(|c| c.record_results)
+            .map(|c| c.name.clone())
+            .collect(),
+    };
+    Ok(PgGateway {
+        pipeline,
+        authenticator: Arc::new(store.clone()),
+        connector: Arc::new(PgConnector::new(targets)),
+        connection_settings: ConnectionSettingsInForce::new(connection_settings),
+        logins: dialled.login_levels,
+        classifier: Arc::new(Classifier::new(CLASSIFIER_CACHE)),
+        tls: Some(acceptor),
+        settings,
+        cancels: Default::default(),
+        live,
+        rules: dialled.rules,
+    })
+}
+
+async fn bind(address: SocketAddr, what: &str) -> Result<TcpListener> {
+    TcpListener::bind(address)
+        .await
+        .with_context(|| format!("cannot listen for {what} on {address}"))
+}
+
+/// Say where the listeners are.
+fn announce(
+    setup: &Setup,
+    gateway: &PgGateway,
+    pg_addr: SocketAddr,
+    admin_addr: SocketAddr,
+    agents_addr: Option<SocketAddr>,
+) {
+    let names: Vec<&str> = setup
+        .config
+        .connections
+        .iter()
+        .map(|c| c.name.as_str())
+        .collect();
+    tracing::info!(
+        "PostgreSQL listener on {pg_addr} (TLS {}; connections: {})",
+        if gateway.settings.require_tls {
+            "required"
+        } else {
+            "optional"
+        },
+        names.join(", ")
+    );
+    tracing::info!(
+        "admin HTTP listener on http://{admin_addr} (/healthz, /metrics, /v1/approvals, /v1/token, /v1/login, /v1/policy/reload, /mcp)"
+    );
+    if let Some(addr) = agents_addr {
+        tracing::info!("agent listener on {addr} (TLS; agents dial in here)");
+    }
+}
+
+/// What the admin listener serves: the reviewer API, policy reload, MCP, token exchange and
+/// login metadata.
+struct AdminApis {
+    setup: Arc<Setup>,
+    store: gatehouse_store::Store,
+    audit: gatehouse_store::AuditLog,
+    reloader: Arc<crate::server::policy_reload::PolicyReloader>,
+    providers: Arc<crate::server::identity::Providers>,
+    signer: gatehouse_identity::TokenSigner,
+    pg_addr: SocketAddr,
+    cert: std::path::PathBuf,
+}
+
+impl AdminApis {
+    async fn serve(
+        self,
+        listener: TcpListener,
+        metrics: metrics_exporter_prometheus::PrometheusHandle,
+        shutdown: watch::Receiver<bool>,
+    ) {
+        let config = &self.setup.config;
+        let approvals_api = crate::http::approvals::ApiState {
+            store: self.store.clone(),
+            audit: self.audit.clone(),
+        };
+        let policy_api = crate::http::policy::routes(crate::http::policy::PolicyApi {
+            api: approvals_api.clone(),
+            reloader: self.reloader,
+            admin_groups: config.admin.groups.clone(),
+        });
+        let token_exchange = crate::http::token::routes(crate::http::token::TokenApi::new(
+            self.providers,
+            self.signer,
+            self.audit.clone(),
+            self.store.clone(),
+            config.tokens.ttl,
+            config.tokens.exchanges_per_minute,
+        ))
+        .merge(crate::http::login::routes(&config.identity_providers));
+        let mcp = crate::mcp::routes(
+            crate::mcp::Base::in_gateway(
+                self.setup.clone(),
+                self.store,
+                self.audit,
+                self.pg_addr,
+                self.cert,
+            ),
+            shutdown.clone(),
+        );
+        crate::http::admin::serve(
+            listener,
+            metrics,
+            approvals_api,
+            mcp,
+            token_exchange,
+            policy_api,
+            shutdown,
+        )
+        .await;
+    }
 }
 
 /// A login whose `password_env` is not set logs in without a password: fine for trust
