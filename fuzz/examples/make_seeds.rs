@@ -60,7 +60,7 @@ fn frontend(dir: &Path) {
     wire::parse(
         &mut out,
         "s1",
-        "SELECT $1::text, $2::int4",
+        b"SELECT $1::text, $2::int4",
         &[0, 2, 0, 0, 0, 25, 0, 0, 0, 23],
     );
     wire::bind(
@@ -74,7 +74,7 @@ fn frontend(dir: &Path) {
     wire::target(&mut out, b'D', b'P', "p1");
     wire::execute(&mut out, "p1", 0);
     out.extend_from_slice(&frame(b'S', &[]));
-    wire::parse(&mut out, "", "DELETE FROM t RETURNING *", &[0, 0]);
+    wire::parse(&mut out, "", b"DELETE FROM t RETURNING *", &[0, 0]);
     wire::bind(&mut out, "", "", &[0, 0, 0, 0, 0, 0]);
     wire::execute(&mut out, "", 10);
     out.extend_from_slice(&frame(b'H', &[]));
