@@ -7,6 +7,7 @@
 //! works as well but rebuilds every dependency without instrumentation).
 
 use bytes::BytesMut;
+use gatehouse_pg::wire::tags::{backend, frontend, target_kind, transaction_status};
 use gatehouse_pg::wire::{self, Severity};
 use gatehouse_recording::{RecordingEvent, RecordingHeader, RecordingWriter, WriterConfig};
 use std::path::{Path, PathBuf};
@@ -45,7 +46,7 @@ fn frontend(dir: &Path) {
     simple.extend_from_slice(&startup);
     simple.extend_from_slice(&wire::password_message("gh_0123abcd_secretsecret"));
     simple.extend_from_slice(&wire::query("SELECT * FROM users WHERE id = 1; BEGIN"));
-    simple.extend_from_slice(&frame(b'X', &[]));
+    simple.extend_from_slice(&frame(frontend::TERMINATE, &[]));
     write(dir, "simple_query", &simple);
 
     let mut extended = FRONT.to_vec();
@@ -60,7 +61,7 @@ fn frontend(dir: &Path) {
     wire::parse(
         &mut out,
         "s1",
-        "SELECT $1::text, $2::int4",
+        b"SELECT $1::text, $2::int4",
         &[0, 2, 0, 0, 0, 25, 0, 0, 0, 23],
     );
     wire::bind(
@@ -71,21 +72,24 @@ fn frontend(dir: &Path) {
             0, 1, 0, 0, 0, 2, 0, 0, 0, 3, b'a', b'@', b'b', 0, 0, 0, 1, b'7', 0, 1, 0, 1,
         ],
     );
-    wire::target(&mut out, b'D', b'P', "p1");
+    wire::target(&mut out, frontend::DESCRIBE, target_kind::PORTAL, "p1");
     wire::execute(&mut out, "p1", 0);
-    out.extend_from_slice(&frame(b'S', &[]));
-    wire::parse(&mut out, "", "DELETE FROM t RETURNING *", &[0, 0]);
+    out.extend_from_slice(&frame(frontend::SYNC, &[]));
+    wire::parse(&mut out, "", b"DELETE FROM t RETURNING *", &[0, 0]);
     wire::bind(&mut out, "", "", &[0, 0, 0, 0, 0, 0]);
     wire::execute(&mut out, "", 10);
-    out.extend_from_slice(&frame(b'H', &[]));
-    wire::target(&mut out, b'C', b'S', "s1");
-    wire::target(&mut out, b'D', b'S', "");
-    out.extend_from_slice(&frame(b'S', &[]));
-    out.extend_from_slice(&frame(b'F', &[0, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0]));
-    out.extend_from_slice(&frame(b'd', b"1\tjane@example.com\n"));
-    out.extend_from_slice(&frame(b'c', &[]));
-    out.extend_from_slice(&frame(b'f', b"client gave up\0"));
-    out.extend_from_slice(&frame(b'X', &[]));
+    out.extend_from_slice(&frame(frontend::FLUSH, &[]));
+    wire::target(&mut out, frontend::CLOSE, target_kind::STATEMENT, "s1");
+    wire::target(&mut out, frontend::DESCRIBE, target_kind::STATEMENT, "");
+    out.extend_from_slice(&frame(frontend::SYNC, &[]));
+    out.extend_from_slice(&frame(
+        frontend::FUNCTION_CALL,
+        &[0, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+    ));
+    out.extend_from_slice(&frame(frontend::COPY_DATA, b"1\tjane@example.com\n"));
+    out.extend_from_slice(&frame(frontend::COPY_DONE, &[]));
+    out.extend_from_slice(&frame(frontend::COPY_FAIL, b"client gave up\0"));
+    out.extend_from_slice(&frame(frontend::TERMINATE, &[]));
     extended.extend_from_slice(&out);
     write(dir, "ssl_extended_protocol", &extended);
 
@@ -101,8 +105,8 @@ fn frontend(dir: &Path) {
     let mut v32 = wire::startup_message(&[("user", "ana")]).to_vec();
     v32[4..8].copy_from_slice(&(3 << 16 | 2i32).to_be_bytes());
     gss.extend_from_slice(&v32);
-    gss.extend_from_slice(&frame(b'p', b"token\0"));
-    gss.extend_from_slice(&frame(b'Q', b"SHOW search_path\0"));
+    gss.extend_from_slice(&frame(frontend::PASSWORD_MESSAGE, b"token\0"));
+    gss.extend_from_slice(&frame(frontend::QUERY, b"SHOW search_path\0"));
     write(dir, "gssenc_protocol_3_2_one_byte_reads", &gss);
 }
 
@@ -113,8 +117,11 @@ fn backend(dir: &Path) {
     md5.extend_from_slice(&wire::authentication(0, &[]));
     md5.extend_from_slice(&wire::parameter_status("server_version", "15.20"));
     md5.extend_from_slice(&wire::backend_key_data(4242, 1717));
-    md5.extend_from_slice(&frame(b'N', b"SNOTICE\0C00000\0Mhello\0\0"));
-    md5.extend_from_slice(&wire::ready_for_query(b'I'));
+    md5.extend_from_slice(&frame(
+        backend::NOTICE_RESPONSE,
+        b"SNOTICE\0C00000\0Mhello\0\0",
+    ));
+    md5.extend_from_slice(&wire::ready_for_query(transaction_status::IDLE));
     write(dir, "auth_md5_startup", &md5);
 
     let mut scram = vec![63, 0];
@@ -131,7 +138,7 @@ fn backend(dir: &Path) {
         b"v=6rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4=",
     ));
     scram.extend_from_slice(&wire::authentication(0, &[]));
-    scram.extend_from_slice(&wire::ready_for_query(b'I'));
+    scram.extend_from_slice(&wire::ready_for_query(transaction_status::IDLE));
     write(dir, "auth_scram", &scram);
 
     // Binary and text columns of every layout the masking plan knows.
@@ -194,39 +201,51 @@ fn backend(dir: &Path) {
         ],
     ];
     let mut result = vec![63, 8 | 5];
-    result.extend_from_slice(&frame(b'T', &description));
+    result.extend_from_slice(&frame(backend::ROW_DESCRIPTION, &description));
     for row in values {
         let mut body = (row.len() as i16).to_be_bytes().to_vec();
         for value in row {
             body.extend_from_slice(&(value.len() as i32).to_be_bytes());
             body.extend_from_slice(value);
         }
-        result.extend_from_slice(&frame(b'D', &body));
+        result.extend_from_slice(&frame(backend::DATA_ROW, &body));
     }
     let mut null_row = (columns.len() as i16).to_be_bytes().to_vec();
     for _ in columns {
         null_row.extend_from_slice(&(-1i32).to_be_bytes());
     }
-    result.extend_from_slice(&frame(b'D', &null_row));
-    result.extend_from_slice(&frame(b'C', b"SELECT 3\0"));
-    result.extend_from_slice(&wire::ready_for_query(b'T'));
+    result.extend_from_slice(&frame(backend::DATA_ROW, &null_row));
+    result.extend_from_slice(&frame(backend::COMMAND_COMPLETE, b"SELECT 3\0"));
+    result.extend_from_slice(&wire::ready_for_query(transaction_status::IN_TRANSACTION));
     write(dir, "masked_result_every_layout", &result);
     let mut default_config = result.clone();
     default_config[1] = 0;
     write(dir, "masked_result_default_config", &default_config);
 
     let mut copy = vec![63, 0];
-    copy.extend_from_slice(&frame(b'H', &[0, 0, 3, 0, 0, 0, 0, 0, 0]));
-    copy.extend_from_slice(&frame(b'd', b"1\tjane.doe@example.com\t\\N\n"));
-    copy.extend_from_slice(&frame(b'd', b"2\tcard\\t4111 1111 1111 1111\tok\\\\x\n"));
-    copy.extend_from_slice(&frame(b'c', &[]));
-    copy.extend_from_slice(&frame(b'C', b"COPY 2\0"));
+    copy.extend_from_slice(&frame(
+        backend::COPY_OUT_RESPONSE,
+        &[0, 0, 3, 0, 0, 0, 0, 0, 0],
+    ));
+    copy.extend_from_slice(&frame(
+        backend::COPY_DATA,
+        b"1\tjane.doe@example.com\t\\N\n",
+    ));
+    copy.extend_from_slice(&frame(
+        backend::COPY_DATA,
+        b"2\tcard\\t4111 1111 1111 1111\tok\\\\x\n",
+    ));
+    copy.extend_from_slice(&frame(backend::COPY_DONE, &[]));
+    copy.extend_from_slice(&frame(backend::COMMAND_COMPLETE, b"COPY 2\0"));
     write(dir, "copy_out_text", &copy);
     let mut csv = vec![63, 16 | 1];
-    csv.extend_from_slice(&frame(b'H', &[0, 0, 2, 0, 0, 0, 0]));
-    csv.extend_from_slice(&frame(b'd', b"1,\"jane.doe@example.com\",\n"));
-    csv.extend_from_slice(&frame(b'd', b"2,\"a \"\"quoted\"\" 123-45-6789\",x\r\n"));
-    csv.extend_from_slice(&frame(b'c', &[]));
+    csv.extend_from_slice(&frame(backend::COPY_OUT_RESPONSE, &[0, 0, 2, 0, 0, 0, 0]));
+    csv.extend_from_slice(&frame(backend::COPY_DATA, b"1,\"jane.doe@example.com\",\n"));
+    csv.extend_from_slice(&frame(
+        backend::COPY_DATA,
+        b"2,\"a \"\"quoted\"\" 123-45-6789\",x\r\n",
+    ));
+    csv.extend_from_slice(&frame(backend::COPY_DONE, &[]));
     write(dir, "copy_out_csv", &csv);
 
     let mut error = vec![0, 0];
@@ -237,7 +256,7 @@ fn backend(dir: &Path) {
         Some("detail"),
         Some("hint"),
     ));
-    error.extend_from_slice(&wire::ready_for_query(b'E'));
+    error.extend_from_slice(&wire::ready_for_query(transaction_status::FAILED));
     write(dir, "error_response", &error);
 }
 

@@ -4,6 +4,7 @@
 
 use crate::connector::{BackendKey, Stream};
 use crate::startup_settings::{StartupSetting, startup_settings};
+use crate::wire::tags::frontend;
 use crate::wire::{self, FrameReader, Severity};
 use crate::{PgError, PgGateway};
 use bytes::BytesMut;
@@ -222,7 +223,7 @@ async fn startup(
             "client closed the connection instead of sending a password".into(),
         ));
     };
-    if frame.tag != b'p' {
+    if frame.tag != frontend::PASSWORD_MESSAGE {
         let message = "expected a password message: pass your gatehouse token as the password";
         refuse(&mut reader, "08P01", message, None).await;
         return Err(PgError::Protocol(message.into()));

@@ -3,6 +3,7 @@
 //! The credentials come from the gateway's configuration and never from the client.
 
 use crate::connector::{BackendKey, PgTarget, Stream, UpstreamSession};
+use crate::wire::tags::{backend, frontend};
 use crate::wire::{self, FrameReader};
 use crate::{PgError, tls};
 use gatehouse_core::SecretString;
@@ -50,20 +51,20 @@ pub(crate) async fn open(
     loop {
         let frame = next_frame(&mut reader).await?;
         match frame.tag {
-            b'S' => {
+            backend::PARAMETER_STATUS => {
                 let mut body = wire::BodyReader::new(frame.body(), "ParameterStatus");
                 parameters.push((body.cstr()?.to_owned(), body.cstr()?.to_owned()));
             }
-            b'K' => {
+            backend::BACKEND_KEY_DATA => {
                 let mut body = wire::BodyReader::new(frame.body(), "BackendKeyData");
                 key = Some(BackendKey {
                     process_id: body.i32()?,
                     secret: body.i32()?,
                 });
             }
-            b'N' => {}
-            b'E' => return Err(server_refused(target, frame.body())),
-            b'Z' => break,
+            backend::NOTICE_RESPONSE => {}
+            backend::ERROR_RESPONSE => return Err(server_refused(target, frame.body())),
+            backend::READY_FOR_QUERY => break,
             other => {
                 return Err(PgError::Protocol(format!(
                     "server sent unexpected message type {:?} during startup",
@@ -174,10 +175,10 @@ async fn authenticate(
     let mut scram: Option<ScramSha256> = None;
     loop {
         let frame = next_frame(reader).await?;
-        if frame.tag == b'E' {
+        if frame.tag == backend::ERROR_RESPONSE {
             return Err(server_refused(target, frame.body()));
         }
-        if frame.tag != b'R' {
+        if frame.tag != backend::AUTHENTICATION {
             return Err(PgError::Protocol(format!(
                 "server sent message type {:?} instead of an authentication request",
                 char::from(frame.tag)
@@ -224,7 +225,7 @@ async fn authenticate(
                 client.update(body.remaining()).map_err(|e| {
                     PgError::Upstream(format!("SCRAM exchange with the server failed: {e}"))
                 })?;
-                wire::raw_message(b'p', client.message())
+                wire::raw_message(frontend::SASL_RESPONSE, client.message())
             }
             12 => {
                 let client = scram

@@ -27,6 +27,7 @@
 use gatehouse_fuzz::{Chunked, MASKERS, block_on};
 use gatehouse_mask::{ColumnMask, ColumnRef, Masker};
 use gatehouse_pg::fuzzing::{mask_copy_data, mask_result};
+use gatehouse_pg::wire::tags::{backend, frontend};
 use gatehouse_pg::wire::{self, BodyReader, FrameReader};
 use postgres_protocol::authentication::md5_hash;
 use postgres_protocol::authentication::sasl::{ChannelBinding, ScramSha256};
@@ -90,41 +91,41 @@ fn main() {
 impl State<'_> {
     /// One frame; `false` when the gateway would end the connection here.
     fn frame(&mut self, tag: u8, body: &[u8]) -> bool {
-        if tag != b'D' {
+        if tag != backend::DATA_ROW {
             self.end_result();
             if self.ended {
                 return false;
             }
         }
-        if tag != b'd' && tag != b'H' {
+        if tag != backend::COPY_DATA && tag != backend::COPY_OUT_RESPONSE {
             self.copying = false;
         }
         match tag {
-            b'R' => return self.authentication(body),
-            b'S' => {
+            backend::AUTHENTICATION => return self.authentication(body),
+            backend::PARAMETER_STATUS => {
                 let mut reader = BodyReader::new(body, "ParameterStatus");
                 let _ = (reader.cstr(), reader.cstr());
             }
-            b'K' => {
+            backend::BACKEND_KEY_DATA => {
                 let mut reader = BodyReader::new(body, "BackendKeyData");
                 let _ = (reader.i32(), reader.i32());
             }
-            b'E' | b'N' => {
+            backend::ERROR_RESPONSE | backend::NOTICE_RESPONSE => {
                 let fields = wire::error_fields(body).unwrap_or_default();
                 let _ = wire::describe_error(&fields);
             }
-            b'C' => {
+            backend::COMMAND_COMPLETE => {
                 if let Some(tag) = wire::command_tag(body) {
                     let _ = tag.rsplit(' ').next().map(str::parse::<u64>);
                 }
             }
             // As `session::outbound::next_valid`: a RowDescription that does not decode or a
             // DataRow whose lengths do not add up ends the session before masking sees it.
-            b'T' => match wire::row_description(body) {
+            backend::ROW_DESCRIPTION => match wire::row_description(body) {
                 Ok(_) => self.description = Some(body.to_vec()),
                 Err(_) => return false,
             },
-            b'D' => {
+            backend::DATA_ROW => {
                 if wire::check_data_row(body).is_err() {
                     return false;
                 }
@@ -134,10 +135,23 @@ impl State<'_> {
                 );
                 self.rows.push(body.to_vec());
             }
-            b'H' => self.copying = body.first() != Some(&1),
-            b'd' if self.copying => self.copy_data(body),
-            b'1' | b'2' | b'3' | b'A' | b'c' | b'd' | b'G' | b'I' | b'n' | b's' | b't' | b'V'
-            | b'W' | b'Z' | b'v' => {}
+            backend::COPY_OUT_RESPONSE => self.copying = body.first() != Some(&1),
+            backend::COPY_DATA if self.copying => self.copy_data(body),
+            backend::PARSE_COMPLETE
+            | backend::BIND_COMPLETE
+            | backend::CLOSE_COMPLETE
+            | backend::NOTIFICATION_RESPONSE
+            | backend::COPY_DONE
+            | backend::COPY_DATA
+            | backend::COPY_IN_RESPONSE
+            | backend::EMPTY_QUERY_RESPONSE
+            | backend::NO_DATA
+            | backend::PORTAL_SUSPENDED
+            | backend::PARAMETER_DESCRIPTION
+            | backend::FUNCTION_CALL_RESPONSE
+            | backend::COPY_BOTH_RESPONSE
+            | backend::READY_FOR_QUERY
+            | backend::NEGOTIATE_PROTOCOL_VERSION => {}
             // No such message in PostgreSQL's protocol: the gateway ends the session.
             _ => return false,
         }
@@ -187,7 +201,7 @@ impl State<'_> {
                 }
                 match client.update(&message) {
                     Ok(()) => {
-                        let _ = wire::raw_message(b'p', client.message());
+                        let _ = wire::raw_message(frontend::SASL_RESPONSE, client.message());
                         true
                     }
                     Err(_) => false,

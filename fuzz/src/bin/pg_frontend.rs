@@ -14,6 +14,7 @@
 
 use bytes::BytesMut;
 use gatehouse_fuzz::{Chunked, block_on};
+use gatehouse_pg::wire::tags::frontend;
 use gatehouse_pg::wire::{self, BodyReader, FrameReader};
 
 fn main() {
@@ -77,7 +78,7 @@ async fn session(stream: &[u8], chunk: usize, limit: usize) {
         assert_eq!(usize::try_from(declared).ok(), Some(frame.raw.len() - 1));
         if first {
             first = false;
-            if frame.tag == b'p' {
+            if frame.tag == frontend::PASSWORD_MESSAGE {
                 let _ = BodyReader::new(frame.body(), "PasswordMessage").cstr();
                 continue;
             }
@@ -92,12 +93,17 @@ async fn session(stream: &[u8], chunk: usize, limit: usize) {
 /// One message of a running session, decoded as `session::inbound` does; false ends it.
 fn session_message(tag: u8, body: &[u8]) -> bool {
     match tag {
-        b'Q' => wire::query_message(body).is_ok(),
-        b'P' => wire::parse_message(body).is_ok(),
-        b'B' => wire::bind_message(body).is_ok(),
-        b'E' => wire::execute_message(body).is_ok(),
-        b'D' | b'C' => wire::target_message(body, "Describe").is_ok(),
-        b'S' | b'H' | b'd' | b'c' | b'f' | b'F' => true,
+        frontend::QUERY => wire::query_message(body).is_ok(),
+        frontend::PARSE => wire::parse_message(body).is_ok(),
+        frontend::BIND => wire::bind_message(body).is_ok(),
+        frontend::EXECUTE => wire::execute_message(body).is_ok(),
+        frontend::DESCRIBE | frontend::CLOSE => wire::target_message(body, "Describe").is_ok(),
+        frontend::SYNC
+        | frontend::FLUSH
+        | frontend::COPY_DATA
+        | frontend::COPY_DONE
+        | frontend::COPY_FAIL
+        | frontend::FUNCTION_CALL => true,
         _ => false,
     }
 }
@@ -128,7 +134,7 @@ fn decode_bodies(body: &[u8]) {
         assert_eq!(&out[5..], body, "Execute re-encoding");
         out.clear();
     }
-    for (tag, what) in [(b'D', "Describe"), (b'C', "Close")] {
+    for (tag, what) in [(frontend::DESCRIBE, "Describe"), (frontend::CLOSE, "Close")] {
         if let Ok((kind, name)) = wire::target_message(body, what) {
             wire::target(&mut out, tag, kind, name);
             assert_eq!(&out[5..], body, "{what} re-encoding");

@@ -20,6 +20,7 @@ use super::results::StatementHint;
 use super::server_model::{DescribeRelay, Forwarded, Sent};
 use super::statement_context::{self, BoundParameters};
 use super::{Ending, Shared};
+use crate::wire::tags::{frontend, target_kind, transaction_status};
 use crate::wire::{self, FrameReader, Severity};
 use crate::{ConnectionMasking, PgError, PgGateway};
 use bytes::{Bytes, BytesMut};
@@ -161,35 +162,37 @@ impl<'a, R: AsyncRead + Unpin> Inbound<'a, R> {
             self.hold_for_copy(frame.tag, server).await?;
             let body = frame.body();
             match frame.tag {
-                b'Q' => {
+                frontend::QUERY => {
                     self.on_query(wire::query_message(body)?, &frame.raw, server)
                         .await?;
                 }
-                b'P' => self.on_parse(body)?,
-                b'B' => self.on_bind(body)?,
-                b'E' => self.on_execute(body, server).await?,
-                b'D' | b'C' => self.on_describe_or_close(frame.tag, body)?,
-                b'S' => {
+                frontend::PARSE => self.on_parse(body)?,
+                frontend::BIND => self.on_bind(body)?,
+                frontend::EXECUTE => self.on_execute(body, server).await?,
+                frontend::DESCRIBE | frontend::CLOSE => {
+                    self.on_describe_or_close(frame.tag, body)?
+                }
+                frontend::SYNC => {
                     self.skipping_until_sync = false;
                     self.send_sync();
                 }
-                b'H' if !self.skipping_until_sync => {
+                frontend::FLUSH if !self.skipping_until_sync => {
                     self.extended_since_sync = true;
                     self.send(Sent::Flush, &frame.raw);
                 }
-                b'H' => {}
-                b'd' => self.send(Sent::CopyData, &frame.raw),
-                b'c' | b'f' => {
+                frontend::FLUSH => {}
+                frontend::COPY_DATA => self.send(Sent::CopyData, &frame.raw),
+                frontend::COPY_DONE | frontend::COPY_FAIL => {
                     self.copy_ends_sent += 1;
-                    let entry = if frame.tag == b'c' {
+                    let entry = if frame.tag == frontend::COPY_DONE {
                         Sent::CopyDone
                     } else {
                         Sent::CopyFail
                     };
                     self.send(entry, &frame.raw);
                 }
-                b'F' => self.on_function_call(&frame.raw).await,
-                b'X' => {
+                frontend::FUNCTION_CALL => self.on_function_call(&frame.raw).await,
+                frontend::TERMINATE => {
                     self.out.extend_from_slice(&frame.raw);
                     self.flush(server).await?;
                     return Ok(Ending::ClientTerminated);
@@ -244,7 +247,7 @@ impl<'a, R: AsyncRead + Unpin> Inbound<'a, R> {
     fn send_sync(&mut self) {
         self.syncs_sent += 1;
         self.extended_since_sync = false;
-        self.send(Sent::Sync, &wire::raw_message(b'S', &[]));
+        self.send(Sent::Sync, &wire::raw_message(frontend::SYNC, &[]));
     }
 
     /// Append a decided request. Requires the [`Permit`] that only an allowed, recorded
@@ -308,17 +311,17 @@ impl<'a, R: AsyncRead + Unpin> Inbound<'a, R> {
             return Ok(());
         };
         match tag {
-            b'd' => {
+            frontend::COPY_DATA => {
                 window.data_sent = true;
                 return Ok(());
             }
-            b'c' | b'f' => {
+            frontend::COPY_DONE | frontend::COPY_FAIL => {
                 window.data_sent = false;
                 return Ok(());
             }
-            b'H' | b'X' => return Ok(()),
-            b'S' if !window.data_sent => return Ok(()),
-            b'S' => {
+            frontend::FLUSH | frontend::TERMINATE => return Ok(()),
+            frontend::SYNC if !window.data_sent => return Ok(()),
+            frontend::SYNC => {
                 return Err(PgError::Protocol(
                     "client sent Sync in the middle of COPY data; end the data with CopyDone or CopyFail first".into(),
                 ));
@@ -571,7 +574,12 @@ impl<'a, R: AsyncRead + Unpin> Inbound<'a, R> {
                             .and_then(|s| s.hint.clone())
                             .unwrap_or_default();
                         let mut describe = BytesMut::new();
-                        wire::target(&mut describe, b'D', b'P', &backend_name);
+                        wire::target(
+                            &mut describe,
+                            frontend::DESCRIBE,
+                            target_kind::PORTAL,
+                            &backend_name,
+                        );
                         this.send(
                             Sent::DescribePortal {
                                 planning: Some(hint),
@@ -609,9 +617,13 @@ impl<'a, R: AsyncRead + Unpin> Inbound<'a, R> {
         if self.skipping_until_sync {
             return Ok(());
         }
-        let what = if tag == b'D' { "Describe" } else { "Close" };
+        let what = if tag == frontend::DESCRIBE {
+            "Describe"
+        } else {
+            "Close"
+        };
         let (kind, name) = wire::target_message(body, what)?;
-        let target = if kind == b'S' {
+        let target = if kind == target_kind::STATEMENT {
             Target::Statement
         } else {
             Target::Portal
@@ -620,15 +632,15 @@ impl<'a, R: AsyncRead + Unpin> Inbound<'a, R> {
             Some((backend_name, _)) => backend_name,
             None => self.missing_name(),
         };
-        if tag == b'C' {
+        if tag == frontend::CLOSE {
             match target {
                 Target::Statement => self.statements.remove(name),
                 Target::Portal => self.portals.remove(name),
             };
         }
         let entry = match (tag, kind) {
-            (b'D', b'S') => Sent::DescribeStatement,
-            (b'D', _) => Sent::DescribePortal {
+            (frontend::DESCRIBE, target_kind::STATEMENT) => Sent::DescribeStatement,
+            (frontend::DESCRIBE, _) => Sent::DescribePortal {
                 planning: None,
                 relay: DescribeRelay::All,
             },
@@ -651,7 +663,7 @@ impl<'a, R: AsyncRead + Unpin> Inbound<'a, R> {
         server: &mut W,
     ) -> Result<(), PgError> {
         let execute = self.entries_sent;
-        self.send(Sent::Flush, &wire::raw_message(b'H', &[]));
+        self.send(Sent::Flush, &wire::raw_message(frontend::FLUSH, &[]));
         self.flush(server).await?;
         let mut progress = self.shared.progress();
         let waited = progress
@@ -721,7 +733,7 @@ impl<'a, R: AsyncRead + Unpin> Inbound<'a, R> {
                 &message,
             );
             message.clear();
-            wire::target(&mut message, b'D', b'P', "");
+            wire::target(&mut message, frontend::DESCRIBE, target_kind::PORTAL, "");
             this.send(
                 Sent::DescribePortal {
                     planning: hint,
@@ -772,7 +784,7 @@ impl<'a, R: AsyncRead + Unpin> Inbound<'a, R> {
         let sent = self.entries_sent;
         let mut progress = self.shared.progress();
         let idle = progress.wait_for(|p| p.retired >= sent).await;
-        Ok(matches!(idle, Ok(seen) if seen.transaction_status != b'E'))
+        Ok(matches!(idle, Ok(seen) if seen.transaction_status != transaction_status::FAILED))
     }
 
     fn forward_deallocate(&mut self, permit: Permit, statements: &[SqlStatement], name: &str) {
@@ -781,7 +793,12 @@ impl<'a, R: AsyncRead + Unpin> Inbound<'a, R> {
         };
         self.forward_permitted(permit, statements, |this, mut forwarded| {
             let mut close = BytesMut::new();
-            wire::target(&mut close, b'C', b'S', &tracked.backend_name);
+            wire::target(
+                &mut close,
+                frontend::CLOSE,
+                target_kind::STATEMENT,
+                &tracked.backend_name,
+            );
             this.send(
                 Sent::Close {
                     deallocate: forwarded.pop_front(),
@@ -999,7 +1016,9 @@ impl<'a, R: AsyncRead + Unpin> Inbound<'a, R> {
         server: &mut W,
     ) -> Result<Option<Vec<(String, String)>>, PgError> {
         let progress = self.shared.progress();
-        if progress.borrow().transaction_status == b'E' || progress.borrow().skipping {
+        if progress.borrow().transaction_status == transaction_status::FAILED
+            || progress.borrow().skipping
+        {
             return Ok(None);
         }
         drop(progress);
@@ -1044,16 +1063,26 @@ impl<'a, R: AsyncRead + Unpin> Inbound<'a, R> {
                 Some(refusal.clone()),
             );
             message.clear();
-            wire::target(&mut message, b'C', b'P', &statement_name);
+            wire::target(
+                &mut message,
+                frontend::CLOSE,
+                target_kind::PORTAL,
+                &statement_name,
+            );
             self.send_own(
                 Sent::Close { deallocate: None },
                 &message,
                 Some(refusal.clone()),
             );
             message.clear();
-            wire::target(&mut message, b'C', b'S', &statement_name);
+            wire::target(
+                &mut message,
+                frontend::CLOSE,
+                target_kind::STATEMENT,
+                &statement_name,
+            );
             self.send_own(Sent::Close { deallocate: None }, &message, Some(refusal));
-            self.send_own(Sent::Flush, &wire::raw_message(b'H', &[]), None);
+            self.send_own(Sent::Flush, &wire::raw_message(frontend::FLUSH, &[]), None);
         } else {
             self.send_own(
                 Sent::Query {

@@ -15,12 +15,17 @@ use super::results::StatementHint;
 use super::server_model::{Placed, StatementEnding};
 use crate::encoding::TextEncoding;
 use crate::masking::{ConnectionMasking, ResultMasking, mask_copy_row};
+use crate::wire::tags::{backend, error_field};
 use crate::{PgError, wire};
 use bytes::{BufMut, Bytes, BytesMut};
 use gatehouse_mask::{ColumnMask, MaskCounts, Masked};
 
 /// Error and notice fields that are never masked: severity (localized and not) and SQLSTATE.
-const PLAIN_FIELDS: &[u8] = b"SVC";
+const PLAIN_FIELDS: &[u8] = &[
+    error_field::SEVERITY,
+    error_field::SEVERITY_NONLOCALIZED,
+    error_field::CODE,
+];
 
 pub(super) struct ResponseMasker<'m> {
     masking: &'m ConnectionMasking,
@@ -61,7 +66,7 @@ impl<'m> ResponseMasker<'m> {
         let mut out = BytesMut::with_capacity(body.len() + 16);
         self.put_text(&mut out, &masked_name);
         self.put_text(&mut out, &masked_value);
-        Ok(Some(wire::raw_message(b'S', &out)))
+        Ok(Some(wire::raw_message(backend::PARAMETER_STATUS, &out)))
     }
 
     /// A NUL-terminated string field in the session's encoding; a NUL inside (impossible in
@@ -100,7 +105,7 @@ impl<'m> ResponseMasker<'m> {
         out.put_i32(process);
         self.put_text(&mut out, &masked_channel);
         self.put_text(&mut out, &masked_payload);
-        Some(wire::raw_message(b'A', &out))
+        Some(wire::raw_message(backend::NOTIFICATION_RESPONSE, &out))
     }
 
     /// An `ErrorResponse` or `NoticeResponse` (`tag`): every field masked, or, for the
@@ -120,9 +125,13 @@ impl<'m> ResponseMasker<'m> {
                 .find(|(own, _)| *own == code)
                 .map(|(_, value)| value.as_str())
         };
-        let sqlstate = field(b'C').unwrap_or("XX000").to_owned();
-        let severity = field(b'S').unwrap_or(if tag == b'E' { "ERROR" } else { "NOTICE" });
-        let withheld = (tag == b'E')
+        let sqlstate = field(error_field::CODE).unwrap_or("XX000").to_owned();
+        let severity = field(error_field::SEVERITY).unwrap_or(if tag == backend::ERROR_RESPONSE {
+            "ERROR"
+        } else {
+            "NOTICE"
+        });
+        let withheld = (tag == backend::ERROR_RESPONSE)
             .then(|| self.computed_on(placed))
             .flatten()
             .map(|column| {
@@ -132,16 +141,21 @@ impl<'m> ResponseMasker<'m> {
             });
         let masked: Vec<(u8, String)> = match (&withheld, fields.is_empty()) {
             (Some(message), _) => vec![
-                (b'S', severity.to_owned()),
-                (b'V', field(b'V').unwrap_or(severity).to_owned()),
-                (b'C', sqlstate.clone()),
-                (b'M', message.clone()),
+                (error_field::SEVERITY, severity.to_owned()),
+                (
+                    error_field::SEVERITY_NONLOCALIZED,
+                    field(error_field::SEVERITY_NONLOCALIZED)
+                        .unwrap_or(severity)
+                        .to_owned(),
+                ),
+                (error_field::CODE, sqlstate.clone()),
+                (error_field::MESSAGE, message.clone()),
             ],
             (None, true) => vec![
-                (b'S', severity.to_owned()),
-                (b'C', sqlstate.clone()),
+                (error_field::SEVERITY, severity.to_owned()),
+                (error_field::CODE, sqlstate.clone()),
                 (
-                    b'M',
+                    error_field::MESSAGE,
                     "gatehouse: the server sent a message gatehouse cannot read to mask it"
                         .to_owned(),
                 ),
@@ -157,10 +171,10 @@ impl<'m> ResponseMasker<'m> {
                 })
                 .collect(),
         };
-        if tag == b'E' {
+        if tag == backend::ERROR_RESPONSE {
             let message = masked
                 .iter()
-                .find(|(code, _)| *code == b'M')
+                .find(|(code, _)| *code == error_field::MESSAGE)
                 .map_or("", |(_, value)| value.as_str());
             for finished in &mut placed.finished {
                 if let StatementEnding::Failed(error) = &mut finished.ending {
@@ -244,7 +258,7 @@ impl<'m> ResponseMasker<'m> {
             ));
         };
         plan.mask_row(&self.masking.masker, body, &mut self.counts, self.encoding)
-            .map(|row| row.map(|row| wire::raw_message(b'D', &row)))
+            .map(|row| row.map(|row| wire::raw_message(backend::DATA_ROW, &row)))
             .map_err(|refusal| PgError::CannotMask(refusal.0))
     }
 
@@ -278,7 +292,7 @@ impl<'m> ResponseMasker<'m> {
             &mut self.counts,
             self.encoding,
         )
-        .map(|row| row.map(|row| wire::raw_message(b'd', &row)))
+        .map(|row| row.map(|row| wire::raw_message(backend::COPY_DATA, &row)))
         .map_err(|refusal| PgError::CannotMask(refusal.0))
     }
 

@@ -23,6 +23,7 @@ use crate::connector::{BackendKey, UpstreamSession};
 use crate::encoding::TextEncoding;
 use crate::handshake::Accepted;
 use crate::startup_settings::StartupSetting;
+use crate::wire::tags::{frontend, transaction_status};
 use crate::wire::{self, FrameReader, Severity};
 use crate::{ConnectionMasking, PgError, PgGateway};
 use gatehouse_core::Action;
@@ -200,7 +201,7 @@ pub(crate) async fn run(
     if let Some(BackendKey { process_id, secret }) = client_key {
         greeting.extend_from_slice(&wire::backend_key_data(process_id, secret));
     }
-    greeting.extend_from_slice(&wire::ready_for_query(b'I'));
+    greeting.extend_from_slice(&wire::ready_for_query(transaction_status::IDLE));
     let sent = match client.get_mut().write_all(&greeting).await {
         Ok(()) => client.get_mut().flush().await,
         Err(error) => Err(error),
@@ -481,7 +482,9 @@ async fn relay(
         let limit = gateway.settings.max_client_message.saturating_mul(2);
         let _ = tokio::time::timeout(LINGER, inbound.discard_client_input(limit)).await;
     }
-    let _ = server_write.write_all(&wire::raw_message(b'X', &[])).await;
+    let _ = server_write
+        .write_all(&wire::raw_message(frontend::TERMINATE, &[]))
+        .await;
     let _ = server_write.shutdown().await;
     // Statements forwarded but never answered still get an outcome event.
     for finished in answers.model.abandon(&shared.sent) {

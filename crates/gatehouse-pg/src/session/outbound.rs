@@ -10,6 +10,7 @@ use super::server_model::{OwnAnswer, Placed, ServerModel, StatementEnding};
 use super::{Ending, Shared};
 use crate::PgError;
 use crate::encoding::TextEncoding;
+use crate::wire::tags::{backend, error_field};
 use crate::wire::{self, FrameReader};
 use bytes::BytesMut;
 use gatehouse_pipeline::{Pipeline, SessionContext};
@@ -93,7 +94,7 @@ where
                 return Err(error);
             }
         };
-        let error_fields = if frame.tag == b'E' {
+        let error_fields = if frame.tag == backend::ERROR_RESPONSE {
             wire::error_fields(frame.body()).unwrap_or_default()
         } else {
             Vec::new()
@@ -104,14 +105,17 @@ where
                 .find(|(code, _)| *code == wanted)
                 .map(|(_, value)| value.as_str())
         };
-        if matches!(field(b'V').or(field(b'S')), Some("FATAL" | "PANIC")) {
+        if matches!(
+            field(error_field::SEVERITY_NONLOCALIZED).or(field(error_field::SEVERITY)),
+            Some("FATAL" | "PANIC")
+        ) {
             server_said_why = true;
         }
-        let error_text = (frame.tag == b'E').then(|| {
+        let error_text = (frame.tag == backend::ERROR_RESPONSE).then(|| {
             format!(
                 "{}: {}",
-                field(b'C').unwrap_or("XX000"),
-                field(b'M').unwrap_or_default()
+                field(error_field::CODE).unwrap_or("XX000"),
+                field(error_field::MESSAGE).unwrap_or_default()
             )
         });
         let mut placed = match state.model.on_message(
@@ -127,10 +131,10 @@ where
                 return Err(PgError::Desync(desync.0));
             }
         };
-        if frame.tag == b'C' {
+        if frame.tag == backend::COMMAND_COMPLETE {
             refuse_over_cap(&mut placed, frame.body(), shared);
         }
-        let ready_status = (frame.tag == b'Z')
+        let ready_status = (frame.tag == backend::READY_FOR_QUERY)
             .then(|| frame.body().first().copied())
             .flatten();
         shared.note_placed(&placed, ready_status);
@@ -167,7 +171,7 @@ where
             }
             continue;
         }
-        if frame.tag == b'S' {
+        if frame.tag == backend::PARAMETER_STATUS {
             let mut reader = wire::BodyReader::new(frame.body(), "ParameterStatus");
             let (name, value) = (reader.cstr_lossy()?, reader.cstr_lossy()?);
             if let Err(refusal) = shared.note_parameter(&name, &value) {
@@ -189,37 +193,47 @@ where
             None => None,
         };
         if let Some(masker) = masker.as_mut()
-            && matches!(frame.tag, b'C' | b'I' | b's' | b'V' | b'E' | b'Z')
+            && matches!(
+                frame.tag,
+                backend::COMMAND_COMPLETE
+                    | backend::EMPTY_QUERY_RESPONSE
+                    | backend::PORTAL_SUSPENDED
+                    | backend::FUNCTION_CALL_RESPONSE
+                    | backend::ERROR_RESPONSE
+                    | backend::READY_FOR_QUERY
+            )
         {
             state.results.note_masked(&masker.end_result());
         }
         let raw: &[u8] = masked.as_deref().unwrap_or(&frame.raw);
         match frame.tag {
-            b'T' if placed.describes_rows_of.is_some() || placed.columns_follow => {
+            backend::ROW_DESCRIPTION
+                if placed.describes_rows_of.is_some() || placed.columns_follow =>
+            {
                 state
                     .results
                     .on_row_description(frame.body(), shared.text_encoding());
             }
-            b'D' => state.results.on_data_row(raw.get(5..).unwrap_or_default()),
+            backend::DATA_ROW => state.results.on_data_row(raw.get(5..).unwrap_or_default()),
             _ => {}
         }
-        let tag = (frame.tag == b'C')
+        let tag = (frame.tag == backend::COMMAND_COMPLETE)
             .then(|| wire::command_tag(frame.body()))
             .flatten();
         for finished in placed.finished {
             state.results.settle(finished, tag);
         }
         match frame.tag {
-            b'Z' => state.results.reset(),
-            b'E' => state.results.reset(),
+            backend::READY_FOR_QUERY => state.results.reset(),
+            backend::ERROR_RESPONSE => state.results.reset(),
             _ => {}
         }
         if placed.swallow {
             // Gatehouse's own request: its answer is not the client's.
         } else if let Some(command) = placed.reply_as_command {
             out.extend_from_slice(&wire::command_complete(command));
-        } else if frame.tag == b'E' {
-            match shared.take_replacement(field(b'M').unwrap_or_default()) {
+        } else if frame.tag == backend::ERROR_RESPONSE {
+            match shared.take_replacement(field(error_field::MESSAGE).unwrap_or_default()) {
                 Some(refusal) => {
                     out.extend_from_slice(&in_client_encoding(&refusal, shared.text_encoding()));
                 }
@@ -282,16 +296,18 @@ fn mask(
     placed: &mut Placed,
 ) -> Result<Option<bytes::Bytes>, PgError> {
     match tag {
-        b'D' => masker.on_data_row(body),
-        b'd' => masker.on_copy_data(body),
-        b'S' => masker.on_parameter_status(body),
-        b'E' | b'N' => Ok(masker.on_error_or_notice(tag, body, placed)),
-        b'A' => Ok(masker.on_notification(body)),
-        b'T' => match &placed.describes_rows_of {
+        backend::DATA_ROW => masker.on_data_row(body),
+        backend::COPY_DATA => masker.on_copy_data(body),
+        backend::PARAMETER_STATUS => masker.on_parameter_status(body),
+        backend::ERROR_RESPONSE | backend::NOTICE_RESPONSE => {
+            Ok(masker.on_error_or_notice(tag, body, placed))
+        }
+        backend::NOTIFICATION_RESPONSE => Ok(masker.on_notification(body)),
+        backend::ROW_DESCRIPTION => match &placed.describes_rows_of {
             Some(hint) => masker.on_row_description(body, hint).map(|()| None),
             None => Ok(None),
         },
-        b'H' => {
+        backend::COPY_OUT_RESPONSE => {
             let hint = placed.copy_out_of.clone().unwrap_or_default();
             masker.on_copy_out(body, &hint).map(|()| None)
         }
@@ -342,13 +358,31 @@ async fn next_valid<R: AsyncRead + Unpin>(
         return Ok(None);
     };
     match frame.tag {
-        b'D' => wire::check_data_row(frame.body())?,
-        b'T' => {
+        backend::DATA_ROW => wire::check_data_row(frame.body())?,
+        backend::ROW_DESCRIPTION => {
             wire::row_description(frame.body())?;
         }
-        b'1' | b'2' | b'3' | b'A' | b'C' | b'c' | b'd' | b'E' | b'G' | b'H' | b'I' | b'N'
-        | b'n' | b's' | b'S' | b't' | b'V' | b'Z' => {}
-        b'R' | b'K' | b'v' => {
+        backend::PARSE_COMPLETE
+        | backend::BIND_COMPLETE
+        | backend::CLOSE_COMPLETE
+        | backend::NOTIFICATION_RESPONSE
+        | backend::COMMAND_COMPLETE
+        | backend::COPY_DONE
+        | backend::COPY_DATA
+        | backend::ERROR_RESPONSE
+        | backend::COPY_IN_RESPONSE
+        | backend::COPY_OUT_RESPONSE
+        | backend::EMPTY_QUERY_RESPONSE
+        | backend::NOTICE_RESPONSE
+        | backend::NO_DATA
+        | backend::PORTAL_SUSPENDED
+        | backend::PARAMETER_STATUS
+        | backend::PARAMETER_DESCRIPTION
+        | backend::FUNCTION_CALL_RESPONSE
+        | backend::READY_FOR_QUERY => {}
+        backend::AUTHENTICATION
+        | backend::BACKEND_KEY_DATA
+        | backend::NEGOTIATE_PROTOCOL_VERSION => {
             return Err(PgError::Protocol(format!(
                 "server sent a startup-only message ({:?}) in the middle of the session",
                 char::from(frame.tag)

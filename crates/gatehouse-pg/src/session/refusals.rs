@@ -6,6 +6,7 @@
 
 use super::server_model::{Placed, SentQueue};
 use crate::encoding::TextEncoding;
+use crate::wire::tags::transaction_status;
 use bytes::Bytes;
 use rand::RngCore;
 use std::collections::VecDeque;
@@ -70,7 +71,7 @@ impl Default for Shared {
             confirmed_unnamed_statement: AtomicU64::new(0),
             confirmed_unnamed_portal: AtomicU64::new(0),
             progress: watch::channel(Progress {
-                transaction_status: b'I',
+                transaction_status: transaction_status::IDLE,
                 ..Progress::default()
             })
             .0,

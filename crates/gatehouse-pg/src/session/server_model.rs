@@ -25,6 +25,7 @@
 //! `inbound::Inbound::hold_for_copy`), and the model refuses the ambiguous orders.
 
 use super::results::StatementHint;
+use crate::wire::tags::backend;
 use std::collections::VecDeque;
 use std::sync::Mutex;
 use std::time::Instant;
@@ -299,7 +300,10 @@ impl ServerModel {
     ) -> Result<Placed, Desync> {
         let mut placed = Placed::default();
         // Messages the server sends whenever it likes answer no request.
-        if matches!(tag, b'N' | b'A' | b'S') {
+        if matches!(
+            tag,
+            backend::NOTICE_RESPONSE | backend::NOTIFICATION_RESPONSE | backend::PARAMETER_STATUS
+        ) {
             return Ok(placed);
         }
         let Ok(mut entries) = queue.entries.lock() else {
@@ -309,7 +313,15 @@ impl ServerModel {
         let hidden = self.current.as_ref().is_some_and(|c| c.hidden);
         let result = self.place(&mut entries, tag, error_text, &mut placed);
         let hidden = hidden || std::mem::take(&mut self.last_hidden);
-        if hidden && matches!(tag, b'1' | b'2' | b'3' | b'n') {
+        if hidden
+            && matches!(
+                tag,
+                backend::PARSE_COMPLETE
+                    | backend::BIND_COMPLETE
+                    | backend::CLOSE_COMPLETE
+                    | backend::NO_DATA
+            )
+        {
             placed.swallow = true;
         }
         // The entry answered may have become current (and been retired) just now.
@@ -320,9 +332,9 @@ impl ServerModel {
         if let Some(relay) = own {
             placed.swallow = true;
             placed.own = Some(match tag {
-                b'E' => OwnAnswer::Failed { relay },
-                b'D' => OwnAnswer::Row,
-                b'C' => OwnAnswer::Done,
+                backend::ERROR_RESPONSE => OwnAnswer::Failed { relay },
+                backend::DATA_ROW => OwnAnswer::Row,
+                backend::COMMAND_COMPLETE => OwnAnswer::Done,
                 _ => OwnAnswer::Progress,
             });
         }
@@ -348,7 +360,9 @@ impl ServerModel {
         error_text: Option<&str>,
         placed: &mut Placed,
     ) -> Result<(), Desync> {
-        if self.current.as_ref().is_some_and(|c| c.copy == Copy::In) && matches!(tag, b'C' | b'E') {
+        if self.current.as_ref().is_some_and(|c| c.copy == Copy::In)
+            && matches!(tag, backend::COMMAND_COMPLETE | backend::ERROR_RESPONSE)
+        {
             self.take_copy_messages(entries, tag)?;
         }
         if self.current.is_none() {
@@ -357,20 +371,20 @@ impl ServerModel {
         let Some(current) = self.current.as_mut() else {
             // Nothing outstanding: only an error may come unasked (FATAL at shutdown, an
             // idle-session timeout).
-            return if tag == b'E' {
+            return if tag == backend::ERROR_RESPONSE {
                 Ok(())
             } else {
                 Err(desync(tag, "no request is waiting for an answer"))
             };
         };
         match (tag, &mut current.entry) {
-            (b'E', _) => self.on_error(error_text.unwrap_or_default(), placed),
-            (b'Z', Sent::Sync) => {
+            (backend::ERROR_RESPONSE, _) => self.on_error(error_text.unwrap_or_default(), placed),
+            (backend::READY_FOR_QUERY, Sent::Sync) => {
                 self.skipping = false;
                 self.retire(placed);
                 Ok(())
             }
-            (b'Z', Sent::Query { statements })
+            (backend::READY_FOR_QUERY, Sent::Query { statements })
                 if current.awaiting_ready || statements.is_empty() =>
             {
                 // A query string of only empty statements answers EmptyQueryResponse first.
@@ -380,21 +394,21 @@ impl ServerModel {
                 self.retire(placed);
                 Ok(())
             }
-            (b'Z', Sent::FunctionCall { .. }) if current.awaiting_ready => {
+            (backend::READY_FOR_QUERY, Sent::FunctionCall { .. }) if current.awaiting_ready => {
                 self.retire(placed);
                 Ok(())
             }
-            (b'1', Sent::Parse { unnamed }) => {
+            (backend::PARSE_COMPLETE, Sent::Parse { unnamed }) => {
                 placed.confirmed_unnamed_statement = *unnamed;
                 self.retire(placed);
                 Ok(())
             }
-            (b'2', Sent::Bind { unnamed }) => {
+            (backend::BIND_COMPLETE, Sent::Bind { unnamed }) => {
                 placed.confirmed_unnamed_portal = *unnamed;
                 self.retire(placed);
                 Ok(())
             }
-            (b'3', Sent::Close { deallocate }) => {
+            (backend::CLOSE_COMPLETE, Sent::Close { deallocate }) => {
                 if let Some(statement) = deallocate.take() {
                     placed.reply_as_command = Some("DEALLOCATE");
                     placed.finished.push(FinishedStatement {
@@ -405,26 +419,33 @@ impl ServerModel {
                 self.retire(placed);
                 Ok(())
             }
-            (b't', Sent::DescribeStatement) if !current.parameters_described => {
+            (backend::PARAMETER_DESCRIPTION, Sent::DescribeStatement)
+                if !current.parameters_described =>
+            {
                 current.parameters_described = true;
                 Ok(())
             }
-            (b'T' | b'n', Sent::DescribeStatement) if current.parameters_described => {
+            (backend::ROW_DESCRIPTION | backend::NO_DATA, Sent::DescribeStatement)
+                if current.parameters_described =>
+            {
                 self.retire(placed);
                 Ok(())
             }
-            (b'T' | b'n', Sent::DescribePortal { planning, relay }) => {
+            (
+                backend::ROW_DESCRIPTION | backend::NO_DATA,
+                Sent::DescribePortal { planning, relay },
+            ) => {
                 placed.columns_follow = true;
                 placed.describes_rows_of = planning.take().map(|hint| *hint);
                 placed.swallow = match relay {
                     DescribeRelay::All => false,
-                    DescribeRelay::RowsOnly => tag == b'n',
+                    DescribeRelay::RowsOnly => tag == backend::NO_DATA,
                     DescribeRelay::Nothing => true,
                 };
                 self.retire(placed);
                 Ok(())
             }
-            (b'T', Sent::Query { statements })
+            (backend::ROW_DESCRIPTION, Sent::Query { statements })
                 if !current.awaiting_ready && current.copy == Copy::None =>
             {
                 match statements.front() {
@@ -439,13 +460,13 @@ impl ServerModel {
                     )),
                 }
             }
-            (b'D', Sent::Query { statements })
+            (backend::DATA_ROW, Sent::Query { statements })
                 if !current.awaiting_ready && !statements.is_empty() =>
             {
                 Ok(())
             }
-            (b'D', Sent::Execute { .. }) if current.copy == Copy::None => Ok(()),
-            (b'C', Sent::Query { statements }) => {
+            (backend::DATA_ROW, Sent::Execute { .. }) if current.copy == Copy::None => Ok(()),
+            (backend::COMMAND_COMPLETE, Sent::Query { statements }) => {
                 let slot = if current.awaiting_ready {
                     None
                 } else {
@@ -469,18 +490,23 @@ impl ServerModel {
                 }
                 Ok(())
             }
-            (b'I', Sent::Query { statements })
+            (backend::EMPTY_QUERY_RESPONSE, Sent::Query { statements })
                 if !current.awaiting_ready && statements.is_empty() =>
             {
                 current.awaiting_ready = true;
                 Ok(())
             }
-            (b'C' | b'I' | b's', Sent::Execute { statement }) => {
-                if tag == b's' && current.copy != Copy::None {
+            (
+                backend::COMMAND_COMPLETE
+                | backend::EMPTY_QUERY_RESPONSE
+                | backend::PORTAL_SUSPENDED,
+                Sent::Execute { statement },
+            ) => {
+                if tag == backend::PORTAL_SUSPENDED && current.copy != Copy::None {
                     return Err(desync(tag, "a COPY cannot be suspended"));
                 }
                 if let Some(statement) = statement.take() {
-                    let ending = if tag == b's' {
+                    let ending = if tag == backend::PORTAL_SUSPENDED {
                         StatementEnding::Suspended
                     } else {
                         StatementEnding::Completed(None)
@@ -492,7 +518,7 @@ impl ServerModel {
                 self.retire(placed);
                 Ok(())
             }
-            (b'G', Sent::Query { statements })
+            (backend::COPY_IN_RESPONSE, Sent::Query { statements })
                 if !current.awaiting_ready && current.copy == Copy::None =>
             {
                 match statements.front() {
@@ -505,7 +531,7 @@ impl ServerModel {
                 }
             }
             (
-                b'G',
+                backend::COPY_IN_RESPONSE,
                 Sent::Execute {
                     statement: Some(statement),
                 },
@@ -514,7 +540,7 @@ impl ServerModel {
                 placed.copy_in_started = true;
                 Ok(())
             }
-            (b'H', Sent::Query { statements })
+            (backend::COPY_OUT_RESPONSE, Sent::Query { statements })
                 if !current.awaiting_ready
                     && current.copy == Copy::None
                     && !statements.is_empty() =>
@@ -523,17 +549,20 @@ impl ServerModel {
                 placed.copy_out_of = Some(hint_of(statements.front().and_then(Option::as_ref)));
                 Ok(())
             }
-            (b'H', Sent::Execute { statement }) if current.copy == Copy::None => {
+            (backend::COPY_OUT_RESPONSE, Sent::Execute { statement })
+                if current.copy == Copy::None =>
+            {
                 current.copy = Copy::Out;
                 placed.copy_out_of = Some(hint_of(statement.as_ref()));
                 Ok(())
             }
-            (b'd' | b'c', Sent::Query { .. } | Sent::Execute { .. })
-                if current.copy == Copy::Out =>
+            (
+                backend::COPY_DATA | backend::COPY_DONE,
+                Sent::Query { .. } | Sent::Execute { .. },
+            ) if current.copy == Copy::Out => Ok(()),
+            (backend::FUNCTION_CALL_RESPONSE, Sent::FunctionCall { statement })
+                if !current.awaiting_ready =>
             {
-                Ok(())
-            }
-            (b'V', Sent::FunctionCall { statement }) if !current.awaiting_ready => {
                 current.awaiting_ready = true;
                 if let Some(statement) = statement.take() {
                     placed.finished.push(FinishedStatement {
@@ -603,7 +632,10 @@ impl ServerModel {
                 self.retire(placed);
                 Ok(())
             }
-            other => Err(desync(b'E', &format!("it answers {}", describe(other)))),
+            other => Err(desync(
+                backend::ERROR_RESPONSE,
+                &format!("it answers {}", describe(other)),
+            )),
         }
     }
 
@@ -649,7 +681,7 @@ impl ServerModel {
             let Some(entry) = entries.pop_front() else {
                 // The server failed the COPY before the client finished sending: the rest of
                 // the data will be ignored (silent) when it comes.
-                if tag == b'E' {
+                if tag == backend::ERROR_RESPONSE {
                     current.copy = Copy::InAbandoned;
                     return Ok(());
                 }
@@ -673,7 +705,7 @@ impl ServerModel {
                 }
             }
         }
-        if tag == b'C' && current.copy == Copy::InAbandoned {
+        if tag == backend::COMMAND_COMPLETE && current.copy == Copy::InAbandoned {
             return Err(desync(tag, "a COPY the client abandoned completed"));
         }
         Ok(())
@@ -769,7 +801,7 @@ mod tests {
     ) -> Result<Vec<(i64, StatementEnding)>, Desync> {
         let mut settled = Vec::new();
         for tag in tags {
-            let text = (*tag == b'E').then_some("XX000: boom");
+            let text = (*tag == backend::ERROR_RESPONSE).then_some("XX000: boom");
             let placed = model.on_message(queue, *tag, text)?;
             settled.extend(
                 placed
@@ -796,7 +828,9 @@ mod tests {
         // The unnamed statement of that Parse was never confirmed.
         queue.push(Sent::Parse { unnamed: Some(3) });
         queue.push(Sent::Sync);
-        let placed = model.on_message(&queue, b'1', None).unwrap();
+        let placed = model
+            .on_message(&queue, backend::PARSE_COMPLETE, None)
+            .unwrap();
         assert_eq!(placed.confirmed_unnamed_statement, Some(3));
         answer(&mut model, &queue, b"Z").unwrap();
     }
@@ -877,9 +911,13 @@ mod tests {
         queue.push(Sent::Close { deallocate: None });
         queue.push(Sent::Sync);
         let mut settled = answer(&mut model, &queue, b"1tT").unwrap();
-        let placed = model.on_message(&queue, b'2', None).unwrap();
+        let placed = model
+            .on_message(&queue, backend::BIND_COMPLETE, None)
+            .unwrap();
         assert_eq!(placed.confirmed_unnamed_portal, Some(5));
-        let placed = model.on_message(&queue, b'T', None).unwrap();
+        let placed = model
+            .on_message(&queue, backend::ROW_DESCRIPTION, None)
+            .unwrap();
         assert!(placed.swallow && placed.describes_rows_of.is_some());
         settled.extend(answer(&mut model, &queue, b"DDs3Z").unwrap());
         assert_eq!(settled, [(9, StatementEnding::Suspended)]);
@@ -931,7 +969,9 @@ mod tests {
         });
         queue.push(Sent::Sync);
         assert!(answer(&mut model, &queue, b"2").unwrap().is_empty());
-        let started = model.on_message(&queue, b'G', None).unwrap();
+        let started = model
+            .on_message(&queue, backend::COPY_IN_RESPONSE, None)
+            .unwrap();
         assert!(started.copy_in_started);
         queue.push(Sent::CopyData);
         queue.push(Sent::CopyData);
@@ -1021,7 +1061,9 @@ mod tests {
             deallocate: Some(statement(3)),
         });
         queue.push(Sent::Sync);
-        let placed = model.on_message(&queue, b'3', None).unwrap();
+        let placed = model
+            .on_message(&queue, backend::CLOSE_COMPLETE, None)
+            .unwrap();
         assert_eq!(placed.reply_as_command, Some("DEALLOCATE"));
         assert_eq!(placed.finished.len(), 1);
         answer(&mut model, &queue, b"Z").unwrap();
@@ -1062,7 +1104,9 @@ mod tests {
         queue.push(Sent::Parse { unnamed: None });
         queue.push(Sent::Flush);
         queue.push(Sent::Sync);
-        let placed = model.on_message(&queue, b'1', None).unwrap();
+        let placed = model
+            .on_message(&queue, backend::PARSE_COMPLETE, None)
+            .unwrap();
         assert_eq!(placed.retired, 4);
         answer(&mut model, &queue, b"Z").unwrap();
     }

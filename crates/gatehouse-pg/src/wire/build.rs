@@ -1,6 +1,7 @@
 //! Encoding the messages gatehouse writes itself: errors and handshake messages to clients,
 //! startup and authentication messages to servers, and renamed extended-protocol messages.
 
+use super::tags::{backend, error_field, frontend};
 use bytes::{BufMut, Bytes, BytesMut};
 
 /// Start a tagged message; returns the buffer and the offset of its length field.
@@ -49,9 +50,9 @@ pub fn error_response(
     let at = begin(
         &mut out,
         if severity == Severity::Notice {
-            b'N'
+            backend::NOTICE_RESPONSE
         } else {
-            b'E'
+            backend::ERROR_RESPONSE
         },
     );
     let severity = match severity {
@@ -60,20 +61,20 @@ pub fn error_response(
         Severity::Notice => "NOTICE",
     };
     for (code, value) in [
-        (b'S', severity),
-        (b'V', severity),
-        (b'C', sqlstate),
-        (b'M', message),
+        (error_field::SEVERITY, severity),
+        (error_field::SEVERITY_NONLOCALIZED, severity),
+        (error_field::CODE, sqlstate),
+        (error_field::MESSAGE, message),
     ] {
         out.put_u8(code);
         put_cstr(&mut out, value);
     }
     if let Some(detail) = detail {
-        out.put_u8(b'D');
+        out.put_u8(error_field::DETAIL);
         put_cstr(&mut out, detail);
     }
     if let Some(hint) = hint {
-        out.put_u8(b'H');
+        out.put_u8(error_field::HINT);
         put_cstr(&mut out, hint);
     }
     out.put_u8(0);
@@ -85,19 +86,19 @@ pub fn error_response(
 /// position of the failing token, as PostgreSQL's own syntax errors carry it.
 pub fn syntax_error(message: &str, position: Option<usize>, detail: &str) -> Bytes {
     let mut out = BytesMut::with_capacity(128 + message.len() + detail.len());
-    let at = begin(&mut out, b'E');
+    let at = begin(&mut out, backend::ERROR_RESPONSE);
     for (code, value) in [
-        (b'S', "ERROR"),
-        (b'V', "ERROR"),
-        (b'C', "42601"),
-        (b'M', message),
-        (b'D', detail),
+        (error_field::SEVERITY, "ERROR"),
+        (error_field::SEVERITY_NONLOCALIZED, "ERROR"),
+        (error_field::CODE, "42601"),
+        (error_field::MESSAGE, message),
+        (error_field::DETAIL, detail),
     ] {
         out.put_u8(code);
         put_cstr(&mut out, value);
     }
     if let Some(position) = position {
-        out.put_u8(b'P');
+        out.put_u8(error_field::POSITION);
         put_cstr(&mut out, &position.to_string());
     }
     out.put_u8(0);
@@ -108,7 +109,7 @@ pub fn syntax_error(message: &str, position: Option<usize>, detail: &str) -> Byt
 /// `CommandComplete` with a command tag (`DEALLOCATE`).
 pub fn command_complete(tag: &str) -> Bytes {
     let mut out = BytesMut::new();
-    let at = begin(&mut out, b'C');
+    let at = begin(&mut out, backend::COMMAND_COMPLETE);
     put_cstr(&mut out, tag);
     end(&mut out, at);
     out.freeze()
@@ -132,7 +133,7 @@ pub fn fields_message(tag: u8, fields: &[(u8, std::borrow::Cow<'_, [u8]>)]) -> B
 /// `Authentication*` request with a code and optional data.
 pub fn authentication(code: i32, data: &[u8]) -> Bytes {
     let mut out = BytesMut::new();
-    let at = begin(&mut out, b'R');
+    let at = begin(&mut out, backend::AUTHENTICATION);
     out.put_i32(code);
     out.put_slice(data);
     end(&mut out, at);
@@ -141,7 +142,7 @@ pub fn authentication(code: i32, data: &[u8]) -> Bytes {
 
 pub fn parameter_status(name: &str, value: &str) -> Bytes {
     let mut out = BytesMut::new();
-    let at = begin(&mut out, b'S');
+    let at = begin(&mut out, backend::PARAMETER_STATUS);
     put_cstr(&mut out, name);
     put_cstr(&mut out, value);
     end(&mut out, at);
@@ -150,7 +151,7 @@ pub fn parameter_status(name: &str, value: &str) -> Bytes {
 
 pub fn backend_key_data(process_id: i32, secret: i32) -> Bytes {
     let mut out = BytesMut::new();
-    let at = begin(&mut out, b'K');
+    let at = begin(&mut out, backend::BACKEND_KEY_DATA);
     out.put_i32(process_id);
     out.put_i32(secret);
     end(&mut out, at);
@@ -159,7 +160,7 @@ pub fn backend_key_data(process_id: i32, secret: i32) -> Bytes {
 
 pub fn ready_for_query(status: u8) -> Bytes {
     let mut out = BytesMut::new();
-    let at = begin(&mut out, b'Z');
+    let at = begin(&mut out, backend::READY_FOR_QUERY);
     out.put_u8(status);
     end(&mut out, at);
     out.freeze()
@@ -168,7 +169,7 @@ pub fn ready_for_query(status: u8) -> Bytes {
 /// `NegotiateProtocolVersion`: we speak 3.0 and do not know these `_pq_` options.
 pub fn negotiate_protocol_version(newest_minor: i32, unknown_options: &[String]) -> Bytes {
     let mut out = BytesMut::new();
-    let at = begin(&mut out, b'v');
+    let at = begin(&mut out, backend::NEGOTIATE_PROTOCOL_VERSION);
     out.put_i32(newest_minor);
     out.put_i32(i32::try_from(unknown_options.len()).unwrap_or(0));
     for option in unknown_options {
@@ -220,7 +221,7 @@ pub fn raw_message(tag: u8, body: &[u8]) -> Bytes {
 /// `SASLInitialResponse` for a mechanism.
 pub fn sasl_initial_response(mechanism: &str, data: &[u8]) -> Bytes {
     let mut out = BytesMut::new();
-    let at = begin(&mut out, b'p');
+    let at = begin(&mut out, frontend::SASL_INITIAL_RESPONSE);
     put_cstr(&mut out, mechanism);
     out.put_i32(i32::try_from(data.len()).unwrap_or(i32::MAX));
     out.put_slice(data);
@@ -231,7 +232,7 @@ pub fn sasl_initial_response(mechanism: &str, data: &[u8]) -> Bytes {
 /// `PasswordMessage` carrying a NUL-terminated string.
 pub fn password_message(password: &str) -> Bytes {
     let mut out = BytesMut::new();
-    let at = begin(&mut out, b'p');
+    let at = begin(&mut out, frontend::PASSWORD_MESSAGE);
     put_cstr(&mut out, password);
     end(&mut out, at);
     out.freeze()
@@ -240,7 +241,7 @@ pub fn password_message(password: &str) -> Bytes {
 /// `Query` with the given text.
 pub fn query(text: &str) -> Bytes {
     let mut out = BytesMut::new();
-    let at = begin(&mut out, b'Q');
+    let at = begin(&mut out, frontend::QUERY);
     put_cstr(&mut out, text);
     end(&mut out, at);
     out.freeze()
@@ -249,7 +250,7 @@ pub fn query(text: &str) -> Bytes {
 /// `Parse` with a (possibly renamed) statement name; `query` is the client's text, in its
 /// encoding, exactly as it sent it.
 pub fn parse(out: &mut BytesMut, statement: &str, query: &[u8], parameter_types: &[u8]) {
-    let at = begin(out, b'P');
+    let at = begin(out, frontend::PARSE);
     put_cstr(out, statement);
     out.extend(query.iter().filter(|b| **b != 0));
     out.put_u8(0);
@@ -259,7 +260,7 @@ pub fn parse(out: &mut BytesMut, statement: &str, query: &[u8], parameter_types:
 
 /// `Bind` with (possibly renamed) portal and statement names.
 pub fn bind(out: &mut BytesMut, portal: &str, statement: &str, rest: &[u8]) {
-    let at = begin(out, b'B');
+    let at = begin(out, frontend::BIND);
     put_cstr(out, portal);
     put_cstr(out, statement);
     out.put_slice(rest);
@@ -268,13 +269,14 @@ pub fn bind(out: &mut BytesMut, portal: &str, statement: &str, rest: &[u8]) {
 
 /// `Execute` of a (possibly renamed) portal.
 pub fn execute(out: &mut BytesMut, portal: &str, max_rows: i32) {
-    let at = begin(out, b'E');
+    let at = begin(out, frontend::EXECUTE);
     put_cstr(out, portal);
     out.put_i32(max_rows);
     end(out, at);
 }
 
-/// `Describe` or `Close` (`tag` `D` or `C`) of a (possibly renamed) target.
+/// `Describe` or `Close` (`tag` [`frontend::DESCRIBE`] or [`frontend::CLOSE`]) of a (possibly
+/// renamed) target of a [`kind`](super::tags::target_kind).
 pub fn target(out: &mut BytesMut, tag: u8, kind: u8, name: &str) {
     let at = begin(out, tag);
     out.put_u8(kind);

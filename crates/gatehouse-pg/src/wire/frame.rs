@@ -2,6 +2,7 @@
 //! startup. Lengths come from untrusted peers, so every read is bounded by a limit and a
 //! violation is an error, never an allocation of what the peer asked for.
 
+use super::tags::frontend;
 use crate::PgError;
 use bytes::{Buf, Bytes, BytesMut};
 use tokio::io::{AsyncRead, AsyncReadExt};
@@ -87,7 +88,7 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
             if total < 5 || rest.len() < total {
                 return false;
             }
-            if rest.first() == Some(&b'X') {
+            if rest.first() == Some(&frontend::TERMINATE) {
                 return true;
             }
             rest = rest.get(total..).unwrap_or_default();

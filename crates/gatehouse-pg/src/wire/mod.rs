@@ -6,6 +6,7 @@
 mod build;
 mod frame;
 mod read;
+pub mod tags;
 
 pub use build::*;
 pub use frame::{Frame, FrameReader, StartupFrame};

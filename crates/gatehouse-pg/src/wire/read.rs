@@ -1,6 +1,7 @@
 //! Decoding the message bodies gatehouse must understand. Every decoder takes untrusted bytes
 //! and returns an error (never panics) on truncation or malformed content.
 
+use super::tags::{error_field, target_kind};
 use crate::PgError;
 
 /// A cursor over a message body.
@@ -153,11 +154,11 @@ pub fn execute_message(body: &[u8]) -> Result<(&str, i32), PgError> {
     Ok((portal, max_rows))
 }
 
-/// `Describe` or `Close`: `S` (statement) or `P` (portal) and a name.
+/// `Describe` or `Close`: the [`target_kind`] (statement or portal) and a name.
 pub fn target_message<'a>(body: &'a [u8], what: &'static str) -> Result<(u8, &'a str), PgError> {
     let mut reader = BodyReader::new(body, what);
     let kind = reader.u8()?;
-    if kind != b'S' && kind != b'P' {
+    if kind != target_kind::STATEMENT && kind != target_kind::PORTAL {
         return Err(PgError::Protocol(format!(
             "malformed {what} message: target must be 'S' or 'P'"
         )));
@@ -199,7 +200,11 @@ pub fn describe_error(fields: &[(u8, String)]) -> String {
             .map(|(_, v)| v.as_str())
             .unwrap_or("")
     };
-    format!("{} (SQLSTATE {})", field(b'M'), field(b'C'))
+    format!(
+        "{} (SQLSTATE {})",
+        field(error_field::MESSAGE),
+        field(error_field::CODE)
+    )
 }
 
 /// The command tag of a `CommandComplete` body (`SELECT 3`), if it is well formed.
