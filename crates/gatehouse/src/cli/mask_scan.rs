@@ -10,6 +10,7 @@ use crate::config::setup::Setup;
 use anyhow::{Context, Result, bail};
 use gatehouse_core::ADMIN_LOGIN_LEVEL;
 use gatehouse_mask::{MaskConfig, Masker, Strategy};
+use gatehouse_pg::wire::tags::{backend, frontend};
 use gatehouse_pg::wire::{self, FrameReader};
 use gatehouse_pg::{BuiltinConnector, Connector, PgLogin, PgLogins, Stream};
 use std::collections::{BTreeMap, HashMap};
@@ -317,7 +318,7 @@ impl Session {
                 .await?
                 .context("the server closed the connection")?;
             match frame.tag {
-                b'D' => {
+                backend::DATA_ROW => {
                     let values = wire::data_row(frame.body())?;
                     rows.push(
                         values
@@ -326,11 +327,11 @@ impl Session {
                             .collect(),
                     );
                 }
-                b'E' => {
+                backend::ERROR_RESPONSE => {
                     let fields = wire::error_fields(frame.body())?;
                     error = Some(wire::describe_error(&fields));
                 }
-                b'Z' => break,
+                backend::READY_FOR_QUERY => break,
                 _ => {}
             }
         }
@@ -344,7 +345,7 @@ impl Session {
         let _ = self
             .reader
             .get_mut()
-            .write_all(&wire::raw_message(b'X', &[]))
+            .write_all(&wire::raw_message(frontend::TERMINATE, &[]))
             .await;
     }
 }

@@ -5,6 +5,7 @@
 
 use super::local::{CancelKey, LocalClient};
 use anyhow::{Context, Result};
+use gatehouse_pg::wire::tags::backend;
 use gatehouse_pg::wire::{self, FrameReader};
 use rustls::pki_types::ServerName;
 use std::path::Path;
@@ -158,7 +159,7 @@ impl Gateway {
                 .map_err(|e| closed(e.to_string()))?
                 .ok_or_else(|| closed("it closed the connection".into()))?;
             match frame.tag {
-                b'R' => {
+                backend::AUTHENTICATION => {
                     let code = wire::BodyReader::new(frame.body(), "Authentication")
                         .i32()
                         .map_err(|e| closed(e.to_string()))?;
@@ -184,7 +185,7 @@ impl Gateway {
                         }
                     }
                 }
-                b'E' => {
+                backend::ERROR_RESPONSE => {
                     relay.extend_from_slice(&frame.raw);
                     let _ = client.stream.write_all(&relay).await;
                     let _ = client.stream.flush().await;
@@ -193,7 +194,7 @@ impl Gateway {
                         .unwrap_or_else(|e| e.to_string());
                     return Err(Failure::Refused(reason));
                 }
-                b'Z' => {
+                backend::READY_FOR_QUERY => {
                     relay.extend_from_slice(&frame.raw);
                     client
                         .stream
