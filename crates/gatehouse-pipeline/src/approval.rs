@@ -95,11 +95,28 @@ pub struct ApprovalNeed {
 }
 
 /// One reviewer's decision.
+/// A reviewer's decision on a pending approval; `approve` or `deny` in JSON.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ReviewVerdict {
+    Approve,
+    Deny,
+}
+
+impl ReviewVerdict {
+    /// `approve` or `deny`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReviewVerdict::Approve => "approve",
+            ReviewVerdict::Deny => "deny",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Review {
     pub reviewer: String,
-    /// `approve` or `deny`.
-    pub verdict: String,
+    pub verdict: ReviewVerdict,
     pub reason: Option<String>,
     pub time_unix_ms: i64,
 }

@@ -21,6 +21,7 @@ mod recording;
 
 pub use approval::{
     ApprovalBinding, ApprovalNeed, ApprovalRecord, ApprovalState, ApprovalStore, Review,
+    ReviewVerdict,
 };
 pub use approvals_flow::{new_approval_id, rfc3339};
 pub use audit::{AuditEvent, AuditEventKind, AuditIdentity, AuditOutcome, AuditSink, Durability};

@@ -1,7 +1,7 @@
 //! The pipeline object adapters hold: policy decision plus audit recording, in that order,
 //! before anything is forwarded.
 
-use crate::approval::ApprovalRecord;
+use crate::approval::{ApprovalRecord, ReviewVerdict};
 use crate::approvals_flow::{Found, approval_event, hold_for, rfc3339};
 use crate::grants::{AccessGrant, AccessGrants, GrantLookup, with_granted_groups};
 use crate::policy_in_force::PolicyInForce;
@@ -610,7 +610,7 @@ fn reviewers(record: &crate::ApprovalRecord) -> String {
     let names: Vec<&str> = record
         .reviews
         .iter()
-        .filter(|review| review.verdict == "approve")
+        .filter(|review| review.verdict == ReviewVerdict::Approve)
         .map(|review| review.reviewer.as_str())
         .collect();
     if names.is_empty() {

@@ -10,6 +10,7 @@ use crate::{Store, StoreError};
 use gatehouse_core::Identity;
 use gatehouse_pipeline::{
     ApprovalBinding, ApprovalNeed, ApprovalRecord, ApprovalState, ApprovalStore, BoxFuture, Review,
+    ReviewVerdict,
 };
 use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
@@ -28,23 +29,6 @@ macro_rules! columns {
          requester_groups_json, session, created_unix_ms, expires_unix_ms, updated_unix_ms, \
          reviews_json, context_json"
     };
-}
-
-/// A reviewer's decision on a pending approval.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ReviewVerdict {
-    Approve,
-    Deny,
-}
-
-impl ReviewVerdict {
-    /// `approve` or `deny`, as stored in [`Review::verdict`].
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ReviewVerdict::Approve => "approve",
-            ReviewVerdict::Deny => "deny",
-        }
-    }
 }
 
 /// What [`Store::list_approvals`] found.
@@ -362,7 +346,7 @@ fn reviewed(
         && record
             .reviews
             .iter()
-            .any(|r| r.reviewer == reviewer.subject && r.verdict == ReviewVerdict::Approve.as_str())
+            .any(|r| r.reviewer == reviewer.subject && r.verdict == ReviewVerdict::Approve)
     {
         return Err(StoreError::AlreadyApproved {
             id,
@@ -377,7 +361,7 @@ fn reviewed(
     }
     record.reviews.push(Review {
         reviewer: reviewer.subject.clone(),
-        verdict: verdict.as_str().to_owned(),
+        verdict,
         reason,
         time_unix_ms: now_unix_ms,
     });
@@ -399,7 +383,7 @@ fn reviewed(
 fn approvers(reviews: &[Review]) -> u32 {
     let mut names: Vec<&str> = reviews
         .iter()
-        .filter(|r| r.verdict == ReviewVerdict::Approve.as_str())
+        .filter(|r| r.verdict == ReviewVerdict::Approve)
         .map(|r| r.reviewer.as_str())
         .collect();
     names.sort_unstable();

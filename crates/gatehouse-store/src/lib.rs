@@ -29,12 +29,13 @@ pub use agents::{
     AGENT_CREDENTIAL_PREFIX, AgentEnrolment, AgentProof, AgentRecord, AgentRefusal,
     ENROLMENT_PREFIX, valid_agent_name,
 };
-pub use approvals::{ApprovalList, ReviewVerdict};
+pub use approvals::ApprovalList;
 pub use audit::{AuditFilter, AuditLog, AuditOptions, StoredEvent};
 pub use chain::{AuditFormat, AuditKey, load_or_create_key_file};
 pub use checkpoint::Checkpoint;
 pub use durability::DurabilitySettings;
 pub use error::StoreError;
+pub use gatehouse_pipeline::ReviewVerdict;
 pub use identities::{Revocation, RevokedIdentity};
 pub use issued::RevokedToken;
 pub use keys::{KeyRecord, NewKey};

@@ -298,7 +298,7 @@ async fn an_approved_approval_must_be_spent_within_its_ttl() {
     assert_eq!(approved.expires_unix_ms, at + 600_000);
     assert_eq!(approved.updated_unix_ms, at);
     assert_eq!(approved.reviews[0].reviewer, "dora");
-    assert_eq!(approved.reviews[0].verdict, "approve");
+    assert_eq!(approved.reviews[0].verdict, ReviewVerdict::Approve);
     assert_eq!(approved.reviews[0].reason.as_deref(), Some("looks right"));
 
     let open = store.find_open(&binding(), at + 599_999).await.unwrap();
@@ -542,7 +542,7 @@ async fn a_denial_needs_a_reason_and_is_final() {
         .await
         .unwrap();
     assert_eq!(denied.state, ApprovalState::Denied);
-    assert_eq!(denied.reviews[0].verdict, "deny");
+    assert_eq!(denied.reviews[0].verdict, ReviewVerdict::Deny);
     assert_eq!(
         denied.reviews[0].reason.as_deref(),
         Some("use a soft delete")

@@ -98,11 +98,10 @@ impl<R: AsyncRead + Unpin> Inbound<'_, R> {
                     }
                 }
                 ApprovalState::Denied => {
-                    let review = current
-                        .reviews
-                        .iter()
-                        .rev()
-                        .find(|review| review.verdict == "deny");
+                    let review =
+                        current.reviews.iter().rev().find(|review| {
+                            review.verdict == gatehouse_pipeline::ReviewVerdict::Deny
+                        });
                     let (who, why) = review
                         .map(|review| {
                             (

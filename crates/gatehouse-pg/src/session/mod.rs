@@ -54,7 +54,8 @@ enum Ending {
     Ended(EndedBy),
 }
 
-/// Run an accepted client's session to its end.
+/// Run an accepted client's session to its end: admit it (`connect`), open its server
+/// session, greet the client, relay until either side or gatehouse ends it, and record why.
 pub(crate) async fn run(
     gateway: &PgGateway,
     accepted: Accepted,
@@ -86,70 +87,13 @@ pub(crate) async fn run(
         gateway.settings.max_client_message,
         "client",
     );
-
-    match gateway.pipeline.decide(&context, &[Action::Connect]).await {
-        Ok(Decision::Allow(_connect_permit)) => {
-            let record_results = gateway
-                .connection_settings
-                .current()
-                .record_results
-                .contains(&context.connection.name);
-            context.recorder = gateway.pipeline.start_recording(&context, record_results);
-        }
-        Ok(Decision::Hold(hold)) => {
-            // Held connects do not wait: the client connects again once it is approved.
-            let message = format!("gatehouse: {}", hold.message);
-            send_fatal(
-                &mut client,
-                "42501",
-                &message,
-                Some("connect again once it is approved"),
-            )
-            .await;
-            return Ok(());
-        }
-        Ok(Decision::Deny(denial)) => {
-            let message = format!("gatehouse: permission denied: {}", denial.message);
-            let detail = denial.client_detail();
-            send_fatal(&mut client, "42501", &message, Some(&detail)).await;
-            return Ok(());
-        }
-        Err(error) => {
-            send_fatal(&mut client, "58000", &format!("gatehouse: {error}"), None).await;
-            return Err(PgError::Upstream(error.to_string()));
-        }
-    }
-
-    if let Err(refusal) = decide_startup_settings(gateway, &context, &settings).await {
-        let (sqlstate, message, detail) = refusal;
-        send_fatal(&mut client, sqlstate, &message, detail.as_deref()).await;
-        if let Err(error) = gateway.pipeline.record_disconnect(&context, &message).await {
-            tracing::error!(session = %context.session_id, %error, "disconnect could not be recorded");
-        }
+    if !admit(gateway, &mut client, &mut context).await? {
         return Ok(());
     }
-    let passthrough: Vec<(String, String)> = settings
-        .into_iter()
-        .map(|setting| (setting.name, setting.value))
-        .collect();
-    let upstream = match gateway
-        .connector
-        .open(&context.connection.name, &context.login_level, &passthrough)
-        .await
-    {
-        Ok(upstream) => upstream,
-        Err(error) => {
-            let message = format!(
-                "gatehouse could not open connection `{}`: {error}",
-                context.connection.name
-            );
-            send_fatal(&mut client, error.sqlstate(), &message, None).await;
-            let reason = format!("the connection could not be opened: {error}");
-            if let Err(error) = gateway.pipeline.record_disconnect(&context, &reason).await {
-                tracing::error!(session = %context.session_id, %error, "disconnect could not be recorded");
-            }
-            return Err(error);
-        }
+    let Some((upstream, text_encoding)) =
+        open_server(gateway, &mut client, &context, settings).await?
+    else {
+        return Ok(());
     };
     let UpstreamSession {
         stream: server_stream,
@@ -157,18 +101,6 @@ pub(crate) async fn run(
         key,
         leftover: server_leftover,
     } = upstream;
-
-    let text_encoding = match TextEncoding::from_parameters(&parameters) {
-        Ok(encoding) => encoding,
-        Err(refusal) => {
-            send_fatal(&mut client, "0A000", &format!("gatehouse: {refusal}"), None).await;
-            let reason = format!("the session's SQL could not be read: {refusal}");
-            if let Err(error) = gateway.pipeline.record_disconnect(&context, &reason).await {
-                tracing::error!(session = %context.session_id, %error, "disconnect could not be recorded");
-            }
-            return Err(PgError::Unreadable(refusal));
-        }
-    };
     let connection_masking = gateway
         .connection_settings
         .current()
@@ -193,15 +125,7 @@ pub(crate) async fn run(
         // No cancel key was handed out, so no cancel request can arrive.
         None => watch::channel(0).1,
     };
-    let mut greeting = bytes::BytesMut::new();
-    greeting.extend_from_slice(&wire::authentication(0, &[]));
-    for (name, value) in &parameters {
-        greeting.extend_from_slice(&wire::parameter_status(name, value));
-    }
-    if let Some(BackendKey { process_id, secret }) = client_key {
-        greeting.extend_from_slice(&wire::backend_key_data(process_id, secret));
-    }
-    greeting.extend_from_slice(&wire::ready_for_query(transaction_status::IDLE));
+    let greeting = greeting(&parameters, client_key);
     let sent = match client.get_mut().write_all(&greeting).await {
         Ok(()) => client.get_mut().flush().await,
         Err(error) => Err(error),
@@ -229,14 +153,140 @@ pub(crate) async fn run(
         }
         Err(error) => Err(PgError::Io(error)),
     };
-
     metrics::gauge!("gatehouse_pg_sessions_active").decrement(1.0);
+    close(
+        gateway,
+        &context,
+        &result,
+        (key, client_key),
+        &credential.id,
+    )
+    .await;
+    result.map(|_| ())
+}
+
+/// Decide `connect`: allowed starts the session's recording (`true`); held or denied tells
+/// the client why (`false`); a failure to decide ends the session with an error.
+async fn admit(
+    gateway: &PgGateway,
+    client: &mut FrameReader<Box<dyn crate::Stream>>,
+    context: &mut SessionContext,
+) -> Result<bool, PgError> {
+    match gateway.pipeline.decide(context, &[Action::Connect]).await {
+        Ok(Decision::Allow(_connect_permit)) => {
+            let record_results = gateway
+                .connection_settings
+                .current()
+                .record_results
+                .contains(&context.connection.name);
+            context.recorder = gateway.pipeline.start_recording(context, record_results);
+            Ok(true)
+        }
+        Ok(Decision::Hold(hold)) => {
+            // Held connects do not wait: the client connects again once it is approved.
+            let message = format!("gatehouse: {}", hold.message);
+            send_fatal(
+                client,
+                "42501",
+                &message,
+                Some("connect again once it is approved"),
+            )
+            .await;
+            Ok(false)
+        }
+        Ok(Decision::Deny(denial)) => {
+            let message = format!("gatehouse: permission denied: {}", denial.message);
+            let detail = denial.client_detail();
+            send_fatal(client, "42501", &message, Some(&detail)).await;
+            Ok(false)
+        }
+        Err(error) => {
+            send_fatal(client, "58000", &format!("gatehouse: {error}"), None).await;
+            Err(PgError::Upstream(error.to_string()))
+        }
+    }
+}
+
+/// Decide the client's startup settings, open the server session with the settings passed
+/// through, and read its text encoding. `None` when a setting was refused (the client was
+/// told); an error when the server session could not be opened or read (the client was told
+/// too). Every refusal is recorded as the session's disconnect.
+async fn open_server(
+    gateway: &PgGateway,
+    client: &mut FrameReader<Box<dyn crate::Stream>>,
+    context: &SessionContext,
+    settings: Vec<StartupSetting>,
+) -> Result<Option<(UpstreamSession, TextEncoding)>, PgError> {
+    if let Err((sqlstate, message, detail)) =
+        decide_startup_settings(gateway, context, &settings).await
+    {
+        send_fatal(client, sqlstate, &message, detail.as_deref()).await;
+        record_disconnect(gateway, context, &message).await;
+        return Ok(None);
+    }
+    let passthrough: Vec<(String, String)> = settings
+        .into_iter()
+        .map(|setting| (setting.name, setting.value))
+        .collect();
+    let upstream = match gateway
+        .connector
+        .open(&context.connection.name, &context.login_level, &passthrough)
+        .await
+    {
+        Ok(upstream) => upstream,
+        Err(error) => {
+            let message = format!(
+                "gatehouse could not open connection `{}`: {error}",
+                context.connection.name
+            );
+            send_fatal(client, error.sqlstate(), &message, None).await;
+            let reason = format!("the connection could not be opened: {error}");
+            record_disconnect(gateway, context, &reason).await;
+            return Err(error);
+        }
+    };
+    match TextEncoding::from_parameters(&upstream.parameters) {
+        Ok(encoding) => Ok(Some((upstream, encoding))),
+        Err(refusal) => {
+            send_fatal(client, "0A000", &format!("gatehouse: {refusal}"), None).await;
+            let reason = format!("the session's SQL could not be read: {refusal}");
+            record_disconnect(gateway, context, &reason).await;
+            Err(PgError::Unreadable(refusal))
+        }
+    }
+}
+
+/// What the client gets once its session is open: authentication done, the server's
+/// parameters, the cancel key gatehouse hands out (never the server's), ready.
+fn greeting(parameters: &[(String, String)], client_key: Option<BackendKey>) -> bytes::BytesMut {
+    let mut greeting = bytes::BytesMut::new();
+    greeting.extend_from_slice(&wire::authentication(0, &[]));
+    for (name, value) in parameters {
+        greeting.extend_from_slice(&wire::parameter_status(name, value));
+    }
+    if let Some(BackendKey { process_id, secret }) = client_key {
+        greeting.extend_from_slice(&wire::backend_key_data(process_id, secret));
+    }
+    greeting.extend_from_slice(&wire::ready_for_query(transaction_status::IDLE));
+    greeting
+}
+
+/// After the relay: cancel what still runs on the server when gatehouse ended the session,
+/// forget the session's cancel key, and record why it ended. `keys` are the server's and the
+/// one handed to the client.
+async fn close(
+    gateway: &PgGateway,
+    context: &SessionContext,
+    result: &Result<Ending, PgError>,
+    (server_key, client_key): (Option<BackendKey>, Option<BackendKey>),
+    credential_id: &str,
+) {
     if matches!(
         result,
         Ok(Ending::Ended(
             EndedBy::Revoked(_) | EndedBy::CredentialExpired | EndedBy::PolicyWithdrawn(_)
         ))
-    ) && let Some(backend) = key
+    ) && let Some(backend) = server_key
     {
         // A statement still running must not finish on a credential that is no longer good.
         if let Err(error) = gateway
@@ -250,7 +300,14 @@ pub(crate) async fn run(
     if let Some(key) = client_key {
         gateway.cancels.unregister(key);
     }
-    let reason = match &result {
+    let reason = ending_reason(result, credential_id);
+    record_disconnect(gateway, context, &reason).await;
+    tracing::info!(session = %context.session_id, %reason, "session ended");
+}
+
+/// Why the session ended, as the audit log says it.
+fn ending_reason(result: &Result<Ending, PgError>, credential_id: &str) -> String {
+    match result {
         Ok(Ending::ClientTerminated) => "client terminated the session".to_owned(),
         Ok(Ending::ClientClosed) => "client closed the connection".to_owned(),
         Ok(Ending::ServerClosed { .. }) => "server closed the connection".to_owned(),
@@ -259,18 +316,17 @@ pub(crate) async fn run(
             format!("ended by gatehouse: {reason}")
         }
         Ok(Ending::Ended(EndedBy::CredentialExpired)) => {
-            format!(
-                "ended by gatehouse: the credential {} expired",
-                credential.id
-            )
+            format!("ended by gatehouse: the credential {credential_id} expired")
         }
         Err(error) => format!("session failed: {error}"),
-    };
-    if let Err(error) = gateway.pipeline.record_disconnect(&context, &reason).await {
+    }
+}
+
+/// Record the session's disconnect; a failure is logged (the session is over either way).
+async fn record_disconnect(gateway: &PgGateway, context: &SessionContext, reason: &str) {
+    if let Err(error) = gateway.pipeline.record_disconnect(context, reason).await {
         tracing::error!(session = %context.session_id, %error, "disconnect could not be recorded");
     }
-    tracing::info!(session = %context.session_id, %reason, "session ended");
-    result.map(|_| ())
 }
 
 /// Decide the settings the client asked for at startup that need a decision of their own, as

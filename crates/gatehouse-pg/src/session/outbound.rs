@@ -94,34 +94,12 @@ where
                 return Err(error);
             }
         };
-        let error_fields = if frame.tag == backend::ERROR_RESPONSE {
-            wire::error_fields(frame.body()).unwrap_or_default()
-        } else {
-            Vec::new()
-        };
-        let field = |wanted: u8| {
-            error_fields
-                .iter()
-                .find(|(code, _)| *code == wanted)
-                .map(|(_, value)| value.as_str())
-        };
-        if matches!(
-            field(error_field::SEVERITY_NONLOCALIZED).or(field(error_field::SEVERITY)),
-            Some("FATAL" | "PANIC")
-        ) {
-            server_said_why = true;
-        }
-        let error_text = (frame.tag == backend::ERROR_RESPONSE).then(|| {
-            format!(
-                "{}: {}",
-                field(error_field::CODE).unwrap_or("XX000"),
-                field(error_field::MESSAGE).unwrap_or_default()
-            )
-        });
+        let error = ServerError::of(frame.tag, frame.body());
+        server_said_why |= error.fatal;
         let mut placed = match state.model.on_message(
             &shared.sent,
             frame.tag,
-            error_text.as_deref(),
+            error.text.as_deref(),
         ) {
             Ok(placed) => placed,
             Err(desync) => {
@@ -139,27 +117,7 @@ where
             .flatten();
         shared.note_placed(&placed, ready_status);
         if let Some(answer) = &placed.own {
-            // Gatehouse's own request: never the client's, never masked or recorded.
-            match answer {
-                OwnAnswer::Row => {
-                    let values = wire::data_row(frame.body()).unwrap_or_default();
-                    let encoding = shared.text_encoding();
-                    shared.deliver_own(OwnResult::Row(
-                        values
-                            .iter()
-                            .map(|value| value.map(|v| encoding.decode_lossy(v)))
-                            .collect(),
-                    ));
-                }
-                OwnAnswer::Done => shared.deliver_own(OwnResult::Done),
-                OwnAnswer::Failed { relay } => {
-                    if let Some(error) = relay {
-                        out.extend_from_slice(&in_client_encoding(error, shared.text_encoding()));
-                    }
-                    shared.deliver_own(OwnResult::Failed);
-                }
-                OwnAnswer::Progress => {}
-            }
+            deliver_own(answer, frame.body(), shared, &mut out);
             for finished in placed.finished {
                 state.results.settle(finished, None);
             }
@@ -206,42 +164,15 @@ where
             state.results.note_masked(&masker.end_result());
         }
         let raw: &[u8] = masked.as_deref().unwrap_or(&frame.raw);
-        match frame.tag {
-            backend::ROW_DESCRIPTION
-                if placed.describes_rows_of.is_some() || placed.columns_follow =>
-            {
-                state
-                    .results
-                    .on_row_description(frame.body(), shared.text_encoding());
-            }
-            backend::DATA_ROW => state.results.on_data_row(raw.get(5..).unwrap_or_default()),
-            _ => {}
-        }
-        let tag = (frame.tag == backend::COMMAND_COMPLETE)
-            .then(|| wire::command_tag(frame.body()))
-            .flatten();
-        for finished in placed.finished {
-            state.results.settle(finished, tag);
-        }
-        match frame.tag {
-            backend::READY_FOR_QUERY => state.results.reset(),
-            backend::ERROR_RESPONSE => state.results.reset(),
-            _ => {}
-        }
-        if placed.swallow {
-            // Gatehouse's own request: its answer is not the client's.
-        } else if let Some(command) = placed.reply_as_command {
-            out.extend_from_slice(&wire::command_complete(command));
-        } else if frame.tag == backend::ERROR_RESPONSE {
-            match shared.take_replacement(field(error_field::MESSAGE).unwrap_or_default()) {
-                Some(refusal) => {
-                    out.extend_from_slice(&in_client_encoding(&refusal, shared.text_encoding()));
-                }
-                None => out.extend_from_slice(raw),
-            }
-        } else {
-            out.extend_from_slice(raw);
-        }
+        track_result(
+            &mut state.results,
+            frame.tag,
+            frame.body(),
+            raw,
+            &mut placed,
+            shared,
+        );
+        relay_to_client(&placed, frame.tag, raw, &error, shared, &mut out);
         if out.len() >= FLUSH_AT || !server.has_buffered_frame() {
             client.write_all(&out).await?;
             out.clear();
@@ -251,6 +182,128 @@ where
             // After the client has its response: outcomes gate nothing, so they never delay it.
             record(pipeline, context, &mut state.results);
         }
+    }
+}
+
+/// What an ErrorResponse from the server says, as far as the relay needs it (empty for any
+/// other message).
+struct ServerError {
+    /// FATAL or PANIC: the server is ending the session and said why.
+    fatal: bool,
+    /// `SQLSTATE: message`, for the server model and the audit log.
+    text: Option<String>,
+    /// The message, which names a refusal marker when the error is gatehouse's own.
+    message: String,
+}
+
+impl ServerError {
+    fn of(tag: u8, body: &[u8]) -> ServerError {
+        if tag != backend::ERROR_RESPONSE {
+            return ServerError {
+                fatal: false,
+                text: None,
+                message: String::new(),
+            };
+        }
+        let fields = wire::error_fields(body).unwrap_or_default();
+        let field = |wanted: u8| {
+            fields
+                .iter()
+                .find(|(code, _)| *code == wanted)
+                .map(|(_, value)| value.as_str())
+        };
+        let message = field(error_field::MESSAGE).unwrap_or_default().to_owned();
+        ServerError {
+            fatal: matches!(
+                field(error_field::SEVERITY_NONLOCALIZED).or(field(error_field::SEVERITY)),
+                Some("FATAL" | "PANIC")
+            ),
+            text: Some(format!(
+                "{}: {message}",
+                field(error_field::CODE).unwrap_or("XX000")
+            )),
+            message,
+        }
+    }
+}
+
+/// The answer to one of gatehouse's own requests goes to the waiting `inbound`, never to the
+/// client (except an error gatehouse chose to relay), never masked or recorded.
+fn deliver_own(answer: &OwnAnswer, body: &[u8], shared: &Shared, out: &mut BytesMut) {
+    match answer {
+        OwnAnswer::Row => {
+            let values = wire::data_row(body).unwrap_or_default();
+            let encoding = shared.text_encoding();
+            shared.deliver_own(OwnResult::Row(
+                values
+                    .iter()
+                    .map(|value| value.map(|v| encoding.decode_lossy(v)))
+                    .collect(),
+            ));
+        }
+        OwnAnswer::Done => shared.deliver_own(OwnResult::Done),
+        OwnAnswer::Failed { relay } => {
+            if let Some(error) = relay {
+                out.extend_from_slice(&in_client_encoding(error, shared.text_encoding()));
+            }
+            shared.deliver_own(OwnResult::Failed);
+        }
+        OwnAnswer::Progress => {}
+    }
+}
+
+/// Follow a result for the audit log and the recording: its columns, its (masked) rows, the
+/// statements it finishes, and the end of the response.
+fn track_result(
+    results: &mut ResultTracker,
+    tag: u8,
+    body: &[u8],
+    raw: &[u8],
+    placed: &mut Placed,
+    shared: &Shared,
+) {
+    match tag {
+        backend::ROW_DESCRIPTION if placed.describes_rows_of.is_some() || placed.columns_follow => {
+            results.on_row_description(body, shared.text_encoding());
+        }
+        backend::DATA_ROW => results.on_data_row(raw.get(5..).unwrap_or_default()),
+        _ => {}
+    }
+    let command_tag = (tag == backend::COMMAND_COMPLETE)
+        .then(|| wire::command_tag(body))
+        .flatten();
+    for finished in std::mem::take(&mut placed.finished) {
+        results.settle(finished, command_tag);
+    }
+    if matches!(tag, backend::READY_FOR_QUERY | backend::ERROR_RESPONSE) {
+        results.reset();
+    }
+}
+
+/// What of the server's message the client gets: nothing for gatehouse's own requests, a
+/// completion where a statement is answered as another command, gatehouse's refusal in place
+/// of the error a refusal marker caused, else the (masked) message itself.
+fn relay_to_client(
+    placed: &Placed,
+    tag: u8,
+    raw: &[u8],
+    error: &ServerError,
+    shared: &Shared,
+    out: &mut BytesMut,
+) {
+    if placed.swallow {
+        // Gatehouse's own request: its answer is not the client's.
+    } else if let Some(command) = placed.reply_as_command {
+        out.extend_from_slice(&wire::command_complete(command));
+    } else if tag == backend::ERROR_RESPONSE {
+        match shared.take_replacement(&error.message) {
+            Some(refusal) => {
+                out.extend_from_slice(&in_client_encoding(&refusal, shared.text_encoding()));
+            }
+            None => out.extend_from_slice(raw),
+        }
+    } else {
+        out.extend_from_slice(raw);
     }
 }
 

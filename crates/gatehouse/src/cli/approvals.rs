@@ -336,7 +336,7 @@ fn details(record: &ApprovalRecord, now: i64) -> String {
         lines.push(("reviews", "none yet".to_owned()));
     }
     for review in &record.reviews {
-        let verdict = if review.verdict == ReviewVerdict::Deny.as_str() {
+        let verdict = if review.verdict == ReviewVerdict::Deny {
             "denied"
         } else {
             "approved"

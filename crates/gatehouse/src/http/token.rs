@@ -184,6 +184,38 @@ async fn run(
     body: &[u8],
     attempt: &mut Attempt,
 ) -> Result<Response, OAuthError> {
+    let params = form_parameters(headers, body)?;
+    let request = ExchangeRequest::from_parameters(&params)?;
+    if api.inner.providers.is_empty() {
+        return Err(OAuthError::bad(
+            "invalid_grant",
+            "this gateway has no [[identity_providers]] configured, so it accepts no tokens for exchange",
+        ));
+    }
+    note_unverified(request.subject_token, attempt);
+    let subject = validate(api, request.subject_token, "subject_token").await?;
+    let actor = match request.actor_token {
+        None => None,
+        Some(token) => Some(validate(api, token, "actor_token").await?),
+    };
+    let kind = match subject.kind {
+        ProviderKind::Workload => IdentityKind::Machine,
+        ProviderKind::Human => IdentityKind::Human,
+    };
+    let mut identity = Identity::new(subject.subject.clone(), kind, subject.groups.clone());
+    if let Some(actor) = &actor {
+        identity.acting_for = vec![actor.subject.clone()];
+    }
+    refuse_revoked(api, &identity).await?;
+    issue(api, &identity, &subject, actor.as_ref(), attempt.source).await
+}
+
+/// The form body's parameters, each given once (RFC 8693 sends
+/// `application/x-www-form-urlencoded`).
+fn form_parameters(
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<HashMap<String, String>, OAuthError> {
     let form_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -207,120 +239,124 @@ async fn run(
             ));
         }
     }
-    let param = |name: &str| {
-        params
-            .get(name)
-            .map(String::as_str)
-            .filter(|v| !v.is_empty())
-    };
-    match param("grant_type") {
-        Some(GRANT_TYPE) => {}
-        None => {
+    Ok(params)
+}
+
+/// A token exchange request as RFC 8693 shapes it, its parameters checked.
+struct ExchangeRequest<'a> {
+    subject_token: &'a str,
+    actor_token: Option<&'a str>,
+}
+
+impl<'a> ExchangeRequest<'a> {
+    fn from_parameters(params: &'a HashMap<String, String>) -> Result<Self, OAuthError> {
+        let param = |name: &str| {
+            params
+                .get(name)
+                .map(String::as_str)
+                .filter(|v| !v.is_empty())
+        };
+        match param("grant_type") {
+            Some(GRANT_TYPE) => {}
+            None => {
+                return Err(OAuthError::bad(
+                    "invalid_request",
+                    format!("`grant_type` is missing; use grant_type={GRANT_TYPE}"),
+                ));
+            }
+            Some(_) => {
+                return Err(OAuthError::bad(
+                    "unsupported_grant_type",
+                    format!("only token exchange is supported: grant_type={GRANT_TYPE}"),
+                ));
+            }
+        }
+        if let Some(requested) = param("requested_token_type")
+            && requested != ACCESS_TOKEN_TYPE
+        {
             return Err(OAuthError::bad(
                 "invalid_request",
-                format!("`grant_type` is missing; use grant_type={GRANT_TYPE}"),
-            ));
-        }
-        Some(_) => {
-            return Err(OAuthError::bad(
-                "unsupported_grant_type",
-                format!("only token exchange is supported: grant_type={GRANT_TYPE}"),
-            ));
-        }
-    }
-    if let Some(requested) = param("requested_token_type")
-        && requested != ACCESS_TOKEN_TYPE
-    {
-        return Err(OAuthError::bad(
-            "invalid_request",
-            format!(
-                "gatehouse issues only `{ACCESS_TOKEN_TYPE}`; omit requested_token_type or ask for that"
-            ),
-        ));
-    }
-    let subject_token = param("subject_token").ok_or_else(|| {
-        OAuthError::bad(
-            "invalid_request",
-            "`subject_token` is missing: send the workload's JWT (e.g. the CI job's OIDC token) or a person's ID token",
-        )
-    })?;
-    check_type(param("subject_token_type"), "subject_token_type")?;
-    let actor_token = param("actor_token");
-    if actor_token.is_some() {
-        check_type(param("actor_token_type"), "actor_token_type")?;
-    } else if param("actor_token_type").is_some() {
-        return Err(OAuthError::bad(
-            "invalid_request",
-            "`actor_token_type` is given without `actor_token`",
-        ));
-    }
-    if api.inner.providers.is_empty() {
-        return Err(OAuthError::bad(
-            "invalid_grant",
-            "this gateway has no [[identity_providers]] configured, so it accepts no tokens for exchange",
-        ));
-    }
-    note_unverified(subject_token, attempt);
-    let subject = api
-        .inner
-        .providers
-        .validate(
-            subject_token,
-            &[ProviderKind::Workload, ProviderKind::Human],
-        )
-        .await
-        .map_err(|r| refusal("subject_token", r))?;
-    let actor = match actor_token {
-        None => None,
-        Some(token) => Some(
-            api.inner
-                .providers
-                .validate(token, &[ProviderKind::Workload, ProviderKind::Human])
-                .await
-                .map_err(|r| refusal("actor_token", r))?,
-        ),
-    };
-    let kind = match subject.kind {
-        ProviderKind::Workload => IdentityKind::Machine,
-        ProviderKind::Human => IdentityKind::Human,
-    };
-    let mut identity = Identity::new(subject.subject.clone(), kind, subject.groups.clone());
-    if let Some(actor) = &actor {
-        identity.acting_for = vec![actor.subject.clone()];
-    }
-    match api.inner.store.revoked_subject_of(&identity).await {
-        Ok(None) => {}
-        Ok(Some(revoked)) => {
-            return Err(OAuthError::bad(
-                "invalid_grant",
                 format!(
-                    "the identity `{revoked}` is revoked on this gateway (`gatehouse identities list`); no token is issued"
+                    "gatehouse issues only `{ACCESS_TOKEN_TYPE}`; omit requested_token_type or ask for that"
                 ),
             ));
         }
+        let subject_token = param("subject_token").ok_or_else(|| {
+            OAuthError::bad(
+                "invalid_request",
+                "`subject_token` is missing: send the workload's JWT (e.g. the CI job's OIDC token) or a person's ID token",
+            )
+        })?;
+        check_type(param("subject_token_type"), "subject_token_type")?;
+        let actor_token = param("actor_token");
+        if actor_token.is_some() {
+            check_type(param("actor_token_type"), "actor_token_type")?;
+        } else if param("actor_token_type").is_some() {
+            return Err(OAuthError::bad(
+                "invalid_request",
+                "`actor_token_type` is given without `actor_token`",
+            ));
+        }
+        Ok(ExchangeRequest {
+            subject_token,
+            actor_token,
+        })
+    }
+}
+
+/// `token` (the request's `which`) verified by a configured workload or human provider.
+async fn validate(api: &TokenApi, token: &str, which: &str) -> Result<Verified, OAuthError> {
+    api.inner
+        .providers
+        .validate(token, &[ProviderKind::Workload, ProviderKind::Human])
+        .await
+        .map_err(|r| refusal(which, r))
+}
+
+/// Refuse an identity revoked on this gateway (and fail closed when that cannot be read).
+async fn refuse_revoked(api: &TokenApi, identity: &Identity) -> Result<(), OAuthError> {
+    match api.inner.store.revoked_subject_of(identity).await {
+        Ok(None) => Ok(()),
+        Ok(Some(revoked)) => Err(OAuthError::bad(
+            "invalid_grant",
+            format!(
+                "the identity `{revoked}` is revoked on this gateway (`gatehouse identities list`); no token is issued"
+            ),
+        )),
         Err(error) => {
             tracing::error!(%error, "cannot read the revoked identities; refusing the exchange");
-            return Err(OAuthError {
+            Err(OAuthError {
                 status: StatusCode::SERVICE_UNAVAILABLE,
                 error: "temporarily_unavailable",
                 description: "the gateway cannot check revocations right now; try again later"
                     .to_owned(),
-            });
+            })
         }
     }
+}
+
+/// Sign a gatehouse token for `identity`, record the grant (fsynced) and only then hand the
+/// token out.
+async fn issue(
+    api: &TokenApi,
+    identity: &Identity,
+    subject: &Verified,
+    actor: Option<&Verified>,
+    source: SocketAddr,
+) -> Result<Response, OAuthError> {
     let now = now_unix_ms() / 1000;
     let ttl = i64::try_from(api.inner.ttl.as_secs()).unwrap_or(900);
-    let claims = TokenClaims::new(&identity, Some(subject.provider.clone()), now, ttl);
+    let claims = TokenClaims::new(identity, Some(subject.provider.clone()), now, ttl);
     let token = api.inner.signer.sign(&claims).map_err(|e| OAuthError {
         status: StatusCode::INTERNAL_SERVER_ERROR,
         error: "server_error",
         description: e.to_string(),
     })?;
-    let detail = granted_detail(&subject, actor.as_ref(), &claims);
+    let detail = granted_detail(subject, actor, &claims);
     // The grant is on disk before the token leaves: no token without its record.
     api.inner
         .audit
-        .append(&[event(&identity, attempt.source, DecisionKind::Allow, detail)], Durability::Synced)
+        .append(&[event(identity, source, DecisionKind::Allow, detail)], Durability::Synced)
         .await
         .map_err(|reason| {
             tracing::error!(%reason, "cannot record a token exchange; refusing it");

@@ -256,7 +256,7 @@ pub(crate) fn approvals_so_far(record: &ApprovalRecord) -> usize {
     let mut names: Vec<&str> = record
         .reviews
         .iter()
-        .filter(|review| review.verdict == ReviewVerdict::Approve.as_str())
+        .filter(|review| review.verdict == ReviewVerdict::Approve)
         .map(|review| review.reviewer.as_str())
         .collect();
     names.sort_unstable();

@@ -20,6 +20,7 @@ use crate::server::operator::format_time;
 use crate::server::reviews::{approval_json, needs, requester};
 use anyhow::{Context, Result, anyhow, bail};
 use bytes::Bytes;
+use gatehouse_pipeline::ReviewVerdict;
 use gatehouse_pipeline::{ApprovalRecord, ApprovalState, now_unix_ms};
 use gatehouse_store::Store;
 use hmac::{Hmac, Mac};
@@ -274,7 +275,7 @@ fn slack_text(record: &ApprovalRecord, state: ApprovalState, now: i64) -> String
         slack_escape(&binding.connection)
     );
     let id = &record.id;
-    let reviewers = |verdict: &str| {
+    let reviewers = |verdict: ReviewVerdict| {
         record
             .reviews
             .iter()
@@ -295,7 +296,7 @@ fn slack_text(record: &ApprovalRecord, state: ApprovalState, now: i64) -> String
         ),
         ApprovalState::Approved => format!(
             "Approval `{id}` (*{who}*: {what}) is *approved* by {}; it may run once before {}.",
-            reviewers("approve"),
+            reviewers(ReviewVerdict::Approve),
             format_time(record.expires_unix_ms)
         ),
         ApprovalState::Denied => {
@@ -303,12 +304,12 @@ fn slack_text(record: &ApprovalRecord, state: ApprovalState, now: i64) -> String
                 .reviews
                 .iter()
                 .rev()
-                .find(|r| r.verdict == "deny")
+                .find(|r| r.verdict == ReviewVerdict::Deny)
                 .and_then(|r| r.reason.as_deref())
                 .unwrap_or("none given");
             format!(
                 "Approval `{id}` (*{who}*: {what}) is *denied* by {}: {}",
-                reviewers("deny"),
+                reviewers(ReviewVerdict::Deny),
                 slack_escape(reason)
             )
         }
@@ -575,7 +576,7 @@ mod tests {
         let mut approved = record(ApprovalState::Approved, 20_000);
         approved.reviews.push(Review {
             reviewer: "ada".into(),
-            verdict: "approve".into(),
+            verdict: ReviewVerdict::Approve,
             reason: None,
             time_unix_ms: 3_000,
         });
