@@ -72,7 +72,9 @@ pub struct ApprovalBinding {
     pub connection: String,
     /// The Cedar action, e.g. `sql:delete`.
     pub action: String,
-    pub statement: String,
+    /// The canonical request text the approval is for (a statement, a command line, a method
+    /// and URL); the API's JSON called it `statement` before the protocol-neutral core.
+    pub request: String,
     pub fingerprint: String,
     pub policy_version: String,
     /// The parameters and session state the statement runs with: an approval for one set of

@@ -148,7 +148,7 @@ fn binding_of(session: &SessionContext, action: &Action, policy_version: &str) -
         acting_for: session.identity.acting_for.clone(),
         connection: session.connection.name.clone(),
         action: action.name().to_owned(),
-        statement,
+        request: statement,
         fingerprint,
         policy_version: policy_version.to_owned(),
         context,
@@ -198,7 +198,7 @@ pub(crate) fn approval_event(
 ) -> AuditEvent {
     AuditEvent {
         action: Some(verb.to_owned()),
-        request: Some(record.binding.statement.clone()),
+        request: Some(record.binding.request.clone()),
         fingerprint: Some(record.binding.fingerprint.clone()),
         policies: vec![record.need.policy.clone()],
         detail: Some(detail),

@@ -224,7 +224,7 @@ async fn readers(store: Store, token: gatehouse_core::SecretString, stop: Arc<At
         acting_for: vec![],
         connection: "demo".into(),
         action: "sql:delete".into(),
-        statement: "DELETE FROM orders".into(),
+        request: "DELETE FROM orders".into(),
         fingerprint: "fedcba9876543210".into(),
         policy_version: "v1".into(),
         context: None,

@@ -59,7 +59,7 @@ impl Store {
         .bind(to_json("approvals.acting_for_json", &binding.acting_for)?)
         .bind(&binding.connection)
         .bind(&binding.action)
-        .bind(&binding.statement)
+        .bind(&binding.request)
         .bind(&binding.fingerprint)
         .bind(&binding.policy_version)
         .bind(&need.policy)
@@ -125,7 +125,7 @@ impl Store {
         .bind(&binding.fingerprint)
         .bind(to_json("approvals.acting_for_json", &binding.acting_for)?)
         .bind(&binding.action)
-        .bind(&binding.statement)
+        .bind(&binding.request)
         .bind(&binding.policy_version)
         .bind(context_digest(binding))
         .bind(now_unix_ms)
@@ -440,7 +440,7 @@ fn record_from_row(row: &SqliteRow) -> Result<ApprovalRecord, StoreError> {
             acting_for: from_json(row, "acting_for_json", "approvals.acting_for_json")?,
             connection: row.try_get("connection")?,
             action: row.try_get("action")?,
-            statement: row.try_get("statement")?,
+            request: row.try_get("statement")?,
             fingerprint: row.try_get("fingerprint")?,
             policy_version: row.try_get("policy_version")?,
             context: {

@@ -31,7 +31,7 @@ fn binding() -> ApprovalBinding {
         acting_for: vec!["ana".into()],
         connection: "orders".into(),
         action: "sql:delete".into(),
-        statement: "DELETE FROM orders WHERE id = 7".into(),
+        request: "DELETE FROM orders WHERE id = 7".into(),
         fingerprint: "fp-delete-orders-by-id".into(),
         policy_version: "v-1".into(),
         context: None,
@@ -82,7 +82,7 @@ async fn an_open_approval_is_found_only_by_its_exact_binding() {
     assert_eq!(found, record("ap-0000000000000001", 1));
 
     let changes: Vec<(&str, Change)> = vec![
-        ("statement", |b| b.statement.push(' ')),
+        ("request", |b| b.request.push(' ')),
         ("fingerprint", |b| b.fingerprint = "fp-other".into()),
         ("connection", |b| b.connection = "billing".into()),
         ("subject", |b| b.subject = "agent-8".into()),

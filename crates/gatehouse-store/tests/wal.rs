@@ -143,7 +143,7 @@ fn pool_readers(store: &Store, stop: &Arc<AtomicBool>) -> tokio::task::JoinHandl
             acting_for: vec![],
             connection: "demo".into(),
             action: "sql:delete".into(),
-            statement: "DELETE FROM orders".into(),
+            request: "DELETE FROM orders".into(),
             fingerprint: "f".into(),
             policy_version: "v1".into(),
             context: None,

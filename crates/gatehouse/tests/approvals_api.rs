@@ -169,7 +169,7 @@ async fn a_reviewer_lists_shows_and_approves_over_http_and_the_statement_then_ru
     assert_eq!(items.len(), 1, "{}", listed.raw);
     assert_eq!(items[0]["id"], id.as_str());
     assert_eq!(items[0]["state"], "pending");
-    assert_eq!(items[0]["binding"]["statement"], DELETE);
+    assert_eq!(items[0]["binding"]["request"], DELETE);
     assert_eq!(items[0]["need"]["group"], "admins");
     assert!(!listed.raw.contains(&admin), "the token is never echoed");
     // The requester follows their own request; someone outside the group sees nothing.
@@ -252,7 +252,7 @@ fn needs_two(id: &str) -> ApprovalRecord {
             acting_for: vec!["ana".into()],
             connection: "demo".into(),
             action: "sql:delete".into(),
-            statement: "DELETE FROM orders WHERE id = 7".into(),
+            request: "DELETE FROM orders WHERE id = 7".into(),
             fingerprint: "fp-delete-orders".into(),
             policy_version: "v-test".into(),
             context: None,
@@ -716,7 +716,7 @@ async fn json_webhooks_are_signed_and_follow_the_approval_through_its_states() {
     );
     let body = assert_signed(&pending, "approval.pending", &id, "pending");
     assert_eq!(body["approval"]["binding"]["subject"], "wes");
-    assert_eq!(body["approval"]["binding"]["statement"], DELETE);
+    assert_eq!(body["approval"]["binding"]["request"], DELETE);
     // The first attempt got 503; the same notification came again.
     let started = Instant::now();
     while receiver.all().len() < 2 {

@@ -37,7 +37,7 @@ fn pending(id: &str, required: u32) -> ApprovalRecord {
             acting_for: vec!["ana".into()],
             connection: "demo".into(),
             action: "sql:delete".into(),
-            statement: STATEMENT.into(),
+            request: STATEMENT.into(),
             fingerprint: "fp-delete-orders".into(),
             policy_version: "v-test".into(),
             context: None,
@@ -134,7 +134,7 @@ async fn list_and_show_for_people_and_programs() {
     old.created_unix_ms -= 30 * MINUTE_MS;
     old.expires_unix_ms = now_unix_ms() - MINUTE_MS;
     let mut multi_line = pending("ap-0000000000000002", 2);
-    multi_line.binding.statement = "DELETE FROM orders\n WHERE id = 7".into();
+    multi_line.binding.request = "DELETE FROM orders\n WHERE id = 7".into();
     seed(&gateway, &[old, multi_line]).await;
 
     let text = stdout_of(&gatehouse(&gateway, None, &["approvals", "list"]));
@@ -228,7 +228,7 @@ async fn list_and_show_for_people_and_programs() {
     )))
     .unwrap();
     assert_eq!(one["state"], "expired");
-    assert_eq!(one["binding"]["statement"], STATEMENT);
+    assert_eq!(one["binding"]["request"], STATEMENT);
 
     let stderr = refusal_of(&gatehouse(
         &gateway,

@@ -88,7 +88,7 @@ pub async fn list(
                     requester(record),
                     record.binding.connection.clone(),
                     record.binding.action.clone(),
-                    short_statement(&record.binding.statement),
+                    short_statement(&record.binding.request),
                     needs(record),
                     expires(record, now),
                 ]);
@@ -298,7 +298,7 @@ fn details(record: &ApprovalRecord, now: i64) -> String {
     lines.extend([
         ("connection", binding.connection.clone()),
         ("action", binding.action.clone()),
-        ("statement", binding.statement.clone()),
+        ("statement", binding.request.clone()),
         ("fingerprint", binding.fingerprint.clone()),
     ]);
     if let Some(context) = &binding.context {

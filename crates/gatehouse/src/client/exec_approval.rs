@@ -33,11 +33,11 @@ pub async fn mismatch(setup: &Setup, id: &str, sql: &str) -> Option<String> {
             state.as_str()
         )),
         ApprovalState::Pending | ApprovalState::Approved
-            if !normalized(sql).contains(normalized(&record.binding.statement)) =>
+            if !normalized(sql).contains(normalized(&record.binding.request)) =>
         {
             Some(format!(
                 "was granted for other text: `{}`",
-                record.binding.statement
+                record.binding.request
             ))
         }
         ApprovalState::Pending | ApprovalState::Approved => None,

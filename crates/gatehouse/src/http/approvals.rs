@@ -421,7 +421,7 @@ mod tests {
                 acting_for: vec!["ana".into()],
                 connection: "demo".into(),
                 action: "sql:delete".into(),
-                statement: "DELETE FROM t".into(),
+                request: "DELETE FROM t".into(),
                 fingerprint: "fp".into(),
                 policy_version: "v".into(),
                 context: None,

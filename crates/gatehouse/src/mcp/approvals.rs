@@ -76,13 +76,13 @@ pub(crate) async fn run(
     let mut result = run_sql(
         agent,
         &record.binding.connection,
-        &record.binding.statement,
+        &record.binding.request,
         max_rows,
     )
     .await?;
     if let Some(object) = result.as_object_mut() {
         object.insert("approval_id".into(), approval_id.into());
-        object.insert("statement".into(), record.binding.statement.clone().into());
+        object.insert("statement".into(), record.binding.request.clone().into());
     }
     Ok(result)
 }
@@ -159,7 +159,7 @@ fn describe(record: &ApprovalRecord, state: ApprovalState, identity: &Identity) 
         "state": state.as_str(),
         "connection": record.binding.connection,
         "action": record.binding.action,
-        "statement": record.binding.statement,
+        "statement": record.binding.request,
         "requester": record.binding.subject,
         "acting_for": record.binding.acting_for,
         "needs": {

@@ -48,7 +48,7 @@ pub(crate) async fn create_request(
             acting_for: requester.acting_for.clone(),
             connection: connection.to_owned(),
             action: GRANT_ACTION.to_owned(),
-            statement: format!(
+            request: format!(
                 "grant group `{}` on `{}` for {}: {}",
                 group,
                 connection,
@@ -92,7 +92,7 @@ pub(crate) async fn create_request(
         action: Some("access:request".to_owned()),
         decision: None,
         policies: vec![GRANT_POLICY.to_owned()],
-        request: Some(record.binding.statement.clone()),
+        request: Some(record.binding.request.clone()),
         fingerprint: Some(record.binding.fingerprint.clone()),
         outcome: None,
         refers_to: None,

@@ -213,7 +213,7 @@ fn review_event(
 fn bind_event(event: &mut AuditEvent, record: &ApprovalRecord) {
     event.decision = None;
     event.connection = Some(record.binding.connection.clone());
-    event.request = Some(record.binding.statement.clone());
+    event.request = Some(record.binding.request.clone());
     event.fingerprint = Some(record.binding.fingerprint.clone());
     event.policies = vec![record.need.policy.clone()];
 }

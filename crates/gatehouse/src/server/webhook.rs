@@ -289,7 +289,7 @@ fn slack_text(record: &ApprovalRecord, state: ApprovalState, now: i64) -> String
             "*{who}* asks to run {what} (approval `{id}`, state: pending):\n```{}```\n\
              Needs {} (policy `{}`); expires {}.\nReview: `gatehouse approvals approve {id}` \
              or `gatehouse approvals deny {id} --reason TEXT` (or POST /v1/approvals/{id}/approve)",
-            slack_escape(&short(&binding.statement)),
+            slack_escape(&short(&binding.request)),
             slack_escape(&needs(record)),
             slack_escape(&record.need.policy),
             format_time(record.expires_unix_ms),
@@ -521,7 +521,7 @@ mod tests {
                 acting_for: vec![],
                 connection: "demo".into(),
                 action: "sql:delete".into(),
-                statement: "DELETE FROM items WHERE id = 2 AND name <> 'a&b'".into(),
+                request: "DELETE FROM items WHERE id = 2 AND name <> 'a&b'".into(),
                 fingerprint: "fp".into(),
                 policy_version: "v".into(),
                 context: None,
