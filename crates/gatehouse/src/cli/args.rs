@@ -631,8 +631,13 @@ pub enum PolicyCommand {
     /// The files are validated first: an invalid set is refused with the reason and the set in
     /// force stays. A valid one is recorded in the audit log, then decides every request from
     /// then on; open sessions decide `connect` and `data:unmasked` again and end if they lost
-    /// them; held statements are held again under the new version. Needs the token of a member
-    /// of `[admin] groups` (default `admins`); `kill -HUP <serve pid>` does the same on the
+    /// them; held statements are held again under the new version. A gateway started with
+    /// --config also reads the file's `[[connections]]` again: masking, `record_results`,
+    /// descriptions, environments, tags and removals take effect (open sessions on a connection
+    /// whose masking changed, or that was removed, end with the reason); new connections and
+    /// changed targets, credentials, logins or agents are listed as needing a restart. A file
+    /// that does not load refuses the whole reload. Needs the token of a member of
+    /// `[admin] groups` (default `admins`); `kill -HUP <serve pid>` does the same on the
     /// gateway's machine. Exit status: 0 when the new set is in force, 1 when it was refused.
     #[command(after_long_help = "Examples:
   gatehouse policy reload --token-file admin.token
