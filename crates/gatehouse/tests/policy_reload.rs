@@ -255,32 +255,11 @@ async fn sighup_reloads_and_open_sessions_are_decided_by_the_new_set_at_their_ne
 
 #[tokio::test]
 async fn an_unmasked_session_that_loses_data_unmasked_ends_and_comes_back_masked() {
-    let db = support::TestDb::create().await;
-    db.direct()
-        .await
-        .batch_execute(
-            "CREATE TABLE people (id int, email text); INSERT INTO people VALUES (1, 'ana@example.com');",
-        )
-        .await
-        .unwrap();
-    let gateway = Gateway::start_with(
-        &db.name,
-        Options {
-            demo_extra: "[connections.masking]\ndetectors = [\"email\"]\n".into(),
-            ..Options::default()
-        },
-    );
+    let (_db, gateway) =
+        people_behind_gateway("[connections.masking]\ndetectors = [\"email\"]\n").await;
     let admin = gateway.key("root-admin", &["admins"]);
     let session = gateway.connect("root-admin", &admin).await.unwrap();
-    let email = |rows: Vec<tokio_postgres::SimpleQueryMessage>| {
-        rows.into_iter()
-            .find_map(|message| match message {
-                tokio_postgres::SimpleQueryMessage::Row(row) => row.get(0).map(str::to_owned),
-                _ => None,
-            })
-            .unwrap()
-    };
-    let unmasked = email(
+    let unmasked = first_value(
         session
             .simple_query("SELECT email FROM people")
             .await
@@ -303,7 +282,7 @@ async fn an_unmasked_session_that_loses_data_unmasked_ends_and_comes_back_masked
     .await;
 
     let again = gateway.connect("root-admin", &admin).await.unwrap();
-    let masked = email(
+    let masked = first_value(
         again
             .simple_query("SELECT email FROM people")
             .await

@@ -7,10 +7,9 @@
 //! once it is approved runs it.
 
 use crate::cli::args::{ExecArgs, OutputFormat};
-use crate::client::gateway::{Pending, describe, drive, gateway_config};
+use crate::client::gateway::{Pending, describe, drive, gateway_ca_file, gateway_config};
 use crate::config::setup::Setup;
-use crate::server::tls::generated_cert_path;
-use anyhow::{Result, bail};
+use anyhow::Result;
 use comfy_table::Table;
 use gatehouse_pipeline::client_detail;
 use serde_json::{Value, json};
@@ -41,17 +40,7 @@ pub async fn run(
 ) -> Result<ExitCode> {
     let setup = Setup::load(config, data_dir)?;
     let token = crate::client::token::find(args.token_file.as_deref()).await?;
-    let ca_file = match &args.ca_file {
-        Some(file) => file.clone(),
-        None => generated_cert_path(&setup.data_dir),
-    };
-    if !ca_file.exists() {
-        bail!(
-            "no CA certificate to verify the gateway with: `{}` does not exist. Pass --ca-file with the gateway's \
-             certificate (gatehouse never skips certificate verification), or run beside the gateway with the same --data-dir",
-            ca_file.display()
-        );
-    }
+    let ca_file = gateway_ca_file(args.ca_file.as_deref(), &setup)?;
     let mismatch = match &args.approval {
         Some(id) => crate::client::exec_approval::mismatch(&setup, id, &args.sql).await,
         None => None,

@@ -2,10 +2,10 @@
 //! agent runtime that spawned this process, acting with the agent's own token.
 
 use crate::cli::args::McpArgs;
+use crate::client::gateway::gateway_ca_file;
 use crate::config::setup::Setup;
 use crate::mcp::{Agent, Base, GatehouseMcp};
-use crate::server::tls::generated_cert_path;
-use anyhow::{Result, anyhow, bail};
+use anyhow::{Result, anyhow};
 use rmcp::ServiceExt;
 use std::path::Path;
 use std::process::ExitCode;
@@ -18,17 +18,7 @@ pub async fn run(
 ) -> Result<ExitCode> {
     let setup = Setup::load(config, data_dir)?;
     let token = crate::client::token::find(args.token_file.as_deref()).await?;
-    let ca_file = match &args.ca_file {
-        Some(file) => file.clone(),
-        None => generated_cert_path(&setup.data_dir),
-    };
-    if !ca_file.exists() {
-        bail!(
-            "no CA certificate to verify the gateway with: `{}` does not exist. Pass --ca-file with the gateway's \
-             certificate (gatehouse never skips certificate verification), or run beside the gateway with the same --data-dir",
-            ca_file.display()
-        );
-    }
+    let ca_file = gateway_ca_file(args.ca_file.as_deref(), &setup)?;
     // Open the gateway's store only where it exists: an MCP server beside the gateway reads
     // approvals from it; one elsewhere (only --gateway and --ca-file) still runs queries and
     // must not create an empty store in whatever directory the agent runtime started it in.

@@ -4,9 +4,11 @@
 //! approval notices (read from their `DETAIL` in the documented `client_detail` form), and
 //! error text for people.
 
-use anyhow::{Context, Result};
+use crate::config::setup::Setup;
+use crate::server::tls::generated_cert_path;
+use anyhow::{Context, Result, bail};
 use gatehouse_pipeline::client_detail;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use tokio_postgres::config::SslMode;
 
 /// A held statement's approval, as the gateway's notice describes it.
@@ -15,6 +17,24 @@ pub(crate) struct Pending {
     pub(crate) approval_id: String,
     pub(crate) expires_at: String,
     pub(crate) approve_with: String,
+}
+
+/// The certificate (or its CA) to verify the gateway with: `--ca-file`, else the one the
+/// gateway generated in `setup`'s data directory; it must exist, since gatehouse never skips
+/// certificate verification.
+pub(crate) fn gateway_ca_file(ca_file: Option<&Path>, setup: &Setup) -> Result<PathBuf> {
+    let ca_file = match ca_file {
+        Some(file) => file.to_path_buf(),
+        None => generated_cert_path(&setup.data_dir),
+    };
+    if !ca_file.exists() {
+        bail!(
+            "no CA certificate to verify the gateway with: `{}` does not exist. Pass --ca-file with the gateway's \
+             certificate (gatehouse never skips certificate verification), or run beside the gateway with the same --data-dir",
+            ca_file.display()
+        );
+    }
+    Ok(ca_file)
 }
 
 /// A client configuration for `connection` through the gateway at `gateway` (`HOST:PORT`):
