@@ -8,6 +8,8 @@
 //!   API group and version, namespace, resource, subresource, name; `watch=1`, the legacy
 //!   `/watch/` prefix and `fieldSelector=metadata.name=X` included), whether it is a dry run,
 //!   and its Cedar action ([`RequestAttributes::action`]).
+//! - [`patch_paths`]: the dotted field paths a JSON, merge, strategic-merge or server-side
+//!   apply patch touches.
 //!
 //! # The path the gateway forwards
 //!
@@ -22,9 +24,11 @@
 mod attribution;
 mod error;
 mod list_options;
+mod patch_paths;
 mod path;
 mod query;
 
 pub use attribution::{RequestAttributes, attribute};
 pub use error::{AttributionError, TargetPart};
+pub use patch_paths::{MAX_PATCH_DEPTH, MAX_PATCH_PATHS, PatchSummary, PatchType, patch_paths};
 pub use path::MAX_PATH_BYTES;
