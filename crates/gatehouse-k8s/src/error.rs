@@ -72,4 +72,6 @@ pub enum AttributionError {
     PatchTooDeep(usize),
     #[error("the patch touches more than {0} field paths")]
     TooManyPatchPaths(usize),
+    #[error("the patch's field paths, repeats included, add up to more than {0} bytes")]
+    PatchPathsTooLarge(usize),
 }

@@ -83,6 +83,8 @@ mod status;
 pub use attribution::{RequestAttributes, attribute};
 pub use error::{AttributionError, TargetPart};
 pub use exec::{ExecRequest, exec_request};
-pub use patch_paths::{MAX_PATCH_DEPTH, MAX_PATCH_PATHS, PatchSummary, PatchType, patch_paths};
+pub use patch_paths::{
+    MAX_PATCH_DEPTH, MAX_PATCH_PATH_BYTES, MAX_PATCH_PATHS, PatchSummary, PatchType, patch_paths,
+};
 pub use path::MAX_PATH_BYTES;
 pub use status::{StatusReason, status};

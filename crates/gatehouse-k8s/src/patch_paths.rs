@@ -9,6 +9,10 @@
 //! (`metadata.labels.app.kubernetes.io/name`); prefixes still match. The merge key of a
 //! strategic list element (`name` of a container) is a path too: an element whose key matches
 //! nothing is added with that key.
+//!
+//! The walk is bounded: nesting over [`MAX_PATCH_DEPTH`], more than [`MAX_PATCH_PATHS`] distinct
+//! paths, or more than [`MAX_PATCH_PATH_BYTES`] of path text built (repeats included, so a body
+//! repeating a long key in many list elements cannot make the work quadratic) is refused.
 
 use std::collections::BTreeSet;
 
@@ -21,6 +25,8 @@ use crate::error::AttributionError;
 pub const MAX_PATCH_DEPTH: usize = 64;
 /// Most distinct paths one patch may touch.
 pub const MAX_PATCH_PATHS: usize = 10_000;
+/// Most bytes of path text one patch may make the walk build, repeated paths included.
+pub const MAX_PATCH_PATH_BYTES: usize = 8 * 1024 * 1024;
 
 /// The four ways Kubernetes applies a `PATCH`, named by its `Content-Type`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -93,25 +99,37 @@ pub fn patch_paths(content_type: &str, body: &[u8]) -> Result<PatchSummary, Attr
             let mut walker = Walker {
                 strategic: patch_type == PatchType::Strategic,
                 paths: &mut paths,
+                path: String::new(),
             };
-            walker.fields(fields, "", 1)?;
+            walker.fields(fields, 1)?;
         }
         _ => return Err(malformed("the patch must be a JSON object")),
     }
     Ok(PatchSummary {
         patch_type,
-        paths: paths.0,
+        paths: paths.found,
     })
 }
 
+/// The paths found so far, and the bytes of path text they cost (duplicates included), so
+/// that a body repeating a long path cannot make the walk quadratic.
 #[derive(Default)]
-struct Paths(BTreeSet<String>);
+struct Paths {
+    found: BTreeSet<String>,
+    bytes: usize,
+}
 
 impl Paths {
-    fn add(&mut self, path: String) -> Result<(), AttributionError> {
-        self.0.insert(path);
-        if self.0.len() > MAX_PATCH_PATHS {
-            return Err(AttributionError::TooManyPatchPaths(MAX_PATCH_PATHS));
+    fn add(&mut self, path: &str) -> Result<(), AttributionError> {
+        self.bytes += path.len() + 1;
+        if self.bytes > MAX_PATCH_PATH_BYTES {
+            return Err(AttributionError::PatchPathsTooLarge(MAX_PATCH_PATH_BYTES));
+        }
+        if !self.found.contains(path) {
+            self.found.insert(path.to_owned());
+            if self.found.len() > MAX_PATCH_PATHS {
+                return Err(AttributionError::TooManyPatchPaths(MAX_PATCH_PATHS));
+            }
         }
         Ok(())
     }
@@ -121,43 +139,49 @@ fn malformed(reason: &str) -> AttributionError {
     AttributionError::MalformedPatch(reason.to_owned())
 }
 
-fn join(parent: &str, key: &str) -> String {
-    if parent.is_empty() {
-        key.to_owned()
-    } else {
-        format!("{parent}.{key}")
-    }
-}
-
-/// Walks merge, strategic and apply patches (objects of fields).
+/// Walks merge, strategic and apply patches (objects of fields), `path` being the dotted path
+/// of the value at hand.
 struct Walker<'a> {
     strategic: bool,
     paths: &'a mut Paths,
+    path: String,
 }
 
 impl Walker<'_> {
     fn fields(
         &mut self,
         fields: &Map<String, Value>,
-        path: &str,
         depth: usize,
     ) -> Result<(), AttributionError> {
-        if fields.is_empty() && !path.is_empty() {
-            return self.paths.add(path.to_owned());
+        if fields.is_empty() && !self.path.is_empty() {
+            return self.paths.add(&self.path);
         }
         for (key, value) in fields {
-            if self.strategic && self.directive(key, path)? {
+            if self.strategic && self.directive(key)? {
                 continue;
             }
-            self.value(value, join(path, key), depth)?;
+            let parent = self.enter(key);
+            let walked = self.value(value, depth);
+            self.path.truncate(parent);
+            walked?;
         }
         Ok(())
     }
 
+    /// Appends `key` to the path; returns the parent's length to truncate back to.
+    fn enter(&mut self, key: &str) -> usize {
+        let parent = self.path.len();
+        if parent > 0 {
+            self.path.push('.');
+        }
+        self.path.push_str(key);
+        parent
+    }
+
     /// Records a strategic-merge directive; false if `key` is an ordinary field.
-    fn directive(&mut self, key: &str, path: &str) -> Result<bool, AttributionError> {
+    fn directive(&mut self, key: &str) -> Result<bool, AttributionError> {
         if key == "$patch" || key == "$retainKeys" {
-            self.paths.add(path.to_owned())?;
+            self.paths.add(&self.path)?;
             return Ok(true);
         }
         let list = key
@@ -165,27 +189,34 @@ impl Walker<'_> {
             .or_else(|| key.strip_prefix("$deleteFromPrimitiveList/"));
         match list {
             Some("") => Err(malformed(&format!("`{key}` names no list"))),
-            Some(list) => self.paths.add(join(path, list)).map(|()| true),
+            Some(list) => {
+                let parent = self.enter(list);
+                let added = self.paths.add(&self.path);
+                self.path.truncate(parent);
+                added.map(|()| true)
+            }
             None => Ok(false),
         }
     }
 
-    fn value(&mut self, value: &Value, path: String, depth: usize) -> Result<(), AttributionError> {
+    fn value(&mut self, value: &Value, depth: usize) -> Result<(), AttributionError> {
         match value {
-            Value::Object(fields) => self.fields(fields, &path, self.deeper(depth)?),
+            Value::Object(fields) => self.fields(fields, self.deeper(depth)?),
             Value::Array(items) if !items.is_empty() => {
                 let depth = self.deeper(depth)?;
+                let mut scalars = false;
                 for item in items {
                     match item {
-                        Value::Object(_) | Value::Array(_) => {
-                            self.value(item, path.clone(), depth)?;
-                        }
-                        _ => self.paths.add(path.clone())?,
+                        Value::Object(_) | Value::Array(_) => self.value(item, depth)?,
+                        _ => scalars = true,
                     }
+                }
+                if scalars {
+                    self.paths.add(&self.path)?;
                 }
                 Ok(())
             }
-            _ => self.paths.add(path),
+            _ => self.paths.add(&self.path),
         }
     }
 
@@ -216,7 +247,7 @@ fn json_patch_operation(operation: &Value, paths: &mut Paths) -> Result<(), Attr
             .get(member)
             .and_then(Value::as_str)
             .ok_or_else(|| malformed(&format!("a JSON patch `{op}` needs a `{member}` string")))?;
-        paths.add(pointer_path(pointer)?)?;
+        paths.add(&pointer_path(pointer)?)?;
     }
     Ok(())
 }
@@ -231,18 +262,20 @@ fn pointer_path(pointer: &str) -> Result<String, AttributionError> {
             "JSON pointer `{pointer}` must start with `/`"
         )));
     };
-    let mut path = String::new();
+    let mut path = String::with_capacity(tokens.len());
     for token in tokens.split('/') {
         if token == "-" || (!token.is_empty() && token.bytes().all(|b| b.is_ascii_digit())) {
             continue;
         }
-        path = join(&path, &unescape_token(token, pointer)?);
+        if !path.is_empty() {
+            path.push('.');
+        }
+        unescape_token(token, pointer, &mut path)?;
     }
     Ok(path)
 }
 
-fn unescape_token(token: &str, pointer: &str) -> Result<String, AttributionError> {
-    let mut out = String::with_capacity(token.len());
+fn unescape_token(token: &str, pointer: &str, out: &mut String) -> Result<(), AttributionError> {
     let mut chars = token.chars();
     while let Some(c) = chars.next() {
         if c == '~' {
@@ -259,5 +292,5 @@ fn unescape_token(token: &str, pointer: &str) -> Result<String, AttributionError
             out.push(c);
         }
     }
-    Ok(out)
+    Ok(())
 }

@@ -8,7 +8,10 @@
     clippy::panic
 )]
 
-use gatehouse_k8s::{AttributionError, MAX_PATCH_DEPTH, MAX_PATCH_PATHS, PatchType, patch_paths};
+use gatehouse_k8s::{
+    AttributionError, MAX_PATCH_DEPTH, MAX_PATCH_PATH_BYTES, MAX_PATCH_PATHS, PatchType,
+    patch_paths,
+};
 
 const JSON: &str = "application/json-patch+json";
 const MERGE: &str = "application/merge-patch+json";
@@ -303,5 +306,30 @@ fn the_number_of_paths_is_capped() {
     assert_eq!(
         patch_paths(JSON, format!("[{}]", ops.join(",")).as_bytes()),
         Err(AttributionError::TooManyPatchPaths(MAX_PATCH_PATHS))
+    );
+}
+
+#[test]
+fn repeating_a_long_path_is_capped_so_the_walk_stays_linear() {
+    let key = "k".repeat(100_000);
+    let elements = vec![r#"{"a":1}"#; 100].join(",");
+    let body = format!(r#"{{"{key}":[{elements}]}}"#);
+    assert_eq!(
+        patch_paths(STRATEGIC, body.as_bytes()),
+        Err(AttributionError::PatchPathsTooLarge(MAX_PATCH_PATH_BYTES))
+    );
+    // Scalars of one list cost their path once.
+    let scalars = vec!["1"; 100_000].join(",");
+    let body = format!(r#"{{"{key}":[{scalars}]}}"#);
+    assert_eq!(paths(MERGE, &body), [key]);
+    // A pointer of many tokens is built in one pass.
+    let pointer = "/a".repeat(200_000);
+    let summary = patch_paths(
+        JSON,
+        format!(r#"[{{"op":"remove","path":"{pointer}"}}]"#).as_bytes(),
+    );
+    assert_eq!(
+        summary.unwrap().paths.first().map(String::len),
+        Some(200_000 * 2 - 1)
     );
 }
