@@ -1,0 +1,23 @@
+//! The HTTP proxy layer every HTTP-speaking protocol adapter shares — Kubernetes first, internal
+//! HTTP APIs next — so that each adapter only decides and rewrites requests and never handles
+//! TLS, HTTP versions, framing or upstream connections itself:
+//!
+//! - [`listener`]: the client-facing TLS listener. ALPN picks HTTP/2 or HTTP/1.1; limits bound
+//!   connections, header sizes, concurrent and reset streams, and slow handshakes; an adapter
+//!   can cut a connection (a revoked identity) and is told when one closes.
+//! - [`framing`]: what the layer refuses before any adapter sees a request — ambiguous
+//!   framing (request smuggling) — and the hop-by-hop headers it never forwards.
+//! - [`body`]: one body type for answers, whether built here or streamed from the upstream,
+//!   and bounded reads of request bodies that must be decided on.
+//! - [`route`]: the `/c/CONNECTION/...` path prefix a client names its connection with.
+//! - [`upstream`]: a pooled HTTP/1.1 client to one target over TLS (its CA, optionally a client
+//!   certificate), streaming both ways.
+
+pub mod body;
+mod error;
+pub mod framing;
+pub mod listener;
+pub mod route;
+pub mod upstream;
+
+pub use error::HttpProxyError;
