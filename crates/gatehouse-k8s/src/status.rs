@@ -15,6 +15,11 @@ pub enum StatusReason {
     Unauthorized,
     InternalError,
     NotFound,
+    /// The gateway cannot decide or record the request now (503).
+    ServiceUnavailable,
+    /// The API server did not answer, or answered with what the gateway cannot pass on (502;
+    /// Kubernetes has no reason of its own for it, so `InternalError`).
+    BadGateway,
 }
 
 impl StatusReason {
@@ -27,6 +32,8 @@ impl StatusReason {
             StatusReason::Unauthorized => "Unauthorized",
             StatusReason::InternalError => "InternalError",
             StatusReason::NotFound => "NotFound",
+            StatusReason::ServiceUnavailable => "ServiceUnavailable",
+            StatusReason::BadGateway => "InternalError",
         }
     }
 
@@ -39,6 +46,8 @@ impl StatusReason {
             StatusReason::Unauthorized => 401,
             StatusReason::InternalError => 500,
             StatusReason::NotFound => 404,
+            StatusReason::ServiceUnavailable => 503,
+            StatusReason::BadGateway => 502,
         }
     }
 }

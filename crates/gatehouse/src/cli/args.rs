@@ -145,7 +145,33 @@ pub enum Command {
     /// After a person's login, a token with less than a minute left is first renewed with the
     /// identity provider's refresh token (and stored); if the provider refuses (the account
     /// was disabled, the login revoked), run `gatehouse login` again.
-    Token,
+    ///
+    /// With --kube it prints a Kubernetes `ExecCredential` instead (with the token's expiry
+    /// when it is a gatehouse JWT): what kubectl runs as the exec credential plugin of the
+    /// kubeconfig `gatehouse kubeconfig` writes. The token then comes from --token-file, else
+    /// GATEHOUSE_TOKEN, else the login.
+    #[command(after_long_help = "Examples:
+  PGPASSWORD=$(gatehouse token) psql \"host=127.0.0.1 port=15432 dbname=demo user=gatehouse sslmode=require\"
+  gatehouse token --kube                       # what kubectl runs
+  GATEHOUSE_TOKEN=gh_... gatehouse token --kube")]
+    Token(TokenArgs),
+    /// Add a Kubernetes connection to a kubeconfig, so that unmodified kubectl goes through
+    /// gatehouse.
+    ///
+    /// Writes a cluster, a user and a context, all named gatehouse-CONNECTION (--name), and
+    /// makes the context current. The cluster's server is the gateway's Kubernetes listener
+    /// with the connection as a path prefix (https://HOST:16443/c/CONNECTION; kubectl keeps a
+    /// server URL's path), verified with the gateway's certificate (--ca-file, default the one
+    /// generated in the data directory). The user is an exec credential plugin:
+    /// kubectl runs `gatehouse token --kube` for a token whenever it needs one, so the
+    /// kubeconfig holds no credential at all and short-lived tokens renew by themselves. The
+    /// file is created, or edited if it is JSON; a YAML kubeconfig is left alone (write to
+    /// another file and combine them with KUBECONFIG=a:b).
+    #[command(after_long_help = "Examples:
+  gatehouse kubeconfig prod --kubeconfig ~/.kube/gatehouse.json
+  KUBECONFIG=~/.kube/config:~/.kube/gatehouse.json kubectl --context gatehouse-prod get pods
+  gatehouse kubeconfig prod --server https://gatehouse.internal:16443 --ca-file ca.pem --kubeconfig prod.json --output json")]
+    Kubeconfig(KubeconfigArgs),
     /// Manage issued gatehouse tokens.
     #[command(subcommand)]
     Tokens(TokensCommand),
@@ -291,6 +317,41 @@ pub struct ConnectArgs {
     /// the token `gatehouse login` stored, refreshed when it is about to expire).
     #[arg(long, value_name = "FILE")]
     pub token_file: Option<PathBuf>,
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct TokenArgs {
+    /// Print a Kubernetes ExecCredential (for kubectl's exec credential plugin).
+    #[arg(long)]
+    pub kube: bool,
+    /// With --kube: file holding the token (default: GATEHOUSE_TOKEN, else the login's).
+    #[arg(long, value_name = "FILE", requires = "kube")]
+    pub token_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct KubeconfigArgs {
+    /// The Kubernetes connection (`kind = "kubernetes"`).
+    pub connection: String,
+    /// The kubeconfig to write (default: the first file of $KUBECONFIG, else ~/.kube/config).
+    #[arg(long, value_name = "FILE")]
+    pub kubeconfig: Option<PathBuf>,
+    /// The gateway's Kubernetes address (default: this gateway's listener, from its listeners
+    /// file in the data directory, else `[kubernetes] listen`).
+    #[arg(long, value_name = "URL")]
+    pub server: Option<String>,
+    /// The certificate kubectl verifies the gateway with (default: the certificate generated
+    /// in the data directory).
+    #[arg(long, value_name = "FILE")]
+    pub ca_file: Option<PathBuf>,
+    /// A token file the plugin reads (default: GATEHOUSE_TOKEN, else the login's token).
+    #[arg(long, value_name = "FILE")]
+    pub token_file: Option<PathBuf>,
+    /// The name of the cluster, user and context (default gatehouse-CONNECTION).
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
     #[command(flatten)]
     pub output: OutputArgs,
 }
@@ -813,6 +874,12 @@ pub struct OutputArgs {
     /// Output format: `text` for people, `json` for programs and agents.
     #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
     pub output: OutputFormat,
+}
+
+impl OutputArgs {
+    pub fn is_json(&self) -> bool {
+        self.output == OutputFormat::Json
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -14,6 +14,7 @@ mod db_roles;
 mod exec;
 mod identities;
 mod keys;
+mod kube;
 mod login;
 mod mask;
 mod mask_scan;
@@ -79,7 +80,11 @@ pub(crate) async fn run(command_line: Cli) -> Result<ExitCode> {
         }
         Command::Mcp(args) => mcp::run(config, data_dir, args).await,
         Command::Login(args) => login::login(args).await,
-        Command::Token => crate::client::token_store::print_token().await,
+        Command::Token(args) if args.kube => {
+            kube::exec_credential(args.token_file.as_deref()).await
+        }
+        Command::Token(_) => crate::client::token_store::print_token().await,
+        Command::Kubeconfig(args) => kube::kubeconfig(config, data_dir, args).await,
         Command::Tokens(TokensCommand::Revoke(args)) => login::revoke(config, data_dir, args).await,
         Command::Agent(args) => agent::run(args).await,
         Command::Agents(command) => agents::run(config, data_dir, command).await,

@@ -2,6 +2,7 @@
 //! name the key), and the quickstart defaults used when no file is given.
 
 pub(crate) mod agent;
+pub(crate) mod kubernetes;
 pub(crate) mod logins;
 pub(crate) mod setup;
 
@@ -38,6 +39,10 @@ pub struct Config {
     pub tls: TlsConfig,
     #[serde(default)]
     pub postgres: PostgresListenerConfig,
+    /// `[kubernetes]`: the listener kubectl talks to (opened when a connection is
+    /// `kind = "kubernetes"`).
+    #[serde(default)]
+    pub kubernetes: kubernetes::KubernetesListenerConfig,
     #[serde(default)]
     pub admin: AdminConfig,
     #[serde(default)]
@@ -490,6 +495,20 @@ pub struct ConnectionConfig {
     /// The level of identities that no `[[connections.logins]]` entry names; required with
     /// logins (`admin` gives them the connection's own `user`, knowingly).
     pub default_level: Option<String>,
+    /// `kind = "kubernetes"`: the API server's URL (`https://...`).
+    pub url: Option<String>,
+    /// `kind = "kubernetes"`: a file holding the bearer token gatehouse presents (read again
+    /// for every request, so a rotated service-account token is picked up).
+    pub token_file: Option<PathBuf>,
+    /// `kind = "kubernetes"`: an environment variable holding that token.
+    pub token_env: Option<String>,
+    /// `kind = "kubernetes"`: a client certificate (PEM) gatehouse presents instead of a token.
+    pub client_cert_file: Option<PathBuf>,
+    /// `kind = "kubernetes"`: the client certificate's private key (PEM).
+    pub client_key_file: Option<PathBuf>,
+    /// `kind = "kubernetes"`: `[connections.impersonate]`, so the cluster's RBAC and audit log
+    /// see the gatehouse identity.
+    pub impersonate: Option<kubernetes::ImpersonateConfig>,
 }
 
 #[derive(Debug, Default, Clone, Copy, Deserialize, PartialEq, Eq)]
@@ -563,6 +582,7 @@ impl Config {
             policy: PolicyConfig::default(),
             tls: TlsConfig::default(),
             postgres: PostgresListenerConfig::default(),
+            kubernetes: kubernetes::KubernetesListenerConfig::default(),
             admin: AdminConfig::default(),
             keys: KeysConfig::default(),
             audit: AuditConfig::default(),
@@ -601,6 +621,12 @@ impl Config {
                     login(crate::server::db_roles::READ_LEVEL, "readers"),
                 ],
                 default_level: Some("read".to_owned()),
+                url: None,
+                token_file: None,
+                token_env: None,
+                client_cert_file: None,
+                client_key_file: None,
+                impersonate: None,
             }],
             identity_providers: Vec::new(),
             tokens: TokensConfig::default(),
@@ -615,6 +641,11 @@ impl Config {
             if !seen.insert(connection.name.as_str()) {
                 bail!("connection `{}` is defined twice", connection.name);
             }
+            if connection.kind == kubernetes::KUBERNETES {
+                connection.validate_kubernetes()?;
+                continue;
+            }
+            connection.validate_not_kubernetes()?;
             connection.validate_target()?;
             connection.validate_logins(if connection.agents.is_empty() {
                 ConfigSide::GatewayDirect
@@ -859,8 +890,9 @@ fn connection_kind<'de, D: serde::Deserializer<'de>>(
     let name = String::deserialize(deserializer)?;
     match name.as_str() {
         "postgres" => Ok(ConnectionKind::POSTGRES),
+        "kubernetes" => Ok(kubernetes::KUBERNETES),
         other => Err(serde::de::Error::custom(format!(
-            "unknown connection kind `{other}`; this gatehouse serves: postgres"
+            "unknown connection kind `{other}`; this gatehouse serves: postgres, kubernetes"
         ))),
     }
 }

@@ -5,7 +5,8 @@
 //! on that connection, which connect again under the new rules; a masked statement cannot
 //! switch rules halfway. What a session dials — the target, its credentials, server logins,
 //! agents — and new connections need a restart: they are reported, and the running gateway
-//! keeps what it started with.
+//! keeps what it started with. Kubernetes connections are read but not reloaded: any change
+//! to one is reported as needing a restart.
 
 use crate::config::ConnectionConfig;
 use crate::config::setup::Setup;
@@ -41,6 +42,8 @@ pub struct ConnectionsReload {
     started: HashMap<String, String>,
     /// Each connection's masking configuration as last put in force.
     masking_in_force: Mutex<HashMap<String, MaskConfig>>,
+    /// The Kubernetes connections the gateway started with (served until a restart).
+    started_kubernetes: Vec<String>,
 }
 
 impl ConnectionsReload {
@@ -62,6 +65,13 @@ impl ConnectionsReload {
                 .map(|c| (c.name.clone(), restart_only(c)))
                 .collect(),
             masking_in_force: Mutex::new(masking_configs(setup)),
+            started_kubernetes: setup
+                .config
+                .connections
+                .iter()
+                .filter(|c| c.kind == crate::config::kubernetes::KUBERNETES)
+                .map(|c| c.name.clone())
+                .collect(),
         }
     }
 
@@ -80,6 +90,14 @@ impl ConnectionsReload {
         let mut settings = ConnectionSettings::default();
         for connection in &setup.config.connections {
             let name = &connection.name;
+            if connection.kind == crate::config::kubernetes::KUBERNETES {
+                if self.started.get(name) != Some(&restart_only(connection)) {
+                    changes.restart_needed.push(format!(
+                        "Kubernetes connection `{name}` is new or changed: restart gatehouse to put it in force"
+                    ));
+                }
+                continue;
+            }
             match self.started.get(name) {
                 None => {
                     changes.restart_needed.push(format!(
@@ -144,6 +162,13 @@ impl ConnectionsReload {
                 ));
             }
         }
+        for name in &self.started_kubernetes {
+            if !setup.config.connections.iter().any(|c| &c.name == name) {
+                changes.restart_needed.push(format!(
+                    "Kubernetes connection `{name}` was removed: it is served until gatehouse restarts"
+                ));
+            }
+        }
         let mut removed: Vec<&String> = current
             .connections
             .keys()
@@ -203,6 +228,16 @@ fn restart_only(connection: &ConnectionConfig) -> String {
             &connection.ca_file,
             &connection.logins,
             &connection.default_level,
+        )
+    ) + &format!(
+        "{:?}",
+        (
+            &connection.url,
+            &connection.token_file,
+            &connection.token_env,
+            &connection.client_cert_file,
+            &connection.client_key_file,
+            &connection.impersonate,
         )
     )
 }

@@ -6,5 +6,9 @@ use gatehouse_policy::PolicySchema;
 
 /// The Cedar schema policies are validated against: the base and every protocol's fragment.
 pub fn policy_schema() -> Result<PolicySchema> {
-    PolicySchema::new(&[&gatehouse_core::SQL_PROTOCOL]).map_err(|e| anyhow::anyhow!("{e}"))
+    PolicySchema::new(&[
+        &gatehouse_core::SQL_PROTOCOL,
+        &gatehouse_k8s_gateway::K8S_PROTOCOL,
+    ])
+    .map_err(|e| anyhow::anyhow!("{e}"))
 }

@@ -54,7 +54,8 @@ pub async fn run(config_path: Option<&Path>, data_dir: Option<&Path>) -> Result<
     let audit = setup.audit_log(&store)?;
     record_start(&audit, &policy.engine).await?;
     let pipeline = pipeline(&setup, policy.engine.clone(), &store, &audit)?;
-    let (cert, acceptor) = client_tls(&setup)?;
+    let (cert, server_tls) = client_tls(&setup)?;
+    let acceptor = tokio_rustls::TlsAcceptor::from(server_tls.clone());
     let dialled = Dialled::prepare(&setup).await?;
     let agents = agent_listener(
         &setup,
@@ -96,18 +97,32 @@ pub async fn run(config_path: Option<&Path>, data_dir: Option<&Path>) -> Result<
         crate::server::operator::operator(),
     ));
 
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let kubernetes = crate::server::kubernetes::prepare(
+        &setup,
+        gateway.pipeline.clone(),
+        &store,
+        live.clone(),
+        &server_tls,
+        shutdown_rx.clone(),
+    )
+    .await?;
     let pg_listener = bind(config.postgres.listen, "PostgreSQL clients").await?;
     let admin_listener = bind(config.admin.listen, "admin HTTP").await?;
-    let pg_addr = pg_listener.local_addr()?;
-    let admin_addr = admin_listener.local_addr()?;
-    let agents_addr = match &agents {
-        Some((_, listener)) => Some(listener.local_addr()?),
-        None => None,
+    let addresses = Listeners {
+        postgres: pg_listener.local_addr()?,
+        admin: admin_listener.local_addr()?,
+        agents: match &agents {
+            Some((_, listener)) => Some(listener.local_addr()?),
+            None => None,
+        },
+        kubernetes: kubernetes.as_ref().map(|k| k.address),
     };
-    announce(&setup, &gateway, pg_addr, admin_addr, agents_addr);
-    write_listeners_file(&setup.data_dir, pg_addr, admin_addr, agents_addr)?;
+    let pg_addr = addresses.postgres;
+    announce(&setup, &gateway, &addresses);
+    write_listeners_file(&setup.data_dir, &addresses)?;
+    let kubernetes = kubernetes.map(|k| tokio::spawn(k.serve()));
 
-    let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let pg = tokio::spawn(gatehouse_pg::serve(
         gateway,
         pg_listener,
@@ -146,6 +161,9 @@ pub async fn run(config_path: Option<&Path>, data_dir: Option<&Path>) -> Result<
     let _ = shutdown_tx.send(true);
     let _ = pg.await;
     let _ = admin.await;
+    if let Some(kubernetes) = kubernetes {
+        let _ = kubernetes.await;
+    }
     if let Err(error) = audit.flush().await {
         tracing::error!(%error, "the audit log could not be flushed and checkpointed at shutdown");
     }
@@ -234,8 +252,9 @@ fn pipeline(
     Ok(pipeline)
 }
 
-/// The client-facing certificate (configured, or generated on first start) and its acceptor.
-fn client_tls(setup: &Setup) -> Result<(std::path::PathBuf, tokio_rustls::TlsAcceptor)> {
+/// The client-facing certificate (configured, or generated on first start) and the TLS
+/// configuration that serves it.
+fn client_tls(setup: &Setup) -> Result<(std::path::PathBuf, Arc<rustls::ServerConfig>)> {
     let config = &setup.config;
     let configured = config
         .tls
@@ -248,8 +267,8 @@ fn client_tls(setup: &Setup) -> Result<(std::path::PathBuf, tokio_rustls::TlsAcc
     if generated {
         tracing::info!(certificate = %cert.display(), "generated a self-signed TLS certificate");
     }
-    let acceptor = tokio_rustls::TlsAcceptor::from(crate::server::tls::server_config(&cert, &key)?);
-    Ok((cert, acceptor))
+    let config = crate::server::tls::server_config(&cert, &key)?;
+    Ok((cert, config))
 }
 
 /// What the configured connections become at start: the ones clients may name, the server
@@ -274,6 +293,9 @@ impl Dialled {
             rules: HashMap::new(),
         };
         for connection in &config.connections {
+            if connection.kind != gatehouse_core::ConnectionKind::POSTGRES {
+                continue;
+            }
             dialled
                 .connections
                 .insert(connection.name.clone(), Arc::new(connection.info()));
@@ -401,20 +423,28 @@ async fn bind(address: SocketAddr, what: &str) -> Result<TcpListener> {
         .with_context(|| format!("cannot listen for {what} on {address}"))
 }
 
+/// Where the listeners are bound.
+struct Listeners {
+    postgres: SocketAddr,
+    admin: SocketAddr,
+    agents: Option<SocketAddr>,
+    kubernetes: Option<SocketAddr>,
+}
+
 /// Say where the listeners are.
-fn announce(
-    setup: &Setup,
-    gateway: &PgGateway,
-    pg_addr: SocketAddr,
-    admin_addr: SocketAddr,
-    agents_addr: Option<SocketAddr>,
-) {
-    let names: Vec<&str> = setup
-        .config
-        .connections
-        .iter()
-        .map(|c| c.name.as_str())
-        .collect();
+fn announce(setup: &Setup, gateway: &PgGateway, addresses: &Listeners) {
+    let names = |kind: gatehouse_core::ConnectionKind| {
+        setup
+            .config
+            .connections
+            .iter()
+            .filter(|c| c.kind == kind)
+            .map(|c| c.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let pg_addr = addresses.postgres;
+    let admin_addr = addresses.admin;
     tracing::info!(
         "PostgreSQL listener on {pg_addr} (TLS {}; connections: {})",
         if gateway.settings.require_tls {
@@ -422,12 +452,18 @@ fn announce(
         } else {
             "optional"
         },
-        names.join(", ")
+        names(gatehouse_core::ConnectionKind::POSTGRES)
     );
+    if let Some(addr) = addresses.kubernetes {
+        tracing::info!(
+            "Kubernetes listener on https://{addr}/c/CONNECTION (connections: {}; `gatehouse kubeconfig CONNECTION` writes a kubeconfig)",
+            names(crate::config::kubernetes::KUBERNETES)
+        );
+    }
     tracing::info!(
         "admin HTTP listener on http://{admin_addr} (/healthz, /metrics, /v1/approvals, /v1/token, /v1/login, /v1/policy/reload, /mcp)"
     );
-    if let Some(addr) = agents_addr {
+    if let Some(addr) = addresses.agents {
         tracing::info!("agent listener on {addr} (TLS; agents dial in here)");
     }
 }
@@ -538,17 +574,13 @@ fn audit_sink(_: &gatehouse_store::AuditLog) -> Arc<dyn gatehouse_pipeline::Audi
 /// when the config asks for port 0, and for scripts that wait for the gateway to be ready).
 pub const LISTENERS_FILE: &str = "listeners.json";
 
-fn write_listeners_file(
-    data_dir: &Path,
-    postgres: SocketAddr,
-    admin: SocketAddr,
-    agents: Option<SocketAddr>,
-) -> Result<()> {
+fn write_listeners_file(data_dir: &Path, addresses: &Listeners) -> Result<()> {
     let path = data_dir.join(LISTENERS_FILE);
     let body = serde_json::json!({
-        "postgres": postgres.to_string(),
-        "admin": admin.to_string(),
-        "agents": agents.map(|a| a.to_string()),
+        "postgres": addresses.postgres.to_string(),
+        "admin": addresses.admin.to_string(),
+        "agents": addresses.agents.map(|a| a.to_string()),
+        "kubernetes": addresses.kubernetes.map(|a| a.to_string()),
         "pid": std::process::id(),
     });
     let staging = data_dir.join(format!("{LISTENERS_FILE}.tmp"));

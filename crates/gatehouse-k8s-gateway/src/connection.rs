@@ -1,0 +1,371 @@
+//! One client connection: each request is authenticated, attributed, decided and forwarded;
+//! each token presented on the connection opens one session (`connect` decided once, Secrets
+//! masked or not decided once), which revocation, token expiry, shutdown or a policy that
+//! withdraws it end by cutting the whole connection — a `kubectl get -w` stops at once.
+
+use crate::answer::{self, Refusal};
+use crate::forward;
+use crate::gateway::{KubeGateway, KubeTarget};
+use crate::request::KubeRequest;
+use bytes::Bytes;
+use gatehouse_core::{Action, SecretString};
+use gatehouse_http::body::ProxyBody;
+use gatehouse_http::listener::{ClientConnection, HttpConnection};
+use gatehouse_pipeline::{Authenticated, Decision, SessionContext};
+use gatehouse_session::{EndedBy, Endings};
+use hyper::body::Incoming;
+use hyper::{Method, Request, Response, header};
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Instant;
+
+/// The adapter's side of one client connection.
+#[derive(Clone)]
+pub struct KubeConnection {
+    gateway: Arc<KubeGateway>,
+    client: ClientConnection,
+    /// Sessions by (credential id, connection name).
+    sessions: Arc<tokio::sync::Mutex<SessionsByToken>>,
+}
+
+/// A client connection's sessions by (credential id, connection name).
+type SessionsByToken = HashMap<(String, String), Arc<KubeSession>>;
+
+/// One token's session on one connection.
+struct KubeSession {
+    context: SessionContext,
+    /// Whether the identity may see Secret values unmasked.
+    unmasked: bool,
+    /// Why the session ended, once it has.
+    ended: Arc<Mutex<Option<String>>>,
+    watcher: tokio::task::JoinHandle<()>,
+}
+
+impl HttpConnection for KubeConnection {
+    async fn handle(&self, request: Request<Incoming>) -> Response<ProxyBody> {
+        match self.answer(request).await {
+            Ok(response) => response,
+            Err(refusal) => refusal.into_response(),
+        }
+    }
+
+    async fn closed(self) {
+        let sessions: Vec<_> = self.sessions.lock().await.drain().map(|(_, s)| s).collect();
+        for session in sessions {
+            session.watcher.abort();
+            let reason = session
+                .ended
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .clone()
+                .unwrap_or_else(|| "client closed the connection".to_owned());
+            let _ = self
+                .gateway
+                .pipeline
+                .record_disconnect(&session.context, &reason)
+                .await;
+        }
+    }
+}
+
+type Answer = Result<Response<ProxyBody>, Refusal>;
+
+impl KubeConnection {
+    pub fn new(gateway: Arc<KubeGateway>, client: ClientConnection) -> Self {
+        KubeConnection {
+            gateway,
+            client,
+            sessions: Default::default(),
+        }
+    }
+
+    async fn answer(&self, request: Request<Incoming>) -> Answer {
+        if let Some(why) = gatehouse_http::framing::ambiguous_framing(request.headers()) {
+            return Err(answer::bad_request(why));
+        }
+        let accepted = self.authenticate(&request).await?;
+        if request
+            .headers()
+            .keys()
+            .any(|name| name.as_str().starts_with("impersonate-"))
+        {
+            return Err(answer::forbidden(
+                "Impersonate-* headers are refused: gatehouse decides as the token's identity (and impersonates it itself when the connection says so)",
+            ));
+        }
+        let (name, rest) = route(request.uri().path())?;
+        let target = self.gateway.targets.get(name).cloned().ok_or_else(|| {
+            answer::status(
+                gatehouse_k8s::StatusReason::NotFound,
+                &format!("no Kubernetes connection `{name}` (`gatehouse kubeconfig CONNECTION` writes a working kubeconfig)"),
+            )
+        })?;
+        let forwarded_target = match request.uri().query() {
+            Some(query) => format!("{rest}?{query}"),
+            None => rest.to_owned(),
+        };
+        let attributes = gatehouse_k8s::attribute(request.method().as_str(), &forwarded_target)
+            .map_err(|error| answer::bad_request(&format!("refused request path: {error}")))?;
+        let session = self.session(&accepted, name, &target).await?;
+        let (parts, body) = request.into_parts();
+        let body = self.body(&parts.method, body).await?;
+        let patch = if parts.method == Method::PATCH {
+            let content_type = parts
+                .headers
+                .get(header::CONTENT_TYPE)
+                .and_then(|value| value.to_str().ok())
+                .unwrap_or_default();
+            Some(
+                gatehouse_k8s::patch_paths(content_type, &body)
+                    .map_err(|error| answer::bad_request(&format!("refused patch: {error}")))?,
+            )
+        } else {
+            None
+        };
+        let upstream_target = attributes.request_target();
+        let kube_request = KubeRequest::new(
+            parts.method.as_str(),
+            attributes,
+            &upstream_target,
+            hex::encode(Sha256::digest(&body)),
+            patch,
+        );
+        let decided = self
+            .gateway
+            .pipeline
+            .decide(&session.context, &[Action::of(kube_request.clone())])
+            .await;
+        let permit = match decided {
+            Ok(Decision::Allow(permit)) => permit,
+            Ok(Decision::Deny(denial)) => return Err(answer::forbidden(&denial.message)),
+            Ok(Decision::Hold(hold)) => {
+                return Err(answer::forbidden(&format!(
+                    "{} Approval {} is pending; once approved (`{}`), run the same command again and it runs once.",
+                    hold.message, hold.approval.id, hold.approve_with
+                )));
+            }
+            Err(error) => {
+                return Err(answer::status(
+                    gatehouse_k8s::StatusReason::ServiceUnavailable,
+                    &format!(
+                        "the request could not be decided and recorded, so it was not forwarded: {error}"
+                    ),
+                ));
+            }
+        };
+        let seq = *permit.audit_seqs().start();
+        let started = Instant::now();
+        let forwarded = forward::forward(forward::Forward {
+            target: &target,
+            identity: &session.context.identity,
+            parts,
+            upstream_target: &upstream_target,
+            body,
+            request: &kube_request,
+            masked: !session.unmasked,
+            limits: &self.gateway.limits,
+        })
+        .await;
+        let outcome = forward::outcome(&forwarded, started);
+        let _ = self.gateway.pipeline.record_results(
+            &session.context,
+            vec![gatehouse_pipeline::RequestResult {
+                seq,
+                outcome,
+                columns: Vec::new(),
+                bytes: 0,
+                rows: Vec::new(),
+            }],
+        );
+        forwarded
+    }
+
+    /// The bearer token's identity; anything else is one generic 401.
+    async fn authenticate(&self, request: &Request<Incoming>) -> Result<Authenticated, Refusal> {
+        let presented = request
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.strip_prefix("Bearer "))
+            .map(|token| SecretString::new(token.trim()));
+        let connection =
+            gatehouse_http::route::connection_prefix(request.uri().path()).map(|(name, _)| name);
+        let Some(presented) = presented else {
+            let _ = self
+                .gateway
+                .pipeline
+                .record_auth_failure(
+                    Some(self.client.peer.ip()),
+                    connection,
+                    "no bearer token".to_owned(),
+                )
+                .await;
+            return Err(answer::unauthorized());
+        };
+        match self
+            .gateway
+            .authenticator
+            .authenticate_credential(&presented)
+            .await
+        {
+            Ok(accepted) => Ok(accepted),
+            Err(error) => {
+                let _ = self
+                    .gateway
+                    .pipeline
+                    .record_auth_failure(Some(self.client.peer.ip()), connection, error.to_string())
+                    .await;
+                Err(answer::unauthorized())
+            }
+        }
+    }
+
+    /// The request body, whole and bounded, for the methods that carry one.
+    async fn body(&self, method: &Method, body: Incoming) -> Result<Bytes, Refusal> {
+        if matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS) {
+            // A body on a read is not forwarded; refuse one rather than drop it unseen.
+            let read =
+                gatehouse_http::body::read_bounded(body, 0, self.gateway.limits.body_timeout).await;
+            return read.map_err(|_| {
+                answer::bad_request("a GET, HEAD or OPTIONS request carries no body")
+            });
+        }
+        let limits = &self.gateway.limits;
+        gatehouse_http::body::read_bounded(body, limits.max_body_bytes, limits.body_timeout)
+            .await
+            .map_err(|error| match error {
+                gatehouse_http::HttpProxyError::BodyTooLarge { limit } => answer::status(
+                    gatehouse_k8s::StatusReason::RequestEntityTooLarge,
+                    &format!("the request body is larger than {limit} bytes"),
+                ),
+                other => answer::bad_request(&other.to_string()),
+            })
+    }
+
+    /// This token's session on connection `name`, opened (with its `connect` decision) on
+    /// first use.
+    async fn session(
+        &self,
+        accepted: &Authenticated,
+        name: &str,
+        target: &KubeTarget,
+    ) -> Result<Arc<KubeSession>, Refusal> {
+        let key = (accepted.credential_id.clone(), name.to_owned());
+        let mut sessions = self.sessions.lock().await;
+        if let Some(session) = sessions.get(&key) {
+            return Ok(session.clone());
+        }
+        let pipeline = &self.gateway.pipeline;
+        let policy_changes = pipeline.policy_changes();
+        let mut context = SessionContext {
+            session_id: gatehouse_session::new_session_id(),
+            identity: accepted.identity.clone(),
+            connection: target.info.clone(),
+            login_level: String::new(),
+            source_address: Some(self.client.peer.ip()),
+            recorder: None,
+        };
+        match pipeline.decide(&context, &[Action::Connect]).await {
+            Ok(Decision::Allow(_)) => {}
+            Ok(Decision::Deny(denial)) => return Err(answer::forbidden(&denial.message)),
+            Ok(Decision::Hold(hold)) => return Err(answer::forbidden(&hold.message)),
+            Err(error) => {
+                return Err(answer::status(
+                    gatehouse_k8s::StatusReason::ServiceUnavailable,
+                    &format!("the connection could not be decided: {error}"),
+                ));
+            }
+        }
+        context.recorder = pipeline.start_recording(&context, false);
+        let unmasked = may_see_unmasked(pipeline, &context).await;
+        let ended = Arc::new(Mutex::new(None));
+        let watcher = tokio::spawn(watch_session(
+            self.gateway.clone(),
+            context.clone(),
+            accepted.clone(),
+            unmasked,
+            policy_changes,
+            ended.clone(),
+            self.client.cut.clone(),
+        ));
+        let session = Arc::new(KubeSession {
+            context,
+            unmasked,
+            ended,
+            watcher,
+        });
+        sessions.insert(key, session.clone());
+        Ok(session)
+    }
+}
+
+/// `(connection, rest of the path)`, or a 404 that says how to name a connection.
+fn route(path: &str) -> Result<(&str, &str), Refusal> {
+    gatehouse_http::route::connection_prefix(path).ok_or_else(|| {
+        answer::status(
+            gatehouse_k8s::StatusReason::NotFound,
+            "name the connection in the server URL: https://HOST:PORT/c/CONNECTION (`gatehouse kubeconfig CONNECTION` writes it)",
+        )
+    })
+}
+
+/// Whether policy lets this session see Secret values unmasked; any failure to decide means
+/// masked, and waiting for an approval is not offered.
+async fn may_see_unmasked(
+    pipeline: &gatehouse_pipeline::Pipeline,
+    context: &SessionContext,
+) -> bool {
+    matches!(
+        pipeline.decide(context, &[Action::ViewUnmasked]).await,
+        Ok(Decision::Allow(_))
+    )
+}
+
+/// Wait for what ends the session, then say why and cut the connection.
+async fn watch_session(
+    gateway: Arc<KubeGateway>,
+    context: SessionContext,
+    accepted: Authenticated,
+    unmasked: bool,
+    policy_changes: tokio::sync::watch::Receiver<String>,
+    ended: Arc<Mutex<Option<String>>>,
+    cut: gatehouse_http::listener::ConnectionCut,
+) {
+    let registration = gateway.live.register(
+        &context.identity.subject,
+        &context.identity.acting_for,
+        &accepted.credential_id,
+    );
+    let mut endings = Endings::new(
+        gateway.shutdown.clone(),
+        registration,
+        accepted.expires_at_unix,
+        policy_changes,
+    );
+    let pipeline = gateway.pipeline.clone();
+    let reason = match endings
+        .wait(|version| {
+            let pipeline = pipeline.clone();
+            let context = context.clone();
+            async move {
+                if let Some(reason) =
+                    gatehouse_session::connect_withdrawn(&pipeline, &context, &version).await
+                {
+                    return Some(reason);
+                }
+                (unmasked && !may_see_unmasked(&pipeline, &context).await).then(|| {
+                    format!("policy version {version} no longer permits `data:unmasked`; run the command again to continue with masked Secrets")
+                })
+            }
+        })
+        .await
+    {
+        EndedBy::ShutDown => "gatehouse shut down".to_owned(),
+        EndedBy::CredentialExpired => "the token expired".to_owned(),
+        EndedBy::Revoked(reason) | EndedBy::PolicyWithdrawn(reason) => reason,
+    };
+    tracing::info!(session = %context.session_id, %reason, "Kubernetes session ended: connection cut");
+    *ended.lock().unwrap_or_else(PoisonError::into_inner) = Some(reason);
+    cut.cut();
+}

@@ -1,0 +1,162 @@
+//! Forwarding a decided request: the path and query gatehouse decided on, the client's
+//! headers minus what belongs to gatehouse (its token, hop-by-hop headers, compression the
+//! masking could not read), the connection's credential, impersonation when configured; and
+//! the answer streamed back, masked first when it carries Secrets the identity may not see.
+
+use crate::answer::{self, Refusal};
+use crate::gateway::{KubeLimits, KubeTarget, UpstreamCredential};
+use crate::request::KubeRequest;
+use crate::secrets;
+use bytes::Bytes;
+use gatehouse_core::{Identity, SecretString};
+use gatehouse_http::body::{ProxyBody, full, streamed};
+use gatehouse_pipeline::AuditOutcome;
+use hyper::header::{self, HeaderName, HeaderValue};
+use hyper::{Request, Response, StatusCode};
+use std::time::Instant;
+
+/// One decided request and what forwarding it needs.
+pub struct Forward<'a> {
+    pub target: &'a KubeTarget,
+    pub identity: &'a Identity,
+    pub parts: hyper::http::request::Parts,
+    /// Normalised path and query, as decided.
+    pub upstream_target: &'a str,
+    pub body: Bytes,
+    pub request: &'a KubeRequest,
+    /// Whether Secret values must be masked for this identity.
+    pub masked: bool,
+    pub limits: &'a KubeLimits,
+}
+
+/// Forward and answer; `Err` is gatehouse's own answer (the target could not be reached, or
+/// its answer could not be masked).
+pub async fn forward(forward: Forward<'_>) -> Result<Response<ProxyBody>, Refusal> {
+    let target = forward.target;
+    let uri = target
+        .upstream
+        .uri(forward.upstream_target)
+        .map_err(|error| answer::bad_request(&error.to_string()))?;
+    let masking = forward.masked && secrets::carries_secrets(forward.request.attributes());
+    let mut headers = forward.parts.headers;
+    gatehouse_http::framing::strip_hop_by_hop(&mut headers);
+    headers.remove(header::AUTHORIZATION);
+    headers.remove(header::HOST);
+    headers.remove(header::CONTENT_LENGTH);
+    // Answers are read uncompressed, so that what must be masked can be.
+    headers.insert(
+        header::ACCEPT_ENCODING,
+        HeaderValue::from_static("identity"),
+    );
+    if masking {
+        secrets::ask_for_json(&mut headers);
+    }
+    if let Some(token) = bearer_token(&target.credential).await? {
+        let value = HeaderValue::from_str(&format!("Bearer {}", token.expose())).map_err(|_| {
+            answer::status(
+                gatehouse_k8s::StatusReason::InternalError,
+                "the connection's token is not a valid header value",
+            )
+        })?;
+        headers.insert(header::AUTHORIZATION, value);
+    }
+    if let Some(impersonation) = &target.impersonation {
+        let (user, groups) = impersonation.of(forward.identity);
+        insert_text(&mut headers, "impersonate-user", &user)?;
+        for group in groups {
+            append_text(&mut headers, "impersonate-group", &group)?;
+        }
+    }
+    let mut upstream_request = Request::new(full(forward.body));
+    *upstream_request.method_mut() = forward.parts.method;
+    *upstream_request.uri_mut() = uri;
+    *upstream_request.headers_mut() = headers;
+    let answered = target.upstream.send(upstream_request).await.map_err(|error| {
+        tracing::warn!(target = target.upstream.origin(), %error, "Kubernetes API server did not answer");
+        answer::status(
+            gatehouse_k8s::StatusReason::BadGateway,
+            &format!("the API server of this connection did not answer ({error})"),
+        )
+    })?;
+    let (mut parts, body) = answered.into_parts();
+    gatehouse_http::framing::strip_hop_by_hop(&mut parts.headers);
+    if masking {
+        return secrets::masked_answer(parts, body, forward.request.attributes(), forward.limits)
+            .await;
+    }
+    Ok(Response::from_parts(parts, streamed(body)))
+}
+
+/// The token gatehouse presents, if its credential is one.
+async fn bearer_token(credential: &UpstreamCredential) -> Result<Option<SecretString>, Refusal> {
+    match credential {
+        UpstreamCredential::Bearer(token) => Ok(Some(token.clone())),
+        UpstreamCredential::BearerFile(path) => match tokio::fs::read_to_string(path).await {
+            Ok(text) => Ok(Some(SecretString::new(text.trim()))),
+            Err(error) => {
+                tracing::error!(file = %path.display(), %error, "the Kubernetes connection's token file cannot be read");
+                Err(answer::status(
+                    gatehouse_k8s::StatusReason::ServiceUnavailable,
+                    "the connection's own credential cannot be read; the operator is told in gatehouse's log",
+                ))
+            }
+        },
+        UpstreamCredential::ClientCertificate => Ok(None),
+    }
+}
+
+fn insert_text(
+    headers: &mut hyper::HeaderMap,
+    name: &'static str,
+    value: &str,
+) -> Result<(), Refusal> {
+    headers.insert(HeaderName::from_static(name), header_value(value)?);
+    Ok(())
+}
+
+fn append_text(
+    headers: &mut hyper::HeaderMap,
+    name: &'static str,
+    value: &str,
+) -> Result<(), Refusal> {
+    headers.append(HeaderName::from_static(name), header_value(value)?);
+    Ok(())
+}
+
+fn header_value(value: &str) -> Result<HeaderValue, Refusal> {
+    HeaderValue::from_str(value).map_err(|_| {
+        answer::forbidden(&format!(
+            "`{value}` cannot be sent as an impersonation header"
+        ))
+    })
+}
+
+/// The audit outcome of a forwarded request: the HTTP status line, or gatehouse's own error.
+pub fn outcome(forwarded: &Result<Response<ProxyBody>, Refusal>, started: Instant) -> AuditOutcome {
+    let duration_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+    let (status, error) = match forwarded {
+        Ok(response) if response.status().is_success() => {
+            (Some(status_line(response.status())), None)
+        }
+        Ok(response) => (None, Some(status_line(response.status()))),
+        Err(response) => (
+            None,
+            Some(format!("gatehouse: {}", status_line(response.status()))),
+        ),
+    };
+    AuditOutcome {
+        rows: None,
+        status,
+        error,
+        duration_us,
+        masked: Default::default(),
+    }
+}
+
+fn status_line(status: StatusCode) -> String {
+    format!(
+        "{} {}",
+        status.as_u16(),
+        status.canonical_reason().unwrap_or_default()
+    )
+}

@@ -1,0 +1,31 @@
+//! The Kubernetes adapter. `kubectl` and client libraries talk to gatehouse's HTTPS listener
+//! with a server URL that names the connection (`https://HOST:16443/c/CONNECTION`) and a
+//! gatehouse token from the `gatehouse token --kube` exec plugin; the cluster's credential
+//! stays here. Each API request is
+//!
+//! 1. authenticated (the bearer token is a gatehouse token; client `Impersonate-*` headers are
+//!    refused),
+//! 2. attributed the way kube-apiserver's RequestInfo does it, on the normalised path the API
+//!    server will receive (`gatehouse-k8s`),
+//! 3. decided as one `k8s:*` action with the request's group, resource, namespace, name, patch
+//!    paths and exec command in the Cedar context (audited before it is forwarded; held for
+//!    approval answers at once with a 403 `Status` naming the approval),
+//! 4. forwarded with the connection's credential (and, optionally, impersonation headers so the
+//!    cluster's RBAC and audit see the real identity), its answer streamed back — with Secret
+//!    values masked for identities that may not see them unmasked.
+//!
+//! A client connection holds one session per token it presents: `connect` is decided once,
+//! revocation, token expiry and a policy that withdraws `connect` cut the connection (ending
+//! a `kubectl get -w` at once).
+
+mod answer;
+mod connection;
+mod forward;
+mod gateway;
+mod request;
+mod schema;
+mod secrets;
+
+pub use gateway::{Impersonation, KubeGateway, KubeLimits, KubeTarget, UpstreamCredential};
+pub use request::KubeRequest;
+pub use schema::{K8S_PROTOCOL, KUBERNETES};

@@ -1,0 +1,236 @@
+//! `[kubernetes]` (the listener kubectl talks to) and the keys of a `kind = "kubernetes"`
+//! connection: the API server's `url` and `ca_file`, the credential gatehouse presents
+//! (`token_file`, `token_env`, or `client_cert_file` + `client_key_file`), and optional
+//! `[connections.impersonate]`. The same key names serve the HTTP API connections to come.
+
+use crate::config::{ConnectionConfig, humantime_serde_compat, parse_addr, resolve_from};
+use anyhow::{Context, Result, bail};
+use gatehouse_core::ConnectionKind;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The kind of a Kubernetes connection.
+pub const KUBERNETES: ConnectionKind = gatehouse_k8s_gateway::KUBERNETES;
+
+/// Where the quickstart's Kubernetes listener is.
+pub const QUICKSTART_KUBERNETES_LISTEN: &str = "127.0.0.1:16443";
+
+/// `[kubernetes]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct KubernetesListenerConfig {
+    pub listen: SocketAddr,
+    /// Client connections open at once.
+    pub max_connections: usize,
+    /// Time a client has to finish TLS and send its request headers.
+    #[serde(with = "humantime_serde_compat")]
+    pub handshake_timeout: Duration,
+    /// The largest request body gatehouse reads to decide on (kube-apiserver's is 3 MiB).
+    pub max_body_bytes: usize,
+    /// Bytes of request headers a request may carry.
+    pub max_header_bytes: u32,
+    /// HTTP/2 streams one connection may have open at once.
+    pub max_concurrent_streams: u32,
+    /// Time the API server has to accept a connection.
+    #[serde(with = "humantime_serde_compat")]
+    pub connect_timeout: Duration,
+    /// How long open requests (watches, logs) get to finish at shutdown.
+    #[serde(with = "humantime_serde_compat")]
+    pub shutdown_grace: Duration,
+}
+
+impl Default for KubernetesListenerConfig {
+    fn default() -> Self {
+        KubernetesListenerConfig {
+            listen: parse_addr(QUICKSTART_KUBERNETES_LISTEN),
+            max_connections: 1024,
+            handshake_timeout: Duration::from_secs(10),
+            max_body_bytes: 3 * 1024 * 1024,
+            max_header_bytes: 64 * 1024,
+            max_concurrent_streams: 250,
+            connect_timeout: Duration::from_secs(10),
+            shutdown_grace: Duration::from_secs(5),
+        }
+    }
+}
+
+impl KubernetesListenerConfig {
+    /// The HTTP listener's limits.
+    pub fn limits(&self) -> gatehouse_http::listener::HttpLimits {
+        gatehouse_http::listener::HttpLimits {
+            protocol: "kubernetes",
+            max_connections: self.max_connections,
+            handshake_timeout: self.handshake_timeout,
+            max_header_bytes: self.max_header_bytes,
+            max_concurrent_streams: self.max_concurrent_streams,
+            shutdown_grace: self.shutdown_grace,
+        }
+    }
+}
+
+/// `[connections.impersonate]`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImpersonateConfig {
+    /// Prepended to every gatehouse group without an entry in `groups` (default `gatehouse:`),
+    /// so no identity-provider group becomes a cluster group by its name alone.
+    #[serde(default = "default_group_prefix")]
+    pub group_prefix: String,
+    /// gatehouse group → the cluster group it is impersonated as.
+    #[serde(default)]
+    pub groups: BTreeMap<String, String>,
+}
+
+fn default_group_prefix() -> String {
+    "gatehouse:".to_owned()
+}
+
+impl ConnectionConfig {
+    /// A Kubernetes connection names its API server, the CA that verifies it, and exactly one
+    /// credential; the PostgreSQL keys mean nothing for it.
+    pub(crate) fn validate_kubernetes(&self) -> Result<()> {
+        let name = &self.name;
+        if !self.agents.is_empty() {
+            bail!(
+                "connection `{name}`: Kubernetes connections served by agents are not supported yet; give the gateway `url`, `ca_file` and a credential"
+            );
+        }
+        let pg_only = [
+            ("host", !self.host.is_empty()),
+            ("database", !self.database.is_empty()),
+            ("user", !self.user.is_empty()),
+            ("password_env", self.password_env.is_some()),
+            ("password_file", self.password_file.is_some()),
+            ("logins", !self.logins.is_empty()),
+            ("default_level", self.default_level.is_some()),
+            ("masking", self.masking.is_some()),
+            ("record_results", self.record_results),
+        ];
+        if let Some((field, _)) = pg_only.iter().find(|(_, set)| *set) {
+            bail!(
+                "connection `{name}` is `kind = \"kubernetes\"`: `{field}` is a PostgreSQL key; a Kubernetes connection has `url`, `ca_file` and `token_file`, `token_env` or `client_cert_file` + `client_key_file` (Secrets are always masked for identities without `data:unmasked`)"
+            );
+        }
+        let Some(url) = &self.url else {
+            bail!(
+                "connection `{name}` needs `url`, the API server's address (`https://HOST:6443`)"
+            );
+        };
+        if self.ca_file.is_none() && url.starts_with("https:") {
+            bail!(
+                "connection `{name}` needs `ca_file`, the CA that signed the API server's certificate (the kubeconfig's certificate-authority)"
+            );
+        }
+        let credentials = [
+            self.token_file.is_some(),
+            self.token_env.is_some(),
+            self.client_cert_file.is_some() || self.client_key_file.is_some(),
+        ];
+        if credentials.iter().filter(|set| **set).count() != 1 {
+            bail!(
+                "connection `{name}` needs exactly one credential: `token_file`, `token_env`, or `client_cert_file` with `client_key_file`"
+            );
+        }
+        if self.client_cert_file.is_some() != self.client_key_file.is_some() {
+            bail!("connection `{name}`: `client_cert_file` and `client_key_file` go together");
+        }
+        Ok(())
+    }
+
+    /// The Kubernetes keys mean nothing for another kind; naming one is a mistake to report.
+    pub(crate) fn validate_not_kubernetes(&self) -> Result<()> {
+        let kube_only = [
+            ("url", self.url.is_some()),
+            ("token_file", self.token_file.is_some()),
+            ("token_env", self.token_env.is_some()),
+            ("client_cert_file", self.client_cert_file.is_some()),
+            ("client_key_file", self.client_key_file.is_some()),
+            ("impersonate", self.impersonate.is_some()),
+        ];
+        match kube_only.iter().find(|(_, set)| *set) {
+            Some((field, _)) => bail!(
+                "connection `{}` is `kind = \"{}\"`: `{field}` is a Kubernetes key",
+                self.name,
+                self.kind.as_str()
+            ),
+            None => Ok(()),
+        }
+    }
+
+    /// The adapter's view of this connection: its upstream (TLS with `ca_file`, and the client
+    /// certificate when that is the credential), its credential and impersonation.
+    pub fn kube_target(
+        &self,
+        base_dir: &Path,
+        connect_timeout: Duration,
+    ) -> Result<gatehouse_k8s_gateway::KubeTarget> {
+        let name = &self.name;
+        let read = |path: &Path, what: &str| {
+            let path = resolve_from(base_dir, path);
+            std::fs::read(&path).with_context(|| {
+                format!(
+                    "connection `{name}`: cannot read {what} `{}`",
+                    path.display()
+                )
+            })
+        };
+        let ca = match &self.ca_file {
+            Some(file) => read(file, "ca_file")?,
+            None => Vec::new(),
+        };
+        let identity = match (&self.client_cert_file, &self.client_key_file) {
+            (Some(cert), Some(key)) => Some((
+                read(cert, "client_cert_file")?,
+                read(key, "client_key_file")?,
+            )),
+            _ => None,
+        };
+        let url = self.url.as_deref().unwrap_or_default();
+        let tls = if url.starts_with("https:") {
+            Some(
+                gatehouse_http::upstream::client_tls(
+                    &ca,
+                    identity.as_ref().map(|(c, k)| (c.as_slice(), k.as_slice())),
+                )
+                .with_context(|| format!("connection `{name}`"))?,
+            )
+        } else {
+            None
+        };
+        let upstream = gatehouse_http::upstream::Upstream::new(url, tls, connect_timeout)
+            .with_context(|| format!("connection `{name}`"))?;
+        let credential = match (&self.token_file, &self.token_env) {
+            (Some(file), _) => {
+                gatehouse_k8s_gateway::UpstreamCredential::BearerFile(resolve_from(base_dir, file))
+            }
+            (None, Some(var)) => {
+                let token = std::env::var(var).with_context(|| {
+                    format!(
+                        "connection `{name}`: environment variable `{var}` (token_env) is not set"
+                    )
+                })?;
+                gatehouse_k8s_gateway::UpstreamCredential::Bearer(
+                    gatehouse_core::SecretString::new(token.trim()),
+                )
+            }
+            (None, None) => gatehouse_k8s_gateway::UpstreamCredential::ClientCertificate,
+        };
+        let impersonation =
+            self.impersonate
+                .as_ref()
+                .map(|config| gatehouse_k8s_gateway::Impersonation {
+                    group_prefix: config.group_prefix.clone(),
+                    groups: config.groups.clone(),
+                });
+        Ok(gatehouse_k8s_gateway::KubeTarget {
+            info: Arc::new(self.info()),
+            upstream,
+            credential,
+            impersonation,
+        })
+    }
+}

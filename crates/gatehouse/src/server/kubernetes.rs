@@ -1,0 +1,79 @@
+//! The Kubernetes listener `gatehouse serve` opens when a connection is `kind = "kubernetes"`:
+//! the adapter's gateway built from the configuration (each connection's upstream, credential
+//! and impersonation), TLS with the gateway's certificate offering HTTP/2 and HTTP/1.1.
+
+use crate::config::kubernetes::KUBERNETES;
+use crate::config::setup::Setup;
+use anyhow::{Context, Result};
+use gatehouse_k8s_gateway::{KubeGateway, KubeLimits};
+use gatehouse_pipeline::Pipeline;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+/// The bound listener and what serves it.
+pub struct KubernetesListener {
+    pub address: SocketAddr,
+    listener: TcpListener,
+    gateway: Arc<KubeGateway>,
+    acceptor: gatehouse_http::listener::TlsAcceptor,
+    limits: gatehouse_http::listener::HttpLimits,
+}
+
+impl KubernetesListener {
+    /// Serve until shutdown.
+    pub async fn serve(self) {
+        self.gateway
+            .serve(self.listener, self.acceptor, self.limits)
+            .await;
+    }
+}
+
+/// The listener, bound, when some connection is a Kubernetes one; `None` otherwise.
+pub async fn prepare(
+    setup: &Setup,
+    pipeline: Pipeline,
+    store: &gatehouse_store::Store,
+    live: Arc<gatehouse_session::LiveSessions>,
+    server_tls: &Arc<rustls::ServerConfig>,
+    shutdown: watch::Receiver<bool>,
+) -> Result<Option<KubernetesListener>> {
+    let config = &setup.config;
+    let mut targets = HashMap::new();
+    for connection in config.connections.iter().filter(|c| c.kind == KUBERNETES) {
+        let target = connection.kube_target(&config.base_dir, config.kubernetes.connect_timeout)?;
+        targets.insert(connection.name.clone(), Arc::new(target));
+    }
+    if targets.is_empty() {
+        return Ok(None);
+    }
+    let listen = config.kubernetes.listen;
+    let listener = TcpListener::bind(listen).await.with_context(|| {
+        format!("cannot listen for Kubernetes clients on {listen} ([kubernetes] listen)")
+    })?;
+    let mut tls = (**server_tls).clone();
+    tls.alpn_protocols = gatehouse_http::listener::ALPN_PROTOCOLS
+        .iter()
+        .map(|protocol| protocol.to_vec())
+        .collect();
+    let gateway = KubeGateway {
+        pipeline,
+        authenticator: Arc::new(store.clone()),
+        targets,
+        live,
+        limits: KubeLimits {
+            max_body_bytes: config.kubernetes.max_body_bytes,
+            ..KubeLimits::default()
+        },
+        shutdown,
+    };
+    Ok(Some(KubernetesListener {
+        address: listener.local_addr()?,
+        listener,
+        gateway: Arc::new(gateway),
+        acceptor: gatehouse_http::listener::TlsAcceptor::from(Arc::new(tls)),
+        limits: config.kubernetes.limits(),
+    }))
+}
