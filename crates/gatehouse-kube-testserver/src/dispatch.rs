@@ -79,9 +79,12 @@ fn answer(shared: &Arc<Shared>, path: &str, call: &Call) -> Result<Response, Api
             let group = discovery::named_group(name).ok_or_else(ApiError::no_such_path)?;
             Ok(respond::json(200, &group))
         }
-        Route::OpenApiIndex => read_only().map(|()| respond::json(200, &openapi::index())),
+        Route::OpenApiV2 => {
+            read_only().map(|()| respond::bytes(openapi::v2::MEDIA_TYPE, openapi::v2::document()))
+        }
+        Route::OpenApiIndex => read_only().map(|()| respond::json(200, &openapi::v3::index())),
         Route::OpenApi { group, version } => {
-            read_only().map(|()| respond::json(200, &openapi::document(group, version)))
+            read_only().map(|()| respond::json(200, &openapi::v3::document(group, version)))
         }
         Route::ResourceList { group, version } => {
             read_only().map(|()| respond::json(200, &discovery::resource_list(group, version)))

@@ -5,7 +5,7 @@
 //! requires a bearer token, and serves discovery, a seeded cluster (namespaces `default` and
 //! `kube-system`, deployment `web`, pods `web-0` and `web-1`, secret `db-credentials`, configmap
 //! `settings`) with get, list, Tables, watch, create, update, the three patch formats,
-//! delete, `deployments/scale`, pod logs and the OpenAPI v3 `kubectl apply` needs. It records
+//! delete, `deployments/scale`, pod logs and the OpenAPI `kubectl apply` needs. It records
 //! every request that reached it ([`TestApiServer::requests`]) so a test can assert what the
 //! cluster saw.
 //!

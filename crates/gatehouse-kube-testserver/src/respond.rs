@@ -46,6 +46,11 @@ pub fn text(code: u16, text: String) -> Response {
     with_type(code, "text/plain", body::full(text))
 }
 
+/// A 200 with a body in another format (OpenAPI v2's protobuf).
+pub fn bytes(content_type: &'static str, bytes: Vec<u8>) -> Response {
+    with_type(200, content_type, body::full(bytes))
+}
+
 /// A response whose body is streamed (watch events, followed logs).
 pub fn stream(content_type: &'static str, body: Body) -> Response {
     with_type(200, content_type, body)

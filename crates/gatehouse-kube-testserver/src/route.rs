@@ -20,6 +20,7 @@ pub enum Route {
     CoreVersions,
     Groups,
     Group(&'static str),
+    OpenApiV2,
     OpenApiIndex,
     OpenApi {
         group: &'static str,
@@ -41,6 +42,7 @@ pub fn parse(path: &str) -> Option<Route> {
         ["healthz" | "livez" | "readyz"] => Some(Route::Health),
         ["api"] => Some(Route::CoreVersions),
         ["apis"] => Some(Route::Groups),
+        ["openapi", "v2"] => Some(Route::OpenApiV2),
         ["openapi", "v3"] => Some(Route::OpenApiIndex),
         ["openapi", "v3", "api", "v1"] => Some(Route::OpenApi {
             group: "",
@@ -151,7 +153,7 @@ mod tests {
                 version: "v1"
             })
         );
-        assert_eq!(parse("/openapi/v2"), None);
+        assert_eq!(parse("/openapi/v2"), Some(Route::OpenApiV2));
     }
 
     #[test]

@@ -410,8 +410,10 @@ fn a_wrong_token_is_refused_and_impersonation_is_recorded() {
     assert_eq!(list.impersonate_groups, ["devs", "ops"]);
 }
 
+/// `get pods` and `apply` (which reads OpenAPI v2 in 1.27 and 1.28, v3 in all) with every
+/// versioned kubectl there is.
 #[test]
-fn every_versioned_kubectl_gets_pods() {
+fn every_versioned_kubectl_gets_pods_and_applies() {
     let Some(default) = default_kubectl() else {
         return;
     };
@@ -442,5 +444,14 @@ fn every_versioned_kubectl_gets_pods() {
             agent.contains(&format!("/v{version}.")),
             "kubectl {version} sent {agent}"
         );
+
+        let manifest = kubectl.path("applied.yaml");
+        std::fs::write(
+            &manifest,
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: applied\ndata:\n  a: b\n",
+        )
+        .unwrap();
+        let out = kubectl.ok(&["apply", "-f", manifest.to_str().unwrap()]);
+        assert_eq!(out.trim(), "configmap/applied created", "kubectl {version}");
     }
 }

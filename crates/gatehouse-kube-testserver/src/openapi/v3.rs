@@ -1,31 +1,15 @@
-//! Just enough OpenAPI v3 for `kubectl apply`: kubectl validates a manifest before sending it,
-//! and without an OpenAPI document it refuses ("failed to download openapi"). Each group
-//! version's document lists the PATCH operation of every object path with its
-//! `x-kubernetes-group-version-kind` and the `fieldValidation` query parameter, which tells
-//! kubectl the server validates fields itself. The operations carry no request body schema, so
-//! kubectl computes apply's strategic merge patches from its built-in types, as it does for any
-//! server whose schema it cannot use. `/openapi/v2` stays unserved (404): kubectl only falls
-//! back to it when v3 is missing.
+//! OpenAPI v3: `/openapi/v3`, an index of one JSON document per group version.
 
-use crate::catalogue::{self, GROUPS, Resource};
+use super::{PATCH_PARAMETERS, group_version_path, group_versions, object_path};
+use crate::catalogue::{self, Resource};
 use crate::discovery::KUBERNETES_VERSION;
 use serde_json::{Map, Value, json};
-
-/// The path of a group version under `/openapi/v3/`: `api/v1` or `apis/apps/v1`.
-fn group_version_path(group: &str, version: &str) -> String {
-    if group.is_empty() {
-        format!("api/{version}")
-    } else {
-        format!("apis/{group}/{version}")
-    }
-}
 
 /// `/openapi/v3`: where each group version's document is, with a hash of its content that
 /// clients cache it by.
 pub fn index() -> Value {
     let mut paths = Map::new();
-    let core = std::iter::once(("", "v1"));
-    for (group, version) in core.chain(GROUPS.iter().copied()) {
+    for (group, version) in group_versions() {
         let path = group_version_path(group, version);
         let hash = fnv1a(document(group, version).to_string().as_bytes());
         let url = format!("/openapi/v3/{path}?hash={hash:016X}");
@@ -52,24 +36,15 @@ pub fn document(group: &str, version: &str) -> Value {
     })
 }
 
-fn object_path(resource: &Resource) -> String {
-    let base = format!("/{}", group_version_path(resource.group, resource.version));
-    if resource.namespaced {
-        format!(
-            "{base}/namespaces/{{namespace}}/{}/{{name}}",
-            resource.plural
-        )
-    } else {
-        format!("{base}/{}/{{name}}", resource.plural)
-    }
-}
-
 fn patch_operation(resource: &Resource) -> Value {
-    let query = |name: &str| json!({"name": name, "in": "query", "schema": {"type": "string"}});
+    let parameters: Vec<Value> = PATCH_PARAMETERS
+        .iter()
+        .map(|name| json!({"name": name, "in": "query", "schema": {"type": "string"}}))
+        .collect();
     json!({
         "description": format!("partially update the specified {}", resource.kind),
         "operationId": format!("patch{}", resource.kind),
-        "parameters": [query("dryRun"), query("fieldManager"), query("fieldValidation"), query("force")],
+        "parameters": parameters,
         "responses": {"200": {"description": "OK"}},
         "x-kubernetes-action": "patch",
         "x-kubernetes-group-version-kind": {
