@@ -7,7 +7,10 @@
 use crate::catalogue::{self, GROUPS, VERBS};
 use serde_json::{Value, json};
 
-/// The Kubernetes release this server says it is.
+/// The Kubernetes release this server says it is (`/version`). It matters to more than version
+/// checks: Google Cloud SDK's `kubectl` is a dispatcher that asks `/version` first and runs the
+/// `kubectl.1.NN` of the server's minor version, so this choice decides which kubectl a test of
+/// the default `kubectl` really runs (1.32: the dispatcher's own 1.32.4).
 pub const KUBERNETES_VERSION: (u32, u32, u32) = (1, 32, 4);
 
 pub fn version() -> Value {

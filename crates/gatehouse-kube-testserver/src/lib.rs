@@ -20,6 +20,8 @@ mod clock;
 mod controllers;
 mod discovery;
 mod dispatch;
+mod inspect;
+mod listen;
 mod logs;
 mod openapi;
 mod parts;

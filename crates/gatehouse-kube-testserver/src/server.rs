@@ -2,25 +2,17 @@
 //! the same way whether they are async or not, and dropping the server ends every connection,
 //! watch and followed log at once (the runtime and all its tasks go with the thread).
 
-use crate::catalogue;
-use crate::dispatch;
-use crate::record::SeenRequest;
+use crate::listen;
 use crate::seed;
 use crate::shared::Shared;
-use crate::status::ApiError;
 use crate::tls;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
 use serde_json::Value;
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::Duration;
-use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio_rustls::TlsAcceptor;
@@ -52,7 +44,7 @@ impl Options {
 
 /// A Kubernetes API server for tests, listening on `127.0.0.1`; stopped when dropped.
 pub struct TestApiServer {
-    shared: Arc<Shared>,
+    pub(crate) shared: Arc<Shared>,
     addr: SocketAddr,
     ca_pem: Option<String>,
     stop: Option<oneshot::Sender<()>>,
@@ -83,7 +75,7 @@ impl TestApiServer {
                         return;
                     };
                     tokio::select! {
-                        () = accept(listener, acceptor, serving) => {}
+                        () = listen::accept(listener, acceptor, serving) => {}
                         _ = stopped => {}
                     }
                 });
@@ -139,63 +131,6 @@ impl TestApiServer {
             quoted(&self.shared.token),
         )
     }
-
-    /// Every request that reached the server so far, in arrival order.
-    pub fn requests(&self) -> Vec<SeenRequest> {
-        self.shared.seen().clone()
-    }
-
-    /// How many requests were `method` on a path starting with `path_prefix`.
-    pub fn count(&self, method: &str, path_prefix: &str) -> usize {
-        self.shared
-            .seen()
-            .iter()
-            .filter(|r| r.is(method, path_prefix))
-            .count()
-    }
-
-    /// Forget the requests recorded so far.
-    pub fn clear_requests(&self) {
-        self.shared.seen().clear();
-    }
-
-    /// Store an object (creating or replacing it, as a controller would, without a request),
-    /// telling the watches; its `apiVersion` and `kind` say what it is and its namespace
-    /// defaults to `default`. Returns the object as stored.
-    pub fn put_object(&self, object: Value) -> Result<Value, ApiError> {
-        let field = |name: &str| object.get(name).and_then(Value::as_str).unwrap_or_default();
-        let resource = catalogue::by_kind(field("apiVersion"), field("kind")).ok_or_else(|| {
-            ApiError::bad_request(format!(
-                "no resource serves {} {}",
-                field("apiVersion"),
-                field("kind")
-            ))
-        })?;
-        self.shared.store().put(resource, object)
-    }
-
-    /// The object named, by resource plural (`"deployments"`); `namespace` is ignored for
-    /// cluster-scoped resources.
-    pub fn object(&self, resource: &str, namespace: &str, name: &str) -> Option<Value> {
-        let resource = catalogue::by_plural_only(resource)?;
-        self.shared.store().get(resource, namespace, name).cloned()
-    }
-
-    /// Every object of a resource, in one namespace or (`None`) all.
-    pub fn objects(&self, resource: &str, namespace: Option<&str>) -> Vec<Value> {
-        catalogue::by_plural_only(resource)
-            .map(|resource| self.shared.store().list(resource, namespace))
-            .unwrap_or_default()
-    }
-
-    /// Delete an object as a controller would, telling the watches; the object it was.
-    pub fn delete_object(&self, resource: &str, namespace: &str, name: &str) -> Option<Value> {
-        let resource = catalogue::by_plural_only(resource)?;
-        self.shared
-            .store()
-            .delete(resource, namespace, name, false)
-            .ok()
-    }
 }
 
 impl Drop for TestApiServer {
@@ -207,40 +142,4 @@ impl Drop for TestApiServer {
             let _ = thread.join();
         }
     }
-}
-
-async fn accept(listener: TcpListener, acceptor: Option<TlsAcceptor>, shared: Arc<Shared>) {
-    loop {
-        let stream = match listener.accept().await {
-            Ok((stream, _)) => stream,
-            // Out of descriptors or similar: wait rather than spin.
-            Err(_) => {
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                continue;
-            }
-        };
-        let shared = shared.clone();
-        let acceptor = acceptor.clone();
-        tokio::spawn(async move {
-            match acceptor {
-                Some(acceptor) => {
-                    if let Ok(stream) = acceptor.accept(stream).await {
-                        connection(stream, shared).await;
-                    }
-                }
-                None => connection(stream, shared).await,
-            }
-        });
-    }
-}
-
-async fn connection<S>(stream: S, shared: Arc<Shared>)
-where
-    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-{
-    let service = service_fn(move |request| dispatch::serve(shared.clone(), request));
-    // A connection the client breaks off is its business.
-    let _ = http1::Builder::new()
-        .serve_connection(TokioIo::new(stream), service)
-        .await;
 }

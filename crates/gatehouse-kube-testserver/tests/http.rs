@@ -295,3 +295,24 @@ fn a_raw_watch_streams_existing_objects_then_changes_until_the_server_stops() {
         "no events after the stop: {rest}"
     );
 }
+
+/// Async tests (gatehouse's are tokio tests) start and drop the server the same way: it runs on
+/// a thread and runtime of its own.
+#[tokio::test]
+async fn starts_and_stops_inside_an_async_test() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let server = server();
+    let mut stream = tokio::net::TcpStream::connect(server.addr()).await.unwrap();
+    let request = format!(
+        "GET /version HTTP/1.1\r\nHost: x\r\nConnection: close\r\n{}\r\n",
+        auth()
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.unwrap();
+    assert!(
+        response.starts_with("HTTP/1.1 200") && response.contains("gitVersion"),
+        "{response}"
+    );
+    drop(server);
+}
