@@ -52,6 +52,7 @@ pub struct TestApiServer {
 }
 
 impl TestApiServer {
+    /// Listen on a free port of `127.0.0.1` and serve the seeded cluster until dropped.
     pub fn start(options: Options) -> io::Result<Self> {
         let listener = std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?;
         listener.set_nonblocking(true)?;
@@ -89,6 +90,7 @@ impl TestApiServer {
         })
     }
 
+    /// `127.0.0.1:PORT`.
     pub fn addr(&self) -> SocketAddr {
         self.addr
     }
