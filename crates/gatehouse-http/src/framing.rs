@@ -21,7 +21,21 @@ const HOP_BY_HOP: [&str; 8] = [
     "upgrade",
 ];
 
-/// Why a request's framing is refused.
+/// Why a request's framing is refused. HTTP/1.1's parser already settles a request with both
+/// `Content-Length` and `Transfer-Encoding` the way RFC 9112 says (the transfer coding wins,
+/// the connection closes after the answer) and hands on only `Transfer-Encoding`; an adapter
+/// that reads every body whole before deciding can pass `chunked_allowed = false` to refuse
+/// every chunked request, and with it every smuggling attempt, before anything is forwarded.
+pub fn refused_framing(headers: &HeaderMap, chunked_allowed: bool) -> Option<&'static str> {
+    if !chunked_allowed && headers.contains_key(header::TRANSFER_ENCODING) {
+        return Some(
+            "chunked request bodies are refused here (a defence against request smuggling): send the body with Content-Length",
+        );
+    }
+    ambiguous_framing(headers)
+}
+
+/// Why a request's framing is ambiguous, if it is.
 pub fn ambiguous_framing(headers: &HeaderMap) -> Option<&'static str> {
     let lengths: Vec<_> = headers.get_all(header::CONTENT_LENGTH).iter().collect();
     let codings: Vec<_> = headers.get_all(header::TRANSFER_ENCODING).iter().collect();
@@ -101,6 +115,9 @@ mod tests {
         assert!(ambiguous_framing(&headers(&[("content-length", "5")])).is_none());
         assert!(ambiguous_framing(&headers(&[("transfer-encoding", "Chunked")])).is_none());
         assert!(ambiguous_framing(&headers(&[])).is_none());
+        let chunked = headers(&[("transfer-encoding", "chunked")]);
+        assert!(refused_framing(&chunked, true).is_none());
+        assert!(refused_framing(&chunked, false).is_some());
     }
 
     #[test]

@@ -81,7 +81,9 @@ impl KubeConnection {
     }
 
     async fn answer(&self, request: Request<Incoming>) -> Answer {
-        if let Some(why) = gatehouse_http::framing::ambiguous_framing(request.headers()) {
+        // Every body is read whole before the decision, so chunked bodies gain a client
+        // nothing; refusing them refuses every Content-Length/Transfer-Encoding trick too.
+        if let Some(why) = gatehouse_http::framing::refused_framing(request.headers(), false) {
             return Err(answer::bad_request(why));
         }
         let accepted = self.authenticate(&request).await?;

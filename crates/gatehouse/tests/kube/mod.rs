@@ -1,0 +1,191 @@
+//! What the Kubernetes tests share: the test API server (`gatehouse-kube-testserver`, the
+//! stand-in for kube-apiserver, which cannot run here) behind a gatehouse whose `cluster`
+//! connection points at it, a kubeconfig written by `gatehouse kubeconfig`, and real kubectl
+//! run through it with a gatehouse token in GATEHOUSE_TOKEN (the exec plugin reads it).
+
+use crate::support::{Gateway, Options, repo_root};
+use gatehouse_kube_testserver::TestApiServer;
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+
+/// The token gatehouse presents to the test API server: only gatehouse holds it.
+pub const CLUSTER_TOKEN: &str = "cluster-admin-token-only-gatehouse-holds";
+
+/// A test API server behind a gateway, and a kubeconfig for it.
+pub struct Cluster {
+    pub server: TestApiServer,
+    pub gateway: Gateway,
+    pub kubeconfig: PathBuf,
+    /// The connection's CA and token files (read by the gateway for every request).
+    _files: tempfile::TempDir,
+}
+
+/// The example Kubernetes policy (`policies/kubernetes.cedar`).
+pub fn kubernetes_policy() -> String {
+    std::fs::read_to_string(repo_root().join("policies/kubernetes.cedar")).unwrap()
+}
+
+impl Cluster {
+    /// A cluster behind a gateway deciding with `policy`, `connection_extra` added to the
+    /// `cluster` connection.
+    pub fn start(policy: &str, connection_extra: &str) -> Cluster {
+        let server =
+            TestApiServer::start(gatehouse_kube_testserver::Options::new(CLUSTER_TOKEN)).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let ca = dir.path().join("cluster-ca.pem");
+        std::fs::write(&ca, server.ca_pem().unwrap()).unwrap();
+        let token = dir.path().join("cluster.token");
+        std::fs::write(&token, format!("{CLUSTER_TOKEN}\n")).unwrap();
+        let gateway = Gateway::start_with(
+            "test",
+            Options {
+                policy: Some(policy.to_owned()),
+                extra: format!(
+                    "[kubernetes]\nlisten = \"127.0.0.1:0\"\nshutdown_grace = \"1s\"\n\n\
+                     [[connections]]\nname = \"cluster\"\nkind = \"kubernetes\"\nurl = \"{url}\"\n\
+                     ca_file = \"{ca}\"\ntoken_file = \"{token}\"\n{connection_extra}\n",
+                    url = server.url(),
+                    ca = ca.display(),
+                    token = token.display(),
+                ),
+                ..Default::default()
+            },
+        );
+        let kubeconfig = gateway.dir.path().join("kubeconfig.json");
+        let written = gateway.cli(&[
+            "kubeconfig",
+            "cluster",
+            "--kubeconfig",
+            kubeconfig.to_str().unwrap(),
+            "--output",
+            "json",
+        ]);
+        assert!(
+            written.status.success(),
+            "gatehouse kubeconfig: {}",
+            String::from_utf8_lossy(&written.stderr)
+        );
+        Cluster {
+            server,
+            gateway,
+            kubeconfig,
+            _files: dir,
+        }
+    }
+
+    /// `kubectl ARGS` (the default kubectl) as the holder of `token`.
+    pub fn kubectl(&self, token: &str, args: &[&str]) -> Output {
+        self.kubectl_version("kubectl", token, args)
+    }
+
+    /// `PROGRAM ARGS` (a kubectl binary) as the holder of `token`.
+    pub fn kubectl_version(&self, program: &str, token: &str, args: &[&str]) -> Output {
+        self.kubectl_command(program, token, args).output().unwrap()
+    }
+
+    pub fn kubectl_command(&self, program: &str, token: &str, args: &[&str]) -> Command {
+        let mut command = Command::new(program);
+        command
+            .arg("--kubeconfig")
+            .arg(&self.kubeconfig)
+            .arg("--request-timeout=20s")
+            .args(args)
+            .env("GATEHOUSE_TOKEN", token)
+            .env_remove("KUBECONFIG")
+            .env("HOME", self.gateway.dir.path())
+            .stdin(Stdio::null());
+        command
+    }
+
+    /// The Kubernetes listener's address.
+    pub fn address(&self) -> String {
+        let text = std::fs::read_to_string(self.gateway.data_dir().join("listeners.json")).unwrap();
+        let value: serde_json::Value = serde_json::from_str(&text).unwrap();
+        value["kubernetes"].as_str().unwrap().to_owned()
+    }
+
+    /// The audit events of `action`.
+    pub fn audited(&self, action: &str) -> Vec<serde_json::Value> {
+        self.gateway
+            .audit_events()
+            .into_iter()
+            .filter(|event| event["action"] == action)
+            .collect()
+    }
+}
+
+/// stdout and stderr of a finished command, for messages.
+pub fn shown(output: &Output) -> String {
+    format!(
+        "exit {:?}\nstdout: {}\nstderr: {}",
+        output.status.code(),
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+/// The versioned kubectl binaries installed beside gcloud (`kubectl.1.27` …).
+pub fn versioned_kubectls() -> Vec<PathBuf> {
+    let Ok(gcloud) = which("gcloud") else {
+        return Vec::new();
+    };
+    let Some(dir) = std::fs::canonicalize(gcloud)
+        .ok()
+        .and_then(|p| p.parent().map(PathBuf::from))
+    else {
+        return Vec::new();
+    };
+    let mut found: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .filter_map(|entry| entry.ok().map(|e| e.path()))
+                .filter(|path| {
+                    path.file_name()
+                        .and_then(|name| name.to_str())
+                        .is_some_and(|name| name.starts_with("kubectl.1."))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    found.sort();
+    found
+}
+
+fn which(program: &str) -> Result<PathBuf, ()> {
+    std::env::var_os("PATH")
+        .and_then(|paths| {
+            std::env::split_paths(&paths)
+                .map(|dir| dir.join(program))
+                .find(|candidate| candidate.is_file())
+        })
+        .ok_or(())
+}
+
+/// One HTTP/1.1 exchange over TLS with the gateway's Kubernetes listener, sent byte for byte
+/// as given (`request` is the whole request, head and body): (status, whole answer).
+pub async fn raw_exchange(cluster: &Cluster, request: &[u8]) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let tcp = tokio::net::TcpStream::connect(cluster.address())
+        .await
+        .unwrap();
+    let connector =
+        tokio_rustls::TlsConnector::from(std::sync::Arc::new(cluster.gateway.tls_client_config()));
+    let name = rustls::pki_types::ServerName::try_from("127.0.0.1").unwrap();
+    let mut tls = connector.connect(name, tcp).await.unwrap();
+    // The gateway may answer and close before the whole request is written (a body over the
+    // limit): a failed write is not the test's concern, the answer is.
+    let _ = tls.write_all(request).await;
+    let _ = tls.flush().await;
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        tls.read_to_end(&mut answer),
+    )
+    .await;
+    let text = String::from_utf8_lossy(&answer).into_owned();
+    let status = text
+        .get(9..12)
+        .and_then(|code| code.parse().ok())
+        .unwrap_or(0);
+    (status, text)
+}

@@ -1,0 +1,451 @@
+//! Kubernetes through gatehouse, with real kubectl against the repository's test API server
+//! (no kube-apiserver can run here; `gatehouse-kube-testserver` serves real Kubernetes JSON and
+//! records what reached it). The example policy (`policies/kubernetes.cedar`): automation may
+//! read and patch deployments but never delete; admins delete after another admin approves;
+//! Secrets are masked for everyone without `data:unmasked`.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+mod kube;
+mod support;
+
+use base64::Engine;
+use kube::{CLUSTER_TOKEN, Cluster, kubernetes_policy, shown, versioned_kubectls};
+use std::time::{Duration, Instant};
+
+fn stdout(output: &std::process::Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn stderr(output: &std::process::Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+#[test]
+fn automation_patches_a_deployment_and_its_delete_is_refused_before_reaching_the_cluster() {
+    let cluster = Cluster::start(&kubernetes_policy(), "");
+    let bot = cluster.gateway.key("deploy-bot", &["automation"]);
+
+    let pods = cluster.kubectl(&bot, &["get", "pods"]);
+    assert!(pods.status.success(), "{}", shown(&pods));
+    assert!(stdout(&pods).contains("web-0"), "{}", shown(&pods));
+
+    let patched = cluster.kubectl(
+        &bot,
+        &[
+            "patch",
+            "deployment",
+            "web",
+            "-p",
+            r#"{"spec":{"replicas":3}}"#,
+        ],
+    );
+    assert!(patched.status.success(), "{}", shown(&patched));
+    assert!(
+        stdout(&patched).contains("deployment.apps/web patched"),
+        "{}",
+        shown(&patched)
+    );
+    let web = cluster
+        .server
+        .object("deployments", "default", "web")
+        .unwrap();
+    assert_eq!(web["spec"]["replicas"], 3);
+
+    let deleted = cluster.kubectl(&bot, &["delete", "deployment", "web"]);
+    assert!(!deleted.status.success(), "{}", shown(&deleted));
+    assert!(
+        stderr(&deleted).contains("Error from server (Forbidden): gatehouse:")
+            && stderr(&deleted).contains("k8s:delete")
+            && stderr(&deleted).contains("automation-never-deletes"),
+        "kubectl prints gatehouse's refusal naming the action and policy: {}",
+        shown(&deleted)
+    );
+    assert_eq!(
+        cluster.server.count("DELETE", "/"),
+        0,
+        "no DELETE reached the cluster"
+    );
+    assert!(
+        cluster
+            .server
+            .object("deployments", "default", "web")
+            .is_some()
+    );
+
+    // A patch beyond replicas and images is refused too (`containsAll` on the patch paths).
+    let labelled = cluster.kubectl(
+        &bot,
+        &[
+            "patch",
+            "deployment",
+            "web",
+            "-p",
+            r#"{"metadata":{"labels":{"owner":"bot"}}}"#,
+        ],
+    );
+    assert!(!labelled.status.success(), "{}", shown(&labelled));
+
+    // The cluster saw gatehouse's credential on every request, never the client's token.
+    let seen = cluster.server.requests();
+    assert!(!seen.is_empty());
+    for request in &seen {
+        assert_eq!(
+            request.authorization.as_deref(),
+            Some(format!("Bearer {CLUSTER_TOKEN}").as_str()),
+            "{} {}",
+            request.method,
+            request.path
+        );
+    }
+
+    let patches = cluster.audited("k8s:patch");
+    assert!(
+        patches.iter().any(|e| e["decision"] == "allow"
+            && e["statement"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("/apis/apps/v1/namespaces/default/deployments/web")),
+        "{patches:#?}"
+    );
+    let deletes = cluster.audited("k8s:delete");
+    assert!(
+        deletes.iter().all(|e| e["decision"] == "deny"),
+        "{deletes:#?}"
+    );
+    assert!(!deletes.is_empty());
+}
+
+#[test]
+fn secrets_come_back_masked_for_automation_and_as_they_are_for_admins() {
+    let cluster = Cluster::start(&kubernetes_policy(), "");
+    let bot = cluster.gateway.key("deploy-bot", &["automation"]);
+    let admin = cluster.gateway.key("ana", &["admins"]);
+    let encoded =
+        base64::engine::general_purpose::STANDARD.encode(gatehouse_kube_testserver::DB_PASSWORD);
+
+    let masked = cluster.kubectl(&bot, &["get", "secret", "db-credentials", "-o", "json"]);
+    assert!(masked.status.success(), "{}", shown(&masked));
+    let secret: serde_json::Value = serde_json::from_slice(&masked.stdout).unwrap();
+    assert!(!stdout(&masked).contains(&encoded), "{}", shown(&masked));
+    let shown_password = secret["data"]["password"].as_str().unwrap();
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(shown_password)
+        .unwrap();
+    assert_eq!(
+        decoded, b"gatehouse:masked",
+        "the placeholder stays valid base64"
+    );
+
+    let listed = cluster.kubectl(&bot, &["get", "secrets", "-o", "yaml"]);
+    assert!(listed.status.success(), "{}", shown(&listed));
+    assert!(!stdout(&listed).contains(&encoded), "{}", shown(&listed));
+
+    let raw = cluster.kubectl(&admin, &["get", "secret", "db-credentials", "-o", "yaml"]);
+    assert!(raw.status.success(), "{}", shown(&raw));
+    assert!(stdout(&raw).contains(&encoded), "{}", shown(&raw));
+}
+
+#[test]
+fn an_admins_delete_is_held_then_runs_once_after_another_admin_approves() {
+    let cluster = Cluster::start(&kubernetes_policy(), "");
+    let ana = cluster.gateway.key("ana", &["admins"]);
+    let bo = cluster.gateway.key("bo", &["admins"]);
+
+    let held = cluster.kubectl(&ana, &["delete", "deployment", "web"]);
+    assert!(!held.status.success(), "{}", shown(&held));
+    let message = stderr(&held);
+    assert!(
+        message.contains("Error from server (Forbidden)"),
+        "{}",
+        shown(&held)
+    );
+    let id = message
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '-'))
+        .find(|word| word.starts_with("ap-"))
+        .unwrap_or_else(|| panic!("the refusal names the approval: {message}"))
+        .to_owned();
+    assert!(message.contains("gatehouse approvals approve"), "{message}");
+    assert_eq!(cluster.server.count("DELETE", "/"), 0);
+
+    let approved = cluster.gateway.cli_as(&bo, &["approvals", "approve", &id]);
+    assert!(approved.status.success(), "{}", shown(&approved));
+
+    let ran = cluster.kubectl(&ana, &["delete", "deployment", "web"]);
+    assert!(ran.status.success(), "{}", shown(&ran));
+    assert!(stdout(&ran).contains("deleted"), "{}", shown(&ran));
+    assert_eq!(
+        cluster
+            .server
+            .count("DELETE", "/apis/apps/v1/namespaces/default/deployments/web"),
+        1
+    );
+    assert!(
+        cluster
+            .server
+            .object("deployments", "default", "web")
+            .is_none()
+    );
+
+    // The approval was spent: the same request again is held anew, and nothing is sent.
+    let again = cluster.kubectl(&ana, &["delete", "deployment", "web"]);
+    assert!(!again.status.success(), "{}", shown(&again));
+    assert!(!stderr(&again).contains(&id), "{}", shown(&again));
+    assert_eq!(cluster.server.count("DELETE", "/"), 1);
+}
+
+#[test]
+fn revoking_the_identity_ends_a_running_watch_within_seconds() {
+    let cluster = Cluster::start(&kubernetes_policy(), "");
+    let bot = cluster.gateway.key("deploy-bot", &["automation"]);
+    let mut watch = cluster
+        .kubectl_command("kubectl", &bot, &["get", "pods", "-w"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while cluster
+        .server
+        .count("GET", "/api/v1/namespaces/default/pods")
+        < 2
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "the watch never reached the cluster"
+        );
+        assert!(
+            watch.try_wait().unwrap().is_none(),
+            "kubectl get -w ended on its own"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let revoked = cluster.gateway.cli(&["identities", "revoke", "deploy-bot"]);
+    assert!(revoked.status.success(), "{}", shown(&revoked));
+    let revoked_at = Instant::now();
+    loop {
+        if watch.try_wait().unwrap().is_some() {
+            break;
+        }
+        if revoked_at.elapsed() > Duration::from_secs(5) {
+            let _ = watch.kill();
+            panic!("kubectl get -w still running 5 s after the revocation");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let ended_by_revocation = |events: &[serde_json::Value]| {
+        events.iter().any(|e| {
+            e["kind"] == "disconnect"
+                && e["connection"] == "cluster"
+                && e["detail"].as_str().unwrap_or_default().contains("revoked")
+        })
+    };
+    let waited = Instant::now();
+    let mut events = cluster.gateway.audit_events();
+    while !ended_by_revocation(&events) && waited.elapsed() < Duration::from_secs(5) {
+        std::thread::sleep(Duration::from_millis(100));
+        events = cluster.gateway.audit_events();
+    }
+    assert!(
+        ended_by_revocation(&events),
+        "the session's end names the revocation: {events:#?}"
+    );
+}
+
+#[test]
+fn every_installed_kubectl_version_reads_patches_and_is_refused_a_delete() {
+    let versions = versioned_kubectls();
+    assert!(
+        !versions.is_empty() || std::env::var_os("CI").is_none(),
+        "CI has kubectl.1.27 … kubectl.1.33 beside gcloud"
+    );
+    let cluster = Cluster::start(&kubernetes_policy(), "");
+    let bot = cluster.gateway.key("deploy-bot", &["automation"]);
+    for (replicas, kubectl) in (2..).zip(&versions) {
+        let program = kubectl.to_str().unwrap();
+        let pods = cluster.kubectl_version(program, &bot, &["get", "pods"]);
+        assert!(
+            stdout(&pods).contains("web-1"),
+            "{program}: {}",
+            shown(&pods)
+        );
+        let patch = format!(r#"{{"spec":{{"replicas":{replicas}}}}}"#);
+        let patched =
+            cluster.kubectl_version(program, &bot, &["patch", "deployment", "web", "-p", &patch]);
+        assert!(patched.status.success(), "{program}: {}", shown(&patched));
+        let deleted = cluster.kubectl_version(program, &bot, &["delete", "deployment", "web"]);
+        assert!(
+            stderr(&deleted).contains("Error from server (Forbidden): gatehouse:"),
+            "{program}: {}",
+            shown(&deleted)
+        );
+    }
+    assert_eq!(cluster.server.count("DELETE", "/"), 0);
+}
+
+/// A request head for the raw exchanges: `Connection: close` so the answer ends the stream.
+fn head(method: &str, path: &str, token: &str, extra: &str) -> String {
+    format!(
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n{extra}"
+    )
+}
+
+#[tokio::test]
+async fn bad_requests_get_a_clear_status_and_nothing_reaches_the_cluster() {
+    let cluster = Cluster::start(&kubernetes_policy(), "");
+    let admin = cluster.gateway.key("ana", &["admins"]);
+    let configmaps = "/c/cluster/api/v1/namespaces/default/configmaps";
+
+    // Request smuggling: Content-Length and Transfer-Encoding together.
+    let smuggled = format!(
+        "{}Content-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /c/cluster/api/v1/namespaces/default/secrets HTTP/1.1\r\nHost: x\r\n\r\n",
+        head("POST", configmaps, &admin, "")
+    );
+    let (status, answer) = kube::raw_exchange(&cluster, smuggled.as_bytes()).await;
+    assert_eq!(status, 400, "{answer}");
+    assert!(answer.contains("smuggling"), "{answer}");
+
+    // A body over the 3 MiB limit.
+    let body = format!(
+        r#"{{"apiVersion":"v1","kind":"ConfigMap","metadata":{{"name":"big"}},"data":{{"x":"{}"}}}}"#,
+        "a".repeat(4 << 20)
+    );
+    let oversized = format!(
+        "{}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        head("POST", configmaps, &admin, ""),
+        body.len()
+    );
+    let (status, answer) = kube::raw_exchange(&cluster, oversized.as_bytes()).await;
+    assert_eq!(status, 413, "{answer}");
+    assert!(
+        answer.contains("\"kind\":\"Status\"") && answer.contains("larger than"),
+        "{answer}"
+    );
+
+    // A patch that is not JSON.
+    let malformed = "{\"spec\": {\"replicas\": ";
+    let patch = format!(
+        "{}Content-Type: application/merge-patch+json\r\nContent-Length: {}\r\n\r\n{malformed}",
+        head(
+            "PATCH",
+            "/c/cluster/apis/apps/v1/namespaces/default/deployments/web",
+            &admin,
+            ""
+        ),
+        malformed.len()
+    );
+    let (status, answer) = kube::raw_exchange(&cluster, patch.as_bytes()).await;
+    assert_eq!(status, 400, "{answer}");
+    assert!(answer.contains("refused patch"), "{answer}");
+
+    // Path tricks: dot segments (raw or encoded), an encoded slash, a backslash.
+    for path in [
+        "/c/cluster/api/v1/namespaces/default/pods/../secrets",
+        "/c/cluster/api/v1/namespaces/default/pods/%2e%2e/secrets",
+        "/c/cluster/api/v1/namespaces/default%2Fsecrets",
+        "/c/cluster/api/v1/namespaces/default/pods/a%5Cb",
+    ] {
+        let (status, answer) = kube::raw_exchange(
+            &cluster,
+            format!("{}\r\n", head("GET", path, &admin, "")).as_bytes(),
+        )
+        .await;
+        assert_eq!(status, 400, "{path}: {answer}");
+    }
+
+    // No token, a forged token, a client's own impersonation, an unknown connection.
+    let (status, _) = kube::raw_exchange(
+        &cluster,
+        b"GET /c/cluster/api HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert_eq!(status, 401);
+    let forged = "gh_0123456789ab_forgedforgedforgedforgedforged";
+    let (status, _) = kube::raw_exchange(
+        &cluster,
+        format!("{}\r\n", head("GET", "/c/cluster/api", forged, "")).as_bytes(),
+    )
+    .await;
+    assert_eq!(status, 401);
+    let (status, answer) = kube::raw_exchange(
+        &cluster,
+        format!(
+            "{}\r\n",
+            head(
+                "GET",
+                "/c/cluster/api/v1/namespaces/default/secrets",
+                &admin,
+                "Impersonate-User: system:admin\r\nImpersonate-Group: system:masters\r\n"
+            )
+        )
+        .as_bytes(),
+    )
+    .await;
+    assert_eq!(status, 403, "{answer}");
+    let (status, answer) = kube::raw_exchange(
+        &cluster,
+        format!("{}\r\n", head("GET", "/c/elsewhere/api", &admin, "")).as_bytes(),
+    )
+    .await;
+    assert_eq!(status, 404, "{answer}");
+
+    let seen = cluster.server.requests();
+    assert!(
+        seen.is_empty(),
+        "nothing reached the cluster: {:?}",
+        seen.iter()
+            .map(|r| format!("{} {}", r.method, r.path))
+            .collect::<Vec<_>>()
+    );
+
+    // The same listener still serves a good request, and `//` collapses as decided.
+    let (status, answer) = kube::raw_exchange(
+        &cluster,
+        format!(
+            "{}\r\n",
+            head(
+                "GET",
+                "/c/cluster/api//v1/namespaces/default/pods",
+                &admin,
+                ""
+            )
+        )
+        .as_bytes(),
+    )
+    .await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(
+        cluster
+            .server
+            .count("GET", "/api/v1/namespaces/default/pods"),
+        1
+    );
+}
+
+#[test]
+fn impersonation_shows_the_cluster_the_identity_with_prefixed_groups() {
+    let cluster = Cluster::start(
+        &kubernetes_policy(),
+        "[connections.impersonate]\ngroups = { admins = \"platform-admins\" }\n",
+    );
+    let admin = cluster
+        .gateway
+        .key_with("ana", &["admins", "system:masters"], &[]);
+    let pods = cluster.kubectl(&admin, &["get", "pods"]);
+    assert!(pods.status.success(), "{}", shown(&pods));
+    let seen = cluster.server.requests();
+    let last = seen.last().unwrap();
+    assert_eq!(last.impersonate_user.as_deref(), Some("ana"));
+    let mut groups = last.impersonate_groups.clone();
+    groups.sort();
+    assert_eq!(
+        groups,
+        ["gatehouse:system:masters", "platform-admins"],
+        "an IdP group named system:masters never becomes one"
+    );
+}
