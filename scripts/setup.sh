@@ -48,6 +48,11 @@ python3 -c "import importlib.metadata as m; assert m.version('mcp') == '2.3.0'" 
   echo "setup: installing the Python MCP SDK"
   python3 -m pip install --quiet --disable-pip-version-check mcp==2.3.0
 }
+# The Kubernetes tests also drive the official Python client (kubernetes.rs).
+python3 -c "import importlib.metadata as m; assert m.version('kubernetes') == '37.0.3'" 2>/dev/null || {
+  echo "setup: installing the Python Kubernetes client"
+  python3 -m pip install --quiet --disable-pip-version-check kubernetes==37.0.3
+}
 # The driver compatibility suite (compat_drivers.rs) drives psycopg 3, whose wheel bundles
 # libpq >= 17, and node-postgres with pg-cursor and pg-query-stream (npm, pinned by the
 # committed lockfile).

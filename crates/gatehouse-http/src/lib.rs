@@ -10,6 +10,8 @@
 //! - [`body`]: one body type for answers, whether built here or streamed from the upstream,
 //!   and bounded reads of request bodies that must be decided on.
 //! - [`route`]: the `/c/CONNECTION/...` path prefix a client names its connection with.
+//! - [`upgrade`]: HTTP/1.1 upgrades (WebSocket, SPDY) joined end to end once both sides
+//!   switched, watched by a tap for recordings, ended by a cut.
 //! - [`upstream`]: a pooled HTTP/1.1 client to one target over TLS (its CA, optionally a client
 //!   certificate), streaming both ways.
 
@@ -18,6 +20,7 @@ mod error;
 pub mod framing;
 pub mod listener;
 pub mod route;
+pub mod upgrade;
 pub mod upstream;
 
 pub use error::HttpProxyError;

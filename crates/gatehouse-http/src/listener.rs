@@ -57,6 +57,12 @@ impl ConnectionCut {
     pub fn cut(&self) {
         self.0.send_replace(true);
     }
+
+    /// Told when the connection is cut: what outlives the HTTP connection itself (an upgraded
+    /// stream) watches this.
+    pub fn subscribe(&self) -> watch::Receiver<bool> {
+        self.0.subscribe()
+    }
 }
 
 /// An adapter's side of one client connection.

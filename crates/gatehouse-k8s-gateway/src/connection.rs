@@ -80,7 +80,7 @@ impl KubeConnection {
         }
     }
 
-    async fn answer(&self, request: Request<Incoming>) -> Answer {
+    async fn answer(&self, mut request: Request<Incoming>) -> Answer {
         // Every body is read whole before the decision, so chunked bodies gain a client
         // nothing; refusing them refuses every Content-Length/Transfer-Encoding trick too.
         if let Some(why) = gatehouse_http::framing::refused_framing(request.headers(), false) {
@@ -110,6 +110,8 @@ impl KubeConnection {
         let attributes = gatehouse_k8s::attribute(request.method().as_str(), &forwarded_target)
             .map_err(|error| answer::bad_request(&format!("refused request path: {error}")))?;
         let session = self.session(&accepted, name, &target).await?;
+        let upgrade = gatehouse_http::upgrade::requested_upgrade(request.headers())
+            .map(|protocol| (protocol, hyper::upgrade::on(&mut request)));
         let (parts, body) = request.into_parts();
         let body = self.body(&parts.method, body).await?;
         let patch = if parts.method == Method::PATCH {
@@ -158,6 +160,23 @@ impl KubeConnection {
         };
         let seq = *permit.audit_seqs().start();
         let started = Instant::now();
+        let recorder = session.context.recorder.clone();
+        let request_number = recorder.as_ref().and_then(|r| r.request_number(seq));
+        let upgrade = upgrade.map(|(protocol, on_upgrade)| forward::ClientUpgrade {
+            tap: recorder
+                .clone()
+                .zip(request_number)
+                .map(|(recorder, number)| {
+                    let websocket = protocol.eq_ignore_ascii_case("websocket");
+                    Arc::new(crate::exec_tap::ExecTap::new(recorder, number, websocket))
+                        as Arc<dyn gatehouse_http::upgrade::StreamTap>
+                }),
+            protocol,
+            on_upgrade,
+            cut: self.client.cut.clone(),
+        });
+        let method = parts.method.to_string();
+        let request_bytes = u64::try_from(body.len()).unwrap_or(u64::MAX);
         let forwarded = forward::forward(forward::Forward {
             target: &target,
             identity: &session.context.identity,
@@ -167,9 +186,20 @@ impl KubeConnection {
             request: &kube_request,
             masked: !session.unmasked,
             limits: &self.gateway.limits,
+            upgrade,
         })
         .await;
         let outcome = forward::outcome(&forwarded, started);
+        if let (Some(recorder), Some(number)) = (&recorder, request_number) {
+            recorder.record(forward::exchange(
+                number,
+                &method,
+                &upstream_target,
+                &forwarded,
+                request_bytes,
+                outcome.duration_us,
+            ));
+        }
         let _ = self.gateway.pipeline.record_results(
             &session.context,
             vec![gatehouse_pipeline::RequestResult {

@@ -27,6 +27,17 @@ pub struct Forward<'a> {
     /// Whether Secret values must be masked for this identity.
     pub masked: bool,
     pub limits: &'a KubeLimits,
+    /// An exec, attach or port-forward's upgrade (WebSocket, SPDY), when it asks for one.
+    pub upgrade: Option<ClientUpgrade>,
+}
+
+/// The client's side of an upgrade: the protocol it asked for, its upgraded connection once
+/// the answer is sent, what ends it, and what records it.
+pub struct ClientUpgrade {
+    pub protocol: String,
+    pub on_upgrade: hyper::upgrade::OnUpgrade,
+    pub cut: gatehouse_http::listener::ConnectionCut,
+    pub tap: Option<std::sync::Arc<dyn gatehouse_http::upgrade::StreamTap>>,
 }
 
 /// Forward and answer; `Err` is gatehouse's own answer (the target could not be reached, or
@@ -40,6 +51,9 @@ pub async fn forward(forward: Forward<'_>) -> Result<Response<ProxyBody>, Refusa
     let masking = forward.masked && secrets::carries_secrets(forward.request.attributes());
     let mut headers = forward.parts.headers;
     gatehouse_http::framing::strip_hop_by_hop(&mut headers);
+    if let Some(upgrade) = &forward.upgrade {
+        gatehouse_http::upgrade::restore_upgrade_headers(&mut headers, &upgrade.protocol);
+    }
     headers.remove(header::AUTHORIZATION);
     headers.remove(header::HOST);
     headers.remove(header::CONTENT_LENGTH);
@@ -78,6 +92,11 @@ pub async fn forward(forward: Forward<'_>) -> Result<Response<ProxyBody>, Refusa
             &format!("the API server of this connection did not answer ({error})"),
         )
     })?;
+    if let Some(upgrade) = forward.upgrade
+        && answered.status() == StatusCode::SWITCHING_PROTOCOLS
+    {
+        return Ok(switched(answered, upgrade));
+    }
     let (mut parts, body) = answered.into_parts();
     gatehouse_http::framing::strip_hop_by_hop(&mut parts.headers);
     if masking {
@@ -85,6 +104,26 @@ pub async fn forward(forward: Forward<'_>) -> Result<Response<ProxyBody>, Refusa
             .await;
     }
     Ok(Response::from_parts(parts, streamed(body)))
+}
+
+/// The upstream switched protocols: answer the client the same (its upgrade headers kept)
+/// and join the two upgraded connections.
+fn switched(
+    mut answered: Response<hyper::body::Incoming>,
+    upgrade: ClientUpgrade,
+) -> Response<ProxyBody> {
+    let upstream = hyper::upgrade::on(&mut answered);
+    let (mut parts, _) = answered.into_parts();
+    let protocol = parts.headers.get(header::UPGRADE).cloned();
+    gatehouse_http::framing::strip_hop_by_hop(&mut parts.headers);
+    if let Some(protocol) = protocol {
+        parts.headers.insert(header::UPGRADE, protocol);
+        parts
+            .headers
+            .insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
+    }
+    gatehouse_http::upgrade::relay(upgrade.on_upgrade, upstream, upgrade.cut, upgrade.tap);
+    Response::from_parts(parts, gatehouse_http::body::empty())
 }
 
 /// The token gatehouse presents, if its credential is one.
@@ -159,4 +198,37 @@ fn status_line(status: StatusCode) -> String {
         status.as_u16(),
         status.canonical_reason().unwrap_or_default()
     )
+}
+
+/// The recording's `http_exchange` event for a forwarded request (bodies are never kept).
+pub fn exchange(
+    request: u64,
+    method: &str,
+    target: &str,
+    forwarded: &Result<Response<ProxyBody>, Refusal>,
+    request_bytes: u64,
+    duration_us: u64,
+) -> gatehouse_recording::EventKind {
+    let (status, headers) = match forwarded {
+        Ok(response) => (response.status(), Some(response.headers())),
+        Err(refusal) => (refusal.status(), None),
+    };
+    let header = |name: header::HeaderName| {
+        headers
+            .and_then(|h| h.get(name))
+            .and_then(|v| v.to_str().ok())
+    };
+    gatehouse_recording::EventKind::HttpExchange(gatehouse_recording::HttpExchange {
+        request,
+        method: method.to_owned(),
+        target: target.to_owned(),
+        status: status.as_u16(),
+        request_bytes,
+        response_bytes: header(header::CONTENT_LENGTH)
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0),
+        duration_us,
+        content_type: header(header::CONTENT_TYPE).map(str::to_owned),
+        masked: Default::default(),
+    })
 }

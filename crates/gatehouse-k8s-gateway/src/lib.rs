@@ -20,12 +20,12 @@
 
 mod answer;
 mod connection;
+mod exec_tap;
 mod forward;
 mod gateway;
 mod request;
-mod schema;
 mod secrets;
 
+pub use gatehouse_k8s::{K8S_PROTOCOL, KUBERNETES};
 pub use gateway::{Impersonation, KubeGateway, KubeLimits, KubeTarget, UpstreamCredential};
 pub use request::KubeRequest;
-pub use schema::{K8S_PROTOCOL, KUBERNETES};

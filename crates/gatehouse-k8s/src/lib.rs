@@ -78,6 +78,7 @@ mod list_options;
 mod patch_paths;
 mod path;
 mod query;
+mod schema;
 mod status;
 
 pub use attribution::{RequestAttributes, attribute};
@@ -87,4 +88,5 @@ pub use patch_paths::{
     MAX_PATCH_DEPTH, MAX_PATCH_PATH_BYTES, MAX_PATCH_PATHS, PatchSummary, PatchType, patch_paths,
 };
 pub use path::MAX_PATH_BYTES;
+pub use schema::{K8S_PROTOCOL, KUBERNETES};
 pub use status::{StatusReason, status};

@@ -52,7 +52,11 @@ impl AuditSink for MemorySink {
 fn pipeline(sink: Arc<MemorySink>) -> Pipeline {
     let policy = PolicyEngine::from_sources(
         &[("quickstart.cedar".into(), QUICKSTART_POLICY.into())],
-        &gatehouse_policy::PolicySchema::new(&[&gatehouse_core::SQL_PROTOCOL]).unwrap(),
+        &gatehouse_policy::PolicySchema::new(&[
+            &gatehouse_core::SQL_PROTOCOL,
+            &gatehouse_k8s::K8S_PROTOCOL,
+        ])
+        .unwrap(),
     )
     .unwrap();
     Pipeline::new(Arc::new(policy), sink)

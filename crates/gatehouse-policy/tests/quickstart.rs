@@ -32,12 +32,14 @@ fn quickstart_file_loads_from_disk_with_its_ids_in_order() {
         [
             "readers-read",
             "writers-write",
+            "writers-k8s-deletes-need-approval",
             "writers-update",
             "writers-risky-writes-need-approval",
             "admins-all",
             "admins-see-unmasked",
             "machines-see-masked",
-            "nobody-runs-unknown-sql"
+            "nobody-runs-unknown-sql",
+            "nobody-sends-unknown-k8s-requests"
         ]
     );
     assert!(engine.warnings().is_empty(), "{:?}", engine.warnings());

@@ -394,6 +394,17 @@ async fn bad_requests_get_a_clear_status_and_nothing_reaches_the_cluster() {
     .await;
     assert_eq!(status, 404, "{answer}");
 
+    // A header flood: far more header bytes than `max_header_bytes`.
+    let flood: String = (0..400)
+        .map(|i| format!("X-Flood-{i}: {}\r\n", "f".repeat(500)))
+        .collect();
+    let flooded = format!("{}{flood}\r\n", head("GET", "/c/cluster/api", &admin, ""));
+    let (status, answer) = kube::raw_exchange(&cluster, flooded.as_bytes()).await;
+    assert!(
+        status == 431 || status == 0,
+        "refused or closed: {status} {}",
+        answer.lines().next().unwrap_or_default()
+    );
     let seen = cluster.server.requests();
     assert!(
         seen.is_empty(),
@@ -448,4 +459,76 @@ fn impersonation_shows_the_cluster_the_identity_with_prefixed_groups() {
         ["gatehouse:system:masters", "platform-admins"],
         "an IdP group named system:masters never becomes one"
     );
+}
+
+#[test]
+fn the_python_client_lists_patches_and_is_refused_a_delete() {
+    let cluster = Cluster::start(&kubernetes_policy(), "");
+    let bot = cluster.gateway.key("deploy-bot", &["automation"]);
+    let script = support::repo_root().join("crates/gatehouse/tests/kube/python_client.py");
+    let output = std::process::Command::new("python3")
+        .arg(&script)
+        .arg(&cluster.kubeconfig)
+        .env("GATEHOUSE_TOKEN", &bot)
+        .env_remove("KUBECONFIG")
+        .output()
+        .unwrap();
+    if !output.status.success()
+        && std::env::var_os("CI").is_none()
+        && stderr(&output).contains("No module named 'kubernetes'")
+    {
+        eprintln!(
+            "skipped: the Python kubernetes client is not installed (scripts/setup.sh --tests installs it)"
+        );
+        return;
+    }
+    assert!(output.status.success(), "{}", shown(&output));
+    let answer: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(answer["pods"], serde_json::json!(["web-0", "web-1"]));
+    assert_eq!(answer["replicas"], 4);
+    assert_eq!(answer["delete"]["status"], 403);
+    assert_eq!(answer["delete"]["body"]["kind"], "Status");
+    assert!(
+        answer["delete"]["body"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("gatehouse: "),
+        "{answer}"
+    );
+    assert_eq!(cluster.server.count("DELETE", "/"), 0);
+    assert!(cluster.server.requests().iter().all(|r| r.authorization.as_deref() == Some(format!("Bearer {CLUSTER_TOKEN}").as_str())));
+}
+
+#[test]
+fn the_quickstart_policy_gives_each_group_its_kubernetes_share() {
+    let cluster = Cluster::start(&support::quickstart_policy(), "");
+    let reader = cluster.gateway.key("rita", &["readers"]);
+    let writer = cluster.gateway.key("wes", &["writers"]);
+    let patch = [
+        "patch",
+        "deployment",
+        "web",
+        "-p",
+        r#"{"spec":{"replicas":2}}"#,
+    ];
+
+    let read = cluster.kubectl(&reader, &["get", "deployments"]);
+    assert!(stdout(&read).contains("web"), "{}", shown(&read));
+    let refused = cluster.kubectl(&reader, &patch);
+    assert!(
+        stderr(&refused).contains("Forbidden"),
+        "{}",
+        shown(&refused)
+    );
+
+    let patched = cluster.kubectl(&writer, &patch);
+    assert!(patched.status.success(), "{}", shown(&patched));
+    let held = cluster.kubectl(&writer, &["delete", "deployment", "web"]);
+    assert!(
+        stderr(&held).contains("Forbidden") && stderr(&held).contains("ap-"),
+        "a writer's delete waits for an admin: {}",
+        shown(&held)
+    );
+    assert_eq!(cluster.server.count("PATCH", "/"), 1);
+    assert_eq!(cluster.server.count("DELETE", "/"), 0);
 }

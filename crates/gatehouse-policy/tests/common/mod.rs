@@ -67,7 +67,12 @@ pub fn engine(text: &str) -> PolicyEngine {
         .unwrap_or_else(|error| panic!("{error}"))
 }
 
-/// The schema of a gatehouse serving SQL: the base and the SQL fragment.
+/// The schema of the gatehouse the quickstart policy is written for: the base, the SQL and the
+/// Kubernetes fragments.
 pub fn sql_schema() -> gatehouse_policy::PolicySchema {
-    gatehouse_policy::PolicySchema::new(&[&gatehouse_core::SQL_PROTOCOL]).unwrap()
+    gatehouse_policy::PolicySchema::new(&[
+        &gatehouse_core::SQL_PROTOCOL,
+        &gatehouse_k8s::K8S_PROTOCOL,
+    ])
+    .unwrap()
 }
