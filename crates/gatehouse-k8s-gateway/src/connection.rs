@@ -135,29 +135,13 @@ impl KubeConnection {
             hex::encode(Sha256::digest(&body)),
             patch,
         );
-        let decided = self
-            .gateway
-            .pipeline
-            .decide(&session.context, &[Action::of(kube_request.clone())])
-            .await;
-        let permit = match decided {
-            Ok(Decision::Allow(permit)) => permit,
-            Ok(Decision::Deny(denial)) => return Err(answer::forbidden(&denial.message)),
-            Ok(Decision::Hold(hold)) => {
-                return Err(answer::forbidden(&format!(
-                    "{} Approval {} is pending; once approved (`{}`), run the same command again and it runs once.",
-                    hold.message, hold.approval.id, hold.approve_with
-                )));
-            }
-            Err(error) => {
-                return Err(answer::status(
-                    gatehouse_k8s::StatusReason::ServiceUnavailable,
-                    &format!(
-                        "the request could not be decided and recorded, so it was not forwarded: {error}"
-                    ),
-                ));
-            }
-        };
+        let permit = crate::decide::permit(
+            &self.gateway.pipeline,
+            &session.context,
+            Action::of(kube_request.clone()),
+            self.gateway.limits.approval_wait,
+        )
+        .await?;
         let seq = *permit.audit_seqs().start();
         let started = Instant::now();
         let recorder = session.context.recorder.clone();

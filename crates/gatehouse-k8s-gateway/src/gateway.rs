@@ -81,6 +81,8 @@ pub struct KubeLimits {
     /// The largest response gatehouse masks whole (a Secret list); larger ones are refused
     /// for identities whose Secrets are masked.
     pub max_masked_bytes: usize,
+    /// Hold a request that waits for approval open this long (`None`: answer at once).
+    pub approval_wait: Option<Duration>,
 }
 
 impl Default for KubeLimits {
@@ -89,6 +91,7 @@ impl Default for KubeLimits {
             max_body_bytes: 3 * 1024 * 1024,
             body_timeout: Duration::from_secs(30),
             max_masked_bytes: 64 * 1024 * 1024,
+            approval_wait: None,
         }
     }
 }

@@ -20,6 +20,7 @@
 
 mod answer;
 mod connection;
+mod decide;
 mod exec_tap;
 mod forward;
 mod gateway;

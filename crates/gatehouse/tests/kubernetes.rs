@@ -532,3 +532,56 @@ fn the_quickstart_policy_gives_each_group_its_kubernetes_share() {
     assert_eq!(cluster.server.count("PATCH", "/"), 1);
     assert_eq!(cluster.server.count("DELETE", "/"), 0);
 }
+
+#[test]
+fn in_wait_mode_a_held_delete_runs_as_soon_as_it_is_approved() {
+    let cluster = Cluster::start_with_listener(&kubernetes_policy(), "wait_for_approval = true\n");
+    let ana = cluster.gateway.key("ana", &["admins"]);
+    let bo = cluster.gateway.key("bo", &["admins"]);
+    let waiting = cluster
+        .kubectl_command("kubectl", &ana, &["delete", "deployment", "web"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    let id = loop {
+        let listed = cluster
+            .gateway
+            .cli_as(&bo, &["approvals", "list", "--output", "json"]);
+        let approvals: serde_json::Value =
+            serde_json::from_slice(&listed.stdout).unwrap_or_default();
+        if let Some(id) = approvals
+            .as_array()
+            .and_then(|all| all.iter().find(|a| a["state"] == "pending"))
+            .and_then(|a| a["id"].as_str())
+        {
+            break id.to_owned();
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "no pending approval appeared"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(
+        cluster.server.count("DELETE", "/"),
+        0,
+        "nothing is sent while it waits"
+    );
+    let approved = cluster.gateway.cli_as(&bo, &["approvals", "approve", &id]);
+    assert!(approved.status.success(), "{}", shown(&approved));
+    let finished = waiting.wait_with_output().unwrap();
+    assert!(finished.status.success(), "{}", shown(&finished));
+    assert!(
+        stdout(&finished).contains("deleted"),
+        "{}",
+        shown(&finished)
+    );
+    assert_eq!(
+        cluster
+            .server
+            .count("DELETE", "/apis/apps/v1/namespaces/default/deployments/web"),
+        1
+    );
+}

@@ -41,6 +41,9 @@ pub struct KubernetesListenerConfig {
     /// How long open requests (watches, logs) get to finish at shutdown.
     #[serde(with = "humantime_serde_compat")]
     pub shutdown_grace: Duration,
+    /// Hold a request that needs an approval open until a reviewer decides (up to
+    /// `[approvals] wait`) instead of answering at once with the approval id.
+    pub wait_for_approval: bool,
 }
 
 impl Default for KubernetesListenerConfig {
@@ -54,6 +57,7 @@ impl Default for KubernetesListenerConfig {
             max_concurrent_streams: 250,
             connect_timeout: Duration::from_secs(10),
             shutdown_grace: Duration::from_secs(5),
+            wait_for_approval: false,
         }
     }
 }

@@ -65,6 +65,10 @@ pub async fn prepare(
         live,
         limits: KubeLimits {
             max_body_bytes: config.kubernetes.max_body_bytes,
+            approval_wait: config
+                .kubernetes
+                .wait_for_approval
+                .then_some(config.approvals.wait),
             ..KubeLimits::default()
         },
         shutdown,

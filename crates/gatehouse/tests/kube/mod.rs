@@ -29,6 +29,15 @@ impl Cluster {
     /// A cluster behind a gateway deciding with `policy`, `connection_extra` added to the
     /// `cluster` connection.
     pub fn start(policy: &str, connection_extra: &str) -> Cluster {
+        Cluster::start_full(policy, "", connection_extra)
+    }
+
+    /// A cluster behind a gateway whose `[kubernetes]` section also has `listener_extra`.
+    pub fn start_with_listener(policy: &str, listener_extra: &str) -> Cluster {
+        Cluster::start_full(policy, listener_extra, "")
+    }
+
+    fn start_full(policy: &str, listener_extra: &str, connection_extra: &str) -> Cluster {
         let server =
             TestApiServer::start(gatehouse_kube_testserver::Options::new(CLUSTER_TOKEN)).unwrap();
         let dir = tempfile::tempdir().unwrap();
@@ -41,7 +50,7 @@ impl Cluster {
             Options {
                 policy: Some(policy.to_owned()),
                 extra: format!(
-                    "[kubernetes]\nlisten = \"127.0.0.1:0\"\nshutdown_grace = \"1s\"\n\n\
+                    "[kubernetes]\nlisten = \"127.0.0.1:0\"\nshutdown_grace = \"1s\"\n{listener_extra}\n\
                      [[connections]]\nname = \"cluster\"\nkind = \"kubernetes\"\nurl = \"{url}\"\n\
                      ca_file = \"{ca}\"\ntoken_file = \"{token}\"\n{connection_extra}\n",
                     url = server.url(),
