@@ -44,6 +44,7 @@
 //! # Ok(()) }
 //! ```
 
+mod asciicast;
 mod crc;
 mod error;
 mod event;
@@ -56,6 +57,7 @@ mod summary;
 mod timeline;
 mod writer;
 
+pub use asciicast::render_asciicast;
 pub use error::RecordingError;
 pub use event::{
     Approval, Column, EventKind, HttpExchange, MAX_ROWS_PER_EVENT, ProtocolEvent, RecordingEvent,

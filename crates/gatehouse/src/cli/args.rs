@@ -913,7 +913,8 @@ pub enum SessionsCommand {
     #[command(after_long_help = "Examples:
   gatehouse sessions replay s-0123456789abcdef
   gatehouse sessions replay s-0123456789abcdef --speed 10
-  gatehouse sessions replay s-0123456789abcdef --output json | jq -c 'select(.type == \"request\")'")]
+  gatehouse sessions replay s-0123456789abcdef --output json | jq -c 'select(.type == \"request\")'
+  gatehouse sessions replay s-0123456789abcdef --asciicast > exec.cast && asciinema play exec.cast")]
     Replay(SessionsReplayArgs),
 }
 
@@ -939,6 +940,14 @@ pub struct SessionsReplayArgs {
     /// Replay at the session's pace times F: 1 is real time, 10 ten times faster, 0.5 half speed.
     #[arg(long, value_name = "F", value_parser = parse_speed, allow_negative_numbers = true)]
     pub speed: Option<f64>,
+    /// Write the session's terminal streams (a `kubectl exec`, a shell) as an asciicast v2
+    /// file on standard output, for `asciinema play` or its web player.
+    #[arg(long, conflicts_with = "speed")]
+    pub asciicast: bool,
+    /// With --asciicast: only this request's streams (the request number in the timeline),
+    /// when the session ran several.
+    #[arg(long, value_name = "N", requires = "asciicast")]
+    pub request: Option<u64>,
     #[command(flatten)]
     pub output: OutputArgs,
 }

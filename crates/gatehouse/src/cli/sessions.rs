@@ -12,7 +12,8 @@ use crate::server::operator::format_time;
 use anyhow::{Context, Result, bail};
 use comfy_table::Table;
 use gatehouse_recording::{
-    Paced, Recording, RecordingError, RecordingSummary, render_json, render_timeline, timeline,
+    Paced, Recording, RecordingError, RecordingSummary, render_asciicast, render_json,
+    render_timeline, timeline,
 };
 use gatehouse_store::Store;
 use std::fmt::Display;
@@ -128,6 +129,18 @@ pub async fn replay(
     store.close().await;
     let recording = recording?;
 
+    if args.asciicast {
+        let written = write_all(|out| render_asciicast(&recording, args.request, out).map(|_| ()));
+        return match written {
+            Ok(()) => Ok(ExitCode::SUCCESS),
+            Err(RecordingError::Output(error)) if error.kind() == io::ErrorKind::BrokenPipe => {
+                Ok(ExitCode::SUCCESS)
+            }
+            Err(error) => {
+                Err(error).with_context(|| format!("cannot export session `{}`", args.id))
+            }
+        };
+    }
     let written = match (args.output.output, args.speed) {
         (OutputFormat::Text, None) => write_all(|out| render_timeline(&recording, out)),
         (OutputFormat::Json, None) => write_all(|out| render_json(&recording, out)),
