@@ -29,7 +29,8 @@ export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-/root/.cache/gatehouse-release-targe
 
 if [[ -z "${GATEHOUSE_BIN:-}" || -z "${TESTSERVER_BIN:-}" ]]; then
   echo "building release binaries (gatehouse, the test API server)..." >&2
-  (cd "$root" && cargo build --release --locked -p gatehouse -p gatehouse-kube-testserver --example serve >&2)
+  (cd "$root" && cargo build --release --locked -p gatehouse >&2 \
+    && cargo build --release --locked -p gatehouse-kube-testserver --example serve >&2)
   GATEHOUSE_BIN=${GATEHOUSE_BIN:-$CARGO_TARGET_DIR/release/gatehouse}
   TESTSERVER_BIN=${TESTSERVER_BIN:-$CARGO_TARGET_DIR/release/examples/serve}
 fi

@@ -131,10 +131,11 @@ pub async fn serve<F: HttpFrontend>(
             };
             let http2 = tls.get_ref().1.alpn_protocol() == Some(b"h2".as_slice());
             let (cut_tx, cut) = watch::channel(false);
+            let cut_handle = ConnectionCut(Arc::new(cut_tx));
             let client = ClientConnection {
                 peer,
                 http2,
-                cut: ConnectionCut(Arc::new(cut_tx)),
+                cut: cut_handle.clone(),
             };
             let connection = frontend.open(client);
             serve_connection(
@@ -142,7 +143,7 @@ pub async fn serve<F: HttpFrontend>(
                 http2,
                 &limits,
                 connection.clone(),
-                cut,
+                (cut_handle, cut),
                 shutdown,
             )
             .await;
@@ -182,12 +183,18 @@ async fn serve_connection<C: HttpConnection>(
     http2: bool,
     limits: &HttpLimits,
     connection: C,
-    cut: watch::Receiver<bool>,
+    (cut_handle, cut): (ConnectionCut, watch::Receiver<bool>),
     shutdown: watch::Receiver<bool>,
 ) {
+    let abandoned = Arc::new(AbandonedRequests::new(cut_handle));
     let service = hyper::service::service_fn(move |request| {
         let connection = connection.clone();
-        async move { Ok::<_, Infallible>(connection.handle(request).await) }
+        let watch = AbandonWatch::new(abandoned.clone());
+        async move {
+            let response = connection.handle(request).await;
+            watch.completed();
+            Ok::<_, Infallible>(response)
+        }
     });
     if http2 {
         let mut builder = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
@@ -213,5 +220,72 @@ async fn serve_connection<C: HttpConnection>(
             );
         let served = builder.serve_connection(io, service).with_upgrades();
         drive!(served, limits, cut, shutdown);
+    }
+}
+
+/// Requests a client may abandon (reset the stream, or close the connection) before their
+/// answer, per window, before the connection is cut: opening streams and resetting them at once
+/// (HTTP/2 "rapid reset") makes the gateway start work — authenticate, decide, record, dial —
+/// that nobody waits for.
+const ABANDONED_PER_WINDOW: u32 = 100;
+const ABANDON_WINDOW: Duration = Duration::from_secs(10);
+
+/// One connection's abandoned requests in the current window.
+struct AbandonedRequests {
+    cut: ConnectionCut,
+    window: std::sync::Mutex<(std::time::Instant, u32)>,
+}
+
+impl AbandonedRequests {
+    fn new(cut: ConnectionCut) -> Self {
+        AbandonedRequests {
+            cut,
+            window: std::sync::Mutex::new((std::time::Instant::now(), 0)),
+        }
+    }
+
+    fn abandoned(&self) {
+        let mut window = self
+            .window
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if window.0.elapsed() > ABANDON_WINDOW {
+            *window = (std::time::Instant::now(), 0);
+        }
+        window.1 += 1;
+        if window.1 > ABANDONED_PER_WINDOW {
+            tracing::warn!(
+                abandoned = window.1,
+                "a client abandoned too many requests (HTTP/2 rapid reset?): connection cut"
+            );
+            self.cut.cut();
+        }
+    }
+}
+
+/// Counts its request as abandoned unless the answer was produced.
+struct AbandonWatch {
+    requests: Arc<AbandonedRequests>,
+    completed: bool,
+}
+
+impl AbandonWatch {
+    fn new(requests: Arc<AbandonedRequests>) -> Self {
+        AbandonWatch {
+            requests,
+            completed: false,
+        }
+    }
+
+    fn completed(mut self) {
+        self.completed = true;
+    }
+}
+
+impl Drop for AbandonWatch {
+    fn drop(&mut self) {
+        if !self.completed {
+            self.requests.abandoned();
+        }
     }
 }

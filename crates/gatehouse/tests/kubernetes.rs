@@ -585,3 +585,121 @@ fn in_wait_mode_a_held_delete_runs_as_soon_as_it_is_approved() {
         1
     );
 }
+
+#[tokio::test]
+async fn an_http2_rapid_reset_flood_ends_that_connection_and_the_listener_keeps_serving() {
+    let cluster = Cluster::start(&kubernetes_policy(), "");
+    let admin = cluster.gateway.key("ana", &["admins"]);
+    let mut send = kube::h2_connection(&cluster).await;
+    let mut refused = None;
+    for sent in 0..5_000 {
+        let request = http::Request::get(format!(
+            "https://{}/c/cluster/api/v1/namespaces/default/pods",
+            cluster.address()
+        ))
+        .header("authorization", format!("Bearer {admin}"))
+        .body(())
+        .unwrap();
+        let ready = match send.clone().ready().await {
+            Ok(ready) => ready,
+            Err(error) => {
+                refused = Some((sent, error));
+                break;
+            }
+        };
+        send = ready;
+        match send.send_request(request, false) {
+            Ok((_, mut stream)) => stream.send_reset(h2::Reason::CANCEL),
+            Err(error) => {
+                refused = Some((sent, error));
+                break;
+            }
+        }
+    }
+    // The client may have sent its last resets before it heard the connection was cut: one
+    // more request on the same connection must fail.
+    let refused = match refused {
+        Some(refused) => refused,
+        None => {
+            let request =
+                http::Request::get(format!("https://{}/c/cluster/api", cluster.address()))
+                    .header("authorization", format!("Bearer {admin}"))
+                    .body(())
+                    .unwrap();
+            let answered = tokio::time::timeout(Duration::from_secs(5), async {
+                let mut ready = send.ready().await?;
+                let (answer, _) = ready.send_request(request, true)?;
+                answer.await
+            })
+            .await
+            .expect("the connection neither answered nor ended");
+            (
+                5_000,
+                answered.expect_err("the flooding connection still answers"),
+            )
+        }
+    };
+    let (sent, error) = refused;
+    assert!(
+        error.is_go_away() || error.is_io() || error.reason().is_some(),
+        "after {sent} streams: {error}"
+    );
+    // Far fewer requests than were opened ever reached the cluster, and a new connection works.
+    assert!(
+        cluster.server.requests().len() < sent,
+        "{} of {sent}",
+        cluster.server.requests().len()
+    );
+    let mut fresh = kube::h2_connection(&cluster).await;
+    let request = http::Request::get(format!("https://{}/c/cluster/api", cluster.address()))
+        .header("authorization", format!("Bearer {admin}"))
+        .body(())
+        .unwrap();
+    let (answer, _) = fresh.send_request(request, true).unwrap();
+    assert_eq!(answer.await.unwrap().status(), 200);
+}
+
+#[tokio::test]
+async fn requests_abandoned_while_the_gateway_works_on_them_get_the_connection_cut() {
+    // Each delete waits for an approval inside the gateway (wait mode): resetting it after the
+    // gateway took it up abandons work the gateway started. A client doing that without end
+    // has its connection cut.
+    let cluster = Cluster::start_with_listener(&kubernetes_policy(), "wait_for_approval = true\n");
+    let admin = cluster.gateway.key("ana", &["admins"]);
+    let mut send = kube::h2_connection(&cluster).await;
+    let target = format!(
+        "https://{}/c/cluster/apis/apps/v1/namespaces/default/deployments/web",
+        cluster.address()
+    );
+    let mut cut_after = None;
+    for sent in 0..300 {
+        let request = http::Request::delete(target.as_str())
+            .header("authorization", format!("Bearer {admin}"))
+            .body(())
+            .unwrap();
+        let Ok(ready) = send.clone().ready().await else {
+            cut_after = Some(sent);
+            break;
+        };
+        send = ready;
+        let Ok((_, mut stream)) = send.send_request(request, true) else {
+            cut_after = Some(sent);
+            break;
+        };
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        stream.send_reset(h2::Reason::CANCEL);
+    }
+    let sent = cut_after.expect("the connection is cut before 300 abandoned requests");
+    assert!(
+        sent > 100,
+        "the first 100 abandoned requests are tolerated: cut after {sent}"
+    );
+    assert!(
+        cluster
+            .gateway
+            .log()
+            .contains("abandoned too many requests"),
+        "the operator is told why"
+    );
+    assert_eq!(cluster.server.count("DELETE", "/"), 0);
+}

@@ -198,3 +198,21 @@ pub async fn raw_exchange(cluster: &Cluster, request: &[u8]) -> (u16, String) {
         .unwrap_or(0);
     (status, text)
 }
+
+/// An HTTP/2 connection (TLS, ALPN `h2`) to the gateway's Kubernetes listener.
+pub async fn h2_connection(cluster: &Cluster) -> h2::client::SendRequest<bytes::Bytes> {
+    let tcp = tokio::net::TcpStream::connect(cluster.address())
+        .await
+        .unwrap();
+    let mut config = cluster.gateway.tls_client_config();
+    config.alpn_protocols = vec![b"h2".to_vec()];
+    let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config));
+    let name = rustls::pki_types::ServerName::try_from("127.0.0.1").unwrap();
+    let tls = connector.connect(name, tcp).await.unwrap();
+    assert_eq!(tls.get_ref().1.alpn_protocol(), Some(b"h2".as_slice()));
+    let (send, connection) = h2::client::handshake(tls).await.unwrap();
+    tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    send
+}
