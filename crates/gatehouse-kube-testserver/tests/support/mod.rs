@@ -2,6 +2,9 @@
 //! the server's URL, CA and token, a private discovery cache, and the versioned binaries
 //! (`kubectl.1.27` …) found beside the default one.
 
+// Each test crate that includes this module uses only part of it.
+#![allow(dead_code)]
+
 use gatehouse_kube_testserver::TestApiServer;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -49,6 +52,19 @@ pub fn versioned_kubectls(default: &Path) -> Vec<(String, PathBuf)> {
         .into_iter()
         .map(|(_, version, path)| (version, path))
         .collect()
+}
+
+/// The versioned kubectl `kubectl.VERSION` beside `default`, or `None` (after saying so) when
+/// there is none.
+pub fn versioned_kubectl(default: &Path, version: &str) -> Option<PathBuf> {
+    let found = versioned_kubectls(default)
+        .into_iter()
+        .find(|(v, _)| v == version)
+        .map(|(_, path)| path);
+    if found.is_none() {
+        eprintln!("SKIPPED: no kubectl.{version} beside {}", default.display());
+    }
+    found
 }
 
 /// One kubectl binary pointed at one server.
