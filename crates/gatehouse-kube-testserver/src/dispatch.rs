@@ -1,6 +1,7 @@
 //! One request, start to end: read the body, check the bearer token, find what the path names,
 //! answer, and record the request with the status it got.
 
+use crate::connect;
 use crate::discovery;
 use crate::logs;
 use crate::openapi;
@@ -15,9 +16,10 @@ use crate::verbs;
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use hyper::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE};
+use hyper::upgrade::OnUpgrade;
 use hyper::{Method, Request};
 use std::convert::Infallible;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 /// The largest request body read.
 const MAX_BODY: usize = 16 * 1024 * 1024;
@@ -26,7 +28,8 @@ pub async fn serve(
     shared: Arc<Shared>,
     request: Request<Incoming>,
 ) -> Result<Response, Infallible> {
-    let (parts, body) = request.into_parts();
+    let (mut parts, body) = request.into_parts();
+    let upgrade = parts.extensions.remove::<OnUpgrade>();
     let body = Limited::new(body, MAX_BODY)
         .collect()
         .await
@@ -49,6 +52,8 @@ pub async fn serve(
                 accept: header(ACCEPT),
                 content_type: header(CONTENT_TYPE),
                 body,
+                headers: &parts.headers,
+                upgrade: Mutex::new(upgrade),
             };
             answer(&shared, parts.uri.path(), &call).unwrap_or_else(|e| respond::error(&e))
         }
@@ -104,10 +109,10 @@ fn answer(shared: &Arc<Shared>, path: &str, call: &Call) -> Result<Response, Api
                     logs::answer(&pod, call)
                 }
                 "scale" => scale::answer(shared, call, target.resource, namespace, &name),
-                _ => Err(ApiError::bad_request(format!(
-                    "{}/{sub} is not served by this test API server: exec, attach and port-forward are not implemented",
-                    target.resource.plural
-                ))),
+                "exec" | "attach" | "portforward" => {
+                    connect::answer(shared, call, target.resource, namespace, &name, &sub)
+                }
+                _ => Err(ApiError::no_such_path()),
             }
         }
     }

@@ -9,41 +9,60 @@
 //! every request that reached it ([`TestApiServer::requests`]) so a test can assert what the
 //! cluster saw.
 //!
+//! exec, attach and port-forward work over WebSocket (`v5.channel.k8s.io`, `v4.channel.k8s.io`,
+//! and SPDY tunnelled in WebSocket for port-forward) and over SPDY/3.1, as kubectl of every
+//! version since 1.27 speaks them: exec runs the command for real on this machine, in a
+//! directory per pod ([`TestApiServer::pod_dir`]); attach reaches a main process that echoes
+//! ([`TestApiServer::print_to_attached`]); port-forward connects to the local address the test
+//! maps the pod's port to ([`TestApiServer::set_pod_port`]). Each session is recorded as it
+//! runs ([`TestApiServer::sessions`]): command, stdin, stdout, exit code, terminal sizes, ports
+//! and the bytes forwarded.
+//!
 //! What it does not do: read protobuf bodies (kubectl's generators, `kubectl create configmap
-//! NAME`, send protobuf and get 415), server-side apply, exec, attach and port-forward (400).
+//! NAME`, send protobuf and get 415), server-side apply, and terminals (with `tty=true` the
+//! command still gets pipes; terminal sizes are recorded, not applied).
 //! kubectl sends no bearer token over plain `http://`, so kubectl needs the HTTPS mode;
 //! plaintext is for clients such as a proxy under test.
 
 mod body;
 mod catalogue;
 mod clock;
+mod connect;
 mod controllers;
 mod discovery;
 mod dispatch;
 mod inspect;
+mod inspect_streams;
 mod listen;
 mod logs;
 mod openapi;
 mod parts;
 mod patch;
+mod pods;
+mod portforward;
 mod query;
 mod record;
+mod remotecommand;
 mod respond;
 mod route;
 mod scale;
 mod seed;
 mod selector;
 mod server;
+mod sessions;
 mod shared;
+mod spdy;
 mod status;
 mod store;
 mod table;
 mod tls;
 mod verbs;
 mod watch;
+mod websocket;
 
 pub use discovery::KUBERNETES_VERSION;
 pub use record::SeenRequest;
 pub use seed::{DB_PASSWORD, DB_USERNAME};
 pub use server::{Options, TestApiServer};
+pub use sessions::{Forward, StreamKind, StreamSession, TerminalSize, Transport};
 pub use status::ApiError;

@@ -1,5 +1,6 @@
 //! Accepting connections: the TLS handshake when the server has TLS, then HTTP/1.1 on each
-//! connection, every request going to [`dispatch::serve`].
+//! connection, every request going to [`dispatch::serve`], and a connection whose request
+//! switched protocols (exec, attach, port-forward) handed over to the session.
 
 use crate::dispatch;
 use crate::shared::Shared;
@@ -45,5 +46,6 @@ where
     // A connection the client breaks off is its business.
     let _ = http1::Builder::new()
         .serve_connection(TokioIo::new(stream), service)
+        .with_upgrades()
         .await;
 }

@@ -53,8 +53,8 @@ pub fn answer(pod: &Value, call: &Call) -> Result<Response, ApiError> {
     Ok(respond::stream("text/plain", body))
 }
 
-/// The container a log request means: the one named, or the pod's only one.
-fn container(pod: &Value, name: &str, asked: Option<&str>) -> Result<String, ApiError> {
+/// The container a request (log, exec, attach) means: the one named, or the pod's only one.
+pub fn container(pod: &Value, name: &str, asked: Option<&str>) -> Result<String, ApiError> {
     let names: Vec<&str> = pod
         .pointer("/spec/containers")
         .and_then(Value::as_array)

@@ -29,6 +29,14 @@ impl Query {
             .map(|(_, v)| v.as_str())
     }
 
+    /// Every value given for `name`, in order (exec's `command` repeats).
+    pub fn all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.pairs
+            .iter()
+            .filter(move |(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
     /// Whether `name` is set to a true value, as the API reads booleans (`true` or `1`).
     pub fn flag(&self, name: &str) -> bool {
         matches!(self.get(name), Some("true" | "1"))
@@ -81,6 +89,11 @@ mod tests {
         assert!(query.dry_run());
         assert_eq!(query.get("x"), Some(""));
         assert_eq!(query.get("missing"), None);
+        let command = Query::parse(Some("command=sh&command=-c&command=echo+hi"));
+        assert_eq!(
+            command.all("command").collect::<Vec<_>>(),
+            ["sh", "-c", "echo hi"]
+        );
     }
 
     #[test]

@@ -6,8 +6,10 @@ use crate::query::Query;
 use crate::status::ApiError;
 use bytes::Bytes;
 use hyper::header::{CONTENT_TYPE, HeaderValue};
-use hyper::{Method, StatusCode};
+use hyper::upgrade::OnUpgrade;
+use hyper::{HeaderMap, Method, StatusCode};
 use serde_json::Value;
+use std::sync::{Mutex, PoisonError};
 
 pub type Response = hyper::Response<Body>;
 
@@ -19,9 +21,20 @@ pub struct Call<'a> {
     pub accept: Option<&'a str>,
     pub content_type: Option<&'a str>,
     pub body: &'a Bytes,
+    pub headers: &'a HeaderMap,
+    /// The connection, for a handler that switches protocols (exec, attach, port-forward).
+    pub upgrade: Mutex<Option<OnUpgrade>>,
 }
 
 impl Call<'_> {
+    /// The connection to switch protocols on; `None` if it cannot be, or was taken.
+    pub fn take_upgrade(&self) -> Option<OnUpgrade> {
+        self.upgrade
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+    }
+
     /// The body as JSON; the API answers 415 for a body in another format (protobuf) and 400
     /// for one that is not JSON.
     pub fn json_body(&self) -> Result<Value, ApiError> {

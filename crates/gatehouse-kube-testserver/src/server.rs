@@ -3,6 +3,7 @@
 //! watch and followed log at once (the runtime and all its tasks go with the thread).
 
 use crate::listen;
+use crate::pods::Pods;
 use crate::seed;
 use crate::shared::Shared;
 use crate::tls;
@@ -24,6 +25,10 @@ pub struct Options {
     pub token: String,
     /// Serve HTTPS (the default) or plain HTTP.
     pub tls: bool,
+    /// Serve exec, attach and port-forward over WebSocket as well as SPDY (the default), or
+    /// refuse WebSocket upgrades as API servers before Kubernetes 1.30 did, so that kubectl
+    /// falls back to SPDY.
+    pub websockets: bool,
 }
 
 impl Options {
@@ -32,12 +37,19 @@ impl Options {
         Self {
             token: token.into(),
             tls: true,
+            websockets: true,
         }
     }
 
     /// Plain HTTP instead of HTTPS.
     pub fn plaintext(mut self) -> Self {
         self.tls = false;
+        self
+    }
+
+    /// Refuse WebSocket upgrades (400): exec, attach and port-forward over SPDY only.
+    pub fn without_websockets(mut self) -> Self {
+        self.websockets = false;
         self
     }
 }
@@ -59,7 +71,9 @@ impl TestApiServer {
         let addr = listener.local_addr()?;
         let tls = options.tls.then(tls::generate).transpose()?;
         let store = seed::store().map_err(io::Error::other)?;
-        let shared = Arc::new(Shared::new(options.token, addr.to_string(), store));
+        let mut shared = Shared::new(options.token, addr.to_string(), store, Pods::new()?);
+        shared.websockets = options.websockets;
+        let shared = Arc::new(shared);
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?;

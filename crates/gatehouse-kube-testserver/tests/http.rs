@@ -221,22 +221,20 @@ fn a_failing_json_patch_changes_nothing() {
 }
 
 #[test]
-fn exec_is_refused_with_a_status() {
+fn exec_without_an_upgrade_is_refused_with_a_status() {
     let server = server();
     let (status, body) = call(
         &server,
         "POST",
-        "/api/v1/namespaces/default/pods/web-0/exec?command=ls",
+        "/api/v1/namespaces/default/pods/web-0/exec?command=ls&stdout=true",
         &auth(),
         "",
     );
-    assert_eq!(status, 400);
-    assert!(
-        body["message"]
-            .as_str()
-            .unwrap()
-            .contains("not implemented")
+    assert_eq!(
+        (status, body["message"].as_str()),
+        (400, Some("Upgrade request required"))
     );
+    assert!(server.sessions().is_empty());
 }
 
 #[test]

@@ -2,8 +2,11 @@
 //! the server's URL, CA and token, a private discovery cache, and the versioned binaries
 //! (`kubectl.1.27` …) found beside the default one.
 
+// Each test crate that includes this module uses only part of it.
+#![allow(dead_code)]
+
 use gatehouse_kube_testserver::TestApiServer;
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
@@ -51,6 +54,19 @@ pub fn versioned_kubectls(default: &Path) -> Vec<(String, PathBuf)> {
         .collect()
 }
 
+/// The versioned kubectl `kubectl.VERSION` beside `default`, or `None` (after saying so) when
+/// there is none.
+pub fn versioned_kubectl(default: &Path, version: &str) -> Option<PathBuf> {
+    let found = versioned_kubectls(default)
+        .into_iter()
+        .find(|(v, _)| v == version)
+        .map(|(_, path)| path);
+    if found.is_none() {
+        eprintln!("SKIPPED: no kubectl.{version} beside {}", default.display());
+    }
+    found
+}
+
 /// One kubectl binary pointed at one server.
 pub struct Kubectl {
     pub binary: PathBuf,
@@ -80,6 +96,19 @@ impl Kubectl {
 
     pub fn run(&self, args: &[&str]) -> Output {
         self.command(args).output().unwrap()
+    }
+
+    /// Run with `stdin` as its input and `env` added to its environment; killed, and the test
+    /// failed, if it has not ended `within`.
+    pub fn run_with(
+        &self,
+        args: &[&str],
+        env: &[(&str, &str)],
+        stdin: &[u8],
+        within: Duration,
+    ) -> Output {
+        let mut command = self.command(args);
+        run_bounded(command.envs(env.iter().copied()), stdin, within)
     }
 
     /// Run, require success, and return stdout.
@@ -121,6 +150,46 @@ impl Kubectl {
             }
         });
         (Running(child), received)
+    }
+}
+
+/// Run `command` with `stdin` as its input; kill it, and fail the test, if it has not ended
+/// `within`.
+pub fn run_bounded(command: &mut Command, stdin: &[u8], within: Duration) -> Output {
+    let mut child = command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut input = child.stdin.take().unwrap();
+    let stdin = stdin.to_vec();
+    std::thread::spawn(move || input.write_all(&stdin));
+    let collect = |mut pipe: Box<dyn Read + Send>| {
+        std::thread::spawn(move || {
+            let mut bytes = Vec::new();
+            let _ = pipe.read_to_end(&mut bytes);
+            bytes
+        })
+    };
+    let stdout = collect(Box::new(child.stdout.take().unwrap()));
+    let stderr = collect(Box::new(child.stderr.take().unwrap()));
+    let deadline = Instant::now() + within;
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{command:?} did not end within {within:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    Output {
+        status,
+        stdout: stdout.join().unwrap(),
+        stderr: stderr.join().unwrap(),
     }
 }
 
