@@ -55,13 +55,13 @@ pub fn restore_upgrade_headers(headers: &mut HeaderMap, protocol: &str) -> bool 
 
 /// Join the client's upgraded connection and the upstream's once both have switched, copying
 /// both ways until one side closes or `cut` fires; `tap` sees what crosses. Spawned: returns
-/// at once.
+/// at once with the relay's task, which the adapter awaits before it records the session's end.
 pub fn relay(
     client: OnUpgrade,
     upstream: OnUpgrade,
     cut: ConnectionCut,
     tap: Option<Arc<dyn StreamTap>>,
-) {
+) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let (client, upstream) = match tokio::try_join!(client, upstream) {
             Ok(both) => both,
@@ -83,7 +83,7 @@ pub fn relay(
         if let Some(tap) = &tap {
             tap.finished(&reason);
         }
-    });
+    })
 }
 
 /// Copy one direction, showing each chunk to the tap before it is written on.

@@ -27,6 +27,8 @@ pub struct KubeConnection {
     client: ClientConnection,
     /// Sessions by (credential id, connection name).
     sessions: Arc<tokio::sync::Mutex<SessionsByToken>>,
+    /// Upgraded streams (exec, attach, port-forward) still relaying.
+    relays: forward::Relays,
 }
 
 /// A client connection's sessions by (credential id, connection name).
@@ -51,6 +53,13 @@ impl HttpConnection for KubeConnection {
     }
 
     async fn closed(self) {
+        // An upgraded stream outlives the HTTP connection it came on: the sessions end when
+        // their streams do (or are cut).
+        let relays =
+            std::mem::take(&mut *self.relays.lock().unwrap_or_else(PoisonError::into_inner));
+        for relay in relays {
+            let _ = relay.await;
+        }
         let sessions: Vec<_> = self.sessions.lock().await.drain().map(|(_, s)| s).collect();
         for session in sessions {
             session.watcher.abort();
@@ -77,6 +86,7 @@ impl KubeConnection {
             gateway,
             client,
             sessions: Default::default(),
+            relays: Default::default(),
         }
     }
 
@@ -158,6 +168,7 @@ impl KubeConnection {
             protocol,
             on_upgrade,
             cut: self.client.cut.clone(),
+            relays: self.relays.clone(),
         });
         let method = parts.method.to_string();
         let request_bytes = u64::try_from(body.len()).unwrap_or(u64::MAX);

@@ -38,7 +38,12 @@ pub struct ClientUpgrade {
     pub on_upgrade: hyper::upgrade::OnUpgrade,
     pub cut: gatehouse_http::listener::ConnectionCut,
     pub tap: Option<std::sync::Arc<dyn gatehouse_http::upgrade::StreamTap>>,
+    /// Where the relay's task goes, so the session's end waits for its streams.
+    pub relays: Relays,
 }
+
+/// The relays of a client connection's upgraded streams.
+pub type Relays = std::sync::Arc<std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>>;
 
 /// Forward and answer; `Err` is gatehouse's own answer (the target could not be reached, or
 /// its answer could not be masked).
@@ -122,7 +127,13 @@ fn switched(
             .headers
             .insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
     }
-    gatehouse_http::upgrade::relay(upgrade.on_upgrade, upstream, upgrade.cut, upgrade.tap);
+    let relay =
+        gatehouse_http::upgrade::relay(upgrade.on_upgrade, upstream, upgrade.cut, upgrade.tap);
+    upgrade
+        .relays
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .push(relay);
     Response::from_parts(parts, gatehouse_http::body::empty())
 }
 
@@ -174,7 +185,7 @@ fn header_value(value: &str) -> Result<HeaderValue, Refusal> {
 pub fn outcome(forwarded: &Result<Response<ProxyBody>, Refusal>, started: Instant) -> AuditOutcome {
     let duration_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
     let (status, error) = match forwarded {
-        Ok(response) if response.status().is_success() => {
+        Ok(response) if response.status().is_success() || response.status().is_informational() => {
             (Some(status_line(response.status())), None)
         }
         Ok(response) => (None, Some(status_line(response.status()))),

@@ -1,0 +1,210 @@
+//! `kubectl exec` through gatehouse: decided as `k8s:exec` with its command in the context,
+//! relayed over WebSocket (kubectl ≥ 1.30's default) and SPDY/3.1 (kubectl 1.27, and the
+//! fallback) to the test API server, which runs the command for real, and recorded: the
+//! session's terminal streams replay with `gatehouse sessions replay` and export as asciicast.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+mod kube;
+mod support;
+
+use kube::{Cluster, shown, versioned_kubectls};
+
+/// Admins may exec `sh` and `cat` without an approval; nobody else may exec at all.
+const EXEC_POLICY: &str = r#"
+@id("admins-work")
+permit (principal in Gatehouse::Group::"admins", action in [
+  Gatehouse::Action::"connect", Gatehouse::Action::"k8s:read"
+], resource);
+
+@id("admins-exec-sh-and-cat")
+permit (principal in Gatehouse::Group::"admins", action == Gatehouse::Action::"k8s:exec", resource)
+when { ["sh", "cat"].contains(context.program) };
+
+@id("automation-reads")
+permit (principal in Gatehouse::Group::"automation", action in [
+  Gatehouse::Action::"connect", Gatehouse::Action::"k8s:read"
+], resource);
+"#;
+
+const SCRIPT: &str = "echo out; echo err >&2; exit 3";
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[test]
+fn exec_runs_through_gatehouse_over_websocket_and_spdy_and_is_recorded() {
+    let cluster = Cluster::start(EXEC_POLICY, "");
+    let admin = cluster.gateway.key("ana", &["admins"]);
+
+    let websocket = cluster.kubectl(&admin, &["exec", "web-0", "--", "sh", "-c", SCRIPT]);
+    assert_eq!(text(&websocket.stdout), "out\n", "{}", shown(&websocket));
+    assert!(
+        text(&websocket.stderr).starts_with("err\n"),
+        "{}",
+        shown(&websocket)
+    );
+    assert_eq!(websocket.status.code(), Some(3), "{}", shown(&websocket));
+
+    let spdy = cluster
+        .kubectl_command(
+            "kubectl",
+            &admin,
+            &["exec", "web-0", "--", "sh", "-c", SCRIPT],
+        )
+        .env("KUBECTL_REMOTE_COMMAND_WEBSOCKETS", "false")
+        .output()
+        .unwrap();
+    assert_eq!(text(&spdy.stdout), "out\n", "{}", shown(&spdy));
+    assert_eq!(spdy.status.code(), Some(3), "{}", shown(&spdy));
+
+    let sessions = cluster.server.sessions();
+    assert_eq!(sessions.len(), 2, "{sessions:#?}");
+    assert!(sessions.iter().all(|s| s.command == ["sh", "-c", SCRIPT]));
+
+    let execs = cluster.audited("k8s:exec");
+    assert_eq!(execs.len(), 2, "{execs:#?}");
+    assert!(execs.iter().all(|e| e["decision"] == "allow"));
+
+    // The WebSocket exec's streams are in the recording, and export as asciicast.
+    let listed = cluster
+        .gateway
+        .cli(&["sessions", "list", "--output", "json"]);
+    let sessions: serde_json::Value = serde_json::from_slice(&listed.stdout).unwrap();
+    let ids: Vec<String> = sessions
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["connection"] == "cluster")
+        .map(|s| s["session"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(!ids.is_empty(), "{sessions}");
+    let timelines: Vec<String> = ids
+        .iter()
+        .map(|id| text(&cluster.gateway.cli(&["sessions", "replay", id]).stdout))
+        .collect();
+    assert!(
+        timelines
+            .iter()
+            .any(|t| t.contains("k8s:exec") && t.contains("out") && t.contains("err")),
+        "{timelines:#?}"
+    );
+    let casts: Vec<String> = ids
+        .iter()
+        .map(|id| {
+            text(
+                &cluster
+                    .gateway
+                    .cli(&["sessions", "replay", id, "--asciicast"])
+                    .stdout,
+            )
+        })
+        .collect();
+    assert!(
+        casts.iter().any(|cast| cast.starts_with("{\"")
+            && cast.contains("[")
+            && cast.contains("\"o\",\"out\\n\"")),
+        "{casts:#?}"
+    );
+}
+
+#[test]
+fn exec_is_refused_before_it_reaches_the_pod_unless_policy_permits_its_program() {
+    let cluster = Cluster::start(EXEC_POLICY, "");
+    let bot = cluster.gateway.key("deploy-bot", &["automation"]);
+    let admin = cluster.gateway.key("ana", &["admins"]);
+
+    let refused = cluster.kubectl(&bot, &["exec", "web-0", "--", "sh", "-c", "id"]);
+    assert!(!refused.status.success(), "{}", shown(&refused));
+    assert!(
+        text(&refused.stderr).contains("k8s:exec"),
+        "{}",
+        shown(&refused)
+    );
+
+    let other_program = cluster.kubectl(&admin, &["exec", "web-0", "--", "rm", "-rf", "/"]);
+    assert!(!other_program.status.success(), "{}", shown(&other_program));
+    assert!(
+        text(&other_program.stderr).contains("k8s:exec"),
+        "{}",
+        shown(&other_program)
+    );
+
+    assert!(
+        cluster.server.sessions().is_empty(),
+        "{:#?}",
+        cluster.server.sessions()
+    );
+}
+
+#[test]
+fn exec_from_kubectl_1_27_goes_over_spdy_through_gatehouse() {
+    let Some(old) = versioned_kubectls()
+        .into_iter()
+        .find(|k| k.to_string_lossy().ends_with("kubectl.1.27"))
+    else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI has kubectl.1.27 beside gcloud"
+        );
+        return;
+    };
+    let cluster = Cluster::start(EXEC_POLICY, "");
+    let admin = cluster.gateway.key("ana", &["admins"]);
+    let output = cluster
+        .kubectl_command(
+            old.to_str().unwrap(),
+            &admin,
+            &["exec", "-i", "web-0", "--", "cat"],
+        )
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut child| {
+            use std::io::Write;
+            child.stdin.take().unwrap().write_all(b"one\ntwo\n")?;
+            child.wait_with_output()
+        })
+        .unwrap();
+    assert_eq!(text(&output.stdout), "one\ntwo\n", "{}", shown(&output));
+    assert!(output.status.success(), "{}", shown(&output));
+}
+
+#[test]
+fn revoking_the_identity_ends_its_running_exec() {
+    let cluster = Cluster::start(EXEC_POLICY, "");
+    let admin = cluster.gateway.key("ana", &["admins"]);
+    let mut exec = cluster
+        .kubectl_command("kubectl", &admin, &["exec", "-i", "web-0", "--", "cat"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let _stdin_kept_open = exec.stdin.take();
+    let started = std::time::Instant::now();
+    while cluster.server.sessions().is_empty() {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(20),
+            "the exec never reached the pod"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let revoked = cluster.gateway.cli(&["identities", "revoke", "ana"]);
+    assert!(revoked.status.success(), "{}", shown(&revoked));
+    let revoked_at = std::time::Instant::now();
+    while exec.try_wait().unwrap().is_none() {
+        if revoked_at.elapsed() > std::time::Duration::from_secs(5) {
+            let _ = exec.kill();
+            panic!("kubectl exec still running 5 s after the revocation");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
