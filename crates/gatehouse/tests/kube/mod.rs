@@ -3,6 +3,9 @@
 //! connection points at it, a kubeconfig written by `gatehouse kubeconfig`, and real kubectl
 //! run through it with a gatehouse token in GATEHOUSE_TOKEN (the exec plugin reads it).
 
+// Shared by several test binaries, each of which uses part of it.
+#![allow(dead_code)]
+
 use crate::support::{Gateway, Options, repo_root};
 use gatehouse_kube_testserver::TestApiServer;
 use std::path::PathBuf;
