@@ -130,24 +130,26 @@ impl Connection {
         self.streams.recv().await
     }
 
-    /// Say GOAWAY, let what is queued go out, and wait (a while) for the client to hang up.
+    /// Say GOAWAY, let what is queued go out, and wait (a while) for the client to hang up
+    /// and for the streams' writers to be done.
     pub async fn close(self) {
         let Self {
             streams,
             out,
             last_stream,
             mut reader,
-            writer,
+            mut writer,
         } = self;
         drop(streams);
         let _ = out
             .send(Out::GoAway(last_stream.load(Ordering::Relaxed)))
             .await;
         drop(out);
-        if tokio::time::timeout(LINGER, &mut reader).await.is_err() {
-            reader.abort();
+        for task in [&mut reader, &mut writer] {
+            if tokio::time::timeout(LINGER, &mut *task).await.is_err() {
+                task.abort();
+            }
         }
-        let _ = writer.await;
     }
 }
 
@@ -235,4 +237,83 @@ async fn write_frames<S: AsyncWrite>(mut write: WriteHalf<S>, mut queued: mpsc::
         }
     }
     let _ = write.shutdown().await;
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+    use super::*;
+    use tokio::io::AsyncWriteExt;
+
+    /// A SYN_STREAM for stream 1 whose block (zlib with the SPDY dictionary, as Go writes
+    /// it) says `streamtype: error`, `content-type: text/plain`.
+    fn syn_stream() -> Vec<u8> {
+        let block = [
+            0x78, 0xf9, 0xe3, 0xc6, 0xa7, 0xc2, 0x02, 0xe5, 0x0e, 0x70, 0x3a, 0x2b, 0x29, 0x4a,
+            0x4d, 0xcc, 0x85, 0x16, 0x25, 0xac, 0xa9, 0xa0, 0x80, 0xc6, 0x52, 0xc6, 0x70, 0x21,
+            0x1c, 0x07, 0x00, 0x00, 0x00, 0xff, 0xff,
+        ];
+        let length = u8::try_from(10 + block.len()).unwrap();
+        let mut frame = vec![0x80, 0x03, 0x00, 0x01, 0x00, 0x00, 0x00, length];
+        frame.extend_from_slice(&[0, 0, 0, 1, 0, 0, 0, 0, 0, 0]);
+        frame.extend_from_slice(&block);
+        frame
+    }
+
+    #[tokio::test]
+    async fn replies_to_a_stream_answers_pings_and_ends_a_stream_at_its_fin() {
+        let (client, server) = tokio::io::duplex(4096);
+        let mut conn = start(server);
+        let (mut from_server, mut to_server) = tokio::io::split(client);
+        to_server.write_all(&syn_stream()).await.unwrap();
+        to_server.write_all(&frame::ping(1)).await.unwrap();
+        to_server
+            .write_all(&frame::data(1, true, b"hi"))
+            .await
+            .unwrap();
+
+        let mut stream = conn.next_stream().await.unwrap();
+        assert_eq!(stream.header("streamtype"), Some("error"));
+        assert_eq!(stream.header("content-type"), Some("text/plain"));
+        assert_eq!(
+            stream.events.recv().await,
+            Some(Event::Data(Bytes::from_static(b"hi")))
+        );
+        assert_eq!(stream.events.recv().await, Some(Event::End));
+        assert_eq!(stream.events.recv().await, None);
+
+        // The SYN_REPLY (read here as an ignored frame), then the ping's echo.
+        let reply = frame::read(&mut from_server).await.unwrap();
+        assert_eq!(reply, Some(Frame::Ignored));
+        let echo = frame::read(&mut from_server).await.unwrap();
+        assert_eq!(echo, Some(Frame::Ping { id: 1 }));
+
+        stream.writer.write(Bytes::from_static(b"out")).await;
+        stream.writer.finish().await;
+        let data = frame::read(&mut from_server).await.unwrap();
+        assert_eq!(
+            data,
+            Some(Frame::Data {
+                stream: 1,
+                fin: false,
+                data: Bytes::from_static(b"out")
+            })
+        );
+        let fin = frame::read(&mut from_server).await.unwrap();
+        assert_eq!(
+            fin,
+            Some(Frame::Data {
+                stream: 1,
+                fin: true,
+                data: Bytes::new()
+            })
+        );
+        drop(stream);
+        to_server.shutdown().await.unwrap();
+        conn.close().await;
+        assert_eq!(
+            frame::read(&mut from_server).await.unwrap(),
+            Some(Frame::GoAway)
+        );
+    }
 }

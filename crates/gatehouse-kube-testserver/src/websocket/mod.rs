@@ -82,14 +82,15 @@ impl WebSocket {
         let Self {
             out,
             mut reader,
-            writer,
+            mut writer,
         } = self;
         let _ = out.send(Out::Close).await;
         drop(out);
-        if tokio::time::timeout(LINGER, &mut reader).await.is_err() {
-            reader.abort();
+        for task in [&mut reader, &mut writer] {
+            if tokio::time::timeout(LINGER, &mut *task).await.is_err() {
+                task.abort();
+            }
         }
-        let _ = writer.await;
     }
 }
 
