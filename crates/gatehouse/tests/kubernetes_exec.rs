@@ -208,3 +208,75 @@ fn revoking_the_identity_ends_its_running_exec() {
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
 }
+
+/// A server on 127.0.0.1 that echoes every connection: the pod's port 8080.
+fn echo_server() -> std::net::SocketAddr {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for mut stream in listener.incoming().flatten() {
+            std::thread::spawn(move || {
+                let mut reader = stream.try_clone().unwrap();
+                let _ = std::io::copy(&mut reader, &mut stream);
+            });
+        }
+    });
+    addr
+}
+
+#[test]
+fn port_forward_is_decided_then_relayed_to_the_pod() {
+    use std::io::{BufRead, BufReader, Write};
+    let policy = format!(
+        "{EXEC_POLICY}\n@id(\"admins-forward\")\npermit (principal in Gatehouse::Group::\"admins\", action == Gatehouse::Action::\"k8s:portforward\", resource);\n"
+    );
+    let cluster = Cluster::start(&policy, "");
+    cluster
+        .server
+        .set_pod_port("default", "web-0", 8080, echo_server());
+    let admin = cluster.gateway.key("ana", &["admins"]);
+    let bot = cluster.gateway.key("deploy-bot", &["automation"]);
+
+    let refused = cluster.kubectl(&bot, &["port-forward", "pod/web-0", ":8080"]);
+    assert!(!refused.status.success(), "{}", shown(&refused));
+    assert!(
+        text(&refused.stderr).contains("k8s:portforward"),
+        "{}",
+        shown(&refused)
+    );
+    assert!(cluster.server.sessions().is_empty());
+
+    let mut forward = cluster
+        .kubectl_command("kubectl", &admin, &["port-forward", "pod/web-0", ":8080"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(forward.stdout.take().unwrap()).lines();
+    let line = lines.next().unwrap().unwrap();
+    let port: u16 = line
+        .trim_start_matches("Forwarding from 127.0.0.1:")
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap_or_else(|_| panic!("{line}"));
+    let mut local = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    local
+        .set_read_timeout(Some(std::time::Duration::from_secs(20)))
+        .unwrap();
+    writeln!(local, "hello through gatehouse").unwrap();
+    let mut echoed = String::new();
+    BufReader::new(&local).read_line(&mut echoed).unwrap();
+    assert_eq!(echoed, "hello through gatehouse\n");
+    let _ = forward.kill();
+    let _ = forward.wait();
+    assert_eq!(
+        cluster
+            .audited("k8s:portforward")
+            .iter()
+            .filter(|e| e["decision"] == "allow")
+            .count(),
+        1
+    );
+}
