@@ -10,7 +10,7 @@ mod session;
 use crate::catalogue::Resource;
 use crate::remotecommand::Options;
 use crate::respond::{Call, Response};
-use crate::sessions::{Recorder, StreamKind, StreamSession};
+use crate::sessions::{Recorder, StreamKind, StreamSession, Transport};
 use crate::shared::Shared;
 use crate::status::ApiError;
 use hyper::Method;
@@ -45,6 +45,13 @@ pub fn answer(
         _ => Some(Options::parse(&call.query, &pod, kind == StreamKind::Exec)?),
     };
     let (transport, protocol) = negotiate(shared.websockets, call.headers, kind)?;
+    let ports = ports(call);
+    if kind == StreamKind::PortForward && transport == Transport::WebSocket && ports.is_empty() {
+        // The channels are laid out from the query's ports, so there must be some.
+        return Err(ApiError::bad_request(
+            "query parameter \"ports\" is required",
+        ));
+    }
     let mut session = StreamSession::new(kind, namespace, name, transport);
     session.protocol.clone_from(&protocol);
     if let Some(options) = &options {
@@ -52,7 +59,7 @@ pub fn answer(
         session.command.clone_from(&options.command);
         session.tty = options.tty;
     }
-    session.ports = ports(call);
+    session.ports.clone_from(&ports);
     let dir = shared
         .pods()
         .dir(namespace, name)
@@ -71,7 +78,7 @@ pub fn answer(
         protocol,
         options,
         dir,
-        ports: ports(call),
+        ports,
         recorder,
     };
     tokio::spawn(run.on(upgrade));
