@@ -16,7 +16,8 @@
 //! ([`TestApiServer::print_to_attached`]); port-forward connects to the local address the test
 //! maps the pod's port to ([`TestApiServer::set_pod_port`]). Each session is recorded as it
 //! runs ([`TestApiServer::sessions`]): command, stdin, stdout, exit code, terminal sizes, ports
-//! and the bytes forwarded.
+//! and the bytes forwarded. [`Options::without_websockets`] refuses WebSocket upgrades as API
+//! servers before 1.30 did, so kubectl falls back to SPDY.
 //!
 //! What it does not do: read protobuf bodies (kubectl's generators, `kubectl create configmap
 //! NAME`, send protobuf and get 415), server-side apply, and terminals (with `tty=true` the

@@ -133,8 +133,10 @@ fn port_forward_over_v4_channels_prefixes_each_channel_with_its_port() {
     );
 }
 
+/// A protocol nobody speaks (403), kubelet's port-forward channels without ports (400), a pod
+/// that does not exist (404): refused before any upgrade, and no session recorded.
 #[test]
-fn a_protocol_nobody_speaks_is_forbidden_and_a_missing_pod_is_not_found() {
+fn refusals_before_the_upgrade() {
     let server = server();
     let target = "/api/v1/namespaces/default/pods/web-0/exec?command=ls&stdout=true";
     let (_, head) = upgrade(&server, target, "base64.channel.k8s.io");
