@@ -238,3 +238,61 @@ impl ConnectionConfig {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use crate::config::Config;
+    use std::path::Path;
+
+    fn refusal(connection: &str) -> String {
+        let text =
+            format!("[[connections]]\nname = \"cluster\"\nkind = \"kubernetes\"\n{connection}");
+        match Config::parse(&text, Path::new("/etc/gatehouse/gatehouse.toml")) {
+            Ok(_) => String::new(),
+            Err(error) => format!("{error:#}"),
+        }
+    }
+
+    #[test]
+    fn a_kubernetes_connection_names_its_server_its_ca_and_one_credential() {
+        let complete =
+            "url = \"https://10.0.0.1:6443\"\nca_file = \"ca.pem\"\ntoken_file = \"t\"\n";
+        assert_eq!(refusal(complete), "");
+        assert!(refusal("ca_file = \"ca.pem\"\ntoken_file = \"t\"\n").contains("needs `url`"));
+        assert!(
+            refusal("url = \"https://10.0.0.1:6443\"\ntoken_file = \"t\"\n")
+                .contains("needs `ca_file`")
+        );
+        assert!(
+            refusal("url = \"https://10.0.0.1:6443\"\nca_file = \"ca.pem\"\n")
+                .contains("exactly one credential")
+        );
+        assert!(
+            refusal(&format!("{complete}token_env = \"T\"\n")).contains("exactly one credential")
+        );
+        assert!(
+            refusal("url = \"https://a:6443\"\nca_file = \"c\"\nclient_cert_file = \"c.pem\"\n")
+                .contains("go together")
+        );
+        assert!(
+            refusal(&format!("{complete}database = \"x\"\n"))
+                .contains("`database` is a PostgreSQL key")
+        );
+        assert!(refusal(&format!("{complete}agents = [\"dc1\"]\n")).contains("not supported yet"));
+        assert!(
+            refusal(&format!("{complete}[connections.impersonate]\nbogus = 1\n")).contains("bogus")
+        );
+    }
+
+    #[test]
+    fn kubernetes_keys_on_a_postgres_connection_are_refused() {
+        let text = "[[connections]]\nname = \"db\"\nkind = \"postgres\"\nhost = \"h\"\ndatabase = \"d\"\nuser = \"u\"\nurl = \"https://x\"\n";
+        let error =
+            Config::parse(text, Path::new("/etc/gatehouse/gatehouse.toml")).expect_err("refused");
+        assert!(
+            format!("{error:#}").contains("`url` is a Kubernetes key"),
+            "{error:#}"
+        );
+    }
+}
