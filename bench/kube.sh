@@ -101,9 +101,11 @@ kubectl_round() {
 loop_round() {
   local base=$1 bearer=$2 ca=$3 started ended statuses
   : > "$work/urls"
-  for _ in $(seq "$REQUESTS"); do echo "url = \"$base/api/v1/namespaces/default/pods\"" >> "$work/urls"; done
+  for _ in $(seq "$REQUESTS"); do
+    printf 'url = "%s/api/v1/namespaces/default/pods"\noutput = "/dev/null"\n' "$base" >> "$work/urls"
+  done
   started=$(date +%s%N)
-  statuses=$(curl --http1.1 -s --cacert "$ca" -H "Authorization: Bearer $bearer" -K "$work/urls" -o /dev/null -w '%{http_code}\n' | sort | uniq -c)
+  statuses=$(curl --http1.1 -s --cacert "$ca" -H "Authorization: Bearer $bearer" -K "$work/urls" -w '%{http_code}\n' | sort | uniq -c)
   ended=$(date +%s%N)
   if [[ "$statuses" != *"$REQUESTS 200"* ]]; then echo "unexpected statuses: $statuses" >&2; exit 1; fi
   echo $(( (ended - started) / REQUESTS / 1000 ))

@@ -29,7 +29,12 @@ pub struct KubeConnection {
     sessions: Arc<tokio::sync::Mutex<SessionsByToken>>,
     /// Upgraded streams (exec, attach, port-forward) still relaying.
     relays: forward::Relays,
+    /// The last token accepted on this connection (its SHA-256) and what it was accepted as.
+    accepted: Arc<Mutex<Option<AcceptedToken>>>,
 }
+
+/// A token's SHA-256 and what it was accepted as.
+type AcceptedToken = ([u8; 32], Authenticated);
 
 /// A client connection's sessions by (credential id, connection name).
 type SessionsByToken = HashMap<(String, String), Arc<KubeSession>>;
@@ -87,6 +92,7 @@ impl KubeConnection {
             client,
             sessions: Default::default(),
             relays: Default::default(),
+            accepted: Default::default(),
         }
     }
 
@@ -230,13 +236,21 @@ impl KubeConnection {
                 .await;
             return Err(answer::unauthorized());
         };
+        let digest: [u8; 32] = Sha256::digest(presented.expose().as_bytes()).into();
+        if let Some(accepted) = self.recently_accepted(&digest) {
+            return Ok(accepted);
+        }
         match self
             .gateway
             .authenticator
             .authenticate_credential(&presented)
             .await
         {
-            Ok(accepted) => Ok(accepted),
+            Ok(accepted) => {
+                *self.accepted.lock().unwrap_or_else(PoisonError::into_inner) =
+                    Some((digest, accepted.clone()));
+                Ok(accepted)
+            }
             Err(error) => {
                 let _ = self
                     .gateway
@@ -246,6 +260,19 @@ impl KubeConnection {
                 Err(answer::unauthorized())
             }
         }
+    }
+
+    /// The credential this connection's last token was accepted as, if `digest` is that
+    /// token's and it has not expired. A connection presents the same token request after
+    /// request; looking it up once is enough, because what would refuse it later — revocation,
+    /// expiry — ends its session and cuts this connection.
+    fn recently_accepted(&self, digest: &[u8; 32]) -> Option<Authenticated> {
+        let accepted = self.accepted.lock().unwrap_or_else(PoisonError::into_inner);
+        let (known, credential) = accepted.as_ref()?;
+        let unexpired = credential
+            .expires_at_unix
+            .is_none_or(|expiry| expiry > gatehouse_pipeline::now_unix_ms() / 1000);
+        (known == digest && unexpired).then(|| credential.clone())
     }
 
     /// The request body, whole and bounded, for the methods that carry one.
