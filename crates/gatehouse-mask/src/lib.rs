@@ -174,6 +174,7 @@ mod error;
 mod finding;
 mod glob;
 mod hash_key;
+mod json_stream;
 mod masked;
 mod masker;
 mod render;
@@ -186,6 +187,9 @@ pub use counts::MaskCounts;
 pub use error::MaskError;
 pub use finding::Finding;
 pub use hash_key::HashKey;
+pub use json_stream::{
+    JsonMaskRules, JsonMode, JsonReplacement, JsonStreamMasker, JsonStreamOptions,
+};
 pub use masked::{Masked, MaskedBytes};
 pub use masker::Masker;
 pub use strategy::Strategy;
