@@ -7,7 +7,8 @@ pub enum JsonMode {
     #[default]
     Document,
     /// Newline-delimited documents (a Kubernetes watch: one event per line). Each document's
-    /// paths start at its own root; blank lines are allowed, two documents on one line are an
+    /// paths start at its own root. Blank lines are allowed and so is a document spanning
+    /// lines; a document followed by anything but whitespace before the next newline is an
     /// error, and so is an input that ends inside a document.
     Lines,
 }
