@@ -109,6 +109,10 @@ const DOCUMENTS: &[(JsonMode, &str)] = &[
     ),
     (JsonMode::Document, "  -12.75E-2 \n"),
     (JsonMode::Document, "4111111111111111"),
+    (
+        JsonMode::Document,
+        "[1e999, -0.0E-0, 123456789012345678901234567890]",
+    ),
     (JsonMode::Document, "[[], {}, [[{}]], \"\", 0, null]"),
     (
         JsonMode::Lines,
@@ -430,7 +434,15 @@ proptest! {
             let whole = run(rules, mode, &bytes, &[]);
             prop_assert_eq!(run(rules, mode, &bytes, &[at]), whole.clone());
             if mode == JsonMode::Document {
-                prop_assert_eq!(whole.is_ok(), serde_json::from_slice::<Value>(&bytes).is_ok());
+                // serde_json accepts what the grammar does, but refuses numbers out of f64's
+                // range (`1e999`), which the masker passes through as written.
+                match serde_json::from_slice::<Value>(&bytes) {
+                    Ok(_) => prop_assert!(whole.is_ok(), "{:?}", whole),
+                    Err(error) if whole.is_ok() => {
+                        prop_assert!(error.to_string().starts_with("number out of range"), "{}", error);
+                    }
+                    Err(_) => {}
+                }
             }
         }
     }
