@@ -1,8 +1,10 @@
-//! The one error type of the crate: everything that can be wrong with a masking configuration
-//! or a hash key, each message saying what to change.
+//! The one error type of the crate: everything that can be wrong with a masking configuration,
+//! a hash key or a JSON path pattern, each message saying what to change, and why a JSON stream
+//! being masked had to be ended.
 
-/// Why a [`MaskConfig`](crate::MaskConfig) or [`HashKey`](crate::HashKey) was refused.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+/// Why a [`MaskConfig`](crate::MaskConfig), [`HashKey`](crate::HashKey) or JSON path pattern was
+/// refused, or why a [`JsonStreamMasker`](crate::JsonStreamMasker) stopped.
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 pub enum MaskError {
     #[error(
         "unknown detector `{name}` in `{field}`; the built-in detectors are: {known} \
@@ -35,4 +37,21 @@ pub enum MaskError {
     EmptyColumnRule { rule: usize },
     #[error("hash key must be exactly 64 hexadecimal characters (32 bytes)")]
     InvalidHashKey,
+    #[error("JSON path pattern `{pattern}`: {reason}")]
+    InvalidJsonPattern {
+        pattern: String,
+        reason: &'static str,
+    },
+    #[error("malformed JSON at byte {offset}: {reason}; the stream cannot be masked")]
+    MalformedJson { offset: u64, reason: &'static str },
+    #[error(
+        "JSON value at byte {offset} is longer than the {limit} bytes a value may have to be \
+         masked; the stream cannot be masked"
+    )]
+    JsonValueTooLong { offset: u64, limit: usize },
+    #[error(
+        "JSON at byte {offset} nests deeper than {limit} objects and arrays; the stream cannot be \
+         masked"
+    )]
+    JsonTooDeep { offset: u64, limit: usize },
 }

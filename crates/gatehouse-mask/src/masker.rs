@@ -220,6 +220,12 @@ impl Masker {
         Masked::Replaced(self.replace_whole(strategy, Span::Text(value), max_chars))
     }
 
+    /// What a whole-column rule with `strategy` makes of `value` (the JSON path rules use it);
+    /// empty for [`Strategy::Null`], which the caller writes as its own null.
+    pub(crate) fn replace_whole_text(&self, strategy: Strategy, value: &str) -> String {
+        self.replace_whole(strategy, Span::Text(value), None)
+    }
+
     fn replace_whole(
         &self,
         strategy: Strategy,
