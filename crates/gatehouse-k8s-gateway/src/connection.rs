@@ -185,8 +185,7 @@ impl KubeConnection {
             upstream_target: &upstream_target,
             body,
             request: &kube_request,
-            masked: !session.unmasked,
-            limits: &self.gateway.limits,
+            masking: (!session.unmasked).then_some(&self.gateway.masking),
             upgrade,
         })
         .await;

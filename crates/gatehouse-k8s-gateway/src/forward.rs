@@ -4,7 +4,7 @@
 //! the answer streamed back, masked first when it carries Secrets the identity may not see.
 
 use crate::answer::{self, Refusal};
-use crate::gateway::{KubeLimits, KubeTarget, UpstreamCredential};
+use crate::gateway::{KubeTarget, UpstreamCredential};
 use crate::request::KubeRequest;
 use crate::secrets;
 use bytes::Bytes;
@@ -24,9 +24,8 @@ pub struct Forward<'a> {
     pub upstream_target: &'a str,
     pub body: Bytes,
     pub request: &'a KubeRequest,
-    /// Whether Secret values must be masked for this identity.
-    pub masked: bool,
-    pub limits: &'a KubeLimits,
+    /// How answers are masked for this identity; `None` when it may see them unmasked.
+    pub masking: Option<&'a crate::secrets::KubeMasking>,
     /// An exec, attach or port-forward's upgrade (WebSocket, SPDY), when it asks for one.
     pub upgrade: Option<ClientUpgrade>,
 }
@@ -53,7 +52,9 @@ pub async fn forward(forward: Forward<'_>) -> Result<Response<ProxyBody>, Refusa
         .upstream
         .uri(forward.upstream_target)
         .map_err(|error| answer::bad_request(&error.to_string()))?;
-    let masking = forward.masked && secrets::carries_secrets(forward.request.attributes());
+    let masking = forward
+        .masking
+        .filter(|masking| masking.applies_to(forward.request.attributes()));
     let mut headers = forward.parts.headers;
     gatehouse_http::framing::strip_hop_by_hop(&mut headers);
     if let Some(upgrade) = &forward.upgrade {
@@ -67,7 +68,7 @@ pub async fn forward(forward: Forward<'_>) -> Result<Response<ProxyBody>, Refusa
         header::ACCEPT_ENCODING,
         HeaderValue::from_static("identity"),
     );
-    if masking {
+    if masking.is_some() {
         secrets::ask_for_json(&mut headers);
     }
     if let Some(token) = bearer_token(&target.credential).await? {
@@ -104,9 +105,8 @@ pub async fn forward(forward: Forward<'_>) -> Result<Response<ProxyBody>, Refusa
     }
     let (mut parts, body) = answered.into_parts();
     gatehouse_http::framing::strip_hop_by_hop(&mut parts.headers);
-    if masking {
-        return secrets::masked_answer(parts, body, forward.request.attributes(), forward.limits)
-            .await;
+    if let Some(masking) = masking {
+        return secrets::masked_answer(parts, body, forward.request.attributes(), masking);
     }
     Ok(Response::from_parts(parts, streamed(body)))
 }

@@ -21,6 +21,8 @@ pub struct KubeGateway {
     pub targets: HashMap<String, Arc<KubeTarget>>,
     pub live: Arc<LiveSessions>,
     pub limits: KubeLimits,
+    /// How answers are masked for identities without `data:unmasked`.
+    pub masking: crate::secrets::KubeMasking,
     /// Turns true when gatehouse shuts down.
     pub shutdown: watch::Receiver<bool>,
 }
@@ -78,9 +80,6 @@ pub struct KubeLimits {
     pub max_body_bytes: usize,
     /// Time a client has to send a request body.
     pub body_timeout: Duration,
-    /// The largest response gatehouse masks whole (a Secret list); larger ones are refused
-    /// for identities whose Secrets are masked.
-    pub max_masked_bytes: usize,
     /// Hold a request that waits for approval open this long (`None`: answer at once).
     pub approval_wait: Option<Duration>,
 }
@@ -90,7 +89,6 @@ impl Default for KubeLimits {
         KubeLimits {
             max_body_bytes: 3 * 1024 * 1024,
             body_timeout: Duration::from_secs(30),
-            max_masked_bytes: 64 * 1024 * 1024,
             approval_wait: None,
         }
     }

@@ -12,7 +12,8 @@
 //!    approval answers at once with a 403 `Status` naming the approval),
 //! 4. forwarded with the connection's credential (and, optionally, impersonation headers so the
 //!    cluster's RBAC and audit see the real identity), its answer streamed back — with Secret
-//!    values masked for identities that may not see them unmasked.
+//!    values (and what the detectors find in ConfigMaps and pods) masked, as it streams, for
+//!    identities that may not see them unmasked.
 //!
 //! A client connection holds one session per token it presents: `connect` is decided once,
 //! revocation, token expiry and a policy that withdraws `connect` cut the connection (ending
@@ -30,3 +31,4 @@ mod secrets;
 pub use gatehouse_k8s::{K8S_PROTOCOL, KUBERNETES};
 pub use gateway::{Impersonation, KubeGateway, KubeLimits, KubeTarget, UpstreamCredential};
 pub use request::KubeRequest;
+pub use secrets::KubeMasking;

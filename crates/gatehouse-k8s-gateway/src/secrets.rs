@@ -1,36 +1,91 @@
-//! Secret values never reach an identity that may not see them unmasked. Answers that carry
-//! Secrets — a Secret, a list, a Table with objects, watch events, a TokenRequest's token — are
-//! read as JSON (gatehouse asks for JSON; anything else, or a compressed answer, is refused,
-//! never passed through) and every value under `data` and `stringData` is replaced by a
-//! placeholder that stays valid base64, so clients still decode the object; the
-//! `kubectl.kubernetes.io/last-applied-configuration` annotation, which holds the applied
-//! Secret whole, is replaced too. Watches are masked event by event as they stream.
+//! What an identity without `data:unmasked` must not read, masked as the answer streams. Answers
+//! that carry Secrets — a Secret, a list, a Table with objects, watch events, a TokenRequest's
+//! token — have every value under `data` and `stringData` replaced by a placeholder that stays
+//! valid base64 (so clients still decode the object), and the
+//! `kubectl.kubernetes.io/last-applied-configuration` annotation, which holds an applied Secret
+//! whole, replaced too. ConfigMaps and pods (whose env values hold secrets often enough) go
+//! through the masking detectors. gatehouse asks for JSON; a compressed or non-JSON answer is
+//! refused, never passed through. Masking is `gatehouse-mask`'s streaming JSON masker: memory
+//! stays bounded whatever the size of a list, watches are masked event by event, and a body it
+//! cannot read ends the stream rather than pass unmasked bytes.
 
 use crate::answer::{self, Refusal};
-use crate::gateway::KubeLimits;
-use base64::Engine;
-use bytes::{Bytes, BytesMut};
-use gatehouse_http::body::{BoxError, ProxyBody, full};
-use gatehouse_k8s::RequestAttributes;
+use bytes::Bytes;
+use gatehouse_http::body::{BoxError, ProxyBody};
+use gatehouse_k8s::{RequestAttributes, StatusReason};
+use gatehouse_mask::{
+    JsonMaskRules, JsonMode, JsonReplacement, JsonStreamMasker, JsonStreamOptions, MaskError,
+    Masker,
+};
 use hyper::body::{Body, Frame, Incoming};
 use hyper::header::{self, HeaderValue};
 use hyper::{HeaderMap, Response};
-use serde_json::Value;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::Duration;
 
 /// What a masked value reads as once decoded.
 const PLACEHOLDER: &str = "gatehouse:masked";
 
-/// The annotation `kubectl apply` keeps the applied object in.
-const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
+/// The masking of Kubernetes answers: the Secret rules and the detectors.
+#[derive(Debug, Clone)]
+pub struct KubeMasking {
+    masker: Arc<Masker>,
+    secrets: Arc<JsonMaskRules>,
+    detected: Arc<JsonMaskRules>,
+}
 
-/// Whether the answer to this request can carry Secret values.
-pub fn carries_secrets(request: &RequestAttributes) -> bool {
-    request.is_resource_request
-        && (request.resource == "secrets"
-            || (request.resource == "serviceaccounts" && request.subresource == "token"))
+/// Which masking an answer needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Carries {
+    Secrets,
+    FreeText,
+}
+
+impl KubeMasking {
+    /// Masking with `masker`'s detectors (and its strategies for what they find).
+    pub fn new(masker: Arc<Masker>) -> Result<Self, MaskError> {
+        let secrets = JsonMaskRules::new()
+            .rule("**.data", JsonReplacement::Base64Of(PLACEHOLDER.to_owned()))?
+            .rule(
+                "**.stringData",
+                JsonReplacement::Text(PLACEHOLDER.to_owned()),
+            )?
+            .rule(
+                r#"**.annotations["kubectl.kubernetes.io/last-applied-configuration"]"#,
+                JsonReplacement::Text(format!("{{\"gatehouse\":\"{PLACEHOLDER}\"}}")),
+            )?
+            .rule(
+                "status.token",
+                JsonReplacement::Text(PLACEHOLDER.to_owned()),
+            )?
+            .rule(
+                "object.status.token",
+                JsonReplacement::Text(PLACEHOLDER.to_owned()),
+            )?;
+        Ok(KubeMasking {
+            masker,
+            secrets: Arc::new(secrets),
+            detected: Arc::new(JsonMaskRules::new().scan_unmatched(true)),
+        })
+    }
+
+    /// Whether the answer to this request must be masked for an identity that may not see
+    /// data unmasked.
+    pub fn applies_to(&self, request: &RequestAttributes) -> bool {
+        carries(request).is_some()
+    }
+}
+
+fn carries(request: &RequestAttributes) -> Option<Carries> {
+    if !request.is_resource_request || !request.api_group.is_empty() {
+        return None;
+    }
+    match (request.resource.as_str(), request.subresource.as_str()) {
+        ("secrets", _) | ("serviceaccounts", "token") => Some(Carries::Secrets),
+        ("configmaps", "") | ("pods", "") => Some(Carries::FreeText),
+        _ => None,
+    }
 }
 
 /// Ask for JSON only (never protobuf, which gatehouse does not mask).
@@ -45,18 +100,18 @@ pub fn ask_for_json(headers: &mut HeaderMap) {
     }
 }
 
-/// The answer with its Secret values masked, or a refusal when it cannot be masked.
-pub async fn masked_answer(
+/// The answer with its values masked as it streams, or a refusal when it cannot be masked.
+pub fn masked_answer(
     mut parts: hyper::http::response::Parts,
     body: Incoming,
     request: &RequestAttributes,
-    limits: &KubeLimits,
+    masking: &KubeMasking,
 ) -> Result<Response<ProxyBody>, Refusal> {
     let refuse = |what: &str| {
         answer::status(
-            gatehouse_k8s::StatusReason::BadGateway,
+            StatusReason::BadGateway,
             &format!(
-                "the API server answered with {what}, which gatehouse cannot mask; Secrets are masked for this identity"
+                "the API server answered with {what}, which gatehouse cannot mask; its values are masked for this identity"
             ),
         )
     };
@@ -75,102 +130,36 @@ pub async fn masked_answer(
     if !json {
         return Err(refuse("a body that is not JSON"));
     }
+    let rules = match carries(request) {
+        Some(Carries::Secrets) => masking.secrets.clone(),
+        _ => masking.detected.clone(),
+    };
+    let options = JsonStreamOptions {
+        mode: if request.verb == "watch" {
+            JsonMode::Lines
+        } else {
+            JsonMode::Document
+        },
+        ..JsonStreamOptions::default()
+    };
     parts.headers.remove(header::CONTENT_LENGTH);
-    if request.verb == "watch" {
-        let masked = WatchMasker {
-            inner: body,
-            pending: BytesMut::new(),
-            limit: limits.max_masked_bytes,
-        };
-        return Ok(Response::from_parts(parts, ProxyBody::new(masked)));
-    }
-    let whole =
-        gatehouse_http::body::read_bounded(body, limits.max_masked_bytes, Duration::from_secs(120))
-            .await
-            .map_err(|error| refuse(&format!("a body gatehouse could not read whole ({error})")))?;
-    let mut document: Value =
-        serde_json::from_slice(&whole).map_err(|_| refuse("malformed JSON"))?;
-    mask(&mut document);
-    Ok(Response::from_parts(parts, full(document.to_string())))
+    let masked = MaskedBody {
+        inner: body,
+        masker: JsonStreamMasker::new(masking.masker.clone(), rules, options),
+        finished: false,
+    };
+    Ok(Response::from_parts(parts, ProxyBody::new(masked)))
 }
 
-/// Replace every Secret value in `document`.
-pub fn mask(document: &mut Value) {
-    match document {
-        Value::Object(map) => {
-            for (key, value) in map.iter_mut() {
-                match (key.as_str(), value) {
-                    ("data", Value::Object(values)) => {
-                        let placeholder =
-                            base64::engine::general_purpose::STANDARD.encode(PLACEHOLDER);
-                        values
-                            .values_mut()
-                            .for_each(|v| *v = Value::String(placeholder.clone()));
-                    }
-                    ("stringData", Value::Object(values)) => {
-                        values
-                            .values_mut()
-                            .for_each(|v| *v = Value::String(PLACEHOLDER.to_owned()));
-                    }
-                    ("token", Value::String(token)) => *token = PLACEHOLDER.to_owned(),
-                    ("annotations", Value::Object(annotations)) => {
-                        if let Some(applied) = annotations.get_mut(LAST_APPLIED) {
-                            *applied =
-                                Value::String(format!("{{\"gatehouse\":\"{PLACEHOLDER}\"}}"));
-                        }
-                    }
-                    (_, value) => mask(value),
-                }
-            }
-        }
-        Value::Array(items) => items.iter_mut().for_each(mask),
-        _ => {}
-    }
-}
-
-/// A watch's body, masked one newline-delimited event at a time as it streams. An event
-/// longer than the limit, or one that is not JSON, ends the stream with an error: nothing
-/// unmasked is passed on.
-struct WatchMasker {
+/// An answer's body, masked chunk by chunk. A masking error ends the body with that error: the
+/// client sees a cut stream, never the rest unmasked.
+struct MaskedBody {
     inner: Incoming,
-    pending: BytesMut,
-    limit: usize,
+    masker: JsonStreamMasker,
+    finished: bool,
 }
 
-impl WatchMasker {
-    /// The complete events in `pending`, masked, one per line.
-    fn masked_events(&mut self, finished: bool) -> Result<Bytes, BoxError> {
-        let mut out = Vec::new();
-        loop {
-            let end = match self.pending.iter().position(|b| *b == b'\n') {
-                Some(newline) => newline + 1,
-                None if finished && !self.pending.is_empty() => self.pending.len(),
-                None => break,
-            };
-            let line = self.pending.split_to(end);
-            let text = line.strip_suffix(b"\n").unwrap_or(&line);
-            if text.iter().all(u8::is_ascii_whitespace) {
-                continue;
-            }
-            let mut event: Value = serde_json::from_slice(text).map_err(|_| {
-                BoxError::from(
-                    "a watch event that is not JSON; the stream was ended unmasked data unsent",
-                )
-            })?;
-            mask(&mut event);
-            out.extend_from_slice(event.to_string().as_bytes());
-            out.push(b'\n');
-        }
-        if self.pending.len() > self.limit {
-            return Err(BoxError::from(
-                "a watch event over the masking limit; the stream was ended",
-            ));
-        }
-        Ok(Bytes::from(out))
-    }
-}
-
-impl Body for WatchMasker {
+impl Body for MaskedBody {
     type Data = Bytes;
     type Error = BoxError;
 
@@ -178,6 +167,9 @@ impl Body for WatchMasker {
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        if self.finished {
+            return Poll::Ready(None);
+        }
         loop {
             match Pin::new(&mut self.inner).poll_frame(cx) {
                 Poll::Pending => return Poll::Pending,
@@ -186,18 +178,18 @@ impl Body for WatchMasker {
                     let Ok(data) = frame.into_data() else {
                         continue;
                     };
-                    self.pending.extend_from_slice(&data);
-                    match self.masked_events(false) {
-                        Ok(events) if events.is_empty() => continue,
-                        Ok(events) => return Poll::Ready(Some(Ok(Frame::data(events)))),
-                        Err(error) => return Poll::Ready(Some(Err(error))),
+                    match self.masker.push(&data) {
+                        Ok(out) if out.is_empty() => continue,
+                        Ok(out) => return Poll::Ready(Some(Ok(Frame::data(Bytes::from(out))))),
+                        Err(error) => return Poll::Ready(Some(Err(Box::new(error)))),
                     }
                 }
                 Poll::Ready(None) => {
-                    return match self.masked_events(true) {
-                        Ok(events) if events.is_empty() => Poll::Ready(None),
-                        Ok(events) => Poll::Ready(Some(Ok(Frame::data(events)))),
-                        Err(error) => Poll::Ready(Some(Err(error))),
+                    self.finished = true;
+                    return match self.masker.finish() {
+                        Ok(out) if out.is_empty() => Poll::Ready(None),
+                        Ok(out) => Poll::Ready(Some(Ok(Frame::data(Bytes::from(out))))),
+                        Err(error) => Poll::Ready(Some(Err(Box::new(error)))),
                     };
                 }
             }
@@ -207,28 +199,58 @@ impl Body for WatchMasker {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used, clippy::panic, clippy::indexing_slicing)]
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
     use super::*;
+    use base64::Engine;
+
+    fn masking() -> KubeMasking {
+        let masker = Masker::new(
+            &gatehouse_mask::MaskConfig::default(),
+            gatehouse_mask::HashKey::new([7; 32]),
+        );
+        KubeMasking::new(Arc::new(masker.unwrap())).unwrap()
+    }
+
+    fn masked(rules: &Arc<JsonMaskRules>, masking: &KubeMasking, text: &str) -> serde_json::Value {
+        let mut stream = JsonStreamMasker::new(
+            masking.masker.clone(),
+            rules.clone(),
+            JsonStreamOptions::default(),
+        );
+        let mut out = stream.push(text.as_bytes()).unwrap();
+        out.extend(stream.finish().unwrap());
+        serde_json::from_slice(&out).unwrap()
+    }
 
     #[test]
     fn secret_values_and_the_last_applied_copy_are_replaced_by_valid_base64() {
-        let mut list = serde_json::json!({
+        let masking = masking();
+        let list = serde_json::json!({
             "kind": "SecretList",
             "items": [{
-                "metadata": {"name": "db", "annotations": {LAST_APPLIED: "{\"data\":{\"password\":\"aHVudGVyMg==\"}}", "team": "core"}},
+                "metadata": {"name": "db", "annotations": {"kubectl.kubernetes.io/last-applied-configuration": "{\"data\":{\"password\":\"aHVudGVyMg==\"}}", "team": "core"}},
                 "data": {"password": "aHVudGVyMg=="},
                 "stringData": {"user": "root"}
             }]
         });
-        mask(&mut list);
-        let text = list.to_string();
+        let out = masked(&masking.secrets, &masking, &list.to_string());
+        let text = out.to_string();
         assert!(!text.contains("aHVudGVyMg=="), "{text}");
         assert!(!text.contains("root"), "{text}");
-        let placeholder = list["items"][0]["data"]["password"]
-            .as_str()
-            .unwrap_or_default();
-        let decoded = base64::engine::general_purpose::STANDARD.decode(placeholder);
-        assert_eq!(decoded.ok().as_deref(), Some(PLACEHOLDER.as_bytes()));
-        assert_eq!(list["items"][0]["metadata"]["annotations"]["team"], "core");
+        let placeholder = out["items"][0]["data"]["password"].as_str().unwrap();
+        let decoded = base64::engine::general_purpose::STANDARD
+            .decode(placeholder)
+            .unwrap();
+        assert_eq!(decoded, PLACEHOLDER.as_bytes());
+        assert_eq!(out["items"][0]["metadata"]["annotations"]["team"], "core");
+    }
+
+    #[test]
+    fn configmap_values_go_through_the_detectors() {
+        let masking = masking();
+        let map = r#"{"kind":"ConfigMap","data":{"owner":"ana@example.com","replicas":"3"}}"#;
+        let out = masked(&masking.detected, &masking, map);
+        assert_ne!(out["data"]["owner"], "ana@example.com");
+        assert_eq!(out["data"]["replicas"], "3");
     }
 }

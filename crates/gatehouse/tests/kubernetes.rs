@@ -703,3 +703,80 @@ async fn requests_abandoned_while_the_gateway_works_on_them_get_the_connection_c
     );
     assert_eq!(cluster.server.count("DELETE", "/"), 0);
 }
+
+#[tokio::test]
+async fn a_list_of_ten_thousand_secrets_is_masked_as_it_streams() {
+    let cluster = Cluster::start(&kubernetes_policy(), "");
+    let bot = cluster.gateway.key("deploy-bot", &["automation"]);
+    let value = base64::engine::general_purpose::STANDARD.encode("s3cr3t-".repeat(100));
+    for n in 0..10_000 {
+        cluster
+            .server
+            .put_object(serde_json::json!({
+                "apiVersion": "v1",
+                "kind": "Secret",
+                "metadata": {"name": format!("bulk-{n}"), "namespace": "default"},
+                "type": "Opaque",
+                "data": {"token": value, "n": base64::engine::general_purpose::STANDARD.encode(n.to_string())}
+            }))
+            .unwrap();
+    }
+    let before = support::proc_status_kib(cluster.gateway.pid, "VmHWM:");
+    let request = format!(
+        "{}\r\n",
+        head(
+            "GET",
+            "/c/cluster/api/v1/namespaces/default/secrets",
+            &bot,
+            ""
+        )
+    );
+    let (status, answer) = kube::raw_exchange(&cluster, request.as_bytes()).await;
+    assert_eq!(status, 200);
+    let answer = kube::body_of(&answer);
+    assert!(!answer.contains(&value), "no Secret value passes");
+    let list: serde_json::Value = serde_json::from_str(&answer).unwrap();
+    let items = list["items"].as_array().unwrap();
+    assert_eq!(items.len(), 10_001, "the seeded secret and the 10,000");
+    let placeholder = base64::engine::general_purpose::STANDARD.encode("gatehouse:masked");
+    assert!(
+        items.iter().all(|item| item["data"]
+            .as_object()
+            .unwrap()
+            .values()
+            .all(|v| v == &serde_json::Value::String(placeholder.clone()))),
+        "every value is the placeholder"
+    );
+    let grown_kib = support::proc_status_kib(cluster.gateway.pid, "VmHWM:").saturating_sub(before);
+    assert!(
+        grown_kib < 8 * 1024,
+        "the gateway's peak memory grew by {grown_kib} KiB for a list of over 10 MB"
+    );
+}
+
+#[test]
+fn configmap_values_the_detectors_find_are_masked_for_automation() {
+    let cluster = Cluster::start(&kubernetes_policy(), "");
+    cluster
+        .server
+        .put_object(serde_json::json!({
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": "contacts", "namespace": "default"},
+            "data": {"oncall": "ana.lopez@example.com", "replicas": "3"}
+        }))
+        .unwrap();
+    let bot = cluster.gateway.key("deploy-bot", &["automation"]);
+    let admin = cluster.gateway.key("ana", &["admins"]);
+    let masked = cluster.kubectl(&bot, &["get", "configmap", "contacts", "-o", "json"]);
+    assert!(masked.status.success(), "{}", shown(&masked));
+    let map: serde_json::Value = serde_json::from_slice(&masked.stdout).unwrap();
+    assert_ne!(map["data"]["oncall"], "ana.lopez@example.com");
+    assert_eq!(map["data"]["replicas"], "3");
+    let raw = cluster.kubectl(&admin, &["get", "configmap", "contacts", "-o", "json"]);
+    assert!(
+        stdout(&raw).contains("ana.lopez@example.com"),
+        "{}",
+        shown(&raw)
+    );
+}

@@ -58,7 +58,13 @@ pub async fn prepare(
         .iter()
         .map(|protocol| protocol.to_vec())
         .collect();
+    let masker = setup
+        .masker(&gatehouse_mask::MaskConfig::default())
+        .context("the masking of Kubernetes answers")?;
+    let masking = gatehouse_k8s_gateway::KubeMasking::new(Arc::new(masker))
+        .map_err(|error| anyhow::anyhow!("the masking of Kubernetes answers: {error}"))?;
     let gateway = KubeGateway {
+        masking,
         pipeline,
         authenticator: Arc::new(store.clone()),
         targets,

@@ -219,3 +219,25 @@ pub async fn h2_connection(cluster: &Cluster) -> h2::client::SendRequest<bytes::
     });
     send
 }
+
+/// The body of a raw HTTP/1.1 answer, its chunked transfer coding undone.
+pub fn body_of(answer: &str) -> String {
+    let (head, body) = answer.split_once("\r\n\r\n").unwrap_or((answer, ""));
+    if !head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        return body.to_owned();
+    }
+    let mut rest = body;
+    let mut out = String::new();
+    while let Some((size, after)) = rest.split_once("\r\n") {
+        let size = usize::from_str_radix(size.trim(), 16).unwrap();
+        if size == 0 {
+            break;
+        }
+        out.push_str(&after[..size]);
+        rest = &after[size + 2..];
+    }
+    out
+}
