@@ -780,3 +780,95 @@ fn configmap_values_the_detectors_find_are_masked_for_automation() {
         shown(&raw)
     );
 }
+
+#[test]
+fn everyday_kubectl_commands_work_through_gatehouse() {
+    use std::io::{BufRead, BufReader};
+    let cluster = Cluster::start(&kubernetes_policy(), "");
+    let admin = cluster.gateway.key("ana", &["admins"]);
+
+    let described = cluster.kubectl(&admin, &["describe", "deployment", "web"]);
+    assert!(described.status.success(), "{}", shown(&described));
+    assert!(
+        stdout(&described).contains("Replicas:"),
+        "{}",
+        shown(&described)
+    );
+
+    let manifest = cluster.gateway.dir.path().join("applied.yaml");
+    let apply = |level: &str| {
+        std::fs::write(
+            &manifest,
+            format!("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: applied\ndata:\n  level: {level}\n"),
+        )
+        .unwrap();
+        let output = cluster.kubectl(&admin, &["apply", "-f", manifest.to_str().unwrap()]);
+        assert!(output.status.success(), "{}", shown(&output));
+        stdout(&output).trim().to_owned()
+    };
+    assert_eq!(apply("info"), "configmap/applied created");
+    assert_eq!(apply("debug"), "configmap/applied configured");
+    assert_eq!(apply("debug"), "configmap/applied unchanged");
+
+    let scaled = cluster.kubectl(&admin, &["scale", "deployment", "web", "--replicas=2"]);
+    assert_eq!(
+        stdout(&scaled).trim(),
+        "deployment.apps/web scaled",
+        "{}",
+        shown(&scaled)
+    );
+    assert_eq!(
+        cluster
+            .server
+            .object("deployments", "default", "web")
+            .unwrap()["spec"]["replicas"],
+        2
+    );
+
+    let logs = cluster.kubectl(&admin, &["logs", "web-0"]);
+    assert!(
+        stdout(&logs).starts_with("web-0/web: starting"),
+        "{}",
+        shown(&logs)
+    );
+
+    // `logs -f` streams through without buffering: lines arrive while the request is open.
+    let mut follow = cluster
+        .kubectl_command("kubectl", &admin, &["logs", "-f", "web-1"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(follow.stdout.take().unwrap()).lines();
+    let started = Instant::now();
+    let ticked = lines
+        .by_ref()
+        .map_while(Result::ok)
+        .any(|line| line.contains("tick 2"));
+    assert!(ticked && started.elapsed() < Duration::from_secs(30));
+    let _ = follow.kill();
+    let _ = follow.wait();
+
+    // `get -w` sees a pod created while it watches.
+    let mut watch = cluster
+        .kubectl_command("kubectl", &admin, &["get", "pods", "-w", "--no-headers"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(watch.stdout.take().unwrap()).lines();
+    assert!(lines.next().unwrap().unwrap().starts_with("web-"));
+    cluster
+        .server
+        .put_object(serde_json::json!({
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": "watched-1", "namespace": "default"},
+            "spec": {"containers": [{"name": "c", "image": "busybox"}]}
+        }))
+        .unwrap();
+    let seen = lines
+        .map_while(Result::ok)
+        .any(|line| line.starts_with("watched-1"));
+    assert!(seen);
+    let _ = watch.kill();
+    let _ = watch.wait();
+}
