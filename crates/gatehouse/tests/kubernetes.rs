@@ -872,3 +872,60 @@ fn everyday_kubectl_commands_work_through_gatehouse() {
     let _ = watch.kill();
     let _ = watch.wait();
 }
+
+#[test]
+fn policy_check_decides_a_kubernetes_request_offline_as_the_gateway_would() {
+    let cluster = Cluster::start(&kubernetes_policy(), "");
+    let check = |args: &[&str]| {
+        let mut all = vec![
+            "policy",
+            "check",
+            "--identity",
+            "bot",
+            "--groups",
+            "automation",
+            "--connection",
+            "cluster",
+            "--output",
+            "json",
+        ];
+        all.extend_from_slice(args);
+        let output = cluster.gateway.cli(&all);
+        let value: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap_or_default();
+        (output.status.code(), value, stderr(&output))
+    };
+    let (code, value, _) = check(&[
+        "--k8s",
+        "DELETE /apis/apps/v1/namespaces/default/deployments/web",
+    ]);
+    assert_eq!(code, Some(4));
+    assert_eq!(value["requests"][0]["action"], "k8s:delete");
+    assert_eq!(
+        value["requests"][0]["policies"],
+        serde_json::json!(["automation-never-deletes"])
+    );
+    let (code, value, _) = check(&[
+        "--k8s",
+        "PATCH /apis/apps/v1/namespaces/default/deployments/web",
+        "--patch",
+        r#"{"spec":{"replicas":3}}"#,
+    ]);
+    assert_eq!(code, Some(0), "{value}");
+    assert_eq!(
+        value["requests"][0]["statement"],
+        "PATCH /apis/apps/v1/namespaces/default/deployments/web"
+    );
+    let (code, _, message) = check(&[
+        "--k8s",
+        "GET /api/v1/namespaces/default/pods/%2e%2e/secrets",
+    ]);
+    assert_eq!(code, Some(1));
+    assert!(
+        message.contains("the gateway would refuse this request"),
+        "{message}"
+    );
+    assert!(
+        cluster.server.requests().is_empty(),
+        "policy check never talks to the cluster"
+    );
+}

@@ -685,7 +685,19 @@ pub enum PolicyCommand {
     ///
     /// Example: gatehouse policy check --identity ana --groups readers --connection demo --sql "DELETE FROM t"
     ///
+    /// A Kubernetes request is given as kubectl would send it: --k8s "METHOD PATH" (the path
+    /// the API server sees, query included), and for a PATCH the patch with --patch (a
+    /// strategic merge patch unless --patch-type says json, merge or apply). It is attributed
+    /// exactly as the gateway attributes it (verb, group, resource, namespace, name, the
+    /// patch's field paths, an exec's command).
+    ///
     /// Exit status: 0 allow, 3 hold, 4 deny.
+    #[command(after_long_help = "Examples:
+  gatehouse policy check --identity ana --groups readers --connection demo --sql \"DELETE FROM t\"
+  gatehouse policy check --identity bot --groups automation --connection cluster \\
+      --k8s \"DELETE /apis/apps/v1/namespaces/default/deployments/web\"
+  gatehouse policy check --identity bot --groups automation --connection cluster \\
+      --k8s \"PATCH /apis/apps/v1/namespaces/default/deployments/web\" --patch '{\"spec\":{\"replicas\":3}}'")]
     Check(PolicyCheckArgs),
     /// Load the policy files into the running gateway again, without a restart.
     ///
@@ -740,11 +752,21 @@ pub struct PolicyCheckArgs {
     /// SQL to classify and decide (every statement is decided).
     #[arg(long, value_name = "SQL", conflicts_with = "connect")]
     pub sql: Option<String>,
+    /// A Kubernetes request to attribute and decide: "METHOD PATH" (path and query as the API
+    /// server receives them, without the /c/CONNECTION prefix).
+    #[arg(long, value_name = "METHOD PATH", conflicts_with_all = ["sql", "connect"])]
+    pub k8s: Option<String>,
+    /// With --k8s and PATCH: the patch body (JSON).
+    #[arg(long, value_name = "JSON", requires = "k8s")]
+    pub patch: Option<String>,
+    /// With --patch: strategic (the default, what kubectl patch sends), merge, json or apply.
+    #[arg(long, value_name = "TYPE", requires = "patch", default_value = "strategic", value_parser = ["strategic", "merge", "json", "apply"])]
+    pub patch_type: String,
     /// Decide the `connect` action instead of SQL.
     #[arg(long)]
     pub connect: bool,
     /// Decide `data:unmasked` (may this identity see the connection's data without masking?).
-    #[arg(long, conflicts_with_all = ["sql", "connect"])]
+    #[arg(long, conflicts_with_all = ["sql", "connect", "k8s"])]
     pub unmasked: bool,
     #[command(flatten)]
     pub output: OutputArgs,

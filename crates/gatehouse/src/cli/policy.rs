@@ -39,15 +39,22 @@ pub fn check(
         args.kind.parse().map_err(anyhow::Error::msg)?,
         args.groups.clone(),
     );
-    let actions: Vec<Action> = match (&args.sql, args.connect, args.unmasked) {
-        (Some(sql), _, _) => gatehouse_sql::classify(sql)
+    let actions: Vec<Action> = match (&args.sql, &args.k8s, args.connect, args.unmasked) {
+        (Some(sql), _, _, _) => gatehouse_sql::classify(sql)
             .into_iter()
             .map(|c| Action::of(c.statement))
             .collect(),
-        (None, true, _) => vec![Action::Connect],
-        (None, false, true) => vec![Action::ViewUnmasked],
-        (None, false, false) => {
-            bail!("say what to check: --sql \"...\", --connect or --unmasked")
+        (None, Some(request), _, _) => vec![Action::of(kube_request(
+            request,
+            args.patch.as_deref(),
+            &args.patch_type,
+        )?)],
+        (None, None, true, _) => vec![Action::Connect],
+        (None, None, false, true) => vec![Action::ViewUnmasked],
+        (None, None, false, false) => {
+            bail!(
+                "say what to check: --sql \"...\", --k8s \"METHOD PATH\", --connect or --unmasked"
+            )
         }
     };
     if actions.is_empty() {
@@ -80,17 +87,17 @@ pub fn check(
             let statements: Vec<serde_json::Value> = results
                 .iter()
                 .map(|(action, verdict)| {
-                    let (statement, reads, writes, functions, reason) =
+                    let (reads, writes, functions, reason) =
                         match action.downcast_ref::<SqlStatement>() {
                             Some(s) => (
-                                Some(s.text.clone()),
                                 s.reads.clone(),
                                 s.writes.clone(),
                                 s.functions.clone(),
                                 s.reason.clone(),
                             ),
-                            None => (None, vec![], vec![], vec![], None),
+                            None => (vec![], vec![], vec![], None),
                         };
+                    let statement = action.request().map(|request| request.text().to_owned());
                     serde_json::json!({
                         "action": action.name(),
                         "decision": decision_of(verdict),
@@ -169,4 +176,44 @@ fn decision_of(verdict: &gatehouse_policy::PolicyVerdict) -> &'static str {
     } else {
         "deny"
     }
+}
+
+/// `--k8s "METHOD PATH"` (and `--patch`) as the gateway would decode the request.
+fn kube_request(
+    request: &str,
+    patch: Option<&str>,
+    patch_type: &str,
+) -> Result<gatehouse_k8s_gateway::KubeRequest> {
+    let Some((method, target)) = request.trim().split_once(' ') else {
+        bail!("--k8s takes \"METHOD PATH\", e.g. \"GET /api/v1/namespaces/default/pods\"");
+    };
+    let method = method.to_ascii_uppercase();
+    let attributes = gatehouse_k8s::attribute(&method, target.trim())
+        .map_err(|error| anyhow::anyhow!("the gateway would refuse this request: {error}"))?;
+    let body = patch.unwrap_or_default().as_bytes();
+    let summary = match (method.as_str(), patch) {
+        ("PATCH", Some(_)) => {
+            let content_type = match patch_type {
+                "merge" => "application/merge-patch+json",
+                "json" => "application/json-patch+json",
+                "apply" => "application/apply-patch+yaml",
+                _ => "application/strategic-merge-patch+json",
+            };
+            Some(
+                gatehouse_k8s::patch_paths(content_type, body).map_err(|error| {
+                    anyhow::anyhow!("the gateway would refuse this patch: {error}")
+                })?,
+            )
+        }
+        ("PATCH", None) => bail!("a PATCH needs its patch: --patch '{{...}}'"),
+        _ => None,
+    };
+    let target = attributes.request_target();
+    Ok(gatehouse_k8s_gateway::KubeRequest::new(
+        &method,
+        attributes,
+        &target,
+        format!("{:x}", <sha2::Sha256 as sha2::Digest>::digest(body)),
+        summary,
+    ))
 }
