@@ -221,15 +221,16 @@ impl KubeConnection {
             .and_then(|value| value.to_str().ok())
             .and_then(|value| value.strip_prefix("Bearer "))
             .map(|token| SecretString::new(token.trim()));
+        // Named in the audit event of a refusal only.
         let connection =
-            gatehouse_http::route::connection_prefix(request.uri().path()).map(|(name, _)| name);
+            || gatehouse_http::route::connection_prefix(request.uri().path()).map(|(name, _)| name);
         let Some(presented) = presented else {
             let _ = self
                 .gateway
                 .pipeline
                 .record_auth_failure(
                     Some(self.client.peer.ip()),
-                    connection,
+                    connection(),
                     "no bearer token".to_owned(),
                 )
                 .await;
@@ -254,7 +255,11 @@ impl KubeConnection {
                 let _ = self
                     .gateway
                     .pipeline
-                    .record_auth_failure(Some(self.client.peer.ip()), connection, error.to_string())
+                    .record_auth_failure(
+                        Some(self.client.peer.ip()),
+                        connection(),
+                        error.to_string(),
+                    )
                     .await;
                 Err(answer::unauthorized())
             }

@@ -11,7 +11,7 @@ use bytes::Bytes;
 use gatehouse_core::{Identity, SecretString};
 use gatehouse_http::body::{ProxyBody, full, streamed};
 use gatehouse_pipeline::AuditOutcome;
-use hyper::header::{self, HeaderName, HeaderValue};
+use hyper::header::{self, HeaderValue};
 use hyper::{Request, Response, StatusCode};
 use std::time::Instant;
 
@@ -82,9 +82,9 @@ pub async fn forward(forward: Forward<'_>) -> Result<Response<ProxyBody>, Refusa
     }
     if let Some(impersonation) = &target.impersonation {
         let (user, groups) = impersonation.of(forward.identity);
-        insert_text(&mut headers, "impersonate-user", &user)?;
+        headers.insert("impersonate-user", header_value(&user)?);
         for group in groups {
-            append_text(&mut headers, "impersonate-group", &group)?;
+            headers.append("impersonate-group", header_value(&group)?);
         }
     }
     let mut upstream_request = Request::new(full(forward.body));
@@ -153,24 +153,6 @@ async fn bearer_token(credential: &UpstreamCredential) -> Result<Option<SecretSt
         },
         UpstreamCredential::ClientCertificate => Ok(None),
     }
-}
-
-fn insert_text(
-    headers: &mut hyper::HeaderMap,
-    name: &'static str,
-    value: &str,
-) -> Result<(), Refusal> {
-    headers.insert(HeaderName::from_static(name), header_value(value)?);
-    Ok(())
-}
-
-fn append_text(
-    headers: &mut hyper::HeaderMap,
-    name: &'static str,
-    value: &str,
-) -> Result<(), Refusal> {
-    headers.append(HeaderName::from_static(name), header_value(value)?);
-    Ok(())
 }
 
 fn header_value(value: &str) -> Result<HeaderValue, Refusal> {

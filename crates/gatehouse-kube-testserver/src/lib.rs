@@ -32,6 +32,7 @@ mod connect;
 mod controllers;
 mod discovery;
 mod dispatch;
+mod echo;
 mod inspect;
 mod inspect_streams;
 mod listen;
@@ -62,6 +63,7 @@ mod watch;
 mod websocket;
 
 pub use discovery::KUBERNETES_VERSION;
+pub use echo::echo_server;
 pub use record::SeenRequest;
 pub use seed::{DB_PASSWORD, DB_USERNAME};
 pub use server::{Options, TestApiServer};

@@ -13,34 +13,23 @@ mod support;
 
 use gatehouse_kube_testserver::{Options, StreamKind, TestApiServer, Transport};
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::PathBuf;
 use std::time::Duration;
 use support::{Kubectl, TOKEN, default_kubectl, versioned_kubectl, wait_for_line, wait_until};
 
 const WITHIN: Duration = Duration::from_secs(60);
 
-/// A server on 127.0.0.1 that echoes every connection until it closes, for as long as the
-/// test runs.
-fn echo_server() -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    std::thread::spawn(move || {
-        for mut stream in listener.incoming().flatten() {
-            std::thread::spawn(move || {
-                let mut reader = stream.try_clone().unwrap();
-                let _ = std::io::copy(&mut reader, &mut stream);
-            });
-        }
-    });
-    addr
-}
-
 /// Run `kubectl port-forward pod/web-0 :8080`, send a line through the local port it chose
 /// and read the echo; the transport the session used.
 fn forward_and_echo(binary: PathBuf, options: Options) -> (TestApiServer, Transport) {
     let server = TestApiServer::start(options).unwrap();
-    server.set_pod_port("default", "web-0", 8080, echo_server());
+    server.set_pod_port(
+        "default",
+        "web-0",
+        8080,
+        gatehouse_kube_testserver::echo_server().unwrap(),
+    );
     let kubectl = Kubectl::new(binary, &server);
     let (_running, lines) = kubectl.stream(&["port-forward", "pod/web-0", ":8080"]);
     let line = wait_for_line(&lines, WITHIN, |l| {

@@ -13,7 +13,7 @@ mod support;
 
 use gatehouse_kube_testserver::{Options, StreamKind, TestApiServer, Transport};
 use std::io::{BufRead, BufReader, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::time::Duration;
 use support::{Kubectl, TOKEN, default_kubectl, versioned_kubectls, wait_for_line};
 
@@ -45,16 +45,7 @@ fn every_versioned_kubectl_execs_attaches_and_forwards() {
         eprintln!("SKIPPED: no versioned kubectl beside {}", default.display());
         return;
     }
-    let echo = TcpListener::bind("127.0.0.1:0").unwrap();
-    let echo_addr = echo.local_addr().unwrap();
-    std::thread::spawn(move || {
-        for mut stream in echo.incoming().flatten() {
-            std::thread::spawn(move || {
-                let mut reader = stream.try_clone().unwrap();
-                let _ = std::io::copy(&mut reader, &mut stream);
-            });
-        }
-    });
+    let echo_addr = gatehouse_kube_testserver::echo_server().unwrap();
     for (version, binary) in versions {
         let minor: u32 = version.trim_start_matches("1.").parse().unwrap();
         let (exec_transport, forward_transport) = expected(minor);

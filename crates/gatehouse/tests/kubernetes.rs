@@ -227,17 +227,10 @@ fn revoking_the_identity_ends_a_running_watch_within_seconds() {
     }
     let revoked = cluster.gateway.cli(&["identities", "revoke", "deploy-bot"]);
     assert!(revoked.status.success(), "{}", shown(&revoked));
-    let revoked_at = Instant::now();
-    loop {
-        if watch.try_wait().unwrap().is_some() {
-            break;
-        }
-        if revoked_at.elapsed() > Duration::from_secs(5) {
-            let _ = watch.kill();
-            panic!("kubectl get -w still running 5 s after the revocation");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    assert!(
+        support::wait_or_kill(&mut watch, Duration::from_secs(5)).is_some(),
+        "kubectl get -w still running 5 s after the revocation"
+    );
     let ended_by_revocation = |events: &[serde_json::Value]| {
         events.iter().any(|e| {
             e["kind"] == "disconnect"

@@ -199,29 +199,10 @@ fn revoking_the_identity_ends_its_running_exec() {
     }
     let revoked = cluster.gateway.cli(&["identities", "revoke", "ana"]);
     assert!(revoked.status.success(), "{}", shown(&revoked));
-    let revoked_at = std::time::Instant::now();
-    while exec.try_wait().unwrap().is_none() {
-        if revoked_at.elapsed() > std::time::Duration::from_secs(5) {
-            let _ = exec.kill();
-            panic!("kubectl exec still running 5 s after the revocation");
-        }
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
-}
-
-/// A server on 127.0.0.1 that echoes every connection: the pod's port 8080.
-fn echo_server() -> std::net::SocketAddr {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    std::thread::spawn(move || {
-        for mut stream in listener.incoming().flatten() {
-            std::thread::spawn(move || {
-                let mut reader = stream.try_clone().unwrap();
-                let _ = std::io::copy(&mut reader, &mut stream);
-            });
-        }
-    });
-    addr
+    assert!(
+        support::wait_or_kill(&mut exec, std::time::Duration::from_secs(5)).is_some(),
+        "kubectl exec still running 5 s after the revocation"
+    );
 }
 
 #[test]
@@ -231,9 +212,12 @@ fn port_forward_is_decided_then_relayed_to_the_pod() {
         "{EXEC_POLICY}\n@id(\"admins-forward\")\npermit (principal in Gatehouse::Group::\"admins\", action == Gatehouse::Action::\"k8s:portforward\", resource);\n"
     );
     let cluster = Cluster::start(&policy, "");
-    cluster
-        .server
-        .set_pod_port("default", "web-0", 8080, echo_server());
+    cluster.server.set_pod_port(
+        "default",
+        "web-0",
+        8080,
+        gatehouse_kube_testserver::echo_server().unwrap(),
+    );
     let admin = cluster.gateway.key("ana", &["admins"]);
     let bot = cluster.gateway.key("deploy-bot", &["automation"]);
 

@@ -21,7 +21,10 @@ pub async fn exec_credential(token_file: Option<&Path>) -> Result<ExitCode> {
     let token = crate::client::token::find(token_file).await?;
     let mut status = serde_json::Map::new();
     status.insert("token".to_owned(), Value::String(token.clone()));
-    if let Some(expiry) = jwt_expiry(&token).and_then(rfc3339) {
+    let expiry = jwt_expiry(&token)
+        .filter(|exp| time::OffsetDateTime::from_unix_timestamp(*exp).is_ok())
+        .map(|exp| gatehouse_pipeline::rfc3339(exp.saturating_mul(1000)));
+    if let Some(expiry) = expiry {
         status.insert("expirationTimestamp".to_owned(), Value::String(expiry));
     }
     let credential = json!({
@@ -44,13 +47,6 @@ fn jwt_expiry(token: &str) -> Option<i64> {
         .ok()?
         .get("exp")?
         .as_i64()
-}
-
-fn rfc3339(unix: i64) -> Option<String> {
-    time::OffsetDateTime::from_unix_timestamp(unix)
-        .ok()?
-        .format(&time::format_description::well_known::Rfc3339)
-        .ok()
 }
 
 /// `gatehouse kubeconfig CONNECTION`: add (or replace) a cluster, user and context for the
@@ -267,8 +263,8 @@ mod tests {
         );
         assert_eq!(jwt_expiry("gh_abc_def"), None);
         assert_eq!(
-            rfc3339(1_700_000_000).as_deref(),
-            Some("2023-11-14T22:13:20Z")
+            gatehouse_pipeline::rfc3339(1_700_000_000_000),
+            "2023-11-14T22:13:20Z"
         );
     }
 }
