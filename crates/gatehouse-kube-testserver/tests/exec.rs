@@ -277,11 +277,12 @@ fn attach_reaches_the_pods_main_process() {
 
     // Without -i the client only follows what the main process prints.
     let (_running, lines) = kubectl.stream(&["attach", "web-0"]);
-    support::wait_until(WITHIN, "the attach", || server.sessions().len() == 2);
-    assert_eq!(
-        server.print_to_attached("default", "web-0", b"from main\n"),
-        1
-    );
+    // The session is recorded a moment before the attached client listens to the main
+    // process: print until exactly one client hears it.
+    support::wait_until(WITHIN, "the attach to listen", || {
+        server.print_to_attached("default", "web-0", b"from main\n") == 1
+    });
+    assert_eq!(server.sessions().len(), 2);
     support::wait_for_line(&lines, WITHIN, |l| l == "from main");
 
     if let Some(old) = versioned_kubectl(&binary, "1.27") {
