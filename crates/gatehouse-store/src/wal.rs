@@ -21,7 +21,9 @@
 //! rather than truncated: truncating 32 MiB took ~20 ms (with appends paused), and SQLite's
 //! `journal_size_limit` would truncate inside the commit that starts the WAL over, on the
 //! request path. Only a file that outgrew the bound anyway (a reader kept the WAL from being
-//! started over) is truncated, once, to give the space back.
+//! started over) is truncated, once, to give the space back — whatever the WAL holds by then:
+//! once the reader lets go, any commit after a checkpoint that copied everything back starts
+//! the WAL over in place, and a WAL that holds little may still sit in a file of any size.
 //!
 //! The checkpoint connection keeps `synchronous = NORMAL`, so SQLite fsyncs the WAL before
 //! copying it and the database file after, before the WAL may be started over: an event the
@@ -216,7 +218,8 @@ impl Keeper {
                 self.started_over_at = None;
             }
             let may_restart = self.retry_at.is_none_or(|at| now >= at);
-            if holds >= self.max_bytes / 2 && may_restart && !self.waiting_for_commit(holds) {
+            let due = holds >= self.max_bytes / 2 || self.file_outgrown();
+            if due && may_restart && !self.waiting_for_commit(holds) {
                 self.start_over(&writer, &syncer);
             } else if now.duration_since(self.last_passive) >= PASSIVE_EVERY
                 || holds - wal.copied.min(holds) >= self.max_bytes / COPY_BACK_AT_FRACTION
@@ -266,6 +269,15 @@ impl Keeper {
             .clamp(FASTEST_LOOK, SLOWEST_LOOK)
     }
 
+    /// Whether the WAL's file is larger than the bound: a reader kept the WAL from being
+    /// started over while appends went on. It is truncated the next time the WAL is started
+    /// over — also when another connection started it over in place meanwhile (a commit after
+    /// everything was copied back writes it from its beginning again), leaving a WAL that holds
+    /// little in a file that keeps the size it grew to.
+    fn file_outgrown(&self) -> bool {
+        std::fs::metadata(&self.file).is_ok_and(|file| file.len() > self.max_bytes)
+    }
+
     /// How many bytes of frames the WAL holds now (the file may be larger: it is overwritten
     /// from its beginning after each start over).
     fn holds(&self, syncer: &Syncer) -> Result<u64, String> {
@@ -295,8 +307,7 @@ impl Keeper {
                 break;
             }
         }
-        let outgrown = std::fs::metadata(&self.file).is_ok_and(|file| file.len() > self.max_bytes);
-        let mode = if outgrown {
+        let mode = if self.file_outgrown() {
             Mode::Truncate
         } else {
             Mode::Restart

@@ -169,6 +169,26 @@ fn watch_size(path: PathBuf, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<u
     })
 }
 
+/// Another process reading the store in one long transaction (an operator's `sqlite3`) while
+/// appends go on, so that the WAL must grow past twice `bound` to hold them: the reader, still
+/// in its transaction, how many requests were made and how large the WAL file grew.
+async fn grow_behind_a_reader(f: &Fixture, bound: u64) -> (rusqlite::Connection, u64, u64) {
+    let reader = rusqlite::Connection::open(f.db()).unwrap();
+    reader.execute_batch("BEGIN").unwrap();
+    let _: i64 = reader
+        .query_row("SELECT count(*) FROM audit_log", [], |row| row.get(0))
+        .unwrap();
+    let wal = f.wal();
+    let made = sessions(&f.log, 4, {
+        let wal = wal.clone();
+        move |n| size(&wal) > 2 * bound || n >= 40 * bound / 4096
+    })
+    .await;
+    let grown = size(&wal);
+    assert!(grown > 2 * bound, "{grown} bytes after {made} requests");
+    (reader, made, grown)
+}
+
 async fn assert_intact(f: &Fixture, events: u64) {
     f.log.flush().await.unwrap();
     let checkpoint = Checkpoint::read(&f.dir.path().join("audit.checkpoint")).unwrap();
@@ -211,22 +231,8 @@ async fn a_wal_a_reader_kept_from_starting_over_is_cut_back_under_its_bound_once
     let bound = 2 * MIB;
     let f = Fixture::new(bound).await;
 
-    // Another process reading the store in one long transaction (an operator's `sqlite3`).
-    let reader = rusqlite::Connection::open(f.db()).unwrap();
-    reader.execute_batch("BEGIN").unwrap();
-    let _: i64 = reader
-        .query_row("SELECT count(*) FROM audit_log", [], |row| row.get(0))
-        .unwrap();
-
-    // Appends go on meanwhile, and the WAL must grow to hold them.
+    let (reader, made, grown) = grow_behind_a_reader(&f, bound).await;
     let wal = f.wal();
-    let made = sessions(&f.log, 4, {
-        let wal = wal.clone();
-        move |n| size(&wal) > 2 * bound || n >= 40 * bound / 4096
-    })
-    .await;
-    let grown = size(&wal);
-    assert!(grown > 2 * bound, "{grown} bytes after {made} requests");
 
     reader.execute_batch("COMMIT").unwrap();
     drop(reader);
@@ -240,6 +246,40 @@ async fn a_wal_a_reader_kept_from_starting_over_is_cut_back_under_its_bound_once
     assert!(cut <= bound, "the WAL is still {cut} bytes (was {grown})");
 
     // And it keeps working as usual from then on.
+    let more = sessions(&f.log, 2, move |n| n >= 100).await;
+    assert_intact(&f, 2 * (made + more)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wal_file_that_outgrew_its_bound_is_truncated_even_after_another_writer_started_it_over()
+{
+    let bound = 2 * MIB;
+    let f = Fixture::new(bound).await;
+    let (other, made, grown) = grow_behind_a_reader(&f, bound).await;
+    let wal = f.wal();
+
+    // The other connection lets go, copies the WAL back and commits before the keeper gets to
+    // it: that commit writes the WAL from its beginning again, in place, so the WAL holds
+    // little while its file keeps the size it grew to.
+    other.execute_batch("COMMIT").unwrap();
+    other
+        .busy_timeout(Duration::from_secs(10))
+        .and_then(|()| other.execute_batch("PRAGMA wal_checkpoint(PASSIVE)"))
+        .unwrap();
+    other
+        .execute_batch("UPDATE schema_version SET version = version")
+        .unwrap();
+    drop(other);
+
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while size(&wal) > bound && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let cut = size(&wal);
+    assert!(
+        cut <= bound,
+        "the WAL file is still {cut} bytes (was {grown})"
+    );
     let more = sessions(&f.log, 2, move |n| n >= 100).await;
     assert_intact(&f, 2 * (made + more)).await;
 }
