@@ -653,6 +653,87 @@ async fn an_http2_rapid_reset_flood_ends_that_connection_and_the_listener_keeps_
 }
 
 #[tokio::test]
+async fn http2_header_floods_are_refused_and_nothing_reaches_the_cluster() {
+    let cluster = Cluster::start(&kubernetes_policy(), "");
+    let admin = cluster.gateway.key("ana", &["admins"]);
+    let flood = |fields: usize| (0..fields).map(|i| (format!("x-flood-{i}"), "f".repeat(500)));
+
+    // A complete header block four times the listener's 64 KiB: 431, and the stream refused.
+    let send = kube::h2_connection(&cluster).await;
+    let mut request = http::Request::get(format!(
+        "https://{}/c/cluster/api/v1/namespaces/default/pods",
+        cluster.address()
+    ))
+    .header("authorization", format!("Bearer {admin}"));
+    for (name, value) in flood(512) {
+        request = request.header(name, value);
+    }
+    let answered = tokio::time::timeout(Duration::from_secs(10), async {
+        let mut ready = send.clone().ready().await?;
+        let (answer, _) = ready.send_request(request.body(()).unwrap(), true)?;
+        answer.await
+    })
+    .await
+    .expect("the oversized header block was neither answered nor refused");
+    match answered {
+        Ok(answer) => assert_eq!(answer.status(), 431),
+        Err(error) => assert!(error.reason().is_some() || error.is_go_away(), "{error}"),
+    }
+
+    // A header block that never ends: CONTINUATION frames without END_HEADERS, far past the
+    // limit. The gateway sends GOAWAY (or closes) long before the client runs out of frames.
+    let mut raw = kube::raw_h2::RawH2::connect(&cluster).await;
+    let block = kube::raw_h2::request_block(&cluster.address(), "/c/cluster/api", &admin);
+    raw.frame(kube::raw_h2::HEADERS, 0, 1, &block)
+        .await
+        .unwrap();
+    let continuation: Vec<u8> = flood(30)
+        .flat_map(|(name, value)| kube::raw_h2::literal(&name, &value))
+        .collect();
+    let mut sent = 0;
+    while sent < 2_000
+        && raw
+            .frame(kube::raw_h2::CONTINUATION, 0, 1, &continuation)
+            .await
+            .is_ok()
+    {
+        sent += 1;
+    }
+    let frames = raw.frames_until_closed(Duration::from_secs(10)).await;
+    assert!(
+        sent < 2_000
+            || frames
+                .iter()
+                .any(|(kind, ..)| *kind == kube::raw_h2::GOAWAY),
+        "the gateway took {sent} CONTINUATION frames ({} KiB) and did not go away",
+        sent * continuation.len() / 1024
+    );
+    assert!(
+        !frames
+            .iter()
+            .any(|(kind, stream, _)| *kind == kube::raw_h2::HEADERS && *stream == 1),
+        "the endless header block was answered as a request"
+    );
+
+    let seen = cluster.server.requests();
+    assert!(
+        seen.is_empty(),
+        "nothing reached the cluster: {:?}",
+        seen.iter()
+            .map(|r| format!("{} {}", r.method, r.path))
+            .collect::<Vec<_>>()
+    );
+    // The listener still serves a well-formed request.
+    let mut fresh = kube::h2_connection(&cluster).await;
+    let request = http::Request::get(format!("https://{}/c/cluster/api", cluster.address()))
+        .header("authorization", format!("Bearer {admin}"))
+        .body(())
+        .unwrap();
+    let (answer, _) = fresh.send_request(request, true).unwrap();
+    assert_eq!(answer.await.unwrap().status(), 200);
+}
+
+#[tokio::test]
 async fn requests_abandoned_while_the_gateway_works_on_them_get_the_connection_cut() {
     // Each delete waits for an approval inside the gateway (wait mode): resetting it after the
     // gateway took it up abandons work the gateway started. A client doing that without end

@@ -6,6 +6,8 @@
 // Shared by several test binaries, each of which uses part of it.
 #![allow(dead_code)]
 
+pub mod raw_h2;
+
 use crate::support::{Gateway, Options, repo_root};
 use gatehouse_kube_testserver::TestApiServer;
 use std::path::PathBuf;
