@@ -254,7 +254,11 @@ pub fn with_header_block(wire: &[u8], block: &[u8]) -> Result<Vec<u8>, Attributi
     let fixed = match Frame::parse(wire)? {
         Frame::SynStream { .. } => HEADER + 10,
         Frame::SynReply { .. } | Frame::Headers { .. } => HEADER + 4,
-        _ => return Err(malformed("only SYN_STREAM, SYN_REPLY and HEADERS carry headers")),
+        _ => {
+            return Err(malformed(
+                "only SYN_STREAM, SYN_REPLY and HEADERS carry headers",
+            ));
+        }
     };
     let length = fixed - HEADER + block.len();
     if length > MAX_PAYLOAD {

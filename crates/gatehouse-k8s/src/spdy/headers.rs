@@ -338,11 +338,7 @@ mod tests {
     fn garbage_and_a_foreign_dictionary_are_refused() {
         assert!(Inflater::new().block(b"not zlib at all").is_err());
         // A zlib header naming dictionary 1.
-        assert!(
-            Inflater::new()
-                .block(&[0x78, 0xbb, 0, 0, 0, 1, 0])
-                .is_err()
-        );
+        assert!(Inflater::new().block(&[0x78, 0xbb, 0, 0, 0, 1, 0]).is_err());
         // Valid zlib, but a block whose count promises more than it holds.
         let mut deflater = Deflater::default();
         let mut block = deflater.block(&[]);

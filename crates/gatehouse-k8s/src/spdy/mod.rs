@@ -11,7 +11,7 @@ mod frame;
 mod headers;
 
 pub use frame::{
-    FLAG_FIN, Frame, FrameReader, INVALID_STREAM, MAX_PAYLOAD, REFUSED_STREAM, data, goaway,
-    ping, rst_stream, syn_reply, syn_stream, with_header_block,
+    FLAG_FIN, Frame, FrameReader, INVALID_STREAM, MAX_PAYLOAD, REFUSED_STREAM, data, goaway, ping,
+    rst_stream, syn_reply, syn_stream, with_header_block,
 };
 pub use headers::{Deflater, Headers, Inflater, MAX_HEADER_BLOCK, header};

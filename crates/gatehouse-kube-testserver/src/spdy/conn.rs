@@ -247,7 +247,10 @@ impl Reading {
                 return self.out.send(Out::Ping(id)).await.is_ok();
             }
             Frame::Headers { block, .. } => return self.inflater.block(block).is_ok(),
-            Frame::Ping { .. } | Frame::GoAway { .. } | Frame::SynReply { .. } | Frame::Other { .. } => {}
+            Frame::Ping { .. }
+            | Frame::GoAway { .. }
+            | Frame::SynReply { .. }
+            | Frame::Other { .. } => {}
         }
         true
     }
@@ -288,7 +291,10 @@ mod tests {
     }
 
     /// The next whole frame the server wrote.
-    async fn next_frame(from_server: &mut (impl AsyncRead + Unpin), reader: &mut FrameReader) -> Vec<u8> {
+    async fn next_frame(
+        from_server: &mut (impl AsyncRead + Unpin),
+        reader: &mut FrameReader,
+    ) -> Vec<u8> {
         loop {
             if let Some(wire) = reader.next_frame().unwrap() {
                 return wire;
