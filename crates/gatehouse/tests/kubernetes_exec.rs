@@ -188,6 +188,81 @@ fn exec_from_kubectl_1_27_goes_over_spdy_through_gatehouse() {
     assert_eq!(output, "one\ntwo\n", "{cast}");
 }
 
+/// `exec -it` from kubectl 1.27 (SPDY) in a terminal `script` gives it, of a size `stty`
+/// sets: kubectl sends the size on its resize stream, and the recording's asciicast starts at
+/// that size. The command waits until the API server has seen the size before it prints.
+#[test]
+fn a_terminal_exec_over_spdy_records_its_size() {
+    let Some(old) = versioned_kubectl("1.27") else {
+        return;
+    };
+    let cluster = Cluster::start(EXEC_POLICY, "");
+    let admin = cluster.gateway.key("ana", &["admins"]);
+    let wait = "while [ ! -e go ]; do sleep 0.05; done; echo in-tty";
+    let inner = cluster.kubectl_command(
+        &old,
+        &admin,
+        &["exec", "-it", "web-0", "--", "sh", "-c", wait],
+    );
+    let line = format!(
+        "stty cols 91 rows 17; {}",
+        std::iter::once(inner.get_program())
+            .chain(inner.get_args())
+            .map(|a| format!("'{}'", a.to_string_lossy()))
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+    let mut script = std::process::Command::new("script");
+    script
+        .args(["-qec", &line, "/dev/null"])
+        .envs(
+            inner
+                .get_envs()
+                .filter_map(|(k, v)| Some((k.to_owned(), v?.to_owned()))),
+        )
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut running = script.spawn().unwrap();
+    let _stdin_kept_open = running.stdin.take();
+    let size = gatehouse_kube_testserver::TerminalSize {
+        width: 91,
+        height: 17,
+    };
+    let started = std::time::Instant::now();
+    while !cluster
+        .server
+        .sessions()
+        .first()
+        .is_some_and(|s| s.resizes.contains(&size))
+    {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(20),
+            "the API server never saw the terminal size: {:#?}",
+            cluster.server.sessions()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let pod = cluster.server.pod_dir("default", "web-0").unwrap();
+    std::fs::write(pod.join("go"), "").unwrap();
+    assert!(
+        support::wait_or_kill(&mut running, std::time::Duration::from_secs(20)).is_some(),
+        "kubectl exec -it did not end"
+    );
+    let (_, casts) = replays(&cluster);
+    let cast = casts
+        .iter()
+        .find(|cast| cast.contains("in-tty"))
+        .unwrap_or_else(|| panic!("no asciicast with the output: {casts:#?}"));
+    let header: serde_json::Value = serde_json::from_str(cast.lines().next().unwrap()).unwrap();
+    assert_eq!(
+        (header["width"].as_u64(), header["height"].as_u64()),
+        (Some(91), Some(17)),
+        "{cast}"
+    );
+    assert!(cast.contains("\"r\",\"91x17\""), "{cast}");
+}
+
 #[test]
 fn revoking_the_identity_ends_its_running_exec() {
     let cluster = Cluster::start(EXEC_POLICY, "");
