@@ -11,7 +11,8 @@
 //!   and bounded reads of request bodies that must be decided on.
 //! - [`route`]: the `/c/CONNECTION/...` path prefix a client names its connection with.
 //! - [`upgrade`]: HTTP/1.1 upgrades (WebSocket, SPDY) joined end to end once both sides
-//!   switched, watched by a tap for recordings, ended by a cut.
+//!   switched, watched by a tap (for recordings, and decisions inside the stream that may
+//!   hold, drop or answer what crosses), ended by a cut.
 //! - [`upstream`]: a pooled HTTP/1.1 client to one target over TLS (its CA, optionally a client
 //!   certificate), streaming both ways.
 

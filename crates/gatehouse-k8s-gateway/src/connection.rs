@@ -4,13 +4,18 @@
 //! withdraws it end by cutting the whole connection — a `kubectl get -w` stops at once.
 
 use crate::answer::{self, Refusal};
+use crate::exec_tap::ExecTap;
 use crate::forward;
 use crate::gateway::{KubeGateway, KubeTarget};
+use crate::ports::PortDecisions;
 use crate::request::KubeRequest;
+use crate::spdy_tap::SpdyTap;
+use crate::stream_record::StreamRecord;
 use bytes::Bytes;
 use gatehouse_core::{Action, SecretString};
 use gatehouse_http::body::ProxyBody;
 use gatehouse_http::listener::{ClientConnection, HttpConnection};
+use gatehouse_http::upgrade::StreamTap;
 use gatehouse_pipeline::{Authenticated, Decision, SessionContext};
 use gatehouse_session::{EndedBy, Endings};
 use hyper::body::Incoming;
@@ -151,6 +156,12 @@ impl KubeConnection {
             hex::encode(Sha256::digest(&body)),
             patch,
         );
+        let query_ports = if kube_request.attributes().action() == "k8s:portforward" {
+            crate::ports::query_ports(&kube_request.attributes().query)
+                .map_err(|why| answer::bad_request(&format!("refused port-forward: {why}")))?
+        } else {
+            Vec::new()
+        };
         let permit = crate::decide::permit(
             &self.gateway.pipeline,
             &session.context,
@@ -162,33 +173,40 @@ impl KubeConnection {
         let started = Instant::now();
         let recorder = session.context.recorder.clone();
         let request_number = recorder.as_ref().and_then(|r| r.request_number(seq));
-        let upgrade = upgrade.map(|(protocol, on_upgrade)| forward::ClientUpgrade {
-            tap: recorder
-                .clone()
-                .zip(request_number)
-                .map(|(recorder, number)| {
-                    let websocket = protocol.eq_ignore_ascii_case("websocket");
-                    Arc::new(crate::exec_tap::ExecTap::new(recorder, number, websocket))
-                        as Arc<dyn gatehouse_http::upgrade::StreamTap>
-                }),
-            protocol,
-            on_upgrade,
-            cut: self.client.cut.clone(),
-            relays: self.relays.clone(),
-        });
         let method = parts.method.to_string();
         let request_bytes = u64::try_from(body.len()).unwrap_or(u64::MAX);
-        let forwarded = forward::forward(forward::Forward {
-            target: &target,
-            identity: &session.context.identity,
-            parts,
-            upstream_target: &upstream_target,
-            body,
-            request: &kube_request,
-            masking: (!session.unmasked).then_some(&self.gateway.masking),
-            upgrade,
-        })
-        .await;
+        let forwarded = match self
+            .decide_ports(&session.context, &kube_request, &query_ports)
+            .await
+        {
+            Err(refusal) => Err(refusal),
+            Ok(()) => {
+                let upgrade = upgrade.map(|(protocol, on_upgrade)| forward::ClientUpgrade {
+                    tap: self.tap(
+                        &session.context,
+                        &kube_request,
+                        &protocol,
+                        &parts.headers,
+                        request_number,
+                    ),
+                    protocol,
+                    on_upgrade,
+                    cut: self.client.cut.clone(),
+                    relays: self.relays.clone(),
+                });
+                forward::forward(forward::Forward {
+                    target: &target,
+                    identity: &session.context.identity,
+                    parts,
+                    upstream_target: &upstream_target,
+                    body,
+                    request: &kube_request,
+                    masking: (!session.unmasked).then_some(&self.gateway.masking),
+                    upgrade,
+                })
+                .await
+            }
+        };
         let outcome = forward::outcome(&forwarded, started);
         if let (Some(recorder), Some(number)) = (&recorder, request_number) {
             recorder.record(forward::exchange(
@@ -211,6 +229,61 @@ impl KubeConnection {
             }],
         );
         forwarded
+    }
+
+    /// Decide each port a WebSocket port-forward names in its query; the first refused
+    /// refuses the request.
+    async fn decide_ports(
+        &self,
+        context: &SessionContext,
+        request: &KubeRequest,
+        ports: &[u16],
+    ) -> Result<(), Refusal> {
+        for port in ports {
+            crate::ports::decide(
+                &self.gateway,
+                context,
+                request,
+                *port,
+                self.gateway.limits.approval_wait,
+            )
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// What watches an upgraded stream: the WebSocket exec tap when it is recorded; for SPDY
+    /// (plain or inside WebSocket), the SPDY tap when it is recorded or is a port-forward,
+    /// whose ports it decides.
+    fn tap(
+        &self,
+        context: &SessionContext,
+        request: &KubeRequest,
+        protocol: &str,
+        headers: &hyper::HeaderMap,
+        request_number: Option<u64>,
+    ) -> Option<Arc<dyn StreamTap>> {
+        let record = context
+            .recorder
+            .clone()
+            .zip(request_number)
+            .map(|(recorder, number)| StreamRecord::new(recorder, number));
+        let websocket = protocol.eq_ignore_ascii_case("websocket");
+        let tunnelled = websocket && offers_spdy_tunnel(headers);
+        if websocket && !tunnelled {
+            return record.map(|record| Arc::new(ExecTap::new(record)) as Arc<dyn StreamTap>);
+        }
+        let ports = (request.attributes().action() == "k8s:portforward").then(|| {
+            Box::new(PortDecisions::new(
+                self.gateway.clone(),
+                context.clone(),
+                request.clone(),
+            )) as Box<dyn crate::ports::PortGate>
+        });
+        if record.is_none() && ports.is_none() {
+            return None;
+        }
+        Some(Arc::new(SpdyTap::new(record, ports, tunnelled)))
     }
 
     /// The bearer token's identity; anything else is one generic 401.
@@ -356,6 +429,22 @@ impl KubeConnection {
         sessions.insert(key, session.clone());
         Ok(session)
     }
+}
+
+/// Whether a WebSocket upgrade offers SPDY tunnelled in its messages (kubectl 1.31 and later
+/// port-forward so). Should the API server choose another subprotocol, the SPDY tap cannot
+/// read the messages and ends the stream.
+fn offers_spdy_tunnel(headers: &hyper::HeaderMap) -> bool {
+    headers
+        .get_all("sec-websocket-protocol")
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .any(|protocol| {
+            protocol
+                .trim()
+                .eq_ignore_ascii_case("SPDY/3.1+portforward.k8s.io")
+        })
 }
 
 /// `(connection, rest of the path)`, or a 404 that says how to name a connection.

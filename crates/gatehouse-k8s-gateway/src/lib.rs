@@ -15,6 +15,10 @@
 //!    values (and what the detectors find in ConfigMaps and pods) masked, as it streams, for
 //!    identities that may not see them unmasked.
 //!
+//! exec, attach and port-forward streams (WebSocket, SPDY/3.1, SPDY inside WebSocket) are
+//! read as they are relayed: exec and attach into the recording's terminal events, and each
+//! port of a port-forward decided on its own (`exec_tap`, `spdy_tap`, `ports`).
+//!
 //! A client connection holds one session per token it presents: `connect` is decided once,
 //! revocation, token expiry and a policy that withdraws `connect` cut the connection (ending
 //! a `kubectl get -w` at once).
@@ -25,8 +29,12 @@ mod decide;
 mod exec_tap;
 mod forward;
 mod gateway;
+mod ports;
 mod request;
 mod secrets;
+mod spdy_tap;
+mod stream_record;
+mod websocket_frames;
 
 pub use gatehouse_k8s::{K8S_PROTOCOL, KUBERNETES};
 pub use gateway::{Impersonation, KubeGateway, KubeLimits, KubeTarget, UpstreamCredential};

@@ -17,6 +17,8 @@ pub struct KubeRequest {
     context: StatementContext,
     patch: Option<PatchSummary>,
     exec: Option<ExecRequest>,
+    /// The one port of a port-forward decided on its own.
+    port: Option<u16>,
 }
 
 impl KubeRequest {
@@ -54,6 +56,17 @@ impl KubeRequest {
             attributes,
             patch,
             exec,
+            port: None,
+        }
+    }
+
+    /// The same port-forward request, decided for its stream to `port` alone: audited as
+    /// `METHOD target port N`.
+    pub fn for_port(&self, port: u16) -> KubeRequest {
+        KubeRequest {
+            text: format!("{} port {port}", self.text),
+            port: Some(port),
+            ..self.clone()
         }
     }
 
@@ -111,7 +124,7 @@ impl ProtocolRequest for KubeRequest {
             ),
             None => Default::default(),
         };
-        vec![
+        let mut attributes = vec![
             ("path", text(&request.path)),
             ("verb", text(&request.verb)),
             ("group", text(&request.api_group)),
@@ -128,6 +141,10 @@ impl ProtocolRequest for KubeRequest {
             ("command", Attribute::String(command)),
             ("program", Attribute::String(program)),
             ("args", Attribute::Set(args)),
-        ]
+        ];
+        if let Some(port) = self.port {
+            attributes.push(("port", Attribute::Long(i64::from(port))));
+        }
+        attributes
     }
 }

@@ -1,5 +1,6 @@
-//! The one error type of the crate: every request the gateway refuses to attribute, and every
-//! patch body it cannot summarise, each message saying what was wrong. All of them are the
+//! The one error type of the crate: every request the gateway refuses to attribute, every
+//! patch body it cannot summarise and every SPDY frame it cannot read, each message saying
+//! what was wrong. All of them are the
 //! client's fault (a `400 Bad Request` to Kubernetes clients) except where a variant says so.
 
 /// Where in a request target a refused byte sequence was found.
@@ -74,4 +75,12 @@ pub enum AttributionError {
     TooManyPatchPaths(usize),
     #[error("the patch's field paths, repeats included, add up to more than {0} bytes")]
     PatchPathsTooLarge(usize),
+    #[error("a SPDY frame of {len} bytes is longer than the {max} bytes accepted")]
+    SpdyFrameTooLarge { len: usize, max: usize },
+    #[error("malformed SPDY frame: {0}")]
+    SpdyMalformed(String),
+    #[error("a SPDY header block cannot be read: {0}")]
+    SpdyHeaderBlock(String),
+    #[error("a SPDY header block inflates to more than {0} bytes")]
+    SpdyHeadersTooLarge(usize),
 }

@@ -12,6 +12,8 @@
 //!   apply patch touches.
 //! - [`exec_request`]: an exec's container, streams and command as `command`, `program`, `args`.
 //! - [`status`]: the `Status` object Kubernetes clients expect in an error response.
+//! - [`spdy`]: SPDY/3.1 frames and header blocks, for reading the exec, attach and
+//!   port-forward streams kubectl opens over SPDY.
 //!
 //! # The path the gateway forwards
 //!
@@ -79,6 +81,7 @@ mod patch_paths;
 mod path;
 mod query;
 mod schema;
+pub mod spdy;
 mod status;
 
 pub use attribution::{RequestAttributes, attribute};

@@ -78,6 +78,9 @@ pub struct StreamSession {
     pub failure: Option<String>,
     /// The ports asked for in the query (port-forward over WebSocket's `ports`).
     pub ports: Vec<u16>,
+    /// The port of every stream a SPDY port-forward opened (data and error streams alike,
+    /// paired or not), in order.
+    pub stream_ports: Vec<u16>,
     pub forwards: Vec<Forward>,
     /// Whether the connection has ended.
     pub ended: bool,
@@ -102,6 +105,7 @@ impl StreamSession {
             exit_code: None,
             failure: None,
             ports: Vec::new(),
+            stream_ports: Vec::new(),
             forwards: Vec::new(),
             ended: false,
         }

@@ -13,7 +13,7 @@
 mod kube;
 mod support;
 
-use kube::{Cluster, shown, versioned_kubectls};
+use kube::{Cluster, shown, versioned_kubectl};
 
 /// Admins may exec `sh` and `cat` without an approval; nobody else may exec at all.
 const EXEC_POLICY: &str = r#"
@@ -73,6 +73,24 @@ fn exec_runs_through_gatehouse_over_websocket_and_spdy_and_is_recorded() {
     assert!(execs.iter().all(|e| e["decision"] == "allow"));
 
     // The WebSocket exec's streams are in the recording, and export as asciicast.
+    let (timelines, casts) = replays(&cluster);
+    assert!(
+        timelines
+            .iter()
+            .any(|t| t.contains("k8s:exec") && t.contains("out") && t.contains("err")),
+        "{timelines:#?}"
+    );
+    assert!(
+        casts.iter().any(|cast| cast.starts_with("{\"")
+            && cast.contains("[")
+            && cast.contains("\"o\",\"out\\n\"")),
+        "{casts:#?}"
+    );
+}
+
+/// Each recorded session of the `cluster` connection as `sessions replay` shows it, and as
+/// its asciicast export.
+fn replays(cluster: &Cluster) -> (Vec<String>, Vec<String>) {
     let listed = cluster
         .gateway
         .cli(&["sessions", "list", "--output", "json"]);
@@ -85,33 +103,16 @@ fn exec_runs_through_gatehouse_over_websocket_and_spdy_and_is_recorded() {
         .map(|s| s["session"].as_str().unwrap().to_owned())
         .collect();
     assert!(!ids.is_empty(), "{sessions}");
-    let timelines: Vec<String> = ids
+    let replay = |args: &[&str]| text(&cluster.gateway.cli(args).stdout);
+    let timelines = ids
         .iter()
-        .map(|id| text(&cluster.gateway.cli(&["sessions", "replay", id]).stdout))
+        .map(|id| replay(&["sessions", "replay", id]))
         .collect();
-    assert!(
-        timelines
-            .iter()
-            .any(|t| t.contains("k8s:exec") && t.contains("out") && t.contains("err")),
-        "{timelines:#?}"
-    );
-    let casts: Vec<String> = ids
+    let casts = ids
         .iter()
-        .map(|id| {
-            text(
-                &cluster
-                    .gateway
-                    .cli(&["sessions", "replay", id, "--asciicast"])
-                    .stdout,
-            )
-        })
+        .map(|id| replay(&["sessions", "replay", id, "--asciicast"]))
         .collect();
-    assert!(
-        casts.iter().any(|cast| cast.starts_with("{\"")
-            && cast.contains("[")
-            && cast.contains("\"o\",\"out\\n\"")),
-        "{casts:#?}"
-    );
+    (timelines, casts)
 }
 
 #[test]
@@ -145,24 +146,13 @@ fn exec_is_refused_before_it_reaches_the_pod_unless_policy_permits_its_program()
 
 #[test]
 fn exec_from_kubectl_1_27_goes_over_spdy_through_gatehouse() {
-    let Some(old) = versioned_kubectls()
-        .into_iter()
-        .find(|k| k.to_string_lossy().ends_with("kubectl.1.27"))
-    else {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI has kubectl.1.27 beside gcloud"
-        );
+    let Some(old) = versioned_kubectl("1.27") else {
         return;
     };
     let cluster = Cluster::start(EXEC_POLICY, "");
     let admin = cluster.gateway.key("ana", &["admins"]);
     let output = cluster
-        .kubectl_command(
-            old.to_str().unwrap(),
-            &admin,
-            &["exec", "-i", "web-0", "--", "cat"],
-        )
+        .kubectl_command(&old, &admin, &["exec", "-i", "web-0", "--", "cat"])
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
@@ -175,6 +165,102 @@ fn exec_from_kubectl_1_27_goes_over_spdy_through_gatehouse() {
         .unwrap();
     assert_eq!(text(&output.stdout), "one\ntwo\n", "{}", shown(&output));
     assert!(output.status.success(), "{}", shown(&output));
+
+    // The SPDY streams were read: what was typed and what came back are in the recording.
+    let (timelines, casts) = replays(&cluster);
+    assert!(
+        timelines
+            .iter()
+            .any(|t| t.contains("in   one") && t.contains("out  one")),
+        "{timelines:#?}"
+    );
+    let cast = casts
+        .iter()
+        .find(|cast| cast.contains("\"i\",\"one\\ntwo\\n\""))
+        .unwrap_or_else(|| panic!("no asciicast with the input: {casts:#?}"));
+    let output: String = cast
+        .lines()
+        .skip(1)
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .filter(|event| event[1] == "o")
+        .map(|event| event[2].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(output, "one\ntwo\n", "{cast}");
+}
+
+/// `exec -it` from kubectl 1.27 (SPDY) in a terminal `script` gives it, of a size `stty`
+/// sets: kubectl sends the size on its resize stream, and the recording's asciicast starts at
+/// that size. The command waits until the API server has seen the size before it prints.
+#[test]
+fn a_terminal_exec_over_spdy_records_its_size() {
+    let Some(old) = versioned_kubectl("1.27") else {
+        return;
+    };
+    let cluster = Cluster::start(EXEC_POLICY, "");
+    let admin = cluster.gateway.key("ana", &["admins"]);
+    let wait = "while [ ! -e go ]; do sleep 0.05; done; echo in-tty";
+    let inner = cluster.kubectl_command(
+        &old,
+        &admin,
+        &["exec", "-it", "web-0", "--", "sh", "-c", wait],
+    );
+    let line = format!(
+        "stty cols 91 rows 17; {}",
+        std::iter::once(inner.get_program())
+            .chain(inner.get_args())
+            .map(|a| format!("'{}'", a.to_string_lossy()))
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+    let mut script = std::process::Command::new("script");
+    script
+        .args(["-qec", &line, "/dev/null"])
+        .envs(
+            inner
+                .get_envs()
+                .filter_map(|(k, v)| Some((k.to_owned(), v?.to_owned()))),
+        )
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut running = script.spawn().unwrap();
+    let _stdin_kept_open = running.stdin.take();
+    let size = gatehouse_kube_testserver::TerminalSize {
+        width: 91,
+        height: 17,
+    };
+    let started = std::time::Instant::now();
+    while !cluster
+        .server
+        .sessions()
+        .first()
+        .is_some_and(|s| s.resizes.contains(&size))
+    {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(20),
+            "the API server never saw the terminal size: {:#?}",
+            cluster.server.sessions()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let pod = cluster.server.pod_dir("default", "web-0").unwrap();
+    std::fs::write(pod.join("go"), "").unwrap();
+    assert!(
+        support::wait_or_kill(&mut running, std::time::Duration::from_secs(20)).is_some(),
+        "kubectl exec -it did not end"
+    );
+    let (_, casts) = replays(&cluster);
+    let cast = casts
+        .iter()
+        .find(|cast| cast.contains("in-tty"))
+        .unwrap_or_else(|| panic!("no asciicast with the output: {casts:#?}"));
+    let header: serde_json::Value = serde_json::from_str(cast.lines().next().unwrap()).unwrap();
+    assert_eq!(
+        (header["width"].as_u64(), header["height"].as_u64()),
+        (Some(91), Some(17)),
+        "{cast}"
+    );
+    assert!(cast.contains("\"r\",\"91x17\""), "{cast}");
 }
 
 #[test]
@@ -255,12 +341,13 @@ fn port_forward_is_decided_then_relayed_to_the_pod() {
     assert_eq!(echoed, "hello through gatehouse\n");
     let _ = forward.kill();
     let _ = forward.wait();
-    assert_eq!(
-        cluster
-            .audited("k8s:portforward")
-            .iter()
-            .filter(|e| e["decision"] == "allow")
-            .count(),
-        1
-    );
+    // The request, then its port.
+    let statements: Vec<_> = cluster
+        .audited("k8s:portforward")
+        .iter()
+        .filter(|e| e["decision"] == "allow")
+        .map(|e| e["statement"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(statements.len(), 2, "{statements:#?}");
+    assert!(statements[1].ends_with(" port 8080"), "{statements:#?}");
 }

@@ -33,6 +33,9 @@ pub async fn serve(
             .header("port")
             .and_then(|p| p.parse::<u16>().ok())
             .filter(|p| *p > 0);
+        if let Some(port) = port {
+            recorder.update(|s| s.stream_ports.push(port));
+        }
         let kind = stream.header("streamtype").unwrap_or_default().to_owned();
         let (Some(port), "error" | "data") = (port, kind.as_str()) else {
             stream.writer.reset().await;

@@ -4,14 +4,13 @@
 //! data. PINGs are answered, RST_STREAM and FIN end a stream's incoming data, and closing says
 //! GOAWAY and waits a while for the client to hang up, as kubelet's end of a session does.
 
-use super::frame::{self, Frame};
-use super::headers::{Deflater, Headers, Inflater};
 use bytes::Bytes;
+use gatehouse_k8s::spdy::{self as frame, Deflater, Frame, FrameReader, Headers, Inflater};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadHalf, WriteHalf};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadHalf, WriteHalf};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
@@ -40,10 +39,7 @@ pub struct Stream {
 
 impl Stream {
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
+        frame::header(&self.headers, name)
     }
 }
 
@@ -159,30 +155,70 @@ async fn read_frames<S: AsyncRead>(
     opened: mpsc::Sender<Stream>,
     last_stream: Arc<AtomicU32>,
 ) {
-    let mut inflater = Inflater::new();
-    let mut streams: HashMap<u32, mpsc::Sender<Event>> = HashMap::new();
-    while let Ok(Some(frame)) = frame::read(&mut read).await {
+    let mut reader = FrameReader::new(frame::MAX_PAYLOAD);
+    let mut buffer = vec![0; CHUNK];
+    let mut state = Reading {
+        inflater: Inflater::new(),
+        streams: HashMap::new(),
+        out,
+        opened,
+        last_stream,
+    };
+    loop {
+        match read.read(&mut buffer).await {
+            Ok(0) | Err(_) => return,
+            Ok(read) => reader.push(buffer.get(..read).unwrap_or_default()),
+        }
+        loop {
+            let wire = match reader.next_frame() {
+                Ok(Some(wire)) => wire,
+                Ok(None) => break,
+                Err(_) => return,
+            };
+            let Ok(frame) = Frame::parse(&wire) else {
+                return;
+            };
+            if !state.frame(frame).await {
+                return;
+            }
+        }
+    }
+}
+
+/// What the reading task keeps across frames.
+struct Reading {
+    inflater: Inflater,
+    streams: HashMap<u32, mpsc::Sender<Event>>,
+    out: mpsc::Sender<Out>,
+    opened: mpsc::Sender<Stream>,
+    last_stream: Arc<AtomicU32>,
+}
+
+impl Reading {
+    /// Act on one frame; false when nothing more can be read or answered.
+    async fn frame(&mut self, frame: Frame<'_>) -> bool {
         match frame {
             Frame::SynStream { stream, fin, block } => {
-                let Ok(headers) = inflater.block(&block) else {
+                let Ok(headers) = self.inflater.block(block) else {
                     // The compression context is lost: nothing more can be read.
-                    return;
+                    return false;
                 };
-                last_stream.fetch_max(stream, Ordering::Relaxed);
+                self.last_stream.fetch_max(stream, Ordering::Relaxed);
                 let (events, received) = mpsc::channel(64);
-                if out.send(Out::Reply(stream)).await.is_err() {
-                    return;
+                if self.out.send(Out::Reply(stream)).await.is_err() {
+                    return false;
                 }
                 if fin {
                     let _ = events.send(Event::End).await;
                 } else {
-                    streams.insert(stream, events);
+                    self.streams.insert(stream, events);
                 }
                 let writer = StreamWriter {
                     stream,
-                    out: out.clone(),
+                    out: self.out.clone(),
                 };
-                let _ = opened
+                let _ = self
+                    .opened
                     .send(Stream {
                         headers,
                         events: received,
@@ -191,34 +227,32 @@ async fn read_frames<S: AsyncRead>(
                     .await;
             }
             Frame::Data { stream, fin, data } => {
-                let Some(events) = streams.get(&stream) else {
-                    continue;
+                let Some(events) = self.streams.get(&stream) else {
+                    return true;
                 };
                 if !data.is_empty() {
-                    let _ = events.send(Event::Data(data)).await;
+                    let _ = events.send(Event::Data(Bytes::copy_from_slice(data))).await;
                 }
-                if fin && let Some(events) = streams.remove(&stream) {
+                if fin && let Some(events) = self.streams.remove(&stream) {
                     let _ = events.send(Event::End).await;
                 }
             }
-            Frame::RstStream { stream } => {
-                if let Some(events) = streams.remove(&stream) {
+            Frame::RstStream { stream, .. } => {
+                if let Some(events) = self.streams.remove(&stream) {
                     let _ = events.send(Event::Reset).await;
                 }
             }
             // Client pings have odd ids; an even one would answer a ping this side never sends.
             Frame::Ping { id } if id % 2 == 1 => {
-                if out.send(Out::Ping(id)).await.is_err() {
-                    return;
-                }
+                return self.out.send(Out::Ping(id)).await.is_ok();
             }
-            Frame::Headers { block } => {
-                if inflater.block(&block).is_err() {
-                    return;
-                }
-            }
-            Frame::Ping { .. } | Frame::GoAway | Frame::Ignored => {}
+            Frame::Headers { block, .. } => return self.inflater.block(block).is_ok(),
+            Frame::Ping { .. }
+            | Frame::GoAway { .. }
+            | Frame::SynReply { .. }
+            | Frame::Other { .. } => {}
         }
+        true
     }
 }
 
@@ -253,11 +287,23 @@ mod tests {
             0x4d, 0xcc, 0x85, 0x16, 0x25, 0xac, 0xa9, 0xa0, 0x80, 0xc6, 0x52, 0xc6, 0x70, 0x21,
             0x1c, 0x07, 0x00, 0x00, 0x00, 0xff, 0xff,
         ];
-        let length = u8::try_from(10 + block.len()).unwrap();
-        let mut frame = vec![0x80, 0x03, 0x00, 0x01, 0x00, 0x00, 0x00, length];
-        frame.extend_from_slice(&[0, 0, 0, 1, 0, 0, 0, 0, 0, 0]);
-        frame.extend_from_slice(&block);
-        frame
+        frame::syn_stream(1, false, &block)
+    }
+
+    /// The next whole frame the server wrote.
+    async fn next_frame(
+        from_server: &mut (impl AsyncRead + Unpin),
+        reader: &mut FrameReader,
+    ) -> Vec<u8> {
+        loop {
+            if let Some(wire) = reader.next_frame().unwrap() {
+                return wire;
+            }
+            let mut buffer = [0; 512];
+            let read = from_server.read(&mut buffer).await.unwrap();
+            assert!(read > 0, "the server hung up");
+            reader.push(&buffer[..read]);
+        }
     }
 
     #[tokio::test]
@@ -282,38 +328,29 @@ mod tests {
         assert_eq!(stream.events.recv().await, Some(Event::End));
         assert_eq!(stream.events.recv().await, None);
 
-        // The SYN_REPLY (read here as an ignored frame), then the ping's echo.
-        let reply = frame::read(&mut from_server).await.unwrap();
-        assert_eq!(reply, Some(Frame::Ignored));
-        let echo = frame::read(&mut from_server).await.unwrap();
-        assert_eq!(echo, Some(Frame::Ping { id: 1 }));
+        // The SYN_REPLY, then the ping's echo.
+        let mut reader = FrameReader::new(frame::MAX_PAYLOAD);
+        let reply = next_frame(&mut from_server, &mut reader).await;
+        assert!(matches!(
+            Frame::parse(&reply).unwrap(),
+            Frame::SynReply { stream: 1, .. }
+        ));
+        let echo = next_frame(&mut from_server, &mut reader).await;
+        assert_eq!(Frame::parse(&echo).unwrap(), Frame::Ping { id: 1 });
 
         stream.writer.write(Bytes::from_static(b"out")).await;
         stream.writer.finish().await;
-        let data = frame::read(&mut from_server).await.unwrap();
-        assert_eq!(
-            data,
-            Some(Frame::Data {
-                stream: 1,
-                fin: false,
-                data: Bytes::from_static(b"out")
-            })
-        );
-        let fin = frame::read(&mut from_server).await.unwrap();
-        assert_eq!(
-            fin,
-            Some(Frame::Data {
-                stream: 1,
-                fin: true,
-                data: Bytes::new()
-            })
-        );
+        let data = next_frame(&mut from_server, &mut reader).await;
+        assert_eq!(data, frame::data(1, false, b"out"));
+        let fin = next_frame(&mut from_server, &mut reader).await;
+        assert_eq!(fin, frame::data(1, true, b""));
         drop(stream);
         to_server.shutdown().await.unwrap();
         conn.close().await;
-        assert_eq!(
-            frame::read(&mut from_server).await.unwrap(),
-            Some(Frame::GoAway)
-        );
+        let goaway = next_frame(&mut from_server, &mut reader).await;
+        assert!(matches!(
+            Frame::parse(&goaway).unwrap(),
+            Frame::GoAway { .. }
+        ));
     }
 }

@@ -138,6 +138,20 @@ pub fn shown(output: &Output) -> String {
     )
 }
 
+/// `kubectl.VERSION` (`1.27`), when it is installed beside gcloud; CI must have it.
+pub fn versioned_kubectl(version: &str) -> Option<String> {
+    let name = format!("kubectl.{version}");
+    let found = versioned_kubectls()
+        .into_iter()
+        .find(|path| path.file_name().is_some_and(|file| *file == *name))
+        .map(|path| path.to_string_lossy().into_owned());
+    assert!(
+        found.is_some() || std::env::var_os("CI").is_none(),
+        "CI has {name} beside gcloud"
+    );
+    found
+}
+
 /// The versioned kubectl binaries installed beside gcloud (`kubectl.1.27` …).
 pub fn versioned_kubectls() -> Vec<PathBuf> {
     let Ok(gcloud) = which("gcloud") else {

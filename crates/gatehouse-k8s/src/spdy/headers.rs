@@ -9,15 +9,19 @@
 //! which Go's reader accepts, and nothing here needs it smaller.
 
 use super::dictionary;
+use crate::AttributionError;
 use miniz_oxide::inflate::TINFLStatus;
 use miniz_oxide::inflate::core::{DecompressorOxide, decompress, inflate_flags};
 
-/// Names and values in the order the block carries them; a value holding several values
-/// separated by NUL is split into one pair each.
+/// Names (lowercased) and values in the order the block carries them; a value holding several
+/// values separated by NUL is split into one pair each.
 pub type Headers = Vec<(String, String)>;
 
 /// The inflate window: the deflate maximum, a power of two as a wrapping window must be.
 const WINDOW: usize = 32 * 1024;
+/// The most one header block may inflate to: kubectl's are a few hundred bytes, and a block
+/// that inflates further (a compression bomb) is refused before it is held.
+pub const MAX_HEADER_BLOCK: usize = 64 * 1024;
 
 /// The receiving side's decompression context.
 pub struct Inflater {
@@ -29,7 +33,15 @@ pub struct Inflater {
     header_done: bool,
 }
 
+impl Default for Inflater {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl Inflater {
+    /// A context at the start of a direction's zlib stream, its history holding the
+    /// dictionary.
     pub fn new() -> Self {
         let dictionary = dictionary::bytes();
         let mut window = vec![0; WINDOW];
@@ -46,7 +58,7 @@ impl Inflater {
     }
 
     /// Inflate one frame's compressed block and parse the headers in it.
-    pub fn block(&mut self, compressed: &[u8]) -> Result<Headers, String> {
+    pub fn block(&mut self, compressed: &[u8]) -> Result<Headers, AttributionError> {
         let deflated = self.skip_zlib_header(compressed)?;
         let plain = self.inflate(deflated)?;
         decode(&plain)
@@ -54,7 +66,7 @@ impl Inflater {
 
     /// The zlib header opens the first block only; it must name the SPDY dictionary if it
     /// names one.
-    fn skip_zlib_header<'a>(&mut self, mut rest: &'a [u8]) -> Result<&'a [u8], String> {
+    fn skip_zlib_header<'a>(&mut self, mut rest: &'a [u8]) -> Result<&'a [u8], AttributionError> {
         while !self.header_done {
             let needed = match self.header.get(1) {
                 Some(flags) if flags & 0x20 != 0 => 6,
@@ -74,23 +86,23 @@ impl Inflater {
         Ok(rest)
     }
 
-    fn check_zlib_header(&self) -> Result<(), String> {
+    fn check_zlib_header(&self) -> Result<(), AttributionError> {
         let [cmf, flags, id @ ..] = self.header.as_slice() else {
-            return Err("header block too short for a zlib header".into());
+            return Err(bad_block("it is too short for a zlib header"));
         };
         if cmf & 0x0f != 8 || (u16::from(*cmf) << 8 | u16::from(*flags)) % 31 != 0 {
-            return Err("header block is not a zlib stream".into());
+            return Err(bad_block("it is not a zlib stream"));
         }
         match <[u8; 4]>::try_from(id) {
-            Ok(id) if u32::from_be_bytes(id) != dictionary::id() => Err(format!(
-                "header block names dictionary {:#x}, not SPDY/3's",
+            Ok(id) if u32::from_be_bytes(id) != dictionary::id() => Err(bad_block(&format!(
+                "it names dictionary {:#x}, not SPDY/3's",
                 u32::from_be_bytes(id)
-            )),
+            ))),
             _ => Ok(()),
         }
     }
 
-    fn inflate(&mut self, mut input: &[u8]) -> Result<Vec<u8>, String> {
+    fn inflate(&mut self, mut input: &[u8]) -> Result<Vec<u8>, AttributionError> {
         let mut plain = Vec::new();
         loop {
             let (status, read, written) = decompress(
@@ -102,14 +114,20 @@ impl Inflater {
             );
             let end = self.position + written;
             plain.extend_from_slice(self.window.get(self.position..end).unwrap_or_default());
+            if plain.len() > MAX_HEADER_BLOCK {
+                return Err(AttributionError::SpdyHeadersTooLarge(MAX_HEADER_BLOCK));
+            }
             self.position = end % WINDOW;
             input = input.get(read..).unwrap_or_default();
             match status {
                 TINFLStatus::HasMoreOutput => {}
                 TINFLStatus::NeedsMoreInput if input.is_empty() => return Ok(plain),
+                TINFLStatus::NeedsMoreInput if read == 0 && written == 0 => {
+                    return Err(bad_block("it does not inflate"));
+                }
                 TINFLStatus::NeedsMoreInput => {}
-                TINFLStatus::Done => return Err("header compression stream ended".into()),
-                failed => return Err(format!("header block does not inflate: {failed:?}")),
+                TINFLStatus::Done => return Err(bad_block("the compression stream ended")),
+                failed => return Err(bad_block(&format!("it does not inflate ({failed:?})"))),
             }
         }
     }
@@ -148,30 +166,61 @@ impl Deflater {
     }
 }
 
+/// The plain block: names in order, the values of consecutive pairs with the same name joined
+/// by NUL into one, as SPDY carries several values of a name (and as [`decode`] splits them).
 fn encode(headers: &[(&str, &str)]) -> Vec<u8> {
+    let mut joined: Vec<(&str, Vec<u8>)> = Vec::new();
+    for (name, value) in headers {
+        match joined.last_mut() {
+            Some((last, values)) if last == name => {
+                values.push(0);
+                values.extend_from_slice(value.as_bytes());
+            }
+            _ => joined.push((name, value.as_bytes().to_vec())),
+        }
+    }
     let mut out = Vec::new();
-    let count = u32::try_from(headers.len()).unwrap_or_default();
+    let count = u32::try_from(joined.len()).unwrap_or_default();
     out.extend_from_slice(&count.to_be_bytes());
-    for text in headers.iter().flat_map(|(name, value)| [name, value]) {
-        let length = u32::try_from(text.len()).unwrap_or_default();
-        out.extend_from_slice(&length.to_be_bytes());
-        out.extend_from_slice(text.as_bytes());
+    for (name, value) in &joined {
+        for text in [name.as_bytes(), value] {
+            let length = u32::try_from(text.len()).unwrap_or_default();
+            out.extend_from_slice(&length.to_be_bytes());
+            out.extend_from_slice(text);
+        }
     }
     out
 }
 
-fn decode(plain: &[u8]) -> Result<Headers, String> {
+fn decode(plain: &[u8]) -> Result<Headers, AttributionError> {
     let mut reader = Fields { rest: plain };
     let count = reader.word("the count")?;
     let mut headers = Headers::new();
     for _ in 0..count {
-        let name = String::from_utf8_lossy(reader.field("a name")?).to_lowercase();
-        let values = String::from_utf8_lossy(reader.field("a value")?).into_owned();
+        let name = text(reader.field("a name")?)?.to_ascii_lowercase();
+        let values = text(reader.field("a value")?)?;
         for value in values.split('\0') {
             headers.push((name.clone(), value.to_owned()));
         }
     }
     Ok(headers)
+}
+
+/// Header names and values are text; kubectl's are ASCII.
+fn text(field: &[u8]) -> Result<String, AttributionError> {
+    String::from_utf8(field.to_vec()).map_err(|_| bad_block("a name or value is not UTF-8"))
+}
+
+fn bad_block(why: &str) -> AttributionError {
+    AttributionError::SpdyHeaderBlock(why.to_owned())
+}
+
+/// The value of the first header `name` (lowercase, as blocks are read).
+pub fn header<'a>(headers: &'a Headers, name: &str) -> Option<&'a str> {
+    headers
+        .iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, v)| v.as_str())
 }
 
 /// The rest of a header block, read field by field.
@@ -180,21 +229,21 @@ struct Fields<'a> {
 }
 
 impl<'a> Fields<'a> {
-    fn word(&mut self, what: &str) -> Result<u32, String> {
+    fn word(&mut self, what: &str) -> Result<u32, AttributionError> {
         let (word, tail) = self
             .rest
             .split_first_chunk::<4>()
-            .ok_or_else(|| format!("header block truncated in {what}"))?;
+            .ok_or_else(|| bad_block(&format!("it is truncated in {what}")))?;
         self.rest = tail;
         Ok(u32::from_be_bytes(*word))
     }
 
-    fn field(&mut self, what: &str) -> Result<&'a [u8], String> {
+    fn field(&mut self, what: &str) -> Result<&'a [u8], AttributionError> {
         let length = usize::try_from(self.word(what)?).unwrap_or(usize::MAX);
         let (field, tail) = self
             .rest
             .split_at_checked(length)
-            .ok_or_else(|| format!("header block truncated in {what}"))?;
+            .ok_or_else(|| bad_block(&format!("it is truncated in {what}")))?;
         self.rest = tail;
         Ok(field)
     }
@@ -258,5 +307,43 @@ mod tests {
             pairs(&[("a", "1"), ("a", "2")])
         );
         assert_eq!(decode(&plain[plain.len() - 4..]).unwrap(), Vec::new());
+    }
+
+    #[test]
+    fn consecutive_values_of_a_name_travel_joined_by_nul() {
+        let plain = encode(&[("a", "1"), ("a", "2"), ("b", "3")]);
+        let mut expected = 2u32.to_be_bytes().to_vec();
+        for field in [&b"a"[..], b"1\x002", b"b", b"3"] {
+            expected.extend_from_slice(&u32::try_from(field.len()).unwrap().to_be_bytes());
+            expected.extend_from_slice(field);
+        }
+        assert_eq!(plain, expected);
+        assert_eq!(
+            decode(&plain).unwrap(),
+            pairs(&[("a", "1"), ("a", "2"), ("b", "3")])
+        );
+    }
+
+    #[test]
+    fn a_block_inflating_beyond_the_limit_is_refused() {
+        let big = "x".repeat(MAX_HEADER_BLOCK);
+        let block = Deflater::default().block(&[("name", &big)]);
+        assert_eq!(
+            Inflater::new().block(&block),
+            Err(AttributionError::SpdyHeadersTooLarge(MAX_HEADER_BLOCK))
+        );
+    }
+
+    #[test]
+    fn garbage_and_a_foreign_dictionary_are_refused() {
+        assert!(Inflater::new().block(b"not zlib at all").is_err());
+        // A zlib header naming dictionary 1.
+        assert!(Inflater::new().block(&[0x78, 0xbb, 0, 0, 0, 1, 0]).is_err());
+        // Valid zlib, but a block whose count promises more than it holds.
+        let mut deflater = Deflater::default();
+        let mut block = deflater.block(&[]);
+        let length = block.len();
+        block[length - 9] = 9;
+        assert!(Inflater::new().block(&block).is_err());
     }
 }

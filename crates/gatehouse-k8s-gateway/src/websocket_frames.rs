@@ -1,0 +1,137 @@
+//! WebSocket frames (RFC 6455) as a relay reads them: cut from a byte stream that arrives in
+//! arbitrary pieces, client frames unmasked, at most [`MAX_FRAME`] bytes each. The exec tap
+//! reads `v4`/`v5.channel.k8s.io` messages with it, the SPDY tap kubectl 1.31's port-forward,
+//! whose SPDY frames travel inside WebSocket binary messages.
+
+/// The largest frame read (kubectl sends at most 32 KiB per message).
+pub const MAX_FRAME: usize = 1 << 20;
+
+/// One direction's frames being read.
+#[derive(Default)]
+pub struct FrameReader {
+    pending: Vec<u8>,
+}
+
+/// A frame's opcode (0 continues a message, 1 text, 2 binary, 8 and up control) and its
+/// payload, unmasked.
+pub struct Frame {
+    pub opcode: u8,
+    pub payload: Vec<u8>,
+}
+
+impl FrameReader {
+    /// The complete frames in `pending` after `bytes`; `Err` when the stream is not
+    /// WebSocket framing the tap can read.
+    pub fn frames(&mut self, bytes: &[u8]) -> Result<Vec<Frame>, ()> {
+        self.pending.extend_from_slice(bytes);
+        let mut frames = Vec::new();
+        while let Some(frame) = self.next_frame()? {
+            frames.push(frame);
+        }
+        if self.pending.len() > MAX_FRAME + 14 {
+            return Err(());
+        }
+        Ok(frames)
+    }
+
+    /// The first frame of `pending`, if it is complete.
+    fn next_frame(&mut self) -> Result<Option<Frame>, ()> {
+        let Some(&[first, second]) = self.pending.get(..2) else {
+            return Ok(None);
+        };
+        let masked = second & 0x80 != 0;
+        let (length, mut offset) = match second & 0x7f {
+            126 => match self.pending.get(2..4) {
+                Some(&[a, b]) => (usize::from(u16::from_be_bytes([a, b])), 4),
+                _ => return Ok(None),
+            },
+            127 => match self
+                .pending
+                .get(2..10)
+                .and_then(|b| <[u8; 8]>::try_from(b).ok())
+            {
+                Some(bytes) => (
+                    usize::try_from(u64::from_be_bytes(bytes)).map_err(|_| ())?,
+                    10,
+                ),
+                None => return Ok(None),
+            },
+            short => (usize::from(short), 2),
+        };
+        if length > MAX_FRAME {
+            return Err(());
+        }
+        let key = if masked {
+            let Some(key) = self
+                .pending
+                .get(offset..offset + 4)
+                .and_then(|k| <[u8; 4]>::try_from(k).ok())
+            else {
+                return Ok(None);
+            };
+            offset += 4;
+            Some(key)
+        } else {
+            None
+        };
+        let Some(payload) = self.pending.get(offset..offset + length) else {
+            return Ok(None);
+        };
+        let payload = match key {
+            Some(key) => payload
+                .iter()
+                .zip(key.iter().cycle())
+                .map(|(byte, mask)| byte ^ mask)
+                .collect(),
+            None => payload.to_vec(),
+        };
+        self.pending.drain(..offset + length);
+        Ok(Some(Frame {
+            opcode: first & 0x0f,
+            payload,
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+    use super::*;
+
+    /// A binary frame as a client sends it (masked with `key`).
+    fn client_frame(payload: &[u8], key: [u8; 4]) -> Vec<u8> {
+        let mut frame = vec![0x82];
+        match payload.len() {
+            short @ 0..=125 => frame.push(0x80 | u8::try_from(short).unwrap()),
+            long => {
+                frame.push(0x80 | 126);
+                frame.extend_from_slice(&u16::try_from(long).unwrap().to_be_bytes());
+            }
+        }
+        frame.extend_from_slice(&key);
+        frame.extend(payload.iter().zip(key.iter().cycle()).map(|(b, k)| b ^ k));
+        frame
+    }
+
+    #[test]
+    fn frames_split_anywhere_are_read_whole_and_unmasked() {
+        let mut stream = client_frame(b"\x00ls -la\n", [1, 2, 3, 4]);
+        let long = [b"\x00".as_slice(), &vec![b'x'; 300]].concat();
+        stream.extend(client_frame(&long, [9, 8, 7, 6]));
+        for split in 0..stream.len() {
+            let mut reader = FrameReader::default();
+            let mut frames = reader.frames(&stream[..split]).unwrap();
+            frames.extend(reader.frames(&stream[split..]).unwrap());
+            assert_eq!(frames.len(), 2, "split at {split}");
+            assert_eq!(frames[0].payload, b"\x00ls -la\n");
+            assert_eq!(frames[1].payload, long);
+        }
+    }
+
+    #[test]
+    fn a_frame_over_the_limit_is_refused() {
+        let mut header = vec![0x82, 127];
+        header.extend_from_slice(&u64::try_from(MAX_FRAME + 1).unwrap().to_be_bytes());
+        assert!(FrameReader::default().frames(&header).is_err());
+    }
+}
