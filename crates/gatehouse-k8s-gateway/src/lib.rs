@@ -22,12 +22,17 @@
 mod answer;
 mod connection;
 mod decide;
+mod error;
+mod exec_credential;
 mod exec_tap;
 mod forward;
 mod gateway;
+pub mod kubeconfig;
 mod request;
 mod secrets;
 
+pub use error::KubeGatewayError;
+pub use exec_credential::{ExecCredentials, ExecPlugin};
 pub use gatehouse_k8s::{K8S_PROTOCOL, KUBERNETES};
 pub use gateway::{Impersonation, KubeGateway, KubeLimits, KubeTarget, UpstreamCredential};
 pub use request::KubeRequest;
