@@ -1,7 +1,7 @@
 //! Kubeconfigs, both ways: a connection whose API server and credential come from a
 //! kubeconfig's context (a token user, an exec credential plugin), driven with real kubectl
 //! through the gateway; kubeconfigs gatehouse cannot honour refused at startup with the file,
-//! context and key named.
+//! context and key named; and `gatehouse kubeconfig` editing a user's YAML kubeconfig in place.
 
 #![allow(
     clippy::unwrap_used,
@@ -266,5 +266,96 @@ fn kubeconfigs_gatehouse_cannot_honour_stop_it_at_startup_saying_why() {
     assert!(
         malformed.contains("is not valid YAML or JSON"),
         "{malformed}"
+    );
+}
+
+#[test]
+fn gatehouse_kubeconfig_edits_a_yaml_kubeconfig_and_keeps_the_users_other_cluster() {
+    let cluster = Cluster::start(&kubernetes_policy(), "");
+    let bot = cluster.gateway.key("deploy-bot", &["automation"]);
+    let file = cluster.gateway.dir.path().join("home-config");
+    let own = cluster.server.kubeconfig().replace(
+        "current-context: test\n",
+        "current-context: test\npreferences:\n  colors: true\n",
+    );
+    std::fs::write(&file, own).unwrap();
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
+
+    let written = cluster.gateway.cli(&[
+        "kubeconfig",
+        "cluster",
+        "--kubeconfig",
+        file.to_str().unwrap(),
+    ]);
+    assert!(written.status.success(), "{}", shown(&written));
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert!(!text.trim_start().starts_with('{'), "still YAML: {text}");
+    assert_eq!(
+        std::fs::metadata(&file).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+
+    let kubectl = |args: &[&str]| {
+        Command::new("kubectl")
+            .arg("--kubeconfig")
+            .arg(&file)
+            .arg("--request-timeout=20s")
+            .args(args)
+            .env("GATEHOUSE_TOKEN", &bot)
+            .env_remove("KUBECONFIG")
+            .env("HOME", cluster.gateway.dir.path())
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    };
+    let view = kubectl(&["config", "view", "-o", "json"]);
+    assert!(view.status.success(), "{}", shown(&view));
+    let view: serde_json::Value = serde_json::from_slice(&view.stdout).unwrap();
+    assert_eq!(view["current-context"], "gatehouse-cluster");
+    let names = |list: &str| -> Vec<String> {
+        view[list]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|entry| entry["name"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    // kubectl lists them by name.
+    assert_eq!(names("clusters"), ["gatehouse-cluster", "test"]);
+    assert_eq!(names("users"), ["gatehouse-cluster", "test"]);
+    assert_eq!(names("contexts"), ["gatehouse-cluster", "test"]);
+    assert_eq!(view["preferences"]["colors"], true);
+
+    let through_gatehouse = kubectl(&["get", "pods"]);
+    assert!(
+        through_gatehouse.status.success(),
+        "{}",
+        shown(&through_gatehouse)
+    );
+    assert!(stdout(&through_gatehouse).contains("web-0"));
+    assert!(
+        !cluster.audited("k8s:list").is_empty(),
+        "the new current context goes through gatehouse"
+    );
+    let direct = kubectl(&["--context", "test", "get", "deployments"]);
+    assert!(
+        direct.status.success(),
+        "the user's own context still works: {}",
+        shown(&direct)
+    );
+
+    let again = cluster.gateway.cli(&[
+        "kubeconfig",
+        "cluster",
+        "--kubeconfig",
+        file.to_str().unwrap(),
+    ]);
+    assert!(again.status.success(), "{}", shown(&again));
+    let view = kubectl(&["config", "view", "-o", "json"]);
+    let view: serde_json::Value = serde_json::from_slice(&view.stdout).unwrap();
+    assert_eq!(
+        view["clusters"].as_array().unwrap().len(),
+        2,
+        "written again, the entries are replaced, not repeated"
     );
 }
