@@ -922,3 +922,49 @@ fn policy_check_decides_a_kubernetes_request_offline_as_the_gateway_would() {
         "policy check never talks to the cluster"
     );
 }
+
+#[test]
+fn an_issued_client_certificate_is_masked_for_automation_and_shown_to_admins() {
+    let cluster = Cluster::start(&kubernetes_policy(), "");
+    let bot = cluster.gateway.key("deploy-bot", &["automation"]);
+    let admin = cluster.gateway.key("ana", &["admins"]);
+    let issued = base64::engine::general_purpose::STANDARD
+        .encode("-----BEGIN CERTIFICATE-----\nMIIBissuedtoana\n-----END CERTIFICATE-----\n");
+    cluster
+        .server
+        .put_object(serde_json::json!({
+            "apiVersion": "certificates.k8s.io/v1",
+            "kind": "CertificateSigningRequest",
+            "metadata": {"name": "ana-client"},
+            "spec": {
+                "request": "UkVRVUVTVA==",
+                "signerName": "kubernetes.io/kube-apiserver-client",
+                "usages": ["client auth"]
+            },
+            "status": {"certificate": issued}
+        }))
+        .unwrap();
+
+    let masked = cluster.kubectl(&bot, &["get", "csr", "ana-client", "-o", "json"]);
+    assert!(masked.status.success(), "{}", shown(&masked));
+    assert!(!stdout(&masked).contains(&issued), "{}", shown(&masked));
+    let csr: serde_json::Value = serde_json::from_slice(&masked.stdout).unwrap();
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(csr["status"]["certificate"].as_str().unwrap())
+        .unwrap();
+    assert_eq!(decoded, b"gatehouse:masked", "still valid base64");
+    assert_eq!(
+        csr["spec"]["request"], "UkVRVUVTVA==",
+        "the request is public"
+    );
+
+    for listing in [&["get", "csr", "-o", "yaml"][..], &["get", "csr"][..]] {
+        let listed = cluster.kubectl(&bot, listing);
+        assert!(listed.status.success(), "{}", shown(&listed));
+        assert!(!stdout(&listed).contains(&issued), "{}", shown(&listed));
+    }
+
+    let raw = cluster.kubectl(&admin, &["get", "csr", "ana-client", "-o", "json"]);
+    assert!(raw.status.success(), "{}", shown(&raw));
+    assert!(stdout(&raw).contains(&issued), "{}", shown(&raw));
+}
