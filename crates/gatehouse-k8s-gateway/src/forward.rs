@@ -247,6 +247,17 @@ pub fn outcome(forwarded: &Result<Response<ProxyBody>, Refusal>, started: Instan
     }
 }
 
+/// Whether the answer's objects are counted for its outcome: a successful JSON answer (a
+/// Table is JSON too); logs, protobuf and upgrades have no objects to count.
+pub fn counts_objects(response: &Response<ProxyBody>) -> bool {
+    response.status().is_success()
+        && response
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|value| value.to_str().ok())
+            .is_some_and(|text| text.trim_start().starts_with("application/json"))
+}
+
 fn status_line(status: StatusCode) -> String {
     format!(
         "{} {}",

@@ -21,6 +21,7 @@
 
 mod answer;
 mod connection;
+mod counted;
 mod decide;
 mod error;
 mod exec_credential;
