@@ -218,17 +218,44 @@ impl KubeConnection {
                 outcome.duration_us,
             ));
         }
-        let _ = self.gateway.pipeline.record_results(
-            &session.context,
-            vec![gatehouse_pipeline::RequestResult {
-                seq,
-                outcome,
-                columns: Vec::new(),
-                bytes: 0,
-                rows: Vec::new(),
-            }],
-        );
-        forwarded
+        let record = {
+            let pipeline = self.gateway.pipeline.clone();
+            let session = session.clone();
+            move |outcome| {
+                let _ = pipeline.record_results(
+                    &session.context,
+                    vec![gatehouse_pipeline::RequestResult {
+                        seq,
+                        outcome,
+                        columns: Vec::new(),
+                        bytes: 0,
+                        rows: Vec::new(),
+                    }],
+                );
+            }
+        };
+        match forwarded {
+            Ok(response) if forward::counts_objects(&response) => {
+                // The object count is known when the body ends: the outcome is recorded then
+                // (the request itself was recorded before it was forwarded).
+                let watch = kube_request.attributes().verb == "watch";
+                let (parts, body) = response.into_parts();
+                let on_end = Box::new(move |count| {
+                    record(gatehouse_pipeline::AuditOutcome {
+                        rows: Some(count),
+                        duration_us: u64::try_from(started.elapsed().as_micros())
+                            .unwrap_or(u64::MAX),
+                        ..outcome
+                    });
+                });
+                let counted = crate::counted::CountedBody::new(body, watch, on_end);
+                Ok(Response::from_parts(parts, ProxyBody::new(counted)))
+            }
+            other => {
+                record(outcome);
+                other
+            }
+        }
     }
 
     /// Decide each port a WebSocket port-forward names in its query; the first refused

@@ -71,15 +71,6 @@ pub async fn forward(forward: Forward<'_>) -> Result<Response<ProxyBody>, Refusa
     if masking.is_some() {
         secrets::ask_for_json(&mut headers);
     }
-    if let Some(token) = bearer_token(&target.credential).await? {
-        let value = HeaderValue::from_str(&format!("Bearer {}", token.expose())).map_err(|_| {
-            answer::status(
-                gatehouse_k8s::StatusReason::InternalError,
-                "the connection's token is not a valid header value",
-            )
-        })?;
-        headers.insert(header::AUTHORIZATION, value);
-    }
     if let Some(impersonation) = &target.impersonation {
         let (user, groups) = impersonation.of(forward.identity);
         headers.insert("impersonate-user", header_value(&user)?);
@@ -87,17 +78,44 @@ pub async fn forward(forward: Forward<'_>) -> Result<Response<ProxyBody>, Refusa
             headers.append("impersonate-group", header_value(&group)?);
         }
     }
-    let mut upstream_request = Request::new(full(forward.body));
-    *upstream_request.method_mut() = forward.parts.method;
-    *upstream_request.uri_mut() = uri;
-    *upstream_request.headers_mut() = headers;
-    let answered = target.upstream.send(upstream_request).await.map_err(|error| {
-        tracing::warn!(target = target.upstream.origin(), %error, "Kubernetes API server did not answer");
-        answer::status(
-            gatehouse_k8s::StatusReason::BadGateway,
-            &format!("the API server of this connection did not answer ({error})"),
-        )
-    })?;
+    let method = forward.parts.method;
+    let send = |presented: Presented| {
+        let mut headers = headers.clone();
+        let mut request = Request::new(full(forward.body.clone()));
+        *request.method_mut() = method.clone();
+        *request.uri_mut() = uri.clone();
+        async move {
+            if let Some(token) = &presented.token {
+                headers.insert(header::AUTHORIZATION, bearer_header(token)?);
+            }
+            *request.headers_mut() = headers;
+            let upstream = presented.upstream.as_ref().unwrap_or(&target.upstream);
+            let answered = upstream.send(request).await.map_err(|error| {
+                tracing::warn!(target = target.upstream.origin(), %error, "Kubernetes API server did not answer");
+                answer::status(
+                    gatehouse_k8s::StatusReason::BadGateway,
+                    &format!("the API server of this connection did not answer ({error})"),
+                )
+            })?;
+            Ok::<_, Refusal>((answered, presented.issued))
+        }
+    };
+    let (mut answered, issued) = send(present(target).await?).await?;
+    // A credential from an exec plugin that the API server does not accept is forgotten and
+    // the request sent once more with a new one, as kubectl does; refused again, the next
+    // request runs the plugin anew too.
+    if answered.status() == StatusCode::UNAUTHORIZED
+        && let (UpstreamCredential::Exec(plugin), Some(issued)) = (&target.credential, issued)
+    {
+        plugin.forget(&issued).await;
+        let (again, issued) = send(present(target).await?).await?;
+        if again.status() == StatusCode::UNAUTHORIZED
+            && let Some(issued) = issued
+        {
+            plugin.forget(&issued).await;
+        }
+        answered = again;
+    }
     if let Some(upgrade) = forward.upgrade
         && answered.status() == StatusCode::SWITCHING_PROTOCOLS
     {
@@ -137,22 +155,66 @@ fn switched(
     Response::from_parts(parts, gatehouse_http::body::empty())
 }
 
-/// The token gatehouse presents, if its credential is one.
-async fn bearer_token(credential: &UpstreamCredential) -> Result<Option<SecretString>, Refusal> {
-    match credential {
-        UpstreamCredential::Bearer(token) => Ok(Some(token.clone())),
+/// What a request presents to the API server: a bearer token, and the upstream to send on
+/// when the credential is a client certificate an exec plugin issued.
+struct Presented {
+    token: Option<SecretString>,
+    upstream: Option<gatehouse_http::upstream::Upstream>,
+    /// The exec plugin's credential this is, to forget when the API server refuses it.
+    issued: Option<crate::exec_credential::Issued>,
+}
+
+/// The connection's credential as it stands now.
+async fn present(target: &KubeTarget) -> Result<Presented, Refusal> {
+    let token = |token: SecretString| Presented {
+        token: Some(token),
+        upstream: None,
+        issued: None,
+    };
+    match &target.credential {
+        UpstreamCredential::Bearer(bearer) => Ok(token(bearer.clone())),
         UpstreamCredential::BearerFile(path) => match tokio::fs::read_to_string(path).await {
-            Ok(text) => Ok(Some(SecretString::new(text.trim()))),
+            Ok(text) => Ok(token(SecretString::new(text.trim()))),
             Err(error) => {
-                tracing::error!(file = %path.display(), %error, "the Kubernetes connection's token file cannot be read");
+                tracing::error!(connection = %target.info.name, file = %path.display(), %error, "the Kubernetes connection's token file cannot be read");
                 Err(answer::status(
                     gatehouse_k8s::StatusReason::ServiceUnavailable,
                     "the connection's own credential cannot be read; the operator is told in gatehouse's log",
                 ))
             }
         },
-        UpstreamCredential::ClientCertificate => Ok(None),
+        UpstreamCredential::ClientCertificate => Ok(Presented {
+            token: None,
+            upstream: None,
+            issued: None,
+        }),
+        UpstreamCredential::Exec(plugin) => match plugin.current().await {
+            Ok(issued) => Ok(Presented {
+                token: issued.token.clone(),
+                upstream: issued.upstream.clone(),
+                issued: Some(issued),
+            }),
+            Err(reason) => {
+                tracing::error!(connection = %target.info.name, plugin = %plugin.program(), %reason, "the Kubernetes connection's exec credential plugin gave no credential");
+                Err(answer::status(
+                    gatehouse_k8s::StatusReason::ServiceUnavailable,
+                    &format!(
+                        "connection `{}`: the exec credential plugin of its kubeconfig gave no credential; the operator is told in gatehouse's log",
+                        target.info.name
+                    ),
+                ))
+            }
+        },
     }
+}
+
+fn bearer_header(token: &SecretString) -> Result<HeaderValue, Refusal> {
+    HeaderValue::from_str(&format!("Bearer {}", token.expose())).map_err(|_| {
+        answer::status(
+            gatehouse_k8s::StatusReason::InternalError,
+            "the connection's token is not a valid header value",
+        )
+    })
 }
 
 fn header_value(value: &str) -> Result<HeaderValue, Refusal> {
@@ -183,6 +245,17 @@ pub fn outcome(forwarded: &Result<Response<ProxyBody>, Refusal>, started: Instan
         duration_us,
         masked: Default::default(),
     }
+}
+
+/// Whether the answer's objects are counted for its outcome: a successful JSON answer (a
+/// Table is JSON too); logs, protobuf and upgrades have no objects to count.
+pub fn counts_objects(response: &Response<ProxyBody>) -> bool {
+    response.status().is_success()
+        && response
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|value| value.to_str().ok())
+            .is_some_and(|text| text.trim_start().starts_with("application/json"))
 }
 
 fn status_line(status: StatusCode) -> String {

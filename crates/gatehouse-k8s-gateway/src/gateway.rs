@@ -44,6 +44,9 @@ pub enum UpstreamCredential {
     BearerFile(std::path::PathBuf),
     /// Nothing beyond TLS: a client certificate in the upstream's TLS configuration.
     ClientCertificate,
+    /// Whatever a kubeconfig's exec credential plugin issues (a token, or a client
+    /// certificate with an upstream of its own), kept until it expires or is refused.
+    Exec(Arc<crate::exec_credential::ExecCredentials>),
 }
 
 /// Impersonation: upstream requests carry `Impersonate-User` (the identity's subject) and an

@@ -25,10 +25,14 @@
 
 mod answer;
 mod connection;
+mod counted;
 mod decide;
+mod error;
+mod exec_credential;
 mod exec_tap;
 mod forward;
 mod gateway;
+pub mod kubeconfig;
 mod ports;
 mod request;
 mod secrets;
@@ -36,6 +40,8 @@ mod spdy_tap;
 mod stream_record;
 mod websocket_frames;
 
+pub use error::KubeGatewayError;
+pub use exec_credential::{ExecCredentials, ExecPlugin};
 pub use gatehouse_k8s::{K8S_PROTOCOL, KUBERNETES};
 pub use gateway::{Impersonation, KubeGateway, KubeLimits, KubeTarget, UpstreamCredential};
 pub use request::KubeRequest;

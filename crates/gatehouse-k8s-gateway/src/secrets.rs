@@ -3,7 +3,8 @@
 //! token — have every value under `data` and `stringData` replaced by a placeholder that stays
 //! valid base64 (so clients still decode the object), and the
 //! `kubectl.kubernetes.io/last-applied-configuration` annotation, which holds an applied Secret
-//! whole, replaced too. ConfigMaps and pods (whose env values hold secrets often enough) go
+//! whole, replaced too. A certificate signing request's issued certificate (`status.certificate`,
+//! a working client credential once paired with its key) is replaced the same way. ConfigMaps and pods (whose env values hold secrets often enough) go
 //! through the masking detectors. gatehouse asks for JSON; a compressed or non-JSON answer is
 //! refused, never passed through. Masking is `gatehouse-mask`'s streaming JSON masker: memory
 //! stays bounded whatever the size of a list, watches are masked event by event, and a body it
@@ -32,6 +33,7 @@ const PLACEHOLDER: &str = "gatehouse:masked";
 pub struct KubeMasking {
     masker: Arc<Masker>,
     secrets: Arc<JsonMaskRules>,
+    certificates: Arc<JsonMaskRules>,
     detected: Arc<JsonMaskRules>,
 }
 
@@ -39,6 +41,8 @@ pub struct KubeMasking {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Carries {
     Secrets,
+    /// Certificate signing requests, whose status holds the issued certificate.
+    Certificates,
     FreeText,
 }
 
@@ -63,9 +67,14 @@ impl KubeMasking {
                 "object.status.token",
                 JsonReplacement::Text(PLACEHOLDER.to_owned()),
             )?;
+        let certificates = JsonMaskRules::new().rule(
+            "**.status.certificate",
+            JsonReplacement::Base64Of(PLACEHOLDER.to_owned()),
+        )?;
         Ok(KubeMasking {
             masker,
             secrets: Arc::new(secrets),
+            certificates: Arc::new(certificates),
             detected: Arc::new(JsonMaskRules::new().scan_unmatched(true)),
         })
     }
@@ -78,7 +87,13 @@ impl KubeMasking {
 }
 
 fn carries(request: &RequestAttributes) -> Option<Carries> {
-    if !request.is_resource_request || !request.api_group.is_empty() {
+    if !request.is_resource_request {
+        return None;
+    }
+    if request.api_group == "certificates.k8s.io" {
+        return (request.resource == "certificatesigningrequests").then_some(Carries::Certificates);
+    }
+    if !request.api_group.is_empty() {
         return None;
     }
     match (request.resource.as_str(), request.subresource.as_str()) {
@@ -132,7 +147,8 @@ pub fn masked_answer(
     }
     let rules = match carries(request) {
         Some(Carries::Secrets) => masking.secrets.clone(),
-        _ => masking.detected.clone(),
+        Some(Carries::Certificates) => masking.certificates.clone(),
+        Some(Carries::FreeText) | None => masking.detected.clone(),
     };
     let options = JsonStreamOptions {
         mode: if request.verb == "watch" {
@@ -243,6 +259,27 @@ mod tests {
             .unwrap();
         assert_eq!(decoded, PLACEHOLDER.as_bytes());
         assert_eq!(out["items"][0]["metadata"]["annotations"]["team"], "core");
+    }
+
+    #[test]
+    fn an_issued_certificate_is_replaced_in_objects_lists_tables_and_watch_events() {
+        let masking = masking();
+        let issued = "LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0tCk1JSUM=";
+        let csr = serde_json::json!({"kind": "CertificateSigningRequest", "spec": {"request": "UkVR", "signerName": "kubernetes.io/kube-apiserver-client"}, "status": {"certificate": issued}});
+        let documents = [
+            csr.clone(),
+            serde_json::json!({"kind": "CertificateSigningRequestList", "items": [csr.clone()]}),
+            serde_json::json!({"kind": "Table", "rows": [{"cells": ["csr"], "object": csr.clone()}]}),
+            serde_json::json!({"type": "ADDED", "object": csr}),
+        ];
+        for document in documents {
+            let out = masked(&masking.certificates, &masking, &document.to_string());
+            let text = out.to_string();
+            assert!(!text.contains(issued), "{text}");
+            assert!(text.contains("UkVR"), "{text}");
+            let placeholder = base64::engine::general_purpose::STANDARD.encode(PLACEHOLDER);
+            assert!(text.contains(&placeholder), "{text}");
+        }
     }
 
     #[test]

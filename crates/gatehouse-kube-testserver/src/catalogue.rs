@@ -160,10 +160,21 @@ pub static RESOURCES: &[Resource] = &[
         categories: &["all"],
         subresources: &[],
     },
+    Resource {
+        group: "certificates.k8s.io",
+        version: "v1",
+        plural: "certificatesigningrequests",
+        singular: "certificatesigningrequest",
+        kind: "CertificateSigningRequest",
+        namespaced: false,
+        short_names: &["csr"],
+        categories: &[],
+        subresources: &[],
+    },
 ];
 
 /// The API groups served under `/apis`, each with its one version.
-pub const GROUPS: &[(&str, &str)] = &[("apps", "v1")];
+pub const GROUPS: &[(&str, &str)] = &[("apps", "v1"), ("certificates.k8s.io", "v1")];
 
 impl Resource {
     /// `v1` or `apps/v1`, as written in an object's `apiVersion`.

@@ -73,7 +73,8 @@ pub struct AuditIdentity {
 /// What a forwarded request did, as the server reported it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuditOutcome {
-    /// Rows returned or affected, from the server's command tag; absent on error.
+    /// Rows returned or affected, from the server's command tag; for Kubernetes the objects an
+    /// answer carried (a list's items, a Table's rows, a watch's events); absent on error.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rows: Option<u64>,
     /// What the target answered on success, in its own words: PostgreSQL's command tag

@@ -1003,3 +1003,138 @@ fn policy_check_decides_a_kubernetes_request_offline_as_the_gateway_would() {
         "policy check never talks to the cluster"
     );
 }
+
+#[test]
+fn an_issued_client_certificate_is_masked_for_automation_and_shown_to_admins() {
+    let cluster = Cluster::start(&kubernetes_policy(), "");
+    let bot = cluster.gateway.key("deploy-bot", &["automation"]);
+    let admin = cluster.gateway.key("ana", &["admins"]);
+    let issued = base64::engine::general_purpose::STANDARD
+        .encode("-----BEGIN CERTIFICATE-----\nMIIBissuedtoana\n-----END CERTIFICATE-----\n");
+    cluster
+        .server
+        .put_object(serde_json::json!({
+            "apiVersion": "certificates.k8s.io/v1",
+            "kind": "CertificateSigningRequest",
+            "metadata": {"name": "ana-client"},
+            "spec": {
+                "request": "UkVRVUVTVA==",
+                "signerName": "kubernetes.io/kube-apiserver-client",
+                "usages": ["client auth"]
+            },
+            "status": {"certificate": issued}
+        }))
+        .unwrap();
+
+    let masked = cluster.kubectl(&bot, &["get", "csr", "ana-client", "-o", "json"]);
+    assert!(masked.status.success(), "{}", shown(&masked));
+    assert!(!stdout(&masked).contains(&issued), "{}", shown(&masked));
+    let csr: serde_json::Value = serde_json::from_slice(&masked.stdout).unwrap();
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(csr["status"]["certificate"].as_str().unwrap())
+        .unwrap();
+    assert_eq!(decoded, b"gatehouse:masked", "still valid base64");
+    assert_eq!(
+        csr["spec"]["request"], "UkVRVUVTVA==",
+        "the request is public"
+    );
+
+    for listing in [&["get", "csr", "-o", "yaml"][..], &["get", "csr"][..]] {
+        let listed = cluster.kubectl(&bot, listing);
+        assert!(listed.status.success(), "{}", shown(&listed));
+        assert!(!stdout(&listed).contains(&issued), "{}", shown(&listed));
+    }
+
+    let raw = cluster.kubectl(&admin, &["get", "csr", "ana-client", "-o", "json"]);
+    assert!(raw.status.success(), "{}", shown(&raw));
+    assert!(stdout(&raw).contains(&issued), "{}", shown(&raw));
+}
+
+/// The outcome event of the request event whose statement contains `target`, once recorded.
+fn outcome_of(cluster: &Cluster, action: &str, target: &str) -> serde_json::Value {
+    let started = Instant::now();
+    loop {
+        let events = cluster.gateway.audit_events();
+        let request = events
+            .iter()
+            .rfind(|e| {
+                e["action"] == action
+                    && e["statement"].as_str().unwrap_or_default().contains(target)
+            })
+            .unwrap_or_else(|| panic!("no {action} of {target}: {events:#?}"))
+            .clone();
+        if let Some(outcome) = events
+            .iter()
+            .find(|e| e["kind"] == "outcome" && e["refers_to"] == request["seq"])
+        {
+            return outcome["outcome"].clone();
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "no outcome for {request:#?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn the_audit_outcome_counts_the_objects_an_answer_carried() {
+    let cluster = Cluster::start(&kubernetes_policy(), "");
+    let bot = cluster.gateway.key("deploy-bot", &["automation"]);
+    let admin = cluster.gateway.key("ana", &["admins"]);
+    for index in 0..7 {
+        cluster
+            .server
+            .put_object(serde_json::json!({
+                "apiVersion": "v1",
+                "kind": "Pod",
+                "metadata": {"name": format!("worker-{index}"), "namespace": "counted"},
+                "spec": {"containers": [{"name": "main", "image": "busybox"}]}
+            }))
+            .unwrap();
+    }
+
+    // kubectl asks for a Table; masked (pods go through the detectors for automation) or not.
+    for (token, who) in [(&bot, "masked"), (&admin, "unmasked")] {
+        let listed = cluster.kubectl(token, &["get", "pods", "-n", "counted"]);
+        assert!(listed.status.success(), "{}", shown(&listed));
+        assert!(stdout(&listed).contains("worker-6"), "{}", shown(&listed));
+        let outcome = outcome_of(&cluster, "k8s:list", "/api/v1/namespaces/counted/pods");
+        assert_eq!(outcome["rows"], 7, "{who}: {outcome:#?}");
+        assert_eq!(outcome["command_tag"], "200 OK");
+    }
+
+    let listed = cluster.kubectl(&bot, &["get", "deployments", "-n", "counted", "-o", "json"]);
+    assert!(listed.status.success(), "{}", shown(&listed));
+    let outcome = outcome_of(
+        &cluster,
+        "k8s:list",
+        "/apis/apps/v1/namespaces/counted/deployments",
+    );
+    assert_eq!(outcome["rows"], 0, "an empty list: {outcome:#?}");
+
+    let one = cluster.kubectl(
+        &bot,
+        &["get", "pod", "worker-3", "-n", "counted", "-o", "json"],
+    );
+    assert!(one.status.success(), "{}", shown(&one));
+    let outcome = outcome_of(
+        &cluster,
+        "k8s:get",
+        "/api/v1/namespaces/counted/pods/worker-3",
+    );
+    assert_eq!(outcome["rows"], 1, "{outcome:#?}");
+
+    let missing = cluster.kubectl(&bot, &["get", "pod", "nobody", "-n", "counted"]);
+    assert!(!missing.status.success());
+    let outcome = outcome_of(
+        &cluster,
+        "k8s:get",
+        "/api/v1/namespaces/counted/pods/nobody",
+    );
+    assert!(
+        outcome["rows"].is_null(),
+        "an error counts nothing: {outcome:#?}"
+    );
+    assert_eq!(outcome["error"], "404 Not Found");
+}

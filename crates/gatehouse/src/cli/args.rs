@@ -165,9 +165,13 @@ pub enum Command {
     /// generated in the data directory). The user is an exec credential plugin:
     /// kubectl runs `gatehouse token --kube` for a token whenever it needs one, so the
     /// kubeconfig holds no credential at all and short-lived tokens renew by themselves. The
-    /// file is created, or edited if it is JSON; a YAML kubeconfig is left alone (write to
-    /// another file and combine them with KUBECONFIG=a:b).
+    /// file is created (YAML, or JSON when its name ends in .json) or edited in its own
+    /// format, YAML or JSON, keeping its other clusters, users, contexts and preferences; the
+    /// file stays readable by its owner only. Editing a YAML file rewrites it the way kubectl
+    /// does, so comments in it are lost (to keep them, write to another file and combine the
+    /// two with KUBECONFIG=a:b).
     #[command(after_long_help = "Examples:
+  gatehouse kubeconfig prod                  # adds a context to ~/.kube/config
   gatehouse kubeconfig prod --kubeconfig ~/.kube/gatehouse.json
   KUBECONFIG=~/.kube/config:~/.kube/gatehouse.json kubectl --context gatehouse-prod get pods
   gatehouse kubeconfig prod --server https://gatehouse.internal:16443 --ca-file ca.pem --kubeconfig prod.json --output json")]

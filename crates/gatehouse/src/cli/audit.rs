@@ -232,8 +232,9 @@ fn print_event(event: &StoredEvent, format: OutputFormat) -> Result<()> {
             let outcome = e.outcome.as_ref().map(|o| match &o.error {
                 Some(error) => format!("error {error}"),
                 None => format!(
-                    "{} in {:.1} ms",
+                    "{}{} in {:.1} ms",
                     o.status.as_deref().unwrap_or("ok"),
+                    counted_apart(o),
                     o.duration_us as f64 / 1000.0
                 ),
             });
@@ -251,6 +252,17 @@ fn print_event(event: &StoredEvent, format: OutputFormat) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// `, 7 objects` when the outcome counts what came back and its status does not already say
+/// it (PostgreSQL's `SELECT 7` does; an HTTP status line does not).
+fn counted_apart(outcome: &gatehouse_pipeline::AuditOutcome) -> String {
+    match (outcome.rows, outcome.status.as_deref()) {
+        (Some(rows), Some(status)) if !status.ends_with(&format!(" {rows}")) => {
+            format!(", {rows} objects")
+        }
+        _ => String::new(),
+    }
 }
 
 /// Record that the operator read the log (or a session recording).

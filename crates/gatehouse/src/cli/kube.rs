@@ -118,9 +118,9 @@ pub async fn kubeconfig(
             }
         }),
     };
-    let mut document = read_kubeconfig(&path)?;
+    let (mut document, format) = read_kubeconfig(&path)?;
     entries.merge_into(&mut document);
-    write_kubeconfig(&path, &document)?;
+    write_kubeconfig(&path, &document, format)?;
     if args.output.is_json() {
         println!(
             "{}",
@@ -159,24 +159,38 @@ fn default_kubeconfig() -> Result<PathBuf> {
     Ok(PathBuf::from(home).join(".kube").join("config"))
 }
 
-/// An existing kubeconfig (gatehouse edits JSON ones; kubectl reads JSON as YAML), or a new one.
-fn read_kubeconfig(path: &Path) -> Result<Value> {
+/// How a kubeconfig file is written: the format it was read in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Format {
+    Json,
+    Yaml,
+}
+
+/// An existing kubeconfig (YAML or JSON) and its format, or a new one: JSON when the file's
+/// name ends in `.json`, else YAML, kubectl's own.
+fn read_kubeconfig(path: &Path) -> Result<(Value, Format)> {
+    let new_format = if path.extension().is_some_and(|ext| ext == "json") {
+        Format::Json
+    } else {
+        Format::Yaml
+    };
     let text = match std::fs::read_to_string(path) {
         Ok(text) if !text.trim().is_empty() => text,
-        Ok(_) => return Ok(empty_kubeconfig()),
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(empty_kubeconfig()),
+        Ok(_) => return Ok((empty_kubeconfig(), new_format)),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            return Ok((empty_kubeconfig(), new_format));
+        }
         Err(error) => {
             return Err(error).with_context(|| format!("cannot read `{}`", path.display()));
         }
     };
-    serde_json::from_str(&text).map_err(|_| {
-        anyhow::anyhow!(
-            "`{}` is a YAML kubeconfig, which gatehouse does not edit: write gatehouse's to its own file \
-             (--kubeconfig ~/.kube/gatehouse.json) and use both with KUBECONFIG={}:~/.kube/gatehouse.json",
-            path.display(),
-            path.display()
-        )
-    })
+    let format = if text.trim_start().starts_with('{') {
+        Format::Json
+    } else {
+        Format::Yaml
+    };
+    let document = gatehouse_k8s_gateway::kubeconfig::parse_document(path, &text)?;
+    Ok((document, format))
 }
 
 fn empty_kubeconfig() -> Value {
@@ -222,13 +236,16 @@ impl Entries {
 }
 
 /// Write the kubeconfig readable only by its owner (it names the gateway and how to get tokens).
-fn write_kubeconfig(path: &Path, document: &Value) -> Result<()> {
+fn write_kubeconfig(path: &Path, document: &Value, format: Format) -> Result<()> {
     if let Some(dir) = path.parent().filter(|dir| !dir.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir)
             .with_context(|| format!("cannot create `{}`", dir.display()))?;
     }
-    let text = serde_json::to_string_pretty(document).context("kubeconfig")?;
-    crate::server::tls::write_private(path, format!("{text}\n").as_bytes())
+    let text = match format {
+        Format::Json => serde_json::to_string_pretty(document).context("kubeconfig")? + "\n",
+        Format::Yaml => gatehouse_k8s_gateway::kubeconfig::to_yaml(document)?,
+    };
+    crate::server::tls::write_private(path, text.as_bytes())
 }
 
 #[cfg(test)]

@@ -1,7 +1,8 @@
 //! `[kubernetes]` (the listener kubectl talks to) and the keys of a `kind = "kubernetes"`
 //! connection: the API server's `url` and `ca_file`, the credential gatehouse presents
-//! (`token_file`, `token_env`, or `client_cert_file` + `client_key_file`), and optional
-//! `[connections.impersonate]`. The same key names serve the HTTP API connections to come.
+//! (`token_file`, `token_env`, or `client_cert_file` + `client_key_file`) — or instead of all
+//! of those a `kubeconfig` and its `context` — and optional `[connections.impersonate]`. The
+//! same key names serve the HTTP API connections to come.
 
 use crate::config::{ConnectionConfig, humantime_serde_compat, parse_addr, resolve_from};
 use anyhow::{Context, Result, bail};
@@ -119,9 +120,17 @@ impl ConnectionConfig {
                 "connection `{name}` is `kind = \"kubernetes\"`: `{field}` is a PostgreSQL key; a Kubernetes connection has `url`, `ca_file` and `token_file`, `token_env` or `client_cert_file` + `client_key_file` (Secrets are always masked for identities without `data:unmasked`)"
             );
         }
+        if self.kubeconfig.is_some() {
+            return self.validate_kubeconfig();
+        }
+        if self.context.is_some() {
+            bail!(
+                "connection `{name}`: `context` names a context of `kubeconfig`, which is not set"
+            );
+        }
         let Some(url) = &self.url else {
             bail!(
-                "connection `{name}` needs `url`, the API server's address (`https://HOST:6443`)"
+                "connection `{name}` needs `url`, the API server's address (`https://HOST:6443`), or `kubeconfig`"
             );
         };
         if self.ca_file.is_none() && url.starts_with("https:") {
@@ -145,6 +154,25 @@ impl ConnectionConfig {
         Ok(())
     }
 
+    /// A connection defined by a kubeconfig takes the server, CA and credential from it alone.
+    fn validate_kubeconfig(&self) -> Result<()> {
+        let defined_twice = [
+            ("url", self.url.is_some()),
+            ("ca_file", self.ca_file.is_some()),
+            ("token_file", self.token_file.is_some()),
+            ("token_env", self.token_env.is_some()),
+            ("client_cert_file", self.client_cert_file.is_some()),
+            ("client_key_file", self.client_key_file.is_some()),
+        ];
+        match defined_twice.iter().find(|(_, set)| *set) {
+            Some((field, _)) => bail!(
+                "connection `{}`: `{field}` and `kubeconfig` exclude each other: the kubeconfig's context defines the server, its CA and the credential",
+                self.name
+            ),
+            None => Ok(()),
+        }
+    }
+
     /// The Kubernetes keys mean nothing for another kind; naming one is a mistake to report.
     pub(crate) fn validate_not_kubernetes(&self) -> Result<()> {
         let kube_only = [
@@ -153,6 +181,8 @@ impl ConnectionConfig {
             ("token_env", self.token_env.is_some()),
             ("client_cert_file", self.client_cert_file.is_some()),
             ("client_key_file", self.client_key_file.is_some()),
+            ("kubeconfig", self.kubeconfig.is_some()),
+            ("context", self.context.is_some()),
             ("impersonate", self.impersonate.is_some()),
         ];
         match kube_only.iter().find(|(_, set)| *set) {
@@ -172,6 +202,9 @@ impl ConnectionConfig {
         base_dir: &Path,
         connect_timeout: Duration,
     ) -> Result<gatehouse_k8s_gateway::KubeTarget> {
+        if let Some(kubeconfig) = &self.kubeconfig {
+            return self.kubeconfig_target(&resolve_from(base_dir, kubeconfig), connect_timeout);
+        }
         let name = &self.name;
         let read = |path: &Path, what: &str| {
             let path = resolve_from(base_dir, path);
@@ -223,19 +256,79 @@ impl ConnectionConfig {
             }
             (None, None) => gatehouse_k8s_gateway::UpstreamCredential::ClientCertificate,
         };
-        let impersonation =
-            self.impersonate
-                .as_ref()
-                .map(|config| gatehouse_k8s_gateway::Impersonation {
-                    group_prefix: config.group_prefix.clone(),
-                    groups: config.groups.clone(),
-                });
         Ok(gatehouse_k8s_gateway::KubeTarget {
             info: Arc::new(self.info()),
             upstream,
             credential,
-            impersonation,
+            impersonation: self.impersonation(),
         })
+    }
+
+    /// The target a kubeconfig's context defines. The file (and the certificate files it
+    /// names) is read when gatehouse starts; a `tokenFile` for every request; an exec plugin
+    /// when the first request needs a credential and again when that one expires.
+    fn kubeconfig_target(
+        &self,
+        file: &Path,
+        connect_timeout: Duration,
+    ) -> Result<gatehouse_k8s_gateway::KubeTarget> {
+        use gatehouse_k8s_gateway::kubeconfig::KubeconfigUser;
+        let name = &self.name;
+        let defined = gatehouse_k8s_gateway::kubeconfig::load(file, self.context.as_deref())
+            .with_context(|| format!("connection `{name}`"))?;
+        let ca = defined.ca_pem.unwrap_or_default();
+        let identity = match &defined.user {
+            KubeconfigUser::ClientCertificate { cert_pem, key_pem } => {
+                Some((cert_pem.as_slice(), key_pem.expose().as_bytes()))
+            }
+            _ => None,
+        };
+        let tls = if defined.server.starts_with("https:") {
+            Some(
+                gatehouse_http::upstream::client_tls(&ca, identity).with_context(|| {
+                    format!("connection `{name}`: kubeconfig `{}`", file.display())
+                })?,
+            )
+        } else {
+            None
+        };
+        let upstream =
+            gatehouse_http::upstream::Upstream::new(&defined.server, tls, connect_timeout)
+                .with_context(|| format!("connection `{name}`: kubeconfig `{}`", file.display()))?;
+        let credential = match defined.user {
+            KubeconfigUser::Token(token) => {
+                gatehouse_k8s_gateway::UpstreamCredential::Bearer(token)
+            }
+            KubeconfigUser::TokenFile(path) => {
+                gatehouse_k8s_gateway::UpstreamCredential::BearerFile(path)
+            }
+            KubeconfigUser::ClientCertificate { .. } => {
+                gatehouse_k8s_gateway::UpstreamCredential::ClientCertificate
+            }
+            KubeconfigUser::Exec(plugin) => gatehouse_k8s_gateway::UpstreamCredential::Exec(
+                Arc::new(gatehouse_k8s_gateway::ExecCredentials::new(
+                    plugin,
+                    &defined.server,
+                    ca,
+                    connect_timeout,
+                )),
+            ),
+        };
+        Ok(gatehouse_k8s_gateway::KubeTarget {
+            info: Arc::new(self.info()),
+            upstream,
+            credential,
+            impersonation: self.impersonation(),
+        })
+    }
+
+    fn impersonation(&self) -> Option<gatehouse_k8s_gateway::Impersonation> {
+        self.impersonate
+            .as_ref()
+            .map(|config| gatehouse_k8s_gateway::Impersonation {
+                group_prefix: config.group_prefix.clone(),
+                groups: config.groups.clone(),
+            })
     }
 }
 
@@ -282,6 +375,26 @@ mod tests {
         assert!(refusal(&format!("{complete}agents = [\"dc1\"]\n")).contains("not supported yet"));
         assert!(
             refusal(&format!("{complete}[connections.impersonate]\nbogus = 1\n")).contains("bogus")
+        );
+    }
+
+    #[test]
+    fn a_kubeconfig_defines_the_connection_alone() {
+        assert_eq!(
+            refusal("kubeconfig = \"kube.yaml\"\ncontext = \"prod\"\n"),
+            ""
+        );
+        assert!(
+            refusal("kubeconfig = \"kube.yaml\"\ntoken_file = \"t\"\n")
+                .contains("`token_file` and `kubeconfig` exclude each other")
+        );
+        assert!(
+            refusal("kubeconfig = \"kube.yaml\"\nurl = \"https://a:6443\"\n")
+                .contains("`url` and `kubeconfig` exclude each other")
+        );
+        assert!(
+            refusal("url = \"https://a:6443\"\nca_file = \"c\"\ntoken_file = \"t\"\ncontext = \"prod\"\n")
+                .contains("`kubeconfig`, which is not set")
         );
     }
 

@@ -506,6 +506,11 @@ pub struct ConnectionConfig {
     pub client_cert_file: Option<PathBuf>,
     /// `kind = "kubernetes"`: the client certificate's private key (PEM).
     pub client_key_file: Option<PathBuf>,
+    /// `kind = "kubernetes"`: a kubeconfig (YAML or JSON) whose context defines the API server,
+    /// its CA and the credential, instead of `url`, `ca_file` and a credential key.
+    pub kubeconfig: Option<PathBuf>,
+    /// `kind = "kubernetes"`: the kubeconfig's context (default: its `current-context`).
+    pub context: Option<String>,
     /// `kind = "kubernetes"`: `[connections.impersonate]`, so the cluster's RBAC and audit log
     /// see the gatehouse identity.
     pub impersonate: Option<kubernetes::ImpersonateConfig>,
@@ -626,6 +631,8 @@ impl Config {
                 token_env: None,
                 client_cert_file: None,
                 client_key_file: None,
+                kubeconfig: None,
+                context: None,
                 impersonate: None,
             }],
             identity_providers: Vec::new(),

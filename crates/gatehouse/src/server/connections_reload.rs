@@ -238,6 +238,8 @@ fn restart_only(connection: &ConnectionConfig) -> String {
             &connection.client_cert_file,
             &connection.client_key_file,
             &connection.impersonate,
+            &connection.kubeconfig,
+            &connection.context,
         )
     )
 }

@@ -22,7 +22,7 @@ pub struct Cluster {
     pub gateway: Gateway,
     pub kubeconfig: PathBuf,
     /// The connection's CA and token files (read by the gateway for every request).
-    _files: tempfile::TempDir,
+    pub files: tempfile::TempDir,
 }
 
 /// The example Kubernetes policy (`policies/kubernetes.cedar`).
@@ -43,24 +43,38 @@ impl Cluster {
     }
 
     fn start_full(policy: &str, listener_extra: &str, connection_extra: &str) -> Cluster {
+        Cluster::start_defined(policy, listener_extra, |server, dir| {
+            let ca = dir.join("cluster-ca.pem");
+            std::fs::write(&ca, server.ca_pem().unwrap()).unwrap();
+            let token = dir.join("cluster.token");
+            std::fs::write(&token, format!("{CLUSTER_TOKEN}\n")).unwrap();
+            format!(
+                "url = \"{url}\"\nca_file = \"{ca}\"\ntoken_file = \"{token}\"\n{connection_extra}\n",
+                url = server.url(),
+                ca = ca.display(),
+                token = token.display(),
+            )
+        })
+    }
+
+    /// A cluster whose `cluster` connection has the keys `define` writes (given the test API
+    /// server and a directory for the files they name) after its name and kind.
+    pub fn start_defined(
+        policy: &str,
+        listener_extra: &str,
+        define: impl FnOnce(&TestApiServer, &std::path::Path) -> String,
+    ) -> Cluster {
         let server =
             TestApiServer::start(gatehouse_kube_testserver::Options::new(CLUSTER_TOKEN)).unwrap();
         let dir = tempfile::tempdir().unwrap();
-        let ca = dir.path().join("cluster-ca.pem");
-        std::fs::write(&ca, server.ca_pem().unwrap()).unwrap();
-        let token = dir.path().join("cluster.token");
-        std::fs::write(&token, format!("{CLUSTER_TOKEN}\n")).unwrap();
+        let connection = define(&server, dir.path());
         let gateway = Gateway::start_with(
             "test",
             Options {
                 policy: Some(policy.to_owned()),
                 extra: format!(
                     "[kubernetes]\nlisten = \"127.0.0.1:0\"\nshutdown_grace = \"1s\"\n{listener_extra}\n\
-                     [[connections]]\nname = \"cluster\"\nkind = \"kubernetes\"\nurl = \"{url}\"\n\
-                     ca_file = \"{ca}\"\ntoken_file = \"{token}\"\n{connection_extra}\n",
-                    url = server.url(),
-                    ca = ca.display(),
-                    token = token.display(),
+                     [[connections]]\nname = \"cluster\"\nkind = \"kubernetes\"\n{connection}\n"
                 ),
                 ..Default::default()
             },
@@ -83,7 +97,7 @@ impl Cluster {
             server,
             gateway,
             kubeconfig,
-            _files: dir,
+            files: dir,
         }
     }
 
