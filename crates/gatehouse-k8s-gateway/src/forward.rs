@@ -91,13 +91,25 @@ pub async fn forward(forward: Forward<'_>) -> Result<Response<ProxyBody>, Refusa
     *upstream_request.method_mut() = forward.parts.method;
     *upstream_request.uri_mut() = uri;
     *upstream_request.headers_mut() = headers;
-    let answered = target.upstream.send(upstream_request).await.map_err(|error| {
-        tracing::warn!(target = target.upstream.origin(), %error, "Kubernetes API server did not answer");
-        answer::status(
-            gatehouse_k8s::StatusReason::BadGateway,
-            &format!("the API server of this connection did not answer ({error})"),
-        )
-    })?;
+    let answered = target
+        .upstream
+        .send(upstream_request)
+        .await
+        .map_err(|error| match error {
+            // Nothing was sent (the connection's agent is not connected): a 503 without
+            // Retry-After, which client-go does not retry.
+            gatehouse_http::HttpProxyError::Unavailable(reason) => {
+                tracing::warn!(connection = %target.info.name, %reason, "Kubernetes connection unavailable");
+                answer::status(gatehouse_k8s::StatusReason::ServiceUnavailable, &reason)
+            }
+            error => {
+                tracing::warn!(target = target.upstream.origin(), %error, "Kubernetes API server did not answer");
+                answer::status(
+                    gatehouse_k8s::StatusReason::BadGateway,
+                    &format!("the API server of this connection did not answer ({error})"),
+                )
+            }
+        })?;
     if let Some(upgrade) = forward.upgrade
         && answered.status() == StatusCode::SWITCHING_PROTOCOLS
     {
@@ -114,9 +126,25 @@ pub async fn forward(forward: Forward<'_>) -> Result<Response<ProxyBody>, Refusa
 /// The upstream switched protocols: answer the client the same (its upgrade headers kept)
 /// and join the two upgraded connections.
 fn switched(
-    mut answered: Response<hyper::body::Incoming>,
+    answered: Response<hyper::body::Incoming>,
     upgrade: ClientUpgrade,
 ) -> Response<ProxyBody> {
+    let (upstream, answer) = switched_answer(answered);
+    let relay =
+        gatehouse_http::upgrade::relay(upgrade.on_upgrade, upstream, upgrade.cut, upgrade.tap);
+    upgrade
+        .relays
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .push(relay);
+    answer
+}
+
+/// An upstream's 101: its upgraded connection to come, and the same answer for the one who
+/// asked (hop-by-hop headers dropped, the upgrade's kept).
+pub(crate) fn switched_answer(
+    mut answered: Response<hyper::body::Incoming>,
+) -> (hyper::upgrade::OnUpgrade, Response<ProxyBody>) {
     let upstream = hyper::upgrade::on(&mut answered);
     let (mut parts, _) = answered.into_parts();
     let protocol = parts.headers.get(header::UPGRADE).cloned();
@@ -127,18 +155,16 @@ fn switched(
             .headers
             .insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
     }
-    let relay =
-        gatehouse_http::upgrade::relay(upgrade.on_upgrade, upstream, upgrade.cut, upgrade.tap);
-    upgrade
-        .relays
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .push(relay);
-    Response::from_parts(parts, gatehouse_http::body::empty())
+    (
+        upstream,
+        Response::from_parts(parts, gatehouse_http::body::empty()),
+    )
 }
 
-/// The token gatehouse presents, if its credential is one.
-async fn bearer_token(credential: &UpstreamCredential) -> Result<Option<SecretString>, Refusal> {
+/// The token presented to the API server, if the credential is one held here.
+pub(crate) async fn bearer_token(
+    credential: &UpstreamCredential,
+) -> Result<Option<SecretString>, Refusal> {
     match credential {
         UpstreamCredential::Bearer(token) => Ok(Some(token.clone())),
         UpstreamCredential::BearerFile(path) => match tokio::fs::read_to_string(path).await {
@@ -151,7 +177,7 @@ async fn bearer_token(credential: &UpstreamCredential) -> Result<Option<SecretSt
                 ))
             }
         },
-        UpstreamCredential::ClientCertificate => Ok(None),
+        UpstreamCredential::ClientCertificate | UpstreamCredential::AtAgent => Ok(None),
     }
 }
 

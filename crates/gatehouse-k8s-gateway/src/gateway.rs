@@ -44,6 +44,8 @@ pub enum UpstreamCredential {
     BearerFile(std::path::PathBuf),
     /// Nothing beyond TLS: a client certificate in the upstream's TLS configuration.
     ClientCertificate,
+    /// Nothing: the connection is served by agents, and the agent adds its own.
+    AtAgent,
 }
 
 /// Impersonation: upstream requests carry `Impersonate-User` (the identity's subject) and an
