@@ -233,8 +233,12 @@ fn exec_is_relayed_through_the_agent_and_recorded_at_the_gateway() {
 fn a_stopped_agent_is_a_503_naming_the_connection_and_nothing_is_sent_or_retried() {
     let (cluster, mut agent) = served_by_agent(&kubernetes_policy(), "");
     let bot = cluster.gateway.key("deploy-bot", &["automation"]);
-    let pods = cluster.kubectl(&bot, &["get", "pods"]);
-    assert!(pods.status.success(), "{}", shown(&pods));
+    let admin = cluster.gateway.key("ana", &["admins"]);
+    for token in [&bot, &admin] {
+        // kubectl caches discovery, so later commands go straight to their request.
+        let pods = cluster.kubectl(token, &["get", "pods"]);
+        assert!(pods.status.success(), "{}", shown(&pods));
+    }
 
     agent.stop();
     agent.wait_disconnected(&cluster);
@@ -247,44 +251,50 @@ fn a_stopped_agent_is_a_503_naming_the_connection_and_nothing_is_sent_or_retried
         "kubectl prints why: {}",
         shown(&pods)
     );
-    let patched = cluster.kubectl(
-        &bot,
+    // A write (kubectl sends a create without reading first) is refused the same way, once.
+    let created = cluster.kubectl(
+        &admin,
         &[
-            "patch",
-            "deployment",
-            "web",
-            "-p",
-            r#"{"spec":{"replicas":5}}"#,
+            "create",
+            "configmap",
+            "while-down",
+            "--from-literal=mode=on",
         ],
     );
-    assert!(!patched.status.success(), "{}", shown(&patched));
+    assert!(!created.status.success(), "{}", shown(&created));
     assert!(
-        stderr(&patched).contains("ServiceUnavailable"),
+        stderr(&created).contains(
+            "gatehouse: connection `cluster` is served by agent `dc1`, which is not connected"
+        ),
         "{}",
-        shown(&patched)
+        shown(&created)
     );
-    let patches = cluster.audited("k8s:patch");
-    assert_eq!(patches.len(), 1, "the patch was tried once: {patches:#?}");
-    assert!(
-        patches[0]["outcome"]["error"]
-            .as_str()
-            .unwrap_or_default()
-            .contains("503"),
-        "{patches:#?}"
+    let creates = cluster.audited("k8s:create");
+    assert_eq!(creates.len(), 1, "the create was tried once: {creates:#?}");
+    let outcome = cluster
+        .gateway
+        .audit_events()
+        .into_iter()
+        .find(|e| e["kind"] == "outcome" && e["refers_to"] == creates[0]["seq"])
+        .unwrap();
+    assert_eq!(
+        outcome["outcome"]["error"], "gatehouse: 503 Service Unavailable",
+        "{outcome:#}"
     );
 
-    // Back: the same gateway serves through the restarted agent, and the refused patch was
+    // Back: the same gateway serves through the restarted agent, and the refused create was
     // never sent late.
     agent.run(None);
     agent.wait_connected(&cluster);
     let pods = cluster.kubectl(&bot, &["get", "pods"]);
     assert!(pods.status.success(), "{}", shown(&pods));
-    assert_eq!(cluster.server.count("PATCH", "/"), 0);
-    let web = cluster
-        .server
-        .object("deployments", "default", "web")
-        .unwrap();
-    assert_ne!(web["spec"]["replicas"], 5);
+    assert_eq!(cluster.server.count("POST", "/"), 0);
+    assert!(
+        cluster
+            .server
+            .object("configmaps", "default", "while-down")
+            .is_none()
+    );
 }
 
 #[test]
@@ -311,7 +321,12 @@ fn an_agent_without_that_kubernetes_connection_is_refused_clearly_and_nothing_is
     assert!(pods.status.success(), "{}", shown(&pods));
     cluster.server.clear_requests();
 
-    let pods = cluster.kubectl(&bot, &["get", "pods"]);
+    // Nothing answers discovery for `cluster`, so ask for the pods without it (a raw path
+    // replaces the server URL's path, so it names the connection itself).
+    let pods = cluster.kubectl(
+        &bot,
+        &["get", "--raw", "/c/cluster/api/v1/namespaces/default/pods"],
+    );
     assert!(!pods.status.success(), "{}", shown(&pods));
     assert!(
         stderr(&pods).contains("(ServiceUnavailable)")
