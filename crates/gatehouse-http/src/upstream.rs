@@ -146,7 +146,7 @@ impl Upstream {
     }
 
     /// Where the target is (`scheme://host:port`, or how it is reached), for messages.
-    pub fn origin(&self) -> &str {
+    pub fn shown(&self) -> &str {
         &self.shown
     }
 }

@@ -156,7 +156,7 @@ async fn forward_for_gateway(
     *upstream_request.uri_mut() = uri;
     *upstream_request.headers_mut() = headers;
     let answered = target.upstream.send(upstream_request).await.map_err(|error| {
-        tracing::warn!(%connection, target = target.upstream.origin(), %error, "Kubernetes API server did not answer");
+        tracing::warn!(%connection, target = target.upstream.shown(), %error, "Kubernetes API server did not answer");
         answer::status(
             gatehouse_k8s::StatusReason::BadGateway,
             &format!("the API server of connection `{connection}` did not answer the agent ({error})"),

@@ -103,7 +103,7 @@ pub async fn forward(forward: Forward<'_>) -> Result<Response<ProxyBody>, Refusa
                 answer::status(gatehouse_k8s::StatusReason::ServiceUnavailable, &reason)
             }
             error => {
-                tracing::warn!(target = target.upstream.origin(), %error, "Kubernetes API server did not answer");
+                tracing::warn!(target = target.upstream.shown(), %error, "Kubernetes API server did not answer");
                 answer::status(
                     gatehouse_k8s::StatusReason::BadGateway,
                     &format!("the API server of this connection did not answer ({error})"),
