@@ -13,6 +13,9 @@ pub enum HttpProxyError {
     /// The upstream could not be reached or answered badly.
     #[error("the target did not answer: {0}")]
     Upstream(String),
+    /// The path to the target is down now (its agent is not connected): nothing was sent.
+    #[error("the target cannot be reached now: {0}")]
+    Unavailable(String),
     /// A request body over the limit.
     #[error("the request body is larger than {limit} bytes")]
     BodyTooLarge { limit: usize },

@@ -1,8 +1,9 @@
 //! The client side towards one target: a pool of HTTP/1.1 connections over TLS (the target's
-//! CA, optionally a client certificate) or, to a loopback target only, plain TCP. Bodies stream
-//! both ways; the adapter builds each request (path it decided on, credential it injects) and
-//! reads the answer as it arrives. HTTP/1.1 upstream keeps upgrades (WebSocket, SPDY) possible
-//! for the streams that need them.
+//! CA, optionally a client certificate), to a loopback target only plain TCP, or over byte
+//! streams a [`StreamOpener`] opens some other way (an agent's tunnel, where the agent holds the
+//! target's TLS settings and credential). Bodies stream both ways; the adapter builds each
+//! request (path it decided on, credential it injects) and reads the answer as it arrives.
+//! HTTP/1.1 upstream keeps upgrades (WebSocket, SPDY) possible for the streams that need them.
 
 use crate::HttpProxyError;
 use crate::body::ProxyBody;
@@ -22,11 +23,30 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 
+/// Opens a byte stream that carries HTTP/1.1 to the target, for targets not dialled directly.
+pub trait StreamOpener: Send + Sync + 'static {
+    /// A new stream, or why there is none now ([`TargetUnavailable`]: the target's path is
+    /// down, and the adapter says so rather than calling it a bad answer).
+    fn open(
+        &self,
+    ) -> Pin<Box<dyn Future<Output = Result<OpenedStream, TargetUnavailable>> + Send + '_>>;
+}
+
+/// A stream a [`StreamOpener`] opened.
+pub type OpenedStream = Box<dyn ByteStream>;
+
+/// Why a [`StreamOpener`] has no stream now (its message names the connection and what to do).
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{0}")]
+pub struct TargetUnavailable(pub String);
+
 /// One target the adapter forwards to.
 #[derive(Clone)]
 pub struct Upstream {
     /// `scheme://authority` of the target.
     origin: String,
+    /// The target as messages name it.
+    shown: String,
     /// The target URL's own path prefix, without a trailing `/` (usually empty).
     base_path: String,
     client: Client<Dialer, ProxyBody>,
@@ -75,19 +95,29 @@ impl Upstream {
             (true, None) => return Err(invalid("https needs the CA that verifies the target")),
             (false, _) => None,
         };
-        let dialer = Dialer {
+        let dialer = Dialer::Network {
             tls,
             connect_timeout,
         };
-        let client = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(Duration::from_secs(60))
-            .pool_max_idle_per_host(32)
-            .build(dialer);
         Ok(Upstream {
+            shown: origin.clone(),
             origin,
             base_path,
-            client,
+            client: pooled(dialer),
         })
+    }
+
+    /// A target reached over the streams `opener` opens (`shown` names it in messages); the
+    /// connections are pooled like dialled ones.
+    pub fn through(shown: &str, opener: Arc<dyn StreamOpener>) -> Upstream {
+        Upstream {
+            // The far end reads only the request's path; this origin only fills the
+            // request line and `Host`.
+            origin: "http://gatehouse-upstream.invalid".to_owned(),
+            shown: shown.to_owned(),
+            base_path: String::new(),
+            client: pooled(Dialer::Opener(opener)),
+        }
     }
 
     /// The absolute URI for `path_and_query` (which starts with `/`) at this target.
@@ -109,13 +139,44 @@ impl Upstream {
         self.client
             .request(request)
             .await
-            .map_err(|error| HttpProxyError::Upstream(describe(&error)))
+            .map_err(|error| match unavailable_in(&error) {
+                Some(unavailable) => HttpProxyError::Unavailable(unavailable.0.clone()),
+                None => HttpProxyError::Upstream(describe(&error)),
+            })
     }
 
-    /// Where the target is (`scheme://host:port`), for messages.
-    pub fn origin(&self) -> &str {
-        &self.origin
+    /// Where the target is (`scheme://host:port`, or how it is reached), for messages.
+    pub fn shown(&self) -> &str {
+        &self.shown
     }
+}
+
+fn pooled(dialer: Dialer) -> Client<Dialer, ProxyBody> {
+    Client::builder(TokioExecutor::new())
+        .pool_idle_timeout(Duration::from_secs(60))
+        .pool_max_idle_per_host(32)
+        .build(dialer)
+}
+
+/// The [`TargetUnavailable`] an opener gave, somewhere in the client's error and its causes.
+fn unavailable_in<'e>(
+    error: &'e (dyn std::error::Error + 'static),
+) -> Option<&'e TargetUnavailable> {
+    let mut cause = Some(error);
+    while let Some(error) = cause {
+        if let Some(unavailable) = error.downcast_ref::<TargetUnavailable>() {
+            return Some(unavailable);
+        }
+        let wrapped = error
+            .downcast_ref::<io::Error>()
+            .and_then(io::Error::get_ref)
+            .and_then(|inner| inner.downcast_ref::<TargetUnavailable>());
+        if wrapped.is_some() {
+            return wrapped;
+        }
+        cause = error.source();
+    }
+    None
 }
 
 /// The error and its causes, one line.
@@ -140,9 +201,14 @@ fn is_loopback(host: &str) -> bool {
 
 /// Opens connections to the target for the pool.
 #[derive(Clone)]
-struct Dialer {
-    tls: Option<TlsConnector>,
-    connect_timeout: Duration,
+enum Dialer {
+    /// TCP to the URL's host and port, then TLS unless it is a plain loopback target.
+    Network {
+        tls: Option<TlsConnector>,
+        connect_timeout: Duration,
+    },
+    /// Whatever stream the opener gives.
+    Opener(Arc<dyn StreamOpener>),
 }
 
 type DialFuture = Pin<Box<dyn Future<Output = Result<UpstreamStream, io::Error>> + Send>>;
@@ -157,47 +223,55 @@ impl tower_service::Service<Uri> for Dialer {
     }
 
     fn call(&mut self, uri: Uri) -> DialFuture {
-        let dialer = self.clone();
-        Box::pin(async move { dialer.dial(uri).await })
+        match self.clone() {
+            Dialer::Network {
+                tls,
+                connect_timeout,
+            } => Box::pin(dial(uri, tls, connect_timeout)),
+            Dialer::Opener(opener) => Box::pin(async move {
+                let stream = opener.open().await.map_err(io::Error::other)?;
+                Ok(UpstreamStream(TokioIo::new(stream)))
+            }),
+        }
     }
 }
 
-impl Dialer {
-    async fn dial(self, uri: Uri) -> Result<UpstreamStream, io::Error> {
-        let fail = |what: &str| io::Error::new(io::ErrorKind::InvalidInput, what.to_owned());
-        let host = uri.host().ok_or_else(|| fail("no host"))?;
-        let bare = host
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .to_owned();
-        let secure = self.tls.is_some();
-        let port = uri.port_u16().unwrap_or(if secure { 443 } else { 80 });
-        let tcp = tokio::time::timeout(
-            self.connect_timeout,
-            TcpStream::connect((bare.as_str(), port)),
-        )
+async fn dial(
+    uri: Uri,
+    tls: Option<TlsConnector>,
+    connect_timeout: Duration,
+) -> Result<UpstreamStream, io::Error> {
+    let fail = |what: &str| io::Error::new(io::ErrorKind::InvalidInput, what.to_owned());
+    let host = uri.host().ok_or_else(|| fail("no host"))?;
+    let bare = host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_owned();
+    let port = uri
+        .port_u16()
+        .unwrap_or(if tls.is_some() { 443 } else { 80 });
+    let tcp = tokio::time::timeout(connect_timeout, TcpStream::connect((bare.as_str(), port)))
         .await
         .map_err(|_| {
             io::Error::new(
                 io::ErrorKind::TimedOut,
-                format!("no connection within {} s", self.connect_timeout.as_secs()),
+                format!("no connection within {} s", connect_timeout.as_secs()),
             )
         })??;
-        let _ = tcp.set_nodelay(true);
-        let Some(tls) = self.tls else {
-            return Ok(UpstreamStream(TokioIo::new(Box::new(tcp))));
-        };
-        let name = ServerName::try_from(bare)
-            .map_err(|_| fail("the host is not a valid TLS server name"))?;
-        let stream = tokio::time::timeout(self.connect_timeout, tls.connect(name, tcp))
-            .await
-            .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "TLS handshake timed out"))??;
-        Ok(UpstreamStream(TokioIo::new(Box::new(stream))))
-    }
+    let _ = tcp.set_nodelay(true);
+    let Some(tls) = tls else {
+        return Ok(UpstreamStream(TokioIo::new(Box::new(tcp))));
+    };
+    let name =
+        ServerName::try_from(bare).map_err(|_| fail("the host is not a valid TLS server name"))?;
+    let stream = tokio::time::timeout(connect_timeout, tls.connect(name, tcp))
+        .await
+        .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "TLS handshake timed out"))??;
+    Ok(UpstreamStream(TokioIo::new(Box::new(stream))))
 }
 
 /// A byte stream, TLS or not.
-trait ByteStream: AsyncRead + AsyncWrite + Send + Unpin {}
+pub trait ByteStream: AsyncRead + AsyncWrite + Send + Unpin {}
 impl<T: AsyncRead + AsyncWrite + Send + Unpin> ByteStream for T {}
 
 /// A pooled connection to the target.
@@ -286,6 +360,7 @@ pub fn client_tls(
 mod tests {
     #![allow(clippy::unwrap_used, clippy::panic, clippy::indexing_slicing)]
     use super::*;
+    use hyper::StatusCode;
 
     fn tls() -> Option<Arc<rustls::ClientConfig>> {
         let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]);
@@ -312,5 +387,59 @@ mod tests {
     #[test]
     fn a_ca_file_without_a_certificate_is_refused() {
         assert!(client_tls(b"not pem", None).is_err());
+    }
+
+    /// Opens nothing (its path is down), or a stream whose far end answers `answer` to
+    /// whatever it is sent.
+    struct Scripted(Option<&'static [u8]>);
+
+    impl StreamOpener for Scripted {
+        fn open(
+            &self,
+        ) -> Pin<Box<dyn Future<Output = Result<OpenedStream, TargetUnavailable>> + Send + '_>>
+        {
+            Box::pin(async move {
+                let Some(answer) = self.0 else {
+                    return Err(TargetUnavailable("agent `dc1` is not connected".to_owned()));
+                };
+                let (ours, mut theirs) = tokio::io::duplex(4096);
+                tokio::spawn(async move {
+                    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+                    let mut request = [0u8; 1024];
+                    let _ = theirs.read(&mut request).await;
+                    let _ = theirs.write_all(answer).await;
+                    let _ = theirs.shutdown().await;
+                });
+                Ok(Box::new(ours) as OpenedStream)
+            })
+        }
+    }
+
+    async fn send_through(opener: Scripted) -> Result<StatusCode, HttpProxyError> {
+        let upstream =
+            Upstream::through("connection `cluster` through its agents", Arc::new(opener));
+        let mut request = Request::new(crate::body::empty());
+        *request.uri_mut() = upstream.uri("/api/v1/pods")?;
+        upstream.send(request).await.map(|answer| answer.status())
+    }
+
+    #[tokio::test]
+    async fn a_stream_opener_without_a_stream_is_unavailable_and_one_answering_garbage_is_an_upstream_error()
+     {
+        let down = send_through(Scripted(None)).await;
+        assert!(
+            matches!(&down, Err(HttpProxyError::Unavailable(reason)) if reason == "agent `dc1` is not connected"),
+            "{down:?}"
+        );
+        let garbage = send_through(Scripted(Some(b"SSH-2.0-OpenSSH\r\n\r\n"))).await;
+        assert!(
+            matches!(&garbage, Err(HttpProxyError::Upstream(_))),
+            "{garbage:?}"
+        );
+        let answered = send_through(Scripted(Some(
+            b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n",
+        )))
+        .await;
+        assert_eq!(answered.ok(), Some(StatusCode::OK));
     }
 }

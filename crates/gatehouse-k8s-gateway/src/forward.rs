@@ -90,12 +90,20 @@ pub async fn forward(forward: Forward<'_>) -> Result<Response<ProxyBody>, Refusa
             }
             *request.headers_mut() = headers;
             let upstream = presented.upstream.as_ref().unwrap_or(&target.upstream);
-            let answered = upstream.send(request).await.map_err(|error| {
-                tracing::warn!(target = target.upstream.origin(), %error, "Kubernetes API server did not answer");
+            let answered = upstream.send(request).await.map_err(|error| match error {
+                // Nothing was sent (the connection's agent is not connected): a 503 without
+                // Retry-After, which client-go does not retry.
+                gatehouse_http::HttpProxyError::Unavailable(reason) => {
+                    tracing::warn!(connection = %target.info.name, %reason, "Kubernetes connection unavailable");
+                    answer::status(gatehouse_k8s::StatusReason::ServiceUnavailable, &reason)
+                }
+                error => {
+                tracing::warn!(target = target.upstream.shown(), %error, "Kubernetes API server did not answer");
                 answer::status(
                     gatehouse_k8s::StatusReason::BadGateway,
                     &format!("the API server of this connection did not answer ({error})"),
                 )
+                }
             })?;
             Ok::<_, Refusal>((answered, presented.issued))
         }
@@ -132,9 +140,25 @@ pub async fn forward(forward: Forward<'_>) -> Result<Response<ProxyBody>, Refusa
 /// The upstream switched protocols: answer the client the same (its upgrade headers kept)
 /// and join the two upgraded connections.
 fn switched(
-    mut answered: Response<hyper::body::Incoming>,
+    answered: Response<hyper::body::Incoming>,
     upgrade: ClientUpgrade,
 ) -> Response<ProxyBody> {
+    let (upstream, answer) = switched_answer(answered);
+    let relay =
+        gatehouse_http::upgrade::relay(upgrade.on_upgrade, upstream, upgrade.cut, upgrade.tap);
+    upgrade
+        .relays
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .push(relay);
+    answer
+}
+
+/// An upstream's 101: its upgraded connection to come, and the same answer for the one who
+/// asked (hop-by-hop headers dropped, the upgrade's kept).
+pub(crate) fn switched_answer(
+    mut answered: Response<hyper::body::Incoming>,
+) -> (hyper::upgrade::OnUpgrade, Response<ProxyBody>) {
     let upstream = hyper::upgrade::on(&mut answered);
     let (mut parts, _) = answered.into_parts();
     let protocol = parts.headers.get(header::UPGRADE).cloned();
@@ -145,27 +169,23 @@ fn switched(
             .headers
             .insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
     }
-    let relay =
-        gatehouse_http::upgrade::relay(upgrade.on_upgrade, upstream, upgrade.cut, upgrade.tap);
-    upgrade
-        .relays
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .push(relay);
-    Response::from_parts(parts, gatehouse_http::body::empty())
+    (
+        upstream,
+        Response::from_parts(parts, gatehouse_http::body::empty()),
+    )
 }
 
 /// What a request presents to the API server: a bearer token, and the upstream to send on
 /// when the credential is a client certificate an exec plugin issued.
-struct Presented {
-    token: Option<SecretString>,
-    upstream: Option<gatehouse_http::upstream::Upstream>,
+pub(crate) struct Presented {
+    pub(crate) token: Option<SecretString>,
+    pub(crate) upstream: Option<gatehouse_http::upstream::Upstream>,
     /// The exec plugin's credential this is, to forget when the API server refuses it.
     issued: Option<crate::exec_credential::Issued>,
 }
 
 /// The connection's credential as it stands now.
-async fn present(target: &KubeTarget) -> Result<Presented, Refusal> {
+pub(crate) async fn present(target: &KubeTarget) -> Result<Presented, Refusal> {
     let token = |token: SecretString| Presented {
         token: Some(token),
         upstream: None,
@@ -183,7 +203,7 @@ async fn present(target: &KubeTarget) -> Result<Presented, Refusal> {
                 ))
             }
         },
-        UpstreamCredential::ClientCertificate => Ok(Presented {
+        UpstreamCredential::ClientCertificate | UpstreamCredential::AtAgent => Ok(Presented {
             token: None,
             upstream: None,
             issued: None,

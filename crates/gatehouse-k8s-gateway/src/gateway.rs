@@ -47,6 +47,8 @@ pub enum UpstreamCredential {
     /// Whatever a kubeconfig's exec credential plugin issues (a token, or a client
     /// certificate with an upstream of its own), kept until it expires or is refused.
     Exec(Arc<crate::exec_credential::ExecCredentials>),
+    /// Nothing: the connection is served by agents, and the agent adds its own.
+    AtAgent,
 }
 
 /// Impersonation: upstream requests carry `Impersonate-User` (the identity's subject) and an

@@ -1,7 +1,7 @@
 //! The Kubernetes adapter. `kubectl` and client libraries talk to gatehouse's HTTPS listener
 //! with a server URL that names the connection (`https://HOST:16443/c/CONNECTION`) and a
 //! gatehouse token from the `gatehouse token --kube` exec plugin; the cluster's credential
-//! stays here. Each API request is
+//! stays here, or with the agent serving the connection. Each API request is
 //!
 //! 1. authenticated (the bearer token is a gatehouse token; client `Impersonate-*` headers are
 //!    refused),
@@ -22,7 +22,12 @@
 //! A client connection holds one session per token it presents: `connect` is decided once,
 //! revocation, token expiry and a policy that withdraws `connect` cut the connection (ending
 //! a `kubectl get -w` at once).
+//!
+//! A connection served by agents (`through_agents`) reaches its API server through the agent
+//! tunnel instead, one tunnel session per pooled HTTP/1.1 connection; the agent's end
+//! (`agent_end`, [`KubeTargets`]) adds the cluster's credential, which stays with the agent.
 
+mod agent_end;
 mod answer;
 mod connection;
 mod counted;
@@ -38,8 +43,10 @@ mod request;
 mod secrets;
 mod spdy_tap;
 mod stream_record;
+mod through_agents;
 mod websocket_frames;
 
+pub use agent_end::KubeTargets;
 pub use error::KubeGatewayError;
 pub use exec_credential::{ExecCredentials, ExecPlugin};
 pub use gatehouse_k8s::{K8S_PROTOCOL, KUBERNETES};

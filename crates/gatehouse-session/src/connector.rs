@@ -65,3 +65,118 @@ pub trait TargetConnector: Send + Sync {
         request: &'a OpenRequest,
     ) -> BoxFuture<'a, Result<(), ConnectError>>;
 }
+
+/// Connectors of different kinds as one (an agent serving PostgreSQL and Kubernetes
+/// connections): each request goes to the first that opens its kind.
+pub struct ByKind(Vec<std::sync::Arc<dyn TargetConnector>>);
+
+impl ByKind {
+    pub fn new(connectors: Vec<std::sync::Arc<dyn TargetConnector>>) -> Self {
+        ByKind(connectors)
+    }
+
+    fn opener(&self, kind: &str) -> Result<&dyn TargetConnector, ConnectError> {
+        self.0
+            .iter()
+            .find(|connector| connector.kinds().iter().any(|k| k == kind))
+            .map(|connector| connector.as_ref())
+            .ok_or_else(|| {
+                ConnectError::Unavailable(format!("`{kind}` targets are not opened here"))
+            })
+    }
+}
+
+impl TargetConnector for ByKind {
+    fn kinds(&self) -> Vec<String> {
+        self.0
+            .iter()
+            .flat_map(|connector| connector.kinds())
+            .collect()
+    }
+
+    fn open<'a>(
+        &'a self,
+        connection: &'a str,
+        request: &'a OpenRequest,
+    ) -> BoxFuture<'a, Result<Opened, ConnectError>> {
+        match self.opener(&request.kind) {
+            Ok(connector) => connector.open(connection, request),
+            Err(error) => Box::pin(async move { Err(error) }),
+        }
+    }
+
+    fn signal<'a>(
+        &'a self,
+        connection: &'a str,
+        request: &'a OpenRequest,
+    ) -> BoxFuture<'a, Result<(), ConnectError>> {
+        match self.opener(&request.kind) {
+            Ok(connector) => connector.signal(connection, request),
+            Err(error) => Box::pin(async move { Err(error) }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use std::sync::Arc;
+
+    /// Opens `kind` targets by answering with its own name.
+    struct Named(&'static str);
+
+    impl TargetConnector for Named {
+        fn kinds(&self) -> Vec<String> {
+            vec![self.0.to_owned()]
+        }
+
+        fn open<'a>(
+            &'a self,
+            _: &'a str,
+            _: &'a OpenRequest,
+        ) -> BoxFuture<'a, Result<Opened, ConnectError>> {
+            Box::pin(async move {
+                Ok(Opened {
+                    stream: Box::new(tokio::io::duplex(1).0),
+                    details: serde_json::json!(self.0),
+                    leftover: Vec::new(),
+                })
+            })
+        }
+
+        fn signal<'a>(
+            &'a self,
+            _: &'a str,
+            _: &'a OpenRequest,
+        ) -> BoxFuture<'a, Result<(), ConnectError>> {
+            Box::pin(async { Ok(()) })
+        }
+    }
+
+    fn request(kind: &str) -> OpenRequest {
+        OpenRequest {
+            kind: kind.to_owned(),
+            login_level: "admin".to_owned(),
+            details: serde_json::json!({}),
+        }
+    }
+
+    #[tokio::test]
+    async fn each_kind_goes_to_its_own_connector_and_an_unknown_kind_to_none() {
+        let both = ByKind::new(vec![
+            Arc::new(Named("postgres")),
+            Arc::new(Named("kubernetes")),
+        ]);
+        assert_eq!(both.kinds(), ["postgres", "kubernetes"]);
+        for kind in ["postgres", "kubernetes"] {
+            let opened = both.open("c", &request(kind)).await.unwrap();
+            assert_eq!(opened.details, serde_json::json!(kind));
+        }
+        let unknown = both.open("c", &request("mysql")).await;
+        assert!(
+            matches!(&unknown, Err(ConnectError::Unavailable(reason)) if reason.contains("`mysql`"))
+        );
+        assert!(both.signal("c", &request("mysql")).await.is_err());
+    }
+}

@@ -13,7 +13,7 @@ pub mod endings;
 pub mod listener;
 mod live;
 
-pub use connector::{ConnectError, OpenRequest, Opened, Stream, TargetConnector};
+pub use connector::{ByKind, ConnectError, OpenRequest, Opened, Stream, TargetConnector};
 pub use endings::{EndedBy, Endings, connect_withdrawn};
 pub use listener::{ListenerLimits, Slot, serve};
 pub use live::{LiveSessions, Registration};

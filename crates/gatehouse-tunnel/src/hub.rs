@@ -747,6 +747,44 @@ pub(crate) fn parse_key(text: &[u8]) -> Result<BackendKey, String> {
     })
 }
 
+/// The hub opens sessions of agent-served connections only (the Kubernetes adapter's
+/// upstream for them); its kinds are those its connected agents announced.
+impl TargetConnector for AgentHub {
+    fn kinds(&self) -> Vec<String> {
+        let mut kinds: Vec<String> = self
+            .connected()
+            .into_iter()
+            .flat_map(|agent| {
+                // An agent from before kinds opens PostgreSQL targets only.
+                if agent.kinds.is_empty() {
+                    vec![POSTGRES_KIND.to_owned()]
+                } else {
+                    agent.kinds
+                }
+            })
+            .collect();
+        kinds.sort();
+        kinds.dedup();
+        kinds
+    }
+
+    fn open<'a>(
+        &'a self,
+        connection: &'a str,
+        request: &'a OpenRequest,
+    ) -> BoxFuture<'a, Result<Opened, ConnectError>> {
+        Box::pin(AgentHub::open(self, connection, request))
+    }
+
+    fn signal<'a>(
+        &'a self,
+        connection: &'a str,
+        request: &'a OpenRequest,
+    ) -> BoxFuture<'a, Result<(), ConnectError>> {
+        Box::pin(AgentHub::signal(self, connection, request))
+    }
+}
+
 /// The gateway's connector: connections served by agents go through the hub, the rest are
 /// opened directly by the built-in connector.
 pub struct RoutedConnector {

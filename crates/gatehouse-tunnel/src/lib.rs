@@ -14,7 +14,8 @@
 //! ([`gatehouse_session::OpenRequest`]: kind, login level, kind-specific details): the agent's
 //! own [`gatehouse_session::TargetConnector`] opens and authenticates the target session with
 //! its credentials and answers with what the target said (`gatehouse-opened`), after which the
-//! request and response bodies carry the protocol's bytes. `POST /v1/cancel` relays a one-shot
+//! request and response bodies carry the protocol's bytes (for `kubernetes`, HTTP/1.1 to the
+//! agent's proxy, which adds the cluster's credential). `POST /v1/cancel` relays a one-shot
 //! signal (a PostgreSQL cancel). Agents and gateways from before kinds are still understood
 //! for PostgreSQL (its startup parameters and cancel key in their own headers). Policy,
 //! masking, audit and recording stay in the gateway.

@@ -63,7 +63,7 @@ fn counting_plugin(dir: &Path, seconds: u32) -> String {
 }
 
 fn runs(cluster: &Cluster) -> usize {
-    std::fs::read_to_string(cluster.files.path().join("runs"))
+    std::fs::read_to_string(cluster.files().dir.join("runs"))
         .unwrap_or_default()
         .lines()
         .count()
@@ -104,7 +104,7 @@ fn an_exec_plugin_runs_once_per_expiry_not_per_request() {
         1,
         "one run for every request until it expires"
     );
-    let info = std::fs::read_to_string(cluster.files.path().join("runs")).unwrap();
+    let info = std::fs::read_to_string(cluster.files().dir.join("runs")).unwrap();
     let info: serde_json::Value = serde_json::from_str(info.lines().next().unwrap()).unwrap();
     assert_eq!(info["kind"], "ExecCredential");
     assert_eq!(info["apiVersion"], "client.authentication.k8s.io/v1");
@@ -129,7 +129,7 @@ fn a_credential_the_api_server_refuses_is_replaced_by_running_the_plugin_again()
         cluster.server.requests().iter().all(|r| !r.authenticated),
         "nothing was served with the refused token"
     );
-    std::fs::write(cluster.files.path().join("plugin.token"), CLUSTER_TOKEN).unwrap();
+    std::fs::write(cluster.files().dir.join("plugin.token"), CLUSTER_TOKEN).unwrap();
     let runs_before = runs(&cluster);
     let pods = cluster.kubectl(&bot, &["get", "pods"]);
     assert!(pods.status.success(), "{}", shown(&pods));

@@ -1,16 +1,19 @@
 //! `gatehouse agent --config agent.toml`: run the network-resident agent. It dials out to the
 //! gateway's agent listener, enrols with its one-time token on first contact (keeping the
 //! credential it gets in `state_dir`, mode 0600), and opens sessions to its connections'
-//! targets with credentials that never leave this machine.
+//! targets — PostgreSQL servers, Kubernetes API servers — with credentials that never leave
+//! this machine.
 
 use crate::cli::args::AgentArgs;
 use crate::config::agent::AgentConfig;
+use crate::config::kubernetes::KUBERNETES;
 use anyhow::{Context, Result, anyhow, bail};
 use gatehouse_core::SecretString;
 use gatehouse_pg::{BuiltinConnector, PgLogin, PgLogins, PgTarget};
+use gatehouse_session::{ByKind, TargetConnector};
 use gatehouse_tunnel::{AgentSettings, CredentialStore, TunnelError, WorkloadToken};
 use rustls::pki_types::ServerName;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -135,7 +138,13 @@ pub async fn run(args: AgentArgs) -> Result<ExitCode> {
     }
     let mut logins = PgLogins::default();
     let mut login_levels = BTreeMap::new();
+    let mut clusters = HashMap::new();
     for connection in &config.connections {
+        if connection.kind == KUBERNETES {
+            let target = connection.kube_target(&config.base_dir, config.connect_timeout)?;
+            clusters.insert(connection.name.clone(), Arc::new(target));
+            continue;
+        }
         let connection_logins =
             crate::server::logins::connector_logins(connection, &config.base_dir, None)?;
         login_levels.insert(
@@ -155,6 +164,15 @@ pub async fn run(args: AgentArgs) -> Result<ExitCode> {
         }
     }
     let connector = BuiltinConnector::new(logins, config.connect_timeout, MAX_SERVER_MESSAGE);
+    let mut connectors: Vec<Arc<dyn TargetConnector>> = Vec::new();
+    if clusters.len() < config.connections.len() {
+        connectors.push(Arc::new(gatehouse_pg::PostgresTargets::new(Arc::new(
+            connector,
+        ))));
+    }
+    if !clusters.is_empty() {
+        connectors.push(Arc::new(gatehouse_k8s_gateway::KubeTargets::new(clusters)));
+    }
     let host = config
         .gateway
         .rsplit_once(':')
@@ -171,7 +189,7 @@ pub async fn run(args: AgentArgs) -> Result<ExitCode> {
         gateway: config.gateway.clone(),
         server_name: server_name.to_owned(),
         tls: Arc::new(tls),
-        connector: Arc::new(gatehouse_pg::PostgresTargets::new(Arc::new(connector))),
+        connector: Arc::new(ByKind::new(connectors)),
         connections: config.connections.iter().map(|c| c.name.clone()).collect(),
         login_levels,
         enrolment_token,

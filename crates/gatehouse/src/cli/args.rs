@@ -194,6 +194,9 @@ pub enum Command {
     /// and nothing about the target. Each session's server login level is the gateway's
     /// choice; the agent logs in with its own `[[connections.logins]]` credentials for that
     /// level (`admin`: the connection's own user), and refuses a level it has none for.
+    /// A `kind = "kubernetes"` connection has the API server's `url`, `ca_file` and its
+    /// credential (`token_file`, `token_env`, or `client_cert_file` + `client_key_file`): the
+    /// agent adds it to the requests the gateway decided and forwards them.
     #[command(after_long_help = "Examples:
   # on the gateway
   gatehouse agents create dc1            # prints a one-time enrolment token
@@ -214,6 +217,12 @@ pub enum Command {
   #   level = \"read\"
   #   user = \"gatehouse_prod_read\"
   #   password_file = \"/etc/gatehouse/prod_read.password\"
+  #   [[connections]]                     # a cluster only this network reaches
+  #   name = \"cluster\"
+  #   kind = \"kubernetes\"
+  #   url = \"https://10.0.0.1:6443\"
+  #   ca_file = \"/etc/gatehouse/cluster-ca.pem\"
+  #   token_file = \"/var/run/secrets/kubernetes.io/serviceaccount/token\"
   gatehouse db-roles prod --agent-config agent.toml --apply   # creates the read and write logins
   GATEHOUSE_ENROLMENT_TOKEN=ghe_... gatehouse agent --config agent.toml")]
     Agent(AgentArgs),

@@ -108,6 +108,11 @@ impl AgentConfig {
                     connection.name
                 );
             }
+            if connection.kind == crate::config::kubernetes::KUBERNETES {
+                connection.validate_kubernetes(ConfigSide::Agent)?;
+                continue;
+            }
+            connection.validate_not_kubernetes()?;
             connection.validate_logins(ConfigSide::Agent)?;
         }
         if self.enrolment_token_env.is_some() && self.enrolment_token_file.is_some() {
@@ -145,5 +150,44 @@ impl AgentConfig {
             .map(|t| t.trim().to_owned())
             .filter(|t| !t.is_empty())
             .map(SecretString::new))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+
+    fn refusal(connection: &str) -> String {
+        let text = format!(
+            "name = \"dc1\"\ngateway = \"g:8010\"\nca_file = \"ca.pem\"\nstate_dir = \"state\"\n\
+             [[connections]]\nname = \"cluster\"\n{connection}"
+        );
+        let config: AgentConfig = toml::from_str(&text).unwrap();
+        match config.validate() {
+            Ok(()) => String::new(),
+            Err(error) => format!("{error:#}"),
+        }
+    }
+
+    #[test]
+    fn an_agents_kubernetes_connection_has_the_cluster_and_leaves_impersonation_to_the_gateway() {
+        let cluster = "kind = \"kubernetes\"\nurl = \"https://10.0.0.1:6443\"\nca_file = \"ca.pem\"\ntoken_file = \"t\"\n";
+        assert_eq!(refusal(cluster), "");
+        assert!(
+            refusal("kind = \"kubernetes\"\nca_file = \"ca.pem\"\ntoken_file = \"t\"\n")
+                .contains("needs `url`")
+        );
+        assert!(
+            refusal(&format!("{cluster}token_env = \"T\"\n")).contains("exactly one credential")
+        );
+        assert!(
+            refusal(&format!("{cluster}[connections.impersonate]\n"))
+                .contains("belongs in the gateway's config")
+        );
+        assert!(
+            refusal("kind = \"postgres\"\nhost = \"h\"\ndatabase = \"d\"\nuser = \"u\"\nurl = \"https://x\"\n")
+                .contains("`url` is a Kubernetes key")
+        );
     }
 }

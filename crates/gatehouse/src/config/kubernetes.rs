@@ -1,10 +1,13 @@
 //! `[kubernetes]` (the listener kubectl talks to) and the keys of a `kind = "kubernetes"`
 //! connection: the API server's `url` and `ca_file`, the credential gatehouse presents
 //! (`token_file`, `token_env`, or `client_cert_file` + `client_key_file`) — or instead of all
-//! of those a `kubeconfig` and its `context` — and optional `[connections.impersonate]`. The
-//! same key names serve the HTTP API connections to come.
+//! of those a `kubeconfig` and its `context` — in the gateway's config, or in the agent's for a
+//! connection that names `agents` — and optional `[connections.impersonate]` (the gateway's).
+//! The same key names serve the HTTP API connections to come.
 
-use crate::config::{ConnectionConfig, humantime_serde_compat, parse_addr, resolve_from};
+use crate::config::{
+    ConfigSide, ConnectionConfig, humantime_serde_compat, parse_addr, resolve_from,
+};
 use anyhow::{Context, Result, bail};
 use gatehouse_core::ConnectionKind;
 use serde::Deserialize;
@@ -96,14 +99,11 @@ fn default_group_prefix() -> String {
 
 impl ConnectionConfig {
     /// A Kubernetes connection names its API server, the CA that verifies it, and exactly one
-    /// credential; the PostgreSQL keys mean nothing for it.
-    pub(crate) fn validate_kubernetes(&self) -> Result<()> {
+    /// credential — in the gateway's config, or for one served by agents in the agents' own
+    /// (the gateway's then names the agents and perhaps impersonation, nothing of the cluster);
+    /// the PostgreSQL keys mean nothing for it.
+    pub(crate) fn validate_kubernetes(&self, side: ConfigSide) -> Result<()> {
         let name = &self.name;
-        if !self.agents.is_empty() {
-            bail!(
-                "connection `{name}`: Kubernetes connections served by agents are not supported yet; give the gateway `url`, `ca_file` and a credential"
-            );
-        }
         let pg_only = [
             ("host", !self.host.is_empty()),
             ("database", !self.database.is_empty()),
@@ -120,6 +120,43 @@ impl ConnectionConfig {
                 "connection `{name}` is `kind = \"kubernetes\"`: `{field}` is a PostgreSQL key; a Kubernetes connection has `url`, `ca_file` and `token_file`, `token_env` or `client_cert_file` + `client_key_file` (Secrets are always masked for identities without `data:unmasked`)"
             );
         }
+        match side {
+            ConfigSide::GatewayAgents => self.validate_kubernetes_agents(),
+            ConfigSide::Agent if self.impersonate.is_some() => bail!(
+                "connection `{name}`: `[connections.impersonate]` belongs in the gateway's config (the gateway decides the impersonation headers; the agent passes them on)"
+            ),
+            ConfigSide::Agent | ConfigSide::GatewayDirect => self.validate_kubernetes_cluster(),
+        }
+    }
+
+    /// A Kubernetes connection served by agents: the cluster's address, CA and credential are
+    /// the agents' business.
+    fn validate_kubernetes_agents(&self) -> Result<()> {
+        self.validate_agent_names()?;
+        let cluster_settings = [
+            ("url", self.url.is_some()),
+            ("ca_file", self.ca_file.is_some()),
+            ("token_file", self.token_file.is_some()),
+            ("token_env", self.token_env.is_some()),
+            ("client_cert_file", self.client_cert_file.is_some()),
+            ("client_key_file", self.client_key_file.is_some()),
+            ("kubeconfig", self.kubeconfig.is_some()),
+            ("context", self.context.is_some()),
+        ];
+        match cluster_settings.iter().find(|(_, set)| *set) {
+            Some((field, _)) => bail!(
+                "connection `{}` is served by agents, so `{field}` belongs in the agents' own config, not the gateway's \
+                 (the gateway never holds an agent-served cluster's address or credential)",
+                self.name
+            ),
+            None => Ok(()),
+        }
+    }
+
+    /// The API server's address, its CA and exactly one credential, or a kubeconfig's context
+    /// that names them.
+    fn validate_kubernetes_cluster(&self) -> Result<()> {
+        let name = &self.name;
         if self.kubeconfig.is_some() {
             return self.validate_kubeconfig();
         }
@@ -322,7 +359,8 @@ impl ConnectionConfig {
         })
     }
 
-    fn impersonation(&self) -> Option<gatehouse_k8s_gateway::Impersonation> {
+    /// `[connections.impersonate]`, as the adapter applies it.
+    pub fn impersonation(&self) -> Option<gatehouse_k8s_gateway::Impersonation> {
         self.impersonate
             .as_ref()
             .map(|config| gatehouse_k8s_gateway::Impersonation {
@@ -372,7 +410,6 @@ mod tests {
             refusal(&format!("{complete}database = \"x\"\n"))
                 .contains("`database` is a PostgreSQL key")
         );
-        assert!(refusal(&format!("{complete}agents = [\"dc1\"]\n")).contains("not supported yet"));
         assert!(
             refusal(&format!("{complete}[connections.impersonate]\nbogus = 1\n")).contains("bogus")
         );
@@ -396,6 +433,33 @@ mod tests {
             refusal("url = \"https://a:6443\"\nca_file = \"c\"\ntoken_file = \"t\"\ncontext = \"prod\"\n")
                 .contains("`kubeconfig`, which is not set")
         );
+    }
+
+    #[test]
+    fn a_kubernetes_connection_served_by_agents_holds_nothing_of_the_cluster() {
+        let served = "agents = [\"dc1\"]\n";
+        assert_eq!(refusal(served), "");
+        assert_eq!(
+            refusal(&format!(
+                "{served}[connections.impersonate]\ngroups = {{ admins = \"platform-admins\" }}\n"
+            )),
+            ""
+        );
+        for key in [
+            "url = \"https://10.0.0.1:6443\"",
+            "ca_file = \"ca.pem\"",
+            "token_file = \"t\"",
+            "token_env = \"T\"",
+            "client_cert_file = \"c.pem\"",
+        ] {
+            let refused = refusal(&format!("{served}{key}\n"));
+            assert!(
+                refused.contains("served by agents") && refused.contains("agents' own config"),
+                "{key}: {refused}"
+            );
+        }
+        assert!(refusal("agents = [\"dc 1\"]\n").contains("not an agent name"));
+        assert!(refusal(&format!("{served}host = \"h\"\n")).contains("PostgreSQL key"));
     }
 
     #[test]

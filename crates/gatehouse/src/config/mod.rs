@@ -649,7 +649,11 @@ impl Config {
                 bail!("connection `{}` is defined twice", connection.name);
             }
             if connection.kind == kubernetes::KUBERNETES {
-                connection.validate_kubernetes()?;
+                connection.validate_kubernetes(if connection.agents.is_empty() {
+                    ConfigSide::GatewayDirect
+                } else {
+                    ConfigSide::GatewayAgents
+                })?;
                 continue;
             }
             connection.validate_not_kubernetes()?;
@@ -780,6 +784,20 @@ impl ConnectionConfig {
 
     /// A connection is served either by agents (and then the gateway holds nothing of the
     /// target) or directly (and then it needs the target's address and login).
+    fn validate_agent_names(&self) -> Result<()> {
+        match self
+            .agents
+            .iter()
+            .find(|a| !gatehouse_store::valid_agent_name(a))
+        {
+            Some(agent) => bail!(
+                "connection `{}`: `{agent}` is not an agent name (letters, digits, `-`, `_`, `.`)",
+                self.name
+            ),
+            None => Ok(()),
+        }
+    }
+
     fn validate_target(&self) -> Result<()> {
         let name = &self.name;
         if self.agents.is_empty() {
@@ -796,15 +814,7 @@ impl ConnectionConfig {
             }
             return Ok(());
         }
-        if let Some(agent) = self
-            .agents
-            .iter()
-            .find(|a| !gatehouse_store::valid_agent_name(a))
-        {
-            bail!(
-                "connection `{name}`: `{agent}` is not an agent name (letters, digits, `-`, `_`, `.`)"
-            );
-        }
+        self.validate_agent_names()?;
         let target_settings = [
             ("host", !self.host.is_empty()),
             ("database", !self.database.is_empty()),

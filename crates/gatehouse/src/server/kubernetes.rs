@@ -1,6 +1,7 @@
 //! The Kubernetes listener `gatehouse serve` opens when a connection is `kind = "kubernetes"`:
 //! the adapter's gateway built from the configuration (each connection's upstream, credential
-//! and impersonation), TLS with the gateway's certificate offering HTTP/2 and HTTP/1.1.
+//! and impersonation; for a connection served by agents, the agent hub as its upstream), TLS
+//! with the gateway's certificate offering HTTP/2 and HTTP/1.1.
 
 use crate::config::kubernetes::KUBERNETES;
 use crate::config::setup::Setup;
@@ -39,11 +40,25 @@ pub async fn prepare(
     live: Arc<gatehouse_session::LiveSessions>,
     server_tls: &Arc<rustls::ServerConfig>,
     shutdown: watch::Receiver<bool>,
+    agents: Option<Arc<gatehouse_tunnel::AgentHub>>,
 ) -> Result<Option<KubernetesListener>> {
     let config = &setup.config;
     let mut targets = HashMap::new();
     for connection in config.connections.iter().filter(|c| c.kind == KUBERNETES) {
-        let target = connection.kube_target(&config.base_dir, config.kubernetes.connect_timeout)?;
+        let target = match (&agents, connection.agents.is_empty()) {
+            (_, true) => {
+                connection.kube_target(&config.base_dir, config.kubernetes.connect_timeout)?
+            }
+            (Some(hub), false) => gatehouse_k8s_gateway::KubeTarget::through_agents(
+                Arc::new(connection.info()),
+                hub.clone(),
+                connection.impersonation(),
+            ),
+            (None, false) => anyhow::bail!(
+                "connection `{}` names agents but the agent listener is not running",
+                connection.name
+            ),
+        };
         targets.insert(connection.name.clone(), Arc::new(target));
     }
     if targets.is_empty() {

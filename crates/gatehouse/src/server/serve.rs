@@ -105,6 +105,7 @@ pub async fn run(config_path: Option<&Path>, data_dir: Option<&Path>) -> Result<
         live.clone(),
         &server_tls,
         shutdown_rx.clone(),
+        agents.as_ref().map(|(hub, _)| hub.clone()),
     )
     .await?;
     let pg_listener = bind(config.postgres.listen, "PostgreSQL clients").await?;
@@ -294,6 +295,12 @@ impl Dialled {
         };
         for connection in &config.connections {
             if connection.kind != gatehouse_core::ConnectionKind::POSTGRES {
+                // Other kinds' adapters dial their own targets; the hub routes their agents.
+                if !connection.agents.is_empty() {
+                    dialled
+                        .agent_routes
+                        .insert(connection.name.clone(), connection.agents.clone());
+                }
                 continue;
             }
             dialled

@@ -6,11 +6,12 @@
 // Shared by several test binaries, each of which uses part of it.
 #![allow(dead_code)]
 
+pub mod agent;
 pub mod raw_h2;
 
 use crate::support::{Gateway, Options, repo_root};
 use gatehouse_kube_testserver::TestApiServer;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
 /// The token gatehouse presents to the test API server: only gatehouse holds it.
@@ -21,8 +22,9 @@ pub struct Cluster {
     pub server: TestApiServer,
     pub gateway: Gateway,
     pub kubeconfig: PathBuf,
-    /// The connection's CA and token files (read by the gateway for every request).
-    pub files: tempfile::TempDir,
+    /// The cluster's CA and token files (read by whoever holds the credential, for every
+    /// request).
+    files: tempfile::TempDir,
 }
 
 /// The example Kubernetes policy (`policies/kubernetes.cedar`).
@@ -43,16 +45,11 @@ impl Cluster {
     }
 
     fn start_full(policy: &str, listener_extra: &str, connection_extra: &str) -> Cluster {
-        Cluster::start_defined(policy, listener_extra, |server, dir| {
-            let ca = dir.join("cluster-ca.pem");
-            std::fs::write(&ca, server.ca_pem().unwrap()).unwrap();
-            let token = dir.join("cluster.token");
-            std::fs::write(&token, format!("{CLUSTER_TOKEN}\n")).unwrap();
+        Cluster::start_config(policy, |_, cluster| {
             format!(
-                "url = \"{url}\"\nca_file = \"{ca}\"\ntoken_file = \"{token}\"\n{connection_extra}\n",
-                url = server.url(),
-                ca = ca.display(),
-                token = token.display(),
+                "[kubernetes]\nlisten = \"127.0.0.1:0\"\nshutdown_grace = \"1s\"\n{listener_extra}\n\
+                 [[connections]]\nname = \"cluster\"\nkind = \"kubernetes\"\n{}{connection_extra}\n",
+                cluster.connection_keys()
             )
         })
     }
@@ -64,25 +61,70 @@ impl Cluster {
         listener_extra: &str,
         define: impl FnOnce(&TestApiServer, &std::path::Path) -> String,
     ) -> Cluster {
+        Cluster::start_config(policy, |server, files| {
+            format!(
+                "[kubernetes]\nlisten = \"127.0.0.1:0\"\nshutdown_grace = \"1s\"\n{listener_extra}\n\
+                 [[connections]]\nname = \"cluster\"\nkind = \"kubernetes\"\n{}\n",
+                define(server, &files.dir)
+            )
+        })
+    }
+
+    /// A cluster whose gateway config is `config` (given the test API server and the
+    /// cluster's files and address), with a kubeconfig for its `cluster` connection.
+    pub fn start_config(
+        policy: &str,
+        config: impl FnOnce(&TestApiServer, &ClusterFiles) -> String,
+    ) -> Cluster {
         let server =
             TestApiServer::start(gatehouse_kube_testserver::Options::new(CLUSTER_TOKEN)).unwrap();
         let dir = tempfile::tempdir().unwrap();
-        let connection = define(&server, dir.path());
+        std::fs::write(dir.path().join("cluster-ca.pem"), server.ca_pem().unwrap()).unwrap();
+        std::fs::write(
+            dir.path().join("cluster.token"),
+            format!("{CLUSTER_TOKEN}\n"),
+        )
+        .unwrap();
+        let files = ClusterFiles {
+            url: server.url(),
+            dir: dir.path().to_path_buf(),
+        };
         let gateway = Gateway::start_with(
             "test",
             Options {
                 policy: Some(policy.to_owned()),
-                extra: format!(
-                    "[kubernetes]\nlisten = \"127.0.0.1:0\"\nshutdown_grace = \"1s\"\n{listener_extra}\n\
-                     [[connections]]\nname = \"cluster\"\nkind = \"kubernetes\"\n{connection}\n"
-                ),
+                extra: config(&server, &files),
                 ..Default::default()
             },
         );
-        let kubeconfig = gateway.dir.path().join("kubeconfig.json");
-        let written = gateway.cli(&[
+        let mut cluster = Cluster {
+            server,
+            gateway,
+            kubeconfig: PathBuf::new(),
+            files: dir,
+        };
+        cluster.kubeconfig = cluster.write_kubeconfig("cluster");
+        cluster
+    }
+
+    /// Where the cluster is and how it is reached (for configs written outside the gateway's).
+    pub fn files(&self) -> ClusterFiles {
+        ClusterFiles {
+            url: self.server.url(),
+            dir: self.files.path().to_path_buf(),
+        }
+    }
+
+    /// A kubeconfig (from `gatehouse kubeconfig`) for `connection`.
+    pub fn write_kubeconfig(&self, connection: &str) -> PathBuf {
+        let kubeconfig = self
+            .gateway
+            .dir
+            .path()
+            .join(format!("kubeconfig-{connection}.json"));
+        let written = self.gateway.cli(&[
             "kubeconfig",
-            "cluster",
+            connection,
             "--kubeconfig",
             kubeconfig.to_str().unwrap(),
             "--output",
@@ -93,12 +135,7 @@ impl Cluster {
             "gatehouse kubeconfig: {}",
             String::from_utf8_lossy(&written.stderr)
         );
-        Cluster {
-            server,
-            gateway,
-            kubeconfig,
-            files: dir,
-        }
+        kubeconfig
     }
 
     /// `kubectl ARGS` (the default kubectl) as the holder of `token`.
@@ -112,10 +149,27 @@ impl Cluster {
     }
 
     pub fn kubectl_command(&self, program: &str, token: &str, args: &[&str]) -> Command {
+        self.kubectl_command_with(program, &self.kubeconfig, token, args)
+    }
+
+    /// `kubectl ARGS` with `kubeconfig` (another connection's) as the holder of `token`.
+    pub fn kubectl_with(&self, kubeconfig: &Path, token: &str, args: &[&str]) -> Output {
+        self.kubectl_command_with("kubectl", kubeconfig, token, args)
+            .output()
+            .unwrap()
+    }
+
+    fn kubectl_command_with(
+        &self,
+        program: &str,
+        kubeconfig: &Path,
+        token: &str,
+        args: &[&str],
+    ) -> Command {
         let mut command = Command::new(program);
         command
             .arg("--kubeconfig")
-            .arg(&self.kubeconfig)
+            .arg(kubeconfig)
             .arg("--request-timeout=20s")
             .args(args)
             .env("GATEHOUSE_TOKEN", token)
@@ -139,6 +193,24 @@ impl Cluster {
             .into_iter()
             .filter(|event| event["action"] == action)
             .collect()
+    }
+}
+
+/// The test API server's address and the files holding its CA and token.
+pub struct ClusterFiles {
+    pub url: String,
+    pub dir: PathBuf,
+}
+
+impl ClusterFiles {
+    /// A `kubernetes` connection's keys reaching the cluster with its token.
+    pub fn connection_keys(&self) -> String {
+        format!(
+            "url = \"{}\"\nca_file = \"{}\"\ntoken_file = \"{}\"\n",
+            self.url,
+            self.dir.join("cluster-ca.pem").display(),
+            self.dir.join("cluster.token").display()
+        )
     }
 }
 
