@@ -240,11 +240,13 @@ impl KubeConnection {
                 // (the request itself was recorded before it was forwarded).
                 let watch = kube_request.attributes().verb == "watch";
                 let (parts, body) = response.into_parts();
+                let tally = parts.extensions.get::<crate::secrets::MaskTally>().cloned();
                 let on_end = Box::new(move |count| {
                     record(gatehouse_pipeline::AuditOutcome {
                         rows: Some(count),
                         duration_us: u64::try_from(started.elapsed().as_micros())
                             .unwrap_or(u64::MAX),
+                        masked: tally.map(|tally| tally.counts()).unwrap_or_default(),
                         ..outcome
                     });
                 });

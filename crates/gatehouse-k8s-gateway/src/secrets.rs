@@ -21,8 +21,9 @@ use gatehouse_mask::{
 use hyper::body::{Body, Frame, Incoming};
 use hyper::header::{self, HeaderValue};
 use hyper::{HeaderMap, Response};
+use std::collections::BTreeMap;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
 
 /// What a masked value reads as once decoded.
@@ -159,12 +160,43 @@ pub fn masked_answer(
         ..JsonStreamOptions::default()
     };
     parts.headers.remove(header::CONTENT_LENGTH);
+    let tally = MaskTally::default();
+    parts.extensions.insert(tally.clone());
     let masked = MaskedBody {
         inner: body,
         masker: JsonStreamMasker::new(masking.masker.clone(), rules, options),
         finished: false,
+        tally,
     };
     Ok(Response::from_parts(parts, ProxyBody::new(masked)))
+}
+
+/// How many values a masked answer has masked so far, per detector (`email`) and per path rule
+/// (`path:**.data`), as the audit outcome counts them: a response extension, read when the
+/// answer's body ends (or the client goes away) to record the request's outcome.
+#[derive(Debug, Clone, Default)]
+pub struct MaskTally(Arc<Mutex<BTreeMap<String, u64>>>);
+
+impl MaskTally {
+    /// The counts so far.
+    pub fn counts(&self) -> BTreeMap<String, u64> {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    fn update(&self, counts: &gatehouse_mask::MaskCounts) {
+        if counts.is_empty() {
+            return;
+        }
+        let detectors = counts.detectors().iter().map(|(k, v)| (k.clone(), *v));
+        let paths = counts
+            .path_rules()
+            .iter()
+            .map(|(k, v)| (format!("path:{k}"), *v));
+        *self.0.lock().unwrap_or_else(PoisonError::into_inner) = detectors.chain(paths).collect();
+    }
 }
 
 /// An answer's body, masked chunk by chunk. A masking error ends the body with that error: the
@@ -173,6 +205,7 @@ struct MaskedBody {
     inner: Incoming,
     masker: JsonStreamMasker,
     finished: bool,
+    tally: MaskTally,
 }
 
 impl Body for MaskedBody {
@@ -194,7 +227,9 @@ impl Body for MaskedBody {
                     let Ok(data) = frame.into_data() else {
                         continue;
                     };
-                    match self.masker.push(&data) {
+                    let pushed = self.masker.push(&data);
+                    self.tally.update(self.masker.counts());
+                    match pushed {
                         Ok(out) if out.is_empty() => continue,
                         Ok(out) => return Poll::Ready(Some(Ok(Frame::data(Bytes::from(out))))),
                         Err(error) => return Poll::Ready(Some(Err(Box::new(error)))),
@@ -202,7 +237,9 @@ impl Body for MaskedBody {
                 }
                 Poll::Ready(None) => {
                     self.finished = true;
-                    return match self.masker.finish() {
+                    let finished = self.masker.finish();
+                    self.tally.update(self.masker.counts());
+                    return match finished {
                         Ok(out) if out.is_empty() => Poll::Ready(None),
                         Ok(out) => Poll::Ready(Some(Ok(Frame::data(Bytes::from(out))))),
                         Err(error) => Poll::Ready(Some(Err(Box::new(error)))),

@@ -1125,6 +1125,30 @@ fn the_audit_outcome_counts_the_objects_an_answer_carried() {
     );
     assert_eq!(outcome["rows"], 1, "{outcome:#?}");
 
+    // What was masked is counted too (per path rule and detector, never values).
+    for n in 0..3 {
+        cluster
+            .server
+            .put_object(serde_json::json!({
+                "apiVersion": "v1",
+                "kind": "Secret",
+                "metadata": {"name": format!("key-{n}"), "namespace": "counted"},
+                "type": "Opaque",
+                "data": {"token": "czNjcjN0", "user": "YW5h"}
+            }))
+            .unwrap();
+    }
+    for (token, masked) in [
+        (&bot, serde_json::json!({"path:**.data": 6})),
+        (&admin, serde_json::Value::Null),
+    ] {
+        let listed = cluster.kubectl(token, &["get", "secrets", "-n", "counted", "-o", "json"]);
+        assert!(listed.status.success(), "{}", shown(&listed));
+        let outcome = outcome_of(&cluster, "k8s:list", "/api/v1/namespaces/counted/secrets");
+        assert_eq!(outcome["rows"], 3, "{outcome:#?}");
+        assert_eq!(outcome["masked"], masked, "{outcome:#?}");
+    }
+
     let missing = cluster.kubectl(&bot, &["get", "pod", "nobody", "-n", "counted"]);
     assert!(!missing.status.success());
     let outcome = outcome_of(
