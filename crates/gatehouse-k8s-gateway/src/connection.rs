@@ -281,9 +281,9 @@ impl KubeConnection {
         Ok(())
     }
 
-    /// What watches an upgraded stream: the WebSocket exec tap when it is recorded; for SPDY
-    /// (plain or inside WebSocket), the SPDY tap when it is recorded or is a port-forward,
-    /// whose ports it decides.
+    /// What watches an upgraded stream: the WebSocket exec tap when an exec or attach is
+    /// recorded; for SPDY (plain or inside WebSocket), the SPDY tap when it is recorded or is
+    /// a port-forward, whose ports it decides.
     fn tap(
         &self,
         context: &SessionContext,
@@ -299,10 +299,16 @@ impl KubeConnection {
             .map(|(recorder, number)| StreamRecord::new(recorder, number));
         let websocket = protocol.eq_ignore_ascii_case("websocket");
         let tunnelled = websocket && offers_spdy_tunnel(headers);
+        let port_forward = request.attributes().action() == "k8s:portforward";
         if websocket && !tunnelled {
+            // A WebSocket port-forward's ports were decided from its query, and its channels
+            // carry a port's bytes, not a terminal: the relay's byte counts are its record.
+            if port_forward {
+                return None;
+            }
             return record.map(|record| Arc::new(ExecTap::new(record)) as Arc<dyn StreamTap>);
         }
-        let ports = (request.attributes().action() == "k8s:portforward").then(|| {
+        let ports = port_forward.then(|| {
             Box::new(PortDecisions::new(
                 self.gateway.clone(),
                 context.clone(),

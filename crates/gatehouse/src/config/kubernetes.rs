@@ -133,17 +133,16 @@ impl ConnectionConfig {
     /// the agents' business.
     fn validate_kubernetes_agents(&self) -> Result<()> {
         self.validate_agent_names()?;
-        let cluster_settings = [
-            ("url", self.url.is_some()),
-            ("ca_file", self.ca_file.is_some()),
-            ("token_file", self.token_file.is_some()),
-            ("token_env", self.token_env.is_some()),
-            ("client_cert_file", self.client_cert_file.is_some()),
-            ("client_key_file", self.client_key_file.is_some()),
+        let kubeconfig = [
             ("kubeconfig", self.kubeconfig.is_some()),
             ("context", self.context.is_some()),
         ];
-        match cluster_settings.iter().find(|(_, set)| *set) {
+        match self
+            .cluster_keys()
+            .iter()
+            .chain(&kubeconfig)
+            .find(|(_, set)| *set)
+        {
             Some((field, _)) => bail!(
                 "connection `{}` is served by agents, so `{field}` belongs in the agents' own config, not the gateway's \
                  (the gateway never holds an agent-served cluster's address or credential)",
@@ -191,17 +190,21 @@ impl ConnectionConfig {
         Ok(())
     }
 
-    /// A connection defined by a kubeconfig takes the server, CA and credential from it alone.
-    fn validate_kubeconfig(&self) -> Result<()> {
-        let defined_twice = [
+    /// The keys that name the API server, its CA and the credential, and whether each is set.
+    fn cluster_keys(&self) -> [(&'static str, bool); 6] {
+        [
             ("url", self.url.is_some()),
             ("ca_file", self.ca_file.is_some()),
             ("token_file", self.token_file.is_some()),
             ("token_env", self.token_env.is_some()),
             ("client_cert_file", self.client_cert_file.is_some()),
             ("client_key_file", self.client_key_file.is_some()),
-        ];
-        match defined_twice.iter().find(|(_, set)| *set) {
+        ]
+    }
+
+    /// A connection defined by a kubeconfig takes the server, CA and credential from it alone.
+    fn validate_kubeconfig(&self) -> Result<()> {
+        match self.cluster_keys().iter().find(|(_, set)| *set) {
             Some((field, _)) => bail!(
                 "connection `{}`: `{field}` and `kubeconfig` exclude each other: the kubeconfig's context defines the server, its CA and the credential",
                 self.name

@@ -304,8 +304,8 @@ pub async fn raw_exchange(cluster: &Cluster, request: &[u8]) -> (u16, String) {
     (status, text)
 }
 
-/// An HTTP/2 connection (TLS, ALPN `h2`) to the gateway's Kubernetes listener.
-pub async fn h2_connection(cluster: &Cluster) -> h2::client::SendRequest<bytes::Bytes> {
+/// A TLS connection to the gateway's Kubernetes listener that agreed on ALPN `h2`.
+pub async fn h2_tls(cluster: &Cluster) -> tokio_rustls::client::TlsStream<tokio::net::TcpStream> {
     let tcp = tokio::net::TcpStream::connect(cluster.address())
         .await
         .unwrap();
@@ -315,7 +315,12 @@ pub async fn h2_connection(cluster: &Cluster) -> h2::client::SendRequest<bytes::
     let name = rustls::pki_types::ServerName::try_from("127.0.0.1").unwrap();
     let tls = connector.connect(name, tcp).await.unwrap();
     assert_eq!(tls.get_ref().1.alpn_protocol(), Some(b"h2".as_slice()));
-    let (send, connection) = h2::client::handshake(tls).await.unwrap();
+    tls
+}
+
+/// An HTTP/2 connection (TLS, ALPN `h2`) to the gateway's Kubernetes listener.
+pub async fn h2_connection(cluster: &Cluster) -> h2::client::SendRequest<bytes::Bytes> {
+    let (send, connection) = h2::client::handshake(h2_tls(cluster).await).await.unwrap();
     tokio::spawn(async move {
         let _ = connection.await;
     });

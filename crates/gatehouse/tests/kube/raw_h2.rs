@@ -22,16 +22,9 @@ pub struct RawH2 {
 
 impl RawH2 {
     pub async fn connect(cluster: &Cluster) -> RawH2 {
-        let tcp = tokio::net::TcpStream::connect(cluster.address())
-            .await
-            .unwrap();
-        let mut config = cluster.gateway.tls_client_config();
-        config.alpn_protocols = vec![b"h2".to_vec()];
-        let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config));
-        let name = rustls::pki_types::ServerName::try_from("127.0.0.1").unwrap();
-        let tls = connector.connect(name, tcp).await.unwrap();
-        assert_eq!(tls.get_ref().1.alpn_protocol(), Some(b"h2".as_slice()));
-        let mut raw = RawH2 { tls };
+        let mut raw = RawH2 {
+            tls: super::h2_tls(cluster).await,
+        };
         raw.tls.write_all(PREFACE).await.unwrap();
         raw.frame(SETTINGS, 0, 0, &[]).await.unwrap();
         raw
