@@ -11,9 +11,11 @@
 //!   (REFUSED_STREAM) towards the client and its frames are dropped, so the API server never
 //!   sees it; since the API server's inflater would then miss part of the client's zlib
 //!   stream, the tap compresses the headers it forwards itself (stored blocks, which every
-//!   SPDY reader inflates). Inside WebSocket messages (kubectl 1.31 and later) frames cannot
-//!   be injected without re-framing the messages, so a refused port ends the whole
-//!   connection there, before the SYN_STREAM's last byte is forwarded.
+//!   SPDY reader inflates). Inside WebSocket messages (kubectl 1.31 and later) the same is
+//!   done to the SPDY frames the client's binary messages carry: each frame that goes on is
+//!   sent as a new masked binary message (control frames go on as they came, in order), the
+//!   RST_STREAM back as an unmasked one, and the server's messages are forwarded whole, so
+//!   the answer lands between them.
 //!
 //! Frames are forwarded whole, so what the tap adds lands between frames. A frame the tap
 //! cannot read ends the stream: nothing unrecorded or undecided passes.
@@ -29,6 +31,10 @@ use std::sync::{Mutex, PoisonError};
 
 /// The largest SPDY frame payload the tap reads (kubectl writes at most 32 KiB per frame).
 const MAX_FRAME: usize = 1 << 20;
+
+/// The mask of the client messages the tap writes: any key is valid (RFC 6455 5.3), and the
+/// connection to the API server is the tap's own, so its masking protects nothing here.
+const MASK: [u8; 4] = [0x67, 0x68, 0x74, 0x70];
 
 /// What a stream carries, from its `streamType` header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -75,6 +81,8 @@ enum Verdict {
 struct Reading {
     /// The WebSocket messages the SPDY frames travel in, when they do.
     websocket: Option<websocket_frames::FrameReader>,
+    /// The server's messages, let through whole (SPDY inside WebSocket).
+    messages: websocket_frames::WholeMessages,
     frames: FrameReader,
     inflater: Inflater,
     /// Compresses the header blocks the tap forwards itself (port-forward over plain SPDY).
@@ -105,6 +113,7 @@ impl SpdyTap {
         let reading = || {
             tokio::sync::Mutex::new(Reading {
                 websocket: tunnelled.then(websocket_frames::FrameReader::default),
+                messages: websocket_frames::WholeMessages::default(),
                 frames: FrameReader::new(MAX_FRAME),
                 inflater: Inflater::new(),
                 deflater: Deflater::default(),
@@ -133,48 +142,89 @@ impl SpdyTap {
             return self.pass_tunnelled(direction, &mut reading, bytes).await;
         }
         reading.frames.push(bytes);
-        let mut onward = Vec::new();
-        let mut back = Vec::new();
+        let mut passage = Rewritten::default();
+        self.frames(direction, &mut reading, &mut passage, |wire| wire.to_vec())
+            .await?;
+        Ok(passage.into())
+    }
+
+    /// The complete SPDY frames pushed into `reading`, each as its verdict says: what goes
+    /// on wrapped by `wrap` (the frame as it is, or in a WebSocket message).
+    async fn frames(
+        &self,
+        direction: Direction,
+        reading: &mut Reading,
+        passage: &mut Rewritten,
+        wrap: impl Fn(&[u8]) -> Vec<u8>,
+    ) -> Result<(), String> {
         while let Some(wire) = reading.frames.next_frame().map_err(|e| e.to_string())? {
-            match self.frame(direction, &mut reading, &wire).await? {
-                Verdict::Pass => onward.extend_from_slice(&wire),
-                Verdict::Replace(bytes) => onward.extend(bytes),
+            match self.frame(direction, reading, &wire).await? {
+                Verdict::Pass => passage.onward.extend(wrap(&wire)),
+                Verdict::Replace(bytes) => passage.onward.extend(wrap(&bytes)),
                 Verdict::Refuse(stream) => {
-                    back.extend(spdy::rst_stream(stream, spdy::REFUSED_STREAM));
+                    let reset = spdy::rst_stream(stream, spdy::REFUSED_STREAM);
+                    passage.back.extend(match reading.websocket {
+                        Some(_) => websocket_frames::binary_message(&reset, None),
+                        None => reset,
+                    });
                 }
                 Verdict::Drop => {}
             }
         }
-        Ok(Passage::Rewritten { onward, back })
+        Ok(())
     }
 
-    /// SPDY inside WebSocket messages: the messages go on as they came, unless a stream in
-    /// them is refused, which ends the relay. The target's side carries nothing the tap
-    /// decides or records.
+    /// SPDY inside WebSocket messages. The client's binary messages are read as one SPDY byte
+    /// stream and what goes on of it is re-framed; its control frames go on as they came.
+    /// The server's side carries nothing the tap decides or records: its messages go on as
+    /// they came, whole, so that a refusal sent back lands between them. Without port
+    /// decisions nothing is re-framed or sent back, and both sides pass unchanged.
     async fn pass_tunnelled(
         &self,
         direction: Direction,
         reading: &mut Reading,
         bytes: &[u8],
     ) -> Result<Passage, String> {
-        if direction == Direction::ToClient {
-            return Ok(Passage::Unchanged);
-        }
         let Some(websocket) = reading.websocket.as_mut() else {
             return Err("no WebSocket reader".to_owned());
         };
         let messages = websocket
             .frames(bytes)
             .map_err(|()| "not WebSocket framing".to_owned())?;
-        for message in messages.iter().filter(|m| matches!(m.opcode, 0 | 2)) {
-            reading.frames.push(&message.payload);
+        if direction == Direction::ToClient {
+            if self.ports.is_none() {
+                return Ok(Passage::Unchanged);
+            }
+            let onward = reading
+                .messages
+                .release(messages)
+                .map_err(|()| "a WebSocket message longer than the tap holds".to_owned())?;
+            return Ok(Passage::Rewritten {
+                onward,
+                back: Vec::new(),
+            });
         }
-        while let Some(wire) = reading.frames.next_frame().map_err(|e| e.to_string())? {
-            if let Verdict::Refuse(_) = self.frame(direction, reading, &wire).await? {
-                return Ok(Passage::End);
+        let mut passage = Rewritten::default();
+        for message in messages {
+            if message.extended {
+                return Err("a WebSocket extension's frame".to_owned());
+            }
+            match message.opcode {
+                0 | websocket_frames::BINARY => {
+                    reading.frames.push(&message.payload);
+                    self.frames(direction, reading, &mut passage, |wire| {
+                        websocket_frames::binary_message(wire, Some(MASK))
+                    })
+                    .await?;
+                }
+                8..=10 => passage.onward.extend(message.wire),
+                other => return Err(format!("WebSocket opcode {other} in a SPDY tunnel")),
             }
         }
-        Ok(Passage::Unchanged)
+        if self.ports.is_none() {
+            return Ok(Passage::Unchanged);
+        }
+        Ok(passage.into())
     }
 
     async fn frame(
@@ -184,7 +234,7 @@ impl SpdyTap {
         wire: &[u8],
     ) -> Result<Verdict, String> {
         let frame = Frame::parse(wire).map_err(|e| e.to_string())?;
-        let rewrite_headers = self.ports.is_some() && !self.tunnelled;
+        let rewrite_headers = self.ports.is_some();
         Ok(match (direction, frame) {
             (Direction::ToTarget, Frame::SynStream { stream, block, .. }) => {
                 let headers = reading.inflater.block(block).map_err(|e| e.to_string())?;
@@ -257,6 +307,22 @@ impl SpdyTap {
             }
             (Direction::ToClient, Some(Channel::Error)) if !data.is_empty() => record.status(data),
             _ => {}
+        }
+    }
+}
+
+/// What a direction sends on and back for the bytes it was shown.
+#[derive(Default)]
+struct Rewritten {
+    onward: Vec<u8>,
+    back: Vec<u8>,
+}
+
+impl From<Rewritten> for Passage {
+    fn from(rewritten: Rewritten) -> Passage {
+        Passage::Rewritten {
+            onward: rewritten.onward,
+            back: rewritten.back,
         }
     }
 }
@@ -434,40 +500,157 @@ mod tests {
         );
     }
 
-    /// One masked client WebSocket binary message.
-    fn websocket_message(payload: &[u8]) -> Vec<u8> {
-        let key = [3, 1, 4, 1];
-        let mut frame = vec![0x82, 0x80 | 126];
-        frame.extend_from_slice(&u16::try_from(payload.len()).unwrap().to_be_bytes());
-        frame.extend_from_slice(&key);
-        frame.extend(payload.iter().zip(key.iter().cycle()).map(|(b, k)| b ^ k));
+    /// One client WebSocket frame (masked), `fin` when it ends its message.
+    fn websocket_frame(opcode: u8, fin: bool, payload: &[u8]) -> Vec<u8> {
+        let mut frame = websocket_frames::binary_message(payload, Some([3, 1, 4, 1]));
+        frame[0] = if fin { 0x80 } else { 0 } | opcode;
         frame
     }
 
-    #[tokio::test]
-    async fn inside_websocket_a_refused_port_ends_the_connection_before_it_is_forwarded() {
-        let allowed = websocket_message(&client_streams(&["8080"]));
-        let tap = port_forward(true);
-        assert_eq!(
-            tap.observe(Direction::ToTarget, &allowed).await,
-            Passage::Unchanged
-        );
+    /// The frames of `bytes` read as the API server would: (opcode, payload), each checked
+    /// to be a whole message, masked when `masked`.
+    fn websocket_frames_of(bytes: &[u8], masked: bool) -> Vec<(u8, Vec<u8>)> {
+        let mut reader = websocket_frames::FrameReader::default();
+        let frames = reader.frames(bytes).unwrap();
+        assert!(reader.frames(&[]).unwrap().is_empty());
+        frames
+            .into_iter()
+            .map(|frame| {
+                assert!(frame.fin && !frame.extended);
+                assert_eq!(frame.wire[1] & 0x80 != 0, masked);
+                (frame.opcode, frame.payload)
+            })
+            .collect()
+    }
 
-        let both = client_streams(&["8080", "9090"]);
-        // The SYN_STREAM for 9090 split over two messages: the first passes (the API server
-        // cannot act on half a frame), the second, which completes it, ends the relay.
-        let syn_streams_end = both.len() - 2 * spdy::data(1, false, b"payload").len();
-        let (first, second) = both.split_at(syn_streams_end - 5);
+    /// The SPDY frames carried by the binary messages among `frames`.
+    fn spdy_in(frames: &[(u8, Vec<u8>)]) -> Vec<String> {
+        let payloads: Vec<u8> = frames
+            .iter()
+            .filter(|(opcode, _)| *opcode == websocket_frames::BINARY)
+            .flat_map(|(_, payload)| payload.iter().copied())
+            .collect();
+        read_all(&payloads)
+    }
+
+    #[tokio::test]
+    async fn inside_websocket_a_refused_port_is_reset_and_its_frames_dropped() {
+        let spdy = client_streams(&["8080", "9090", "8080"]);
+        // One message in three fragments, a ping between the first two, then a close. The
+        // first fragment completes the first SYN_STREAM and a few bytes more.
+        let mut reader = FrameReader::new(MAX_FRAME);
+        reader.push(&spdy);
+        let first_frame = reader.next_frame().unwrap().unwrap().len();
+        let (first, rest) = spdy.split_at(first_frame + 3);
+        let (second, third) = rest.split_at(rest.len() / 2);
+        let client = [
+            websocket_frame(2, false, first),
+            websocket_frame(9, true, b"are you there"),
+            websocket_frame(0, false, second),
+            websocket_frame(0, true, third),
+            websocket_frame(8, true, &1000u16.to_be_bytes()),
+        ]
+        .concat();
+        for split in 0..=client.len() {
+            let tap = port_forward(true);
+            let (mut onward, mut back) = (Vec::new(), Vec::new());
+            for piece in [&client[..split], &client[split..]] {
+                match tap.observe(Direction::ToTarget, piece).await {
+                    Passage::Rewritten { onward: o, back: b } => {
+                        onward.extend(o);
+                        back.extend(b);
+                    }
+                    other => panic!("split at {split}: {other:?}"),
+                }
+            }
+            let sent = websocket_frames_of(&onward, true);
+            assert_eq!(
+                spdy_in(&sent),
+                ["open 1 port 8080", "open 5 port 8080", "data 1", "data 5"],
+                "split at {split}"
+            );
+            let control: Vec<_> = sent.iter().filter(|(opcode, _)| *opcode >= 8).collect();
+            assert_eq!(
+                control,
+                [
+                    &(9, b"are you there".to_vec()),
+                    &(8, 1000u16.to_be_bytes().to_vec())
+                ],
+                "split at {split}"
+            );
+            // The ping goes on where it came: after the frames the first fragment completed.
+            let ping = sent.iter().position(|(opcode, _)| *opcode == 9).unwrap();
+            assert_eq!(spdy_in(&sent[..ping]), ["open 1 port 8080"], "split at {split}");
+            assert_eq!(sent.last().unwrap().0, 8, "the close comes last");
+            let answered = websocket_frames_of(&back, false);
+            assert_eq!(spdy_in(&answered), ["reset 3 status 3"], "split at {split}");
+        }
+    }
+
+    #[tokio::test]
+    async fn inside_websocket_the_servers_messages_go_on_whole() {
+        let server = [
+            websocket_frames::binary_message(b"one", None),
+            // A message in two fragments with a pong between them.
+            vec![0x02, 3, b't', b'w', b'o'],
+            vec![0x8a, 0],
+            vec![0x80, 4, b' ', b'a', b'n', b'd'],
+            websocket_frames::binary_message(b"three", None),
+        ];
+        let whole = server.concat();
+        let ends: Vec<usize> = server
+            .iter()
+            .scan(0, |end, frame| {
+                *end += frame.len();
+                Some(*end)
+            })
+            .collect();
+        for split in 0..=whole.len() {
+            let tap = port_forward(true);
+            let mut released = Vec::new();
+            for piece in [&whole[..split], &whole[split..]] {
+                match tap.observe(Direction::ToClient, piece).await {
+                    Passage::Rewritten { onward, back } => {
+                        assert!(back.is_empty());
+                        released.push(onward);
+                    }
+                    other => panic!("split at {split}: {other:?}"),
+                }
+            }
+            // The first piece goes on up to the end of the last whole message in it.
+            let first_release = [0, ends[0], ends[3], ends[4]]
+                .into_iter()
+                .filter(|end| *end <= split)
+                .max()
+                .unwrap();
+            assert_eq!(released[0], whole[..first_release], "split at {split}");
+            assert_eq!(released.concat(), whole, "split at {split}");
+        }
+    }
+
+    #[tokio::test]
+    async fn inside_websocket_what_the_tap_cannot_read_ends_the_stream() {
+        let spdy = client_streams(&["8080"]);
+        let text = websocket_frame(1, true, &spdy);
+        let mut compressed = websocket_frame(2, true, &spdy);
+        compressed[0] |= 0x40;
+        let not_spdy = websocket_frame(2, true, &[0x80, 2, 0, 6, 0, 0, 0, 4, 0, 0, 0, 1]);
+        let too_long = [0x82, 0xff, 0, 0, 0, 0, 0x10, 0, 0, 0];
+        for bytes in [&text[..], &compressed, &not_spdy, &too_long] {
+            let tap = port_forward(true);
+            assert_eq!(tap.observe(Direction::ToTarget, bytes).await, Passage::End);
+        }
+        // A server message never finished is held only so far.
         let tap = port_forward(true);
-        assert_eq!(
-            tap.observe(Direction::ToTarget, &websocket_message(first))
-                .await,
-            Passage::Unchanged
-        );
-        assert_eq!(
-            tap.observe(Direction::ToTarget, &websocket_message(second))
-                .await,
-            Passage::End
-        );
+        let mut fragment = [vec![0x02, 127], 0x10_0000u64.to_be_bytes().to_vec()].concat();
+        fragment.resize(fragment.len() + 0x10_0000, b'x');
+        let mut ended = false;
+        for _ in 0..8 {
+            if tap.observe(Direction::ToClient, &fragment).await == Passage::End {
+                ended = true;
+                break;
+            }
+        }
+        assert!(ended, "an endless message was held");
     }
 }

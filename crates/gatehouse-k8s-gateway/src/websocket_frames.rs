@@ -1,10 +1,18 @@
 //! WebSocket frames (RFC 6455) as a relay reads them: cut from a byte stream that arrives in
 //! arbitrary pieces, client frames unmasked, at most [`MAX_FRAME`] bytes each. The exec tap
 //! reads `v4`/`v5.channel.k8s.io` messages with it, the SPDY tap kubectl 1.31's port-forward,
-//! whose SPDY frames travel inside WebSocket binary messages.
+//! whose SPDY frames travel inside WebSocket binary messages; that tap also writes new binary
+//! messages ([`binary_message`]) and forwards the server's frames a whole message at a time
+//! ([`WholeMessages`]), so that what it adds lands between messages.
 
 /// The largest frame read (kubectl sends at most 32 KiB per message).
 pub const MAX_FRAME: usize = 1 << 20;
+
+/// The most bytes of one unfinished message (and the control frames inside it) held back.
+const MAX_HELD: usize = 4 * MAX_FRAME;
+
+/// The opcode of a binary message.
+pub const BINARY: u8 = 2;
 
 /// One direction's frames being read.
 #[derive(Default)]
@@ -16,7 +24,13 @@ pub struct FrameReader {
 /// payload, unmasked.
 pub struct Frame {
     pub opcode: u8,
+    /// The last frame of its message.
+    pub fin: bool,
+    /// An extension's bits (RSV1-3) are set: the payload is not plain (e.g. compressed).
+    pub extended: bool,
     pub payload: Vec<u8>,
+    /// The frame as it came.
+    pub wire: Vec<u8>,
 }
 
 impl FrameReader {
@@ -85,11 +99,69 @@ impl FrameReader {
                 .collect(),
             None => payload.to_vec(),
         };
-        self.pending.drain(..offset + length);
+        let wire = self.pending.drain(..offset + length).collect();
         Ok(Some(Frame {
             opcode: first & 0x0f,
+            fin: first & 0x80 != 0,
+            extended: first & 0x70 != 0,
             payload,
+            wire,
         }))
+    }
+}
+
+/// One whole binary message carrying `payload`: masked (with `mask`) as a client sends it,
+/// or unmasked as a server does.
+pub fn binary_message(payload: &[u8], mask: Option<[u8; 4]>) -> Vec<u8> {
+    let mut frame = vec![0x80 | BINARY];
+    let mask_bit = if mask.is_some() { 0x80 } else { 0 };
+    match payload.len() {
+        short @ 0..=125 => frame.push(mask_bit | u8::try_from(short).unwrap_or(125)),
+        medium @ 126..=0xffff => {
+            frame.push(mask_bit | 126);
+            frame.extend_from_slice(&u16::try_from(medium).unwrap_or(u16::MAX).to_be_bytes());
+        }
+        long => {
+            frame.push(mask_bit | 127);
+            frame.extend_from_slice(&u64::try_from(long).unwrap_or(u64::MAX).to_be_bytes());
+        }
+    }
+    match mask {
+        Some(key) => {
+            frame.extend_from_slice(&key);
+            frame.extend(payload.iter().zip(key.iter().cycle()).map(|(b, k)| b ^ k));
+        }
+        None => frame.extend_from_slice(payload),
+    }
+    frame
+}
+
+/// Frames let through a whole message at a time: a message's frames, and the control frames
+/// sent between them, are held until its last frame has come.
+#[derive(Default)]
+pub struct WholeMessages {
+    held: Vec<u8>,
+    in_message: bool,
+}
+
+impl WholeMessages {
+    /// The bytes of `frames` that may go on now; `Err` when an unfinished message grows past
+    /// what is held.
+    pub fn release(&mut self, frames: Vec<Frame>) -> Result<Vec<u8>, ()> {
+        let mut released = Vec::new();
+        for frame in frames {
+            self.held.extend(frame.wire);
+            if frame.opcode < 8 {
+                self.in_message = !frame.fin;
+            }
+            if !self.in_message {
+                released.append(&mut self.held);
+            }
+        }
+        if self.held.len() > MAX_HELD {
+            return Err(());
+        }
+        Ok(released)
     }
 }
 
