@@ -580,7 +580,11 @@ mod tests {
             );
             // The ping goes on where it came: after the frames the first fragment completed.
             let ping = sent.iter().position(|(opcode, _)| *opcode == 9).unwrap();
-            assert_eq!(spdy_in(&sent[..ping]), ["open 1 port 8080"], "split at {split}");
+            assert_eq!(
+                spdy_in(&sent[..ping]),
+                ["open 1 port 8080"],
+                "split at {split}"
+            );
             assert_eq!(sent.last().unwrap().0, 8, "the close comes last");
             let answered = websocket_frames_of(&back, false);
             assert_eq!(spdy_in(&answered), ["reset 3 status 3"], "split at {split}");
