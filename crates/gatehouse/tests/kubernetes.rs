@@ -458,25 +458,9 @@ fn impersonation_shows_the_cluster_the_identity_with_prefixed_groups() {
 fn the_python_client_lists_patches_and_is_refused_a_delete() {
     let cluster = Cluster::start(&kubernetes_policy(), "");
     let bot = cluster.gateway.key("deploy-bot", &["automation"]);
-    let script = support::repo_root().join("crates/gatehouse/tests/kube/python_client.py");
-    let output = std::process::Command::new("python3")
-        .arg(&script)
-        .arg(&cluster.kubeconfig)
-        .env("GATEHOUSE_TOKEN", &bot)
-        .env_remove("KUBECONFIG")
-        .output()
-        .unwrap();
-    if !output.status.success()
-        && std::env::var_os("CI").is_none()
-        && stderr(&output).contains("No module named 'kubernetes'")
-    {
-        eprintln!(
-            "skipped: the Python kubernetes client is not installed (scripts/setup.sh --tests installs it)"
-        );
+    let Some(answer) = kube::python_client(&cluster, &bot) else {
         return;
-    }
-    assert!(output.status.success(), "{}", shown(&output));
-    let answer: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    };
     assert_eq!(answer["pods"], serde_json::json!(["web-0", "web-1"]));
     assert_eq!(answer["replicas"], 4);
     assert_eq!(answer["delete"]["status"], 403);

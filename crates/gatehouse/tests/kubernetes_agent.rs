@@ -129,25 +129,9 @@ fn kubectl_reads_patches_and_is_refused_a_delete_through_an_agent_that_alone_hol
 fn the_python_client_works_through_an_agent() {
     let (cluster, _agent) = served_by_agent(&kubernetes_policy(), "");
     let bot = cluster.gateway.key("deploy-bot", &["automation"]);
-    let script = support::repo_root().join("crates/gatehouse/tests/kube/python_client.py");
-    let output = std::process::Command::new("python3")
-        .arg(&script)
-        .arg(&cluster.kubeconfig)
-        .env("GATEHOUSE_TOKEN", &bot)
-        .env_remove("KUBECONFIG")
-        .output()
-        .unwrap();
-    if !output.status.success()
-        && std::env::var_os("CI").is_none()
-        && stderr(&output).contains("No module named 'kubernetes'")
-    {
-        eprintln!(
-            "skipped: the Python kubernetes client is not installed (scripts/setup.sh --tests installs it)"
-        );
+    let Some(answer) = kube::python_client(&cluster, &bot) else {
         return;
-    }
-    assert!(output.status.success(), "{}", shown(&output));
-    let answer: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    };
     assert_eq!(answer["pods"], serde_json::json!(["web-0", "web-1"]));
     assert_eq!(answer["replicas"], 4);
     assert_eq!(answer["delete"]["status"], 403);
@@ -167,33 +151,12 @@ permit (principal in Gatehouse::Group::"admins", action == Gatehouse::Action::"k
 when { context.program == "sh" };
 "#;
 
-const SCRIPT: &str = "echo out; echo err >&2; exit 3";
-
 #[test]
 fn exec_is_relayed_through_the_agent_and_recorded_at_the_gateway() {
     let (cluster, _agent) = served_by_agent(EXEC_POLICY, "");
     let admin = cluster.gateway.key("ana", &["admins"]);
 
-    let websocket = cluster.kubectl(&admin, &["exec", "web-0", "--", "sh", "-c", SCRIPT]);
-    assert_eq!(stdout(&websocket), "out\n", "{}", shown(&websocket));
-    assert!(
-        stderr(&websocket).starts_with("err\n"),
-        "{}",
-        shown(&websocket)
-    );
-    assert_eq!(websocket.status.code(), Some(3), "{}", shown(&websocket));
-
-    let spdy = cluster
-        .kubectl_command(
-            "kubectl",
-            &admin,
-            &["exec", "web-0", "--", "sh", "-c", SCRIPT],
-        )
-        .env("KUBECTL_REMOTE_COMMAND_WEBSOCKETS", "false")
-        .output()
-        .unwrap();
-    assert_eq!(stdout(&spdy), "out\n", "{}", shown(&spdy));
-    assert_eq!(spdy.status.code(), Some(3), "{}", shown(&spdy));
+    kube::exec_over_websocket_and_spdy(&cluster, &admin);
 
     let refused = cluster.kubectl(&admin, &["exec", "web-0", "--", "id"]);
     assert!(!refused.status.success(), "{}", shown(&refused));

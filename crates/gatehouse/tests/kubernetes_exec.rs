@@ -32,8 +32,6 @@ permit (principal in Gatehouse::Group::"automation", action in [
 ], resource);
 "#;
 
-const SCRIPT: &str = "echo out; echo err >&2; exit 3";
-
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
@@ -43,30 +41,15 @@ fn exec_runs_through_gatehouse_over_websocket_and_spdy_and_is_recorded() {
     let cluster = Cluster::start(EXEC_POLICY, "");
     let admin = cluster.gateway.key("ana", &["admins"]);
 
-    let websocket = cluster.kubectl(&admin, &["exec", "web-0", "--", "sh", "-c", SCRIPT]);
-    assert_eq!(text(&websocket.stdout), "out\n", "{}", shown(&websocket));
-    assert!(
-        text(&websocket.stderr).starts_with("err\n"),
-        "{}",
-        shown(&websocket)
-    );
-    assert_eq!(websocket.status.code(), Some(3), "{}", shown(&websocket));
-
-    let spdy = cluster
-        .kubectl_command(
-            "kubectl",
-            &admin,
-            &["exec", "web-0", "--", "sh", "-c", SCRIPT],
-        )
-        .env("KUBECTL_REMOTE_COMMAND_WEBSOCKETS", "false")
-        .output()
-        .unwrap();
-    assert_eq!(text(&spdy.stdout), "out\n", "{}", shown(&spdy));
-    assert_eq!(spdy.status.code(), Some(3), "{}", shown(&spdy));
+    kube::exec_over_websocket_and_spdy(&cluster, &admin);
 
     let sessions = cluster.server.sessions();
     assert_eq!(sessions.len(), 2, "{sessions:#?}");
-    assert!(sessions.iter().all(|s| s.command == ["sh", "-c", SCRIPT]));
+    assert!(
+        sessions
+            .iter()
+            .all(|s| s.command == ["sh", "-c", kube::EXEC_SCRIPT])
+    );
 
     let execs = cluster.audited("k8s:exec");
     assert_eq!(execs.len(), 2, "{execs:#?}");

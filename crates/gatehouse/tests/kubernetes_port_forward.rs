@@ -139,25 +139,9 @@ fn kubectl_1_27_over_spdy_gets_its_allowed_port_and_a_reset_for_the_refused_one(
         return;
     };
     let (cluster, admin) = cluster();
-    let (mut forward, local) = port_forward(&cluster, &old, &admin);
+    let (forward, local) = port_forward(&cluster, &old, &admin);
 
-    assert_eq!(echo(local[&ALLOWED], "first"), "first\n");
-    assert_eq!(echo(local[&REFUSED], "never delivered"), "");
-    // The connection survived the refused stream: the allowed port still carries bytes.
-    assert_eq!(echo(local[&ALLOWED], "second"), "second\n");
-    assert!(
-        forward.try_wait().unwrap().is_none(),
-        "kubectl port-forward ended"
-    );
-    let _ = forward.kill();
-    let mut stderr = String::new();
-    let _ = forward.stderr.take().unwrap().read_to_string(&mut stderr);
-    let _ = forward.wait();
-    // kubectl: `error creating error stream for port LOCAL -> 9090: Stream reset`.
-    assert!(
-        stderr.contains(&format!("-> {REFUSED}: Stream reset")),
-        "kubectl says the stream for {REFUSED} was reset: {stderr}"
-    );
+    refused_port_reset_and_allowed_port_kept(forward, &local);
 
     assert_eq!(ports_reaching_the_server(&cluster), [ALLOWED]);
     let sessions = cluster.server.sessions();
@@ -171,12 +155,11 @@ fn kubectl_1_27_over_spdy_gets_its_allowed_port_and_a_reset_for_the_refused_one(
     );
 }
 
-#[test]
-fn the_default_kubectl_over_spdy_in_websocket_gets_its_allowed_port_and_a_reset_for_the_refused_one()
- {
-    let (cluster, admin) = cluster();
-    let (mut forward, local) = port_forward(&cluster, "kubectl", &admin);
-
+/// Through a running `kubectl port-forward` of both ports: the allowed port carries bytes
+/// before and after the refused one is tried, kubectl keeps running, and it says the refused
+/// port's stream was reset (`error creating error stream for port LOCAL -> 9090: Stream
+/// reset`).
+fn refused_port_reset_and_allowed_port_kept(mut forward: Child, local: &HashMap<u16, u16>) {
     assert_eq!(echo(local[&ALLOWED], "first"), "first\n");
     assert_eq!(echo(local[&REFUSED], "never delivered"), "");
     // The connection survived the refused stream: the allowed port still carries bytes.
@@ -193,6 +176,15 @@ fn the_default_kubectl_over_spdy_in_websocket_gets_its_allowed_port_and_a_reset_
         stderr.contains(&format!("-> {REFUSED}: Stream reset")),
         "kubectl says the stream for {REFUSED} was reset: {stderr}"
     );
+}
+
+#[test]
+fn the_default_kubectl_over_spdy_in_websocket_gets_its_allowed_port_and_a_reset_for_the_refused_one()
+ {
+    let (cluster, admin) = cluster();
+    let (forward, local) = port_forward(&cluster, "kubectl", &admin);
+
+    refused_port_reset_and_allowed_port_kept(forward, &local);
 
     let sessions = cluster.server.sessions();
     assert!(

@@ -224,6 +224,56 @@ pub fn shown(output: &Output) -> String {
     )
 }
 
+/// What `kube/python_client.py` (the Python `kubernetes` client listing, patching and trying a
+/// delete) printed as the holder of `token`; `None` when the client is not installed outside
+/// CI (CI must have it).
+pub fn python_client(cluster: &Cluster, token: &str) -> Option<serde_json::Value> {
+    let script = repo_root().join("crates/gatehouse/tests/kube/python_client.py");
+    let output = Command::new("python3")
+        .arg(&script)
+        .arg(&cluster.kubeconfig)
+        .env("GATEHOUSE_TOKEN", token)
+        .env_remove("KUBECONFIG")
+        .output()
+        .unwrap();
+    if !output.status.success()
+        && std::env::var_os("CI").is_none()
+        && String::from_utf8_lossy(&output.stderr).contains("No module named 'kubernetes'")
+    {
+        eprintln!(
+            "skipped: the Python kubernetes client is not installed (scripts/setup.sh --tests installs it)"
+        );
+        return None;
+    }
+    assert!(output.status.success(), "{}", shown(&output));
+    Some(serde_json::from_slice(&output.stdout).unwrap())
+}
+
+/// A command whose stdout, stderr and exit status an exec must carry back.
+pub const EXEC_SCRIPT: &str = "echo out; echo err >&2; exit 3";
+
+/// `kubectl exec web-0 -- sh -c EXEC_SCRIPT` as the holder of `token`, over WebSocket and
+/// then over SPDY: both bring back its stdout, stderr and exit status.
+pub fn exec_over_websocket_and_spdy(cluster: &Cluster, token: &str) {
+    let text = |bytes: &[u8]| String::from_utf8_lossy(bytes).into_owned();
+    let args = ["exec", "web-0", "--", "sh", "-c", EXEC_SCRIPT];
+    let websocket = cluster.kubectl(token, &args);
+    assert_eq!(text(&websocket.stdout), "out\n", "{}", shown(&websocket));
+    assert!(
+        text(&websocket.stderr).starts_with("err\n"),
+        "{}",
+        shown(&websocket)
+    );
+    assert_eq!(websocket.status.code(), Some(3), "{}", shown(&websocket));
+    let spdy = cluster
+        .kubectl_command("kubectl", token, &args)
+        .env("KUBECTL_REMOTE_COMMAND_WEBSOCKETS", "false")
+        .output()
+        .unwrap();
+    assert_eq!(text(&spdy.stdout), "out\n", "{}", shown(&spdy));
+    assert_eq!(spdy.status.code(), Some(3), "{}", shown(&spdy));
+}
+
 /// `kubectl.VERSION` (`1.27`), when it is installed beside gcloud; CI must have it.
 pub fn versioned_kubectl(version: &str) -> Option<String> {
     let name = format!("kubectl.{version}");
