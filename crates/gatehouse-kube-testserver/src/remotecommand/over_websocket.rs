@@ -9,6 +9,7 @@ use crate::sessions::Recorder;
 use crate::websocket::WebSocket;
 use bytes::{Bytes, BytesMut};
 use std::future::Future;
+use std::time::Duration;
 use tokio::sync::mpsc;
 
 const STDIN: u8 = 0;
@@ -17,6 +18,13 @@ const STDERR: u8 = 2;
 const ERROR: u8 = 3;
 const RESIZE: u8 = 4;
 const CLOSE: u8 = 255;
+
+/// How long the "container runtime" takes to start the process after the upgrade. kubectl
+/// (client-go's WebSocket executor) starts reading messages before it has registered its
+/// stdout and stderr streams and drops what arrives on a stream not yet registered ("Unknown
+/// stream id 2, discarding message"); against a real cluster the kubelet and runtime take far
+/// longer than that window, so the test server waits as they would instead of racing kubectl.
+const RUNTIME_START: Duration = Duration::from_millis(100);
 
 pub async fn serve<F, R>(
     socket: WebSocket,
@@ -47,7 +55,11 @@ pub async fn serve<F, R>(
             }
         }
     };
-    let work = async { tokio::join!(run(inputs, outputs), writing) };
+    let running = async move {
+        tokio::time::sleep(RUNTIME_START).await;
+        run(inputs, outputs).await;
+    };
+    let work = async { tokio::join!(running, writing) };
     tokio::pin!(work);
     tokio::select! {
         _ = &mut work => {}
