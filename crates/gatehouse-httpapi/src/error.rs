@@ -65,9 +65,9 @@ pub enum HttpApiError {
     #[error("the method override `{0}` is not a method token; claim a method such as DELETE")]
     InvalidOverride(String),
     #[error(
-        "the method overrides disagree (`{0}` and `{1}`); the X-HTTP-Method-Override, \
-         X-HTTP-Method and X-Method-Override headers and the `_method` parameter must claim \
-         the same method, so send only one"
+        "the method overrides disagree (`{0}` and `{1}`); send one claimed method (the \
+         X-HTTP-Method-Override, X-HTTP-Method and X-Method-Override headers and the `_method` \
+         parameter must agree)"
     )]
     ConflictingOverrides(String, String),
     #[error(
