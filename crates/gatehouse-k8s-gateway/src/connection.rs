@@ -16,13 +16,12 @@ use gatehouse_core::{Action, SecretString};
 use gatehouse_http::body::ProxyBody;
 use gatehouse_http::listener::{ClientConnection, HttpConnection};
 use gatehouse_http::upgrade::StreamTap;
-use gatehouse_pipeline::{Authenticated, Decision, SessionContext};
-use gatehouse_session::{EndedBy, Endings};
+use gatehouse_pipeline::{Authenticated, SessionContext};
+use gatehouse_session::{SessionRefused, SessionServices, TokenSession, TokenSessions};
 use hyper::body::Incoming;
 use hyper::{Method, Request, Response, header};
 use sha2::{Digest, Sha256};
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, PoisonError};
 use std::time::Instant;
 
 /// The adapter's side of one client connection.
@@ -30,28 +29,10 @@ use std::time::Instant;
 pub struct KubeConnection {
     gateway: Arc<KubeGateway>,
     client: ClientConnection,
-    /// Sessions by (credential id, connection name).
-    sessions: Arc<tokio::sync::Mutex<SessionsByToken>>,
+    /// Each token's session (`connect` and `data:unmasked` decided once).
+    sessions: Arc<TokenSessions>,
     /// Upgraded streams (exec, attach, port-forward) still relaying.
     relays: forward::Relays,
-    /// The last token accepted on this connection (its SHA-256) and what it was accepted as.
-    accepted: Arc<Mutex<Option<AcceptedToken>>>,
-}
-
-/// A token's SHA-256 and what it was accepted as.
-type AcceptedToken = ([u8; 32], Authenticated);
-
-/// A client connection's sessions by (credential id, connection name).
-type SessionsByToken = HashMap<(String, String), Arc<KubeSession>>;
-
-/// One token's session on one connection.
-struct KubeSession {
-    context: SessionContext,
-    /// Whether the identity may see Secret values unmasked.
-    unmasked: bool,
-    /// Why the session ended, once it has.
-    ended: Arc<Mutex<Option<String>>>,
-    watcher: tokio::task::JoinHandle<()>,
 }
 
 impl HttpConnection for KubeConnection {
@@ -70,21 +51,7 @@ impl HttpConnection for KubeConnection {
         for relay in relays {
             let _ = relay.await;
         }
-        let sessions: Vec<_> = self.sessions.lock().await.drain().map(|(_, s)| s).collect();
-        for session in sessions {
-            session.watcher.abort();
-            let reason = session
-                .ended
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .clone()
-                .unwrap_or_else(|| "client closed the connection".to_owned());
-            let _ = self
-                .gateway
-                .pipeline
-                .record_disconnect(&session.context, &reason)
-                .await;
-        }
+        self.sessions.close().await;
     }
 }
 
@@ -92,12 +59,22 @@ type Answer = Result<Response<ProxyBody>, Refusal>;
 
 impl KubeConnection {
     pub fn new(gateway: Arc<KubeGateway>, client: ClientConnection) -> Self {
+        let cut = client.cut.clone();
+        let sessions = TokenSessions::new(
+            SessionServices {
+                pipeline: gateway.pipeline.clone(),
+                authenticator: gateway.authenticator.clone(),
+                live: gateway.live.clone(),
+                shutdown: gateway.shutdown.clone(),
+            },
+            client.peer.ip(),
+            Arc::new(move || cut.cut()),
+        );
         KubeConnection {
             gateway,
             client,
-            sessions: Default::default(),
+            sessions: Arc::new(sessions),
             relays: Default::default(),
-            accepted: Default::default(),
         }
     }
 
@@ -130,7 +107,7 @@ impl KubeConnection {
         };
         let attributes = gatehouse_k8s::attribute(request.method().as_str(), &forwarded_target)
             .map_err(|error| answer::bad_request(&format!("refused request path: {error}")))?;
-        let session = self.session(&accepted, name, &target).await?;
+        let session = self.session(&accepted, &target).await?;
         let upgrade = gatehouse_http::upgrade::requested_upgrade(request.headers())
             .map(|protocol| (protocol, hyper::upgrade::on(&mut request)));
         let (parts, body) = request.into_parts();
@@ -331,60 +308,11 @@ impl KubeConnection {
             .map(|token| SecretString::new(token.trim()));
         // Named in the audit event of a refusal only.
         let connection =
-            || gatehouse_http::route::connection_prefix(request.uri().path()).map(|(name, _)| name);
-        let Some(presented) = presented else {
-            let _ = self
-                .gateway
-                .pipeline
-                .record_auth_failure(
-                    Some(self.client.peer.ip()),
-                    connection(),
-                    "no bearer token".to_owned(),
-                )
-                .await;
-            return Err(answer::unauthorized());
-        };
-        let digest: [u8; 32] = Sha256::digest(presented.expose().as_bytes()).into();
-        if let Some(accepted) = self.recently_accepted(&digest) {
-            return Ok(accepted);
-        }
-        match self
-            .gateway
-            .authenticator
-            .authenticate_credential(&presented)
+            gatehouse_http::route::connection_prefix(request.uri().path()).map(|(name, _)| name);
+        self.sessions
+            .authenticate(presented, connection)
             .await
-        {
-            Ok(accepted) => {
-                *self.accepted.lock().unwrap_or_else(PoisonError::into_inner) =
-                    Some((digest, accepted.clone()));
-                Ok(accepted)
-            }
-            Err(error) => {
-                let _ = self
-                    .gateway
-                    .pipeline
-                    .record_auth_failure(
-                        Some(self.client.peer.ip()),
-                        connection(),
-                        error.to_string(),
-                    )
-                    .await;
-                Err(answer::unauthorized())
-            }
-        }
-    }
-
-    /// The credential this connection's last token was accepted as, if `digest` is that
-    /// token's and it has not expired. A connection presents the same token request after
-    /// request; looking it up once is enough, because what would refuse it later — revocation,
-    /// expiry — ends its session and cuts this connection.
-    fn recently_accepted(&self, digest: &[u8; 32]) -> Option<Authenticated> {
-        let accepted = self.accepted.lock().unwrap_or_else(PoisonError::into_inner);
-        let (known, credential) = accepted.as_ref()?;
-        let unexpired = credential
-            .expires_at_unix
-            .is_none_or(|expiry| expiry > gatehouse_pipeline::now_unix_ms() / 1000);
-        (known == digest && unexpired).then(|| credential.clone())
+            .ok_or_else(answer::unauthorized)
     }
 
     /// The request body, whole and bounded, for the methods that carry one.
@@ -414,55 +342,18 @@ impl KubeConnection {
     async fn session(
         &self,
         accepted: &Authenticated,
-        name: &str,
         target: &KubeTarget,
-    ) -> Result<Arc<KubeSession>, Refusal> {
-        let key = (accepted.credential_id.clone(), name.to_owned());
-        let mut sessions = self.sessions.lock().await;
-        if let Some(session) = sessions.get(&key) {
-            return Ok(session.clone());
-        }
-        let pipeline = &self.gateway.pipeline;
-        let policy_changes = pipeline.policy_changes();
-        let mut context = SessionContext {
-            session_id: gatehouse_session::new_session_id(),
-            identity: accepted.identity.clone(),
-            connection: target.info.clone(),
-            login_level: String::new(),
-            source_address: Some(self.client.peer.ip()),
-            recorder: None,
-        };
-        match pipeline.decide(&context, &[Action::Connect]).await {
-            Ok(Decision::Allow(_)) => {}
-            Ok(Decision::Deny(denial)) => return Err(answer::forbidden(&denial.message)),
-            Ok(Decision::Hold(hold)) => return Err(answer::forbidden(&hold.message)),
-            Err(error) => {
-                return Err(answer::status(
+    ) -> Result<Arc<TokenSession>, Refusal> {
+        self.sessions
+            .session(accepted, &target.info)
+            .await
+            .map_err(|refused| match refused {
+                SessionRefused::Denied(message) => answer::forbidden(&message),
+                SessionRefused::Undecided(error) => answer::status(
                     gatehouse_k8s::StatusReason::ServiceUnavailable,
                     &format!("the connection could not be decided: {error}"),
-                ));
-            }
-        }
-        context.recorder = pipeline.start_recording(&context, false);
-        let unmasked = may_see_unmasked(pipeline, &context).await;
-        let ended = Arc::new(Mutex::new(None));
-        let watcher = tokio::spawn(watch_session(
-            self.gateway.clone(),
-            context.clone(),
-            accepted.clone(),
-            unmasked,
-            policy_changes,
-            ended.clone(),
-            self.client.cut.clone(),
-        ));
-        let session = Arc::new(KubeSession {
-            context,
-            unmasked,
-            ended,
-            watcher,
-        });
-        sessions.insert(key, session.clone());
-        Ok(session)
+                ),
+            })
     }
 }
 
@@ -490,64 +381,4 @@ fn route(path: &str) -> Result<(&str, &str), Refusal> {
             "name the connection in the server URL: https://HOST:PORT/c/CONNECTION (`gatehouse kubeconfig CONNECTION` writes it)",
         )
     })
-}
-
-/// Whether policy lets this session see Secret values unmasked; any failure to decide means
-/// masked, and waiting for an approval is not offered.
-async fn may_see_unmasked(
-    pipeline: &gatehouse_pipeline::Pipeline,
-    context: &SessionContext,
-) -> bool {
-    matches!(
-        pipeline.decide(context, &[Action::ViewUnmasked]).await,
-        Ok(Decision::Allow(_))
-    )
-}
-
-/// Wait for what ends the session, then say why and cut the connection.
-async fn watch_session(
-    gateway: Arc<KubeGateway>,
-    context: SessionContext,
-    accepted: Authenticated,
-    unmasked: bool,
-    policy_changes: tokio::sync::watch::Receiver<String>,
-    ended: Arc<Mutex<Option<String>>>,
-    cut: gatehouse_http::listener::ConnectionCut,
-) {
-    let registration = gateway.live.register(
-        &context.identity.subject,
-        &context.identity.acting_for,
-        &accepted.credential_id,
-    );
-    let mut endings = Endings::new(
-        gateway.shutdown.clone(),
-        registration,
-        accepted.expires_at_unix,
-        policy_changes,
-    );
-    let pipeline = gateway.pipeline.clone();
-    let reason = match endings
-        .wait(|version| {
-            let pipeline = pipeline.clone();
-            let context = context.clone();
-            async move {
-                if let Some(reason) =
-                    gatehouse_session::connect_withdrawn(&pipeline, &context, &version).await
-                {
-                    return Some(reason);
-                }
-                (unmasked && !may_see_unmasked(&pipeline, &context).await).then(|| {
-                    format!("policy version {version} no longer permits `data:unmasked`; run the command again to continue with masked Secrets")
-                })
-            }
-        })
-        .await
-    {
-        EndedBy::ShutDown => "gatehouse shut down".to_owned(),
-        EndedBy::CredentialExpired => "the token expired".to_owned(),
-        EndedBy::Revoked(reason) | EndedBy::PolicyWithdrawn(reason) => reason,
-    };
-    tracing::info!(session = %context.session_id, %reason, "Kubernetes session ended: connection cut");
-    *ended.lock().unwrap_or_else(PoisonError::into_inner) = Some(reason);
-    cut.cut();
 }

@@ -3,20 +3,25 @@
 //! [`connector`] seam to targets (built-in or through an agent), session ids,
 //! the [`LiveSessions`] registry that revocations end sessions through, and the [`endings`]
 //! that stop a session besides its client and its server (shutdown, revocation, the
-//! credential's expiry, a policy that no longer lets it in).
+//! credential's expiry, a policy that no longer lets it in); for protocols whose client
+//! connections carry many requests, the [`token_sessions`] each presented token opens and the
+//! [`approval_wait`] a held request may wait in.
 //!
 //! The pipeline decides; this crate only runs sessions around its decisions. It knows no
 //! protocol.
 
+pub mod approval_wait;
 pub mod connector;
 pub mod endings;
 pub mod listener;
 mod live;
+pub mod token_sessions;
 
 pub use connector::{ByKind, ConnectError, OpenRequest, Opened, Stream, TargetConnector};
 pub use endings::{EndedBy, Endings, connect_withdrawn};
 pub use listener::{ListenerLimits, Slot, serve};
 pub use live::{LiveSessions, Registration};
+pub use token_sessions::{SessionRefused, SessionServices, TokenSession, TokenSessions};
 
 /// A fresh session id: `s-` and 16 random hex characters, named in every audit event and
 /// recording of the session.
