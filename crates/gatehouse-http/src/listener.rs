@@ -44,6 +44,10 @@ pub struct ClientConnection {
     pub peer: SocketAddr,
     /// Whether ALPN chose HTTP/2.
     pub http2: bool,
+    /// The host name the client asked for in its TLS handshake (SNI), lower-case. A client may
+    /// reuse the connection for other names the certificate covers (HTTP/2 coalescing): an
+    /// adapter that routes by host compares each request's authority with it.
+    pub server_name: Option<String>,
     /// Ends this connection when triggered.
     pub cut: ConnectionCut,
 }
@@ -130,11 +134,13 @@ pub async fn serve<F: HttpFrontend>(
                 }
             };
             let http2 = tls.get_ref().1.alpn_protocol() == Some(b"h2".as_slice());
+            let server_name = tls.get_ref().1.server_name().map(str::to_ascii_lowercase);
             let (cut_tx, cut) = watch::channel(false);
             let cut_handle = ConnectionCut(Arc::new(cut_tx));
             let client = ClientConnection {
                 peer,
                 http2,
+                server_name,
                 cut: cut_handle.clone(),
             };
             let connection = frontend.open(client);

@@ -145,6 +145,16 @@ impl Upstream {
             })
     }
 
+    /// `scheme://authority` the requests are sent to.
+    pub fn origin(&self) -> &str {
+        &self.origin
+    }
+
+    /// The target URL's own path prefix, without a trailing `/` (usually empty).
+    pub fn base_path(&self) -> &str {
+        &self.base_path
+    }
+
     /// Where the target is (`scheme://host:port`, or how it is reached), for messages.
     pub fn shown(&self) -> &str {
         &self.shown
