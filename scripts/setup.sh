@@ -53,6 +53,11 @@ python3 -c "import importlib.metadata as m; assert m.version('kubernetes') == '3
   echo "setup: installing the Python Kubernetes client"
   python3 -m pip install --quiet --disable-pip-version-check kubernetes==37.0.3
 }
+# The HTTP API tests drive httpx (over HTTP/1.1 and, with h2, HTTP/2).
+python3 -c "import importlib.metadata as m; assert m.version('httpx') == '0.28.1' and m.version('h2') == '4.3.0'" 2>/dev/null || {
+  echo "setup: installing httpx"
+  python3 -m pip install --quiet --disable-pip-version-check 'httpx[http2]==0.28.1' 'h2==4.3.0'
+}
 # The driver compatibility suite (compat_drivers.rs) drives psycopg 3, whose wheel bundles
 # libpq >= 17, and node-postgres with pg-cursor and pg-query-stream (npm, pinned by the
 # committed lockfile).
@@ -70,4 +75,15 @@ if ! pg_isready -h 127.0.0.1 -p 5432 -q 2>/dev/null; then
   echo "setup: starting the local PostgreSQL"
   as_root pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql)" main start
   for _ in $(seq 1 30); do pg_isready -h 127.0.0.1 -p 5432 -q && break; sleep 1; done
+fi
+
+# The HTTP API tests use RabbitMQ's management API (a real HTTP API that is not ours) as their
+# target: enable its plugin (idempotent) and wait for it on 127.0.0.1:15672.
+if ! curl -fsS -m 2 -u guest:guest http://127.0.0.1:15672/api/overview >/dev/null 2>&1; then
+  echo "setup: enabling RabbitMQ's management API"
+  as_root rabbitmq-plugins enable rabbitmq_management >/dev/null
+  for _ in $(seq 1 30); do
+    curl -fsS -m 2 -u guest:guest http://127.0.0.1:15672/api/overview >/dev/null 2>&1 && break
+    sleep 1
+  done
 fi

@@ -666,18 +666,18 @@ async fn http2_header_floods_are_refused_and_nothing_reaches_the_cluster() {
 
     // A header block that never ends: CONTINUATION frames without END_HEADERS, far past the
     // limit. The gateway sends GOAWAY (or closes) long before the client runs out of frames.
-    let mut raw = kube::raw_h2::RawH2::connect(&cluster).await;
-    let block = kube::raw_h2::request_block(&cluster.address(), "/c/cluster/api", &admin);
-    raw.frame(kube::raw_h2::HEADERS, 0, 1, &block)
+    let mut raw = support::raw_h2::RawH2::over(kube::h2_tls(&cluster).await).await;
+    let block = support::raw_h2::request_block(&cluster.address(), "/c/cluster/api", &admin);
+    raw.frame(support::raw_h2::HEADERS, 0, 1, &block)
         .await
         .unwrap();
     let continuation: Vec<u8> = flood(30)
-        .flat_map(|(name, value)| kube::raw_h2::literal(&name, &value))
+        .flat_map(|(name, value)| support::raw_h2::literal(&name, &value))
         .collect();
     let mut sent = 0;
     while sent < 2_000
         && raw
-            .frame(kube::raw_h2::CONTINUATION, 0, 1, &continuation)
+            .frame(support::raw_h2::CONTINUATION, 0, 1, &continuation)
             .await
             .is_ok()
     {
@@ -688,14 +688,14 @@ async fn http2_header_floods_are_refused_and_nothing_reaches_the_cluster() {
         sent < 2_000
             || frames
                 .iter()
-                .any(|(kind, ..)| *kind == kube::raw_h2::GOAWAY),
+                .any(|(kind, ..)| *kind == support::raw_h2::GOAWAY),
         "the gateway took {sent} CONTINUATION frames ({} KiB) and did not go away",
         sent * continuation.len() / 1024
     );
     assert!(
         !frames
             .iter()
-            .any(|(kind, stream, _)| *kind == kube::raw_h2::HEADERS && *stream == 1),
+            .any(|(kind, stream, _)| *kind == support::raw_h2::HEADERS && *stream == 1),
         "the endless header block was answered as a request"
     );
 

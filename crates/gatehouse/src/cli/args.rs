@@ -230,7 +230,8 @@ pub enum Command {
     #[command(subcommand)]
     Agents(AgentsCommand),
     /// Serve one connection on a local port so that any PostgreSQL client (psql, a GUI, a
-    /// driver) works with no password: your stored token is added for you.
+    /// driver) works with no password — or, with --http, any HTTP client works with no
+    /// Authorization header: your stored token is added for you.
     ///
     /// Listens on loopback only (127.0.0.1 or ::1: every local client acts as you). For each
     /// client it reads your current token (from `gatehouse login`; a refreshed token is used by
@@ -242,8 +243,12 @@ pub enum Command {
     /// free port; the address and a ready-to-paste psql line are printed to standard error,
     /// and `--output json` prints {"listen","connection","gateway"} as one line on standard
     /// output. Ctrl-C (or SIGTERM) stops it and closes open sessions.
+    ///
+    /// With --http, http://127.0.0.1:PORT/<path> is https://GATEWAY/c/CONNECTION/<path> with
+    /// `Authorization: Bearer <your token>` (read for every request); answers stream back.
     #[command(after_long_help = "Examples:
   gatehouse connect demo --gateway 127.0.0.1:15432 --ca-file ~/.gatehouse/ca.pem --port 5433
+  gatehouse connect rabbit --http --port 8080 && curl http://127.0.0.1:8080/api/queues
   psql \"host=127.0.0.1 port=5433 dbname=demo user=$USER\"
   gatehouse connect orders --gateway gatehouse.internal:15432 --ca-file ca.pem --output json")]
     Connect(ConnectArgs),
@@ -314,9 +319,14 @@ pub struct DbRolesArgs {
 pub struct ConnectArgs {
     /// Connection to serve (what psql calls the database).
     pub connection: String,
-    /// Gateway PostgreSQL address.
-    #[arg(long, default_value = crate::config::QUICKSTART_PG_LISTEN, value_name = "HOST:PORT")]
-    pub gateway: String,
+    /// Serve an HTTP API connection (`kind = "http"`): a plain HTTP endpoint that sends each
+    /// request to the gateway's HTTP API listener with your token added.
+    #[arg(long)]
+    pub http: bool,
+    /// Gateway address: its PostgreSQL listener (default 127.0.0.1:15432), or with --http its
+    /// HTTP API listener (default 127.0.0.1:18443).
+    #[arg(long, value_name = "HOST:PORT")]
+    pub gateway: Option<String>,
     /// CA certificate to verify the gateway with (default: the certificate generated in the data directory).
     #[arg(long, value_name = "FILE")]
     pub ca_file: Option<PathBuf>,

@@ -2,6 +2,7 @@
 //! name the key), and the quickstart defaults used when no file is given.
 
 pub(crate) mod agent;
+pub(crate) mod http;
 pub(crate) mod kubernetes;
 pub(crate) mod logins;
 pub(crate) mod setup;
@@ -43,6 +44,9 @@ pub struct Config {
     /// `kind = "kubernetes"`).
     #[serde(default)]
     pub kubernetes: kubernetes::KubernetesListenerConfig,
+    /// `[http]`: the listener HTTP API clients talk to (opened when a connection is
+    /// `kind = "http"`).
+    pub http: http::HttpListenerConfig,
     #[serde(default)]
     pub admin: AdminConfig,
     #[serde(default)]
@@ -514,6 +518,28 @@ pub struct ConnectionConfig {
     /// `kind = "kubernetes"`: `[connections.impersonate]`, so the cluster's RBAC and audit log
     /// see the gatehouse identity.
     pub impersonate: Option<kubernetes::ImpersonateConfig>,
+    /// `kind = "http"`: basic auth's user (the password from `password_file`/`password_env`).
+    pub basic_user: Option<String>,
+    /// `kind = "http"`: an API-key header gatehouse adds (`X-API-Key`), its value from
+    /// `header_value_env`.
+    pub header_name: Option<String>,
+    /// `kind = "http"`: the environment variable holding `header_name`'s value.
+    pub header_value_env: Option<String>,
+    /// `kind = "http"`: hosts (`host` or `host:port`) an answer may redirect to besides the
+    /// target itself.
+    #[serde(default)]
+    pub redirect_hosts: Vec<String>,
+    /// `kind = "http"`: content types (`image/png`, `image/*`) passed unmasked to identities
+    /// that see data masked, because gatehouse cannot mask them.
+    #[serde(default)]
+    pub passthrough_content_types: Vec<String>,
+    /// `kind = "http"`: JSON paths (`**.password`, `items[*].card`) masked in answers for
+    /// identities without `data:unmasked`, beyond what the detectors find.
+    #[serde(default)]
+    pub mask_json_paths: Vec<String>,
+    /// `kind = "http"`: request headers whose values policy sees in `context.headers`.
+    #[serde(default)]
+    pub policy_headers: Vec<String>,
 }
 
 #[derive(Debug, Default, Clone, Copy, Deserialize, PartialEq, Eq)]
@@ -588,6 +614,7 @@ impl Config {
             tls: TlsConfig::default(),
             postgres: PostgresListenerConfig::default(),
             kubernetes: kubernetes::KubernetesListenerConfig::default(),
+            http: http::HttpListenerConfig::default(),
             admin: AdminConfig::default(),
             keys: KeysConfig::default(),
             audit: AuditConfig::default(),
@@ -634,6 +661,13 @@ impl Config {
                 kubeconfig: None,
                 context: None,
                 impersonate: None,
+                basic_user: None,
+                header_name: None,
+                header_value_env: None,
+                redirect_hosts: Vec::new(),
+                passthrough_content_types: Vec::new(),
+                mask_json_paths: Vec::new(),
+                policy_headers: Vec::new(),
             }],
             identity_providers: Vec::new(),
             tokens: TokensConfig::default(),
@@ -648,6 +682,11 @@ impl Config {
             if !seen.insert(connection.name.as_str()) {
                 bail!("connection `{}` is defined twice", connection.name);
             }
+            if connection.kind == http::HTTP {
+                connection.validate_http()?;
+                continue;
+            }
+            connection.validate_not_http()?;
             if connection.kind == kubernetes::KUBERNETES {
                 connection.validate_kubernetes(if connection.agents.is_empty() {
                     ConfigSide::GatewayDirect
@@ -908,8 +947,9 @@ fn connection_kind<'de, D: serde::Deserializer<'de>>(
     match name.as_str() {
         "postgres" => Ok(ConnectionKind::POSTGRES),
         "kubernetes" => Ok(kubernetes::KUBERNETES),
+        "http" => Ok(http::HTTP),
         other => Err(serde::de::Error::custom(format!(
-            "unknown connection kind `{other}`; this gatehouse serves: postgres, kubernetes"
+            "unknown connection kind `{other}`; this gatehouse serves: postgres, kubernetes, http"
         ))),
     }
 }

@@ -7,6 +7,7 @@ pub(crate) mod access_requests;
 pub(crate) mod agent_authority;
 pub(crate) mod connections_reload;
 pub(crate) mod db_roles;
+pub(crate) mod http_api;
 pub(crate) mod identity;
 pub(crate) mod kubernetes;
 pub(crate) mod login_passwords;

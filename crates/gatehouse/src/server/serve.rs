@@ -108,6 +108,15 @@ pub async fn run(config_path: Option<&Path>, data_dir: Option<&Path>) -> Result<
         agents.as_ref().map(|(hub, _)| hub.clone()),
     )
     .await?;
+    let http_api = crate::server::http_api::prepare(
+        &setup,
+        gateway.pipeline.clone(),
+        &store,
+        live.clone(),
+        &server_tls,
+        shutdown_rx.clone(),
+    )
+    .await?;
     let pg_listener = bind(config.postgres.listen, "PostgreSQL clients").await?;
     let admin_listener = bind(config.admin.listen, "admin HTTP").await?;
     let addresses = Listeners {
@@ -118,11 +127,13 @@ pub async fn run(config_path: Option<&Path>, data_dir: Option<&Path>) -> Result<
             None => None,
         },
         kubernetes: kubernetes.as_ref().map(|k| k.address),
+        http: http_api.as_ref().map(|h| h.address),
     };
     let pg_addr = addresses.postgres;
     announce(&setup, &gateway, &addresses);
     write_listeners_file(&setup.data_dir, &addresses)?;
     let kubernetes = kubernetes.map(|k| tokio::spawn(k.serve()));
+    let http_api = http_api.map(|h| tokio::spawn(h.serve()));
 
     let pg = tokio::spawn(gatehouse_pg::serve(
         gateway,
@@ -164,6 +175,9 @@ pub async fn run(config_path: Option<&Path>, data_dir: Option<&Path>) -> Result<
     let _ = admin.await;
     if let Some(kubernetes) = kubernetes {
         let _ = kubernetes.await;
+    }
+    if let Some(http_api) = http_api {
+        let _ = http_api.await;
     }
     if let Err(error) = audit.flush().await {
         tracing::error!(%error, "the audit log could not be flushed and checkpointed at shutdown");
@@ -436,6 +450,7 @@ struct Listeners {
     admin: SocketAddr,
     agents: Option<SocketAddr>,
     kubernetes: Option<SocketAddr>,
+    http: Option<SocketAddr>,
 }
 
 /// Say where the listeners are.
@@ -465,6 +480,12 @@ fn announce(setup: &Setup, gateway: &PgGateway, addresses: &Listeners) {
         tracing::info!(
             "Kubernetes listener on https://{addr}/c/CONNECTION (connections: {}; `gatehouse kubeconfig CONNECTION` writes a kubeconfig)",
             names(crate::config::kubernetes::KUBERNETES)
+        );
+    }
+    if let Some(addr) = addresses.http {
+        tracing::info!(
+            "HTTP API listener on https://{addr}/c/CONNECTION/ (connections: {}; clients send `Authorization: Bearer <gatehouse token>`, or use `gatehouse connect CONNECTION --port N`)",
+            names(crate::config::http::HTTP)
         );
     }
     tracing::info!(
@@ -588,6 +609,7 @@ fn write_listeners_file(data_dir: &Path, addresses: &Listeners) -> Result<()> {
         "admin": addresses.admin.to_string(),
         "agents": addresses.agents.map(|a| a.to_string()),
         "kubernetes": addresses.kubernetes.map(|a| a.to_string()),
+        "http": addresses.http.map(|a| a.to_string()),
         "pid": std::process::id(),
     });
     let staging = data_dir.join(format!("{LISTENERS_FILE}.tmp"));

@@ -31,8 +31,12 @@ pub fn ensure_certificate(
     if cert_path.exists() && key_path.exists() {
         return Ok((cert_path, key_path, false));
     }
+    // `*.gatehouse.localhost` names HTTP API connections by host
+    // (`rabbit.gatehouse.localhost`, `[http] host`), which curl and most resolvers send to
+    // loopback without any DNS entry.
     let names = vec![
         "localhost".to_owned(),
+        format!("*.{}", crate::config::http::DEFAULT_HTTP_HOST),
         "127.0.0.1".to_owned(),
         "::1".to_owned(),
     ];

@@ -7,7 +7,6 @@
 #![allow(dead_code)]
 
 pub mod agent;
-pub mod raw_h2;
 
 use crate::support::{Gateway, Options, repo_root};
 use gatehouse_kube_testserver::TestApiServer;
@@ -356,16 +355,12 @@ pub async fn raw_exchange(cluster: &Cluster, request: &[u8]) -> (u16, String) {
 
 /// A TLS connection to the gateway's Kubernetes listener that agreed on ALPN `h2`.
 pub async fn h2_tls(cluster: &Cluster) -> tokio_rustls::client::TlsStream<tokio::net::TcpStream> {
-    let tcp = tokio::net::TcpStream::connect(cluster.address())
-        .await
-        .unwrap();
-    let mut config = cluster.gateway.tls_client_config();
-    config.alpn_protocols = vec![b"h2".to_vec()];
-    let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config));
-    let name = rustls::pki_types::ServerName::try_from("127.0.0.1").unwrap();
-    let tls = connector.connect(name, tcp).await.unwrap();
-    assert_eq!(tls.get_ref().1.alpn_protocol(), Some(b"h2".as_slice()));
-    tls
+    crate::support::raw_h2::h2_tls(
+        &cluster.address(),
+        cluster.gateway.tls_client_config(),
+        "127.0.0.1",
+    )
+    .await
 }
 
 /// An HTTP/2 connection (TLS, ALPN `h2`) to the gateway's Kubernetes listener.

@@ -13,6 +13,7 @@
 pub mod cluster;
 pub mod oidc;
 pub mod raw;
+pub mod raw_h2;
 pub mod raw_pg;
 
 use rand::RngCore;

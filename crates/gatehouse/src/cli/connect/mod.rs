@@ -13,6 +13,7 @@
 //! forwards cancel requests.
 
 mod gateway;
+mod http;
 mod local;
 
 use crate::cli::args::{ConnectArgs, OutputFormat};
@@ -56,8 +57,20 @@ pub async fn run(
         Some(file) => file.clone(),
         None => generated_cert_path(&Setup::load(config, data_dir)?.data_dir),
     };
+    let default_gateway = if args.http {
+        crate::config::http::QUICKSTART_HTTP_LISTEN
+    } else {
+        crate::config::QUICKSTART_PG_LISTEN
+    };
+    let gateway_address = args
+        .gateway
+        .clone()
+        .unwrap_or_else(|| default_gateway.to_owned());
+    if args.http {
+        return serve_http(&args, &gateway_address, &ca_file).await;
+    }
     let gateway = Gateway::new(
-        &args.gateway,
+        &gateway_address,
         &ca_file,
         &args.connection,
         args.token_file.as_deref(),
@@ -72,7 +85,7 @@ pub async fn run(
         .await
         .with_context(|| format!("cannot listen on {bind}"))?;
     let listen = listener.local_addr()?;
-    announce(&args, listen);
+    announce(&args, &gateway_address, listen);
 
     let context = Arc::new(gateway);
     let sessions = Arc::new(Semaphore::new(MAX_CLIENTS));
@@ -113,8 +126,32 @@ pub async fn run(
     Ok(ExitCode::SUCCESS)
 }
 
+/// `--http`: serve the connection as a plain HTTP endpoint until stopped.
+async fn serve_http(args: &ConnectArgs, gateway: &str, ca_file: &Path) -> Result<ExitCode> {
+    let forwarder = http::HttpForwarder::new(
+        gateway,
+        ca_file,
+        &args.connection,
+        args.token_file.as_deref(),
+    )?;
+    if let Err(error) = crate::client::token::find(args.token_file.as_deref()).await {
+        tracing::warn!(
+            "no usable token yet ({error:#}); requests will be refused until there is one"
+        );
+    }
+    let bind = SocketAddr::new(args.listen, args.port);
+    let listener = TcpListener::bind(bind)
+        .await
+        .with_context(|| format!("cannot listen on {bind}"))?;
+    let listen = listener.local_addr()?;
+    announce(args, gateway, listen);
+    Arc::new(forwarder).serve(listener, stop_signal()).await;
+    tracing::info!("stopped");
+    Ok(ExitCode::SUCCESS)
+}
+
 /// Where we listen: for people on standard error, for programs as one JSON line on stdout.
-fn announce(args: &ConnectArgs, listen: SocketAddr) {
+fn announce(args: &ConnectArgs, gateway: &str, listen: SocketAddr) {
     let user = std::env::var("USER")
         .ok()
         .filter(|u| {
@@ -123,22 +160,29 @@ fn announce(args: &ConnectArgs, listen: SocketAddr) {
                     .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
         })
         .unwrap_or_else(|| gatehouse_pg::TOKEN_ONLY_USER.to_owned());
-    eprintln!(
-        "gatehouse connect: serving connection `{}` through the gateway at {} on {listen}\n\
-         connect with no password (Ctrl-C stops):\n  psql \"host={} port={} dbname={} user={user}\"",
-        args.connection,
-        args.gateway,
-        listen.ip(),
-        listen.port(),
-        args.connection,
-    );
+    if args.http {
+        eprintln!(
+            "gatehouse connect: serving HTTP connection `{}` through the gateway at {gateway} on http://{listen}\n\
+             send requests with no Authorization header (Ctrl-C stops):\n  curl http://{listen}/",
+            args.connection,
+        );
+    } else {
+        eprintln!(
+            "gatehouse connect: serving connection `{}` through the gateway at {gateway} on {listen}\n\
+             connect with no password (Ctrl-C stops):\n  psql \"host={} port={} dbname={} user={user}\"",
+            args.connection,
+            listen.ip(),
+            listen.port(),
+            args.connection,
+        );
+    }
     if args.output.output == OutputFormat::Json {
         println!(
             "{}",
             serde_json::json!({
                 "listen": listen.to_string(),
                 "connection": args.connection,
-                "gateway": args.gateway,
+                "gateway": gateway,
             })
         );
     }

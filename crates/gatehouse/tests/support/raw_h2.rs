@@ -2,7 +2,6 @@
 //! block continued without end (the CONTINUATION flood). Header blocks are HPACK literals that
 //! never touch the dynamic table, so no encoder state is needed.
 
-use super::Cluster;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -15,16 +14,31 @@ pub const CONTINUATION: u8 = 0x9;
 pub const END_HEADERS: u8 = 0x4;
 pub const END_STREAM: u8 = 0x1;
 
-/// A TLS connection (ALPN `h2`) to the gateway's Kubernetes listener, preface and SETTINGS sent.
+/// A TLS connection (ALPN `h2`) to one of the gateway's HTTP listeners, preface and SETTINGS
+/// sent.
 pub struct RawH2 {
     tls: tokio_rustls::client::TlsStream<tokio::net::TcpStream>,
 }
 
+/// TLS to `address` with ALPN `h2`, verified with `config`'s roots, for `server_name`.
+pub async fn h2_tls(
+    address: &str,
+    mut config: rustls::ClientConfig,
+    server_name: &str,
+) -> tokio_rustls::client::TlsStream<tokio::net::TcpStream> {
+    let tcp = tokio::net::TcpStream::connect(address).await.unwrap();
+    config.alpn_protocols = vec![b"h2".to_vec()];
+    let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config));
+    let name = rustls::pki_types::ServerName::try_from(server_name.to_owned()).unwrap();
+    let tls = connector.connect(name, tcp).await.unwrap();
+    assert_eq!(tls.get_ref().1.alpn_protocol(), Some(b"h2".as_slice()));
+    tls
+}
+
 impl RawH2 {
-    pub async fn connect(cluster: &Cluster) -> RawH2 {
-        let mut raw = RawH2 {
-            tls: super::h2_tls(cluster).await,
-        };
+    /// Over `tls` (from [`h2_tls`]).
+    pub async fn over(tls: tokio_rustls::client::TlsStream<tokio::net::TcpStream>) -> RawH2 {
+        let mut raw = RawH2 { tls };
         raw.tls.write_all(PREFACE).await.unwrap();
         raw.frame(SETTINGS, 0, 0, &[]).await.unwrap();
         raw

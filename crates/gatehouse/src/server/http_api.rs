@@ -1,0 +1,92 @@
+//! The HTTP API listener `gatehouse serve` opens when a connection is `kind = "http"`: the
+//! adapter's gateway built from the configuration (each connection's upstream, credential and
+//! answer shaping), TLS with the gateway's certificate offering HTTP/2 and HTTP/1.1.
+
+use crate::config::http::HTTP;
+use crate::config::setup::Setup;
+use anyhow::{Context, Result};
+use gatehouse_httpapi_gateway::{HttpApiGateway, HttpApiLimits};
+use gatehouse_pipeline::Pipeline;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+/// The bound listener and what serves it.
+pub struct HttpApiListener {
+    pub address: SocketAddr,
+    listener: TcpListener,
+    gateway: Arc<HttpApiGateway>,
+    acceptor: gatehouse_http::listener::TlsAcceptor,
+    limits: gatehouse_http::listener::HttpLimits,
+}
+
+impl HttpApiListener {
+    /// Serve until shutdown.
+    pub async fn serve(self) {
+        self.gateway
+            .serve(self.listener, self.acceptor, self.limits)
+            .await;
+    }
+}
+
+/// The listener, bound, when some connection is an HTTP one; `None` otherwise.
+pub async fn prepare(
+    setup: &Setup,
+    pipeline: Pipeline,
+    store: &gatehouse_store::Store,
+    live: Arc<gatehouse_session::LiveSessions>,
+    server_tls: &Arc<rustls::ServerConfig>,
+    shutdown: watch::Receiver<bool>,
+) -> Result<Option<HttpApiListener>> {
+    let config = &setup.config;
+    let mut targets = HashMap::new();
+    for connection in config.connections.iter().filter(|c| c.kind == HTTP) {
+        let target = connection.http_target(&config.base_dir, config.http.connect_timeout)?;
+        targets.insert(connection.name.clone(), Arc::new(target));
+    }
+    if targets.is_empty() {
+        return Ok(None);
+    }
+    let listen = config.http.listen;
+    let listener = TcpListener::bind(listen).await.with_context(|| {
+        format!("cannot listen for HTTP API clients on {listen} ([http] listen)")
+    })?;
+    let mut tls = (**server_tls).clone();
+    tls.alpn_protocols = gatehouse_http::listener::ALPN_PROTOCOLS
+        .iter()
+        .map(|protocol| protocol.to_vec())
+        .collect();
+    let masker = setup
+        .masker(&gatehouse_mask::MaskConfig::default())
+        .context("the masking of HTTP API answers")?;
+    let host = config.http.host.trim().to_ascii_lowercase();
+    let gateway = HttpApiGateway {
+        services: gatehouse_session::SessionServices {
+            pipeline,
+            authenticator: Arc::new(store.clone()),
+            live,
+            shutdown,
+        },
+        targets,
+        limits: HttpApiLimits {
+            max_body_bytes: config.http.max_body_bytes,
+            json_body_limit: config.http.json_body_limit,
+            approval_wait: config
+                .http
+                .wait_for_approval
+                .then_some(config.approvals.wait),
+            ..HttpApiLimits::default()
+        },
+        masker: Arc::new(masker),
+        host: (!host.is_empty()).then_some(host),
+    };
+    Ok(Some(HttpApiListener {
+        address: listener.local_addr()?,
+        listener,
+        gateway: Arc::new(gateway),
+        acceptor: gatehouse_http::listener::TlsAcceptor::from(Arc::new(tls)),
+        limits: config.http.limits(),
+    }))
+}

@@ -1,0 +1,467 @@
+//! Internal HTTP APIs through gatehouse, with real clients (curl, Python httpx) against
+//! RabbitMQ's management API — an HTTP API that is not ours — and a target that misbehaves on
+//! purpose (`httpapi/echo_target.py`). The example policy (`policies/http.cedar`): automation
+//! may read and publish/fetch messages but never delete; admins delete after another admin
+//! approves; answers are masked for everyone without `data:unmasked`.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+mod httpapi;
+mod support;
+
+use httpapi::{Api, ECHO_TOKEN, SERVICE_PASSWORD, SERVICE_USER, http_policy, new_queue, rabbit};
+
+fn bot(api: &Api) -> String {
+    api.gateway
+        .key_with("queue-bot", &["automation"], &["--kind", "machine"])
+}
+
+#[test]
+fn automation_reads_a_queue_and_its_delete_is_refused_before_reaching_rabbitmq() {
+    let api = Api::start(&http_policy(), "");
+    let bot = bot(&api);
+    let queue = new_queue();
+
+    // RabbitMQ names the default vhost `%2F`: the encoded slash reaches it as sent.
+    let read = api.curl(
+        Some(&bot),
+        "rabbit",
+        &format!("/api/queues/%2F/{queue}"),
+        &[],
+    );
+    assert_eq!(read.status, 200, "{read:?}");
+    assert_eq!(read.json()["name"], queue.as_str(), "{read:?}");
+    assert_eq!(read.json()["vhost"], "/", "{read:?}");
+    let listed = api.curl(Some(&bot), "rabbit", "/api/queues", &[]);
+    assert!(
+        listed
+            .json()
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|q| q["name"] == queue.as_str()),
+        "{listed:?}"
+    );
+
+    let deleted = api.curl(
+        Some(&bot),
+        "rabbit",
+        &format!("/api/queues/%2F/{queue}"),
+        &["-X", "DELETE"],
+    );
+    assert_eq!(deleted.status, 403, "{deleted:?}");
+    assert_eq!(
+        deleted.header("content-type").as_deref(),
+        Some("application/problem+json")
+    );
+    let problem = deleted.json();
+    assert_eq!(problem["status"], 403, "{problem}");
+    assert_eq!(problem["action"], "http:delete", "{problem}");
+    assert_eq!(problem["connection"], "rabbit", "{problem}");
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains("automation-never-deletes"),
+        "{problem}"
+    );
+    let (status, _) = rabbit("GET", &format!("/api/queues/%2F/{queue}"), "");
+    assert_eq!(status, 200, "the queue is still there");
+
+    let gets = api.audited("http:get");
+    assert!(
+        gets.iter()
+            .any(|e| e["statement"].as_str().unwrap_or_default()
+                == format!("GET /api/queues/%2F/{queue}")
+                && e["decision"] == "allow"),
+        "{gets:#?}"
+    );
+    let deletes = api.audited("http:delete");
+    assert_eq!(deletes.len(), 1, "{deletes:#?}");
+    assert_eq!(deletes[0]["decision"], "deny", "{deletes:#?}");
+    rabbit("DELETE", &format!("/api/queues/%2F/{queue}"), "");
+}
+
+#[test]
+fn an_admins_delete_is_held_then_runs_once_after_another_admin_approves() {
+    let api = Api::start(&http_policy(), "");
+    let ana = api.gateway.key("ana", &["admins"]);
+    let bo = api.gateway.key("bo", &["admins"]);
+    let queue = new_queue();
+    let path = format!("/api/queues/%2F/{queue}");
+
+    let held = api.curl(Some(&ana), "rabbit", &path, &["-X", "DELETE"]);
+    assert_eq!(held.status, 403, "{held:?}");
+    let problem = held.json();
+    assert_eq!(
+        problem["type"],
+        "https://gatehouse.dev/problems/approval-required"
+    );
+    let id = problem["approval_id"].as_str().unwrap().to_owned();
+    assert!(
+        problem["approve_with"]
+            .as_str()
+            .unwrap()
+            .contains("gatehouse approvals approve"),
+        "{problem}"
+    );
+    assert_eq!(rabbit("GET", &path, "").0, 200, "held, so not sent");
+
+    let approved = api.gateway.cli_as(&bo, &["approvals", "approve", &id]);
+    assert!(approved.status.success(), "{approved:?}");
+    let ran = api.curl(Some(&ana), "rabbit", &path, &["-X", "DELETE"]);
+    assert_eq!(ran.status, 204, "{ran:?}");
+    assert_eq!(rabbit("GET", &path, "").0, 404, "deleted once approved");
+
+    // The approval is spent: the same request asks for a new one.
+    let again = api.curl(Some(&ana), "rabbit", &path, &["-X", "DELETE"]);
+    assert_eq!(again.status, 403, "{again:?}");
+    assert_ne!(again.json()["approval_id"], id.as_str());
+}
+
+#[test]
+fn the_client_never_sees_the_injected_credential_nor_does_the_target_see_the_token() {
+    let api = Api::start(&http_policy(), "");
+    let ana = api.gateway.key("ana", &["admins"]);
+    use base64::Engine;
+    let basic = base64::engine::general_purpose::STANDARD
+        .encode(format!("{SERVICE_USER}:{SERVICE_PASSWORD}"));
+
+    // RabbitMQ: gatehouse logs in as its service user; the client sees neither secret.
+    let whoami = api.curl(Some(&ana), "rabbit", "/api/whoami", &[]);
+    assert_eq!(whoami.status, 200, "{whoami:?}");
+    assert_eq!(whoami.json()["name"], SERVICE_USER);
+    let overview = api.curl(Some(&ana), "rabbit", "/api/overview", &[]);
+    assert_eq!(overview.status, 200, "{overview:?}");
+    let missing = api.curl(Some(&ana), "rabbit", "/api/queues/%2F/no-such-queue", &[]);
+    assert_eq!(missing.status, 404, "{missing:?}");
+    for answer in [&whoami, &overview, &missing] {
+        let all = format!("{}{}", answer.headers, answer.body);
+        assert!(
+            !all.contains(SERVICE_PASSWORD) && !all.contains(&basic),
+            "{all}"
+        );
+    }
+
+    // A target that echoes the request's headers, in its body and in a header.
+    let echoed = api.curl(Some(&ana), "echo", "/echo", &[]);
+    assert_eq!(echoed.status, 200, "{echoed:?}");
+    let all = format!("{}{}", echoed.headers, echoed.body);
+    assert!(!all.contains(ECHO_TOKEN), "{all}");
+    assert!(all.contains("[gatehouse:credential]"), "{all}");
+    // ...and that quotes it in an error page.
+    let failed = api.curl(Some(&ana), "echo", "/error", &[]);
+    assert_eq!(failed.status, 500, "{failed:?}");
+    assert!(!failed.body.contains(ECHO_TOKEN), "{failed:?}");
+    assert!(failed.body.contains("[gatehouse:credential]"), "{failed:?}");
+    // ...or in a redirect.
+    let redirected = api.curl(
+        Some(&ana),
+        "echo",
+        &format!(
+            "/redirect?to=http://127.0.0.1:{}/next%3Ftoken%3D{ECHO_TOKEN}",
+            api.echo_port
+        ),
+        &[],
+    );
+    assert_eq!(redirected.status, 302, "{redirected:?}");
+    let location = redirected.header("location").unwrap();
+    assert!(location.starts_with("/c/echo/next"), "{location}");
+    assert!(!location.contains(ECHO_TOKEN), "{location}");
+
+    // What reached the target: its own credential, never the client's gatehouse token.
+    let requests = api.echo_requests();
+    assert!(!requests.is_empty());
+    for request in &requests {
+        assert_eq!(
+            request["headers"]["authorization"],
+            format!("Bearer {ECHO_TOKEN}"),
+            "{request}"
+        );
+        assert!(!request.to_string().contains(&ana), "{request}");
+    }
+}
+
+#[test]
+fn a_redirect_off_the_gateway_passes_only_to_listed_hosts() {
+    let api = Api::start(&http_policy(), "");
+    let ana = api.gateway.key("ana", &["admins"]);
+    let listed = api.curl(
+        Some(&ana),
+        "echo",
+        "/redirect?to=https://docs.example/guide",
+        &[],
+    );
+    assert_eq!(listed.status, 302, "{listed:?}");
+    assert_eq!(
+        listed.header("location").as_deref(),
+        Some("https://docs.example/guide")
+    );
+    let unlisted = api.curl(
+        Some(&ana),
+        "echo",
+        "/redirect?to=https://evil.example/x",
+        &[],
+    );
+    assert_eq!(unlisted.status, 502, "{unlisted:?}");
+    assert!(
+        unlisted.json()["detail"]
+            .as_str()
+            .unwrap()
+            .contains("redirect_hosts"),
+        "{unlisted:?}"
+    );
+}
+
+#[test]
+fn messages_read_back_through_the_api_are_masked_for_automation_and_raw_for_admins() {
+    let api = Api::start(&http_policy(), "");
+    let bot = bot(&api);
+    let ana = api.gateway.key("ana", &["admins"]);
+    let queue = new_queue();
+    let payload = "card 4111 1111 1111 1111, mail ana@example.com, key AKIAIOSFODNN7EXAMPLE";
+    let publish = serde_json::json!({
+        "properties": {},
+        "routing_key": queue,
+        "payload": payload,
+        "payload_encoding": "string",
+    });
+    for _ in 0..2 {
+        let (status, body) = rabbit(
+            "POST",
+            "/api/exchanges/%2F/amq.default/publish",
+            &publish.to_string(),
+        );
+        assert_eq!(status, 200, "{body}");
+    }
+    let get = r#"{"count":2,"ackmode":"ack_requeue_true","encoding":"auto"}"#;
+    let path = format!("/api/queues/%2F/{queue}/get");
+    let args = [
+        "-X",
+        "POST",
+        "-H",
+        "Content-Type: application/json",
+        "--data-binary",
+        get,
+    ];
+
+    let masked = api.curl(Some(&bot), "rabbit", &path, &args);
+    assert_eq!(masked.status, 200, "{masked:?}");
+    let messages = masked.json();
+    assert_eq!(messages.as_array().unwrap().len(), 2, "{masked:?}");
+    let text = messages[0]["payload"].as_str().unwrap();
+    assert!(!text.contains("4111 1111 1111 1111"), "{text}");
+    assert!(!text.contains("ana@example.com"), "{text}");
+    assert!(!text.contains("AKIAIOSFODNN7EXAMPLE"), "{text}");
+    assert!(text.starts_with("card "), "the rest stays: {text}");
+
+    let raw = api.curl(Some(&ana), "rabbit", &path, &args);
+    assert_eq!(raw.status, 200, "{raw:?}");
+    assert_eq!(raw.json()[0]["payload"], payload);
+
+    // The audit outcome says what was masked (the admin's, the last one, masked nothing).
+    let events = api.gateway.audit_events();
+    let bots_post = events
+        .iter()
+        .find(|e| e["action"] == "http:post" && e["identity"]["subject"] == "queue-bot")
+        .unwrap();
+    let outcome = events
+        .iter()
+        .find(|e| e["kind"] == "outcome" && e["refers_to"] == bots_post["seq"])
+        .unwrap_or_else(|| panic!("{events:#?}"));
+    let masked_counts = outcome["outcome"]["masked"].as_object().unwrap();
+    assert!(
+        masked_counts.values().any(|n| n.as_u64() >= Some(2)),
+        "{outcome:#?}"
+    );
+    let admins = api.outcome_of("http:post", &format!("{queue}/get"));
+    assert_eq!(admins["command_tag"], "200 OK", "{admins:#?}");
+    assert!(
+        admins
+            .get("masked")
+            .is_none_or(|m| m.as_object().unwrap().is_empty()),
+        "{admins:#?}"
+    );
+    rabbit("DELETE", &format!("/api/queues/%2F/{queue}"), "");
+}
+
+#[test]
+fn json_path_rules_mask_what_detectors_cannot_know_and_unmaskable_answers_are_refused() {
+    let api = Api::start(&http_policy(), "");
+    let bot = bot(&api);
+    let people = api.curl(Some(&bot), "echo", "/people", &[]);
+    assert_eq!(people.status, 200, "{people:?}");
+    let person = &people.json()["items"][0];
+    assert_eq!(person["name"], "Ana");
+    assert_eq!(person["password"], "[REDACTED]", "{people:?}");
+    assert_ne!(person["email"], "ana@example.com", "{people:?}");
+
+    let binary = api.curl(Some(&bot), "echo", "/binary", &[]);
+    assert_eq!(binary.status, 502, "{binary:?}");
+    assert!(
+        binary.json()["detail"]
+            .as_str()
+            .unwrap()
+            .contains("passthrough_content_types"),
+        "{binary:?}"
+    );
+}
+
+#[test]
+fn httpx_over_http2_and_http1_reads_through_the_gateway() {
+    let api = Api::start(&http_policy(), "");
+    let bot = bot(&api);
+    let script = r#"
+import os, httpx
+headers = {"Authorization": "Bearer " + os.environ["TOKEN"]}
+for http2 in (True, False):
+    with httpx.Client(verify=os.environ["CA"], http2=http2, headers=headers) as client:
+        answer = client.get(os.environ["BASE"] + "/api/overview")
+        answer.raise_for_status()
+        print(answer.http_version, answer.json()["management_version"] != "")
+        refused = client.delete(os.environ["BASE"] + "/api/queues/%2F/nope")
+        print(refused.status_code, refused.headers["content-type"], refused.json()["action"])
+"#;
+    let output = api.python(&bot, script);
+    let printed = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{printed}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(
+        printed,
+        "HTTP/2 True\n403 application/problem+json http:delete\nHTTP/1.1 True\n403 application/problem+json http:delete\n"
+    );
+}
+
+#[test]
+fn without_a_valid_token_nothing_is_forwarded() {
+    let api = Api::start(&http_policy(), "");
+    let none = api.curl(None, "echo", "/echo", &[]);
+    assert_eq!(none.status, 401, "{none:?}");
+    assert!(
+        none.header("www-authenticate")
+            .unwrap()
+            .starts_with("Bearer")
+    );
+    let forged = api.curl(Some("gh_forged.token.value"), "echo", "/echo", &[]);
+    assert_eq!(forged.status, 401, "{forged:?}");
+    assert!(api.echo_requests().is_empty());
+}
+
+#[test]
+fn method_override_headers_are_decided_as_the_method_they_claim() {
+    let api = Api::start(&http_policy(), "");
+    let bot = bot(&api);
+    // A GET claiming DELETE is decided as a DELETE (which automation may never do).
+    let claimed = api.curl(
+        Some(&bot),
+        "echo",
+        "/echo",
+        &["-H", "X-HTTP-Method-Override: DELETE"],
+    );
+    assert_eq!(claimed.status, 403, "{claimed:?}");
+    assert_eq!(claimed.json()["action"], "http:delete");
+    // A POST claiming to be a GET is refused: the target might ignore the claim and write.
+    let disguised = api.curl(
+        Some(&bot),
+        "echo",
+        "/echo",
+        &["-X", "POST", "-H", "X-HTTP-Method-Override: GET"],
+    );
+    assert_eq!(disguised.status, 400, "{disguised:?}");
+    assert!(api.echo_requests().is_empty());
+}
+
+#[test]
+fn a_100_mb_answer_streams_through_the_masking_with_bounded_memory() {
+    let api = Api::start(&http_policy(), "");
+    let bot = bot(&api);
+    let before = support::proc_status_kib(api.gateway.pid, "VmHWM:");
+    let output = std::process::Command::new("curl")
+        .args(["-sS", "--max-time", "300", "-o", "/dev/null"])
+        .args(["-w", "%{http_code} %{size_download}", "--cacert"])
+        .arg(api.gateway.ca_file())
+        .args(["-H", &format!("Authorization: Bearer {bot}")])
+        .arg(format!("{}/big?mb=100", api.base("echo")))
+        .output()
+        .unwrap();
+    let printed = String::from_utf8_lossy(&output.stdout).into_owned();
+    let (status, size) = printed.split_once(' ').unwrap();
+    assert_eq!(status, "200", "{output:?}");
+    let size: u64 = size.parse().unwrap();
+    assert!(size > 100_000_000, "{size} bytes came through");
+    let after = support::proc_status_kib(api.gateway.pid, "VmHWM:");
+    assert!(
+        after - before < 64 * 1024,
+        "the gateway's peak memory grew by {} KiB while streaming {size} bytes",
+        after - before
+    );
+    // Every item's email was masked as it streamed: the outcome counts them.
+    let outcome = api.outcome_of("http:get", "/big?mb=100");
+    assert!(
+        outcome["masked"]["email"].as_u64().unwrap() > 100_000,
+        "{outcome:#?}"
+    );
+}
+
+#[test]
+fn gatehouse_connect_serves_a_plain_local_endpoint_that_adds_the_token() {
+    use std::io::BufRead;
+    let api = Api::start(&http_policy(), "");
+    let ana = api.gateway.key("ana", &["admins"]);
+    let mut connect = std::process::Command::new(support::binary())
+        .args([
+            "connect",
+            "echo",
+            "--http",
+            "--gateway",
+            &api.address(),
+            "--output",
+            "json",
+        ])
+        .arg("--ca-file")
+        .arg(api.gateway.ca_file())
+        .env("GATEHOUSE_TOKEN", &ana)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(connect.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let announced: serde_json::Value = serde_json::from_str(&line).unwrap();
+    let listen = announced["listen"].as_str().unwrap().to_owned();
+    assert_eq!(announced["connection"], "echo");
+
+    let output = std::process::Command::new("curl")
+        .args([
+            "-sS",
+            "--max-time",
+            "20",
+            "-H",
+            "Authorization: Bearer not-mine",
+        ])
+        .arg(format!("http://{listen}/echo?via=connect"))
+        .output()
+        .unwrap();
+    let _ = connect.kill();
+    let _ = connect.wait();
+    assert!(output.status.success(), "{output:?}");
+    let echoed: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(echoed["method"], "GET", "{echoed}");
+    let requests = api.echo_requests();
+    assert_eq!(requests.len(), 1, "{requests:#?}");
+    assert_eq!(requests[0]["path"], "/echo?via=connect");
+    // The gateway decided as the token's identity, whatever the local client claimed.
+    let gets = api.audited("http:get");
+    assert_eq!(gets[0]["identity"]["subject"], "ana", "{gets:#?}");
+}

@@ -1,0 +1,100 @@
+"""An internal HTTP API that misbehaves the ways the HTTP API tests need: it echoes the
+request's headers (so the injected credential would come back), redirects where it is told,
+fails with an error page quoting the credential, streams a large JSON answer, and logs every
+request that reached it (one JSON line per request in the file named by argv[2]).
+
+    python3 echo_target.py PORT_FILE LOG_FILE
+
+It binds 127.0.0.1:0 and writes its port to PORT_FILE.
+"""
+
+import json
+import sys
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlsplit
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args):
+        pass
+
+    def record(self, body):
+        with open(sys.argv[2], "a", encoding="utf-8") as log:
+            log.write(json.dumps({
+                "method": self.command,
+                "path": self.path,
+                "headers": {k.lower(): v for k, v in self.headers.items()},
+                "body": body.decode("utf-8", "replace"),
+            }) + "\n")
+
+    def answer(self, status, body, content_type="application/json", extra=()):
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        for name, value in extra:
+            self.send_header(name, value)
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def handle_any(self):
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        self.record(body)
+        url = urlsplit(self.path)
+        query = parse_qs(url.query)
+        auth = self.headers.get("Authorization", "")
+        if url.path == "/echo":
+            echoed = {k.lower(): v for k, v in self.headers.items()}
+            self.answer(200, json.dumps({"headers": echoed, "method": self.command}).encode(),
+                        extra=[("X-Seen-Authorization", auth)])
+        elif url.path == "/redirect":
+            self.answer(302, b"", extra=[("Location", query["to"][0])])
+        elif url.path == "/error":
+            page = f"<html><body>500: upstream refused credential {auth}</body></html>"
+            self.answer(500, page.encode(), "text/html")
+        elif url.path == "/people":
+            people = [{"name": "Ana", "email": "ana@example.com", "card": "4111 1111 1111 1111",
+                       "password": "hunter2-but-longer"}]
+            self.answer(200, json.dumps({"items": people}).encode())
+        elif url.path == "/big":
+            self.big(int(query.get("mb", ["100"])[0]))
+        elif url.path == "/binary":
+            self.answer(200, bytes(range(256)), "application/octet-stream")
+        else:
+            self.answer(404, b'{"error":"not found"}')
+
+    def big(self, megabytes):
+        item = json.dumps({"id": 1, "note": "x" * 900, "email": "bob@example.com"}).encode()
+        count = megabytes * 1024 * 1024 // (len(item) + 1)
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+
+        def chunk(data):
+            self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+
+        chunk(b'{"items":[')
+        batch = []
+        for index in range(count):
+            batch.append((b"," if index else b"") + item)
+            if len(batch) == 64:
+                chunk(b"".join(batch))
+                batch = []
+        if batch:
+            chunk(b"".join(batch))
+        chunk(b"]}")
+        self.wfile.write(b"0\r\n\r\n")
+
+    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = handle_any
+
+
+server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+with open(sys.argv[1] + ".tmp", "w", encoding="utf-8") as port_file:
+    port_file.write(str(server.server_address[1]))
+import os  # noqa: E402
+os.rename(sys.argv[1] + ".tmp", sys.argv[1])
+server.serve_forever()
