@@ -1,5 +1,5 @@
-//! The crate's one error type: what can go wrong setting up or talking to an upstream, and
-//! reading a request body.
+//! The crate's one error type: what can go wrong setting up or talking to an upstream,
+//! reading a request body, and reading a relayed WebSocket.
 
 /// An HTTP proxy layer failure.
 #[derive(Debug, thiserror::Error)]
@@ -22,4 +22,7 @@ pub enum HttpProxyError {
     /// A request body that could not be read (client went away, or too slow).
     #[error("the request body could not be read: {0}")]
     BodyRead(String),
+    /// A relayed stream's bytes that a WebSocket tap cannot read (the sentence says why).
+    #[error("{0}")]
+    WebSocketFraming(&'static str),
 }

@@ -15,6 +15,7 @@
 //!   hold, drop or answer what crosses), ended by a cut.
 //! - [`upstream`]: a pooled HTTP/1.1 client to one target over TLS (its CA, optionally a client
 //!   certificate), streaming both ways.
+//! - [`websocket`]: WebSocket frames as the taps of relayed upgrades read them.
 
 pub mod body;
 mod error;
@@ -23,5 +24,6 @@ pub mod listener;
 pub mod route;
 pub mod upgrade;
 pub mod upstream;
+pub mod websocket;
 
 pub use error::HttpProxyError;

@@ -145,6 +145,16 @@ impl HttpApiConnection {
             on_upgrade,
             cut: self.client.cut.clone(),
             relays: self.relays.clone(),
+            tap: recorder
+                .clone()
+                .zip(request_number)
+                .map(|(recorder, number)| {
+                    Arc::new(crate::websocket_tap::WebSocketTap::new(
+                        recorder,
+                        number,
+                        limits.recorded_body_bytes,
+                    )) as Arc<dyn gatehouse_http::upgrade::StreamTap>
+                }),
         });
         let forwarded = forward::forward(forward::Forward {
             target: &target,

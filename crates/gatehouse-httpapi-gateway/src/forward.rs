@@ -40,6 +40,8 @@ pub struct ClientUpgrade {
     pub cut: ConnectionCut,
     /// Where the relay's task goes, so the connection's end waits for it.
     pub relays: Relays,
+    /// What records the frames, when the session is recorded.
+    pub tap: Option<Arc<dyn gatehouse_http::upgrade::StreamTap>>,
 }
 
 /// The relays of a client connection's upgraded streams.
@@ -82,6 +84,8 @@ pub async fn forward(forward: Forward<'_>) -> Result<Forwarded, Refusal> {
     gatehouse_http::framing::strip_hop_by_hop(&mut headers);
     if forward.upgrade.is_some() {
         gatehouse_http::upgrade::restore_upgrade_headers(&mut headers, "websocket");
+        // No extension (permessage-deflate): the frames stay readable for the recording.
+        headers.remove(header::SEC_WEBSOCKET_EXTENSIONS);
     }
     for name in [
         header::AUTHORIZATION,
@@ -213,7 +217,8 @@ fn switched(
     let (mut parts, _) = answered.into_parts();
     gatehouse_http::framing::strip_hop_by_hop(&mut parts.headers);
     gatehouse_http::upgrade::restore_upgrade_headers(&mut parts.headers, "websocket");
-    let relay = gatehouse_http::upgrade::relay(upgrade.on_upgrade, upstream, upgrade.cut, None);
+    let relay =
+        gatehouse_http::upgrade::relay(upgrade.on_upgrade, upstream, upgrade.cut, upgrade.tap);
     upgrade
         .relays
         .lock()

@@ -14,6 +14,9 @@
 //!    (headers, redirects, bodies), and JSON, NDJSON and text masked for identities without
 //!    `data:unmasked` (`masking`); what cannot be masked is refused for them.
 //!
+//! A WebSocket upgrade is decided as `http:websocket` and relayed with every frame recorded
+//! (`websocket_tap`).
+//!
 //! Refusals are RFC 9457 problem documents (`problem`). Sessions per token and their endings
 //! (revocation, expiry, a withdrawing policy cut the client connection) are
 //! `gatehouse_session::TokenSessions`'.
@@ -30,6 +33,7 @@ mod redirect;
 mod route;
 mod scrub;
 mod transformed;
+mod websocket_tap;
 
 pub use credential::HttpCredential;
 pub use error::HttpApiGatewayError;

@@ -7,8 +7,8 @@
 //! The same exec over SPDY is `spdy_tap.rs`'s.
 
 use crate::stream_record::StreamRecord;
-use crate::websocket_frames::{Frame, FrameReader};
 use gatehouse_http::upgrade::{Direction, Observed, Passage, StreamTap};
+use gatehouse_http::websocket::{Frame, FrameReader};
 use gatehouse_recording::TerminalStream;
 use std::sync::{Mutex, PoisonError};
 
@@ -49,7 +49,7 @@ impl ExecTap {
                 }
                 true
             }
-            Err(()) => {
+            Err(_) => {
                 self.record.event(
                     "unreadable stream",
                     serde_json::json!({ "direction": format!("{direction:?}") }),

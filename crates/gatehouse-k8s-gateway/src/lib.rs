@@ -44,7 +44,6 @@ mod secrets;
 mod spdy_tap;
 mod stream_record;
 mod through_agents;
-mod websocket_frames;
 
 pub use agent_end::KubeTargets;
 pub use error::KubeGatewayError;

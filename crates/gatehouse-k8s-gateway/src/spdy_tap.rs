@@ -22,8 +22,8 @@
 
 use crate::ports::PortGate;
 use crate::stream_record::StreamRecord;
-use crate::websocket_frames;
 use gatehouse_http::upgrade::{Direction, Observed, Passage, StreamTap};
+use gatehouse_http::websocket as websocket_frames;
 use gatehouse_k8s::spdy::{self, Deflater, Frame, FrameReader, Headers, Inflater};
 use gatehouse_recording::TerminalStream;
 use std::collections::{HashMap, HashSet};
@@ -188,9 +188,7 @@ impl SpdyTap {
         let Some(websocket) = reading.websocket.as_mut() else {
             return Err("no WebSocket reader".to_owned());
         };
-        let messages = websocket
-            .frames(bytes)
-            .map_err(|()| "not WebSocket framing".to_owned())?;
+        let messages = websocket.frames(bytes).map_err(|error| error.to_string())?;
         if direction == Direction::ToClient {
             if self.ports.is_none() {
                 return Ok(Passage::Unchanged);
@@ -198,7 +196,7 @@ impl SpdyTap {
             let onward = reading
                 .messages
                 .release(messages)
-                .map_err(|()| "a WebSocket message longer than the tap holds".to_owned())?;
+                .map_err(|error| error.to_string())?;
             return Ok(Passage::Rewritten {
                 onward,
                 back: Vec::new(),

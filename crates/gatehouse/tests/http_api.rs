@@ -465,3 +465,99 @@ fn gatehouse_connect_serves_a_plain_local_endpoint_that_adds_the_token() {
     let gets = api.audited("http:get");
     assert_eq!(gets[0]["identity"]["subject"], "ana", "{gets:#?}");
 }
+
+/// A WebSocket client written out by hand (no library negotiates less than it asks for):
+/// opens `/c/echo/ws` as the holder of TOKEN, asking for permessage-deflate, sends one text
+/// message, prints the status, the answer and the close.
+const WEBSOCKET_CLIENT: &str = r#"
+import base64, os, socket, ssl
+host, port = os.environ["ADDR"].rsplit(":", 1)
+context = ssl.create_default_context(cafile=os.environ["CA"])
+sock = context.wrap_socket(socket.create_connection((host, int(port))), server_hostname=host)
+key = base64.b64encode(os.urandom(16)).decode()
+sock.sendall((f"GET /c/echo/ws HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+              f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
+              f"Sec-WebSocket-Extensions: permessage-deflate\r\n"
+              f"Authorization: Bearer {os.environ['TOKEN']}\r\n\r\n").encode())
+head = b""
+while b"\r\n\r\n" not in head:
+    head += sock.recv(1)
+print(head.split()[1].decode())
+def exactly(n):
+    data = b""
+    while len(data) < n:
+        data += sock.recv(n - len(data))
+    return data
+def send(opcode, data):
+    mask = os.urandom(4)
+    sock.sendall(bytes([0x80 | opcode, 0x80 | len(data)]) + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(data)))
+def receive():
+    first, second = exactly(2)
+    return first & 0x0F, exactly(second & 0x7F)
+if head.split()[1] == b"101":
+    print("extensions" if b"sec-websocket-extensions" in head.lower() else "no extensions")
+    send(1, b"hello gatehouse")
+    print(receive())
+    send(8, b"\x03\xe8")
+    print(receive()[0])
+"#;
+
+#[test]
+fn a_websocket_opens_only_when_policy_permits_and_its_frames_are_recorded() {
+    let api = Api::start(&http_policy(), "");
+    let bot = bot(&api);
+    let ana = api.gateway.key("ana", &["admins"]);
+    let run = |token: &str| {
+        let output = std::process::Command::new("python3")
+            .arg("-c")
+            .arg(WEBSOCKET_CLIENT)
+            .env("ADDR", api.address())
+            .env("CA", api.gateway.ca_file())
+            .env("TOKEN", token)
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{output:?}");
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    };
+    assert_eq!(run(&bot), "403\n");
+    assert!(api.echo_requests().is_empty());
+    assert_eq!(
+        run(&ana),
+        "101\nno extensions\n(1, b'echo: hello gatehouse')\n8\n"
+    );
+    assert_eq!(api.audited("http:websocket").len(), 2);
+
+    let listed = api.gateway.cli(&["sessions", "list", "--output", "json"]);
+    let sessions: serde_json::Value = serde_json::from_slice(&listed.stdout).unwrap();
+    let recorded: Vec<serde_json::Value> = sessions
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["connection"] == "echo")
+        .flat_map(|s| {
+            let id = s["session"].as_str().unwrap();
+            let replay = api
+                .gateway
+                .cli(&["sessions", "replay", id, "--output", "json"]);
+            String::from_utf8_lossy(&replay.stdout)
+                .lines()
+                .map(|line| serde_json::from_str::<serde_json::Value>(line).unwrap())
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let frames: Vec<(String, String)> = recorded
+        .iter()
+        .filter(|event| event["name"] == "websocket_frame")
+        .map(|event| {
+            (
+                event["data"]["direction"].as_str().unwrap().to_owned(),
+                event["data"]["payload"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert!(
+        frames.contains(&("to_target".to_owned(), "hello gatehouse".to_owned()))
+            && frames.contains(&("to_client".to_owned(), "echo: hello gatehouse".to_owned())),
+        "{recorded:#?}"
+    );
+}

@@ -46,6 +46,7 @@ pub struct Config {
     pub kubernetes: kubernetes::KubernetesListenerConfig,
     /// `[http]`: the listener HTTP API clients talk to (opened when a connection is
     /// `kind = "http"`).
+    #[serde(default)]
     pub http: http::HttpListenerConfig,
     #[serde(default)]
     pub admin: AdminConfig,

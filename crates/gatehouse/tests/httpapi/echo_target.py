@@ -1,14 +1,18 @@
 """An internal HTTP API that misbehaves the ways the HTTP API tests need: it echoes the
 request's headers (so the injected credential would come back), redirects where it is told,
 fails with an error page quoting the credential, streams a large JSON answer, and logs every
-request that reached it (one JSON line per request in the file named by argv[2]).
+request that reached it (one JSON line per request in the file named by argv[2]). `/ws` is a
+WebSocket that echoes each message back.
 
     python3 echo_target.py PORT_FILE LOG_FILE
 
 It binds 127.0.0.1:0 and writes its port to PORT_FILE.
 """
 
+import base64
+import hashlib
 import json
+import struct
 import sys
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
@@ -59,12 +63,44 @@ class Handler(BaseHTTPRequestHandler):
             people = [{"name": "Ana", "email": "ana@example.com", "card": "4111 1111 1111 1111",
                        "password": "hunter2-but-longer"}]
             self.answer(200, json.dumps({"items": people}).encode())
+        elif url.path == "/ws":
+            self.websocket()
         elif url.path == "/big":
             self.big(int(query.get("mb", ["100"])[0]))
         elif url.path == "/binary":
             self.answer(200, bytes(range(256)), "application/octet-stream")
         else:
             self.answer(404, b'{"error":"not found"}')
+
+    def websocket(self):
+        key = self.headers.get("Sec-WebSocket-Key", "")
+        accept = base64.b64encode(hashlib.sha1(
+            (key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11").encode()).digest()).decode()
+        self.send_response(101)
+        self.send_header("Upgrade", "websocket")
+        self.send_header("Connection", "Upgrade")
+        self.send_header("Sec-WebSocket-Accept", accept)
+        self.end_headers()
+        self.wfile.flush()
+        self.close_connection = True
+        while True:
+            head = self.rfile.read(2)
+            if len(head) < 2:
+                return
+            opcode, length = head[0] & 0x0F, head[1] & 0x7F
+            if length == 126:
+                length = struct.unpack(">H", self.rfile.read(2))[0]
+            elif length == 127:
+                length = struct.unpack(">Q", self.rfile.read(8))[0]
+            mask = self.rfile.read(4) if head[1] & 0x80 else b"\0\0\0\0"
+            payload = bytes(b ^ mask[i % 4] for i, b in enumerate(self.rfile.read(length)))
+            reply = payload if opcode != 1 else b"echo: " + payload
+            frame = bytes([0x80 | opcode])
+            frame += bytes([len(reply)]) if len(reply) < 126 else b"\x7e" + struct.pack(">H", len(reply))
+            self.wfile.write(frame + reply)
+            self.wfile.flush()
+            if opcode == 8:
+                return
 
     def big(self, megabytes):
         item = json.dumps({"id": 1, "note": "x" * 900, "email": "bob@example.com"}).encode()

@@ -1,15 +1,22 @@
-//! WebSocket frames (RFC 6455) as a relay reads them: cut from a byte stream that arrives in
-//! arbitrary pieces, client frames unmasked, at most [`MAX_FRAME`] bytes each. The exec tap
-//! reads `v4`/`v5.channel.k8s.io` messages with it, the SPDY tap kubectl 1.31's port-forward,
-//! whose SPDY frames travel inside WebSocket binary messages; that tap also writes new binary
-//! messages ([`binary_message`]) and forwards the server's frames a whole message at a time
-//! ([`WholeMessages`]), so that what it adds lands between messages.
+//! WebSocket frames (RFC 6455) as a relay's tap reads them: cut from a byte stream that
+//! arrives in arbitrary pieces, client frames unmasked, at most [`MAX_FRAME`] bytes each. The
+//! Kubernetes exec tap reads `v4`/`v5.channel.k8s.io` messages with it, its SPDY tap kubectl
+//! 1.31's port-forward, whose SPDY frames travel inside WebSocket binary messages (that tap
+//! also writes new binary messages ([`binary_message`]) and forwards the server's frames a
+//! whole message at a time ([`WholeMessages`]), so that what it adds lands between messages),
+//! and the HTTP API adapter records every message of a relayed WebSocket.
+
+use crate::HttpProxyError;
 
 /// The largest frame read (kubectl sends at most 32 KiB per message).
 pub const MAX_FRAME: usize = 1 << 20;
 
 /// The most bytes of one unfinished message (and the control frames inside it) held back.
 const MAX_HELD: usize = 4 * MAX_FRAME;
+
+/// A frame over [`MAX_FRAME`].
+const TOO_LARGE: HttpProxyError =
+    HttpProxyError::WebSocketFraming("a WebSocket frame larger than the tap reads");
 
 /// The opcode of a binary message.
 pub const BINARY: u8 = 2;
@@ -36,20 +43,20 @@ pub struct Frame {
 impl FrameReader {
     /// The complete frames in `pending` after `bytes`; `Err` when the stream is not
     /// WebSocket framing the tap can read.
-    pub fn frames(&mut self, bytes: &[u8]) -> Result<Vec<Frame>, ()> {
+    pub fn frames(&mut self, bytes: &[u8]) -> Result<Vec<Frame>, HttpProxyError> {
         self.pending.extend_from_slice(bytes);
         let mut frames = Vec::new();
         while let Some(frame) = self.next_frame()? {
             frames.push(frame);
         }
         if self.pending.len() > MAX_FRAME + 14 {
-            return Err(());
+            return Err(TOO_LARGE);
         }
         Ok(frames)
     }
 
     /// The first frame of `pending`, if it is complete.
-    fn next_frame(&mut self) -> Result<Option<Frame>, ()> {
+    fn next_frame(&mut self) -> Result<Option<Frame>, HttpProxyError> {
         let Some(&[first, second]) = self.pending.get(..2) else {
             return Ok(None);
         };
@@ -65,7 +72,7 @@ impl FrameReader {
                 .and_then(|b| <[u8; 8]>::try_from(b).ok())
             {
                 Some(bytes) => (
-                    usize::try_from(u64::from_be_bytes(bytes)).map_err(|_| ())?,
+                    usize::try_from(u64::from_be_bytes(bytes)).map_err(|_| TOO_LARGE)?,
                     10,
                 ),
                 None => return Ok(None),
@@ -73,7 +80,7 @@ impl FrameReader {
             short => (usize::from(short), 2),
         };
         if length > MAX_FRAME {
-            return Err(());
+            return Err(TOO_LARGE);
         }
         let key = if masked {
             let Some(key) = self
@@ -147,7 +154,7 @@ pub struct WholeMessages {
 impl WholeMessages {
     /// The bytes of `frames` that may go on now; `Err` when an unfinished message grows past
     /// what is held.
-    pub fn release(&mut self, frames: Vec<Frame>) -> Result<Vec<u8>, ()> {
+    pub fn release(&mut self, frames: Vec<Frame>) -> Result<Vec<u8>, HttpProxyError> {
         let mut released = Vec::new();
         for frame in frames {
             self.held.extend(frame.wire);
@@ -159,7 +166,9 @@ impl WholeMessages {
             }
         }
         if self.held.len() > MAX_HELD {
-            return Err(());
+            return Err(HttpProxyError::WebSocketFraming(
+                "a WebSocket message longer than the tap holds",
+            ));
         }
         Ok(released)
     }
