@@ -561,3 +561,76 @@ fn a_websocket_opens_only_when_policy_permits_and_its_frames_are_recorded() {
         "{recorded:#?}"
     );
 }
+
+#[test]
+fn rabbitmqs_own_rabbitmqadmin_works_through_gatehouse_connect() {
+    use std::io::BufRead;
+    let api = Api::start(&http_policy(), "");
+    let bot = bot(&api);
+    let queue = new_queue();
+    // The official CLI, as the management plugin itself serves it.
+    let (status, script) = rabbit("GET", "/cli/rabbitmqadmin", "");
+    assert_eq!(status, 200);
+    let cli = api.gateway.dir.path().join("rabbitmqadmin");
+    std::fs::write(&cli, script).unwrap();
+
+    let mut connect = std::process::Command::new(support::binary())
+        .args([
+            "connect",
+            "rabbit",
+            "--http",
+            "--gateway",
+            &api.address(),
+            "--output",
+            "json",
+        ])
+        .arg("--ca-file")
+        .arg(api.gateway.ca_file())
+        .env("GATEHOUSE_TOKEN", &bot)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(connect.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let announced: serde_json::Value = serde_json::from_str(&line).unwrap();
+    let port = announced["listen"]
+        .as_str()
+        .unwrap()
+        .rsplit_once(':')
+        .unwrap()
+        .1
+        .to_owned();
+    // rabbitmqadmin sends its own basic credentials (guest/guest by default): the local
+    // endpoint replaces them with the bot's token, and gatehouse with the service user's.
+    let admin = |args: &[&str]| {
+        std::process::Command::new("python3")
+            .arg(&cli)
+            .args(["-H", "127.0.0.1", "-P", &port])
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let listed = admin(&["list", "queues", "name"]);
+    let deleted = admin(&["delete", "queue", &format!("name={queue}")]);
+    let _ = connect.kill();
+    let _ = connect.wait();
+    assert!(listed.status.success(), "{listed:?}");
+    assert!(
+        String::from_utf8_lossy(&listed.stdout).contains(&queue),
+        "{listed:?}"
+    );
+    assert!(!deleted.status.success(), "{deleted:?}");
+    assert_eq!(
+        rabbit("GET", &format!("/api/queues/%2F/{queue}"), "").0,
+        200
+    );
+    let deletes = api.audited("http:delete");
+    assert_eq!(deletes.len(), 1, "{deletes:#?}");
+    assert_eq!(deletes[0]["decision"], "deny");
+    assert_eq!(deletes[0]["identity"]["subject"], "queue-bot");
+    rabbit("DELETE", &format!("/api/queues/%2F/{queue}"), "");
+}
