@@ -634,3 +634,48 @@ fn rabbitmqs_own_rabbitmqadmin_works_through_gatehouse_connect() {
     assert_eq!(deletes[0]["identity"]["subject"], "queue-bot");
     rabbit("DELETE", &format!("/api/queues/%2F/{queue}"), "");
 }
+
+#[test]
+fn policy_check_decides_an_http_request_offline_as_the_gateway_would() {
+    let api = Api::start(&http_policy(), "");
+    let check = |args: &[&str]| {
+        let mut all = vec![
+            "policy",
+            "check",
+            "--identity",
+            "queue-bot",
+            "--groups",
+            "automation",
+            "--kind",
+            "machine",
+            "--connection",
+            "rabbit",
+            "--output",
+            "json",
+        ];
+        all.extend_from_slice(args);
+        api.gateway.cli(&all)
+    };
+    let read = check(&["--http", "GET /api/queues/%2F/orders"]);
+    assert_eq!(read.status.code(), Some(0), "{read:?}");
+    let delete = check(&["--http", "DELETE /api/queues/%2F/orders"]);
+    assert_eq!(delete.status.code(), Some(4), "{delete:?}");
+    let decided: serde_json::Value = serde_json::from_slice(&delete.stdout).unwrap();
+    assert!(
+        decided.to_string().contains("automation-never-deletes"),
+        "{decided}"
+    );
+    let overridden = check(&[
+        "--http",
+        "GET /api/queues/%2F/orders",
+        "--header",
+        "X-HTTP-Method-Override: DELETE",
+    ]);
+    assert_eq!(overridden.status.code(), Some(4), "{overridden:?}");
+    let tricked = check(&["--http", "GET /api/%2e%2e/queues"]);
+    assert!(!tricked.status.success(), "{tricked:?}");
+    assert!(
+        String::from_utf8_lossy(&tricked.stderr).contains("the gateway would refuse this request"),
+        "{tricked:?}"
+    );
+}

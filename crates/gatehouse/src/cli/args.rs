@@ -248,9 +248,10 @@ pub enum Command {
     /// `Authorization: Bearer <your token>` (read for every request); answers stream back.
     #[command(after_long_help = "Examples:
   gatehouse connect demo --gateway 127.0.0.1:15432 --ca-file ~/.gatehouse/ca.pem --port 5433
-  gatehouse connect rabbit --http --port 8080 && curl http://127.0.0.1:8080/api/queues
   psql \"host=127.0.0.1 port=5433 dbname=demo user=$USER\"
-  gatehouse connect orders --gateway gatehouse.internal:15432 --ca-file ca.pem --output json")]
+  gatehouse connect orders --gateway gatehouse.internal:15432 --ca-file ca.pem --output json
+  gatehouse connect rabbit --http --port 8080 &    # an HTTP API connection, then:
+  curl http://127.0.0.1:8080/api/queues")]
     Connect(ConnectArgs),
     /// Create least-privileged server logins for a connection, so that the server itself
     /// refuses what policy meant to refuse.
@@ -714,13 +715,19 @@ pub enum PolicyCommand {
     /// exactly as the gateway attributes it (verb, group, resource, namespace, name, the
     /// patch's field paths, an exec's command).
     ///
+    /// An HTTP API request likewise: --http "METHOD PATH" (the path and query the target
+    /// receives), with --header "NAME: VALUE" and --body as the client would send them; path
+    /// tricks the gateway refuses are refused here too.
+    ///
     /// Exit status: 0 allow, 3 hold, 4 deny.
     #[command(after_long_help = "Examples:
   gatehouse policy check --identity ana --groups readers --connection demo --sql \"DELETE FROM t\"
   gatehouse policy check --identity bot --groups automation --connection cluster \\
       --k8s \"DELETE /apis/apps/v1/namespaces/default/deployments/web\"
   gatehouse policy check --identity bot --groups automation --connection cluster \\
-      --k8s \"PATCH /apis/apps/v1/namespaces/default/deployments/web\" --patch '{\"spec\":{\"replicas\":3}}'")]
+      --k8s \"PATCH /apis/apps/v1/namespaces/default/deployments/web\" --patch '{\"spec\":{\"replicas\":3}}'
+  gatehouse policy check --identity bot --groups automation --kind machine --connection rabbit \
+      --http \"DELETE /api/queues/%2F/orders\"")]
     Check(PolicyCheckArgs),
     /// Load the policy files into the running gateway again, without a restart.
     ///
@@ -785,11 +792,22 @@ pub struct PolicyCheckArgs {
     /// With --patch: strategic (the default, what kubectl patch sends), merge, json or apply.
     #[arg(long, value_name = "TYPE", requires = "patch", default_value = "strategic", value_parser = ["strategic", "merge", "json", "apply"])]
     pub patch_type: String,
+    /// An HTTP API request to read and decide: "METHOD PATH" (path and query as the target
+    /// receives them, without the /c/CONNECTION prefix), e.g. "DELETE /api/queues/%2F/orders".
+    #[arg(long, value_name = "METHOD PATH", conflicts_with_all = ["sql", "connect", "k8s"])]
+    pub http: Option<String>,
+    /// With --http: a request header `NAME: VALUE` (repeat it; X-HTTP-Method-Override counts).
+    #[arg(long = "header", value_name = "NAME: VALUE", requires = "http")]
+    pub headers: Vec<String>,
+    /// With --http: the request body (JSON bodies are read for json_keys, json_values and
+    /// GraphQL operations, as the gateway reads them).
+    #[arg(long, value_name = "BODY", requires = "http")]
+    pub body: Option<String>,
     /// Decide the `connect` action instead of SQL.
     #[arg(long)]
     pub connect: bool,
     /// Decide `data:unmasked` (may this identity see the connection's data without masking?).
-    #[arg(long, conflicts_with_all = ["sql", "connect", "k8s"])]
+    #[arg(long, conflicts_with_all = ["sql", "connect", "k8s", "http"])]
     pub unmasked: bool,
     #[command(flatten)]
     pub output: OutputArgs,

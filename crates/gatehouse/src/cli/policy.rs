@@ -39,22 +39,30 @@ pub fn check(
         args.kind.parse().map_err(anyhow::Error::msg)?,
         args.groups.clone(),
     );
-    let actions: Vec<Action> = match (&args.sql, &args.k8s, args.connect, args.unmasked) {
-        (Some(sql), _, _, _) => gatehouse_sql::classify(sql)
-            .into_iter()
-            .map(|c| Action::of(c.statement))
-            .collect(),
-        (None, Some(request), _, _) => vec![Action::of(kube_request(
+    let actions: Vec<Action> = if let Some(request) = &args.http {
+        vec![Action::of(http_request(
             request,
-            args.patch.as_deref(),
-            &args.patch_type,
-        )?)],
-        (None, None, true, _) => vec![Action::Connect],
-        (None, None, false, true) => vec![Action::ViewUnmasked],
-        (None, None, false, false) => {
-            bail!(
-                "say what to check: --sql \"...\", --k8s \"METHOD PATH\", --connect or --unmasked"
-            )
+            &args.headers,
+            args.body.as_deref().unwrap_or_default(),
+        )?)]
+    } else {
+        match (&args.sql, &args.k8s, args.connect, args.unmasked) {
+            (Some(sql), _, _, _) => gatehouse_sql::classify(sql)
+                .into_iter()
+                .map(|c| Action::of(c.statement))
+                .collect(),
+            (None, Some(request), _, _) => vec![Action::of(kube_request(
+                request,
+                args.patch.as_deref(),
+                &args.patch_type,
+            )?)],
+            (None, None, true, _) => vec![Action::Connect],
+            (None, None, false, true) => vec![Action::ViewUnmasked],
+            (None, None, false, false) => {
+                bail!(
+                    "say what to check: --sql \"...\", --k8s \"METHOD PATH\", --http \"METHOD PATH\", --connect or --unmasked"
+                )
+            }
         }
     };
     if actions.is_empty() {
@@ -176,6 +184,41 @@ fn decision_of(verdict: &gatehouse_policy::PolicyVerdict) -> &'static str {
     } else {
         "deny"
     }
+}
+
+/// `--http "METHOD PATH"` (with `--header`s and `--body`) as the gateway would read the
+/// request; JSON bodies up to the default `[http] json_body_limit` are read for fields.
+fn http_request(
+    request: &str,
+    headers: &[String],
+    body: &str,
+) -> Result<gatehouse_httpapi::HttpApiRequest> {
+    let Some((method, target)) = request.trim().split_once(' ') else {
+        bail!("--http takes \"METHOD PATH\", e.g. \"GET /api/queues\"");
+    };
+    let mut pairs = Vec::new();
+    for header in headers {
+        let Some((name, value)) = header.split_once(':') else {
+            bail!("--header takes \"NAME: VALUE\", e.g. \"Content-Type: application/json\"");
+        };
+        pairs.push((name.trim().to_ascii_lowercase(), value.trim().to_owned()));
+    }
+    let header_refs: Vec<(&str, &str)> = pairs
+        .iter()
+        .map(|(name, value)| (name.as_str(), value.as_str()))
+        .collect();
+    let selected: Vec<String> = pairs.iter().map(|(name, _)| name.clone()).collect();
+    let attributes = gatehouse_httpapi::attribute(&gatehouse_httpapi::HttpInput {
+        method,
+        target: target.trim(),
+        headers: &header_refs,
+        selected_headers: &selected,
+        body: body.as_bytes(),
+        json_body_limit: crate::config::http::HttpListenerConfig::default().json_body_limit,
+        websocket: false,
+    })
+    .map_err(|error| anyhow::anyhow!("the gateway would refuse this request: {error}"))?;
+    Ok(gatehouse_httpapi::HttpApiRequest::new(attributes))
 }
 
 /// `--k8s "METHOD PATH"` (and `--patch`) as the gateway would decode the request.
