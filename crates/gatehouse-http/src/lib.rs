@@ -16,7 +16,10 @@
 //! - [`upstream`]: a pooled HTTP/1.1 client to one target over TLS (its CA, optionally a client
 //!   certificate), streaming both ways.
 //! - [`websocket`]: WebSocket frames as the taps of relayed upgrades read them.
+//! - [`agents`]: connections served by agents — the gateway's upstream through the tunnel,
+//!   and the agent's end of each tunnel session.
 
+pub mod agents;
 pub mod body;
 mod error;
 pub mod framing;

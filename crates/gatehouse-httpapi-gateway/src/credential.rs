@@ -27,6 +27,9 @@ pub enum HttpCredential {
     },
     /// Nothing beyond TLS: a client certificate in the upstream's TLS configuration.
     ClientCertificate,
+    /// Nothing: the connection is served by agents, and the agent adds its own (and scrubs it
+    /// from answers).
+    AtAgent,
 }
 
 /// One request's credential: the header to add and the secret texts the answer must not
@@ -37,6 +40,18 @@ pub struct Presented {
 }
 
 impl HttpCredential {
+    /// The header this credential sets, which a request from the gateway to an agent must
+    /// not carry already.
+    pub fn header_name(&self) -> Option<HeaderName> {
+        match self {
+            HttpCredential::Bearer(_)
+            | HttpCredential::BearerFile(_)
+            | HttpCredential::Basic { .. } => Some(header::AUTHORIZATION),
+            HttpCredential::Header { name, .. } => Some(name.clone()),
+            HttpCredential::ClientCertificate | HttpCredential::AtAgent => None,
+        }
+    }
+
     /// The credential as it stands now; `Err` names what could not be read (for the log).
     pub async fn present(&self) -> Result<Presented, String> {
         let bearer = |token: &str| -> Result<Presented, String> {
@@ -73,7 +88,7 @@ impl HttpCredential {
                     secrets: vec![value.expose().as_bytes().to_vec()],
                 })
             }
-            HttpCredential::ClientCertificate => Ok(Presented {
+            HttpCredential::ClientCertificate | HttpCredential::AtAgent => Ok(Presented {
                 header: None,
                 secrets: Vec::new(),
             }),

@@ -160,7 +160,7 @@ pub async fn forward(forward: Forward<'_>) -> Result<Forwarded, Refusal> {
 }
 
 /// Replace every answer header value that carries the credential.
-fn scrub_headers(headers: &mut hyper::HeaderMap, scrubber: Option<&Scrubber>) {
+pub(crate) fn scrub_headers(headers: &mut hyper::HeaderMap, scrubber: Option<&Scrubber>) {
     let Some(scrubber) = scrubber else {
         return;
     };

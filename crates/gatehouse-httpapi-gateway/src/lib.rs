@@ -17,10 +17,15 @@
 //! A WebSocket upgrade is decided as `http:websocket` and relayed with every frame recorded
 //! (`websocket_tap`).
 //!
+//! A connection served by agents reaches its target through the agent tunnel
+//! (`gatehouse_http::agents`); the agent's end (`agent_end`, [`HttpTargets`]) adds the
+//! target's credential, which stays with the agent, and scrubs it from answers.
+//!
 //! Refusals are RFC 9457 problem documents (`problem`). Sessions per token and their endings
 //! (revocation, expiry, a withdrawing policy cut the client connection) are
 //! `gatehouse_session::TokenSessions`'.
 
+mod agent_end;
 mod connection;
 mod credential;
 mod error;
@@ -35,6 +40,7 @@ mod scrub;
 mod transformed;
 mod websocket_tap;
 
+pub use agent_end::HttpTargets;
 pub use credential::HttpCredential;
 pub use error::HttpApiGatewayError;
 pub use gatehouse_httpapi::{HTTP, HTTP_PROTOCOL};

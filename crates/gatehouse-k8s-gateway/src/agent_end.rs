@@ -18,9 +18,7 @@ use gatehouse_session::{ConnectError, OpenRequest, Opened, TargetConnector};
 use hyper::body::Incoming;
 use hyper::header::{self, HeaderValue};
 use hyper::{Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
 use std::collections::HashMap;
-use std::convert::Infallible;
 use std::sync::Arc;
 
 /// Bytes buffered between the tunnel session and the proxy serving it.
@@ -87,24 +85,17 @@ impl TargetConnector for KubeTargets {
 /// Serve one tunnel session's HTTP/1.1 requests until the gateway closes it.
 async fn serve_session(connection: String, target: Arc<KubeTarget>, io: tokio::io::DuplexStream) {
     let name = connection.clone();
-    let service = hyper::service::service_fn(move |request| {
+    gatehouse_http::agents::serve_session(&name, io, move |request| {
         let target = target.clone();
         let connection = connection.clone();
         async move {
-            let answer = match forward_for_gateway(&connection, &target, request).await {
+            match forward_for_gateway(&connection, &target, request).await {
                 Ok(answer) => answer,
                 Err(refusal) => refusal.into_response(),
-            };
-            Ok::<_, Infallible>(answer)
+            }
         }
-    });
-    let served = hyper::server::conn::http1::Builder::new()
-        .serve_connection(TokioIo::new(io), service)
-        .with_upgrades()
-        .await;
-    if let Err(error) = served {
-        tracing::debug!(connection = %name, %error, "a Kubernetes session from the gateway ended");
-    }
+    })
+    .await;
 }
 
 /// The gateway's request, with the agent's credential, to the API server; its answer back.
@@ -168,28 +159,15 @@ async fn forward_for_gateway(
         && answered.status() == StatusCode::SWITCHING_PROTOCOLS
     {
         let (api_side, answer) = switched_answer(answered);
-        tokio::spawn(join_upgraded(gateway_side, api_side));
+        tokio::spawn(gatehouse_http::agents::join_upgraded(
+            gateway_side,
+            api_side,
+        ));
         return Ok(answer);
     }
     let (mut parts, body) = answered.into_parts();
     gatehouse_http::framing::strip_hop_by_hop(&mut parts.headers);
     Ok(Response::from_parts(parts, streamed(body)))
-}
-
-/// Copy both ways between the gateway's and the API server's upgraded connections until both
-/// are done (the gateway records the stream; this end only carries it).
-async fn join_upgraded(gateway: hyper::upgrade::OnUpgrade, api: hyper::upgrade::OnUpgrade) {
-    match tokio::try_join!(gateway, api) {
-        Ok((gateway, api)) => {
-            let copied =
-                tokio::io::copy_bidirectional(&mut TokioIo::new(gateway), &mut TokioIo::new(api))
-                    .await;
-            if let Err(error) = copied {
-                tracing::debug!(%error, "an upgraded Kubernetes stream ended");
-            }
-        }
-        Err(error) => tracing::debug!(%error, "an upgrade did not complete"),
-    }
 }
 
 #[cfg(test)]

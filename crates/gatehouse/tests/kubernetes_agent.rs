@@ -16,8 +16,9 @@
 mod kube;
 mod support;
 
-use kube::agent::{KubeAgent, gateway_config, kubernetes_connection};
+use kube::agent::{gateway_config, kubernetes_connection};
 use kube::{CLUSTER_TOKEN, Cluster, kubernetes_policy, shown};
+use support::agent_process::AgentProcess;
 
 fn stdout(output: &std::process::Output) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
@@ -28,10 +29,10 @@ fn stderr(output: &std::process::Output) -> String {
 }
 
 /// A cluster behind a gateway whose `cluster` connection agent `dc1` serves, and the agent.
-fn served_by_agent(policy: &str, connection_extra: &str) -> (Cluster, KubeAgent) {
+fn served_by_agent(policy: &str, connection_extra: &str) -> (Cluster, AgentProcess) {
     let cluster = Cluster::start_config(policy, |_, _| gateway_config(connection_extra));
-    let agent = KubeAgent::start(
-        &cluster,
+    let agent = AgentProcess::start(
+        &cluster.gateway,
         "dc1",
         &kubernetes_connection("cluster", &cluster.files()),
     );
@@ -204,7 +205,7 @@ fn a_stopped_agent_is_a_503_naming_the_connection_and_nothing_is_sent_or_retried
     }
 
     agent.stop();
-    agent.wait_disconnected(&cluster);
+    agent.wait_disconnected(&cluster.gateway);
     cluster.server.clear_requests();
 
     let pods = cluster.kubectl(&bot, &["get", "pods"]);
@@ -248,7 +249,7 @@ fn a_stopped_agent_is_a_503_naming_the_connection_and_nothing_is_sent_or_retried
     // Back: the same gateway serves through the restarted agent, and the refused create was
     // never sent late.
     agent.run(None);
-    agent.wait_connected(&cluster);
+    agent.wait_connected(&cluster.gateway);
     let pods = cluster.kubectl(&bot, &["get", "pods"]);
     assert!(pods.status.success(), "{}", shown(&pods));
     assert_eq!(cluster.server.count("POST", "/"), 0);
@@ -276,7 +277,7 @@ fn an_agent_without_that_kubernetes_connection_is_refused_clearly_and_nothing_is
          database = \"postgres\"\nuser = \"postgres\"\n\n{}",
         kubernetes_connection("other", &cluster.files())
     );
-    let _agent = KubeAgent::start(&cluster, "dc1", &connections);
+    let _agent = AgentProcess::start(&cluster.gateway, "dc1", &connections);
     let bot = cluster.gateway.key("deploy-bot", &["automation"]);
 
     let other = cluster.write_kubeconfig("other");

@@ -139,7 +139,13 @@ pub async fn run(args: AgentArgs) -> Result<ExitCode> {
     let mut logins = PgLogins::default();
     let mut login_levels = BTreeMap::new();
     let mut clusters = HashMap::new();
+    let mut apis = HashMap::new();
     for connection in &config.connections {
+        if connection.kind == crate::config::http::HTTP {
+            let target = connection.http_target(&config.base_dir, config.connect_timeout)?;
+            apis.insert(connection.name.clone(), Arc::new(target));
+            continue;
+        }
         if connection.kind == KUBERNETES {
             let target = connection.kube_target(&config.base_dir, config.connect_timeout)?;
             clusters.insert(connection.name.clone(), Arc::new(target));
@@ -165,13 +171,16 @@ pub async fn run(args: AgentArgs) -> Result<ExitCode> {
     }
     let connector = BuiltinConnector::new(logins, config.connect_timeout, MAX_SERVER_MESSAGE);
     let mut connectors: Vec<Arc<dyn TargetConnector>> = Vec::new();
-    if clusters.len() < config.connections.len() {
+    if clusters.len() + apis.len() < config.connections.len() {
         connectors.push(Arc::new(gatehouse_pg::PostgresTargets::new(Arc::new(
             connector,
         ))));
     }
     if !clusters.is_empty() {
         connectors.push(Arc::new(gatehouse_k8s_gateway::KubeTargets::new(clusters)));
+    }
+    if !apis.is_empty() {
+        connectors.push(Arc::new(gatehouse_httpapi_gateway::HttpTargets::new(apis)));
     }
     let host = config
         .gateway

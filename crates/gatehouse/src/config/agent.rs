@@ -108,6 +108,11 @@ impl AgentConfig {
                     connection.name
                 );
             }
+            if connection.kind == crate::config::http::HTTP {
+                connection.validate_http(ConfigSide::Agent)?;
+                continue;
+            }
+            connection.validate_not_http()?;
             if connection.kind == crate::config::kubernetes::KUBERNETES {
                 connection.validate_kubernetes(ConfigSide::Agent)?;
                 continue;

@@ -5,7 +5,9 @@
 //! `client_key_file`; and what shapes answers: `redirect_hosts`, `passthrough_content_types`,
 //! `mask_json_paths`, and the request headers policy sees (`policy_headers`).
 
-use crate::config::{ConnectionConfig, humantime_serde_compat, parse_addr, resolve_from};
+use crate::config::{
+    ConfigSide, ConnectionConfig, humantime_serde_compat, parse_addr, resolve_from,
+};
 use anyhow::{Context, Result, bail};
 use gatehouse_core::{ConnectionKind, SecretString};
 use serde::Deserialize;
@@ -92,8 +94,10 @@ impl HttpListenerConfig {
 
 impl ConnectionConfig {
     /// An HTTP connection names its target, the CA that verifies it (for https), and at most
-    /// one credential; the PostgreSQL and Kubernetes-only keys mean nothing for it.
-    pub(crate) fn validate_http(&self) -> Result<()> {
+    /// one credential — in the gateway's config, or for one served by agents in the agents'
+    /// own (the gateway's then names the agents and how answers are shaped, nothing of the
+    /// target); the PostgreSQL and Kubernetes-only keys mean nothing for it.
+    pub(crate) fn validate_http(&self, side: ConfigSide) -> Result<()> {
         let name = &self.name;
         let foreign = [
             ("host", !self.host.is_empty()),
@@ -106,12 +110,31 @@ impl ConnectionConfig {
             ("kubeconfig", self.kubeconfig.is_some()),
             ("context", self.context.is_some()),
             ("impersonate", self.impersonate.is_some()),
-            ("agents", !self.agents.is_empty()),
         ];
         if let Some((field, _)) = foreign.iter().find(|(_, set)| *set) {
             bail!(
                 "connection `{name}` is `kind = \"http\"`: `{field}` is not an HTTP connection key; an HTTP connection has `url`, `ca_file` and one credential (`token_file`, `token_env`, `basic_user` + `password_file`/`password_env`, `header_name` + `header_value_env`, or `client_cert_file` + `client_key_file`)"
             );
+        }
+        match side {
+            ConfigSide::GatewayAgents => return self.validate_http_agents(),
+            ConfigSide::Agent => {
+                let gateways = [
+                    ("redirect_hosts", !self.redirect_hosts.is_empty()),
+                    (
+                        "passthrough_content_types",
+                        !self.passthrough_content_types.is_empty(),
+                    ),
+                    ("mask_json_paths", !self.mask_json_paths.is_empty()),
+                    ("policy_headers", !self.policy_headers.is_empty()),
+                ];
+                if let Some((field, _)) = gateways.iter().find(|(_, set)| *set) {
+                    bail!(
+                        "connection `{name}`: `{field}` belongs in the gateway's config (the gateway decides, masks and checks redirects; the agent only adds the credential)"
+                    );
+                }
+            }
+            ConfigSide::GatewayDirect => {}
         }
         let Some(url) = &self.url else {
             bail!(
@@ -158,6 +181,33 @@ impl ConnectionConfig {
         Ok(())
     }
 
+    /// An HTTP connection served by agents: the target's address, CA and credential are the
+    /// agents' business.
+    fn validate_http_agents(&self) -> Result<()> {
+        self.validate_agent_names()?;
+        let target = [
+            ("url", self.url.is_some()),
+            ("ca_file", self.ca_file.is_some()),
+            ("token_file", self.token_file.is_some()),
+            ("token_env", self.token_env.is_some()),
+            ("basic_user", self.basic_user.is_some()),
+            ("password_file", self.password_file.is_some()),
+            ("password_env", self.password_env.is_some()),
+            ("header_name", self.header_name.is_some()),
+            ("header_value_env", self.header_value_env.is_some()),
+            ("client_cert_file", self.client_cert_file.is_some()),
+            ("client_key_file", self.client_key_file.is_some()),
+        ];
+        match target.iter().find(|(_, set)| *set) {
+            Some((field, _)) => bail!(
+                "connection `{}` is served by agents, so `{field}` belongs in the agents' own config, not the gateway's \
+                 (the gateway never holds an agent-served target's address or credential)",
+                self.name
+            ),
+            None => Ok(()),
+        }
+    }
+
     /// The HTTP keys mean nothing for another kind; naming one is a mistake to report.
     pub(crate) fn validate_not_http(&self) -> Result<()> {
         let http_only = [
@@ -182,7 +232,37 @@ impl ConnectionConfig {
         }
     }
 
-    /// The adapter's view of this connection.
+    /// The adapter's view of a connection served by `agents`: the gateway's shaping of answers,
+    /// nothing of the target.
+    pub fn http_target_through_agents(
+        &self,
+        agents: Arc<dyn gatehouse_session::TargetConnector>,
+    ) -> Result<gatehouse_httpapi_gateway::HttpTarget> {
+        let upstream = gatehouse_http::agents::through_agents(HTTP.as_str(), &self.name, agents);
+        self.shaped_target(upstream, gatehouse_httpapi_gateway::HttpCredential::AtAgent)
+    }
+
+    /// The target with the answer shaping this connection's keys ask for.
+    fn shaped_target(
+        &self,
+        upstream: gatehouse_http::upstream::Upstream,
+        credential: gatehouse_httpapi_gateway::HttpCredential,
+    ) -> Result<gatehouse_httpapi_gateway::HttpTarget> {
+        let json_rules =
+            gatehouse_httpapi_gateway::HttpTarget::json_rules(&self.name, &self.mask_json_paths)?;
+        let lower = |values: &[String]| values.iter().map(|v| v.to_ascii_lowercase()).collect();
+        Ok(gatehouse_httpapi_gateway::HttpTarget {
+            info: Arc::new(self.info()),
+            upstream,
+            credential,
+            json_rules,
+            passthrough: lower(&self.passthrough_content_types),
+            redirect_hosts: lower(&self.redirect_hosts),
+            policy_headers: lower(&self.policy_headers),
+        })
+    }
+
+    /// The adapter's view of this connection (at the gateway, or at the agent serving it).
     pub fn http_target(
         &self,
         base_dir: &Path,
@@ -255,17 +335,79 @@ impl ConnectionConfig {
         } else {
             HttpCredential::ClientCertificate
         };
-        let json_rules =
-            gatehouse_httpapi_gateway::HttpTarget::json_rules(name, &self.mask_json_paths)?;
-        let lower = |values: &[String]| values.iter().map(|v| v.to_ascii_lowercase()).collect();
-        Ok(gatehouse_httpapi_gateway::HttpTarget {
-            info: Arc::new(self.info()),
-            upstream,
-            credential,
-            json_rules,
-            passthrough: lower(&self.passthrough_content_types),
-            redirect_hosts: lower(&self.redirect_hosts),
-            policy_headers: lower(&self.policy_headers),
-        })
+        self.shaped_target(upstream, credential)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use crate::config::Config;
+    use std::path::Path;
+
+    fn refusal(connection: &str) -> String {
+        let text = format!("[[connections]]\nname = \"api\"\nkind = \"http\"\n{connection}");
+        match Config::parse(&text, Path::new("/etc/gatehouse/gatehouse.toml")) {
+            Ok(_) => String::new(),
+            Err(error) => format!("{error:#}"),
+        }
+    }
+
+    #[test]
+    fn an_http_connection_names_its_target_and_at_most_one_credential() {
+        assert_eq!(refusal("url = \"http://127.0.0.1:15672\"\n"), "");
+        assert_eq!(
+            refusal(
+                "url = \"https://api.internal\"\nca_file = \"ca.pem\"\nheader_name = \"X-API-Key\"\nheader_value_env = \"KEY\"\n"
+            ),
+            ""
+        );
+        assert!(refusal("token_file = \"t\"\n").contains("needs `url`"));
+        assert!(refusal("url = \"https://api.internal\"\n").contains("needs `ca_file`"));
+        assert!(
+            refusal("url = \"http://127.0.0.1:1\"\ntoken_file = \"t\"\nbasic_user = \"u\"\npassword_env = \"P\"\n")
+                .contains("more than one credential")
+        );
+        assert!(
+            refusal("url = \"http://127.0.0.1:1\"\nbasic_user = \"u\"\n")
+                .contains("goes with `password_file`")
+        );
+        assert!(
+            refusal("url = \"http://127.0.0.1:1\"\nheader_name = \"X-Key\"\n")
+                .contains("goes with `header_value_env`")
+        );
+        assert!(
+            refusal("url = \"http://127.0.0.1:1\"\nheader_name = \"bad header\"\nheader_value_env = \"K\"\n")
+                .contains("is not a header name")
+        );
+        assert!(
+            refusal("url = \"http://127.0.0.1:1\"\ndatabase = \"x\"\n")
+                .contains("not an HTTP connection key")
+        );
+    }
+
+    #[test]
+    fn an_http_connection_served_by_agents_holds_nothing_of_the_target() {
+        assert_eq!(
+            refusal("agents = [\"dc1\"]\nmask_json_paths = [\"**.password\"]\n"),
+            ""
+        );
+        let refused = refusal("agents = [\"dc1\"]\nurl = \"http://127.0.0.1:1\"\n");
+        assert!(
+            refused.contains("served by agents") && refused.contains("`url`"),
+            "{refused}"
+        );
+        assert!(refusal("agents = [\"dc1\"]\npassword_env = \"P\"\n").contains("`password_env`"));
+    }
+
+    #[test]
+    fn http_keys_on_another_kind_are_refused() {
+        let text = "[[connections]]\nname = \"db\"\nkind = \"postgres\"\nhost = \"h\"\ndatabase = \"d\"\nuser = \"u\"\nredirect_hosts = [\"x\"]\n";
+        let error =
+            Config::parse(text, Path::new("/etc/gatehouse/gatehouse.toml")).expect_err("refused");
+        assert!(
+            format!("{error:#}").contains("`redirect_hosts` is an HTTP connection key"),
+            "{error:#}"
+        );
     }
 }

@@ -684,7 +684,11 @@ impl Config {
                 bail!("connection `{}` is defined twice", connection.name);
             }
             if connection.kind == http::HTTP {
-                connection.validate_http()?;
+                connection.validate_http(if connection.agents.is_empty() {
+                    ConfigSide::GatewayDirect
+                } else {
+                    ConfigSide::GatewayAgents
+                })?;
                 continue;
             }
             connection.validate_not_http()?;

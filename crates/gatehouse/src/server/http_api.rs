@@ -1,6 +1,7 @@
 //! The HTTP API listener `gatehouse serve` opens when a connection is `kind = "http"`: the
 //! adapter's gateway built from the configuration (each connection's upstream, credential and
-//! answer shaping), TLS with the gateway's certificate offering HTTP/2 and HTTP/1.1.
+//! answer shaping; for a connection served by agents, the agent hub as its upstream), TLS with
+//! the gateway's certificate offering HTTP/2 and HTTP/1.1.
 
 use crate::config::http::HTTP;
 use crate::config::setup::Setup;
@@ -39,11 +40,19 @@ pub async fn prepare(
     live: Arc<gatehouse_session::LiveSessions>,
     server_tls: &Arc<rustls::ServerConfig>,
     shutdown: watch::Receiver<bool>,
+    agents: Option<Arc<gatehouse_tunnel::AgentHub>>,
 ) -> Result<Option<HttpApiListener>> {
     let config = &setup.config;
     let mut targets = HashMap::new();
     for connection in config.connections.iter().filter(|c| c.kind == HTTP) {
-        let target = connection.http_target(&config.base_dir, config.http.connect_timeout)?;
+        let target = match (&agents, connection.agents.is_empty()) {
+            (_, true) => connection.http_target(&config.base_dir, config.http.connect_timeout)?,
+            (Some(hub), false) => connection.http_target_through_agents(hub.clone())?,
+            (None, false) => anyhow::bail!(
+                "connection `{}` names agents but the agent listener is not running",
+                connection.name
+            ),
+        };
         targets.insert(connection.name.clone(), Arc::new(target));
     }
     if targets.is_empty() {

@@ -115,6 +115,7 @@ pub async fn run(config_path: Option<&Path>, data_dir: Option<&Path>) -> Result<
         live.clone(),
         &server_tls,
         shutdown_rx.clone(),
+        agents.as_ref().map(|(hub, _)| hub.clone()),
     )
     .await?;
     let pg_listener = bind(config.postgres.listen, "PostgreSQL clients").await?;

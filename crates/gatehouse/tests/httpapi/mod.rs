@@ -32,8 +32,8 @@ pub struct Api {
     echo: Child,
     pub echo_port: u16,
     echo_log: PathBuf,
-    /// The echo target's port file and log, and the connection's password file.
-    _files: tempfile::TempDir,
+    /// The echo target's port file and log, and the files the connections name.
+    pub files: tempfile::TempDir,
 }
 
 impl Drop for Api {
@@ -68,6 +68,24 @@ impl Answer {
 impl Api {
     /// The gateway deciding with `policy`; `http_extra` goes into `[http]`.
     pub fn start(policy: &str, http_extra: &str) -> Api {
+        Api::start_config(policy, |echo_port, dir| {
+            let password_file = dir.join("rabbit.password");
+            std::fs::write(&password_file, format!("{SERVICE_PASSWORD}\n")).unwrap();
+            format!(
+                "[http]\nlisten = \"127.0.0.1:0\"\nshutdown_grace = \"1s\"\n{http_extra}\n\n\
+                 [[connections]]\nname = \"rabbit\"\nkind = \"http\"\nurl = \"{RABBIT}\"\n\
+                 basic_user = \"{SERVICE_USER}\"\npassword_file = \"{}\"\n\n\
+                 [[connections]]\nname = \"echo\"\nkind = \"http\"\nurl = \"http://127.0.0.1:{echo_port}\"\n\
+                 token_env = \"ECHO_TARGET_TOKEN\"\nredirect_hosts = [\"docs.example\"]\n\
+                 mask_json_paths = [\"**.password\"]\n",
+                password_file.display()
+            )
+        })
+    }
+
+    /// The gateway deciding with `policy`, with the config `config` writes (given the echo
+    /// target's port and a directory for files it names) after the standard sections.
+    pub fn start_config(policy: &str, config: impl FnOnce(u16, &std::path::Path) -> String) -> Api {
         ensure_service_user();
         let dir = tempfile::tempdir().unwrap();
         let port_file = dir.path().join("echo.port");
@@ -91,17 +109,7 @@ impl Api {
             );
             std::thread::sleep(Duration::from_millis(20));
         };
-        let password_file = dir.path().join("rabbit.password");
-        std::fs::write(&password_file, format!("{SERVICE_PASSWORD}\n")).unwrap();
-        let extra = format!(
-            "[http]\nlisten = \"127.0.0.1:0\"\nshutdown_grace = \"1s\"\n{http_extra}\n\n\
-             [[connections]]\nname = \"rabbit\"\nkind = \"http\"\nurl = \"{RABBIT}\"\n\
-             basic_user = \"{SERVICE_USER}\"\npassword_file = \"{}\"\n\n\
-             [[connections]]\nname = \"echo\"\nkind = \"http\"\nurl = \"http://127.0.0.1:{echo_port}\"\n\
-             token_env = \"ECHO_TARGET_TOKEN\"\nredirect_hosts = [\"docs.example\"]\n\
-             mask_json_paths = [\"**.password\"]\n",
-            password_file.display()
-        );
+        let extra = config(echo_port, dir.path());
         let gateway = Gateway::start_with(
             "test",
             Options {
@@ -116,7 +124,7 @@ impl Api {
             echo,
             echo_port,
             echo_log,
-            _files: dir,
+            files: dir,
         }
     }
 

@@ -10,6 +10,7 @@
     clippy::indexing_slicing
 )]
 
+pub mod agent_process;
 pub mod cluster;
 pub mod oidc;
 pub mod raw;
