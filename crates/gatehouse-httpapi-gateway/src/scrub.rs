@@ -82,11 +82,17 @@ impl ChunkTransform for Scrubber {
 }
 
 impl Scrubber {
-    /// How much of what is held can be scrubbed and sent now: everything but the last
-    /// `keep` bytes, moved back past any secret that straddles the cut.
+    /// How much of what is held can be scrubbed and sent now: everything but the longest tail
+    /// that may be the start of a secret (so a stream that carries none is never held back),
+    /// moved back past any whole secret that straddles the cut.
     fn safe_prefix(&self) -> usize {
-        let mut cut = self.held.len().saturating_sub(self.keep);
-        // A secret starting before the cut and ending after it would be split: cut before it.
+        let len = self.held.len();
+        let mut cut = (len.saturating_sub(self.keep)..len)
+            .find(|&start| {
+                let tail = self.held.get(start..).unwrap_or_default();
+                self.secrets.iter().any(|secret| secret.starts_with(tail))
+            })
+            .unwrap_or(len);
         for start in cut.saturating_sub(self.keep)..cut {
             let rest = self.held.get(start..).unwrap_or_default();
             if self
@@ -128,6 +134,20 @@ mod tests {
                 "chunks of {size}"
             );
         }
+    }
+
+    #[test]
+    fn a_chunk_that_cannot_begin_a_secret_is_passed_on_whole() {
+        let mut scrubber = Scrubber::new(&[b"s3cr3t-t0ken".to_vec()]).unwrap();
+        assert_eq!(
+            scrubber.push(b"data: first event\n\n").unwrap(),
+            b"data: first event\n\n"
+        );
+        assert_eq!(scrubber.push(b"token s3cr").unwrap(), b"token ");
+        assert_eq!(
+            scrubber.push(b"3t-t0ken!").unwrap(),
+            b"[gatehouse:credential]!"
+        );
     }
 
     #[test]

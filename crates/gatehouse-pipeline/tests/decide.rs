@@ -55,6 +55,7 @@ fn pipeline(sink: Arc<MemorySink>) -> Pipeline {
         &gatehouse_policy::PolicySchema::new(&[
             &gatehouse_core::SQL_PROTOCOL,
             &gatehouse_k8s::K8S_PROTOCOL,
+            &gatehouse_httpapi::HTTP_PROTOCOL,
         ])
         .unwrap(),
     )

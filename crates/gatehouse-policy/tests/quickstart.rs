@@ -32,6 +32,7 @@ fn quickstart_file_loads_from_disk_with_its_ids_in_order() {
         [
             "readers-read",
             "writers-write",
+            "writers-http-deletes-need-approval",
             "writers-k8s-deletes-need-approval",
             "writers-update",
             "writers-risky-writes-need-approval",

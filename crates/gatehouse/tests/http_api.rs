@@ -679,3 +679,139 @@ fn policy_check_decides_an_http_request_offline_as_the_gateway_would() {
         "{tricked:?}"
     );
 }
+
+#[test]
+fn server_sent_events_stream_through_as_they_come_masked_line_by_line() {
+    let api = Api::start(&http_policy(), "");
+    let bot = bot(&api);
+    // The target sends its second event only once the client has read the first through the
+    // gateway: an answer held back anywhere would get "never reached" instead.
+    let script = r#"
+import os, pathlib, httpx
+headers = {"Authorization": "Bearer " + os.environ["TOKEN"]}
+with httpx.Client(verify=os.environ["CA"], headers=headers, timeout=60) as client:
+    with client.stream("GET", os.environ["ECHO_BASE"] + "/events") as answer:
+        print(answer.status_code, answer.headers["content-type"])
+        for line in answer.iter_lines():
+            if line:
+                print(line)
+            if line == "data: first event":
+                pathlib.Path(os.environ["RELEASE"]).touch()
+"#;
+    let output = api.python(&bot, script);
+    let printed = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "{printed}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let lines: Vec<&str> = printed.lines().collect();
+    assert_eq!(lines[0], "200 text/event-stream", "{printed}");
+    assert_eq!(lines[1], "data: first event", "{printed}");
+    assert!(lines[2].starts_with("data: mail "), "{printed}");
+    assert!(!lines[2].contains("bob@example.com"), "masked: {printed}");
+    assert_eq!(lines.len(), 3, "{printed}");
+}
+
+#[test]
+fn a_compressed_answer_is_refused_for_masked_identities_and_passed_to_others() {
+    let api = Api::start(&http_policy(), "");
+    let bot = bot(&api);
+    let ana = api.gateway.key("ana", &["admins"]);
+    let masked = api.curl(Some(&bot), "echo", "/gzip", &[]);
+    assert_eq!(masked.status, 502, "{masked:?}");
+    assert!(
+        masked.json()["detail"]
+            .as_str()
+            .unwrap()
+            .contains("compressed"),
+        "{masked:?}"
+    );
+    let raw = api.curl(Some(&ana), "echo", "/gzip", &["--compressed"]);
+    assert_eq!(raw.status, 200, "{raw:?}");
+    assert_eq!(raw.json()["owner"], "ana@example.com");
+    // gatehouse asked for an uncompressed answer either way.
+    for request in api.echo_requests() {
+        assert_eq!(
+            request["headers"]["accept-encoding"], "identity",
+            "{request}"
+        );
+    }
+}
+
+#[test]
+fn graphql_requests_are_decided_by_the_operation_they_run() {
+    let policy = r#"
+@id("automation-connects")
+permit (principal in Gatehouse::Group::"automation", action == Gatehouse::Action::"connect", resource);
+@id("automation-runs-graphql-queries")
+permit (principal in Gatehouse::Group::"automation", action == Gatehouse::Action::"http:post", resource)
+when { context.path == "/graphql" && context.graphql_operation == "query" };
+"#;
+    let api = Api::start(policy, "");
+    let bot = bot(&api);
+    let post = |body: &str| {
+        api.curl(
+            Some(&bot),
+            "echo",
+            "/graphql",
+            &[
+                "-X",
+                "POST",
+                "-H",
+                "Content-Type: application/json",
+                "--data-binary",
+                body,
+            ],
+        )
+    };
+    let query = post(r#"{"query":"query Items { items { id name } }"}"#);
+    assert_eq!(query.status, 200, "{query:?}");
+    let mutation = post(r#"{"query":"mutation Drop { deleteItem(id: 1) { id } }"}"#);
+    assert_eq!(mutation.status, 403, "{mutation:?}");
+    // The operation the server runs is the one operationName picks.
+    let picked = post(
+        r#"{"query":"query Look { items { id } } mutation Drop { deleteItem(id: 1) { id } }","operationName":"Drop"}"#,
+    );
+    assert_eq!(picked.status, 403, "{picked:?}");
+    let ambiguous = post(r#"{"query":"query Look { a } mutation Drop { b }"}"#);
+    assert_eq!(ambiguous.status, 400, "{ambiguous:?}");
+    let posted: Vec<_> = api
+        .echo_requests()
+        .into_iter()
+        .filter(|r| r["method"] == "POST")
+        .collect();
+    assert_eq!(
+        posted.len(),
+        1,
+        "only the query reached the target: {posted:#?}"
+    );
+    let decided = api.audited("http:post");
+    assert!(
+        decided.iter().any(|e| e["decision"] == "deny"
+            && e["statement"]
+                .as_str()
+                .unwrap_or_default()
+                .starts_with("POST /graphql")),
+        "{decided:#?}"
+    );
+}
+
+#[test]
+fn the_quickstart_policy_gives_each_group_its_http_share() {
+    let api = Api::start(&support::quickstart_policy(), "");
+    let reader = api.gateway.key("rita", &["readers"]);
+    let writer = api.gateway.key("wes", &["writers"]);
+    let admin = api.gateway.key("ana", &["admins"]);
+    let status = |token: &str, method: &str| {
+        api.curl(Some(token), "echo", "/echo", &["-X", method])
+            .status
+    };
+    assert_eq!(status(&reader, "GET"), 200);
+    assert_eq!(status(&reader, "POST"), 403);
+    assert_eq!(status(&writer, "POST"), 200);
+    let held = api.curl(Some(&writer), "echo", "/echo", &["-X", "DELETE"]);
+    assert_eq!(held.status, 403, "{held:?}");
+    assert!(held.json()["approval_id"].is_string(), "{held:?}");
+    assert_eq!(status(&admin, "DELETE"), 200);
+}

@@ -2,7 +2,8 @@
 request's headers (so the injected credential would come back), redirects where it is told,
 fails with an error page quoting the credential, streams a large JSON answer, and logs every
 request that reached it (one JSON line per request in the file named by argv[2]). `/ws` is a
-WebSocket that echoes each message back.
+WebSocket that echoes each message back; `/events` streams server-sent events; `/gzip`
+answers compressed whatever was asked.
 
     python3 echo_target.py PORT_FILE LOG_FILE
 
@@ -10,10 +11,13 @@ It binds 127.0.0.1:0 and writes its port to PORT_FILE.
 """
 
 import base64
+import gzip
 import hashlib
 import json
+import os
 import struct
 import sys
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
@@ -63,6 +67,13 @@ class Handler(BaseHTTPRequestHandler):
             people = [{"name": "Ana", "email": "ana@example.com", "card": "4111 1111 1111 1111",
                        "password": "hunter2-but-longer"}]
             self.answer(200, json.dumps({"items": people}).encode())
+        elif url.path == "/gzip":
+            packed = gzip.compress(json.dumps({"owner": "ana@example.com"}).encode())
+            self.answer(200, packed, extra=[("Content-Encoding", "gzip")])
+        elif url.path == "/graphql":
+            self.answer(200, b'{"data":{}}')
+        elif url.path == "/events":
+            self.events()
         elif url.path == "/ws":
             self.websocket()
         elif url.path == "/big":
@@ -71,6 +82,28 @@ class Handler(BaseHTTPRequestHandler):
             self.answer(200, bytes(range(256)), "application/octet-stream")
         else:
             self.answer(404, b'{"error":"not found"}')
+
+    def events(self):
+        """Server-sent events: one at once, the next only once the test has seen the first
+        (it creates LOG_FILE.release), so an answer held back anywhere would never end."""
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+
+        def chunk(data):
+            self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+            self.wfile.flush()
+
+        chunk(b"data: first event\n\n")
+        deadline = time.monotonic() + 20
+        while not os.path.exists(sys.argv[2] + ".release") and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if os.path.exists(sys.argv[2] + ".release"):
+            chunk(b"data: mail bob@example.com\n\n")
+        else:
+            chunk(b"data: the first event never reached the client\n\n")
+        self.wfile.write(b"0\r\n\r\n")
 
     def websocket(self):
         key = self.headers.get("Sec-WebSocket-Key", "")
@@ -131,6 +164,5 @@ class Handler(BaseHTTPRequestHandler):
 server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
 with open(sys.argv[1] + ".tmp", "w", encoding="utf-8") as port_file:
     port_file.write(str(server.server_address[1]))
-import os  # noqa: E402
 os.rename(sys.argv[1] + ".tmp", sys.argv[1])
 server.serve_forever()

@@ -205,6 +205,7 @@ impl Api {
             .arg(script)
             .env("BASE", self.base("rabbit"))
             .env("ECHO_BASE", self.base("echo"))
+            .env("RELEASE", self.events_release_file())
             .env("CA", self.gateway.ca_file())
             .env("TOKEN", token)
             .stdin(Stdio::null())
@@ -227,6 +228,13 @@ impl Api {
         let mut answer = Vec::new();
         let _ = tokio::time::timeout(Duration::from_secs(10), tls.read_to_end(&mut answer)).await;
         String::from_utf8_lossy(&answer).into_owned()
+    }
+
+    /// Where a client tells the echo target's `/events` that the first event arrived.
+    pub fn events_release_file(&self) -> PathBuf {
+        let mut path = self.echo_log.clone().into_os_string();
+        path.push(".release");
+        PathBuf::from(path)
     }
 
     /// Every request that reached the echo target.
