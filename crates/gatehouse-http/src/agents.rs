@@ -4,16 +4,17 @@
 //! no target address or credential for it, and everything else (policy, masking, audit,
 //! recording) happens at the gateway as for a directly served connection. At the agent, each
 //! such session carries HTTP/1.1 requests that the adapter's handler forwards to the target
-//! with the agent's credential ([`serve_session`]), and 101 upgrades are joined both ways
-//! ([`join_upgraded`]).
+//! with the agent's credential ([`AgentTargets`], whose [`AgentServed`] target each adapter
+//! writes), and 101 upgrades are joined both ways ([`join_upgraded`]).
 
 use crate::body::ProxyBody;
 use crate::upstream::{OpenedStream, StreamOpener, TargetUnavailable, Upstream};
-use gatehouse_session::{OpenRequest, TargetConnector};
+use gatehouse_session::{ConnectError, OpenRequest, Opened, TargetConnector};
 use hyper::body::Incoming;
 use hyper::upgrade::OnUpgrade;
 use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
+use std::collections::HashMap;
 use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
@@ -66,16 +67,101 @@ impl StreamOpener for AgentSessions {
     }
 }
 
-/// At the agent: serve one tunnel session's HTTP/1.1 requests with `handle` until the gateway
-/// closes it.
-pub async fn serve_session<H, F>(connection: &str, io: tokio::io::DuplexStream, handle: H)
-where
-    H: Fn(Request<Incoming>) -> F + Send + Sync + 'static,
-    F: Future<Output = Response<ProxyBody>> + Send + 'static,
-{
-    let handle = Arc::new(handle);
+/// Bytes buffered between a tunnel session and the proxy serving it.
+const SESSION_BUFFER: usize = 64 * 1024;
+
+/// What an agent serves for one connection: the answer to each request from the gateway.
+pub trait AgentServed: Send + Sync + 'static {
+    /// The target's answer to `request` (with the agent's credential added), or the adapter's
+    /// own refusal.
+    fn answer(
+        self: Arc<Self>,
+        connection: String,
+        request: Request<Incoming>,
+    ) -> Pin<Box<dyn Future<Output = Response<ProxyBody>> + Send>>;
+}
+
+/// An agent's connections of one kind, opened for the gateway as HTTP/1.1 sessions.
+pub struct AgentTargets<T> {
+    kind: &'static str,
+    /// Names the protocol in refusals (`Kubernetes`, `HTTP`).
+    protocol: &'static str,
+    targets: HashMap<String, Arc<T>>,
+}
+
+impl<T: AgentServed> AgentTargets<T> {
+    /// `targets` of `kind` by connection name (their upstreams and credentials are the
+    /// agent's).
+    pub fn new(
+        kind: &'static str,
+        protocol: &'static str,
+        targets: HashMap<String, Arc<T>>,
+    ) -> Self {
+        AgentTargets {
+            kind,
+            protocol,
+            targets,
+        }
+    }
+}
+
+impl<T: AgentServed> TargetConnector for AgentTargets<T> {
+    fn kinds(&self) -> Vec<String> {
+        vec![self.kind.to_owned()]
+    }
+
+    fn open<'a>(
+        &'a self,
+        connection: &'a str,
+        request: &'a OpenRequest,
+    ) -> Pin<Box<dyn Future<Output = Result<Opened, ConnectError>> + Send + 'a>> {
+        let target = self.targets.get(connection).cloned();
+        Box::pin(async move {
+            if request.kind != self.kind {
+                return Err(ConnectError::Unavailable(format!(
+                    "`{}` sessions are not opened by the {} connector",
+                    request.kind, self.protocol
+                )));
+            }
+            let Some(target) = target else {
+                return Err(ConnectError::Unavailable(format!(
+                    "this agent serves no {} connection `{connection}`",
+                    self.protocol
+                )));
+            };
+            let (session, proxy) = tokio::io::duplex(SESSION_BUFFER);
+            tokio::spawn(serve_session(connection.to_owned(), proxy, target));
+            Ok(Opened {
+                stream: Box::new(session),
+                details: serde_json::json!({}),
+                leftover: Vec::new(),
+            })
+        })
+    }
+
+    fn signal<'a>(
+        &'a self,
+        connection: &'a str,
+        _: &'a OpenRequest,
+    ) -> Pin<Box<dyn Future<Output = Result<(), ConnectError>> + Send + 'a>> {
+        Box::pin(async move {
+            Err(ConnectError::Unavailable(format!(
+                "{} connection `{connection}` takes no signals",
+                self.protocol
+            )))
+        })
+    }
+}
+
+/// Serve one tunnel session's HTTP/1.1 requests with `target` until the gateway closes it.
+async fn serve_session<T: AgentServed>(
+    connection: String,
+    io: tokio::io::DuplexStream,
+    target: Arc<T>,
+) {
+    let name = connection.clone();
     let service = hyper::service::service_fn(move |request| {
-        let answer = handle(request);
+        let answer = target.clone().answer(connection.clone(), request);
         async move { Ok::<_, Infallible>(answer.await) }
     });
     let served = hyper::server::conn::http1::Builder::new()
@@ -83,7 +169,7 @@ where
         .with_upgrades()
         .await;
     if let Err(error) = served {
-        tracing::debug!(%connection, %error, "a session from the gateway ended");
+        tracing::debug!(connection = %name, %error, "a session from the gateway ended");
     }
 }
 

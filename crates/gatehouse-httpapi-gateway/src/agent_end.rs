@@ -15,86 +15,36 @@ use crate::problem::{self, Refusal};
 use crate::redirect::{self, Redirect};
 use crate::scrub::Scrubber;
 use crate::transformed::{ChunkTransform, TransformedBody};
+use gatehouse_http::agents::{AgentServed, AgentTargets};
 use gatehouse_http::body::{ProxyBody, streamed};
-use gatehouse_pipeline::BoxFuture;
-use gatehouse_session::{ConnectError, OpenRequest, Opened, TargetConnector};
 use hyper::body::Incoming;
 use hyper::header::{self, HeaderValue};
 use hyper::{Request, Response, StatusCode};
 use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 
-/// Bytes buffered between the tunnel session and the proxy serving it.
-const SESSION_BUFFER: usize = 64 * 1024;
-
 /// The agent's HTTP API connections, opened for the gateway as HTTP/1.1 sessions.
-pub struct HttpTargets {
-    targets: HashMap<String, Arc<HttpTarget>>,
+pub type HttpTargets = AgentTargets<HttpTarget>;
+
+/// The agent's HTTP API connections by name (their upstreams and credentials are the
+/// agent's).
+pub fn http_targets(targets: HashMap<String, Arc<HttpTarget>>) -> HttpTargets {
+    AgentTargets::new(crate::HTTP.as_str(), "HTTP", targets)
 }
 
-impl HttpTargets {
-    /// `targets` by connection name (their upstreams and credentials are the agent's).
-    pub fn new(targets: HashMap<String, Arc<HttpTarget>>) -> Self {
-        HttpTargets { targets }
-    }
-}
-
-impl TargetConnector for HttpTargets {
-    fn kinds(&self) -> Vec<String> {
-        vec![crate::HTTP.as_str().to_owned()]
-    }
-
-    fn open<'a>(
-        &'a self,
-        connection: &'a str,
-        request: &'a OpenRequest,
-    ) -> BoxFuture<'a, Result<Opened, ConnectError>> {
-        let target = self.targets.get(connection).cloned();
+impl AgentServed for HttpTarget {
+    fn answer(
+        self: Arc<Self>,
+        connection: String,
+        request: Request<Incoming>,
+    ) -> Pin<Box<dyn Future<Output = Response<ProxyBody>> + Send>> {
         Box::pin(async move {
-            if request.kind != crate::HTTP.as_str() {
-                return Err(ConnectError::Unavailable(format!(
-                    "`{}` sessions are not opened by the HTTP API connector",
-                    request.kind
-                )));
+            match forward_for_gateway(&connection, &self, request).await {
+                Ok(answer) => answer,
+                Err(refusal) => refusal.into_response(),
             }
-            let Some(target) = target else {
-                return Err(ConnectError::Unavailable(format!(
-                    "this agent serves no HTTP connection `{connection}`"
-                )));
-            };
-            let (session, proxy) = tokio::io::duplex(SESSION_BUFFER);
-            let name = connection.to_owned();
-            tokio::spawn(async move {
-                let connection = name.clone();
-                gatehouse_http::agents::serve_session(&name, proxy, move |request| {
-                    let target = target.clone();
-                    let connection = connection.clone();
-                    async move {
-                        match forward_for_gateway(&connection, &target, request).await {
-                            Ok(answer) => answer,
-                            Err(refusal) => refusal.into_response(),
-                        }
-                    }
-                })
-                .await;
-            });
-            Ok(Opened {
-                stream: Box::new(session),
-                details: serde_json::json!({}),
-                leftover: Vec::new(),
-            })
-        })
-    }
-
-    fn signal<'a>(
-        &'a self,
-        connection: &'a str,
-        _: &'a OpenRequest,
-    ) -> BoxFuture<'a, Result<(), ConnectError>> {
-        Box::pin(async move {
-            Err(ConnectError::Unavailable(format!(
-                "HTTP connection `{connection}` takes no signals"
-            )))
         })
     }
 }
@@ -213,6 +163,7 @@ mod tests {
     use super::*;
     use crate::HttpCredential;
     use gatehouse_core::{ConnectionInfo, SecretString};
+    use gatehouse_session::{OpenRequest, TargetConnector};
     use std::time::Duration;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -257,7 +208,7 @@ mod tests {
             redirect_hosts: Vec::new(),
             policy_headers: Vec::new(),
         };
-        HttpTargets::new(HashMap::from([("api".to_owned(), Arc::new(target))]))
+        http_targets(HashMap::from([("api".to_owned(), Arc::new(target))]))
     }
 
     async fn exchange(targets: &HttpTargets, request: &str) -> String {

@@ -40,7 +40,7 @@ mod scrub;
 mod transformed;
 mod websocket_tap;
 
-pub use agent_end::HttpTargets;
+pub use agent_end::{HttpTargets, http_targets};
 pub use credential::HttpCredential;
 pub use error::HttpApiGatewayError;
 pub use gatehouse_httpapi::{HTTP, HTTP_PROTOCOL};

@@ -12,90 +12,38 @@
 use crate::answer::{self, Refusal};
 use crate::forward::{present, switched_answer};
 use crate::gateway::KubeTarget;
+use gatehouse_http::agents::{AgentServed, AgentTargets};
 use gatehouse_http::body::{ProxyBody, streamed};
-use gatehouse_pipeline::BoxFuture;
-use gatehouse_session::{ConnectError, OpenRequest, Opened, TargetConnector};
 use hyper::body::Incoming;
 use hyper::header::{self, HeaderValue};
 use hyper::{Request, Response, StatusCode};
 use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 
-/// Bytes buffered between the tunnel session and the proxy serving it.
-const SESSION_BUFFER: usize = 64 * 1024;
-
 /// The agent's Kubernetes connections, opened for the gateway as HTTP/1.1 sessions.
-pub struct KubeTargets {
-    targets: HashMap<String, Arc<KubeTarget>>,
+pub type KubeTargets = AgentTargets<KubeTarget>;
+
+/// The agent's Kubernetes connections by name (their upstreams and credentials are the
+/// agent's).
+pub fn kube_targets(targets: HashMap<String, Arc<KubeTarget>>) -> KubeTargets {
+    AgentTargets::new(gatehouse_k8s::KUBERNETES.as_str(), "Kubernetes", targets)
 }
 
-impl KubeTargets {
-    /// `targets` by connection name (their upstreams and credentials are the agent's).
-    pub fn new(targets: HashMap<String, Arc<KubeTarget>>) -> Self {
-        KubeTargets { targets }
-    }
-}
-
-impl TargetConnector for KubeTargets {
-    fn kinds(&self) -> Vec<String> {
-        vec![gatehouse_k8s::KUBERNETES.as_str().to_owned()]
-    }
-
-    fn open<'a>(
-        &'a self,
-        connection: &'a str,
-        request: &'a OpenRequest,
-    ) -> BoxFuture<'a, Result<Opened, ConnectError>> {
-        let target = self.targets.get(connection).cloned();
+impl AgentServed for KubeTarget {
+    fn answer(
+        self: Arc<Self>,
+        connection: String,
+        request: Request<Incoming>,
+    ) -> Pin<Box<dyn Future<Output = Response<ProxyBody>> + Send>> {
         Box::pin(async move {
-            if request.kind != gatehouse_k8s::KUBERNETES.as_str() {
-                return Err(ConnectError::Unavailable(format!(
-                    "`{}` sessions are not opened by the Kubernetes connector",
-                    request.kind
-                )));
-            }
-            let Some(target) = target else {
-                return Err(ConnectError::Unavailable(format!(
-                    "this agent serves no Kubernetes connection `{connection}`"
-                )));
-            };
-            let (session, proxy) = tokio::io::duplex(SESSION_BUFFER);
-            tokio::spawn(serve_session(connection.to_owned(), target, proxy));
-            Ok(Opened {
-                stream: Box::new(session),
-                details: serde_json::json!({}),
-                leftover: Vec::new(),
-            })
-        })
-    }
-
-    fn signal<'a>(
-        &'a self,
-        connection: &'a str,
-        _: &'a OpenRequest,
-    ) -> BoxFuture<'a, Result<(), ConnectError>> {
-        Box::pin(async move {
-            Err(ConnectError::Unavailable(format!(
-                "Kubernetes connection `{connection}` takes no signals"
-            )))
-        })
-    }
-}
-
-/// Serve one tunnel session's HTTP/1.1 requests until the gateway closes it.
-async fn serve_session(connection: String, target: Arc<KubeTarget>, io: tokio::io::DuplexStream) {
-    let name = connection.clone();
-    gatehouse_http::agents::serve_session(&name, io, move |request| {
-        let target = target.clone();
-        let connection = connection.clone();
-        async move {
-            match forward_for_gateway(&connection, &target, request).await {
+            match forward_for_gateway(&connection, &self, request).await {
                 Ok(answer) => answer,
                 Err(refusal) => refusal.into_response(),
             }
-        }
-    })
-    .await;
+        })
+    }
 }
 
 /// The gateway's request, with the agent's credential, to the API server; its answer back.
@@ -176,6 +124,7 @@ mod tests {
     use super::*;
     use crate::gateway::UpstreamCredential;
     use gatehouse_core::{ConnectionInfo, SecretString};
+    use gatehouse_session::{ConnectError, OpenRequest, TargetConnector};
     use std::time::Duration;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     use tokio::net::TcpListener;
@@ -216,7 +165,7 @@ mod tests {
             credential: UpstreamCredential::Bearer(SecretString::new("agent-token")),
             impersonation: None,
         };
-        KubeTargets::new(HashMap::from([("cluster".to_owned(), Arc::new(target))]))
+        kube_targets(HashMap::from([("cluster".to_owned(), Arc::new(target))]))
     }
 
     fn kubernetes_session() -> OpenRequest {

@@ -45,7 +45,7 @@ mod spdy_tap;
 mod stream_record;
 mod through_agents;
 
-pub use agent_end::KubeTargets;
+pub use agent_end::{KubeTargets, kube_targets};
 pub use error::KubeGatewayError;
 pub use exec_credential::{ExecCredentials, ExecPlugin};
 pub use gatehouse_k8s::{K8S_PROTOCOL, KUBERNETES};

@@ -279,7 +279,7 @@ fn messages_read_back_through_the_api_are_masked_for_automation_and_raw_for_admi
         masked_counts.values().any(|n| n.as_u64() >= Some(2)),
         "{outcome:#?}"
     );
-    let admins = api.outcome_of("http:post", &format!("{queue}/get"));
+    let admins = api.gateway.outcome_of("http:post", &format!("{queue}/get"));
     assert_eq!(admins["command_tag"], "200 OK", "{admins:#?}");
     assert!(
         admins
@@ -404,7 +404,7 @@ fn a_100_mb_answer_streams_through_the_masking_with_bounded_memory() {
         after - before
     );
     // Every item's email was masked as it streamed: the outcome counts them.
-    let outcome = api.outcome_of("http:get", "/big?mb=100");
+    let outcome = api.gateway.outcome_of("http:get", "/big?mb=100");
     assert!(
         outcome["masked"]["email"].as_u64().unwrap() > 100_000,
         "{outcome:#?}"
@@ -413,34 +413,9 @@ fn a_100_mb_answer_streams_through_the_masking_with_bounded_memory() {
 
 #[test]
 fn gatehouse_connect_serves_a_plain_local_endpoint_that_adds_the_token() {
-    use std::io::BufRead;
     let api = Api::start(&http_policy(), "");
     let ana = api.gateway.key("ana", &["admins"]);
-    let mut connect = std::process::Command::new(support::binary())
-        .args([
-            "connect",
-            "echo",
-            "--http",
-            "--gateway",
-            &api.address(),
-            "--output",
-            "json",
-        ])
-        .arg("--ca-file")
-        .arg(api.gateway.ca_file())
-        .env("GATEHOUSE_TOKEN", &ana)
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    std::io::BufReader::new(connect.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let announced: serde_json::Value = serde_json::from_str(&line).unwrap();
-    let listen = announced["listen"].as_str().unwrap().to_owned();
-    assert_eq!(announced["connection"], "echo");
+    let (mut connect, listen) = api.connect_http("echo", &ana);
 
     let output = std::process::Command::new("curl")
         .args([
@@ -564,7 +539,6 @@ fn a_websocket_opens_only_when_policy_permits_and_its_frames_are_recorded() {
 
 #[test]
 fn rabbitmqs_own_rabbitmqadmin_works_through_gatehouse_connect() {
-    use std::io::BufRead;
     let api = Api::start(&http_policy(), "");
     let bot = bot(&api);
     let queue = new_queue();
@@ -574,36 +548,8 @@ fn rabbitmqs_own_rabbitmqadmin_works_through_gatehouse_connect() {
     let cli = api.gateway.dir.path().join("rabbitmqadmin");
     std::fs::write(&cli, script).unwrap();
 
-    let mut connect = std::process::Command::new(support::binary())
-        .args([
-            "connect",
-            "rabbit",
-            "--http",
-            "--gateway",
-            &api.address(),
-            "--output",
-            "json",
-        ])
-        .arg("--ca-file")
-        .arg(api.gateway.ca_file())
-        .env("GATEHOUSE_TOKEN", &bot)
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    std::io::BufReader::new(connect.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let announced: serde_json::Value = serde_json::from_str(&line).unwrap();
-    let port = announced["listen"]
-        .as_str()
-        .unwrap()
-        .rsplit_once(':')
-        .unwrap()
-        .1
-        .to_owned();
+    let (mut connect, listen) = api.connect_http("rabbit", &bot);
+    let port = listen.rsplit_once(':').unwrap().1.to_owned();
     // rabbitmqadmin sends its own basic credentials (guest/guest by default): the local
     // endpoint replaces them with the bot's token, and gatehouse with the service user's.
     let admin = |args: &[&str]| {

@@ -1034,33 +1034,6 @@ fn an_issued_client_certificate_is_masked_for_automation_and_shown_to_admins() {
     assert!(stdout(&raw).contains(&issued), "{}", shown(&raw));
 }
 
-/// The outcome event of the request event whose statement contains `target`, once recorded.
-fn outcome_of(cluster: &Cluster, action: &str, target: &str) -> serde_json::Value {
-    let started = Instant::now();
-    loop {
-        let events = cluster.gateway.audit_events();
-        let request = events
-            .iter()
-            .rfind(|e| {
-                e["action"] == action
-                    && e["statement"].as_str().unwrap_or_default().contains(target)
-            })
-            .unwrap_or_else(|| panic!("no {action} of {target}: {events:#?}"))
-            .clone();
-        if let Some(outcome) = events
-            .iter()
-            .find(|e| e["kind"] == "outcome" && e["refers_to"] == request["seq"])
-        {
-            return outcome["outcome"].clone();
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "no outcome for {request:#?}"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
 #[test]
 fn the_audit_outcome_counts_the_objects_an_answer_carried() {
     let cluster = Cluster::start(&kubernetes_policy(), "");
@@ -1083,18 +1056,18 @@ fn the_audit_outcome_counts_the_objects_an_answer_carried() {
         let listed = cluster.kubectl(token, &["get", "pods", "-n", "counted"]);
         assert!(listed.status.success(), "{}", shown(&listed));
         assert!(stdout(&listed).contains("worker-6"), "{}", shown(&listed));
-        let outcome = outcome_of(&cluster, "k8s:list", "/api/v1/namespaces/counted/pods");
+        let outcome = cluster
+            .gateway
+            .outcome_of("k8s:list", "/api/v1/namespaces/counted/pods");
         assert_eq!(outcome["rows"], 7, "{who}: {outcome:#?}");
         assert_eq!(outcome["command_tag"], "200 OK");
     }
 
     let listed = cluster.kubectl(&bot, &["get", "deployments", "-n", "counted", "-o", "json"]);
     assert!(listed.status.success(), "{}", shown(&listed));
-    let outcome = outcome_of(
-        &cluster,
-        "k8s:list",
-        "/apis/apps/v1/namespaces/counted/deployments",
-    );
+    let outcome = cluster
+        .gateway
+        .outcome_of("k8s:list", "/apis/apps/v1/namespaces/counted/deployments");
     assert_eq!(outcome["rows"], 0, "an empty list: {outcome:#?}");
 
     let one = cluster.kubectl(
@@ -1102,11 +1075,9 @@ fn the_audit_outcome_counts_the_objects_an_answer_carried() {
         &["get", "pod", "worker-3", "-n", "counted", "-o", "json"],
     );
     assert!(one.status.success(), "{}", shown(&one));
-    let outcome = outcome_of(
-        &cluster,
-        "k8s:get",
-        "/api/v1/namespaces/counted/pods/worker-3",
-    );
+    let outcome = cluster
+        .gateway
+        .outcome_of("k8s:get", "/api/v1/namespaces/counted/pods/worker-3");
     assert_eq!(outcome["rows"], 1, "{outcome:#?}");
 
     // What was masked is counted too (per path rule and detector, never values).
@@ -1128,18 +1099,18 @@ fn the_audit_outcome_counts_the_objects_an_answer_carried() {
     ] {
         let listed = cluster.kubectl(token, &["get", "secrets", "-n", "counted", "-o", "json"]);
         assert!(listed.status.success(), "{}", shown(&listed));
-        let outcome = outcome_of(&cluster, "k8s:list", "/api/v1/namespaces/counted/secrets");
+        let outcome = cluster
+            .gateway
+            .outcome_of("k8s:list", "/api/v1/namespaces/counted/secrets");
         assert_eq!(outcome["rows"], 3, "{outcome:#?}");
         assert_eq!(outcome["masked"], masked, "{outcome:#?}");
     }
 
     let missing = cluster.kubectl(&bot, &["get", "pod", "nobody", "-n", "counted"]);
     assert!(!missing.status.success());
-    let outcome = outcome_of(
-        &cluster,
-        "k8s:get",
-        "/api/v1/namespaces/counted/pods/nobody",
-    );
+    let outcome = cluster
+        .gateway
+        .outcome_of("k8s:get", "/api/v1/namespaces/counted/pods/nobody");
     assert!(
         outcome["rows"].is_null(),
         "an error counts nothing: {outcome:#?}"

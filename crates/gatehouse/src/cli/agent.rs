@@ -177,10 +177,10 @@ pub async fn run(args: AgentArgs) -> Result<ExitCode> {
         ))));
     }
     if !clusters.is_empty() {
-        connectors.push(Arc::new(gatehouse_k8s_gateway::KubeTargets::new(clusters)));
+        connectors.push(Arc::new(gatehouse_k8s_gateway::kube_targets(clusters)));
     }
     if !apis.is_empty() {
-        connectors.push(Arc::new(gatehouse_httpapi_gateway::HttpTargets::new(apis)));
+        connectors.push(Arc::new(gatehouse_httpapi_gateway::http_targets(apis)));
     }
     let host = config
         .gateway

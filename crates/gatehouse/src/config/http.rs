@@ -284,31 +284,7 @@ impl ConnectionConfig {
                 format!("connection `{name}`: environment variable `{var}` ({key}) is not set")
             })
         };
-        let ca = match &self.ca_file {
-            Some(file) => read(file, "ca_file")?,
-            None => Vec::new(),
-        };
-        let identity = match (&self.client_cert_file, &self.client_key_file) {
-            (Some(cert), Some(key)) => Some((
-                read(cert, "client_cert_file")?,
-                read(key, "client_key_file")?,
-            )),
-            _ => None,
-        };
-        let url = self.url.as_deref().unwrap_or_default();
-        let tls = if url.starts_with("https:") {
-            Some(
-                gatehouse_http::upstream::client_tls(
-                    &ca,
-                    identity.as_ref().map(|(c, k)| (c.as_slice(), k.as_slice())),
-                )
-                .with_context(|| format!("connection `{name}`"))?,
-            )
-        } else {
-            None
-        };
-        let upstream = gatehouse_http::upstream::Upstream::new(url, tls, connect_timeout)
-            .with_context(|| format!("connection `{name}`"))?;
+        let upstream = self.upstream_with_tls(base_dir, connect_timeout)?;
         let credential = if let Some(file) = &self.token_file {
             HttpCredential::BearerFile(resolve_from(base_dir, file))
         } else if let Some(var) = &self.token_env {

@@ -246,6 +246,39 @@ impl ConnectionConfig {
             return self.kubeconfig_target(&resolve_from(base_dir, kubeconfig), connect_timeout);
         }
         let name = &self.name;
+        let upstream = self.upstream_with_tls(base_dir, connect_timeout)?;
+        let credential = match (&self.token_file, &self.token_env) {
+            (Some(file), _) => {
+                gatehouse_k8s_gateway::UpstreamCredential::BearerFile(resolve_from(base_dir, file))
+            }
+            (None, Some(var)) => {
+                let token = std::env::var(var).with_context(|| {
+                    format!(
+                        "connection `{name}`: environment variable `{var}` (token_env) is not set"
+                    )
+                })?;
+                gatehouse_k8s_gateway::UpstreamCredential::Bearer(
+                    gatehouse_core::SecretString::new(token.trim()),
+                )
+            }
+            (None, None) => gatehouse_k8s_gateway::UpstreamCredential::ClientCertificate,
+        };
+        Ok(gatehouse_k8s_gateway::KubeTarget {
+            info: Arc::new(self.info()),
+            upstream,
+            credential,
+            impersonation: self.impersonation(),
+        })
+    }
+
+    /// The upstream at `url`, verified with `ca_file` and presenting `client_cert_file` +
+    /// `client_key_file` when both are set — what Kubernetes and HTTP connections share.
+    pub(crate) fn upstream_with_tls(
+        &self,
+        base_dir: &Path,
+        connect_timeout: Duration,
+    ) -> Result<gatehouse_http::upstream::Upstream> {
+        let name = &self.name;
         let read = |path: &Path, what: &str| {
             let path = resolve_from(base_dir, path);
             std::fs::read(&path).with_context(|| {
@@ -278,30 +311,8 @@ impl ConnectionConfig {
         } else {
             None
         };
-        let upstream = gatehouse_http::upstream::Upstream::new(url, tls, connect_timeout)
-            .with_context(|| format!("connection `{name}`"))?;
-        let credential = match (&self.token_file, &self.token_env) {
-            (Some(file), _) => {
-                gatehouse_k8s_gateway::UpstreamCredential::BearerFile(resolve_from(base_dir, file))
-            }
-            (None, Some(var)) => {
-                let token = std::env::var(var).with_context(|| {
-                    format!(
-                        "connection `{name}`: environment variable `{var}` (token_env) is not set"
-                    )
-                })?;
-                gatehouse_k8s_gateway::UpstreamCredential::Bearer(
-                    gatehouse_core::SecretString::new(token.trim()),
-                )
-            }
-            (None, None) => gatehouse_k8s_gateway::UpstreamCredential::ClientCertificate,
-        };
-        Ok(gatehouse_k8s_gateway::KubeTarget {
-            info: Arc::new(self.info()),
-            upstream,
-            credential,
-            impersonation: self.impersonation(),
-        })
+        gatehouse_http::upstream::Upstream::new(url, tls, connect_timeout)
+            .with_context(|| format!("connection `{name}`"))
     }
 
     /// The target a kubeconfig's context defines. The file (and the certificate files it

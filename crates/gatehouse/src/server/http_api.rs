@@ -9,28 +9,11 @@ use anyhow::{Context, Result};
 use gatehouse_httpapi_gateway::{HttpApiGateway, HttpApiLimits};
 use gatehouse_pipeline::Pipeline;
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::sync::Arc;
-use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 /// The bound listener and what serves it.
-pub struct HttpApiListener {
-    pub address: SocketAddr,
-    listener: TcpListener,
-    gateway: Arc<HttpApiGateway>,
-    acceptor: gatehouse_http::listener::TlsAcceptor,
-    limits: gatehouse_http::listener::HttpLimits,
-}
-
-impl HttpApiListener {
-    /// Serve until shutdown.
-    pub async fn serve(self) {
-        self.gateway
-            .serve(self.listener, self.acceptor, self.limits)
-            .await;
-    }
-}
+pub type HttpApiListener = crate::server::http_listener::HttpListener<HttpApiGateway>;
 
 /// The listener, bound, when some connection is an HTTP one; `None` otherwise.
 pub async fn prepare(
@@ -58,15 +41,6 @@ pub async fn prepare(
     if targets.is_empty() {
         return Ok(None);
     }
-    let listen = config.http.listen;
-    let listener = TcpListener::bind(listen).await.with_context(|| {
-        format!("cannot listen for HTTP API clients on {listen} ([http] listen)")
-    })?;
-    let mut tls = (**server_tls).clone();
-    tls.alpn_protocols = gatehouse_http::listener::ALPN_PROTOCOLS
-        .iter()
-        .map(|protocol| protocol.to_vec())
-        .collect();
     let masker = setup
         .masker(&gatehouse_mask::MaskConfig::default())
         .context("the masking of HTTP API answers")?;
@@ -91,11 +65,13 @@ pub async fn prepare(
         masker: Arc::new(masker),
         host: (!host.is_empty()).then_some(host),
     };
-    Ok(Some(HttpApiListener {
-        address: listener.local_addr()?,
-        listener,
-        gateway: Arc::new(gateway),
-        acceptor: gatehouse_http::listener::TlsAcceptor::from(Arc::new(tls)),
-        limits: config.http.limits(),
-    }))
+    let listener = HttpApiListener::bind(
+        config.http.listen,
+        "http",
+        server_tls,
+        gateway,
+        config.http.limits(),
+    )
+    .await?;
+    Ok(Some(listener))
 }

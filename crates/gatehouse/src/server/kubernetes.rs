@@ -9,28 +9,11 @@ use anyhow::{Context, Result};
 use gatehouse_k8s_gateway::{KubeGateway, KubeLimits};
 use gatehouse_pipeline::Pipeline;
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::sync::Arc;
-use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 /// The bound listener and what serves it.
-pub struct KubernetesListener {
-    pub address: SocketAddr,
-    listener: TcpListener,
-    gateway: Arc<KubeGateway>,
-    acceptor: gatehouse_http::listener::TlsAcceptor,
-    limits: gatehouse_http::listener::HttpLimits,
-}
-
-impl KubernetesListener {
-    /// Serve until shutdown.
-    pub async fn serve(self) {
-        self.gateway
-            .serve(self.listener, self.acceptor, self.limits)
-            .await;
-    }
-}
+pub type KubernetesListener = crate::server::http_listener::HttpListener<KubeGateway>;
 
 /// The listener, bound, when some connection is a Kubernetes one; `None` otherwise.
 pub async fn prepare(
@@ -64,15 +47,6 @@ pub async fn prepare(
     if targets.is_empty() {
         return Ok(None);
     }
-    let listen = config.kubernetes.listen;
-    let listener = TcpListener::bind(listen).await.with_context(|| {
-        format!("cannot listen for Kubernetes clients on {listen} ([kubernetes] listen)")
-    })?;
-    let mut tls = (**server_tls).clone();
-    tls.alpn_protocols = gatehouse_http::listener::ALPN_PROTOCOLS
-        .iter()
-        .map(|protocol| protocol.to_vec())
-        .collect();
     let masker = setup
         .masker(&gatehouse_mask::MaskConfig::default())
         .context("the masking of Kubernetes answers")?;
@@ -94,11 +68,13 @@ pub async fn prepare(
         },
         shutdown,
     };
-    Ok(Some(KubernetesListener {
-        address: listener.local_addr()?,
-        listener,
-        gateway: Arc::new(gateway),
-        acceptor: gatehouse_http::listener::TlsAcceptor::from(Arc::new(tls)),
-        limits: config.kubernetes.limits(),
-    }))
+    let listener = KubernetesListener::bind(
+        config.kubernetes.listen,
+        "kubernetes",
+        server_tls,
+        gateway,
+        config.kubernetes.limits(),
+    )
+    .await?;
+    Ok(Some(listener))
 }

@@ -8,6 +8,7 @@ pub(crate) mod agent_authority;
 pub(crate) mod connections_reload;
 pub(crate) mod db_roles;
 pub(crate) mod http_api;
+pub(crate) mod http_listener;
 pub(crate) mod identity;
 pub(crate) mod kubernetes;
 pub(crate) mod login_passwords;

@@ -246,32 +246,33 @@ impl Api {
             .collect()
     }
 
-    /// The outcome of the last `action` whose request text contains `target`, once recorded
-    /// (when the answer's body has ended).
-    pub fn outcome_of(&self, action: &str, target: &str) -> serde_json::Value {
-        let started = Instant::now();
-        loop {
-            let events = self.gateway.audit_events();
-            let request = events
-                .iter()
-                .rfind(|e| {
-                    e["action"] == action
-                        && e["statement"].as_str().unwrap_or_default().contains(target)
-                })
-                .unwrap_or_else(|| panic!("no {action} of {target}: {events:#?}"))
-                .clone();
-            if let Some(outcome) = events
-                .iter()
-                .find(|e| e["kind"] == "outcome" && e["refers_to"] == request["seq"])
-            {
-                return outcome["outcome"].clone();
-            }
-            assert!(
-                started.elapsed() < Duration::from_secs(10),
-                "no outcome for {request:#?}"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
+    /// `gatehouse connect CONNECTION --http` as the holder of `token`, and the local address
+    /// it announced.
+    pub fn connect_http(&self, connection: &str, token: &str) -> (Child, String) {
+        use std::io::BufRead;
+        let mut connect = Command::new(crate::support::binary())
+            .args([
+                "connect",
+                connection,
+                "--http",
+                "--gateway",
+                &self.address(),
+            ])
+            .args(["--output", "json", "--ca-file"])
+            .arg(self.gateway.ca_file())
+            .env("GATEHOUSE_TOKEN", token)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        std::io::BufReader::new(connect.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let announced: serde_json::Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(announced["connection"], connection);
+        (connect, announced["listen"].as_str().unwrap().to_owned())
     }
 
     /// The audit events of `action`.

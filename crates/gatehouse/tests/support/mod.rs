@@ -326,6 +326,34 @@ user = "postgres"
             .collect()
     }
 
+    /// The outcome of the last `action` whose request text contains `target`, once recorded
+    /// (for HTTP-speaking protocols, when the answer's body has ended).
+    pub fn outcome_of(&self, action: &str, target: &str) -> serde_json::Value {
+        let started = Instant::now();
+        loop {
+            let events = self.audit_events();
+            let request = events
+                .iter()
+                .rfind(|e| {
+                    e["action"] == action
+                        && e["statement"].as_str().unwrap_or_default().contains(target)
+                })
+                .unwrap_or_else(|| panic!("no {action} of {target}: {events:#?}"))
+                .clone();
+            if let Some(outcome) = events
+                .iter()
+                .find(|e| e["kind"] == "outcome" && e["refers_to"] == request["seq"])
+            {
+                return outcome["outcome"].clone();
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "no outcome for {request:#?}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
     /// Create a key and return its token.
     pub fn key(&self, identity: &str, groups: &[&str]) -> String {
         self.key_with(identity, groups, &[])
