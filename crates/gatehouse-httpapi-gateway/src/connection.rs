@@ -198,7 +198,7 @@ impl HttpApiConnection {
             if let Some(exchange) = &exchange {
                 exchange(&end);
             }
-            audit(outcome(status, &end, started), end.bytes);
+            audit(outcome(status, &end, request_bytes, started), end.bytes);
         };
         match forwarded {
             Ok(Forwarded::Answer(answered)) => Ok(answered.into_response(Box::new(finish))),
@@ -350,9 +350,14 @@ fn outcome_recorder(
     }
 }
 
-/// The audit outcome: the status line (as `status` when 2xx/1xx/3xx, `error` otherwise), what
-/// the body carried and how long it all took.
-fn outcome(status: StatusCode, end: &BodyEnd, started: Instant) -> AuditOutcome {
+/// The audit outcome: the status line (as `status` when 2xx/1xx/3xx, `error` otherwise), the
+/// bytes each way, what the answer's masking replaced and how long it all took.
+fn outcome(
+    status: StatusCode,
+    end: &BodyEnd,
+    request_bytes: u64,
+    started: Instant,
+) -> AuditOutcome {
     let line = format!(
         "{} {}",
         status.as_u16(),
@@ -370,5 +375,7 @@ fn outcome(status: StatusCode, end: &BodyEnd, started: Instant) -> AuditOutcome 
         error,
         duration_us: u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
         masked: end.masked.clone(),
+        request_bytes: Some(request_bytes),
+        response_bytes: Some(end.bytes),
     }
 }

@@ -264,6 +264,8 @@ pub fn outcome(forwarded: &Result<Response<ProxyBody>, Refusal>, started: Instan
         error,
         duration_us,
         masked: Default::default(),
+        request_bytes: None,
+        response_bytes: None,
     }
 }
 

@@ -94,6 +94,12 @@ pub struct AuditOutcome {
     /// (`column:<rule>`): counts only, never values.
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub masked: std::collections::BTreeMap<String, u64>,
+    /// HTTP APIs: bytes of the request body forwarded, and of the answer's body sent to the
+    /// client.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_bytes: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response_bytes: Option<u64>,
 }
 
 /// One audit record. Holds no secrets and no response data.

@@ -89,6 +89,8 @@ fn event(session: &str, n: u64, kind: AuditEventKind) -> AuditEvent {
             error: None,
             duration_us: 400,
             masked: Default::default(),
+            request_bytes: None,
+            response_bytes: None,
         }),
         refers_to: None,
         detail: None,

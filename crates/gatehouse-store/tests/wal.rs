@@ -51,6 +51,8 @@ fn event(n: u64, kind: AuditEventKind) -> AuditEvent {
             error: None,
             duration_us: 300,
             masked: Default::default(),
+            request_bytes: None,
+            response_bytes: None,
         }),
         refers_to: None,
         detail: None,

@@ -409,6 +409,12 @@ fn a_100_mb_answer_streams_through_the_masking_with_bounded_memory() {
         outcome["masked"]["email"].as_u64().unwrap() > 100_000,
         "{outcome:#?}"
     );
+    assert_eq!(
+        outcome["response_bytes"].as_u64(),
+        Some(size),
+        "{outcome:#?}"
+    );
+    assert_eq!(outcome["request_bytes"], 0, "{outcome:#?}");
 }
 
 #[test]

@@ -381,6 +381,8 @@ async fn session(
                                 duration_us: u64::try_from(started.elapsed().as_micros())
                                     .unwrap_or(u64::MAX),
                                 masked: Default::default(),
+                                request_bytes: None,
+                                response_bytes: None,
                             },
                             columns: Vec::new(),
                             bytes: 0,

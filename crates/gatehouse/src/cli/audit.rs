@@ -165,7 +165,9 @@ pub async fn tail(
 /// One exported event: `seq`, `time` (RFC 3339), the event's fields, `mac`. The export's
 /// columns are stable whatever format an event is stored in: every column is present (`null`
 /// when empty), and format v2's protocol-neutral names are exported under the columns they
-/// always had (`request` as `statement`, the outcome's `status` as `command_tag`).
+/// always had (`request` as `statement`, the outcome's `status` as `command_tag`); an
+/// outcome's `masked` counts and (HTTP APIs) `request_bytes`/`response_bytes` appear when
+/// recorded.
 fn export_line(event: &StoredEvent) -> Result<String> {
     let e = &event.event;
     let mut value = serde_json::json!({
@@ -193,10 +195,18 @@ fn export_line(event: &StoredEvent) -> Result<String> {
                 "error": outcome.error,
                 "duration_us": outcome.duration_us,
             });
-            if !outcome.masked.is_empty()
-                && let Some(object) = exported.as_object_mut()
-            {
-                object.insert("masked".into(), serde_json::json!(outcome.masked));
+            if let Some(object) = exported.as_object_mut() {
+                if !outcome.masked.is_empty() {
+                    object.insert("masked".into(), serde_json::json!(outcome.masked));
+                }
+                for (name, bytes) in [
+                    ("request_bytes", outcome.request_bytes),
+                    ("response_bytes", outcome.response_bytes),
+                ] {
+                    if let Some(bytes) = bytes {
+                        object.insert(name.into(), bytes.into());
+                    }
+                }
             }
             exported
         }),
