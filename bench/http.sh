@@ -51,11 +51,14 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 target_port=$(free_port)
 proxy_port=$(free_port)
 mkdir -p "$work/www/api" "$work/nginx-temp"
+# nginx's workers run as an unprivileged user: they must reach the document.
+chmod o+x "$work"
 python3 - "$work/www/api/items.json" <<'PY'
 import json, sys
 items = [{"id": i, "name": f"item {i}", "owner": f"user{i}@example.com", "note": "x" * 100} for i in range(10)]
 open(sys.argv[1], "w").write(json.dumps({"items": items}))
 PY
+chmod -R a+rX "$work/www"
 openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=127.0.0.1 \
   -keyout "$work/proxy.key" -out "$work/proxy.crt" 2> /dev/null
 cat > "$work/nginx.conf" <<NGINX
