@@ -310,6 +310,25 @@ fn json_path_rules_mask_what_detectors_cannot_know_and_unmaskable_answers_are_re
             .contains("passthrough_content_types"),
         "{binary:?}"
     );
+    // The session recording (curl's first connection) replays the exchange, with what was
+    // masked, and keeps the request's headers without the gatehouse token.
+    let listed = api.gateway.cli(&["sessions", "list", "--output", "json"]);
+    let sessions: serde_json::Value = serde_json::from_slice(&listed.stdout).unwrap();
+    let id = sessions
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["connection"] == "echo")
+        .unwrap()["session"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let replay = api.gateway.cli(&["sessions", "replay", &id]);
+    let timeline = String::from_utf8_lossy(&replay.stdout);
+    assert!(timeline.contains("→ 200 GET /people"), "{timeline}");
+    assert!(timeline.contains("masked "), "{timeline}");
+    assert!(timeline.contains("http request"), "{timeline}");
+    assert!(!timeline.contains(&bot), "{timeline}");
 }
 
 #[test]
@@ -766,4 +785,63 @@ fn the_quickstart_policy_gives_each_group_its_http_share() {
     assert_eq!(held.status, 403, "{held:?}");
     assert!(held.json()["approval_id"].is_string(), "{held:?}");
     assert_eq!(status(&admin, "DELETE"), 200);
+}
+
+#[test]
+fn revoking_the_identity_ends_its_open_event_stream() {
+    let api = Api::start(&http_policy(), "");
+    let bot = bot(&api);
+    // The stream stays open after its first event (the target waits for a release that never
+    // comes); the identity is revoked while the client reads it.
+    let script = r#"
+import os, subprocess, httpx
+headers = {"Authorization": "Bearer " + os.environ["TOKEN"]}
+try:
+    with httpx.Client(verify=os.environ["CA"], headers=headers, timeout=60) as client:
+        with client.stream("GET", os.environ["ECHO_BASE"] + "/events") as answer:
+            for line in answer.iter_lines():
+                if line:
+                    print(line, flush=True)
+                if line == "data: first event":
+                    revoked = subprocess.run(os.environ["REVOKE"].split("\x1f"), capture_output=True)
+                    print("revoked", revoked.returncode, flush=True)
+    print("ended cleanly")
+except httpx.HTTPError as error:
+    print("cut:", type(error).__name__)
+"#;
+    let revoke = [
+        support::binary().to_owned(),
+        "--config".to_owned(),
+        api.gateway.config_path().display().to_string(),
+        "--data-dir".to_owned(),
+        api.gateway.data_dir().display().to_string(),
+        "identities".to_owned(),
+        "revoke".to_owned(),
+        "queue-bot".to_owned(),
+    ]
+    .join("\x1f");
+    let output = std::process::Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .env("ECHO_BASE", api.base("echo"))
+        .env("CA", api.gateway.ca_file())
+        .env("TOKEN", &bot)
+        .env("REVOKE", revoke)
+        .output()
+        .unwrap();
+    let printed = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "{printed}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        printed.starts_with("data: first event\nrevoked 0\n"),
+        "{printed}"
+    );
+    assert!(printed.contains("cut: "), "the stream was cut: {printed}");
+    assert!(!printed.contains("never reached"), "{printed}");
+    // And the token is refused from then on.
+    let after = api.curl(Some(&bot), "echo", "/echo", &[]);
+    assert_eq!(after.status, 401, "{after:?}");
 }
