@@ -99,23 +99,8 @@ impl HttpApiConnection {
         let on_upgrade = websocket.then(|| hyper::upgrade::on(&mut request));
         let (parts, body) = request.into_parts();
         let body = self.body(body).await?;
-        let header_pairs: Vec<(&str, &str)> = parts
-            .headers
-            .iter()
-            .map(|(name, value)| (name.as_str(), value.to_str().unwrap_or_default()))
-            .collect();
         let limits = &self.gateway.limits;
-        let attributes = gatehouse_httpapi::attribute(&HttpInput {
-            method: parts.method.as_str(),
-            target: &routed_target,
-            headers: &header_pairs,
-            selected_headers: &target.policy_headers,
-            body: &body,
-            json_body_limit: limits.json_body_limit,
-            websocket,
-        })
-        .map_err(|error| problem::bad_request(&error.to_string()))?;
-        drop(header_pairs);
+        let attributes = read_request(&parts, &routed_target, &body, &target, limits, websocket)?;
         let request_target = attributes.request_target();
         let api_request = HttpApiRequest::new(attributes);
         let action = api_request.action();
@@ -269,6 +254,33 @@ impl HttpApiConnection {
                 )),
             })
     }
+}
+
+/// The request as its target will read it (`gatehouse-httpapi`), or a 400 saying why it is
+/// refused.
+fn read_request(
+    parts: &hyper::http::request::Parts,
+    target: &str,
+    body: &[u8],
+    connection: &HttpTarget,
+    limits: &crate::gateway::HttpApiLimits,
+    websocket: bool,
+) -> Result<gatehouse_httpapi::HttpRequestAttributes, Refusal> {
+    let headers: Vec<(&str, &str)> = parts
+        .headers
+        .iter()
+        .map(|(name, value)| (name.as_str(), value.to_str().unwrap_or_default()))
+        .collect();
+    gatehouse_httpapi::attribute(&HttpInput {
+        method: parts.method.as_str(),
+        target,
+        headers: &headers,
+        selected_headers: &connection.policy_headers,
+        body,
+        json_body_limit: limits.json_body_limit,
+        websocket,
+    })
+    .map_err(|error| problem::bad_request(&error.to_string()))
 }
 
 /// The gatehouse token a request presents.

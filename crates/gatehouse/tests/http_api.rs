@@ -845,3 +845,40 @@ except httpx.HTTPError as error:
     let after = api.curl(Some(&bot), "echo", "/echo", &[]);
     assert_eq!(after.status, 401, "{after:?}");
 }
+
+#[test]
+fn with_the_gateways_config_gatehouse_connect_knows_an_http_connection_and_where_it_listens() {
+    use std::io::BufRead;
+    let api = Api::start(&http_policy(), "");
+    let ana = api.gateway.key("ana", &["admins"]);
+    let mut connect = std::process::Command::new(support::binary())
+        .arg("--config")
+        .arg(api.gateway.config_path())
+        .arg("--data-dir")
+        .arg(api.gateway.data_dir())
+        .args(["connect", "echo", "--output", "json"])
+        .env("GATEHOUSE_TOKEN", &ana)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(connect.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let announced: serde_json::Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(announced["gateway"], api.address().as_str(), "{announced}");
+    let output = std::process::Command::new("curl")
+        .args(["-sS", "--max-time", "20"])
+        .arg(format!(
+            "http://{}/echo",
+            announced["listen"].as_str().unwrap()
+        ))
+        .output()
+        .unwrap();
+    let _ = connect.kill();
+    let _ = connect.wait();
+    assert!(output.status.success(), "{output:?}");
+    assert_eq!(api.echo_requests().len(), 1);
+}

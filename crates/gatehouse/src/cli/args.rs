@@ -321,7 +321,8 @@ pub struct ConnectArgs {
     /// Connection to serve (what psql calls the database).
     pub connection: String,
     /// Serve an HTTP API connection (`kind = "http"`): a plain HTTP endpoint that sends each
-    /// request to the gateway's HTTP API listener with your token added.
+    /// request to the gateway's HTTP API listener with your token added. Implied when
+    /// --config names the connection as `kind = "http"`.
     #[arg(long)]
     pub http: bool,
     /// Gateway address: its PostgreSQL listener (default 127.0.0.1:15432), or with --http its

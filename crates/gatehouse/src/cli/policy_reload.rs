@@ -5,7 +5,6 @@
 use crate::cli::args::{OutputFormat, PolicyReloadArgs};
 use crate::config::setup::Setup;
 use crate::http_client::HttpClient;
-use crate::server::serve::LISTENERS_FILE;
 use anyhow::{Context, Result, anyhow};
 use hyper::Method;
 use std::path::Path;
@@ -109,11 +108,7 @@ pub async fn run(
 /// says, else the configured `[admin] listen`.
 fn admin_api_of_local_gateway(config: Option<&Path>, data_dir: Option<&Path>) -> Result<String> {
     let setup = Setup::load(config, data_dir)?;
-    let listeners = setup.data_dir.join(LISTENERS_FILE);
-    let running = std::fs::read_to_string(&listeners)
-        .ok()
-        .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok())
-        .and_then(|value| value.get("admin")?.as_str().map(str::to_owned));
+    let running = crate::server::serve::running_listener(&setup.data_dir, "admin");
     let address = running.unwrap_or_else(|| setup.config.admin.listen.to_string());
     Ok(format!("http://{address}"))
 }

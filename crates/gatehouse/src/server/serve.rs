@@ -603,6 +603,15 @@ fn audit_sink(_: &gatehouse_store::AuditLog) -> Arc<dyn gatehouse_pipeline::Audi
 /// when the config asks for port 0, and for scripts that wait for the gateway to be ready).
 pub const LISTENERS_FILE: &str = "listeners.json";
 
+/// Where the gateway running with `data_dir` says its listener `name` (`admin`, `http`, ...)
+/// is, if it is running and has that listener.
+pub fn running_listener(data_dir: &Path, name: &str) -> Option<String> {
+    std::fs::read_to_string(data_dir.join(LISTENERS_FILE))
+        .ok()
+        .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok())
+        .and_then(|value| value.get(name)?.as_str().map(str::to_owned))
+}
+
 fn write_listeners_file(data_dir: &Path, addresses: &Listeners) -> Result<()> {
     let path = data_dir.join(LISTENERS_FILE);
     let body = serde_json::json!({

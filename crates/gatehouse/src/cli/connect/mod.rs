@@ -53,20 +53,37 @@ pub async fn run(
             args.listen
         );
     }
-    let ca_file = match &args.ca_file {
-        Some(file) => file.clone(),
-        None => generated_cert_path(&Setup::load(config, data_dir)?.data_dir),
+    // With the gateway's own config at hand (--config), the connection's kind and the HTTP
+    // listener's address (where the running gateway says it is) come from it: an HTTP
+    // connection needs no --http.
+    let setup = match config {
+        Some(_) => Some(Setup::load(config, data_dir)?),
+        None => None,
     };
-    let default_gateway = if args.http {
-        crate::config::http::QUICKSTART_HTTP_LISTEN
-    } else {
-        crate::config::QUICKSTART_PG_LISTEN
+    let configured_http = setup.as_ref().and_then(|setup| {
+        setup
+            .config
+            .connections
+            .iter()
+            .any(|c| c.name == args.connection && c.kind == crate::config::http::HTTP)
+            .then(|| {
+                crate::server::serve::running_listener(&setup.data_dir, "http")
+                    .unwrap_or_else(|| setup.config.http.listen.to_string())
+            })
+    });
+    let http = args.http || configured_http.is_some();
+    let ca_file = match (&args.ca_file, &setup) {
+        (Some(file), _) => file.clone(),
+        (None, Some(setup)) => generated_cert_path(&setup.data_dir),
+        (None, None) => generated_cert_path(&Setup::load(config, data_dir)?.data_dir),
     };
-    let gateway_address = args
-        .gateway
-        .clone()
-        .unwrap_or_else(|| default_gateway.to_owned());
-    if args.http {
+    let default_gateway = match (http, configured_http) {
+        (true, Some(listen)) => listen,
+        (true, None) => crate::config::http::QUICKSTART_HTTP_LISTEN.to_owned(),
+        (false, _) => crate::config::QUICKSTART_PG_LISTEN.to_owned(),
+    };
+    let gateway_address = args.gateway.clone().unwrap_or(default_gateway);
+    if http {
         return serve_http(&args, &gateway_address, &ca_file).await;
     }
     let gateway = Gateway::new(
@@ -85,7 +102,7 @@ pub async fn run(
         .await
         .with_context(|| format!("cannot listen on {bind}"))?;
     let listen = listener.local_addr()?;
-    announce(&args, &gateway_address, listen);
+    announce(&args, false, &gateway_address, listen);
 
     let context = Arc::new(gateway);
     let sessions = Arc::new(Semaphore::new(MAX_CLIENTS));
@@ -144,14 +161,14 @@ async fn serve_http(args: &ConnectArgs, gateway: &str, ca_file: &Path) -> Result
         .await
         .with_context(|| format!("cannot listen on {bind}"))?;
     let listen = listener.local_addr()?;
-    announce(args, gateway, listen);
+    announce(args, true, gateway, listen);
     Arc::new(forwarder).serve(listener, stop_signal()).await;
     tracing::info!("stopped");
     Ok(ExitCode::SUCCESS)
 }
 
 /// Where we listen: for people on standard error, for programs as one JSON line on stdout.
-fn announce(args: &ConnectArgs, gateway: &str, listen: SocketAddr) {
+fn announce(args: &ConnectArgs, http: bool, gateway: &str, listen: SocketAddr) {
     let user = std::env::var("USER")
         .ok()
         .filter(|u| {
@@ -160,7 +177,7 @@ fn announce(args: &ConnectArgs, gateway: &str, listen: SocketAddr) {
                     .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
         })
         .unwrap_or_else(|| gatehouse_pg::TOKEN_ONLY_USER.to_owned());
-    if args.http {
+    if http {
         eprintln!(
             "gatehouse connect: serving HTTP connection `{}` through the gateway at {gateway} on http://{listen}\n\
              send requests with no Authorization header (Ctrl-C stops):\n  curl http://{listen}/",
