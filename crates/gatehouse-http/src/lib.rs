@@ -10,6 +10,8 @@
 //! - [`body`]: one body type for answers, whether built here or streamed from the upstream,
 //!   and bounded reads of request bodies that must be decided on.
 //! - [`route`]: the `/c/CONNECTION/...` path prefix a client names its connection with.
+//! - [`transformed`]: an answer's body through streaming transforms (masking, scrubbing),
+//!   reporting how it ended.
 //! - [`upgrade`]: HTTP/1.1 upgrades (WebSocket, SPDY) joined end to end once both sides
 //!   switched, watched by a tap (for recordings, and decisions inside the stream that may
 //!   hold, drop or answer what crosses), ended by a cut.
@@ -25,6 +27,7 @@ mod error;
 pub mod framing;
 pub mod listener;
 pub mod route;
+pub mod transformed;
 pub mod upgrade;
 pub mod upstream;
 pub mod websocket;

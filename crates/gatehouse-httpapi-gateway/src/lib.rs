@@ -37,7 +37,6 @@ mod record;
 mod redirect;
 mod route;
 mod scrub;
-mod transformed;
 mod websocket_tap;
 
 pub use agent_end::{HttpTargets, http_targets};

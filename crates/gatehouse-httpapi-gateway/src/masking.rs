@@ -8,8 +8,8 @@
 
 use crate::gateway::HttpTarget;
 use crate::problem::{self, Refusal};
-use crate::transformed::ChunkTransform;
 use gatehouse_http::body::BoxError;
+use gatehouse_http::transformed::ChunkTransform;
 use gatehouse_mask::{
     ColumnMask, JsonMode, JsonStreamMasker, JsonStreamOptions, MaskCounts, MaskedBytes, Masker,
 };

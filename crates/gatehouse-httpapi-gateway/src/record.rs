@@ -3,7 +3,7 @@
 //! `request` event, the request's headers without credentials or cookies and the first bytes
 //! of its body, so that `gatehouse sessions replay` shows what was sent.
 
-use crate::transformed::BodyEnd;
+use gatehouse_http::transformed::BodyEnd;
 use gatehouse_recording::{EventKind, HttpExchange, ProtocolEvent};
 use hyper::{HeaderMap, StatusCode, header};
 use std::time::Instant;

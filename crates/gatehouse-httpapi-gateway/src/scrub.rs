@@ -5,8 +5,8 @@
 //! cannot be told apart from ordinary text and are not looked for (a connection's password
 //! should not be that short).
 
-use crate::transformed::ChunkTransform;
 use gatehouse_http::body::BoxError;
+use gatehouse_http::transformed::ChunkTransform;
 
 /// What an echoed credential becomes.
 pub const SCRUBBED_HEADER: &str = "[gatehouse:credential]";

@@ -11,20 +11,18 @@
 //! cannot read ends the stream rather than pass unmasked bytes.
 
 use crate::answer::{self, Refusal};
-use bytes::Bytes;
 use gatehouse_http::body::{BoxError, ProxyBody};
+use gatehouse_http::transformed::{ChunkTransform, TransformedBody};
 use gatehouse_k8s::{RequestAttributes, StatusReason};
 use gatehouse_mask::{
     JsonMaskRules, JsonMode, JsonReplacement, JsonStreamMasker, JsonStreamOptions, MaskError,
     Masker,
 };
-use hyper::body::{Body, Frame, Incoming};
+use hyper::body::Incoming;
 use hyper::header::{self, HeaderValue};
 use hyper::{HeaderMap, Response};
 use std::collections::BTreeMap;
-use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::task::{Context, Poll};
 
 /// What a masked value reads as once decoded.
 const PLACEHOLDER: &str = "gatehouse:masked";
@@ -162,12 +160,11 @@ pub fn masked_answer(
     parts.headers.remove(header::CONTENT_LENGTH);
     let tally = MaskTally::default();
     parts.extensions.insert(tally.clone());
-    let masked = MaskedBody {
-        inner: body,
+    let masking = TalliedMasking {
         masker: JsonStreamMasker::new(masking.masker.clone(), rules, options),
-        finished: false,
         tally,
     };
+    let masked = TransformedBody::new(body, vec![Box::new(masking)], Box::new(|_| {}));
     Ok(Response::from_parts(parts, ProxyBody::new(masked)))
 }
 
@@ -199,54 +196,25 @@ impl MaskTally {
     }
 }
 
-/// An answer's body, masked chunk by chunk. A masking error ends the body with that error: the
-/// client sees a cut stream, never the rest unmasked.
-struct MaskedBody {
-    inner: Incoming,
+/// The streaming JSON masker, keeping the answer's [`MaskTally`] up to date chunk by chunk. A
+/// masking error ends the body with that error (`TransformedBody`): the client sees a cut
+/// stream, never the rest unmasked.
+struct TalliedMasking {
     masker: JsonStreamMasker,
-    finished: bool,
     tally: MaskTally,
 }
 
-impl Body for MaskedBody {
-    type Data = Bytes;
-    type Error = BoxError;
+impl ChunkTransform for TalliedMasking {
+    fn push(&mut self, chunk: &[u8]) -> Result<Vec<u8>, BoxError> {
+        let pushed = self.masker.push(chunk);
+        self.tally.update(self.masker.counts());
+        Ok(pushed?)
+    }
 
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
-        if self.finished {
-            return Poll::Ready(None);
-        }
-        loop {
-            match Pin::new(&mut self.inner).poll_frame(cx) {
-                Poll::Pending => return Poll::Pending,
-                Poll::Ready(Some(Err(error))) => return Poll::Ready(Some(Err(Box::new(error)))),
-                Poll::Ready(Some(Ok(frame))) => {
-                    let Ok(data) = frame.into_data() else {
-                        continue;
-                    };
-                    let pushed = self.masker.push(&data);
-                    self.tally.update(self.masker.counts());
-                    match pushed {
-                        Ok(out) if out.is_empty() => continue,
-                        Ok(out) => return Poll::Ready(Some(Ok(Frame::data(Bytes::from(out))))),
-                        Err(error) => return Poll::Ready(Some(Err(Box::new(error)))),
-                    }
-                }
-                Poll::Ready(None) => {
-                    self.finished = true;
-                    let finished = self.masker.finish();
-                    self.tally.update(self.masker.counts());
-                    return match finished {
-                        Ok(out) if out.is_empty() => Poll::Ready(None),
-                        Ok(out) => Poll::Ready(Some(Ok(Frame::data(Bytes::from(out))))),
-                        Err(error) => Poll::Ready(Some(Err(Box::new(error)))),
-                    };
-                }
-            }
-        }
+    fn finish(&mut self) -> Result<Vec<u8>, BoxError> {
+        let finished = self.masker.finish();
+        self.tally.update(self.masker.counts());
+        Ok(finished?)
     }
 }
 

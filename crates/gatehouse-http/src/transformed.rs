@@ -1,11 +1,11 @@
-//! An answer's body passed through chunk transforms as it streams — the credential scrubber
-//! always, the masking for identities that may not see data unmasked — and told to whoever
-//! records the request's outcome when it ends (or the client goes away): bytes sent, values
-//! masked, and whether it was cut. A transform's error ends the body with that error: the
-//! client sees a cut answer, never the rest untransformed.
+//! An answer's body passed through chunk transforms as it streams — an adapter's masking, the
+//! HTTP API adapter's credential scrubber — and told to whoever records the request's outcome
+//! when it ends (or the client goes away): bytes sent, values masked, and whether it was cut.
+//! A transform's error ends the body with that error: the client sees a cut answer, never the
+//! rest untransformed.
 
+use crate::body::BoxError;
 use bytes::Bytes;
-use gatehouse_http::body::BoxError;
 use hyper::body::{Body, Frame};
 use std::collections::BTreeMap;
 use std::pin::Pin;
