@@ -882,3 +882,49 @@ fn with_the_gateways_config_gatehouse_connect_knows_an_http_connection_and_where
     assert!(output.status.success(), "{output:?}");
     assert_eq!(api.echo_requests().len(), 1);
 }
+
+#[test]
+fn an_approval_runs_only_the_exact_request_it_was_given_for_body_included() {
+    let policy = r#"
+@id("operators-connect")
+permit (principal in Gatehouse::Group::"operators", action == Gatehouse::Action::"connect", resource);
+@id("operators-post-after-approval")
+@approval("admins")
+permit (principal in Gatehouse::Group::"operators", action == Gatehouse::Action::"http:post", resource);
+"#;
+    let api = Api::start(policy, "");
+    let ops = api.gateway.key("olga", &["operators"]);
+    let admin = api.gateway.key("ana", &["admins"]);
+    let post = |body: &str| {
+        api.curl(
+            Some(&ops),
+            "echo",
+            "/echo",
+            &[
+                "-X",
+                "POST",
+                "-H",
+                "Content-Type: application/json",
+                "--data-binary",
+                body,
+            ],
+        )
+    };
+    let held = post(r#"{"restart":"web"}"#);
+    assert_eq!(held.status, 403, "{held:?}");
+    let id = held.json()["approval_id"].as_str().unwrap().to_owned();
+    let approved = api.gateway.cli_as(&admin, &["approvals", "approve", &id]);
+    assert!(approved.status.success(), "{approved:?}");
+
+    // Another body is another request: held anew, and the approval stays unspent.
+    let other = post(r#"{"restart":"db"}"#);
+    assert_eq!(other.status, 403, "{other:?}");
+    assert_ne!(other.json()["approval_id"], id.as_str());
+    assert!(api.echo_requests().is_empty());
+    // The approved one runs once.
+    let ran = post(r#"{"restart":"web"}"#);
+    assert_eq!(ran.status, 200, "{ran:?}");
+    let forwarded = api.echo_requests();
+    assert_eq!(forwarded.len(), 1, "{forwarded:#?}");
+    assert_eq!(forwarded[0]["body"], r#"{"restart":"web"}"#);
+}
