@@ -21,7 +21,7 @@
 mod support;
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 use support::cluster::Cluster;
 use support::{Gateway, Options};
@@ -117,20 +117,11 @@ impl AgentDir {
     }
 
     fn start(&self, enrolment_token: Option<&str>) -> Agent {
-        let log = std::fs::File::create(self.log()).unwrap();
-        let mut command = Command::new(support::binary());
-        command
-            .arg("agent")
-            .arg("--config")
-            .arg(self.dir.path().join("agent.toml"))
-            .env("RUST_LOG", "info")
-            .env_remove("GATEHOUSE_ENROLMENT_TOKEN")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log);
-        if let Some(token) = enrolment_token {
-            command.env("GATEHOUSE_ENROLMENT_TOKEN", token);
-        }
+        let mut command = support::agent_process::agent_command(
+            &self.dir.path().join("agent.toml"),
+            &self.log(),
+            enrolment_token,
+        );
         Agent {
             child: Some(command.spawn().unwrap()),
         }

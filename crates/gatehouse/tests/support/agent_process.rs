@@ -3,7 +3,7 @@
 //! targets' addresses and credentials (the gateway's holds none of them).
 
 use super::Gateway;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -46,20 +46,11 @@ impl AgentProcess {
 
     /// Start the process (again: once enrolled it needs no token).
     pub fn run(&mut self, enrolment_token: Option<&str>) {
-        let log = std::fs::File::create(self.log()).unwrap();
-        let mut command = Command::new(super::binary());
-        command
-            .arg("agent")
-            .arg("--config")
-            .arg(self.dir.path().join("agent.toml"))
-            .env("RUST_LOG", "info")
-            .env_remove("GATEHOUSE_ENROLMENT_TOKEN")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log);
-        if let Some(token) = enrolment_token {
-            command.env("GATEHOUSE_ENROLMENT_TOKEN", token);
-        }
+        let mut command = agent_command(
+            &self.dir.path().join("agent.toml"),
+            &self.log(),
+            enrolment_token,
+        );
         self.child = Some(command.spawn().unwrap());
     }
 
@@ -122,4 +113,24 @@ impl Drop for AgentProcess {
             let _ = child.wait();
         }
     }
+}
+
+/// `gatehouse agent --config CONFIG`, its log to `log`, enrolling with `enrolment_token` if
+/// given (never one from the test's own environment).
+pub fn agent_command(config: &Path, log: &Path, enrolment_token: Option<&str>) -> Command {
+    let log = std::fs::File::create(log).unwrap();
+    let mut command = Command::new(super::binary());
+    command
+        .arg("agent")
+        .arg("--config")
+        .arg(config)
+        .env("RUST_LOG", "info")
+        .env_remove("GATEHOUSE_ENROLMENT_TOKEN")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(log);
+    if let Some(token) = enrolment_token {
+        command.env("GATEHOUSE_ENROLMENT_TOKEN", token);
+    }
+    command
 }
