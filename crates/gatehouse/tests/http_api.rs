@@ -848,26 +848,21 @@ except httpx.HTTPError as error:
 
 #[test]
 fn with_the_gateways_config_gatehouse_connect_knows_an_http_connection_and_where_it_listens() {
-    use std::io::BufRead;
     let api = Api::start(&http_policy(), "");
     let ana = api.gateway.key("ana", &["admins"]);
-    let mut connect = std::process::Command::new(support::binary())
-        .arg("--config")
-        .arg(api.gateway.config_path())
-        .arg("--data-dir")
-        .arg(api.gateway.data_dir())
-        .args(["connect", "echo", "--output", "json"])
-        .env("GATEHOUSE_TOKEN", &ana)
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    std::io::BufReader::new(connect.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let announced: serde_json::Value = serde_json::from_str(&line).unwrap();
+    let config = api.gateway.config_path();
+    let data = api.gateway.data_dir();
+    let (mut connect, announced) = api.connect(
+        &[
+            "--config",
+            config.to_str().unwrap(),
+            "--data-dir",
+            data.to_str().unwrap(),
+            "connect",
+            "echo",
+        ],
+        &ana,
+    );
     assert_eq!(announced["gateway"], api.address().as_str(), "{announced}");
     let output = std::process::Command::new("curl")
         .args(["-sS", "--max-time", "20"])

@@ -5,36 +5,23 @@
 
 use crate::config::http::HTTP;
 use crate::config::setup::Setup;
+use crate::server::http_listener::ListenerParts;
 use anyhow::{Context, Result};
 use gatehouse_httpapi_gateway::{HttpApiGateway, HttpApiLimits};
-use gatehouse_pipeline::Pipeline;
 use std::collections::HashMap;
 use std::sync::Arc;
-use tokio::sync::watch;
 
 /// The bound listener and what serves it.
 pub type HttpApiListener = crate::server::http_listener::HttpListener<HttpApiGateway>;
 
 /// The listener, bound, when some connection is an HTTP one; `None` otherwise.
-pub async fn prepare(
-    setup: &Setup,
-    pipeline: Pipeline,
-    store: &gatehouse_store::Store,
-    live: Arc<gatehouse_session::LiveSessions>,
-    server_tls: &Arc<rustls::ServerConfig>,
-    shutdown: watch::Receiver<bool>,
-    agents: Option<Arc<gatehouse_tunnel::AgentHub>>,
-) -> Result<Option<HttpApiListener>> {
+pub async fn prepare(setup: &Setup, parts: &ListenerParts<'_>) -> Result<Option<HttpApiListener>> {
     let config = &setup.config;
     let mut targets = HashMap::new();
     for connection in config.connections.iter().filter(|c| c.kind == HTTP) {
-        let target = match (&agents, connection.agents.is_empty()) {
-            (_, true) => connection.http_target(&config.base_dir, config.http.connect_timeout)?,
-            (Some(hub), false) => connection.http_target_through_agents(hub.clone())?,
-            (None, false) => anyhow::bail!(
-                "connection `{}` names agents but the agent listener is not running",
-                connection.name
-            ),
+        let target = match parts.agents_serving(connection)? {
+            None => connection.http_target(&config.base_dir, config.http.connect_timeout)?,
+            Some(hub) => connection.http_target_through_agents(hub)?,
         };
         targets.insert(connection.name.clone(), Arc::new(target));
     }
@@ -46,12 +33,7 @@ pub async fn prepare(
         .context("the masking of HTTP API answers")?;
     let host = config.http.host.trim().to_ascii_lowercase();
     let gateway = HttpApiGateway {
-        services: gatehouse_session::SessionServices {
-            pipeline,
-            authenticator: Arc::new(store.clone()),
-            live,
-            shutdown,
-        },
+        services: parts.session_services(),
         targets,
         limits: HttpApiLimits {
             max_body_bytes: config.http.max_body_bytes,
@@ -68,7 +50,7 @@ pub async fn prepare(
     let listener = HttpApiListener::bind(
         config.http.listen,
         "http",
-        server_tls,
+        parts.server_tls,
         gateway,
         config.http.limits(),
     )

@@ -2,11 +2,50 @@
 //! address, TLS with the gateway's certificate offering HTTP/2 and HTTP/1.1 (ALPN), and served
 //! by their adapter's gateway until shutdown.
 
-use anyhow::{Context, Result};
+use crate::config::ConnectionConfig;
+use anyhow::{Context, Result, bail};
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::net::TcpListener;
+
+/// What every HTTP-speaking listener is built from, beside the configuration.
+pub struct ListenerParts<'a> {
+    pub pipeline: &'a gatehouse_pipeline::Pipeline,
+    pub store: &'a gatehouse_store::Store,
+    pub live: &'a Arc<gatehouse_session::LiveSessions>,
+    pub server_tls: &'a Arc<rustls::ServerConfig>,
+    pub shutdown: &'a tokio::sync::watch::Receiver<bool>,
+    pub agents: Option<&'a Arc<gatehouse_tunnel::AgentHub>>,
+}
+
+impl ListenerParts<'_> {
+    /// The agent hub that serves `connection`, when it names agents (`None`: the gateway
+    /// reaches its target itself).
+    pub fn agents_serving(
+        &self,
+        connection: &ConnectionConfig,
+    ) -> Result<Option<Arc<gatehouse_tunnel::AgentHub>>> {
+        match (self.agents, connection.agents.is_empty()) {
+            (_, true) => Ok(None),
+            (Some(hub), false) => Ok(Some(hub.clone())),
+            (None, false) => bail!(
+                "connection `{}` names agents but the agent listener is not running",
+                connection.name
+            ),
+        }
+    }
+
+    /// The session services of the listener's gateway.
+    pub fn session_services(&self) -> gatehouse_session::SessionServices {
+        gatehouse_session::SessionServices {
+            pipeline: self.pipeline.clone(),
+            authenticator: Arc::new(self.store.clone()),
+            live: self.live.clone(),
+            shutdown: self.shutdown.clone(),
+        }
+    }
+}
 
 /// An adapter's gateway as a listener serves it.
 pub trait ServesHttp: Send + Sync + 'static {

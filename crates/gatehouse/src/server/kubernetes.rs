@@ -5,12 +5,11 @@
 
 use crate::config::kubernetes::KUBERNETES;
 use crate::config::setup::Setup;
+use crate::server::http_listener::ListenerParts;
 use anyhow::{Context, Result};
 use gatehouse_k8s_gateway::{KubeGateway, KubeLimits};
-use gatehouse_pipeline::Pipeline;
 use std::collections::HashMap;
 use std::sync::Arc;
-use tokio::sync::watch;
 
 /// The bound listener and what serves it.
 pub type KubernetesListener = crate::server::http_listener::HttpListener<KubeGateway>;
@@ -18,28 +17,17 @@ pub type KubernetesListener = crate::server::http_listener::HttpListener<KubeGat
 /// The listener, bound, when some connection is a Kubernetes one; `None` otherwise.
 pub async fn prepare(
     setup: &Setup,
-    pipeline: Pipeline,
-    store: &gatehouse_store::Store,
-    live: Arc<gatehouse_session::LiveSessions>,
-    server_tls: &Arc<rustls::ServerConfig>,
-    shutdown: watch::Receiver<bool>,
-    agents: Option<Arc<gatehouse_tunnel::AgentHub>>,
+    parts: &ListenerParts<'_>,
 ) -> Result<Option<KubernetesListener>> {
     let config = &setup.config;
     let mut targets = HashMap::new();
     for connection in config.connections.iter().filter(|c| c.kind == KUBERNETES) {
-        let target = match (&agents, connection.agents.is_empty()) {
-            (_, true) => {
-                connection.kube_target(&config.base_dir, config.kubernetes.connect_timeout)?
-            }
-            (Some(hub), false) => gatehouse_k8s_gateway::KubeTarget::through_agents(
+        let target = match parts.agents_serving(connection)? {
+            None => connection.kube_target(&config.base_dir, config.kubernetes.connect_timeout)?,
+            Some(hub) => gatehouse_k8s_gateway::KubeTarget::through_agents(
                 Arc::new(connection.info()),
-                hub.clone(),
+                hub,
                 connection.impersonation(),
-            ),
-            (None, false) => anyhow::bail!(
-                "connection `{}` names agents but the agent listener is not running",
-                connection.name
             ),
         };
         targets.insert(connection.name.clone(), Arc::new(target));
@@ -52,12 +40,13 @@ pub async fn prepare(
         .context("the masking of Kubernetes answers")?;
     let masking = gatehouse_k8s_gateway::KubeMasking::new(Arc::new(masker))
         .map_err(|error| anyhow::anyhow!("the masking of Kubernetes answers: {error}"))?;
+    let services = parts.session_services();
     let gateway = KubeGateway {
         masking,
-        pipeline,
-        authenticator: Arc::new(store.clone()),
+        pipeline: services.pipeline,
+        authenticator: services.authenticator,
         targets,
-        live,
+        live: services.live,
         limits: KubeLimits {
             max_body_bytes: config.kubernetes.max_body_bytes,
             approval_wait: config
@@ -66,12 +55,12 @@ pub async fn prepare(
                 .then_some(config.approvals.wait),
             ..KubeLimits::default()
         },
-        shutdown,
+        shutdown: services.shutdown,
     };
     let listener = KubernetesListener::bind(
         config.kubernetes.listen,
         "kubernetes",
-        server_tls,
+        parts.server_tls,
         gateway,
         config.kubernetes.limits(),
     )

@@ -98,26 +98,16 @@ pub async fn run(config_path: Option<&Path>, data_dir: Option<&Path>) -> Result<
     ));
 
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
-    let kubernetes = crate::server::kubernetes::prepare(
-        &setup,
-        gateway.pipeline.clone(),
-        &store,
-        live.clone(),
-        &server_tls,
-        shutdown_rx.clone(),
-        agents.as_ref().map(|(hub, _)| hub.clone()),
-    )
-    .await?;
-    let http_api = crate::server::http_api::prepare(
-        &setup,
-        gateway.pipeline.clone(),
-        &store,
-        live.clone(),
-        &server_tls,
-        shutdown_rx.clone(),
-        agents.as_ref().map(|(hub, _)| hub.clone()),
-    )
-    .await?;
+    let listener_parts = crate::server::http_listener::ListenerParts {
+        pipeline: &gateway.pipeline,
+        store: &store,
+        live: &live,
+        server_tls: &server_tls,
+        shutdown: &shutdown_rx,
+        agents: agents.as_ref().map(|(hub, _)| hub),
+    };
+    let kubernetes = crate::server::kubernetes::prepare(&setup, &listener_parts).await?;
+    let http_api = crate::server::http_api::prepare(&setup, &listener_parts).await?;
     let pg_listener = bind(config.postgres.listen, "PostgreSQL clients").await?;
     let admin_listener = bind(config.admin.listen, "admin HTTP").await?;
     let addresses = Listeners {

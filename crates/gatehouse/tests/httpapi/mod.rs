@@ -249,17 +249,23 @@ impl Api {
     /// `gatehouse connect CONNECTION --http` as the holder of `token`, and the local address
     /// it announced.
     pub fn connect_http(&self, connection: &str, token: &str) -> (Child, String) {
+        let mut args = vec!["connect", connection, "--http", "--gateway"];
+        let address = self.address();
+        args.push(&address);
+        let ca = self.gateway.ca_file();
+        args.extend(["--ca-file", ca.to_str().unwrap()]);
+        let (child, announced) = self.connect(&args, token);
+        assert_eq!(announced["connection"], connection);
+        (child, announced["listen"].as_str().unwrap().to_owned())
+    }
+
+    /// `gatehouse ARGS --output json` (a `connect`) as the holder of `token`, and the JSON
+    /// line it announced itself with.
+    pub fn connect(&self, args: &[&str], token: &str) -> (Child, serde_json::Value) {
         use std::io::BufRead;
         let mut connect = Command::new(crate::support::binary())
-            .args([
-                "connect",
-                connection,
-                "--http",
-                "--gateway",
-                &self.address(),
-            ])
-            .args(["--output", "json", "--ca-file"])
-            .arg(self.gateway.ca_file())
+            .args(args)
+            .args(["--output", "json"])
             .env("GATEHOUSE_TOKEN", token)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -270,9 +276,7 @@ impl Api {
         std::io::BufReader::new(connect.stdout.take().unwrap())
             .read_line(&mut line)
             .unwrap();
-        let announced: serde_json::Value = serde_json::from_str(&line).unwrap();
-        assert_eq!(announced["connection"], connection);
-        (connect, announced["listen"].as_str().unwrap().to_owned())
+        (connect, serde_json::from_str(&line).unwrap())
     }
 
     /// The audit events of `action`.

@@ -92,16 +92,7 @@ pub async fn run(
         &args.connection,
         args.token_file.as_deref(),
     )?;
-    if let Err(error) = crate::client::token::find(args.token_file.as_deref()).await {
-        tracing::warn!(
-            "no usable token yet ({error:#}); clients will be refused until there is one"
-        );
-    }
-    let bind = SocketAddr::new(args.listen, args.port);
-    let listener = TcpListener::bind(bind)
-        .await
-        .with_context(|| format!("cannot listen on {bind}"))?;
-    let listen = listener.local_addr()?;
+    let (listener, listen) = listen_locally(&args).await?;
     announce(&args, false, &gateway_address, listen);
 
     let context = Arc::new(gateway);
@@ -151,9 +142,19 @@ async fn serve_http(args: &ConnectArgs, gateway: &str, ca_file: &Path) -> Result
         &args.connection,
         args.token_file.as_deref(),
     )?;
+    let (listener, listen) = listen_locally(args).await?;
+    announce(args, true, gateway, listen);
+    Arc::new(forwarder).serve(listener, stop_signal()).await;
+    tracing::info!("stopped");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The local listener (`--listen`, `--port`), after warning when there is no token to add
+/// yet (clients are then refused until there is one).
+async fn listen_locally(args: &ConnectArgs) -> Result<(TcpListener, SocketAddr)> {
     if let Err(error) = crate::client::token::find(args.token_file.as_deref()).await {
         tracing::warn!(
-            "no usable token yet ({error:#}); requests will be refused until there is one"
+            "no usable token yet ({error:#}); clients will be refused until there is one"
         );
     }
     let bind = SocketAddr::new(args.listen, args.port);
@@ -161,10 +162,7 @@ async fn serve_http(args: &ConnectArgs, gateway: &str, ca_file: &Path) -> Result
         .await
         .with_context(|| format!("cannot listen on {bind}"))?;
     let listen = listener.local_addr()?;
-    announce(args, true, gateway, listen);
-    Arc::new(forwarder).serve(listener, stop_signal()).await;
-    tracing::info!("stopped");
-    Ok(ExitCode::SUCCESS)
+    Ok((listener, listen))
 }
 
 /// Where we listen: for people on standard error, for programs as one JSON line on stdout.
