@@ -455,3 +455,515 @@ impl<'a> Reader<'a> {
         Ok(text.to_owned())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+    use super::*;
+
+    /// A test-only encoder of SFTP packets.
+    #[derive(Default)]
+    struct Packet(Vec<u8>);
+
+    impl Packet {
+        fn new(kind: u8) -> Packet {
+            Packet(vec![kind])
+        }
+        fn u32(mut self, value: u32) -> Packet {
+            self.0.extend_from_slice(&value.to_be_bytes());
+            self
+        }
+        fn u64(mut self, value: u64) -> Packet {
+            self.0.extend_from_slice(&value.to_be_bytes());
+            self
+        }
+        fn bytes(self, value: &[u8]) -> Packet {
+            let mut packet = self.u32(u32::try_from(value.len()).unwrap());
+            packet.0.extend_from_slice(value);
+            packet
+        }
+        fn str(self, value: &str) -> Packet {
+            self.bytes(value.as_bytes())
+        }
+        /// Empty attrs (flags 0).
+        fn attrs(self) -> Packet {
+            self.u32(0)
+        }
+        fn build(self) -> Vec<u8> {
+            let mut out = u32::try_from(self.0.len()).unwrap().to_be_bytes().to_vec();
+            out.extend_from_slice(&self.0);
+            out
+        }
+    }
+
+    fn request(packet: Packet) -> SftpRequest {
+        SftpRequest::decode(&packet.build()).unwrap()
+    }
+
+    fn path(id: u32, operation: SftpOperation, path: &str, name: &'static str) -> SftpRequest {
+        SftpRequest {
+            id: Some(id),
+            kind: SftpRequestKind::Path {
+                operation,
+                path: path.to_owned(),
+                destination: None,
+                name,
+            },
+        }
+    }
+
+    fn two(
+        id: u32,
+        operation: SftpOperation,
+        from: &str,
+        to: &str,
+        name: &'static str,
+    ) -> SftpRequest {
+        SftpRequest {
+            id: Some(id),
+            kind: SftpRequestKind::Path {
+                operation,
+                path: from.to_owned(),
+                destination: Some(to.to_owned()),
+                name,
+            },
+        }
+    }
+
+    fn handle(id: u32, name: &'static str, bytes: u64) -> SftpRequest {
+        SftpRequest {
+            id: Some(id),
+            kind: SftpRequestKind::Handle {
+                handle: b"h1".to_vec(),
+                name,
+                bytes,
+            },
+        }
+    }
+
+    #[test]
+    fn init() {
+        assert_eq!(
+            request(Packet::new(1).u32(3)),
+            SftpRequest {
+                id: None,
+                kind: SftpRequestKind::Init { version: 3 }
+            }
+        );
+        // With extension pairs after the version, as some clients send.
+        let init = Packet::new(1).u32(3).str("x@example.com").str("1");
+        assert!(matches!(
+            request(init).kind,
+            SftpRequestKind::Init { version: 3 }
+        ));
+    }
+
+    #[test]
+    fn open_is_a_read_or_a_write_by_its_pflags() {
+        let open = |pflags: u32| request(Packet::new(3).u32(7).str("/tmp/x").u32(pflags).attrs());
+        assert_eq!(open(0x01), path(7, SftpOperation::Read, "/tmp/x", "open"));
+        assert_eq!(open(0x00), path(7, SftpOperation::Read, "/tmp/x", "open"));
+        assert_eq!(
+            open(0x20 | 0x01),
+            path(7, SftpOperation::Read, "/tmp/x", "open")
+        );
+        for writes in [
+            0x02,
+            0x04,
+            0x08,
+            0x10,
+            0x01 | 0x08,
+            0x02 | 0x08 | 0x10,
+            0x3f,
+        ] {
+            assert_eq!(
+                open(writes),
+                path(7, SftpOperation::Write, "/tmp/x", "open"),
+                "{writes:#x}"
+            );
+        }
+    }
+
+    #[test]
+    fn requests_on_a_path() {
+        use SftpOperation::*;
+        let one = |kind: u8, name: &'static str, operation| {
+            assert_eq!(
+                request(Packet::new(kind).u32(9).str("/srv/a b").attrs()),
+                path(9, operation, "/srv/a b", name),
+                "{name}"
+            );
+        };
+        one(7, "lstat", List);
+        one(9, "setstat", Write);
+        one(11, "opendir", List);
+        one(13, "remove", Remove);
+        one(14, "mkdir", Mkdir);
+        one(15, "rmdir", Remove);
+        one(16, "realpath", List);
+        one(17, "stat", List);
+        one(19, "readlink", List);
+        assert_eq!(
+            request(Packet::new(18).u32(2).str("old").str("/new")),
+            two(2, Rename, "old", "/new", "rename")
+        );
+        // OpenSSH sends the link's target first and the new link second.
+        assert_eq!(
+            request(Packet::new(20).u32(3).str("/etc/passwd").str("/tmp/link")),
+            two(3, Write, "/etc/passwd", "/tmp/link", "symlink")
+        );
+        // Relative and empty paths are reported as sent.
+        assert_eq!(
+            request(Packet::new(16).u32(1).str("")),
+            path(1, List, "", "realpath")
+        );
+        assert_eq!(
+            request(Packet::new(16).u32(1).str("..")),
+            path(1, List, "..", "realpath")
+        );
+    }
+
+    #[test]
+    fn requests_on_a_handle() {
+        let on = |kind: u8| Packet::new(kind).u32(4).str("h1");
+        assert_eq!(request(on(4)), handle(4, "close", 0));
+        assert_eq!(
+            request(on(5).u64(1 << 40).u32(32768)),
+            handle(4, "read", 32768)
+        );
+        assert_eq!(
+            request(on(6).u64(0).bytes(&[7; 1000])),
+            handle(4, "write", 1000)
+        );
+        assert_eq!(request(on(8)), handle(4, "fstat", 0));
+        assert_eq!(request(on(10).attrs()), handle(4, "fsetstat", 0));
+        assert_eq!(request(on(12)), handle(4, "readdir", 0));
+    }
+
+    #[test]
+    fn extensions() {
+        use SftpOperation::*;
+        let ext = |name: &str| Packet::new(200).u32(5).str(name);
+        assert_eq!(
+            request(ext("posix-rename@openssh.com").str("a").str("b")),
+            two(5, Rename, "a", "b", "posix-rename@openssh.com")
+        );
+        assert_eq!(
+            request(ext("hardlink@openssh.com").str("/etc/shadow").str("/tmp/s")),
+            two(5, Write, "/etc/shadow", "/tmp/s", "hardlink@openssh.com")
+        );
+        assert_eq!(
+            request(ext("statvfs@openssh.com").str("/")),
+            path(5, List, "/", "statvfs@openssh.com")
+        );
+        assert_eq!(
+            request(ext("lsetstat@openssh.com").str("/tmp/l").attrs()),
+            path(5, Write, "/tmp/l", "lsetstat@openssh.com")
+        );
+        assert_eq!(
+            request(ext("expand-path@openssh.com").str("~/x")),
+            path(5, List, "~/x", "expand-path@openssh.com")
+        );
+        assert_eq!(
+            request(ext("limits@openssh.com")),
+            path(5, List, "", "limits@openssh.com")
+        );
+        assert_eq!(
+            request(ext("home-directory").str("root")),
+            path(5, List, "", "home-directory")
+        );
+        assert_eq!(
+            request(ext("fstatvfs@openssh.com").str("h1")),
+            handle(5, "fstatvfs@openssh.com", 0)
+        );
+        assert_eq!(
+            request(ext("fsync@openssh.com").str("h1")),
+            handle(5, "fsync@openssh.com", 0)
+        );
+        for unknown in ["copy-data", "users-groups-by-id@openssh.com", "x", ""] {
+            assert_eq!(
+                request(ext(unknown).str("h1").u64(0).u64(0).str("h2").u64(0)),
+                SftpRequest {
+                    id: Some(5),
+                    kind: SftpRequestKind::Unknown {
+                        name: unknown.to_owned()
+                    }
+                }
+            );
+        }
+    }
+
+    #[test]
+    fn unknown_packet_types_keep_their_id() {
+        for kind in [0, 2, 21, 101, 102, 199, 201, 255] {
+            assert_eq!(
+                request(Packet::new(kind).u32(77).str("x")),
+                SftpRequest {
+                    id: Some(77),
+                    kind: SftpRequestKind::Unknown {
+                        name: format!("packet type {kind}")
+                    }
+                }
+            );
+            assert_eq!(request(Packet::new(kind)).id, None);
+        }
+    }
+
+    #[test]
+    fn bad_paths_are_refused() {
+        let stat = |path: &[u8]| SftpRequest::decode(&Packet::new(17).u32(1).bytes(path).build());
+        assert_eq!(stat(b"/tmp/\xff"), Err(SshError::NotUtf8("path")));
+        assert_eq!(
+            stat(b"/tmp/ok\0/../../etc/shadow"),
+            Err(SshError::NulInPath("path"))
+        );
+        let rename = Packet::new(18).u32(1).str("/a").bytes(b"\xc3").build();
+        assert_eq!(
+            SftpRequest::decode(&rename),
+            Err(SshError::NotUtf8("second path"))
+        );
+    }
+
+    #[test]
+    fn truncated_and_malformed_packets_are_errors() {
+        assert_eq!(
+            SftpRequest::decode(&[]),
+            Err(SshError::Truncated("length prefix"))
+        );
+        assert_eq!(
+            SftpRequest::decode(&[0, 0]),
+            Err(SshError::Truncated("length prefix"))
+        );
+        assert_eq!(
+            SftpRequest::decode(&[0, 0, 0, 0]),
+            Err(SshError::EmptyPacket)
+        );
+        assert_eq!(
+            SftpRequest::decode(&[0, 0, 0, 9, 1]),
+            Err(SshError::LengthMismatch {
+                declared: 9,
+                actual: 1
+            })
+        );
+        assert_eq!(
+            SftpRequest::decode(&[0xff, 0xff, 0xff, 0xff, 1]),
+            Err(SshError::PacketTooLong(0xffff_ffff))
+        );
+        // A string claiming more than the packet holds.
+        let long = Packet::new(17).u32(1).u32(0xffff_fff0).build();
+        assert_eq!(SftpRequest::decode(&long), Err(SshError::Truncated("path")));
+        // Every prefix of a packet cut inside a field gatehouse reads, with its length prefix
+        // fixed up, is an error (fields after those, such as an OPEN's attrs, are not read).
+        let packets = [
+            Packet::new(3).u32(1).str("/tmp/x").u32(2).build(),
+            Packet::new(5).u32(1).str("h").u64(0).u32(10).build(),
+            Packet::new(6).u32(1).str("h").u64(0).str("data").build(),
+            Packet::new(18).u32(1).str("a").str("b").build(),
+            Packet::new(200)
+                .u32(1)
+                .str("posix-rename@openssh.com")
+                .str("a")
+                .str("b")
+                .build(),
+            Packet::new(1).u32(3).build(),
+        ];
+        for packet in packets {
+            assert!(SftpRequest::decode(&packet).is_ok());
+            for cut in 4..packet.len() {
+                let mut short = packet[..cut].to_vec();
+                let length = u32::try_from(cut - 4).unwrap().to_be_bytes();
+                short[..4].copy_from_slice(&length);
+                let decoded = SftpRequest::decode(&short);
+                assert!(decoded.is_err(), "{short:?} decoded as {decoded:?}");
+                // Not fixed up: the declared length is wrong.
+                assert!(SftpRequest::decode(&packet[..cut]).is_err());
+                let _ = SftpResponse::decode(&short);
+            }
+        }
+        // Garbage.
+        let mut seed = 0x2545_f491_u32;
+        for _ in 0..2000 {
+            let length = (seed % 40) as usize;
+            let mut garbage = Vec::new();
+            for _ in 0..length {
+                seed ^= seed << 13;
+                seed ^= seed >> 17;
+                seed ^= seed << 5;
+                garbage.push(seed as u8);
+            }
+            let _ = SftpRequest::decode(&garbage);
+            let _ = SftpResponse::decode(&garbage);
+            let mut framed = Packet(garbage).build();
+            if let Some(kind) = framed.get_mut(4) {
+                *kind = [3, 5, 6, 17, 18, 200, 101, 102, 103][(seed % 9) as usize];
+            }
+            let _ = SftpRequest::decode(&framed);
+            let _ = SftpResponse::decode(&framed);
+        }
+    }
+
+    #[test]
+    fn the_reader_splits_a_stream_into_packets() {
+        let first = Packet::new(1).u32(3).build();
+        let second = Packet::new(17).u32(1).str("/etc/hostname").build();
+        let third = Packet::new(6)
+            .u32(2)
+            .str("h")
+            .u64(0)
+            .bytes(&[1; 300])
+            .build();
+        let stream: Vec<u8> = [first.clone(), second.clone(), third.clone()].concat();
+        for split in 0..=stream.len() {
+            let mut reader = PacketReader::new();
+            let mut packets = Vec::new();
+            for part in [&stream[..split], &stream[split..]] {
+                reader.push(part);
+                while let Some(packet) = reader.next_packet().unwrap() {
+                    packets.push(packet);
+                }
+            }
+            assert_eq!(packets, [first.clone(), second.clone(), third.clone()]);
+            assert_eq!(reader.buffered(), 0);
+        }
+        // Byte by byte.
+        let mut reader = PacketReader::new();
+        let mut count = 0;
+        for byte in &stream {
+            reader.push(std::slice::from_ref(byte));
+            while let Some(packet) = reader.next_packet().unwrap() {
+                SftpRequest::decode(&packet).unwrap();
+                count += 1;
+            }
+        }
+        assert_eq!(count, 3);
+    }
+
+    #[test]
+    fn the_reader_is_bounded() {
+        let mut reader = PacketReader::new();
+        let at_limit = u32::try_from(MAX_PACKET).unwrap();
+        reader.push(&at_limit.to_be_bytes());
+        assert_eq!(reader.next_packet(), Ok(None));
+        let mut reader = PacketReader::new();
+        reader.push(&(at_limit + 1).to_be_bytes());
+        assert_eq!(
+            reader.next_packet(),
+            Err(SshError::PacketTooLong(u64::from(at_limit) + 1))
+        );
+        // The error stays: the stream cannot be read on.
+        reader.push(&[0; 16]);
+        assert!(reader.next_packet().is_err());
+        // An empty packet is framed (decoding refuses it).
+        let mut reader = PacketReader::new();
+        reader.push(&[0, 0, 0, 0]);
+        let packet = reader.next_packet().unwrap().unwrap();
+        assert_eq!(SftpRequest::decode(&packet), Err(SshError::EmptyPacket));
+    }
+
+    #[test]
+    fn responses() {
+        let response = |packet: Packet| SftpResponse::decode(&packet.build()).unwrap();
+        assert_eq!(
+            response(
+                Packet::new(2)
+                    .u32(3)
+                    .str("posix-rename@openssh.com")
+                    .str("1")
+            ),
+            SftpResponse {
+                id: None,
+                kind: SftpResponseKind::Version
+            }
+        );
+        assert_eq!(
+            response(Packet::new(101).u32(4).u32(2).str("No such file").str("en")).kind,
+            SftpResponseKind::Status { code: 2 }
+        );
+        assert_eq!(
+            response(Packet::new(102).u32(4).str("\0\0\0\x01")),
+            SftpResponse {
+                id: Some(4),
+                kind: SftpResponseKind::Handle(vec![0, 0, 0, 1])
+            }
+        );
+        assert_eq!(
+            response(Packet::new(103).u32(4).bytes(&[0; 4096])).kind,
+            SftpResponseKind::Data { bytes: 4096 }
+        );
+        assert_eq!(
+            response(Packet::new(104).u32(4).u32(1).str("a").str("a").attrs()).kind,
+            SftpResponseKind::Name
+        );
+        assert_eq!(
+            response(Packet::new(105).u32(4).attrs()).kind,
+            SftpResponseKind::Attrs
+        );
+        assert_eq!(
+            response(Packet::new(201).u32(4).u64(1)).kind,
+            SftpResponseKind::ExtendedReply
+        );
+        for kind in [0, 1, 3, 17, 100, 106, 200, 202, 255] {
+            assert_eq!(
+                SftpResponse::decode(&Packet::new(kind).u32(1).build()),
+                Err(SshError::UnknownResponse(kind))
+            );
+        }
+        assert_eq!(
+            SftpResponse::decode(&Packet::new(102).u32(1).u32(9).build()),
+            Err(SshError::Truncated("handle"))
+        );
+        assert_eq!(
+            SftpResponse::decode(&Packet::new(101).u32(1).build()),
+            Err(SshError::Truncated("status code"))
+        );
+    }
+
+    #[test]
+    fn status_packets_decode_back() {
+        let packet = status_packet(42, SSH_FX_PERMISSION_DENIED, "denied by policy: ssh:sftp");
+        assert_eq!(
+            SftpResponse::decode(&packet),
+            Ok(SftpResponse {
+                id: Some(42),
+                kind: SftpResponseKind::Status {
+                    code: SSH_FX_PERMISSION_DENIED
+                }
+            })
+        );
+        let expected = Packet::new(101)
+            .u32(42)
+            .u32(3)
+            .str("denied by policy: ssh:sftp")
+            .str("en")
+            .build();
+        assert_eq!(packet, expected);
+        let mut reader = PacketReader::new();
+        reader.push(&status_packet(1, SSH_FX_OP_UNSUPPORTED, ""));
+        let framed = reader.next_packet().unwrap().unwrap();
+        assert_eq!(
+            SftpResponse::decode(&framed).unwrap().kind,
+            SftpResponseKind::Status { code: 8 }
+        );
+        // A message too long for a packet is cut to fit, at a character boundary.
+        let long = "é".repeat(MAX_PACKET);
+        let packet = status_packet(1, SSH_FX_FAILURE, &long);
+        assert!(packet.len() <= MAX_PACKET + 4);
+        assert_eq!(
+            SftpResponse::decode(&packet).unwrap().kind,
+            SftpResponseKind::Status { code: 4 }
+        );
+    }
+
+    #[test]
+    fn operation_names() {
+        use SftpOperation::*;
+        let names: Vec<&str> = [Read, Write, Remove, Rename, Mkdir, List]
+            .into_iter()
+            .map(SftpOperation::as_str)
+            .collect();
+        assert_eq!(
+            names,
+            ["read", "write", "remove", "rename", "mkdir", "list"]
+        );
+    }
+}
