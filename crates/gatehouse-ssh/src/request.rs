@@ -228,3 +228,144 @@ impl ProtocolRequest for SshRequest {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+    use super::*;
+    use crate::SSH_PROTOCOL;
+
+    fn every_kind() -> Vec<SshRequest> {
+        vec![
+            SshRequest::Exec(ExecCommand::parse("ls -la /tmp")),
+            SshRequest::Shell {
+                term: "xterm".to_owned(),
+            },
+            SshRequest::sftp(SftpOperation::Write, "/tmp/x".to_owned(), String::new()),
+            SshRequest::from_exec(ExecCommand::parse("scp -f /etc/hostname")),
+            SshRequest::forward("db.internal".to_owned(), 5432),
+            SshRequest::AgentForward,
+            SshRequest::X11,
+        ]
+    }
+
+    #[test]
+    fn actions_effects_texts_fingerprints() {
+        let expected = [
+            ("ssh:exec", Effect::Unknown, "ls -la /tmp", "ls"),
+            ("ssh:shell", Effect::Unknown, "shell", "shell"),
+            ("ssh:sftp", Effect::Write, "sftp write /tmp/x", "sftp write"),
+            (
+                "ssh:scp",
+                Effect::Read,
+                "scp -f /etc/hostname",
+                "scp download",
+            ),
+            (
+                "ssh:forward",
+                Effect::Unknown,
+                "forward db.internal:5432",
+                "forward",
+            ),
+            (
+                "ssh:agent_forward",
+                Effect::Admin,
+                "agent_forward",
+                "agent_forward",
+            ),
+            ("ssh:x11", Effect::Admin, "x11", "x11"),
+        ];
+        let requests = every_kind();
+        for (request, (action, effect, text, fingerprint)) in requests.iter().zip(expected) {
+            assert_eq!(request.action(), action);
+            assert_eq!(request.effect(), effect, "{action}");
+            assert_eq!(request.text(), text, "{action}");
+            assert_eq!(request.fingerprint(), fingerprint, "{action}");
+            // Twice: the cached text is the same.
+            assert_eq!(request.text(), text, "{action}");
+        }
+        let actions: Vec<&str> = requests.iter().map(|request| request.action()).collect();
+        assert_eq!(actions, SSH_PROTOCOL.request_actions);
+    }
+
+    #[test]
+    fn sftp_effects_and_texts() {
+        use SftpOperation::*;
+        let sftp = |operation, path: &str, destination: &str| {
+            SshRequest::sftp(operation, path.to_owned(), destination.to_owned())
+        };
+        for (operation, effect) in [
+            (Read, Effect::Read),
+            (List, Effect::Read),
+            (Write, Effect::Write),
+            (Remove, Effect::Write),
+            (Rename, Effect::Write),
+            (Mkdir, Effect::Write),
+        ] {
+            assert_eq!(sftp(operation, "a", "").effect(), effect, "{operation:?}");
+        }
+        assert_eq!(sftp(Rename, "/a", "/b").text(), "sftp rename /a /b");
+        assert_eq!(sftp(List, "", "").text(), "sftp list \"\"");
+        // Paths with spaces or controls are quoted, so that texts cannot collide.
+        assert_eq!(sftp(Rename, "/a b", "/c").text(), "sftp rename \"/a b\" /c");
+        assert_eq!(sftp(Rename, "/a", "b /c").text(), "sftp rename /a \"b /c\"");
+        assert_eq!(sftp(Read, "/a\nb", "").text(), "sftp read \"/a\\nb\"");
+        assert_eq!(sftp(Read, "/\"x\"", "").text(), "sftp read \"/\\\"x\\\"\"");
+    }
+
+    #[test]
+    fn scp_effects() {
+        let upload = SshRequest::from_exec(ExecCommand::parse("scp -r -t -- /tmp/d"));
+        assert_eq!(upload.effect(), Effect::Write);
+        assert_eq!(upload.fingerprint(), "scp upload");
+        assert_eq!(
+            upload.attributes(),
+            vec![
+                ("direction", Attribute::String("upload".to_owned())),
+                ("paths", Attribute::Set(vec!["/tmp/d".to_owned()])),
+                ("recursive", Attribute::Bool(true)),
+                (
+                    "command",
+                    Attribute::String("scp -r -t -- /tmp/d".to_owned())
+                ),
+            ]
+        );
+        // Not the exact scp form: an exec.
+        let exec = SshRequest::from_exec(ExecCommand::parse("/tmp/scp -t /tmp"));
+        assert_eq!(exec.action(), "ssh:exec");
+    }
+
+    #[test]
+    fn forward_texts() {
+        let forward = |host: &str| SshRequest::forward(host.to_owned(), 22);
+        assert_eq!(forward("10.0.0.1").text(), "forward 10.0.0.1:22");
+        assert_eq!(forward("::1").text(), "forward [::1]:22");
+        assert_eq!(forward("[::1]").text(), "forward \"[::1]\":22");
+        assert_eq!(forward("a b").text(), "forward \"a b\":22");
+        assert_eq!(forward("").text(), "forward \"\":22");
+        assert_eq!(
+            forward("db").attributes(),
+            vec![
+                ("host", Attribute::String("db".to_owned())),
+                ("port", Attribute::Long(22)),
+            ]
+        );
+    }
+
+    #[test]
+    fn exec_attributes() {
+        let request = SshRequest::Exec(ExecCommand::parse("r\"\"m -rf /tmp/x"));
+        assert_eq!(
+            request.attributes(),
+            vec![
+                ("command", Attribute::String("r\"\"m -rf /tmp/x".to_owned())),
+                ("program", Attribute::String("rm".to_owned())),
+                (
+                    "args",
+                    Attribute::Set(vec!["-rf".to_owned(), "/tmp/x".to_owned()])
+                ),
+                ("has_shell_syntax", Attribute::Bool(true)),
+            ]
+        );
+    }
+}

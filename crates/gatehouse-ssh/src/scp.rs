@@ -127,7 +127,7 @@ mod tests {
             ("scp -f -- --", ScpDirection::Download, &["--"], false),
         ];
         for (line, direction, paths, recursive) in cases {
-            let transfer = transfer(line).unwrap_or_else(|| panic!("{line:?} is scp"));
+            let transfer = transfer(line).expect(line);
             assert_eq!(transfer.direction, direction, "{line:?}");
             assert_eq!(transfer.paths, paths, "{line:?}");
             assert_eq!(transfer.recursive, recursive, "{line:?}");
