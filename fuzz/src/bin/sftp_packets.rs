@@ -16,8 +16,8 @@
 use gatehouse_core::ProtocolRequest;
 use gatehouse_ssh::SshRequest;
 use gatehouse_ssh::sftp::{
-    MAX_PACKET, PacketReader, SSH_FX_PERMISSION_DENIED, SftpRequest, SftpRequestKind,
-    SftpResponse, SftpResponseKind, status_packet,
+    MAX_PACKET, PacketReader, SSH_FX_PERMISSION_DENIED, SftpRequest, SftpRequestKind, SftpResponse,
+    SftpResponseKind, status_packet,
 };
 
 fn main() {
@@ -87,7 +87,11 @@ fn check(packet: &[u8]) {
     } = request.kind
     {
         assert!(!path.contains('\0'));
-        assert!(destination.as_deref().is_none_or(|path| !path.contains('\0')));
+        assert!(
+            destination
+                .as_deref()
+                .is_none_or(|path| !path.contains('\0'))
+        );
         let request = SshRequest::sftp(operation, path, destination.unwrap_or_default());
         assert_eq!(request.action(), "ssh:sftp");
         assert!(request.text().starts_with("sftp "));

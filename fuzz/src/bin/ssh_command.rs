@@ -100,6 +100,10 @@ fn main() {
             .map(|(key, _)| key)
             .collect();
         keys.sort_unstable();
-        assert_eq!(keys, declared_keys(context), "attributes and {context} differ");
+        assert_eq!(
+            keys,
+            declared_keys(context),
+            "attributes and {context} differ"
+        );
     });
 }
