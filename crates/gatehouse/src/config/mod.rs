@@ -6,6 +6,7 @@ pub(crate) mod http;
 pub(crate) mod kubernetes;
 pub(crate) mod logins;
 pub(crate) mod setup;
+pub(crate) mod ssh;
 
 pub use crate::config::logins::{ConfigSide, LoginConfig};
 use anyhow::{Context, Result, bail};
@@ -48,6 +49,9 @@ pub struct Config {
     /// `kind = "http"`).
     #[serde(default)]
     pub http: http::HttpListenerConfig,
+    /// `[ssh]`: the listener SSH clients talk to (opened when a connection is `kind = "ssh"`).
+    #[serde(default)]
+    pub ssh: ssh::SshListenerConfig,
     #[serde(default)]
     pub admin: AdminConfig,
     #[serde(default)]
@@ -474,8 +478,10 @@ pub struct ConnectionConfig {
     pub agents: Vec<String>,
     #[serde(default)]
     pub host: String,
-    #[serde(default = "default_pg_port")]
-    pub port: u16,
+    /// The target's port; the kind's usual one when absent (5432 for PostgreSQL, 22 for SSH):
+    /// read it with [`ConnectionConfig::port`].
+    #[serde(default, rename = "port")]
+    pub port_set: Option<u16>,
     #[serde(default)]
     pub database: String,
     #[serde(default)]
@@ -541,6 +547,13 @@ pub struct ConnectionConfig {
     /// `kind = "http"`: request headers whose values policy sees in `context.headers`.
     #[serde(default)]
     pub policy_headers: Vec<String>,
+    /// `kind = "ssh"`: the private key (OpenSSH format, unencrypted) gatehouse logs in with.
+    pub private_key_file: Option<PathBuf>,
+    /// `kind = "ssh"`: an environment variable holding that private key.
+    pub private_key_env: Option<String>,
+    /// `kind = "ssh"`: the target's host key, `TYPE BASE64` (a line of `ssh-keyscan HOST` or of
+    /// the host's `/etc/ssh/ssh_host_*_key.pub`); any other key refuses the session.
+    pub host_key: Option<String>,
 }
 
 #[derive(Debug, Default, Clone, Copy, Deserialize, PartialEq, Eq)]
@@ -556,8 +569,15 @@ fn default_environment() -> String {
     "dev".to_owned()
 }
 
-fn default_pg_port() -> u16 {
-    5432
+impl ConnectionConfig {
+    /// The target's port: the configured one, or the kind's usual one.
+    pub fn port(&self) -> u16 {
+        match self.port_set {
+            Some(port) => port,
+            None if self.kind == ssh::SSH => 22,
+            None => 5432,
+        }
+    }
 }
 
 /// `path`, or for a relative one `base_dir/path` (config files resolve from their directory).
@@ -616,6 +636,7 @@ impl Config {
             postgres: PostgresListenerConfig::default(),
             kubernetes: kubernetes::KubernetesListenerConfig::default(),
             http: http::HttpListenerConfig::default(),
+            ssh: ssh::SshListenerConfig::default(),
             admin: AdminConfig::default(),
             keys: KeysConfig::default(),
             audit: AuditConfig::default(),
@@ -630,7 +651,7 @@ impl Config {
                 description: "the local PostgreSQL's `postgres` database (quickstart)".to_owned(),
                 agents: Vec::new(),
                 host: "127.0.0.1".to_owned(),
-                port: 5432,
+                port_set: None,
                 database: "postgres".to_owned(),
                 user: "postgres".to_owned(),
                 password_env: Some("PGPASSWORD".to_owned()),
@@ -669,6 +690,9 @@ impl Config {
                 passthrough_content_types: Vec::new(),
                 mask_json_paths: Vec::new(),
                 policy_headers: Vec::new(),
+                private_key_file: None,
+                private_key_env: None,
+                host_key: None,
             }],
             identity_providers: Vec::new(),
             tokens: TokensConfig::default(),
@@ -692,6 +716,15 @@ impl Config {
                 continue;
             }
             connection.validate_not_http()?;
+            if connection.kind == ssh::SSH {
+                connection.validate_ssh(if connection.agents.is_empty() {
+                    ConfigSide::GatewayDirect
+                } else {
+                    ConfigSide::GatewayAgents
+                })?;
+                continue;
+            }
+            connection.validate_not_ssh()?;
             if connection.kind == kubernetes::KUBERNETES {
                 connection.validate_kubernetes(if connection.agents.is_empty() {
                     ConfigSide::GatewayDirect
@@ -896,7 +929,7 @@ impl ConnectionConfig {
         };
         Ok(PgTarget {
             host: self.host.clone(),
-            port: self.port,
+            port: self.port(),
             database: self.database.clone(),
             user: self.user.clone(),
             password,
@@ -953,8 +986,9 @@ fn connection_kind<'de, D: serde::Deserializer<'de>>(
         "postgres" => Ok(ConnectionKind::POSTGRES),
         "kubernetes" => Ok(kubernetes::KUBERNETES),
         "http" => Ok(http::HTTP),
+        "ssh" => Ok(ssh::SSH),
         other => Err(serde::de::Error::custom(format!(
-            "unknown connection kind `{other}`; this gatehouse serves: postgres, kubernetes, http"
+            "unknown connection kind `{other}`; this gatehouse serves: postgres, kubernetes, http, ssh"
         ))),
     }
 }

@@ -90,10 +90,13 @@ impl ConnectionsReload {
         let mut settings = ConnectionSettings::default();
         for connection in &setup.config.connections {
             let name = &connection.name;
-            if connection.kind == crate::config::kubernetes::KUBERNETES {
+            if connection.kind == crate::config::kubernetes::KUBERNETES
+                || connection.kind == crate::config::ssh::SSH
+            {
                 if self.started.get(name) != Some(&restart_only(connection)) {
                     changes.restart_needed.push(format!(
-                        "Kubernetes connection `{name}` is new or changed: restart gatehouse to put it in force"
+                        "{} connection `{name}` is new or changed: restart gatehouse to put it in force",
+                        connection.kind.as_str()
                     ));
                 }
                 continue;
@@ -216,10 +219,14 @@ fn restart_only(connection: &ConnectionConfig) -> String {
     format!(
         "{:?}",
         (
-            connection.kind,
-            &connection.agents,
+            (connection.kind, &connection.agents),
             &connection.host,
-            connection.port,
+            connection.port(),
+            (
+                &connection.private_key_file,
+                &connection.private_key_env,
+                &connection.host_key,
+            ),
             &connection.database,
             &connection.user,
             &connection.password_env,

@@ -24,6 +24,7 @@ pub(crate) mod reviews;
 pub(crate) mod revocation_watch;
 pub(crate) mod rule_watch;
 pub(crate) mod serve;
+pub(crate) mod ssh;
 pub(crate) mod target_admin;
 pub(crate) mod tls;
 #[cfg(feature = "bench-unaudited")]

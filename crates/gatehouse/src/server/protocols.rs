@@ -10,6 +10,7 @@ pub fn policy_schema() -> Result<PolicySchema> {
         &gatehouse_core::SQL_PROTOCOL,
         &gatehouse_k8s_gateway::K8S_PROTOCOL,
         &gatehouse_httpapi_gateway::HTTP_PROTOCOL,
+        &gatehouse_ssh_gateway::SSH_PROTOCOL,
     ])
     .map_err(|e| anyhow::anyhow!("{e}"))
 }

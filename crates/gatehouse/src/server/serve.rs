@@ -108,6 +108,7 @@ pub async fn run(config_path: Option<&Path>, data_dir: Option<&Path>) -> Result<
     };
     let kubernetes = crate::server::kubernetes::prepare(&setup, &listener_parts).await?;
     let http_api = crate::server::http_api::prepare(&setup, &listener_parts).await?;
+    let ssh = crate::server::ssh::prepare(&setup, &listener_parts).await?;
     let pg_listener = bind(config.postgres.listen, "PostgreSQL clients").await?;
     let admin_listener = bind(config.admin.listen, "admin HTTP").await?;
     let addresses = Listeners {
@@ -119,12 +120,14 @@ pub async fn run(config_path: Option<&Path>, data_dir: Option<&Path>) -> Result<
         },
         kubernetes: kubernetes.as_ref().map(|k| k.address),
         http: http_api.as_ref().map(|h| h.address),
+        ssh: ssh.as_ref().map(|s| s.address),
     };
     let pg_addr = addresses.postgres;
     announce(&setup, &gateway, &addresses);
     write_listeners_file(&setup.data_dir, &addresses)?;
     let kubernetes = kubernetes.map(|k| tokio::spawn(k.serve()));
     let http_api = http_api.map(|h| tokio::spawn(h.serve()));
+    let ssh = ssh.map(|s| tokio::spawn(s.serve()));
 
     let pg = tokio::spawn(gatehouse_pg::serve(
         gateway,
@@ -169,6 +172,9 @@ pub async fn run(config_path: Option<&Path>, data_dir: Option<&Path>) -> Result<
     }
     if let Some(http_api) = http_api {
         let _ = http_api.await;
+    }
+    if let Some(ssh) = ssh {
+        let _ = ssh.await;
     }
     if let Err(error) = audit.flush().await {
         tracing::error!(%error, "the audit log could not be flushed and checkpointed at shutdown");
@@ -442,6 +448,7 @@ struct Listeners {
     agents: Option<SocketAddr>,
     kubernetes: Option<SocketAddr>,
     http: Option<SocketAddr>,
+    ssh: Option<SocketAddr>,
 }
 
 /// Say where the listeners are.
@@ -477,6 +484,14 @@ fn announce(setup: &Setup, gateway: &PgGateway, addresses: &Listeners) {
         tracing::info!(
             "HTTP API listener on https://{addr}/c/CONNECTION/ (connections: {}; clients send `Authorization: Bearer <gatehouse token>`, or use `gatehouse connect CONNECTION --port N`)",
             names(crate::config::http::HTTP)
+        );
+    }
+    if let Some(addr) = addresses.ssh {
+        tracing::info!(
+            "SSH listener on {addr} (connections: {}; `ssh -p {} CONNECTION@{}` with a gatehouse token as the password, or `gatehouse ssh-cert` for a certificate)",
+            names(crate::config::ssh::SSH),
+            addr.port(),
+            addr.ip()
         );
     }
     tracing::info!(
@@ -610,6 +625,7 @@ fn write_listeners_file(data_dir: &Path, addresses: &Listeners) -> Result<()> {
         "agents": addresses.agents.map(|a| a.to_string()),
         "kubernetes": addresses.kubernetes.map(|a| a.to_string()),
         "http": addresses.http.map(|a| a.to_string()),
+        "ssh": addresses.ssh.map(|a| a.to_string()),
         "pid": std::process::id(),
     });
     let staging = data_dir.join(format!("{LISTENERS_FILE}.tmp"));

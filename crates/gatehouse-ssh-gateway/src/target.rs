@@ -1,0 +1,193 @@
+//! A connection's target as gatehouse logs in to it: the stream to its SSH port (opened by
+//! the shared connector, at the gateway or at an agent), the host key it must present (pinned:
+//! an unknown or changed key refuses the session), and gatehouse's own login there — the
+//! target's credential never reaches the client.
+
+use crate::SshGatewayError;
+use crate::keys::public_key_line;
+use gatehouse_core::{ConnectionInfo, SecretString};
+use gatehouse_pipeline::BoxFuture;
+use gatehouse_session::{ConnectError, OpenRequest, Opened, TargetConnector};
+use russh::client;
+use russh::keys::{PrivateKey, PrivateKeyWithHashAlg, PublicKey, PublicKeyOrCertificate};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// How gatehouse proves itself to the target.
+pub enum TargetCredential {
+    PrivateKey(Arc<PrivateKey>),
+    Password(SecretString),
+}
+
+/// One `kind = "ssh"` connection's target.
+pub struct SshTarget {
+    pub info: Arc<ConnectionInfo>,
+    /// The login gatehouse uses on the target (whose privileges bound every session).
+    pub user: String,
+    pub credential: TargetCredential,
+    /// The host key the target must present.
+    pub host_key: PublicKey,
+    /// Opens the byte stream to the target's SSH port.
+    pub opener: Arc<dyn TargetConnector>,
+    /// How long reaching and logging in to the target may take.
+    pub login_time: Duration,
+}
+
+/// gatehouse's logged-in SSH connection to a target; channels are opened on it per client
+/// channel.
+pub(crate) type Upstream = client::Handle<PinnedHostKey>;
+
+impl SshTarget {
+    /// Open the target's SSH port, check its host key, and log in.
+    pub(crate) async fn login(&self) -> Result<Upstream, SshGatewayError> {
+        tokio::time::timeout(self.login_time, self.login_now())
+            .await
+            .map_err(|_| {
+                SshGatewayError::Unreachable(format!("no SSH login within {:?}", self.login_time))
+            })?
+    }
+
+    async fn login_now(&self) -> Result<Upstream, SshGatewayError> {
+        let request = OpenRequest {
+            kind: gatehouse_ssh::SSH.as_str().to_owned(),
+            login_level: gatehouse_core::ADMIN_LOGIN_LEVEL.to_owned(),
+            details: serde_json::json!({}),
+        };
+        let opened = self
+            .opener
+            .open(&self.info.name, &request)
+            .await
+            .map_err(|error| SshGatewayError::Unreachable(error.to_string()))?;
+        let seen = Arc::new(Mutex::new(None));
+        let checker = PinnedHostKey {
+            pinned: self.host_key.clone(),
+            seen: seen.clone(),
+        };
+        let config = Arc::new(client::Config {
+            inactivity_timeout: None,
+            ..client::Config::default()
+        });
+        let mut handle = match client::connect_stream(config, opened.stream, checker).await {
+            Ok(handle) => handle,
+            Err(error) => {
+                let presented = seen.lock().ok().and_then(|seen| seen.clone());
+                return Err(match presented {
+                    Some(seen) => SshGatewayError::HostKeyMismatch {
+                        pinned: public_key_line(&self.host_key),
+                        seen,
+                    },
+                    None => SshGatewayError::Ssh(error),
+                });
+            }
+        };
+        let result = match &self.credential {
+            TargetCredential::PrivateKey(key) => {
+                let hash = handle.best_supported_rsa_hash().await?.flatten();
+                handle
+                    .authenticate_publickey(
+                        self.user.clone(),
+                        PrivateKeyWithHashAlg::new(key.clone(), hash),
+                    )
+                    .await?
+            }
+            TargetCredential::Password(password) => {
+                handle
+                    .authenticate_password(self.user.clone(), password.expose())
+                    .await?
+            }
+        };
+        if !result.success() {
+            return Err(SshGatewayError::TargetLogin {
+                user: self.user.clone(),
+            });
+        }
+        Ok(handle)
+    }
+}
+
+/// Accepts exactly the pinned host key; remembers any other it was shown, for the error.
+pub(crate) struct PinnedHostKey {
+    pinned: PublicKey,
+    seen: Arc<Mutex<Option<String>>>,
+}
+
+impl client::Handler for PinnedHostKey {
+    type Error = russh::Error;
+
+    async fn check_server_key(
+        &mut self,
+        presented: &PublicKeyOrCertificate,
+    ) -> Result<bool, Self::Error> {
+        let key = match presented {
+            PublicKeyOrCertificate::PublicKey { key, .. } => key.key_data().clone(),
+            PublicKeyOrCertificate::Certificate(certificate) => certificate.public_key().clone(),
+        };
+        if &key == self.pinned.key_data() {
+            return Ok(true);
+        }
+        if let Ok(mut seen) = self.seen.lock() {
+            *seen = Some(public_key_line(&PublicKey::from(key)));
+        }
+        Ok(false)
+    }
+}
+
+/// The built-in opener of `ssh` targets: a TCP connection to each connection's host and port.
+/// The gateway uses it for the connections it dials itself; an agent for those it serves.
+pub struct SshTargets {
+    pub addresses: HashMap<String, (String, u16)>,
+    pub connect_timeout: Duration,
+}
+
+impl TargetConnector for SshTargets {
+    fn kinds(&self) -> Vec<String> {
+        vec![gatehouse_ssh::SSH.as_str().to_owned()]
+    }
+
+    fn open<'a>(
+        &'a self,
+        connection: &'a str,
+        request: &'a OpenRequest,
+    ) -> BoxFuture<'a, Result<Opened, ConnectError>> {
+        Box::pin(async move {
+            let (host, port) = self
+                .addresses
+                .get(connection)
+                .filter(|_| request.kind == gatehouse_ssh::SSH.as_str())
+                .ok_or_else(|| {
+                    ConnectError::Unavailable(format!("no SSH target `{connection}` here"))
+                })?;
+            let stream = tokio::time::timeout(
+                self.connect_timeout,
+                tokio::net::TcpStream::connect((host.as_str(), *port)),
+            )
+            .await
+            .map_err(|_| {
+                ConnectError::Unavailable(format!(
+                    "{host}:{port} did not answer within {:?}",
+                    self.connect_timeout
+                ))
+            })?
+            .map_err(|error| ConnectError::Unavailable(format!("{host}:{port}: {error}")))?;
+            let _ = stream.set_nodelay(true);
+            Ok(Opened {
+                stream: Box::new(stream),
+                details: serde_json::json!({}),
+                leftover: Vec::new(),
+            })
+        })
+    }
+
+    fn signal<'a>(
+        &'a self,
+        _: &'a str,
+        _: &'a OpenRequest,
+    ) -> BoxFuture<'a, Result<(), ConnectError>> {
+        Box::pin(async {
+            Err(ConnectError::Unavailable(
+                "SSH targets take no out-of-band signals".into(),
+            ))
+        })
+    }
+}

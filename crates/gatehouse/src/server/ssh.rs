@@ -1,0 +1,148 @@
+//! The SSH listener `gatehouse serve` opens when a connection is `kind = "ssh"`: gatehouse's
+//! host key and user certificate authority (created in the data directory on first start),
+//! each connection's target with its pinned host key and gatehouse's login there, and the
+//! certificates' revocation check against the store.
+
+use crate::config::setup::Setup;
+use crate::config::ssh::SSH;
+use crate::server::http_listener::ListenerParts;
+use anyhow::{Context, Result};
+use gatehouse_pipeline::{AuthError, BoxFuture};
+use gatehouse_ssh_gateway::{CertificateLogins, CredentialStatus, SshGateway, SshTargets};
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+
+/// The bound SSH listener and what serves it.
+pub struct SshListener {
+    pub address: SocketAddr,
+    listener: TcpListener,
+    gateway: Arc<SshGateway>,
+    shutdown: tokio::sync::watch::Receiver<bool>,
+}
+
+impl SshListener {
+    pub async fn serve(self) {
+        gatehouse_ssh_gateway::serve(self.gateway, self.listener, self.shutdown).await;
+    }
+}
+
+/// The SSH user CA of this data directory (created when missing).
+pub fn user_authority(setup: &Setup) -> Result<russh::keys::PrivateKey> {
+    let path = setup.config.ssh.user_ca_path(&setup.data_dir);
+    gatehouse_ssh_gateway::keys::load_or_create(&path, "gatehouse user CA")
+        .with_context(|| "the SSH user certificate authority")
+}
+
+/// gatehouse's SSH host key of this data directory (created when missing).
+pub fn host_key(setup: &Setup) -> Result<russh::keys::PrivateKey> {
+    let path = setup.config.ssh.host_key_path(&setup.data_dir);
+    gatehouse_ssh_gateway::keys::load_or_create(&path, "gatehouse host key")
+        .with_context(|| "the SSH host key")
+}
+
+/// The certificate logins of this gateway: its user CA, checked against `store`.
+pub fn certificate_logins(
+    setup: &Setup,
+    store: &gatehouse_store::Store,
+) -> Result<CertificateLogins> {
+    Ok(CertificateLogins::new(
+        user_authority(setup)?,
+        Arc::new(StoreCredentialStatus {
+            store: store.clone(),
+        }),
+    ))
+}
+
+/// The listener, bound, when some connection is an SSH one; `None` otherwise.
+pub async fn prepare(setup: &Setup, parts: &ListenerParts<'_>) -> Result<Option<SshListener>> {
+    let config = &setup.config;
+    let connections: Vec<_> = config
+        .connections
+        .iter()
+        .filter(|c| c.kind == SSH)
+        .collect();
+    if connections.is_empty() {
+        return Ok(None);
+    }
+    let opener = Arc::new(SshTargets {
+        addresses: connections
+            .iter()
+            .map(|c| (c.name.clone(), (c.host.clone(), c.port())))
+            .collect(),
+        connect_timeout: config.ssh.connect_timeout,
+    });
+    let mut targets = HashMap::new();
+    for connection in &connections {
+        let target =
+            connection.ssh_target(&config.base_dir, opener.clone(), config.ssh.connect_timeout)?;
+        targets.insert(connection.name.clone(), Arc::new(target));
+    }
+    let services = parts.session_services();
+    let gateway = SshGateway {
+        pipeline: services.pipeline,
+        authenticator: services.authenticator,
+        targets,
+        live: services.live,
+        host_key: host_key(setup)?,
+        certificates: Some(certificate_logins(setup, parts.store)?),
+        limits: config.ssh.limits(),
+    };
+    let listener = TcpListener::bind(config.ssh.listen)
+        .await
+        .with_context(|| format!("cannot listen for SSH clients on {}", config.ssh.listen))?;
+    Ok(Some(SshListener {
+        address: listener.local_addr()?,
+        listener,
+        gateway: Arc::new(gateway),
+        shutdown: services.shutdown,
+    }))
+}
+
+/// Whether a certificate's credential and identity still stand, as the store says.
+struct StoreCredentialStatus {
+    store: gatehouse_store::Store,
+}
+
+impl CredentialStatus for StoreCredentialStatus {
+    fn check<'a>(
+        &'a self,
+        credential_id: &'a str,
+        subject: &'a str,
+    ) -> BoxFuture<'a, Result<(), AuthError>> {
+        Box::pin(async move {
+            let unavailable =
+                |error: gatehouse_store::StoreError| AuthError::StoreUnavailable(error.to_string());
+            if self
+                .store
+                .is_token_revoked(credential_id)
+                .await
+                .map_err(unavailable)?
+            {
+                return Err(AuthError::Revoked);
+            }
+            let keys = self.store.list_keys().await.map_err(unavailable)?;
+            if keys
+                .iter()
+                .any(|key| key.id == credential_id && key.revoked_at.is_some())
+            {
+                return Err(AuthError::Revoked);
+            }
+            let identity = gatehouse_core::Identity::new(
+                subject,
+                gatehouse_core::IdentityKind::Human,
+                Vec::new(),
+            );
+            match self
+                .store
+                .revoked_subject_of(&identity)
+                .await
+                .map_err(unavailable)?
+            {
+                Some(revoked) => Err(AuthError::IdentityRevoked(revoked)),
+                None => Ok(()),
+            }
+        })
+    }
+}
