@@ -54,26 +54,27 @@ impl CertificateLogins {
         self.authority.public_key()
     }
 
-    /// A user certificate for `public_key`, naming `accepted`'s identity and expiring with it.
+    /// A user certificate for `public_key`, naming `accepted`'s identity, valid until the
+    /// credential expires or for `longest`, whichever ends first (a credential that never
+    /// expires, such as an API key without expiry, gets `longest`).
     pub fn issue(
         &self,
         accepted: &Authenticated,
         public_key: &PublicKey,
+        longest: std::time::Duration,
     ) -> Result<Certificate, SshGatewayError> {
-        let failed =
-            |error: russh::keys::ssh_key::Error| SshGatewayError::Certificate(error.to_string());
+        let failed = |error: russh::keys::ssh_key::Error| {
+            SshGatewayError::Certificate(error.to_string())
+        };
         let now = u64::try_from(gatehouse_pipeline::now_unix_ms() / 1000).unwrap_or(0);
+        let cap = now.saturating_add(longest.as_secs());
         let expires = accepted
             .expires_at_unix
             .and_then(|at| u64::try_from(at).ok())
-            .ok_or_else(|| {
-                SshGatewayError::Certificate(
-                    "the credential has no expiry; certificates are issued only for tokens that expire (`gatehouse login` or `gatehouse token`)".to_owned(),
-                )
-            })?;
+            .map_or(cap, |at| at.min(cap));
         if expires <= now {
             return Err(SshGatewayError::Certificate(
-                "the credential has expired".to_owned(),
+                "the credential has expired; log in again (`gatehouse login`)".to_owned(),
             ));
         }
         let mut nonce = [0u8; 32];
