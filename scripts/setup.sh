@@ -26,10 +26,9 @@ if $for_tests; then
   command -v psql >/dev/null 2>&1 || need_packages+=(postgresql-client)
   command -v curl >/dev/null 2>&1 || need_packages+=(curl)
   # The SSH tests' target is Debian's sshd on a loopback port, driven by OpenSSH's own ssh,
-  # scp and sftp (sshpass answers the token prompt).
+  # scp and sftp.
   [ -x /usr/sbin/sshd ] || need_packages+=(openssh-server)
   command -v ssh >/dev/null 2>&1 || need_packages+=(openssh-client)
-  command -v sshpass >/dev/null 2>&1 || need_packages+=(sshpass)
 fi
 if [ "${#need_packages[@]}" -gt 0 ]; then
   echo "setup: installing ${need_packages[*]} (Debian packages)"

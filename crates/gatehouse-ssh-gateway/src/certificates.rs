@@ -63,9 +63,8 @@ impl CertificateLogins {
         public_key: &PublicKey,
         longest: std::time::Duration,
     ) -> Result<Certificate, SshGatewayError> {
-        let failed = |error: russh::keys::ssh_key::Error| {
-            SshGatewayError::Certificate(error.to_string())
-        };
+        let failed =
+            |error: russh::keys::ssh_key::Error| SshGatewayError::Certificate(error.to_string());
         let now = u64::try_from(gatehouse_pipeline::now_unix_ms() / 1000).unwrap_or(0);
         let cap = now.saturating_add(longest.as_secs());
         let expires = accepted

@@ -71,3 +71,383 @@ fn a_reader_runs_allowed_programs_and_every_evasion_of_the_allowlist_is_refused(
         "{execs:#?}"
     );
 }
+
+/// The approval id in a "held for approval ID:" line.
+fn approval_id(text: &str) -> String {
+    text.split("held for approval ")
+        .nth(1)
+        .and_then(|rest| rest.split(':').next())
+        .unwrap_or_else(|| panic!("no approval id in {text}"))
+        .to_owned()
+}
+
+/// The recorded sessions of the `box` connection as `sessions replay` shows them (timeline
+/// and asciicast).
+fn replays(host: &SshHost) -> Vec<(String, String)> {
+    let listed = host.gateway.cli(&["sessions", "list", "--output", "json"]);
+    let sessions: serde_json::Value = serde_json::from_slice(&listed.stdout).unwrap();
+    sessions
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["connection"] == "box")
+        .map(|s| {
+            let id = s["session"].as_str().unwrap();
+            let text = |args: &[&str]| {
+                String::from_utf8_lossy(&host.gateway.cli(args).stdout).into_owned()
+            };
+            (
+                text(&["sessions", "replay", id]),
+                text(&["sessions", "replay", id, "--asciicast"]),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn an_admins_shell_opens_after_another_admin_approves_and_is_recorded_for_replay() {
+    let host = SshHost::start();
+    let ana = host.gateway.key("ana", &["admins"]);
+    let bo = host.gateway.key("bo", &["admins"]);
+
+    let held = host.shell(&ana, "exit\n");
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&held.stdout),
+        String::from_utf8_lossy(&held.stderr)
+    );
+    assert_eq!(held.status.code(), Some(126), "{}", shown(&held));
+    assert!(said.contains("held for approval"), "{said}");
+    let id = approval_id(&said);
+    assert!(
+        !host.sshd.log().contains("session opened")
+            && !host.sshd.log().contains("Starting session"),
+        "nothing reached sshd: {}",
+        host.sshd.log()
+    );
+
+    let approved = host.gateway.cli_as(&bo, &["approvals", "approve", &id]);
+    assert!(approved.status.success(), "{}", shown(&approved));
+
+    let shell = host.shell(&ana, "echo hello-$((40+2))\nexit\n");
+    let output = String::from_utf8_lossy(&shell.stdout);
+    assert!(output.contains("hello-42"), "{}", shown(&shell));
+
+    let recorded = replays(&host);
+    assert!(
+        recorded
+            .iter()
+            .any(|(timeline, cast)| timeline.contains("ssh:shell")
+                && timeline.contains("hello-42")
+                && cast.contains("hello-42")
+                && cast.contains("echo hello-$((40+2))")),
+        "{recorded:#?}"
+    );
+}
+
+#[test]
+fn readers_download_with_scp_and_sftp_and_their_uploads_are_refused() {
+    let host = SshHost::start();
+    let reader = host.gateway.key("rita", &["readers"]);
+    let writer = host.gateway.key("walt", &["writers"]);
+    let remote = tempfile::tempdir().unwrap();
+    let local = tempfile::tempdir().unwrap();
+    let report = remote.path().join("report.txt");
+    std::fs::write(&report, "quarterly numbers\n").unwrap();
+    let upload = local.path().join("upload.txt");
+    std::fs::write(&upload, "from the laptop\n").unwrap();
+    let remote_dir = remote.path().display().to_string();
+
+    // scp over SFTP (OpenSSH's default) and legacy scp (-O): downloads work.
+    for legacy in [false, true] {
+        let copy = local.path().join(format!("copy-{legacy}.txt"));
+        let mut args = vec![];
+        if legacy {
+            args.push("-O");
+        }
+        let source = format!("box@127.0.0.1:{}", report.display());
+        let target = copy.display().to_string();
+        args.extend([source.as_str(), target.as_str()]);
+        let downloaded = host.scp(&reader, &args);
+        assert!(
+            downloaded.status.success(),
+            "legacy {legacy}: {}",
+            shown(&downloaded)
+        );
+        assert_eq!(
+            std::fs::read_to_string(&copy).unwrap(),
+            "quarterly numbers\n"
+        );
+    }
+
+    // Uploads are refused either way, and nothing arrives.
+    for legacy in [false, true] {
+        let mut args = vec![];
+        if legacy {
+            args.push("-O");
+        }
+        let source = upload.display().to_string();
+        let target = format!("box@127.0.0.1:{remote_dir}/uploaded-{legacy}.txt");
+        args.extend([source.as_str(), target.as_str()]);
+        let refused = host.scp(&reader, &args);
+        assert!(
+            !refused.status.success(),
+            "legacy {legacy}: {}",
+            shown(&refused)
+        );
+        assert!(
+            String::from_utf8_lossy(&refused.stderr)
+                .to_lowercase()
+                .contains("permission denied"),
+            "legacy {legacy}: {}",
+            shown(&refused)
+        );
+        assert!(
+            !remote
+                .path()
+                .join(format!("uploaded-{legacy}.txt"))
+                .exists()
+        );
+    }
+
+    // sftp: a listing and a get work, a put, mkdir and rm are refused one by one while the
+    // session goes on.
+    let batch = format!(
+        "ls {remote_dir}\nget {report} {local}/got.txt\n-put {upload} {remote_dir}/put.txt\n\
+         -mkdir {remote_dir}/newdir\n-rm {report}\nls {remote_dir}\n",
+        report = report.display(),
+        local = local.path().display(),
+        upload = upload.display(),
+    );
+    let session = host.sftp(&reader, &batch);
+    let stdout = String::from_utf8_lossy(&session.stdout);
+    let stderr = String::from_utf8_lossy(&session.stderr);
+    assert!(session.status.success(), "{}", shown(&session));
+    assert!(stdout.contains("report.txt"), "{}", shown(&session));
+    assert_eq!(
+        std::fs::read_to_string(local.path().join("got.txt")).unwrap(),
+        "quarterly numbers\n"
+    );
+    assert!(
+        stderr.to_lowercase().contains("permission denied"),
+        "{}",
+        shown(&session)
+    );
+    assert!(!remote.path().join("put.txt").exists());
+    assert!(!remote.path().join("newdir").exists());
+    assert!(report.exists());
+
+    // A writer may upload.
+    let target = format!("box@127.0.0.1:{remote_dir}/from-walt.txt");
+    let uploaded = host.scp(&writer, &[&upload.display().to_string(), &target]);
+    assert!(uploaded.status.success(), "{}", shown(&uploaded));
+    assert_eq!(
+        std::fs::read_to_string(remote.path().join("from-walt.txt")).unwrap(),
+        "from the laptop\n"
+    );
+
+    // Each decided operation is audited: the refused put among them.
+    let events = host.gateway.audit_events();
+    assert!(
+        events.iter().any(|e| e["action"] == "ssh:sftp"
+            && e["decision"] == "deny"
+            && e["statement"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("put.txt")),
+        "{events:#?}"
+    );
+    assert!(
+        events
+            .iter()
+            .any(|e| e["action"] == "ssh:scp" && e["decision"] == "deny"),
+        "{events:#?}"
+    );
+}
+
+#[test]
+fn a_local_forward_to_an_allowed_port_works_and_to_another_port_is_refused() {
+    let host = SshHost::start();
+    let writer = host.gateway.key("walt", &["writers"]);
+    let port = |p: u16| -> u16 {
+        let _ = p;
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
+    };
+    let allowed_local = port(0);
+    let refused_local = port(0);
+    // `-N` keeps the connection for the forwards only; ExitOnForwardFailure makes a refused
+    // forward visible at once.
+    let mut forwarding = host
+        .client("ssh", &writer)
+        .arg("-N")
+        .arg("-p")
+        .arg(host.port().to_string())
+        .arg("-L")
+        .arg(format!("{allowed_local}:127.0.0.1:5432"))
+        .arg("-L")
+        .arg(format!("{refused_local}:127.0.0.1:6379"))
+        .arg("box@127.0.0.1")
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", allowed_local)).is_err() {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(10),
+            "no forward"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    // PostgreSQL answers through the allowed forward.
+    let psql = std::process::Command::new("psql")
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &allowed_local.to_string(),
+            "-U",
+            "postgres",
+            "-d",
+            "test",
+            "-tAc",
+            "SELECT 40 + 2",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&psql.stdout).trim(),
+        "42",
+        "{}",
+        shown(&psql)
+    );
+
+    // Redis's port is not one writers may reach: the channel is refused, nothing answers.
+    use std::io::{Read, Write};
+    let mut redis = std::net::TcpStream::connect(("127.0.0.1", refused_local)).unwrap();
+    redis
+        .set_read_timeout(Some(std::time::Duration::from_secs(5)))
+        .unwrap();
+    let _ = redis.write_all(b"PING\r\n");
+    let mut answer = Vec::new();
+    let _ = redis.read_to_end(&mut answer);
+    assert!(
+        !String::from_utf8_lossy(&answer).contains("PONG"),
+        "{answer:?}"
+    );
+    let _ = forwarding.kill();
+    let _ = forwarding.wait();
+    let events = host.gateway.audit_events();
+    assert!(
+        events.iter().any(|e| e["action"] == "ssh:forward"
+            && e["decision"] == "allow"
+            && e["statement"] == "forward 127.0.0.1:5432"),
+        "{events:#?}"
+    );
+    assert!(
+        events.iter().any(|e| e["action"] == "ssh:forward"
+            && e["decision"] == "deny"
+            && e["statement"] == "forward 127.0.0.1:6379"),
+        "{events:#?}"
+    );
+}
+
+#[test]
+fn revoking_the_identity_ends_an_open_shell_within_five_seconds_with_the_reason() {
+    let policy = format!(
+        "{}\n@id(\"readers-shells\")\npermit (principal in Gatehouse::Group::\"readers\", action == Gatehouse::Action::\"ssh:shell\", resource);\n",
+        support::quickstart_policy()
+    );
+    let host = SshHost::start_with(&policy, "");
+    let reader = host.gateway.key("rita", &["readers"]);
+    let mut shell = host
+        .client("ssh", &reader)
+        .arg("-tt")
+        .arg("-p")
+        .arg(host.port().to_string())
+        .arg("box@127.0.0.1")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdin = shell.stdin.take();
+    // The shell is open once sshd says so.
+    let started = std::time::Instant::now();
+    while !host.sshd.log().contains("Starting session: shell") {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(15),
+            "{}",
+            host.sshd.log()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let revoked_at = std::time::Instant::now();
+    let revoked = host
+        .gateway
+        .cli(&["identities", "revoke", "rita", "--reason", "laptop stolen"]);
+    assert!(revoked.status.success(), "{}", shown(&revoked));
+    let status = support::wait_exit(&mut shell, std::time::Duration::from_secs(10), "ssh");
+    let elapsed = revoked_at.elapsed();
+    drop(stdin);
+    assert!(
+        elapsed < std::time::Duration::from_secs(5),
+        "ended after {elapsed:?}"
+    );
+    assert!(!status.success());
+    let mut said = String::new();
+    use std::io::Read;
+    let _ = shell.stdout.take().unwrap().read_to_string(&mut said);
+    let _ = shell.stderr.take().unwrap().read_to_string(&mut said);
+    assert!(said.contains("laptop stolen"), "{said}");
+}
+
+#[test]
+fn a_target_presenting_another_host_key_is_refused_and_the_client_is_told_why() {
+    let sshd = sshhost::Sshd::start();
+    let other = russh_free_other_key();
+    let extra = format!(
+        "[ssh]\nlisten = \"127.0.0.1:0\"\n\n{}",
+        sshhost::box_connection(&sshd, "box", &other)
+    );
+    let gateway = support::Gateway::start_with(
+        "test",
+        support::Options {
+            extra,
+            ..Default::default()
+        },
+    );
+    let host = SshHost { gateway, sshd };
+    let admin = host.gateway.key("ana", &["admins"]);
+    let refused = host.ssh(&admin, "uname");
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(255), "{}", shown(&refused));
+    assert!(stderr.contains("host key"), "{}", shown(&refused));
+    assert!(
+        !host.sshd.log().contains("Accepted publickey"),
+        "{}",
+        host.sshd.log()
+    );
+}
+
+/// A host key that is not the test sshd's.
+fn russh_free_other_key() -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("other");
+    let status = std::process::Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+        .arg(&path)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    std::fs::read_to_string(path.with_extension("pub"))
+        .unwrap()
+        .split_whitespace()
+        .take(2)
+        .collect::<Vec<_>>()
+        .join(" ")
+}

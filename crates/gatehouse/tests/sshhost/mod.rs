@@ -2,7 +2,7 @@
 //! host key and one authorized key (gatehouse's: only the gateway's config names the private
 //! half), a gateway whose `ssh` connection `box` logs in there as the user running the tests,
 //! and OpenSSH's own `ssh`, `scp` and `sftp` run through it with a gatehouse token as the
-//! password (answered by `sshpass`).
+//! password (answered by an `SSH_ASKPASS` program, so the clients' stdin stays the test's).
 
 // Shared by several test binaries, each of which uses part of it.
 #![allow(dead_code)]
@@ -212,6 +212,32 @@ impl SshHost {
         .collect()
     }
 
+    /// An OpenSSH client (`ssh`, `scp`, `sftp`) that answers the password prompt with
+    /// `token`, with the shared options.
+    pub fn client(&self, program: &str, token: &str) -> Command {
+        let askpass = self.sshd.dir.path().join("askpass.sh");
+        if !askpass.exists() {
+            std::fs::write(
+                &askpass,
+                "#!/bin/sh\nprintf '%s\\n' \"$GATEHOUSE_TEST_TOKEN\"\n",
+            )
+            .unwrap();
+            std::fs::set_permissions(
+                &askpass,
+                std::os::unix::fs::PermissionsExt::from_mode(0o755),
+            )
+            .unwrap();
+        }
+        let mut command = Command::new(program);
+        command
+            .args(self.client_options())
+            .env("SSH_ASKPASS", &askpass)
+            .env("SSH_ASKPASS_REQUIRE", "force")
+            .env("GATEHOUSE_TEST_TOKEN", token)
+            .env("TERM", "xterm");
+        command
+    }
+
     /// `ssh -p PORT box@127.0.0.1 COMMAND` with `token` as the password.
     pub fn ssh(&self, token: &str, command: &str) -> Output {
         self.ssh_args(token, &[], command)
@@ -219,30 +245,47 @@ impl SshHost {
 
     /// `ssh` with `args` before the destination.
     pub fn ssh_args(&self, token: &str, args: &[&str], command: &str) -> Output {
-        let mut run = Command::new("sshpass");
-        run.arg("-e")
-            .arg("ssh")
-            .args(self.client_options())
+        self.client("ssh", token)
             .arg("-p")
             .arg(self.port().to_string())
             .args(args)
             .arg("box@127.0.0.1")
             .arg(command)
-            .env("SSHPASS", token)
-            .stdin(Stdio::null());
-        run.output().unwrap()
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    }
+
+    /// An interactive shell (`ssh -tt`) typing `input`, until the shell or gatehouse ends it.
+    pub fn shell(&self, token: &str, input: &str) -> Output {
+        let mut child = self
+            .client("ssh", token)
+            .arg("-tt")
+            .arg("-p")
+            .arg(self.port().to_string())
+            .arg("box@127.0.0.1")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        let input = input.to_owned();
+        std::thread::spawn(move || {
+            // Typed after the shell is up, as a person would.
+            std::thread::sleep(Duration::from_millis(700));
+            let _ = stdin.write_all(input.as_bytes());
+            std::thread::sleep(Duration::from_secs(20));
+        });
+        child.wait_with_output().unwrap()
     }
 
     /// `scp` (SFTP underneath, or legacy scp with `-O`) with `token` as the password.
     pub fn scp(&self, token: &str, args: &[&str]) -> Output {
-        Command::new("sshpass")
-            .arg("-e")
-            .arg("scp")
-            .args(self.client_options())
+        self.client("scp", token)
             .arg("-P")
             .arg(self.port().to_string())
             .args(args)
-            .env("SSHPASS", token)
             .stdin(Stdio::null())
             .output()
             .unwrap()
@@ -250,16 +293,15 @@ impl SshHost {
 
     /// `sftp -b -` running `batch` with `token` as the password.
     pub fn sftp(&self, token: &str, batch: &str) -> Output {
-        let mut child = Command::new("sshpass")
-            .arg("-e")
-            .arg("sftp")
-            .args(self.client_options())
+        let mut child = self
+            .client("sftp", token)
+            .arg("-o")
+            .arg("BatchMode=no")
             .arg("-P")
             .arg(self.port().to_string())
             .arg("-b")
             .arg("-")
             .arg("box@127.0.0.1")
-            .env("SSHPASS", token)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
