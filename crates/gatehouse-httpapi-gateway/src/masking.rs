@@ -11,7 +11,7 @@ use crate::problem::{self, Refusal};
 use gatehouse_http::body::BoxError;
 use gatehouse_http::transformed::ChunkTransform;
 use gatehouse_mask::{
-    ColumnMask, JsonMode, JsonStreamMasker, JsonStreamOptions, MaskCounts, MaskedBytes, Masker,
+    JsonMode, JsonStreamMasker, JsonStreamOptions, LineMasker, MaskCounts, Masker,
 };
 use hyper::HeaderMap;
 use hyper::header;
@@ -118,72 +118,24 @@ impl ChunkTransform for JsonMasking {
 }
 
 /// Text masked a line at a time (a value the detectors find never spans lines).
-pub struct TextMasking {
-    masker: Arc<Masker>,
-    line: Vec<u8>,
-    max_line_bytes: usize,
-    counts: MaskCounts,
-}
+pub struct TextMasking(LineMasker);
 
 impl TextMasking {
     pub fn new(masker: Arc<Masker>, max_line_bytes: usize) -> Self {
-        TextMasking {
-            masker,
-            line: Vec::new(),
-            max_line_bytes,
-            counts: MaskCounts::default(),
-        }
-    }
-
-    fn mask_line(&mut self, line: &[u8], out: &mut Vec<u8>) -> Result<(), BoxError> {
-        if std::str::from_utf8(line).is_err() {
-            return Err("a line of the text answer is not UTF-8, so it cannot be masked".into());
-        }
-        match self
-            .masker
-            .mask_bytes(&ColumnMask::Scan, line, None, &mut self.counts)
-        {
-            MaskedBytes::Unchanged(same) => out.extend_from_slice(same),
-            MaskedBytes::Replaced(text) => out.extend_from_slice(text.as_bytes()),
-            MaskedBytes::Null => {}
-        }
-        Ok(())
+        TextMasking(LineMasker::new(masker, max_line_bytes))
     }
 }
 
 impl ChunkTransform for TextMasking {
     fn push(&mut self, chunk: &[u8]) -> Result<Vec<u8>, BoxError> {
-        let mut out = Vec::with_capacity(chunk.len());
-        let mut rest = chunk;
-        while let Some(end) = rest.iter().position(|&byte| byte == b'\n') {
-            let (head, tail) = rest.split_at(end + 1);
-            let mut line = std::mem::take(&mut self.line);
-            line.extend_from_slice(head.get(..end).unwrap_or_default());
-            self.mask_line(&line, &mut out)?;
-            out.push(b'\n');
-            rest = tail;
-        }
-        self.line.extend_from_slice(rest);
-        if self.line.len() > self.max_line_bytes {
-            return Err(format!(
-                "a line of the text answer is longer than {} bytes, more than gatehouse holds to mask it",
-                self.max_line_bytes
-            )
-            .into());
-        }
-        Ok(out)
+        Ok(self.0.push(chunk)?)
     }
 
     fn finish(&mut self) -> Result<Vec<u8>, BoxError> {
-        let line = std::mem::take(&mut self.line);
-        let mut out = Vec::with_capacity(line.len());
-        if !line.is_empty() {
-            self.mask_line(&line, &mut out)?;
-        }
-        Ok(out)
+        Ok(self.0.finish()?)
     }
 
     fn counts(&self) -> BTreeMap<String, u64> {
-        labelled(&self.counts)
+        labelled(self.0.counts())
     }
 }

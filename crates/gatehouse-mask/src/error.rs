@@ -54,4 +54,8 @@ pub enum MaskError {
          masked"
     )]
     JsonTooDeep { offset: u64, limit: usize },
+    #[error("a line of the text is not UTF-8, so it cannot be masked")]
+    LineNotText,
+    #[error("a line of the text is longer than {0} bytes, more than gatehouse holds to mask it")]
+    LineTooLong(usize),
 }

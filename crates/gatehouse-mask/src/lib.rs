@@ -272,6 +272,7 @@ mod finding;
 mod glob;
 mod hash_key;
 mod json_stream;
+mod lines;
 mod masked;
 mod masker;
 mod render;
@@ -287,6 +288,7 @@ pub use hash_key::HashKey;
 pub use json_stream::{
     JsonMaskRules, JsonMode, JsonReplacement, JsonStreamMasker, JsonStreamOptions,
 };
+pub use lines::LineMasker;
 pub use masked::{Masked, MaskedBytes};
 pub use masker::Masker;
 pub use strategy::Strategy;

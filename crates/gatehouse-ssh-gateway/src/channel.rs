@@ -5,11 +5,18 @@
 //! own connection to the target and the two channels are relayed, input and output recorded
 //! as terminal events, until either side closes. A refused one gets its reason on stderr and
 //! exit status 126, and nothing reaches the target.
+//!
+//! The output of a command run without a terminal is masked line by line for identities
+//! without `data:unmasked` (stdout and stderr alike; output that is not text cannot be masked
+//! and ends the command). A terminal's output is not: it is a screen being drawn — echoed
+//! keystrokes, cursor movement, lines redrawn in pieces — in which a value is rarely one run
+//! of bytes, so masking it would corrupt the screen and still miss values.
 
-use crate::decide::{Allowed, Verdict, decide};
+use crate::decide::{Allowed, Ended, Verdict, decide};
 use crate::handler::Established;
 use crate::sftp::SftpFilter;
 use bytes::Bytes;
+use gatehouse_mask::{LineMasker, Masker};
 use gatehouse_recording::{EventKind, TerminalData, TerminalResize, TerminalStream};
 use gatehouse_ssh::command::ExecCommand;
 use gatehouse_ssh::request::SshRequest;
@@ -20,6 +27,9 @@ use std::sync::Arc;
 
 /// The exit status of a program gatehouse refused to run (POSIX: found, not executable).
 pub const REFUSED_EXIT_STATUS: u32 = 126;
+
+/// The longest output line gatehouse holds to mask it.
+const MAX_MASKED_LINE: usize = 64 * 1024;
 
 /// Environment variables a channel may pass on (the target's `AcceptEnv` decides the rest).
 const MAX_ENV: usize = 64;
@@ -39,6 +49,8 @@ struct Terminal {
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Program {
     Exec,
+    /// Legacy scp's far end: a file transfer, passed as it is (like sftp).
+    Scp,
     Shell,
     Sftp,
 }
@@ -158,9 +170,7 @@ impl SessionChannel {
         if let Verdict::Allowed(allowed) = decide(&self.established, request).await {
             allowed.finish(
                 &self.established,
-                None,
-                Some(format!("{what} is not relayed by gatehouse")),
-                (0, 0),
+                Ended::failed(format!("{what} is not relayed by gatehouse")),
             );
         }
         self.reply(want_reply, false).await;
@@ -176,6 +186,10 @@ impl SessionChannel {
                 .await;
         };
         let request = SshRequest::from_exec(ExecCommand::parse(&line));
+        let program = match request {
+            SshRequest::Scp { .. } => Program::Scp,
+            _ => Program::Exec,
+        };
         match decide(&self.established, request).await {
             Verdict::Refused(message) => self.refuse(want_reply, &message).await,
             Verdict::Allowed(allowed) => {
@@ -183,8 +197,7 @@ impl SessionChannel {
                     return;
                 };
                 let _ = upstream.exec(true, command).await;
-                self.relay(upstream, allowed, Program::Exec, want_reply)
-                    .await;
+                self.relay(upstream, allowed, program, want_reply).await;
             }
         }
     }
@@ -229,9 +242,7 @@ impl SessionChannel {
         if opened.is_none() {
             allowed.finish(
                 &self.established,
-                None,
-                Some("the target could not be reached".to_owned()),
-                (0, 0),
+                Ended::failed("the target could not be reached"),
             );
         }
         opened
@@ -334,6 +345,10 @@ impl SessionChannel {
         let (mut from_target, to_target) = upstream.split();
         let (mut sent, mut received) = (0u64, 0u64);
         let mut ended = None;
+        let mut masking =
+            (program == Program::Exec && self.terminal.is_none() && !self.established.unmasked)
+                .then(|| OutputMasking::new(&self.established.gateway.masker));
+        let mut failure = None;
         loop {
             tokio::select! {
                 message = self.from_client.wait() => match message {
@@ -375,6 +390,14 @@ impl SessionChannel {
                         break;
                     }
                     Some(ChannelMsg::Data { data }) => {
+                        let data = match masking.as_mut().map(|m| m.output.push(&data)) {
+                            None => data,
+                            Some(Ok(masked)) => Bytes::from(masked),
+                            Some(Err(error)) => {
+                                failure = Some(error.to_string());
+                                break;
+                            }
+                        };
                         received += data.len() as u64;
                         self.record(&allowed, TerminalStream::Output, &data);
                         if self.to_client.data_bytes(data).await.is_err() {
@@ -382,6 +405,14 @@ impl SessionChannel {
                         }
                     }
                     Some(ChannelMsg::ExtendedData { data, ext }) => {
+                        let data = match masking.as_mut().map(|m| m.errors.push(&data)) {
+                            None => data,
+                            Some(Ok(masked)) => Bytes::from(masked),
+                            Some(Err(error)) => {
+                                failure = Some(error.to_string());
+                                break;
+                            }
+                        };
                         received += data.len() as u64;
                         self.record(&allowed, TerminalStream::Error, &data);
                         if self.to_client.extended_data_bytes(ext, data).await.is_err() {
@@ -389,6 +420,21 @@ impl SessionChannel {
                         }
                     }
                     Some(ChannelMsg::Eof) => {
+                        if let Some(masking) = &mut masking {
+                            match masking.finish() {
+                                Ok((output, errors)) => {
+                                    received += (output.len() + errors.len()) as u64;
+                                    self.record(&allowed, TerminalStream::Output, &output);
+                                    self.record(&allowed, TerminalStream::Error, &errors);
+                                    let _ = self.to_client.data_bytes(Bytes::from(output)).await;
+                                    let _ = self.to_client.extended_data_bytes(1, Bytes::from(errors)).await;
+                                }
+                                Err(error) => {
+                                    failure = Some(error.to_string());
+                                    break;
+                                }
+                            }
+                        }
                         let _ = self.to_client.eof().await;
                     }
                     Some(ChannelMsg::ExitStatus { exit_status }) => {
@@ -416,8 +462,33 @@ impl SessionChannel {
                 },
             }
         }
-        let status = ended.unwrap_or_else(|| "closed".to_owned());
-        allowed.finish(&self.established, Some(status), None, (sent, received));
+        let masked = masking.map(|m| m.counts()).unwrap_or_default();
+        if let Some(error) = &failure {
+            // What cannot be masked is not passed on: the command ends here.
+            let _ = to_target.close().await;
+            let _ = self
+                .to_client
+                .extended_data_bytes(
+                    1,
+                    Bytes::from(format!(
+                        "\ngatehouse: the output was cut: {error} (this identity sees output masked)\n"
+                    )),
+                )
+                .await;
+            let _ = self.to_client.exit_status(REFUSED_EXIT_STATUS).await;
+            let _ = self.to_client.eof().await;
+            let _ = self.to_client.close().await;
+        }
+        allowed.finish(
+            &self.established,
+            Ended {
+                status: Some(ended.unwrap_or_else(|| "closed".to_owned())),
+                error: failure,
+                sent,
+                received,
+                masked,
+            },
+        );
     }
 
     /// Relay the sftp subsystem, each client request through the filter that decides it.
@@ -490,5 +561,36 @@ impl SessionChannel {
             }
         }
         filter.finish();
+    }
+}
+
+/// A command's stdout and stderr, each masked line by line.
+struct OutputMasking {
+    output: LineMasker,
+    errors: LineMasker,
+}
+
+impl OutputMasking {
+    fn new(masker: &Arc<Masker>) -> Self {
+        OutputMasking {
+            output: LineMasker::new(masker.clone(), MAX_MASKED_LINE),
+            errors: LineMasker::new(masker.clone(), MAX_MASKED_LINE),
+        }
+    }
+
+    /// The last unfinished line of each stream, masked.
+    fn finish(&mut self) -> Result<(Vec<u8>, Vec<u8>), gatehouse_mask::MaskError> {
+        Ok((self.output.finish()?, self.errors.finish()?))
+    }
+
+    /// Values masked in both streams, per detector.
+    fn counts(&self) -> std::collections::BTreeMap<String, u64> {
+        let mut counts = std::collections::BTreeMap::new();
+        for stream in [&self.output, &self.errors] {
+            for (detector, count) in stream.counts().detectors() {
+                *counts.entry(detector.clone()).or_insert(0) += count;
+            }
+        }
+        counts
     }
 }

@@ -14,6 +14,29 @@ pub(crate) enum Verdict {
     Refused(String),
 }
 
+/// How a permitted request ended.
+#[derive(Default)]
+pub(crate) struct Ended {
+    /// What the target answered (`exit 0`, `signal TERM`, `status 0`).
+    pub status: Option<String>,
+    /// Why it failed, when it did.
+    pub error: Option<String>,
+    /// Bytes from the client to the target, and from the target to the client.
+    pub sent: u64,
+    pub received: u64,
+    /// Values masked in what the client received, per detector.
+    pub masked: std::collections::BTreeMap<String, u64>,
+}
+
+impl Ended {
+    pub fn failed(error: impl Into<String>) -> Self {
+        Ended {
+            error: Some(error.into()),
+            ..Ended::default()
+        }
+    }
+}
+
 /// A permitted request, until its outcome is recorded.
 pub(crate) struct Allowed {
     pub seq: i64,
@@ -22,22 +45,17 @@ pub(crate) struct Allowed {
 }
 
 impl Allowed {
-    /// Record how the request ended (`exit 0`, `exit 1`, `signal TERM`, bytes moved).
-    pub fn finish(
-        &self,
-        established: &Established,
-        status: Option<String>,
-        error: Option<String>,
-        bytes: (u64, u64),
-    ) {
+    /// Record how the request ended.
+    pub fn finish(&self, established: &Established, ended: Ended) {
+        let received = ended.received;
         let outcome = AuditOutcome {
             rows: None,
-            status,
-            error,
+            status: ended.status,
+            error: ended.error,
             duration_us: u64::try_from(self.started.elapsed().as_micros()).unwrap_or(u64::MAX),
-            masked: Default::default(),
-            request_bytes: Some(bytes.0),
-            response_bytes: Some(bytes.1),
+            masked: ended.masked,
+            request_bytes: Some(ended.sent),
+            response_bytes: Some(received),
         };
         let _ = established.gateway.pipeline.record_results(
             &established.context,
@@ -45,7 +63,7 @@ impl Allowed {
                 seq: self.seq,
                 outcome,
                 columns: Vec::new(),
-                bytes: bytes.1,
+                bytes: received,
                 rows: Vec::new(),
             }],
         );

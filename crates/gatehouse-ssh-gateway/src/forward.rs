@@ -3,7 +3,7 @@
 //! connect anywhere; a permitted one is relayed byte for byte and its byte counts are its
 //! outcome, a refused one is answered "administratively prohibited".
 
-use crate::decide::{Verdict, decide};
+use crate::decide::{Ended, Verdict, decide};
 use crate::handler::Established;
 use gatehouse_ssh::request::SshRequest;
 use russh::server::{ChannelOpenHandle, Msg};
@@ -54,7 +54,7 @@ pub(crate) async fn forward(
     let target = match opened {
         Ok(target) => target,
         Err(error) => {
-            allowed.finish(&established, None, Some(error), (0, 0));
+            allowed.finish(&established, Ended::failed(error));
             reply.reject(ChannelOpenFailure::ConnectFailed).await;
             return;
         }
@@ -62,10 +62,14 @@ pub(crate) async fn forward(
     reply.accept().await;
     let mut client = channel.into_stream();
     let mut target = target.into_stream();
-    let (status, error, moved) = match tokio::io::copy_bidirectional(&mut client, &mut target).await
-    {
-        Ok(moved) => (Some("closed".to_owned()), None, moved),
-        Err(error) => (None, Some(error.to_string()), (0, 0)),
+    let ended = match tokio::io::copy_bidirectional(&mut client, &mut target).await {
+        Ok((sent, received)) => Ended {
+            status: Some("closed".to_owned()),
+            sent,
+            received,
+            ..Ended::default()
+        },
+        Err(error) => Ended::failed(error.to_string()),
     };
-    allowed.finish(&established, status, error, moved);
+    allowed.finish(&established, ended);
 }

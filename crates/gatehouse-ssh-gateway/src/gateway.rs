@@ -29,6 +29,8 @@ pub struct SshGateway {
     /// Certificates `gatehouse ssh-cert` issued, when the user CA is configured.
     pub certificates: Option<crate::certificates::CertificateLogins>,
     pub limits: SshLimits,
+    /// What masks command output for identities without `data:unmasked`.
+    pub masker: Arc<gatehouse_mask::Masker>,
 }
 
 /// Bounds on the SSH listener.

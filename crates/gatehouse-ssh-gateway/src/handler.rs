@@ -29,6 +29,8 @@ pub(crate) struct Established {
     pub target: Arc<SshTarget>,
     pub gateway: Arc<SshGateway>,
     pub handle: Handle,
+    /// Whether policy lets the session see command output unmasked.
+    pub unmasked: bool,
     upstream: OnceCell<Result<Arc<Upstream>, String>>,
     /// Open session channels, and whether each has a terminal (for line endings).
     channels: Mutex<HashMap<ChannelId, bool>>,
@@ -104,6 +106,7 @@ struct Admitted {
     context: SessionContext,
     accepted: Authenticated,
     target: Arc<SshTarget>,
+    unmasked: bool,
 }
 
 /// The russh handler of one client connection.
@@ -165,11 +168,14 @@ impl ClientHandler {
         };
         match pipeline.decide(&context, &[Action::Connect]).await {
             Ok(Decision::Allow(_)) => {
+                let unmasked =
+                    gatehouse_session::token_sessions::may_see_unmasked(pipeline, &context).await;
                 context.recorder = pipeline.start_recording(&context, false);
                 self.admitted = Some(Admitted {
                     context,
                     accepted,
                     target,
+                    unmasked,
                 });
                 Auth::Accept
             }
@@ -250,6 +256,7 @@ impl russh::server::Handler for ClientHandler {
                 target: admitted.target,
                 gateway: self.gateway.clone(),
                 handle: session.handle(),
+                unmasked: admitted.unmasked,
                 upstream: OnceCell::new(),
                 channels: Mutex::new(HashMap::new()),
             });

@@ -6,7 +6,7 @@
 //! handle cannot be guessed into a file policy never saw. Each opened file's bytes are
 //! counted and become its decision's outcome and a recording event when it is closed.
 
-use crate::decide::{Allowed, Verdict, decide};
+use crate::decide::{Allowed, Ended, Verdict, decide};
 use crate::handler::Established;
 use bytes::Bytes;
 use gatehouse_recording::{EventKind, ProtocolEvent};
@@ -113,9 +113,7 @@ impl SftpFilter {
                         if self.pending.len() + self.handles.len() >= MAX_HANDLES {
                             allowed.finish(
                                 &self.established,
-                                None,
-                                Some("too many open sftp requests".to_owned()),
-                                (0, 0),
+                                Ended::failed("too many open sftp requests"),
                             );
                             return Some(status_packet(
                                 id,
@@ -217,9 +215,12 @@ impl SftpFilter {
         );
         done.allowed.finish(
             &self.established,
-            Some(status),
-            None,
-            (done.written, done.read),
+            Ended {
+                status: Some(status),
+                sent: done.written,
+                received: done.read,
+                ..Ended::default()
+            },
         );
     }
 

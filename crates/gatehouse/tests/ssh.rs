@@ -451,3 +451,46 @@ fn russh_free_other_key() -> String {
         .collect::<Vec<_>>()
         .join(" ")
 }
+
+#[test]
+fn command_output_is_masked_for_readers_and_raw_for_admins_and_binary_output_is_cut() {
+    let host = SshHost::start();
+    let reader = host.gateway.key("rita", &["readers"]);
+    let admin = host.gateway.key("ana", &["admins"]);
+    let files = tempfile::tempdir().unwrap();
+    let customers = files.path().join("customers.csv");
+    std::fs::write(
+        &customers,
+        "name,email,card\nAna,ana.lopez@example.com,4111 1111 1111 1111\n",
+    )
+    .unwrap();
+    let command = format!("cat {}", customers.display());
+
+    let masked = host.ssh(&reader, &command);
+    let seen = String::from_utf8_lossy(&masked.stdout);
+    assert!(masked.status.success(), "{}", shown(&masked));
+    assert!(seen.starts_with("name,email,card\nAna,"), "{seen}");
+    assert!(!seen.contains("ana.lopez@example.com"), "{seen}");
+    assert!(!seen.contains("4111 1111 1111 1111"), "{seen}");
+    let outcome = host.gateway.outcome_of("ssh:exec", &command);
+    assert!(
+        outcome["masked"].as_object().is_some_and(|m| !m.is_empty()),
+        "{outcome:#}"
+    );
+
+    let raw = host.ssh(&admin, &command);
+    assert!(
+        String::from_utf8_lossy(&raw.stdout).contains("ana.lopez@example.com,4111 1111 1111 1111"),
+        "{}",
+        shown(&raw)
+    );
+
+    // Output that is not text cannot be masked: the reader gets it cut, with the reason.
+    let binary = host.ssh(&reader, "cat /usr/bin/true");
+    assert_eq!(binary.status.code(), Some(126), "{}", shown(&binary));
+    assert!(
+        String::from_utf8_lossy(&binary.stderr).contains("cannot be masked"),
+        "{}",
+        shown(&binary)
+    );
+}

@@ -79,8 +79,12 @@ pub async fn prepare(setup: &Setup, parts: &ListenerParts<'_>) -> Result<Option<
             connection.ssh_target(&config.base_dir, opener.clone(), config.ssh.connect_timeout)?;
         targets.insert(connection.name.clone(), Arc::new(target));
     }
+    let masker = setup
+        .masker(&gatehouse_mask::MaskConfig::default())
+        .context("the masking of command output")?;
     let services = parts.session_services();
     let gateway = SshGateway {
+        masker: Arc::new(masker),
         pipeline: services.pipeline,
         authenticator: services.authenticator,
         targets,
