@@ -160,3 +160,268 @@ impl CertificateLogins {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+    use super::*;
+    use crate::keys::generate_ed25519;
+    use std::sync::Mutex;
+    use std::time::Duration;
+
+    /// A credential status that refuses the credential ids it was told were revoked.
+    #[derive(Default)]
+    struct Revocations {
+        revoked: Mutex<Vec<String>>,
+    }
+
+    impl CredentialStatus for Revocations {
+        fn check<'a>(
+            &'a self,
+            credential_id: &'a str,
+            _subject: &'a str,
+        ) -> BoxFuture<'a, Result<(), AuthError>> {
+            let revoked = self
+                .revoked
+                .lock()
+                .unwrap()
+                .iter()
+                .any(|id| id == credential_id);
+            Box::pin(async move {
+                if revoked {
+                    Err(AuthError::Revoked)
+                } else {
+                    Ok(())
+                }
+            })
+        }
+    }
+
+    fn logins() -> (CertificateLogins, Arc<Revocations>) {
+        let status = Arc::new(Revocations::default());
+        let logins = CertificateLogins::new(generate_ed25519("ca").unwrap(), status.clone());
+        (logins, status)
+    }
+
+    fn rita(expires_at_unix: Option<i64>) -> Authenticated {
+        let mut identity = Identity::new(
+            "rita",
+            IdentityKind::Human,
+            vec!["readers".to_owned(), "oncall".to_owned()],
+        );
+        identity.acting_for = vec!["ci".to_owned()];
+        Authenticated {
+            identity,
+            credential_id: "key123".to_owned(),
+            expires_at_unix,
+        }
+    }
+
+    fn now() -> u64 {
+        u64::try_from(gatehouse_pipeline::now_unix_ms() / 1000).unwrap()
+    }
+
+    /// A certificate signed by `ca` as `issue` would make it, changed by `change`.
+    fn crafted(
+        ca: &PrivateKey,
+        cert_type: CertType,
+        change: impl FnOnce(&mut Builder) -> &mut Builder,
+    ) -> Certificate {
+        crafted_as(ca, cert_type, "gatehouse:rita:key123", &["rita"], change)
+    }
+
+    /// Like [`crafted`], with its key id and principals.
+    fn crafted_as(
+        ca: &PrivateKey,
+        cert_type: CertType,
+        key_id: &str,
+        principals: &[&str],
+        change: impl FnOnce(&mut Builder) -> &mut Builder,
+    ) -> Certificate {
+        let key = generate_ed25519("client").unwrap();
+        let mut builder = Builder::new(
+            [7u8; 32],
+            key.public_key().key_data().clone(),
+            now() - 60,
+            now() + 3600,
+        )
+        .unwrap();
+        builder
+            .cert_type(cert_type)
+            .unwrap()
+            .key_id(key_id)
+            .unwrap();
+        for principal in principals {
+            builder.valid_principal(*principal).unwrap();
+        }
+        change(&mut builder);
+        builder.sign(ca).unwrap()
+    }
+
+    fn with_extensions(builder: &mut Builder) -> &mut Builder {
+        builder
+            .extension(CREDENTIAL, "key123")
+            .unwrap()
+            .extension(KIND, "human")
+            .unwrap()
+            .extension(GROUPS, "admins")
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn an_issued_certificate_is_admitted_as_the_identity_it_was_issued_for() {
+        let (logins, _) = logins();
+        let key = generate_ed25519("client").unwrap();
+        let accepted = rita(None);
+        let certificate = logins
+            .issue(&accepted, key.public_key(), Duration::from_secs(3600))
+            .unwrap();
+        assert_eq!(certificate.cert_type(), CertType::User);
+        assert_eq!(certificate.valid_principals(), ["rita".to_owned()]);
+        assert_eq!(certificate.key_id(), "gatehouse:rita:key123");
+        let end = certificate.valid_before();
+        assert!((now() + 3590..=now() + 3600).contains(&end), "{end}");
+
+        let admitted = logins.admit(&certificate).await.unwrap();
+        assert_eq!(admitted.identity.subject, "rita");
+        assert_eq!(admitted.identity.kind, IdentityKind::Human);
+        assert_eq!(admitted.identity.groups, ["readers", "oncall"]);
+        assert_eq!(admitted.identity.acting_for, ["ci"]);
+        assert_eq!(admitted.credential_id, "key123");
+        assert_eq!(admitted.expires_at_unix, i64::try_from(end).ok());
+
+        // A credential that ends sooner ends the certificate with it; an ended one gets none.
+        let soon = i64::try_from(now() + 120).unwrap();
+        let short = logins
+            .issue(
+                &rita(Some(soon)),
+                key.public_key(),
+                Duration::from_secs(3600),
+            )
+            .unwrap();
+        assert_eq!(i64::try_from(short.valid_before()).unwrap(), soon);
+        let ended = i64::try_from(now() - 1).unwrap();
+        assert!(
+            logins
+                .issue(
+                    &rita(Some(ended)),
+                    key.public_key(),
+                    Duration::from_secs(3600)
+                )
+                .is_err()
+        );
+    }
+
+    #[tokio::test]
+    async fn another_cas_certificate_is_refused() {
+        let (ours, _) = logins();
+        let (theirs, _) = logins();
+        let key = generate_ed25519("client").unwrap();
+        let certificate = theirs
+            .issue(&rita(None), key.public_key(), Duration::from_secs(3600))
+            .unwrap();
+        assert!(matches!(
+            ours.admit(&certificate).await,
+            Err(AuthError::Unknown)
+        ));
+        let foreign = generate_ed25519("foreign").unwrap();
+        let crafted = crafted(&foreign, CertType::User, with_extensions);
+        assert!(ours.admit(&crafted).await.is_err());
+    }
+
+    #[tokio::test]
+    async fn an_expired_certificate_of_this_ca_is_refused() {
+        let ca = generate_ed25519("ca").unwrap();
+        let logins = CertificateLogins::new(ca.clone(), Arc::new(Revocations::default()));
+        let key = generate_ed25519("client").unwrap();
+        let mut builder = Builder::new(
+            [9u8; 32],
+            key.public_key().key_data().clone(),
+            now() - 7200,
+            now() - 3600,
+        )
+        .unwrap();
+        builder
+            .cert_type(CertType::User)
+            .unwrap()
+            .key_id("gatehouse:rita:key123")
+            .unwrap()
+            .valid_principal("rita")
+            .unwrap();
+        with_extensions(&mut builder);
+        let expired = builder.sign(&ca).unwrap();
+        assert!(matches!(
+            logins.admit(&expired).await,
+            Err(AuthError::Unknown)
+        ));
+        // The same certificate in date is admitted: the refusal was the expiry.
+        let in_date = crafted(&ca, CertType::User, with_extensions);
+        assert!(logins.admit(&in_date).await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn a_host_certificate_of_this_ca_is_refused() {
+        let ca = generate_ed25519("ca").unwrap();
+        let logins = CertificateLogins::new(ca.clone(), Arc::new(Revocations::default()));
+        let host = crafted(&ca, CertType::Host, with_extensions);
+        assert!(matches!(
+            logins.admit(&host).await,
+            Err(AuthError::Malformed)
+        ));
+    }
+
+    #[tokio::test]
+    async fn a_certificate_missing_what_gatehouse_reads_is_refused() {
+        let ca = generate_ed25519("ca").unwrap();
+        let logins = CertificateLogins::new(ca.clone(), Arc::new(Revocations::default()));
+        let no_credential = crafted(&ca, CertType::User, |b| b.extension(KIND, "human").unwrap());
+        assert!(matches!(
+            logins.admit(&no_credential).await,
+            Err(AuthError::Malformed)
+        ));
+        let no_kind = crafted(&ca, CertType::User, |b| {
+            b.extension(CREDENTIAL, "key123").unwrap()
+        });
+        assert!(matches!(
+            logins.admit(&no_kind).await,
+            Err(AuthError::Malformed)
+        ));
+        let two_principals = crafted_as(
+            &ca,
+            CertType::User,
+            "gatehouse:rita:key123",
+            &["rita", "root"],
+            with_extensions,
+        );
+        assert!(matches!(
+            logins.admit(&two_principals).await,
+            Err(AuthError::Malformed)
+        ));
+        let other_key_id = crafted_as(
+            &ca,
+            CertType::User,
+            "gatehouse:ana:key123",
+            &["rita"],
+            with_extensions,
+        );
+        assert!(matches!(
+            logins.admit(&other_key_id).await,
+            Err(AuthError::Malformed)
+        ));
+    }
+
+    #[tokio::test]
+    async fn a_certificate_whose_credential_was_revoked_is_refused() {
+        let (logins, status) = logins();
+        let key = generate_ed25519("client").unwrap();
+        let certificate = logins
+            .issue(&rita(None), key.public_key(), Duration::from_secs(3600))
+            .unwrap();
+        assert!(logins.admit(&certificate).await.is_ok());
+        status.revoked.lock().unwrap().push("key123".to_owned());
+        assert!(matches!(
+            logins.admit(&certificate).await,
+            Err(AuthError::Revoked)
+        ));
+    }
+}

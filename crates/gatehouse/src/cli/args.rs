@@ -176,6 +176,52 @@ pub enum Command {
   KUBECONFIG=~/.kube/config:~/.kube/gatehouse.json kubectl --context gatehouse-prod get pods
   gatehouse kubeconfig prod --server https://gatehouse.internal:16443 --ca-file ca.pem --kubeconfig prod.json --output json")]
     Kubeconfig(KubeconfigArgs),
+    /// Get a short-lived OpenSSH certificate for your gatehouse identity, so that ssh, scp and
+    /// sftp log in to the gateway's SSH connections with no password prompt.
+    ///
+    /// Generates a fresh Ed25519 key pair here (the private key never leaves this machine),
+    /// sends the public half with your token to the gateway's admin API (`POST
+    /// /v1/ssh/certificate`), and writes three files with OpenSSH's naming: --key PATH (the
+    /// private key, mode 0600), PATH.pub and PATH-cert.pub (the certificate), so `ssh -i PATH`
+    /// picks the certificate up by itself. Running it again replaces them. The certificate
+    /// names your identity, is signed by the gateway's user CA and ends when your token does
+    /// or after `[ssh] certificate_validity` (default 12h), whichever comes first; revoking the
+    /// token or the identity refuses it at once. The login name is the connection; every
+    /// command is still decided by policy and recorded.
+    ///
+    /// The token comes from --token-file, else GATEHOUSE_TOKEN, else `gatehouse login`'s. The
+    /// admin API is --api, else the gateway running with this --config/--data-dir (its
+    /// listeners file), else the one `gatehouse login` used, else `[admin] listen`.
+    #[command(after_long_help = "Examples:
+  gatehouse ssh-cert                               # writes ~/.ssh/gatehouse_ed25519{,.pub,-cert.pub}
+  ssh -i ~/.ssh/gatehouse_ed25519 -p 12222 box@127.0.0.1 uptime
+  gatehouse ssh-cert --api https://gatehouse.internal:8009 --ca-file ca.pem --key ~/.ssh/work
+  gatehouse ssh-cert --output json | jq -r .valid_before
+  ssh-keygen -L -f ~/.ssh/gatehouse_ed25519-cert.pub  # what the certificate says")]
+    SshCert(SshCertArgs),
+    /// Print (or --write into ~/.ssh/config) an ssh_config block per SSH connection, so that
+    /// `ssh CONNECTION.gatehouse` works and verifies the gateway's host key.
+    ///
+    /// Each block is `Host CONNECTION.gatehouse` with the SSH listener's HostName and Port,
+    /// `User CONNECTION` (the login name is the connection), the key and certificate `gatehouse
+    /// ssh-cert` writes (--key), and the gateway's host key pinned: `HostKeyAlias
+    /// gatehouse-ssh`, `UserKnownHostsFile` (--known-hosts, default
+    /// ~/.ssh/gatehouse_known_hosts, which this command writes with the gateway's current
+    /// host key) and `StrictHostKeyChecking yes`. The connections are the SSH connections your
+    /// policy lets you connect to (`GET /v1/ssh`).
+    ///
+    /// Without --write the blocks go to standard output. --write puts them in --ssh-config
+    /// (default ~/.ssh/config) between `# >>> gatehouse ssh-config >>>` and `# <<< gatehouse
+    /// ssh-config <<<`, replacing that block if it is there and appending it otherwise; the
+    /// rest of the file is kept. Certificates expire: run `gatehouse ssh-cert` again when ssh
+    /// says `Permission denied`.
+    #[command(after_long_help = "Examples:
+  gatehouse ssh-cert && gatehouse ssh-config --write
+  ssh box.gatehouse uname -a
+  scp box.gatehouse:/var/log/syslog .
+  gatehouse ssh-config > ~/.ssh/gatehouse.conf && ssh -F ~/.ssh/gatehouse.conf box.gatehouse
+  gatehouse ssh-config --output json")]
+    SshConfig(SshConfigArgs),
     /// Manage issued gatehouse tokens.
     #[command(subcommand)]
     Tokens(TokensCommand),
@@ -377,6 +423,60 @@ pub struct KubeconfigArgs {
     /// The name of the cluster, user and context (default gatehouse-CONNECTION).
     #[arg(long, value_name = "NAME")]
     pub name: Option<String>,
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+/// How `gatehouse ssh-cert` and `gatehouse ssh-config` reach the gateway's admin API.
+#[derive(Debug, Args)]
+pub struct AdminApiArgs {
+    /// The gateway's admin listener (default: the gateway running with this --config /
+    /// --data-dir, from its listeners file, else the one `gatehouse login` used, else
+    /// `[admin] listen`).
+    #[arg(long, visible_alias = "gateway", value_name = "URL")]
+    pub api: Option<String>,
+    /// CA certificate to verify an https:// --api with.
+    #[arg(long, value_name = "FILE")]
+    pub ca_file: Option<PathBuf>,
+    /// File holding your token (default: GATEHOUSE_TOKEN, else `gatehouse login`'s).
+    #[arg(long, value_name = "FILE")]
+    pub token_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct SshCertArgs {
+    /// The private key to write (default ~/.ssh/gatehouse_ed25519); the public key goes to
+    /// PATH.pub and the certificate to PATH-cert.pub.
+    #[arg(long, value_name = "PATH")]
+    pub key: Option<PathBuf>,
+    #[command(flatten)]
+    pub api: AdminApiArgs,
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct SshConfigArgs {
+    /// The key `gatehouse ssh-cert` wrote (default ~/.ssh/gatehouse_ed25519; its certificate
+    /// is PATH-cert.pub).
+    #[arg(long, value_name = "PATH")]
+    pub key: Option<PathBuf>,
+    /// Put the blocks into --ssh-config instead of printing them.
+    #[arg(long)]
+    pub write: bool,
+    /// The ssh_config file --write edits (default ~/.ssh/config).
+    #[arg(long, value_name = "FILE")]
+    pub ssh_config: Option<PathBuf>,
+    /// The known_hosts file written with the gateway's host key (default
+    /// ~/.ssh/gatehouse_known_hosts).
+    #[arg(long, value_name = "FILE")]
+    pub known_hosts: Option<PathBuf>,
+    /// The host name clients reach the SSH listener at (default: its listen address, or the
+    /// admin API's host when it listens on all addresses).
+    #[arg(long, value_name = "HOST")]
+    pub host: Option<String>,
+    #[command(flatten)]
+    pub api: AdminApiArgs,
     #[command(flatten)]
     pub output: OutputArgs,
 }

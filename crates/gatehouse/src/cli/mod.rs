@@ -22,6 +22,7 @@ mod mcp;
 mod policy;
 mod policy_reload;
 mod sessions;
+mod ssh;
 
 use anyhow::Result;
 use args::{
@@ -85,6 +86,8 @@ pub(crate) async fn run(command_line: Cli) -> Result<ExitCode> {
         }
         Command::Token(_) => crate::client::token_store::print_token().await,
         Command::Kubeconfig(args) => kube::kubeconfig(config, data_dir, args).await,
+        Command::SshCert(args) => ssh::certificate(config, data_dir, args).await,
+        Command::SshConfig(args) => ssh::config(config, data_dir, args).await,
         Command::Tokens(TokensCommand::Revoke(args)) => login::revoke(config, data_dir, args).await,
         Command::Agent(args) => agent::run(args).await,
         Command::Agents(command) => agents::run(config, data_dir, command).await,

@@ -93,6 +93,13 @@ fn load(path: &Path) -> Result<Stored> {
     })
 }
 
+/// What `gatehouse login` stored, as it is (no refresh), when there is a login: where its
+/// gateway's admin API is, for commands that talk to it.
+pub fn stored_login() -> Option<Stored> {
+    let path = token_file().ok()?;
+    path.exists().then(|| load(&path).ok()).flatten()
+}
+
 /// The stored token if it is valid for a minute more; else, after a person's login, a
 /// refreshed one (stored); else an error saying to log in again.
 pub async fn current_token() -> Result<Stored> {

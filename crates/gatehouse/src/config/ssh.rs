@@ -1,5 +1,5 @@
-//! `[ssh]` (the listener SSH clients talk to, gatehouse's host key and user CA, how long a
-//! session may last) and the keys of a `kind = "ssh"` connection: the target's `host` and
+//! `[ssh]` (the listener SSH clients talk to, gatehouse's host key and user CA, how long its
+//! certificates and a session may last) and the keys of a `kind = "ssh"` connection: the target's `host` and
 //! `port`, the login `user`, gatehouse's credential there (`private_key_file`,
 //! `private_key_env`, or `password_file`/`password_env`) and the target's pinned `host_key`.
 
@@ -32,6 +32,10 @@ pub struct SshListenerConfig {
     /// The user certificate authority `gatehouse ssh-cert` certificates are signed with
     /// (default: `ssh_user_ca_key` in the data directory, created on first start).
     pub user_ca_key_file: Option<PathBuf>,
+    /// The longest a `gatehouse ssh-cert` certificate is valid (it also ends when the token it
+    /// was issued for expires).
+    #[serde(with = "humantime_serde_compat")]
+    pub certificate_validity: Duration,
     /// Client connections open at once.
     pub max_sessions: usize,
     /// How long a session may last whatever its token's expiry (a revocation ends it at once).
@@ -55,6 +59,7 @@ impl Default for SshListenerConfig {
             listen: parse_addr(QUICKSTART_SSH_LISTEN),
             host_key_file: None,
             user_ca_key_file: None,
+            certificate_validity: Duration::from_secs(12 * 60 * 60),
             max_sessions: limits.max_sessions,
             max_session_length: limits.max_session_length,
             login_timeout: limits.login_time,

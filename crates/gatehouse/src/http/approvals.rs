@@ -15,7 +15,7 @@
 
 use crate::server::reviews::{
     CheckpointAfter, ReviewFailure, ReviewRequest, append_expiries, approval_json,
-    authenticate_reviewer, expiry_unrecorded, store_review,
+    expiry_unrecorded, store_review,
 };
 use axum::Router;
 use axum::body::Bytes;
@@ -25,7 +25,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use gatehouse_core::{Identity, SecretString};
-use gatehouse_pipeline::{ApprovalRecord, AuthError, now_unix_ms};
+use gatehouse_pipeline::{ApprovalRecord, AuthError, Authenticated, Authenticator, now_unix_ms};
 use gatehouse_store::{AuditLog, ReviewVerdict, Store, StoreError};
 use serde::Deserialize;
 use std::net::SocketAddr;
@@ -109,6 +109,18 @@ pub(crate) async fn bearer_caller(
     headers: &HeaderMap,
     endpoint: &str,
 ) -> Result<Identity, ApiError> {
+    bearer_credential(state, headers, endpoint)
+        .await
+        .map(|accepted| accepted.identity)
+}
+
+/// Like [`bearer_caller`], with the credential the caller presented (its id and expiry), for
+/// endpoints that issue something bound to it.
+pub(crate) async fn bearer_credential(
+    state: &ApiState,
+    headers: &HeaderMap,
+    endpoint: &str,
+) -> Result<Authenticated, ApiError> {
     let Some(value) = headers.get(header::AUTHORIZATION) else {
         return Err(ApiError::new(
             StatusCode::UNAUTHORIZED,
@@ -130,7 +142,10 @@ pub(crate) async fn bearer_caller(
             format!("the Authorization header is not `Bearer <token>`: {TOKEN_HINT}"),
         ));
     };
-    let verified = authenticate_reviewer(&state.store, &SecretString::new(token)).await;
+    let verified = state
+        .store
+        .authenticate_credential(&SecretString::new(token))
+        .await;
     if let Err(refused) = &verified
         && !matches!(refused, AuthError::StoreUnavailable(_))
     {

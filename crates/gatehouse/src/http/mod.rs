@@ -1,8 +1,10 @@
 //! The admin HTTP listener ([`admin`]) and its APIs: approvals for reviewers, policy reload
-//! for admins, token exchange for workloads, and the login metadata people's CLIs read.
+//! for admins, token exchange for workloads, the login metadata people's CLIs read, and SSH
+//! certificates for OpenSSH clients.
 
 pub(crate) mod admin;
 pub(crate) mod approvals;
 pub(crate) mod login;
 pub(crate) mod policy;
+pub(crate) mod ssh;
 pub(crate) mod token;

@@ -123,6 +123,15 @@ pub async fn run(config_path: Option<&Path>, data_dir: Option<&Path>) -> Result<
         ssh: ssh.as_ref().map(|s| s.address),
     };
     let pg_addr = addresses.postgres;
+    let ssh_issuer = match &ssh {
+        Some(listener) => Some(Arc::new(crate::server::ssh::SshIssuer::new(
+            &setup,
+            &store,
+            gateway.pipeline.clone(),
+            listener.address,
+        )?)),
+        None => None,
+    };
     announce(&setup, &gateway, &addresses);
     write_listeners_file(&setup.data_dir, &addresses)?;
     let kubernetes = kubernetes.map(|k| tokio::spawn(k.serve()));
@@ -160,6 +169,7 @@ pub async fn run(config_path: Option<&Path>, data_dir: Option<&Path>) -> Result<
         signer,
         pg_addr,
         cert,
+        ssh: ssh_issuer,
     };
     let admin = tokio::spawn(admin_apis.serve(admin_listener, metrics, shutdown_rx));
     wait_for_signal().await;
@@ -495,7 +505,7 @@ fn announce(setup: &Setup, gateway: &PgGateway, addresses: &Listeners) {
         );
     }
     tracing::info!(
-        "admin HTTP listener on http://{admin_addr} (/healthz, /metrics, /v1/approvals, /v1/token, /v1/login, /v1/policy/reload, /mcp)"
+        "admin HTTP listener on http://{admin_addr} (/healthz, /metrics, /v1/approvals, /v1/token, /v1/login, /v1/policy/reload, /v1/ssh, /mcp)"
     );
     if let Some(addr) = addresses.agents {
         tracing::info!("agent listener on {addr} (TLS; agents dial in here)");
@@ -513,6 +523,8 @@ struct AdminApis {
     signer: gatehouse_identity::TokenSigner,
     pg_addr: SocketAddr,
     cert: std::path::PathBuf,
+    /// What `/v1/ssh` issues certificates with, when there is an SSH listener.
+    ssh: Option<Arc<crate::server::ssh::SshIssuer>>,
 }
 
 impl AdminApis {
@@ -531,7 +543,11 @@ impl AdminApis {
             api: approvals_api.clone(),
             reloader: self.reloader,
             admin_groups: config.admin.groups.clone(),
-        });
+        })
+        .merge(crate::http::ssh::routes(crate::http::ssh::SshApi {
+            api: approvals_api.clone(),
+            issuer: self.ssh,
+        }));
         let token_exchange = crate::http::token::routes(crate::http::token::TokenApi::new(
             self.providers,
             self.signer,

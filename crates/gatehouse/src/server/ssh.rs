@@ -55,6 +55,44 @@ pub fn certificate_logins(
     ))
 }
 
+/// What the admin API's `/v1/ssh` endpoints need to issue certificates and tell clients how to
+/// reach the SSH listener: the same user CA and host key the listener uses, where it is bound,
+/// its connections, and the pipeline whose policy in force says which ones a caller may use.
+pub struct SshIssuer {
+    pub logins: CertificateLogins,
+    pub host_key: russh::keys::PublicKey,
+    pub listen: SocketAddr,
+    pub connections: Vec<gatehouse_core::ConnectionInfo>,
+    pub pipeline: gatehouse_pipeline::Pipeline,
+    /// `[ssh] certificate_validity`: the longest a certificate lasts.
+    pub longest: std::time::Duration,
+}
+
+impl SshIssuer {
+    /// The issuer of the SSH listener bound at `listen` (after [`prepare`] created the keys).
+    pub fn new(
+        setup: &Setup,
+        store: &gatehouse_store::Store,
+        pipeline: gatehouse_pipeline::Pipeline,
+        listen: SocketAddr,
+    ) -> Result<SshIssuer> {
+        Ok(SshIssuer {
+            logins: certificate_logins(setup, store)?,
+            host_key: host_key(setup)?.public_key().clone(),
+            listen,
+            connections: setup
+                .config
+                .connections
+                .iter()
+                .filter(|c| c.kind == SSH)
+                .map(|c| c.info())
+                .collect(),
+            pipeline,
+            longest: setup.config.ssh.certificate_validity,
+        })
+    }
+}
+
 /// The listener, bound, when some connection is an SSH one; `None` otherwise.
 pub async fn prepare(setup: &Setup, parts: &ListenerParts<'_>) -> Result<Option<SshListener>> {
     let config = &setup.config;
