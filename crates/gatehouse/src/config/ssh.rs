@@ -313,3 +313,41 @@ impl ConnectionConfig {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use crate::config::Config;
+    use std::path::Path;
+
+    fn refusal(connection: &str) -> String {
+        let text = format!("[[connections]]\nname = \"box\"\nkind = \"ssh\"\n{connection}");
+        match Config::parse(&text, Path::new("/etc/gatehouse/gatehouse.toml")) {
+            Ok(_) => String::new(),
+            Err(error) => format!("{error:#}"),
+        }
+    }
+
+    #[test]
+    fn an_agent_served_ssh_connection_names_only_its_agents_in_the_gateways_config() {
+        assert_eq!(refusal("agents = [\"dc1\"]\n"), "");
+        for field in [
+            "host = \"10.0.0.5\"",
+            "port = 22",
+            "user = \"deploy\"",
+            "private_key_file = \"k\"",
+            "private_key_env = \"K\"",
+            "password_env = \"P\"",
+            "host_key = \"ssh-ed25519 AAAA\"",
+        ] {
+            let name = field.split(' ').next().unwrap();
+            assert!(
+                refusal(&format!("agents = [\"dc1\"]\n{field}\n")).contains(&format!(
+                    "served by agents, so `{name}` belongs in the agents' own config"
+                )),
+                "{field}"
+            );
+        }
+        assert!(refusal("agents = [\"dc 1\"]\n").contains("dc 1"));
+    }
+}
