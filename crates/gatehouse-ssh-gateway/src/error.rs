@@ -12,13 +12,15 @@ pub enum SshGatewayError {
     #[error("the target could not be reached: {0}")]
     Unreachable(String),
     #[error(
-        "the target presented the host key {seen}, not the pinned {pinned}: refusing to log in (the host was replaced or someone is in between; if the key was rotated on purpose, update the connection's `host_key`)"
+        "the target presented the host key {seen}, not the pinned {pinned}: refusing to log in (the host was replaced or someone is in between; if the key was rotated on purpose, update the connection's `host_key`, in the agents' config when agents serve it)"
     )]
     HostKeyMismatch { pinned: String, seen: String },
     #[error(
-        "the target refused gatehouse's login as `{user}`: check the connection's `user` and that its key is in that user's authorized_keys"
+        "the target refused gatehouse's login as `{user}`: check the connection's `user` (in the agents' config when agents serve it) and that its key is in that user's authorized_keys"
     )]
     TargetLogin { user: String },
+    #[error("the login through the agent: {0}")]
+    AgentLogin(String),
     #[error("SSH: {0}")]
     Ssh(#[from] russh::Error),
     #[error("the SSH certificate cannot be issued: {0}")]

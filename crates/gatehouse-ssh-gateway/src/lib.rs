@@ -6,6 +6,7 @@
 //! here or at an agent) carries it. Shells and execs are recorded as terminal streams; a
 //! revocation ends every channel with its reason.
 
+pub mod agent_login;
 mod certificates;
 mod channel;
 mod decide;
@@ -22,4 +23,4 @@ pub use channel::REFUSED_EXIT_STATUS;
 pub use error::SshGatewayError;
 pub use gatehouse_ssh::{SSH, SSH_PROTOCOL};
 pub use gateway::{SshGateway, SshLimits, serve};
-pub use target::{SshTarget, SshTargets, TargetCredential};
+pub use target::{SshTarget, SshTargets, TargetCredential, TargetLogin};

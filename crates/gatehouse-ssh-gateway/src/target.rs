@@ -4,6 +4,7 @@
 //! target's credential never reaches the client.
 
 use crate::SshGatewayError;
+use crate::agent_login::{AgentSaid, AgentSigner};
 use crate::keys::public_key_line;
 use gatehouse_core::{ConnectionInfo, SecretString};
 use gatehouse_pipeline::BoxFuture;
@@ -20,15 +21,28 @@ pub enum TargetCredential {
     Password(SecretString),
 }
 
+/// Who gatehouse logs in as on the target, and with what.
+pub enum TargetLogin {
+    /// The gateway's config names the login, holds its credential and pins the host key.
+    Held {
+        /// The login gatehouse uses on the target (whose privileges bound every session).
+        user: String,
+        credential: TargetCredential,
+        /// The host key the target must present.
+        host_key: PublicKey,
+    },
+    /// The agents serving the connection hold the private key and, in their config, the user
+    /// and the host key to pin: they say the public parts when they open the target, and sign
+    /// the login's userauth request when asked (`agent_login`). The gateway holds nothing of
+    /// the target.
+    AtAgent,
+}
+
 /// One `kind = "ssh"` connection's target.
 pub struct SshTarget {
     pub info: Arc<ConnectionInfo>,
-    /// The login gatehouse uses on the target (whose privileges bound every session).
-    pub user: String,
-    pub credential: TargetCredential,
-    /// The host key the target must present.
-    pub host_key: PublicKey,
-    /// Opens the byte stream to the target's SSH port.
+    pub login: TargetLogin,
+    /// Opens the byte stream to the target's SSH port (the agent hub for `AtAgent`).
     pub opener: Arc<dyn TargetConnector>,
     /// How long reaching and logging in to the target may take.
     pub login_time: Duration,
@@ -59,9 +73,16 @@ impl SshTarget {
             .open(&self.info.name, &request)
             .await
             .map_err(|error| SshGatewayError::Unreachable(error.to_string()))?;
+        let (user, host_key, agent_key) = match &self.login {
+            TargetLogin::Held { user, host_key, .. } => (user.clone(), host_key.clone(), None),
+            TargetLogin::AtAgent => {
+                let said = AgentSaid::from_details(&opened.details)?;
+                (said.user, said.host_key, Some(said.public_key))
+            }
+        };
         let seen = Arc::new(Mutex::new(None));
         let checker = PinnedHostKey {
-            pinned: self.host_key.clone(),
+            pinned: host_key.clone(),
             seen: seen.clone(),
         };
         let config = Arc::new(client::Config {
@@ -74,33 +95,63 @@ impl SshTarget {
                 let presented = seen.lock().ok().and_then(|seen| seen.clone());
                 return Err(match presented {
                     Some(seen) => SshGatewayError::HostKeyMismatch {
-                        pinned: public_key_line(&self.host_key),
+                        pinned: public_key_line(&host_key),
                         seen,
                     },
                     None => SshGatewayError::Ssh(error),
                 });
             }
         };
-        let result = match &self.credential {
-            TargetCredential::PrivateKey(key) => {
+        let result = match (&self.login, agent_key) {
+            (
+                TargetLogin::Held {
+                    credential: TargetCredential::PrivateKey(key),
+                    ..
+                },
+                _,
+            ) => {
                 let hash = handle.best_supported_rsa_hash().await?.flatten();
                 handle
                     .authenticate_publickey(
-                        self.user.clone(),
+                        user.clone(),
                         PrivateKeyWithHashAlg::new(key.clone(), hash),
                     )
                     .await?
             }
-            TargetCredential::Password(password) => {
+            (
+                TargetLogin::Held {
+                    credential: TargetCredential::Password(password),
+                    ..
+                },
+                _,
+            ) => {
                 handle
-                    .authenticate_password(self.user.clone(), password.expose())
+                    .authenticate_password(user.clone(), password.expose())
                     .await?
+            }
+            (TargetLogin::AtAgent, Some(public_key)) => {
+                let mut signer = AgentSigner {
+                    opener: self.opener.as_ref(),
+                    connection: &self.info.name,
+                    public_key: &public_key,
+                };
+                handle
+                    .authenticate_publickey_with(
+                        user.clone(),
+                        public_key.clone(),
+                        None,
+                        &mut signer,
+                    )
+                    .await?
+            }
+            (TargetLogin::AtAgent, None) => {
+                return Err(SshGatewayError::AgentLogin(
+                    "the agent named no public key".to_owned(),
+                ));
             }
         };
         if !result.success() {
-            return Err(SshGatewayError::TargetLogin {
-                user: self.user.clone(),
-            });
+            return Err(SshGatewayError::TargetLogin { user });
         }
         Ok(handle)
     }

@@ -1,8 +1,8 @@
 //! `gatehouse agent --config agent.toml`: run the network-resident agent. It dials out to the
 //! gateway's agent listener, enrols with its one-time token on first contact (keeping the
 //! credential it gets in `state_dir`, mode 0600), and opens sessions to its connections'
-//! targets — PostgreSQL servers, Kubernetes API servers — with credentials that never leave
-//! this machine.
+//! targets — PostgreSQL servers, Kubernetes API servers, HTTP APIs, SSH hosts (whose private
+//! key signs the gateway's login here) — with credentials that never leave this machine.
 
 use crate::cli::args::AgentArgs;
 use crate::config::agent::AgentConfig;
@@ -11,6 +11,8 @@ use anyhow::{Context, Result, anyhow, bail};
 use gatehouse_core::SecretString;
 use gatehouse_pg::{BuiltinConnector, PgLogin, PgLogins, PgTarget};
 use gatehouse_session::{ByKind, TargetConnector};
+use gatehouse_ssh_gateway::SshTargets;
+use gatehouse_ssh_gateway::agent_login::AgentSshTargets;
 use gatehouse_tunnel::{AgentSettings, CredentialStore, TunnelError, WorkloadToken};
 use rustls::pki_types::ServerName;
 use std::collections::{BTreeMap, HashMap};
@@ -140,7 +142,20 @@ pub async fn run(args: AgentArgs) -> Result<ExitCode> {
     let mut login_levels = BTreeMap::new();
     let mut clusters = HashMap::new();
     let mut apis = HashMap::new();
+    let mut ssh_logins = HashMap::new();
+    let mut ssh_addresses = HashMap::new();
     for connection in &config.connections {
+        if connection.kind == crate::config::ssh::SSH {
+            ssh_logins.insert(
+                connection.name.clone(),
+                connection.ssh_agent_login(&config.base_dir)?,
+            );
+            ssh_addresses.insert(
+                connection.name.clone(),
+                (connection.host.clone(), connection.port()),
+            );
+            continue;
+        }
         if connection.kind == crate::config::http::HTTP {
             let target = connection.http_target(&config.base_dir, config.connect_timeout)?;
             apis.insert(connection.name.clone(), Arc::new(target));
@@ -171,7 +186,7 @@ pub async fn run(args: AgentArgs) -> Result<ExitCode> {
     }
     let connector = BuiltinConnector::new(logins, config.connect_timeout, MAX_SERVER_MESSAGE);
     let mut connectors: Vec<Arc<dyn TargetConnector>> = Vec::new();
-    if clusters.len() + apis.len() < config.connections.len() {
+    if clusters.len() + apis.len() + ssh_logins.len() < config.connections.len() {
         connectors.push(Arc::new(gatehouse_pg::PostgresTargets::new(Arc::new(
             connector,
         ))));
@@ -181,6 +196,17 @@ pub async fn run(args: AgentArgs) -> Result<ExitCode> {
     }
     if !apis.is_empty() {
         connectors.push(Arc::new(gatehouse_httpapi_gateway::http_targets(apis)));
+    }
+    if !ssh_logins.is_empty() {
+        // The gateway speaks SSH to the target over the stream this agent opens; the private
+        // key stays here and signs only the login's userauth request.
+        connectors.push(Arc::new(AgentSshTargets {
+            dial: SshTargets {
+                addresses: ssh_addresses,
+                connect_timeout: config.connect_timeout,
+            },
+            logins: ssh_logins,
+        }));
     }
     let host = config
         .gateway

@@ -113,6 +113,11 @@ impl AgentConfig {
                 continue;
             }
             connection.validate_not_http()?;
+            if connection.kind == crate::config::ssh::SSH {
+                connection.validate_ssh(ConfigSide::Agent)?;
+                continue;
+            }
+            connection.validate_not_ssh()?;
             if connection.kind == crate::config::kubernetes::KUBERNETES {
                 connection.validate_kubernetes(ConfigSide::Agent)?;
                 continue;
@@ -193,6 +198,23 @@ mod tests {
         assert!(
             refusal("kind = \"postgres\"\nhost = \"h\"\ndatabase = \"d\"\nuser = \"u\"\nurl = \"https://x\"\n")
                 .contains("`url` is a Kubernetes key")
+        );
+    }
+
+    #[test]
+    fn an_agents_ssh_connection_has_the_target_its_login_key_and_host_key() {
+        let target = "kind = \"ssh\"\nhost = \"10.0.0.5\"\nuser = \"deploy\"\nhost_key = \"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl\"\n";
+        assert_eq!(refusal(&format!("{target}private_key_file = \"k\"\n")), "");
+        assert!(refusal(&format!("{target}password_env = \"P\"\n")).contains("private key only"));
+        assert!(
+            refusal(&format!(
+                "{target}private_key_file = \"k\"\ndatabase = \"d\"\n"
+            ))
+            .contains("`database` is not an SSH connection key")
+        );
+        assert!(
+            refusal("kind = \"postgres\"\nhost = \"h\"\ndatabase = \"d\"\nuser = \"u\"\nhost_key = \"x\"\n")
+                .contains("`host_key` is an SSH connection key")
         );
     }
 }

@@ -1,14 +1,17 @@
 //! `[ssh]` (the listener SSH clients talk to, gatehouse's host key and user CA, how long its
 //! certificates and a session may last) and the keys of a `kind = "ssh"` connection: the target's `host` and
 //! `port`, the login `user`, gatehouse's credential there (`private_key_file`,
-//! `private_key_env`, or `password_file`/`password_env`) and the target's pinned `host_key`.
+//! `private_key_env`, or `password_file`/`password_env`) and the target's pinned `host_key` —
+//! in the gateway's config, or for a connection served by agents in the agents' own (the
+//! gateway's then names only the `agents`; the agents keep the private key and sign the login).
 
 use crate::config::{
     ConfigSide, ConnectionConfig, humantime_serde_compat, parse_addr, resolve_from,
 };
 use anyhow::{Context, Result, bail};
 use gatehouse_core::{ConnectionKind, SecretString};
-use gatehouse_ssh_gateway::{SshTarget, TargetCredential};
+use gatehouse_ssh_gateway::agent_login::AgentSshLogin;
+use gatehouse_ssh_gateway::{SshTarget, TargetCredential, TargetLogin};
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -120,9 +123,7 @@ impl ConnectionConfig {
             );
         }
         if side == ConfigSide::GatewayAgents {
-            bail!(
-                "connection `{name}`: SSH connections cannot be served by agents yet; remove `agents` and give the target's `host`, `user`, credential and `host_key` here"
-            );
+            return self.validate_ssh_agents();
         }
         if self.host.is_empty() {
             bail!("connection `{name}` needs `host`, the SSH target's address");
@@ -144,6 +145,13 @@ impl ConnectionConfig {
             self.password_file.is_some(),
             self.password_env.is_some(),
         ];
+        if side == ConfigSide::Agent
+            && (self.password_file.is_some() || self.password_env.is_some())
+        {
+            bail!(
+                "connection `{name}`: an agent logs in to SSH targets with a private key only (`private_key_file` or `private_key_env`, Ed25519): the gateway speaks SSH to the target and the agent signs its login, so a password would have to leave the agent"
+            );
+        }
         match credentials.iter().filter(|set| **set).count() {
             1 => Ok(()),
             0 => bail!(
@@ -153,6 +161,31 @@ impl ConnectionConfig {
             _ => bail!(
                 "connection `{name}` names more than one credential; keep one of `private_key_file`, `private_key_env`, `password_file`, `password_env`"
             ),
+        }
+    }
+
+    /// An SSH connection served by agents: the target's address, login, private key and host
+    /// key are the agents' business (the agents say the user and host key when they open the
+    /// target, and sign the login; the gateway's config holds nothing of the target).
+    fn validate_ssh_agents(&self) -> Result<()> {
+        self.validate_agent_names()?;
+        let target = [
+            ("host", !self.host.is_empty()),
+            ("port", self.port_set.is_some()),
+            ("user", !self.user.is_empty()),
+            ("private_key_file", self.private_key_file.is_some()),
+            ("private_key_env", self.private_key_env.is_some()),
+            ("password_file", self.password_file.is_some()),
+            ("password_env", self.password_env.is_some()),
+            ("host_key", self.host_key.is_some()),
+        ];
+        match target.iter().find(|(_, set)| *set) {
+            Some((field, _)) => bail!(
+                "connection `{}` is served by agents, so `{field}` belongs in the agents' own config, not the gateway's \
+                 (the gateway never holds an agent-served target's address, login, key or host key)",
+                self.name
+            ),
+            None => Ok(()),
         }
     }
 
@@ -222,11 +255,104 @@ impl ConnectionConfig {
         .with_context(|| format!("connection `{name}`: `host_key`"))?;
         Ok(SshTarget {
             info: Arc::new(self.info()),
-            user: self.user.clone(),
-            credential,
-            host_key,
+            login: TargetLogin::Held {
+                user: self.user.clone(),
+                credential,
+                host_key,
+            },
             opener,
             login_time,
         })
+    }
+
+    /// The adapter's view of a connection served by `agents`: nothing of the target.
+    pub fn ssh_target_through_agents(
+        &self,
+        agents: Arc<dyn gatehouse_session::TargetConnector>,
+        login_time: Duration,
+    ) -> SshTarget {
+        SshTarget {
+            info: Arc::new(self.info()),
+            login: TargetLogin::AtAgent,
+            opener: agents,
+            login_time,
+        }
+    }
+
+    /// The login an agent holds for this connection of its config: the user, the private key
+    /// (Ed25519, unencrypted) and the target's host key.
+    pub fn ssh_agent_login(&self, base_dir: &Path) -> Result<AgentSshLogin> {
+        let name = &self.name;
+        let text = if let Some(file) = &self.private_key_file {
+            let path = resolve_from(base_dir, file);
+            std::fs::read_to_string(&path).with_context(|| {
+                format!(
+                    "connection `{name}`: cannot read private_key_file `{}`",
+                    path.display()
+                )
+            })?
+        } else if let Some(var) = &self.private_key_env {
+            std::env::var(var).with_context(|| {
+                format!(
+                    "connection `{name}`: environment variable `{var}` (private_key_env) is not set"
+                )
+            })?
+        } else {
+            bail!("connection `{name}` has no private key");
+        };
+        let key = russh::keys::PrivateKey::from_openssh(text.as_bytes()).map_err(|error| {
+            anyhow::anyhow!(
+                "connection `{name}`: the private key is not an OpenSSH private key ({error})"
+            )
+        })?;
+        gatehouse_ssh_gateway::agent_login::check_agent_key(&key)
+            .with_context(|| format!("connection `{name}`"))?;
+        let host_key = gatehouse_ssh_gateway::keys::parse_public_key(
+            self.host_key.as_deref().unwrap_or_default(),
+        )
+        .with_context(|| format!("connection `{name}`: `host_key`"))?;
+        Ok(AgentSshLogin {
+            user: self.user.clone(),
+            key: Arc::new(key),
+            host_key,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use crate::config::Config;
+    use std::path::Path;
+
+    fn refusal(connection: &str) -> String {
+        let text = format!("[[connections]]\nname = \"box\"\nkind = \"ssh\"\n{connection}");
+        match Config::parse(&text, Path::new("/etc/gatehouse/gatehouse.toml")) {
+            Ok(_) => String::new(),
+            Err(error) => format!("{error:#}"),
+        }
+    }
+
+    #[test]
+    fn an_agent_served_ssh_connection_names_only_its_agents_in_the_gateways_config() {
+        assert_eq!(refusal("agents = [\"dc1\"]\n"), "");
+        for field in [
+            "host = \"10.0.0.5\"",
+            "port = 22",
+            "user = \"deploy\"",
+            "private_key_file = \"k\"",
+            "private_key_env = \"K\"",
+            "password_env = \"P\"",
+            "host_key = \"ssh-ed25519 AAAA\"",
+        ] {
+            let name = field.split(' ').next().unwrap();
+            assert!(
+                refusal(&format!("agents = [\"dc1\"]\n{field}\n")).contains(&format!(
+                    "served by agents, so `{name}` belongs in the agents' own config"
+                )),
+                "{field}"
+            );
+        }
+        assert!(refusal("agents = [\"dc 1\"]\n").contains("dc 1"));
     }
 }

@@ -1,7 +1,8 @@
 //! The SSH listener `gatehouse serve` opens when a connection is `kind = "ssh"`: gatehouse's
 //! host key and user certificate authority (created in the data directory on first start),
-//! each connection's target with its pinned host key and gatehouse's login there, and the
-//! certificates' revocation check against the store.
+//! each connection's target with its pinned host key and gatehouse's login there (for a
+//! connection served by agents, the agent hub opens the target and the agent signs the login),
+//! and the certificates' revocation check against the store.
 
 use crate::config::setup::Setup;
 use crate::config::ssh::SSH;
@@ -107,14 +108,18 @@ pub async fn prepare(setup: &Setup, parts: &ListenerParts<'_>) -> Result<Option<
     let opener = Arc::new(SshTargets {
         addresses: connections
             .iter()
+            .filter(|c| c.agents.is_empty())
             .map(|c| (c.name.clone(), (c.host.clone(), c.port())))
             .collect(),
         connect_timeout: config.ssh.connect_timeout,
     });
     let mut targets = HashMap::new();
     for connection in &connections {
-        let target =
-            connection.ssh_target(&config.base_dir, opener.clone(), config.ssh.connect_timeout)?;
+        let login_time = config.ssh.connect_timeout;
+        let target = match parts.agents_serving(connection)? {
+            None => connection.ssh_target(&config.base_dir, opener.clone(), login_time)?,
+            Some(hub) => connection.ssh_target_through_agents(hub, login_time),
+        };
         targets.insert(connection.name.clone(), Arc::new(target));
     }
     let masker = setup

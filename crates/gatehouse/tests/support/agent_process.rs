@@ -61,6 +61,11 @@ impl AgentProcess {
         }
     }
 
+    /// The agent's config file.
+    pub fn config_path(&self) -> PathBuf {
+        self.dir.path().join("agent.toml")
+    }
+
     fn log(&self) -> PathBuf {
         self.dir.path().join("agent.log")
     }
