@@ -61,7 +61,10 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: watch::Receiver<bool>,
 ) {
-    let config = Arc::new(server_config(&gateway));
+    let config = Arc::new(server_config(
+        gateway.host_key.clone(),
+        gateway.certificates.is_some(),
+    ));
     let limits = ListenerLimits {
         protocol: "ssh",
         max_sessions: gateway.limits.max_sessions,
@@ -85,8 +88,10 @@ pub async fn serve(
     .await;
 }
 
-fn server_config(gateway: &SshGateway) -> Config {
-    let methods = if gateway.certificates.is_some() {
+/// The SSH server's settings: gatehouse's host key, the login methods it offers (public
+/// keys only when certificate logins are on), and bounds on logging in.
+pub(crate) fn server_config(host_key: PrivateKey, certificates: bool) -> Config {
+    let methods = if certificates {
         MethodSet::from(
             &[
                 MethodKind::PublicKey,
@@ -102,7 +107,7 @@ fn server_config(gateway: &SshGateway) -> Config {
         methods,
         auth_rejection_time: Duration::from_millis(300),
         auth_rejection_time_initial: Some(Duration::ZERO),
-        keys: vec![gateway.host_key.clone()],
+        keys: vec![host_key],
         max_auth_attempts: 6,
         inactivity_timeout: None,
         keepalive_interval: Some(Duration::from_secs(30)),

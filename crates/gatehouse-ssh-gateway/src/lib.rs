@@ -12,6 +12,8 @@ mod channel;
 mod decide;
 mod error;
 mod forward;
+#[doc(hidden)]
+pub mod fuzzing;
 mod gateway;
 mod handler;
 pub mod keys;
