@@ -29,6 +29,7 @@ if $for_tests; then
   # scp and sftp.
   [ -x /usr/sbin/sshd ] || need_packages+=(openssh-server)
   command -v ssh >/dev/null 2>&1 || need_packages+=(openssh-client)
+  command -v rsync >/dev/null 2>&1 || need_packages+=(rsync)
 fi
 if [ "${#need_packages[@]}" -gt 0 ]; then
   echo "setup: installing ${need_packages[*]} (Debian packages)"
@@ -61,6 +62,11 @@ python3 -c "import importlib.metadata as m; assert m.version('kubernetes') == '3
 python3 -c "import importlib.metadata as m; assert m.version('httpx') == '0.28.1' and m.version('h2') == '4.3.0'" 2>/dev/null || {
   echo "setup: installing httpx"
   python3 -m pip install --quiet --disable-pip-version-check 'httpx[http2]==0.28.1' 'h2==4.3.0'
+}
+# The SSH tests drive paramiko, the SSH library Python agents use (ssh.rs).
+python3 -c "import importlib.metadata as m; assert m.version('paramiko') == '4.0.0'" 2>/dev/null || {
+  echo "setup: installing paramiko"
+  python3 -m pip install --quiet --disable-pip-version-check 'paramiko==4.0.0'
 }
 # The driver compatibility suite (compat_drivers.rs) drives psycopg 3, whose wheel bundles
 # libpq >= 17, and node-postgres with pg-cursor and pg-query-stream (npm, pinned by the

@@ -358,11 +358,7 @@ fn a_local_forward_to_an_allowed_port_works_and_to_another_port_is_refused() {
 
 #[test]
 fn revoking_the_identity_ends_an_open_shell_within_five_seconds_with_the_reason() {
-    let policy = format!(
-        "{}\n@id(\"readers-shells\")\npermit (principal in Gatehouse::Group::\"readers\", action == Gatehouse::Action::\"ssh:shell\", resource);\n",
-        support::quickstart_policy()
-    );
-    let host = SshHost::start_with(&policy, "");
+    let host = SshHost::start_with(&policy_with_reader_shells(), "");
     let reader = host.gateway.key("rita", &["readers"]);
     let mut shell = host
         .client("ssh", &reader)
@@ -492,5 +488,187 @@ fn command_output_is_masked_for_readers_and_raw_for_admins_and_binary_output_is_
         String::from_utf8_lossy(&binary.stderr).contains("cannot be masked"),
         "{}",
         shown(&binary)
+    );
+}
+
+/// The quickstart policy plus shells for readers (to keep shells open in tests without an
+/// approval round).
+fn policy_with_reader_shells() -> String {
+    format!(
+        "{}\n@id(\"readers-shells\")\npermit (principal in Gatehouse::Group::\"readers\", action == Gatehouse::Action::\"ssh:shell\", resource);\n",
+        support::quickstart_policy()
+    )
+}
+
+#[test]
+fn keyboard_interactive_takes_the_token_and_a_wrong_token_is_refused() {
+    let host = SshHost::start();
+    let reader = host.gateway.key("rita", &["readers"]);
+    let run = |token: &str| {
+        let mut ssh = std::process::Command::new("ssh");
+        host.answer_with(&mut ssh, token);
+        ssh.args([
+            "-o",
+            "StrictHostKeyChecking=no",
+            "-o",
+            "UserKnownHostsFile=/dev/null",
+            "-o",
+            "PreferredAuthentications=keyboard-interactive",
+            "-o",
+            "PubkeyAuthentication=no",
+            "-o",
+            "NumberOfPasswordPrompts=1",
+            "-p",
+            &host.port().to_string(),
+            "box@127.0.0.1",
+            "whoami",
+        ])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap()
+    };
+    let accepted = run(&reader);
+    assert!(accepted.status.success(), "{}", shown(&accepted));
+    assert_eq!(
+        String::from_utf8_lossy(&accepted.stdout).trim(),
+        sshhost::login_user()
+    );
+    let forged = run(&format!("{reader}x"));
+    assert_eq!(forged.status.code(), Some(255), "{}", shown(&forged));
+    assert!(
+        String::from_utf8_lossy(&forged.stderr).contains("Permission denied"),
+        "{}",
+        shown(&forged)
+    );
+}
+
+#[test]
+fn a_writers_sudo_is_held_until_an_admin_approves_that_exact_command_line() {
+    let host = SshHost::start();
+    let walt = host.gateway.key("walt", &["writers"]);
+    let ana = host.gateway.key("ana", &["admins"]);
+    let held = host.ssh(&walt, "sudo -n true");
+    let stderr = String::from_utf8_lossy(&held.stderr).into_owned();
+    assert_eq!(held.status.code(), Some(126), "{}", shown(&held));
+    let id = approval_id(&stderr);
+    assert!(stderr.contains("gatehouse approvals approve"), "{stderr}");
+
+    // Another command line is not covered by that approval.
+    let other = host.ssh(&walt, "sudo -n id");
+    assert!(
+        String::from_utf8_lossy(&other.stderr).contains("held for approval"),
+        "{}",
+        shown(&other)
+    );
+    let approved = host.gateway.cli_as(&ana, &["approvals", "approve", &id]);
+    assert!(approved.status.success(), "{}", shown(&approved));
+    let ran = host.ssh(&walt, "sudo -n true");
+    assert_ne!(ran.status.code(), Some(126), "{}", shown(&ran));
+    assert!(
+        !String::from_utf8_lossy(&ran.stderr).contains("gatehouse:"),
+        "{}",
+        shown(&ran)
+    );
+    let events = host.gateway.audit_events();
+    assert!(
+        events.iter().any(|e| e["action"] == "ssh:exec"
+            && e["statement"] == "sudo -n true"
+            && e["decision"] == "allow"),
+        "{events:#?}"
+    );
+}
+
+#[test]
+fn a_shell_outlives_its_short_token_and_ends_at_the_maximum_session_length() {
+    let host = SshHost::start_with(&policy_with_reader_shells(), "max_session_length = \"6s\"");
+    let reader = host
+        .gateway
+        .key_with("rita", &["readers"], &["--ttl", "2s"]);
+    let opened = std::time::Instant::now();
+    // Typed after the token expired (at 4 s): the shell still runs it.
+    let mut shell = host
+        .client("ssh", &reader)
+        .arg("-tt")
+        .arg("-p")
+        .arg(host.port().to_string())
+        .arg("box@127.0.0.1")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = shell.stdin.take().unwrap();
+    std::thread::sleep(std::time::Duration::from_secs(4));
+    use std::io::Write;
+    stdin.write_all(b"echo still-$((6*7))\n").unwrap();
+    let status = support::wait_exit(&mut shell, std::time::Duration::from_secs(15), "ssh");
+    let lasted = opened.elapsed();
+    drop(stdin);
+    let output = shell.wait_with_output().unwrap();
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(!status.success());
+    assert!(said.contains("still-42"), "{said}");
+    assert!(said.contains("maximum length"), "{said}");
+    assert!(
+        lasted >= std::time::Duration::from_secs(5) && lasted < std::time::Duration::from_secs(12),
+        "{lasted:?}"
+    );
+}
+
+#[test]
+fn paramiko_and_rsync_work_through_the_gateway() {
+    let host = SshHost::start();
+    let admin = host.gateway.key("ana", &["admins"]);
+    let reader = host.gateway.key("rita", &["readers"]);
+    let script = r#"
+import sys, paramiko
+client = paramiko.SSHClient()
+client.set_missing_host_key_policy(paramiko.AutoAddPolicy())
+client.connect("127.0.0.1", port=int(sys.argv[1]), username="box", password=sys.argv[2],
+               look_for_keys=False, allow_agent=False)
+for command in ("uname", "rm -rf /tmp/nothing-here"):
+    stdin, stdout, stderr = client.exec_command(command)
+    print(command, "->", stdout.channel.recv_exit_status(), stdout.read().decode().strip(),
+          stderr.read().decode().strip())
+"#;
+    let python = std::process::Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .arg(host.port().to_string())
+        .arg(&reader)
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&python.stdout);
+    assert!(python.status.success(), "{}", shown(&python));
+    assert!(said.contains("uname -> 0 Linux"), "{said}");
+    assert!(
+        said.contains("rm -rf /tmp/nothing-here -> 126")
+            && said.contains("gatehouse: permission denied"),
+        "{said}"
+    );
+
+    // rsync runs `rsync --server ...` on the far end: an admin's sync arrives whole.
+    let source = tempfile::tempdir().unwrap();
+    std::fs::write(source.path().join("a.txt"), "alpha\n").unwrap();
+    std::fs::create_dir(source.path().join("sub")).unwrap();
+    std::fs::write(source.path().join("sub/b.txt"), "beta\n").unwrap();
+    let target = tempfile::tempdir().unwrap();
+    let ssh = format!("ssh {} -p {}", host.client_options().join(" "), host.port());
+    let mut rsync = std::process::Command::new("rsync");
+    host.answer_with(&mut rsync, &admin);
+    let synced = rsync
+        .args(["-a", "-e", &ssh])
+        .arg(format!("{}/", source.path().display()))
+        .arg(format!("box@127.0.0.1:{}/", target.path().display()))
+        .output()
+        .unwrap();
+    assert!(synced.status.success(), "{}", shown(&synced));
+    assert_eq!(
+        std::fs::read_to_string(target.path().join("sub/b.txt")).unwrap(),
+        "beta\n"
     );
 }

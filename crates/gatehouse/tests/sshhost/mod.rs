@@ -215,6 +215,15 @@ impl SshHost {
     /// An OpenSSH client (`ssh`, `scp`, `sftp`) that answers the password prompt with
     /// `token`, with the shared options.
     pub fn client(&self, program: &str, token: &str) -> Command {
+        let mut command = Command::new(program);
+        command.args(self.client_options());
+        self.answer_with(&mut command, token);
+        command
+    }
+
+    /// Have OpenSSH (run by `command` or by a program it starts, as rsync does) answer the
+    /// password prompt with `token`.
+    pub fn answer_with(&self, command: &mut Command, token: &str) {
         let askpass = self.sshd.dir.path().join("askpass.sh");
         if !askpass.exists() {
             std::fs::write(
@@ -228,14 +237,11 @@ impl SshHost {
             )
             .unwrap();
         }
-        let mut command = Command::new(program);
         command
-            .args(self.client_options())
             .env("SSH_ASKPASS", &askpass)
             .env("SSH_ASKPASS_REQUIRE", "force")
             .env("GATEHOUSE_TEST_TOKEN", token)
             .env("TERM", "xterm");
-        command
     }
 
     /// `ssh -p PORT box@127.0.0.1 COMMAND` with `token` as the password.
