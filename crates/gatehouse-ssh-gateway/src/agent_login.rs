@@ -11,7 +11,7 @@
 //! gateway's [`AgentSigner`], russh's [`russh::Signer`] over the tunnel.
 
 use crate::SshGatewayError;
-use crate::keys::{parse_public_key, public_key_line};
+use crate::keys::{HostKeyPin, parse_public_key, public_key_line};
 use crate::target::SshTargets;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
@@ -193,7 +193,7 @@ pub fn signed_request(mut data: Vec<u8>, blob: &[u8]) -> Result<Vec<u8>, SshGate
 pub struct AgentSaid {
     pub user: String,
     pub public_key: PublicKey,
-    pub host_key: PublicKey,
+    pub host_key: HostKeyPin,
 }
 
 impl AgentSaid {
@@ -218,7 +218,11 @@ impl AgentSaid {
         Ok(AgentSaid {
             user: text("user")?.to_owned(),
             public_key: key("public_key")?,
-            host_key: key("host_key")?,
+            host_key: HostKeyPin::parse(text("host_key")?).map_err(|_| {
+                SshGatewayError::AgentLogin(
+                    "the agent's `host_key` is not a public key or SHA-256 fingerprint".to_owned(),
+                )
+            })?,
         })
     }
 
@@ -226,7 +230,7 @@ impl AgentSaid {
         serde_json::json!({
             "user": self.user,
             "public_key": public_key_line(&self.public_key),
-            "host_key": public_key_line(&self.host_key),
+            "host_key": self.host_key.to_string(),
         })
     }
 }
@@ -288,7 +292,7 @@ pub struct AgentSshLogin {
     pub user: String,
     pub key: Arc<PrivateKey>,
     /// The target's host key, which the gateway pins.
-    pub host_key: PublicKey,
+    pub host_key: HostKeyPin,
 }
 
 /// The agent's opener of `ssh` targets: dials them with `dial`, and signs userauth requests

@@ -6,7 +6,7 @@ pub enum SshGatewayError {
     #[error("the SSH key file {path}: {reason}")]
     KeyFile { path: String, reason: String },
     #[error(
-        "`{0}` is not an OpenSSH public key (give the target's host key as `TYPE BASE64`, a line of its /etc/ssh/ssh_host_*_key.pub or of `ssh-keyscan HOST`)"
+        "`{0}` is not an OpenSSH public key (give the target's host key as `TYPE BASE64`, a line of its /etc/ssh/ssh_host_*_key.pub or of `ssh-keyscan HOST`, or its fingerprint `SHA256:...`)"
     )]
     PublicKey(String),
     #[error("the target could not be reached: {0}")]

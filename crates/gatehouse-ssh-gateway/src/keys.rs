@@ -5,6 +5,8 @@
 use crate::SshGatewayError;
 use russh::keys::ssh_key::LineEnding;
 use russh::keys::ssh_key::private::{Ed25519Keypair, KeypairData};
+use russh::keys::ssh_key::public::KeyData;
+use russh::keys::ssh_key::{Fingerprint, HashAlg};
 use russh::keys::{PrivateKey, PublicKey};
 use std::io::Write;
 use std::path::Path;
@@ -75,6 +77,48 @@ pub fn parse_public_key(line: &str) -> Result<PublicKey, SshGatewayError> {
     PublicKey::from_openssh(&key_text).map_err(|_| SshGatewayError::PublicKey(line.to_owned()))
 }
 
+/// The host key a target must present: the key itself (`TYPE BASE64`, as `ssh-keyscan` or a
+/// known_hosts line gives it) or its SHA-256 fingerprint (`SHA256:...`, as `ssh-keygen -lf`
+/// prints it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HostKeyPin {
+    Key(PublicKey),
+    Fingerprint(Fingerprint),
+}
+
+impl HostKeyPin {
+    /// Read a pin as the configuration writes it.
+    pub fn parse(text: &str) -> Result<HostKeyPin, SshGatewayError> {
+        let text = text.trim();
+        if text.starts_with("SHA256:") {
+            return text
+                .parse::<Fingerprint>()
+                .map(HostKeyPin::Fingerprint)
+                .map_err(|_| SshGatewayError::PublicKey(text.to_owned()));
+        }
+        parse_public_key(text).map(HostKeyPin::Key)
+    }
+
+    /// Whether a presented host key is the pinned one.
+    pub fn matches(&self, presented: &KeyData) -> bool {
+        match self {
+            HostKeyPin::Key(key) => key.key_data() == presented,
+            HostKeyPin::Fingerprint(fingerprint) => {
+                &presented.fingerprint(HashAlg::Sha256) == fingerprint
+            }
+        }
+    }
+}
+
+impl std::fmt::Display for HostKeyPin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            HostKeyPin::Key(key) => f.write_str(&public_key_line(key)),
+            HostKeyPin::Fingerprint(fingerprint) => write!(f, "{fingerprint}"),
+        }
+    }
+}
+
 /// A public key as one OpenSSH line (`ssh-ed25519 AAAA...`), without a comment.
 pub fn public_key_line(key: &PublicKey) -> String {
     let mut key = key.clone();
@@ -118,5 +162,22 @@ mod tests {
         assert!(same(parse_public_key(&known).unwrap()));
         assert!(parse_public_key("not a key").is_err());
         assert!(parse_public_key("ssh-ed25519 AAAAnotbase64!").is_err());
+    }
+
+    #[test]
+    fn a_pin_is_a_key_or_its_sha256_fingerprint_and_matches_only_that_key() {
+        let key = generate_ed25519("x").unwrap();
+        let other = generate_ed25519("y").unwrap();
+        let by_key = HostKeyPin::parse(&public_key_line(key.public_key())).unwrap();
+        let fingerprint = key.public_key().fingerprint(HashAlg::Sha256).to_string();
+        assert!(fingerprint.starts_with("SHA256:"), "{fingerprint}");
+        let by_fingerprint = HostKeyPin::parse(&fingerprint).unwrap();
+        for pin in [&by_key, &by_fingerprint] {
+            assert!(pin.matches(key.public_key().key_data()));
+            assert!(!pin.matches(other.public_key().key_data()));
+        }
+        assert_eq!(by_fingerprint.to_string(), fingerprint);
+        assert!(HostKeyPin::parse("SHA256:not-a-fingerprint!").is_err());
+        assert!(HostKeyPin::parse("MD5:aa:bb").is_err());
     }
 }

@@ -5,7 +5,7 @@
 
 use crate::SshGatewayError;
 use crate::agent_login::{AgentSaid, AgentSigner};
-use crate::keys::public_key_line;
+use crate::keys::{HostKeyPin, public_key_line};
 use gatehouse_core::{ConnectionInfo, SecretString};
 use gatehouse_pipeline::BoxFuture;
 use gatehouse_session::{ConnectError, OpenRequest, Opened, TargetConnector};
@@ -29,7 +29,7 @@ pub enum TargetLogin {
         user: String,
         credential: TargetCredential,
         /// The host key the target must present.
-        host_key: PublicKey,
+        host_key: HostKeyPin,
     },
     /// The agents serving the connection hold the private key and, in their config, the user
     /// and the host key to pin: they say the public parts when they open the target, and sign
@@ -95,7 +95,7 @@ impl SshTarget {
                 let presented = seen.lock().ok().and_then(|seen| seen.clone());
                 return Err(match presented {
                     Some(seen) => SshGatewayError::HostKeyMismatch {
-                        pinned: public_key_line(&host_key),
+                        pinned: host_key.to_string(),
                         seen,
                     },
                     None => SshGatewayError::Ssh(error),
@@ -159,7 +159,7 @@ impl SshTarget {
 
 /// Accepts exactly the pinned host key; remembers any other it was shown, for the error.
 pub(crate) struct PinnedHostKey {
-    pinned: PublicKey,
+    pinned: HostKeyPin,
     seen: Arc<Mutex<Option<String>>>,
 }
 
@@ -174,11 +174,15 @@ impl client::Handler for PinnedHostKey {
             PublicKeyOrCertificate::PublicKey { key, .. } => key.key_data().clone(),
             PublicKeyOrCertificate::Certificate(certificate) => certificate.public_key().clone(),
         };
-        if &key == self.pinned.key_data() {
+        if self.pinned.matches(&key) {
             return Ok(true);
         }
         if let Ok(mut seen) = self.seen.lock() {
-            *seen = Some(public_key_line(&PublicKey::from(key)));
+            *seen = Some(format!(
+                "{} ({})",
+                public_key_line(&PublicKey::from(key.clone())),
+                key.fingerprint(russh::keys::HashAlg::Sha256)
+            ));
         }
         Ok(false)
     }

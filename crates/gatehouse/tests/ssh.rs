@@ -672,3 +672,46 @@ for command in ("uname", "rm -rf /tmp/nothing-here"):
         "beta\n"
     );
 }
+
+#[test]
+fn a_target_pinned_by_its_sha256_fingerprint_is_reached_and_another_fingerprint_refused() {
+    let sshd = sshhost::Sshd::start();
+    let fingerprint_of = |public: &std::path::Path| {
+        let listed = std::process::Command::new("ssh-keygen")
+            .arg("-lf")
+            .arg(public)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&listed.stdout)
+            .split_whitespace()
+            .nth(1)
+            .unwrap()
+            .to_owned()
+    };
+    let right = fingerprint_of(&sshd.dir.path().join("host_key.pub"));
+    let wrong = fingerprint_of(&sshd.dir.path().join("gatehouse_key.pub"));
+    assert!(right.starts_with("SHA256:"), "{right}");
+    let extra = format!(
+        "[ssh]\nlisten = \"127.0.0.1:0\"\n\n{}\n{}",
+        sshhost::box_connection(&sshd, "box", &right),
+        sshhost::box_connection(&sshd, "impostor", &wrong)
+    );
+    let gateway = support::Gateway::start_with(
+        "test",
+        support::Options {
+            extra,
+            ..Default::default()
+        },
+    );
+    let host = SshHost { gateway, sshd };
+    let admin = host.gateway.key("ana", &["admins"]);
+    let reached = host.ssh(&admin, "uname");
+    assert!(reached.status.success(), "{}", shown(&reached));
+    let refused = host.ssh_args(&admin, &["-l", "impostor"], "uname");
+    assert_eq!(refused.status.code(), Some(255), "{}", shown(&refused));
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains(&right.replace("SHA256:", "")),
+        "the error shows the key the target presented: {}",
+        shown(&refused)
+    );
+}

@@ -133,11 +133,11 @@ impl ConnectionConfig {
         }
         let Some(host_key) = &self.host_key else {
             bail!(
-                "connection `{name}` needs `host_key`, the target's public host key (`ssh-keyscan -t ed25519 {}` prints it): gatehouse refuses targets whose key it cannot check",
+                "connection `{name}` needs `host_key`, the target's public host key (`ssh-keyscan -t ed25519 {}` prints it) or its SHA-256 fingerprint (`SHA256:...`, from `ssh-keygen -lf`): gatehouse refuses targets whose key it cannot check",
                 self.host
             );
         };
-        gatehouse_ssh_gateway::keys::parse_public_key(host_key)
+        gatehouse_ssh_gateway::keys::HostKeyPin::parse(host_key)
             .with_context(|| format!("connection `{name}`: `host_key`"))?;
         let credentials = [
             self.private_key_file.is_some(),
@@ -249,7 +249,7 @@ impl ConnectionConfig {
         } else {
             bail!("connection `{name}` has no credential");
         };
-        let host_key = gatehouse_ssh_gateway::keys::parse_public_key(
+        let host_key = gatehouse_ssh_gateway::keys::HostKeyPin::parse(
             self.host_key.as_deref().unwrap_or_default(),
         )
         .with_context(|| format!("connection `{name}`: `host_key`"))?;
@@ -307,7 +307,7 @@ impl ConnectionConfig {
         })?;
         gatehouse_ssh_gateway::agent_login::check_agent_key(&key)
             .with_context(|| format!("connection `{name}`"))?;
-        let host_key = gatehouse_ssh_gateway::keys::parse_public_key(
+        let host_key = gatehouse_ssh_gateway::keys::HostKeyPin::parse(
             self.host_key.as_deref().unwrap_or_default(),
         )
         .with_context(|| format!("connection `{name}`: `host_key`"))?;
