@@ -24,5 +24,11 @@ pub use certificates::{CertificateLogins, CredentialStatus};
 pub use channel::REFUSED_EXIT_STATUS;
 pub use error::SshGatewayError;
 pub use gatehouse_ssh::{SSH, SSH_PROTOCOL};
+
+/// The request an exec of `command` is decided as (`ssh:exec`, or `ssh:scp` for legacy
+/// scp's far end), as the gateway reads it; for checking policies offline.
+pub fn request_of_exec(command: &str) -> gatehouse_ssh::SshRequest {
+    gatehouse_ssh::SshRequest::from_exec(gatehouse_ssh::command::ExecCommand::parse(command))
+}
 pub use gateway::{SshGateway, SshLimits, serve};
 pub use target::{SshTarget, SshTargets, TargetCredential, TargetLogin};

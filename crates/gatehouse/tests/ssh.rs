@@ -715,3 +715,35 @@ fn a_target_pinned_by_its_sha256_fingerprint_is_reached_and_another_fingerprint_
         shown(&refused)
     );
 }
+
+#[test]
+fn policy_check_reads_an_ssh_command_line_as_the_gateway_does() {
+    let host = SshHost::start();
+    let check = |command: &str| {
+        host.gateway.cli(&[
+            "policy",
+            "check",
+            "--identity",
+            "rita",
+            "--groups",
+            "readers",
+            "--connection",
+            "box",
+            "--ssh",
+            command,
+            "--output",
+            "json",
+        ])
+    };
+    let allowed = check("ls -la /tmp");
+    assert_eq!(allowed.status.code(), Some(0), "{}", shown(&allowed));
+    let evasion = check("r\"\"m -rf /tmp/x");
+    assert_eq!(evasion.status.code(), Some(4), "{}", shown(&evasion));
+    let answer = String::from_utf8_lossy(&evasion.stdout);
+    assert!(answer.contains("ssh:exec"), "{answer}");
+    let upload = check("scp -t /tmp/");
+    assert_eq!(upload.status.code(), Some(4), "{}", shown(&upload));
+    assert!(String::from_utf8_lossy(&upload.stdout).contains("ssh:scp"));
+    let download = check("scp -f /etc/hostname");
+    assert_eq!(download.status.code(), Some(0), "{}", shown(&download));
+}

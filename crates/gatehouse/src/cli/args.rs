@@ -820,6 +820,9 @@ pub enum PolicyCommand {
     /// receives), with --header "NAME: VALUE" and --body as the client would send them; path
     /// tricks the gateway refuses are refused here too.
     ///
+    /// An SSH command line: --ssh "COMMAND", read as the gateway reads an exec request
+    /// (program, args, has_shell_syntax).
+    ///
     /// Exit status: 0 allow, 3 hold, 4 deny.
     #[command(after_long_help = "Examples:
   gatehouse policy check --identity ana --groups readers --connection demo --sql \"DELETE FROM t\"
@@ -828,7 +831,8 @@ pub enum PolicyCommand {
   gatehouse policy check --identity bot --groups automation --connection cluster \\
       --k8s \"PATCH /apis/apps/v1/namespaces/default/deployments/web\" --patch '{\"spec\":{\"replicas\":3}}'
   gatehouse policy check --identity bot --groups automation --kind machine --connection rabbit \
-      --http \"DELETE /api/queues/%2F/orders\"")]
+      --http \"DELETE /api/queues/%2F/orders\"
+  gatehouse policy check --identity rita --groups readers --connection box --ssh 'r\"\"m -rf /tmp/x'")]
     Check(PolicyCheckArgs),
     /// Load the policy files into the running gateway again, without a restart.
     ///
@@ -904,6 +908,10 @@ pub struct PolicyCheckArgs {
     /// GraphQL operations, as the gateway reads them).
     #[arg(long, value_name = "BODY", requires = "http")]
     pub body: Option<String>,
+    /// An SSH command line to decide as an exec request (`ssh:exec`, or `ssh:scp` for legacy
+    /// scp's `scp -t/-f ...`), split by the shell's rules as the gateway splits it.
+    #[arg(long, value_name = "COMMAND", conflicts_with_all = ["sql", "connect", "k8s", "http"])]
+    pub ssh: Option<String>,
     /// Decide the `connect` action instead of SQL.
     #[arg(long)]
     pub connect: bool,

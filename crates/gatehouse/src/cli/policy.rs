@@ -39,7 +39,9 @@ pub fn check(
         args.kind.parse().map_err(anyhow::Error::msg)?,
         args.groups.clone(),
     );
-    let actions: Vec<Action> = if let Some(request) = &args.http {
+    let actions: Vec<Action> = if let Some(command) = &args.ssh {
+        vec![Action::of(gatehouse_ssh_gateway::request_of_exec(command))]
+    } else if let Some(request) = &args.http {
         vec![Action::of(http_request(
             request,
             &args.headers,
@@ -60,7 +62,7 @@ pub fn check(
             (None, None, false, true) => vec![Action::ViewUnmasked],
             (None, None, false, false) => {
                 bail!(
-                    "say what to check: --sql \"...\", --k8s \"METHOD PATH\", --http \"METHOD PATH\", --connect or --unmasked"
+                    "say what to check: --sql \"...\", --k8s \"METHOD PATH\", --http \"METHOD PATH\", --ssh \"COMMAND\", --connect or --unmasked"
                 )
             }
         }
