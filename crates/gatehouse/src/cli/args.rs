@@ -833,7 +833,7 @@ pub enum PolicyCommand {
   gatehouse policy check --identity bot --groups automation --kind machine --connection rabbit \
       --http \"DELETE /api/queues/%2F/orders\"
   gatehouse policy check --identity rita --groups readers --connection box --ssh 'r\"\"m -rf /tmp/x'")]
-    Check(PolicyCheckArgs),
+    Check(Box<PolicyCheckArgs>),
     /// Load the policy files into the running gateway again, without a restart.
     ///
     /// The files are validated first: an invalid set is refused with the reason and the set in

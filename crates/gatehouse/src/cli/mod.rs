@@ -42,7 +42,7 @@ pub(crate) async fn run(command_line: Cli) -> Result<ExitCode> {
         Command::Keys(KeysCommand::Revoke { id, output }) => {
             keys::revoke(config, data_dir, &id, output).await
         }
-        Command::Policy(PolicyCommand::Check(args)) => policy::check(config, data_dir, args),
+        Command::Policy(PolicyCommand::Check(args)) => policy::check(config, data_dir, *args),
         Command::Policy(PolicyCommand::Schema) => {
             print!("{}", crate::server::protocols::policy_schema()?.text());
             Ok(ExitCode::SUCCESS)
