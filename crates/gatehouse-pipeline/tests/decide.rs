@@ -56,6 +56,7 @@ fn pipeline(sink: Arc<MemorySink>) -> Pipeline {
             &gatehouse_core::SQL_PROTOCOL,
             &gatehouse_k8s::K8S_PROTOCOL,
             &gatehouse_httpapi::HTTP_PROTOCOL,
+            &gatehouse_ssh::SSH_PROTOCOL,
         ])
         .unwrap(),
     )

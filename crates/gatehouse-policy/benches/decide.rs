@@ -13,7 +13,13 @@ use gatehouse_policy::{PolicyEngine, PolicyRequest, QUICKSTART_POLICY};
 use std::hint::black_box;
 
 fn decide(c: &mut Criterion) {
-    let schema = gatehouse_policy::PolicySchema::new(&[&gatehouse_core::SQL_PROTOCOL]).unwrap();
+    let schema = gatehouse_policy::PolicySchema::new(&[
+        &gatehouse_core::SQL_PROTOCOL,
+        &gatehouse_k8s::K8S_PROTOCOL,
+        &gatehouse_httpapi::HTTP_PROTOCOL,
+        &gatehouse_ssh::SSH_PROTOCOL,
+    ])
+    .unwrap();
     let engine = PolicyEngine::from_sources(
         &[("quickstart.cedar".to_owned(), QUICKSTART_POLICY.to_owned())],
         &schema,

@@ -40,7 +40,16 @@ fn quickstart_file_loads_from_disk_with_its_ids_in_order() {
             "admins-see-unmasked",
             "machines-see-masked",
             "nobody-runs-unknown-sql",
-            "nobody-sends-unknown-k8s-requests"
+            "nobody-sends-unknown-k8s-requests",
+            "readers-ssh-read-only-programs",
+            "readers-ssh-downloads",
+            "readers-scp-downloads",
+            "writers-ssh-programs",
+            "writers-ssh-transfers",
+            "writers-ssh-forwards-to-service-ports",
+            "writers-sudo-needs-approval",
+            "admins-ssh-commands",
+            "admins-ssh-shells-need-approval"
         ]
     );
     assert!(engine.warnings().is_empty(), "{:?}", engine.warnings());

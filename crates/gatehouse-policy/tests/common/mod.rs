@@ -74,6 +74,7 @@ pub fn sql_schema() -> gatehouse_policy::PolicySchema {
         &gatehouse_core::SQL_PROTOCOL,
         &gatehouse_k8s::K8S_PROTOCOL,
         &gatehouse_httpapi::HTTP_PROTOCOL,
+        &gatehouse_ssh::SSH_PROTOCOL,
     ])
     .unwrap()
 }
