@@ -1098,7 +1098,7 @@ pub enum SessionsCommand {
     /// End a running session now, of any protocol, through the running gateway's admin API
     /// (`POST /v1/sessions/ID/kill`) with an admin's token (one of `[admin] groups`).
     ///
-    /// The client is told why in its protocol (\"ended by YOU: REASON\": SSH writes it to the
+    /// The client is told why in its protocol (`ended by YOU: REASON`: SSH writes it to the
     /// terminal, PostgreSQL sends it as a FATAL error, HTTP connections are cut), as when
     /// its identity is revoked; the kill is recorded in the audit log (a `session_kill`
     /// event naming who killed which session and why). Only this session ends: to keep the
