@@ -39,6 +39,8 @@ pub enum AuditEventKind {
     AuthFailure,
     /// A network-resident agent enrolled, connected, was refused, or disconnected.
     Agent,
+    /// An operator ended a live session (`gatehouse sessions kill`): who, which, and why.
+    SessionKill,
 }
 
 impl AuditEventKind {
@@ -56,6 +58,7 @@ impl AuditEventKind {
             AuditEventKind::ToolCall => "tool_call",
             AuditEventKind::AuthFailure => "auth_failure",
             AuditEventKind::Agent => "agent",
+            AuditEventKind::SessionKill => "session_kill",
         }
     }
 }

@@ -30,7 +30,7 @@ pub use decision::{Decision, Denial, Hold, Permit};
 pub use error::PipelineError;
 pub use grants::{AccessGrant, AccessGrants, GRANT_ACTION, grant_fingerprint};
 pub use pipeline::{DEFAULT_PENDING_TTL, Pipeline, SessionContext, now_unix_ms};
-pub use recording::{RequestResult, ResultColumn, SessionRecorder};
+pub use recording::{LIVE_FLUSH_INTERVAL, RequestResult, ResultColumn, SessionRecorder};
 
 /// A boxed, sendable future: the return type of the pipeline's object-safe async traits.
 pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;

@@ -5,7 +5,7 @@ use crate::approval::{ApprovalRecord, ReviewVerdict};
 use crate::approvals_flow::{Found, approval_event, hold_for, rfc3339};
 use crate::grants::{AccessGrant, AccessGrants, GrantLookup, with_granted_groups};
 use crate::policy_in_force::PolicyInForce;
-use crate::recording::{DecidedRequest, RequestResult, SessionRecorder};
+use crate::recording::{DecidedRequest, LIVE_FLUSH_INTERVAL, RequestResult, SessionRecorder};
 use crate::{
     ApprovalStore, AuditEvent, AuditEventKind, AuditIdentity, AuditSink, Decision, Denial,
     Durability, Hold, Permit, PipelineError,
@@ -91,7 +91,9 @@ impl Pipeline {
         record_results: bool,
     ) -> Option<Arc<SessionRecorder>> {
         let storage = self.recordings.clone()?;
-        SessionRecorder::start(storage, session, record_results).map(Arc::new)
+        let recorder = Arc::new(SessionRecorder::start(storage, session, record_results)?);
+        flush_while_live(&recorder);
+        Some(recorder)
     }
 
     /// The policy set in force now.
@@ -459,6 +461,31 @@ impl Pipeline {
             .map(|_| ())
             .map_err(PipelineError::AuditUnavailable)
     }
+}
+
+/// Store the recording's pending events every [`LIVE_FLUSH_INTERVAL`] until it is finished
+/// (or its session's context is dropped), so that live viewers lag by at most that. Without a
+/// Tokio runtime (some unit tests) chunks are stored only when they fill and at the end.
+fn flush_while_live(recorder: &Arc<SessionRecorder>) {
+    let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+        return;
+    };
+    let recorder = Arc::downgrade(recorder);
+    runtime.spawn(async move {
+        let mut ticker = tokio::time::interval(LIVE_FLUSH_INTERVAL);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // The first tick is immediate; the start was flushed already.
+        ticker.tick().await;
+        loop {
+            ticker.tick().await;
+            let Some(recorder) = recorder.upgrade() else {
+                return;
+            };
+            if !recorder.flush_pending() {
+                return;
+            }
+        }
+    });
 }
 
 impl Pipeline {

@@ -2,6 +2,14 @@
 //! where the connection asks for it, result rows), written through a
 //! [`RecordingStorage`] chunk by chunk as the session runs.
 //!
+//! Chunks close when they fill, and also at most [`LIVE_FLUSH_INTERVAL`] after their first
+//! event (see [`SessionRecorder::flush_pending`]), so that `gatehouse sessions watch` sees a
+//! live session at most about a second behind. The trade-off: a busy session stores up to one
+//! extra, smaller chunk per second (a 20-byte chunk header and a zstd frame each, and less
+//! compression across events) and makes one more storage write per second (an fsync with
+//! `[recording] sync`); an idle session costs nothing, since a flush with no pending events
+//! writes nothing.
+//!
 //! The audit log is the authority on what was asked and decided; the recording adds what came
 //! back and makes a session replayable. A recording that cannot be written is logged and
 //! abandoned for that session rather than refusing requests: every request it would have
@@ -15,7 +23,11 @@ use gatehouse_recording::{
 };
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
+
+/// The longest an event waits in memory before its chunk is stored: how far behind a live
+/// viewer of the recording can be.
+pub const LIVE_FLUSH_INTERVAL: Duration = Duration::from_secs(1);
 
 /// One column of a result, as the protocol described it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -227,6 +239,18 @@ impl SessionRecorder {
                 tracing::error!(session = %self.id, %error, "the session recording could not be finished");
             }
         });
+    }
+
+    /// Store the events pushed since the last chunk, if any, as a chunk of their own; false
+    /// once the recording is finished or abandoned (nothing will ever be pending again). The
+    /// pipeline calls this every [`LIVE_FLUSH_INTERVAL`] while the session runs.
+    pub fn flush_pending(&self) -> bool {
+        let mut open = false;
+        self.with_state(|state, _| {
+            self.flush(state);
+            open = state.writer.is_some();
+        });
+        open
     }
 
     fn with_state(&self, f: impl FnOnce(&mut State, u64)) {

@@ -74,5 +74,5 @@ pub use pace::{Paced, Timed};
 pub use reader::{Events, Recording};
 pub use storage::RecordingStorage;
 pub use summary::{RecordingSummary, expired};
-pub use timeline::{Timeline, TimelineLine, render_json, render_timeline, timeline};
+pub use timeline::{Timeline, TimelineLine, event_lines, render_json, render_timeline, timeline};
 pub use writer::{Chunk, Finished, RecordingWriter, WriterConfig};

@@ -93,11 +93,6 @@ impl Iterator for Timeline<'_> {
             self.last_at_us = event.at_us;
             let body = match &event.kind {
                 EventKind::Request(request) => self.request_with_result(request),
-                EventKind::SessionStart(start) => start_text(start),
-                EventKind::Approval(approval) => approval_text(approval),
-                EventKind::Result(result) => {
-                    format!("  result #{}  → {}", result.request, result_text(result))
-                }
                 EventKind::Rows(rows) => {
                     for row in &rows.rows {
                         let line = self.line(event.at_us, row_text(row));
@@ -105,18 +100,7 @@ impl Iterator for Timeline<'_> {
                     }
                     continue;
                 }
-                EventKind::Terminal(data) => terminal_text(data),
-                EventKind::TerminalResize(resize) => format!(
-                    "  terminal #{}  resized to {}x{}",
-                    resize.request, resize.columns, resize.rows
-                ),
-                EventKind::HttpExchange(exchange) => http_text(exchange),
-                EventKind::Protocol(event) => protocol_text(event),
-                EventKind::SessionEnd(end) => format!("disconnect  {}", clean(&end.reason)),
-                EventKind::Unrecognised => {
-                    "(an event of a kind this gatehouse does not know: written by a newer version)"
-                        .to_owned()
-                }
+                kind => event_text(kind),
             };
             return Some(Ok(self.line(event.at_us, body)));
         }
@@ -125,11 +109,7 @@ impl Iterator for Timeline<'_> {
 
 impl Timeline<'_> {
     fn line(&self, at_us: u64, body: String) -> TimelineLine {
-        let stamp = format!("+{}.{:03}s", at_us / 1_000_000, at_us % 1_000_000 / 1_000);
-        TimelineLine {
-            at_us,
-            text: format!("{stamp:>9}  {}  {body}", clean(self.subject)),
-        }
+        stamped(self.subject, at_us, body)
     }
 
     /// The request's text, with its result appended when the result is the next event.
@@ -145,6 +125,56 @@ impl Timeline<'_> {
             self.events.next();
         }
         text
+    }
+}
+
+/// The timeline lines of one event on its own, as a live view prints events while they
+/// arrive: like [`timeline`], except that a result keeps a line of its own (the request's
+/// line was printed before the result existed). `subject` is the session's identity.
+pub fn event_lines(subject: &str, event: &RecordingEvent) -> Vec<TimelineLine> {
+    match &event.kind {
+        EventKind::Rows(rows) => rows
+            .rows
+            .iter()
+            .map(|row| stamped(subject, event.at_us, row_text(row)))
+            .collect(),
+        EventKind::Request(request) => {
+            vec![stamped(subject, event.at_us, request_text(request))]
+        }
+        kind => vec![stamped(subject, event.at_us, event_text(kind))],
+    }
+}
+
+fn stamped(subject: &str, at_us: u64, body: String) -> TimelineLine {
+    let stamp = format!("+{}.{:03}s", at_us / 1_000_000, at_us % 1_000_000 / 1_000);
+    TimelineLine {
+        at_us,
+        text: format!("{stamp:>9}  {}  {body}", clean(subject)),
+    }
+}
+
+/// The text of an event that makes one line (everything but rows).
+fn event_text(kind: &EventKind) -> String {
+    match kind {
+        EventKind::Request(request) => request_text(request),
+        EventKind::SessionStart(start) => start_text(start),
+        EventKind::Approval(approval) => approval_text(approval),
+        EventKind::Result(result) => {
+            format!("  result #{}  → {}", result.request, result_text(result))
+        }
+        EventKind::Rows(rows) => format!("  {} rows", rows.rows.len()),
+        EventKind::Terminal(data) => terminal_text(data),
+        EventKind::TerminalResize(resize) => format!(
+            "  terminal #{}  resized to {}x{}",
+            resize.request, resize.columns, resize.rows
+        ),
+        EventKind::HttpExchange(exchange) => http_text(exchange),
+        EventKind::Protocol(event) => protocol_text(event),
+        EventKind::SessionEnd(end) => format!("disconnect  {}", clean(&end.reason)),
+        EventKind::Unrecognised => {
+            "(an event of a kind this gatehouse does not know: written by a newer version)"
+                .to_owned()
+        }
     }
 }
 

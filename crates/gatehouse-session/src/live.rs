@@ -1,7 +1,8 @@
 //! The live sessions, by whom they belong to and which credential opened them, so that
 //! revoking an identity, a token or an API key ends the sessions depending on it at once
 //! (rather than letting them run on until the client disconnects), with the reason sent to
-//! the client.
+//! the client; and by session id, so that an operator can end one session
+//! (`gatehouse sessions kill ID`).
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -16,6 +17,8 @@ pub struct LiveSessions {
 }
 
 struct Entry {
+    /// The session id audit events and recordings name (`s-...`).
+    session_id: String,
     subject: String,
     acting_for: Vec<String>,
     credential_id: String,
@@ -46,8 +49,10 @@ impl LiveSessions {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
+    /// Register session `session_id` (the id its audit events and recording name).
     pub fn register(
         &self,
+        session_id: &str,
         subject: &str,
         acting_for: &[String],
         credential_id: &str,
@@ -57,6 +62,7 @@ impl LiveSessions {
         self.lock().insert(
             id,
             Entry {
+                session_id: session_id.to_owned(),
                 subject: subject.to_owned(),
                 acting_for: acting_for.to_vec(),
                 credential_id: credential_id.to_owned(),
@@ -82,6 +88,12 @@ impl LiveSessions {
         self.end_where(reason, |entry| entry.credential_id == id)
     }
 
+    /// End the session whose id is `session_id`; false when no such session is live (or it is
+    /// already ending).
+    pub fn end_session(&self, session_id: &str, reason: &str) -> bool {
+        self.end_where(reason, |entry| entry.session_id == session_id) > 0
+    }
+
     fn end_where(&self, reason: &str, matches: impl Fn(&Entry) -> bool) -> usize {
         let sessions = self.lock();
         let mut ended = 0;
@@ -103,9 +115,9 @@ mod tests {
     #[test]
     fn revocations_reach_exactly_the_sessions_that_depend_on_them() {
         let live = LiveSessions::default();
-        let ana = live.register("ana", &[], "key-a");
-        let agent = live.register("agent-7", &["ana".to_owned()], "jti-1");
-        let bob = live.register("bob", &[], "key-b");
+        let ana = live.register("s-1", "ana", &[], "key-a");
+        let agent = live.register("s-2", "agent-7", &["ana".to_owned()], "jti-1");
+        let bob = live.register("s-3", "bob", &[], "key-b");
         assert_eq!(live.end_identity("ana", "identity `ana` was revoked"), 2);
         assert_eq!(
             ana.ended.borrow().as_deref(),
@@ -118,8 +130,26 @@ mod tests {
         assert_eq!(live.end_credential("key-b", "key revoked"), 1);
         assert!(bob.ended.borrow().is_some());
         // A session that ended is gone from the registry: nothing is ended for it.
-        let carl = live.register("carl", &[], "key-c");
+        let carl = live.register("s-4", "carl", &[], "key-c");
         drop(carl);
         assert_eq!(live.end_credential("key-c", "revoked"), 0);
+    }
+
+    #[test]
+    fn a_session_is_ended_by_its_id_alone() {
+        let live = LiveSessions::default();
+        let one = live.register("s-1", "ana", &[], "key-a");
+        let two = live.register("s-2", "ana", &[], "key-a");
+        assert!(live.end_session("s-1", "ended by root: incident 42"));
+        assert_eq!(
+            one.ended.borrow().as_deref(),
+            Some("ended by root: incident 42")
+        );
+        assert!(two.ended.borrow().is_none());
+        // Already ending, unknown, or gone: nothing to end.
+        assert!(!live.end_session("s-1", "again"));
+        assert!(!live.end_session("s-9", "unknown"));
+        drop(two);
+        assert!(!live.end_session("s-2", "gone"));
     }
 }

@@ -209,6 +209,7 @@ async fn watch_session(
     cut: CutConnection,
 ) {
     let registration = services.live.register(
+        &context.session_id,
         &context.identity.subject,
         &context.identity.acting_for,
         &accepted.credential_id,

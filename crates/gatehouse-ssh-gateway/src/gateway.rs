@@ -158,6 +158,7 @@ async fn connection(
     };
     let context = established.context.clone();
     let registration = gateway.live.register(
+        &context.session_id,
         &context.identity.subject,
         &context.identity.acting_for,
         &established.accepted.credential_id,

@@ -114,6 +114,7 @@ pub(crate) async fn run(
             encoding: text_encoding,
         });
     let live = gateway.live.register(
+        &context.session_id,
         &context.identity.subject,
         &context.identity.acting_for,
         &credential.id,

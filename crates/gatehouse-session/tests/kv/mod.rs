@@ -329,6 +329,7 @@ async fn session(
     let (upstream_read, mut upstream_write) = tokio::io::split(upstream);
     let mut answers = BufReader::new(upstream_read).lines();
     let registration = gateway.live.register(
+        &context.session_id,
         &context.identity.subject,
         &context.identity.acting_for,
         &accepted.credential_id,

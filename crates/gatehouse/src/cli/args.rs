@@ -1088,6 +1088,63 @@ pub enum SessionsCommand {
   gatehouse sessions replay s-0123456789abcdef --output json | jq -c 'select(.type == \"request\")'
   gatehouse sessions replay s-0123456789abcdef --asciicast > exec.cast && asciinema play exec.cast")]
     Replay(SessionsReplayArgs),
+    /// Watch a running session live, of any protocol: a header (who, which connection, from
+    /// where, since when), then its events as they happen, then how it ended.
+    ///
+    /// Terminal output (an SSH shell, a `kubectl exec`) is written to standard output as is,
+    /// as the user's terminal showed it; every other event is a timeline line, as `replay`
+    /// prints it. The gateway stores a session's recording at least every second, so the
+    /// view is at most about a second behind. `--output json` prints the recorded events as
+    /// JSON lines instead. The command ends when the session does (exit status 0), or on
+    /// Ctrl-C (the session goes on). Watching is recorded in the audit log first, like a
+    /// replay. Exit status 1: no recording with that id.
+    #[command(after_long_help = "Examples:
+  gatehouse sessions list                          # a running session has no end time
+  gatehouse sessions watch s-0123456789abcdef
+  gatehouse sessions watch s-0123456789abcdef --output json | jq -c 'select(.type == \"request\")'")]
+    Watch(SessionsWatchArgs),
+    /// End a running session now, of any protocol, through the running gateway's admin API
+    /// (`POST /v1/sessions/ID/kill`) with an admin's token (one of `[admin] groups`).
+    ///
+    /// The client is told why in its protocol (`ended by YOU: REASON`: SSH writes it to the
+    /// terminal, PostgreSQL sends it as a FATAL error, HTTP connections are cut), as when
+    /// its identity is revoked; the kill is recorded in the audit log (a `session_kill`
+    /// event naming who killed which session and why). Only this session ends: to keep the
+    /// identity out, `gatehouse identities revoke` it. Exit status 1: no live session with
+    /// that id, a token that is not an admin's, or the gateway could not be asked.
+    #[command(after_long_help = "Examples:
+  gatehouse sessions kill s-0123456789abcdef --reason \"incident 42\"
+  GATEHOUSE_TOKEN=$(cat admin.token) gatehouse sessions kill s-0123456789abcdef --api http://gatehouse:8081")]
+    Kill(SessionsKillArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SessionsWatchArgs {
+    /// Session id, as shown by `gatehouse sessions list`.
+    pub id: String,
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct SessionsKillArgs {
+    /// Session id, as shown by `gatehouse sessions list` and in the session's audit events.
+    pub id: String,
+    /// Why (sent to the session's client and recorded in the audit log).
+    #[arg(long)]
+    pub reason: Option<String>,
+    /// The gateway's admin listener (default: the one of the gateway running with this
+    /// --config / --data-dir, from its listeners file, else `[admin] listen`).
+    #[arg(long, value_name = "URL")]
+    pub api: Option<String>,
+    /// CA certificate to verify an https:// --api with.
+    #[arg(long, value_name = "FILE")]
+    pub ca_file: Option<PathBuf>,
+    /// File holding an admin's token (default: GATEHOUSE_TOKEN, else `gatehouse login`'s).
+    #[arg(long, value_name = "FILE")]
+    pub token_file: Option<PathBuf>,
+    #[command(flatten)]
+    pub output: OutputArgs,
 }
 
 #[derive(Debug, Args)]

@@ -22,6 +22,7 @@ mod mcp;
 mod policy;
 mod policy_reload;
 mod sessions;
+mod sessions_live;
 mod ssh;
 
 use anyhow::Result;
@@ -63,6 +64,12 @@ pub(crate) async fn run(command_line: Cli) -> Result<ExitCode> {
         }
         Command::Sessions(SessionsCommand::Replay(args)) => {
             sessions::replay(config, data_dir, args).await
+        }
+        Command::Sessions(SessionsCommand::Watch(args)) => {
+            sessions_live::watch(config, data_dir, args).await
+        }
+        Command::Sessions(SessionsCommand::Kill(args)) => {
+            sessions_live::kill(config, data_dir, args).await
         }
         Command::Approvals(ApprovalsCommand::List(args)) => {
             approvals::list(config, data_dir, args).await

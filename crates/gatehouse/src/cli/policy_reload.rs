@@ -106,7 +106,10 @@ pub async fn run(
 
 /// The admin listener of the gateway running with this configuration: where its listeners file
 /// says, else the configured `[admin] listen`.
-fn admin_api_of_local_gateway(config: Option<&Path>, data_dir: Option<&Path>) -> Result<String> {
+pub(super) fn admin_api_of_local_gateway(
+    config: Option<&Path>,
+    data_dir: Option<&Path>,
+) -> Result<String> {
     let setup = Setup::load(config, data_dir)?;
     let running = crate::server::serve::running_listener(&setup.data_dir, "admin");
     let address = running.unwrap_or_else(|| setup.config.admin.listen.to_string());

@@ -3,7 +3,8 @@
 //! (`/mcp`, see [`crate::mcp`]), token exchange (`POST /v1/token`, see
 //! [`crate::http::token`]) and the login metadata people's CLIs read (`GET /v1/login`, see
 //! [`crate::http::login`]) and the policy reload (`POST /v1/policy/reload`, see
-//! [`crate::http::policy`]) and SSH certificates (`/v1/ssh`, see [`crate::http::ssh`]).
+//! [`crate::http::policy`]) and session kills (`POST /v1/sessions/{id}/kill`, see
+//! [`crate::http::sessions`]) and SSH certificates (`/v1/ssh`, see [`crate::http::ssh`]).
 
 use crate::http::approvals::ApiState;
 use axum::Router;

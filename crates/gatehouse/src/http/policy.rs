@@ -11,6 +11,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
+use gatehouse_core::Identity;
 use gatehouse_pipeline::AuditIdentity;
 use std::sync::Arc;
 
@@ -29,29 +30,45 @@ pub fn routes(state: PolicyApi) -> Router {
         .with_state(state)
 }
 
+/// The refusal for a caller in none of `admin_groups` (`[admin] groups`), whose members may
+/// `what` (operator actions on the running gateway: reloading its policy, killing sessions).
+pub(crate) fn refuse_non_admin(
+    caller: &Identity,
+    admin_groups: &[String],
+    what: &str,
+) -> Option<ApiError> {
+    if caller
+        .groups
+        .iter()
+        .any(|group| admin_groups.contains(group))
+    {
+        return None;
+    }
+    Some(ApiError::new(
+        StatusCode::FORBIDDEN,
+        "not_admin",
+        format!(
+            "`{}` is in none of the admin groups ({}), whose members may {what}; \
+             use an admin's token (`gatehouse keys create --identity YOU --groups {}`){}",
+            caller.subject,
+            admin_groups.join(", "),
+            admin_groups.first().map_or("admins", String::as_str),
+            if what == "reload the policy" {
+                " or send the gateway's process SIGHUP on its machine"
+            } else {
+                ""
+            },
+        ),
+    ))
+}
+
 async fn reload(State(state): State<PolicyApi>, headers: HeaderMap) -> Response {
     let caller = match bearer_caller(&state.api, &headers, "/v1/policy/reload").await {
         Ok(caller) => caller,
         Err(refused) => return refused.into_response(),
     };
-    if !caller
-        .groups
-        .iter()
-        .any(|group| state.admin_groups.contains(group))
-    {
-        return ApiError::new(
-            StatusCode::FORBIDDEN,
-            "not_admin",
-            format!(
-                "`{}` is in none of the admin groups ({}), whose members may reload the policy; \
-                 use an admin's token (`gatehouse keys create --identity YOU --groups {}`) or send \
-                 the gateway's process SIGHUP on its machine",
-                caller.subject,
-                state.admin_groups.join(", "),
-                state.admin_groups.first().map_or("admins", String::as_str),
-            ),
-        )
-        .into_response();
+    if let Some(refused) = refuse_non_admin(&caller, &state.admin_groups, "reload the policy") {
+        return refused.into_response();
     }
     let by = AuditIdentity {
         subject: caller.subject.clone(),

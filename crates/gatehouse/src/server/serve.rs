@@ -149,7 +149,7 @@ pub async fn run(config_path: Option<&Path>, data_dir: Option<&Path>) -> Result<
     });
     tokio::spawn(crate::server::revocation_watch::run(
         store.clone(),
-        live,
+        live.clone(),
         hub,
         shutdown_rx.clone(),
     ));
@@ -170,6 +170,7 @@ pub async fn run(config_path: Option<&Path>, data_dir: Option<&Path>) -> Result<
         pg_addr,
         cert,
         ssh: ssh_issuer,
+        live,
     };
     let admin = tokio::spawn(admin_apis.serve(admin_listener, metrics, shutdown_rx));
     wait_for_signal().await;
@@ -505,7 +506,7 @@ fn announce(setup: &Setup, gateway: &PgGateway, addresses: &Listeners) {
         );
     }
     tracing::info!(
-        "admin HTTP listener on http://{admin_addr} (/healthz, /metrics, /v1/approvals, /v1/token, /v1/login, /v1/policy/reload, /v1/ssh, /mcp)"
+        "admin HTTP listener on http://{admin_addr} (/healthz, /metrics, /v1/approvals, /v1/token, /v1/login, /v1/policy/reload, /v1/sessions, /v1/ssh, /mcp)"
     );
     if let Some(addr) = addresses.agents {
         tracing::info!("agent listener on {addr} (TLS; agents dial in here)");
@@ -525,6 +526,8 @@ struct AdminApis {
     cert: std::path::PathBuf,
     /// What `/v1/ssh` issues certificates with, when there is an SSH listener.
     ssh: Option<Arc<crate::server::ssh::SshIssuer>>,
+    /// The live sessions `POST /v1/sessions/{id}/kill` ends.
+    live: Arc<gatehouse_session::LiveSessions>,
 }
 
 impl AdminApis {
@@ -547,7 +550,14 @@ impl AdminApis {
         .merge(crate::http::ssh::routes(crate::http::ssh::SshApi {
             api: approvals_api.clone(),
             issuer: self.ssh,
-        }));
+        }))
+        .merge(crate::http::sessions::routes(
+            crate::http::sessions::SessionsApi {
+                api: approvals_api.clone(),
+                live: self.live,
+                admin_groups: config.admin.groups.clone(),
+            },
+        ));
         let token_exchange = crate::http::token::routes(crate::http::token::TokenApi::new(
             self.providers,
             self.signer,
