@@ -62,6 +62,8 @@ pub(crate) struct SessionChannel {
     to_client: ChannelWriteHalf<Msg>,
     terminal: Option<Terminal>,
     env: Vec<(String, String)>,
+    /// Whether policy permitted offering the client's agent to the target's program.
+    agent_forwarding: bool,
 }
 
 impl SessionChannel {
@@ -75,6 +77,7 @@ impl SessionChannel {
             to_client,
             terminal: None,
             env: Vec::new(),
+            agent_forwarding: false,
         };
         this.serve().await;
         established.channel_closed(id);
@@ -143,8 +146,7 @@ impl SessionChannel {
                         .await;
                 }
                 ChannelMsg::AgentForward { want_reply } => {
-                    self.unsupported(SshRequest::AgentForward, want_reply, "agent forwarding")
-                        .await;
+                    self.agent_forward(want_reply).await;
                 }
                 ChannelMsg::Close => return,
                 _ => {}
@@ -164,8 +166,34 @@ impl SessionChannel {
         };
     }
 
-    /// X11 and agent forwarding: decided and audited, and not relayed (gatehouse does not
-    /// open channels from the target back to the client).
+    /// The client's agent offered to the target: decided; when permitted, the target's
+    /// program is told an agent is there, and the agent channels the target opens back are
+    /// relayed to the client (`target_side`).
+    async fn agent_forward(&mut self, want_reply: bool) {
+        match decide(&self.established, SshRequest::AgentForward).await {
+            Verdict::Allowed(allowed) => {
+                self.established
+                    .agent_forwarding
+                    .store(true, std::sync::atomic::Ordering::Release);
+                self.agent_forwarding = true;
+                allowed.finish(
+                    &self.established,
+                    Ended {
+                        status: Some("offered".to_owned()),
+                        ..Ended::default()
+                    },
+                );
+                self.reply(want_reply, true).await;
+            }
+            Verdict::Refused(message) => {
+                tracing::info!(%message, "SSH agent forwarding refused");
+                self.reply(want_reply, false).await;
+            }
+        }
+    }
+
+    /// X11 forwarding: decided and audited, and not relayed (gatehouse opens no X11 channels
+    /// from the target back to the client).
     async fn unsupported(&mut self, request: SshRequest, want_reply: bool, what: &str) {
         if let Verdict::Allowed(allowed) = decide(&self.established, request).await {
             allowed.finish(
@@ -283,6 +311,9 @@ impl SessionChannel {
         }
         for (name, value) in &self.env {
             let _ = channel.set_env(false, name.clone(), value.clone()).await;
+        }
+        if self.agent_forwarding {
+            let _ = channel.agent_forward(false).await;
         }
         Some(channel)
     }

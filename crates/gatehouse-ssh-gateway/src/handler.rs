@@ -31,6 +31,8 @@ pub(crate) struct Established {
     pub handle: Handle,
     /// Whether policy lets the session see command output unmasked.
     pub unmasked: bool,
+    /// Whether policy permitted the client's agent to be offered to the target.
+    pub agent_forwarding: Arc<std::sync::atomic::AtomicBool>,
     upstream: OnceCell<Result<Arc<Upstream>, String>>,
     /// Open session channels, and whether each has a terminal (for line endings).
     channels: Mutex<HashMap<ChannelId, bool>>,
@@ -41,7 +43,11 @@ impl Established {
     pub async fn upstream(&self) -> Result<Arc<Upstream>, String> {
         self.upstream
             .get_or_init(|| async {
-                self.target.login().await.map(Arc::new).map_err(|error| {
+                let agent = crate::target_side::AgentRelay {
+                    client: self.handle.clone(),
+                    permitted: self.agent_forwarding.clone(),
+                };
+                self.target.login(agent).await.map(Arc::new).map_err(|error| {
                     tracing::warn!(connection = %self.target.info.name, %error, "SSH target login failed");
                     error.to_string()
                 })
@@ -257,6 +263,7 @@ impl russh::server::Handler for ClientHandler {
                 gateway: self.gateway.clone(),
                 handle: session.handle(),
                 unmasked: admitted.unmasked,
+                agent_forwarding: Arc::default(),
                 upstream: OnceCell::new(),
                 channels: Mutex::new(HashMap::new()),
             });

@@ -19,6 +19,7 @@ mod handler;
 pub mod keys;
 mod sftp;
 mod target;
+mod target_side;
 
 pub use certificates::{CertificateLogins, CredentialStatus};
 pub use channel::REFUSED_EXIT_STATUS;

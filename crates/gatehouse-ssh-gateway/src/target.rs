@@ -5,12 +5,13 @@
 
 use crate::SshGatewayError;
 use crate::agent_login::{AgentSaid, AgentSigner};
-use crate::keys::{HostKeyPin, public_key_line};
+use crate::keys::HostKeyPin;
+use crate::target_side::{AgentRelay, TargetSide};
 use gatehouse_core::{ConnectionInfo, SecretString};
 use gatehouse_pipeline::BoxFuture;
 use gatehouse_session::{ConnectError, OpenRequest, Opened, TargetConnector};
 use russh::client;
-use russh::keys::{PrivateKey, PrivateKeyWithHashAlg, PublicKey, PublicKeyOrCertificate};
+use russh::keys::{PrivateKey, PrivateKeyWithHashAlg};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -50,19 +51,20 @@ pub struct SshTarget {
 
 /// gatehouse's logged-in SSH connection to a target; channels are opened on it per client
 /// channel.
-pub(crate) type Upstream = client::Handle<PinnedHostKey>;
+pub(crate) type Upstream = client::Handle<TargetSide>;
 
 impl SshTarget {
-    /// Open the target's SSH port, check its host key, and log in.
-    pub(crate) async fn login(&self) -> Result<Upstream, SshGatewayError> {
-        tokio::time::timeout(self.login_time, self.login_now())
+    /// Open the target's SSH port, check its host key, and log in; agent-forwarding channels
+    /// the target opens back go to `agent` once policy permitted them.
+    pub(crate) async fn login(&self, agent: AgentRelay) -> Result<Upstream, SshGatewayError> {
+        tokio::time::timeout(self.login_time, self.login_now(agent))
             .await
             .map_err(|_| {
                 SshGatewayError::Unreachable(format!("no SSH login within {:?}", self.login_time))
             })?
     }
 
-    async fn login_now(&self) -> Result<Upstream, SshGatewayError> {
+    async fn login_now(&self, agent: AgentRelay) -> Result<Upstream, SshGatewayError> {
         let request = OpenRequest {
             kind: gatehouse_ssh::SSH.as_str().to_owned(),
             login_level: gatehouse_core::ADMIN_LOGIN_LEVEL.to_owned(),
@@ -81,9 +83,10 @@ impl SshTarget {
             }
         };
         let seen = Arc::new(Mutex::new(None));
-        let checker = PinnedHostKey {
+        let checker = TargetSide {
             pinned: host_key.clone(),
             seen: seen.clone(),
+            agent,
         };
         let config = Arc::new(client::Config {
             inactivity_timeout: None,
@@ -154,37 +157,6 @@ impl SshTarget {
             return Err(SshGatewayError::TargetLogin { user });
         }
         Ok(handle)
-    }
-}
-
-/// Accepts exactly the pinned host key; remembers any other it was shown, for the error.
-pub(crate) struct PinnedHostKey {
-    pinned: HostKeyPin,
-    seen: Arc<Mutex<Option<String>>>,
-}
-
-impl client::Handler for PinnedHostKey {
-    type Error = russh::Error;
-
-    async fn check_server_key(
-        &mut self,
-        presented: &PublicKeyOrCertificate,
-    ) -> Result<bool, Self::Error> {
-        let key = match presented {
-            PublicKeyOrCertificate::PublicKey { key, .. } => key.key_data().clone(),
-            PublicKeyOrCertificate::Certificate(certificate) => certificate.public_key().clone(),
-        };
-        if self.pinned.matches(&key) {
-            return Ok(true);
-        }
-        if let Ok(mut seen) = self.seen.lock() {
-            *seen = Some(format!(
-                "{} ({})",
-                public_key_line(&PublicKey::from(key.clone())),
-                key.fingerprint(russh::keys::HashAlg::Sha256)
-            ));
-        }
-        Ok(false)
     }
 }
 

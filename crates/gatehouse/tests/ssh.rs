@@ -747,3 +747,96 @@ fn policy_check_reads_an_ssh_command_line_as_the_gateway_does() {
     let download = check("scp -f /etc/hostname");
     assert_eq!(download.status.code(), Some(0), "{}", shown(&download));
 }
+
+#[test]
+fn the_clients_agent_reaches_the_target_only_where_policy_permits_agent_forwarding() {
+    let policy = format!(
+        "{}\n@id(\"admins-forward-their-agent\")\npermit (principal in Gatehouse::Group::\"admins\", action == Gatehouse::Action::\"ssh:agent_forward\", resource);\n",
+        support::quickstart_policy()
+    );
+    let host = SshHost::start_with(&policy, "");
+    let admin = host.gateway.key("ana", &["admins"]);
+    let writer = host.gateway.key("walt", &["writers"]);
+
+    // A real ssh-agent holding a key of its own.
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("agent.sock");
+    let mut agent = std::process::Command::new("ssh-agent")
+        .arg("-D")
+        .arg("-a")
+        .arg(&socket)
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    while !socket.exists() {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(10),
+            "no ssh-agent"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let key = dir.path().join("laptop_key");
+    let made = std::process::Command::new("ssh-keygen")
+        .args([
+            "-q",
+            "-t",
+            "ed25519",
+            "-N",
+            "",
+            "-C",
+            "laptop-key-in-agent",
+            "-f",
+        ])
+        .arg(&key)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let added = std::process::Command::new("ssh-add")
+        .arg(&key)
+        .env("SSH_AUTH_SOCK", &socket)
+        .output()
+        .unwrap();
+    assert!(added.status.success(), "{}", shown(&added));
+
+    let list_through = |token: &str| {
+        host.client("ssh", token)
+            .env("SSH_AUTH_SOCK", &socket)
+            .arg("-A")
+            .arg("-p")
+            .arg(host.port().to_string())
+            .arg("box@127.0.0.1")
+            .arg("ssh-add -l")
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap()
+    };
+    let forwarded = list_through(&admin);
+    assert!(
+        String::from_utf8_lossy(&forwarded.stdout).contains("laptop-key-in-agent"),
+        "{}",
+        shown(&forwarded)
+    );
+    // Writers may run commands but not offer their agent: the target sees none.
+    let refused = list_through(&writer);
+    assert!(
+        !String::from_utf8_lossy(&refused.stdout).contains("laptop-key-in-agent"),
+        "{}",
+        shown(&refused)
+    );
+    let _ = agent.kill();
+    let _ = agent.wait();
+    let events = host.gateway.audit_events();
+    assert!(
+        events.iter().any(|e| e["action"] == "ssh:agent_forward"
+            && e["decision"] == "allow"
+            && e["identity"]["subject"] == "ana"),
+        "{events:#?}"
+    );
+    assert!(
+        events.iter().any(|e| e["action"] == "ssh:agent_forward"
+            && e["decision"] == "deny"
+            && e["identity"]["subject"] == "walt"),
+        "{events:#?}"
+    );
+}
