@@ -29,7 +29,9 @@
 #
 # Environment: ROUNDS=3, N=50, SIZE=1G (any `head -c` size), GATEHOUSE_BIN= (a prebuilt
 # release binary), CARGO_TARGET_DIR (default /root/.cache/gatehouse-release-target),
-# KEEP_LOGS=0, TIMEOUT=900 (seconds any one scp or ssh loop may take).
+# KEEP_LOGS=0, TIMEOUT=900 (seconds any one scp or ssh loop may take). The work directory
+# (the test file, the copies, both servers' files) is `mktemp -d`: TMPDIR=/dev/shm keeps it in
+# memory, so that the figures are not the disk's and a disk filled by other jobs fails nothing.
 # Installs openssh-client and openssh-server (Debian packages) when missing; needs root or
 # sudo for that and for sshd's /run/sshd.
 
@@ -267,5 +269,7 @@ echo "| scp upload ($gib GiB) | $ud MB/s | $ug MB/s | $(calc "$ug / $ud" .2f) (t
 echo "| scp download ($gib GiB) | $dd MB/s | $dg MB/s | $(calc "$dg / $dd" .2f) (throughput) | $(per_gib "$(median 2 "${down_gatehouse[@]}")") s/GiB | $(per_gib "$(median 3 "${down_direct[@]}")") / $(per_gib "$(median 3 "${down_gatehouse[@]}")") s/GiB |"
 echo "| \`ssh true\` (mean of $N, sequential) | $(calc "$td / 1000" .1f) ms | $(calc "$tg / 1000" .1f) ms | $(calc "$tg / $td" .2f) (time), +$(calc "($tg - $td) / 1000" .1f) ms | $(per_run "$(median 2 "${true_gatehouse[@]}")") ms/run | $(per_run "$(median 3 "${true_direct[@]}")") / $(per_run "$(median 3 "${true_gatehouse[@]}")") ms/run |"
 echo
-echo "rounds (measure gateway-ticks sshd-ticks; ticks of 1/$ticks s): upload direct [${up_direct[*]}] gatehouse [${up_gatehouse[*]}]; download direct [${down_direct[*]}] gatehouse [${down_gatehouse[*]}]; ssh true µs direct [${true_direct[*]}] gatehouse [${true_gatehouse[*]}]" >&2
+# Each round as MEASURE/GATEWAY-TICKS/SSHD-TICKS.
+rounds() { printf '%s\n' "$@" | tr ' ' / | paste -sd, | sed 's/,/, /g'; }
+echo "rounds (measure/gateway CPU ticks/sshd CPU ticks, ticks of 1/$ticks s): upload MB/s direct $(rounds "${up_direct[@]}"), gatehouse $(rounds "${up_gatehouse[@]}"); download MB/s direct $(rounds "${down_direct[@]}"), gatehouse $(rounds "${down_gatehouse[@]}"); ssh true µs direct $(rounds "${true_direct[@]}"), gatehouse $(rounds "${true_gatehouse[@]}")" >&2
 echo "ciphers: direct $cipher_direct; client->gatehouse $cipher_gateway" >&2
