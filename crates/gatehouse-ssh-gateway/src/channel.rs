@@ -28,6 +28,9 @@ use std::sync::Arc;
 /// The exit status of a program gatehouse refused to run (POSIX: found, not executable).
 pub const REFUSED_EXIT_STATUS: u32 = 126;
 
+/// The extended-data code of stderr (RFC 4254 §5.2).
+pub(crate) const STDERR: u32 = 1;
+
 /// The longest output line gatehouse holds to mask it.
 const MAX_MASKED_LINE: usize = 64 * 1024;
 
@@ -333,7 +336,7 @@ impl SessionChannel {
         };
         let _ = self
             .to_client
-            .extended_data_bytes(1, Bytes::from(line))
+            .extended_data_bytes(STDERR, Bytes::from(line))
             .await;
         let _ = self.to_client.exit_status(status).await;
         let _ = self.to_client.eof().await;
@@ -359,6 +362,48 @@ impl SessionChannel {
                 columns: u16::try_from(columns).unwrap_or(u16::MAX),
                 rows: u16::try_from(rows).unwrap_or(u16::MAX),
             }));
+        }
+    }
+
+    /// Target output on its way to the client: masked when the session masks it, recorded,
+    /// sent (`ext`: `None` for stdout, else the extended-data code). The bytes sent, or why the
+    /// command is cut: `Some(reason)` when the output cannot be masked, `None` when the client
+    /// is gone.
+    async fn pass_output(
+        &self,
+        allowed: &Allowed,
+        masking: Option<&mut OutputMasking>,
+        ext: Option<u32>,
+        data: Bytes,
+    ) -> Result<u64, Option<String>> {
+        let data = match masking {
+            None => data,
+            Some(masking) => Bytes::from(
+                masking
+                    .push(ext, &data)
+                    .map_err(|error| Some(error.to_string()))?,
+            ),
+        };
+        let sent = data.len() as u64;
+        if self.send_output(allowed, ext, data).await {
+            Ok(sent)
+        } else {
+            Err(None)
+        }
+    }
+
+    /// Record `data` as the target's output and send it to the client; false when the client
+    /// is gone.
+    async fn send_output(&self, allowed: &Allowed, ext: Option<u32>, data: Bytes) -> bool {
+        match ext {
+            None => {
+                self.record(allowed, TerminalStream::Output, &data);
+                self.to_client.data_bytes(data).await.is_ok()
+            }
+            Some(ext) => {
+                self.record(allowed, TerminalStream::Error, &data);
+                self.to_client.extended_data_bytes(ext, data).await.is_ok()
+            }
         }
     }
 
@@ -421,33 +466,21 @@ impl SessionChannel {
                         break;
                     }
                     Some(ChannelMsg::Data { data }) => {
-                        let data = match masking.as_mut().map(|m| m.output.push(&data)) {
-                            None => data,
-                            Some(Ok(masked)) => Bytes::from(masked),
-                            Some(Err(error)) => {
-                                failure = Some(error.to_string());
+                        match self.pass_output(&allowed, masking.as_mut(), None, data).await {
+                            Ok(sent) => received += sent,
+                            Err(cut) => {
+                                failure = cut;
                                 break;
                             }
-                        };
-                        received += data.len() as u64;
-                        self.record(&allowed, TerminalStream::Output, &data);
-                        if self.to_client.data_bytes(data).await.is_err() {
-                            break;
                         }
                     }
                     Some(ChannelMsg::ExtendedData { data, ext }) => {
-                        let data = match masking.as_mut().map(|m| m.errors.push(&data)) {
-                            None => data,
-                            Some(Ok(masked)) => Bytes::from(masked),
-                            Some(Err(error)) => {
-                                failure = Some(error.to_string());
+                        match self.pass_output(&allowed, masking.as_mut(), Some(ext), data).await {
+                            Ok(sent) => received += sent,
+                            Err(cut) => {
+                                failure = cut;
                                 break;
                             }
-                        };
-                        received += data.len() as u64;
-                        self.record(&allowed, TerminalStream::Error, &data);
-                        if self.to_client.extended_data_bytes(ext, data).await.is_err() {
-                            break;
                         }
                     }
                     Some(ChannelMsg::Eof) => {
@@ -455,10 +488,8 @@ impl SessionChannel {
                             match masking.finish() {
                                 Ok((output, errors)) => {
                                     received += (output.len() + errors.len()) as u64;
-                                    self.record(&allowed, TerminalStream::Output, &output);
-                                    self.record(&allowed, TerminalStream::Error, &errors);
-                                    let _ = self.to_client.data_bytes(Bytes::from(output)).await;
-                                    let _ = self.to_client.extended_data_bytes(1, Bytes::from(errors)).await;
+                                    self.send_output(&allowed, None, Bytes::from(output)).await;
+                                    self.send_output(&allowed, Some(STDERR), Bytes::from(errors)).await;
                                 }
                                 Err(error) => {
                                     failure = Some(error.to_string());
@@ -500,7 +531,7 @@ impl SessionChannel {
             let _ = self
                 .to_client
                 .extended_data_bytes(
-                    1,
+                    STDERR,
                     Bytes::from(format!(
                         "\ngatehouse: the output was cut: {error} (this identity sees output masked)\n"
                     )),
@@ -538,7 +569,7 @@ impl SessionChannel {
                             tracing::warn!(%error, "sftp: a client request could not be read; the channel is closed");
                             let _ = self
                                 .to_client
-                                .extended_data_bytes(1, Bytes::from(format!("gatehouse: {error}\n")))
+                                .extended_data_bytes(STDERR, Bytes::from(format!("gatehouse: {error}\n")))
                                 .await;
                             let _ = to_target.close().await;
                             let _ = self.to_client.close().await;
@@ -606,6 +637,18 @@ impl OutputMasking {
         OutputMasking {
             output: LineMasker::new(masker.clone(), MAX_MASKED_LINE),
             errors: LineMasker::new(masker.clone(), MAX_MASKED_LINE),
+        }
+    }
+
+    /// The masked lines `data` completes on stdout (`ext` `None`) or another stream.
+    fn push(
+        &mut self,
+        ext: Option<u32>,
+        data: &[u8],
+    ) -> Result<Vec<u8>, gatehouse_mask::MaskError> {
+        match ext {
+            None => self.output.push(data),
+            Some(_) => self.errors.push(data),
         }
     }
 

@@ -89,7 +89,7 @@ impl Established {
             };
             let _ = self
                 .handle
-                .extended_data(channel, 1, bytes::Bytes::from(line))
+                .extended_data(channel, crate::channel::STDERR, bytes::Bytes::from(line))
                 .await;
             let _ = self.handle.exit_status_request(channel, 255).await;
             let _ = self.handle.eof(channel).await;

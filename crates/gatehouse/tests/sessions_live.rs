@@ -119,17 +119,7 @@ fn an_ssh_shell_is_watched_live_and_killed_with_the_reason_on_its_terminal() {
     let gateway = &host.gateway;
     let reader = gateway.key("rita", &["readers"]);
     let admin = gateway.key("root-admin", &["admins"]);
-    let mut shell = host
-        .client("ssh", &reader)
-        .arg("-tt")
-        .arg("-p")
-        .arg(host.port().to_string())
-        .arg("box@127.0.0.1")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut shell = host.spawn_shell(&reader);
     let mut stdin = shell.stdin.take().unwrap();
     let said = collect(shell.stdout.take().unwrap());
     let said_err = collect(shell.stderr.take().unwrap());

@@ -360,17 +360,7 @@ fn a_local_forward_to_an_allowed_port_works_and_to_another_port_is_refused() {
 fn revoking_the_identity_ends_an_open_shell_within_five_seconds_with_the_reason() {
     let host = SshHost::start_with(&policy_with_reader_shells(), "");
     let reader = host.gateway.key("rita", &["readers"]);
-    let mut shell = host
-        .client("ssh", &reader)
-        .arg("-tt")
-        .arg("-p")
-        .arg(host.port().to_string())
-        .arg("box@127.0.0.1")
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut shell = host.spawn_shell(&reader);
     let stdin = shell.stdin.take();
     // The shell is open once sshd says so.
     let started = std::time::Instant::now();
@@ -406,18 +396,8 @@ fn revoking_the_identity_ends_an_open_shell_within_five_seconds_with_the_reason(
 fn a_target_presenting_another_host_key_is_refused_and_the_client_is_told_why() {
     let sshd = sshhost::Sshd::start();
     let other = russh_free_other_key();
-    let extra = format!(
-        "[ssh]\nlisten = \"127.0.0.1:0\"\n\n{}",
-        sshhost::box_connection(&sshd, "box", &other)
-    );
-    let gateway = support::Gateway::start_with(
-        "test",
-        support::Options {
-            extra,
-            ..Default::default()
-        },
-    );
-    let host = SshHost { gateway, sshd };
+    let connections = sshhost::box_connection(&sshd, "box", &other);
+    let host = SshHost::serving(sshd, &support::quickstart_policy(), "", &connections);
     let admin = host.gateway.key("ana", &["admins"]);
     let refused = host.ssh(&admin, "uname");
     let stderr = String::from_utf8_lossy(&refused.stderr);
@@ -586,17 +566,7 @@ fn a_shell_outlives_its_short_token_and_ends_at_the_maximum_session_length() {
         .key_with("rita", &["readers"], &["--ttl", "2s"]);
     let opened = std::time::Instant::now();
     // Typed after the token expired (at 4 s): the shell still runs it.
-    let mut shell = host
-        .client("ssh", &reader)
-        .arg("-tt")
-        .arg("-p")
-        .arg(host.port().to_string())
-        .arg("box@127.0.0.1")
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut shell = host.spawn_shell(&reader);
     let mut stdin = shell.stdin.take().unwrap();
     std::thread::sleep(std::time::Duration::from_secs(4));
     use std::io::Write;
@@ -691,19 +661,12 @@ fn a_target_pinned_by_its_sha256_fingerprint_is_reached_and_another_fingerprint_
     let right = fingerprint_of(&sshd.dir.path().join("host_key.pub"));
     let wrong = fingerprint_of(&sshd.dir.path().join("gatehouse_key.pub"));
     assert!(right.starts_with("SHA256:"), "{right}");
-    let extra = format!(
-        "[ssh]\nlisten = \"127.0.0.1:0\"\n\n{}\n{}",
+    let connections = format!(
+        "{}\n{}",
         sshhost::box_connection(&sshd, "box", &right),
         sshhost::box_connection(&sshd, "impostor", &wrong)
     );
-    let gateway = support::Gateway::start_with(
-        "test",
-        support::Options {
-            extra,
-            ..Default::default()
-        },
-    );
-    let host = SshHost { gateway, sshd };
+    let host = SshHost::serving(sshd, &support::quickstart_policy(), "", &connections);
     let admin = host.gateway.key("ana", &["admins"]);
     let reached = host.ssh(&admin, "uname");
     assert!(reached.status.success(), "{}", shown(&reached));

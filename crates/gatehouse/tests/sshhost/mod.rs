@@ -161,9 +161,15 @@ impl SshHost {
     /// `policy`, and `ssh_extra` inside `[ssh]`.
     pub fn start_with(policy: &str, ssh_extra: &str) -> SshHost {
         let sshd = Sshd::start();
+        let connections = box_connection(&sshd, "box", &sshd.host_key);
+        SshHost::serving(sshd, policy, ssh_extra, &connections)
+    }
+
+    /// A gateway in front of `sshd` with `connections` (`[[connections]]` entries) under
+    /// `policy`, and `ssh_extra` inside `[ssh]`.
+    pub fn serving(sshd: Sshd, policy: &str, ssh_extra: &str, connections: &str) -> SshHost {
         let extra = format!(
-            "[ssh]\nlisten = \"127.0.0.1:0\"\nshutdown_grace = \"1s\"\n{ssh_extra}\n\n{}",
-            box_connection(&sshd, "box", &sshd.host_key)
+            "[ssh]\nlisten = \"127.0.0.1:0\"\nshutdown_grace = \"1s\"\n{ssh_extra}\n\n{connections}"
         );
         let gateway = Gateway::start_with(
             "test",
@@ -262,10 +268,9 @@ impl SshHost {
             .unwrap()
     }
 
-    /// An interactive shell (`ssh -tt`) typing `input`, until the shell or gatehouse ends it.
-    pub fn shell(&self, token: &str, input: &str) -> Output {
-        let mut child = self
-            .client("ssh", token)
+    /// An interactive shell (`ssh -tt`) on `box`, its stdin, stdout and stderr piped.
+    pub fn spawn_shell(&self, token: &str) -> Child {
+        self.client("ssh", token)
             .arg("-tt")
             .arg("-p")
             .arg(self.port().to_string())
@@ -274,7 +279,12 @@ impl SshHost {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
-            .unwrap();
+            .unwrap()
+    }
+
+    /// An interactive shell (`ssh -tt`) typing `input`, until the shell or gatehouse ends it.
+    pub fn shell(&self, token: &str, input: &str) -> Output {
+        let mut child = self.spawn_shell(token);
         let mut stdin = child.stdin.take().unwrap();
         let input = input.to_owned();
         std::thread::spawn(move || {
