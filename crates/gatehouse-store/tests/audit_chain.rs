@@ -405,9 +405,22 @@ fn v1_body(seq: i64) -> String {
     )
 }
 
+/// A format 2 body (compact, protocol-neutral JSON), as gatehouse wrote it before format 3.
+fn v2_body(seq: i64) -> String {
+    format!(
+        r#"{{"time_unix_ms":1700000000000,"kind":"request","identity":{{"subject":"ana","kind":"human","groups":["readers"]}},"session":"s-1","connection":"demo","action":"sql:select","decision":"allow","policies":["readers-read"],"request":"SELECT {seq}","fingerprint":"abc"}}"#
+    )
+}
+
 impl Fixture {
     /// Append a format 1 event the way an older gatehouse did, chained to the newest row.
     fn append_v1(&self) -> i64 {
+        self.append_old(AuditFormat::V1)
+    }
+
+    /// Append an event in an older `format` the way the gatehouse of that format did,
+    /// chained to the newest row.
+    fn append_old(&self, format: AuditFormat) -> i64 {
         let key = AuditKey::load_or_create(&self.dir.path().join("audit.key")).unwrap();
         let connection = rusqlite::Connection::open(self.db()).unwrap();
         let newest: Option<(i64, Vec<u8>)> = connection
@@ -421,13 +434,16 @@ impl Fixture {
             Some((seq, mac)) => (seq + 1, <[u8; 32]>::try_from(mac.as_slice()).unwrap()),
             None => (1, [0u8; 32]),
         };
-        let body = v1_body(seq);
-        let mac = key.mac(AuditFormat::V1, &previous, seq, body.as_bytes());
+        let (body, kind) = match format {
+            AuditFormat::V1 => (v1_body(seq), "statement"),
+            _ => (v2_body(seq), "request"),
+        };
+        let mac = key.mac(format, &previous, seq, body.as_bytes());
         connection
             .execute(
                 "INSERT INTO audit_log (seq, time_unix_ms, kind, subject, session, body, mac, format)
-                 VALUES (?1, 1700000000000, 'statement', 'ana', 's-1', ?2, ?3, 1)",
-                rusqlite::params![seq, body, mac.as_slice()],
+                 VALUES (?1, 1700000000000, ?4, 'ana', 's-1', ?2, ?3, ?5)",
+                rusqlite::params![seq, body, mac.as_slice(), kind, format.stored()],
             )
             .unwrap();
         seq
@@ -435,7 +451,7 @@ impl Fixture {
 }
 
 #[tokio::test]
-async fn a_chain_of_format_1_events_continues_in_format_2_and_verifies_whole() {
+async fn a_chain_of_format_1_events_continues_in_the_current_format_and_verifies_whole() {
     let f = Fixture::new().await;
     f.append_v1();
     f.append_v1();
@@ -454,7 +470,7 @@ async fn a_chain_of_format_1_events_continues_in_format_2_and_verifies_whole() {
             .map(Result::unwrap)
             .collect()
     };
-    assert_eq!(formats, [1, 1, 2, 2]);
+    assert_eq!(formats, [1, 1, 3, 3]);
     // Both formats read into the same protocol-neutral event.
     let rows = f
         .log
@@ -473,6 +489,33 @@ async fn a_chain_of_format_1_events_continues_in_format_2_and_verifies_whole() {
         rows[0].event.decision,
         Some(gatehouse_core::DecisionKind::Allow)
     );
+}
+
+#[tokio::test]
+async fn a_chain_of_format_2_events_continues_in_format_3_and_verifies_whole() {
+    let f = Fixture::new().await;
+    f.append_old(AuditFormat::V2);
+    f.append_old(AuditFormat::V2);
+    f.append(2).await;
+    let report = f.verify().await;
+    assert!(report.problem.is_none(), "{report:?}");
+    assert_eq!(report.checked, 4);
+    // An edited format 3 body is caught like any other.
+    f.tamper("UPDATE audit_log SET body = replace(body, 'allow', 'deny') WHERE seq = 4");
+    let report = f.verify().await;
+    assert_eq!(report.problem.expect("an edited body").seq, 4);
+}
+
+#[tokio::test]
+async fn a_format_2_event_after_format_3_ones_is_refused_as_a_downgrade() {
+    let f = Fixture::new().await;
+    f.append(2).await;
+    let seq = f.append_old(AuditFormat::V2);
+    assert_eq!(seq, 3);
+    let report = f.verify().await;
+    let problem = report.problem.expect("a downgrade is a problem");
+    assert_eq!(problem.seq, 3);
+    assert!(problem.reason.contains("downgrade"), "{}", problem.reason);
 }
 
 #[tokio::test]
