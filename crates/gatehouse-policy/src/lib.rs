@@ -22,10 +22,15 @@
 
 mod approval;
 mod context;
+mod context_reads;
+mod decision_key;
 mod engine;
 mod entities;
 mod error;
 mod load;
+mod memo;
+#[cfg(test)]
+mod memo_tests;
 mod row_cap;
 mod schema;
 mod source;
