@@ -9,7 +9,7 @@
 //! addresses it saw.
 
 use cedar_policy::{Context, RestrictedExpression};
-use gatehouse_core::{Action, Attribute};
+use gatehouse_core::Attribute;
 use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::net::{IpAddr, Ipv4Addr};
@@ -20,8 +20,25 @@ pub(crate) struct Surroundings {
     pub(crate) now_unix_seconds: i64,
 }
 
+impl Surroundings {
+    /// The address policies see as `context.source_address`.
+    pub(crate) fn address(&self) -> IpAddr {
+        self.source_address.unwrap_or(UNKNOWN_ADDRESS)
+    }
+
+    /// The UTC hour (0-23) policies see as `context.hour`.
+    pub(crate) fn hour(&self) -> i64 {
+        self.now_unix_seconds.rem_euclid(86_400) / 3_600
+    }
+}
+
+/// Names of the connect context's attributes.
+pub(crate) const SOURCE_ADDRESS: &str = "source_address";
+pub(crate) const NOW: &str = "now";
+pub(crate) const HOUR: &str = "hour";
+
 /// Address policies see when the client address is unknown.
-pub(crate) const UNKNOWN_ADDRESS: IpAddr = IpAddr::V4(Ipv4Addr::UNSPECIFIED);
+const UNKNOWN_ADDRESS: IpAddr = IpAddr::V4(Ipv4Addr::UNSPECIFIED);
 
 /// How many address expressions each thread keeps.
 const ADDRESS_CACHE_CAPACITY: usize = 64;
@@ -50,22 +67,30 @@ fn address_expression(address: IpAddr) -> RestrictedExpression {
     })
 }
 
-/// Build the context for `action`: the connect context, plus the protocol request's own
-/// attributes.
-pub(crate) fn build(action: &Action, surroundings: &Surroundings) -> Result<Context, String> {
-    let address = surroundings.source_address.unwrap_or(UNKNOWN_ADDRESS);
-    let now = surroundings.now_unix_seconds;
-    let hour = now.rem_euclid(86_400) / 3_600;
+/// Build the context of a request: the connect context, plus `attributes`, the protocol
+/// request's own (`None` for a session-level action).
+pub(crate) fn build(
+    attributes: Option<Vec<(&'static str, Attribute)>>,
+    surroundings: &Surroundings,
+) -> Result<Context, String> {
     let connect = [
-        ("source_address".to_owned(), address_expression(address)),
-        ("now".to_owned(), RestrictedExpression::new_long(now)),
-        ("hour".to_owned(), RestrictedExpression::new_long(hour)),
+        (
+            SOURCE_ADDRESS.to_owned(),
+            address_expression(surroundings.address()),
+        ),
+        (
+            NOW.to_owned(),
+            RestrictedExpression::new_long(surroundings.now_unix_seconds),
+        ),
+        (
+            HOUR.to_owned(),
+            RestrictedExpression::new_long(surroundings.hour()),
+        ),
     ];
-    let result = match action.request() {
+    let result = match attributes {
         None => Context::from_pairs(connect),
-        Some(request) => {
-            let attributes = request
-                .attributes()
+        Some(attributes) => {
+            let attributes = attributes
                 .into_iter()
                 .map(|(name, value)| (name.to_owned(), expression(value)));
             Context::from_pairs(connect.into_iter().chain(attributes))

@@ -5,16 +5,30 @@
 //! request-independent, and `decide` only builds the request's entities and context before
 //! asking Cedar. Any error while
 //! deciding — building the request or evaluating a policy — denies (fail closed).
+//!
+//! A verdict is a pure function of what Cedar is given and of the engine: the principal
+//! entity (subject, kind, acting_for, groups), the resource entity (connection name, kind,
+//! environment, tags), the action, and the context (`source_address`, `now`, `hour` and the
+//! request's attributes); the determining policies, hold and row cap then follow from the
+//! engine's own tables. So the engine memoises verdicts ([`crate::memo`]), keyed by an exact
+//! encoding of all of it ([`crate::decision_key`]), except the values of context attributes
+//! that no policy of the action's slice can read: each policy's Cedar JSON is walked at load
+//! for every use of `context` ([`crate::context_reads`]), and a use other than reading a
+//! named attribute counts as reading them all. Verdicts with evaluation errors are not
+//! memoised, and neither are requests whose key would be over 4 KiB.
 
 use crate::approval::{self, ApprovalRequirement};
 use crate::context::{self, Surroundings};
-use crate::entities::Vocabulary;
+use crate::context_reads::ContextReads;
+use crate::decision_key::{self, KeyInputs};
+use crate::entities::{ActionEntry, Vocabulary};
 use crate::error::PolicyError;
 use crate::load::{self, Loaded};
+use crate::memo::Memo;
 use crate::schema::PolicySchema;
 use crate::source::Source;
 use cedar_policy::{Authorizer, Decision, PolicyId, PolicySet, Request};
-use gatehouse_core::{Action, ConnectionInfo, Identity};
+use gatehouse_core::{Action, Attribute, ConnectionInfo, Identity};
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
@@ -27,7 +41,7 @@ pub struct PolicyEngine {
     policies: PolicySet,
     /// For each request action, only the policies whose action scope can match it: Cedar
     /// evaluates every policy of a set, so this keeps decisions cheap as policy sets grow.
-    by_action: HashMap<&'static str, PolicySet>,
+    by_action: HashMap<&'static str, ActionPolicies>,
     authorizer: Authorizer,
     vocabulary: Vocabulary,
     /// Policy ids in load order.
@@ -40,7 +54,18 @@ pub struct PolicyEngine {
     approvals: HashMap<String, ApprovalRequirement>,
     /// `@max_rows` caps by policy id.
     row_caps: HashMap<String, u64>,
+    /// Verdicts of recent requests.
+    pub(crate) memo: Memo,
 }
+
+/// The policies that can apply to one action, and the context attributes they can read.
+struct ActionPolicies {
+    policies: PolicySet,
+    reads: ContextReads,
+}
+
+/// How many verdicts an engine memoises.
+const MEMO_CAPACITY: usize = 4096;
 
 /// One request to decide.
 #[derive(Debug, Clone, Copy)]
@@ -124,15 +149,27 @@ impl PolicyEngine {
         let row_caps =
             crate::row_cap::row_caps(&policies).map_err(|errors| PolicyError::RowCap { errors })?;
         let vocabulary = Vocabulary::new(schema)?;
+        let policy_reads: Vec<ContextReads> =
+            policies.policies().map(ContextReads::of_policy).collect();
         let mut by_action = HashMap::new();
         for action in vocabulary.actions() {
-            let applicable = policies
-                .policies()
-                .filter(|policy| action.in_scope(&policy.action_constraint()))
-                .cloned();
+            let mut reads = ContextReads::nothing();
+            let mut applicable = Vec::new();
+            for (policy, policy_reads) in policies.policies().zip(&policy_reads) {
+                if action.in_scope(&policy.action_constraint()) {
+                    reads.extend(policy_reads);
+                    applicable.push(policy.clone());
+                }
+            }
             let set = PolicySet::from_policies(applicable)
                 .map_err(|error| PolicyError::Internal(error.to_string()))?;
-            by_action.insert(action.name, set);
+            by_action.insert(
+                action.name,
+                ActionPolicies {
+                    policies: set,
+                    reads,
+                },
+            );
         }
         let order = ids
             .iter()
@@ -150,6 +187,7 @@ impl PolicyEngine {
             warnings,
             approvals,
             row_caps,
+            memo: Memo::new(MEMO_CAPACITY),
         })
     }
 
@@ -185,17 +223,54 @@ impl PolicyEngine {
 
     /// Decide one request. Pure: no I/O, no clock; never fails, denies instead.
     ///
-    /// Each thread keeps the entity sets of its last 64 (identity, connection, action)
-    /// combinations and the `ip` values of its last 64 addresses, so the statements of a
-    /// session after the first of each kind skip rebuilding them; this changes no outcome.
+    /// The engine memoises the verdicts of its last few thousand distinct requests (see the
+    /// module docs), and each thread keeps the entity sets of its last 64 (identity,
+    /// connection, action) combinations and the `ip` values of its last 64 addresses; none of
+    /// this changes an outcome.
     pub fn decide(&self, request: &PolicyRequest<'_>) -> PolicyVerdict {
         let action_name = request.action.name();
-        let (Some(action), Some(policies)) = (
+        let (Some(action), Some(slice)) = (
             self.vocabulary.action(action_name),
             self.by_action.get(action_name),
         ) else {
             return PolicyVerdict::failed(format!("action `{action_name}` is not in the schema"));
         };
+        let surroundings = Surroundings {
+            source_address: request.source_address,
+            now_unix_seconds: request.now_unix_seconds,
+        };
+        let attributes = request.action.request().map(|request| request.attributes());
+        let key = decision_key::encode(
+            &KeyInputs {
+                identity: request.identity,
+                connection: request.connection,
+                action: action_name,
+                surroundings: &surroundings,
+                attributes: attributes.as_deref(),
+            },
+            &slice.reads,
+        );
+        if let Some(verdict) = key.as_deref().and_then(|key| self.memo.get(key)) {
+            return verdict;
+        }
+        let verdict = self.evaluate(request, action, &slice.policies, attributes, &surroundings);
+        if let Some(key) = key
+            && verdict.errors.is_empty()
+        {
+            self.memo.insert(key, verdict.clone());
+        }
+        verdict
+    }
+
+    /// Decide one request with Cedar.
+    fn evaluate(
+        &self,
+        request: &PolicyRequest<'_>,
+        action: &ActionEntry,
+        policies: &PolicySet,
+        attributes: Option<Vec<(&'static str, Attribute)>>,
+        surroundings: &Surroundings,
+    ) -> PolicyVerdict {
         let built = match self
             .vocabulary
             .entities(request.identity, request.connection, action)
@@ -203,11 +278,7 @@ impl PolicyEngine {
             Ok(built) => built,
             Err(error) => return PolicyVerdict::failed(error),
         };
-        let surroundings = Surroundings {
-            source_address: request.source_address,
-            now_unix_seconds: request.now_unix_seconds,
-        };
-        let context = match context::build(request.action, &surroundings) {
+        let context = match context::build(attributes, surroundings) {
             Ok(context) => context,
             Err(error) => return PolicyVerdict::failed(error),
         };
@@ -270,6 +341,13 @@ impl PolicyEngine {
             hold,
             max_rows,
         }
+    }
+
+    /// This engine, memoising nothing: what the memo's verdicts are compared with.
+    #[cfg(test)]
+    pub(crate) fn without_memo(mut self) -> Self {
+        self.memo = Memo::new(0);
+        self
     }
 
     /// What the `@approval` policy `policy_id` asks, if it is one.
@@ -363,7 +441,7 @@ mod tests {
                 let entry = vocabulary.action(action.name()).unwrap();
                 let built = vocabulary.build(&identity, &connection, entry).unwrap();
                 let context = context::build(
-                    action,
+                    action.request().map(|request| request.attributes()),
                     &Surroundings {
                         source_address: address,
                         now_unix_seconds: 1_700_000_000,
@@ -428,7 +506,7 @@ mod tests {
             );
             for action in &actions {
                 let entry = engine.vocabulary.action(action.name()).unwrap();
-                let slice = &engine.by_action[action.name()];
+                let slice = &engine.by_action[action.name()].policies;
                 sliced_out += engine.policies.num_of_policies() - slice.num_of_policies();
                 let built = engine
                     .vocabulary
@@ -443,7 +521,11 @@ mod tests {
                         built.principal.clone(),
                         entry.uid.clone(),
                         built.resource.clone(),
-                        context::build(action, &surroundings).unwrap(),
+                        context::build(
+                            action.request().map(|request| request.attributes()),
+                            &surroundings,
+                        )
+                        .unwrap(),
                         None,
                     )
                     .unwrap()
@@ -494,7 +576,7 @@ mod tests {
     #[test]
     fn hour_is_utc_hour_of_now() {
         let context = context::build(
-            &Action::Connect,
+            None,
             &Surroundings {
                 source_address: None,
                 // 2023-11-14T22:13:20Z

@@ -7,6 +7,9 @@
 //! match the schema), and turns a [`PolicyRequest`] built from `gatehouse-core` types into a
 //! [`PolicyVerdict`] without I/O. Any evaluation error denies (fail closed). A request
 //! permitted only by policies annotated `@approval("GROUP")` is *held* (see [`approval`]).
+//! Each engine memoises recent verdicts, keyed by every input Cedar sees except context
+//! attributes no policy can read (see the `engine` module), so a session's repeated requests
+//! skip Cedar; a reloaded policy set is a new engine with an empty memo.
 //!
 //! Policies see:
 //! - `principal`: `Gatehouse::Identity::"<subject>"` with attributes `kind` (`"human"` or
@@ -22,10 +25,15 @@
 
 mod approval;
 mod context;
+mod context_reads;
+mod decision_key;
 mod engine;
 mod entities;
 mod error;
 mod load;
+mod memo;
+#[cfg(test)]
+mod memo_tests;
 mod row_cap;
 mod schema;
 mod source;
