@@ -42,6 +42,7 @@ use pg_query::protobuf::{
 use pg_query::{FingerprintOptions, NodeEnum};
 
 use crate::facts::{Facts, render_name};
+use crate::literals::Normalised;
 use crate::{ClassifiedStatement, PreparedOp, settings, statements, walk::walk};
 
 /// How the reason of a statement that does not parse starts; the parser's message follows.
@@ -54,20 +55,73 @@ pub const LEXES_DIFFERENTLY: &str =
 
 /// Classify a whole query message; see [`crate::classify`].
 pub(crate) fn classify_message(sql: &str) -> Vec<ClassifiedStatement> {
+    match parse_message(sql) {
+        Ok(parsed) => analyse_statements(sql, &parsed)
+            .into_iter()
+            .map(|statement| statement.classified)
+            .collect(),
+        Err(refused) => vec![*refused],
+    }
+}
+
+/// [`classify_message`], and whether the classification is proven to hold for any values of
+/// `normalised`'s literals, for the template cache (see [`crate::template`]).
+pub(crate) fn classify_message_proving(
+    sql: &str,
+    normalised: &Normalised,
+) -> (Vec<ClassifiedStatement>, bool) {
+    let parsed = match parse_message(sql) {
+        Ok(parsed) => parsed,
+        Err(refused) => return (vec![*refused], false),
+    };
+    let statements = analyse_statements(sql, &parsed);
+    let proven = match statements.as_slice() {
+        [only] => crate::template::proven(sql, normalised, only),
+        _ => false,
+    };
+    let classified = statements
+        .into_iter()
+        .map(|statement| statement.classified)
+        .collect();
+    (classified, proven)
+}
+
+/// One statement of a parsed message: its tree, its classification, and whether a rule read a
+/// literal's value to classify it.
+pub(crate) struct Analysed<'p> {
+    pub(crate) node: &'p NodeEnum,
+    pub(crate) classified: ClassifiedStatement,
+    pub(crate) reads_literal_values: bool,
+}
+
+#[cfg(test)]
+thread_local! {
+    /// Messages this thread has parsed, so tests can tell that a cache hit parsed nothing.
+    pub(crate) static PARSED: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// The message parsed, or the single `Unknown` statement it is refused as.
+fn parse_message(sql: &str) -> Result<pg_query::ParseResult, Box<ClassifiedStatement>> {
     if let Some(difference) = crate::lexing::conforming_strings_differential(sql) {
-        return vec![unknown_text(
+        return Err(Box::new(unknown_text(
             sql,
             format!(
                 "{LEXES_DIFFERENTLY}{} (at byte {})",
                 difference.explanation, difference.offset
             ),
-        )];
+        )));
     }
-    let parsed = match std::panic::catch_unwind(|| pg_query::parse(sql, 0)) {
-        Ok(Ok(parsed)) => parsed,
-        Ok(Err(error)) => return vec![unparsable(sql, &parse_error_message(&error))],
-        Err(_) => return vec![unparsable(sql, "the parser failed")],
-    };
+    #[cfg(test)]
+    PARSED.with(|parsed| parsed.set(parsed.get() + 1));
+    match std::panic::catch_unwind(|| pg_query::parse(sql, 0)) {
+        Ok(Ok(parsed)) => Ok(parsed),
+        Ok(Err(error)) => Err(Box::new(unparsable(sql, &parse_error_message(&error)))),
+        Err(_) => Err(Box::new(unparsable(sql, "the parser failed"))),
+    }
+}
+
+/// Each top-level statement of a parsed message, cut out and analysed.
+fn analyse_statements<'p>(sql: &str, parsed: &'p pg_query::ParseResult) -> Vec<Analysed<'p>> {
     // A message repeating one statement many times fingerprints it once.
     let mut fingerprints: HashMap<&str, String> = HashMap::new();
     parsed
@@ -81,8 +135,16 @@ pub(crate) fn classify_message(sql: &str) -> Vec<ClassifiedStatement> {
                 .entry(text)
                 .or_insert_with(|| fingerprint(text))
                 .clone();
-            let lineage = crate::lineage::of(node).map(std::sync::Arc::new);
-            Some(analyze(node).into_classified(text, fingerprint, lineage))
+            let lineage = crate::lineage::of(node);
+            let analysis = analyze(node);
+            let reads_literal_values =
+                analysis.facts.reads_literal_values || lineage.reads_literal_values;
+            let lineage = lineage.lineage.map(std::sync::Arc::new);
+            Some(Analysed {
+                node,
+                classified: analysis.into_classified(text, fingerprint, lineage),
+                reads_literal_values,
+            })
         })
         .collect()
 }

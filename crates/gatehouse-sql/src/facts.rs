@@ -31,6 +31,10 @@ pub(crate) struct Facts {
     /// An `UPDATE` or `DELETE` without a `WHERE` clause or with one that holds for every row,
     /// or a `MERGE` action that reaches every target row: it changes every row of its table.
     pub(crate) all_rows: bool,
+    /// Whether a rule read the value of a number or string literal (constant folding of the
+    /// condition that decides `all_rows`): the same text with other values could be classified
+    /// otherwise, so the template cache must not reuse this classification for them.
+    pub(crate) reads_literal_values: bool,
 }
 
 impl Facts {
@@ -85,6 +89,7 @@ impl Facts {
                 reason: None,
             }],
             all_rows: false,
+            reads_literal_values: self.reads_literal_values,
         }
     }
 

@@ -25,6 +25,13 @@
 //! match every row of the data (`id > 0`) are not seen. No static test can catch every condition
 //! that selects all rows; a cap on the rows a statement may change, enforced while it runs, is
 //! the complete answer and a separate piece of work.
+//!
+//! Each folded value also carries its [`Dependence`] on the values of the number and string
+//! literals that went into it. The template cache reuses a classification for other literal
+//! values only where no decision read a value that depends on them (see [`crate::template`]):
+//! a literal's class fixes its sort (an integer literal always folds to an integer, a string
+//! literal to text), so `id = 5` is unknown for any value, but `1 = 1` is true and `1 = 2`
+//! false, and `x = 1 OR 'n'` is unknown where `x = 1 OR 'y'` is true.
 
 use pg_query::protobuf::{BoolExprType, BoolTestType};
 
@@ -40,6 +47,65 @@ pub(crate) enum Folded {
     Text(String),
     /// A plain column reference, by its name parts, to see a column compared with itself.
     Column(Vec<String>),
+}
+
+/// How a folded value depends on the values of the literals that went into it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Dependence {
+    /// Not at all.
+    None,
+    /// Its sort (integer, text, boolean, unknown, ...) is the same for any values; what it
+    /// holds is not: a literal, or a comparison of two values of one sort.
+    Value,
+    /// Even its sort may change: `Bool` for some values, `Null` or `Unknown` for others.
+    Sort,
+}
+
+impl Dependence {
+    /// Whether the truth value of `value`, which depends on literals this way, may change with
+    /// their values: what [`holds_for_every_row`] and [`holds_for_no_row`] decide on.
+    pub(crate) fn of_truth(self, value: &Folded) -> bool {
+        match self {
+            Dependence::None => false,
+            Dependence::Value => matches!(value, Folded::Bool(_) | Folded::Text(_)),
+            Dependence::Sort => true,
+        }
+    }
+
+    /// Of [`operator`] or [`distinctness`] over two operands: they read what two values of
+    /// one sort hold, and otherwise decide by the operands' sorts alone.
+    pub(crate) fn of_comparison(left: (&Folded, Self), right: (&Folded, Self)) -> Self {
+        match (left.1, right.1) {
+            (Dependence::None, Dependence::None) => Dependence::None,
+            (Dependence::Sort, _) | (_, Dependence::Sort) => Dependence::Sort,
+            _ => match (left.0, right.0) {
+                (Folded::Int(_), Folded::Int(_))
+                | (Folded::Bool(_), Folded::Bool(_))
+                | (Folded::Text(_), Folded::Text(_)) => Dependence::Value,
+                _ => Dependence::None,
+            },
+        }
+    }
+
+    /// Of [`boolean`] and [`boolean_test`], which read their arguments' truth values.
+    pub(crate) fn of_truths<'a>(args: impl IntoIterator<Item = (&'a Folded, Self)>) -> Self {
+        if args
+            .into_iter()
+            .any(|(value, dependence)| dependence.of_truth(value))
+        {
+            Dependence::Sort
+        } else {
+            Dependence::None
+        }
+    }
+
+    /// Of [`null_test`], which reads its argument's sort only.
+    pub(crate) fn of_null_test(arg: Self) -> Self {
+        match arg {
+            Dependence::Sort => Dependence::Sort,
+            Dependence::None | Dependence::Value => Dependence::None,
+        }
+    }
 }
 
 /// A condition that holds for every row (true, never false or null).
@@ -266,5 +332,40 @@ mod tests {
         );
         assert_eq!(operator(&["trap", "="], &one, &one), Folded::Unknown);
         assert_eq!(operator(&["~~"], &one, &one), Folded::Unknown);
+    }
+
+    #[test]
+    fn dependence_follows_what_is_read() {
+        use Dependence::{None, Sort, Value};
+        let (int, text, column) = (
+            Folded::Int(1),
+            Folded::Text("y".into()),
+            Folded::Column(vec!["x".into()]),
+        );
+        // `x = 5`: unknown whatever the value
+        assert_eq!(
+            Dependence::of_comparison((&column, None), (&int, Value)),
+            None
+        );
+        // `1 = 1`
+        assert_eq!(
+            Dependence::of_comparison((&int, Value), (&int, Value)),
+            Value
+        );
+        assert!(Value.of_truth(&Folded::Bool(true)));
+        // `NULL = 1`
+        assert_eq!(
+            Dependence::of_comparison((&Folded::Null, None), (&int, Value)),
+            None
+        );
+        assert!(!Value.of_truth(&int));
+        // `x OR 'y'`
+        assert_eq!(
+            Dependence::of_truths([(&Folded::Unknown, None), (&text, Value)]),
+            Sort
+        );
+        assert_eq!(Dependence::of_truths([(&int, Value)]), None);
+        assert_eq!(Dependence::of_null_test(Value), None);
+        assert_eq!(Dependence::of_null_test(Sort), Sort);
     }
 }

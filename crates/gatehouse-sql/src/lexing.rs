@@ -11,7 +11,7 @@
 //! either way, whatever the session's setting; text whose tokens differ is refused, with
 //! [`LexDifference::explanation`] telling the user how to write it unambiguously.
 
-mod scanner;
+pub(crate) mod scanner;
 
 use scanner::{Scanner, Token, TokenKind};
 

@@ -11,7 +11,9 @@
 //! what its result columns derive from and which columns choose its rows, for masking.
 //!
 //! - [`classify`]: one message to its statements.
-//! - [`Classifier`]: the same behind a bounded, thread-safe cache.
+//! - [`Classifier`]: the same behind a bounded, thread-safe cache, by full text and by
+//!   template (the text with its literal values taken out, reused only where the parse tree
+//!   proves the classification does not depend on them).
 //! - [`PreparedStatements`]: per-session tracking so `EXECUTE p` is judged as what `p` was
 //!   prepared as, and `FETCH c` as the query cursor `c` was declared for.
 //! - [`conforming_strings_differential`]: finds text whose statements depend on
@@ -30,11 +32,13 @@ mod fold;
 mod functions;
 mod lexing;
 mod lineage;
+mod literals;
 mod prepared;
 mod rules;
 mod settings;
 mod statements;
 mod syntax_error;
+mod template;
 mod walk;
 
 pub use cache::Classifier;

@@ -50,11 +50,20 @@ struct Analyzer {
     equality: Derivation,
     filters: Derivation,
     escapes: Derivation,
+    /// Whether the analysis read a literal's value (`ORDER BY 2` names the second output).
+    reads_literal_values: bool,
+}
+
+/// A statement's lineage, and whether it was computed from the value of a literal, so that
+/// the same text with other values could have another (see [`crate::template`]).
+pub(crate) struct Traced {
+    pub(crate) lineage: Option<Lineage>,
+    pub(crate) reads_literal_values: bool,
 }
 
 /// The lineage of one statement, `None` for statements that return no query rows and store
 /// no query's values (`SET`, `CREATE TABLE`, ...).
-pub(crate) fn of(node: &NodeEnum) -> Option<Lineage> {
+pub(crate) fn of(node: &NodeEnum) -> Traced {
     let mut analyzer = Analyzer::default();
     let outputs = match node {
         NodeEnum::SelectStmt(select) => {
@@ -76,9 +85,11 @@ pub(crate) fn of(node: &NodeEnum) -> Option<Lineage> {
         NodeEnum::ExplainStmt(explain) => {
             // The result is the plan, not the query's rows; its conditions still run (and
             // show in row counts) under ANALYZE.
-            let mut inner = of_inner(explain.query.as_deref())?;
-            inner.outputs.clear();
-            return Some(inner);
+            let mut inner = of_inner(explain.query.as_deref());
+            if let Some(lineage) = &mut inner.lineage {
+                lineage.outputs.clear();
+            }
+            return inner;
         }
         NodeEnum::CreateTableAsStmt(create) => {
             let columns = analyzer.inner_statement(create.query.as_deref(), None);
@@ -90,18 +101,32 @@ pub(crate) fn of(node: &NodeEnum) -> Option<Lineage> {
             analyzer.escape_all(&columns);
             Vec::new()
         }
-        _ => return None,
+        _ => {
+            return Traced {
+                lineage: None,
+                reads_literal_values: false,
+            };
+        }
     };
-    Some(Lineage {
-        outputs: outputs.iter().map(scope::Col::output).collect(),
-        equality: analyzer.equality,
-        filters: analyzer.filters,
-        escapes: analyzer.escapes,
-    })
+    Traced {
+        lineage: Some(Lineage {
+            outputs: outputs.iter().map(scope::Col::output).collect(),
+            equality: analyzer.equality,
+            filters: analyzer.filters,
+            escapes: analyzer.escapes,
+        }),
+        reads_literal_values: analyzer.reads_literal_values,
+    }
 }
 
-fn of_inner(query: Option<&protobuf::Node>) -> Option<Lineage> {
-    of(query?.node.as_ref()?)
+fn of_inner(query: Option<&protobuf::Node>) -> Traced {
+    match query.and_then(|query| query.node.as_ref()) {
+        Some(node) => of(node),
+        None => Traced {
+            lineage: None,
+            reads_literal_values: false,
+        },
+    }
 }
 
 /// `Output` is what callers see; the analysis keeps names as long as they matter.

@@ -51,7 +51,11 @@
 //!
 //! Constant folding rides on the same walk: each expression struct ([`takes_operands`])
 //! receives the folded values of its operands as they are popped, and is folded in turn when
-//! it is popped itself, bottom-up.
+//! it is popped itself, bottom-up. Each folded value carries its [`Dependence`] on the values
+//! of literals; where a folded condition decides `all_rows` (the `WHERE` of `UPDATE` and
+//! `DELETE`, a `MERGE`'s `ON` and `AND` conditions) and its truth value depends on them
+//! (`WHERE 1 = 1`, `WHERE x OR 'y'`), [`Facts::reads_literal_values`] is set, so that the
+//! template cache never reuses the classification for other values (see [`crate::template`]).
 //!
 //! Depth is bounded before this runs: prost refuses to decode trees nested deeper than its
 //! recursion limit, so the walk's own recursion cannot overflow the stack.
@@ -66,7 +70,7 @@ use pg_query::protobuf::{
 use serde::ser::{self, Serialize};
 
 use crate::facts::{Facts, render_name};
-use crate::fold::{self, Folded};
+use crate::fold::{self, Dependence, Folded};
 use crate::{functions, statements};
 
 /// `(parent struct, field)` positions where a `RangeVar` is the relation being changed.
@@ -154,8 +158,8 @@ struct Frame {
     /// `Boolean.boolval`).
     flag: bool,
     /// What is known of the values of this struct's operands, for the structs constant folding
-    /// looks into ([`takes_operands`]): `(field, value)`, in order.
-    operands: Vec<(&'static str, Folded)>,
+    /// looks into ([`takes_operands`]): `(field, value, dependence on literals)`, in order.
+    operands: Vec<(&'static str, Folded, Dependence)>,
 }
 
 /// Where a relation reference sits relative to one enclosing query scope: in its body, or in
@@ -255,10 +259,14 @@ impl Walker<'_> {
                 );
             }
             // no WHERE at all, or one that holds for every row
-            "UpdateStmt" | "DeleteStmt"
-                if operand(&frame, "where_clause").is_none_or(fold::holds_for_every_row) =>
-            {
-                self.facts.all_rows = true;
+            "UpdateStmt" | "DeleteStmt" => {
+                let condition = operand(&frame, "where_clause");
+                if let Some((value, dependence)) = condition {
+                    self.facts.reads_literal_values |= dependence.of_truth(value);
+                }
+                if condition.is_none_or(|(value, _)| fold::holds_for_every_row(value)) {
+                    self.facts.all_rows = true;
+                }
             }
             "MergeWhenClause" => {
                 self.merge_action(number(&frame, "command_type"));
@@ -368,11 +376,21 @@ impl Walker<'_> {
             number(clause, "command_type").map(CmdType::try_from),
             Some(Ok(CmdType::CmdUpdate | CmdType::CmdDelete))
         );
-        let unconditional = operand(clause, "condition").is_none_or(fold::holds_for_every_row);
+        let condition = operand(clause, "condition");
+        let unconditional = condition.is_none_or(|(value, _)| fold::holds_for_every_row(value));
         let Some(merge) = self.frames.iter().rev().find(|frame| frame.name != "Node") else {
             return;
         };
-        let join = operand(merge, "join_condition").unwrap_or(&Folded::Unknown);
+        let join = operand(merge, "join_condition").unwrap_or((&Folded::Unknown, Dependence::None));
+        if changes
+            && condition
+                .into_iter()
+                .chain([join])
+                .any(|(value, dependence)| dependence.of_truth(value))
+        {
+            self.facts.reads_literal_values = true;
+        }
+        let join = join.0;
         let reaches_every_row = match number(clause, "match_kind").map(MergeMatchKind::try_from) {
             Some(Ok(MergeMatchKind::MergeWhenMatched)) => fold::holds_for_every_row(join),
             Some(Ok(MergeMatchKind::MergeWhenNotMatchedBySource)) => fold::holds_for_no_row(join),
@@ -448,8 +466,8 @@ impl Walker<'_> {
         }
     }
 
-    /// Hand a popped struct's folded value to the struct it is an operand of, if that one
-    /// folds its operands.
+    /// Hand a popped struct's folded value, and its dependence on literals, to the struct it
+    /// is an operand of, if that one folds its operands.
     fn report_operand(&mut self, frame: &Frame) {
         if frame.name == "Node" {
             return;
@@ -458,7 +476,11 @@ impl Walker<'_> {
             return;
         };
         if takes_operands(container.name, container.field) {
-            container.operands.push((container.field, folded(frame)));
+            let value = folded(frame);
+            let dependence = dependence(frame, &value);
+            container
+                .operands
+                .push((container.field, value, dependence));
         }
     }
 
@@ -503,8 +525,8 @@ fn folded(frame: &Frame) -> Folded {
         frame
             .operands
             .iter()
-            .filter(move |(key, _)| *key == field)
-            .map(|(_, value)| value)
+            .filter(move |(key, _, _)| *key == field)
+            .map(|(_, value, _)| value)
     };
     let single = |field| operands(field).next().unwrap_or(&Folded::Unknown);
     match frame.name {
@@ -559,6 +581,29 @@ fn folded(frame: &Frame) -> Folded {
     }
 }
 
+/// How the value [`folded`] gives a popped struct depends on the values of literals. Structs
+/// it does not fold are unknown whatever their operands; `Integer`, `String` and `Boolean`
+/// are the values inside an `A_Const`, names, or keywords.
+fn dependence(frame: &Frame, value: &Folded) -> Dependence {
+    let single = |field| operand(frame, field).unwrap_or((&Folded::Unknown, Dependence::None));
+    match frame.name {
+        // NULL, TRUE and FALSE are keywords; a number or string literal's class fixes its sort
+        "AConst" if frame.flag || matches!(value, Folded::Bool(_)) => Dependence::None,
+        "AConst" => Dependence::Value,
+        "AExpr" => Dependence::of_comparison(single("lexpr"), single("rexpr")),
+        "BoolExpr" => Dependence::of_truths(
+            frame
+                .operands
+                .iter()
+                .filter(|(key, _, _)| *key == "args")
+                .map(|(_, value, dependence)| (value, *dependence)),
+        ),
+        "NullTest" => Dependence::of_null_test(single("arg").1),
+        "BooleanTest" => Dependence::of_truths([single("arg")]),
+        _ => Dependence::None,
+    }
+}
+
 /// The integer a frame captured for `field`.
 fn number(frame: &Frame, field: &str) -> Option<i32> {
     frame
@@ -568,13 +613,13 @@ fn number(frame: &Frame, field: &str) -> Option<i32> {
         .map(|(_, value)| *value)
 }
 
-/// The first operand a frame received in `field`.
-fn operand<'a>(frame: &'a Frame, field: &str) -> Option<&'a Folded> {
+/// The first operand a frame received in `field`, with its dependence on literals.
+fn operand<'a>(frame: &'a Frame, field: &str) -> Option<(&'a Folded, Dependence)> {
     frame
         .operands
         .iter()
-        .find(|(key, _)| *key == field)
-        .map(|(_, value)| value)
+        .find(|(key, _, _)| *key == field)
+        .map(|(_, value, dependence)| (value, *dependence))
 }
 
 /// The strings a frame captured for `field`, in order.

@@ -8,13 +8,16 @@
 //! `standard_conforming_strings` would change where its statements end, is exactly one
 //! `Unknown` statement holding the whole text, otherwise every statement's text is a trimmed,
 //! non-empty piece of the message, and the reads/writes/functions lists are sorted and
-//! deduplicated.
+//! deduplicated. And the cache gives what `classify` gives: a `Classifier` warmed with the
+//! input, then given versions of it with other digits and other `'...'` contents (the same
+//! statement with other literal values, where the template cache may answer without a
+//! parse), returns for each exactly what `classify` returns for it.
 //!
 //! `fuzz_nohook!`: the classifier catches a panic inside the parser on purpose (the message
 //! becomes `Unknown`), so only panics that escape `classify` are crashes.
 
 use gatehouse_core::SqlKind;
-use gatehouse_sql::{PreparedStatements, classify};
+use gatehouse_sql::{Classifier, PreparedStatements, classify};
 
 fn main() {
     afl::fuzz_nohook!(|data: &[u8]| {
@@ -44,5 +47,38 @@ fn main() {
         let mut prepared = PreparedStatements::default();
         prepared.resolve(&classified);
         prepared.resolve(&classified);
+
+        let cache = Classifier::new(16);
+        assert_eq!(&cache.classify(&sql)[..], &classified[..]);
+        for (by, inside) in [(1, None), (7, None), (0, Some("y")), (3, Some("';--"))] {
+            let other = altered(&sql, by, inside);
+            assert_eq!(
+                &cache.classify(&other)[..],
+                &classify(&other)[..],
+                "{other:?}"
+            );
+        }
     });
+}
+
+/// `sql` with every ASCII digit rotated by `by`, and, given `inside`, the text between each
+/// pair of `'` (read naively, without regard to comments or other quotes) replaced by it.
+fn altered(sql: &str, by: u8, inside: Option<&str>) -> String {
+    let mut out = String::with_capacity(sql.len());
+    let mut quoted = false;
+    for c in sql.chars() {
+        match c {
+            '\'' => {
+                if let (true, Some(inside)) = (quoted, inside) {
+                    out.push_str(inside);
+                }
+                quoted = !quoted;
+                out.push(c);
+            }
+            _ if quoted && inside.is_some() => {}
+            '0'..='9' => out.push(char::from(b'0' + (c as u8 - b'0' + by) % 10)),
+            _ => out.push(c),
+        }
+    }
+    out
 }

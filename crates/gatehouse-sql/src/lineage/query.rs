@@ -440,6 +440,7 @@ impl Analyzer {
         match &key.node {
             Some(NodeEnum::AConst(constant)) => {
                 if let Some(protobuf::a_const::Val::Ival(position)) = &constant.val {
+                    self.reads_literal_values = true;
                     let index = usize::try_from(position.ival).unwrap_or(0);
                     let fixed = outputs
                         .iter()
