@@ -54,9 +54,13 @@ enum Template {
     Unproven,
 }
 
+/// SipHash cost more than the lookup it serves; foldhash is as fast as Fx yet seeded at
+/// random per process, so clients cannot choose texts that collide.
+type Map<V> = HashMap<Box<str>, V, foldhash::fast::RandomState>;
+
 struct Generations<V> {
-    current: HashMap<Box<str>, V>,
-    previous: HashMap<Box<str>, V>,
+    current: Map<V>,
+    previous: Map<V>,
 }
 
 /// A map bounded to two generations of `generation_size` entries, behind a lock.
@@ -70,8 +74,8 @@ impl<V: Clone> Bounded<V> {
         Bounded {
             generation_size,
             generations: RwLock::new(Generations {
-                current: HashMap::new(),
-                previous: HashMap::new(),
+                current: Map::default(),
+                previous: Map::default(),
             }),
         }
     }
