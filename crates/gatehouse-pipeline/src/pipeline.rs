@@ -664,7 +664,7 @@ pub(crate) fn session_event(
         acting_for: session.identity.acting_for.clone(),
         session: Some(session.session_id.clone()),
         connection: Some(session.connection.name.clone()),
-        source_address: session.source_address.map(|a| a.to_string()),
+        source_address: session.source_address.map(address_text),
         action: None,
         decision: None,
         policies: Vec::new(),
@@ -674,5 +674,40 @@ pub(crate) fn session_event(
         refers_to: None,
         detail: None,
         context: None,
+    }
+}
+
+/// An address as events write it. Formatting an address cost more than the rest of building
+/// an event; a thread's events mostly name one address, so each thread keeps the last one.
+fn address_text(address: IpAddr) -> String {
+    thread_local! {
+        static LAST: std::cell::RefCell<Option<(IpAddr, String)>> =
+            const { std::cell::RefCell::new(None) };
+    }
+    LAST.with(|last| {
+        let mut last = last.borrow_mut();
+        match &*last {
+            Some((cached, text)) if *cached == address => text.clone(),
+            _ => {
+                let text = address.to_string();
+                *last = Some((address, text.clone()));
+                text
+            }
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn address_text_follows_the_address_it_is_given() {
+        let first = IpAddr::from([127, 0, 0, 1]);
+        let second: IpAddr = "::1".parse().unwrap_or(first);
+        assert_eq!(address_text(first), "127.0.0.1");
+        assert_eq!(address_text(first), "127.0.0.1");
+        assert_eq!(address_text(second), "::1");
+        assert_eq!(address_text(first), "127.0.0.1");
     }
 }
