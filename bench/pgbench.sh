@@ -6,7 +6,7 @@
 #   DURATION=10 bench/pgbench.sh     # shorter runs
 #   DURATION=10 TARGETS="direct pgbouncer gh-tls gh-agent" bench/pgbench.sh   # some targets only
 #
-# Targets (each run with -S -n, protocols simple and extended, 1 and 4 clients):
+# Targets (each run with -n and the workload, -S by default; protocols simple and extended, 1 and 4 clients):
 #   direct       127.0.0.1:5432, sslmode=disable
 #   direct-tls   127.0.0.1:5432, sslmode=require (only with DIRECT_TLS=1 and if the server has ssl=on)
 #   pgbouncer    pool_mode=session, sslmode=disable, on a free loopback port
@@ -16,6 +16,11 @@
 #   gh-unaudited as gh-tls, recordings off, built with the bench-only feature `bench-unaudited`
 #                whose audit sink discards events: the baseline for "what audit+recording cost"
 #   gh-plain     gatehouse with allow_plaintext = true, sslmode=disable
+#   gh-masked    as gh-tls on a connection with masking on (every built-in detector) whose readers
+#                and writers log in as the least-privileged logins `gatehouse db-roles --apply`
+#                creates: the path issue 23 measures (a masked reader adds a Describe per Execute)
+#   gh-before    as gh-masked, run by another binary (GATEHOUSE_BEFORE_BIN, e.g. the build before
+#                a change): before/after in the same run. Only when GATEHOUSE_BEFORE_BIN is set.
 #   gh-agent     as gh-tls, but the gateway's connection only says `agents = ["bench-agent"]`: a
 #                `gatehouse agent` process (same binary, enrolled with `agents create`, dialling
 #                the gateway's [agents] listener over TLS + HTTP/2) opens the PostgreSQL session.
@@ -42,6 +47,13 @@
 #   GATEHOUSE_BIN=     a prebuilt release binary to use instead of `cargo build --release`
 #                      (e.g. to measure a fixed build while the working tree changes)
 #   GATEHOUSE_UNAUDITED_BIN=  likewise for the `--features bench-unaudited` build (gh-unaudited)
+#   GATEHOUSE_BEFORE_BIN=  a second release binary for the gh-before target
+#   PROTOCOLS="simple extended"  pgbench -M modes to measure (add `prepared`)
+#   CLIENTS="1 4"      client counts to measure
+#   WORKLOAD=select    `select` (pgbench -S, keys in group readers) or `tpcb` (pgbench's default
+#                      read-write transaction: three UPDATEs, a SELECT and an INSERT between
+#                      BEGIN and END; keys in group writers, so every transaction takes the
+#                      fsync-before-forward path)
 #   CARGO_TARGET_DIR   defaults to /root/.cache/gatehouse-target
 
 set -euo pipefail
@@ -55,7 +67,16 @@ MARKDOWN_OUT=${MARKDOWN_OUT:-}
 KEEP_LOGS=${KEEP_LOGS:-0}
 GATEHOUSE_BIN=${GATEHOUSE_BIN:-}
 GATEHOUSE_UNAUDITED_BIN=${GATEHOUSE_UNAUDITED_BIN:-}
-ALL_TARGETS="direct direct-tls pgbouncer gh-tls gh-norec gh-unaudited gh-plain gh-agent"
+GATEHOUSE_BEFORE_BIN=${GATEHOUSE_BEFORE_BIN:-}
+PROTOCOLS=${PROTOCOLS:-simple extended}
+CLIENTS=${CLIENTS:-1 4}
+WORKLOAD=${WORKLOAD:-select}
+case "$WORKLOAD" in
+    select) WORKLOAD_ARGS=(-S) KEY_GROUPS=readers ;;
+    tpcb) WORKLOAD_ARGS=() KEY_GROUPS=writers ;;
+    *) echo "WORKLOAD must be select or tpcb" >&2; exit 2 ;;
+esac
+ALL_TARGETS="direct direct-tls pgbouncer gh-tls gh-norec gh-unaudited gh-plain gh-masked gh-before gh-agent"
 SELECTED=${TARGETS:-}
 unset TARGETS
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-/root/.cache/gatehouse-target}
@@ -65,6 +86,7 @@ export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-/root/.cache/gatehouse-target}
 [[ "$BENCH_DB" =~ ^[a-z_][a-z0-9_]*$ ]] || { echo "BENCH_DB must be a plain lower-case identifier" >&2; exit 2; }
 if [[ -z "${SELECTED// /}" ]]; then
     SELECTED=$ALL_TARGETS
+    [[ -n "$GATEHOUSE_BEFORE_BIN" ]] || SELECTED=${SELECTED/ gh-before/}
 else
     for t in $SELECTED; do
         [[ " $ALL_TARGETS " == *" $t "* ]] || { echo "unknown target \`$t' in TARGETS (known: $ALL_TARGETS)" >&2; exit 2; }
@@ -278,7 +300,7 @@ kind = "postgres"
 $connection
 EOF
     GH_TOKEN=$("$GATEHOUSE" --config "$dir/gatehouse.toml" --data-dir "$dir/data" \
-        keys create --identity bench --groups readers --ttl 2h | tail -n1)
+        keys create --identity bench --groups "$KEY_GROUPS" --ttl 2h | tail -n1)
     [[ -n "$GH_TOKEN" ]] || die "$name: keys create printed no token"
     GATEHOUSE_LOG=${GATEHOUSE_LOG:-info} "$binary" --config "$dir/gatehouse.toml" --data-dir "$dir/data" serve \
         >"$dir/serve.log" 2>&1 &
@@ -361,6 +383,46 @@ if wanted gh-plain; then
     start_gatehouse gh-plain "allow_plaintext = true"
     GH_PLAIN_PORT=$GH_PORT GH_PLAIN_PID=$GH_PID GH_PLAIN_TOKEN=$GH_TOKEN
 fi
+# The masked connection with least-privileged logins (gh-masked, gh-before).
+MASKED_CONNECTION="$BENCH_CONNECTION
+default_level = \"read\"
+
+[[connections.logins]]
+level = \"admin\"
+groups = [\"admins\"]
+
+[[connections.logins]]
+level = \"write\"
+groups = [\"writers\"]
+user = \"gatehouse_bench_write\"
+password_file = \"$WORK/logins/gatehouse_bench_write.password\"
+
+[[connections.logins]]
+level = \"read\"
+groups = [\"readers\"]
+user = \"gatehouse_bench_read\"
+password_file = \"$WORK/logins/gatehouse_bench_read.password\"
+
+[connections.masking]
+detectors = [\"all\"]"
+if wanted gh-masked || wanted gh-before; then
+    mkdir -p "$WORK/db-roles"
+    printf '[[connections]]\nname = "bench"\nkind = "postgres"\n%s\n' "$MASKED_CONNECTION" \
+        >"$WORK/db-roles/gatehouse.toml"
+    log "creating the least-privileged logins (gatehouse db-roles bench --apply)"
+    "$GATEHOUSE" --config "$WORK/db-roles/gatehouse.toml" --data-dir "$WORK/db-roles/data" \
+        db-roles bench --password-dir "$WORK/logins" --apply >"$WORK/db-roles/apply.log" 2>&1 ||
+        { cat "$WORK/db-roles/apply.log" >&2; die "db-roles --apply failed"; }
+fi
+if wanted gh-masked; then
+    start_gatehouse gh-masked "" "" "$GATEHOUSE" "$MASKED_CONNECTION"
+    GH_MASKED_PORT=$GH_PORT GH_MASKED_PID=$GH_PID GH_MASKED_TOKEN=$GH_TOKEN
+fi
+if wanted gh-before; then
+    [[ -x "$GATEHOUSE_BEFORE_BIN" ]] || die "gh-before needs GATEHOUSE_BEFORE_BIN (an executable)"
+    start_gatehouse gh-before "" "" "$GATEHOUSE_BEFORE_BIN" "$MASKED_CONNECTION"
+    GH_BEFORE_PORT=$GH_PORT GH_BEFORE_PID=$GH_PID GH_BEFORE_TOKEN=$GH_TOKEN
+fi
 if wanted gh-agent; then
     # Same defaults as gh-tls; the connection holds nothing of the target but the agent's name.
     start_gatehouse gh-agent "" "[agents]
@@ -385,6 +447,8 @@ wanted gh-tls && RUN_TARGETS+=("gh-tls|127.0.0.1|$GH_TLS_PORT|bench|bench|$GH_TL
 wanted gh-norec && RUN_TARGETS+=("gh-norec|127.0.0.1|$GH_NOREC_PORT|bench|bench|$GH_NOREC_TOKEN|require|$GH_NOREC_PID|")
 wanted gh-unaudited && RUN_TARGETS+=("gh-unaudited|127.0.0.1|$GH_UNAUDITED_PORT|bench|bench|$GH_UNAUDITED_TOKEN|require|$GH_UNAUDITED_PID|")
 wanted gh-plain && RUN_TARGETS+=("gh-plain|127.0.0.1|$GH_PLAIN_PORT|bench|bench|$GH_PLAIN_TOKEN|disable|$GH_PLAIN_PID|")
+wanted gh-masked && RUN_TARGETS+=("gh-masked|127.0.0.1|$GH_MASKED_PORT|bench|bench|$GH_MASKED_TOKEN|require|$GH_MASKED_PID|")
+wanted gh-before && RUN_TARGETS+=("gh-before|127.0.0.1|$GH_BEFORE_PORT|bench|bench|$GH_BEFORE_TOKEN|require|$GH_BEFORE_PID|")
 wanted gh-agent && RUN_TARGETS+=("gh-agent|127.0.0.1|$GH_AGENT_PORT|bench|bench|$GH_AGENT_TOKEN|require|$GH_AGENT_PID|$AGENT_PID")
 log "targets:$(for t in "${RUN_TARGETS[@]}"; do printf ' %s' "${t%%|*}"; done)"
 
@@ -399,7 +463,7 @@ run_pgbench() { # out-file host port user db password sslmode -- pgbench args...
 for target in "${RUN_TARGETS[@]}"; do
     IFS='|' read -r name host port user db password sslmode _ <<<"$target"
     if ! run_pgbench "$WORK/smoke-$name.log" "$host" "$port" "$user" "$db" "$password" "$sslmode" \
-        -n -S -T 2 -c 1 -j 1; then
+        -n "${WORKLOAD_ARGS[@]}" -T 2 -c 1 -j 1; then
         cat "$WORK/smoke-$name.log" >&2
         for f in "$WORK"/gh-*/serve.log "$WORK"/gh-*/agent/agent.log "$BOUNCER_DIR/pgbouncer.log"; do
             [[ -f "$f" ]] && { echo "--- $f" >&2; tail -n 20 "$f" >&2; }
@@ -414,7 +478,12 @@ done
 # ---------------------------------------------------------------------------------------------
 RESULTS="$WORK/results.tsv"
 : >"$RESULTS"
-CELLS=("simple 1 1" "extended 1 1" "simple 4 2" "extended 4 2")
+CELLS=()
+for clients in $CLIENTS; do
+    for protocol in $PROTOCOLS; do
+        CELLS+=("$protocol $clients $((clients > 1 ? 2 : 1))")
+    done
+done
 runs=$((${#CELLS[@]} * ${#RUN_TARGETS[@]}))
 log "measuring: $runs runs of ${DURATION}s (about $((runs * (DURATION + 1) / 60 + 1)) min)"
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -427,7 +496,7 @@ for cell in "${CELLS[@]}"; do
         [[ -n "$proxy_pid" ]] && before=$(cpu_ticks "$proxy_pid")
         [[ -n "$agent_pid" ]] && agent_before=$(cpu_ticks "$agent_pid")
         if ! run_pgbench "$out" "$host" "$port" "$user" "$db" "$password" "$sslmode" \
-            -n -S -M "$protocol" -c "$clients" -j "$threads" -T "$DURATION"; then
+            -n "${WORKLOAD_ARGS[@]}" -M "$protocol" -c "$clients" -j "$threads" -T "$DURATION"; then
             cat "$out" >&2
             die "pgbench against $name ($protocol, $clients clients) failed"
         fi
@@ -462,7 +531,7 @@ done
 LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
 
 # Audit sanity check: gatehouse recorded the statements it forwarded, and the chain verifies.
-for name in gh-tls gh-norec gh-plain gh-agent; do
+for name in gh-tls gh-norec gh-plain gh-masked gh-before gh-agent; do
     wanted "$name" || continue
     events=$(python3 - "$WORK/$name/data/gatehouse.db" <<'EOF' 2>/dev/null || echo "?"
 import sqlite3, sys
@@ -504,7 +573,7 @@ report() { # format: text | markdown
 
 {
     echo
-    echo "pgbench -S -n, ${DURATION}s per run, scale $SCALE, $(nproc) CPUs; load average before $LOAD_BEFORE, after $LOAD_AFTER"
+    echo "pgbench ${WORKLOAD_ARGS[*]} -n ($WORKLOAD), ${DURATION}s per run, scale $SCALE, $(nproc) CPUs; load average before $LOAD_BEFORE, after $LOAD_AFTER"
     echo
     report text
     echo

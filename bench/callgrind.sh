@@ -1,0 +1,240 @@
+#!/usr/bin/env bash
+# Noise-free data-path figure: user-space instructions gatehouse executes per pgbench
+# transaction, counted by valgrind's callgrind (the same count whatever else the machine does).
+#
+#   bench/callgrind.sh                               # simple protocol, masked reader, TLS
+#   MODES="simple extended prepared" bench/callgrind.sh
+#   GATEHOUSE_BIN=/tmp/gh-before bench/callgrind.sh  # a fixed build
+#   PGBOUNCER=1 bench/callgrind.sh                   # also count pgbouncer (session mode)
+#
+# For each mode, gatehouse is started twice under callgrind, each time for one
+# `pgbench -S -n -c 1 -t N` (N = SHORT, then LONG) and stopped; the marginal count
+# (instructions(LONG) - instructions(SHORT)) / (LONG - SHORT) cancels start-up, the TLS
+# handshake, login and shutdown, leaving the cost of one transaction in steady state.
+#
+# The path is the one issue 23 names: a `readers` identity over TLS (sslmode=require), on a
+# connection with masking on (every built-in detector) whose readers log in as the
+# least-privileged login `gatehouse db-roles --apply` creates; policy, audit log (stored
+# before forwarding) and session recordings on, as in production. After every run the script
+# checks the guarantees held: the audit log has one statement event and one outcome event per
+# transaction and `gatehouse audit verify` passes.
+#
+# Environment:
+#   MODES=simple       pgbench protocols to measure: simple, extended, prepared
+#   SHORT=500 LONG=2500  transactions of the two runs
+#   BENCH_DB=gh_bench_cg  database (recreated at scale 1 unless SKIP_INIT=1)
+#   GATEHOUSE_BIN=     prebuilt release binary (default: cargo build --release)
+#   PGBOUNCER=0        1 also measures pgbouncer 1.18 (session mode, plaintext) the same way
+#   KEEP=0             1 keeps the work directory (callgrind outputs, logs)
+#   TOP=25             how many functions of the LONG run's profile to print (inclusive)
+# Needs: PostgreSQL on 127.0.0.1:5432 (trust auth), pgbench, valgrind (installed if missing).
+
+set -euo pipefail
+
+MODES=${MODES:-simple}
+SHORT=${SHORT:-500}
+LONG=${LONG:-2500}
+BENCH_DB=${BENCH_DB:-gh_bench_cg}
+SKIP_INIT=${SKIP_INIT:-0}
+GATEHOUSE_BIN=${GATEHOUSE_BIN:-}
+PGBOUNCER=${PGBOUNCER:-0}
+KEEP=${KEEP:-0}
+TOP=${TOP:-25}
+REPO=$(cd "$(dirname "$0")/.." && pwd)
+WORK=$(mktemp -d /tmp/gh-callgrind.XXXXXX)
+PIDS=()
+
+log() { printf '[callgrind.sh %(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+cleanup() {
+    local status=$?
+    set +e
+    for pid in "${PIDS[@]}"; do
+        kill -TERM "$pid" 2>/dev/null
+    done
+    wait 2>/dev/null
+    if [[ "$KEEP" == 1 ]]; then
+        log "kept $WORK"
+    else
+        rm -rf "$WORK"
+    fi
+    exit "$status"
+}
+trap cleanup EXIT INT TERM
+
+command -v valgrind >/dev/null || { log "installing valgrind"; apt-get install -y -qq valgrind >/dev/null; }
+command -v pgbench >/dev/null || die "pgbench is missing (Debian: postgresql-client)"
+
+if [[ -n "$GATEHOUSE_BIN" ]]; then
+    GATEHOUSE=$GATEHOUSE_BIN
+else
+    log "building gatehouse (release)"
+    export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-/root/.cache/gatehouse-target}
+    (cd "$REPO" && cargo build --release --quiet -p gatehouse --bin gatehouse)
+    GATEHOUSE=$CARGO_TARGET_DIR/release/gatehouse
+fi
+[[ -x "$GATEHOUSE" ]] || die "no gatehouse binary at $GATEHOUSE"
+
+if [[ "$SKIP_INIT" != 1 ]]; then
+    log "recreating $BENCH_DB (pgbench -i -s 1)"
+    psql -h 127.0.0.1 -U postgres -d postgres -q -c "DROP DATABASE IF EXISTS $BENCH_DB" \
+        -c "CREATE DATABASE $BENCH_DB" >/dev/null
+    pgbench -h 127.0.0.1 -U postgres -i -s 1 -q "$BENCH_DB" >/dev/null 2>&1
+fi
+
+# The gateway's configuration: one masked connection whose readers get a least-privileged
+# login. Each run gets a fresh data directory (audit log, recordings, keys).
+write_config() { # dir
+    cat >"$1/gatehouse.toml" <<EOF
+[policy]
+files = ["$REPO/policies/quickstart.cedar"]
+
+[postgres]
+listen = "127.0.0.1:0"
+shutdown_grace = "2s"
+
+[admin]
+listen = "127.0.0.1:0"
+
+[[connections]]
+name = "bench"
+kind = "postgres"
+host = "127.0.0.1"
+port = 5432
+database = "$BENCH_DB"
+user = "postgres"
+default_level = "read"
+
+[[connections.logins]]
+level = "admin"
+groups = ["admins"]
+
+[[connections.logins]]
+level = "read"
+groups = ["readers"]
+user = "gatehouse_bench_read"
+password_file = "$WORK/logins/gatehouse_bench_read.password"
+
+[[connections.logins]]
+level = "write"
+groups = ["writers"]
+user = "gatehouse_bench_write"
+password_file = "$WORK/logins/gatehouse_bench_write.password"
+
+[connections.masking]
+detectors = ["all"]
+EOF
+}
+
+mkdir -p "$WORK/setup"
+write_config "$WORK/setup"
+log "creating the least-privileged logins (gatehouse db-roles bench --apply)"
+"$GATEHOUSE" --config "$WORK/setup/gatehouse.toml" --data-dir "$WORK/setup/data" \
+    db-roles bench --password-dir "$WORK/logins" --apply >"$WORK/setup/db-roles.log" 2>&1 ||
+    { cat "$WORK/setup/db-roles.log" >&2; die "db-roles --apply failed"; }
+
+# Count one gatehouse run of $2 transactions in mode $1; prints the instruction total.
+count_gatehouse() { # mode transactions
+    local mode=$1 transactions=$2 dir="$WORK/$1-$2"
+    mkdir -p "$dir"
+    write_config "$dir"
+    local token
+    token=$("$GATEHOUSE" --config "$dir/gatehouse.toml" --data-dir "$dir/data" \
+        keys create --identity bench --groups readers --ttl 2h 2>/dev/null | tail -n1)
+    [[ -n "$token" ]] || die "keys create printed no token"
+    GATEHOUSE_LOG=warn valgrind --tool=callgrind --callgrind-out-file="$dir/callgrind.out" \
+        "$GATEHOUSE" --config "$dir/gatehouse.toml" --data-dir "$dir/data" serve \
+        >"$dir/serve.log" 2>&1 &
+    local pid=$!
+    PIDS+=("$pid")
+    for _ in $(seq 1200); do
+        [[ -s "$dir/data/listeners.json" ]] && break
+        kill -0 "$pid" 2>/dev/null || { cat "$dir/serve.log" >&2; die "gatehouse exited before listening"; }
+        sleep 0.1
+    done
+    local port
+    port=$(sed -n 's/.*"postgres":"[^"]*:\([0-9]*\)".*/\1/p' "$dir/data/listeners.json")
+    [[ -n "$port" ]] || die "gatehouse did not start under valgrind in 120 s"
+    PGPASSWORD=$token PGSSLMODE=require pgbench -h 127.0.0.1 -p "$port" -U bench -S -n \
+        -M "$mode" -c 1 -t "$transactions" bench >"$dir/pgbench.log" 2>&1 ||
+        { cat "$dir/pgbench.log" >&2; die "pgbench through gatehouse failed"; }
+    kill -TERM "$pid"
+    wait "$pid" 2>/dev/null || true
+    check_guarantees "$dir" "$transactions"
+    sed -n 's/^summary: *\([0-9]*\).*/\1/p' "$dir/callgrind.out"
+}
+
+# The audit log must hold a statement event and an outcome event for every transaction, and
+# verify; otherwise the count measured a weaker gateway than the one we ship.
+check_guarantees() { # dir transactions
+    local dir=$1 transactions=$2 statements outcomes
+    statements=$("$GATEHOUSE" --config "$dir/gatehouse.toml" --data-dir "$dir/data" \
+        audit export 2>/dev/null | grep -c '"kind":"statement"' || true)
+    outcomes=$("$GATEHOUSE" --config "$dir/gatehouse.toml" --data-dir "$dir/data" \
+        audit export 2>/dev/null | grep -c '"kind":"outcome"' || true)
+    ((statements >= transactions)) || die "$dir: $statements statement events for $transactions transactions"
+    ((outcomes >= transactions)) || die "$dir: $outcomes outcome events for $transactions transactions"
+    "$GATEHOUSE" --config "$dir/gatehouse.toml" --data-dir "$dir/data" audit verify \
+        >"$dir/verify.log" 2>&1 || { cat "$dir/verify.log" >&2; die "$dir: audit verify failed"; }
+}
+
+count_pgbouncer() { # mode transactions
+    local mode=$1 transactions=$2 dir="$WORK/pgbouncer-$1-$2"
+    local bouncer=/usr/sbin/pgbouncer
+    [[ -x "$bouncer" ]] || { log "installing pgbouncer"; apt-get install -y -qq pgbouncer >/dev/null; }
+    mkdir -p "$dir"
+    local port
+    port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+    printf '"postgres" ""\n' >"$dir/userlist.txt"
+    cat >"$dir/pgbouncer.ini" <<EOF
+[databases]
+bench = host=127.0.0.1 port=5432 dbname=$BENCH_DB user=postgres
+[pgbouncer]
+listen_addr = 127.0.0.1
+listen_port = $port
+auth_type = trust
+auth_file = $dir/userlist.txt
+pool_mode = session
+unix_socket_dir =
+logfile = $dir/pgbouncer.log
+EOF
+    chown -R postgres "$dir"
+    runuser -u postgres -- valgrind --tool=callgrind --callgrind-out-file="$dir/callgrind.out" \
+        "$bouncer" "$dir/pgbouncer.ini" >"$dir/run.log" 2>&1 &
+    local pid=$!
+    PIDS+=("$pid")
+    for _ in $(seq 300); do
+        (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
+        sleep 0.1
+    done
+    pgbench -h 127.0.0.1 -p "$port" -U postgres -S -n -M "$mode" -c 1 -t "$transactions" bench \
+        >"$dir/pgbench.log" 2>&1 || { cat "$dir/pgbench.log" >&2; die "pgbench through pgbouncer failed"; }
+    pkill -TERM -f "pgbouncer $dir/pgbouncer.ini" || true
+    wait "$pid" 2>/dev/null || true
+    sed -n 's/^summary: *\([0-9]*\).*/\1/p' "$dir/callgrind.out"
+}
+
+marginal() { # short-total long-total
+    echo $(( ($2 - $1) / (LONG - SHORT) ))
+}
+
+printf '| target | mode | instructions (%s txns) | instructions (%s txns) | per transaction |\n' "$SHORT" "$LONG"
+printf '|---|---|---:|---:|---:|\n'
+for mode in $MODES; do
+    log "gatehouse, $mode: $SHORT then $LONG transactions under callgrind"
+    short=$(count_gatehouse "$mode" "$SHORT")
+    long=$(count_gatehouse "$mode" "$LONG")
+    printf '| gatehouse | %s | %s | %s | %s |\n' "$mode" "$short" "$long" "$(marginal "$short" "$long")"
+    if [[ "$PGBOUNCER" == 1 ]]; then
+        log "pgbouncer, $mode"
+        short=$(count_pgbouncer "$mode" "$SHORT")
+        long=$(count_pgbouncer "$mode" "$LONG")
+        printf '| pgbouncer | %s | %s | %s | %s |\n' "$mode" "$short" "$long" "$(marginal "$short" "$long")"
+    fi
+    if [[ "$TOP" -gt 0 ]] && command -v callgrind_annotate >/dev/null; then
+        log "inclusive profile of the $LONG-transaction $mode run (top $TOP):"
+        callgrind_annotate --inclusive=yes "$WORK/$mode-$LONG/callgrind.out" 2>/dev/null |
+            grep -E '^ *[0-9,]+ \(' | head -n "$TOP" >&2 || true
+    fi
+done
