@@ -26,7 +26,8 @@
 #   GATEHOUSE_BIN=     prebuilt release binary (default: cargo build --release)
 #   PGBOUNCER=0        1 also measures pgbouncer 1.18 (session mode, plaintext) the same way
 #   KEEP=0             1 keeps the work directory (callgrind outputs, logs)
-#   TOP=25             how many functions of the LONG run's profile to print (inclusive)
+#   TOP=25             how many functions of the marginal profile to print (inclusive cost per
+#                      transaction; 0 prints none)
 # Needs: PostgreSQL on 127.0.0.1:5432 (trust auth), pgbench, valgrind (installed if missing).
 
 set -euo pipefail
@@ -215,6 +216,61 @@ EOF
     sed -n 's/^summary: *\([0-9]*\).*/\1/p' "$dir/callgrind.out"
 }
 
+# Per function: (inclusive cost in the long run - in the short run) / (LONG - SHORT), largest
+# first, as "instructions<TAB>function".
+marginal_profile() { # short.out long.out
+    python3 - "$1" "$2" "$((LONG - SHORT))" <<'PY'
+import re, signal, subprocess, sys
+
+signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+
+def inclusive(path):
+    out = subprocess.run(["callgrind_annotate", "--inclusive=yes", "--threshold=100", path],
+                         capture_output=True, text=True, check=True).stdout
+    costs = {}
+    for line in out.splitlines():
+        m = re.match(r"\s*([\d,]+) \([ \d.]+%\)\s+(.*?)(\s+\[[^\]]*\])?$", line)
+        if m:
+            name = re.sub(r"^(\?\?\?|[^ :]*\.[a-zA-Z]+):", "", m.group(2))
+            costs[name] = costs.get(name, 0) + int(m.group(1).replace(",", ""))
+    return costs
+
+short, long = inclusive(sys.argv[1]), inclusive(sys.argv[2])
+count = int(sys.argv[3])
+rows = sorted(((long[k] - short.get(k, 0)) / count, k) for k in long)
+for cost, name in reversed(rows):
+    print(f"{cost:.0f}\t{name}")
+PY
+}
+
+# The per-stage table: each stage is one function's marginal inclusive cost per transaction
+# (stages nest: "client to server" holds decode, classify and decide; "decide" holds policy,
+# audit and the recording of the request).
+stages() { # short.out long.out
+    local profile stage function cost
+    profile=$(marginal_profile "$1" "$2")
+    printf '\n| stage (%s) | function | instructions per transaction |\n|---|---|---:|\n' "$mode"
+    while IFS='|' read -r stage function; do
+        cost=$(awk -F'\t' -v f="$function" '$2 == f { print $1; exit }' <<<"$profile")
+        printf '| %s | `%s` | %s |\n' "$stage" "$function" "${cost:-0}"
+    done <<'EOF'
+whole session (both directions)|gatehouse_pg::session::relay::{{closure}}::{{closure}}
+client to server|gatehouse_pg::session::inbound::Inbound<R>::run::{{closure}}
+decode (framing)|gatehouse_pg::wire::frame::FrameReader<R>::next::{{closure}}
+classify|gatehouse_pg::session::inbound::Inbound<R>::classify
+approval pre-check (would_hold)|gatehouse_pg::session::inbound::Inbound<R>::bind_held_to_session::{{closure}}
+decide (policy, audit, recording)|gatehouse_pipeline::pipeline::Pipeline::decide::{{closure}}
+policy|gatehouse_policy::engine::PolicyEngine::decide
+audit append|<gatehouse_store::audit::AuditLog as gatehouse_pipeline::audit::AuditSink>::record::{{closure}}
+chain MAC|gatehouse_store::chain::AuditKey::mac
+recording of requests|gatehouse_pipeline::recording::SessionRecorder::requests
+outcome events and recording of results|gatehouse_pipeline::pipeline::Pipeline::record_results
+masking of results|gatehouse_pg::session::outbound::mask
+TLS reads from the client|<tokio_rustls::server::TlsStream<IO> as tokio::io::async_read::AsyncRead>::poll_read
+TLS writes to the client|<tokio_rustls::server::TlsStream<IO> as tokio::io::async_write::AsyncWrite>::poll_write
+EOF
+}
+
 marginal() { # short-total long-total
     echo $(( ($2 - $1) / (LONG - SHORT) ))
 }
@@ -232,9 +288,10 @@ for mode in $MODES; do
         long=$(count_pgbouncer "$mode" "$LONG")
         printf '| pgbouncer | %s | %s | %s | %s |\n' "$mode" "$short" "$long" "$(marginal "$short" "$long")"
     fi
-    if [[ "$TOP" -gt 0 ]] && command -v callgrind_annotate >/dev/null; then
-        log "inclusive profile of the $LONG-transaction $mode run (top $TOP):"
-        callgrind_annotate --inclusive=yes "$WORK/$mode-$LONG/callgrind.out" 2>/dev/null |
-            grep -E '^ *[0-9,]+ \(' | head -n "$TOP" >&2 || true
+    stages "$WORK/$mode-$SHORT/callgrind.out" "$WORK/$mode-$LONG/callgrind.out"
+    if [[ "$TOP" -gt 0 ]]; then
+        log "the $TOP functions with the largest marginal inclusive cost per transaction ($mode):"
+        marginal_profile "$WORK/$mode-$SHORT/callgrind.out" "$WORK/$mode-$LONG/callgrind.out" |
+            head -n "$TOP" >&2
     fi
 done

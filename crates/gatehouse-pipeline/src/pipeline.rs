@@ -125,6 +125,10 @@ impl Pipeline {
     /// be bound to (the session state its names resolve in), which costs a round trip to the
     /// server, only for these.
     pub async fn would_hold(&self, session: &SessionContext, actions: &[Action]) -> bool {
+        let policy = self.policy.current();
+        if !actions.iter().any(|action| policy.may_hold(action.name())) {
+            return false;
+        }
         let now = now_unix_ms();
         let grants = self
             .grants_in_force(&session.identity.subject, &session.connection.name, now)
@@ -136,7 +140,6 @@ impl Pipeline {
             granted_identity = with_granted_groups(&session.identity, &grants);
             &granted_identity
         };
-        let policy = self.policy.current();
         let mut held = false;
         for action in actions {
             let verdict = policy.decide(&PolicyRequest {

@@ -62,6 +62,8 @@ pub struct PolicyEngine {
 struct ActionPolicies {
     policies: PolicySet,
     reads: ContextReads,
+    /// Whether an `@approval` policy is among them: only then can a verdict be a hold.
+    may_hold: bool,
 }
 
 /// How many verdicts an engine memoises.
@@ -155,9 +157,11 @@ impl PolicyEngine {
         for action in vocabulary.actions() {
             let mut reads = ContextReads::nothing();
             let mut applicable = Vec::new();
+            let mut may_hold = false;
             for (policy, policy_reads) in policies.policies().zip(&policy_reads) {
                 if action.in_scope(&policy.action_constraint()) {
                     reads.extend(policy_reads);
+                    may_hold |= approvals.contains_key(&policy.id().to_string());
                     applicable.push(policy.clone());
                 }
             }
@@ -168,6 +172,7 @@ impl PolicyEngine {
                 ActionPolicies {
                     policies: set,
                     reads,
+                    may_hold,
                 },
             );
         }
@@ -348,6 +353,15 @@ impl PolicyEngine {
     pub(crate) fn without_memo(mut self) -> Self {
         self.memo = Memo::new(0);
         self
+    }
+
+    /// Whether any verdict for `action_name` can be a hold: an `@approval` policy's action
+    /// scope includes it. When not, nobody needs to ask before deciding whether a request
+    /// with it would be held (an adapter gathers what an approval binds to only for these).
+    pub fn may_hold(&self, action_name: &str) -> bool {
+        self.by_action
+            .get(action_name)
+            .is_none_or(|action| action.may_hold)
     }
 
     /// What the `@approval` policy `policy_id` asks, if it is one.

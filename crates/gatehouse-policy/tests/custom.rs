@@ -222,6 +222,27 @@ fn annotations_are_kept() {
 }
 
 #[test]
+fn only_actions_in_an_approval_policys_scope_may_be_held() {
+    let engine = engine(
+        r#"@id("ddl-needs-approval") @approval("dba")
+           permit (principal, action == Gatehouse::Action::"sql:ddl", resource);
+           @id("reads") permit (principal, action == Gatehouse::Action::"sql:select", resource);"#,
+    );
+    assert!(engine.may_hold("sql:ddl"));
+    assert!(!engine.may_hold("sql:select"));
+    assert!(!engine.may_hold("connect"));
+    // An action the schema does not know is not claimed to be safe from holds.
+    assert!(engine.may_hold("sql:nonsense"));
+    let held = decide(
+        &engine,
+        &identity(&[]),
+        &connection("dev"),
+        &sql(SqlKind::Ddl),
+    );
+    assert!(held.hold.is_some());
+}
+
+#[test]
 fn ids_keep_load_order_across_files() {
     let engine = gatehouse_policy::PolicyEngine::from_sources(&[
         ("b.cedar".to_owned(), "@id(\"z\") permit (principal, action, resource);".to_owned()),
