@@ -201,11 +201,12 @@ unix_socket_dir =
 logfile = $dir/pgbouncer.log
 EOF
     chown -R postgres "$dir"
+    chmod 755 "$WORK" # pgbouncer runs as postgres (it refuses root) and reads its files here
     runuser -u postgres -- valgrind --tool=callgrind --callgrind-out-file="$dir/callgrind.out" \
         "$bouncer" "$dir/pgbouncer.ini" >"$dir/run.log" 2>&1 &
     local pid=$!
     PIDS+=("$pid")
-    for _ in $(seq 300); do
+    for _ in $(seq 600); do
         (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
         sleep 0.1
     done
