@@ -4,9 +4,11 @@
 //!
 //! This crate exists so that protocol adapters, the policy engine, the audit log and the CLI
 //! agree on one set of types without any of them depending on a network framework, a parser
-//! or a storage engine. It has no I/O and no dependencies beyond `serde`.
+//! or a storage engine. It has no I/O and no dependencies beyond `serde` and `foldhash` (the
+//! hasher of [`TwoGenerationMap`], the bounded map the per-request caches share).
 
 mod action;
+mod bounded_map;
 mod connection;
 mod decision_kind;
 mod identity;
@@ -15,6 +17,7 @@ mod request;
 mod secret;
 
 pub use action::{Action, SQL_PROTOCOL, SqlKind, SqlStatement, StatementContext};
+pub use bounded_map::TwoGenerationMap;
 pub use connection::{ADMIN_LOGIN_LEVEL, ConnectionInfo, ConnectionKind};
 pub use decision_kind::DecisionKind;
 pub use identity::{Identity, IdentityKind};

@@ -21,18 +21,14 @@
 //!    text. Template hits are not added to the full-text cache, so a stream of ever-new values
 //!    does not push out the messages that repeat.
 //!
-//! Each cache keeps two generations of at most `capacity / 2` entries: lookups check the
-//! current generation, then the previous one (promoting a hit into the current one); when the
-//! current generation is full it becomes the previous one and the old previous one is
-//! dropped. That bounds memory to `capacity` entries each, costs O(1) per operation, and keeps
-//! whatever was used since the last rotation, an approximation of LRU. Messages longer than
+//! Each cache is a [`TwoGenerationMap`] of at most `capacity` entries: O(1), roughly
+//! least-recently-used, and a miss takes only the read side of its lock. Messages longer than
 //! [`MAX_CACHED_LEN`] bytes are classified but not cached, so a cache of `capacity` entries
 //! cannot be made to hold `capacity` huge messages.
 
-use std::collections::HashMap;
-use std::sync::{Arc, PoisonError, RwLock};
+use std::sync::Arc;
 
-use gatehouse_core::SqlStatement;
+use gatehouse_core::{SqlStatement, TwoGenerationMap};
 
 use crate::classify::{classify_message, classify_message_proving};
 use crate::lexing::conforming_strings_differential;
@@ -54,89 +50,13 @@ enum Template {
     Unproven,
 }
 
-/// SipHash cost more than the lookup it serves; foldhash is as fast as Fx yet seeded at
-/// random per process, so clients cannot choose texts that collide.
-type Map<V> = HashMap<Box<str>, V, foldhash::fast::RandomState>;
-
-struct Generations<V> {
-    current: Map<V>,
-    previous: Map<V>,
-}
-
-/// A map bounded to two generations of `generation_size` entries, behind a lock.
-struct Bounded<V> {
-    generation_size: usize,
-    generations: RwLock<Generations<V>>,
-}
-
-impl<V: Clone> Bounded<V> {
-    fn new(generation_size: usize) -> Self {
-        Bounded {
-            generation_size,
-            generations: RwLock::new(Generations {
-                current: Map::default(),
-                previous: Map::default(),
-            }),
-        }
-    }
-
-    /// The value for `key`, promoted into the current generation if it was in the previous.
-    fn get(&self, key: &str) -> Option<V> {
-        {
-            let generations = self
-                .generations
-                .read()
-                .unwrap_or_else(PoisonError::into_inner);
-            if let Some(value) = generations.current.get(key) {
-                return Some(value.clone());
-            }
-        }
-        let mut generations = self
-            .generations
-            .write()
-            .unwrap_or_else(PoisonError::into_inner);
-        if let Some(value) = generations.previous.remove(key) {
-            self.insert_locked(&mut generations, key, value.clone());
-            return Some(value);
-        }
-        generations.current.get(key).cloned()
-    }
-
-    /// Store `value` for `key` and return it, or return the value another thread stored
-    /// meanwhile, so that they share it.
-    fn insert(&self, key: &str, value: V) -> V {
-        let mut generations = self
-            .generations
-            .write()
-            .unwrap_or_else(PoisonError::into_inner);
-        if let Some(existing) = generations.current.get(key) {
-            return existing.clone();
-        }
-        self.insert_locked(&mut generations, key, value.clone());
-        value
-    }
-
-    fn insert_locked(&self, generations: &mut Generations<V>, key: &str, value: V) {
-        if generations.current.len() >= self.generation_size {
-            generations.previous = std::mem::take(&mut generations.current);
-        }
-        generations.current.insert(key.into(), value);
-    }
-
-    fn len(&self) -> usize {
-        let generations = self
-            .generations
-            .read()
-            .unwrap_or_else(PoisonError::into_inner);
-        generations.current.len() + generations.previous.len()
-    }
-}
-
 /// Thread-safe cache in front of [`classify`], by full message text and by template (the text
 /// with its literal values taken out), each bounded to `capacity` entries.
 pub struct Classifier {
-    texts: Bounded<Entry>,
-    templates: Bounded<Template>,
+    /// Entries each cache may hold.
+    capacity: usize,
+    texts: TwoGenerationMap<str, Entry>,
+    templates: TwoGenerationMap<str, Template>,
 }
 
 impl Classifier {
@@ -144,15 +64,16 @@ impl Classifier {
     /// rounded down to an even number (two generations of half each); 0 or 1 disables caching.
     pub fn new(capacity: usize) -> Self {
         Classifier {
-            texts: Bounded::new(capacity / 2),
-            templates: Bounded::new(capacity / 2),
+            capacity: capacity / 2 * 2,
+            texts: TwoGenerationMap::new(capacity),
+            templates: TwoGenerationMap::new(capacity),
         }
     }
 
     /// Classify `sql`, from the cache when it, or the same text with other literal values, has
     /// been seen recently. The result is always what [`classify`] gives for `sql`.
     pub fn classify(&self, sql: &str) -> Arc<[ClassifiedStatement]> {
-        if self.texts.generation_size == 0 || sql.len() > MAX_CACHED_LEN {
+        if !self.texts.keeps_entries() || sql.len() > MAX_CACHED_LEN {
             return classify(sql).into();
         }
         if let Some(entry) = self.texts.get(sql) {
@@ -186,7 +107,7 @@ impl Classifier {
     /// meanwhile) and cache it by its text.
     fn classify_text(&self, sql: &str) -> Entry {
         let entry: Entry = classify_message(sql).into();
-        self.texts.insert(sql, entry)
+        self.texts.insert(sql.into(), entry)
     }
 
     /// The first message with its key: classified in full, cached by its text, and its
@@ -197,8 +118,9 @@ impl Classifier {
             (true, [only]) => Template::Proven(Arc::new(only.clone())),
             _ => Template::Unproven,
         };
-        self.templates.insert(&normalised.key, template);
-        self.texts.insert(sql, classified.into())
+        self.templates
+            .insert(normalised.key.as_str().into(), template);
+        self.texts.insert(sql.into(), classified.into())
     }
 }
 
@@ -232,7 +154,7 @@ fn reuse(template: &ClassifiedStatement, normalised: &Normalised, sql: &str) -> 
 impl std::fmt::Debug for Classifier {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Classifier")
-            .field("capacity", &(self.texts.generation_size * 2))
+            .field("capacity", &self.capacity)
             .field("texts", &self.texts.len())
             .field("templates", &self.templates.len())
             .finish()
