@@ -234,7 +234,9 @@ fn ssh_cert_gives_a_certificate_ssh_logs_in_with_without_a_prompt() {
         "{detail}"
     );
     assert!(detail.contains("SHA256:"), "{detail}");
-    let secret = reader.rsplit('_').next().unwrap();
+    // `gh_<hex key id>_<secret>`: the secret is URL-safe base64 and may itself hold `_`.
+    let secret = reader.splitn(3, '_').nth(2).unwrap();
+    assert_eq!(secret.len(), 43);
     assert!(
         !events.iter().any(|e| e.to_string().contains(secret)),
         "the token is in the audit log"
