@@ -38,7 +38,7 @@ pub use connector::{
 };
 pub use error::PgError;
 pub use handshake::TOKEN_ONLY_USER;
-pub use logins::{LoginLevels, LoginRule};
+pub use gatehouse_session::{LoginLevels, LoginRule};
 pub use masking::ConnectionMasking;
 pub use rule_book::RuleBook;
 pub use server::serve;

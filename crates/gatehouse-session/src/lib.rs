@@ -15,12 +15,14 @@ pub mod connector;
 pub mod endings;
 pub mod listener;
 mod live;
+mod login_levels;
 pub mod token_sessions;
 
 pub use connector::{ByKind, ConnectError, OpenRequest, Opened, Stream, TargetConnector};
 pub use endings::{EndedBy, Endings, connect_withdrawn};
 pub use listener::{ListenerLimits, Slot, serve};
 pub use live::{LiveSessions, Registration};
+pub use login_levels::{LoginLevels, LoginRule};
 pub use token_sessions::{SessionRefused, SessionServices, TokenSession, TokenSessions};
 
 /// A fresh session id: `s-` and 16 random hex characters, named in every audit event and
