@@ -1,0 +1,146 @@
+//! Text statements (`COM_QUERY`, and the commands decided as one): the text decoded in the
+//! client's character set, classified under the session's `sql_mode` and server version,
+//! `EXECUTE name` resolved to what `name` was prepared as, and every statement of the message
+//! decided in one request — one refusal refuses the whole message and nothing is forwarded.
+//! Allowed messages are forwarded byte for byte.
+
+use super::outcomes::StatementRun;
+use super::relay::Relay;
+use crate::MysqlError;
+use crate::refusal::{self, ErrorCode};
+use crate::text::decode;
+use gatehouse_core::{Action, SqlKind, SqlStatement};
+use gatehouse_mysql_sql::{Classified, SessionChange, classify};
+use gatehouse_pipeline::{Decision, Permit};
+
+/// ER_EMPTY_QUERY.
+const EMPTY_QUERY: ErrorCode = ErrorCode {
+    code: 1065,
+    sql_state: b"42000",
+};
+
+impl Relay<'_> {
+    /// Decide the statement(s) of `text`, and forward `payload` (the command as the client
+    /// sent it) when allowed.
+    pub(super) async fn query(&mut self, text: &[u8], payload: &[u8]) -> Result<(), MysqlError> {
+        let classified = self.classify_text(text);
+        if classified.is_empty() {
+            return self
+                .refuse(
+                    EMPTY_QUERY,
+                    "gatehouse: the query is empty; nothing was run",
+                )
+                .await;
+        }
+        let statements: Vec<SqlStatement> =
+            classified.iter().map(|c| c.statement.clone()).collect();
+        let permit = match self.decide(&statements).await? {
+            Some(permit) => permit,
+            None => return Ok(()),
+        };
+        let runs: Vec<StatementRun> = classified
+            .into_iter()
+            .zip(permit.audit_seqs())
+            .map(|(classified, seq)| StatementRun {
+                seq,
+                statement: classified.statement,
+                change: classified.session,
+            })
+            .collect();
+        self.server.write(0, payload).await?;
+        self.server.flush().await?;
+        let answers = self.relay_response(&runs, false).await?;
+        self.settle(&runs, answers)
+    }
+
+    /// The statements of `text`, with each `EXECUTE` replaced by what it runs.
+    pub(super) fn classify_text(&self, text: &[u8]) -> Vec<Classified> {
+        let Some(decoded) = decode(text, &self.state.charset) else {
+            let shown = String::from_utf8_lossy(text).into_owned();
+            return vec![Classified {
+                statement: unknown_statement(
+                    shown,
+                    format!(
+                        "the text is not valid {} (the session's character set)",
+                        self.state.charset
+                    ),
+                ),
+                session: None,
+            }];
+        };
+        classify(&decoded, &self.state.lexing())
+            .into_iter()
+            .map(|classified| self.resolve_execute(classified))
+            .collect()
+    }
+
+    fn resolve_execute(&self, classified: Classified) -> Classified {
+        let Some(SessionChange::Execute { name }) = &classified.session else {
+            return classified;
+        };
+        let text = classified.statement.text.clone();
+        let statement = match self.state.prepared_by_name.get(&name.to_ascii_lowercase()) {
+            Some(prepared) => SqlStatement {
+                text,
+                reason: Some(format!(
+                    "EXECUTE of `{name}`, prepared as: {}",
+                    prepared.text
+                )),
+                ..prepared.clone()
+            },
+            None => unknown_statement(
+                text,
+                format!("EXECUTE of `{name}`, which gatehouse did not see prepared"),
+            ),
+        };
+        Classified {
+            statement,
+            session: classified.session,
+        }
+    }
+
+    /// Decide `statements` as one request: the permit, or `None` when refused (the client
+    /// was told why).
+    pub(super) async fn decide(
+        &mut self,
+        statements: &[SqlStatement],
+    ) -> Result<Option<Permit>, MysqlError> {
+        let actions: Vec<Action> = statements.iter().cloned().map(Action::of).collect();
+        let refusal = match self.gateway.pipeline.decide(self.context, &actions).await {
+            Ok(Decision::Allow(permit)) => return Ok(Some(permit)),
+            Ok(Decision::Deny(denial)) => {
+                format!("gatehouse: permission denied: {}", denial.message)
+            }
+            Ok(Decision::Hold(hold)) => format!(
+                "gatehouse: {} (approval {}); run the same statement again once approved: {}",
+                hold.message, hold.approval.id, hold.approve_with
+            ),
+            Err(error) => {
+                tracing::error!(session = %self.context.session_id, %error, "a statement could not be decided");
+                let message = format!(
+                    "gatehouse: the statement could not be decided or audited ({error}); nothing was run"
+                );
+                self.refuse(refusal::INTERNAL, &message).await?;
+                return Ok(None);
+            }
+        };
+        self.refuse(refusal::STATEMENT_DENIED, &refusal).await?;
+        Ok(None)
+    }
+}
+
+/// A statement gatehouse cannot classify, decided as `sql:unknown`.
+pub(super) fn unknown_statement(text: String, reason: String) -> SqlStatement {
+    SqlStatement {
+        text,
+        kind: SqlKind::Unknown,
+        reads: Vec::new(),
+        writes: Vec::new(),
+        functions: Vec::new(),
+        fingerprint: String::new(),
+        reason: Some(reason),
+        all_rows: false,
+        context: None,
+        lineage: None,
+    }
+}

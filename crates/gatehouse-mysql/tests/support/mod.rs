@@ -1,0 +1,310 @@
+//! A gateway in front of the real MariaDB at 127.0.0.1:3306 for the adapter's tests: a real
+//! Cedar policy, a real SQLite store and audit log, a self-signed TLS certificate, one
+//! database per test (created as root), and the `mariadb` CLI and Python drivers as clients.
+//! Without the server or a client program the tests print a skip, and fail when CI is set.
+
+#![allow(dead_code)]
+
+use gatehouse_core::{ConnectionInfo, IdentityKind, SQL_PROTOCOL};
+use gatehouse_mask::{ColumnRuleConfig, HashKey, MaskConfig, Masker, Strategy};
+use gatehouse_mysql::{MYSQL, MysqlGateway, MysqlLimits, MysqlLogin, MysqlTargets, UpstreamTls};
+use gatehouse_pipeline::{AuditEvent, AuditEventKind, Pipeline};
+use gatehouse_policy::{PolicyEngine, PolicySchema};
+use gatehouse_session::LiveSessions;
+use gatehouse_store::{
+    AuditFilter, AuditKey, AuditLog, AuditOptions, DurabilitySettings, NewKey, Store,
+};
+use std::collections::{HashMap, HashSet};
+use std::net::SocketAddr;
+use std::process::{Command, Output};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+pub const CONNECTION: &str = "demo-mysql";
+
+/// Readers read; writers do anything, including what gatehouse cannot classify.
+pub const POLICY: &str = r#"
+@id("readers-read")
+permit (
+  principal in Gatehouse::Group::"readers",
+  action in [Gatehouse::Action::"connect", Gatehouse::Action::"sql:select", Gatehouse::Action::"sql:session"],
+  resource
+);
+
+@id("writers-write")
+permit (
+  principal in Gatehouse::Group::"writers",
+  action,
+  resource
+);
+"#;
+
+pub struct Fixture {
+    _dir: tempfile::TempDir,
+    pub store: Store,
+    pub log: AuditLog,
+    pub live: Arc<LiveSessions>,
+    pub address: SocketAddr,
+    pub database: String,
+    _shutdown: tokio::sync::watch::Sender<bool>,
+}
+
+/// Whether the server and `programs` are here; prints a skip (or fails under CI) when not.
+pub fn available(programs: &[&str]) -> bool {
+    let mut missing = Vec::new();
+    if root(&["-e", "SELECT 1"])
+        .map(|o| !o.status.success())
+        .unwrap_or(true)
+    {
+        missing.push("MariaDB at 127.0.0.1:3306 (root, no password)".to_owned());
+    }
+    for program in programs {
+        let found = match *program {
+            "pymysql" | "mysql.connector" => Command::new("python3")
+                .args(["-c", &format!("import {program}")])
+                .output()
+                .map(|o| o.status.success())
+                .unwrap_or(false),
+            other => Command::new(other).arg("--version").output().is_ok(),
+        };
+        if !found {
+            missing.push((*program).to_owned());
+        }
+    }
+    if missing.is_empty() {
+        return true;
+    }
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "missing under CI: {missing:?}"
+    );
+    eprintln!("skipped: missing {missing:?}");
+    false
+}
+
+/// Run the `mariadb` CLI as root directly against the server.
+pub fn root(args: &[&str]) -> std::io::Result<Output> {
+    Command::new("mariadb")
+        .args(["-h", "127.0.0.1", "-P", "3306", "-u", "root", "--skip-ssl"])
+        .args(args)
+        .output()
+}
+
+fn tls_acceptor() -> tokio_rustls::TlsAcceptor {
+    let certified =
+        rcgen::generate_simple_self_signed(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])
+            .unwrap();
+    let key = rustls::pki_types::PrivateKeyDer::Pkcs8(rustls::pki_types::PrivatePkcs8KeyDer::from(
+        certified.signing_key.serialize_der(),
+    ));
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(vec![certified.cert.der().clone()], key)
+    .unwrap();
+    tokio_rustls::TlsAcceptor::from(Arc::new(config))
+}
+
+/// The masking of the test connection: `ssn` columns redacted, every detector on.
+pub fn masker() -> Arc<Masker> {
+    let config = MaskConfig {
+        columns: vec![ColumnRuleConfig {
+            name: Some("ssn".to_owned()),
+            types: Vec::new(),
+            strategy: Strategy::Redact,
+            allow: Vec::new(),
+        }],
+        ..MaskConfig::default()
+    };
+    Arc::new(Masker::new(&config, HashKey::new([7u8; 32])).unwrap())
+}
+
+impl Fixture {
+    /// A gateway for test `name`, whose database `gh_mysql_<name>` holds table `items`.
+    pub async fn start(name: &str, masked: bool) -> Fixture {
+        let database = format!("gh_mysql_{name}");
+        let setup = format!(
+            "DROP DATABASE IF EXISTS {database}; CREATE DATABASE {database}; USE {database};
+             CREATE TABLE items (id INT PRIMARY KEY, name VARCHAR(50), email VARCHAR(100), ssn VARCHAR(20), score INT);
+             INSERT INTO items VALUES (1, 'apple', 'ann@example.com', '123-45-6789', 10), (2, 'pear', 'bob@example.com', '987-65-4321', 20);"
+        );
+        let created = root(&["-e", &setup]).unwrap();
+        assert!(
+            created.status.success(),
+            "{}",
+            String::from_utf8_lossy(&created.stderr)
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("g.db")).await.unwrap();
+        let log = store
+            .audit_log(AuditOptions {
+                key: AuditKey::load_or_create(&dir.path().join("audit.key")).unwrap(),
+                checkpoint_file: None,
+                durability: DurabilitySettings::default(),
+            })
+            .unwrap();
+        let schema = PolicySchema::new(&[&SQL_PROTOCOL]).unwrap();
+        let engine =
+            PolicyEngine::from_sources(&[("p.cedar".to_owned(), POLICY.to_owned())], &schema)
+                .unwrap();
+        let pipeline = Pipeline::new(Arc::new(engine), Arc::new(log.clone()))
+            .with_approvals(Arc::new(store.clone()), Duration::from_secs(600));
+        let login = MysqlLogin {
+            host: "127.0.0.1".to_owned(),
+            port: 3306,
+            user: "root".to_owned(),
+            password: None,
+            database: database.clone(),
+            tls: UpstreamTls::Disable,
+        };
+        let targets = MysqlTargets::new(
+            HashMap::from([((CONNECTION.to_owned(), "admin".to_owned()), login)]),
+            Duration::from_secs(5),
+        );
+        let connection = Arc::new(ConnectionInfo {
+            name: CONNECTION.to_owned(),
+            kind: MYSQL,
+            environment: "test".to_owned(),
+            tags: Vec::new(),
+            description: String::new(),
+        });
+        let live = Arc::new(LiveSessions::default());
+        let masking = if masked {
+            HashMap::from([(CONNECTION.to_owned(), masker())])
+        } else {
+            HashMap::new()
+        };
+        let gateway = Arc::new(MysqlGateway {
+            pipeline,
+            authenticator: Arc::new(store.clone()),
+            connector: Arc::new(targets),
+            connections: HashMap::from([(CONNECTION.to_owned(), connection)]),
+            login_levels: HashMap::new(),
+            masking,
+            record_results: HashSet::new(),
+            tls: tls_acceptor(),
+            live: live.clone(),
+            limits: MysqlLimits {
+                max_message: 1024 * 1024,
+                ..MysqlLimits::default()
+            },
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let (shutdown, stop) = tokio::sync::watch::channel(false);
+        tokio::spawn(gatehouse_mysql::serve(gateway, listener, stop));
+        Fixture {
+            _dir: dir,
+            store,
+            log,
+            live,
+            address,
+            database,
+            _shutdown: shutdown,
+        }
+    }
+
+    pub async fn key(&self, subject: &str, groups: &[&str]) -> String {
+        let (_, token) = self
+            .store
+            .create_key(&NewKey {
+                subject: subject.to_owned(),
+                kind: IdentityKind::Human,
+                groups: groups.iter().map(|g| (*g).to_owned()).collect(),
+                ttl: Duration::from_secs(600),
+            })
+            .await
+            .unwrap();
+        token.expose().to_owned()
+    }
+
+    /// Run the `mariadb` CLI through the gateway (TLS on) with `extra` arguments; (stdout,
+    /// stderr, success).
+    pub async fn mariadb(&self, user: &str, token: &str, extra: &[&str]) -> (String, String, bool) {
+        let mut args: Vec<String> = vec![
+            "-h".into(),
+            "127.0.0.1".into(),
+            "-P".into(),
+            self.address.port().to_string(),
+            "-u".into(),
+            user.into(),
+            format!("-p{token}"),
+            "--ssl".into(),
+            "--batch".into(),
+        ];
+        args.extend(extra.iter().map(|a| (*a).to_owned()));
+        run("mariadb", args).await
+    }
+
+    /// Run a Python script with `GH_PORT`, `GH_TOKEN` in its environment.
+    pub async fn python(&self, token: &str, script: &str) -> (String, String, bool) {
+        let port = self.address.port().to_string();
+        let token = token.to_owned();
+        let script = script.to_owned();
+        tokio::task::spawn_blocking(move || {
+            let output = Command::new("python3")
+                .args(["-c", &script])
+                .env("GH_PORT", port)
+                .env("GH_TOKEN", token)
+                .output()
+                .unwrap();
+            shown(output)
+        })
+        .await
+        .unwrap()
+    }
+
+    /// The audit events so far, waiting until `until` holds for them (at most 10 s).
+    pub async fn events_until(&self, until: impl Fn(&[AuditEvent]) -> bool) -> Vec<AuditEvent> {
+        let started = Instant::now();
+        loop {
+            let events: Vec<AuditEvent> = self
+                .log
+                .read(&AuditFilter {
+                    limit: 1000,
+                    ..Default::default()
+                })
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|stored| stored.event)
+                .collect();
+            if until(&events) || started.elapsed() > Duration::from_secs(10) {
+                return events;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+/// The statement events of `events` (decisions of requests), as (action, text, decision).
+pub fn statements(events: &[AuditEvent]) -> Vec<(String, String, String)> {
+    events
+        .iter()
+        .filter(|e| e.kind == AuditEventKind::Request)
+        .map(|e| {
+            (
+                e.action.clone().unwrap_or_default(),
+                e.request.clone().unwrap_or_default(),
+                e.decision.map(|d| format!("{d:?}")).unwrap_or_default(),
+            )
+        })
+        .collect()
+}
+
+async fn run(program: &'static str, args: Vec<String>) -> (String, String, bool) {
+    tokio::task::spawn_blocking(move || shown(Command::new(program).args(&args).output().unwrap()))
+        .await
+        .unwrap()
+}
+
+fn shown(output: Output) -> (String, String, bool) {
+    (
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+        output.status.success(),
+    )
+}
