@@ -59,14 +59,11 @@ impl Answer {
 
     fn outcome(&self, duration_us: u64) -> AuditOutcome {
         let (rows, status, error) = match &self.kind {
-            AnswerKind::Done { affected, info } => {
-                let status = if info.is_empty() {
-                    format!("OK, {affected} rows affected")
-                } else {
-                    format!("OK, {affected} rows affected ({info})")
-                };
-                (Some(*affected), Some(status), None)
-            }
+            AnswerKind::Done { affected } => (
+                Some(*affected),
+                Some(format!("OK, {affected} rows affected")),
+                None,
+            ),
             AnswerKind::Rows { rows } => (Some(*rows), Some(format!("{rows} rows")), None),
             AnswerKind::Failed { error } => (None, None, Some(error.clone())),
         };

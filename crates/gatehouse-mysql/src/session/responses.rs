@@ -61,7 +61,6 @@ impl Relay<'_> {
                     sequence = self.client.write(sequence, &payload).await?;
                     answers.push(Answer::new(AnswerKind::Done {
                         affected: ok.affected_rows,
-                        info: String::from_utf8_lossy(&ok.info).into_owned(),
                     }));
                     ok.status
                 }
