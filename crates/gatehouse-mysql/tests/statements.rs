@@ -6,7 +6,12 @@
 //! classifier (`gatehouse-mysql-sql`) to tell a SELECT from a DELETE; the writer's tests pass
 //! with any classifier.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 mod support;
 
@@ -26,27 +31,47 @@ async fn a_reader_reads_and_its_delete_is_refused_and_never_runs() {
     let f = Fixture::start("reader_delete", false).await;
     let token = f.key("rita", &["readers"]).await;
     let (out, err, ok) = f
-        .mariadb("rita", &token, &[CONNECTION, "-e", "SELECT id, name FROM items ORDER BY id"])
+        .mariadb(
+            "rita",
+            &token,
+            &[CONNECTION, "-e", "SELECT id, name FROM items ORDER BY id"],
+        )
         .await;
     assert!(ok, "{err}");
     assert_eq!(out, "id\tname\n1\tapple\n2\tpear\n");
     let (_, err, ok) = f
-        .mariadb("rita", &token, &[CONNECTION, "-e", "DELETE FROM items WHERE id = 1"])
+        .mariadb(
+            "rita",
+            &token,
+            &[CONNECTION, "-e", "DELETE FROM items WHERE id = 1"],
+        )
         .await;
     assert!(!ok);
     assert!(err.contains("gatehouse: permission denied"), "{err}");
     assert!(err.contains("1142"), "{err}");
     assert_eq!(rows_of(&f.database, "SELECT count(*) FROM items"), "2\n");
     let events = f
-        .events_until(|events| statements(events).iter().any(|(action, _, _)| action == "sql:delete"))
+        .events_until(|events| {
+            statements(events)
+                .iter()
+                .any(|(action, _, _)| action == "sql:delete")
+        })
         .await;
     let decided = statements(&events);
     assert!(
-        decided.iter().any(|(action, text, decision)| action == "sql:select" && text.contains("SELECT id, name") && decision == "Allow"),
+        decided
+            .iter()
+            .any(|(action, text, decision)| action == "sql:select"
+                && text.contains("SELECT id, name")
+                && decision == "Allow"),
         "{decided:?}"
     );
     assert!(
-        decided.iter().any(|(action, text, decision)| action == "sql:delete" && text.contains("DELETE FROM items") && decision == "Deny"),
+        decided
+            .iter()
+            .any(|(action, text, decision)| action == "sql:delete"
+                && text.contains("DELETE FROM items")
+                && decision == "Deny"),
         "{decided:?}"
     );
 }
@@ -59,7 +84,15 @@ async fn one_refused_statement_refuses_the_whole_multi_statement_message() {
     let f = Fixture::start("multi_refused", false).await;
     let token = f.key("rita", &["readers"]).await;
     let (out, err, ok) = f
-        .mariadb("rita", &token, &[CONNECTION, "-e", "SELECT 1 AS one; SELECT name FROM items WHERE id = 2"])
+        .mariadb(
+            "rita",
+            &token,
+            &[
+                CONNECTION,
+                "-e",
+                "SELECT 1 AS one; SELECT name FROM items WHERE id = 2",
+            ],
+        )
         .await;
     assert!(ok, "{err}");
     assert_eq!(out, "one\n1\nname\npear\n");
@@ -80,7 +113,10 @@ with db.cursor() as cursor:
 "#;
     let (out, err, ok) = f.python(&token, script).await;
     assert!(ok, "{err}");
-    assert!(out.starts_with("refused 1142 gatehouse: permission denied"), "{out}");
+    assert!(
+        out.starts_with("refused 1142 gatehouse: permission denied"),
+        "{out}"
+    );
     assert_eq!(rows_of(&f.database, "SELECT count(*) FROM items"), "2\n");
 }
 
@@ -106,9 +142,18 @@ with db.cursor() as cursor:
     let (out, err, ok) = f.python(&token, script).await;
     assert!(ok, "{err}");
     assert_eq!(out, "1\n(('apple',), ('pear',))\n(('x',),)\n");
-    assert_eq!(rows_of(&f.database, "SELECT score FROM items WHERE id = 1"), "11\n");
+    assert_eq!(
+        rows_of(&f.database, "SELECT score FROM items WHERE id = 1"),
+        "11\n"
+    );
     let events = f
-        .events_until(|events| events.iter().filter(|e| e.kind == AuditEventKind::Outcome).count() >= 4)
+        .events_until(|events| {
+            events
+                .iter()
+                .filter(|e| e.kind == AuditEventKind::Outcome)
+                .count()
+                >= 4
+        })
         .await;
     // PyMySQL's own `SET AUTOCOMMIT = 1` first, then one outcome per statement of the message.
     let outcomes: Vec<_> = events
@@ -130,10 +175,17 @@ async fn a_server_error_reaches_the_client_and_the_audit_log() {
     let f = Fixture::start("server_error", false).await;
     let token = f.key("wes", &["writers"]).await;
     let (_, err, ok) = f
-        .mariadb("wes", &token, &[CONNECTION, "-e", "SELECT * FROM no_such_table"])
+        .mariadb(
+            "wes",
+            &token,
+            &[CONNECTION, "-e", "SELECT * FROM no_such_table"],
+        )
         .await;
     assert!(!ok);
-    assert!(err.contains("1146") && err.contains("no_such_table"), "{err}");
+    assert!(
+        err.contains("1146") && err.contains("no_such_table"),
+        "{err}"
+    );
     let events = f
         .events_until(|events| events.iter().any(|e| e.kind == AuditEventKind::Outcome))
         .await;

@@ -34,7 +34,6 @@ pub(super) enum AnswerKind {
     /// An OK packet.
     Done {
         affected: u64,
-        info: String,
     },
     /// A result set.
     Rows {

@@ -96,10 +96,7 @@ impl Relay<'_> {
             statement,
             change: None,
         };
-        let answer = Answer::new(AnswerKind::Done {
-            affected: 0,
-            info: "prepared".to_owned(),
-        });
+        let answer = Answer::new(AnswerKind::Done { affected: 0 });
         self.settle(std::slice::from_ref(&run), vec![answer])
     }
 
