@@ -27,8 +27,11 @@ use rand::Rng;
 use std::net::IpAddr;
 use std::sync::Arc;
 
-/// The version gatehouse greets clients with (MariaDB clients read the leading number).
-pub(crate) const SERVER_VERSION: &str = "10.11.0-gatehouse";
+/// The version gatehouse greets clients with, in the form MariaDB 10.x itself uses: the
+/// `5.5.5-` prefix makes MySQL drivers (mysql-connector-python, ...) treat the server as
+/// older than MySQL 8 and keep to collations MariaDB knows (not `utf8mb4_0900_ai_ci`);
+/// MariaDB clients strip it.
+pub(crate) const SERVER_VERSION: &str = "5.5.5-10.11.0-MariaDB-gatehouse";
 
 /// The largest first message a client may send (a login with its attributes).
 const LOGIN_LIMIT: usize = 64 * 1024;

@@ -27,13 +27,17 @@ struct PlannedColumn {
 const COMPUTED_FROM_MASKED: &str = "computed from a table with masked columns";
 
 impl ResultMasking {
-    /// Plan a result set of `columns` for a statement reading `reads`.
-    pub fn plan(masker: Arc<Masker>, columns: &[ColumnDefinition], reads: &[String]) -> Self {
-        let reads_masked_table = masker.may_hold_sensitive(None, reads);
+    /// Plan a result set of `columns`; `expressions_masked`: columns without an origin are
+    /// masked whole (see [`expressions_masked`]).
+    pub fn plan(
+        masker: Arc<Masker>,
+        columns: &[ColumnDefinition],
+        expressions_masked: bool,
+    ) -> Self {
         let planned = columns
             .iter()
             .map(|column| PlannedColumn {
-                mask: column_mask(&masker, column, reads_masked_table),
+                mask: column_mask(&masker, column, expressions_masked),
                 typed: is_typed(column.column_type),
             })
             .collect();
@@ -123,6 +127,13 @@ impl ResultMasking {
     pub fn counts(&self) -> BTreeMap<String, u64> {
         counts_of(&self.counts)
     }
+}
+
+/// Whether result columns without an origin must be masked whole for statements reading
+/// `reads`: they read a table some column rule may cover, or gatehouse could not tell what
+/// one of them reads (`unknown`).
+pub(crate) fn expressions_masked(masker: &Masker, reads: &[String], unknown: bool) -> bool {
+    unknown || (!reads.is_empty() && masker.may_hold_sensitive(None, reads))
 }
 
 /// `counts` as an audit outcome names them.

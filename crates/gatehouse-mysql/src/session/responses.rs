@@ -7,7 +7,7 @@
 use super::outcomes::{Answer, AnswerKind, StatementRun};
 use super::relay::Relay;
 use crate::MysqlError;
-use crate::masking::{ResultMasking, counts_of, mask_message, type_name};
+use crate::masking::{ResultMasking, counts_of, expressions_masked, mask_message, type_name};
 use crate::query::{end_status, ends_rows};
 use gatehouse_mask::MaskCounts;
 use gatehouse_mysql_wire::capabilities::Capabilities;
@@ -45,6 +45,13 @@ impl Relay<'_> {
             .iter()
             .flat_map(|run| run.statement.reads.clone())
             .collect();
+        let unknown = runs
+            .iter()
+            .any(|run| run.statement.kind == gatehouse_core::SqlKind::Unknown);
+        let expressions_masked = self
+            .masker
+            .as_deref()
+            .is_some_and(|masker| expressions_masked(masker, &reads, unknown));
         let mut sequence = 1u8;
         let mut answers = Vec::new();
         loop {
@@ -77,7 +84,7 @@ impl Relay<'_> {
                 }
                 _ => {
                     let (answer, status, next) = self
-                        .relay_result_set(&payload, sequence, &reads, &format)
+                        .relay_result_set(&payload, sequence, expressions_masked, &format)
                         .await?;
                     sequence = next;
                     let failed = matches!(answer.kind, AnswerKind::Failed { .. });
@@ -129,7 +136,7 @@ impl Relay<'_> {
         &mut self,
         header: &[u8],
         mut sequence: u8,
-        reads: &[String],
+        expressions_masked: bool,
         format: &RowFormat,
     ) -> Result<(Answer, u16, u8), MysqlError> {
         let mut rest = header;
@@ -159,7 +166,7 @@ impl Relay<'_> {
         let mut masking = self
             .masker
             .clone()
-            .map(|masker| ResultMasking::plan(masker, &columns, reads));
+            .map(|masker| ResultMasking::plan(masker, &columns, expressions_masked));
         let capture = self.context.recorder.is_some()
             && self
                 .gateway

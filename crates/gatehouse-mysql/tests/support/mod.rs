@@ -22,7 +22,8 @@ use std::time::{Duration, Instant};
 
 pub const CONNECTION: &str = "demo-mysql";
 
-/// Readers read; writers do anything, including what gatehouse cannot classify.
+/// Readers read; analysts do anything but see data unmasked; writers do anything, including
+/// what gatehouse cannot classify.
 pub const POLICY: &str = r#"
 @id("readers-read")
 permit (
@@ -30,6 +31,13 @@ permit (
   action in [Gatehouse::Action::"connect", Gatehouse::Action::"sql:select", Gatehouse::Action::"sql:session"],
   resource
 );
+
+@id("analysts-all-but-unmasked")
+permit (
+  principal in Gatehouse::Group::"analysts",
+  action,
+  resource
+) when { action != Gatehouse::Action::"data:unmasked" };
 
 @id("writers-write")
 permit (
@@ -128,8 +136,8 @@ impl Fixture {
         let database = format!("gh_mysql_{name}");
         let setup = format!(
             "DROP DATABASE IF EXISTS {database}; CREATE DATABASE {database}; USE {database};
-             CREATE TABLE items (id INT PRIMARY KEY, name VARCHAR(50), email VARCHAR(100), ssn VARCHAR(20), score INT);
-             INSERT INTO items VALUES (1, 'apple', 'ann@example.com', '123-45-6789', 10), (2, 'pear', 'bob@example.com', '987-65-4321', 20);"
+             CREATE TABLE items (id INT PRIMARY KEY, name VARCHAR(50), email VARCHAR(100), ssn VARCHAR(20), score INT, card BIGINT);
+             INSERT INTO items VALUES (1, 'apple', 'ann@example.com', '123-45-6789', 10, 4111111111111111), (2, 'pear', 'bob@example.com', '987-65-4321', 20, 7);"
         );
         let created = root(&["-e", &setup]).unwrap();
         assert!(
