@@ -5,6 +5,8 @@
 
 #![allow(dead_code)]
 
+pub mod raw;
+
 use gatehouse_core::{ConnectionInfo, IdentityKind, SQL_PROTOCOL};
 use gatehouse_mask::{ColumnRuleConfig, HashKey, MaskConfig, Masker, Strategy};
 use gatehouse_mysql::{MYSQL, MysqlGateway, MysqlLimits, MysqlLogin, MysqlTargets, UpstreamTls};
@@ -54,6 +56,8 @@ pub struct Fixture {
     pub live: Arc<LiveSessions>,
     pub address: SocketAddr,
     pub database: String,
+    /// The gateway's TLS certificate (DER), for clients that verify it.
+    pub certificate: Vec<u8>,
     _shutdown: tokio::sync::watch::Sender<bool>,
 }
 
@@ -98,7 +102,7 @@ pub fn root(args: &[&str]) -> std::io::Result<Output> {
         .output()
 }
 
-fn tls_acceptor() -> tokio_rustls::TlsAcceptor {
+fn tls_acceptor() -> (tokio_rustls::TlsAcceptor, Vec<u8>) {
     let certified =
         rcgen::generate_simple_self_signed(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])
             .unwrap();
@@ -113,7 +117,10 @@ fn tls_acceptor() -> tokio_rustls::TlsAcceptor {
     .with_no_client_auth()
     .with_single_cert(vec![certified.cert.der().clone()], key)
     .unwrap();
-    tokio_rustls::TlsAcceptor::from(Arc::new(config))
+    (
+        tokio_rustls::TlsAcceptor::from(Arc::new(config)),
+        certified.cert.der().to_vec(),
+    )
 }
 
 /// The masking of the test connection: `ssn` columns redacted, every detector on.
@@ -180,6 +187,7 @@ impl Fixture {
             description: String::new(),
         });
         let live = Arc::new(LiveSessions::default());
+        let (tls, certificate) = tls_acceptor();
         let masking = if masked {
             HashMap::from([(CONNECTION.to_owned(), masker())])
         } else {
@@ -193,7 +201,7 @@ impl Fixture {
             login_levels: HashMap::new(),
             masking,
             record_results: HashSet::new(),
-            tls: tls_acceptor(),
+            tls,
             live: live.clone(),
             limits: MysqlLimits {
                 max_message: 1024 * 1024,
@@ -211,6 +219,7 @@ impl Fixture {
             live,
             address,
             database,
+            certificate,
             _shutdown: shutdown,
         }
     }
