@@ -78,7 +78,34 @@ impl Answer {
     }
 }
 
+/// The outcome of a decided statement that was not run, and why.
+fn not_run(seq: i64, why: &str) -> RequestResult {
+    RequestResult {
+        seq,
+        outcome: AuditOutcome {
+            rows: None,
+            status: None,
+            error: Some(format!("not run: {why}")),
+            duration_us: 0,
+            masked: BTreeMap::new(),
+            request_bytes: None,
+            response_bytes: None,
+        },
+        columns: Vec::new(),
+        bytes: 0,
+        rows: Vec::new(),
+    }
+}
+
 impl Relay<'_> {
+    /// Record that the allowed statements of events `seqs` were not run, and why.
+    pub(super) fn record_not_run(&self, seqs: std::ops::RangeInclusive<i64>, why: &str) {
+        let results = seqs.map(|seq| not_run(seq, why)).collect();
+        if let Err(error) = self.gateway.pipeline.record_results(self.context, results) {
+            tracing::error!(session = %self.context.session_id, %error, "statement outcomes could not be recorded");
+        }
+    }
+
     /// Record the outcomes of `runs` from `answers`, and follow the session changes of the
     /// statements that succeeded; an error when a change leaves the session unreadable.
     pub(super) fn settle(
@@ -117,21 +144,10 @@ impl Relay<'_> {
             }
         }
         for run in runs.iter().skip(results.len()) {
-            results.push(RequestResult {
-                seq: run.seq,
-                outcome: AuditOutcome {
-                    rows: None,
-                    status: None,
-                    error: Some("not run: an earlier statement of the message failed".to_owned()),
-                    duration_us: 0,
-                    masked: BTreeMap::new(),
-                    request_bytes: None,
-                    response_bytes: None,
-                },
-                columns: Vec::new(),
-                bytes: 0,
-                rows: Vec::new(),
-            });
+            results.push(not_run(
+                run.seq,
+                "an earlier statement of the message failed",
+            ));
         }
         if let Err(error) = self.gateway.pipeline.record_results(self.context, results) {
             tracing::error!(session = %self.context.session_id, %error, "statement outcomes could not be recorded");

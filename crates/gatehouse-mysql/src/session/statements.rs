@@ -107,12 +107,22 @@ impl Relay<'_> {
     ) -> Result<Option<Permit>, MysqlError> {
         let actions: Vec<Action> = statements.iter().cloned().map(Action::of).collect();
         let refusal = match self.gateway.pipeline.decide(self.context, &actions).await {
-            Ok(Decision::Allow(permit)) => return Ok(Some(permit)),
+            Ok(Decision::Allow(permit)) if permit.row_caps().iter().all(Option::is_none) => {
+                return Ok(Some(permit));
+            }
+            Ok(Decision::Allow(permit)) => {
+                // A row cap is counted where the rows change; MySQL reports them only after
+                // the statement ran (and committed, outside a transaction), so gatehouse
+                // cannot hold a capped statement to its cap and does not run it.
+                let reason = "the policy caps the rows it may change (@max_rows), which gatehouse does not enforce on MySQL connections";
+                self.record_not_run(permit.audit_seqs(), reason);
+                format!("gatehouse: permission denied: {reason}; the statement was not run")
+            }
             Ok(Decision::Deny(denial)) => {
                 format!("gatehouse: permission denied: {}", denial.message)
             }
             Ok(Decision::Hold(hold)) => format!(
-                "gatehouse: {} (approval {}); run the same statement again once approved: {}",
+                "gatehouse: {}; approval id {}; run the same statement again once approved ({})",
                 hold.message, hold.approval.id, hold.approve_with
             ),
             Err(error) => {

@@ -24,8 +24,9 @@ use std::time::{Duration, Instant};
 
 pub const CONNECTION: &str = "demo-mysql";
 
-/// Readers read; analysts do anything but see data unmasked; writers do anything, including
-/// what gatehouse cannot classify.
+/// Readers read; analysts do anything but see data unmasked; holders' statements need an
+/// approval; cappers may change one row per statement; writers do anything, including what
+/// gatehouse cannot classify.
 pub const POLICY: &str = r#"
 @id("readers-read")
 permit (
@@ -40,6 +41,28 @@ permit (
   action,
   resource
 ) when { action != Gatehouse::Action::"data:unmasked" };
+
+@id("holders-connect")
+permit (principal in Gatehouse::Group::"holders", action == Gatehouse::Action::"connect", resource);
+
+@id("holders-need-approval")
+@approval("admins")
+permit (
+  principal in Gatehouse::Group::"holders",
+  action in [Gatehouse::Action::"sql:unknown", Gatehouse::Action::"sql:select", Gatehouse::Action::"sql:delete"],
+  resource
+);
+
+@id("cappers-connect")
+permit (principal in Gatehouse::Group::"cappers", action == Gatehouse::Action::"connect", resource);
+
+@id("cappers-capped")
+@max_rows("1")
+permit (
+  principal in Gatehouse::Group::"cappers",
+  action in [Gatehouse::Action::"sql:unknown", Gatehouse::Action::"sql:update", Gatehouse::Action::"sql:delete"],
+  resource
+);
 
 @id("writers-write")
 permit (
