@@ -19,12 +19,11 @@ use gatehouse_mysql_wire::response::ErrPacket;
 use tokio::net::TcpStream;
 
 /// Capabilities gatehouse never asks a server for, whatever the client negotiated: files
-/// from the client, compression, query attributes and session tracking (which the relay does
-/// not translate), and the TLS flag (set only when TLS is started here).
+/// from the client, compression and query attributes (which the relay does not translate),
+/// and the flags set only as gatehouse decides (TLS, a database to start in).
 pub(crate) const NEVER_UPSTREAM: u64 = Capabilities::LOCAL_FILES.0
     | Capabilities::COMPRESS.0
     | Capabilities::QUERY_ATTRIBUTES.0
-    | Capabilities::SESSION_TRACK.0
     | Capabilities::SSL.0
     | Capabilities::CONNECT_ATTRS.0
     | Capabilities::CONNECT_WITH_DB.0
@@ -84,6 +83,9 @@ pub(crate) async fn open(
         }
     };
     let mut flags = (wanted.0 & handshake.capabilities.0 & !NEVER_UPSTREAM) | REQUIRED;
+    // Session tracking lets the adapter follow sql_mode, the character set and the database
+    // whatever changed them; clients never see it.
+    flags |= handshake.capabilities.0 & Capabilities::SESSION_TRACK.0;
     if !login.database.is_empty() {
         flags |= Capabilities::CONNECT_WITH_DB.0;
     }

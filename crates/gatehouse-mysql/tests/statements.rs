@@ -195,3 +195,27 @@ async fn a_server_error_reaches_the_client_and_the_audit_log() {
         .expect("an outcome event");
     assert!(outcome.error.unwrap_or_default().contains("1146"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_the_server_says_switched_to_oracle_mode_is_ended() {
+    if !available(&["mariadb"]) {
+        return;
+    }
+    let f = Fixture::start("oracle_mode", false).await;
+    let token = f.key("wes", &["writers"]).await;
+    // The mode is computed, so no reading of the text can tell; the server's session
+    // tracking does.
+    let sql = "SET sql_mode = CONCAT('ORA', 'CLE'); SELECT 1";
+    let (out, err, ok) = f.mariadb("wes", &token, &[CONNECTION, "-e", sql]).await;
+    assert!(!ok, "{out}");
+    assert!(err.contains("sql_mode ORACLE") && err.contains("gatehouse"), "{err}");
+    let events = f
+        .events_until(|events| events.iter().any(|e| e.kind == AuditEventKind::Disconnect))
+        .await;
+    let reason = events
+        .iter()
+        .find(|e| e.kind == AuditEventKind::Disconnect)
+        .and_then(|e| e.detail.clone())
+        .unwrap_or_default();
+    assert!(reason.contains("ORACLE"), "{reason}");
+}

@@ -121,10 +121,10 @@ impl Relay<'_> {
             ));
         };
         let failed = answer.payload.first() == Some(&0xFF);
-        let answer = if failed {
-            self.masked_error(&answer.payload).0
-        } else {
-            answer.payload
+        let answer = match answer.payload.first() {
+            Some(0xFF) => self.masked_error(&answer.payload).0,
+            Some(0x00) => self.follow_ok(&answer.payload)?.0,
+            _ => answer.payload,
         };
         self.client.write(1, &answer).await?;
         self.client.flush().await?;
@@ -133,9 +133,18 @@ impl Relay<'_> {
 
     /// After `COM_RESET_CONNECTION`: the server forgot the session's state; so does gatehouse.
     async fn reset_session(&mut self) -> Result<(), MysqlError> {
+        let capabilities = self.server_capabilities;
+        if capabilities.contains(gatehouse_mysql_wire::Capabilities::SESSION_TRACK) {
+            // The reset forgot what the server was asked to track too.
+            crate::query::run_query(
+                &mut self.server,
+                capabilities,
+                super::tracking::TRACK_SESSION,
+            )
+            .await?;
+        }
         let rows =
-            crate::query::run_query(&mut self.server, self.capabilities, "SELECT @@sql_mode")
-                .await?;
+            crate::query::run_query(&mut self.server, capabilities, "SELECT @@sql_mode").await?;
         let sql_mode = rows
             .first()
             .and_then(|row| row.first())

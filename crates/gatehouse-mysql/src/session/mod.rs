@@ -13,6 +13,7 @@ mod relay;
 mod responses;
 mod state;
 mod statements;
+mod tracking;
 
 use crate::handshake::{Accepted, check_collation};
 use crate::packets::PacketStream;
@@ -128,7 +129,7 @@ pub(crate) async fn run(
         &context,
         client,
         server,
-        capabilities,
+        (capabilities, details.capabilities),
         state,
         masked,
     );
@@ -219,13 +220,23 @@ async fn open_server(
     }
     let mut server = PacketStream::new(opened.stream, gateway.limits.max_message, "server");
     server.push_received(&opened.leftover);
-    let rows = run_query(&mut server, details.capabilities, "SELECT @@sql_mode").await?;
-    let sql_mode = rows
-        .first()
-        .and_then(|row| row.first())
-        .and_then(|value| value.as_deref())
-        .map(|value| String::from_utf8_lossy(value).into_owned())
-        .unwrap_or_default();
+    if details.capabilities.contains(Capabilities::SESSION_TRACK) {
+        run_query(&mut server, details.capabilities, tracking::TRACK_SESSION).await?;
+    }
+    let rows = run_query(
+        &mut server,
+        details.capabilities,
+        "SELECT @@sql_mode, DATABASE()",
+    )
+    .await?;
+    let value = |index: usize| {
+        rows.first()
+            .and_then(|row| row.get(index))
+            .and_then(|value| value.as_deref())
+            .map(|value| String::from_utf8_lossy(value).into_owned())
+    };
+    let sql_mode = value(0).unwrap_or_default();
+    let database = value(1);
     if gatehouse_mysql_sql::SqlMode::from_server_value(&sql_mode).oracle {
         return Err(MysqlError::Refused(
             "the server's sql_mode is ORACLE, whose grammar gatehouse does not read".into(),
@@ -233,12 +244,13 @@ async fn open_server(
     }
     let charset =
         check_collation(collation).map_err(|(_, message)| MysqlError::Refused(message))?;
-    let state = SessionState::new(
+    let mut state = SessionState::new(
         charset,
         sql_mode,
         version_number(&details.server_version),
         capabilities.contains(Capabilities::MULTI_STATEMENTS),
     );
+    state.database = database;
     Ok((server, details, state))
 }
 

@@ -23,8 +23,10 @@ pub(crate) struct Relay<'a> {
     pub context: &'a SessionContext,
     pub client: PacketStream,
     pub server: PacketStream,
-    /// The capabilities in force with the client (the same that matter with the server).
+    /// The capabilities in force with the client.
     pub capabilities: Capabilities,
+    /// The capabilities in force with the server (the client's, plus session tracking).
+    pub server_capabilities: Capabilities,
     pub state: SessionState,
     /// The character set of the login, which `COM_RESET_CONNECTION` returns to.
     pub login_charset: String,
@@ -40,7 +42,7 @@ impl<'a> Relay<'a> {
         context: &'a SessionContext,
         client: PacketStream,
         server: PacketStream,
-        capabilities: Capabilities,
+        (capabilities, server_capabilities): (Capabilities, Capabilities),
         state: SessionState,
         masker: Option<Arc<Masker>>,
     ) -> Self {
@@ -50,6 +52,7 @@ impl<'a> Relay<'a> {
             client,
             server,
             capabilities,
+            server_capabilities,
             login_charset: state.charset.clone(),
             state,
             masker,

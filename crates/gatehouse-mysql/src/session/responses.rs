@@ -63,13 +63,14 @@ impl Relay<'_> {
             let payload = message.payload;
             let status = match payload.first() {
                 Some(0x00) => {
-                    let ok = OkPacket::parse(&payload, self.capabilities)
+                    let ok = OkPacket::parse(&payload, self.server_capabilities)
                         .map_err(MysqlError::wire("server"))?;
-                    sequence = self.client.write(sequence, &payload).await?;
+                    let (for_client, status) = self.follow_ok(&payload)?;
+                    sequence = self.client.write(sequence, &for_client).await?;
                     answers.push(Answer::new(AnswerKind::Done {
                         affected: ok.affected_rows,
                     }));
-                    ok.status
+                    status
                 }
                 Some(0xFF) => {
                     let (masked, answer) = self.masked_error(&payload);
@@ -191,8 +192,15 @@ impl Relay<'_> {
                 return Ok((failed, 0, sequence));
             }
             if ends_rows(&payload, deprecate_eof) {
-                let status = end_status(&payload, self.capabilities)?;
-                sequence = self.client.write(sequence, &payload).await?;
+                let (for_client, status) = if deprecate_eof {
+                    self.follow_ok(&payload)?
+                } else {
+                    (
+                        payload.clone(),
+                        end_status(&payload, self.server_capabilities)?,
+                    )
+                };
+                sequence = self.client.write(sequence, &for_client).await?;
                 answer.kind = AnswerKind::Rows { rows };
                 if let Some(masking) = &masking {
                     answer.masked = masking.counts();
