@@ -208,7 +208,10 @@ async fn a_session_the_server_says_switched_to_oracle_mode_is_ended() {
     let sql = "SET sql_mode = CONCAT('ORA', 'CLE'); SELECT 1";
     let (out, err, ok) = f.mariadb("wes", &token, &[CONNECTION, "-e", sql]).await;
     assert!(!ok, "{out}");
-    assert!(err.contains("sql_mode ORACLE") && err.contains("gatehouse"), "{err}");
+    assert!(
+        err.contains("sql_mode ORACLE") && err.contains("gatehouse"),
+        "{err}"
+    );
     let events = f
         .events_until(|events| events.iter().any(|e| e.kind == AuditEventKind::Disconnect))
         .await;

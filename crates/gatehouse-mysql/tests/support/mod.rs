@@ -7,12 +7,13 @@
 
 pub mod raw;
 
-use gatehouse_core::{ConnectionInfo, IdentityKind, SQL_PROTOCOL};
+use gatehouse_core::{ConnectionInfo, IdentityKind, SQL_PROTOCOL, SecretString};
 use gatehouse_mask::{ColumnRuleConfig, HashKey, MaskConfig, Masker, Strategy};
 use gatehouse_mysql::{MYSQL, MysqlGateway, MysqlLimits, MysqlLogin, MysqlTargets, UpstreamTls};
 use gatehouse_pipeline::{AuditEvent, AuditEventKind, Pipeline};
 use gatehouse_policy::{PolicyEngine, PolicySchema};
-use gatehouse_session::LiveSessions;
+use gatehouse_recording::LocalDirStorage;
+use gatehouse_session::{LiveSessions, LoginLevels, LoginRule};
 use gatehouse_store::{
     AuditFilter, AuditKey, AuditLog, AuditOptions, DurabilitySettings, NewKey, Store,
 };
@@ -72,8 +73,21 @@ permit (
 );
 "#;
 
+/// How a test's gateway differs from the plain one.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Options {
+    /// Results are masked (see [`masker`]).
+    pub masked: bool,
+    /// Analysts log in as a read-only account (`read`), auditors as a level no login exists
+    /// for (`audit`), everyone else as root (`admin`).
+    pub login_levels: bool,
+    /// Sessions are recorded, with their result rows.
+    pub recorded: bool,
+}
+
 pub struct Fixture {
     _dir: tempfile::TempDir,
+    pub recordings: Arc<LocalDirStorage>,
     pub store: Store,
     pub log: AuditLog,
     pub live: Arc<LiveSessions>,
@@ -163,6 +177,18 @@ pub fn masker() -> Arc<Masker> {
 impl Fixture {
     /// A gateway for test `name`, whose database `gh_mysql_<name>` holds table `items`.
     pub async fn start(name: &str, masked: bool) -> Fixture {
+        Fixture::start_with(
+            name,
+            Options {
+                masked,
+                ..Options::default()
+            },
+        )
+        .await
+    }
+
+    pub async fn start_with(name: &str, options: Options) -> Fixture {
+        let masked = options.masked;
         let database = format!("gh_mysql_{name}");
         let setup = format!(
             "DROP DATABASE IF EXISTS {database}; CREATE DATABASE {database}; USE {database};
@@ -170,6 +196,17 @@ impl Fixture {
              INSERT INTO items VALUES (1, 'apple', 'ann@example.com', '123-45-6789', 10, 4111111111111111), (2, 'pear', 'bob@example.com', '987-65-4321', 20, 7);"
         );
         let created = root(&["-e", &setup]).unwrap();
+        assert!(
+            created.status.success(),
+            "{}",
+            String::from_utf8_lossy(&created.stderr)
+        );
+        let reader = format!("gh_read_{name}");
+        let account = format!(
+            "DROP USER IF EXISTS '{reader}'@'%'; CREATE USER '{reader}'@'%' IDENTIFIED BY 'reader-secret';
+             GRANT SELECT ON {database}.* TO '{reader}'@'%';"
+        );
+        let created = root(&["-e", &account]).unwrap();
         assert!(
             created.status.success(),
             "{}",
@@ -188,8 +225,13 @@ impl Fixture {
         let engine =
             PolicyEngine::from_sources(&[("p.cedar".to_owned(), POLICY.to_owned())], &schema)
                 .unwrap();
-        let pipeline = Pipeline::new(Arc::new(engine), Arc::new(log.clone()))
+        let recordings =
+            Arc::new(LocalDirStorage::new(dir.path().join("recordings"), false).unwrap());
+        let mut pipeline = Pipeline::new(Arc::new(engine), Arc::new(log.clone()))
             .with_approvals(Arc::new(store.clone()), Duration::from_secs(600));
+        if options.recorded {
+            pipeline = pipeline.with_recordings(recordings.clone());
+        }
         let login = MysqlLogin {
             host: "127.0.0.1".to_owned(),
             port: 3306,
@@ -198,10 +240,33 @@ impl Fixture {
             database: database.clone(),
             tls: UpstreamTls::Disable,
         };
+        let read_login = MysqlLogin {
+            user: reader,
+            password: Some(SecretString::new("reader-secret")),
+            ..login.clone()
+        };
         let targets = MysqlTargets::new(
-            HashMap::from([((CONNECTION.to_owned(), "admin".to_owned()), login)]),
+            HashMap::from([
+                ((CONNECTION.to_owned(), "admin".to_owned()), login),
+                ((CONNECTION.to_owned(), "read".to_owned()), read_login),
+            ]),
             Duration::from_secs(5),
         );
+        let rule = |level: &str, group: &str| LoginRule {
+            level: level.to_owned(),
+            groups: vec![group.to_owned()],
+        };
+        let login_levels = if options.login_levels {
+            HashMap::from([(
+                CONNECTION.to_owned(),
+                LoginLevels::new(
+                    vec![rule("read", "analysts"), rule("audit", "auditors")],
+                    "admin",
+                ),
+            )])
+        } else {
+            HashMap::new()
+        };
         let connection = Arc::new(ConnectionInfo {
             name: CONNECTION.to_owned(),
             kind: MYSQL,
@@ -221,9 +286,13 @@ impl Fixture {
             authenticator: Arc::new(store.clone()),
             connector: Arc::new(targets),
             connections: HashMap::from([(CONNECTION.to_owned(), connection)]),
-            login_levels: HashMap::new(),
+            login_levels,
             masking,
-            record_results: HashSet::new(),
+            record_results: if options.recorded {
+                HashSet::from([CONNECTION.to_owned()])
+            } else {
+                HashSet::new()
+            },
             tls,
             live: live.clone(),
             limits: MysqlLimits {
@@ -237,6 +306,7 @@ impl Fixture {
         tokio::spawn(gatehouse_mysql::serve(gateway, listener, stop));
         Fixture {
             _dir: dir,
+            recordings,
             store,
             log,
             live,
