@@ -60,6 +60,11 @@ pub(crate) const UNKNOWN_STATEMENT: ErrorCode = ErrorCode {
     code: 1243,
     sql_state: b"HY000",
 };
+/// ER_EMPTY_QUERY: nothing to run.
+pub(crate) const EMPTY_QUERY: ErrorCode = ErrorCode {
+    code: 1065,
+    sql_state: b"42000",
+};
 /// A failure inside gatehouse (the audit log, the policy engine).
 pub(crate) const INTERNAL: ErrorCode = ErrorCode {
     code: 1105,

@@ -148,3 +148,23 @@ async fn revoking_the_identity_ends_its_session_within_seconds() {
         .unwrap_or_default();
     assert!(reason.contains("revoked"), "{reason}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn statements_that_would_turn_session_tracking_off_are_not_run() {
+    if !available(&[]) {
+        return;
+    }
+    let f = Fixture::start("tracking_off", false).await;
+    let token = f.key("wes", &["writers"]).await;
+    let mut client = RawClient::login(&f, &token).await;
+    let answer = client
+        .query("SET SESSION session_track_system_variables = ''")
+        .await;
+    let text = error_text(answer.last().unwrap());
+    assert!(
+        text.contains("session tracking") && text.contains("not run"),
+        "{text}"
+    );
+    let answer = client.query("SELECT 1").await;
+    assert!(answer.len() >= 3, "the session goes on");
+}

@@ -35,7 +35,7 @@ impl Relay<'_> {
             0 => {
                 return self
                     .refuse(
-                        refusal::INTERNAL,
+                        refusal::EMPTY_QUERY,
                         "gatehouse: the statement to prepare is empty",
                     )
                     .await;

@@ -7,17 +7,11 @@
 use super::outcomes::StatementRun;
 use super::relay::Relay;
 use crate::MysqlError;
-use crate::refusal::{self, ErrorCode};
+use crate::refusal;
 use crate::text::decode;
 use gatehouse_core::{Action, SqlKind, SqlStatement};
 use gatehouse_mysql_sql::{Classified, SessionChange, classify};
 use gatehouse_pipeline::{Decision, Permit};
-
-/// ER_EMPTY_QUERY.
-const EMPTY_QUERY: ErrorCode = ErrorCode {
-    code: 1065,
-    sql_state: b"42000",
-};
 
 impl Relay<'_> {
     /// Decide the statement(s) of `text`, and forward `payload` (the command as the client
@@ -27,7 +21,7 @@ impl Relay<'_> {
         if classified.is_empty() {
             return self
                 .refuse(
-                    EMPTY_QUERY,
+                    refusal::EMPTY_QUERY,
                     "gatehouse: the query is empty; nothing was run",
                 )
                 .await;
@@ -38,6 +32,13 @@ impl Relay<'_> {
             Some(permit) => permit,
             None => return Ok(()),
         };
+        if self.touches_session_tracking(&statements) {
+            let reason = "the statement names session tracking (session_track_*), which gatehouse relies on to follow the session's sql_mode, character set and database";
+            self.record_not_run(permit.audit_seqs(), reason);
+            let message =
+                format!("gatehouse: permission denied: {reason}; the statement was not run");
+            return self.refuse(refusal::STATEMENT_DENIED, &message).await;
+        }
         let runs: Vec<StatementRun> = classified
             .into_iter()
             .zip(permit.audit_seqs())
@@ -51,6 +52,19 @@ impl Relay<'_> {
         self.server.flush().await?;
         let answers = self.relay_response(&runs, false).await?;
         self.settle(&runs, answers)
+    }
+
+    /// Whether a statement could change what the server tracks for gatehouse (when it tracks
+    /// anything): such a statement would let the session's state drift out of sight.
+    fn touches_session_tracking(&self, statements: &[SqlStatement]) -> bool {
+        self.server_capabilities
+            .contains(gatehouse_mysql_wire::Capabilities::SESSION_TRACK)
+            && statements.iter().any(|statement| {
+                statement
+                    .text
+                    .to_ascii_lowercase()
+                    .contains("session_track")
+            })
     }
 
     /// The statements of `text`, with each `EXECUTE` replaced by what it runs.
