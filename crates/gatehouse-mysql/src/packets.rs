@@ -115,6 +115,25 @@ impl PacketStream {
         let _ = self.stream.shutdown().await;
     }
 
+    /// Send what is queued, then read and discard what the peer still sends (at most `limit`
+    /// bytes, for at most `linger`) before closing: a client still writing the message that
+    /// ended its session then reads gatehouse's ERR instead of a connection reset.
+    pub async fn drain_and_close(&mut self, limit: usize, linger: std::time::Duration) {
+        let _ = self.flush().await;
+        let mut chunk = vec![0u8; 64 * 1024];
+        let mut left = limit;
+        let _ = tokio::time::timeout(linger, async {
+            while left > 0 {
+                match self.stream.read(&mut chunk).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(read) => left = left.saturating_sub(read),
+                }
+            }
+        })
+        .await;
+        let _ = self.stream.shutdown().await;
+    }
+
     /// Whether bytes beyond the messages read so far have arrived.
     pub fn has_buffered(&self) -> bool {
         self.reader.buffered() > 0

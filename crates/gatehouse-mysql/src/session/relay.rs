@@ -15,6 +15,10 @@ use gatehouse_session::EndedBy;
 use std::collections::HashMap;
 use std::sync::Arc;
 
+/// How long a session that gatehouse ended keeps reading (and discarding) what the client
+/// still sends, so that the client reads the ERR rather than a reset.
+const LINGER: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// `COM_QUIT`'s command byte.
 const COM_QUIT: u8 = 0x01;
 
@@ -116,7 +120,15 @@ impl<'a> Relay<'a> {
             )),
         };
         if let Some((code, message)) = farewell {
-            self.client.say_last(1, &err_payload(code, &message)).await;
+            if self
+                .client
+                .write(1, &err_payload(code, &message))
+                .await
+                .is_ok()
+            {
+                let limit = self.gateway.limits.max_message.saturating_mul(2);
+                self.client.drain_and_close(limit, LINGER).await;
+            }
         }
         self.server.say_last(0, &[COM_QUIT]).await;
     }
