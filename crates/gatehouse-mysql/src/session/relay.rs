@@ -119,16 +119,15 @@ impl<'a> Relay<'a> {
                 format!("gatehouse ended the session: {error}"),
             )),
         };
-        if let Some((code, message)) = farewell {
-            if self
+        if let Some((code, message)) = farewell
+            && self
                 .client
                 .write(1, &err_payload(code, &message))
                 .await
                 .is_ok()
-            {
-                let limit = self.gateway.limits.max_message.saturating_mul(2);
-                self.client.drain_and_close(limit, LINGER).await;
-            }
+        {
+            let limit = self.gateway.limits.max_message.saturating_mul(2);
+            self.client.drain_and_close(limit, LINGER).await;
         }
         self.server.say_last(0, &[COM_QUIT]).await;
     }
