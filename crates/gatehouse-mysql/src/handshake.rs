@@ -2,15 +2,16 @@
 //! not an SSLRequest is refused before it can send a password), the gatehouse token as the
 //! password, and the gatehouse connection named as the database.
 //!
-//! How the password arrives. The greeting names `mysql_clear_password` as the server's
-//! default plugin. The stock Debian `mariadb` CLI (MariaDB Connector/C 3.3, client 10.11)
-//! has that plugin built in and, with `--ssl`, sends the password with it in its
-//! HandshakeResponse, inside TLS; no extra flag is needed. A client that picks another
-//! plugin first is asked for the clear password by an AuthSwitchRequest (PyMySQL answers
-//! it); a client that offers `caching_sha2_password` (MySQL 8 clients, which refuse the clear
-//! plugin unless enabled) gets caching_sha2's "perform full authentication" answer, to which
-//! it replies with the password in clear because the channel is TLS. The scramble is never
-//! used to check anything: the token decides.
+//! How the password arrives (checked against the real clients by the tests). The greeting
+//! names `mysql_clear_password` as the server's default plugin. The stock Debian `mariadb`
+//! CLI (client 10.11, MariaDB Connector/C) has that plugin built in and, with `--ssl`, sends
+//! the password with it in its HandshakeResponse, inside TLS: no extra flag is needed.
+//! mysql-connector-python does the same. PyMySQL names no plugin and gets an
+//! AuthSwitchRequest to `mysql_clear_password`, which it answers; so does a client naming
+//! `mysql_native_password`. A client that offers `caching_sha2_password` (MySQL 8 clients,
+//! which refuse the clear plugin unless it is enabled) gets caching_sha2's "perform full
+//! authentication" answer, to which it replies with the password in clear because the
+//! channel is TLS. The scramble is never used to check anything: the token decides.
 
 use crate::packets::PacketStream;
 use crate::refusal::{self, ErrorCode, err_payload};

@@ -12,6 +12,7 @@
 mod support;
 
 use gatehouse_pipeline::AuditEventKind;
+use support::raw::RawClient;
 use support::{CONNECTION, Fixture, available};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -112,4 +113,18 @@ db.close()
     let (out, err, ok) = f.python(&token, script).await;
     assert!(ok, "{err}");
     assert_eq!(out.trim(), "(('pear',),)");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clients_offering_other_plugins_are_asked_for_the_clear_password_inside_tls() {
+    if !available(&[]) {
+        return;
+    }
+    let f = Fixture::start("login_plugins", false).await;
+    let token = f.key("wes", &["writers"]).await;
+    for plugin in ["caching_sha2_password", "mysql_native_password", ""] {
+        let mut client = RawClient::login_with(&f, &token, plugin).await;
+        let answer = client.query("SELECT 1").await;
+        assert!(answer.len() >= 3, "{plugin}: the session runs statements");
+    }
 }

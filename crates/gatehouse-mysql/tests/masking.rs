@@ -123,7 +123,7 @@ async fn binary_rows_of_prepared_statements_are_masked() {
 import os, mysql.connector
 db = mysql.connector.connect(host="127.0.0.1", port=int(os.environ["GH_PORT"]), user="ana",
     password=os.environ["GH_TOKEN"], database="demo-mysql", ssl_disabled=False,
-    ssl_verify_cert=False, auth_plugin="mysql_clear_password", use_pure=True)
+    ssl_verify_cert=False, use_pure=True)
 cursor = db.cursor(prepared=True)
 cursor.execute("SELECT id, email, ssn, score, card FROM items WHERE id = ?", (1,))
 print(cursor.fetchall())

@@ -3,7 +3,9 @@
 //! token with `mysql_clear_password`).
 
 use super::{CONNECTION, Fixture};
-use gatehouse_mysql_wire::handshake::{HandshakeResponse, InitialHandshake, SslRequest};
+use gatehouse_mysql_wire::handshake::{
+    AuthSwitchRequest, HandshakeResponse, InitialHandshake, SslRequest,
+};
 use gatehouse_mysql_wire::{Capabilities, Message, PacketReader, write_message};
 use std::sync::Arc;
 use std::time::Duration;
@@ -29,6 +31,14 @@ const CAPABILITIES: u64 = Capabilities::PROTOCOL_41.0
 impl RawClient {
     /// Log in to `f`'s gateway with `token`; panics unless the login succeeds.
     pub async fn login(f: &Fixture, token: &str) -> RawClient {
+        RawClient::login_with(f, token, "mysql_clear_password").await
+    }
+
+    /// Log in offering authentication plugin `plugin` first: the clear password goes in the
+    /// login itself for `mysql_clear_password`, after caching_sha2's "perform full
+    /// authentication" for `caching_sha2_password`, and after an AuthSwitchRequest to
+    /// `mysql_clear_password` for anything else.
+    pub async fn login_with(f: &Fixture, token: &str, plugin: &str) -> RawClient {
         let mut tcp = TcpStream::connect(f.address).await.unwrap();
         let mut reader = PacketReader::new(1 << 24);
         let greeting = read_plain(&mut tcp, &mut reader).await;
@@ -62,18 +72,38 @@ impl RawClient {
         let mut client = RawClient { stream, reader };
         let mut password = token.as_bytes().to_vec();
         password.push(0);
+        let first_answer = if plugin == "mysql_clear_password" {
+            password.clone()
+        } else {
+            vec![0x5A; 20]
+        };
         let login = HandshakeResponse {
             capabilities: Capabilities(CAPABILITIES),
             max_packet: 1 << 24,
             collation: 45,
             user: b"raw".to_vec(),
-            auth_response: password,
+            auth_response: first_answer,
             database: Some(CONNECTION.as_bytes().to_vec()),
-            auth_plugin: Some("mysql_clear_password".to_owned()),
+            auth_plugin: Some(plugin.to_owned()),
             attributes: Vec::new(),
         };
         client.send(2, &login.encode()).await;
-        let answer = client.next().await.expect("an answer to the login");
+        let mut answer = client.next().await.expect("an answer to the login");
+        if plugin != "mysql_clear_password" {
+            match plugin {
+                "caching_sha2_password" => {
+                    assert_eq!(answer.payload, [0x01, 0x04], "perform full authentication")
+                }
+                _ => {
+                    let switch = AuthSwitchRequest::parse(&answer.payload).unwrap();
+                    assert_eq!(switch.plugin, "mysql_clear_password");
+                }
+            }
+            client
+                .send(answer.last_sequence.wrapping_add(1), &password)
+                .await;
+            answer = client.next().await.expect("an answer to the password");
+        }
         assert_eq!(
             answer.payload.first(),
             Some(&0x00),
