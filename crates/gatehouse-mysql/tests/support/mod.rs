@@ -30,6 +30,14 @@ pub const CONNECTION: &str = "demo-mysql";
 /// Readers read; analysts do anything but see data unmasked; holders' statements need an
 /// approval; cappers may change one row per statement; writers do anything, including what
 /// gatehouse cannot classify.
+/// The policy set of `source`, as the fixture's engine reads it.
+pub fn engine(source: &str) -> Arc<PolicyEngine> {
+    let schema = PolicySchema::new(&[&SQL_PROTOCOL]).unwrap();
+    Arc::new(
+        PolicyEngine::from_sources(&[("p.cedar".to_owned(), source.to_owned())], &schema).unwrap(),
+    )
+}
+
 pub const POLICY: &str = r#"
 @id("readers-read")
 permit (
@@ -91,6 +99,7 @@ pub struct Fixture {
     _dir: tempfile::TempDir,
     pub recordings: Arc<LocalDirStorage>,
     pub store: Store,
+    pub pipeline: Pipeline,
     pub log: AuditLog,
     pub live: Arc<LiveSessions>,
     pub address: SocketAddr,
@@ -182,13 +191,9 @@ impl Fixture {
                 durability: DurabilitySettings::default(),
             })
             .unwrap();
-        let schema = PolicySchema::new(&[&SQL_PROTOCOL]).unwrap();
-        let engine =
-            PolicyEngine::from_sources(&[("p.cedar".to_owned(), POLICY.to_owned())], &schema)
-                .unwrap();
         let recordings =
             Arc::new(LocalDirStorage::new(dir.path().join("recordings"), false).unwrap());
-        let mut pipeline = Pipeline::new(Arc::new(engine), Arc::new(log.clone()))
+        let mut pipeline = Pipeline::new(engine(POLICY), Arc::new(log.clone()))
             .with_approvals(Arc::new(store.clone()), Duration::from_secs(600));
         if options.recorded {
             pipeline = pipeline.with_recordings(recordings.clone());
@@ -243,7 +248,7 @@ impl Fixture {
             HashMap::new()
         };
         let gateway = Arc::new(MysqlGateway {
-            pipeline,
+            pipeline: pipeline.clone(),
             authenticator: Arc::new(store.clone()),
             connector: Arc::new(targets),
             connections: HashMap::from([(CONNECTION.to_owned(), connection)]),
@@ -269,6 +274,7 @@ impl Fixture {
             _dir: dir,
             recordings,
             store,
+            pipeline,
             log,
             live,
             address,
