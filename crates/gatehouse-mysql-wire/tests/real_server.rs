@@ -449,10 +449,14 @@ fn session_state_tracking() {
         }),
         "{changes:?}"
     );
-    // An OK packet re-encodes to the bytes the server sent.
-    let reply = connection.command(&Command::Query(b"USE test"));
-    let ok = OkPacket::parse(&reply, connection.capabilities).unwrap();
-    assert_eq!(ok.encode(0, connection.capabilities), reply);
+    // OK packets, with session state and without, re-encode to the bytes the server sent.
+    connection.query_ok("CREATE TEMPORARY TABLE gh_wire_info (x INT)");
+    let with_info = b"INSERT INTO gh_wire_info VALUES (1), (2)";
+    for statement in [&b"USE test"[..], b"DO 1", with_info] {
+        let reply = connection.command(&Command::Query(statement));
+        let ok = OkPacket::parse(&reply, connection.capabilities).unwrap();
+        assert_eq!(ok.encode(0, connection.capabilities), reply);
+    }
 }
 
 #[test]
