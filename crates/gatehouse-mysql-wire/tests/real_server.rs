@@ -12,6 +12,7 @@
 )]
 
 use gatehouse_mysql_wire::auth::{NATIVE_PASSWORD, native_password};
+use gatehouse_mysql_wire::collation::charset_of;
 use gatehouse_mysql_wire::command::{
     Command, ExecuteParameters, ParameterType, StmtExecute, parse_execute_parameters,
 };
@@ -487,4 +488,27 @@ fn native_password_of_a_real_account() {
     let refused = login(NATIVE_USER, b"wrong", wanted).unwrap();
     assert_eq!(refused.err().map(|err| err.code), Some(1045));
     admin.query_ok(&format!("DROP USER IF EXISTS '{NATIVE_USER}'@'%'"));
+}
+
+#[test]
+fn collation_ids_name_the_servers_character_sets() {
+    let Some(mut connection) = root(base_capabilities()) else {
+        return;
+    };
+    let reply = connection.command(&Command::Query(
+        b"SELECT ID, CHARACTER_SET_NAME FROM information_schema.COLLATIONS WHERE ID IS NOT NULL",
+    ));
+    assert_eq!(
+        first_byte_kind(&reply, connection.capabilities),
+        ResponseKind::ResultSet { columns: 2 }
+    );
+    connection.column_definitions(2);
+    let rows = connection.rows();
+    assert!(rows.len() > 300, "{} collations", rows.len());
+    for row in &rows {
+        let values = parse_text_row(row, 2).unwrap();
+        let id: u16 = String::from_utf8_lossy(values[0].unwrap()).parse().unwrap();
+        let charset = String::from_utf8_lossy(values[1].unwrap()).into_owned();
+        assert_eq!(charset_of(id), Some(charset.as_str()), "collation {id}");
+    }
 }
