@@ -10,7 +10,34 @@
 //! server splits it, and an allowlist of statement forms whose effect is known gives each
 //! statement its kind. Anything outside the allowlist is [`SqlKind::Unknown`].
 
-use gatehouse_core::{SqlKind, SqlStatement};
+//!
+//! Modules, one concern each: `mode` (reading `@@sql_mode`), `comments` and `quotes`
+//! (the lexer's rules for each), `lexer` (text to statements and tokens), `statements`
+//! (the allowlist), `ddl` and `set` (the two families with the most forms), `scan`
+//! (what a query reads and calls), `functions` (which calls are known), `where_clause`
+//! (`all_rows`), `fingerprint` and `facts` (how effects combine).
+
+mod comments;
+mod ddl;
+mod facts;
+mod fingerprint;
+mod functions;
+mod lexer;
+mod mode;
+mod quotes;
+mod scan;
+mod set;
+mod statements;
+mod token;
+mod where_clause;
+
+pub use token::{LexError, Statement, Token, TokenKind};
+
+#[cfg(doc)]
+use gatehouse_core::SqlKind;
+use gatehouse_core::SqlStatement;
+
+use crate::facts::Facts;
 
 /// The `sql_mode` flags that change how MariaDB reads text.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -24,15 +51,9 @@ pub struct SqlMode {
     /// `ORACLE` (or a mode that implies it): the server switches to another grammar, which
     /// gatehouse does not read; every statement is unknown.
     pub oracle: bool,
-}
-
-impl SqlMode {
-    /// The mode a server reports as the value of `@@sql_mode` (a comma-separated list of
-    /// flags, any case, combination modes such as `ANSI` included).
-    pub fn from_server_value(value: &str) -> SqlMode {
-        let _ = value;
-        SqlMode::default()
-    }
+    /// `IGNORE_SPACE`: spaces between a built-in function's name and its `(` are allowed
+    /// (without it, `count (x)` names no built-in and may call a stored function).
+    pub ignore_space: bool,
 }
 
 /// What the server's lexer assumes besides the mode: the version executable comments are
@@ -79,22 +100,57 @@ pub struct Classified {
 /// the way the server would (an unterminated quote or comment) gives one `Unknown` statement
 /// holding the whole text.
 pub fn classify(text: &str, lexing: &Lexing) -> Vec<Classified> {
-    let _ = lexing;
-    vec![Classified {
+    if text.trim().is_empty() {
+        return Vec::new();
+    }
+    if lexing.mode.oracle {
+        return vec![whole_text_unknown(
+            text,
+            "sql_mode ORACLE switches the server to a grammar gatehouse does not read",
+        )];
+    }
+    match lexer::statements(text, lexing) {
+        Ok(statements) => statements
+            .iter()
+            .map(|statement| {
+                let facts = statements::classify_tokens(&statement.tokens, text, lexing, 0);
+                let text = text.get(statement.span.clone()).unwrap_or_default();
+                classified(text, fingerprint::fingerprint(&statement.tokens), facts)
+            })
+            .collect(),
+        Err(error) => vec![whole_text_unknown(
+            text,
+            &format!("cannot be read as the server reads it: {error}"),
+        )],
+    }
+}
+
+/// The statements of `text` with their tokens, as MariaDB's lexer reads them under
+/// `lexing`: what [`classify`] works on, public for differential tests against a server.
+pub fn lex(text: &str, lexing: &Lexing) -> Result<Vec<Statement>, LexError> {
+    lexer::statements(text, lexing)
+}
+
+fn whole_text_unknown(text: &str, reason: &str) -> Classified {
+    classified(text.trim(), String::new(), Facts::unknown(reason))
+}
+
+fn classified(text: &str, fingerprint: String, facts: Facts) -> Classified {
+    Classified {
         statement: SqlStatement {
             text: text.to_owned(),
-            kind: SqlKind::Unknown,
-            reads: Vec::new(),
-            writes: Vec::new(),
-            functions: Vec::new(),
-            fingerprint: String::new(),
-            reason: Some("not classified yet".to_owned()),
-            all_rows: false,
+            kind: facts.kind,
+            reads: facts.reads,
+            writes: facts.writes,
+            functions: facts.functions,
+            fingerprint,
+            reason: facts.reason,
+            all_rows: facts.all_rows,
             context: None,
             lineage: None,
         },
-        session: None,
-    }]
+        session: facts.session,
+    }
 }
 
 /// Whether a client character set is one whose multi-byte characters can end in a byte that

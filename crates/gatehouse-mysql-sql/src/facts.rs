@@ -1,0 +1,87 @@
+//! What classification learns about one statement, and how effects combine: a statement's
+//! kind is the strongest effect anywhere in it ([`SqlKind::severity`]), and the reason is
+//! the one given with that strongest effect.
+
+use gatehouse_core::SqlKind;
+
+use crate::SessionChange;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Facts {
+    pub kind: SqlKind,
+    pub reason: Option<String>,
+    pub reads: Vec<String>,
+    pub writes: Vec<String>,
+    pub functions: Vec<String>,
+    pub all_rows: bool,
+    pub session: Option<SessionChange>,
+}
+
+impl Facts {
+    /// A statement whose form has effect `kind`.
+    pub fn of(kind: SqlKind) -> Facts {
+        Facts {
+            kind,
+            reason: None,
+            reads: Vec::new(),
+            writes: Vec::new(),
+            functions: Vec::new(),
+            all_rows: false,
+            session: None,
+        }
+    }
+
+    /// A statement gatehouse cannot know the effect of, and why.
+    pub fn unknown(reason: impl Into<String>) -> Facts {
+        let mut facts = Facts::of(SqlKind::Unknown);
+        facts.reason = Some(reason.into());
+        facts
+    }
+
+    /// A form with effect `kind` for the given reason.
+    pub fn because(kind: SqlKind, reason: impl Into<String>) -> Facts {
+        let mut facts = Facts::of(kind);
+        facts.reason = Some(reason.into());
+        facts
+    }
+
+    /// Something in the statement has effect `kind`: it becomes the statement's kind, with
+    /// `reason`, when it is stronger than what is known so far.
+    pub fn raise(&mut self, kind: SqlKind, reason: impl Into<String>) {
+        if kind.severity() > self.kind.severity() {
+            self.kind = kind;
+            self.reason = Some(reason.into());
+        }
+    }
+
+    pub fn read(&mut self, name: String) {
+        if !self.reads.contains(&name) {
+            self.reads.push(name);
+        }
+    }
+
+    pub fn write(&mut self, name: String) {
+        if !self.writes.contains(&name) {
+            self.writes.push(name);
+        }
+    }
+
+    pub fn call(&mut self, name: String) {
+        if !self.functions.contains(&name) {
+            self.functions.push(name);
+        }
+    }
+
+    /// Adds everything `inner` found (a nested or prepared statement's facts).
+    pub fn absorb(&mut self, inner: Facts) {
+        if let Some(reason) = inner.reason.clone() {
+            self.raise(inner.kind, reason);
+        } else if inner.kind.severity() > self.kind.severity() {
+            self.kind = inner.kind;
+        }
+        inner.reads.into_iter().for_each(|name| self.read(name));
+        inner.writes.into_iter().for_each(|name| self.write(name));
+        inner.functions.into_iter().for_each(|name| self.call(name));
+        self.all_rows |= inner.all_rows;
+    }
+}
