@@ -102,6 +102,7 @@ const CLAUSE_WORDS: &[&str] = &[
     "FETCH",
     "FOR",
     "FORCE",
+    "FROM",
     "FULL",
     "GROUP",
     "HAVING",
@@ -133,6 +134,25 @@ const CLAUSE_WORDS: &[&str] = &[
     "WHERE",
     "WINDOW",
     "WITH",
+];
+
+/// Words that end a `FROM` clause.
+const FROM_ENDS: &[&str] = &[
+    "EXCEPT",
+    "FOR",
+    "GROUP",
+    "HAVING",
+    "INTERSECT",
+    "INTO",
+    "LIMIT",
+    "LOCK",
+    "ORDER",
+    "PROCEDURE",
+    "RETURNING",
+    "SET",
+    "UNION",
+    "WHERE",
+    "WINDOW",
 ];
 
 /// Statement keywords no query holds.
@@ -266,6 +286,8 @@ impl Scanner<'_> {
     fn run(&self, facts: &mut Facts) {
         // For each open parenthesis: whether it holds a function's arguments.
         let mut parens: Vec<bool> = Vec::new();
+        // The parenthesis depths at which a FROM clause is open (its commas list tables).
+        let mut from_clauses: Vec<usize> = Vec::new();
         for (i, token) in self.tokens.iter().enumerate() {
             if token.is_punct("(") {
                 parens.push(self.call(i, facts));
@@ -273,7 +295,16 @@ impl Scanner<'_> {
             }
             if token.is_punct(")") {
                 parens.pop();
+                from_clauses.retain(|&depth| depth <= parens.len());
                 continue;
+            }
+            let in_from = from_clauses.last() == Some(&parens.len());
+            if in_from && token.is_punct(",") {
+                self.tables(i + 1, facts);
+                continue;
+            }
+            if in_from && FROM_ENDS.contains(&token.keyword().as_str()) {
+                from_clauses.pop();
             }
             if token.kind != TokenKind::Word {
                 continue;
@@ -281,6 +312,7 @@ impl Scanner<'_> {
             let next = |n: usize, word: &str| self.at(i + n).is_some_and(|t| t.is_word(word));
             match token.keyword().as_str() {
                 "FROM" if parens.last() != Some(&true) => {
+                    from_clauses.push(parens.len());
                     self.tables(i + 1, facts);
                 }
                 "JOIN" | "STRAIGHT_JOIN" => {

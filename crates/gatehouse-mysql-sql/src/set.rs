@@ -199,13 +199,6 @@ fn assignment(
     }
     let operator = rest.get(name_at + 1);
     let value = rest.get(name_at + 2..);
-    if item_scope == Scope::Global {
-        return (
-            Facts::because(SqlKind::Admin, format!("sets the global variable {name}")),
-            None,
-        );
-    }
-    let assigns = operator.is_some_and(|t| t.is_punct("=") || t.is_punct(":="));
     let followed = name == "sql_mode"
         || name.starts_with("character_set_")
         || name.starts_with("session_track_");
@@ -215,6 +208,13 @@ fn assignment(
             None,
         );
     }
+    if item_scope == Scope::Global {
+        return (
+            Facts::because(SqlKind::Admin, format!("sets the global variable {name}")),
+            None,
+        );
+    }
+    let assigns = operator.is_some_and(|t| t.is_punct("=") || t.is_punct(":="));
     if !assigns {
         return (Facts::unknown("a SET gatehouse cannot read"), None);
     }
