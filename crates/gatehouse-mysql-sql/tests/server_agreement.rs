@@ -1,0 +1,288 @@
+//! The lexer against the real server: texts whose reading depends on MariaDB's lexing rules
+//! (quotes under each `sql_mode`, comments, executable comment versions, multi-statements)
+//! are run through the `mariadb` CLI and read by gatehouse's lexer, and the two must agree
+//! on what is observable: whether the server rejects the text, how many statements return a
+//! row, how many columns each has, and the value of each column that is one literal.
+//!
+//! Every text is a sequence of `SELECT`s of literals, so gatehouse can predict the server's
+//! answer from its tokens: one row per statement, one column per top-level comma plus one;
+//! a name anywhere (an identifier, a `"..."` read as one under `ANSI_QUOTES`) means the
+//! server reports an unknown column, and text gatehouse cannot read means an error too.
+//!
+//! Needs MariaDB at 127.0.0.1:3306 (user root, no password; `GH_MARIADB_HOST`,
+//! `GH_MARIADB_PORT` override) and the `mariadb` CLI. Without them the test prints why it
+//! skipped, and fails when the environment variable `CI` is set.
+
+#![allow(clippy::expect_used, clippy::panic)]
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+use gatehouse_mysql_sql::{Lexing, SqlMode, TokenKind, lex};
+
+const DATABASE: &str = "gh_mysql_sql_lexing";
+
+const MODES: &[&str] = &[
+    "",
+    "ANSI_QUOTES",
+    "NO_BACKSLASH_ESCAPES",
+    "ANSI",
+    "ANSI_QUOTES,NO_BACKSLASH_ESCAPES",
+    "IGNORE_SPACE",
+];
+
+const TEXTS: &[&str] = &[
+    // Executable comments and their versions.
+    "SELECT 1 /*! , 2 */",
+    "SELECT 1 /*M! , 2 */",
+    "SELECT 1 /*!*/",
+    "SELECT 1 /*!50699 , 2 */",
+    "SELECT 1 /*!50700 , 2 */",
+    "SELECT 1 /*!99999 , 2 */",
+    "SELECT 1 /*M!50700 , 2 */",
+    "SELECT 1 /*M!99999 , 2 */",
+    "SELECT 1 /*!100000 , 2 */",
+    "SELECT 1 /*!101119 , 2 */",
+    "SELECT 1 /*!101120 , 2 */",
+    "SELECT 1 /*M!101119 , 2 */",
+    "SELECT 1 /*M!101120 , 2 */",
+    "SELECT 1 /*!999999 , 2 */",
+    "SELECT 1 /*!1234567 , 2 */",
+    "SELECT 1 /*!00000 , 2 */",
+    "SELECT 1 /*!12345, 2 */",
+    "SELECT /*!1011 , */ 2",
+    "SELECT /*M!0 , */ 2",
+    "SELECT /*M!1011 , */ 2",
+    "SELECT 1 /*!99999 /* x */ , 2 */ , 3",
+    "SELECT 1 /*!999999 , 2 /* x /* y */ , 3 */ , 4",
+    "SELECT 1 /*! , 2 /* c */ , 3 */",
+    "SELECT 1 /*! # x */\n, 2 */",
+    "SELECT 1 /*! -- x */\n, 2 */",
+    "SELECT 1 /*! , '*/' */",
+    "SELECT 1 /*! ; SELECT 2 */",
+    "SELECT 1 /*! , 2",
+    "SELECT 1 /*+ , 2 */",
+    "SELECT 1 /* /* , 2 */ , 3",
+    "SELECT 1 /* , 2",
+    // Line comments.
+    "SELECT 1--1",
+    "SELECT 1 -- , 2",
+    "SELECT 1 --\t, 2",
+    "SELECT 1 --\x0b, 2",
+    "SELECT 1 --\x01, 2",
+    "SELECT 1 --",
+    "SELECT 1 #, 2\n, 3",
+    "SELECT 1 # ; SELECT 2",
+    "SELECT 1 #\n; SELECT 2",
+    // Quotes.
+    "SELECT 'a\\'b'",
+    "SELECT 'a\\', 'b'",
+    "SELECT 'a''b', 'c'",
+    "SELECT \"a\", 'b'",
+    "SELECT \"a\"\"b\"",
+    "SELECT \"a'b\", 'c\"d'",
+    "SELECT 'a\\'; SELECT 2; -- '",
+    "SELECT \"a\\\"; SELECT 2; -- \"",
+    "SELECT 'x\\n\\t\\\\\\%\\_\\z'",
+    "SELECT `a;b`",
+    "SELECT N'x', X'41', 0x42, B'1', 0b1",
+    "SELECT _utf8mb4'a;b'",
+    "SELECT 'unterminated",
+    // Multi-statements.
+    "SELECT 'x'; SELECT 'y;z'; SELECT 3",
+    "SELECT 1; SELECT 2 -- ; SELECT 3",
+    "SELECT 1 /* ; */ , 2; SELECT 3;",
+];
+
+/// What the server shows for a text: an error, or each statement's row.
+#[derive(Debug, PartialEq, Eq)]
+enum Observed {
+    Error,
+    Rows(Vec<Vec<Option<String>>>),
+}
+
+/// gatehouse's prediction; a `None` value is one it does not predict.
+fn predict(text: &str, mode: &str) -> Observed {
+    let lexing = Lexing {
+        mode: SqlMode::from_server_value(mode),
+        server_version: 101119,
+    };
+    let Ok(statements) = lex(text, &lexing) else {
+        return Observed::Error;
+    };
+    let mut rows = Vec::new();
+    for statement in statements {
+        let mut columns: Vec<Vec<_>> = vec![Vec::new()];
+        let mut depth = 0usize;
+        for token in statement.tokens.iter().skip(1) {
+            let names_a_column = match token.kind {
+                TokenKind::QuotedIdent => true,
+                TokenKind::Word => !token.value.starts_with('_'),
+                _ => false,
+            };
+            if names_a_column {
+                return Observed::Error;
+            }
+            match token.value.as_str() {
+                "(" => depth += 1,
+                ")" => depth = depth.saturating_sub(1),
+                "," if depth == 0 && token.kind == TokenKind::Punct => {
+                    columns.push(Vec::new());
+                    continue;
+                }
+                _ => {}
+            }
+            if let Some(column) = columns.last_mut() {
+                column.push(token);
+            }
+        }
+        let row = columns
+            .iter()
+            .map(|column| match column.as_slice() {
+                [only] if only.kind == TokenKind::Str => Some(batch_escaped(&only.value)),
+                [prefix, only] if only.kind == TokenKind::Str && prefix.value.starts_with('_') => {
+                    Some(batch_escaped(&only.value))
+                }
+                [only]
+                    if only.kind == TokenKind::Number
+                        && only.value.bytes().all(|b| b.is_ascii_digit()) =>
+                {
+                    Some(only.value.clone())
+                }
+                _ => None,
+            })
+            .collect();
+        rows.push(row);
+    }
+    Observed::Rows(rows)
+}
+
+/// A value as `mariadb --batch` prints it.
+fn batch_escaped(value: &str) -> String {
+    value
+        .replace('\\', "\\\\")
+        .replace('\t', "\\t")
+        .replace('\n', "\\n")
+        .replace('\0', "\\0")
+}
+
+fn client(extra: &[String]) -> Command {
+    let host = std::env::var("GH_MARIADB_HOST").unwrap_or_else(|_| "127.0.0.1".to_owned());
+    let port = std::env::var("GH_MARIADB_PORT").unwrap_or_else(|_| "3306".to_owned());
+    let mut command = Command::new("mariadb");
+    command
+        .arg(format!("--host={host}"))
+        .arg(format!("--port={port}"))
+        .arg("--user=root")
+        .arg("--batch")
+        .arg("--skip-column-names")
+        .args(extra)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    command
+}
+
+/// Runs `text` as one query (the CLI neither strips comments nor splits it) under `mode`.
+fn observe(text: &str, mode: &str) -> Observed {
+    let mut child = client(&[
+        "--comments".to_owned(),
+        "--binary-mode".to_owned(),
+        "--delimiter=GH_NEVER_A_DELIMITER".to_owned(),
+        format!("--init-command=SET SESSION sql_mode='{mode}'"),
+        DATABASE.to_owned(),
+    ])
+    .spawn()
+    .expect("mariadb runs");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(text.as_bytes())
+        .expect("write the text");
+    let output = child.wait_with_output().expect("mariadb finishes");
+    if !output.status.success() {
+        return Observed::Error;
+    }
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let mut lines: Vec<&str> = stdout.split('\n').collect();
+    if lines.last() == Some(&"") {
+        lines.pop();
+    }
+    Observed::Rows(
+        lines
+            .into_iter()
+            .map(|line| line.split('\t').map(|v| Some(v.to_owned())).collect())
+            .collect(),
+    )
+}
+
+/// Whether `observed` is what `predicted` says, where it says something.
+fn agrees(predicted: &Observed, observed: &Observed) -> bool {
+    match (predicted, observed) {
+        (Observed::Error, Observed::Error) => true,
+        (Observed::Rows(predicted), Observed::Rows(observed)) => {
+            predicted.len() == observed.len()
+                && predicted.iter().zip(observed).all(|(p, o)| {
+                    p.len() == o.len() && p.iter().zip(o).all(|(p, o)| p.is_none() || p == o)
+                })
+        }
+        _ => false,
+    }
+}
+
+/// Whether the server can be reached, creating the test's database; why not otherwise.
+fn server_ready() -> Result<(), String> {
+    let output = client(&[
+        "-e".to_owned(),
+        format!("CREATE DATABASE IF NOT EXISTS {DATABASE}"),
+    ])
+    .output()
+    .map_err(|error| format!("the mariadb CLI does not run: {error}"))?;
+    if output.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "the server does not answer: {}",
+            String::from_utf8_lossy(&output.stderr).trim()
+        ))
+    }
+}
+
+#[test]
+fn lexer_agrees_with_the_server() {
+    if let Err(why) = server_ready() {
+        if std::env::var_os("CI").is_some() {
+            panic!("MariaDB is required under CI: {why}");
+        }
+        eprintln!("skipped: {why}");
+        return;
+    }
+    // The CLI must hand the server the text as written, or this tests the CLI's lexer.
+    let echo = "SELECT INFO FROM information_schema.PROCESSLIST WHERE ID = CONNECTION_ID() # a ;\n -- b '\n /* c */ --\x0b d";
+    assert_eq!(
+        observe(echo, ""),
+        Observed::Rows(vec![vec![Some(batch_escaped(echo))]]),
+        "the mariadb CLI changed the text it sent"
+    );
+    let mut disagreements = Vec::new();
+    let mut checked = 0;
+    for mode in MODES {
+        for text in TEXTS {
+            let predicted = predict(text, mode);
+            let observed = observe(text, mode);
+            checked += 1;
+            if !agrees(&predicted, &observed) {
+                disagreements.push(format!(
+                    "{text:?} under [{mode}]: gatehouse reads {predicted:?}, the server {observed:?}"
+                ));
+            }
+        }
+    }
+    assert!(
+        disagreements.is_empty(),
+        "{} of {checked} disagree:\n{}",
+        disagreements.len(),
+        disagreements.join("\n")
+    );
+}
