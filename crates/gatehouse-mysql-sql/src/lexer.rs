@@ -9,10 +9,10 @@
 //! then unknown. Identifiers are `[A-Za-z0-9_$]` and any non-ASCII character, and may start
 //! with a digit (`1a` is a name, `1e5` and `0x1f` are numbers).
 
-use crate::Lexing;
 use crate::comments::{self, Opened, is_space};
 use crate::quotes::{digits_literal, quoted};
 use crate::token::{LexError, Statement, Token, TokenKind};
+use crate::{Lexing, SqlMode};
 
 /// Operators of more than one character, longest first.
 const OPERATORS: &[&str] = &[
@@ -21,6 +21,16 @@ const OPERATORS: &[&str] = &[
 
 /// Reads `text` into its statements, or why it cannot be read as the server reads it.
 pub fn statements(text: &str, lexing: &Lexing) -> Result<Vec<Statement>, LexError> {
+    read(text, lexing, false)
+}
+
+/// Reads the first statement of `text` only (`None` when it holds none): the server reads a
+/// multi-statement message one statement at a time, each under the mode then in force.
+pub fn first_statement(text: &str, lexing: &Lexing) -> Result<Option<Statement>, LexError> {
+    read(text, lexing, true).map(|statements| statements.into_iter().next())
+}
+
+fn read(text: &str, lexing: &Lexing, first_only: bool) -> Result<Vec<Statement>, LexError> {
     let bytes = text.as_bytes();
     let mode = lexing.mode;
     let mut lexer = Lexer {
@@ -35,6 +45,11 @@ pub fn statements(text: &str, lexing: &Lexing) -> Result<Vec<Statement>, LexErro
         let next = bytes.get(i + 1).copied();
         match byte {
             _ if is_space(byte) => i += 1,
+            0 => {
+                return Err(LexError(
+                    "a NUL byte outside quotes, where the server's lexer stops".to_owned(),
+                ));
+            }
             b'#' => i = comments::line_end(bytes, i),
             b'-' if comments::dash_dash_comment(bytes, i) => i = comments::line_end(bytes, i),
             b'/' if next == Some(b'*') => match comments::open(bytes, i, lexing.server_version)? {
@@ -55,6 +70,9 @@ pub fn statements(text: &str, lexing: &Lexing) -> Result<Vec<Statement>, LexErro
                     ));
                 }
                 lexer.finish(i);
+                if first_only && !lexer.statements.is_empty() {
+                    return Ok(lexer.statements);
+                }
                 i += 1;
                 lexer.start = i;
             }
@@ -64,7 +82,7 @@ pub fn statements(text: &str, lexing: &Lexing) -> Result<Vec<Statement>, LexErro
             b'`' => i = lexer.quoted_name(bytes, i, b'`')?,
             b'?' => i = lexer.push(TokenKind::Placeholder, i, i + 1),
             b'@' if next == Some(b'@') => i = lexer.push(TokenKind::Punct, i, i + 2),
-            b'@' => i = lexer.user_variable(bytes, i, mode.no_backslash_escapes)?,
+            b'@' => i = lexer.user_variable(bytes, i, &mode)?,
             b'.' if next.is_some_and(|n| n.is_ascii_digit())
                 && !i
                     .checked_sub(1)
@@ -124,7 +142,8 @@ impl Lexer<'_> {
         let leading = raw.len() - raw.trim_start().len();
         let trailing = raw.len() - raw.trim_end().len();
         let span = (self.start + leading)..(end - trailing).max(self.start + leading);
-        self.statements.push(Statement { span, tokens });
+        let next = (end + 1).min(self.text.len());
+        self.statements.push(Statement { span, tokens, next });
     }
 
     fn push(&mut self, kind: TokenKind, start: usize, end: usize) -> usize {
@@ -154,16 +173,18 @@ impl Lexer<'_> {
         Ok(after)
     }
 
-    /// `@name`, `@'name'`, `` @`name` ``, `@"name"`; a lone `@` is punctuation.
+    /// `@name`, `@'name'`, `` @`name` ``, `@"name"` (the quoted text read as a string or an
+    /// identifier, as after any other character); a lone `@` is punctuation.
     fn user_variable(
         &mut self,
         bytes: &[u8],
         at: usize,
-        no_backslash_escapes: bool,
+        mode: &SqlMode,
     ) -> Result<usize, LexError> {
         match bytes.get(at + 1) {
             Some(&quote @ (b'\'' | b'"' | b'`')) => {
-                let escapes = quote != b'`' && !no_backslash_escapes;
+                let is_string = quote == b'\'' || (quote == b'"' && !mode.ansi_quotes);
+                let escapes = is_string && !mode.no_backslash_escapes;
                 let (value, after) = quoted(bytes, at + 1, quote, escapes)?;
                 self.push_value(TokenKind::UserVar, value, at, after);
                 Ok(after)
@@ -235,7 +256,6 @@ fn scan(bytes: &[u8], at: usize, accept: impl Fn(u8) -> bool) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::SqlMode;
 
     fn lex(text: &str, mode: &str) -> Result<Vec<Vec<(TokenKind, String)>>, LexError> {
         let lexing = Lexing {

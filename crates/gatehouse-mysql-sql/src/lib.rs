@@ -23,6 +23,7 @@ mod facts;
 mod fingerprint;
 mod functions;
 mod lexer;
+mod message;
 mod mode;
 mod quotes;
 mod scan;
@@ -98,24 +99,19 @@ pub struct Classified {
 ///
 /// Never panics. Empty and comment-only text gives an empty `Vec`. Text the lexer cannot read
 /// the way the server would (an unterminated quote or comment) gives one `Unknown` statement
-/// holding the whole text.
+/// holding the whole text. Statements after a `SET sql_mode = '...'` are read under the new
+/// mode, as the server reads them.
 pub fn classify(text: &str, lexing: &Lexing) -> Vec<Classified> {
-    if text.trim().is_empty() {
-        return Vec::new();
-    }
-    if lexing.mode.oracle {
-        return vec![whole_text_unknown(
-            text,
-            "sql_mode ORACLE switches the server to a grammar gatehouse does not read",
-        )];
-    }
-    match lexer::statements(text, lexing) {
-        Ok(statements) => statements
-            .iter()
-            .map(|statement| {
-                let facts = statements::classify_tokens(&statement.tokens, text, lexing, 0);
-                let text = text.get(statement.span.clone()).unwrap_or_default();
-                classified(text, fingerprint::fingerprint(&statement.tokens), facts)
+    match message::read(text, lexing) {
+        Ok(reads) => reads
+            .into_iter()
+            .map(|read| {
+                let text = text.get(read.statement.span.clone()).unwrap_or_default();
+                classified(
+                    text,
+                    fingerprint::fingerprint(&read.statement.tokens),
+                    read.facts,
+                )
             })
             .collect(),
         Err(error) => vec![whole_text_unknown(
@@ -126,9 +122,11 @@ pub fn classify(text: &str, lexing: &Lexing) -> Vec<Classified> {
 }
 
 /// The statements of `text` with their tokens, as MariaDB's lexer reads them under
-/// `lexing`: what [`classify`] works on, public for differential tests against a server.
+/// `lexing` (and, after a `SET sql_mode` in the message, under the new mode): what
+/// [`classify`] works on, public for differential tests against a server. A statement read
+/// under `ORACLE` has no tokens.
 pub fn lex(text: &str, lexing: &Lexing) -> Result<Vec<Statement>, LexError> {
-    lexer::statements(text, lexing)
+    message::read(text, lexing).map(|reads| reads.into_iter().map(|read| read.statement).collect())
 }
 
 fn whole_text_unknown(text: &str, reason: &str) -> Classified {

@@ -2,7 +2,7 @@
 //! of an `UPDATE`, `DELETE` or `SET`): the tables it reads, the functions it calls, and
 //! what raises its kind.
 //!
-//! - Tables: the names after `FROM` (outside a function's parentheses: not `EXTRACT(x
+//! - Tables: the names after `TABLE` (`TABLE t`, `INSERT ... TABLE t`), after `FROM` (outside a function's parentheses: not `EXTRACT(x
 //!   FROM y)`), after `JOIN`/`STRAIGHT_JOIN`, and in comma-separated `FROM` lists;
 //!   lowercased, `db.t` when qualified, quotes removed; names of the statement's CTEs are
 //!   left out. Subqueries are scanned like the rest.
@@ -314,6 +314,13 @@ impl Scanner<'_> {
                 "FROM" if parens.last() != Some(&true) => {
                     from_clauses.push(parens.len());
                     self.tables(i + 1, facts);
+                }
+                "TABLE" => {
+                    if let Some((table, _)) = qualified_name(self.tokens, i + 1)
+                        && !self.ctes.contains(&table)
+                    {
+                        facts.read(table);
+                    }
                 }
                 "JOIN" | "STRAIGHT_JOIN" => {
                     self.tables(i + 1, facts);

@@ -12,7 +12,8 @@
 //!   change replication and logging (`sql_log_bin`, `gtid_seq_no`, `pseudo_thread_id`,
 //!   ...): `Admin`.
 //! - What gatehouse follows, because it changes how later text is read:
-//!   `sql_mode = '<literal>'` → `SessionChange::SqlMode`; `SET NAMES x`, `SET CHARACTER SET
+//!   `sql_mode = '<literal>'` (or a name: `SET sql_mode = ANSI_QUOTES`) →
+//!   `SessionChange::SqlMode`; `SET NAMES x`, `SET CHARACTER SET
 //!   x`, `character_set_client = x` → `SessionChange::ClientCharset` (refused character sets
 //!   are `Unknown`). Any other value (`DEFAULT`, a variable, an expression), another
 //!   `character_set_*` or a `session_track_*` variable, more than one followed change in one
@@ -220,10 +221,15 @@ fn assignment(
     }
     match name.as_str() {
         "sql_mode" => match value {
-            Some([literal]) if literal.kind == TokenKind::Str => (
-                Facts::of(SqlKind::Session),
-                Some(SessionChange::SqlMode(literal.value.clone())),
-            ),
+            Some([literal])
+                if (literal.kind == TokenKind::Str || literal.is_name())
+                    && !literal.is_word("DEFAULT") =>
+            {
+                (
+                    Facts::of(SqlKind::Session),
+                    Some(SessionChange::SqlMode(literal.value.clone())),
+                )
+            }
             _ => (
                 Facts::unknown("sets sql_mode to a value gatehouse cannot read"),
                 None,

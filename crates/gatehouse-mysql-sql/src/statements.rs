@@ -17,7 +17,8 @@
 //!   `WARNINGS`, `ERRORS`, `COLLATION`, `CHARACTER SET`, `ENGINES`, `PRIVILEGES`, ...), as a
 //!   PostgreSQL `SHOW` is; `Admin` for what shows other sessions or the replication stream
 //!   (`PROCESSLIST`, `BINLOG EVENTS`, `RELAYLOG EVENTS`, `MASTER`/`SLAVE`/`REPLICA`/`BINARY`
-//!   logs and status, `ENGINE ... STATUS`, `EXPLAIN`/`ANALYZE FOR`); otherwise `Select`: it
+//!   logs and status, `ENGINE ... STATUS`, `EXPLAIN`/`ANALYZE FOR`) and for `SHOW CREATE
+//!   USER` (a password hash); otherwise `Select`: it
 //!   reads the catalogue as a query on `information_schema` does, with the table it names as
 //!   read (`SHOW CREATE TABLE t`, `SHOW COLUMNS FROM t`).
 //! - `DESCRIBE`/`DESC`/`EXPLAIN t`: `Select`, reads `t`. `EXPLAIN stmt` only plans: `Select`
@@ -240,6 +241,9 @@ fn show(tokens: &[Token]) -> Facts {
         "GLOBAL" | "SESSION" | "LOCAL" | "FULL" => word(1),
         other => other,
     };
+    if subject == "CREATE" && word(1) == "USER" {
+        return Facts::because(SqlKind::Admin, "SHOW CREATE USER shows a password hash");
+    }
     match subject {
         "VARIABLES" | "STATUS" | "WARNINGS" | "ERRORS" | "COUNT" | "COLLATION" | "CHARACTER"
         | "CHARSET" | "ENGINES" | "STORAGE" | "PRIVILEGES" | "PROFILE" | "PROFILES" | "AUTHORS"

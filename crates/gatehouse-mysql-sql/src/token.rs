@@ -67,6 +67,8 @@ pub struct Statement {
     /// The statement's text in the message, trimmed, without its `;`.
     pub span: Range<usize>,
     pub tokens: Vec<Token>,
+    /// Where the text after it starts (after its `;`, or the end of the message).
+    pub next: usize,
 }
 
 /// Why text cannot be read the way the server would read it.

@@ -357,6 +357,36 @@ const KINDS: &[(&str, &str, &[SqlKind])] = &[
     ("SELECT `a;b` FROM t", "", &[Select]),
     ("SELECT `a``; DROP TABLE t; --` FROM t", "", &[Select]),
     ("SELECT 'unterminated", "", &[Unknown]),
+    ("SELECT 1\0, 2", "", &[Unknown]),
+    (
+        "SELECT @\"a\\\"; DROP TABLE t; -- \"",
+        "ANSI_QUOTES",
+        &[Select, Ddl],
+    ),
+    ("SELECT @\"a\\\"; DROP TABLE t; -- \"", "", &[Select]),
+    // A mode set midway changes how the rest of the message is read.
+    (
+        "SET sql_mode = 'NO_BACKSLASH_ESCAPES'; SELECT 'a\\'; DROP TABLE t; -- '",
+        "",
+        &[Session, Select, Ddl],
+    ),
+    (
+        "SET sql_mode = ''; SELECT 'a\\'; DROP TABLE t; -- '",
+        "NO_BACKSLASH_ESCAPES",
+        &[Session, Select],
+    ),
+    (
+        "SET sql_mode = ANSI_QUOTES; SELECT \"a\\\"; DROP TABLE t; -- \"",
+        "",
+        &[Session, Select, Ddl],
+    ),
+    (
+        "EXECUTE IMMEDIATE 'SET sql_mode = ''NO_BACKSLASH_ESCAPES'''; SELECT 'a\\'; DROP TABLE t; -- '",
+        "",
+        &[Session, Select, Ddl],
+    ),
+    ("SET sql_mode = 'ORACLE'; SELECT 1", "", &[Session, Unknown]),
+    ("SHOW CREATE USER u", "", &[Admin]),
     ("SELECT X'4g'; DROP TABLE t", "", &[Unknown]),
     (
         "SELECT _utf8mb4'a;b', N'c;d', X'41', B'1', 0x41, 0b1, ?, @a, @@session.x",
@@ -450,6 +480,8 @@ fn tables_read_and_written() {
     );
     let explain = one("EXPLAIN DELETE FROM t WHERE a IN (SELECT a FROM u)", "");
     assert_eq!(explain.statement.reads, ["u", "t"]);
+    let table = one("TABLE d.t", "");
+    assert_eq!(table.statement.reads, ["d.t"]);
     let describe = one("DESCRIBE d.t", "");
     assert_eq!(describe.statement.reads, ["d.t"]);
 }
@@ -593,6 +625,11 @@ fn session_changes() {
             Some(SessionChange::UseDatabase("d".to_owned())),
         ),
         ("SET wait_timeout = 5", "", None),
+        (
+            "SET sql_mode = ANSI_QUOTES",
+            "",
+            Some(SessionChange::SqlMode("ANSI_QUOTES".to_owned())),
+        ),
     ];
     for (text, mode, expected) in cases {
         let got = one(text, mode);

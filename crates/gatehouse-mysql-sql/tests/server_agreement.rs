@@ -4,7 +4,8 @@
 //! on what is observable: whether the server rejects the text, how many statements return a
 //! row, how many columns each has, and the value of each column that is one literal.
 //!
-//! Every text is a sequence of `SELECT`s of literals, so gatehouse can predict the server's
+//! Every text is a sequence of `SELECT`s of literals (after a `SET sql_mode`, which returns
+//! no row, for texts that change the mode midway), so gatehouse can predict the server's
 //! answer from its tokens: one row per statement, one column per top-level comma plus one;
 //! a name anywhere (an identifier, a `"..."` read as one under `ANSI_QUOTES`) means the
 //! server reports an unknown column, and text gatehouse cannot read means an error too.
@@ -91,6 +92,21 @@ const TEXTS: &[&str] = &[
     // Multi-statements.
     "SELECT 'x'; SELECT 'y;z'; SELECT 3",
     "SELECT 1; SELECT 2 -- ; SELECT 3",
+    // A mode set in the message changes how the rest of it is read.
+    "SET SESSION sql_mode = 'NO_BACKSLASH_ESCAPES'; SELECT 'a\\', 'b'",
+    "SET SESSION sql_mode = 'NO_BACKSLASH_ESCAPES'; SELECT 'a\\'; SELECT 2; -- '",
+    "SET @@sql_mode = 'ANSI_QUOTES'; SELECT \"a\"",
+    "SET sql_mode = ''; SELECT \"a\", 'b'",
+    "SET sql_mode = ANSI_QUOTES; SELECT \"a\\\"; SELECT 2; -- \"",
+    // More corners.
+    "SELECT @\"a\\\", 2 -- \"",
+    "SELECT @'a\\'', 2 -- '",
+    "SELECT 1 --\x7f, 2",
+    "SELECT 1 #, 2\r, 3",
+    "SELECT 1 /*m! , 2 */",
+    "SELECT 1 /*M , 2 */",
+    "SELECT 1\0, 2",
+    "SELECT '\0', 2",
     "SELECT 1 /* ; */ , 2; SELECT 3;",
 ];
 
@@ -112,6 +128,9 @@ fn predict(text: &str, mode: &str) -> Observed {
     };
     let mut rows = Vec::new();
     for statement in statements {
+        if statement.tokens.first().is_some_and(|t| t.is_word("SET")) {
+            continue;
+        }
         let mut columns: Vec<Vec<_>> = vec![Vec::new()];
         let mut depth = 0usize;
         for token in statement.tokens.iter().skip(1) {
