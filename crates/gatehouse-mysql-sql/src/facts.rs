@@ -15,6 +15,9 @@ pub struct Facts {
     pub functions: Vec<String>,
     pub all_rows: bool,
     pub session: Option<SessionChange>,
+    /// Whether the statement's string literals are part of what it does (a prepared text, a
+    /// new `sql_mode` or character set), so its fingerprint keeps them.
+    pub literals_matter: bool,
 }
 
 impl Facts {
@@ -28,6 +31,7 @@ impl Facts {
             functions: Vec::new(),
             all_rows: false,
             session: None,
+            literals_matter: false,
         }
     }
 
@@ -83,5 +87,6 @@ impl Facts {
         inner.writes.into_iter().for_each(|name| self.write(name));
         inner.functions.into_iter().for_each(|name| self.call(name));
         self.all_rows |= inner.all_rows;
+        self.literals_matter |= inner.literals_matter;
     }
 }

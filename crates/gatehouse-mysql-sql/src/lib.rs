@@ -109,7 +109,7 @@ pub fn classify(text: &str, lexing: &Lexing) -> Vec<Classified> {
                 let text = text.get(read.statement.span.clone()).unwrap_or_default();
                 classified(
                     text,
-                    fingerprint::fingerprint(&read.statement.tokens),
+                    fingerprint::fingerprint(&read.statement.tokens, read.facts.literals_matter),
                     read.facts,
                 )
             })

@@ -411,7 +411,7 @@ impl Scanner<'_> {
         let not_a_call = match keyword.as_str() {
             "OVER" => before_name.is_some_and(|t| t.is_punct(")")),
             "ANY" | "SOME" | "ALL" => operator_before,
-            "VALUE" => before_name.is_some_and(|t| t.is_name() || t.is_punct(")")),
+            "VALUE" => before_name.is_none_or(|t| t.is_punct(")")),
             _ => false,
         };
         if not_a_call {

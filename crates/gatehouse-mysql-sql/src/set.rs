@@ -226,7 +226,7 @@ fn assignment(
                     && !literal.is_word("DEFAULT") =>
             {
                 (
-                    Facts::of(SqlKind::Session),
+                    literal_facts(),
                     Some(SessionChange::SqlMode(literal.value.clone())),
                 )
             }
@@ -251,6 +251,13 @@ fn assignment(
         ),
         _ => value_facts(SqlKind::Session, value, operator, text, lexing),
     }
+}
+
+/// A session assignment whose literal value is what it does.
+fn literal_facts() -> Facts {
+    let mut facts = Facts::of(SqlKind::Session);
+    facts.literals_matter = true;
+    facts
 }
 
 /// An assignment of kind `kind` whose value expression is `value`.
@@ -291,10 +298,7 @@ fn client_charset(value: &[Token], global: bool) -> (Facts, Option<SessionChange
                     None,
                 )
             } else {
-                (
-                    Facts::of(SqlKind::Session),
-                    Some(SessionChange::ClientCharset(charset)),
-                )
+                (literal_facts(), Some(SessionChange::ClientCharset(charset)))
             }
         }
         _ => (

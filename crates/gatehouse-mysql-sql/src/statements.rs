@@ -351,7 +351,7 @@ fn statement_name(token: Option<&Token>) -> Option<String> {
 
 /// The one statement in a string literal's text, classified.
 fn literal_statement(literal: &str, lexing: &Lexing, depth: u8) -> Facts {
-    match crate::lexer::statements(literal, lexing) {
+    let mut facts = match crate::lexer::statements(literal, lexing) {
         Ok(statements) => match statements.as_slice() {
             [only] => classify_tokens(&only.tokens, literal, lexing, depth + 1),
             _ => Facts::unknown("its text is not exactly one statement"),
@@ -359,7 +359,9 @@ fn literal_statement(literal: &str, lexing: &Lexing, depth: u8) -> Facts {
         Err(error) => Facts::unknown(format!(
             "its text cannot be read as the server reads it: {error}"
         )),
-    }
+    };
+    facts.literals_matter = true;
+    facts
 }
 
 /// The value of a statement's last part when it is exactly one string literal.

@@ -75,6 +75,8 @@ const KINDS: &[(&str, &str, &[SqlKind])] = &[
     // Inserts.
     ("INSERT INTO t (a, b) VALUES (1, 2)", "", &[Insert]),
     ("INSERT t(a) VALUE (1)", "", &[Insert]),
+    ("INSERT INTO t VALUE (1)", "", &[Insert]),
+    ("SELECT value(1)", "", &[Unknown]),
     ("INSERT INTO t SELECT * FROM u", "", &[Insert]),
     ("INSERT INTO t SET a = 1", "", &[Insert]),
     (
@@ -676,6 +678,24 @@ fn texts_and_fingerprints() {
     assert_eq!(executable.statement.fingerprint, "select ? , ?");
     let other = one("SELECT a FROM u WHERE b = 1 AND c = 'x'", "");
     assert_ne!(a.statement.fingerprint, other.statement.fingerprint);
+    for (one_text, other_text) in [
+        (
+            "PREPARE s FROM 'SELECT 1'",
+            "PREPARE s FROM 'DELETE FROM t'",
+        ),
+        (
+            "EXECUTE IMMEDIATE 'SELECT 1'",
+            "EXECUTE IMMEDIATE 'DELETE FROM t'",
+        ),
+        ("SET sql_mode = 'ANSI'", "SET sql_mode = ''"),
+        ("SET NAMES 'latin1'", "SET NAMES 'utf8mb4'"),
+    ] {
+        assert_ne!(
+            one(one_text, "").statement.fingerprint,
+            one(other_text, "").statement.fingerprint,
+            "{one_text} / {other_text}"
+        );
+    }
 }
 
 #[test]
