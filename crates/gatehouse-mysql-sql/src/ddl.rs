@@ -6,6 +6,9 @@
 //!   functions, packages: `Ddl`. Tables, views and sequences named (and an index's table)
 //!   are writes. `CREATE TABLE ... SELECT` also reads what its query reads, and its query's
 //!   calls count (a stored function may write); `CREATE TABLE ... LIKE t` reads `t`.
+//! - A table with an engine that reads server files or other hosts (`CONNECT`,
+//!   `FEDERATED`, `FEDERATEDX`, `SPIDER`), a `CONNECTION` string, or `DATA`/`INDEX
+//!   DIRECTORY` paths: `Admin`.
 //! - `CREATE FUNCTION ... SONAME` loads a native library (a UDF) into the server: `Admin`.
 //!   So do servers (`CREATE SERVER`, a federated connection to another host) and
 //!   tablespaces/logfile groups (server files): `Admin`.
@@ -124,6 +127,31 @@ fn skip_if_exists(tokens: &[Token], at: usize) -> usize {
     }
 }
 
+/// Engines whose tables are files on the server or tables on other hosts.
+const OUTSIDE_ENGINES: &[&str] = &["CONNECT", "FEDERATED", "FEDERATEDX", "SPIDER"];
+
+/// Why a table definition reaches outside the database, if it does: an engine that reads
+/// server files or other hosts, a `CONNECTION` string, or `DATA`/`INDEX DIRECTORY` paths.
+fn reaches_outside(tokens: &[Token]) -> Option<&'static str> {
+    tokens.iter().enumerate().find_map(|(i, token)| {
+        let engine = token.is_word("ENGINE")
+            && tokens
+                .iter()
+                .skip(i + 1)
+                .find(|t| !t.is_punct("="))
+                .is_some_and(|t| OUTSIDE_ENGINES.contains(&t.value.to_ascii_uppercase().as_str()));
+        if engine {
+            Some("its engine reads files on the server or tables on other hosts")
+        } else if token.is_word("CONNECTION") {
+            Some("a CONNECTION reaches another host")
+        } else if token.is_word("DIRECTORY") {
+            Some("DATA/INDEX DIRECTORY puts files at a path on the server")
+        } else {
+            None
+        }
+    })
+}
+
 /// Whether the `WITH` at `at` is the table option `WITH SYSTEM VERSIONING`.
 fn system_versioning(tokens: &[Token], at: usize) -> bool {
     tokens.get(at + 1).is_some_and(|t| t.is_word("SYSTEM"))
@@ -149,6 +177,9 @@ fn named(kind: SqlKind, tokens: &[Token], at: usize, list: bool) -> Facts {
 
 fn table(verb: &str, tokens: &[Token], at: usize, text: &str, lexing: &Lexing) -> Facts {
     let mut facts = named(SqlKind::Ddl, tokens, at, verb == "DROP" || verb == "RENAME");
+    if let Some(reason) = reaches_outside(tokens) {
+        facts.raise(SqlKind::Admin, reason);
+    }
     if verb != "CREATE" {
         return facts;
     }

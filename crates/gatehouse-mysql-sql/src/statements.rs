@@ -256,9 +256,22 @@ fn show(tokens: &[Token]) -> Facts {
         _ => {
             let mut facts = Facts::of(SqlKind::Select);
             let named = tokens.iter().enumerate().find_map(|(i, t)| {
-                let introduces = ["FROM", "IN"].contains(&t.keyword().as_str())
-                    || (i == 2 && tokens.get(1).is_some_and(|t| t.is_word("CREATE")));
+                let creates = i == 2
+                    && tokens.get(1).is_some_and(|t| t.is_word("CREATE"))
+                    && (t.is_word("TABLE") || t.is_word("VIEW"));
+                let introduces = ["FROM", "IN"].contains(&t.keyword().as_str()) || creates;
                 introduces.then(|| qualified_name(tokens, i + 1)).flatten()
+            });
+            // `SHOW COLUMNS FROM t FROM db`: the second `FROM`/`IN` names the database.
+            let named = named.map(|(name, end)| {
+                let database = tokens
+                    .get(end)
+                    .filter(|t| t.is_word("FROM") || t.is_word("IN"))
+                    .and_then(|_| qualified_name(tokens, end + 1));
+                match database {
+                    Some((database, _)) => (format!("{database}.{name}"), end),
+                    None => (name, end),
+                }
             });
             if let Some((name, _)) = named {
                 facts.read(name);

@@ -107,6 +107,23 @@ const KINDS: &[(&str, &str, &[SqlKind])] = &[
     ("CREATE OR REPLACE TABLE t AS SELECT * FROM u", "", &[Ddl]),
     ("CREATE TABLE t SELECT evil()", "", &[Unknown]),
     ("ALTER TABLE t ADD COLUMN c INT", "", &[Ddl]),
+    (
+        "CREATE TABLE t (a INT) ENGINE = CONNECT TABLE_TYPE = CSV FILE_NAME = '/etc/passwd'",
+        "",
+        &[Admin],
+    ),
+    (
+        "CREATE TABLE t (a INT) ENGINE=FEDERATED CONNECTION='mysql://u@h/d/t'",
+        "",
+        &[Admin],
+    ),
+    (
+        "CREATE TABLE t (a INT) DATA DIRECTORY = '/tmp'",
+        "",
+        &[Admin],
+    ),
+    ("ALTER TABLE t ENGINE = InnoDB", "", &[Ddl]),
+    ("SELECT ST_ASTEXT(POINT(1, 2))", "", &[Select]),
     ("DROP TABLE IF EXISTS t, u", "", &[Ddl]),
     ("TRUNCATE TABLE t", "", &[Ddl]),
     ("RENAME TABLE a TO b", "", &[Ddl]),
@@ -484,6 +501,8 @@ fn tables_read_and_written() {
     assert_eq!(explain.statement.reads, ["u", "t"]);
     let table = one("TABLE d.t", "");
     assert_eq!(table.statement.reads, ["d.t"]);
+    let show = one("SHOW COLUMNS FROM t IN d", "");
+    assert_eq!(show.statement.reads, ["d.t"]);
     let describe = one("DESCRIBE d.t", "");
     assert_eq!(describe.statement.reads, ["d.t"]);
 }

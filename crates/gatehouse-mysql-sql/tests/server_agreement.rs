@@ -305,3 +305,37 @@ fn lexer_agrees_with_the_server() {
         disagreements.join("\n")
     );
 }
+
+/// Why a built-in's name with a space before `(` is unknown without `IGNORE_SPACE`: the
+/// server then looks for a stored function of that name (here, one that does not exist).
+#[test]
+fn spaced_function_keywords_name_stored_functions() {
+    if let Err(why) = server_ready() {
+        if std::env::var_os("CI").is_some() {
+            panic!("MariaDB is required under CI: {why}");
+        }
+        eprintln!("skipped: {why}");
+        return;
+    }
+    let classified = |text: &str, mode: &str| {
+        let lexing = Lexing {
+            mode: SqlMode::from_server_value(mode),
+            server_version: 101119,
+        };
+        gatehouse_mysql_sql::classify(text, &lexing)
+            .into_iter()
+            .map(|c| c.statement.kind)
+            .collect::<Vec<_>>()
+    };
+    let text = "SELECT count (1)";
+    assert_eq!(observe(text, ""), Observed::Error);
+    assert_eq!(classified(text, ""), [gatehouse_core::SqlKind::Unknown]);
+    assert_eq!(
+        observe(text, "IGNORE_SPACE"),
+        Observed::Rows(vec![vec![Some("1".to_owned())]])
+    );
+    assert_eq!(
+        classified(text, "IGNORE_SPACE"),
+        [gatehouse_core::SqlKind::Select]
+    );
+}
