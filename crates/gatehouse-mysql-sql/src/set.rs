@@ -18,9 +18,12 @@
 //!   are `Unknown`). Any other value (`DEFAULT`, a variable, an expression), another
 //!   `character_set_*` or a `session_track_*` variable, more than one followed change in one
 //!   statement, or one whose scope comes from an earlier `GLOBAL`: `Unknown`.
-//! - `SET STATEMENT var = value [, ...] FOR stmt`: `stmt`'s classification; `Unknown` when a
-//!   variable is `sql_mode` or a character set (the statement would be read under another
-//!   mode), `Admin` raised by an `Admin` variable.
+//! - `SET STATEMENT var = value [, ...] FOR stmt`: `stmt`'s classification, raised by what
+//!   the assignments are (`Admin`, or `Unknown` for what gatehouse cannot read). The server
+//!   reads the whole statement before it sets the variables, so `stmt` is read under the
+//!   session's mode, not the stated `sql_mode` (`SET STATEMENT sql_mode = 'ANSI_QUOTES' FOR
+//!   SELECT "a"` returns the string `a`; see `tests/server_agreement.rs`). A character set
+//!   stated there is `Unknown`.
 
 use gatehouse_core::SqlKind;
 
@@ -331,12 +334,16 @@ fn statement(tokens: &[Token], text: &str, lexing: &Lexing, depth: u8) -> Facts 
     let mut scope = Scope::Session;
     for item in split_items(tokens.get(2..for_at).unwrap_or_default()) {
         let (item_facts, change) = assignment(item, &mut scope, text, lexing);
-        if change.is_some() || item_facts.kind == SqlKind::Unknown {
-            return Facts::unknown(
-                "SET STATEMENT changes how its statement is read (sql_mode or a character set), or sets what gatehouse cannot read",
-            );
+        match change {
+            // The statement was read under the session's mode; the stated one only applies
+            // while it runs.
+            None | Some(SessionChange::SqlMode(_)) => facts.absorb(item_facts),
+            Some(_) => {
+                return Facts::unknown(
+                    "SET STATEMENT changes the character set its statement runs with",
+                );
+            }
         }
-        facts.absorb(item_facts);
     }
     facts
 }

@@ -218,8 +218,19 @@ const KINDS: &[(&str, &str, &[SqlKind])] = &[
     (
         "SET STATEMENT sql_mode = 'NO_BACKSLASH_ESCAPES' FOR SELECT 1",
         "",
+        &[Select],
+    ),
+    (
+        "SET STATEMENT sql_mode = 'NO_BACKSLASH_ESCAPES' FOR SELECT 'a\\'; DROP TABLE t; -- '",
+        "",
+        &[Select],
+    ),
+    (
+        "SET STATEMENT sql_mode = DEFAULT FOR SELECT 1",
+        "",
         &[Unknown],
     ),
+    ("SET STATEMENT sql_log_bin = 0 FOR SELECT 1", "", &[Admin]),
     (
         "SET STATEMENT character_set_client = gbk FOR SELECT 1",
         "",

@@ -98,6 +98,9 @@ const TEXTS: &[&str] = &[
     "SET @@sql_mode = 'ANSI_QUOTES'; SELECT \"a\"",
     "SET sql_mode = ''; SELECT \"a\", 'b'",
     "SET sql_mode = ANSI_QUOTES; SELECT \"a\\\"; SELECT 2; -- \"",
+    // SET STATEMENT's mode applies when the statement runs, not when it is read.
+    "SET STATEMENT sql_mode = 'ANSI_QUOTES' FOR SELECT \"a\"",
+    "SET STATEMENT sql_mode = 'NO_BACKSLASH_ESCAPES' FOR SELECT 'a\\'; SELECT 2; -- '",
     // More corners.
     "SELECT @\"a\\\", 2 -- \"",
     "SELECT @'a\\'', 2 -- '",
@@ -128,12 +131,19 @@ fn predict(text: &str, mode: &str) -> Observed {
     };
     let mut rows = Vec::new();
     for statement in statements {
-        if statement.tokens.first().is_some_and(|t| t.is_word("SET")) {
-            continue;
+        let mut tokens = statement.tokens.as_slice();
+        if tokens.first().is_some_and(|t| t.is_word("SET")) {
+            // `SET STATEMENT ... FOR SELECT ...` returns the SELECT's row; other SETs none.
+            match tokens.iter().position(|t| t.is_word("FOR")) {
+                Some(at) if tokens.get(1).is_some_and(|t| t.is_word("STATEMENT")) => {
+                    tokens = tokens.get(at + 1..).unwrap_or_default();
+                }
+                _ => continue,
+            }
         }
         let mut columns: Vec<Vec<_>> = vec![Vec::new()];
         let mut depth = 0usize;
-        for token in statement.tokens.iter().skip(1) {
+        for token in tokens.iter().skip(1) {
             let names_a_column = match token.kind {
                 TokenKind::QuotedIdent => true,
                 TokenKind::Word => !token.value.starts_with('_'),
