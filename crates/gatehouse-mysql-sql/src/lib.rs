@@ -9,13 +9,23 @@
 //! `/*M! ... */` whose content the server runs), splits a multi-statement message where the
 //! server splits it, and an allowlist of statement forms whose effect is known gives each
 //! statement its kind. Anything outside the allowlist is [`SqlKind::Unknown`].
-
 //!
-//! Modules, one concern each: `mode` (reading `@@sql_mode`), `comments` and `quotes`
-//! (the lexer's rules for each), `lexer` (text to statements and tokens), `statements`
-//! (the allowlist), `ddl` and `set` (the two families with the most forms), `scan`
-//! (what a query reads and calls), `functions` (which calls are known), `where_clause`
-//! (`all_rows`), `fingerprint` and `facts` (how effects combine).
+//! What it holds to, each checked against MariaDB 10.11 by `tests/server_agreement.rs`:
+//! - A message is read one statement at a time, each under the `sql_mode` the statements
+//!   before it set (`SET sql_mode = '...'` changes how the rest of the message is read).
+//! - Text the server would reject while reading it (an unterminated quote or comment, a `;`
+//!   inside executable-comment code, a NUL byte) makes the whole message one unknown
+//!   statement.
+//! - A statement's kind is the strongest effect anywhere in it: row locks, files written,
+//!   calls to built-ins with effects, calls to anything that may be a stored function, and
+//!   statement keywords where a query has none (what an executable comment can slip in).
+//!
+//! Modules, one concern each: `mode` (reading `@@sql_mode`), `comments` and `quotes` (the
+//! lexer's rules for each), `lexer` (text to statements and tokens), `message` (statement
+//! after statement under the mode in force), `statements` (the allowlist), `ddl` and `set`
+//! (the two families with the most forms), `scan` (what a query reads and calls),
+//! `functions` (which calls are known), `where_clause` (`all_rows`), `fingerprint`, and
+//! `facts` (how effects combine).
 
 mod comments;
 mod ddl;

@@ -197,17 +197,7 @@ pub fn scan(tokens: &[Token], text: &str, lexing: &Lexing, facts: &mut Facts) {
 /// Records the table references of a comma-separated list starting at `at` (an `UPDATE`'s
 /// or `DELETE`'s targets) as reads of `facts`; returns where the list ends.
 pub fn scan_table_list(tokens: &[Token], at: usize, facts: &mut Facts) -> usize {
-    let lexing = Lexing {
-        mode: crate::SqlMode::default(),
-        server_version: 0,
-    };
-    Scanner {
-        tokens,
-        text: "",
-        lexing: &lexing,
-        ctes: Vec::new(),
-    }
-    .tables(at, facts)
+    table_refs(tokens, at, &[], facts)
 }
 
 /// A possibly qualified name starting at `at`: lowercased, dot-joined, and where it ends.
@@ -300,7 +290,7 @@ impl Scanner<'_> {
             }
             let in_from = from_clauses.last() == Some(&parens.len());
             if in_from && token.is_punct(",") {
-                self.tables(i + 1, facts);
+                table_refs(self.tokens, i + 1, &self.ctes, facts);
                 continue;
             }
             if in_from && FROM_ENDS.contains(&token.keyword().as_str()) {
@@ -313,7 +303,7 @@ impl Scanner<'_> {
             match token.keyword().as_str() {
                 "FROM" if parens.last() != Some(&true) => {
                     from_clauses.push(parens.len());
-                    self.tables(i + 1, facts);
+                    table_refs(self.tokens, i + 1, &self.ctes, facts);
                 }
                 "TABLE" => {
                     if let Some((table, _)) = qualified_name(self.tokens, i + 1)
@@ -323,7 +313,7 @@ impl Scanner<'_> {
                     }
                 }
                 "JOIN" | "STRAIGHT_JOIN" => {
-                    self.tables(i + 1, facts);
+                    table_refs(self.tokens, i + 1, &self.ctes, facts);
                 }
                 "FOR" if next(1, "UPDATE") => {
                     facts.raise(SqlKind::Update, "locks the rows it reads (FOR UPDATE)");
@@ -445,68 +435,72 @@ impl Scanner<'_> {
         }
         true
     }
+}
 
-    /// Records the table references of a `FROM` list or a `JOIN` starting at `at`.
-    fn tables(&self, mut at: usize, facts: &mut Facts) -> usize {
-        loop {
-            let Some(token) = self.at(at) else { return at };
-            if token.is_punct("(") {
-                let subquery = self.at(at + 1).is_none_or(|t| {
-                    ["SELECT", "WITH", "VALUES", "TABLE"].contains(&t.keyword().as_str())
-                        || t.is_punct("(")
-                });
-                if subquery {
-                    return at;
-                }
-                at += 1;
-                continue;
-            }
-            if CLAUSE_WORDS.contains(&token.keyword().as_str()) {
-                return at;
-            }
-            let Some((name, end)) = qualified_name(self.tokens, at) else {
-                return at;
-            };
-            if self.at(end).is_some_and(|t| t.is_punct("(")) {
-                return at;
-            }
-            if !self.ctes.contains(&name) {
-                facts.read(name);
-            }
-            at = self.skip_alias_and_hints(end);
-            if !self.at(at).is_some_and(|t| t.is_punct(",")) {
+/// Records the table references of a `FROM` list or a `JOIN` starting at `at`.
+fn table_refs(tokens: &[Token], mut at: usize, ctes: &[String], facts: &mut Facts) -> usize {
+    loop {
+        let Some(token) = tokens.get(at) else {
+            return at;
+        };
+        if token.is_punct("(") {
+            let subquery = tokens.get(at + 1).is_none_or(|t| {
+                ["SELECT", "WITH", "VALUES", "TABLE"].contains(&t.keyword().as_str())
+                    || t.is_punct("(")
+            });
+            if subquery {
                 return at;
             }
             at += 1;
+            continue;
         }
+        if CLAUSE_WORDS.contains(&token.keyword().as_str()) {
+            return at;
+        }
+        let Some((name, end)) = qualified_name(tokens, at) else {
+            return at;
+        };
+        if tokens.get(end).is_some_and(|t| t.is_punct("(")) {
+            return at;
+        }
+        if !ctes.contains(&name) {
+            facts.read(name);
+        }
+        at = skip_alias_and_hints(tokens, end);
+        if !tokens.get(at).is_some_and(|t| t.is_punct(",")) {
+            return at;
+        }
+        at += 1;
     }
+}
 
-    /// Skips `PARTITION (...)`, `[AS] alias` and index hints after a table name.
-    fn skip_alias_and_hints(&self, mut at: usize) -> usize {
-        let mut aliased = false;
-        loop {
-            let Some(token) = self.at(at) else { return at };
-            let keyword = token.keyword();
-            if keyword == "PARTITION" && self.at(at + 1).is_some_and(|t| t.is_punct("(")) {
-                at = after_parens(self.tokens, at + 1);
-            } else if ["USE", "IGNORE", "FORCE"].contains(&keyword.as_str()) {
-                let open = self.tokens.iter().skip(at).position(|t| t.is_punct("("));
-                match open {
-                    Some(open) => at = after_parens(self.tokens, at + open),
-                    None => return self.tokens.len(),
-                }
-            } else if keyword == "AS" {
-                at += 1;
-            } else if !aliased
-                && (token.kind == TokenKind::QuotedIdent
-                    || token.kind == TokenKind::Str
-                    || (token.kind == TokenKind::Word && !CLAUSE_WORDS.contains(&keyword.as_str())))
-            {
-                aliased = true;
-                at += 1;
-            } else {
-                return at;
+/// Skips `PARTITION (...)`, `[AS] alias` and index hints after a table name.
+fn skip_alias_and_hints(tokens: &[Token], mut at: usize) -> usize {
+    let mut aliased = false;
+    loop {
+        let Some(token) = tokens.get(at) else {
+            return at;
+        };
+        let keyword = token.keyword();
+        if keyword == "PARTITION" && tokens.get(at + 1).is_some_and(|t| t.is_punct("(")) {
+            at = after_parens(tokens, at + 1);
+        } else if ["USE", "IGNORE", "FORCE"].contains(&keyword.as_str()) {
+            let open = tokens.iter().skip(at).position(|t| t.is_punct("("));
+            match open {
+                Some(open) => at = after_parens(tokens, at + open),
+                None => return tokens.len(),
             }
+        } else if keyword == "AS" {
+            at += 1;
+        } else if !aliased
+            && (token.kind == TokenKind::QuotedIdent
+                || token.kind == TokenKind::Str
+                || (token.kind == TokenKind::Word && !CLAUSE_WORDS.contains(&keyword.as_str())))
+        {
+            aliased = true;
+            at += 1;
+        } else {
+            return at;
         }
     }
 }
