@@ -65,6 +65,13 @@ const TEXTS: &[&str] = &[
     "SELECT 1 /*+ , 2 */",
     "SELECT 1 /* /* , 2 */ , 3",
     "SELECT 1 /* , 2",
+    "SELECT 1 /*!50700 /*! , 2 */ , 3 */ , 4",
+    "SELECT 1 /*!50700 ' */ , 2",
+    "SELECT 1 /* /*M! , 2 */ , 3",
+    "SELECT 1 /*!50000 , '/*' */ , 2",
+    "SELECT 1 /*!40101 , 2 */; SELECT 3 /*!50700 ; */",
+    "SELECT 0x41, 1e2, .5, 1.5e1, 0b1",
+    "SELECT 'a' 'b', \"c\" 'd'",
     // Line comments.
     "SELECT 1--1",
     "SELECT 1 -- , 2",
