@@ -17,8 +17,9 @@
 //!   inside executable-comment code, a NUL byte) makes the whole message one unknown
 //!   statement.
 //! - A statement's kind is the strongest effect anywhere in it: row locks, files written,
-//!   calls to built-ins with effects, calls to anything that may be a stored function, and
-//!   statement keywords where a query has none (what an executable comment can slip in).
+//!   calls to built-ins with effects, calls to anything that may be a stored function,
+//!   statement keywords where a query has none (what an executable comment can slip in), and
+//!   the server's own catalogues (`catalogs`).
 //!
 //! Modules, one concern each: `mode` (reading `@@sql_mode`), `comments` and `quotes` (the
 //! lexer's rules for each), `lexer` (text to statements and tokens), `message` (statement
@@ -27,6 +28,7 @@
 //! `functions` (which calls are known), `where_clause` (`all_rows`), `fingerprint`, and
 //! `facts` (how effects combine).
 
+mod catalogs;
 mod comments;
 mod ddl;
 mod facts;

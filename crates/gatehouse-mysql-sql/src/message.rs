@@ -11,7 +11,7 @@
 use crate::facts::Facts;
 use crate::statements::classify_tokens;
 use crate::token::{LexError, Statement};
-use crate::{Lexing, SessionChange, SqlMode, lexer};
+use crate::{Lexing, SessionChange, SqlMode, catalogs, lexer};
 
 /// One statement of a message and what classification found in it.
 pub struct Read {
@@ -47,7 +47,8 @@ pub fn read(text: &str, lexing: &Lexing) -> Result<Vec<Read>, LexError> {
             return Ok(reads);
         };
         shift(&mut statement, offset);
-        let facts = classify_tokens(&statement.tokens, text, &current, 0);
+        let mut facts = classify_tokens(&statement.tokens, text, &current, 0);
+        catalogs::check(&mut facts);
         if let Some(SessionChange::SqlMode(value)) = &facts.session {
             current.mode = SqlMode::from_server_value(value);
         }

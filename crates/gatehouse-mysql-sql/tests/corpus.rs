@@ -153,6 +153,16 @@ const KINDS: &[(&str, &str, &[SqlKind])] = &[
         &[Admin],
     ),
     ("CREATE SYNONYM s FOR t", "", &[Unknown]),
+    ("SELECT user, password FROM mysql.user", "", &[Admin]),
+    ("SELECT * FROM `mysql`.`global_priv`", "", &[Admin]),
+    (
+        "SELECT info FROM information_schema.PROCESSLIST",
+        "",
+        &[Admin],
+    ),
+    ("SELECT * FROM information_schema.tables", "", &[Select]),
+    ("INSERT INTO mysql.db VALUES (1)", "", &[Admin]),
+    ("UPDATE mysql.global_priv SET priv = '{}'", "", &[Admin]),
     // Privileges.
     ("GRANT SELECT ON d.* TO 'u'@'%'", "", &[Dcl]),
     ("REVOKE ALL ON *.* FROM u", "", &[Dcl]),
