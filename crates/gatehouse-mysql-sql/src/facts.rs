@@ -2,6 +2,8 @@
 //! kind is the strongest effect anywhere in it ([`SqlKind::severity`]), and the reason is
 //! the one given with that strongest effect.
 
+use std::collections::HashSet;
+
 use gatehouse_core::SqlKind;
 
 use crate::SessionChange;
@@ -58,21 +60,25 @@ impl Facts {
         }
     }
 
+    /// Records a table read (duplicates are removed by [`Facts::finish`]).
     pub fn read(&mut self, name: String) {
-        if !self.reads.contains(&name) {
-            self.reads.push(name);
-        }
+        self.reads.push(name);
     }
 
     pub fn write(&mut self, name: String) {
-        if !self.writes.contains(&name) {
-            self.writes.push(name);
-        }
+        self.writes.push(name);
     }
 
     pub fn call(&mut self, name: String) {
-        if !self.functions.contains(&name) {
-            self.functions.push(name);
+        self.functions.push(name);
+    }
+
+    /// Removes repeated names, keeping the first of each, in linear time (a message may name
+    /// a great many tables).
+    pub fn finish(&mut self) {
+        for names in [&mut self.reads, &mut self.writes, &mut self.functions] {
+            let mut seen = HashSet::new();
+            names.retain(|name| seen.insert(name.clone()));
         }
     }
 

@@ -145,7 +145,8 @@ fn whole_text_unknown(text: &str, reason: &str) -> Classified {
     classified(text.trim(), String::new(), Facts::unknown(reason))
 }
 
-fn classified(text: &str, fingerprint: String, facts: Facts) -> Classified {
+fn classified(text: &str, fingerprint: String, mut facts: Facts) -> Classified {
+    facts.finish();
     Classified {
         statement: SqlStatement {
             text: text.to_owned(),

@@ -25,7 +25,7 @@ pub fn read(text: &str, lexing: &Lexing) -> Result<Vec<Read>, LexError> {
     let mut offset = 0;
     loop {
         let rest = text.get(offset..).unwrap_or_default();
-        if rest.trim().is_empty() {
+        if rest.trim_start().is_empty() {
             return Ok(reads);
         }
         if current.mode.oracle {

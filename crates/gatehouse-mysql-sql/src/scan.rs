@@ -14,6 +14,8 @@
 //! - A statement keyword (`DELETE`, `DROP`, `INSERT` not followed by `(`, ...) where a query
 //!   has none (what an executable comment can slip into a `SELECT`): `Unknown`.
 
+use std::collections::HashSet;
+
 use gatehouse_core::SqlKind;
 
 use crate::Lexing;
@@ -185,11 +187,13 @@ const STATEMENT_WORDS: &[&str] = &[
 
 /// Scans `tokens` into `facts`.
 pub fn scan(tokens: &[Token], text: &str, lexing: &Lexing, facts: &mut Facts) {
+    let closes = closing(tokens);
     Scanner {
         tokens,
         text,
         lexing,
-        ctes: cte_names(tokens),
+        ctes: cte_names(tokens, &closes),
+        closes,
     }
     .run(facts);
 }
@@ -197,7 +201,7 @@ pub fn scan(tokens: &[Token], text: &str, lexing: &Lexing, facts: &mut Facts) {
 /// Records the table references of a comma-separated list starting at `at` (an `UPDATE`'s
 /// or `DELETE`'s targets) as reads of `facts`; returns where the list ends.
 pub fn scan_table_list(tokens: &[Token], at: usize, facts: &mut Facts) -> usize {
-    table_refs(tokens, at, &[], facts)
+    table_refs(tokens, &closing(tokens), at, &HashSet::new(), facts)
 }
 
 /// A possibly qualified name starting at `at`: lowercased, dot-joined, and where it ends.
@@ -217,25 +221,32 @@ pub fn qualified_name(tokens: &[Token], at: usize) -> Option<(String, usize)> {
     Some((name, end))
 }
 
-/// The index just after the parenthesis matching the `(` at `open`.
-pub fn after_parens(tokens: &[Token], open: usize) -> usize {
-    let mut depth = 0usize;
-    for (i, token) in tokens.iter().enumerate().skip(open) {
+/// For each token, when it is a `(`, the index just after its matching `)` (the end when
+/// there is none); computed once, so no scan walks the rest of the text per parenthesis.
+fn closing(tokens: &[Token]) -> Vec<usize> {
+    let mut after = vec![tokens.len(); tokens.len()];
+    let mut open = Vec::new();
+    for (i, token) in tokens.iter().enumerate() {
         if token.is_punct("(") {
-            depth += 1;
-        } else if token.is_punct(")") {
-            depth = depth.saturating_sub(1);
-            if depth == 0 {
-                return i + 1;
-            }
+            open.push(i);
+        } else if token.is_punct(")")
+            && let Some(start) = open.pop()
+            && let Some(slot) = after.get_mut(start)
+        {
+            *slot = i + 1;
         }
     }
-    tokens.len()
+    after
+}
+
+/// The index just after the parenthesis group opened at `open`.
+fn after_parens(closes: &[usize], open: usize) -> usize {
+    closes.get(open).copied().unwrap_or(open + 1)
 }
 
 /// Names defined by `WITH [RECURSIVE] name [(columns)] AS (...)`, lowercased.
-fn cte_names(tokens: &[Token]) -> Vec<String> {
-    let mut names = Vec::new();
+fn cte_names(tokens: &[Token], closes: &[usize]) -> HashSet<String> {
+    let mut names = HashSet::new();
     for (i, token) in tokens.iter().enumerate() {
         let after_list = i
             .checked_sub(1)
@@ -246,12 +257,12 @@ fn cte_names(tokens: &[Token]) -> Vec<String> {
         }
         let mut next = i + 1;
         if tokens.get(next).is_some_and(|t| t.is_punct("(")) {
-            next = after_parens(tokens, next);
+            next = after_parens(closes, next);
         }
         if tokens.get(next).is_some_and(|t| t.is_word("AS"))
             && tokens.get(next + 1).is_some_and(|t| t.is_punct("("))
         {
-            names.push(token.value.to_lowercase());
+            names.insert(token.value.to_lowercase());
         }
     }
     names
@@ -261,7 +272,8 @@ struct Scanner<'a> {
     tokens: &'a [Token],
     text: &'a str,
     lexing: &'a Lexing,
-    ctes: Vec<String>,
+    ctes: HashSet<String>,
+    closes: Vec<usize>,
 }
 
 impl Scanner<'_> {
@@ -278,6 +290,8 @@ impl Scanner<'_> {
         let mut parens: Vec<bool> = Vec::new();
         // The parenthesis depths at which a FROM clause is open (its commas list tables).
         let mut from_clauses: Vec<usize> = Vec::new();
+        // Where the last table list read ends: its commas need no second reading.
+        let mut listed_until = 0;
         for (i, token) in self.tokens.iter().enumerate() {
             if token.is_punct("(") {
                 parens.push(self.call(i, facts));
@@ -285,12 +299,17 @@ impl Scanner<'_> {
             }
             if token.is_punct(")") {
                 parens.pop();
-                from_clauses.retain(|&depth| depth <= parens.len());
+                while from_clauses
+                    .last()
+                    .is_some_and(|&depth| depth > parens.len())
+                {
+                    from_clauses.pop();
+                }
                 continue;
             }
             let in_from = from_clauses.last() == Some(&parens.len());
-            if in_from && token.is_punct(",") {
-                table_refs(self.tokens, i + 1, &self.ctes, facts);
+            if in_from && token.is_punct(",") && i >= listed_until {
+                listed_until = self.table_refs(i + 1, facts);
                 continue;
             }
             if in_from && FROM_ENDS.contains(&token.keyword().as_str()) {
@@ -303,7 +322,7 @@ impl Scanner<'_> {
             match token.keyword().as_str() {
                 "FROM" if parens.last() != Some(&true) => {
                     from_clauses.push(parens.len());
-                    table_refs(self.tokens, i + 1, &self.ctes, facts);
+                    listed_until = self.table_refs(i + 1, facts);
                 }
                 "TABLE" => {
                     if let Some((table, _)) = qualified_name(self.tokens, i + 1)
@@ -313,7 +332,7 @@ impl Scanner<'_> {
                     }
                 }
                 "JOIN" | "STRAIGHT_JOIN" => {
-                    table_refs(self.tokens, i + 1, &self.ctes, facts);
+                    listed_until = self.table_refs(i + 1, facts);
                 }
                 "FOR" if next(1, "UPDATE") => {
                     facts.raise(SqlKind::Update, "locks the rows it reads (FOR UPDATE)");
@@ -369,6 +388,10 @@ impl Scanner<'_> {
         );
     }
 
+    fn table_refs(&self, at: usize, facts: &mut Facts) -> usize {
+        table_refs(self.tokens, &self.closes, at, &self.ctes, facts)
+    }
+
     /// Judges the `(` at `open`: whether it opens a function's arguments, recording the call.
     fn call(&self, open: usize, facts: &mut Facts) -> bool {
         let Some(name) = self.before(open, 1).filter(|t| t.is_name()) else {
@@ -388,7 +411,7 @@ impl Scanner<'_> {
         if before_name.is_some_and(|t| BEFORE_TABLE.contains(&t.keyword().as_str())) {
             return false;
         }
-        let after = after_parens(self.tokens, open);
+        let after = after_parens(&self.closes, open);
         if self.at(after).is_some_and(|t| t.is_word("AS"))
             && self.at(after + 1).is_some_and(|t| t.is_punct("("))
         {
@@ -438,7 +461,13 @@ impl Scanner<'_> {
 }
 
 /// Records the table references of a `FROM` list or a `JOIN` starting at `at`.
-fn table_refs(tokens: &[Token], mut at: usize, ctes: &[String], facts: &mut Facts) -> usize {
+fn table_refs(
+    tokens: &[Token],
+    closes: &[usize],
+    mut at: usize,
+    ctes: &HashSet<String>,
+    facts: &mut Facts,
+) -> usize {
     loop {
         let Some(token) = tokens.get(at) else {
             return at;
@@ -466,7 +495,7 @@ fn table_refs(tokens: &[Token], mut at: usize, ctes: &[String], facts: &mut Fact
         if !ctes.contains(&name) {
             facts.read(name);
         }
-        at = skip_alias_and_hints(tokens, end);
+        at = skip_alias_and_hints(tokens, closes, end);
         if !tokens.get(at).is_some_and(|t| t.is_punct(",")) {
             return at;
         }
@@ -475,7 +504,7 @@ fn table_refs(tokens: &[Token], mut at: usize, ctes: &[String], facts: &mut Fact
 }
 
 /// Skips `PARTITION (...)`, `[AS] alias` and index hints after a table name.
-fn skip_alias_and_hints(tokens: &[Token], mut at: usize) -> usize {
+fn skip_alias_and_hints(tokens: &[Token], closes: &[usize], mut at: usize) -> usize {
     let mut aliased = false;
     loop {
         let Some(token) = tokens.get(at) else {
@@ -483,12 +512,13 @@ fn skip_alias_and_hints(tokens: &[Token], mut at: usize) -> usize {
         };
         let keyword = token.keyword();
         if keyword == "PARTITION" && tokens.get(at + 1).is_some_and(|t| t.is_punct("(")) {
-            at = after_parens(tokens, at + 1);
+            at = after_parens(closes, at + 1);
         } else if ["USE", "IGNORE", "FORCE"].contains(&keyword.as_str()) {
-            let open = tokens.iter().skip(at).position(|t| t.is_punct("("));
+            // `USE INDEX|KEY [FOR JOIN|ORDER BY|GROUP BY] (...)`
+            let open = tokens.iter().skip(at).take(6).position(|t| t.is_punct("("));
             match open {
-                Some(open) => at = after_parens(tokens, at + open),
-                None => return tokens.len(),
+                Some(open) => at = after_parens(closes, at + open),
+                None => return at,
             }
         } else if keyword == "AS" {
             at += 1;

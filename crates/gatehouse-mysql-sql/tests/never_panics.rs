@@ -1,4 +1,4 @@
-//! `classify` must never panic (nor hang) whatever a client sends: arbitrary strings, text
+//! `classify` must never panic nor hang whatever a client sends: arbitrary strings, text
 //! built from the lexer's special characters and keywords, under every mode that changes
 //! reading.
 
@@ -112,5 +112,38 @@ proptest! {
         let glued: String = pieces.iter().filter_map(|&i| PIECES.get(i).copied()).collect();
         let _ = classify(&text, &lexing(mode));
         let _ = classify(&glued, &lexing(mode));
+    }
+}
+
+/// Text built to make a careless scan quadratic (unbalanced parentheses, long table lists,
+/// many statements) is read in time linear in its length.
+#[test]
+fn adversarial_text_is_read_in_linear_time() {
+    let lexing = lexing(0);
+    let n = 20_000;
+    let texts = [
+        format!("SELECT {}", "a(".repeat(n)),
+        format!("WITH {}", ", a (".repeat(n)),
+        format!("SELECT 1 FROM {}", "t, ".repeat(n)),
+        format!(
+            "SELECT 1 FROM {}",
+            (0..n).map(|i| format!("t{i}, ")).collect::<String>()
+        ),
+        format!("SELECT 1 FROM t {}", "JOIN u USE ".repeat(n)),
+        format!("SELECT {}", "(".repeat(n)),
+        "SELECT 1;".repeat(n),
+        "SET sql_mode='ANSI'; SET sql_mode='';".repeat(n / 2),
+        format!("SELECT 1;{}", " ".repeat(n * 10)),
+    ];
+    for text in texts {
+        let start = std::time::Instant::now();
+        let _ = classify(&text, &lexing);
+        let took = start.elapsed();
+        assert!(
+            took < std::time::Duration::from_secs(5),
+            "{} bytes starting {:?} took {took:?}",
+            text.len(),
+            text.get(..24)
+        );
     }
 }
