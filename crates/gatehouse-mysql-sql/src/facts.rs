@@ -20,6 +20,10 @@ pub struct Facts {
     /// Whether the statement's string literals are part of what it does (a prepared text, a
     /// new `sql_mode` or character set), so its fingerprint keeps them.
     pub literals_matter: bool,
+    /// Whether the statement may change the session's `sql_mode` or client character set
+    /// to something gatehouse cannot read, so the rest of the message cannot be read as the
+    /// server will read it.
+    pub unreadable_after: bool,
 }
 
 impl Facts {
@@ -34,6 +38,7 @@ impl Facts {
             all_rows: false,
             session: None,
             literals_matter: false,
+            unreadable_after: false,
         }
     }
 
@@ -94,5 +99,6 @@ impl Facts {
         inner.functions.into_iter().for_each(|name| self.call(name));
         self.all_rows |= inner.all_rows;
         self.literals_matter |= inner.literals_matter;
+        self.unreadable_after |= inner.unreadable_after;
     }
 }

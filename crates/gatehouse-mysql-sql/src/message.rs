@@ -6,7 +6,9 @@
 //! the `DROP` (checked against the server in `tests/server_agreement.rs`), and text after a
 //! mode change is never read under the old mode. So statements are read one at a time, each
 //! under the mode set by the statements before it; under `ORACLE` the rest is one unknown
-//! statement. Text that cannot be read anywhere makes the whole message unknown.
+//! statement, and so is the rest after a statement that may set the mode or the client
+//! character set to what gatehouse cannot read (`SET sql_mode = @m`, `SET NAMES gbk`,
+//! `EXECUTE s`). Text that cannot be read anywhere makes the whole message unknown.
 
 use crate::facts::Facts;
 use crate::statements::classify_tokens;
@@ -29,18 +31,11 @@ pub fn read(text: &str, lexing: &Lexing) -> Result<Vec<Read>, LexError> {
             return Ok(reads);
         }
         if current.mode.oracle {
-            let leading = rest.len() - rest.trim_start().len();
-            let span = (offset + leading)..(offset + rest.trim_end().len());
-            reads.push(Read {
-                statement: Statement {
-                    span,
-                    tokens: Vec::new(),
-                    next: text.len(),
-                },
-                facts: Facts::unknown(
-                    "sql_mode ORACLE switches the server to a grammar gatehouse does not read",
-                ),
-            });
+            reads.push(rest_unknown(
+                text,
+                offset,
+                "sql_mode ORACLE switches the server to a grammar gatehouse does not read",
+            ));
             return Ok(reads);
         }
         let Some(mut statement) = lexer::first_statement(rest, &current)? else {
@@ -53,7 +48,38 @@ pub fn read(text: &str, lexing: &Lexing) -> Result<Vec<Read>, LexError> {
             current.mode = SqlMode::from_server_value(value);
         }
         offset = statement.next;
+        let unreadable_after = facts.unreadable_after;
         reads.push(Read { statement, facts });
+        if unreadable_after {
+            if !text
+                .get(offset..)
+                .unwrap_or_default()
+                .trim_start()
+                .is_empty()
+            {
+                reads.push(rest_unknown(
+                    text,
+                    offset,
+                    "follows a statement that may change sql_mode or the client character set to what gatehouse cannot read",
+                ));
+            }
+            return Ok(reads);
+        }
+    }
+}
+
+/// The text from `offset` on as one unknown statement.
+fn rest_unknown(text: &str, offset: usize, reason: &str) -> Read {
+    let rest = text.get(offset..).unwrap_or_default();
+    let leading = rest.len() - rest.trim_start().len();
+    let span = (offset + leading)..(offset + rest.trim_end().len()).max(offset + leading);
+    Read {
+        statement: Statement {
+            span,
+            tokens: Vec::new(),
+            next: text.len(),
+        },
+        facts: Facts::unknown(reason),
     }
 }
 

@@ -17,7 +17,9 @@
 //!   x`, `character_set_client = x` → `SessionChange::ClientCharset` (refused character sets
 //!   are `Unknown`). Any other value (`DEFAULT`, a variable, an expression), another
 //!   `character_set_*` or a `session_track_*` variable, more than one followed change in one
-//!   statement, or one whose scope comes from an earlier `GLOBAL`: `Unknown`.
+//!   statement, or one whose scope comes from an earlier `GLOBAL`: `Unknown`, and when it
+//!   is `sql_mode` or the client character set gatehouse cannot follow, the rest of the
+//!   message is unknown too (see `message`).
 //! - `SET STATEMENT var = value [, ...] FOR stmt`: `stmt`'s classification, raised by what
 //!   the assignments are (`Admin`, or `Unknown` for what gatehouse cannot read). The server
 //!   reads the whole statement before it sets the variables, so `stmt` is read under the
@@ -83,15 +85,33 @@ pub fn classify(tokens: &[Token], text: &str, lexing: &Lexing, depth: u8) -> Fac
     let mut changes = Vec::new();
     let mut scope = Scope::Session;
     for item in split_items(tokens.get(1..).unwrap_or_default()) {
-        let (item_facts, change) = assignment(item, &mut scope, text, lexing);
+        let (mut item_facts, change) = assignment(item, &mut scope, text, lexing);
+        item_facts.unreadable_after = item_facts.kind == SqlKind::Unknown && changes_reading(item);
         facts.absorb(item_facts);
         changes.extend(change);
     }
     if changes.len() > 1 {
-        return Facts::unknown("changes more than one thing gatehouse follows in one SET");
+        let mut facts = Facts::unknown("changes more than one thing gatehouse follows in one SET");
+        facts.unreadable_after = true;
+        return facts;
     }
     facts.session = changes.pop();
     facts
+}
+
+/// Whether an assignment names what changes how text is read: `sql_mode` or the client's
+/// character set.
+fn changes_reading(item: &[Token]) -> bool {
+    item.iter().any(|t| {
+        [
+            "SQL_MODE",
+            "CHARACTER_SET_CLIENT",
+            "NAMES",
+            "CHARSET",
+            "CHARACTER",
+        ]
+        .contains(&t.keyword().as_str())
+    })
 }
 
 /// Splits at commas outside parentheses.

@@ -29,7 +29,9 @@
 //!   `SessionChange::Prepare`; a prepared text that changes session state gatehouse follows,
 //!   or `FROM` anything but one string literal: `Unknown`. `EXECUTE IMMEDIATE '<literal>'`:
 //!   the literal's statement. `EXECUTE name`: `Unknown` with `SessionChange::Execute` (the
-//!   adapter resolves it). `DEALLOCATE`/`DROP PREPARE name`: `Session`. Prepared statement
+//!   adapter resolves it; what follows it in the message is unknown, as a statement
+//!   prepared from text gatehouse could not read may set `sql_mode`).
+//!   `DEALLOCATE`/`DROP PREPARE name`: `Session`. Prepared statement
 //!   names are case-insensitive in MariaDB and reported lowercased.
 //! - `LOAD DATA`/`LOAD XML`: `Admin` (a server file, or with `LOCAL` a client file the
 //!   server asks for). `LOCK TABLES`: `Admin`, as PostgreSQL's `LOCK TABLE` is: explicit
@@ -411,15 +413,21 @@ fn execute(tokens: &[Token], lexing: &Lexing, depth: u8) -> Facts {
             .unwrap_or(rest.len());
         return match single_literal(rest.get(..end).unwrap_or_default()) {
             Some(literal) => literal_statement(literal, lexing, depth),
-            None => Facts::unknown(
-                "EXECUTE IMMEDIATE of text gatehouse cannot read (not one string literal)",
-            ),
+            None => {
+                let mut facts = Facts::unknown(
+                    "EXECUTE IMMEDIATE of text gatehouse cannot read (not one string literal)",
+                );
+                facts.unreadable_after = true;
+                facts
+            }
         };
     }
     let Some(name) = statement_name(tokens.get(1)) else {
         return Facts::unknown("an EXECUTE gatehouse cannot read");
     };
     let mut facts = Facts::unknown(format!("runs the prepared statement {name}"));
+    // A statement prepared from text gatehouse could not read may set sql_mode.
+    facts.unreadable_after = true;
     facts.session = Some(SessionChange::Execute { name });
     facts
 }

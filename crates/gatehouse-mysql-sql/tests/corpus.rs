@@ -246,6 +246,25 @@ const KINDS: &[(&str, &str, &[SqlKind])] = &[
         "",
         &[Unknown],
     ),
+    (
+        "SET sql_mode = @m; SELECT 'a\\'; DROP TABLE t; -- '",
+        "",
+        &[Unknown, Unknown],
+    ),
+    ("SET NAMES gbk; SELECT 1", "", &[Unknown, Unknown]),
+    (
+        "SET @@sql_mode = 'ANSI', @@sql_mode = ''; SELECT 1",
+        "",
+        &[Unknown, Unknown],
+    ),
+    ("EXECUTE s; SELECT 1", "", &[Unknown, Unknown]),
+    ("EXECUTE IMMEDIATE @sql; SELECT 1", "", &[Unknown, Unknown]),
+    (
+        "SET character_set_results = utf8mb4; SELECT 1",
+        "",
+        &[Unknown, Select],
+    ),
+    ("SET @a = evil(); SELECT 1", "", &[Unknown, Select]),
     // Session and transactions.
     ("USE d", "", &[Session]),
     ("BEGIN", "", &[Session]),
