@@ -355,4 +355,25 @@ fn spaced_function_keywords_name_stored_functions() {
         classified(text, "IGNORE_SPACE"),
         [gatehouse_core::SqlKind::Select]
     );
+    // Reserved words stay built-ins whatever follows them, which gatehouse relies on.
+    for text in [
+        "SELECT if (1, 2, 3)",
+        "SELECT left ('abc', 1)",
+        "SELECT right ('abc', 1)",
+        "SELECT char (65)",
+        "SELECT insert ('abc', 1, 1, 'x')",
+        "SELECT replace ('a', 'a', 'b')",
+        "SELECT repeat ('a', 2)",
+        "SELECT mod (5, 2)",
+        "SELECT database ()",
+        "SELECT interval (1, 2)",
+        "SELECT convert ('a', char)",
+    ] {
+        assert_ne!(observe(text, ""), Observed::Error, "{text}");
+        assert_eq!(
+            classified(text, ""),
+            [gatehouse_core::SqlKind::Select],
+            "{text}"
+        );
+    }
 }
