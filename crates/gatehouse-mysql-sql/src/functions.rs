@@ -11,6 +11,10 @@
 //! `IGNORE_SPACE` is unknown, except reserved words that are always keywords (`IF`, `LEFT`,
 //! `CHAR`, ...).
 //!
+//! A few built-ins exist only with certain numbers of arguments (`point(x, y)`); called
+//! otherwise, the name is a stored function's, so such calls are unknown too. `JSON_TABLE`
+//! is a built-in only where a table is named (after `FROM`, `JOIN` or a comma there).
+//!
 //! Built-ins with effects: `LOAD_FILE` reads server files; `SLEEP`, `BENCHMARK`, the user
 //! lock functions and the replication waits hold the server or other sessions → `Admin`;
 //! sequence functions (`NEXTVAL`, `SETVAL`, `LASTVAL`, `NEXT VALUE FOR`, `PREVIOUS VALUE
@@ -204,7 +208,6 @@ const READ_ONLY: &[&str] = &[
     "json_replace",
     "json_search",
     "json_set",
-    "json_table",
     "json_type",
     "json_unquote",
     "json_valid",
@@ -313,7 +316,6 @@ const READ_ONLY: &[&str] = &[
     "st_geomfromtext",
     "st_geomfromwkb",
     "st_intersects",
-    "st_isvalid",
     "st_length",
     "st_srid",
     "st_within",
@@ -374,6 +376,28 @@ const READ_ONLY: &[&str] = &[
     "yearweek",
 ];
 
+/// Built-ins the grammar knows only with these numbers of arguments (inclusive): with any
+/// other number, MariaDB reads the name as a stored function's (`point(1)` calls a stored
+/// function `point`). Found by calling every known built-in with 0 to 5 arguments on
+/// MariaDB 10.11 (`tests/server_agreement.rs` keeps checking it).
+const ARITIES: &[(&str, usize, usize)] = &[
+    ("geometrycollection", 1, usize::MAX),
+    ("linestring", 1, usize::MAX),
+    ("multilinestring", 1, usize::MAX),
+    ("multipoint", 1, usize::MAX),
+    ("multipolygon", 1, usize::MAX),
+    ("point", 2, 2),
+    ("polygon", 1, usize::MAX),
+];
+
+/// The names of the built-ins gatehouse knows, with or without effects.
+pub fn known_builtins() -> impl Iterator<Item = &'static str> {
+    READ_ONLY
+        .iter()
+        .copied()
+        .chain(EFFECTS.iter().map(|(name, _, _)| *name))
+}
+
 /// Reserved words that are read as keywords whatever follows them, so a space before `(`
 /// does not turn them into a stored function's name.
 const ALWAYS_KEYWORDS: &[&str] = &[
@@ -381,10 +405,11 @@ const ALWAYS_KEYWORDS: &[&str] = &[
     "replace", "right", "values",
 ];
 
-/// What calling `name` (lower case, unqualified) does: `None` when it only computes a value,
-/// otherwise the kind and the reason. `spaced` says whether anything but nothing separates
-/// the name from its `(` in a way MariaDB does not ignore (see the module documentation).
-pub fn call_effect(name: &str, spaced: bool) -> Option<(SqlKind, String)> {
+/// What calling `name` (lower case, unqualified) with `arguments` arguments does: `None`
+/// when it only computes a value, otherwise the kind and the reason. `spaced` says whether
+/// something MariaDB does not ignore separates the name from its `(` (see the module
+/// documentation).
+pub fn call_effect(name: &str, arguments: usize, spaced: bool) -> Option<(SqlKind, String)> {
     if let Some((_, kind, what)) = EFFECTS.iter().find(|(known, _, _)| *known == name) {
         return Some((*kind, format!("calls {name}, which {what}")));
     }
@@ -392,6 +417,15 @@ pub fn call_effect(name: &str, spaced: bool) -> Option<(SqlKind, String)> {
         return Some((
             SqlKind::Unknown,
             format!("calls {name}, which is not a MariaDB built-in: a stored function may write"),
+        ));
+    }
+    let arity = ARITIES.iter().find(|(known, _, _)| *known == name);
+    if arity.is_some_and(|(_, least, most)| arguments < *least || arguments > *most) {
+        return Some((
+            SqlKind::Unknown,
+            format!(
+                "calls {name} with {arguments} arguments, which no built-in takes: MariaDB looks for a stored function"
+            ),
         ));
     }
     if spaced && !ALWAYS_KEYWORDS.contains(&name) {
@@ -416,23 +450,28 @@ mod tests {
 
     #[test]
     fn effects() {
-        assert_eq!(call_effect("concat", false), None);
+        assert_eq!(call_effect("concat", 2, false), None);
+        assert_eq!(call_effect("point", 2, false), None);
         assert_eq!(
-            call_effect("load_file", false).map(|e| e.0),
+            call_effect("point", 1, false).map(|e| e.0),
+            Some(SqlKind::Unknown)
+        );
+        assert_eq!(
+            call_effect("load_file", 1, false).map(|e| e.0),
             Some(SqlKind::Admin)
         );
         assert_eq!(
-            call_effect("nextval", false).map(|e| e.0),
+            call_effect("nextval", 1, false).map(|e| e.0),
             Some(SqlKind::Update)
         );
         assert_eq!(
-            call_effect("evil", false).map(|e| e.0),
+            call_effect("evil", 1, false).map(|e| e.0),
             Some(SqlKind::Unknown)
         );
         assert_eq!(
-            call_effect("count", true).map(|e| e.0),
+            call_effect("count", 1, true).map(|e| e.0),
             Some(SqlKind::Unknown)
         );
-        assert_eq!(call_effect("if", true), None);
+        assert_eq!(call_effect("if", 3, true), None);
     }
 }

@@ -164,6 +164,12 @@ fn classified(text: &str, fingerprint: String, mut facts: Facts) -> Classified {
     }
 }
 
+/// The MariaDB built-in functions gatehouse knows (lowercase): calls to any other name are
+/// unknown. Public so tests can check each against a server.
+pub fn known_builtins() -> impl Iterator<Item = &'static str> {
+    functions::known_builtins()
+}
+
 /// Whether a client character set is one whose multi-byte characters can end in a byte that
 /// is a backslash or a quote (`big5`, `cp932`, `gbk`, `gb18030`, `sjis`): such text is read
 /// differently by a lexer that does not know the set, so these are refused for everyone.

@@ -194,6 +194,7 @@ pub fn scan(tokens: &[Token], text: &str, lexing: &Lexing, facts: &mut Facts) {
         lexing,
         ctes: cte_names(tokens, &closes),
         closes,
+        arguments: argument_counts(tokens),
     }
     .run(facts);
 }
@@ -239,6 +240,32 @@ fn closing(tokens: &[Token]) -> Vec<usize> {
     after
 }
 
+/// For each token, when it is a `(`, how many arguments its group holds (0 when empty,
+/// otherwise its top-level commas plus one), in one pass.
+fn argument_counts(tokens: &[Token]) -> Vec<usize> {
+    let mut counts = vec![0; tokens.len()];
+    // (where the group opens, its top-level commas, whether it holds anything)
+    let mut open: Vec<(usize, usize, bool)> = Vec::new();
+    for (i, token) in tokens.iter().enumerate() {
+        if token.is_punct(")") {
+            if let Some((start, commas, filled)) = open.pop()
+                && let Some(slot) = counts.get_mut(start)
+            {
+                *slot = if filled { commas + 1 } else { 0 };
+            }
+        } else if let Some((_, commas, filled)) = open.last_mut() {
+            *filled = true;
+            if token.is_punct(",") {
+                *commas += 1;
+            }
+        }
+        if token.is_punct("(") {
+            open.push((i, 0, false));
+        }
+    }
+    counts
+}
+
 /// The index just after the parenthesis group opened at `open`.
 fn after_parens(closes: &[usize], open: usize) -> usize {
     closes.get(open).copied().unwrap_or(open + 1)
@@ -274,6 +301,7 @@ struct Scanner<'a> {
     lexing: &'a Lexing,
     ctes: HashSet<String>,
     closes: Vec<usize>,
+    arguments: Vec<usize>,
 }
 
 impl Scanner<'_> {
@@ -421,10 +449,19 @@ impl Scanner<'_> {
             t.kind == TokenKind::Punct
                 || ["UNION", "EXCEPT", "INTERSECT", "SELECT"].contains(&t.keyword().as_str())
         });
+        if keyword == "JSON_TABLE"
+            && before_name
+                .is_some_and(|t| t.is_word("FROM") || t.is_word("JOIN") || t.is_punct(","))
+        {
+            facts.call("json_table".to_owned());
+            return true;
+        }
         let not_a_call = match keyword.as_str() {
             "OVER" => before_name.is_some_and(|t| t.is_punct(")")),
             "ANY" | "SOME" | "ALL" => operator_before,
             "VALUE" => before_name.is_none_or(|t| t.is_punct(")")),
+            // `JSON_TABLE(doc, '$[*]' COLUMNS (...))`
+            "COLUMNS" => before_name.is_some_and(|t| t.kind == TokenKind::Str),
             _ => false,
         };
         if not_a_call {
@@ -452,7 +489,8 @@ impl Scanner<'_> {
                 .unwrap_or_default();
             let spaced =
                 !(gap.is_empty() || self.lexing.mode.ignore_space && gap.bytes().all(is_space));
-            if let Some((kind, reason)) = call_effect(&full, spaced) {
+            let arguments = self.arguments.get(open).copied().unwrap_or_default();
+            if let Some((kind, reason)) = call_effect(&full, arguments, spaced) {
                 facts.raise(kind, reason);
             }
         }

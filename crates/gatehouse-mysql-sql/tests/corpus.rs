@@ -72,6 +72,16 @@ const KINDS: &[(&str, &str, &[SqlKind])] = &[
         "",
         &[Select],
     ),
+    ("SELECT POINT(1, 2)", "", &[Select]),
+    ("SELECT POINT(1)", "", &[Unknown]),
+    ("SELECT LINESTRING()", "", &[Unknown]),
+    (
+        "SELECT * FROM JSON_TABLE('[1]', '$[*]' COLUMNS (a INT PATH '$')) AS j",
+        "",
+        &[Select],
+    ),
+    ("SELECT JSON_TABLE('[1]')", "", &[Unknown]),
+    ("SELECT columns(1)", "", &[Unknown]),
     // Inserts.
     ("INSERT INTO t (a, b) VALUES (1, 2)", "", &[Insert]),
     ("INSERT t(a) VALUE (1)", "", &[Insert]),

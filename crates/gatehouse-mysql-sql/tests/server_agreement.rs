@@ -377,3 +377,65 @@ fn spaced_function_keywords_name_stored_functions() {
         );
     }
 }
+
+/// Every call gatehouse takes for a built-in is one: called with 0 to 5 arguments, no name
+/// gatehouse does not call unknown makes the server look for a stored function (a stored
+/// function of that name would otherwise run unseen).
+#[test]
+fn known_builtins_are_builtins_at_every_arity() {
+    if let Err(why) = server_ready() {
+        if std::env::var_os("CI").is_some() {
+            panic!("MariaDB is required under CI: {why}");
+        }
+        eprintln!("skipped: {why}");
+        return;
+    }
+    let lexing = Lexing {
+        mode: SqlMode::default(),
+        server_version: 101119,
+    };
+    let mut probes = Vec::new();
+    for name in gatehouse_mysql_sql::known_builtins() {
+        for arguments in 0..=5 {
+            let text = format!("SELECT {name}({})", vec!["1"; arguments].join(", "));
+            let kinds: Vec<_> = gatehouse_mysql_sql::classify(&text, &lexing)
+                .into_iter()
+                .map(|c| c.statement.kind)
+                .collect();
+            if kinds != [gatehouse_core::SqlKind::Unknown] {
+                probes.push(text);
+            }
+        }
+    }
+    // One statement a line, so the CLI's "at line N" names the probe.
+    let script: String = probes.iter().map(|text| format!("{text};\n")).collect();
+    let mut child = client(&["--force".to_owned(), DATABASE.to_owned()])
+        .spawn()
+        .expect("mariadb runs");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(script.as_bytes())
+        .expect("write the probes");
+    let output = child.wait_with_output().expect("mariadb finishes");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let stored: Vec<&str> = stderr
+        .lines()
+        .filter(|line| line.starts_with("ERROR 1305") || line.starts_with("ERROR 1630"))
+        .filter_map(|line| {
+            let number = line.split(" at line ").nth(1)?.split(':').next()?;
+            let index = number.trim().parse::<usize>().ok()?.checked_sub(1)?;
+            probes.get(index).map(String::as_str)
+        })
+        .collect();
+    assert!(
+        stored.is_empty(),
+        "gatehouse reads these as built-ins, the server as stored functions: {stored:?}"
+    );
+    assert!(
+        probes.len() > 1000,
+        "only {} probes were judged built-in",
+        probes.len()
+    );
+}
