@@ -26,7 +26,6 @@ use crate::token::{Token, TokenKind};
 
 /// Reserved words that may stand before `(` without being a function's name.
 const NOT_CALLS: &[&str] = &[
-    "AGAINST",
     "AND",
     "AS",
     "BETWEEN",
@@ -82,18 +81,6 @@ const NOT_CALLS: &[&str] = &[
     "WHERE",
     "WITH",
     "XOR",
-];
-
-/// Words before a table name that a column list in parentheses may follow.
-const BEFORE_TABLE: &[&str] = &[
-    "DELAYED",
-    "HIGH_PRIORITY",
-    "IGNORE",
-    "INSERT",
-    "INTO",
-    "LOW_PRIORITY",
-    "REPLACE",
-    "TABLE",
 ];
 
 /// Words that end a table reference rather than alias it.
@@ -436,9 +423,6 @@ impl Scanner<'_> {
             open - 1
         };
         let before_name = self.before(name_start, 1);
-        if before_name.is_some_and(|t| BEFORE_TABLE.contains(&t.keyword().as_str())) {
-            return false;
-        }
         let after = after_parens(&self.closes, open);
         if self.at(after).is_some_and(|t| t.is_word("AS"))
             && self.at(after + 1).is_some_and(|t| t.is_punct("("))
@@ -457,7 +441,7 @@ impl Scanner<'_> {
             return true;
         }
         let not_a_call = match keyword.as_str() {
-            "OVER" => before_name.is_some_and(|t| t.is_punct(")")),
+            "OVER" | "AGAINST" => before_name.is_some_and(|t| t.is_punct(")")),
             "ANY" | "SOME" | "ALL" => operator_before,
             "VALUE" => before_name.is_none_or(|t| t.is_punct(")")),
             // `JSON_TABLE(doc, '$[*]' COLUMNS (...))`

@@ -82,6 +82,13 @@ const KINDS: &[(&str, &str, &[SqlKind])] = &[
     ),
     ("SELECT JSON_TABLE('[1]')", "", &[Unknown]),
     ("SELECT columns(1)", "", &[Unknown]),
+    ("SELECT HIGH_PRIORITY evil(1)", "", &[Unknown]),
+    ("SELECT against(1)", "", &[Unknown]),
+    (
+        "SELECT * FROM t WHERE MATCH (a) AGAINST ('x')",
+        "",
+        &[Select],
+    ),
     // Inserts.
     ("INSERT INTO t (a, b) VALUES (1, 2)", "", &[Insert]),
     ("INSERT t(a) VALUE (1)", "", &[Insert]),
