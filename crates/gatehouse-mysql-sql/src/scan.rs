@@ -2,15 +2,22 @@
 //! of an `UPDATE`, `DELETE` or `SET`): the tables it reads, the functions it calls, and
 //! what raises its kind.
 //!
-//! - Tables: the names after `TABLE` (`TABLE t`, `INSERT ... TABLE t`), after `FROM` (outside a function's parentheses: not `EXTRACT(x
-//!   FROM y)`), after `JOIN`/`STRAIGHT_JOIN`, and in comma-separated `FROM` lists;
-//!   lowercased, `db.t` when qualified, quotes removed; names of the statement's CTEs are
-//!   left out. Subqueries are scanned like the rest.
+//! - Tables: the names after `TABLE` (`TABLE t`, `INSERT ... TABLE t`), after `FROM`
+//!   (outside a function's parentheses: not `EXTRACT(x FROM y)`), after `JOIN` and
+//!   `STRAIGHT_JOIN`, and in comma-separated `FROM` lists; lowercased, `db.t` when
+//!   qualified, quotes removed; names of the statement's CTEs are left out. Subqueries are
+//!   scanned like the rest.
 //! - `FOR UPDATE` and `LOCK IN SHARE MODE` lock the rows read: `Update`.
 //! - `INTO OUTFILE`/`INTO DUMPFILE` writes a file on the server: `Admin`. `INTO @v` stores
 //!   the result in the session: no effect.
-//! - Calls: see [`crate::functions`]. `NEXT VALUE FOR s` / `PREVIOUS VALUE FOR s` are
-//!   sequence calls (`nextval` / `lastval`): `Update`.
+//! - Calls: a name right before `(`, unless it is a reserved word that never names a
+//!   function there (`IN (`, `VALUES (`, `AS (`, `DECIMAL(` ...), a CTE (`name (cols) AS
+//!   (`), or in the one place a non-reserved word is syntax: `OVER`/`AGAINST` after `)`,
+//!   `ANY`/`SOME`/`ALL` after an operator, `VALUE` after `)` or at the start of an
+//!   `INSERT`'s source, `COLUMNS` after `JSON_TABLE`'s path string (elsewhere the server
+//!   calls a stored function of that name; `tests/server_agreement.rs` checks this). What
+//!   a call does: see [`crate::functions`]. `NEXT VALUE FOR s` / `PREVIOUS VALUE FOR s`
+//!   are sequence calls (`nextval` / `lastval`): `Update`.
 //! - A statement keyword (`DELETE`, `DROP`, `INSERT` not followed by `(`, ...) where a query
 //!   has none (what an executable comment can slip into a `SELECT`): `Unknown`.
 

@@ -11,15 +11,15 @@
 //!   call may write). A few session variables only privileged accounts may set, which
 //!   change replication and logging (`sql_log_bin`, `gtid_seq_no`, `pseudo_thread_id`,
 //!   ...): `Admin`.
-//! - What gatehouse follows, because it changes how later text is read:
-//!   `sql_mode = '<literal>'` (or a name: `SET sql_mode = ANSI_QUOTES`) →
-//!   `SessionChange::SqlMode`; `SET NAMES x`, `SET CHARACTER SET
-//!   x`, `character_set_client = x` → `SessionChange::ClientCharset` (refused character sets
-//!   are `Unknown`). Any other value (`DEFAULT`, a variable, an expression), another
-//!   `character_set_*` or a `session_track_*` variable, more than one followed change in one
-//!   statement, or one whose scope comes from an earlier `GLOBAL`: `Unknown`, and when it
-//!   is `sql_mode` or the client character set gatehouse cannot follow, the rest of the
-//!   message is unknown too (see `message`).
+//! - What gatehouse follows, because it changes how later text is read: `sql_mode =
+//!   '<literal>'` (or a name: `SET sql_mode = ANSI_QUOTES`) → `SessionChange::SqlMode`;
+//!   `SET NAMES x`, `SET CHARACTER SET x`, `character_set_client = x` →
+//!   `SessionChange::ClientCharset` (refused character sets are `Unknown`). Any other value
+//!   (`DEFAULT`, a variable, an expression), another `character_set_*` or a
+//!   `session_track_*` variable, more than one followed change in one statement, or one
+//!   whose scope comes from an earlier `GLOBAL`: `Unknown`; and when it is `sql_mode` or the
+//!   client character set gatehouse cannot follow, the rest of the message is unknown too
+//!   (see `message`).
 //! - `SET STATEMENT var = value [, ...] FOR stmt`: `stmt`'s classification, raised by what
 //!   the assignments are (`Admin`, or `Unknown` for what gatehouse cannot read). The server
 //!   reads the whole statement before it sets the variables, so `stmt` is read under the

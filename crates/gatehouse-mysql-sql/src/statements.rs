@@ -18,9 +18,9 @@
 //!   PostgreSQL `SHOW` is; `Admin` for what shows other sessions or the replication stream
 //!   (`PROCESSLIST`, `BINLOG EVENTS`, `RELAYLOG EVENTS`, `MASTER`/`SLAVE`/`REPLICA`/`BINARY`
 //!   logs and status, `ENGINE ... STATUS`, `EXPLAIN`/`ANALYZE FOR`) and for `SHOW CREATE
-//!   USER` (a password hash); otherwise `Select`: it
-//!   reads the catalogue as a query on `information_schema` does, with the table it names as
-//!   read (`SHOW CREATE TABLE t`, `SHOW COLUMNS FROM t`).
+//!   USER` (a password hash); otherwise `Select`: it reads the catalogue as a query on
+//!   `information_schema` does, with the table it names as read (`SHOW CREATE TABLE t`,
+//!   `SHOW COLUMNS FROM t [FROM db]`).
 //! - `DESCRIBE`/`DESC`/`EXPLAIN t`: `Select`, reads `t`. `EXPLAIN stmt` only plans: `Select`
 //!   with the inner statement's tables as reads, but an inner `Unknown` or `Admin` (a call
 //!   the optimiser may evaluate) stays. `EXPLAIN ANALYZE stmt` and `ANALYZE stmt` run it:
