@@ -261,7 +261,10 @@ fn show(tokens: &[Token]) -> Facts {
                 let creates = i == 2
                     && tokens.get(1).is_some_and(|t| t.is_word("CREATE"))
                     && (t.is_word("TABLE") || t.is_word("VIEW"));
-                let introduces = ["FROM", "IN"].contains(&t.keyword().as_str()) || creates;
+                let of_a_table =
+                    ["COLUMNS", "FIELDS", "INDEX", "INDEXES", "KEYS"].contains(&subject);
+                let introduces =
+                    (of_a_table && ["FROM", "IN"].contains(&t.keyword().as_str())) || creates;
                 introduces.then(|| qualified_name(tokens, i + 1)).flatten()
             });
             // `SHOW COLUMNS FROM t FROM db`: the second `FROM`/`IN` names the database.

@@ -560,6 +560,10 @@ fn tables_read_and_written() {
     assert_eq!(table.statement.reads, ["d.t"]);
     let show = one("SHOW COLUMNS FROM t IN d", "");
     assert_eq!(show.statement.reads, ["d.t"]);
+    let tables = one("SHOW FULL TABLES FROM d", "");
+    assert!(tables.statement.reads.is_empty());
+    let index = one("SHOW INDEX FROM d.t", "");
+    assert_eq!(index.statement.reads, ["d.t"]);
     let describe = one("DESCRIBE d.t", "");
     assert_eq!(describe.statement.reads, ["d.t"]);
 }
