@@ -199,7 +199,9 @@ impl Lexer<'_> {
         }
     }
 
-    /// A run starting with a digit (or `.digit`): a number when it reads as one, else a name.
+    /// A run starting with a digit (or `.digit`): a number when it reads as one, else a name,
+    /// as the server reads it (checked: `1e1a` and `1.5a` are a number and the alias `a`,
+    /// `123abc` and `0x1g` are names).
     fn number(&mut self, bytes: &[u8], at: usize) -> usize {
         let run_end = scan(bytes, at, is_name_byte);
         let run = self.text.get(at..run_end).unwrap_or_default();
@@ -212,27 +214,27 @@ impl Lexer<'_> {
         if is_radix("0x", |c| c.is_ascii_hexdigit()) || is_radix("0b", |c| matches!(c, '0' | '1')) {
             return self.push(TokenKind::Number, at, run_end);
         }
-        if !run.bytes().all(|b| b.is_ascii_digit()) {
-            let exponent = lower.split_once('e').is_some_and(|(mantissa, exponent)| {
-                !mantissa.is_empty()
-                    && mantissa.bytes().all(|b| b.is_ascii_digit())
-                    && !exponent.is_empty()
-                    && exponent.bytes().all(|b| b.is_ascii_digit())
-            });
-            if exponent {
-                return self.push(TokenKind::Number, at, run_end);
-            }
-            return self.push(TokenKind::Word, at, run_end);
+        let digits_end = scan(bytes, at, |b| b.is_ascii_digit());
+        let exponent = |from: usize| {
+            let sign = usize::from(matches!(bytes.get(from + 1), Some(b'+' | b'-')));
+            (matches!(bytes.get(from), Some(b'e' | b'E'))
+                && bytes.get(from + 1 + sign).is_some_and(u8::is_ascii_digit))
+            .then(|| scan(bytes, from + 1 + sign, |b| b.is_ascii_digit()))
+        };
+        if digits_end < run_end {
+            // Digits then name characters: a number with an exponent (`1e1a` is `1e1`
+            // followed by the name `a`), otherwise a name (`123abc`).
+            return match exponent(digits_end) {
+                Some(end) => self.push(TokenKind::Number, at, end),
+                None => self.push(TokenKind::Word, at, run_end),
+            };
         }
         let mut end = run_end;
         if bytes.get(end) == Some(&b'.') {
             end = scan(bytes, end + 1, |b| b.is_ascii_digit());
         }
-        if matches!(bytes.get(end), Some(b'e' | b'E')) {
-            let sign = usize::from(matches!(bytes.get(end + 1), Some(b'+' | b'-')));
-            if bytes.get(end + 1 + sign).is_some_and(u8::is_ascii_digit) {
-                end = scan(bytes, end + 1 + sign, |b| b.is_ascii_digit());
-            }
+        if let Some(after) = exponent(end) {
+            end = after;
         }
         self.push(TokenKind::Number, at, end)
     }
@@ -326,5 +328,11 @@ mod tests {
             ]]
         );
         assert!(lex("select x'4g'", "").is_err());
+        assert_eq!(
+            values("select 1e1a, 1e+1b, 1.5c, 123abc, 0x1g", ""),
+            [[
+                "select", "1e1", "a", ",", "1e+1", "b", ",", "1.5", "c", ",", "123abc", ",", "0x1g"
+            ]]
+        );
     }
 }
