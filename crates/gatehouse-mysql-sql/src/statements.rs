@@ -10,8 +10,8 @@
 //! - `CREATE`/`ALTER`/`DROP`/`RENAME`/`TRUNCATE`: see [`crate::ddl`]. `GRANT`/`REVOKE`:
 //!   `Dcl`. `SET`: see [`crate::set`].
 //! - `USE db`, transaction control (`BEGIN [WORK]`, `START TRANSACTION ...`, `COMMIT`,
-//!   `ROLLBACK [TO SAVEPOINT]`, `SAVEPOINT`, `RELEASE SAVEPOINT`), `UNLOCK TABLES`, `HELP`:
-//!   `Session`. `BEGIN` followed by anything but `WORK` is a compound statement
+//!   `ROLLBACK [TO SAVEPOINT]`, `SAVEPOINT`, `RELEASE SAVEPOINT`), `UNLOCK TABLES`, `HELP`
+//!   (it reads only the server's own help text, no data of any database): `Session`. `BEGIN` followed by anything but `WORK` is a compound statement
 //!   (`BEGIN NOT ATOMIC ... END`): `Unknown`.
 //! - `SHOW`: `Session` for settings, status and diagnostics (`VARIABLES`, `STATUS`,
 //!   `WARNINGS`, `ERRORS`, `COLLATION`, `CHARACTER SET`, `ENGINES`, `PRIVILEGES`, ...), as a
