@@ -9,8 +9,48 @@
 //! `/*M! ... */` whose content the server runs), splits a multi-statement message where the
 //! server splits it, and an allowlist of statement forms whose effect is known gives each
 //! statement its kind. Anything outside the allowlist is [`SqlKind::Unknown`].
+//!
+//! What it holds to, each checked against MariaDB 10.11 by `tests/server_agreement.rs`:
+//! - A message is read one statement at a time, each under the `sql_mode` the statements
+//!   before it set (`SET sql_mode = '...'` changes how the rest of the message is read).
+//! - Text the server would reject while reading it (an unterminated quote or comment, a `;`
+//!   inside executable-comment code, a NUL byte) makes the whole message one unknown
+//!   statement.
+//! - A statement's kind is the strongest effect anywhere in it: row locks, files written,
+//!   calls to built-ins with effects, calls to anything that may be a stored function,
+//!   statement keywords where a query has none (what an executable comment can slip in), and
+//!   the server's own catalogues (`catalogs`).
+//!
+//! Modules, one concern each: `mode` (reading `@@sql_mode`), `comments` and `quotes` (the
+//! lexer's rules for each), `lexer` (text to statements and tokens), `message` (statement
+//! after statement under the mode in force), `statements` (the allowlist), `ddl` and `set`
+//! (the two families with the most forms), `scan` (what a query reads and calls),
+//! `functions` (which calls are known), `where_clause` (`all_rows`), `fingerprint`, and
+//! `facts` (how effects combine).
 
-use gatehouse_core::{SqlKind, SqlStatement};
+mod catalogs;
+mod comments;
+mod ddl;
+mod facts;
+mod fingerprint;
+mod functions;
+mod lexer;
+mod message;
+mod mode;
+mod quotes;
+mod scan;
+mod set;
+mod statements;
+mod token;
+mod where_clause;
+
+pub use token::{LexError, Statement, Token, TokenKind};
+
+#[cfg(doc)]
+use gatehouse_core::SqlKind;
+use gatehouse_core::SqlStatement;
+
+use crate::facts::Facts;
 
 /// The `sql_mode` flags that change how MariaDB reads text.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -24,15 +64,9 @@ pub struct SqlMode {
     /// `ORACLE` (or a mode that implies it): the server switches to another grammar, which
     /// gatehouse does not read; every statement is unknown.
     pub oracle: bool,
-}
-
-impl SqlMode {
-    /// The mode a server reports as the value of `@@sql_mode` (a comma-separated list of
-    /// flags, any case, combination modes such as `ANSI` included).
-    pub fn from_server_value(value: &str) -> SqlMode {
-        let _ = value;
-        SqlMode::default()
-    }
+    /// `IGNORE_SPACE`: spaces between a built-in function's name and its `(` are allowed
+    /// (without it, `count (x)` names no built-in and may call a stored function).
+    pub ignore_space: bool,
 }
 
 /// What the server's lexer assumes besides the mode: the version executable comments are
@@ -77,24 +111,63 @@ pub struct Classified {
 ///
 /// Never panics. Empty and comment-only text gives an empty `Vec`. Text the lexer cannot read
 /// the way the server would (an unterminated quote or comment) gives one `Unknown` statement
-/// holding the whole text.
+/// holding the whole text. Statements after a `SET sql_mode = '...'` are read under the new
+/// mode, as the server reads them.
 pub fn classify(text: &str, lexing: &Lexing) -> Vec<Classified> {
-    let _ = lexing;
-    vec![Classified {
+    match message::read(text, lexing) {
+        Ok(reads) => reads
+            .into_iter()
+            .map(|read| {
+                let text = text.get(read.statement.span.clone()).unwrap_or_default();
+                classified(
+                    text,
+                    fingerprint::fingerprint(&read.statement.tokens, read.facts.literals_matter),
+                    read.facts,
+                )
+            })
+            .collect(),
+        Err(error) => vec![whole_text_unknown(
+            text,
+            &format!("cannot be read as the server reads it: {error}"),
+        )],
+    }
+}
+
+/// The statements of `text` with their tokens, as MariaDB's lexer reads them under
+/// `lexing` (and, after a `SET sql_mode` in the message, under the new mode): what
+/// [`classify`] works on, public for differential tests against a server. A statement read
+/// under `ORACLE` has no tokens.
+pub fn lex(text: &str, lexing: &Lexing) -> Result<Vec<Statement>, LexError> {
+    message::read(text, lexing).map(|reads| reads.into_iter().map(|read| read.statement).collect())
+}
+
+fn whole_text_unknown(text: &str, reason: &str) -> Classified {
+    classified(text.trim(), String::new(), Facts::unknown(reason))
+}
+
+fn classified(text: &str, fingerprint: String, mut facts: Facts) -> Classified {
+    facts.finish();
+    Classified {
         statement: SqlStatement {
             text: text.to_owned(),
-            kind: SqlKind::Unknown,
-            reads: Vec::new(),
-            writes: Vec::new(),
-            functions: Vec::new(),
-            fingerprint: String::new(),
-            reason: Some("not classified yet".to_owned()),
-            all_rows: false,
+            kind: facts.kind,
+            reads: facts.reads,
+            writes: facts.writes,
+            functions: facts.functions,
+            fingerprint,
+            reason: facts.reason,
+            all_rows: facts.all_rows,
             context: None,
             lineage: None,
         },
-        session: None,
-    }]
+        session: facts.session,
+    }
+}
+
+/// The MariaDB built-in functions gatehouse knows (lowercase): calls to any other name are
+/// unknown. Public so tests can check each against a server.
+pub fn known_builtins() -> impl Iterator<Item = &'static str> {
+    functions::known_builtins()
 }
 
 /// Whether a client character set is one whose multi-byte characters can end in a byte that

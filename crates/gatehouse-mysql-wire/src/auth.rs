@@ -98,12 +98,18 @@ mod tests {
         );
     }
 
-    /// Vector derived from the definition with password "password" and the nonce
-    /// "01234567890123456789": SHA256("password") is
-    /// 5e884898da28047151d0e56f8dc6292773603d0d6aabbdd62a11ef721d1542d8.
+    /// Vector computed from the definition with an independent SHA-256 implementation
+    /// (Python's hashlib), password "password", nonce "01234567890123456789":
+    /// `SHA256("password") XOR SHA256(SHA256(SHA256("password")) ++ nonce)`.
     #[test]
     fn caching_sha2_known_vector() {
         let nonce = b"01234567890123456789";
+        let answer = caching_sha2(b"password", nonce);
+        assert_eq!(
+            hex(&answer),
+            "eabea378c3fddb0f63df965eac53321a81ae7f2fe5f4fe2eb37b9390523faec1"
+        );
+        // Unmasking with the mask gives back SHA256(password), whose hash the server caches.
         let stage1 = digest::digest(&SHA256, b"password");
         assert_eq!(
             hex(stage1.as_ref()),
@@ -111,11 +117,16 @@ mod tests {
         );
         let stage2 = digest::digest(&SHA256, stage1.as_ref());
         let mask = digest::digest(&SHA256, &[stage2.as_ref(), &nonce[..]].concat());
-        let expected = xor(stage1.as_ref(), mask.as_ref());
-        let answer = caching_sha2(b"password", nonce);
-        assert_eq!(answer, expected);
-        assert_eq!(answer.len(), 32);
-        // Unmasking with the mask gives back SHA256(password), whose hash the server caches.
         assert_eq!(xor(&answer, mask.as_ref()), stage1.as_ref());
+    }
+
+    /// The same for mysql_native_password (Python's hashlib, password "secret", nonce
+    /// "abcdefghij0123456789").
+    #[test]
+    fn native_known_vector() {
+        assert_eq!(
+            hex(&native_password(b"secret", b"abcdefghij0123456789")),
+            "99db25ccb2a625f0e7cf4ce2e895ef9609dfe5e4"
+        );
     }
 }

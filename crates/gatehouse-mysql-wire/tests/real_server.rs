@@ -12,6 +12,7 @@
 )]
 
 use gatehouse_mysql_wire::auth::{NATIVE_PASSWORD, native_password};
+use gatehouse_mysql_wire::collation::charset_of;
 use gatehouse_mysql_wire::command::{
     Command, ExecuteParameters, ParameterType, StmtExecute, parse_execute_parameters,
 };
@@ -449,10 +450,14 @@ fn session_state_tracking() {
         }),
         "{changes:?}"
     );
-    // An OK packet re-encodes to the bytes the server sent.
-    let reply = connection.command(&Command::Query(b"USE test"));
-    let ok = OkPacket::parse(&reply, connection.capabilities).unwrap();
-    assert_eq!(ok.encode(0, connection.capabilities), reply);
+    // OK packets, with session state and without, re-encode to the bytes the server sent.
+    connection.query_ok("CREATE TEMPORARY TABLE gh_wire_info (x INT)");
+    let with_info = b"INSERT INTO gh_wire_info VALUES (1), (2)";
+    for statement in [&b"USE test"[..], b"DO 1", with_info] {
+        let reply = connection.command(&Command::Query(statement));
+        let ok = OkPacket::parse(&reply, connection.capabilities).unwrap();
+        assert_eq!(ok.encode(0, connection.capabilities), reply);
+    }
 }
 
 #[test]
@@ -483,4 +488,27 @@ fn native_password_of_a_real_account() {
     let refused = login(NATIVE_USER, b"wrong", wanted).unwrap();
     assert_eq!(refused.err().map(|err| err.code), Some(1045));
     admin.query_ok(&format!("DROP USER IF EXISTS '{NATIVE_USER}'@'%'"));
+}
+
+#[test]
+fn collation_ids_name_the_servers_character_sets() {
+    let Some(mut connection) = root(base_capabilities()) else {
+        return;
+    };
+    let reply = connection.command(&Command::Query(
+        b"SELECT ID, CHARACTER_SET_NAME FROM information_schema.COLLATIONS WHERE ID IS NOT NULL",
+    ));
+    assert_eq!(
+        first_byte_kind(&reply, connection.capabilities),
+        ResponseKind::ResultSet { columns: 2 }
+    );
+    connection.column_definitions(2);
+    let rows = connection.rows();
+    assert!(rows.len() > 300, "{} collations", rows.len());
+    for row in &rows {
+        let values = parse_text_row(row, 2).unwrap();
+        let id: u16 = String::from_utf8_lossy(values[0].unwrap()).parse().unwrap();
+        let charset = String::from_utf8_lossy(values[1].unwrap()).into_owned();
+        assert_eq!(charset_of(id), Some(charset.as_str()), "collation {id}");
+    }
 }

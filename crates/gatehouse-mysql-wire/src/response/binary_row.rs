@@ -1,8 +1,9 @@
 //! Rows of the binary protocol (answers to COM_STMT_EXECUTE): a 0x00 header, a NULL bitmap
 //! whose first two bits are unused, then each non-NULL value in its column type's binary form.
 
+use super::binary_value::{read_binary_value, write_binary_value};
 use super::column::ColumnDefinition;
-use super::value::{Value, read_binary_value, write_binary_value};
+use super::value::Value;
 use crate::{WireError, cursor};
 
 const ROW_HEADER: u8 = 0x00;

@@ -3,6 +3,7 @@
 //! answer to a statement prepare.
 
 mod binary_row;
+mod binary_value;
 mod column;
 mod kind;
 mod prepare;
@@ -13,6 +14,7 @@ mod value;
 
 pub use binary_row::{encode_binary_row, parse_binary_row};
 pub(crate) use binary_row::{is_null, set_null};
+pub(crate) use binary_value::{read_binary_value, write_binary_value};
 pub use column::{BINARY_FLAG, ColumnDefinition, ColumnType, UNSIGNED_FLAG};
 pub use kind::{ResponseKind, first_byte_kind};
 pub use prepare::PrepareOk;
@@ -25,4 +27,3 @@ pub use status::{
 };
 pub use text_row::{encode_text_row, parse_text_row};
 pub use value::Value;
-pub(crate) use value::{read_binary_value, write_binary_value};

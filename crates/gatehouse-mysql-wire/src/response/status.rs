@@ -84,8 +84,12 @@ impl OkPacket {
             out.extend_from_slice(&self.status.to_le_bytes());
         }
         if capabilities.contains(Capabilities::SESSION_TRACK) {
-            write_lenenc_bytes(&mut out, &self.info);
-            if self.status & SERVER_SESSION_STATE_CHANGED != 0 {
+            // As servers write it: the info only when there is some or state follows.
+            let state_changed = self.status & SERVER_SESSION_STATE_CHANGED != 0;
+            if state_changed || !self.info.is_empty() {
+                write_lenenc_bytes(&mut out, &self.info);
+            }
+            if state_changed {
                 write_lenenc_bytes(&mut out, &self.session_state);
             }
         } else {
@@ -206,9 +210,11 @@ mod tests {
 
     #[test]
     fn a_minimal_ok_from_a_tracking_server() {
-        let ok = OkPacket::parse(&[0, 0, 0, 2, 0, 0, 0], TRACKING).unwrap();
+        let bytes = [0, 0, 0, 2, 0, 0, 0];
+        let ok = OkPacket::parse(&bytes, TRACKING).unwrap();
         assert_eq!(ok.status, SERVER_STATUS_AUTOCOMMIT);
         assert!(ok.info.is_empty());
+        assert_eq!(ok.encode(OK_HEADER, TRACKING), bytes);
         assert!(matches!(
             OkPacket::parse(&[0, 0, 0, 2], TRACKING),
             Err(WireError::Truncated { .. })
