@@ -10,8 +10,11 @@
 //! gatehouse cannot decide are refused, never forwarded.
 //!
 //! Layout: `packets` (whole messages on a socket), `handshake` (the client's login),
-//! `upstream` + `targets` (the server side and the connector), `session` (the relay and its
-//! decisions), `server` (the listener).
+//! `upstream` + `targets` + `tls` + `login` (the server side and the connector), `query`
+//! (gatehouse's own statements), `session` (the relay and its decisions), `text` (client text
+//! in its character set), `masking` (result sets of masked sessions), `refusal` (gatehouse's
+//! own ERR packets), `server` (the listener). The wire format itself is
+//! `gatehouse-mysql-wire`'s; statement classification is `gatehouse-mysql-sql`'s.
 
 #![forbid(unsafe_code)]
 

@@ -110,3 +110,18 @@ async fn read_result_set(
         rows.push(values.into_iter().map(|v| v.map(<[u8]>::to_vec)).collect());
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::ends_rows;
+
+    #[test]
+    fn rows_end_at_eof_or_an_ok_with_the_eof_header_and_never_at_a_row() {
+        assert!(ends_rows(&[0xFE, 0, 0, 2, 0], false));
+        assert!(!ends_rows(&[0xFE, 0, 0, 2, 0, 0, 0, 0, 0, 0], false));
+        assert!(ends_rows(&[0xFE, 0, 0, 2, 0, 0, 0, 0, 0, 0], true));
+        // A row whose first value is NULL, or text of length 1.
+        assert!(!ends_rows(&[0xFB], true));
+        assert!(!ends_rows(&[0x01, b'a'], true));
+    }
+}

@@ -181,3 +181,27 @@ pub async fn run_statements(
         ))
     })?
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn what_the_server_said_survives_the_trip_through_an_agent() {
+        let details = ServerDetails {
+            server_version: "10.11.19-MariaDB".to_owned(),
+            connection_id: 42,
+            status: 2,
+            capabilities: Capabilities(Capabilities::PROTOCOL_41.0 | Capabilities::SESSION_TRACK.0),
+        };
+        let json: Value = serde_json::from_str(&details.to_json().to_string()).unwrap_or_default();
+        assert_eq!(ServerDetails::from_json(&json), Some(details));
+        assert_eq!(ServerDetails::from_json(&json!({})), None);
+        let request = open_request("read", Capabilities(512), 45);
+        assert_eq!(request.kind, "mysql");
+        assert_eq!(
+            request.details,
+            json!({ "capabilities": 512, "collation": 45 })
+        );
+    }
+}

@@ -114,6 +114,32 @@ pub(crate) fn version_number(version: &str) -> u32 {
 mod tests {
     use super::*;
 
+    fn statement() -> SqlStatement {
+        crate::session::statements::unknown_statement("SET NAMES x".into(), "test".into())
+    }
+
+    #[test]
+    fn a_refused_character_set_or_an_oracle_mode_cannot_be_followed() {
+        let mut state = SessionState::new("utf8mb4", String::new(), 101119, false);
+        let change = SessionChange::ClientCharset("BIG5".into());
+        assert!(state.apply(&change, &statement()).is_err());
+        assert_eq!(state.charset, "utf8mb4");
+        let change = SessionChange::ClientCharset("utf8".into());
+        assert!(state.apply(&change, &statement()).is_ok());
+        assert_eq!(state.charset, "utf8mb3");
+        let change = SessionChange::SqlMode("ORACLE".into());
+        assert!(state.apply(&change, &statement()).is_err());
+        let change = SessionChange::Prepare { name: "S1".into() };
+        assert!(state.apply(&change, &statement()).is_ok());
+        assert!(state.prepared_by_name.contains_key("s1"));
+        state.reset("latin1", "ANSI".into());
+        assert!(state.prepared_by_name.is_empty());
+        assert_eq!(
+            (state.charset.as_str(), state.sql_mode.as_str()),
+            ("latin1", "ANSI")
+        );
+    }
+
     #[test]
     fn server_versions_are_numbered_as_executable_comments_compare_them() {
         assert_eq!(version_number("10.11.19-MariaDB-0+deb12u1"), 101119);
