@@ -37,8 +37,8 @@ pub use connector::{
     BackendKey, BuiltinConnector, Connector, PgLogin, PgLogins, PgTarget, Stream, UpstreamSession,
 };
 pub use error::PgError;
-pub use handshake::TOKEN_ONLY_USER;
 pub use gatehouse_session::{LoginLevels, LoginRule};
+pub use handshake::TOKEN_ONLY_USER;
 pub use masking::ConnectionMasking;
 pub use rule_book::RuleBook;
 pub use server::serve;
