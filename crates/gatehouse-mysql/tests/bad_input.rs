@@ -1,6 +1,7 @@
 //! What a client cannot get through: messages out of sequence or larger than `max_message`
 //! end the session with an ERR that says why (nothing forwarded); unknown and refused
-//! commands get an ERR and are never forwarded; a server's request for a local file is never
+//! commands get an ERR and are never forwarded (a field list is decided as the `SHOW COLUMNS`
+//! it is); a server's request for a local file is never
 //! possible (gatehouse never offers LOCAL_FILES); a revoked identity's session ends at once.
 
 #![allow(
@@ -84,12 +85,11 @@ async fn unknown_and_refused_commands_get_an_error_and_the_session_goes_on() {
     client.send(0, &[0x99, 1, 2, 3]).await;
     let text = error_text(&client.next().await.unwrap());
     assert!(text.contains("unknown command 0x99"), "{text}");
-    // COM_CHANGE_USER, COM_BINLOG_DUMP, COM_SHUTDOWN, COM_FIELD_LIST.
+    // COM_CHANGE_USER, COM_BINLOG_DUMP, COM_SHUTDOWN.
     for (command, says) in [
         (vec![0x11, b'r', b'o', b'o', b't', 0, 0], "COM_CHANGE_USER"),
         (vec![0x12, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0], "replication"),
         (vec![0x08, 0], "administration"),
-        (b"\x04items\0".to_vec(), "COM_FIELD_LIST"),
     ] {
         client.send(0, &command).await;
         let text = error_text(&client.next().await.unwrap());
@@ -167,4 +167,44 @@ async fn statements_that_would_turn_session_tracking_off_are_not_run() {
     );
     let answer = client.query("SELECT 1").await;
     assert!(answer.len() >= 3, "the session goes on");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_field_list_is_decided_as_show_columns_and_answered_with_the_columns() {
+    if !available(&[]) {
+        return;
+    }
+    let f = Fixture::start("field_list", false).await;
+    let token = f.key("wes", &["writers"]).await;
+    let mut client = RawClient::login(&f, &token).await;
+    client.send(0, b"\x04items\0").await;
+    let mut columns = 0;
+    loop {
+        let message = client.next().await.expect("the columns");
+        if message.payload.first() == Some(&0xFE) {
+            break;
+        }
+        assert_ne!(
+            message.payload.first(),
+            Some(&0xFF),
+            "{:?}",
+            String::from_utf8_lossy(&message.payload)
+        );
+        columns += 1;
+    }
+    assert_eq!(columns, 6, "id, name, email, ssn, score, card");
+    let events = f
+        .events_until(|events| {
+            statements(events)
+                .iter()
+                .any(|(_, text, _)| text.starts_with("SHOW COLUMNS"))
+        })
+        .await;
+    assert!(
+        statements(&events)
+            .iter()
+            .any(|(_, text, decision)| text == "SHOW COLUMNS FROM `items`" && decision == "Allow"),
+        "{:?}",
+        statements(&events)
+    );
 }

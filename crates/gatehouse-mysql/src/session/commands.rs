@@ -1,5 +1,6 @@
 //! What each client command becomes. Commands that run SQL are decided as the statements
-//! they are (`COM_INIT_DB` as `USE db`, `COM_PROCESS_KILL` as `KILL n`); commands that cannot
+//! they are (`COM_INIT_DB` as `USE db`, `COM_PROCESS_KILL` as `KILL n`, `COM_FIELD_LIST`
+//! as `SHOW COLUMNS FROM t`); commands that cannot
 //! be decided, or would turn the session into something else (another user, a replica, a
 //! server shutdown), are refused; harmless ones (`COM_PING`, `COM_STATISTICS`) are forwarded.
 //! Unknown command bytes are refused and never forwarded.
@@ -74,13 +75,7 @@ impl Relay<'_> {
                 )
                 .await?;
             }
-            Command::FieldList { .. } => {
-                self.refuse(
-                    refusal::UNKNOWN_COMMAND,
-                    "gatehouse: COM_FIELD_LIST is refused (deprecated, and not decided by policy); use SHOW COLUMNS FROM <table>",
-                )
-                .await?;
-            }
+            Command::FieldList { table, .. } => self.field_list(table, payload).await?,
             Command::ChangeUser => {
                 self.refuse(
                     refusal::UNKNOWN_COMMAND,

@@ -4,7 +4,7 @@
 //! decided in one request — one refusal refuses the whole message and nothing is forwarded.
 //! Allowed messages are forwarded byte for byte.
 
-use super::outcomes::StatementRun;
+use super::outcomes::{Answer, AnswerKind, StatementRun};
 use super::relay::Relay;
 use crate::MysqlError;
 use crate::refusal;
@@ -65,6 +65,70 @@ impl Relay<'_> {
                     .to_ascii_lowercase()
                     .contains("session_track")
             })
+    }
+
+    /// `COM_FIELD_LIST` (the CLI's completion asks it for every table): decided as the
+    /// `SHOW COLUMNS FROM t` it is, answered with column definitions up to an EOF.
+    pub(super) async fn field_list(
+        &mut self,
+        table: &[u8],
+        payload: &[u8],
+    ) -> Result<(), MysqlError> {
+        let mut text = b"SHOW COLUMNS FROM `".to_vec();
+        for byte in table {
+            if *byte == b'`' {
+                text.push(b'`');
+            }
+            text.push(*byte);
+        }
+        text.push(b'`');
+        let classified = self.classify_text(&text);
+        let statements: Vec<SqlStatement> =
+            classified.iter().map(|c| c.statement.clone()).collect();
+        let Some(permit) = self.decide(&statements).await? else {
+            return Ok(());
+        };
+        let runs: Vec<StatementRun> = classified
+            .into_iter()
+            .zip(permit.audit_seqs())
+            .map(|(classified, seq)| StatementRun {
+                seq,
+                statement: classified.statement,
+                change: None,
+            })
+            .collect();
+        self.server.write(0, payload).await?;
+        self.server.flush().await?;
+        let deprecate_eof = self
+            .capabilities
+            .contains(gatehouse_mysql_wire::Capabilities::DEPRECATE_EOF);
+        let mut sequence = 1u8;
+        let mut columns = 0u64;
+        let answer = loop {
+            let message = self.server.expect("the table's column definitions").await?;
+            match message.payload.first() {
+                Some(0xFF) => {
+                    let (masked, answer) = self.masked_error(&message.payload);
+                    self.client.write(sequence, &masked).await?;
+                    break answer;
+                }
+                _ if crate::query::ends_rows(&message.payload, deprecate_eof) => {
+                    let end = if deprecate_eof {
+                        self.follow_ok(&message.payload)?.0
+                    } else {
+                        message.payload
+                    };
+                    self.client.write(sequence, &end).await?;
+                    break Answer::new(AnswerKind::Rows { rows: columns });
+                }
+                _ => {
+                    columns += 1;
+                    sequence = self.client.write(sequence, &message.payload).await?;
+                }
+            }
+        };
+        self.client.flush().await?;
+        self.settle(&runs, vec![answer])
     }
 
     /// The statements of `text`, with each `EXECUTE` replaced by what it runs.
