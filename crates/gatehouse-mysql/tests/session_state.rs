@@ -1,7 +1,7 @@
 //! Commands and statements that change the session: `COM_INIT_DB` (the CLI's `use`) is
 //! decided as `USE db`, and `EXECUTE name` is decided as what `name` was prepared as — a name
-//! gatehouse did not see prepared is an unknown statement. The `EXECUTE` test needs the
-//! MariaDB classifier.
+//! gatehouse did not see prepared is an unknown statement; `COM_RESET_CONNECTION` starts the
+//! session over on both sides.
 
 #![allow(
     clippy::unwrap_used,
@@ -12,6 +12,7 @@
 
 mod support;
 
+use support::raw::RawClient;
 use support::{CONNECTION, Fixture, available, statements};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -93,5 +94,33 @@ async fn execute_is_decided_as_what_was_prepared() {
                 && text.contains("never_prepared")
                 && decision == "Deny"),
         "{decided:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_reset_is_forwarded_and_the_session_starts_over() {
+    if !available(&[]) {
+        return;
+    }
+    let f = Fixture::start("reset", false).await;
+    let token = f.key("wes", &["writers"]).await;
+    let mut client = RawClient::login(&f, &token).await;
+    let answer = client.query("SET sql_mode = 'ANSI_QUOTES'").await;
+    assert_eq!(answer[0].payload.first(), Some(&0x00));
+    client.send(0, &[0x1F]).await;
+    let reset = client.next().await.expect("an answer to the reset");
+    assert_eq!(
+        reset.payload.first(),
+        Some(&0x00),
+        "COM_RESET_CONNECTION is forwarded"
+    );
+    let answer = client.query("SELECT @@sql_mode").await;
+    let rows: Vec<String> = answer
+        .iter()
+        .map(|m| String::from_utf8_lossy(&m.payload).into_owned())
+        .collect();
+    assert!(
+        !rows.iter().any(|row| row.contains("ANSI_QUOTES")),
+        "{rows:?}"
     );
 }
