@@ -208,3 +208,32 @@ async fn a_field_list_is_decided_as_show_columns_and_answered_with_the_columns()
         statements(&events)
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_process_kill_is_decided_as_the_kill_statement_it_is() {
+    if !available(&[]) {
+        return;
+    }
+    let f = Fixture::start("process_kill", false).await;
+    let token = f.key("rita", &["readers"]).await;
+    let mut client = RawClient::login(&f, &token).await;
+    client.send(0, &[0x0C, 1, 0, 0, 0]).await;
+    let text = error_text(&client.next().await.expect("a refusal"));
+    assert!(text.contains("gatehouse: permission denied"), "{text}");
+    let events = f
+        .events_until(|events| {
+            statements(events)
+                .iter()
+                .any(|(_, text, _)| text == "KILL 1")
+        })
+        .await;
+    assert!(
+        statements(&events)
+            .iter()
+            .any(|(action, text, decision)| action == "sql:admin"
+                && text == "KILL 1"
+                && decision == "Deny"),
+        "{:?}",
+        statements(&events)
+    );
+}
