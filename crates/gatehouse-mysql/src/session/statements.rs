@@ -32,13 +32,6 @@ impl Relay<'_> {
             Some(permit) => permit,
             None => return Ok(()),
         };
-        if self.touches_session_tracking(&statements) {
-            let reason = "the statement names session tracking (session_track_*), which gatehouse relies on to follow the session's sql_mode, character set and database";
-            self.record_not_run(permit.audit_seqs(), reason);
-            let message =
-                format!("gatehouse: permission denied: {reason}; the statement was not run");
-            return self.refuse(refusal::STATEMENT_DENIED, &message).await;
-        }
         let runs: Vec<StatementRun> = classified
             .into_iter()
             .zip(permit.audit_seqs())
@@ -185,6 +178,11 @@ impl Relay<'_> {
     ) -> Result<Option<Permit>, MysqlError> {
         let actions: Vec<Action> = statements.iter().cloned().map(Action::of).collect();
         let refusal = match self.gateway.pipeline.decide(self.context, &actions).await {
+            Ok(Decision::Allow(permit)) if self.touches_session_tracking(statements) => {
+                let reason = "the statement names session tracking (session_track_*), which gatehouse relies on to follow the session's sql_mode, character set and database";
+                self.record_not_run(permit.audit_seqs(), reason);
+                format!("gatehouse: permission denied: {reason}; the statement was not run")
+            }
             Ok(Decision::Allow(permit)) if permit.row_caps().iter().all(Option::is_none) => {
                 return Ok(Some(permit));
             }
