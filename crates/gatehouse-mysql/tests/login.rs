@@ -128,3 +128,21 @@ async fn clients_offering_other_plugins_are_asked_for_the_clear_password_inside_
         assert!(answer.len() >= 3, "{plugin}: the session runs statements");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_character_set_gatehouse_cannot_read_is_refused_at_login() {
+    if !available(&["mariadb"]) {
+        return;
+    }
+    let f = Fixture::start("login_big5", false).await;
+    let token = f.key("wes", &["writers"]).await;
+    let (_, err, ok) = f
+        .mariadb(
+            "wes",
+            &token,
+            &["--default-character-set=big5", CONNECTION, "-e", "SELECT 1"],
+        )
+        .await;
+    assert!(!ok);
+    assert!(err.contains("character set big5 is refused"), "{err}");
+}
