@@ -30,6 +30,8 @@ if $for_tests; then
   [ -x /usr/sbin/sshd ] || need_packages+=(openssh-server)
   command -v ssh >/dev/null 2>&1 || need_packages+=(openssh-client)
   command -v rsync >/dev/null 2>&1 || need_packages+=(rsync)
+  # The MySQL tests drive the stock MariaDB client against the machine's MariaDB.
+  command -v mariadb >/dev/null 2>&1 || need_packages+=(mariadb-client)
 fi
 if [ "${#need_packages[@]}" -gt 0 ]; then
   echo "setup: installing ${need_packages[*]} (Debian packages)"
@@ -67,6 +69,12 @@ python3 -c "import importlib.metadata as m; assert m.version('httpx') == '0.28.1
 python3 -c "import importlib.metadata as m; assert m.version('paramiko') == '4.0.0'" 2>/dev/null || {
   echo "setup: installing paramiko"
   python3 -m pip install --quiet --disable-pip-version-check 'paramiko==4.0.0'
+}
+# The MySQL tests (mysql.rs) drive PyMySQL (text protocol, multi-statements sent as one
+# message) and MySQL's own Connector/Python (server-side prepared statements, binary rows).
+python3 -c "import importlib.metadata as m; assert m.version('PyMySQL') == '1.2.4' and m.version('mysql-connector-python') == '26.10.0'" 2>/dev/null || {
+  echo "setup: installing PyMySQL and mysql-connector-python"
+  python3 -m pip install --quiet --disable-pip-version-check 'PyMySQL==1.2.4' 'mysql-connector-python==26.10.0'
 }
 # The driver compatibility suite (compat_drivers.rs) drives psycopg 3, whose wheel bundles
 # libpq >= 17, and node-postgres with pg-cursor and pg-query-stream (npm, pinned by the

@@ -46,6 +46,12 @@ mod where_clause;
 
 pub use token::{LexError, Statement, Token, TokenKind};
 
+/// The reason of a `LOAD DATA LOCAL INFILE` / `LOAD XML LOCAL INFILE` statement (kind
+/// `Admin`): an adapter refuses it whatever policy says, since it would make the server ask
+/// for a file of the client's machine.
+pub const LOCAL_INFILE: &str =
+    "LOAD ... LOCAL INFILE makes the server ask the client for a file of its machine";
+
 #[cfg(doc)]
 use gatehouse_core::SqlKind;
 use gatehouse_core::SqlStatement;

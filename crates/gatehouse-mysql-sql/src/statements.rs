@@ -462,7 +462,7 @@ fn load(tokens: &[Token]) -> Facts {
     let mut facts = Facts::because(
         SqlKind::Admin,
         if local {
-            "LOAD ... LOCAL INFILE makes the server ask the client for a file of its machine"
+            crate::LOCAL_INFILE
         } else {
             "LOAD ... INFILE reads a file on the database server"
         },

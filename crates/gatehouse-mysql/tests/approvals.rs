@@ -41,9 +41,9 @@ async fn a_held_statement_runs_once_approved_and_not_before() {
     );
     assert_eq!(count(&f.database), "2\n");
     let id = err
-        .split("approval id ")
+        .split("held for approval ")
         .nth(1)
-        .and_then(|rest| rest.split(|c: char| c == ';' || c.is_whitespace()).next())
+        .and_then(|rest| rest.split(':').next())
         .expect("the approval id in the refusal")
         .to_owned();
     let admin = Identity::new("ada", IdentityKind::Human, vec!["admins".into()]);

@@ -183,6 +183,11 @@ impl Relay<'_> {
                 self.record_not_run(permit.audit_seqs(), reason);
                 format!("gatehouse: permission denied: {reason}; the statement was not run")
             }
+            Ok(Decision::Allow(permit)) if reads_client_file(statements) => {
+                let reason = "LOAD DATA LOCAL INFILE would have the server read a file of the client's machine, which gatehouse never relays; load a file on the server with LOAD DATA INFILE, or send the rows as INSERT statements";
+                self.record_not_run(permit.audit_seqs(), reason);
+                format!("gatehouse: permission denied: {reason}; the statement was not run")
+            }
             Ok(Decision::Allow(permit)) if permit.row_caps().iter().all(Option::is_none) => {
                 return Ok(Some(permit));
             }
@@ -198,8 +203,8 @@ impl Relay<'_> {
                 format!("gatehouse: permission denied: {}", denial.message)
             }
             Ok(Decision::Hold(hold)) => format!(
-                "gatehouse: {}; approval id {}; run the same statement again once approved ({})",
-                hold.message, hold.approval.id, hold.approve_with
+                "gatehouse: held for approval {}: {}; run the same statement again once approved",
+                hold.approval.id, hold.message
             ),
             Err(error) => {
                 tracing::error!(session = %self.context.session_id, %error, "a statement could not be decided");
@@ -213,6 +218,13 @@ impl Relay<'_> {
         self.refuse(refusal::STATEMENT_DENIED, &refusal).await?;
         Ok(None)
     }
+}
+
+/// Whether a statement is `LOAD ... LOCAL INFILE`, which no policy may allow.
+fn reads_client_file(statements: &[SqlStatement]) -> bool {
+    statements
+        .iter()
+        .any(|statement| statement.reason.as_deref() == Some(gatehouse_mysql_sql::LOCAL_INFILE))
 }
 
 /// A statement gatehouse cannot classify, decided as `sql:unknown`.

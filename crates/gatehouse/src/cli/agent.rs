@@ -144,7 +144,24 @@ pub async fn run(args: AgentArgs) -> Result<ExitCode> {
     let mut apis = HashMap::new();
     let mut ssh_logins = HashMap::new();
     let mut ssh_addresses = HashMap::new();
+    let mut mysql_logins = HashMap::new();
+    let mut mysql_connections = 0;
     for connection in &config.connections {
+        if connection.kind == crate::config::mysql::MYSQL {
+            let connection_logins = connection.mysql_logins_in(&config.base_dir)?;
+            login_levels.insert(
+                connection.name.clone(),
+                connection_logins
+                    .iter()
+                    .map(|(level, _)| level.clone())
+                    .collect(),
+            );
+            for (level, login) in connection_logins {
+                mysql_logins.insert((connection.name.clone(), level), login);
+            }
+            mysql_connections += 1;
+            continue;
+        }
         if connection.kind == crate::config::ssh::SSH {
             ssh_logins.insert(
                 connection.name.clone(),
@@ -186,7 +203,8 @@ pub async fn run(args: AgentArgs) -> Result<ExitCode> {
     }
     let connector = BuiltinConnector::new(logins, config.connect_timeout, MAX_SERVER_MESSAGE);
     let mut connectors: Vec<Arc<dyn TargetConnector>> = Vec::new();
-    if clusters.len() + apis.len() + ssh_logins.len() < config.connections.len() {
+    if clusters.len() + apis.len() + ssh_logins.len() + mysql_connections < config.connections.len()
+    {
         connectors.push(Arc::new(gatehouse_pg::PostgresTargets::new(Arc::new(
             connector,
         ))));
@@ -196,6 +214,12 @@ pub async fn run(args: AgentArgs) -> Result<ExitCode> {
     }
     if !apis.is_empty() {
         connectors.push(Arc::new(gatehouse_httpapi_gateway::http_targets(apis)));
+    }
+    if mysql_connections > 0 {
+        connectors.push(Arc::new(gatehouse_mysql::MysqlTargets::new(
+            mysql_logins,
+            config.connect_timeout,
+        )));
     }
     if !ssh_logins.is_empty() {
         // The gateway speaks SSH to the target over the stream this agent opens; the private

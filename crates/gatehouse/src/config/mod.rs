@@ -5,6 +5,7 @@ pub(crate) mod agent;
 pub(crate) mod http;
 pub(crate) mod kubernetes;
 pub(crate) mod logins;
+pub(crate) mod mysql;
 pub(crate) mod setup;
 pub(crate) mod ssh;
 
@@ -52,6 +53,10 @@ pub struct Config {
     /// `[ssh]`: the listener SSH clients talk to (opened when a connection is `kind = "ssh"`).
     #[serde(default)]
     pub ssh: ssh::SshListenerConfig,
+    /// `[mysql]`: the listener MySQL and MariaDB clients talk to, TLS required (opened when a
+    /// connection is `kind = "mysql"`).
+    #[serde(default)]
+    pub mysql: mysql::MysqlListenerConfig,
     #[serde(default)]
     pub admin: AdminConfig,
     #[serde(default)]
@@ -460,7 +465,7 @@ impl Default for TokensConfig {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ConnectionConfig {
     pub name: String,
@@ -575,6 +580,7 @@ impl ConnectionConfig {
         match self.port_set {
             Some(port) => port,
             None if self.kind == ssh::SSH => 22,
+            None if self.kind == mysql::MYSQL => 3306,
             None => 5432,
         }
     }
@@ -615,7 +621,8 @@ impl Config {
         Ok(config)
     }
 
-    /// The quickstart: one `demo` connection to the local PostgreSQL and the quickstart policy.
+    /// The quickstart: a `demo` connection to the local PostgreSQL, a `demo-mysql` one to the
+    /// local MariaDB, and the quickstart policy.
     /// Readers and writers log in as least-privileged roles that `gatehouse serve` creates on
     /// the local server (passwords in `data_dir`/logins/, mode 0600); admins as `postgres`.
     pub fn quickstart(data_dir: &Path) -> Config {
@@ -637,63 +644,68 @@ impl Config {
             kubernetes: kubernetes::KubernetesListenerConfig::default(),
             http: http::HttpListenerConfig::default(),
             ssh: ssh::SshListenerConfig::default(),
+            mysql: mysql::MysqlListenerConfig::default(),
             admin: AdminConfig::default(),
             keys: KeysConfig::default(),
             audit: AuditConfig::default(),
             recording: RecordingConfig::default(),
             approvals: ApprovalsConfig::default(),
             access: AccessConfig::default(),
-            connections: vec![ConnectionConfig {
-                name: QUICKSTART_CONNECTION.to_owned(),
-                kind: ConnectionKind::POSTGRES,
-                environment: "dev".to_owned(),
-                tags: vec!["quickstart".to_owned()],
-                description: "the local PostgreSQL's `postgres` database (quickstart)".to_owned(),
-                agents: Vec::new(),
-                host: "127.0.0.1".to_owned(),
-                port_set: None,
-                database: "postgres".to_owned(),
-                user: "postgres".to_owned(),
-                password_env: Some("PGPASSWORD".to_owned()),
-                password_file: None,
-                tls: UpstreamTlsMode::Disable,
-                ca_file: None,
-                record_results: false,
-                // The quickstart masks with every built-in detector; admins see raw values
-                // (quickstart policy `admins-see-unmasked`).
-                masking: Some(gatehouse_mask::MaskConfig::default()),
-                // Strongest first: someone in several groups gets the login of the first.
-                logins: vec![
-                    LoginConfig {
-                        level: ADMIN_LOGIN_LEVEL.to_owned(),
-                        groups: vec!["admins".to_owned()],
-                        user: None,
-                        password_env: None,
-                        password_file: None,
-                    },
-                    login(crate::server::db_roles::WRITE_LEVEL, "writers"),
-                    login(crate::server::db_roles::READ_LEVEL, "readers"),
-                ],
-                default_level: Some("read".to_owned()),
-                url: None,
-                token_file: None,
-                token_env: None,
-                client_cert_file: None,
-                client_key_file: None,
-                kubeconfig: None,
-                context: None,
-                impersonate: None,
-                basic_user: None,
-                header_name: None,
-                header_value_env: None,
-                redirect_hosts: Vec::new(),
-                passthrough_content_types: Vec::new(),
-                mask_json_paths: Vec::new(),
-                policy_headers: Vec::new(),
-                private_key_file: None,
-                private_key_env: None,
-                host_key: None,
-            }],
+            connections: mysql::with_quickstart_mysql(
+                data_dir,
+                ConnectionConfig {
+                    name: QUICKSTART_CONNECTION.to_owned(),
+                    kind: ConnectionKind::POSTGRES,
+                    environment: "dev".to_owned(),
+                    tags: vec!["quickstart".to_owned()],
+                    description: "the local PostgreSQL's `postgres` database (quickstart)"
+                        .to_owned(),
+                    agents: Vec::new(),
+                    host: "127.0.0.1".to_owned(),
+                    port_set: None,
+                    database: "postgres".to_owned(),
+                    user: "postgres".to_owned(),
+                    password_env: Some("PGPASSWORD".to_owned()),
+                    password_file: None,
+                    tls: UpstreamTlsMode::Disable,
+                    ca_file: None,
+                    record_results: false,
+                    // The quickstart masks with every built-in detector; admins see raw values
+                    // (quickstart policy `admins-see-unmasked`).
+                    masking: Some(gatehouse_mask::MaskConfig::default()),
+                    // Strongest first: someone in several groups gets the login of the first.
+                    logins: vec![
+                        LoginConfig {
+                            level: ADMIN_LOGIN_LEVEL.to_owned(),
+                            groups: vec!["admins".to_owned()],
+                            user: None,
+                            password_env: None,
+                            password_file: None,
+                        },
+                        login(crate::server::db_roles::WRITE_LEVEL, "writers"),
+                        login(crate::server::db_roles::READ_LEVEL, "readers"),
+                    ],
+                    default_level: Some("read".to_owned()),
+                    url: None,
+                    token_file: None,
+                    token_env: None,
+                    client_cert_file: None,
+                    client_key_file: None,
+                    kubeconfig: None,
+                    context: None,
+                    impersonate: None,
+                    basic_user: None,
+                    header_name: None,
+                    header_value_env: None,
+                    redirect_hosts: Vec::new(),
+                    passthrough_content_types: Vec::new(),
+                    mask_json_paths: Vec::new(),
+                    policy_headers: Vec::new(),
+                    private_key_file: None,
+                    private_key_env: None,
+                    host_key: None,
+                },
+            ),
             identity_providers: Vec::new(),
             tokens: TokensConfig::default(),
             agents: crate::config::agent::AgentsConfig::default(),
@@ -987,8 +999,9 @@ fn connection_kind<'de, D: serde::Deserializer<'de>>(
         "kubernetes" => Ok(kubernetes::KUBERNETES),
         "http" => Ok(http::HTTP),
         "ssh" => Ok(ssh::SSH),
+        "mysql" => Ok(mysql::MYSQL),
         other => Err(serde::de::Error::custom(format!(
-            "unknown connection kind `{other}`; this gatehouse serves: postgres, kubernetes, http, ssh"
+            "unknown connection kind `{other}`; this gatehouse serves: postgres, mysql, kubernetes, http, ssh"
         ))),
     }
 }

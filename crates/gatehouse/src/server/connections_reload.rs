@@ -92,6 +92,7 @@ impl ConnectionsReload {
             let name = &connection.name;
             if connection.kind == crate::config::kubernetes::KUBERNETES
                 || connection.kind == crate::config::ssh::SSH
+                || connection.kind == crate::config::mysql::MYSQL
             {
                 if self.started.get(name) != Some(&restart_only(connection)) {
                     changes.restart_needed.push(format!(

@@ -109,6 +109,7 @@ pub async fn run(config_path: Option<&Path>, data_dir: Option<&Path>) -> Result<
     let kubernetes = crate::server::kubernetes::prepare(&setup, &listener_parts).await?;
     let http_api = crate::server::http_api::prepare(&setup, &listener_parts).await?;
     let ssh = crate::server::ssh::prepare(&setup, &listener_parts).await?;
+    let mysql = crate::server::mysql::prepare(&setup, &listener_parts).await?;
     let pg_listener = bind(config.postgres.listen, "PostgreSQL clients").await?;
     let admin_listener = bind(config.admin.listen, "admin HTTP").await?;
     let addresses = Listeners {
@@ -121,6 +122,7 @@ pub async fn run(config_path: Option<&Path>, data_dir: Option<&Path>) -> Result<
         kubernetes: kubernetes.as_ref().map(|k| k.address),
         http: http_api.as_ref().map(|h| h.address),
         ssh: ssh.as_ref().map(|s| s.address),
+        mysql: mysql.as_ref().map(|m| m.address),
     };
     let pg_addr = addresses.postgres;
     let ssh_issuer = match &ssh {
@@ -137,6 +139,7 @@ pub async fn run(config_path: Option<&Path>, data_dir: Option<&Path>) -> Result<
     let kubernetes = kubernetes.map(|k| tokio::spawn(k.serve()));
     let http_api = http_api.map(|h| tokio::spawn(h.serve()));
     let ssh = ssh.map(|s| tokio::spawn(s.serve()));
+    let mysql = mysql.map(|m| tokio::spawn(m.serve()));
 
     let pg = tokio::spawn(gatehouse_pg::serve(
         gateway,
@@ -186,6 +189,9 @@ pub async fn run(config_path: Option<&Path>, data_dir: Option<&Path>) -> Result<
     }
     if let Some(ssh) = ssh {
         let _ = ssh.await;
+    }
+    if let Some(mysql) = mysql {
+        let _ = mysql.await;
     }
     if let Err(error) = audit.flush().await {
         tracing::error!(%error, "the audit log could not be flushed and checkpointed at shutdown");
@@ -460,6 +466,7 @@ struct Listeners {
     kubernetes: Option<SocketAddr>,
     http: Option<SocketAddr>,
     ssh: Option<SocketAddr>,
+    mysql: Option<SocketAddr>,
 }
 
 /// Say where the listeners are.
@@ -503,6 +510,14 @@ fn announce(setup: &Setup, gateway: &PgGateway, addresses: &Listeners) {
             names(crate::config::ssh::SSH),
             addr.port(),
             addr.ip()
+        );
+    }
+    if let Some(addr) = addresses.mysql {
+        tracing::info!(
+            "MySQL listener on {addr} (TLS required; connections: {}; `mariadb -h {} -P {} -u YOU -p\"$(gatehouse token)\" --ssl-ca CA --ssl-verify-server-cert CONNECTION`)",
+            names(crate::config::mysql::MYSQL),
+            addr.ip(),
+            addr.port()
         );
     }
     tracing::info!(
@@ -652,6 +667,7 @@ fn write_listeners_file(data_dir: &Path, addresses: &Listeners) -> Result<()> {
         "kubernetes": addresses.kubernetes.map(|a| a.to_string()),
         "http": addresses.http.map(|a| a.to_string()),
         "ssh": addresses.ssh.map(|a| a.to_string()),
+        "mysql": addresses.mysql.map(|a| a.to_string()),
         "pid": std::process::id(),
     });
     let staging = data_dir.join(format!("{LISTENERS_FILE}.tmp"));
