@@ -343,3 +343,64 @@ fn the_mysql_bypass_corpus_gets_nothing_past_the_gateway() {
         }
     }
 }
+
+#[test]
+fn gatehouse_connect_serves_mysql_clients_that_have_no_password_and_no_database() {
+    use std::io::BufRead;
+    let host = MysqlHost::start(PEOPLE, "");
+    let reader = host.gateway.key("rita", &["readers"]);
+    let mut connect = std::process::Command::new(support::binary())
+        .arg("--config")
+        .arg(host.gateway.config_path())
+        .arg("--data-dir")
+        .arg(host.gateway.data_dir())
+        .args(["connect", "shop", "--output", "json"])
+        .env("GATEHOUSE_TOKEN", &reader)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(connect.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let announced: serde_json::Value = serde_json::from_str(&line).unwrap();
+    let port = announced["listen"]
+        .as_str()
+        .unwrap()
+        .rsplit_once(':')
+        .unwrap()
+        .1
+        .to_owned();
+    let local = |sql: &str| {
+        std::process::Command::new("mariadb")
+            .args(["-h", "127.0.0.1", "-P", &port, "-u", "rita", "--skip-ssl"])
+            .args(["--batch", "--skip-column-names", "-e", sql])
+            .output()
+            .unwrap()
+    };
+    let read = local("SELECT name, email FROM people WHERE id = 1");
+    let refused = local("DELETE FROM people");
+    let _ = connect.kill();
+    let _ = connect.wait();
+    assert!(read.status.success(), "{}", shown(&read));
+    let row = stdout(&read);
+    assert!(
+        row.starts_with("Ann\t") && !row.contains("ann@example.com"),
+        "{row}"
+    );
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("gatehouse: permission denied"),
+        "{}",
+        shown(&refused)
+    );
+    assert_eq!(host.direct("SELECT COUNT(*) FROM people"), "2");
+    let select = host
+        .gateway
+        .audit_events()
+        .into_iter()
+        .find(|e| e["statement"] == "SELECT name, email FROM people WHERE id = 1")
+        .expect("the select is audited");
+    assert_eq!(select["identity"]["subject"], "rita");
+    assert_eq!(select["connection"], "shop");
+}

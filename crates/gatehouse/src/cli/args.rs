@@ -371,8 +371,15 @@ pub struct ConnectArgs {
     /// --config names the connection as `kind = "http"`.
     #[arg(long)]
     pub http: bool,
-    /// Gateway address: its PostgreSQL listener (default 127.0.0.1:15432), or with --http its
-    /// HTTP API listener (default 127.0.0.1:18443).
+    /// Serve a MySQL connection (`kind = "mysql"`): a plaintext MySQL endpoint whose clients
+    /// (mariadb, mysqlslap, a GUI) log in with no password and reach the gateway's MySQL
+    /// listener over verified TLS with your token. Implied when --config names the connection
+    /// as `kind = "mysql"`.
+    #[arg(long, conflicts_with = "http")]
+    pub mysql: bool,
+    /// Gateway address: its PostgreSQL listener (default 127.0.0.1:15432), with --http its
+    /// HTTP API listener (default 127.0.0.1:18443), with --mysql its MySQL listener (default
+    /// 127.0.0.1:13306).
     #[arg(long, value_name = "HOST:PORT")]
     pub gateway: Option<String>,
     /// CA certificate to verify the gateway with (default: the certificate generated in the data directory).

@@ -15,6 +15,7 @@
 mod gateway;
 mod http;
 mod local;
+mod mysql;
 
 use crate::cli::args::{ConnectArgs, OutputFormat};
 use crate::config::setup::Setup;
@@ -71,20 +72,36 @@ pub async fn run(
                     .unwrap_or_else(|| setup.config.http.listen.to_string())
             })
     });
+    let configured_mysql = setup.as_ref().and_then(|setup| {
+        setup
+            .config
+            .connections
+            .iter()
+            .any(|c| c.name == args.connection && c.kind == crate::config::mysql::MYSQL)
+            .then(|| {
+                crate::server::serve::running_listener(&setup.data_dir, "mysql")
+                    .unwrap_or_else(|| setup.config.mysql.listen.to_string())
+            })
+    });
     let http = args.http || configured_http.is_some();
+    let mysql = args.mysql || configured_mysql.is_some();
     let ca_file = match (&args.ca_file, &setup) {
         (Some(file), _) => file.clone(),
         (None, Some(setup)) => generated_cert_path(&setup.data_dir),
         (None, None) => generated_cert_path(&Setup::load(config, data_dir)?.data_dir),
     };
-    let default_gateway = match (http, configured_http) {
-        (true, Some(listen)) => listen,
-        (true, None) => crate::config::http::QUICKSTART_HTTP_LISTEN.to_owned(),
-        (false, _) => crate::config::QUICKSTART_PG_LISTEN.to_owned(),
+    let default_gateway = match (http, configured_http, mysql, configured_mysql) {
+        (true, Some(listen), _, _) | (_, _, true, Some(listen)) => listen,
+        (true, None, _, _) => crate::config::http::QUICKSTART_HTTP_LISTEN.to_owned(),
+        (_, _, true, None) => crate::config::mysql::QUICKSTART_MYSQL_LISTEN.to_owned(),
+        (false, _, false, _) => crate::config::QUICKSTART_PG_LISTEN.to_owned(),
     };
     let gateway_address = args.gateway.clone().unwrap_or(default_gateway);
     if http {
         return serve_http(&args, &gateway_address, &ca_file).await;
+    }
+    if mysql {
+        return serve_mysql(&args, &gateway_address, &ca_file).await;
     }
     let gateway = Gateway::new(
         &gateway_address,
@@ -93,7 +110,7 @@ pub async fn run(
         args.token_file.as_deref(),
     )?;
     let (listener, listen) = listen_locally(&args).await?;
-    announce(&args, false, &gateway_address, listen);
+    announce(&args, Served::Postgres, &gateway_address, listen);
 
     let context = Arc::new(gateway);
     let sessions = Arc::new(Semaphore::new(MAX_CLIENTS));
@@ -143,10 +160,33 @@ async fn serve_http(args: &ConnectArgs, gateway: &str, ca_file: &Path) -> Result
         args.token_file.as_deref(),
     )?;
     let (listener, listen) = listen_locally(args).await?;
-    announce(args, true, gateway, listen);
+    announce(args, Served::Http, gateway, listen);
     Arc::new(forwarder).serve(listener, stop_signal()).await;
     tracing::info!("stopped");
     Ok(ExitCode::SUCCESS)
+}
+
+/// `--mysql`: serve the connection as a plaintext MySQL endpoint until stopped.
+async fn serve_mysql(args: &ConnectArgs, gateway: &str, ca_file: &Path) -> Result<ExitCode> {
+    let forwarder = mysql::MysqlForwarder::new(
+        gateway,
+        ca_file,
+        &args.connection,
+        args.token_file.as_deref(),
+    )?;
+    let (listener, listen) = listen_locally(args).await?;
+    announce(args, Served::Mysql, gateway, listen);
+    Arc::new(forwarder).serve(listener, stop_signal()).await;
+    tracing::info!("stopped");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// What kind of endpoint `gatehouse connect` serves.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Served {
+    Postgres,
+    Http,
+    Mysql,
 }
 
 /// The local listener (`--listen`, `--port`), after warning when there is no token to add
@@ -166,7 +206,7 @@ async fn listen_locally(args: &ConnectArgs) -> Result<(TcpListener, SocketAddr)>
 }
 
 /// Where we listen: for people on standard error, for programs as one JSON line on stdout.
-fn announce(args: &ConnectArgs, http: bool, gateway: &str, listen: SocketAddr) {
+fn announce(args: &ConnectArgs, served: Served, gateway: &str, listen: SocketAddr) {
     let user = std::env::var("USER")
         .ok()
         .filter(|u| {
@@ -175,7 +215,16 @@ fn announce(args: &ConnectArgs, http: bool, gateway: &str, listen: SocketAddr) {
                     .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
         })
         .unwrap_or_else(|| gatehouse_pg::TOKEN_ONLY_USER.to_owned());
-    if http {
+    if served == Served::Mysql {
+        eprintln!(
+            "gatehouse connect: serving MySQL connection `{}` through the gateway at {gateway} on {listen}\n\
+             connect with no password (Ctrl-C stops):\n  mariadb -h {} -P {} -u {user} {}",
+            args.connection,
+            listen.ip(),
+            listen.port(),
+            args.connection,
+        );
+    } else if served == Served::Http {
         eprintln!(
             "gatehouse connect: serving HTTP connection `{}` through the gateway at {gateway} on http://{listen}\n\
              send requests with no Authorization header (Ctrl-C stops):\n  curl http://{listen}/",
