@@ -11,6 +11,7 @@ mod outcomes;
 mod prepared;
 mod relay;
 mod responses;
+mod row_caps;
 mod state;
 mod statements;
 mod tracking;

@@ -35,6 +35,13 @@ pub(super) enum AnswerKind {
     Done {
         affected: u64,
     },
+    /// An OK packet of a statement held to a row cap (`@max_rows`): its affected rows, the
+    /// rows counted against the cap, the cap.
+    Capped {
+        affected: u64,
+        counted: u64,
+        cap: u64,
+    },
     /// A result set.
     Rows {
         rows: u64,
@@ -61,6 +68,17 @@ impl Answer {
             AnswerKind::Done { affected } => (
                 Some(*affected),
                 Some(format!("OK, {affected} rows affected")),
+                None,
+            ),
+            AnswerKind::Capped {
+                affected,
+                counted,
+                cap,
+            } => (
+                Some(*affected),
+                Some(format!(
+                    "OK, {affected} rows affected ({counted} counted against the row cap of {cap}, `@max_rows`; committed)"
+                )),
                 None,
             ),
             AnswerKind::Rows { rows } => (Some(*rows), Some(format!("{rows} rows")), None),
