@@ -321,3 +321,34 @@ async fn a_table_that_cannot_roll_back_ends_the_session_over_the_cap() {
         "{reasons:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_prepared_statements_execute_is_held_to_the_cap_too() {
+    if !available(&["mysql.connector"]) {
+        return;
+    }
+    let f = Fixture::start("cap_prepared", false).await;
+    let token = f.key("cap", &["cappers"]).await;
+    let script = r#"
+import os, mysql.connector
+db = mysql.connector.connect(host="127.0.0.1", port=int(os.environ["GH_PORT"]), user="cap",
+    password=os.environ["GH_TOKEN"], database="demo-mysql", ssl_disabled=False,
+    ssl_verify_cert=False, use_pure=True, autocommit=True)
+cursor = db.cursor(prepared=True)
+for low in (2, 0):
+    try:
+        cursor.execute("UPDATE items SET score = score + 100 WHERE id >= ?", (low,))
+        print("ok", cursor.rowcount)
+    except mysql.connector.Error as error:
+        print("refused", error.errno, error.msg)
+"#;
+    let (out, err, ok) = f.python(&token, script).await;
+    assert!(ok, "{err}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], "ok 1", "{out}");
+    assert!(
+        lines[1].starts_with("refused 1142") && lines[1].contains("nothing was changed"),
+        "{out}"
+    );
+    assert_eq!(scores(&f.database), "1\t10\n2\t120\n");
+}
