@@ -19,7 +19,9 @@
 //!
 //! Only a statement sent on its own may be capped, and only one answered with a single OK can
 //! be counted: an answer with result sets (`RETURNING`, a procedure's results) is read to its
-//! end, never relayed, rolled back and refused.
+//! end, never relayed, rolled back and refused. A capped session or transaction statement
+//! (`BEGIN`, `SET autocommit`) is refused: it could end or start the transaction the cap is
+//! counted in, and change no rows of its own.
 //!
 //! Non-transactional tables (MyISAM, Aria) cannot be rolled back. gatehouse cannot tell before
 //! the statement runs which tables it changes (triggers, views, procedures), so it finds out
@@ -38,6 +40,7 @@ use super::relay::Relay;
 use crate::MysqlError;
 use crate::query::{COM_QUERY, discard_answer, run_query};
 use crate::refusal;
+use gatehouse_core::SqlKind;
 use gatehouse_mysql_wire::response::{
     ErrPacket, OkPacket, SERVER_MORE_RESULTS_EXISTS, SERVER_STATUS_IN_TRANS,
 };
@@ -79,7 +82,7 @@ impl Wrap {
 }
 
 /// The rows a statement's OK counts against its cap (see the module's documentation).
-pub(super) fn rows_counted(ok: &OkPacket) -> u64 {
+pub(crate) fn rows_counted(ok: &OkPacket) -> u64 {
     let digits: Vec<u8> = ok
         .info
         .iter()
@@ -108,6 +111,12 @@ impl Relay<'_> {
         cap: u64,
         payload: &[u8],
     ) -> Result<(), MysqlError> {
+        if run.statement.kind == SqlKind::Session {
+            let reason = "the policy caps the rows of a session or transaction statement (`@max_rows`), which could end the transaction the cap is counted in";
+            self.record_not_run(run.seq..=run.seq, reason);
+            let message = format!("gatehouse: permission denied: {reason}; it was not run");
+            return self.refuse(refusal::STATEMENT_DENIED, &message).await;
+        }
         let wrap = self.choose_wrap().await?;
         if let Err(error) = self.own(&wrap.begin()).await? {
             let reason = format!(
