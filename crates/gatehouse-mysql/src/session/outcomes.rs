@@ -21,7 +21,7 @@ pub(super) struct StatementRun {
 }
 
 /// One result of the server's answer.
-pub(super) struct Answer {
+pub(crate) struct Answer {
     pub kind: AnswerKind,
     pub columns: Vec<ResultColumn>,
     pub masked: BTreeMap<String, u64>,
@@ -30,7 +30,7 @@ pub(super) struct Answer {
     started: Instant,
 }
 
-pub(super) enum AnswerKind {
+pub(crate) enum AnswerKind {
     /// An OK packet.
     Done {
         affected: u64,
