@@ -2,7 +2,8 @@
 //! fixture's cappers), against the real server: within the cap they run and stay; over it they
 //! are rolled back and refused, outside a transaction (gatehouse's own) and inside the
 //! client's (a savepoint, after which the client's transaction goes on), with autocommit off
-//! too; an UPDATE counts the rows it matched, not only those it changed; a capped statement
+//! too; the client gets the statement's own OK with the transaction status after gatehouse's
+//! COMMIT; an UPDATE counts the rows it matched, not only those it changed; a capped statement
 //! among others is refused; a table that cannot roll back ends the session; and the audit log
 //! says what happened.
 
@@ -15,7 +16,10 @@
 
 mod support;
 
+use gatehouse_mysql_wire::Capabilities;
+use gatehouse_mysql_wire::response::{OkPacket, SERVER_STATUS_AUTOCOMMIT, SERVER_STATUS_IN_TRANS};
 use gatehouse_pipeline::{AuditEventKind, AuditOutcome};
+use support::raw::RawClient;
 use support::{CONNECTION, Fixture, available, root};
 
 fn scores(database: &str) -> String {
@@ -351,4 +355,46 @@ for low in (2, 0):
         "{out}"
     );
     assert_eq!(scores(&f.database), "1\t10\n2\t120\n");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_client_gets_the_statements_ok_with_the_transaction_status_after_gatehouses_commit() {
+    if !available(&[]) {
+        return;
+    }
+    let f = Fixture::start("cap_status", false).await;
+    let token = f.key("cap", &["cappers"]).await;
+    let mut client = RawClient::login(&f, &token).await;
+    let ok_of = |messages: Vec<gatehouse_mysql_wire::Message>| {
+        OkPacket::parse(&messages[0].payload, Capabilities::PROTOCOL_41).unwrap()
+    };
+    let ok = ok_of(
+        client
+            .query("UPDATE items SET score = 3 WHERE id = 1")
+            .await,
+    );
+    assert_eq!(ok.affected_rows, 1);
+    assert_eq!(
+        String::from_utf8_lossy(&ok.info),
+        "Rows matched: 1  Changed: 1  Warnings: 0"
+    );
+    assert_eq!(
+        ok.status & SERVER_STATUS_IN_TRANS,
+        0,
+        "gatehouse's transaction ended"
+    );
+    assert_ne!(ok.status & SERVER_STATUS_AUTOCOMMIT, 0);
+    ok_of(client.query("BEGIN").await);
+    let ok = ok_of(
+        client
+            .query("UPDATE items SET score = 4 WHERE id = 2")
+            .await,
+    );
+    assert_ne!(
+        ok.status & SERVER_STATUS_IN_TRANS,
+        0,
+        "the client's goes on"
+    );
+    ok_of(client.query("ROLLBACK").await);
+    assert_eq!(scores(&f.database), "1\t3\n2\t20\n");
 }
