@@ -183,28 +183,27 @@ impl Relay<'_> {
             );
             return self.undo_over_cap(&wrap, in_transaction, &run, &why).await;
         }
-        let kept_status = match (&wrap, in_transaction) {
-            // The statement ended the client's transaction itself: no savepoint is left.
-            (Wrap::Savepoint(_), false) => status,
-            _ => match self.own(&wrap.keep()).await? {
-                Ok(kept) => kept.status,
-                Err(_) if matches!(wrap, Wrap::Savepoint(_)) => status,
-                Err(error) => {
-                    let message = format!(
-                        "gatehouse's COMMIT of a statement within its row cap failed ({error}); the session is ended, so its transaction rolls back"
-                    );
-                    let answer = Answer::new(AnswerKind::Failed {
-                        error: message.clone(),
-                    });
-                    self.settle(runs, vec![answer])?;
-                    return Err(MysqlError::Upstream(message));
-                }
-            },
+        let kept_status = match self.own(&wrap.keep()).await? {
+            Ok(kept) => kept.status,
+            // The statement ended the client's transaction itself (an implicit commit), and
+            // the savepoint with it: nothing is left to release.
+            Err(_) if matches!(wrap, Wrap::Savepoint(_)) => status,
+            Err(error) => {
+                let message = format!(
+                    "gatehouse's COMMIT of a statement within its row cap failed ({error}); the session is ended, so its transaction rolls back"
+                );
+                let answer = Answer::new(AnswerKind::Failed {
+                    error: message.clone(),
+                });
+                self.settle(runs, vec![answer])?;
+                return Err(MysqlError::Upstream(message));
+            }
         };
+        let affected = ok.affected_rows;
         let for_client = OkPacket {
             status: kept_status,
             session_state: Vec::new(),
-            ..ok.clone()
+            ..ok
         };
         let header = first.payload.first().copied().unwrap_or(0);
         self.client
@@ -212,7 +211,7 @@ impl Relay<'_> {
             .await?;
         self.client.flush().await?;
         let answer = Answer::new(AnswerKind::Capped {
-            affected: ok.affected_rows,
+            affected,
             counted,
             cap,
         });
