@@ -23,12 +23,14 @@
 //! (`BEGIN`, `SET autocommit`) is refused: it could end or start the transaction the cap is
 //! counted in, and change no rows of its own.
 //!
-//! Non-transactional tables (MyISAM, Aria) cannot be rolled back. gatehouse cannot tell before
-//! the statement runs which tables it changes (triggers, views, procedures), so it finds out
-//! from the rollback: when the server warns that changes could not be rolled back (warning
-//! 1196), or the statement ended the transaction it ran in (an implicit commit), the rows over
-//! the cap stay changed; the audit log says so and gatehouse ends the session, naming why.
-//! Within the cap nothing needs undoing and such statements run as usual.
+//! Non-transactional tables (MyISAM, Aria, MEMORY) cannot be rolled back. A capped statement
+//! that writes such a table by name (the server's catalogue says which engines do not roll
+//! back) is refused before it runs. What the classifier cannot see (a trigger's writes, the
+//! tables under a view, a procedure's) shows in the rollback: when the server warns that
+//! changes could not be rolled back (warning 1196), or the statement ended the transaction it
+//! ran in (an implicit commit), the rows over the cap stay changed; the audit log says so and
+//! gatehouse ends the session, naming why. Within the cap nothing needs undoing and such
+//! statements run as usual.
 //!
 //! What the client sees: the statement's own OK (its affected rows, warning count and info)
 //! with the transaction status of the session after gatehouse's `COMMIT` or `RELEASE`; over
@@ -40,7 +42,7 @@ use super::relay::Relay;
 use crate::MysqlError;
 use crate::query::{COM_QUERY, discard_answer, run_query};
 use crate::refusal;
-use gatehouse_core::SqlKind;
+use gatehouse_core::{SqlKind, SqlStatement};
 use gatehouse_mysql_wire::response::{
     ErrPacket, OkPacket, SERVER_MORE_RESULTS_EXISTS, SERVER_STATUS_IN_TRANS,
 };
@@ -114,6 +116,14 @@ impl Relay<'_> {
         if run.statement.kind == SqlKind::Session {
             let reason = "the policy caps the rows of a session or transaction statement (`@max_rows`), which could end the transaction the cap is counted in";
             self.record_not_run(run.seq..=run.seq, reason);
+            let message = format!("gatehouse: permission denied: {reason}; it was not run");
+            return self.refuse(refusal::STATEMENT_DENIED, &message).await;
+        }
+        if let Some(table) = self.non_transactional_write(&run.statement).await? {
+            let reason = format!(
+                "the policy caps the rows this statement may change (`@max_rows`), and it writes {table}, whose changes cannot be rolled back, so gatehouse cannot hold it to the cap"
+            );
+            self.record_not_run(run.seq..=run.seq, &reason);
             let message = format!("gatehouse: permission denied: {reason}; it was not run");
             return self.refuse(refusal::STATEMENT_DENIED, &message).await;
         }
@@ -244,6 +254,45 @@ impl Relay<'_> {
         } else {
             Ok(Wrap::Transaction)
         }
+    }
+
+    /// A table `statement` writes (`name` or `schema.name`, matched without regard to case)
+    /// whose engine does not roll back, as the server's catalogue says: `schema.name (ENGINE)`.
+    /// Names go into gatehouse's query as hex literals, never as text.
+    async fn non_transactional_write(
+        &mut self,
+        statement: &SqlStatement,
+    ) -> Result<Option<String>, MysqlError> {
+        if statement.writes.is_empty() {
+            return Ok(None);
+        }
+        let literal = |text: &str| format!("CONVERT(X'{}' USING utf8mb4)", hex::encode(text));
+        let conditions: Vec<String> = statement
+            .writes
+            .iter()
+            .map(|name| {
+                let (schema, table) = match name.rsplit_once('.') {
+                    Some((schema, table)) => (literal(schema), table),
+                    None => ("DATABASE()".to_owned(), name.as_str()),
+                };
+                format!(
+                    "(LOWER(t.TABLE_SCHEMA) = LOWER({schema}) AND LOWER(t.TABLE_NAME) = LOWER({}))",
+                    literal(table)
+                )
+            })
+            .collect();
+        let sql = format!(
+            "SELECT CONCAT(t.TABLE_SCHEMA, '.', t.TABLE_NAME, ' (', t.ENGINE, ')') \
+             FROM information_schema.TABLES t JOIN information_schema.ENGINES e ON e.ENGINE = t.ENGINE \
+             WHERE e.TRANSACTIONS <> 'YES' AND ({}) LIMIT 1",
+            conditions.join(" OR ")
+        );
+        let rows = run_query(&mut self.server, self.server_capabilities, &sql).await?;
+        Ok(rows
+            .first()
+            .and_then(|row| row.first())
+            .and_then(|value| value.as_deref())
+            .map(|value| String::from_utf8_lossy(value).into_owned()))
     }
 
     /// Over the cap (or uncountable, `why`): undo the statement and refuse it, or, when the
