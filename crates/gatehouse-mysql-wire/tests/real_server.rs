@@ -461,6 +461,35 @@ fn session_state_tracking() {
 }
 
 #[test]
+fn ok_packets_without_session_tracking_length_prefix_their_info() {
+    let Some(mut connection) = root(base_capabilities()) else {
+        return;
+    };
+    assert!(
+        !connection
+            .capabilities
+            .contains(Capabilities::SESSION_TRACK)
+    );
+    connection.query_ok("CREATE TEMPORARY TABLE test.gh_wire_plain_info (x INT)");
+    connection.query_ok("INSERT INTO test.gh_wire_plain_info VALUES (1), (2), (3)");
+    let reply = connection.command(&Command::Query(
+        b"UPDATE test.gh_wire_plain_info SET x = 2 WHERE x <= 2",
+    ));
+    let ok = OkPacket::parse(&reply, connection.capabilities).unwrap();
+    assert_eq!(ok.affected_rows, 1, "rows changed, not rows matched");
+    assert_eq!(
+        String::from_utf8_lossy(&ok.info),
+        "Rows matched: 2  Changed: 1  Warnings: 0"
+    );
+    assert_eq!(ok.encode(0, connection.capabilities), reply);
+    // Without info the packet ends after its warnings, and re-encodes so.
+    let reply = connection.command(&Command::Query(b"DO 1"));
+    let ok = OkPacket::parse(&reply, connection.capabilities).unwrap();
+    assert!(ok.info.is_empty());
+    assert_eq!(ok.encode(0, connection.capabilities), reply);
+}
+
+#[test]
 fn native_password_of_a_real_account() {
     let Some(mut admin) = root(base_capabilities()) else {
         return;

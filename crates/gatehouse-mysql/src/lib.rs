@@ -13,12 +13,15 @@
 //! `upstream` + `targets` + `tls` + `login` (the server side and the connector), `query`
 //! (gatehouse's own statements), `session` (the relay and its decisions), `text` (client text
 //! in its character set), `masking` (result sets of masked sessions), `refusal` (gatehouse's
-//! own ERR packets), `server` (the listener). The wire format itself is
+//! own ERR packets), `server` (the listener); `fuzzing` drives the answer relay on in-memory
+//! streams for the fuzz targets. The wire format itself is
 //! `gatehouse-mysql-wire`'s; statement classification is `gatehouse-mysql-sql`'s.
 
 #![forbid(unsafe_code)]
 
 mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 mod handshake;
 mod login;
 mod masking;

@@ -79,6 +79,59 @@ pub(crate) fn end_status(payload: &[u8], capabilities: Capabilities) -> Result<u
     }
 }
 
+/// Read the rest of an answer whose first message is `first`, keeping nothing (rows text or
+/// binary): the status flags of its end, or `None` when it ended in an ERR.
+pub(crate) async fn discard_answer(
+    stream: &mut PacketStream,
+    capabilities: Capabilities,
+    first: &[u8],
+) -> Result<Option<u16>, MysqlError> {
+    let deprecate_eof = capabilities.contains(Capabilities::DEPRECATE_EOF);
+    let mut payload = first.to_vec();
+    loop {
+        let status = match payload.first() {
+            Some(0x00) => {
+                OkPacket::parse(&payload, capabilities)
+                    .map_err(MysqlError::wire("server"))?
+                    .status
+            }
+            Some(0xFF) => return Ok(None),
+            Some(0xFB) => {
+                return Err(MysqlError::Refused(
+                    "the server asked for a local file; gatehouse never sends one".into(),
+                ));
+            }
+            _ => {
+                let mut rest = payload.as_slice();
+                let columns = read_lenenc_int(&mut rest)
+                    .map_err(MysqlError::wire("server"))?
+                    .ok_or_else(|| {
+                        MysqlError::Protocol("a result set without a column count".into())
+                    })?;
+                for _ in 0..columns {
+                    stream.expect("a column definition").await?;
+                }
+                if !deprecate_eof {
+                    stream.expect("the end of the column definitions").await?;
+                }
+                loop {
+                    let message = stream.expect("a row").await?;
+                    if message.payload.first() == Some(&0xFF) {
+                        return Ok(None);
+                    }
+                    if ends_rows(&message.payload, deprecate_eof) {
+                        break end_status(&message.payload, capabilities)?;
+                    }
+                }
+            }
+        };
+        if status & SERVER_MORE_RESULTS_EXISTS == 0 {
+            return Ok(Some(status));
+        }
+        payload = stream.expect("the next result").await?.payload;
+    }
+}
+
 async fn read_result_set(
     stream: &mut PacketStream,
     capabilities: Capabilities,

@@ -58,15 +58,16 @@ impl OkPacket {
         } else if capabilities.contains(Capabilities::TRANSACTIONS) {
             ok.status = cursor::u16(&mut input, WHAT)?;
         }
-        if capabilities.contains(Capabilities::SESSION_TRACK) {
-            if !input.is_empty() {
-                ok.info = read_lenenc_bytes(&mut input)?.ok_or_else(null)?.to_vec();
-            }
-            if ok.status & SERVER_SESSION_STATE_CHANGED != 0 && !input.is_empty() {
-                ok.session_state = read_lenenc_bytes(&mut input)?.ok_or_else(null)?.to_vec();
-            }
-        } else {
-            ok.info = input.to_vec();
+        // The info text is length-prefixed with session tracking or without (MariaDB writes
+        // it with `net_store_data` either way), and left out when empty.
+        if !input.is_empty() {
+            ok.info = read_lenenc_bytes(&mut input)?.ok_or_else(null)?.to_vec();
+        }
+        if capabilities.contains(Capabilities::SESSION_TRACK)
+            && ok.status & SERVER_SESSION_STATE_CHANGED != 0
+            && !input.is_empty()
+        {
+            ok.session_state = read_lenenc_bytes(&mut input)?.ok_or_else(null)?.to_vec();
         }
         Ok(ok)
     }
@@ -83,17 +84,14 @@ impl OkPacket {
         } else if capabilities.contains(Capabilities::TRANSACTIONS) {
             out.extend_from_slice(&self.status.to_le_bytes());
         }
-        if capabilities.contains(Capabilities::SESSION_TRACK) {
-            // As servers write it: the info only when there is some or state follows.
-            let state_changed = self.status & SERVER_SESSION_STATE_CHANGED != 0;
-            if state_changed || !self.info.is_empty() {
-                write_lenenc_bytes(&mut out, &self.info);
-            }
-            if state_changed {
-                write_lenenc_bytes(&mut out, &self.session_state);
-            }
-        } else {
-            out.extend_from_slice(&self.info);
+        // As servers write it: the info only when there is some or session state follows.
+        let state_changed = capabilities.contains(Capabilities::SESSION_TRACK)
+            && self.status & SERVER_SESSION_STATE_CHANGED != 0;
+        if state_changed || !self.info.is_empty() {
+            write_lenenc_bytes(&mut out, &self.info);
+        }
+        if state_changed {
+            write_lenenc_bytes(&mut out, &self.session_state);
         }
         out
     }
@@ -217,6 +215,28 @@ mod tests {
         assert_eq!(ok.encode(OK_HEADER, TRACKING), bytes);
         assert!(matches!(
             OkPacket::parse(&[0, 0, 0, 2], TRACKING),
+            Err(WireError::Truncated { .. })
+        ));
+    }
+
+    #[test]
+    fn the_info_of_a_server_without_session_tracking_is_length_prefixed() {
+        let plain = Capabilities::PROTOCOL_41;
+        let info = b"Rows matched: 2  Changed: 1  Warnings: 0";
+        let mut bytes = vec![0, 1, 0, 2, 0, 0, 0, 40];
+        bytes.extend_from_slice(info);
+        let ok = OkPacket::parse(&bytes, plain).unwrap();
+        assert_eq!((ok.affected_rows, ok.info.as_slice()), (1, &info[..]));
+        assert_eq!(ok.encode(OK_HEADER, plain), bytes);
+        let bare = [0, 0, 0, 2, 0, 0, 0];
+        assert_eq!(
+            OkPacket::parse(&bare, plain)
+                .unwrap()
+                .encode(OK_HEADER, plain),
+            bare
+        );
+        assert!(matches!(
+            OkPacket::parse(&[0, 0, 0, 2, 0, 0, 0, 9, b'x'], plain),
             Err(WireError::Truncated { .. })
         ));
     }

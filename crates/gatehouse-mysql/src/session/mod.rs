@@ -7,11 +7,12 @@
 //! is one loop: read a command, decide it, forward it, relay its response to the end.
 
 mod commands;
-mod outcomes;
+pub(crate) mod outcomes;
 mod prepared;
 mod relay;
-mod responses;
-mod state;
+pub(crate) mod responses;
+pub(crate) mod row_caps;
+pub(crate) mod state;
 mod statements;
 mod tracking;
 

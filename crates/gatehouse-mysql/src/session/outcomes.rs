@@ -21,7 +21,7 @@ pub(super) struct StatementRun {
 }
 
 /// One result of the server's answer.
-pub(super) struct Answer {
+pub(crate) struct Answer {
     pub kind: AnswerKind,
     pub columns: Vec<ResultColumn>,
     pub masked: BTreeMap<String, u64>,
@@ -30,10 +30,17 @@ pub(super) struct Answer {
     started: Instant,
 }
 
-pub(super) enum AnswerKind {
+pub(crate) enum AnswerKind {
     /// An OK packet.
     Done {
         affected: u64,
+    },
+    /// An OK packet of a statement held to a row cap (`@max_rows`): its affected rows, the
+    /// rows counted against the cap, the cap.
+    Capped {
+        affected: u64,
+        counted: u64,
+        cap: u64,
     },
     /// A result set.
     Rows {
@@ -61,6 +68,17 @@ impl Answer {
             AnswerKind::Done { affected } => (
                 Some(*affected),
                 Some(format!("OK, {affected} rows affected")),
+                None,
+            ),
+            AnswerKind::Capped {
+                affected,
+                counted,
+                cap,
+            } => (
+                Some(*affected),
+                Some(format!(
+                    "OK, {affected} rows affected ({counted} counted against the row cap of {cap}, `@max_rows`; committed)"
+                )),
                 None,
             ),
             AnswerKind::Rows { rows } => (Some(*rows), Some(format!("{rows} rows")), None),

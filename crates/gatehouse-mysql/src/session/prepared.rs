@@ -3,7 +3,8 @@
 //! classification is kept by the server's statement id; each `COM_STMT_EXECUTE` is decided
 //! again with its bound parameter values (and the bytes sent with `COM_STMT_SEND_LONG_DATA`)
 //! and the current database in the statement's context, so an approval binds to statement,
-//! parameters and database together. Rows come back binary and are masked as such.
+//! parameters and database together. Rows come back binary and are masked as such. An execute
+//! whose permit caps its rows (`@max_rows`) is held to the cap as `row_caps` says.
 
 use super::outcomes::{Answer, AnswerKind, StatementRun};
 use super::relay::Relay;
@@ -181,6 +182,9 @@ impl Relay<'_> {
             statement,
             change: None,
         };
+        if let Some(cap) = permit.row_caps().iter().flatten().min().copied() {
+            return self.run_capped(run, cap, payload).await;
+        }
         self.server.write(0, payload).await?;
         self.server.flush().await?;
         let answers = self

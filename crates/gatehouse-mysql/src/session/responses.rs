@@ -6,10 +6,13 @@
 
 use super::outcomes::{Answer, AnswerKind, StatementRun};
 use super::relay::Relay;
+use super::state::SessionState;
+use super::tracking::follow_ok;
 use crate::MysqlError;
 use crate::masking::{ResultMasking, counts_of, expressions_masked, mask_message, type_name};
+use crate::packets::PacketStream;
 use crate::query::{end_status, ends_rows};
-use gatehouse_mask::MaskCounts;
+use gatehouse_mask::{MaskCounts, Masker};
 use gatehouse_mysql_wire::capabilities::Capabilities;
 use gatehouse_mysql_wire::lenenc::read_lenenc_int;
 use gatehouse_mysql_wire::response::{
@@ -18,6 +21,7 @@ use gatehouse_mysql_wire::response::{
 };
 use gatehouse_pipeline::ResultColumn;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 /// Rows of one result kept for a recording that records results, at most.
 const CAPTURE_ROWS: usize = 1_000;
@@ -28,6 +32,20 @@ enum RowFormat {
     Binary,
 }
 
+/// The parts of a session that relaying an answer touches: the two sockets, the capabilities
+/// on each side, the session state that OK packets update, the masking, and whether rows are
+/// captured for the recording. Borrowed from the relay for one answer; built on in-memory
+/// streams by [`crate::fuzzing`].
+pub(crate) struct Exchange<'r> {
+    pub server: &'r mut PacketStream,
+    pub client: &'r mut PacketStream,
+    pub capabilities: Capabilities,
+    pub server_capabilities: Capabilities,
+    pub state: &'r mut SessionState,
+    pub masker: Option<Arc<Masker>>,
+    pub capture: bool,
+}
+
 impl Relay<'_> {
     /// Relay the whole answer to the command just forwarded for `runs`; `binary`: rows are
     /// in the binary protocol (an execute of a prepared statement).
@@ -36,11 +54,6 @@ impl Relay<'_> {
         runs: &[StatementRun],
         binary: bool,
     ) -> Result<Vec<Answer>, MysqlError> {
-        let format = if binary {
-            RowFormat::Binary
-        } else {
-            RowFormat::Text
-        };
         let reads: Vec<String> = runs
             .iter()
             .flat_map(|run| run.statement.reads.clone())
@@ -52,6 +65,43 @@ impl Relay<'_> {
             .masker
             .as_deref()
             .is_some_and(|masker| expressions_masked(masker, &reads, unknown));
+        let capture = self.context.recorder.is_some()
+            && self
+                .gateway
+                .record_results
+                .contains(&self.context.connection.name);
+        let mut exchange = Exchange {
+            server: &mut self.server,
+            client: &mut self.client,
+            capabilities: self.capabilities,
+            server_capabilities: self.server_capabilities,
+            state: &mut self.state,
+            masker: self.masker.clone(),
+            capture,
+        };
+        exchange.relay(expressions_masked, binary).await
+    }
+
+    /// A server ERR as the client gets it (its message masked when the session is masked),
+    /// and what it was.
+    pub(super) fn masked_error(&self, payload: &[u8]) -> (Vec<u8>, Answer) {
+        masked_error(self.masker.as_deref(), payload)
+    }
+}
+
+impl Exchange<'_> {
+    /// Relay the whole answer to the command just forwarded; `expressions_masked`: result
+    /// columns without an origin are masked whole; `binary`: rows are in the binary protocol.
+    pub(crate) async fn relay(
+        &mut self,
+        expressions_masked: bool,
+        binary: bool,
+    ) -> Result<Vec<Answer>, MysqlError> {
+        let format = if binary {
+            RowFormat::Binary
+        } else {
+            RowFormat::Text
+        };
         let mut sequence = 1u8;
         let mut answers = Vec::new();
         loop {
@@ -73,7 +123,7 @@ impl Relay<'_> {
                     status
                 }
                 Some(0xFF) => {
-                    let (masked, answer) = self.masked_error(&payload);
+                    let (masked, answer) = masked_error(self.masker.as_deref(), &payload);
                     self.client.write(sequence, &masked).await?;
                     answers.push(answer);
                     break;
@@ -104,31 +154,14 @@ impl Relay<'_> {
         Ok(answers)
     }
 
-    /// A server ERR as the client gets it (its message masked when the session is masked),
-    /// and what it was.
-    pub(super) fn masked_error(&self, payload: &[u8]) -> (Vec<u8>, Answer) {
-        let Ok(mut err) = ErrPacket::parse(payload) else {
-            return (
-                payload.to_vec(),
-                Answer::new(AnswerKind::Failed {
-                    error: "the server sent a malformed error".to_owned(),
-                }),
-            );
-        };
-        let mut counts = MaskCounts::default();
-        if let Some(masker) = &self.masker {
-            err.message = mask_message(masker, &err.message, &mut counts);
-        }
-        let mut answer = Answer::new(AnswerKind::Failed {
-            error: format!(
-                "{} ({}): {}",
-                err.code,
-                String::from_utf8_lossy(&err.sql_state),
-                String::from_utf8_lossy(&err.message)
-            ),
-        });
-        answer.masked = counts_of(&counts);
-        (err.encode(), answer)
+    /// Follow what the server's OK packet `payload` says changed; the OK packet as the client
+    /// gets it, with its status flags.
+    fn follow_ok(&mut self, payload: &[u8]) -> Result<(Vec<u8>, u16), MysqlError> {
+        follow_ok(
+            self.state,
+            (self.capabilities, self.server_capabilities),
+            payload,
+        )
     }
 
     /// Relay one result set whose first message is `header`; returns what it was, the status
@@ -168,11 +201,7 @@ impl Relay<'_> {
             .masker
             .clone()
             .map(|masker| ResultMasking::plan(masker, &columns, expressions_masked));
-        let capture = self.context.recorder.is_some()
-            && self
-                .gateway
-                .record_results
-                .contains(&self.context.connection.name);
+        let capture = self.capture;
         let mut answer = Answer::new(AnswerKind::Rows { rows: 0 });
         answer.columns = columns
             .iter()
@@ -186,7 +215,7 @@ impl Relay<'_> {
             let message = self.server.expect("a row").await?;
             let payload = message.payload;
             if payload.first() == Some(&0xFF) {
-                let (masked, mut failed) = self.masked_error(&payload);
+                let (masked, mut failed) = masked_error(self.masker.as_deref(), &payload);
                 sequence = self.client.write(sequence, &masked).await?;
                 failed.columns = std::mem::take(&mut answer.columns);
                 return Ok((failed, 0, sequence));
@@ -257,6 +286,33 @@ impl Relay<'_> {
             encode_text_row(&refs)
         }))
     }
+}
+
+/// A server ERR as the client gets it (its message masked when the session is masked),
+/// and what it was.
+pub(crate) fn masked_error(masker: Option<&Masker>, payload: &[u8]) -> (Vec<u8>, Answer) {
+    let Ok(mut err) = ErrPacket::parse(payload) else {
+        return (
+            payload.to_vec(),
+            Answer::new(AnswerKind::Failed {
+                error: "the server sent a malformed error".to_owned(),
+            }),
+        );
+    };
+    let mut counts = MaskCounts::default();
+    if let Some(masker) = masker {
+        err.message = mask_message(masker, &err.message, &mut counts);
+    }
+    let mut answer = Answer::new(AnswerKind::Failed {
+        error: format!(
+            "{} ({}): {}",
+            err.code,
+            String::from_utf8_lossy(&err.sql_state),
+            String::from_utf8_lossy(&err.message)
+        ),
+    });
+    answer.masked = counts_of(&counts);
+    (err.encode(), answer)
 }
 
 /// A binary row masked (`None`: send it unchanged; a masked non-string value is NULL and the

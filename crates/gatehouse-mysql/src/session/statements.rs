@@ -2,7 +2,8 @@
 //! client's character set, classified under the session's `sql_mode` and server version,
 //! `EXECUTE name` resolved to what `name` was prepared as, and every statement of the message
 //! decided in one request — one refusal refuses the whole message and nothing is forwarded.
-//! Allowed messages are forwarded byte for byte.
+//! Allowed messages are forwarded byte for byte; a statement whose permit caps its rows
+//! (`@max_rows`) is run as `row_caps` says, and only when sent on its own.
 
 use super::outcomes::{Answer, AnswerKind, StatementRun};
 use super::relay::Relay;
@@ -32,7 +33,8 @@ impl Relay<'_> {
             Some(permit) => permit,
             None => return Ok(()),
         };
-        let runs: Vec<StatementRun> = classified
+        let cap = permit.row_caps().iter().flatten().min().copied();
+        let mut runs: Vec<StatementRun> = classified
             .into_iter()
             .zip(permit.audit_seqs())
             .map(|(classified, seq)| StatementRun {
@@ -41,6 +43,17 @@ impl Relay<'_> {
                 change: classified.session,
             })
             .collect();
+        if let Some(cap) = cap {
+            if runs.len() != 1 {
+                let reason = "the policy caps the rows a statement of the message may change (`@max_rows`), which gatehouse counts only for a statement sent on its own; send it in a message of its own";
+                self.record_not_run(permit.audit_seqs(), reason);
+                let message = format!("gatehouse: permission denied: {reason}; nothing was run");
+                return self.refuse(refusal::STATEMENT_DENIED, &message).await;
+            }
+            if let Some(run) = runs.pop() {
+                return self.run_capped(run, cap, payload).await;
+            }
+        }
         self.server.write(0, payload).await?;
         self.server.flush().await?;
         let answers = self.relay_response(&runs, false).await?;
@@ -81,6 +94,12 @@ impl Relay<'_> {
         let Some(permit) = self.decide(&statements).await? else {
             return Ok(());
         };
+        if permit.row_caps().iter().any(Option::is_some) {
+            let reason = "the policy caps the rows it may change (`@max_rows`), which gatehouse counts only for statements answered with a row count, and a field list is not";
+            self.record_not_run(permit.audit_seqs(), reason);
+            let message = format!("gatehouse: permission denied: {reason}; it was not run");
+            return self.refuse(refusal::STATEMENT_DENIED, &message).await;
+        }
         let runs: Vec<StatementRun> = classified
             .into_iter()
             .zip(permit.audit_seqs())
@@ -171,7 +190,8 @@ impl Relay<'_> {
     }
 
     /// Decide `statements` as one request: the permit, or `None` when refused (the client
-    /// was told why).
+    /// was told why). A permit may cap the rows its statements change (`@max_rows`): the
+    /// caller holds them to it (`row_caps`) or refuses them.
     pub(super) async fn decide(
         &mut self,
         statements: &[SqlStatement],
@@ -188,17 +208,7 @@ impl Relay<'_> {
                 self.record_not_run(permit.audit_seqs(), reason);
                 format!("gatehouse: permission denied: {reason}; the statement was not run")
             }
-            Ok(Decision::Allow(permit)) if permit.row_caps().iter().all(Option::is_none) => {
-                return Ok(Some(permit));
-            }
-            Ok(Decision::Allow(permit)) => {
-                // A row cap is counted where the rows change; MySQL reports them only after
-                // the statement ran (and committed, outside a transaction), so gatehouse
-                // cannot hold a capped statement to its cap and does not run it.
-                let reason = "the policy caps the rows it may change (@max_rows), which gatehouse does not enforce on MySQL connections";
-                self.record_not_run(permit.audit_seqs(), reason);
-                format!("gatehouse: permission denied: {reason}; the statement was not run")
-            }
+            Ok(Decision::Allow(permit)) => return Ok(Some(permit)),
             Ok(Decision::Deny(denial)) => {
                 format!("gatehouse: permission denied: {}", denial.message)
             }

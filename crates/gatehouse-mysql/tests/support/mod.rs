@@ -28,7 +28,7 @@ use std::time::{Duration, Instant};
 pub const CONNECTION: &str = "demo-mysql";
 
 /// Readers read; analysts do anything but see data unmasked; holders' statements need an
-/// approval; cappers may change one row per statement; writers do anything, including what
+/// approval; cappers read and may change one row per statement; writers do anything, including what
 /// gatehouse cannot classify.
 /// The policy set of `source`, as the fixture's engine reads it.
 pub fn engine(source: &str) -> Arc<PolicyEngine> {
@@ -65,7 +65,11 @@ permit (
 );
 
 @id("cappers-connect")
-permit (principal in Gatehouse::Group::"cappers", action == Gatehouse::Action::"connect", resource);
+permit (
+  principal in Gatehouse::Group::"cappers",
+  action in [Gatehouse::Action::"connect", Gatehouse::Action::"sql:session", Gatehouse::Action::"sql:select"],
+  resource
+);
 
 @id("cappers-capped")
 @max_rows("1")
