@@ -40,7 +40,7 @@ differential_seconds=${FUZZ_DIFFERENTIAL_SECONDS:-$seconds}
 workspace_target_dir=${CARGO_TARGET_DIR:-$root/target}
 all_targets=(pg_frontend pg_backend sql_classify masking policy_load mask_config recording_parse identity_tokens
   tunnel_gateway tunnel_agent mcp_request gateway_config k8s_attribution json_mask spdy_frames http_attribution
-  ssh_command sftp_packets ssh_server mysql_wire_parse)
+  ssh_command sftp_packets ssh_server mysql_wire_parse mysql_server_responses)
 read -r -a targets <<<"${FUZZ_TARGETS:-${all_targets[*]}}"
 jobs=${FUZZ_JOBS:-$(nproc)}
 out=${FUZZ_OUT:-$root/fuzz/out}

@@ -97,6 +97,12 @@ pub enum SessionChange {
     /// `SET [SESSION] sql_mode = '...'`: the new mode's text when the statement names it
     /// literally.
     SqlMode(String),
+    /// `SET sql_mode = <expression>` (`(SELECT CONCAT(@@sql_mode, ',PIPES_AS_CONCAT'))`, as
+    /// sqlx sends at connect, or `DEFAULT`): only the server knows the new mode, so the rest
+    /// of the message is `Unknown`, and an adapter may allow the statement only where the
+    /// server reports the mode it ends up with (session tracking) before the next message is
+    /// read.
+    SqlModeFromServer,
     /// `PREPARE name FROM '...'`: a prepared statement of the session, classified as its text.
     Prepare { name: String },
     /// `EXECUTE name [USING ...]`: resolve it to what `name` was prepared as.

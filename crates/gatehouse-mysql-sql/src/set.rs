@@ -86,9 +86,15 @@ pub fn classify(tokens: &[Token], text: &str, lexing: &Lexing, depth: u8) -> Fac
     let mut scope = Scope::Session;
     for item in split_items(tokens.get(1..).unwrap_or_default()) {
         let (mut item_facts, change) = assignment(item, &mut scope, text, lexing);
-        item_facts.unreadable_after = item_facts.kind == SqlKind::Unknown && changes_reading(item);
+        item_facts.unreadable_after |= item_facts.kind == SqlKind::Unknown && changes_reading(item);
         facts.absorb(item_facts);
         changes.extend(change);
+    }
+    if changes.len() > 1 && changes.contains(&SessionChange::SqlModeFromServer) {
+        // Only the server knows the mode; it reports the character set with it.
+        facts.unreadable_after = true;
+        facts.session = Some(SessionChange::SqlModeFromServer);
+        return facts;
     }
     if changes.len() > 1 {
         let mut facts = Facts::unknown("changes more than one thing gatehouse follows in one SET");
@@ -253,10 +259,14 @@ fn assignment(
                     Some(SessionChange::SqlMode(literal.value.clone())),
                 )
             }
-            _ => (
-                Facts::unknown("sets sql_mode to a value gatehouse cannot read"),
-                None,
-            ),
+            _ => {
+                let (mut facts, _) = match value {
+                    Some([word]) if word.is_word("DEFAULT") => (Facts::of(SqlKind::Session), None),
+                    _ => value_facts(SqlKind::Session, value, operator, text, lexing),
+                };
+                facts.unreadable_after = true;
+                (facts, Some(SessionChange::SqlModeFromServer))
+            }
         },
         "character_set_client" => client_charset(value.unwrap_or_default(), false),
         _ if followed => (
@@ -357,7 +367,9 @@ fn statement(tokens: &[Token], text: &str, lexing: &Lexing, depth: u8) -> Facts 
         match change {
             // The statement was read under the session's mode; the stated one only applies
             // while it runs.
-            None | Some(SessionChange::SqlMode(_)) => facts.absorb(item_facts),
+            None | Some(SessionChange::SqlMode(_) | SessionChange::SqlModeFromServer) => {
+                facts.absorb(item_facts)
+            }
             Some(_) => {
                 return Facts::unknown(
                     "SET STATEMENT changes the character set its statement runs with",

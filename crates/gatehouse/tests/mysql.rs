@@ -404,3 +404,84 @@ fn gatehouse_connect_serves_mysql_clients_that_have_no_password_and_no_database(
     assert_eq!(select["identity"]["subject"], "rita");
     assert_eq!(select["connection"], "shop");
 }
+
+#[test]
+fn what_gui_tools_and_the_cli_send_on_connect_works_for_a_reader() {
+    let host = MysqlHost::start(PEOPLE, "");
+    let reader = host.gateway.key("rita", &["readers"]);
+    let statements: Vec<String> = [
+        "SELECT @@version_comment LIMIT 1",
+        "SET NAMES utf8mb4",
+        "SET NAMES utf8",
+        "SET autocommit = 1",
+        "SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED",
+        "SELECT @@session.tx_isolation, @@session.tx_read_only, @@max_allowed_packet",
+        "SHOW DATABASES",
+        "SHOW VARIABLES LIKE 'lower_case_table_names'",
+        "SELECT DATABASE(), CONNECTION_ID(), CURRENT_USER()",
+        "SHOW FULL TABLES",
+        "SHOW COLUMNS FROM people",
+        "SHOW CREATE TABLE people",
+        "SHOW WARNINGS",
+        "SHOW COLLATION LIKE 'utf8mb4_bin'",
+        "SELECT * FROM information_schema.COLUMNS WHERE TABLE_NAME = 'people'",
+    ]
+    .iter()
+    .map(|s| (*s).to_owned())
+    .collect();
+    let answers = host.pymysql("rita", &reader, &statements);
+    for (statement, answer) in statements.iter().zip(&answers) {
+        assert_eq!(answer["ok"], true, "{statement}: {answer}");
+    }
+    assert_eq!(answers.len(), statements.len(), "{answers:#?}");
+}
+
+/// sqlx, the Rust driver: its connect-time `SET sql_mode = (SELECT CONCAT(@@sql_mode, ...)),
+/// time_zone = ..., NAMES ...` (a mode only the server can compute, followed through session
+/// tracking), prepared statements with bound parameters, binary rows masked, a refused write
+/// and the session going on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlx_reads_with_bound_parameters_and_its_refused_write_leaves_the_session_usable() {
+    use sqlx::ConnectOptions;
+    let host = MysqlHost::start(PEOPLE, "");
+    let reader = host.gateway.key("rita", &["readers"]);
+    let options = sqlx::mysql::MySqlConnectOptions::new()
+        .host("127.0.0.1")
+        .port(host.mysql_addr.port())
+        .username("rita")
+        .password(&reader)
+        .database("shop")
+        .ssl_mode(sqlx::mysql::MySqlSslMode::VerifyIdentity)
+        .ssl_ca(host.gateway.ca_file());
+    let mut connection = options.connect().await.unwrap();
+    let rows: Vec<(i32, String, Option<String>)> =
+        sqlx::query_as("SELECT id, name, email FROM people WHERE id > ? ORDER BY id")
+            .bind(0)
+            .fetch_all(&mut connection)
+            .await
+            .unwrap();
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    assert_eq!(rows[0].1, "Ann");
+    assert!(
+        rows.iter().all(|(_, _, email)| !email
+            .as_deref()
+            .unwrap_or_default()
+            .contains("@example.com")),
+        "{rows:?}"
+    );
+    let refused = sqlx::query("DELETE FROM people WHERE id = ?")
+        .bind(1)
+        .execute(&mut connection)
+        .await
+        .unwrap_err();
+    assert!(
+        refused.to_string().contains("gatehouse: permission denied"),
+        "{refused}"
+    );
+    let (count,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM people")
+        .fetch_one(&mut connection)
+        .await
+        .unwrap();
+    assert_eq!(count, 2);
+    assert_eq!(host.direct("SELECT COUNT(*) FROM people"), "2");
+}

@@ -82,7 +82,8 @@ impl SessionState {
             SessionChange::Deallocate { name } => {
                 self.prepared_by_name.remove(&name.to_ascii_lowercase());
             }
-            SessionChange::Execute { .. } => {}
+            // The server reports the mode it ends up with (session tracking).
+            SessionChange::Execute { .. } | SessionChange::SqlModeFromServer => {}
         }
         Ok(())
     }

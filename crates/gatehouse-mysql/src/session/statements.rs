@@ -161,7 +161,26 @@ impl Relay<'_> {
         classify(&decoded, &self.state.lexing())
             .into_iter()
             .map(|classified| self.resolve_execute(classified))
+            .map(|classified| self.mode_known_after(classified))
             .collect()
+    }
+
+    /// A `SET sql_mode = <expression>` is allowed only where the server reports the mode it
+    /// sets (session tracking) before the next message is read; elsewhere it is unknown.
+    fn mode_known_after(&self, classified: Classified) -> Classified {
+        let tracked = self
+            .server_capabilities
+            .contains(gatehouse_mysql_wire::Capabilities::SESSION_TRACK);
+        if tracked || classified.session != Some(SessionChange::SqlModeFromServer) {
+            return classified;
+        }
+        Classified {
+            statement: unknown_statement(
+                classified.statement.text,
+                "sets sql_mode to a value only the server knows, and this server does not report it (no session tracking)".to_owned(),
+            ),
+            session: None,
+        }
     }
 
     fn resolve_execute(&self, classified: Classified) -> Classified {
