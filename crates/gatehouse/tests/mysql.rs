@@ -485,3 +485,62 @@ async fn sqlx_reads_with_bound_parameters_and_its_refused_write_leaves_the_sessi
     assert_eq!(count, 2);
     assert_eq!(host.direct("SELECT COUNT(*) FROM people"), "2");
 }
+
+/// A MySQL connection served by an agent: the gateway's config names only the agent; the
+/// agent's holds the server and its credentials, dials it and logs in; policy, masking and the
+/// audit log stay at the gateway.
+#[test]
+fn an_agent_serves_a_mysql_connection_whose_credentials_the_gateway_never_holds() {
+    let options = Options {
+        extra: "[agents]\nlisten = \"127.0.0.1:0\"\n\n[[connections]]\nname = \"remote\"\n\
+                kind = \"mysql\"\nagents = [\"dc1\"]\n[connections.masking]\n\n"
+            .to_owned(),
+        ..Options::default()
+    };
+    let host = MysqlHost::start_with(PEOPLE, "", options, false);
+    let _agent = support::agent_process::AgentProcess::start(
+        &host.gateway,
+        "dc1",
+        &format!(
+            "[[connections]]\nname = \"remote\"\nkind = \"mysql\"\nhost = \"127.0.0.1\"\n\
+             port = 3306\ndatabase = \"{}\"\nuser = \"root\"\n",
+            host.database
+        ),
+    );
+    let reader = host.gateway.key("rita", &["readers"]);
+    let mariadb = |sql: &str| {
+        let port = host.mysql_addr.port().to_string();
+        std::process::Command::new("mariadb")
+            .args(["-h", "127.0.0.1", "-P", &port, "-u", "rita"])
+            .arg(format!("-p{reader}"))
+            .arg(format!("--ssl-ca={}", host.gateway.ca_file().display()))
+            .args(["--ssl-verify-server-cert", "--batch", "--skip-column-names"])
+            .args(["-e", sql, "remote"])
+            .output()
+            .unwrap()
+    };
+    let read = mariadb("SELECT name, email FROM people WHERE id = 2");
+    assert!(read.status.success(), "{}", shown(&read));
+    let row = stdout(&read);
+    assert!(
+        row.starts_with("Bob\t") && !row.contains("bob@example.com"),
+        "{row}"
+    );
+    let refused = mariadb("DELETE FROM people");
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("gatehouse: permission denied"),
+        "{}",
+        shown(&refused)
+    );
+    assert_eq!(host.direct("SELECT COUNT(*) FROM people"), "2");
+    let config = std::fs::read_to_string(host.gateway.config_path()).unwrap();
+    let remote = config.split("name = \"remote\"").nth(1).unwrap_or_default();
+    assert!(
+        !remote
+            .split("[[connections]]")
+            .next()
+            .unwrap_or_default()
+            .contains("host"),
+        "the gateway's config holds no target for `remote`"
+    );
+}
