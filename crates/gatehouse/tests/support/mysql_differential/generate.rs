@@ -83,6 +83,21 @@ const ALLOWED: &[&str] = &[
     "EXECUTE p",
     "EXECUTE p USING @a",
     "DEALLOCATE PREPARE p",
+    "SET @@sql_mode := 'ANSI_QUOTES'",
+    "SET SESSION sql_mode = 'NO_BACKSLASH_ESCAPES', @b = 'x\\'",
+    "SET @m = 'ANSI_QUOTES'",
+    "SET sql_mode = @m",
+    "SET sql_mode = (SELECT 'NO_BACKSLASH_ESCAPES')",
+    "/*!40101 SET sql_mode = 'ANSI_QUOTES' */",
+    "/*M!100000 SET sql_mode = 'NO_BACKSLASH_ESCAPES' */",
+    "SET STATEMENT sql_mode = 'NO_BACKSLASH_ESCAPES' FOR SELECT 'a\\'",
+    "SET NAMES gbk",
+    "SET NAMES sjis",
+    "SET NAMES big5",
+    "SET character_set_client = gbk",
+    "SET NAMES 'latin1' COLLATE latin1_bin",
+    "SELECT '中\\'",
+    "SELECT 'é'",
 ];
 
 /// Statements it may not run: writes and calls that change the canary or the trap.
@@ -139,6 +154,24 @@ const TRICKS: &[&str] = &[
     "SELECT 'x' /**/; /**/ DELETE FROM canary",
     "SELECT 1;\0DELETE FROM canary",
     "SELECT 'a'\n'; DELETE FROM canary; -- '",
+    "SELECT '中\\'; DELETE FROM canary; -- '",
+    "SELECT 0x5c, '縗\\'; DELETE FROM canary; -- '",
+    "SET STATEMENT sql_mode = 'NO_BACKSLASH_ESCAPES' FOR SELECT 'a\\'; DELETE FROM canary; -- '",
+    "SET STATEMENT sql_mode = 'ANSI_QUOTES' FOR SELECT \"a\\\"; DELETE FROM canary; -- \"",
+    "SET sql_mode = 'NO_BACKSLASH_ESCAPES'; SELECT 'a\\'; DELETE FROM canary; -- '",
+    "SET sql_mode = 'ANSI_QUOTES'; SELECT \"a\\\"; DELETE FROM canary; -- \"",
+    "/*!40101 SET sql_mode = 'NO_BACKSLASH_ESCAPES' */; SELECT 'a\\'; DELETE FROM canary; -- '",
+    "SET @m = 'NO_BACKSLASH_ESCAPES'; SET sql_mode = @m; SELECT 'a\\'; DELETE FROM canary; -- '",
+    "PREPARE p FROM 'SELECT 1; DELETE FROM canary'",
+    "PREPARE p FROM 'SELECT \\'; DELETE FROM canary; -- \\''",
+    "PREPARE p FROM \"SELECT 1 /*!, trap_write() */\"",
+    "PREPARE p FROM CONCAT('DELETE', ' FROM canary')",
+    "EXECUTE IMMEDIATE 'DELETE FROM canary'",
+    "EXECUTE IMMEDIATE 'SELECT 1'",
+    "SELECT 1 /*!50000 /*!60000 ; DELETE FROM canary */ */",
+    "SELECT 1 /*!M ; DELETE FROM canary */",
+    "SELECT 1 /*!12345a ; DELETE FROM canary */",
+    "SELECT 1 /*!1234 ; DELETE FROM canary */",
 ];
 
 /// Pieces a mutation inserts.
@@ -243,6 +276,9 @@ pub fn random_case(rng: &mut Rng) -> Vec<String> {
                 "SET sql_mode = 'ANSI'",
                 "SET NAMES latin1",
                 "SET @@sql_mode = 'PIPES_AS_CONCAT'",
+                "SET NAMES gbk",
+                "SET NAMES big5",
+                "SET sql_mode = 'ORACLE'",
             ])
             .to_owned(),
         );
