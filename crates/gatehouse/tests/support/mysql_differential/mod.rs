@@ -667,8 +667,12 @@ pub fn fuzz(budget: Budget) -> Report {
     let mut findings = Vec::new();
     let mut kinds: HashSet<String> = HashSet::new();
     let mut failing_replays = 0;
+    let verbose = std::env::var_os("MYSQL_DIFF_FUZZ_VERBOSE").is_some();
     for (path, case) in &corpus {
         let run = harness.run(case);
+        if verbose {
+            println!("corpus file {}:\n{}", path.display(), run.report());
+        }
         let signatures = run.signatures();
         if !signatures.is_empty() {
             failing_replays += 1;
@@ -681,7 +685,6 @@ pub fn fuzz(budget: Budget) -> Report {
         }
     }
 
-    let verbose = std::env::var_os("MYSQL_DIFF_FUZZ_VERBOSE").is_some();
     let cases_started = Instant::now();
     let mut cases = 0u64;
     let mut messages = 0usize;
