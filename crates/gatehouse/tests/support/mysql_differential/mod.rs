@@ -712,7 +712,7 @@ pub fn fuzz(budget: Budget) -> Report {
         if verbose {
             println!("case {index}:\n{}", run.report());
         }
-        if cases % VERIFY_EVERY == 0
+        if cases.is_multiple_of(VERIFY_EVERY)
             && let Some(problem) = harness.chain_problem()
         {
             findings.push(problem);

@@ -349,7 +349,7 @@ pub fn judge(evidence: &Evidence) -> Vec<Violation> {
         .iter()
         .filter(|row| row.command == "Prepare")
     {
-        if !prepared.iter().any(|text| *text == row.text) {
+        if !prepared.contains(&row.text) {
             violations.push(Violation::PreparedUnaudited {
                 text: row.text.clone(),
             });
