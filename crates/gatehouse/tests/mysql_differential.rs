@@ -268,3 +268,29 @@ fn the_oracle_reads_what_mariadb_and_gatehouse_make_of_a_message() {
     };
     assert_eq!(judge(&evidence), []);
 }
+
+#[test]
+fn a_comment_only_tail_is_one_more_answer_and_nothing_else_is() {
+    use mysql_differential::oracle::{comment_tail, comments_only};
+    assert!(comments_only(" -- x\n# y\n/* z */ "));
+    assert!(!comments_only("/*! SELECT 1 */"));
+    assert!(!comments_only("--x"));
+    assert!(!comments_only("-- x\nDELETE FROM canary"));
+    let events = [audited(
+        "SELECT _binary'\\'; DELETE FROM canary'",
+        "sql:select",
+        true,
+    )];
+    assert!(comment_tail(
+        "SELECT _binary'\\'; DELETE FROM canary'; -- '",
+        &events
+    ));
+    assert!(!comment_tail(
+        "SELECT _binary'\\'; DELETE FROM canary';",
+        &events
+    ));
+    assert!(!comment_tail(
+        "SELECT _binary'\\'; DELETE FROM canary'; /*!DELETE FROM canary*/",
+        &events
+    ));
+}

@@ -181,25 +181,33 @@ pub struct Harness {
 
 impl Drop for Harness {
     fn drop(&mut self) {
-        let mut cleanup = format!(
+        // Another run still going keeps the log as it is: it needs it.
+        let others = other_runs();
+        let _ = crate::mysqlhost::root_output(&format!(
             "DROP DATABASE IF EXISTS `{}`; DROP USER IF EXISTS '{}'@'%';",
             self.database, self.account
-        );
-        // Another run still going keeps the log as it is: it needs it.
-        let others = crate::mysqlhost::root_output(
-            "SELECT COUNT(*) FROM mysql.user WHERE user LIKE 'ghd\\_%'",
-        );
-        let alone = String::from_utf8_lossy(&others.stdout).trim() == "1";
-        if alone {
-            if self.switched_log_on {
-                cleanup.push_str("SET GLOBAL general_log = OFF;");
-            }
-            if let Some(output) = &self.restore_log_output {
-                cleanup.push_str(&format!("SET GLOBAL log_output = '{output}';"));
-            }
+        ));
+        if others {
+            return;
         }
-        let _ = crate::mysqlhost::root_output(&cleanup);
+        let mut restore = String::new();
+        if self.switched_log_on {
+            restore.push_str("SET GLOBAL general_log = OFF; TRUNCATE TABLE mysql.general_log;");
+        }
+        if let Some(output) = &self.restore_log_output {
+            restore.push_str(&format!("SET GLOBAL log_output = '{output}';"));
+        }
+        if !restore.is_empty() {
+            let _ = crate::mysqlhost::root_output(&restore);
+        }
     }
+}
+
+/// Whether another fuzzing run (its `ghd_` account) is going on besides this one.
+fn other_runs() -> bool {
+    let output =
+        crate::mysqlhost::root_output("SELECT COUNT(*) FROM mysql.user WHERE user LIKE 'ghd\\_%'");
+    String::from_utf8_lossy(&output.stdout).trim() != "1"
 }
 
 impl Harness {
@@ -214,14 +222,17 @@ impl Harness {
              GRANT ALL ON `{database}`.* TO '{account}'@'%'; CREATE DATABASE `{database}`"
         ));
         root_script(&format!("USE `{database}`;\n{FIXTURES}"));
+        // The general log to the table: only there if it was off (nobody reads it, and a file
+        // would grow with all of the server's traffic), added to where it goes if it was on.
         let settings = root("SELECT @@global.log_output, @@global.general_log");
         let (output, on) = settings
             .split_once('\t')
             .unwrap_or((settings.as_str(), "0"));
+        let switched_log_on = on != "1";
         let restore_log_output = if output.to_ascii_uppercase().contains("TABLE") {
             None
         } else {
-            let wanted = if output.eq_ignore_ascii_case("NONE") {
+            let wanted = if switched_log_on || output.eq_ignore_ascii_case("NONE") {
                 "TABLE".to_owned()
             } else {
                 format!("{output},TABLE")
@@ -229,7 +240,6 @@ impl Harness {
             root(&format!("SET GLOBAL log_output = '{wanted}'"));
             Some(output.to_owned())
         };
-        let switched_log_on = on != "1";
         if switched_log_on {
             root("SET GLOBAL general_log = ON");
         }
@@ -368,6 +378,11 @@ password_env = "GHD_PASSWORD"
             .collect();
         if let Some(max) = rows.iter().map(|row| row.thread).max() {
             self.last_thread = max;
+        }
+        // The table holds every connection's statements and is read whole each time: emptied
+        // after each case while this run is the only reader (the log was off before it).
+        if self.switched_log_on && !other_runs() {
+            root("TRUNCATE TABLE mysql.general_log");
         }
         rows
     }

@@ -268,6 +268,48 @@ pub fn as_logged(message: &str) -> &str {
         .trim_end_matches(|c: char| c == ';' || space(c))
 }
 
+/// Only comments (not executable ones) and whitespace in `text`.
+pub fn comments_only(text: &str) -> bool {
+    let mut rest = text;
+    loop {
+        rest = rest.trim_start();
+        if rest.is_empty() {
+            return true;
+        }
+        let line_comment = rest.starts_with('#')
+            || (rest.starts_with("--")
+                && rest[2..]
+                    .chars()
+                    .next()
+                    .is_none_or(|c| c.is_whitespace() || c.is_control()));
+        if line_comment {
+            rest = rest.split_once('\n').map_or("", |(_, after)| after);
+        } else if rest.starts_with("/*") && !rest.starts_with("/*!") && !rest.starts_with("/*M!") {
+            rest = rest[2..].split_once("*/").map_or("", |(_, after)| after);
+        } else {
+            return false;
+        }
+    }
+}
+
+/// The message ends with `;` and then only comments after its last audited statement: MariaDB
+/// answers that comment-only tail with an OK of its own (an empty statement), which runs
+/// nothing.
+pub fn comment_tail(message: &str, events: &[Audited]) -> bool {
+    let Some(last) = events.last() else {
+        return false;
+    };
+    let text = last.text.trim();
+    let Some(at) = message.rfind(text) else {
+        return false;
+    };
+    let tail = as_logged(&message[at + text.len()..]);
+    let Some(after) = tail.trim_start().strip_prefix(';') else {
+        return false;
+    };
+    !after.trim().is_empty() && comments_only(after)
+}
+
 /// The rules; an empty list when the case is clean.
 pub fn judge(evidence: &Evidence) -> Vec<Violation> {
     let mut violations = Vec::new();
@@ -316,8 +358,9 @@ pub fn judge(evidence: &Evidence) -> Vec<Violation> {
         let Some(answer) = evidence.answers.get(index) else {
             continue;
         };
+        let statements = events.len() + usize::from(comment_tail(message, events));
         let wrong = if answer.ok {
-            answer.results != events.len()
+            answer.results != statements
         } else {
             !answer.refused_by_gatehouse() && answer.results >= events.len()
         };
