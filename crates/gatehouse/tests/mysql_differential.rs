@@ -294,3 +294,26 @@ fn a_comment_only_tail_is_one_more_answer_and_nothing_else_is() {
         &events
     ));
 }
+
+#[test]
+fn a_denied_statement_closes_its_message() {
+    use mysql_differential::oracle::assign;
+    // Gatehouse records nothing after the DELETE it denies; the SELECT recorded next is the
+    // next message's, although the first message holds the same text further on.
+    let trick = "SELECT 0x5c, '縗\\'; DELETE FROM canary; -- '";
+    let sent = [
+        format!("SELECT 1; DELETE FROM canary; {trick}"),
+        trick.to_owned(),
+    ];
+    let events = [
+        audited("SELECT 1", "sql:select", true),
+        audited("DELETE FROM canary", "sql:delete", false),
+        audited(trick, "sql:select", true),
+    ];
+    let split = assign(&sent, &events);
+    assert_eq!(
+        split.iter().map(Vec::len).collect::<Vec<_>>(),
+        [2, 1],
+        "{split:#?}"
+    );
+}

@@ -165,9 +165,18 @@ pub fn assign(sent: &[String], audited: &[Audited]) -> Vec<Vec<Audited>> {
     let mut out = vec![Vec::new(); sent.len()];
     // The message and the offset in it (in the text as sent, or in its ASCII projection).
     let (mut current, mut at, mut in_projection) = (0, 0, false);
+    // Gatehouse stops at the first statement it denies: nothing after it in that message is
+    // recorded, so the next event is another message's.
+    let mut closed = false;
     for event in audited {
         let text = event.text.trim();
         let text_ascii = ascii(text);
+        if closed {
+            at = sent.get(current).map_or(0, String::len);
+            in_projection = false;
+        }
+
+        closed = !event.allowed;
         let here = if in_projection {
             projected.get(current).map(String::as_str)
         } else {
