@@ -4,7 +4,9 @@
 # runs each for a bounded time and reports executions, coverage, crashes and hangs. Then the
 # differential fuzzer of the PostgreSQL adapter (crates/gatehouse/tests/differential.rs: message
 # sequences through the real gateway to a throwaway PostgreSQL 15 cluster, judged against the
-# server's own log) runs for its own time budget and reports cases, cases/s and findings.
+# server's own log) runs for its own time budget and reports cases, cases/s and findings, and
+# so does the one of the MySQL adapter (crates/gatehouse/tests/mysql_differential.rs: COM_QUERY
+# messages through the real gateway to the machine's MariaDB, judged against its general log).
 #
 #   scripts/fuzz.sh [SECONDS]
 #
@@ -26,6 +28,12 @@
 #                     /usr/lib/postgresql/15/bin, as the end-to-end tests do, and builds in the
 #                     workspace's own target directory (CARGO_TARGET_DIR as given to this script).
 #                     Findings are minimized into fuzz/corpus/pg_differential/.
+#   FUZZ_MYSQL_DIFFERENTIAL_SECONDS  budget of the MySQL differential fuzzer after that
+#                     (default: the PostgreSQL one's; 0 skips it). It needs the machine's
+#                     MariaDB at 127.0.0.1:3306 (root without a password), the `mariadb` client
+#                     and PyMySQL, as the MySQL end-to-end tests do; it switches MariaDB's
+#                     general log on (to a table). Findings are minimized into
+#                     fuzz/corpus/mysql_differential/.
 #
 # Exits non-zero if any target found a crash or a hang (inputs stay in FUZZ_OUT/<target>/
 # default/{crashes,hangs}/, with the command that replays them printed), or if a target did
@@ -36,6 +44,7 @@ root=$PWD
 
 seconds=${1:-60}
 differential_seconds=${FUZZ_DIFFERENTIAL_SECONDS:-$seconds}
+mysql_differential_seconds=${FUZZ_MYSQL_DIFFERENTIAL_SECONDS:-$differential_seconds}
 # The differential fuzzer is an ordinary test: it builds where the workspace's tests build.
 workspace_target_dir=${CARGO_TARGET_DIR:-$root/target}
 all_targets=(pg_frontend pg_backend sql_classify masking policy_load mask_config recording_parse identity_tokens
@@ -164,6 +173,24 @@ if [ "$differential_seconds" -gt 0 ]; then
   else
     grep -h '^differential fuzzer:' "$log" | tail -n 1 || true
     echo "pg_differential: findings or a failure; the cases, their server and audit logs are in $log"
+    grep -h -e '^new finding' -e '^corpus file .* still fails' "$log" | sort -u || true
+    failed=1
+  fi
+fi
+
+# --- The differential fuzzer of the MySQL adapter, for its own budget.
+if [ "$mysql_differential_seconds" -gt 0 ]; then
+  echo
+  echo "differential fuzzing of the MySQL adapter for ${mysql_differential_seconds}s"
+  log=$out/mysql_differential.log
+  mkdir -p "$out"
+  if CARGO_TARGET_DIR=$workspace_target_dir MYSQL_DIFF_FUZZ_SECONDS=$mysql_differential_seconds \
+    cargo nextest run -p gatehouse --test mysql_differential --run-ignored only --no-capture \
+    -E 'test(mysql_differential_fuzzing_for_a_time_budget)' >"$log" 2>&1; then
+    grep -h '^mysql differential fuzzer:' "$log" | tail -n 1 || true
+  else
+    grep -h '^mysql differential fuzzer:' "$log" | tail -n 1 || true
+    echo "mysql_differential: findings or a failure; the cases, the general log and audit log are in $log"
     grep -h -e '^new finding' -e '^corpus file .* still fails' "$log" | sort -u || true
     failed=1
   fi
