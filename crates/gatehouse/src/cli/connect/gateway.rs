@@ -4,12 +4,11 @@
 //! splicing bytes. Cancel requests go to the gateway over a TLS connection of their own.
 
 use super::local::{CancelKey, LocalClient};
-use anyhow::{Context, Result};
+use anyhow::Result;
 use gatehouse_pg::wire::tags::backend;
 use gatehouse_pg::wire::{self, FrameReader};
 use rustls::pki_types::ServerName;
 use std::path::Path;
-use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -63,21 +62,18 @@ impl Gateway {
         connection: &str,
         token_file: Option<&Path>,
     ) -> Result<Gateway> {
-        let (host, port) = address
-            .rsplit_once(':')
-            .and_then(|(h, p)| Some((h.trim_matches(['[', ']']), p.parse::<u16>().ok()?)))
-            .with_context(|| format!("--gateway `{address}` is not HOST:PORT"))?;
-        let server_name = ServerName::try_from(host.to_owned())
-            .with_context(|| format!("`{host}` is not a valid TLS server name"))?;
-        let config = gatehouse_pg::client_config_trusting(ca_file).context(
-            "pass --ca-file with the gateway's CA certificate; gatehouse never skips verification",
-        )?;
-        Ok(Gateway {
-            address: address.to_owned(),
-            host: host.to_owned(),
+        let super::GatewayEndpoint {
+            host,
             port,
             server_name,
-            tls: TlsConnector::from(Arc::new(config)),
+            tls,
+        } = super::gateway_endpoint(address, ca_file)?;
+        Ok(Gateway {
+            address: address.to_owned(),
+            host,
+            port,
+            server_name,
+            tls,
             connection: connection.to_owned(),
             token_file: token_file.map(Path::to_path_buf),
         })

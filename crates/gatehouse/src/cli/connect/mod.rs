@@ -189,6 +189,33 @@ enum Served {
     Mysql,
 }
 
+/// The gateway at `address` (HOST:PORT, from --gateway or the configuration), reached over TLS
+/// verified against `ca_file`: gatehouse connect never sends a token any other way.
+struct GatewayEndpoint {
+    host: String,
+    port: u16,
+    server_name: rustls::pki_types::ServerName<'static>,
+    tls: tokio_rustls::TlsConnector,
+}
+
+fn gateway_endpoint(address: &str, ca_file: &Path) -> Result<GatewayEndpoint> {
+    let (host, port) = address
+        .rsplit_once(':')
+        .and_then(|(h, p)| Some((h.trim_matches(['[', ']']), p.parse::<u16>().ok()?)))
+        .with_context(|| format!("--gateway `{address}` is not HOST:PORT"))?;
+    let server_name = rustls::pki_types::ServerName::try_from(host.to_owned())
+        .with_context(|| format!("`{host}` is not a valid TLS server name"))?;
+    let config = gatehouse_pg::client_config_trusting(ca_file).context(
+        "pass --ca-file with the gateway's CA certificate; gatehouse never skips verification",
+    )?;
+    Ok(GatewayEndpoint {
+        host: host.to_owned(),
+        port,
+        server_name,
+        tls: tokio_rustls::TlsConnector::from(Arc::new(config)),
+    })
+}
+
 /// The local listener (`--listen`, `--port`), after warning when there is no token to add
 /// yet (clients are then refused until there is one).
 async fn listen_locally(args: &ConnectArgs) -> Result<(TcpListener, SocketAddr)> {

@@ -50,21 +50,18 @@ impl MysqlForwarder {
         connection: &str,
         token_file: Option<&Path>,
     ) -> Result<MysqlForwarder> {
-        let (host, port) = address
-            .rsplit_once(':')
-            .and_then(|(h, p)| Some((h.trim_matches(['[', ']']), p.parse::<u16>().ok()?)))
-            .with_context(|| format!("--gateway `{address}` is not HOST:PORT"))?;
-        let server_name = ServerName::try_from(host.to_owned())
-            .with_context(|| format!("`{host}` is not a valid TLS server name"))?;
-        let config = gatehouse_pg::client_config_trusting(ca_file).context(
-            "pass --ca-file with the gateway's CA certificate; gatehouse never skips verification",
-        )?;
-        Ok(MysqlForwarder {
-            address: address.to_owned(),
-            host: host.to_owned(),
+        let super::GatewayEndpoint {
+            host,
             port,
             server_name,
-            tls: TlsConnector::from(Arc::new(config)),
+            tls,
+        } = super::gateway_endpoint(address, ca_file)?;
+        Ok(MysqlForwarder {
+            address: address.to_owned(),
+            host,
+            port,
+            server_name,
+            tls,
             connection: connection.to_owned(),
             token_file: token_file.map(Path::to_path_buf),
         })
