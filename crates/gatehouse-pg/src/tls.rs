@@ -3,11 +3,10 @@
 
 use crate::PgError;
 use crate::upstream::UpstreamTls;
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::crypto::{CryptoProvider, verify_tls12_signature, verify_tls13_signature};
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
+use gatehouse_session::upstream_tls::{self, ServerCheck};
+use rustls::crypto::CryptoProvider;
+use rustls::pki_types::ServerName;
+use rustls::{ClientConfig, RootCertStore};
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Arc, LazyLock, Mutex, PoisonError};
@@ -17,7 +16,7 @@ use tokio_rustls::client::TlsStream;
 
 /// The crypto provider used everywhere in gatehouse (one provider, chosen explicitly).
 pub fn provider() -> Arc<CryptoProvider> {
-    Arc::new(rustls::crypto::ring::default_provider())
+    upstream_tls::provider()
 }
 
 /// Upstream TLS configurations by mode, built on first use and then shared by every dial (and
@@ -60,46 +59,16 @@ pub(crate) async fn connect_upstream(
 /// The TLS client configuration gatehouse uses towards a target server in `mode` (also for
 /// the administrative connections the program opens itself, so both verify alike).
 pub fn upstream_client_config(mode: &UpstreamTls) -> Result<ClientConfig, PgError> {
-    let builder = ClientConfig::builder_with_provider(provider())
-        .with_safe_default_protocol_versions()
-        .map_err(|e| PgError::Tls(e.to_string()))?;
-    let config = match mode {
-        UpstreamTls::Disable | UpstreamTls::Require => builder
-            .dangerous()
-            .with_custom_certificate_verifier(Arc::new(EncryptOnly(provider())))
-            .with_no_client_auth(),
-        UpstreamTls::VerifyFull { ca_file } => {
-            let roots = match ca_file {
-                Some(path) => trust_roots(path)?,
-                None => RootCertStore::empty(),
-            };
-            builder.with_root_certificates(roots).with_no_client_auth()
-        }
+    let check = match mode {
+        UpstreamTls::Disable | UpstreamTls::Require => ServerCheck::EncryptOnly,
+        UpstreamTls::VerifyFull { ca_file } => ServerCheck::Verify(ca_file.as_deref()),
     };
-    Ok(config)
+    upstream_tls::client_config(check).map_err(PgError::Tls)
 }
 
-/// The trust roots in the PEM file `ca_file`: every certificate in it must parse and be
-/// usable as a root, and there must be at least one; otherwise the error says which file and
-/// why. The one way gatehouse turns a CA file into trust (nothing is skipped silently).
+/// The trust roots in the PEM file `ca_file` (see [`upstream_tls::trust_roots`]).
 pub fn trust_roots(ca_file: &Path) -> Result<RootCertStore, PgError> {
-    let shown = ca_file.display();
-    let certs = CertificateDer::pem_file_iter(ca_file)
-        .map_err(|e| PgError::Tls(format!("cannot read CA file `{shown}`: {e}")))?;
-    let mut roots = RootCertStore::empty();
-    for cert in certs {
-        let cert =
-            cert.map_err(|e| PgError::Tls(format!("cannot parse CA file `{shown}`: {e}")))?;
-        roots
-            .add(cert)
-            .map_err(|e| PgError::Tls(format!("unusable CA certificate in `{shown}`: {e}")))?;
-    }
-    if roots.is_empty() {
-        return Err(PgError::Tls(format!(
-            "CA file `{shown}` holds no certificate (PEM `BEGIN CERTIFICATE` blocks)"
-        )));
-    }
-    Ok(roots)
+    upstream_tls::trust_roots(ca_file).map_err(PgError::Tls)
 }
 
 /// A TLS client configuration that trusts exactly the certificates of `ca_file` (gatehouse
@@ -111,56 +80,6 @@ pub fn client_config_trusting(ca_file: &Path) -> Result<ClientConfig, PgError> {
         .map_err(|e| PgError::Tls(e.to_string()))?
         .with_root_certificates(roots)
         .with_no_client_auth())
-}
-
-/// libpq's `sslmode=require`: the channel is encrypted and the handshake signatures checked,
-/// but the certificate's identity is not verified. Chosen only by explicit configuration.
-#[derive(Debug)]
-struct EncryptOnly(Arc<CryptoProvider>);
-
-impl ServerCertVerifier for EncryptOnly {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
-    }
 }
 
 #[cfg(test)]

@@ -17,6 +17,7 @@ pub mod listener;
 mod live;
 mod login_levels;
 pub mod token_sessions;
+pub mod upstream_tls;
 
 pub use connector::{ByKind, ConnectError, OpenRequest, Opened, Stream, TargetConnector};
 pub use endings::{EndedBy, Endings, connect_withdrawn};
