@@ -10,6 +10,7 @@
 mod approval;
 mod approvals_flow;
 mod audit;
+mod audit_json;
 mod auth;
 pub mod client_detail;
 mod decision;

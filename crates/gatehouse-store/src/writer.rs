@@ -263,7 +263,8 @@ impl Drop for Pause<'_> {
 ///
 /// `BEGIN IMMEDIATE` and `COMMIT` run as cached prepared statements (rusqlite's `Transaction`
 /// parses both again for every commit, which was a tenth of the gateway's instructions per
-/// statement), and each body is encoded into one reused buffer.
+/// statement), and each body is encoded by hand ([`AuditEvent::write_json`]: the serde
+/// form's exact bytes) into one reused buffer.
 fn append_chained(
     connection: &rusqlite::Connection,
     key: &AuditKey,
@@ -299,8 +300,7 @@ fn insert_chained(
     for event in events {
         seq += 1;
         body.clear();
-        serde_json::to_writer(&mut *body, event)
-            .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+        event.write_json(body);
         let text = std::str::from_utf8(body)
             .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
         let mac = key.mac(AuditFormat::CURRENT, &previous, seq, body);
