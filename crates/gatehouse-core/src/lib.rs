@@ -12,6 +12,7 @@ mod bounded_map;
 mod connection;
 mod decision_kind;
 mod identity;
+pub mod json_text;
 mod lineage;
 mod request;
 mod secret;

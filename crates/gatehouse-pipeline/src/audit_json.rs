@@ -3,19 +3,20 @@
 //! Every forwarded statement stores two events, and serde_json's generic serializer spent
 //! about 15,000 instructions on them: each of the ≈ 27 field names went through the same
 //! byte-by-byte escaping as the values. [`AuditEvent::write_json`] writes the field names as
-//! constant bytes and escapes values a word at a time. Its output is byte for byte what
+//! constant bytes and escapes values a word at a time ([`gatehouse_core::json_text`]). Its output is byte for byte what
 //! `serde_json::to_vec(&event)` produces (the tests compare them over random events), so the
 //! stored form, its MAC and every reader stay as they are: the serde derive remains the
 //! definition of the format, and this is only a faster way to write it.
 
 use crate::{AuditEvent, AuditIdentity, AuditOutcome};
 use gatehouse_core::StatementContext;
+use gatehouse_core::json_text::{write_i64, write_string, write_string_list, write_u64};
 
 impl AuditEvent {
     /// Append this event's JSON, exactly as `serde_json::to_writer` would write it.
     pub fn write_json(&self, out: &mut Vec<u8>) {
         out.extend_from_slice(b"{\"time_unix_ms\":");
-        write_integer(out, self.time_unix_ms.unsigned_abs(), self.time_unix_ms < 0);
+        write_i64(out, self.time_unix_ms);
         out.extend_from_slice(b",\"kind\":\"");
         out.extend_from_slice(self.kind.as_str().as_bytes());
         out.extend_from_slice(b"\",\"identity\":");
@@ -45,7 +46,7 @@ impl AuditEvent {
         }
         if let Some(refers_to) = self.refers_to {
             out.extend_from_slice(b",\"refers_to\":");
-            write_integer(out, refers_to.unsigned_abs(), refers_to < 0);
+            write_i64(out, refers_to);
         }
         write_optional_string(out, b",\"detail\":", self.detail.as_deref());
         if let Some(context) = &self.context {
@@ -84,7 +85,7 @@ fn write_outcome(out: &mut Vec<u8>, outcome: &AuditOutcome) {
     };
     if let Some(rows) = outcome.rows {
         field(out, b"rows");
-        write_integer(out, rows, false);
+        write_u64(out, rows);
     }
     if let Some(status) = &outcome.status {
         field(out, b"status");
@@ -95,7 +96,7 @@ fn write_outcome(out: &mut Vec<u8>, outcome: &AuditOutcome) {
         write_string(out, error);
     }
     field(out, b"duration_us");
-    write_integer(out, outcome.duration_us, false);
+    write_u64(out, outcome.duration_us);
     if !outcome.masked.is_empty() {
         field(out, b"masked");
         out.push(b'{');
@@ -105,17 +106,17 @@ fn write_outcome(out: &mut Vec<u8>, outcome: &AuditOutcome) {
             }
             write_string(out, name);
             out.push(b':');
-            write_integer(out, *count, false);
+            write_u64(out, *count);
         }
         out.push(b'}');
     }
     if let Some(bytes) = outcome.request_bytes {
         field(out, b"request_bytes");
-        write_integer(out, bytes, false);
+        write_u64(out, bytes);
     }
     if let Some(bytes) = outcome.response_bytes {
         field(out, b"response_bytes");
-        write_integer(out, bytes, false);
+        write_u64(out, bytes);
     }
     out.push(b'}');
 }
@@ -158,108 +159,6 @@ fn write_optional_string(out: &mut Vec<u8>, field: &[u8], value: Option<&str>) {
     if let Some(value) = value {
         out.extend_from_slice(field);
         write_string(out, value);
-    }
-}
-
-fn write_string_list(out: &mut Vec<u8>, values: &[String]) {
-    out.push(b'[');
-    for (index, value) in values.iter().enumerate() {
-        if index > 0 {
-            out.push(b',');
-        }
-        write_string(out, value);
-    }
-    out.push(b']');
-}
-
-/// A decimal integer with an optional minus sign, as serde_json writes one.
-fn write_integer(out: &mut Vec<u8>, magnitude: u64, negative: bool) {
-    let mut digits = [0u8; 20];
-    let mut at = digits.len();
-    let mut rest = magnitude;
-    loop {
-        at -= 1;
-        digits[at] = b'0' + (rest % 10) as u8;
-        rest /= 10;
-        if rest == 0 {
-            break;
-        }
-    }
-    if negative {
-        out.push(b'-');
-    }
-    out.extend_from_slice(&digits[at..]);
-}
-
-/// A JSON string, escaped as serde_json escapes: `"` and `\` with a backslash, the control
-/// characters with their short forms or `\u00xx`, everything else (DEL, non-ASCII) as is.
-fn write_string(out: &mut Vec<u8>, value: &str) {
-    let bytes = value.as_bytes();
-    out.reserve(bytes.len() + 2);
-    out.push(b'"');
-    let mut start = 0;
-    while let Some(offset) = first_to_escape(&bytes[start..]) {
-        let at = start + offset;
-        out.extend_from_slice(&bytes[start..at]);
-        escape_byte(out, bytes[at]);
-        start = at + 1;
-    }
-    out.extend_from_slice(&bytes[start..]);
-    out.push(b'"');
-}
-
-/// Where the first byte that needs escaping is, eight bytes at a time.
-fn first_to_escape(bytes: &[u8]) -> Option<usize> {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGHS: u64 = 0x8080_8080_8080_8080;
-    let mut chunks = bytes.chunks_exact(8);
-    let mut offset = 0;
-    for chunk in &mut chunks {
-        let mut word = [0u8; 8];
-        word.copy_from_slice(chunk);
-        let word = u64::from_le_bytes(word);
-        // A byte's high bit is set in each term where that byte is below 0x20, a quote or a
-        // backslash; only non-ASCII bytes (high bit already set) can also set it, so the
-        // exact position is looked up byte by byte when the word may hold one.
-        let below_space = word.wrapping_sub(ONES * 0x20);
-        let quote = (word ^ (ONES * u64::from(b'"'))).wrapping_sub(ONES);
-        let backslash = (word ^ (ONES * u64::from(b'\\'))).wrapping_sub(ONES);
-        if (below_space | quote | backslash) & !word & HIGHS != 0
-            && let Some(inside) = chunk.iter().position(|&byte| needs_escape(byte))
-        {
-            return Some(offset + inside);
-        }
-        offset += 8;
-    }
-    chunks
-        .remainder()
-        .iter()
-        .position(|&byte| needs_escape(byte))
-        .map(|inside| offset + inside)
-}
-
-fn needs_escape(byte: u8) -> bool {
-    byte < 0x20 || byte == b'"' || byte == b'\\'
-}
-
-fn escape_byte(out: &mut Vec<u8>, byte: u8) {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    match byte {
-        b'"' => out.extend_from_slice(b"\\\""),
-        b'\\' => out.extend_from_slice(b"\\\\"),
-        0x08 => out.extend_from_slice(b"\\b"),
-        0x0c => out.extend_from_slice(b"\\f"),
-        b'\n' => out.extend_from_slice(b"\\n"),
-        b'\r' => out.extend_from_slice(b"\\r"),
-        b'\t' => out.extend_from_slice(b"\\t"),
-        _ => out.extend_from_slice(&[
-            b'\\',
-            b'u',
-            b'0',
-            b'0',
-            HEX[usize::from(byte >> 4)],
-            HEX[usize::from(byte & 0xf)],
-        ]),
     }
 }
 
@@ -399,38 +298,6 @@ mod tests {
             event.write_json(&mut written);
             let expected = serde_json::to_vec(&event).map_err(|e| TestCaseError::fail(e.to_string()))?;
             prop_assert_eq!(String::from_utf8_lossy(&written), String::from_utf8_lossy(&expected));
-        }
-
-        #[test]
-        fn strings_escape_as_serde_json_escapes(value in any::<String>()) {
-            let mut written = Vec::new();
-            write_string(&mut written, &value);
-            let expected = serde_json::to_vec(&value).map_err(|e| TestCaseError::fail(e.to_string()))?;
-            prop_assert_eq!(written, expected);
-        }
-    }
-
-    #[test]
-    fn every_byte_that_needs_escaping_is_found_at_any_position_in_a_word() {
-        for byte in 0u8..=0x7f {
-            for position in 0..19 {
-                let mut text = vec![b'a'; 19];
-                text[position] = byte;
-                let value = String::from_utf8(text).unwrap_or_default();
-                let mut written = Vec::new();
-                write_string(&mut written, &value);
-                let expected = serde_json::to_vec(&value).unwrap_or_default();
-                assert_eq!(written, expected, "byte {byte:#04x} at {position}");
-            }
-        }
-    }
-
-    #[test]
-    fn the_extremes_of_integers_are_written_in_full() {
-        for value in [0, 1, -1, 9, 10, i64::MAX, i64::MIN] {
-            let mut written = Vec::new();
-            write_integer(&mut written, value.unsigned_abs(), value < 0);
-            assert_eq!(written, value.to_string().into_bytes());
         }
     }
 }

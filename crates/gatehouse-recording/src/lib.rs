@@ -48,6 +48,7 @@ mod asciicast;
 mod crc;
 mod error;
 mod event;
+mod event_json;
 mod format;
 mod local;
 mod pace;

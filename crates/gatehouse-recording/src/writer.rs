@@ -143,7 +143,7 @@ impl RecordingWriter {
             });
         }
         let start = self.pending.len();
-        if let Err(error) = serde_json::to_writer(&mut self.pending, event) {
+        if let Err(error) = crate::event_json::write_event(&mut self.pending, event) {
             self.pending.truncate(start);
             return Err(RecordingError::Encode(error));
         }
