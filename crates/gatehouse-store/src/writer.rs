@@ -26,6 +26,8 @@ const INSERT: &str =
     "INSERT INTO audit_log (seq, time_unix_ms, kind, subject, session, body, mac, format)
     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
 const NEWEST: &str = "SELECT seq, mac FROM audit_log ORDER BY seq DESC LIMIT 1";
+/// Changes whenever another connection (another process) commits to the database.
+const DATA_VERSION: &str = "PRAGMA data_version";
 const BEGIN: &str = "BEGIN IMMEDIATE";
 const COMMIT: &str = "COMMIT";
 /// Room for a typical event's body, so encoding one does not grow the buffer.
@@ -55,6 +57,18 @@ pub(crate) struct Link {
     checkpoint_file: Option<PathBuf>,
     /// Each event's body is encoded here, reused from one append to the next.
     body: Vec<u8>,
+    /// The chain's end as this connection's last commit left it.
+    newest: Option<ChainEnd>,
+}
+
+/// The last event a commit appended, and the database's data version inside that commit:
+/// while the version is the same in the next write transaction, no other connection has
+/// committed since, so this is still the chain's end and need not be read back.
+#[derive(Clone, Copy)]
+struct ChainEnd {
+    seq: i64,
+    mac: [u8; MAC_LEN],
+    data_version: i64,
 }
 
 impl Link {
@@ -65,6 +79,7 @@ impl Link {
             verified: true,
             checkpoint_file,
             body: Vec::with_capacity(BODY_CAPACITY),
+            newest: None,
         }
     }
 
@@ -73,6 +88,7 @@ impl Link {
         let current = self.following.current()?;
         if current.reopened {
             self.verified = false;
+            self.newest = None;
         }
         if !self.verified {
             check_reopened(current.connection, key, self.checkpoint_file.as_deref())?;
@@ -88,16 +104,21 @@ impl Link {
     /// holder), a write that went through tells them it works.
     fn append(&mut self, key: &AuditKey, events: &[&AuditEvent]) -> Result<i64, String> {
         let mut body = std::mem::take(&mut self.body);
+        let mut newest = self.newest.take();
         let appended = match self.usable(key) {
-            Ok(connection) => append_chained(connection, key, events, &mut body).map_err(|error| {
-                (
-                    format!("the audit log refused the events: {error}"),
-                    is_storage_failure(&error),
-                )
-            }),
+            Ok(connection) => append_chained(connection, key, events, &mut body, &mut newest)
+                .map_err(|error| {
+                    (
+                        format!("the audit log refused the events: {error}"),
+                        is_storage_failure(&error),
+                    )
+                }),
             Err(reason) => Err((reason, true)),
         };
         self.body = body;
+        if appended.is_ok() {
+            self.newest = newest;
+        }
         match appended {
             Ok(seq) => {
                 self.following.store().healthy();
@@ -263,16 +284,18 @@ impl Drop for Pause<'_> {
 ///
 /// `BEGIN IMMEDIATE` and `COMMIT` run as cached prepared statements (rusqlite's `Transaction`
 /// parses both again for every commit, which was a tenth of the gateway's instructions per
-/// statement), and each body is encoded by hand ([`AuditEvent::write_json`]: the serde
+/// statement), the chain's end is read back only when another connection may have moved it
+/// (`newest`, checked against `PRAGMA data_version`), and each body is encoded by hand ([`AuditEvent::write_json`]: the serde
 /// form's exact bytes) into one reused buffer.
 fn append_chained(
     connection: &rusqlite::Connection,
     key: &AuditKey,
     events: &[&AuditEvent],
     body: &mut Vec<u8>,
+    newest: &mut Option<ChainEnd>,
 ) -> rusqlite::Result<i64> {
     connection.prepare_cached(BEGIN)?.execute([])?;
-    match insert_chained(connection, key, events, body) {
+    match insert_chained(connection, key, events, body, newest) {
         Ok(seq) => match connection.prepare_cached(COMMIT)?.execute([]) {
             Ok(_) => Ok(seq),
             Err(error) => Err(rolled_back(connection, error)),
@@ -281,20 +304,31 @@ fn append_chained(
     }
 }
 
-/// The inserts of [`append_chained`], inside its transaction.
+/// The inserts of [`append_chained`], inside its transaction (which holds the write lock,
+/// so nobody can move the chain's end between reading it and appending). `newest` is the
+/// chain's end this connection left, updated to the one this call leaves.
 fn insert_chained(
     connection: &rusqlite::Connection,
     key: &AuditKey,
     events: &[&AuditEvent],
     body: &mut Vec<u8>,
+    newest: &mut Option<ChainEnd>,
 ) -> rusqlite::Result<i64> {
-    let newest: Option<(i64, Vec<u8>)> = connection
-        .prepare_cached(NEWEST)?
-        .query_row([], |row| Ok((row.get(0)?, row.get(1)?)))
-        .optional()?;
-    let (mut seq, mut previous) = match newest {
-        Some((seq, mac)) => (seq, to_mac(&mac)),
-        None => (0, GENESIS_MAC),
+    let data_version: i64 = connection
+        .prepare_cached(DATA_VERSION)?
+        .query_row([], |row| row.get(0))?;
+    let (mut seq, mut previous) = match newest.take() {
+        Some(end) if end.data_version == data_version => (end.seq, end.mac),
+        _ => {
+            let stored: Option<(i64, Vec<u8>)> = connection
+                .prepare_cached(NEWEST)?
+                .query_row([], |row| Ok((row.get(0)?, row.get(1)?)))
+                .optional()?;
+            match stored {
+                Some((seq, mac)) => (seq, to_mac(&mac)),
+                None => (0, GENESIS_MAC),
+            }
+        }
     };
     let mut insert = connection.prepare_cached(INSERT)?;
     for event in events {
@@ -316,6 +350,11 @@ fn insert_chained(
         ])?;
         previous = mac;
     }
+    *newest = Some(ChainEnd {
+        seq,
+        mac: previous,
+        data_version,
+    });
     Ok(seq)
 }
 
