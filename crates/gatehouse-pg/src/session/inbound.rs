@@ -380,7 +380,8 @@ impl<'a, R: AsyncRead + Unpin> Inbound<'a, R> {
             }
         };
         let text = text.as_ref();
-        let statements = self.classify(text);
+        let classified = self.gateway.classifier.classify(text);
+        let statements = self.classify(&classified);
         let actions: Vec<Action> = statements.iter().cloned().map(Action::of).collect();
         let Some(actions) = self.bind_held_to_session(actions, None, server).await? else {
             return Ok(());
@@ -410,7 +411,7 @@ impl<'a, R: AsyncRead + Unpin> Inbound<'a, R> {
                             data_sent: false,
                         });
                     }
-                    self.forget_destroyed(text);
+                    self.forget_destroyed(&classified);
                 }
             }
             Err(refusal) => self.send_marker_query(refusal),
@@ -448,7 +449,10 @@ impl<'a, R: AsyncRead + Unpin> Inbound<'a, R> {
         let encoding = self.shared.text_encoding();
         let (statements, query): (Arc<[SqlStatement]>, std::borrow::Cow<'_, [u8]>) =
             match encoding.decode(parse.query) {
-                Ok(text) => (self.classify(&text).into(), parse.query.into()),
+                Ok(text) => {
+                    let classified = self.gateway.classifier.classify(&text);
+                    (self.classify(&classified).into(), parse.query.into())
+                }
                 Err(error) => {
                     // Never forwarded (see `on_query`): a Parse certain to fail at the server,
                     // whose error is replaced with the encoding error the server would give.
@@ -812,9 +816,8 @@ impl<'a, R: AsyncRead + Unpin> Inbound<'a, R> {
     /// Forget protocol-level objects the server destroys with `DEALLOCATE ALL` (statements),
     /// `CLOSE ALL` (portals) or `DISCARD ALL` (both). Forgetting too much only makes a later
     /// use fail at the server.
-    fn forget_destroyed(&mut self, text: &str) {
-        let classified = self.gateway.classifier.classify(text);
-        for statement in classified.iter() {
+    fn forget_destroyed(&mut self, classified: &[ClassifiedStatement]) {
+        for statement in classified {
             match &statement.prepared {
                 Some(PreparedOp::Deallocate { name: None }) => self.statements.clear(),
                 Some(PreparedOp::DiscardAll) => {
@@ -827,12 +830,13 @@ impl<'a, R: AsyncRead + Unpin> Inbound<'a, R> {
         }
     }
 
-    /// Classify SQL text into statements, resolving SQL-level `EXECUTE` of prepared statements
-    /// and raising writes to what the rewrite rules they fire do.
-    /// In a masked session, a statement whose use of masked columns cannot be masked becomes
-    /// unknown (see `column_lineage`).
-    fn classify(&mut self, text: &str) -> Vec<SqlStatement> {
-        let mut statements = self.resolve_prepared(text);
+    /// The session's statements for classified SQL text: SQL-level `EXECUTE` of prepared
+    /// statements resolved, writes raised to what the rewrite rules they fire do. In a masked
+    /// session, a statement whose use of masked columns cannot be masked becomes unknown (see
+    /// `column_lineage`). The text is classified once by the caller, which also needs the
+    /// classification for what the statements destroy.
+    fn classify(&mut self, classified: &[ClassifiedStatement]) -> Vec<SqlStatement> {
+        let mut statements = self.resolve_prepared(classified);
         if let Some(rules) = self.gateway.rules.get(&self.context.connection.name) {
             for statement in &mut statements {
                 rules.apply(statement);
@@ -846,12 +850,11 @@ impl<'a, R: AsyncRead + Unpin> Inbound<'a, R> {
         statements
     }
 
-    fn resolve_prepared(&mut self, text: &str) -> Vec<SqlStatement> {
-        let classified = self.gateway.classifier.classify(text);
+    fn resolve_prepared(&mut self, classified: &[ClassifiedStatement]) -> Vec<SqlStatement> {
         if classified.iter().all(|c| c.prepared.is_none()) {
             return classified.iter().map(|c| c.statement.clone()).collect();
         }
-        let mut resolved = self.sql_prepared.resolve(&classified);
+        let mut resolved = self.sql_prepared.resolve(classified);
         for (statement, original) in resolved.iter_mut().zip(classified.iter()) {
             self.harden_prepared(statement, original);
             refuse_reserved_names(statement, original);
