@@ -16,17 +16,29 @@ pub fn write_i64(out: &mut Vec<u8>, value: i64) {
 }
 
 fn write_decimal(out: &mut Vec<u8>, magnitude: u64, negative: bool) {
+    /// "00" to "99": two digits per division.
+    const PAIRS: &[u8; 200] = b"0001020304050607080910111213141516171819\
+        2021222324252627282930313233343536373839\
+        4041424344454647484950515253545556575859\
+        6061626364656667686970717273747576777879\
+        8081828384858687888990919293949596979899";
     let mut digits = [0u8; 20];
     let mut at = digits.len();
     let mut rest = magnitude;
-    loop {
+    while rest >= 100 {
+        let pair = usize::try_from(rest % 100).unwrap_or(0) * 2;
+        rest /= 100;
+        at -= 2;
+        digits[at..at + 2].copy_from_slice(&PAIRS[pair..pair + 2]);
+    }
+    if rest >= 10 {
+        let pair = usize::try_from(rest).unwrap_or(0) * 2;
+        at -= 2;
+        digits[at..at + 2].copy_from_slice(&PAIRS[pair..pair + 2]);
+    } else {
         at -= 1;
-        // A remainder of a division by ten always fits in a byte.
-        digits[at] = b'0' + u8::try_from(rest % 10).unwrap_or(0);
-        rest /= 10;
-        if rest == 0 {
-            break;
-        }
+        // A number below ten fits in a byte.
+        digits[at] = b'0' + u8::try_from(rest).unwrap_or(0);
     }
     if negative {
         out.push(b'-');

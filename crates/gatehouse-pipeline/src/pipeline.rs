@@ -455,7 +455,7 @@ impl Pipeline {
             })
             .collect();
         if let Some(recorder) = &session.recorder {
-            recorder.results(&results);
+            recorder.results(results);
         }
         self.audit
             .record_deferred(events)

@@ -163,9 +163,10 @@ impl SessionRecorder {
         });
     }
 
-    pub(crate) fn results(&self, results: &[RequestResult]) {
+    /// Results are taken by value: their columns, status and counts move into the recording.
+    pub(crate) fn results(&self, results: Vec<RequestResult>) {
         self.with_state(|state, at_us| {
-            for result in results {
+            for mut result in results {
                 let Some(request) = state.request_of_seq.remove(&result.seq) else {
                     continue;
                 };
@@ -176,6 +177,7 @@ impl SessionRecorder {
                     });
                     self.push(state, at_us, rows);
                 }
+                result.rows = Vec::new();
                 self.push(
                     state,
                     at_us,
@@ -298,29 +300,33 @@ impl SessionRecorder {
     }
 }
 
-fn result_summary(request: u64, result: &RequestResult) -> ResultSummary {
-    let error = result.outcome.error.as_ref().map(|text| {
-        let (code, message) = text.split_once(": ").unwrap_or(("", text.as_str()));
-        ResultError {
+fn result_summary(request: u64, result: RequestResult) -> ResultSummary {
+    let outcome = result.outcome;
+    let error = outcome.error.map(|text| match text.split_once(": ") {
+        Some((code, message)) => ResultError {
             code: code.to_owned(),
             message: message.to_owned(),
-        }
+        },
+        None => ResultError {
+            code: String::new(),
+            message: text,
+        },
     });
     ResultSummary {
         request,
         columns: result
             .columns
-            .iter()
+            .into_iter()
             .map(|c| Column {
-                name: c.name.clone(),
-                type_name: c.type_name.clone(),
+                name: c.name,
+                type_name: c.type_name,
             })
             .collect(),
-        rows: result.outcome.rows.unwrap_or(0),
+        rows: outcome.rows.unwrap_or(0),
         bytes: result.bytes,
-        duration_us: result.outcome.duration_us,
-        status: result.outcome.status.clone(),
+        duration_us: outcome.duration_us,
+        status: outcome.status,
         error,
-        masked: result.outcome.masked.clone(),
+        masked: outcome.masked,
     }
 }
