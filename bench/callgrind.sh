@@ -246,7 +246,8 @@ PY
 
 # The per-stage table: each stage is one function's marginal inclusive cost per transaction
 # (stages nest: "client to server" holds decode, classify and decide; "decide" holds policy,
-# audit and the recording of the request).
+# audit and the recording of the request). Builds before f199aa7 called the
+# classifier from inside the session's part, so there the second classify row holds both.
 stages() { # short.out long.out
     local profile stage function cost
     profile=$(marginal_profile "$1" "$2")
@@ -258,7 +259,8 @@ stages() { # short.out long.out
 whole session (both directions)|gatehouse_pg::session::relay::{{closure}}::{{closure}}
 client to server|gatehouse_pg::session::inbound::Inbound<R>::run::{{closure}}
 decode (framing)|gatehouse_pg::wire::frame::FrameReader<R>::next::{{closure}}
-classify|gatehouse_pg::session::inbound::Inbound<R>::classify
+classify: the classifier (cache lookup, parse on a miss)|gatehouse_sql::cache::Classifier::classify
+classify: the session's part (prepared statements, rules, lineage)|gatehouse_pg::session::inbound::Inbound<R>::classify
 approval pre-check (would_hold)|gatehouse_pg::session::inbound::Inbound<R>::bind_held_to_session::{{closure}}
 decide (policy, audit, recording)|gatehouse_pipeline::pipeline::Pipeline::decide::{{closure}}
 policy|gatehouse_policy::engine::PolicyEngine::decide
