@@ -16,50 +16,53 @@ pub fn write_i64(out: &mut Vec<u8>, value: i64) {
 }
 
 fn write_decimal(out: &mut Vec<u8>, magnitude: u64, negative: bool) {
-    /// "00" to "99": two digits per division.
-    const PAIRS: &[u8; 200] = b"0001020304050607080910111213141516171819\
-        2021222324252627282930313233343536373839\
-        4041424344454647484950515253545556575859\
-        6061626364656667686970717273747576777879\
-        8081828384858687888990919293949596979899";
-    let mut digits = [0u8; 20];
-    let mut at = digits.len();
-    let mut rest = magnitude;
-    while rest >= 100 {
-        let pair = usize::try_from(rest % 100).unwrap_or(0) * 2;
-        rest /= 100;
-        at -= 2;
-        digits[at..at + 2].copy_from_slice(&PAIRS[pair..pair + 2]);
-    }
-    if rest >= 10 {
-        let pair = usize::try_from(rest).unwrap_or(0) * 2;
-        at -= 2;
-        digits[at..at + 2].copy_from_slice(&PAIRS[pair..pair + 2]);
-    } else {
-        at -= 1;
-        // A number below ten fits in a byte.
-        digits[at] = b'0' + u8::try_from(rest).unwrap_or(0);
+    let mut buffer = [0u8; 20];
+    let mut used = 0;
+    {
+        // Filled from the end, two digits per division by 100.
+        let mut slots = buffer.iter_mut().rev();
+        let mut put = |digit: u8| {
+            if let Some(slot) = slots.next() {
+                *slot = b'0' + digit;
+                used += 1;
+            }
+        };
+        let mut rest = magnitude;
+        while rest >= 100 {
+            let pair = u8::try_from(rest % 100).unwrap_or(0);
+            rest /= 100;
+            put(pair % 10);
+            put(pair / 10);
+        }
+        let last = u8::try_from(rest).unwrap_or(0);
+        if last >= 10 {
+            put(last % 10);
+            put(last / 10);
+        } else {
+            put(last);
+        }
     }
     if negative {
         out.push(b'-');
     }
-    out.extend_from_slice(&digits[at..]);
+    out.extend_from_slice(buffer.get(buffer.len() - used..).unwrap_or_default());
 }
 
 /// A JSON string, escaped as serde_json escapes: `"` and `\` with a backslash, the control
 /// characters with their short forms or `\u00xx`, everything else (DEL, non-ASCII) as is.
 pub fn write_string(out: &mut Vec<u8>, value: &str) {
-    let bytes = value.as_bytes();
-    out.reserve(bytes.len() + 2);
+    let mut rest = value.as_bytes();
+    out.reserve(rest.len() + 2);
     out.push(b'"');
-    let mut start = 0;
-    while let Some(offset) = first_to_escape(&bytes[start..]) {
-        let at = start + offset;
-        out.extend_from_slice(&bytes[start..at]);
-        escape_byte(out, bytes[at]);
-        start = at + 1;
+    while let Some((clean, tail)) = first_to_escape(rest).and_then(|at| rest.split_at_checked(at)) {
+        out.extend_from_slice(clean);
+        let Some((&byte, after)) = tail.split_first() else {
+            break;
+        };
+        escape_byte(out, byte);
+        rest = after;
     }
-    out.extend_from_slice(&bytes[start..]);
+    out.extend_from_slice(rest);
     out.push(b'"');
 }
 
@@ -120,14 +123,10 @@ fn escape_byte(out: &mut Vec<u8>, byte: u8) {
         b'\n' => out.extend_from_slice(b"\\n"),
         b'\r' => out.extend_from_slice(b"\\r"),
         b'\t' => out.extend_from_slice(b"\\t"),
-        _ => out.extend_from_slice(&[
-            b'\\',
-            b'u',
-            b'0',
-            b'0',
-            HEX[usize::from(byte >> 4)],
-            HEX[usize::from(byte & 0xf)],
-        ]),
+        _ => {
+            let hex = |nibble: u8| HEX.get(usize::from(nibble)).copied().unwrap_or(b'0');
+            out.extend_from_slice(&[b'\\', b'u', b'0', b'0', hex(byte >> 4), hex(byte & 0xf)]);
+        }
     }
 }
 
@@ -162,7 +161,9 @@ mod tests {
         for byte in 0u8..=0x7f {
             for position in 0..19 {
                 let mut text = vec![b'a'; 19];
-                text[position] = byte;
+                if let Some(slot) = text.get_mut(position) {
+                    *slot = byte;
+                }
                 let value = String::from_utf8(text).unwrap_or_default();
                 let mut written = Vec::new();
                 write_string(&mut written, &value);
