@@ -78,6 +78,35 @@ pub fn write_string_list(out: &mut Vec<u8>, values: &[String]) {
     out.push(b']');
 }
 
+/// A list of strings or nulls (SQL values, bound parameters) as a JSON array.
+pub fn write_nullable_string_list(out: &mut Vec<u8>, values: &[Option<String>]) {
+    out.push(b'[');
+    for (index, value) in values.iter().enumerate() {
+        if index > 0 {
+            out.push(b',');
+        }
+        match value {
+            Some(value) => write_string(out, value),
+            None => out.extend_from_slice(b"null"),
+        }
+    }
+    out.push(b']');
+}
+
+/// Counts by name (masked values per detector or rule) as a JSON object, in the map's order.
+pub fn write_count_map(out: &mut Vec<u8>, counts: &std::collections::BTreeMap<String, u64>) {
+    out.push(b'{');
+    for (index, (name, count)) in counts.iter().enumerate() {
+        if index > 0 {
+            out.push(b',');
+        }
+        write_string(out, name);
+        out.push(b':');
+        write_u64(out, *count);
+    }
+    out.push(b'}');
+}
+
 /// Where the first byte that needs escaping is, eight bytes at a time.
 fn first_to_escape(bytes: &[u8]) -> Option<usize> {
     const ONES: u64 = 0x0101_0101_0101_0101;

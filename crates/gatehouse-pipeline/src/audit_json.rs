@@ -10,7 +10,10 @@
 
 use crate::{AuditEvent, AuditIdentity, AuditOutcome};
 use gatehouse_core::StatementContext;
-use gatehouse_core::json_text::{write_i64, write_string, write_string_list, write_u64};
+use gatehouse_core::json_text::{
+    write_count_map, write_i64, write_nullable_string_list, write_string, write_string_list,
+    write_u64,
+};
 
 impl AuditEvent {
     /// Append this event's JSON, exactly as `serde_json::to_writer` would write it.
@@ -99,16 +102,7 @@ fn write_outcome(out: &mut Vec<u8>, outcome: &AuditOutcome) {
     write_u64(out, outcome.duration_us);
     if !outcome.masked.is_empty() {
         field(out, b"masked");
-        out.push(b'{');
-        for (index, (name, count)) in outcome.masked.iter().enumerate() {
-            if index > 0 {
-                out.push(b',');
-            }
-            write_string(out, name);
-            out.push(b':');
-            write_u64(out, *count);
-        }
-        out.push(b'}');
+        write_count_map(out, &outcome.masked);
     }
     if let Some(bytes) = outcome.request_bytes {
         field(out, b"request_bytes");
@@ -124,17 +118,9 @@ fn write_outcome(out: &mut Vec<u8>, outcome: &AuditOutcome) {
 fn write_context(out: &mut Vec<u8>, context: &StatementContext) {
     out.push(b'{');
     if !context.parameters.is_empty() {
-        out.extend_from_slice(b"\"parameters\":[");
-        for (index, parameter) in context.parameters.iter().enumerate() {
-            if index > 0 {
-                out.push(b',');
-            }
-            match parameter {
-                Some(value) => write_string(out, value),
-                None => out.extend_from_slice(b"null"),
-            }
-        }
-        out.extend_from_slice(b"],");
+        out.extend_from_slice(b"\"parameters\":");
+        write_nullable_string_list(out, &context.parameters);
+        out.push(b',');
     }
     if !context.resolved.is_empty() {
         out.extend_from_slice(b"\"resolved\":[");

@@ -9,7 +9,10 @@
 
 use crate::RecordingEvent;
 use crate::event::{EventKind, Request, ResultRows, ResultSummary};
-use gatehouse_core::json_text::{write_i64, write_string, write_string_list, write_u64};
+use gatehouse_core::json_text::{
+    write_count_map, write_i64, write_nullable_string_list, write_string, write_string_list,
+    write_u64,
+};
 
 /// Append `event` as JSON (without the line's newline).
 pub(crate) fn write_event(out: &mut Vec<u8>, event: &RecordingEvent) -> serde_json::Result<()> {
@@ -93,16 +96,8 @@ fn write_result(out: &mut Vec<u8>, at_us: u64, summary: &ResultSummary) {
         out.push(b'}');
     }
     if !summary.masked.is_empty() {
-        out.extend_from_slice(b",\"masked\":{");
-        for (index, (name, count)) in summary.masked.iter().enumerate() {
-            if index > 0 {
-                out.push(b',');
-            }
-            write_string(out, name);
-            out.push(b':');
-            write_u64(out, *count);
-        }
-        out.push(b'}');
+        out.extend_from_slice(b",\"masked\":");
+        write_count_map(out, &summary.masked);
     }
     out.push(b'}');
 }
@@ -114,17 +109,7 @@ fn write_rows(out: &mut Vec<u8>, at_us: u64, batch: &ResultRows) {
         if index > 0 {
             out.push(b',');
         }
-        out.push(b'[');
-        for (index, value) in row.iter().enumerate() {
-            if index > 0 {
-                out.push(b',');
-            }
-            match value {
-                Some(value) => write_string(out, value),
-                None => out.extend_from_slice(b"null"),
-            }
-        }
-        out.push(b']');
+        write_nullable_string_list(out, row);
     }
     out.extend_from_slice(b"]}");
 }
