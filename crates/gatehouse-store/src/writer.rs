@@ -7,8 +7,10 @@
 //! blocking a thread on the lock. One commit then serves many requests when sessions are
 //! concurrent, and costs what it always did when they are not.
 //!
-//! Each commit reads the newest `seq` and MAC inside its write transaction, so several
-//! processes (the gateway and a `gatehouse keys create` beside it) extend one chain. The
+//! Several processes (the gateway and a `gatehouse keys create` beside it) extend one chain:
+//! `seq` is the table's primary key, so a commit that chained its events after an end another
+//! process has moved since fails on the taken `seq` and chains them again after the new end
+//! ([`append_chained`]). The
 //! connection follows the store's path ([`crate::store_file`]); a store it opens again is
 //! first checked to be the same log (its key, its checkpoint) before anything is appended.
 
@@ -22,12 +24,25 @@ use std::path::PathBuf;
 use std::sync::{Mutex, PoisonError, TryLockError};
 use tokio::sync::oneshot;
 
-const INSERT: &str =
-    "INSERT INTO audit_log (seq, time_unix_ms, kind, subject, session, body, mac, format)
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
+/// Values each event binds: seq, time, kind, subject, session, body, MAC, format.
+const COLUMNS: usize = 8;
+/// Most events one `INSERT` statement stores; a larger batch takes several, in one transaction.
+const ROWS_PER_INSERT: usize = 8;
+/// The `INSERT` of `n` events, at index `n` (index 0 is never used).
+static INSERTS: std::sync::LazyLock<Vec<String>> = std::sync::LazyLock::new(|| {
+    (0..=ROWS_PER_INSERT)
+        .map(|rows| {
+            let values = vec!["(?,?,?,?,?,?,?,?)"; rows].join(",");
+            format!(
+                "INSERT INTO audit_log (seq,time_unix_ms,kind,subject,session,body,mac,format) VALUES {values}"
+            )
+        })
+        .collect()
+});
+/// How often a commit chains its events again after another process took their `seq`s,
+/// before it gives up.
+const MAX_ATTEMPTS: u32 = 16;
 const NEWEST: &str = "SELECT seq, mac FROM audit_log ORDER BY seq DESC LIMIT 1";
-/// Changes whenever another connection (another process) commits to the database.
-const DATA_VERSION: &str = "PRAGMA data_version";
 const BEGIN: &str = "BEGIN IMMEDIATE";
 const COMMIT: &str = "COMMIT";
 /// Room for a typical event's body, so encoding one does not grow the buffer.
@@ -61,14 +76,12 @@ pub(crate) struct Link {
     newest: Option<ChainEnd>,
 }
 
-/// The last event a commit appended, and the database's data version inside that commit:
-/// while the version is the same in the next write transaction, no other connection has
-/// committed since, so this is still the chain's end and need not be read back.
+/// The last event of the chain as this connection last saw it: the one its last commit
+/// appended, or the newest it read.
 #[derive(Clone, Copy)]
 struct ChainEnd {
     seq: i64,
     mac: [u8; MAC_LEN],
-    data_version: i64,
 }
 
 impl Link {
@@ -210,6 +223,28 @@ impl Writer {
         }
     }
 
+    /// Commit everything queued now, first waiting for a commit or a pause under way to end
+    /// (where [`drive`](Self::drive) leaves the queue to whoever holds the connection): for
+    /// a flush, which must not return while events queued before it are uncommitted. Returns
+    /// the newest `seq` committed.
+    pub fn drive_to_empty(&self, key: &AuditKey) -> Option<i64> {
+        let mut connection = self
+            .connection
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let mut newest = None;
+        loop {
+            let batch: Vec<Submission> = self.queue().submissions.drain(..).collect();
+            if batch.is_empty() {
+                return newest;
+            }
+            match self.commit(&mut connection, key, batch) {
+                Some(seq) => newest = Some(seq),
+                None => return newest,
+            }
+        }
+    }
+
     /// Run `work` while this writer commits nothing: a commit under way ends first; appends
     /// that arrive meanwhile queue (their submitters await, no thread blocks) and are committed
     /// by this call as soon as `work` returns. Returns what `work` returned and the newest
@@ -279,14 +314,18 @@ impl Drop for Pause<'_> {
     }
 }
 
-/// Insert `events` after the newest one, chained, in one transaction. Returns the last `seq`
+/// Insert `events` after the chain's end, chained, all or nothing. Returns the last `seq`
 /// (the newest existing one when `events` is empty).
 ///
-/// `BEGIN IMMEDIATE` and `COMMIT` run as cached prepared statements (rusqlite's `Transaction`
-/// parses both again for every commit, which was a tenth of the gateway's instructions per
-/// statement), the chain's end is read back only when another connection may have moved it
-/// (`newest`, checked against `PRAGMA data_version`), and each body is encoded by hand ([`AuditEvent::write_json`]: the serde
-/// form's exact bytes) into one reused buffer.
+/// The end is the one this connection's last commit left (`newest`), read from the table
+/// only when there is none. It need not be checked first: `seq` is the table's primary key,
+/// so when another connection (another process) appended meanwhile, the insert fails on the
+/// taken `seq`, and the events are chained again after the end read anew. A batch that fits
+/// one statement is one autocommit `INSERT` of several rows, one statement per commit instead
+/// of four (`BEGIN`, reading the end, `INSERT`, `COMMIT`: the statement cache's bookkeeping
+/// alone cost several thousand instructions per statement the gateway forwards); a larger one
+/// is several inserts in one transaction. Bodies are encoded by hand
+/// ([`AuditEvent::write_json`]: the serde form's exact bytes) into one reused buffer.
 fn append_chained(
     connection: &rusqlite::Connection,
     key: &AuditKey,
@@ -294,68 +333,112 @@ fn append_chained(
     body: &mut Vec<u8>,
     newest: &mut Option<ChainEnd>,
 ) -> rusqlite::Result<i64> {
-    connection.prepare_cached(BEGIN)?.execute([])?;
-    match insert_chained(connection, key, events, body, newest) {
-        Ok(seq) => match connection.prepare_cached(COMMIT)?.execute([]) {
-            Ok(_) => Ok(seq),
-            Err(error) => Err(rolled_back(connection, error)),
-        },
-        Err(error) => Err(rolled_back(connection, error)),
+    let mut attempts = 0;
+    loop {
+        let end = match newest.take() {
+            Some(end) => end,
+            None => read_chain_end(connection)?,
+        };
+        match insert_after(connection, key, events, body, end) {
+            Ok(appended) => {
+                *newest = Some(appended);
+                return Ok(appended.seq);
+            }
+            Err(error) if seq_taken(&error) && attempts < MAX_ATTEMPTS => attempts += 1,
+            Err(error) => return Err(error),
+        }
     }
 }
 
-/// The inserts of [`append_chained`], inside its transaction (which holds the write lock,
-/// so nobody can move the chain's end between reading it and appending). `newest` is the
-/// chain's end this connection left, updated to the one this call leaves.
-fn insert_chained(
+/// The newest stored event, or the genesis before the first.
+fn read_chain_end(connection: &rusqlite::Connection) -> rusqlite::Result<ChainEnd> {
+    let stored: Option<(i64, Vec<u8>)> = connection
+        .prepare_cached(NEWEST)?
+        .query_row([], |row| Ok((row.get(0)?, row.get(1)?)))
+        .optional()?;
+    Ok(match stored {
+        Some((seq, mac)) => ChainEnd {
+            seq,
+            mac: to_mac(&mac),
+        },
+        None => ChainEnd {
+            seq: 0,
+            mac: GENESIS_MAC,
+        },
+    })
+}
+
+/// Whether an insert failed because another connection already stored an event at its `seq`.
+fn seq_taken(error: &rusqlite::Error) -> bool {
+    matches!(
+        error,
+        rusqlite::Error::SqliteFailure(failure, _)
+            if failure.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY
+    )
+}
+
+/// The inserts of [`append_chained`] after `end`: the chain's end they leave.
+fn insert_after(
     connection: &rusqlite::Connection,
     key: &AuditKey,
     events: &[&AuditEvent],
     body: &mut Vec<u8>,
-    newest: &mut Option<ChainEnd>,
-) -> rusqlite::Result<i64> {
-    let data_version: i64 = connection
-        .prepare_cached(DATA_VERSION)?
-        .query_row([], |row| row.get(0))?;
-    let (mut seq, mut previous) = match newest.take() {
-        Some(end) if end.data_version == data_version => (end.seq, end.mac),
-        _ => {
-            let stored: Option<(i64, Vec<u8>)> = connection
-                .prepare_cached(NEWEST)?
-                .query_row([], |row| Ok((row.get(0)?, row.get(1)?)))
-                .optional()?;
-            match stored {
-                Some((seq, mac)) => (seq, to_mac(&mac)),
-                None => (0, GENESIS_MAC),
-            }
-        }
+    mut end: ChainEnd,
+) -> rusqlite::Result<ChainEnd> {
+    if events.len() <= ROWS_PER_INSERT {
+        insert_rows(connection, key, events, body, &mut end)?;
+        return Ok(end);
+    }
+    connection.prepare_cached(BEGIN)?.execute([])?;
+    let inserted = events
+        .chunks(ROWS_PER_INSERT)
+        .try_for_each(|rows| insert_rows(connection, key, rows, body, &mut end))
+        .and_then(|()| connection.prepare_cached(COMMIT)?.execute([]));
+    match inserted {
+        Ok(_) => Ok(end),
+        Err(error) => Err(rolled_back(connection, error)),
+    }
+}
+
+/// One `INSERT` of `events` (at most [`ROWS_PER_INSERT`]), each chained to the one before,
+/// the first to `end`, which is moved to the last.
+fn insert_rows(
+    connection: &rusqlite::Connection,
+    key: &AuditKey,
+    events: &[&AuditEvent],
+    body: &mut Vec<u8>,
+    end: &mut ChainEnd,
+) -> rusqlite::Result<()> {
+    let Some(sql) = INSERTS.get(events.len()) else {
+        return Ok(());
     };
-    let mut insert = connection.prepare_cached(INSERT)?;
-    for event in events {
+    if events.is_empty() {
+        return Ok(());
+    }
+    let mut insert = connection.prepare_cached(sql)?;
+    let mut seq = end.seq;
+    let mut previous = end.mac;
+    for (row, event) in events.iter().enumerate() {
         seq += 1;
         body.clear();
         event.write_json(body);
         let text = std::str::from_utf8(body)
             .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
         let mac = key.mac(AuditFormat::CURRENT, &previous, seq, body);
-        insert.execute(rusqlite::params![
-            seq,
-            event.time_unix_ms,
-            event.kind.as_str(),
-            event.identity.subject,
-            event.session,
-            text,
-            mac.as_slice(),
-            AuditFormat::CURRENT.stored(),
-        ])?;
+        let column = row * COLUMNS;
+        insert.raw_bind_parameter(column + 1, seq)?;
+        insert.raw_bind_parameter(column + 2, event.time_unix_ms)?;
+        insert.raw_bind_parameter(column + 3, event.kind.as_str())?;
+        insert.raw_bind_parameter(column + 4, &event.identity.subject)?;
+        insert.raw_bind_parameter(column + 5, &event.session)?;
+        insert.raw_bind_parameter(column + 6, text)?;
+        insert.raw_bind_parameter(column + 7, mac.as_slice())?;
+        insert.raw_bind_parameter(column + 8, AuditFormat::CURRENT.stored())?;
         previous = mac;
     }
-    *newest = Some(ChainEnd {
-        seq,
-        mac: previous,
-        data_version,
-    });
-    Ok(seq)
+    insert.raw_execute()?;
+    *end = ChainEnd { seq, mac: previous };
+    Ok(())
 }
 
 /// Roll back a failed append (if a transaction is still open) and return why it failed.
