@@ -2,8 +2,9 @@
 //! `pg_backend_pid()` and with the pid of notifications, and `pg_terminate_backend` of it must
 //! reach their own session) but a secret minted by the gateway, never the server's. A cancel
 //! request arriving on a fresh connection is matched (pid, then secret compared in constant
-//! time) and relayed to the right server with the server's own key, and it interrupts the
-//! session if the session is waiting on something of gatehouse's own (an approval). Process ids
+//! time) and relayed to the right server with the server's own key; once the server has read
+//! it, it also interrupts the session, which matters when the session is waiting on something
+//! of gatehouse's own (an approval). Process ids
 //! of different servers can be equal, so one pid may stand for several sessions; the secret
 //! tells them apart.
 

@@ -133,11 +133,15 @@ pub(crate) async fn accept(
 async fn relay_cancel(gateway: &PgGateway, key: BackendKey) {
     match gateway.cancels.resolve(key) {
         Some(resolved) => {
-            resolved.interrupt();
             let connection = &resolved.connection;
             if let Err(error) = gateway.connector.cancel(connection, resolved.backend).await {
                 tracing::warn!(%connection, %error, "cancel request could not be relayed");
             }
+            // Only once the server has read the cancel: a session waiting for an approval
+            // answers the interrupt with a query of its own (the refusal marker), which a
+            // cancel still on its way would otherwise cancel instead, replacing gatehouse's
+            // "withdrawn" with the server's "canceling statement due to user request".
+            resolved.interrupt();
         }
         None => tracing::debug!("cancel request with an unknown key ignored"),
     }

@@ -27,7 +27,6 @@ impl<R: AsyncRead + Unpin> Inbound<'_, R> {
         let wait = self.gateway.settings.approval_wait;
         let deadline = Instant::now() + wait;
         self.notify_held(&hold, wait);
-        self.interrupted.mark_unchanged();
         loop {
             let limit = self.gateway.settings.max_client_message;
             tokio::select! {

@@ -1141,6 +1141,9 @@ impl<'a, R: AsyncRead + Unpin> Inbound<'a, R> {
     /// Run the pipeline; `Ok` carries the permit, `Err` the error message to show instead. A
     /// request held for approval waits here until it is decided.
     async fn decide(&mut self, actions: &[Action]) -> Result<Permit, Bytes> {
+        // Cancels from before this request are not for it; one that arrives from here on is,
+        // even before the wait begins (a client may cancel as soon as the approval is listed).
+        self.interrupted.mark_unchanged();
         match self.gateway.pipeline.decide(self.context, actions).await {
             Ok(Decision::Hold(hold)) => self.wait_for_approval(actions, *hold).await,
             Ok(Decision::Deny(denial)) if unparsable(actions).is_some() => {
