@@ -219,6 +219,42 @@ async fn column_rules_mask_whole_columns_by_name_and_table() {
     );
 }
 
+/// Two results described by the same bytes (a computed text column `x`, no table) but derived
+/// from different columns: the second must not be masked by the plan of the first, whatever
+/// the order. The masker reuses a plan only for the same description, tables and lineage.
+#[tokio::test]
+async fn results_described_alike_are_masked_by_what_they_derive_from() {
+    let db = people_db().await;
+    let gateway = masked_gateway(
+        &db,
+        "[[connections.masking.columns]]\nname = \"people.note\"\nstrategy = \"redact\"\n",
+    );
+    let token = gateway.key("ana", &["readers"]);
+    let client = gateway.connect("ana", &token).await.unwrap();
+    let value = |messages: Vec<tokio_postgres::SimpleQueryMessage>| {
+        messages
+            .into_iter()
+            .find_map(|message| match message {
+                tokio_postgres::SimpleQueryMessage::Row(row) => row.get(0).map(str::to_owned),
+                _ => None,
+            })
+            .unwrap()
+    };
+    for _ in 0..2 {
+        let plain = client
+            .simple_query("SELECT lower(id::text) AS x FROM people WHERE id = 1")
+            .await
+            .unwrap();
+        assert_eq!(value(plain), "1");
+        let derived = client
+            .simple_query("SELECT lower(note) AS x FROM people WHERE id = 1")
+            .await
+            .unwrap();
+        let derived = value(derived);
+        assert!(!derived.contains("tea"), "people.note leaked: {derived}");
+    }
+}
+
 #[tokio::test]
 async fn a_binary_value_gatehouse_cannot_read_fails_closed() {
     let db = people_db().await;

@@ -1,5 +1,5 @@
 //! The outbound side's masking state for one session: the plan of the result set in
-//! progress, whether a `COPY ... TO STDOUT` is streaming, and what was masked so far (counts
+//! progress (the last plan is kept and reused for a result described alike), whether a `COPY ... TO STDOUT` is streaming, and what was masked so far (counts
 //! only), handed to the result tracker when the statement completes; and the encoding the
 //! session's text travels in: values are read in it, masked as text and written back in it.
 //!
@@ -18,7 +18,9 @@ use crate::masking::{ConnectionMasking, ResultMasking, mask_copy_row};
 use crate::wire::tags::{backend, error_field};
 use crate::{PgError, wire};
 use bytes::{BufMut, Bytes, BytesMut};
+use gatehouse_core::Lineage;
 use gatehouse_mask::{ColumnMask, MaskCounts, Masked};
+use std::sync::Arc;
 
 /// Error and notice fields that are never masked: severity (localized and not) and SQLSTATE.
 const PLAIN_FIELDS: &[u8] = &[
@@ -29,7 +31,10 @@ const PLAIN_FIELDS: &[u8] = &[
 
 pub(super) struct ResponseMasker<'m> {
     masking: &'m ConnectionMasking,
-    plan: Option<ResultMasking>,
+    plan: Option<Arc<ResultMasking>>,
+    /// The last plan made and what it was made from: most statements run again and again,
+    /// and their results are described by the same bytes.
+    last_plan: Option<PlanMadeFrom>,
     /// `Some(csv)` while a COPY's rows stream.
     copy_csv: Option<bool>,
     counts: MaskCounts,
@@ -41,6 +46,7 @@ impl<'m> ResponseMasker<'m> {
         ResponseMasker {
             masking,
             plan: None,
+            last_plan: None,
             copy_csv: None,
             counts: MaskCounts::default(),
             encoding,
@@ -237,14 +243,29 @@ impl<'m> ResponseMasker<'m> {
     /// A `RowDescription`: plan the rows that follow, or refuse (fail closed).
     pub fn on_row_description(&mut self, body: &[u8], hint: &StatementHint) -> Result<(), PgError> {
         let encoding = self.encoding;
+        if let Some(last) = &self.last_plan
+            && last.is_for(body, hint, encoding)
+        {
+            self.plan = Some(last.plan.clone());
+            return Ok(());
+        }
         let fields = wire::row_description_in(body, |name| encoding.decode_lossy(name))?;
-        let plan = ResultMasking::plan(
-            &self.masking.masker,
-            &fields,
-            &hint.tables,
-            hint.lineage.as_deref(),
-        )
-        .map_err(|refusal| PgError::CannotMask(refusal.0))?;
+        let plan = Arc::new(
+            ResultMasking::plan(
+                &self.masking.masker,
+                &fields,
+                &hint.tables,
+                hint.lineage.as_deref(),
+            )
+            .map_err(|refusal| PgError::CannotMask(refusal.0))?,
+        );
+        self.last_plan = Some(PlanMadeFrom {
+            description: body.to_vec(),
+            tables: hint.tables.clone(),
+            lineage: hint.lineage.clone(),
+            encoding,
+            plan: plan.clone(),
+        });
         self.plan = Some(plan);
         Ok(())
     }
@@ -301,5 +322,30 @@ impl<'m> ResponseMasker<'m> {
         self.plan = None;
         self.copy_csv = None;
         std::mem::take(&mut self.counts)
+    }
+}
+
+/// A result plan and everything it depends on besides the connection's masking rules: the
+/// `RowDescription`'s exact bytes (column names, types, formats), the statement's tables and
+/// lineage, and the encoding the names were read in.
+struct PlanMadeFrom {
+    description: Vec<u8>,
+    tables: Vec<String>,
+    lineage: Option<Arc<Lineage>>,
+    encoding: TextEncoding,
+    plan: Arc<ResultMasking>,
+}
+
+impl PlanMadeFrom {
+    fn is_for(&self, description: &[u8], hint: &StatementHint, encoding: TextEncoding) -> bool {
+        let same_lineage = match (&self.lineage, &hint.lineage) {
+            (Some(made), Some(now)) => Arc::ptr_eq(made, now) || made == now,
+            (None, None) => true,
+            _ => false,
+        };
+        self.description == description
+            && self.encoding == encoding
+            && self.tables == hint.tables
+            && same_lineage
     }
 }
