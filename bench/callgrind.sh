@@ -294,7 +294,9 @@ for mode in $MODES; do
     stages "$WORK/$mode-$SHORT/callgrind.out" "$WORK/$mode-$LONG/callgrind.out"
     if [[ "$TOP" -gt 0 ]]; then
         log "the $TOP functions with the largest marginal inclusive cost per transaction ($mode):"
+        # sed reads to the end (head would leave the writer to die of SIGPIPE, which
+        # pipefail and set -e turn into the end of the script, before the next mode).
         marginal_profile "$WORK/$mode-$SHORT/callgrind.out" "$WORK/$mode-$LONG/callgrind.out" |
-            head -n "$TOP" >&2
+            sed -n "1,${TOP}p" >&2
     fi
 done
