@@ -3,16 +3,14 @@
 //! inside TLS), relaying the gateway's answers to the local client up to `ReadyForQuery`, then
 //! splicing bytes. Cancel requests go to the gateway over a TLS connection of their own.
 
+use super::GatewayTarget;
 use super::local::{CancelKey, LocalClient};
 use anyhow::Result;
 use gatehouse_pg::wire::tags::backend;
 use gatehouse_pg::wire::{self, FrameReader};
-use rustls::pki_types::ServerName;
-use std::path::Path;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
 
 /// Bound on each message the gateway sends during startup.
@@ -22,15 +20,7 @@ const CANCEL_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Where and how to reach the gateway, and which connection to ask it for.
 pub(super) struct Gateway {
-    /// As given with --gateway, for messages.
-    pub(super) address: String,
-    host: String,
-    port: u16,
-    server_name: ServerName<'static>,
-    tls: TlsConnector,
-    pub(super) connection: String,
-    /// Where the token comes from (--token-file), read anew for every client.
-    pub(super) token_file: Option<std::path::PathBuf>,
+    pub(super) target: GatewayTarget,
 }
 
 /// A session's gateway side, authenticated and ready for queries.
@@ -56,41 +46,22 @@ fn failure(sqlstate: &'static str, message: String) -> Failure {
 }
 
 impl Gateway {
-    pub(super) fn new(
-        address: &str,
-        ca_file: &Path,
-        connection: &str,
-        token_file: Option<&Path>,
-    ) -> Result<Gateway> {
-        let super::GatewayEndpoint {
-            host,
-            port,
-            server_name,
-            tls,
-        } = super::gateway_endpoint(address, ca_file)?;
-        Ok(Gateway {
-            address: address.to_owned(),
-            host,
-            port,
-            server_name,
-            tls,
-            connection: connection.to_owned(),
-            token_file: token_file.map(Path::to_path_buf),
-        })
-    }
-
     /// TCP, `SSLRequest`, `S`, and a TLS handshake verifying the gateway's certificate.
     async fn dial(&self) -> Result<TlsStream<TcpStream>, Failure> {
         let unreachable = |cause: String| {
             failure(
                 "08001",
-                format!("cannot reach the gateway at {}: {cause}", self.address),
+                format!(
+                    "cannot reach the gateway at {}: {cause}",
+                    self.target.address
+                ),
             )
         };
-        let mut tcp = TcpStream::connect((self.host.as_str(), self.port))
+        let mut tcp = self
+            .target
+            .tcp()
             .await
             .map_err(|e| unreachable(e.to_string()))?;
-        let _ = tcp.set_nodelay(true);
         tcp.write_all(&wire::request_code(wire::SSL_REQUEST_CODE, None))
             .await
             .map_err(|e| unreachable(e.to_string()))?;
@@ -103,19 +74,19 @@ impl Gateway {
                 "08001",
                 format!(
                     "the gateway at {} does not offer TLS; gatehouse connect sends tokens only over verified TLS",
-                    self.address
+                    self.target.address
                 ),
             ));
         }
-        self.tls
-            .connect(self.server_name.clone(), tcp)
+        self.target.tls
+            .connect(self.target.server_name.clone(), tcp)
             .await
             .map_err(|e| {
                 failure(
                     "08001",
                     format!(
                         "TLS verification of the gateway at {} failed: {e} (is --ca-file the gateway's CA certificate?)",
-                        self.address
+                        self.target.address
                     ),
                 )
             })
@@ -131,13 +102,16 @@ impl Gateway {
         let mut stream = self.dial().await?;
         let mut params = vec![
             ("user", gatehouse_pg::TOKEN_ONLY_USER),
-            ("database", self.connection.as_str()),
+            ("database", self.target.connection.as_str()),
         ];
         params.extend(client.passthrough());
         let closed = |e: String| {
             failure(
                 "08006",
-                format!("lost the gateway at {} during startup: {e}", self.address),
+                format!(
+                    "lost the gateway at {} during startup: {e}",
+                    self.target.address
+                ),
             )
         };
         stream
@@ -175,7 +149,7 @@ impl Gateway {
                                 "08P01",
                                 format!(
                                     "the gateway at {} asked for authentication method {other}; a gatehouse gateway asks for the token as a password once",
-                                    self.address
+                                    self.target.address
                                 ),
                             ));
                         }
@@ -232,7 +206,12 @@ impl Gateway {
         };
         tokio::time::timeout(CANCEL_TIMEOUT, relay)
             .await
-            .map_err(|_| format!("the gateway at {} did not answer in time", self.address))?
+            .map_err(|_| {
+                format!(
+                    "the gateway at {} did not answer in time",
+                    self.target.address
+                )
+            })?
     }
 }
 

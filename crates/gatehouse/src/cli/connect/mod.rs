@@ -25,7 +25,7 @@ use gatehouse_pg::wire::{self, Severity};
 use gateway::Gateway;
 use local::LocalStartup;
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -98,17 +98,31 @@ pub async fn run(
     };
     let gateway_address = args.gateway.clone().unwrap_or(default_gateway);
     if http {
-        return serve_http(&args, &gateway_address, &ca_file).await;
+        let forwarder = http::HttpForwarder::new(
+            &gateway_address,
+            &ca_file,
+            &args.connection,
+            args.token_file.as_deref(),
+        )?;
+        return serve_until_stopped(&args, Served::Http, &gateway_address, |listener| {
+            Arc::new(forwarder).serve(listener, stop_signal())
+        })
+        .await;
     }
-    if mysql {
-        return serve_mysql(&args, &gateway_address, &ca_file).await;
-    }
-    let gateway = Gateway::new(
+    let target = GatewayTarget::new(
         &gateway_address,
         &ca_file,
         &args.connection,
         args.token_file.as_deref(),
     )?;
+    if mysql {
+        let forwarder = mysql::MysqlForwarder { target };
+        return serve_until_stopped(&args, Served::Mysql, &gateway_address, |listener| {
+            Arc::new(forwarder).serve(listener, stop_signal())
+        })
+        .await;
+    }
+    let gateway = Gateway { target };
     let (listener, listen) = listen_locally(&args).await?;
     announce(&args, Served::Postgres, &gateway_address, listen);
 
@@ -151,32 +165,17 @@ pub async fn run(
     Ok(ExitCode::SUCCESS)
 }
 
-/// `--http`: serve the connection as a plain HTTP endpoint until stopped.
-async fn serve_http(args: &ConnectArgs, gateway: &str, ca_file: &Path) -> Result<ExitCode> {
-    let forwarder = http::HttpForwarder::new(
-        gateway,
-        ca_file,
-        &args.connection,
-        args.token_file.as_deref(),
-    )?;
+/// Listen locally, say where, and serve with `serve` (an HTTP or MySQL forwarder) until
+/// stopped.
+async fn serve_until_stopped<S: Future<Output = ()>>(
+    args: &ConnectArgs,
+    served: Served,
+    gateway: &str,
+    serve: impl FnOnce(TcpListener) -> S,
+) -> Result<ExitCode> {
     let (listener, listen) = listen_locally(args).await?;
-    announce(args, Served::Http, gateway, listen);
-    Arc::new(forwarder).serve(listener, stop_signal()).await;
-    tracing::info!("stopped");
-    Ok(ExitCode::SUCCESS)
-}
-
-/// `--mysql`: serve the connection as a plaintext MySQL endpoint until stopped.
-async fn serve_mysql(args: &ConnectArgs, gateway: &str, ca_file: &Path) -> Result<ExitCode> {
-    let forwarder = mysql::MysqlForwarder::new(
-        gateway,
-        ca_file,
-        &args.connection,
-        args.token_file.as_deref(),
-    )?;
-    let (listener, listen) = listen_locally(args).await?;
-    announce(args, Served::Mysql, gateway, listen);
-    Arc::new(forwarder).serve(listener, stop_signal()).await;
+    announce(args, served, gateway, listen);
+    serve(listener).await;
     tracing::info!("stopped");
     Ok(ExitCode::SUCCESS)
 }
@@ -190,30 +189,53 @@ enum Served {
 }
 
 /// The gateway at `address` (HOST:PORT, from --gateway or the configuration), reached over TLS
-/// verified against `ca_file`: gatehouse connect never sends a token any other way.
-struct GatewayEndpoint {
+/// verified against `ca_file` (gatehouse connect never sends a token any other way), and what
+/// each session asks it for: the served connection, with the token from `token_file` (or the
+/// usual places), read anew for every client.
+pub(super) struct GatewayTarget {
+    /// As given with --gateway, for messages.
+    pub(super) address: String,
     host: String,
     port: u16,
-    server_name: rustls::pki_types::ServerName<'static>,
-    tls: tokio_rustls::TlsConnector,
+    pub(super) server_name: rustls::pki_types::ServerName<'static>,
+    pub(super) tls: tokio_rustls::TlsConnector,
+    pub(super) connection: String,
+    pub(super) token_file: Option<PathBuf>,
 }
 
-fn gateway_endpoint(address: &str, ca_file: &Path) -> Result<GatewayEndpoint> {
-    let (host, port) = address
-        .rsplit_once(':')
-        .and_then(|(h, p)| Some((h.trim_matches(['[', ']']), p.parse::<u16>().ok()?)))
-        .with_context(|| format!("--gateway `{address}` is not HOST:PORT"))?;
-    let server_name = rustls::pki_types::ServerName::try_from(host.to_owned())
-        .with_context(|| format!("`{host}` is not a valid TLS server name"))?;
-    let config = gatehouse_pg::client_config_trusting(ca_file).context(
-        "pass --ca-file with the gateway's CA certificate; gatehouse never skips verification",
-    )?;
-    Ok(GatewayEndpoint {
-        host: host.to_owned(),
-        port,
-        server_name,
-        tls: tokio_rustls::TlsConnector::from(Arc::new(config)),
-    })
+impl GatewayTarget {
+    fn new(
+        address: &str,
+        ca_file: &Path,
+        connection: &str,
+        token_file: Option<&Path>,
+    ) -> Result<GatewayTarget> {
+        let (host, port) = address
+            .rsplit_once(':')
+            .and_then(|(h, p)| Some((h.trim_matches(['[', ']']), p.parse::<u16>().ok()?)))
+            .with_context(|| format!("--gateway `{address}` is not HOST:PORT"))?;
+        let server_name = rustls::pki_types::ServerName::try_from(host.to_owned())
+            .with_context(|| format!("`{host}` is not a valid TLS server name"))?;
+        let config = gatehouse_pg::client_config_trusting(ca_file).context(
+            "pass --ca-file with the gateway's CA certificate; gatehouse never skips verification",
+        )?;
+        Ok(GatewayTarget {
+            address: address.to_owned(),
+            host: host.to_owned(),
+            port,
+            server_name,
+            tls: tokio_rustls::TlsConnector::from(Arc::new(config)),
+            connection: connection.to_owned(),
+            token_file: token_file.map(Path::to_path_buf),
+        })
+    }
+
+    /// A TCP connection to the gateway, without Nagle's delay.
+    pub(super) async fn tcp(&self) -> std::io::Result<TcpStream> {
+        let tcp = TcpStream::connect((self.host.as_str(), self.port)).await?;
+        let _ = tcp.set_nodelay(true);
+        Ok(tcp)
+    }
 }
 
 /// The local listener (`--listen`, `--port`), after warning when there is no token to add
@@ -348,13 +370,13 @@ async fn serve_client(gateway: Arc<Gateway>, stream: TcpStream, peer: SocketAddr
         return;
     }
     if let Some(database) = client
-        .foreign_database(&gateway.connection)
+        .foreign_database(&gateway.target.connection)
         .map(str::to_owned)
     {
         let message = format!(
             "this `gatehouse connect` listener serves connection `{}` only, not `{database}`: connect with dbname={}, \
              or start another `gatehouse connect {database}`",
-            gateway.connection, gateway.connection
+            gateway.target.connection, gateway.target.connection
         );
         refuse(&mut client.stream, "3D000", &message, None).await;
         tracing::info!(client = %peer, database = ?database, "client refused: it asked for another connection");
@@ -372,7 +394,7 @@ async fn serve_client(gateway: Arc<Gateway>, stream: TcpStream, peer: SocketAddr
     {
         return;
     }
-    let token = match crate::client::token::find(gateway.token_file.as_deref()).await {
+    let token = match crate::client::token::find(gateway.target.token_file.as_deref()).await {
         Ok(token) => token,
         Err(error) => {
             let message = format!("gatehouse connect has no usable token: {error:#}");
@@ -398,7 +420,7 @@ async fn serve_client(gateway: Arc<Gateway>, stream: TcpStream, peer: SocketAddr
         Err(_) => {
             let message = format!(
                 "the gateway at {} did not complete startup within {STARTUP_TIMEOUT:?}",
-                gateway.address
+                gateway.target.address
             );
             refuse(&mut client.stream, "08001", &message, None).await;
             tracing::info!(client = %peer, "client refused: {message}");
@@ -409,7 +431,7 @@ async fn serve_client(gateway: Arc<Gateway>, stream: TcpStream, peer: SocketAddr
     match gateway::splice(client, upstream).await {
         Ok((sent, received)) => tracing::info!(
             client = %peer,
-            connection = %gateway.connection,
+            connection = %gateway.target.connection,
             sent,
             received,
             duration_ms = started.elapsed().as_millis(),
@@ -417,7 +439,7 @@ async fn serve_client(gateway: Arc<Gateway>, stream: TcpStream, peer: SocketAddr
         ),
         Err(error) => tracing::info!(
             client = %peer,
-            connection = %gateway.connection,
+            connection = %gateway.target.connection,
             duration_ms = started.elapsed().as_millis(),
             "session ended: {error}"
         ),

@@ -12,18 +12,16 @@
 //! with the sequence id the client expects (the gateway's exchange is one packet longer, for
 //! the SSL request). After that both sides speak the same protocol and bytes pass unchanged.
 
+use super::GatewayTarget;
 use anyhow::{Context, Result, bail};
 use gatehouse_mysql_wire::auth::{CLEAR_PASSWORD, NATIVE_PASSWORD};
 use gatehouse_mysql_wire::handshake::{HandshakeResponse, InitialHandshake, SslRequest};
 use gatehouse_mysql_wire::response::ErrPacket;
 use gatehouse_mysql_wire::{Capabilities, PacketReader, write_message};
-use rustls::pki_types::ServerName;
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio_rustls::TlsConnector;
 
 /// Bound on each login message either side sends.
 const MAX_LOGIN_MESSAGE: usize = 1 << 20;
@@ -34,39 +32,10 @@ const ACCESS_DENIED: u16 = 1045;
 
 /// Where and how to reach the gateway's MySQL listener, and which connection to ask it for.
 pub(super) struct MysqlForwarder {
-    address: String,
-    host: String,
-    port: u16,
-    server_name: ServerName<'static>,
-    tls: TlsConnector,
-    connection: String,
-    token_file: Option<PathBuf>,
+    pub(super) target: GatewayTarget,
 }
 
 impl MysqlForwarder {
-    pub(super) fn new(
-        address: &str,
-        ca_file: &Path,
-        connection: &str,
-        token_file: Option<&Path>,
-    ) -> Result<MysqlForwarder> {
-        let super::GatewayEndpoint {
-            host,
-            port,
-            server_name,
-            tls,
-        } = super::gateway_endpoint(address, ca_file)?;
-        Ok(MysqlForwarder {
-            address: address.to_owned(),
-            host,
-            port,
-            server_name,
-            tls,
-            connection: connection.to_owned(),
-            token_file: token_file.map(Path::to_path_buf),
-        })
-    }
-
     /// Serve local clients until `stop` resolves.
     pub(super) async fn serve(
         self: Arc<Self>,
@@ -125,15 +94,12 @@ impl MysqlForwarder {
         &self,
         client: &mut TcpStream,
     ) -> Result<tokio_rustls::client::TlsStream<TcpStream>> {
-        let mut tcp = TcpStream::connect((self.host.as_str(), self.port))
-            .await
-            .with_context(|| {
-                format!(
-                    "cannot reach the gateway's MySQL listener at {}",
-                    self.address
-                )
-            })?;
-        let _ = tcp.set_nodelay(true);
+        let mut tcp = self.target.tcp().await.with_context(|| {
+            format!(
+                "cannot reach the gateway's MySQL listener at {}",
+                self.target.address
+            )
+        })?;
         let mut from_gateway = PacketReader::new(MAX_LOGIN_MESSAGE);
         let greeting = read_message(&mut tcp, &mut from_gateway).await?;
         let greeting = InitialHandshake::parse(&greeting.payload)
@@ -141,7 +107,7 @@ impl MysqlForwarder {
         if !greeting.capabilities.contains(Capabilities::SSL) {
             bail!(
                 "the gateway at {} does not offer TLS; gatehouse connect sends tokens only over verified TLS",
-                self.address
+                self.target.address
             );
         }
         let local_greeting = InitialHandshake {
@@ -158,7 +124,7 @@ impl MysqlForwarder {
                 "the local client's login could not be read (a TLS request, or a pre-4.1 client)"
             );
         };
-        let token = match crate::client::token::find(self.token_file.as_deref()).await {
+        let token = match crate::client::token::find(self.target.token_file.as_deref()).await {
             Ok(token) => token,
             Err(error) => {
                 let message = format!("gatehouse connect: no token to log in with: {error:#}");
@@ -179,15 +145,16 @@ impl MysqlForwarder {
         };
         send(&mut tcp, 1, &ssl_request.encode()).await?;
         let mut tls = self
+            .target
             .tls
-            .connect(self.server_name.clone(), tcp)
+            .connect(self.target.server_name.clone(), tcp)
             .await
-            .with_context(|| format!("TLS with the gateway at {} failed", self.address))?;
+            .with_context(|| format!("TLS with the gateway at {} failed", self.target.address))?;
         let mut password = token.into_bytes();
         password.push(0);
         let database = match login.database {
             Some(database) if !database.is_empty() => database,
-            _ => self.connection.clone().into_bytes(),
+            _ => self.target.connection.clone().into_bytes(),
         };
         let gateway_login = HandshakeResponse {
             capabilities,
