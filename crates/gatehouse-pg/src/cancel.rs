@@ -4,9 +4,8 @@
 //! request arriving on a fresh connection is matched (pid, then secret compared in constant
 //! time) and relayed to the right server with the server's own key; once the server has read
 //! it, it also interrupts the session, which matters when the session is waiting on something
-//! of gatehouse's own (an approval). Process ids
-//! of different servers can be equal, so one pid may stand for several sessions; the secret
-//! tells them apart.
+//! of gatehouse's own (an approval). Process ids of different servers can be equal, so one
+//! pid may stand for several sessions; the secret tells them apart.
 
 use crate::connector::BackendKey;
 use rand::Rng;

@@ -198,22 +198,8 @@ impl Writer {
                 Err(TryLockError::WouldBlock) => return newest,
                 Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
             };
-            loop {
-                let batch: Vec<Submission> = {
-                    let mut queue = self.queue();
-                    if queue.paused {
-                        return newest;
-                    }
-                    queue.submissions.drain(..).collect()
-                };
-                if batch.is_empty() {
-                    break;
-                }
-                match self.commit(&mut connection, key, batch) {
-                    Some(seq) => newest = Some(seq),
-                    // The store refused: stop; the next submission tries again.
-                    None => return newest,
-                }
+            if !self.commit_queued(&mut connection, key, true, &mut newest) {
+                return newest;
             }
             drop(connection);
             // Somebody may have queued after the last drain and found the lock taken.
@@ -233,14 +219,35 @@ impl Writer {
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
         let mut newest = None;
+        self.commit_queued(&mut connection, key, false, &mut newest);
+        newest
+    }
+
+    /// Commit batch after batch of what is queued through `link` (held by the caller) until
+    /// the queue is empty; `newest` gets the newest `seq` committed. Returns `false` when it
+    /// stopped first: the store refused a batch (the next submission tries again), or
+    /// `honour_pause` is set and the writer is paused (its resumption commits the rest).
+    fn commit_queued(
+        &self,
+        link: &mut Link,
+        key: &AuditKey,
+        honour_pause: bool,
+        newest: &mut Option<i64>,
+    ) -> bool {
         loop {
-            let batch: Vec<Submission> = self.queue().submissions.drain(..).collect();
+            let batch: Vec<Submission> = {
+                let mut queue = self.queue();
+                if honour_pause && queue.paused {
+                    return false;
+                }
+                queue.submissions.drain(..).collect()
+            };
             if batch.is_empty() {
-                return newest;
+                return true;
             }
-            match self.commit(&mut connection, key, batch) {
-                Some(seq) => newest = Some(seq),
-                None => return newest,
+            match self.commit(link, key, batch) {
+                Some(seq) => *newest = Some(seq),
+                None => return false,
             }
         }
     }
@@ -409,12 +416,17 @@ fn insert_rows(
     body: &mut Vec<u8>,
     end: &mut ChainEnd,
 ) -> rusqlite::Result<()> {
-    let Some(sql) = INSERTS.get(events.len()) else {
-        return Ok(());
-    };
     if events.is_empty() {
         return Ok(());
     }
+    // More events than one statement takes would be a caller's mistake: refused, never
+    // dropped.
+    let Some(sql) = INSERTS.get(events.len()) else {
+        return Err(rusqlite::Error::InvalidParameterCount(
+            events.len() * COLUMNS,
+            ROWS_PER_INSERT * COLUMNS,
+        ));
+    };
     let mut insert = connection.prepare_cached(sql)?;
     let mut seq = end.seq;
     let mut previous = end.mac;

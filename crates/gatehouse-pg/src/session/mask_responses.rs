@@ -1,7 +1,8 @@
 //! The outbound side's masking state for one session: the plan of the result set in
-//! progress (the last plan is kept and reused for a result described alike), whether a `COPY ... TO STDOUT` is streaming, and what was masked so far (counts
-//! only), handed to the result tracker when the statement completes; and the encoding the
-//! session's text travels in: values are read in it, masked as text and written back in it.
+//! progress (the last plan is kept and reused for a result described alike), whether a
+//! `COPY ... TO STDOUT` is streaming, and what was masked so far (counts only), handed to the
+//! result tracker when the statement completes; and the encoding the session's text travels
+//! in: values are read in it, masked as text and written back in it.
 //!
 //! Results are not the only text the server sends: errors and notices quote values
 //! (`value "4539578763621486" is out of range for type integer`, a function's `RAISE
