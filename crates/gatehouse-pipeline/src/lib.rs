@@ -14,6 +14,7 @@ mod audit_json;
 mod auth;
 pub mod client_detail;
 mod decision;
+mod decision_counters;
 mod error;
 mod grants;
 mod pipeline;

@@ -3,6 +3,7 @@
 
 use crate::approval::{ApprovalRecord, ReviewVerdict};
 use crate::approvals_flow::{Found, approval_event, hold_for, rfc3339};
+use crate::decision_counters::DecisionCounters;
 use crate::grants::{AccessGrant, AccessGrants, GrantLookup, with_granted_groups};
 use crate::policy_in_force::PolicyInForce;
 use crate::recording::{DecidedRequest, LIVE_FLUSH_INTERVAL, RequestResult, SessionRecorder};
@@ -42,6 +43,7 @@ pub struct Pipeline {
     grants: Option<Arc<GrantLookup>>,
     /// How long a pending approval waits for reviewers, in milliseconds.
     pub(crate) pending_ttl_ms: i64,
+    decision_counters: Arc<DecisionCounters>,
 }
 
 /// How long a pending approval waits for reviewers unless configured otherwise.
@@ -56,6 +58,7 @@ impl Pipeline {
             approvals: None,
             grants: None,
             pending_ttl_ms: i64::try_from(DEFAULT_PENDING_TTL.as_millis()).unwrap_or(i64::MAX),
+            decision_counters: Arc::default(),
         }
     }
 
@@ -305,12 +308,7 @@ impl Pipeline {
                     None => capped,
                 });
             }
-            metrics::counter!(
-                "gatehouse_decisions_total",
-                "action" => action.name(),
-                "decision" => outcome.as_str(),
-            )
-            .increment(1);
+            self.decision_counters.count(action.name(), outcome);
             round
                 .events
                 .push(event_for(session, action, &verdict, outcome, detail, now));
