@@ -28,14 +28,16 @@ use tokio::sync::oneshot;
 const COLUMNS: usize = 8;
 /// Most events one `INSERT` statement stores; a larger batch takes several, in one transaction.
 const ROWS_PER_INSERT: usize = 8;
-/// The `INSERT` of `n` events, at index `n` (index 0 is never used).
+/// The `INSERT` of `n` events, at index `n` (index 0 is never used). The values are given in
+/// the table's column order (seq, time_unix_ms, kind, subject, session, body, mac, format, as
+/// migrations 2 and 9 made it) rather than by name: rusqlite's statement cache copies and
+/// hashes a statement's text on every use, and the column list was half of it. A column
+/// added later fails every append loudly (too few values) until this is changed with it.
 static INSERTS: std::sync::LazyLock<Vec<String>> = std::sync::LazyLock::new(|| {
     (0..=ROWS_PER_INSERT)
         .map(|rows| {
             let values = vec!["(?,?,?,?,?,?,?,?)"; rows].join(",");
-            format!(
-                "INSERT INTO audit_log (seq,time_unix_ms,kind,subject,session,body,mac,format) VALUES {values}"
-            )
+            format!("INSERT INTO audit_log VALUES{values}")
         })
         .collect()
 });
