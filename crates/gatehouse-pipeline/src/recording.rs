@@ -17,9 +17,9 @@
 
 use crate::{AuditOutcome, SessionContext};
 use gatehouse_recording::{
-    Column, DecisionKind, EventKind, MAX_ROWS_PER_EVENT, RecordingEvent, RecordingHeader,
-    RecordingStorage, RecordingWriter, Request, ResultError, ResultRows, ResultSummary, SessionEnd,
-    SessionStart,
+    Chunk, Column, DecisionKind, EventKind, MAX_ROWS_PER_EVENT, RecordingError, RecordingEvent,
+    RecordingHeader, RecordingStorage, RecordingWriter, RequestRef, ResultError, ResultRows,
+    ResultSummary, SessionEnd, SessionStart,
 };
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -145,20 +145,24 @@ impl SessionRecorder {
                 if let (true, Some(seq)) = (request.allowed, request.audit_seq) {
                     state.request_of_seq.insert(seq, number);
                 }
-                let event = EventKind::Request(Request {
+                let event = RequestRef {
                     request: number,
-                    action: request.action.to_owned(),
+                    action: request.action,
                     decision: if request.allowed {
                         DecisionKind::Allow
                     } else {
                         DecisionKind::Deny
                     },
-                    policies: request.policies.to_vec(),
-                    text: request.text.map(str::to_owned),
-                    fingerprint: request.fingerprint.map(str::to_owned),
+                    policies: request.policies,
+                    text: request.text,
+                    fingerprint: request.fingerprint,
                     audit_seq: request.audit_seq,
-                });
-                self.push(state, at_us, event);
+                };
+                let pushed = state
+                    .writer
+                    .as_mut()
+                    .map(|writer| writer.push_request(at_us, &event));
+                self.pushed(state, pushed);
             }
         });
     }
@@ -264,16 +268,19 @@ impl SessionRecorder {
     }
 
     fn push(&self, state: &mut State, at_us: u64, kind: EventKind) {
-        let Some(writer) = state.writer.as_mut() else {
-            return;
-        };
         let event = RecordingEvent { at_us, kind };
-        match writer.push(&event) {
-            Ok(Some(chunk)) => self.store_chunk(state, &chunk.bytes),
-            Ok(None) => {}
-            Err(error) => {
+        let pushed = state.writer.as_mut().map(|writer| writer.push(&event));
+        self.pushed(state, pushed);
+    }
+
+    /// Store the chunk a push filled, if it filled one (`None`: no writer any more).
+    fn pushed(&self, state: &mut State, pushed: Option<Result<Option<Chunk>, RecordingError>>) {
+        match pushed {
+            Some(Ok(Some(chunk))) => self.store_chunk(state, &chunk.bytes),
+            Some(Err(error)) => {
                 tracing::warn!(session = %self.id, %error, "an event was left out of the session recording");
             }
+            Some(Ok(None)) | None => {}
         }
     }
 

@@ -93,6 +93,34 @@ pub struct Request {
     pub audit_seq: Option<i64>,
 }
 
+/// A [`Request`] borrowing its strings, for [`crate::RecordingWriter::push_request`]: the same
+/// fields, written as the same event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RequestRef<'a> {
+    pub request: u64,
+    pub action: &'a str,
+    pub decision: DecisionKind,
+    pub policies: &'a [String],
+    pub text: Option<&'a str>,
+    pub fingerprint: Option<&'a str>,
+    pub audit_seq: Option<i64>,
+}
+
+impl Request {
+    /// This request's fields, borrowed.
+    pub fn borrowed(&self) -> RequestRef<'_> {
+        RequestRef {
+            request: self.request,
+            action: &self.action,
+            decision: self.decision,
+            policies: &self.policies,
+            text: self.text.as_deref(),
+            fingerprint: self.fingerprint.as_deref(),
+            audit_seq: self.audit_seq,
+        }
+    }
+}
+
 /// A change in the approval of a held request.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Approval {

@@ -8,7 +8,7 @@
 //! `FORMAT.md` and the derive say; every other kind is written by serde.
 
 use crate::RecordingEvent;
-use crate::event::{EventKind, Request, ResultRows, ResultSummary};
+use crate::event::{EventKind, RequestRef, ResultRows, ResultSummary};
 use gatehouse_core::json_text::{
     write_count_map, write_i64, write_nullable_string_list, write_string, write_string_list,
     write_u64,
@@ -17,7 +17,7 @@ use gatehouse_core::json_text::{
 /// Append `event` as JSON (without the line's newline).
 pub(crate) fn write_event(out: &mut Vec<u8>, event: &RecordingEvent) -> serde_json::Result<()> {
     match &event.kind {
-        EventKind::Request(request) => write_request(out, event.at_us, request),
+        EventKind::Request(request) => write_request(out, event.at_us, &request.borrowed()),
         EventKind::Result(summary) => write_result(out, event.at_us, summary),
         EventKind::Rows(rows) => write_rows(out, event.at_us, rows),
         _ => return serde_json::to_writer(out, event),
@@ -34,22 +34,23 @@ fn write_envelope(out: &mut Vec<u8>, at_us: u64, kind: &[u8], request: u64) {
     write_u64(out, request);
 }
 
-fn write_request(out: &mut Vec<u8>, at_us: u64, request: &Request) {
+/// A request event, as serde writes [`EventKind::Request`] of the same fields.
+pub(crate) fn write_request(out: &mut Vec<u8>, at_us: u64, request: &RequestRef<'_>) {
     write_envelope(out, at_us, b"request", request.request);
     out.extend_from_slice(b",\"action\":");
-    write_string(out, &request.action);
+    write_string(out, request.action);
     out.extend_from_slice(b",\"decision\":\"");
     out.extend_from_slice(request.decision.as_str().as_bytes());
     out.push(b'"');
     if !request.policies.is_empty() {
         out.extend_from_slice(b",\"policies\":");
-        write_string_list(out, &request.policies);
+        write_string_list(out, request.policies);
     }
-    if let Some(text) = &request.text {
+    if let Some(text) = request.text {
         out.extend_from_slice(b",\"text\":");
         write_string(out, text);
     }
-    if let Some(fingerprint) = &request.fingerprint {
+    if let Some(fingerprint) = request.fingerprint {
         out.extend_from_slice(b",\"fingerprint\":");
         write_string(out, fingerprint);
     }
@@ -117,7 +118,7 @@ fn write_rows(out: &mut Vec<u8>, at_us: u64, batch: &ResultRows) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::event::{Column, ResultError, SessionEnd};
+    use crate::event::{Column, Request, ResultError, SessionEnd};
     use gatehouse_core::DecisionKind;
     use proptest::collection::{btree_map, vec};
     use proptest::option;

@@ -62,8 +62,8 @@ pub use asciicast::render_asciicast;
 pub use error::RecordingError;
 pub use event::{
     Approval, Column, EventKind, HttpExchange, MAX_ROWS_PER_EVENT, ProtocolEvent, RecordingEvent,
-    Request, ResultError, ResultRows, ResultSummary, SessionEnd, SessionStart, TerminalData,
-    TerminalResize, TerminalStream,
+    Request, RequestRef, ResultError, ResultRows, ResultSummary, SessionEnd, SessionStart,
+    TerminalData, TerminalResize, TerminalStream,
 };
 pub use format::{
     ChunkInfo, FORMAT_VERSION, MAX_CHUNK_BYTES, MAX_EVENT_BYTES, OLDEST_READABLE_VERSION,

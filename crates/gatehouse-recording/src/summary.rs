@@ -38,13 +38,30 @@ pub(crate) struct Tally {
 
 impl Tally {
     pub(crate) fn observe(&mut self, event: &RecordingEvent) {
-        self.events += 1;
-        self.last_at_us = event.at_us;
-        match event.kind {
-            EventKind::Request(_) => self.requests += 1,
-            EventKind::SessionEnd(_) => self.session_end_us = Some(event.at_us),
-            _ => {}
+        self.observe_kind(event.at_us, &event.kind);
+    }
+
+    /// Count an event of `kind` at `at_us`.
+    pub(crate) fn observe_kind(&mut self, at_us: u64, kind: &EventKind) {
+        match kind {
+            EventKind::Request(_) => self.observe_request(at_us),
+            EventKind::SessionEnd(_) => {
+                self.observe_other(at_us);
+                self.session_end_us = Some(at_us);
+            }
+            _ => self.observe_other(at_us),
         }
+    }
+
+    /// Count a request event at `at_us`.
+    pub(crate) fn observe_request(&mut self, at_us: u64) {
+        self.observe_other(at_us);
+        self.requests += 1;
+    }
+
+    fn observe_other(&mut self, at_us: u64) {
+        self.events += 1;
+        self.last_at_us = at_us;
     }
 
     pub(crate) fn summary(

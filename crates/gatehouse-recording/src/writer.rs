@@ -3,7 +3,7 @@
 //! by one chunk however long the session runs.
 
 use crate::error::RecordingError;
-use crate::event::{EventKind, MAX_ROWS_PER_EVENT, RecordingEvent};
+use crate::event::{EventKind, MAX_ROWS_PER_EVENT, RecordingEvent, RequestRef};
 use crate::format::{
     ChunkInfo, MAX_CHUNK_BYTES, MAX_EVENT_BYTES, RecordingHeader, encode_chunk_header,
     encode_preamble,
@@ -123,14 +123,6 @@ impl RecordingWriter {
     /// Appends an event; returns a chunk when this event fills one. A refused event (out of
     /// order, too large) leaves the writer as it was.
     pub fn push(&mut self, event: &RecordingEvent) -> Result<Option<Chunk>, RecordingError> {
-        if let Some(previous_us) = self.last_at_us
-            && event.at_us < previous_us
-        {
-            return Err(RecordingError::EventOutOfOrder {
-                at_us: event.at_us,
-                previous_us,
-            });
-        }
         if matches!(event.kind, EventKind::Unrecognised) {
             return Err(RecordingError::UnrecognisedEvent);
         }
@@ -142,8 +134,46 @@ impl RecordingWriter {
                 limit: MAX_ROWS_PER_EVENT,
             });
         }
+        self.append(
+            event.at_us,
+            |out| crate::event_json::write_event(out, event),
+            |tally| tally.observe_kind(event.at_us, &event.kind),
+        )
+    }
+
+    /// Appends a request event, as [`push`](Self::push) would append
+    /// `EventKind::Request` of the same fields, without the owned copy of its text, action
+    /// and policies that building one takes: the data path records one per statement.
+    pub fn push_request(
+        &mut self,
+        at_us: u64,
+        request: &RequestRef<'_>,
+    ) -> Result<Option<Chunk>, RecordingError> {
+        self.append(
+            at_us,
+            |out| {
+                crate::event_json::write_request(out, at_us, request);
+                Ok(())
+            },
+            |tally| tally.observe_request(at_us),
+        )
+    }
+
+    /// Appends the event that `encode` writes, stamped `at_us`, and counts it with `count`;
+    /// returns a chunk when the event fills one. A refused event leaves the writer as it was.
+    fn append(
+        &mut self,
+        at_us: u64,
+        encode: impl FnOnce(&mut Vec<u8>) -> Result<(), serde_json::Error>,
+        count: impl FnOnce(&mut Tally),
+    ) -> Result<Option<Chunk>, RecordingError> {
+        if let Some(previous_us) = self.last_at_us
+            && at_us < previous_us
+        {
+            return Err(RecordingError::EventOutOfOrder { at_us, previous_us });
+        }
         let start = self.pending.len();
-        if let Err(error) = crate::event_json::write_event(&mut self.pending, event) {
+        if let Err(error) = encode(&mut self.pending) {
             self.pending.truncate(start);
             return Err(RecordingError::Encode(error));
         }
@@ -157,11 +187,11 @@ impl RecordingWriter {
         }
         self.pending.push(b'\n');
         if self.pending_events == 0 {
-            self.pending_first_at_us = event.at_us;
+            self.pending_first_at_us = at_us;
         }
         self.pending_events += 1;
-        self.last_at_us = Some(event.at_us);
-        self.tally.observe(event);
+        self.last_at_us = Some(at_us);
+        count(&mut self.tally);
         if self.pending_events >= self.config.max_events
             || self.pending.len() >= self.config.max_bytes
         {

@@ -258,3 +258,42 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(100))]
+
+    /// A request pushed borrowed (`push_request`, the data path) is the same recording, byte
+    /// for byte and in its summary, as the owned event pushed with `push`.
+    #[test]
+    fn a_request_pushed_borrowed_writes_what_the_owned_event_writes(
+        events in events(),
+        max_events in 1u32..12,
+    ) {
+        let header = RecordingHeader {
+            session: "s-prop".into(),
+            subject: "prop".into(),
+            connection: "db".into(),
+            started_at: OffsetDateTime::UNIX_EPOCH,
+            gatehouse_version: "0.1.0".into(),
+        };
+        let config = WriterConfig { max_events, ..WriterConfig::default() };
+        let mut owned = RecordingWriter::with_config(header.clone(), config).unwrap();
+        let mut borrowed = RecordingWriter::with_config(header, config).unwrap();
+        let (mut owned_bytes, mut borrowed_bytes) = (Vec::new(), Vec::new());
+        for event in &events {
+            owned_bytes.extend(owned.push(event).unwrap().map(|c| c.bytes).unwrap_or_default());
+            let chunk = match &event.kind {
+                EventKind::Request(request) => {
+                    borrowed.push_request(event.at_us, &request.borrowed()).unwrap()
+                }
+                _ => borrowed.push(event).unwrap(),
+            };
+            borrowed_bytes.extend(chunk.map(|c| c.bytes).unwrap_or_default());
+        }
+        let (owned, borrowed) = (owned.finish().unwrap(), borrowed.finish().unwrap());
+        owned_bytes.extend(owned.chunk.map(|c| c.bytes).unwrap_or_default());
+        borrowed_bytes.extend(borrowed.chunk.map(|c| c.bytes).unwrap_or_default());
+        prop_assert_eq!(owned_bytes, borrowed_bytes);
+        prop_assert_eq!(owned.summary, borrowed.summary);
+    }
+}
