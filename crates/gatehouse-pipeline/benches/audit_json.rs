@@ -17,7 +17,8 @@ fn session_event(kind: AuditEventKind) -> AuditEvent {
             subject: "bench".to_owned(),
             kind: "machine".to_owned(),
             groups: vec!["readers".to_owned()],
-        },
+        }
+        .into(),
         acting_for: Vec::new(),
         session: Some("s-7f3a9c2e41d04b8e".to_owned()),
         connection: Some("bench".to_owned()),

@@ -10,6 +10,7 @@
 use crate::BoxFuture;
 use gatehouse_core::DecisionKind;
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 
 /// What an audit event is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -110,7 +111,10 @@ pub struct AuditOutcome {
 pub struct AuditEvent {
     pub time_unix_ms: i64,
     pub kind: AuditEventKind,
-    pub identity: AuditIdentity,
+    /// Shared by every event of a session (see [`crate::SessionContext::audit_identity`]):
+    /// two events per statement each copying the subject and groups was a tenth of building
+    /// and storing them.
+    pub identity: Arc<AuditIdentity>,
     /// The delegation chain when an agent acts for someone, outermost first.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub acting_for: Vec<String>,
@@ -153,7 +157,7 @@ impl AuditEvent {
     /// agent's comings and goings): who, what, the decision and why; everything else empty.
     pub fn administrative(
         kind: AuditEventKind,
-        identity: AuditIdentity,
+        identity: impl Into<Arc<AuditIdentity>>,
         action: impl Into<String>,
         decision: DecisionKind,
         detail: Option<String>,
@@ -161,7 +165,7 @@ impl AuditEvent {
         AuditEvent {
             time_unix_ms: crate::now_unix_ms(),
             kind,
-            identity,
+            identity: identity.into(),
             acting_for: Vec::new(),
             session: None,
             connection: None,
@@ -180,6 +184,15 @@ impl AuditEvent {
 }
 
 impl AuditIdentity {
+    /// `identity` as audit events name it (whom it acts for is the event's own field).
+    pub fn of(identity: &gatehouse_core::Identity) -> AuditIdentity {
+        AuditIdentity {
+            subject: identity.subject.clone(),
+            kind: identity.kind.as_str().to_owned(),
+            groups: identity.groups.clone(),
+        }
+    }
+
     /// Whoever presented a credential that was refused.
     pub fn anonymous() -> AuditIdentity {
         AuditIdentity {

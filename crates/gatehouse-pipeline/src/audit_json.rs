@@ -257,7 +257,8 @@ mod tests {
                         subject,
                         kind: identity_kind,
                         groups,
-                    },
+                    }
+                    .into(),
                     acting_for,
                     session,
                     connection,

@@ -31,6 +31,44 @@ pub struct SessionContext {
     pub source_address: Option<IpAddr>,
     /// The session's recording, when recordings are on.
     pub recorder: Option<Arc<SessionRecorder>>,
+    /// `identity` as its audit events name it, made once for all of them.
+    audit_identity: Arc<AuditIdentity>,
+}
+
+impl SessionContext {
+    /// The context of a session that starts now, without a recording yet.
+    pub fn new(
+        session_id: String,
+        identity: Identity,
+        connection: Arc<ConnectionInfo>,
+        login_level: String,
+        source_address: Option<IpAddr>,
+    ) -> SessionContext {
+        SessionContext {
+            audit_identity: Arc::new(AuditIdentity::of(&identity)),
+            session_id,
+            identity,
+            connection,
+            login_level,
+            source_address,
+            recorder: None,
+        }
+    }
+
+    /// Who this session's audit events say acted: shared by all of them while `identity` is
+    /// what it was at the start (it is a public field; an identity changed since is described
+    /// afresh).
+    pub fn audit_identity(&self) -> Arc<AuditIdentity> {
+        let kept = &self.audit_identity;
+        if kept.subject == self.identity.subject
+            && kept.kind == self.identity.kind.as_str()
+            && kept.groups == self.identity.groups
+        {
+            kept.clone()
+        } else {
+            Arc::new(AuditIdentity::of(&self.identity))
+        }
+    }
 }
 
 /// Decides requests and records them. Cheap to clone; share one per gateway.
@@ -674,11 +712,7 @@ pub(crate) fn session_event(
     AuditEvent {
         time_unix_ms: now,
         kind,
-        identity: AuditIdentity {
-            subject: session.identity.subject.clone(),
-            kind: session.identity.kind.as_str().to_owned(),
-            groups: session.identity.groups.clone(),
-        },
+        identity: session.audit_identity(),
         acting_for: session.identity.acting_for.clone(),
         session: Some(session.session_id.clone()),
         connection: Some(session.connection.name.clone()),
@@ -727,5 +761,47 @@ mod tests {
         assert_eq!(address_text(first), "127.0.0.1");
         assert_eq!(address_text(second), "::1");
         assert_eq!(address_text(first), "127.0.0.1");
+    }
+
+    fn session() -> SessionContext {
+        SessionContext::new(
+            "s-1".to_owned(),
+            Identity::new(
+                "ana",
+                gatehouse_core::IdentityKind::Human,
+                vec!["readers".to_owned()],
+            ),
+            Arc::new(ConnectionInfo {
+                name: "db".to_owned(),
+                kind: gatehouse_core::ConnectionKind::POSTGRES,
+                environment: "dev".to_owned(),
+                tags: Vec::new(),
+                description: String::new(),
+            }),
+            "read".to_owned(),
+            None,
+        )
+    }
+
+    #[test]
+    fn a_sessions_events_share_one_identity_that_follows_a_changed_identity() {
+        let mut session = session();
+        let first = session_event(&session, AuditEventKind::Request, 1);
+        let second = session_event(&session, AuditEventKind::Outcome, 2);
+        assert!(Arc::ptr_eq(&first.identity, &second.identity));
+        assert_eq!(first.identity.subject, "ana");
+        assert_eq!(first.identity.kind, "human");
+        assert_eq!(first.identity.groups, ["readers"]);
+
+        session.identity.groups.push("writers".to_owned());
+        let changed = session_event(&session, AuditEventKind::Request, 3);
+        assert_eq!(changed.identity.groups, ["readers", "writers"]);
+        session.identity.subject = "bo".to_owned();
+        assert_eq!(
+            session_event(&session, AuditEventKind::Request, 4)
+                .identity
+                .subject,
+            "bo"
+        );
     }
 }

@@ -65,24 +65,23 @@ fn pipeline(sink: Arc<MemorySink>) -> Pipeline {
 }
 
 fn session(groups: &[&str]) -> SessionContext {
-    SessionContext {
-        session_id: "s-test".into(),
-        identity: Identity::new(
+    SessionContext::new(
+        "s-test".into(),
+        Identity::new(
             "ana",
             IdentityKind::Human,
             groups.iter().map(|g| g.to_string()).collect(),
         ),
-        connection: Arc::new(ConnectionInfo {
+        Arc::new(ConnectionInfo {
             name: "demo".into(),
             kind: ConnectionKind::POSTGRES,
             environment: "dev".into(),
             tags: vec![],
             description: String::new(),
         }),
-        login_level: "read".into(),
-        source_address: None,
-        recorder: None,
-    }
+        "read".into(),
+        None,
+    )
 }
 
 fn sql(kind: SqlKind, text: &str) -> Action {

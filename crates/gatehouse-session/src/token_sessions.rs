@@ -133,14 +133,13 @@ impl TokenSessions {
         }
         let pipeline = &self.services.pipeline;
         let policy_changes = pipeline.policy_changes();
-        let mut context = SessionContext {
-            session_id: crate::new_session_id(),
-            identity: accepted.identity.clone(),
-            connection: connection.clone(),
-            login_level: String::new(),
-            source_address: Some(self.peer),
-            recorder: None,
-        };
+        let mut context = SessionContext::new(
+            crate::new_session_id(),
+            accepted.identity.clone(),
+            connection.clone(),
+            String::new(),
+            Some(self.peer),
+        );
         match pipeline.decide(&context, &[Action::Connect]).await {
             Ok(Decision::Allow(_)) => {}
             Ok(Decision::Deny(denial)) => return Err(SessionRefused::Denied(denial.message)),

@@ -164,14 +164,13 @@ impl ClientHandler {
         let identity = pipeline
             .identity_with_grants(&accepted.identity, &target.info.name)
             .await;
-        let mut context = SessionContext {
-            session_id: gatehouse_session::new_session_id(),
+        let mut context = SessionContext::new(
+            gatehouse_session::new_session_id(),
             identity,
-            connection: target.info.clone(),
-            login_level: gatehouse_core::ADMIN_LOGIN_LEVEL.to_owned(),
-            source_address: Some(self.peer.ip()),
-            recorder: None,
-        };
+            target.info.clone(),
+            gatehouse_core::ADMIN_LOGIN_LEVEL.to_owned(),
+            Some(self.peer.ip()),
+        );
         match pipeline.decide(&context, &[Action::Connect]).await {
             Ok(Decision::Allow(_)) => {
                 let unmasked =

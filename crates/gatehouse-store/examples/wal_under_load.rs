@@ -71,7 +71,8 @@ fn event(session: &str, n: u64, kind: AuditEventKind) -> AuditEvent {
             subject: "ana".into(),
             kind: "human".into(),
             groups: vec!["readers".into()],
-        },
+        }
+        .into(),
         acting_for: vec![],
         session: Some(session.into()),
         connection: Some("demo".into()),

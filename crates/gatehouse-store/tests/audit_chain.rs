@@ -82,7 +82,8 @@ fn event(statement: &str) -> AuditEvent {
             subject: "ana".into(),
             kind: "human".into(),
             groups: vec!["readers".into()],
-        },
+        }
+        .into(),
         acting_for: vec![],
         session: Some("s-1".into()),
         connection: Some("demo".into()),

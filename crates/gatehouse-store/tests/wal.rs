@@ -35,7 +35,8 @@ fn event(n: u64, kind: AuditEventKind) -> AuditEvent {
             subject: "ana".into(),
             kind: "human".into(),
             groups: vec!["readers".into()],
-        },
+        }
+        .into(),
         acting_for: vec![],
         session: Some(format!("s-{}", n % 8)),
         connection: Some("demo".into()),

@@ -60,14 +60,13 @@ pub(crate) async fn run(
     } = accepted;
     let policy_changes = gateway.pipeline.policy_changes();
     let login_level = choose_level(gateway, &identity, &connection.name).await;
-    let mut context = SessionContext {
-        session_id: gatehouse_session::new_session_id(),
+    let mut context = SessionContext::new(
+        gatehouse_session::new_session_id(),
         identity,
         connection,
         login_level,
-        source_address: peer,
-        recorder: None,
-    };
+        peer,
+    );
     if let Err(message) = admit(gateway, &mut context).await {
         client
             .say_last(

@@ -73,14 +73,13 @@ pub(crate) async fn run(
     // Subscribed before the first decision, so a replacement after it is never missed.
     let policy_changes = gateway.pipeline.policy_changes();
     let login_level = crate::logins::choose(gateway, &identity, &connection.name).await;
-    let mut context = SessionContext {
-        session_id: gatehouse_session::new_session_id(),
+    let mut context = SessionContext::new(
+        gatehouse_session::new_session_id(),
         identity,
         connection,
         login_level,
-        source_address: peer,
-        recorder: None,
-    };
+        peer,
+    );
     let mut client = FrameReader::from_parts(
         stream,
         leftover,

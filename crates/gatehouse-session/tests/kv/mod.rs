@@ -284,14 +284,13 @@ async fn session(
         let _ = write.write_all(b"BYE no such connection\n").await;
         return;
     };
-    let mut context = SessionContext {
-        session_id: gatehouse_session::new_session_id(),
-        identity: accepted.identity.clone(),
+    let mut context = SessionContext::new(
+        gatehouse_session::new_session_id(),
+        accepted.identity.clone(),
         connection,
-        login_level: String::new(),
-        source_address: Some(peer.ip()),
-        recorder: None,
-    };
+        String::new(),
+        Some(peer.ip()),
+    );
     match gateway.pipeline.decide(&context, &[Action::Connect]).await {
         Ok(Decision::Allow(_)) => {
             context.recorder = gateway.pipeline.start_recording(&context, false);

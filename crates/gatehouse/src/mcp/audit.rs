@@ -43,11 +43,7 @@ pub(crate) async fn record_call(
     let event = AuditEvent {
         time_unix_ms: now_unix_ms(),
         kind: AuditEventKind::ToolCall,
-        identity: AuditIdentity {
-            subject: identity.subject.clone(),
-            kind: identity.kind.as_str().to_owned(),
-            groups: identity.groups.clone(),
-        },
+        identity: AuditIdentity::of(&identity).into(),
         acting_for: identity.acting_for.clone(),
         session: None,
         connection: text("connection"),

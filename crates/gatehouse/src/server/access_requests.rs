@@ -80,11 +80,7 @@ pub(crate) async fn create_request(
     let event = AuditEvent {
         time_unix_ms: now,
         kind: AuditEventKind::Approval,
-        identity: AuditIdentity {
-            subject: requester.subject.clone(),
-            kind: requester.kind.as_str().to_owned(),
-            groups: requester.groups.clone(),
-        },
+        identity: AuditIdentity::of(&requester).into(),
         acting_for: requester.acting_for.clone(),
         session: None,
         connection: Some(connection.to_owned()),

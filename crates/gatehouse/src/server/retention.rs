@@ -50,8 +50,9 @@ pub async fn sweep(
                 "recording of session {id} deleted: older than the {retain_days}-day retention"
             )),
         );
-        event.identity.subject = "gatehouse".to_owned();
-        event.identity.kind = "system".to_owned();
+        let identity = Arc::make_mut(&mut event.identity);
+        identity.subject = "gatehouse".to_owned();
+        identity.kind = "system".to_owned();
         audit.append(&[event], Durability::Synced).await?;
         storage.delete(id).map_err(|e| e.to_string())?;
     }

@@ -157,11 +157,7 @@ pub(crate) async fn append_expiries(
 
 /// Attribute `event` to `identity` (and whoever it acts for) instead of the local operator.
 fn caused_by(event: &mut AuditEvent, identity: &Identity) {
-    event.identity = AuditIdentity {
-        subject: identity.subject.clone(),
-        kind: identity.kind.as_str().to_owned(),
-        groups: identity.groups.clone(),
-    };
+    event.identity = AuditIdentity::of(identity).into();
     event.acting_for = identity.acting_for.clone();
 }
 
