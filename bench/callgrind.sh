@@ -25,10 +25,13 @@
 #   BENCH_DB=gh_bench_cg  database (recreated at scale 1 unless SKIP_INIT=1)
 #   GATEHOUSE_BIN=     prebuilt release binary (default: cargo build --release)
 #   PGBOUNCER=0        1 also measures pgbouncer 1.18 (session mode, plaintext) the same way
+#   SYSCALLS=0         1 also counts gatehouse's system calls per transaction (every thread),
+#                      the same marginal way, with `strace -f -c` instead of valgrind
 #   KEEP=0             1 keeps the work directory (callgrind outputs, logs)
 #   TOP=25             how many functions of the marginal profile to print (inclusive cost per
 #                      transaction; 0 prints none)
-# Needs: PostgreSQL on 127.0.0.1:5432 (trust auth), pgbench, valgrind (installed if missing).
+# Needs: PostgreSQL on 127.0.0.1:5432 (trust auth), pgbench, valgrind and, with SYSCALLS=1,
+# strace (installed if missing).
 
 set -euo pipefail
 
@@ -39,6 +42,7 @@ BENCH_DB=${BENCH_DB:-gh_bench_cg}
 SKIP_INIT=${SKIP_INIT:-0}
 GATEHOUSE_BIN=${GATEHOUSE_BIN:-}
 PGBOUNCER=${PGBOUNCER:-0}
+SYSCALLS=${SYSCALLS:-0}
 KEEP=${KEEP:-0}
 TOP=${TOP:-25}
 REPO=$(cd "$(dirname "$0")/.." && pwd)
@@ -66,6 +70,10 @@ trap cleanup EXIT INT TERM
 
 command -v valgrind >/dev/null || { log "installing valgrind"; apt-get install -y -qq valgrind >/dev/null; }
 command -v pgbench >/dev/null || die "pgbench is missing (Debian: postgresql-client)"
+if [[ "$SYSCALLS" == 1 ]] && ! command -v strace >/dev/null; then
+    log "installing strace"
+    apt-get install -y -qq strace >/dev/null
+fi
 
 if [[ -n "$GATEHOUSE_BIN" ]]; then
     GATEHOUSE=$GATEHOUSE_BIN
@@ -135,16 +143,18 @@ log "creating the least-privileged logins (gatehouse db-roles bench --apply)"
     db-roles bench --password-dir "$WORK/logins" --apply >"$WORK/setup/db-roles.log" 2>&1 ||
     { cat "$WORK/setup/db-roles.log" >&2; die "db-roles --apply failed"; }
 
-# Count one gatehouse run of $2 transactions in mode $1; prints the instruction total.
-count_gatehouse() { # mode transactions
-    local mode=$1 transactions=$2 dir="$WORK/$1-$2"
+# One gatehouse run of $2 transactions in mode $1 in directory $3, gatehouse started under the
+# command $4... (valgrind, strace); checks the guarantees held.
+run_gatehouse() { # mode transactions dir wrapper...
+    local mode=$1 transactions=$2 dir=$3
+    shift 3
     mkdir -p "$dir"
     write_config "$dir"
     local token
     token=$("$GATEHOUSE" --config "$dir/gatehouse.toml" --data-dir "$dir/data" \
         keys create --identity bench --groups readers --ttl 2h 2>/dev/null | tail -n1)
     [[ -n "$token" ]] || die "keys create printed no token"
-    GATEHOUSE_LOG=warn valgrind --tool=callgrind --callgrind-out-file="$dir/callgrind.out" \
+    GATEHOUSE_LOG=warn "$@" \
         "$GATEHOUSE" --config "$dir/gatehouse.toml" --data-dir "$dir/data" serve \
         >"$dir/serve.log" 2>&1 &
     local pid=$!
@@ -156,14 +166,32 @@ count_gatehouse() { # mode transactions
     done
     local port
     port=$(sed -n 's/.*"postgres":"[^"]*:\([0-9]*\)".*/\1/p' "$dir/data/listeners.json")
-    [[ -n "$port" ]] || die "gatehouse did not start under valgrind in 120 s"
+    [[ -n "$port" ]] || die "gatehouse did not start in 120 s"
     PGPASSWORD=$token PGSSLMODE=require pgbench -h 127.0.0.1 -p "$port" -U bench -S -n \
         -M "$mode" -c 1 -t "$transactions" bench >"$dir/pgbench.log" 2>&1 ||
         { cat "$dir/pgbench.log" >&2; die "pgbench through gatehouse failed"; }
-    kill -TERM "$pid"
+    # Under strace, gatehouse is strace's child: stop it, and strace ends with it.
+    pkill -TERM -P "$pid" 2>/dev/null || kill -TERM "$pid"
     wait "$pid" 2>/dev/null || true
     check_guarantees "$dir" "$transactions"
+}
+
+# Count one gatehouse run of $2 transactions in mode $1; prints the instruction total.
+count_gatehouse() { # mode transactions
+    local dir="$WORK/$1-$2"
+    run_gatehouse "$1" "$2" "$dir" \
+        valgrind --tool=callgrind --callgrind-out-file="$dir/callgrind.out"
     sed -n 's/^summary: *\([0-9]*\).*/\1/p' "$dir/callgrind.out"
+}
+
+# Count the system calls of one gatehouse run of $2 transactions in mode $1 (every thread)
+# into "calls<TAB>syscall" lines of $WORK/syscalls-$1-$2/counts.
+count_syscalls() { # mode transactions
+    local dir="$WORK/syscalls-$1-$2"
+    run_gatehouse "$1" "$2" "$dir" strace -f -c -o "$dir/strace.txt"
+    # Columns: % time, seconds, usecs/call, calls, [errors,] syscall.
+    awk 'NF >= 5 && $1 ~ /^[0-9.]+$/ && $NF != "total" { print $4 "\t" $NF }' \
+        "$dir/strace.txt" >"$dir/counts"
 }
 
 # The audit log must hold a statement event and an outcome event for every transaction, and
@@ -274,6 +302,16 @@ TLS writes to the client|<tokio_rustls::server::TlsStream<IO> as tokio::io::asyn
 EOF
 }
 
+# Per system call: (calls in the long run - in the short run) / (LONG - SHORT), most first.
+syscall_table() { # short-counts-file long-counts-file
+    printf '\n| system call (%s) | calls per transaction |\n|---|---:|\n' "$mode"
+    awk -F'\t' -v n=$((LONG - SHORT)) '
+        NR == FNR { short[$2] = $1; next }
+        { per = ($1 - short[$2]) / n; total += per; if (per >= 0.05) printf "| `%s` | %.2f |\n", $2, per }
+        END { printf "| all | %.2f |\n", total }' "$1" "$2" |
+        sort -t'|' -k3 -rn
+}
+
 marginal() { # short-total long-total
     echo $(( ($2 - $1) / (LONG - SHORT) ))
 }
@@ -292,6 +330,12 @@ for mode in $MODES; do
         printf '| pgbouncer | %s | %s | %s | %s |\n' "$mode" "$short" "$long" "$(marginal "$short" "$long")"
     fi
     stages "$WORK/$mode-$SHORT/callgrind.out" "$WORK/$mode-$LONG/callgrind.out"
+    if [[ "$SYSCALLS" == 1 ]]; then
+        log "gatehouse, $mode: system calls of $SHORT then $LONG transactions under strace"
+        count_syscalls "$mode" "$SHORT"
+        count_syscalls "$mode" "$LONG"
+        syscall_table "$WORK/syscalls-$mode-$SHORT/counts" "$WORK/syscalls-$mode-$LONG/counts"
+    fi
     if [[ "$TOP" -gt 0 ]]; then
         log "the $TOP functions with the largest marginal inclusive cost per transaction ($mode):"
         # sed reads to the end (head would leave the writer to die of SIGPIPE, which
