@@ -196,6 +196,16 @@ fn kind() -> impl Strategy<Value = EventKind> {
     ]
 }
 
+fn header() -> RecordingHeader {
+    RecordingHeader {
+        session: "s-prop".into(),
+        subject: "prop".into(),
+        connection: "db".into(),
+        started_at: OffsetDateTime::UNIX_EPOCH,
+        gatehouse_version: "0.1.0".into(),
+    }
+}
+
 /// Events with non-decreasing times (repeats included).
 fn events() -> impl Strategy<Value = Vec<RecordingEvent>> {
     vec((prop_oneof![Just(0u64), 0u64..5_000_000], kind()), 0..60).prop_map(|items| {
@@ -220,13 +230,7 @@ proptest! {
         max_bytes in 1usize..4096,
         level in 1i32..4,
     ) {
-        let header = RecordingHeader {
-            session: "s-prop".into(),
-            subject: "prop".into(),
-            connection: "db".into(),
-            started_at: OffsetDateTime::UNIX_EPOCH,
-            gatehouse_version: "0.1.0".into(),
-        };
+        let header = header();
         let config = WriterConfig { max_events, max_bytes, level };
         let mut writer = RecordingWriter::with_config(header, config).unwrap();
         let mut bytes = Vec::new();
@@ -269,13 +273,7 @@ proptest! {
         events in events(),
         max_events in 1u32..12,
     ) {
-        let header = RecordingHeader {
-            session: "s-prop".into(),
-            subject: "prop".into(),
-            connection: "db".into(),
-            started_at: OffsetDateTime::UNIX_EPOCH,
-            gatehouse_version: "0.1.0".into(),
-        };
+        let header = header();
         let config = WriterConfig { max_events, ..WriterConfig::default() };
         let mut owned = RecordingWriter::with_config(header.clone(), config).unwrap();
         let mut borrowed = RecordingWriter::with_config(header, config).unwrap();
