@@ -21,6 +21,9 @@
 #                creates: the path issue 23 measures (a masked reader adds a Describe per Execute)
 #   gh-before    as gh-masked, run by another binary (GATEHOUSE_BEFORE_BIN, e.g. the build before
 #                a change): before/after in the same run. Only when GATEHOUSE_BEFORE_BIN is set.
+#   gh-commit    as gh-masked with `[audit] fsync_changes = "at-commit"`: the row changes of a
+#                transaction wait for one fsync before its COMMIT instead of one each (compare
+#                with gh-masked under WORKLOAD=tpcb)
 #   gh-agent     as gh-tls, but the gateway's connection only says `agents = ["bench-agent"]`: a
 #                `gatehouse agent` process (same binary, enrolled with `agents create`, dialling
 #                the gateway's [agents] listener over TLS + HTTP/2) opens the PostgreSQL session.
@@ -76,7 +79,7 @@ case "$WORKLOAD" in
     tpcb) WORKLOAD_ARGS=() KEY_GROUPS=writers ;;
     *) echo "WORKLOAD must be select or tpcb" >&2; exit 2 ;;
 esac
-ALL_TARGETS="direct direct-tls pgbouncer gh-tls gh-norec gh-unaudited gh-plain gh-masked gh-before gh-agent"
+ALL_TARGETS="direct direct-tls pgbouncer gh-tls gh-norec gh-unaudited gh-plain gh-masked gh-before gh-commit gh-agent"
 SELECTED=${TARGETS:-}
 unset TARGETS
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-/root/.cache/gatehouse-target}
@@ -387,7 +390,7 @@ if wanted gh-plain; then
     start_gatehouse gh-plain "allow_plaintext = true"
     GH_PLAIN_PORT=$GH_PORT GH_PLAIN_PID=$GH_PID GH_PLAIN_TOKEN=$GH_TOKEN
 fi
-# The masked connection with least-privileged logins (gh-masked, gh-before).
+# The masked connection with least-privileged logins (gh-masked, gh-before, gh-commit).
 MASKED_CONNECTION="$BENCH_CONNECTION
 default_level = \"read\"
 
@@ -409,7 +412,7 @@ password_file = \"$WORK/logins/gatehouse_bench_read.password\"
 
 [connections.masking]
 detectors = [\"all\"]"
-if wanted gh-masked || wanted gh-before; then
+if wanted gh-masked || wanted gh-before || wanted gh-commit; then
     mkdir -p "$WORK/db-roles"
     printf '[[connections]]\nname = "bench"\nkind = "postgres"\n%s\n' "$MASKED_CONNECTION" \
         >"$WORK/db-roles/gatehouse.toml"
@@ -426,6 +429,11 @@ if wanted gh-before; then
     [[ -x "$GATEHOUSE_BEFORE_BIN" ]] || die "gh-before needs GATEHOUSE_BEFORE_BIN (an executable)"
     start_gatehouse gh-before "" "" "$GATEHOUSE_BEFORE_BIN" "$MASKED_CONNECTION"
     GH_BEFORE_PORT=$GH_PORT GH_BEFORE_PID=$GH_PID GH_BEFORE_TOKEN=$GH_TOKEN
+fi
+if wanted gh-commit; then
+    start_gatehouse gh-commit "" "[audit]
+fsync_changes = \"at-commit\"" "$GATEHOUSE" "$MASKED_CONNECTION"
+    GH_COMMIT_PORT=$GH_PORT GH_COMMIT_PID=$GH_PID GH_COMMIT_TOKEN=$GH_TOKEN
 fi
 if wanted gh-agent; then
     # Same defaults as gh-tls; the connection holds nothing of the target but the agent's name.
@@ -453,6 +461,7 @@ wanted gh-unaudited && RUN_TARGETS+=("gh-unaudited|127.0.0.1|$GH_UNAUDITED_PORT|
 wanted gh-plain && RUN_TARGETS+=("gh-plain|127.0.0.1|$GH_PLAIN_PORT|bench|bench|$GH_PLAIN_TOKEN|disable|$GH_PLAIN_PID|")
 wanted gh-masked && RUN_TARGETS+=("gh-masked|127.0.0.1|$GH_MASKED_PORT|bench|bench|$GH_MASKED_TOKEN|require|$GH_MASKED_PID|")
 wanted gh-before && RUN_TARGETS+=("gh-before|127.0.0.1|$GH_BEFORE_PORT|bench|bench|$GH_BEFORE_TOKEN|require|$GH_BEFORE_PID|")
+wanted gh-commit && RUN_TARGETS+=("gh-commit|127.0.0.1|$GH_COMMIT_PORT|bench|bench|$GH_COMMIT_TOKEN|require|$GH_COMMIT_PID|")
 wanted gh-agent && RUN_TARGETS+=("gh-agent|127.0.0.1|$GH_AGENT_PORT|bench|bench|$GH_AGENT_TOKEN|require|$GH_AGENT_PID|$AGENT_PID")
 log "targets:$(for t in "${RUN_TARGETS[@]}"; do printf ' %s' "${t%%|*}"; done)"
 
@@ -535,7 +544,7 @@ done
 LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
 
 # Audit sanity check: gatehouse recorded the statements it forwarded, and the chain verifies.
-for name in gh-tls gh-norec gh-plain gh-masked gh-before gh-agent; do
+for name in gh-tls gh-norec gh-plain gh-masked gh-before gh-commit gh-agent; do
     wanted "$name" || continue
     events=$(python3 - "$WORK/$name/data/gatehouse.db" <<'EOF' 2>/dev/null || echo "?"
 import sqlite3, sys

@@ -12,6 +12,7 @@ mod approvals_flow;
 mod audit;
 mod audit_json;
 mod auth;
+mod change_sync;
 pub mod client_detail;
 mod decision;
 mod decision_counters;
@@ -28,6 +29,7 @@ pub use approval::{
 pub use approvals_flow::{new_approval_id, rfc3339};
 pub use audit::{AuditEvent, AuditEventKind, AuditIdentity, AuditOutcome, AuditSink, Durability};
 pub use auth::{AuthError, Authenticated, Authenticator};
+pub use change_sync::{ChangeScope, ChangeSync};
 pub use decision::{Decision, Denial, Hold, Permit};
 pub use error::PipelineError;
 pub use grants::{AccessGrant, AccessGrants, GRANT_ACTION, grant_fingerprint};

@@ -3,6 +3,7 @@
 
 use crate::approval::{ApprovalRecord, ReviewVerdict};
 use crate::approvals_flow::{Found, approval_event, hold_for, rfc3339};
+use crate::change_sync::{ChangeScope, ChangeSync, UnsyncedChanges, durability_for, settle};
 use crate::decision_counters::DecisionCounters;
 use crate::grants::{AccessGrant, AccessGrants, GrantLookup, with_granted_groups};
 use crate::policy_in_force::PolicyInForce;
@@ -33,6 +34,8 @@ pub struct SessionContext {
     pub recorder: Option<Arc<SessionRecorder>>,
     /// `identity` as its audit events name it, made once for all of them.
     audit_identity: Arc<AuditIdentity>,
+    /// Changes forwarded into an open transaction whose events still wait for their fsync.
+    unsynced_changes: UnsyncedChanges,
 }
 
 impl SessionContext {
@@ -52,6 +55,7 @@ impl SessionContext {
             login_level,
             source_address,
             recorder: None,
+            unsynced_changes: UnsyncedChanges::default(),
         }
     }
 
@@ -82,6 +86,7 @@ pub struct Pipeline {
     /// How long a pending approval waits for reviewers, in milliseconds.
     pub(crate) pending_ttl_ms: i64,
     decision_counters: Arc<DecisionCounters>,
+    change_sync: ChangeSync,
 }
 
 /// How long a pending approval waits for reviewers unless configured otherwise.
@@ -97,7 +102,15 @@ impl Pipeline {
             grants: None,
             pending_ttl_ms: i64::try_from(DEFAULT_PENDING_TTL.as_millis()).unwrap_or(i64::MAX),
             decision_counters: Arc::default(),
+            change_sync: ChangeSync::default(),
         }
+    }
+
+    /// When the events of changes made inside an open transaction must be on disk (see
+    /// [`ChangeSync`]); before each statement unless set.
+    pub fn with_change_sync(mut self, change_sync: ChangeSync) -> Self {
+        self.change_sync = change_sync;
+        self
     }
 
     /// Keep approvals in `store`: without one, a request that policy holds for approval is
@@ -209,6 +222,19 @@ impl Pipeline {
         session: &SessionContext,
         actions: &[Action],
     ) -> Result<Decision, PipelineError> {
+        self.decide_in(session, actions, ChangeScope::Immediate)
+            .await
+    }
+
+    /// [`Pipeline::decide`] a request whose changes take effect where `scope` says: inside
+    /// an open transaction, under [`ChangeSync::AtCommit`], they wait for their fsync only
+    /// until the session's next request of another kind.
+    pub async fn decide_in(
+        &self,
+        session: &SessionContext,
+        actions: &[Action],
+        scope: ChangeScope,
+    ) -> Result<Decision, PipelineError> {
         let now = now_unix_ms();
         let mut round = self.decide_each(session, actions, now).await;
         if round.denial.is_none() && round.hold.is_none() {
@@ -216,11 +242,15 @@ impl Pipeline {
         }
         let allowed = round.denial.is_none() && round.hold.is_none();
         let changes_state = actions.iter().any(|action| action.effect().changes_state());
-        let durability = if allowed && changes_state {
-            Durability::Synced
+        let owed = &session.unsynced_changes;
+        let (durability, owes_after) = if allowed {
+            durability_for(self.change_sync, scope, changes_state, owed)
         } else {
-            Durability::Windowed
+            (Durability::Windowed, owed.pending())
         };
+        if durability == Durability::Synced {
+            metrics::counter!("gatehouse_audit_fsync_waits_total").increment(1);
+        }
         let Round {
             events,
             approval_events,
@@ -233,6 +263,7 @@ impl Pipeline {
         let recorded = self
             .record_decided(session, actions, events, approval_events, durability)
             .await;
+        settle(owed, recorded.is_ok(), owes_after);
         // A refusal or a hold stands even when it cannot be recorded: nothing is forwarded,
         // and failing closed never depends on the audit log being up.
         if let Some(denial) = denial {

@@ -14,7 +14,8 @@ use gatehouse_core::{
     Action, ConnectionInfo, ConnectionKind, Identity, IdentityKind, SqlKind, SqlStatement,
 };
 use gatehouse_pipeline::{
-    AuditEvent, AuditSink, BoxFuture, Decision, Durability, Pipeline, PipelineError, SessionContext,
+    AuditEvent, AuditSink, BoxFuture, ChangeScope, ChangeSync, Decision, Durability, Pipeline,
+    PipelineError, SessionContext,
 };
 use gatehouse_policy::{PolicyEngine, QUICKSTART_POLICY};
 use std::sync::{Arc, Mutex};
@@ -247,6 +248,74 @@ async fn writes_wait_for_fsync_and_reads_and_refusals_do_not() {
         ],
         "a refused DROP is not forwarded, so it need not wait for fsync"
     );
+}
+
+#[tokio::test]
+async fn at_commit_an_open_transactions_changes_wait_for_the_next_other_request() {
+    let sink = Arc::new(MemorySink::default());
+    let pipeline = pipeline(sink.clone()).with_change_sync(ChangeSync::AtCommit);
+    let writer = session(&["writers"]);
+    let inside = ChangeScope::OpenTransaction;
+    for (action, scope) in [
+        (sql(SqlKind::Insert, "INSERT INTO t VALUES (1)"), inside),
+        (sql(SqlKind::Select, "SELECT * FROM t"), inside),
+        (sql(SqlKind::Ddl, "DROP TABLE t"), ChangeScope::Immediate),
+        (
+            sql(SqlKind::Update, "UPDATE t SET a = 2 WHERE a = 1"),
+            inside,
+        ),
+        (sql(SqlKind::Session, "COMMIT"), ChangeScope::Immediate),
+        (sql(SqlKind::Session, "BEGIN"), ChangeScope::Immediate),
+        (
+            sql(SqlKind::Insert, "INSERT INTO t VALUES (3)"),
+            ChangeScope::Immediate,
+        ),
+    ] {
+        pipeline.decide_in(&writer, &[action], scope).await.unwrap();
+    }
+    assert_eq!(
+        *sink.durabilities.lock().unwrap(),
+        [
+            Durability::Windowed,
+            Durability::Windowed,
+            Durability::Windowed,
+            Durability::Windowed,
+            Durability::Synced,
+            Durability::Windowed,
+            Durability::Synced,
+        ],
+        "the refused DROP is not forwarded and pays nothing; the COMMIT pays for both \
+         changes; once paid, BEGIN waits for nothing; a change in autocommit waits for its own"
+    );
+    let other = session(&["writers"]);
+    pipeline
+        .decide_in(
+            &other,
+            &[sql(SqlKind::Session, "COMMIT")],
+            ChangeScope::Immediate,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        sink.durabilities.lock().unwrap().last(),
+        Some(&Durability::Windowed),
+        "a session owes only for its own changes"
+    );
+}
+
+#[tokio::test]
+async fn each_statement_is_the_default_whatever_the_scope() {
+    let sink = Arc::new(MemorySink::default());
+    let pipeline = pipeline(sink.clone());
+    pipeline
+        .decide_in(
+            &session(&["writers"]),
+            &[sql(SqlKind::Insert, "INSERT INTO t VALUES (1)")],
+            ChangeScope::OpenTransaction,
+        )
+        .await
+        .unwrap();
+    assert_eq!(*sink.durabilities.lock().unwrap(), [Durability::Synced]);
 }
 
 #[tokio::test]

@@ -19,6 +19,7 @@ use super::refusals::OwnResult;
 use super::results::StatementHint;
 use super::server_model::{DescribeRelay, Forwarded, Sent};
 use super::statement_context::{self, BoundParameters};
+use super::transaction_scope::change_scope;
 use super::{Ending, Shared};
 use crate::wire::tags::{frontend, target_kind, transaction_status};
 use crate::wire::{self, FrameReader, Severity};
@@ -92,6 +93,9 @@ pub(super) struct Inbound<'a, R> {
     syncs_sent: u64,
     /// Entries appended to the server model's queue so far.
     entries_sent: u64,
+    /// The newest of them on which the server may have started, committed or rolled back a
+    /// transaction (1-based; 0 = none).
+    last_transaction_entry: u64,
     /// An extended-protocol message was sent since the last Sync: the server may be
     /// skipping to Sync.
     extended_since_sync: bool,
@@ -137,6 +141,7 @@ impl<'a, R: AsyncRead + Unpin> Inbound<'a, R> {
             sql_prepared_strongest: HashMap::new(),
             syncs_sent: 0,
             entries_sent: 0,
+            last_transaction_entry: 0,
             extended_since_sync: false,
             next_unnamed: 0,
             copy: None,
@@ -240,6 +245,9 @@ impl<'a, R: AsyncRead + Unpin> Inbound<'a, R> {
             self.extended_since_sync = true;
         }
         self.entries_sent += 1;
+        if entry.may_change_transaction() {
+            self.last_transaction_entry = self.entries_sent;
+        }
         self.shared.sent.push(entry);
         self.out.extend_from_slice(message);
     }
@@ -1144,7 +1152,17 @@ impl<'a, R: AsyncRead + Unpin> Inbound<'a, R> {
         // Cancels from before this request are not for it; one that arrives from here on is,
         // even before the wait begins (a client may cancel as soon as the approval is listed).
         self.interrupted.mark_unchanged();
-        match self.gateway.pipeline.decide(self.context, actions).await {
+        let scope = change_scope(
+            &self.shared.progress_now(),
+            self.last_transaction_entry,
+            actions,
+        );
+        match self
+            .gateway
+            .pipeline
+            .decide_in(self.context, actions, scope)
+            .await
+        {
             Ok(Decision::Hold(hold)) => self.wait_for_approval(actions, *hold).await,
             Ok(Decision::Deny(denial)) if unparsable(actions).is_some() => {
                 metrics::counter!("gatehouse_pg_refusals_total").increment(1);

@@ -18,6 +18,7 @@ mod refusals;
 mod results;
 mod server_model;
 mod statement_context;
+mod transaction_scope;
 
 use crate::connector::{BackendKey, UpstreamSession};
 use crate::encoding::TextEncoding;

@@ -32,6 +32,9 @@ pub(crate) struct Progress {
     pub copy_ins_started: u64,
     /// The transaction status of the newest ReadyForQuery (`I`, `T` or `E`).
     pub transaction_status: u8,
+    /// `retired` when the newest ReadyForQuery arrived: its status covers every sent message
+    /// up to this one.
+    pub retired_at_ready: u64,
     /// The server skips everything but Sync, after an extended-protocol error.
     pub skipping: bool,
 }
@@ -131,6 +134,7 @@ impl Shared {
             }
             if let Some(status) = ready_status {
                 progress.transaction_status = status;
+                progress.retired_at_ready = placed.retired;
             }
             *progress != before
         });
@@ -144,6 +148,11 @@ impl Shared {
     /// The newest unnamed portal the server confirmed (BindComplete) by its id.
     pub fn confirmed_unnamed_portal(&self) -> u64 {
         self.confirmed_unnamed_portal.load(Ordering::SeqCst)
+    }
+
+    /// How far the server has got, now.
+    pub fn progress_now(&self) -> Progress {
+        *self.progress.borrow()
     }
 
     /// Follow the server's progress.

@@ -98,6 +98,29 @@ pub(crate) enum Sent {
 }
 
 impl Sent {
+    /// Whether the server may start, commit or roll back a transaction on this message: any
+    /// that runs SQL, and Sync, which ends an implicit one. Parse, Bind, Describe, Close and
+    /// Flush run nothing.
+    pub(crate) fn may_change_transaction(&self) -> bool {
+        match self {
+            Sent::Parse { .. }
+            | Sent::Bind { .. }
+            | Sent::DescribeStatement
+            | Sent::DescribePortal { .. }
+            | Sent::Close { .. }
+            | Sent::Flush => false,
+            Sent::Hidden(inner) => inner.may_change_transaction(),
+            Sent::Own { request, .. } => request.may_change_transaction(),
+            Sent::Query { .. }
+            | Sent::Execute { .. }
+            | Sent::FunctionCall { .. }
+            | Sent::Sync
+            | Sent::CopyData
+            | Sent::CopyDone
+            | Sent::CopyFail => true,
+        }
+    }
+
     /// Forwarded statements this message carries, in order.
     fn into_statements(self) -> Vec<Forwarded> {
         match self {

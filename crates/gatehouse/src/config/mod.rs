@@ -179,6 +179,13 @@ pub struct AuditConfig {
     pub fsync_timeout: Duration,
     /// Requests waiting for fsync at once beyond which new ones are refused.
     pub max_waiting: usize,
+    /// When a change made inside an open transaction has its events fsynced:
+    /// `"each-statement"` (default) before the statement is forwarded; `"at-commit"` before
+    /// the session's next request that is not a plain read or write of rows in that
+    /// transaction (its `COMMIT` at the latest), so a transaction of several changes waits
+    /// for one fsync. Changes in autocommit, and statements that call functions or reach
+    /// outside the transaction, always wait for theirs. PostgreSQL sessions only.
+    pub fsync_changes: gatehouse_pipeline::ChangeSync,
 }
 
 impl Default for AuditConfig {
@@ -191,6 +198,7 @@ impl Default for AuditConfig {
             fsync_window: defaults.window,
             fsync_timeout: defaults.timeout,
             max_waiting: defaults.max_waiting,
+            fsync_changes: gatehouse_pipeline::ChangeSync::default(),
         }
     }
 }

@@ -266,7 +266,8 @@ fn pipeline(
     let config = &setup.config;
     let mut pipeline = Pipeline::new(policy, audit_sink(audit))
         .with_approvals(Arc::new(store.clone()), config.approvals.pending_ttl)
-        .with_access_grants(Arc::new(store.clone()));
+        .with_access_grants(Arc::new(store.clone()))
+        .with_change_sync(config.audit.fsync_changes);
     if config.recording.enabled {
         let storage = setup.recording_storage(store)?;
         if config.recording.retain_days > 0 {
