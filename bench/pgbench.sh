@@ -57,6 +57,10 @@
 #                      read-write transaction: three UPDATEs, a SELECT and an INSERT between
 #                      BEGIN and END; keys in group writers, so every transaction takes the
 #                      fsync-before-forward path)
+#   PERF=0             1 also profiles every proxy (gatehouse, pgbouncer) on the real CPU during
+#                      its runs (`perf record -e cpu-clock -g`) and prints where its CPU went —
+#                      user space (SQLite apart) and the kernel by system call — with
+#                      bench/cpu_split.py
 #   CARGO_TARGET_DIR   defaults to /root/.cache/gatehouse-target
 
 set -euo pipefail
@@ -73,6 +77,7 @@ GATEHOUSE_UNAUDITED_BIN=${GATEHOUSE_UNAUDITED_BIN:-}
 GATEHOUSE_BEFORE_BIN=${GATEHOUSE_BEFORE_BIN:-}
 PROTOCOLS=${PROTOCOLS:-simple extended}
 CLIENTS=${CLIENTS:-1 4}
+PERF=${PERF:-0}
 WORKLOAD=${WORKLOAD:-select}
 case "$WORKLOAD" in
     select) WORKLOAD_ARGS=(-S) KEY_GROUPS=readers ;;
@@ -134,6 +139,7 @@ cleanup() {
     fi
     exit "$status"
 }
+[[ "$PERF" != 1 ]] || command -v perf >/dev/null || die "PERF=1 needs perf (apt-get install linux-perf)"
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
@@ -508,10 +514,21 @@ for cell in "${CELLS[@]}"; do
         before=0 agent_before=0
         [[ -n "$proxy_pid" ]] && before=$(cpu_ticks "$proxy_pid")
         [[ -n "$agent_pid" ]] && agent_before=$(cpu_ticks "$agent_pid")
+        perf_pid=
+        if [[ "$PERF" == 1 && -n "$proxy_pid" ]]; then
+            perf record -q -e cpu-clock -F 1999 -g -p "$proxy_pid" \
+                -o "$WORK/perf-$name-$protocol-$clients.data" -- sleep "$DURATION" 2>/dev/null &
+            perf_pid=$!
+        fi
         if ! run_pgbench "$out" "$host" "$port" "$user" "$db" "$password" "$sslmode" \
             -n "${WORKLOAD_ARGS[@]}" -M "$protocol" -c "$clients" -j "$threads" -T "$DURATION"; then
             cat "$out" >&2
             die "pgbench against $name ($protocol, $clients clients) failed"
+        fi
+        if [[ -n "$perf_pid" ]]; then
+            wait "$perf_pid" || true
+            perf script -i "$WORK/perf-$name-$protocol-$clients.data" -F comm,ip,sym,dso 2>/dev/null |
+                "$REPO/bench/cpu_split.py" >"$WORK/cpu-split-$name-$protocol-$clients.txt" || true
         fi
         after=0 agent_after=0
         [[ -n "$proxy_pid" ]] && after=$(cpu_ticks "$proxy_pid")
@@ -594,6 +611,15 @@ report() { # format: text | markdown
     echo
     report markdown
 }
+if [[ "$PERF" == 1 ]]; then
+    for split in "$WORK"/cpu-split-*.txt; do
+        [[ -f "$split" ]] || continue
+        name=${split##*/cpu-split-}
+        echo
+        echo "Where the CPU of ${name%.txt} went (perf, cpu-clock):"
+        cat "$split"
+    done
+fi
 if [[ -n "$MARKDOWN_OUT" ]]; then
     report markdown >"$MARKDOWN_OUT"
 fi
