@@ -15,6 +15,7 @@
 mod support;
 
 use std::time::{Duration, Instant};
+use support::raw::{Batch, Raw, command_tags, errors};
 use support::{Gateway, Options};
 
 fn at_commit() -> Options {
@@ -146,6 +147,44 @@ async fn a_change_sent_behind_an_unanswered_commit_waits_for_its_own_fsync() {
         fsync_waits(&gateway).await - before,
         2,
         "the COMMIT pays for the transaction's INSERT, the pipelined INSERT for itself"
+    );
+    assert_eq!(support::count(&direct, "items").await, 4);
+}
+
+#[tokio::test]
+async fn a_change_behind_a_commit_in_the_same_extended_batch_waits_for_its_own_fsync() {
+    let (_db, gateway, direct) = support::items_behind_gateway(Options {
+        postgres_extra: "allow_plaintext = true".into(),
+        ..at_commit()
+    })
+    .await;
+    let token = gateway.key("bo", &["writers"]);
+    let mut raw = Raw::connect(&gateway, "bo", &token).await;
+    for sql in ["BEGIN", "INSERT INTO items VALUES (3, 'three')"] {
+        let answers = raw.round_trip(Batch::new().query(sql)).await;
+        assert!(errors(&answers).is_empty(), "{sql}: {:?}", errors(&answers));
+    }
+    let before = fsync_waits(&gateway).await;
+    // One batch: the COMMIT ends the transaction, and the INSERT after it runs in the
+    // implicit transaction the Sync commits, which passes through gatehouse undecided.
+    let answers = raw
+        .round_trip(
+            Batch::new()
+                .parse("", "COMMIT")
+                .bind("", "")
+                .execute("", 0)
+                .parse("", "INSERT INTO items VALUES (4, 'four')")
+                .bind("", "")
+                .execute("", 0)
+                .sync(),
+        )
+        .await;
+    assert!(errors(&answers).is_empty(), "{:?}", errors(&answers));
+    assert_eq!(command_tags(&answers), ["COMMIT", "INSERT 0 1"]);
+    assert_eq!(
+        fsync_waits(&gateway).await - before,
+        2,
+        "the COMMIT pays for the transaction's INSERT, the INSERT behind it for itself"
     );
     assert_eq!(support::count(&direct, "items").await, 4);
 }
