@@ -233,12 +233,7 @@ async fn a_reviewer_lists_shows_and_approves_over_http_and_the_statement_then_ru
         detail.contains(&id) && detail.contains("reason: ticket OPS-42"),
         "{detail}"
     );
-    let verify = gateway.cli(&["audit", "verify"]);
-    assert!(
-        verify.status.success(),
-        "{}",
-        String::from_utf8_lossy(&verify.stderr)
-    );
+    gateway.assert_audit_verifies();
 }
 
 /// A pending approval asked for by `agent-7` acting for `ana`, needing 2 admins.

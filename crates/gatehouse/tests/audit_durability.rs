@@ -129,11 +129,5 @@ async fn a_killed_gateway_loses_no_event_of_any_statement_the_server_received() 
         unrecorded.iter().take(5).collect::<Vec<_>>()
     );
 
-    let verify = gateway.cli(&["audit", "verify"]);
-    assert!(
-        verify.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&verify.stdout),
-        String::from_utf8_lossy(&verify.stderr)
-    );
+    gateway.assert_audit_verifies();
 }

@@ -252,11 +252,5 @@ async fn a_read_only_audit_volume_refuses_everything_and_its_repair_needs_no_res
         .collect();
     assert!(statements.contains(&"INSERT INTO items VALUES (5, 'five')"));
     assert!(!statements.contains(&"INSERT INTO items VALUES (4, 'four')"));
-    let verify = gateway.cli(&["audit", "verify"]);
-    assert!(
-        verify.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&verify.stdout),
-        String::from_utf8_lossy(&verify.stderr)
-    );
+    gateway.assert_audit_verifies();
 }

@@ -260,11 +260,5 @@ async fn a_gateway_killed_inside_the_transaction_leaves_none_of_it_committed() {
             .any(|e| e["statement"] == "INSERT INTO items VALUES (3, 'three')"),
         "{events:?}"
     );
-    let verify = gateway.cli(&["audit", "verify"]);
-    assert!(
-        verify.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&verify.stdout),
-        String::from_utf8_lossy(&verify.stderr)
-    );
+    gateway.assert_audit_verifies();
 }

@@ -299,6 +299,17 @@ user = "postgres"
             .expect("run gatehouse")
     }
 
+    /// `gatehouse audit verify` passes on this gateway's log (what it printed otherwise).
+    pub fn assert_audit_verifies(&self) {
+        let verify = self.cli(&["audit", "verify"]);
+        assert!(
+            verify.status.success(),
+            "{}{}",
+            String::from_utf8_lossy(&verify.stdout),
+            String::from_utf8_lossy(&verify.stderr)
+        );
+    }
+
     /// Run the CLI against this gateway as the holder of `token` (in GATEHOUSE_TOKEN).
     pub fn cli_as(&self, token: &str, args: &[&str]) -> Output {
         Command::new(binary())
