@@ -113,6 +113,13 @@ impl Pipeline {
         self
     }
 
+    /// When the events of changes made inside an open transaction must be on disk: an
+    /// adapter need not work out a request's [`ChangeScope`] unless it is
+    /// [`ChangeSync::AtCommit`].
+    pub fn change_sync(&self) -> ChangeSync {
+        self.change_sync
+    }
+
     /// Keep approvals in `store`: without one, a request that policy holds for approval is
     /// refused. A pending approval expires after `pending_ttl` without a decision.
     pub fn with_approvals(

@@ -39,6 +39,7 @@ mod settings;
 mod statements;
 mod syntax_error;
 mod template;
+mod transaction_control;
 mod walk;
 
 pub use cache::Classifier;
@@ -48,6 +49,7 @@ pub use lexing::{LexDifference, conforming_strings_differential};
 pub use prepared::PreparedStatements;
 pub use rules::{RuleEffect, rule_effect};
 pub use syntax_error::syntax_error_position;
+pub use transaction_control::{TransactionControl, transaction_control};
 
 #[cfg(doc)]
 use gatehouse_core::SqlKind;

@@ -124,6 +124,44 @@ async fn a_transactions_row_changes_wait_for_one_fsync_before_its_commit() {
 }
 
 #[tokio::test]
+async fn savepoints_and_rollbacks_commit_nothing_and_pay_no_fsync() {
+    let (_db, gateway, direct) = support::items_behind_gateway(at_commit()).await;
+    let token = gateway.key("bo", &["writers"]);
+    let client = gateway.connect("bo", &token).await.unwrap();
+    assert_eq!(
+        waits_for(
+            &gateway,
+            &client,
+            &[
+                "BEGIN",
+                "INSERT INTO items VALUES (3, 'three')",
+                "SAVEPOINT before_four",
+                "INSERT INTO items VALUES (4, 'four')",
+                "ROLLBACK TO SAVEPOINT before_four",
+                "RELEASE SAVEPOINT before_four",
+                "INSERT INTO items VALUES (5, 'five')",
+                "COMMIT",
+            ]
+        )
+        .await,
+        1,
+        "only the COMMIT makes the changes take effect, and only it waits"
+    );
+    assert_eq!(support::count(&direct, "items").await, 4);
+    assert_eq!(
+        waits_for(
+            &gateway,
+            &client,
+            &["BEGIN", "INSERT INTO items VALUES (6, 'six')", "ROLLBACK"]
+        )
+        .await,
+        0,
+        "a rolled-back transaction's change never takes effect"
+    );
+    assert_eq!(support::count(&direct, "items").await, 4);
+}
+
+#[tokio::test]
 async fn a_change_sent_behind_an_unanswered_commit_waits_for_its_own_fsync() {
     let (_db, gateway, direct) = support::items_behind_gateway(at_commit()).await;
     let token = gateway.key("bo", &["writers"]);

@@ -26,7 +26,9 @@ use crate::wire::{self, FrameReader, Severity};
 use crate::{ConnectionMasking, PgError, PgGateway};
 use bytes::{Bytes, BytesMut};
 use gatehouse_core::{Action, SqlKind, SqlStatement};
-use gatehouse_pipeline::{Decision, Permit, PipelineError, SessionContext};
+use gatehouse_pipeline::{
+    ChangeScope, ChangeSync, Decision, Permit, PipelineError, SessionContext,
+};
 use gatehouse_sql::{ClassifiedStatement, PreparedOp, PreparedStatements};
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
@@ -1152,11 +1154,14 @@ impl<'a, R: AsyncRead + Unpin> Inbound<'a, R> {
         // Cancels from before this request are not for it; one that arrives from here on is,
         // even before the wait begins (a client may cancel as soon as the approval is listed).
         self.interrupted.mark_unchanged();
-        let scope = change_scope(
-            &self.shared.progress_now(),
-            self.last_transaction_entry,
-            actions,
-        );
+        let scope = match self.gateway.pipeline.change_sync() {
+            ChangeSync::AtCommit => change_scope(
+                &self.shared.progress_now(),
+                self.last_transaction_entry,
+                actions,
+            ),
+            ChangeSync::EachStatement => ChangeScope::Immediate,
+        };
         match self
             .gateway
             .pipeline

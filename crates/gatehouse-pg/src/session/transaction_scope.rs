@@ -15,12 +15,16 @@
 //! `UPDATE`, `DELETE`, their `COPY` forms) and calls no function: gatehouse does not know
 //! which user functions reach outside the transaction (`dblink`, a file written), and the
 //! built-ins that do (`nextval`, `setval`, `pg_notify`, ...) raise the statement's kind with a
-//! reason, which also makes it immediate.
+//! reason, which also makes it immediate. So does a transaction-control statement that commits
+//! nothing — `SAVEPOINT`, `RELEASE`, `ROLLBACK TO`, `ROLLBACK` — told apart from `COMMIT` by
+//! PostgreSQL's grammar ([`gatehouse_sql::transaction_control`]), so that an ORM's savepoints
+//! do not each pay an fsync.
 
 use super::refusals::Progress;
 use crate::wire::tags::transaction_status;
 use gatehouse_core::{Action, SqlKind, SqlStatement};
 use gatehouse_pipeline::ChangeScope;
+use gatehouse_sql::{TransactionControl, transaction_control};
 
 /// Where the changes of `actions` take effect, given how far the server has got and the
 /// newest sent message (1-based) that could have changed its transaction state.
@@ -39,16 +43,21 @@ pub(super) fn change_scope(
     }
 }
 
-/// A statement whose every effect is undone if its transaction rolls back.
+/// A statement whose every effect is undone if its transaction rolls back, and that commits
+/// nothing.
 fn stays_in_transaction(action: &Action) -> bool {
     action
         .downcast_ref::<SqlStatement>()
         .is_some_and(|statement| {
-            matches!(
-                statement.kind,
-                SqlKind::Select | SqlKind::Insert | SqlKind::Update | SqlKind::Delete
-            ) && statement.reason.is_none()
-                && statement.functions.is_empty()
+            statement.reason.is_none()
+                && match statement.kind {
+                    SqlKind::Select | SqlKind::Insert | SqlKind::Update | SqlKind::Delete => {
+                        statement.functions.is_empty()
+                    }
+                    SqlKind::Session => transaction_control(&statement.text)
+                        .is_some_and(TransactionControl::commits_nothing),
+                    SqlKind::Ddl | SqlKind::Dcl | SqlKind::Admin | SqlKind::Unknown => false,
+                }
         })
 }
 
@@ -57,8 +66,17 @@ mod tests {
     use super::*;
 
     fn statement(kind: SqlKind, functions: &[&str], reason: Option<&str>) -> Action {
+        session_statement(kind, "statement", functions, reason)
+    }
+
+    fn session_statement(
+        kind: SqlKind,
+        text: &str,
+        functions: &[&str],
+        reason: Option<&str>,
+    ) -> Action {
         Action::of(SqlStatement {
-            text: "statement".into(),
+            text: text.into(),
             kind,
             reads: Vec::new(),
             writes: Vec::new(),
@@ -93,6 +111,27 @@ mod tests {
             ChangeScope::OpenTransaction,
             "answered long ago"
         );
+    }
+
+    #[test]
+    fn savepoints_and_rollbacks_commit_nothing_and_stay_in_the_transaction() {
+        let progress = ready(transaction_status::IN_TRANSACTION, 5);
+        for sql in [
+            "SAVEPOINT s1",
+            "RELEASE SAVEPOINT s1",
+            "ROLLBACK TO s1",
+            "ROLLBACK",
+        ] {
+            assert_eq!(
+                change_scope(
+                    &progress,
+                    5,
+                    &[session_statement(SqlKind::Session, sql, &[], None)]
+                ),
+                ChangeScope::OpenTransaction,
+                "{sql}"
+            );
+        }
     }
 
     #[test]
@@ -141,6 +180,17 @@ mod tests {
                 change_scope(&progress, 2, std::slice::from_ref(&action)),
                 ChangeScope::Immediate,
                 "{action:?}"
+            );
+        }
+        for sql in ["COMMIT", "END", "BEGIN", "SET LOCAL work_mem = '1GB'"] {
+            assert_eq!(
+                change_scope(
+                    &progress,
+                    2,
+                    &[session_statement(SqlKind::Session, sql, &[], None)]
+                ),
+                ChangeScope::Immediate,
+                "{sql}"
             );
         }
         let mixed = [

@@ -182,7 +182,8 @@ pub struct AuditConfig {
     /// When a change made inside an open transaction has its events fsynced:
     /// `"each-statement"` (default) before the statement is forwarded; `"at-commit"` before
     /// the session's next request that is not a plain read or write of rows in that
-    /// transaction (its `COMMIT` at the latest), so a transaction of several changes waits
+    /// transaction, a `SAVEPOINT`, `RELEASE` or `ROLLBACK` (its `COMMIT` at the latest), so a
+    /// transaction of several changes waits
     /// for one fsync. Changes in autocommit, and statements that call functions or reach
     /// outside the transaction, always wait for theirs. PostgreSQL sessions only.
     pub fsync_changes: gatehouse_pipeline::ChangeSync,
