@@ -16,13 +16,29 @@ mod support;
 
 use std::time::{Duration, Instant};
 use support::raw::{Batch, Raw, command_tags, errors};
-use support::{Gateway, Options};
+use support::{Gateway, Options, TestDb};
 
 fn at_commit() -> Options {
     Options {
         extra: "[audit]\nfsync_changes = \"at-commit\"\n".into(),
         ..Options::default()
     }
+}
+
+/// The `items` table behind a gateway started with `options`: the database guard, the
+/// gateway, a direct client and a session of `bo` (group `writers`) through the gateway.
+async fn writer_through(
+    options: Options,
+) -> (
+    TestDb,
+    Gateway,
+    tokio_postgres::Client,
+    tokio_postgres::Client,
+) {
+    let (db, gateway, direct) = support::items_behind_gateway(options).await;
+    let token = gateway.key("bo", &["writers"]);
+    let client = gateway.connect("bo", &token).await.unwrap();
+    (db, gateway, direct, client)
 }
 
 /// Requests that have waited for their audit events' fsync so far.
@@ -47,9 +63,7 @@ async fn waits_for(gateway: &Gateway, client: &tokio_postgres::Client, statement
 
 #[tokio::test]
 async fn a_transactions_row_changes_wait_for_one_fsync_before_its_commit() {
-    let (_db, gateway, direct) = support::items_behind_gateway(at_commit()).await;
-    let token = gateway.key("bo", &["writers"]);
-    let client = gateway.connect("bo", &token).await.unwrap();
+    let (_db, gateway, direct, client) = writer_through(at_commit()).await;
 
     assert_eq!(
         waits_for(
@@ -125,9 +139,7 @@ async fn a_transactions_row_changes_wait_for_one_fsync_before_its_commit() {
 
 #[tokio::test]
 async fn savepoints_and_rollbacks_commit_nothing_and_pay_no_fsync() {
-    let (_db, gateway, direct) = support::items_behind_gateway(at_commit()).await;
-    let token = gateway.key("bo", &["writers"]);
-    let client = gateway.connect("bo", &token).await.unwrap();
+    let (_db, gateway, direct, client) = writer_through(at_commit()).await;
     assert_eq!(
         waits_for(
             &gateway,
@@ -163,9 +175,7 @@ async fn savepoints_and_rollbacks_commit_nothing_and_pay_no_fsync() {
 
 #[tokio::test]
 async fn a_change_sent_behind_an_unanswered_commit_waits_for_its_own_fsync() {
-    let (_db, gateway, direct) = support::items_behind_gateway(at_commit()).await;
-    let token = gateway.key("bo", &["writers"]);
-    let client = gateway.connect("bo", &token).await.unwrap();
+    let (_db, gateway, direct, client) = writer_through(at_commit()).await;
     client.simple_query("BEGIN").await.unwrap();
     client
         .simple_query("INSERT INTO items VALUES (3, 'three')")
@@ -229,9 +239,7 @@ async fn a_change_behind_a_commit_in_the_same_extended_batch_waits_for_its_own_f
 
 #[tokio::test]
 async fn each_statement_is_the_default_and_ignores_the_transaction() {
-    let (_db, gateway, _direct) = support::items_behind_gateway(Options::default()).await;
-    let token = gateway.key("bo", &["writers"]);
-    let client = gateway.connect("bo", &token).await.unwrap();
+    let (_db, gateway, _direct, client) = writer_through(Options::default()).await;
     assert_eq!(
         waits_for(
             &gateway,
@@ -250,9 +258,7 @@ async fn each_statement_is_the_default_and_ignores_the_transaction() {
 
 #[tokio::test]
 async fn a_gateway_killed_inside_the_transaction_leaves_none_of_it_committed() {
-    let (db, mut gateway, direct) = support::items_behind_gateway(at_commit()).await;
-    let token = gateway.key("bo", &["writers"]);
-    let client = gateway.connect("bo", &token).await.unwrap();
+    let (db, mut gateway, direct, client) = writer_through(at_commit()).await;
     client.simple_query("BEGIN").await.unwrap();
     let before = fsync_waits(&gateway).await;
     client

@@ -183,9 +183,9 @@ pub struct AuditConfig {
     /// `"each-statement"` (default) before the statement is forwarded; `"at-commit"` before
     /// the session's next request that is not a plain read or write of rows in that
     /// transaction, a `SAVEPOINT`, `RELEASE` or `ROLLBACK` (its `COMMIT` at the latest), so a
-    /// transaction of several changes waits
-    /// for one fsync. Changes in autocommit, and statements that call functions or reach
-    /// outside the transaction, always wait for theirs. PostgreSQL sessions only.
+    /// transaction of several changes waits for one fsync. Changes in autocommit, and
+    /// statements that call functions or reach outside the transaction, always wait for
+    /// theirs. PostgreSQL sessions only.
     pub fsync_changes: gatehouse_pipeline::ChangeSync,
 }
 
