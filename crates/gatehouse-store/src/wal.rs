@@ -25,6 +25,12 @@
 //! once the reader lets go, any commit after a checkpoint that copied everything back starts
 //! the WAL over in place, and a WAL that holds little may still sit in a file of any size.
 //!
+//! The keeper's thread can get too little CPU to do that in time (a loaded machine, many
+//! threads): the audit writer then holds appends once it finds the WAL three quarters full
+//! and wakes the keeper, whose pause to start the WAL over lets them go on — unless a reader
+//! kept the WAL from being started over lately, when holding appends would only stop every
+//! session while nothing can help.
+//!
 //! The checkpoint connection keeps `synchronous = NORMAL`, so SQLite fsyncs the WAL before
 //! copying it and the database file after, before the WAL may be started over: an event the
 //! fsync thread had not reached yet is on disk in the database file by then. An fsync that
@@ -64,6 +70,11 @@ const RETRY_AFTER: Duration = Duration::from_secs(1);
 const COPY_PASSES_BEFORE_PAUSING: usize = 3;
 /// A WAL frame's header, before each page.
 const FRAME_HEADER_BYTES: u64 = 24;
+/// The audit writer holds appends once the WAL holds this many quarters of the bound...
+const HOLD_AT_QUARTERS: u64 = 3;
+/// ...looking every time this fraction of the bound was appended (event bodies; a commit
+/// writes whole pages, up to a few times that).
+const LOOK_EVERY_FRACTION: u64 = 64;
 
 /// The thread keeping one audit log's store's WAL bounded; dropping this stops it.
 pub(crate) struct WalKeeper {
@@ -71,8 +82,45 @@ pub(crate) struct WalKeeper {
 }
 
 struct Shared {
-    stopped: Mutex<bool>,
+    signals: Mutex<Signals>,
     wake: Condvar,
+}
+
+#[derive(Default)]
+struct Signals {
+    stopped: bool,
+    /// The audit writer found the WAL full and holds appends until it is started over.
+    full: bool,
+}
+
+/// How full the audit writer lets the WAL get before it holds appends for the keeper
+/// ([`crate::writer::Writer::limit_wal`]).
+pub(crate) struct WalLimit {
+    /// Bytes of frames at which appends are held.
+    pub hold_at: u64,
+    /// Bytes of event bodies appended between two looks at the WAL.
+    pub look_every: u64,
+    keeper: Weak<Shared>,
+}
+
+impl WalLimit {
+    /// Tell the keeper the WAL is full; `false` when it is gone or stopping (nobody would let
+    /// held appends go on).
+    pub fn wake_keeper(&self) -> bool {
+        let Some(shared) = self.keeper.upgrade() else {
+            return false;
+        };
+        let mut signals = shared
+            .signals
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if signals.stopped {
+            return false;
+        }
+        signals.full = true;
+        shared.wake.notify_one();
+        true
+    }
 }
 
 impl WalKeeper {
@@ -93,10 +141,18 @@ impl WalKeeper {
         }
         let connection = FollowingConnection::open_shared(store, prepare)?;
         let shared = Arc::new(Shared {
-            stopped: Mutex::new(false),
+            signals: Mutex::new(Signals::default()),
             wake: Condvar::new(),
         });
+        if let Some(writer) = writer.upgrade() {
+            writer.limit_wal(WalLimit {
+                hold_at: max_wal_bytes / 4 * HOLD_AT_QUARTERS,
+                look_every: (max_wal_bytes / LOOK_EVERY_FRACTION).max(1),
+                keeper: Arc::downgrade(&shared),
+            });
+        }
         let keeper = Keeper {
+            shared: shared.clone(),
             connection,
             file: wal_path(store.path()),
             max_bytes: max_wal_bytes,
@@ -109,10 +165,9 @@ impl WalKeeper {
             failing_since: None,
             fills_per_second: 0.0,
         };
-        let thread_shared = shared.clone();
         std::thread::Builder::new()
             .name("gatehouse-wal-checkpoint".to_owned())
-            .spawn(move || keeper.run(&thread_shared))
+            .spawn(move || keeper.run())
             .map_err(|e| format!("cannot start the WAL checkpoint thread: {e}"))?;
         Ok(WalKeeper { shared })
     }
@@ -120,11 +175,11 @@ impl WalKeeper {
 
 impl Drop for WalKeeper {
     fn drop(&mut self) {
-        *self
-            .shared
-            .stopped
+        self.shared
+            .signals
             .lock()
-            .unwrap_or_else(PoisonError::into_inner) = true;
+            .unwrap_or_else(PoisonError::into_inner)
+            .stopped = true;
         self.shared.wake.notify_one();
     }
 }
@@ -168,6 +223,8 @@ impl Mode {
 }
 
 struct Keeper {
+    /// Its signals; marked stopped when the keeper ends, however it ends.
+    shared: Arc<Shared>,
     connection: Arc<Mutex<FollowingConnection>>,
     file: PathBuf,
     /// The bound: the WAL is started over once it holds half of this, and its file is
@@ -188,12 +245,30 @@ struct Keeper {
     fills_per_second: f64,
 }
 
+impl Drop for Keeper {
+    /// Nobody starts the WAL over any more: appends are not held for it again, and those held
+    /// now go on.
+    fn drop(&mut self) {
+        self.shared
+            .signals
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .stopped = true;
+        if let Some(writer) = self.writer.upgrade() {
+            let committed = writer.release_wal_hold(&self.key);
+            if let (Some(seq), Some(syncer)) = (committed, self.syncer.upgrade()) {
+                syncer.committed(seq, false);
+            }
+        }
+    }
+}
+
 impl Keeper {
-    fn run(mut self, shared: &Shared) {
+    fn run(mut self) {
         let mut previous = (Instant::now(), 0);
         let mut wait = SLOWEST_LOOK;
         loop {
-            if stopped_within(shared, wait) {
+            if self.stopped_within(wait) {
                 return;
             }
             let (Some(writer), Some(syncer)) = (self.writer.upgrade(), self.syncer.upgrade())
@@ -209,6 +284,7 @@ impl Keeper {
             wait = SLOWEST_LOOK;
             // Nothing to look at (the store is failing, or moved): look again later.
             let Ok(wal) = self.checkpoint(Mode::Noop, &syncer) else {
+                self.release_hold(&writer, &syncer);
                 continue;
             };
             let holds = wal.held;
@@ -228,6 +304,31 @@ impl Keeper {
             }
             previous = (Instant::now(), self.holds(&syncer).unwrap_or(holds));
             wait = self.next_look(previous.1);
+            self.release_hold(&writer, &syncer);
+        }
+    }
+
+    /// Sleep for `wait` unless stopped or told the WAL is full first; whether stopped.
+    fn stopped_within(&self, wait: Duration) -> bool {
+        let signals = self
+            .shared
+            .signals
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let (mut signals, _) = self
+            .shared
+            .wake
+            .wait_timeout_while(signals, wait, |signals| !signals.stopped && !signals.full)
+            .unwrap_or_else(PoisonError::into_inner);
+        signals.full = false;
+        signals.stopped
+    }
+
+    /// Let appends the writer held for the WAL go on, if they still are: this look did not
+    /// start it over (that releases them), so waiting longer would not help them.
+    fn release_hold(&self, writer: &Writer, syncer: &Syncer) {
+        if let Some(seq) = writer.release_wal_hold(&self.key) {
+            syncer.committed(seq, false);
         }
     }
 
@@ -314,11 +415,18 @@ impl Keeper {
         };
         let paused_at = Instant::now();
         let (restarted, committed) = writer.paused(&self.key, || {
-            let frames = self.checkpoint(mode, syncer)?;
-            if let Err(reason) = self.write_new_header(syncer) {
-                tracing::debug!(%reason, "could not start the WAL over at once; the next commit will");
+            let restarted = self.checkpoint(mode, syncer);
+            match &restarted {
+                Ok(_) => {
+                    if let Err(reason) = self.write_new_header(syncer) {
+                        tracing::debug!(%reason, "could not start the WAL over at once; the next commit will");
+                    }
+                }
+                // Before the appends queued meanwhile are committed: they must not be held
+                // again for a WAL that cannot be started over yet.
+                Err(_) => writer.not_held_before(Instant::now() + RETRY_AFTER),
             }
-            Ok::<_, String>(frames)
+            restarted
         });
         let paused = paused_at.elapsed();
         if let Some(seq) = committed {
@@ -353,22 +461,8 @@ impl Keeper {
     /// One checkpoint through the keeper's connection: `Ok` with what the WAL holds when it did
     /// all `mode` asks (a PASSIVE one that found another checkpoint running has nothing to do).
     fn checkpoint(&self, mode: Mode, syncer: &Syncer) -> Result<Frames, String> {
-        let (busy, frames) = self.with_connection(syncer, |connection| {
-            let (busy, held, copied) = connection.query_row(mode.sql(), [], |row| {
-                Ok((
-                    row.get::<_, i64>(0)?,
-                    row.get::<_, u32>(1)?,
-                    row.get::<_, u32>(2)?,
-                ))
-            })?;
-            let page_size: u32 = connection.query_row("PRAGMA page_size", [], |row| row.get(0))?;
-            let frame_bytes = u64::from(page_size) + FRAME_HEADER_BYTES;
-            let frames = Frames {
-                held: u64::from(held) * frame_bytes,
-                copied: u64::from(copied) * frame_bytes,
-            };
-            Ok((busy, frames))
-        })?;
+        let (busy, frames) =
+            self.with_connection(syncer, |connection| run_checkpoint(connection, mode))?;
         if busy == 0 || matches!(mode, Mode::Passive) {
             Ok(frames)
         } else {
@@ -422,6 +516,34 @@ impl Keeper {
     }
 }
 
+/// Run one checkpoint of `mode` through `connection`: whether it found the WAL busy, and what
+/// the WAL holds.
+fn run_checkpoint(
+    connection: &rusqlite::Connection,
+    mode: Mode,
+) -> rusqlite::Result<(i64, Frames)> {
+    let (busy, held, copied) = connection.query_row(mode.sql(), [], |row| {
+        Ok((
+            row.get::<_, i64>(0)?,
+            row.get::<_, u32>(1)?,
+            row.get::<_, u32>(2)?,
+        ))
+    })?;
+    let page_size: u32 = connection.query_row("PRAGMA page_size", [], |row| row.get(0))?;
+    let frame_bytes = u64::from(page_size) + FRAME_HEADER_BYTES;
+    let frames = Frames {
+        held: u64::from(held) * frame_bytes,
+        copied: u64::from(copied) * frame_bytes,
+    };
+    Ok((busy, frames))
+}
+
+/// How many bytes of frames the WAL holds, read through `connection` without copying anything
+/// back (for the audit writer's look, [`crate::writer::Writer`]).
+pub(crate) fn bytes_held(connection: &rusqlite::Connection) -> rusqlite::Result<u64> {
+    Ok(run_checkpoint(connection, Mode::Noop)?.1.held)
+}
+
 /// What the WAL holds, in bytes of frames.
 #[derive(Debug, Clone, Copy)]
 struct Frames {
@@ -439,17 +561,4 @@ fn is_fsync_failure(error: &rusqlite::Error) -> bool {
             rusqlite::ffi::SQLITE_IOERR_FSYNC | rusqlite::ffi::SQLITE_IOERR_DIR_FSYNC
         )
     })
-}
-
-/// Sleep for `wait` unless stopped first; whether stopped.
-fn stopped_within(shared: &Shared, wait: Duration) -> bool {
-    let stopped = shared
-        .stopped
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner);
-    let (stopped, _) = shared
-        .wake
-        .wait_timeout_while(stopped, wait, |stopped| !*stopped)
-        .unwrap_or_else(PoisonError::into_inner);
-    *stopped
 }

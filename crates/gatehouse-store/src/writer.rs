@@ -17,11 +17,13 @@
 use crate::audit::check_reopened;
 use crate::chain::{AuditFormat, AuditKey, GENESIS_MAC, MAC_LEN};
 use crate::store_file::{FollowingConnection, is_storage_failure};
+use crate::wal::{self, WalLimit};
 use gatehouse_pipeline::AuditEvent;
 use rusqlite::OptionalExtension;
 use std::collections::VecDeque;
 use std::path::PathBuf;
-use std::sync::{Mutex, PoisonError, TryLockError};
+use std::sync::{Mutex, OnceLock, PoisonError, TryLockError};
+use std::time::Instant;
 use tokio::sync::oneshot;
 
 /// Values each event binds: seq, time, kind, subject, session, body, MAC, format.
@@ -64,6 +66,11 @@ struct Queue {
     submissions: VecDeque<Submission>,
     /// While set, nobody starts a commit: [`Writer::paused`] commits what queued meanwhile.
     paused: bool,
+    /// Set when the WAL was found full ([`Writer::hold_if_full`]): nobody starts a commit until
+    /// the WAL keeper's next pause, which starts it over and commits what queued meanwhile.
+    held_for_wal: bool,
+    /// After the keeper failed to start the WAL over: appends are not held again before then.
+    not_held_before: Option<Instant>,
 }
 
 /// The writer's connection and whether the file it holds was checked to be this log.
@@ -76,6 +83,8 @@ pub(crate) struct Link {
     body: Vec<u8>,
     /// The chain's end as this connection's last commit left it.
     newest: Option<ChainEnd>,
+    /// Bytes of event bodies appended since the WAL was last looked at ([`Writer::hold_if_full`]).
+    appended_since_look: u64,
 }
 
 /// The last event of the chain as this connection last saw it: the one its last commit
@@ -95,6 +104,7 @@ impl Link {
             checkpoint_file,
             body: Vec::with_capacity(BODY_CAPACITY),
             newest: None,
+            appended_since_look: 0,
         }
     }
 
@@ -120,17 +130,25 @@ impl Link {
     fn append(&mut self, key: &AuditKey, events: &[&AuditEvent]) -> Result<i64, String> {
         let mut body = std::mem::take(&mut self.body);
         let mut newest = self.newest.take();
+        let mut encoded = 0;
         let appended = match self.usable(key) {
-            Ok(connection) => append_chained(connection, key, events, &mut body, &mut newest)
-                .map_err(|error| {
-                    (
-                        format!("the audit log refused the events: {error}"),
-                        is_storage_failure(&error),
-                    )
-                }),
+            Ok(connection) => append_chained(
+                connection,
+                key,
+                events,
+                (&mut body, &mut encoded),
+                &mut newest,
+            )
+            .map_err(|error| {
+                (
+                    format!("the audit log refused the events: {error}"),
+                    is_storage_failure(&error),
+                )
+            }),
             Err(reason) => Err((reason, true)),
         };
         self.body = body;
+        self.appended_since_look += encoded;
         if appended.is_ok() {
             self.newest = newest;
         }
@@ -156,6 +174,8 @@ pub(crate) struct Writer {
     /// Woken when deferred events are queued, so they are stored within the window even if
     /// no append comes to carry them.
     pub deferred_waiting: tokio::sync::Notify,
+    /// How full the WAL may get before appends wait for the WAL keeper, once it runs.
+    wal_limit: OnceLock<WalLimit>,
 }
 
 impl Writer {
@@ -164,7 +184,62 @@ impl Writer {
             connection: Mutex::new(link),
             queue: Mutex::new(Queue::default()),
             deferred_waiting: tokio::sync::Notify::new(),
+            wal_limit: OnceLock::new(),
         }
+    }
+
+    /// Hold appends whenever the WAL is found holding `limit`'s worth, until its keeper has
+    /// started it over. Set once, by the keeper as it starts.
+    pub fn limit_wal(&self, limit: WalLimit) {
+        let _ = self.wal_limit.set(limit);
+    }
+
+    /// After a commit through `link`: look at how much the WAL holds, every so many bytes
+    /// appended, and hold appends if that is the limit's worth — unless the keeper could not
+    /// start it over lately (a reader keeps it from that: holding would only stop every
+    /// session while nothing can help) or is gone. The keeper is woken to start it over now.
+    ///
+    /// This is what makes the bound hold when the keeper's thread gets too little CPU to start
+    /// the WAL over in time by itself: appends then wait for it instead of outgrowing the file.
+    fn hold_if_full(&self, link: &mut Link, key: &AuditKey) {
+        let Some(limit) = self.wal_limit.get() else {
+            return;
+        };
+        if link.appended_since_look < limit.look_every {
+            return;
+        }
+        link.appended_since_look = 0;
+        let Ok(connection) = link.usable(key) else {
+            return;
+        };
+        let Ok(held) = wal::bytes_held(connection) else {
+            return;
+        };
+        if held < limit.hold_at {
+            return;
+        }
+        let mut queue = self.queue();
+        if queue
+            .not_held_before
+            .is_some_and(|until| Instant::now() < until)
+        {
+            return;
+        }
+        if limit.wake_keeper() {
+            queue.held_for_wal = true;
+        }
+    }
+
+    /// The keeper could not start the WAL over: do not hold appends for it before `until`.
+    pub fn not_held_before(&self, until: Instant) {
+        self.queue().not_held_before = Some(until);
+    }
+
+    /// Let appends held for the WAL go on, and commit what queued meanwhile (the newest `seq`
+    /// committed): for a keeper that stops, or that could not start the WAL over.
+    pub fn release_wal_hold(&self, key: &AuditKey) -> Option<i64> {
+        let was_held = std::mem::take(&mut self.queue().held_for_wal);
+        if was_held { self.drive(key) } else { None }
     }
 
     fn queue(&self) -> std::sync::MutexGuard<'_, Queue> {
@@ -239,7 +314,7 @@ impl Writer {
         loop {
             let batch: Vec<Submission> = {
                 let mut queue = self.queue();
-                if honour_pause && queue.paused {
+                if honour_pause && (queue.paused || queue.held_for_wal) {
                     return false;
                 }
                 queue.submissions.drain(..).collect()
@@ -251,13 +326,15 @@ impl Writer {
                 Some(seq) => *newest = Some(seq),
                 None => return false,
             }
+            self.hold_if_full(link, key);
         }
     }
 
     /// Run `work` while this writer commits nothing: a commit under way ends first; appends
     /// that arrive meanwhile queue (their submitters await, no thread blocks) and are committed
     /// by this call as soon as `work` returns. Returns what `work` returned and the newest
-    /// `seq` committed after it.
+    /// `seq` committed after it. A pause releases appends held for the WAL: it is what they
+    /// wait for.
     pub fn paused<T>(&self, key: &AuditKey, work: impl FnOnce() -> T) -> (T, Option<i64>) {
         let result = {
             let _resume = Pause::begin(self);
@@ -312,7 +389,10 @@ struct Pause<'a>(&'a Writer);
 
 impl<'a> Pause<'a> {
     fn begin(writer: &'a Writer) -> Self {
-        writer.queue().paused = true;
+        let mut queue = writer.queue();
+        queue.paused = true;
+        queue.held_for_wal = false;
+        drop(queue);
         Pause(writer)
     }
 }
@@ -339,7 +419,7 @@ fn append_chained(
     connection: &rusqlite::Connection,
     key: &AuditKey,
     events: &[&AuditEvent],
-    body: &mut Vec<u8>,
+    (body, encoded): (&mut Vec<u8>, &mut u64),
     newest: &mut Option<ChainEnd>,
 ) -> rusqlite::Result<i64> {
     let mut attempts = 0;
@@ -348,7 +428,7 @@ fn append_chained(
             Some(end) => end,
             None => read_chain_end(connection)?,
         };
-        match insert_after(connection, key, events, body, end) {
+        match insert_after(connection, key, events, (&mut *body, &mut *encoded), end) {
             Ok(appended) => {
                 *newest = Some(appended);
                 return Ok(appended.seq);
@@ -391,17 +471,19 @@ fn insert_after(
     connection: &rusqlite::Connection,
     key: &AuditKey,
     events: &[&AuditEvent],
-    body: &mut Vec<u8>,
+    (body, encoded): (&mut Vec<u8>, &mut u64),
     mut end: ChainEnd,
 ) -> rusqlite::Result<ChainEnd> {
     if events.len() <= ROWS_PER_INSERT {
-        insert_rows(connection, key, events, body, &mut end)?;
+        insert_rows(connection, key, events, (body, encoded), &mut end)?;
         return Ok(end);
     }
     connection.prepare_cached(BEGIN)?.execute([])?;
     let inserted = events
         .chunks(ROWS_PER_INSERT)
-        .try_for_each(|rows| insert_rows(connection, key, rows, body, &mut end))
+        .try_for_each(|rows| {
+            insert_rows(connection, key, rows, (&mut *body, &mut *encoded), &mut end)
+        })
         .and_then(|()| connection.prepare_cached(COMMIT)?.execute([]));
     match inserted {
         Ok(_) => Ok(end),
@@ -415,7 +497,7 @@ fn insert_rows(
     connection: &rusqlite::Connection,
     key: &AuditKey,
     events: &[&AuditEvent],
-    body: &mut Vec<u8>,
+    (body, encoded): (&mut Vec<u8>, &mut u64),
     end: &mut ChainEnd,
 ) -> rusqlite::Result<()> {
     if events.is_empty() {
@@ -436,6 +518,7 @@ fn insert_rows(
         seq += 1;
         body.clear();
         event.write_json(body);
+        *encoded += body.len() as u64;
         let text = std::str::from_utf8(body)
             .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
         let mac = key.mac(AuditFormat::CURRENT, &previous, seq, body);
