@@ -24,6 +24,8 @@
 #   gh-commit    as gh-masked with `[audit] fsync_changes = "at-commit"`: the row changes of a
 #                transaction wait for one fsync before its COMMIT instead of one each (compare
 #                with gh-masked under WORKLOAD=tpcb)
+#   gh-1thread   as gh-masked with `worker_threads = 1`: the gateway on one thread, as pgbouncer
+#                runs on one (the default is one per CPU)
 #   gh-agent     as gh-tls, but the gateway's connection only says `agents = ["bench-agent"]`: a
 #                `gatehouse agent` process (same binary, enrolled with `agents create`, dialling
 #                the gateway's [agents] listener over TLS + HTTP/2) opens the PostgreSQL session.
@@ -84,7 +86,7 @@ case "$WORKLOAD" in
     tpcb) WORKLOAD_ARGS=() KEY_GROUPS=writers ;;
     *) echo "WORKLOAD must be select or tpcb" >&2; exit 2 ;;
 esac
-ALL_TARGETS="direct direct-tls pgbouncer gh-tls gh-norec gh-unaudited gh-plain gh-masked gh-before gh-commit gh-agent"
+ALL_TARGETS="direct direct-tls pgbouncer gh-tls gh-norec gh-unaudited gh-plain gh-masked gh-before gh-commit gh-1thread gh-agent"
 SELECTED=${TARGETS:-}
 unset TARGETS
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-/root/.cache/gatehouse-target}
@@ -283,13 +285,16 @@ port = $PG_PORT
 database = \"$BENCH_DB\"
 user = \"$PG_SUPERUSER\""
 
-# name extra-postgres-toml [extra-top-level-toml] [binary] [connection-body-toml]
+# name extra-postgres-toml [extra-tables-toml] [binary] [connection-body-toml] [top-level-keys-toml]
 #   -> sets GH_PORT, GH_PID, GH_TOKEN
 start_gatehouse() {
     local name=$1 extra=$2 top_extra=${3:-} binary=${4:-$GATEHOUSE} connection=${5:-$BENCH_CONNECTION}
+    local top_keys=${6:-}
     local dir="$WORK/$name"
     mkdir -p "$dir"
     cat >"$dir/gatehouse.toml" <<EOF
+$top_keys
+
 [policy]
 files = ["$REPO/policies/quickstart.cedar"]
 
@@ -396,7 +401,7 @@ if wanted gh-plain; then
     start_gatehouse gh-plain "allow_plaintext = true"
     GH_PLAIN_PORT=$GH_PORT GH_PLAIN_PID=$GH_PID GH_PLAIN_TOKEN=$GH_TOKEN
 fi
-# The masked connection with least-privileged logins (gh-masked, gh-before, gh-commit).
+# The masked connection with least-privileged logins (gh-masked, gh-before, gh-commit, gh-1thread).
 MASKED_CONNECTION="$BENCH_CONNECTION
 default_level = \"read\"
 
@@ -418,7 +423,7 @@ password_file = \"$WORK/logins/gatehouse_bench_read.password\"
 
 [connections.masking]
 detectors = [\"all\"]"
-if wanted gh-masked || wanted gh-before || wanted gh-commit; then
+if wanted gh-masked || wanted gh-before || wanted gh-commit || wanted gh-1thread; then
     mkdir -p "$WORK/db-roles"
     printf '[[connections]]\nname = "bench"\nkind = "postgres"\n%s\n' "$MASKED_CONNECTION" \
         >"$WORK/db-roles/gatehouse.toml"
@@ -440,6 +445,10 @@ if wanted gh-commit; then
     start_gatehouse gh-commit "" "[audit]
 fsync_changes = \"at-commit\"" "$GATEHOUSE" "$MASKED_CONNECTION"
     GH_COMMIT_PORT=$GH_PORT GH_COMMIT_PID=$GH_PID GH_COMMIT_TOKEN=$GH_TOKEN
+fi
+if wanted gh-1thread; then
+    start_gatehouse gh-1thread "" "" "$GATEHOUSE" "$MASKED_CONNECTION" "worker_threads = 1"
+    GH_1THREAD_PORT=$GH_PORT GH_1THREAD_PID=$GH_PID GH_1THREAD_TOKEN=$GH_TOKEN
 fi
 if wanted gh-agent; then
     # Same defaults as gh-tls; the connection holds nothing of the target but the agent's name.
@@ -468,6 +477,7 @@ wanted gh-plain && RUN_TARGETS+=("gh-plain|127.0.0.1|$GH_PLAIN_PORT|bench|bench|
 wanted gh-masked && RUN_TARGETS+=("gh-masked|127.0.0.1|$GH_MASKED_PORT|bench|bench|$GH_MASKED_TOKEN|require|$GH_MASKED_PID|")
 wanted gh-before && RUN_TARGETS+=("gh-before|127.0.0.1|$GH_BEFORE_PORT|bench|bench|$GH_BEFORE_TOKEN|require|$GH_BEFORE_PID|")
 wanted gh-commit && RUN_TARGETS+=("gh-commit|127.0.0.1|$GH_COMMIT_PORT|bench|bench|$GH_COMMIT_TOKEN|require|$GH_COMMIT_PID|")
+wanted gh-1thread && RUN_TARGETS+=("gh-1thread|127.0.0.1|$GH_1THREAD_PORT|bench|bench|$GH_1THREAD_TOKEN|require|$GH_1THREAD_PID|")
 wanted gh-agent && RUN_TARGETS+=("gh-agent|127.0.0.1|$GH_AGENT_PORT|bench|bench|$GH_AGENT_TOKEN|require|$GH_AGENT_PID|$AGENT_PID")
 log "targets:$(for t in "${RUN_TARGETS[@]}"; do printf ' %s' "${t%%|*}"; done)"
 
@@ -561,7 +571,7 @@ done
 LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
 
 # Audit sanity check: gatehouse recorded the statements it forwarded, and the chain verifies.
-for name in gh-tls gh-norec gh-plain gh-masked gh-before gh-commit gh-agent; do
+for name in gh-tls gh-norec gh-plain gh-masked gh-before gh-commit gh-1thread gh-agent; do
     wanted "$name" || continue
     events=$(python3 - "$WORK/$name/data/gatehouse.db" <<'EOF' 2>/dev/null || echo "?"
 import sqlite3, sys

@@ -31,10 +31,11 @@ use std::process::ExitCode;
 pub fn main() -> ExitCode {
     let command_line = Cli::parse();
     init_logging();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let mut runtime = tokio::runtime::Builder::new_multi_thread();
+    if let Some(threads) = configured_worker_threads(&command_line) {
+        runtime.worker_threads(threads.get());
+    }
+    let runtime = match runtime.enable_all().build() {
         Ok(runtime) => runtime,
         Err(error) => {
             eprintln!("error: cannot start the async runtime: {error}");
@@ -49,6 +50,17 @@ pub fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// The `worker_threads` the configuration gives `gatehouse serve`, read before the runtime
+/// starts. A configuration that does not load is left for the command to report.
+fn configured_worker_threads(command_line: &Cli) -> Option<std::num::NonZeroUsize> {
+    if !matches!(command_line.command, cli::args::Command::Serve) {
+        return None;
+    }
+    config::Config::load(command_line.config.as_deref()?)
+        .ok()?
+        .worker_threads
 }
 
 /// Logs go to standard error (stdout is for command output); `GATEHOUSE_LOG` sets the

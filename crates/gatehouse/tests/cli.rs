@@ -14,6 +14,7 @@ mod support;
 use serde_json::Value;
 use std::process::Command;
 use support::{Gateway, Options, TestDb, binary};
+use tokio_postgres::SimpleQueryMessage;
 
 fn exec(gateway: &Gateway, token: Option<&str>, sql: &str) -> (i32, Value, String) {
     let mut command = Command::new(binary());
@@ -249,6 +250,7 @@ fn config_and_policy_mistakes_refuse_to_start_and_name_the_problem() {
             "[postgres] handshake_timeout",
         ),
         ("[postgres]\nmax_sessions = 0", "[postgres] max_sessions"),
+        ("worker_threads = 0", "worker_threads"),
         (
             "[postgres]\nmax_message_bytes = 10",
             "[postgres] max_message_bytes = 10",
@@ -323,6 +325,40 @@ async fn admin_endpoints_answer_curl() {
         metrics.contains("gatehouse_pg_sessions_active"),
         "{metrics}"
     );
+}
+
+/// `worker_threads` sets how many threads run the gateway: /metrics says so, and sessions work
+/// the same on one thread.
+#[tokio::test]
+async fn worker_threads_sets_how_many_threads_run_the_gateway() {
+    let db = TestDb::create().await;
+    for threads in [1, 3] {
+        let gateway = Gateway::start_with(
+            &db.name,
+            Options {
+                top_level: format!("worker_threads = {threads}"),
+                ..Default::default()
+            },
+        );
+        let token = gateway.key("ana", &["readers"]);
+        let client = gateway.connect("ana", &token).await.unwrap();
+        let rows = client.simple_query("SELECT 40 + 2").await.unwrap();
+        let answer = rows.iter().find_map(|message| match message {
+            SimpleQueryMessage::Row(row) => row.get(0),
+            _ => None,
+        });
+        assert_eq!(answer, Some("42"), "{rows:?}");
+        let metrics =
+            support::http(&gateway.admin_addr.to_string(), "GET", "/metrics", "", "").await;
+        assert!(
+            metrics
+                .body
+                .lines()
+                .any(|line| line == format!("gatehouse_worker_threads {threads}")),
+            "{}",
+            metrics.body
+        );
+    }
 }
 
 #[tokio::test]

@@ -36,6 +36,8 @@ pub const QUICKSTART_ADMIN_LISTEN: &str = "127.0.0.1:8009";
 pub struct Config {
     /// Data directory (store, TLS material, quickstart policy). `--data-dir` overrides it.
     pub data_dir: Option<PathBuf>,
+    /// Threads that run `gatehouse serve`'s sessions and listeners; one per CPU when unset.
+    pub worker_threads: Option<std::num::NonZeroUsize>,
     #[serde(default)]
     pub policy: PolicyConfig,
     #[serde(default)]
@@ -647,6 +649,7 @@ impl Config {
         };
         Config {
             data_dir: None,
+            worker_threads: None,
             policy: PolicyConfig::default(),
             tls: TlsConfig::default(),
             postgres: PostgresListenerConfig::default(),

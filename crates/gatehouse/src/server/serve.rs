@@ -36,6 +36,13 @@ pub async fn run(config_path: Option<&Path>, data_dir: Option<&Path>) -> Result<
     let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
         .install_recorder()
         .context("cannot install the metrics recorder")?;
+    let workers = tokio::runtime::Handle::current().metrics().num_workers();
+    tracing::info!(
+        workers,
+        "sessions and listeners run on {workers} worker threads (`worker_threads` sets how many)"
+    );
+    metrics::gauge!("gatehouse_worker_threads")
+        .set(f64::from(u32::try_from(workers).unwrap_or(u32::MAX)));
     let policy = LoadedPolicy::load(&setup)?;
     let webhook = config
         .approvals

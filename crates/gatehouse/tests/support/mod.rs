@@ -92,6 +92,8 @@ pub fn quickstart_policy() -> String {
 pub struct Options {
     /// Cedar policy text (default: the quickstart policy).
     pub policy: Option<String>,
+    /// Top-level TOML put before every table (keys such as `worker_threads`).
+    pub top_level: String,
     /// Extra TOML inside `[postgres]`.
     pub postgres_extra: String,
     /// Extra top-level TOML appended at the end (e.g. more `[[connections]]`).
@@ -196,6 +198,8 @@ impl Gateway {
         .unwrap();
         let config = format!(
             r#"
+{top_level}
+
 [policy]
 files = ["{policy}"]
 
@@ -218,6 +222,7 @@ user = "postgres"
 
 {extra}
 "#,
+            top_level = options.top_level,
             policy = policy_path.display(),
             postgres_extra = options.postgres_extra,
             demo_extra = options.demo_extra,
