@@ -175,12 +175,18 @@ impl WalKeeper {
 
 impl Drop for WalKeeper {
     fn drop(&mut self) {
-        self.shared
-            .signals
+        self.shared.stop();
+    }
+}
+
+impl Shared {
+    /// Mark the keeper stopped (the writer holds no more appends for it) and wake it to end.
+    fn stop(&self) {
+        self.signals
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .stopped = true;
-        self.shared.wake.notify_one();
+        self.wake.notify_one();
     }
 }
 
@@ -249,11 +255,7 @@ impl Drop for Keeper {
     /// Nobody starts the WAL over any more: appends are not held for it again, and those held
     /// now go on.
     fn drop(&mut self) {
-        self.shared
-            .signals
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .stopped = true;
+        self.shared.stop();
         if let Some(writer) = self.writer.upgrade() {
             let committed = writer.release_wal_hold(&self.key);
             if let (Some(seq), Some(syncer)) = (committed, self.syncer.upgrade()) {
