@@ -225,8 +225,7 @@ impl RecordingWriter {
 
     /// Compresses the pending events into the next chunk.
     fn seal(&mut self) -> Result<Chunk, RecordingError> {
-        let body = zstd::bulk::compress(&self.pending, self.config.level)
-            .map_err(RecordingError::Compress)?;
+        let body = compress(&self.pending, self.config.level).map_err(RecordingError::Compress)?;
         let too_large = |_| RecordingError::Compress(std::io::Error::other("chunk exceeds 4 GiB"));
         let preamble_len = self.preamble.as_ref().map_or(0, Vec::len);
         let info = ChunkInfo {
@@ -253,5 +252,62 @@ impl RecordingWriter {
             self.pending = Vec::new();
         }
         Ok(Chunk { info, bytes })
+    }
+}
+
+thread_local! {
+    /// This thread's zstd context, kept from one chunk to the next: `zstd::bulk::compress`
+    /// made (allocated and initialised) a fresh one for every chunk. Per thread rather than per
+    /// writer, so that an idle session holds none.
+    static COMPRESSOR: std::cell::RefCell<Option<(i32, zstd::bulk::Compressor<'static>)>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// `data` as one zstd frame at `level`, through this thread's context (the same bytes as
+/// `zstd::bulk::compress`).
+fn compress(data: &[u8], level: i32) -> std::io::Result<Vec<u8>> {
+    COMPRESSOR.with(|slot| {
+        let Ok(mut slot) = slot.try_borrow_mut() else {
+            return zstd::bulk::compress(data, level);
+        };
+        match &mut *slot {
+            Some((at, compressor)) if *at == level => compressor.compress(data),
+            other => {
+                let mut compressor = zstd::bulk::Compressor::new(level)?;
+                let body = compressor.compress(data);
+                *other = Some((level, compressor));
+                body
+            }
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::compress;
+
+    /// The reused context writes exactly the frames a fresh one does, chunk after chunk and
+    /// when the level changes.
+    #[test]
+    fn the_thread_s_context_compresses_as_a_fresh_one_does() {
+        let chunks: Vec<Vec<u8>> = (0..6u8)
+            .map(|n| {
+                format!("{{\"n\":{n},\"sql\":\"SELECT {n}\"}}\n")
+                    .repeat(200 * usize::from(n + 1))
+                    .into_bytes()
+            })
+            .collect();
+        for level in [1, 1, 3, 1] {
+            for chunk in &chunks {
+                let reused = compress(chunk, level).unwrap();
+                assert_eq!(reused, zstd::bulk::compress(chunk, level).unwrap());
+                assert_eq!(
+                    zstd::bulk::decompress(&reused, chunk.len()).unwrap(),
+                    *chunk
+                );
+            }
+        }
     }
 }
