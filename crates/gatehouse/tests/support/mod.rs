@@ -178,6 +178,45 @@ fn launch(
     }
 }
 
+/// How long a CLI command a test runs may take before the test fails naming it.
+const CLI_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// `command.output()`, but a command still running after [`CLI_TIMEOUT`] is killed and the
+/// test fails naming it (`args`) and what it printed, instead of the test hanging until nextest
+/// ends it without a word (an http_api test hung so once, in a CLI call, and could not be
+/// reproduced).
+fn output_within(mut command: Command, args: &[&str]) -> Output {
+    let child = command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run gatehouse");
+    let pid = child.id();
+    let (done, finished) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = done.send(child.wait_with_output());
+    });
+    match finished.recv_timeout(CLI_TIMEOUT) {
+        Ok(output) => output.expect("run gatehouse"),
+        Err(_) => {
+            let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+            let output = finished.recv().ok().and_then(Result::ok);
+            let printed = output.map_or_else(String::new, |output| {
+                format!(
+                    "{}{}",
+                    String::from_utf8_lossy(&output.stdout),
+                    String::from_utf8_lossy(&output.stderr)
+                )
+            });
+            panic!(
+                "`gatehouse {}` did not end within {CLI_TIMEOUT:?}; it printed:\n{printed}",
+                args.join(" ")
+            );
+        }
+    }
+}
+
 pub fn binary() -> &'static str {
     env!("CARGO_BIN_EXE_gatehouse")
 }
@@ -293,15 +332,15 @@ user = "postgres"
 
     /// Run the CLI against this gateway's config and data directory.
     pub fn cli(&self, args: &[&str]) -> Output {
-        Command::new(binary())
+        let mut command = Command::new(binary());
+        command
             .arg("--config")
             .arg(self.config_path())
             .arg("--data-dir")
             .arg(self.data_dir())
             .args(args)
-            .env_remove("GATEHOUSE_TOKEN")
-            .output()
-            .expect("run gatehouse")
+            .env_remove("GATEHOUSE_TOKEN");
+        output_within(command, args)
     }
 
     /// `gatehouse audit verify` passes on this gateway's log (what it printed otherwise).
@@ -317,15 +356,15 @@ user = "postgres"
 
     /// Run the CLI against this gateway as the holder of `token` (in GATEHOUSE_TOKEN).
     pub fn cli_as(&self, token: &str, args: &[&str]) -> Output {
-        Command::new(binary())
+        let mut command = Command::new(binary());
+        command
             .arg("--config")
             .arg(self.config_path())
             .arg("--data-dir")
             .arg(self.data_dir())
             .args(args)
-            .env("GATEHOUSE_TOKEN", token)
-            .output()
-            .expect("run gatehouse")
+            .env("GATEHOUSE_TOKEN", token);
+        output_within(command, args)
     }
 
     /// Every audit event, through `gatehouse audit export` (one JSON object per line).
