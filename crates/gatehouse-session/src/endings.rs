@@ -4,6 +4,7 @@
 //! [`Endings::wait`] beside its relay and tells its client the reason in its own protocol.
 
 use crate::live::Registration;
+use crate::woken::WokenOnly;
 use gatehouse_core::Action;
 use gatehouse_pipeline::{Decision, Pipeline, SessionContext};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -52,10 +53,22 @@ impl<'a> Endings<'a> {
     /// decides again what the session decided once (its `connect`, with
     /// [`connect_withdrawn`], and whatever else the adapter decided once); `Some(reason)` ends
     /// it.
-    pub async fn wait<F, Fut>(&mut self, still_allowed: F) -> EndedBy
+    ///
+    /// Adapters select on this beside their relay, which wakes the task for every message:
+    /// the returned future looks at its signals only when one of them changed
+    /// ([`WokenOnly`]).
+    pub fn wait<F, Fut>(&mut self, still_allowed: F) -> impl Future<Output = EndedBy>
     where
         F: Fn(String) -> Fut,
-        Fut: std::future::Future<Output = Option<String>>,
+        Fut: Future<Output = Option<String>>,
+    {
+        WokenOnly::new(self.wait_for_any(still_allowed))
+    }
+
+    async fn wait_for_any<F, Fut>(&mut self, still_allowed: F) -> EndedBy
+    where
+        F: Fn(String) -> Fut,
+        Fut: Future<Output = Option<String>>,
     {
         let policy = async {
             loop {

@@ -18,6 +18,7 @@ mod live;
 mod login_levels;
 pub mod token_sessions;
 pub mod upstream_tls;
+mod woken;
 
 pub use connector::{ByKind, ConnectError, OpenRequest, Opened, Stream, TargetConnector};
 pub use endings::{EndedBy, Endings, connect_withdrawn};
