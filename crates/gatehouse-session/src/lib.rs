@@ -18,7 +18,7 @@ mod live;
 mod login_levels;
 pub mod token_sessions;
 pub mod upstream_tls;
-mod woken;
+pub mod woken;
 
 pub use connector::{ByKind, ConnectError, OpenRequest, Opened, Stream, TargetConnector};
 pub use endings::{EndedBy, Endings, connect_withdrawn};
@@ -26,6 +26,7 @@ pub use listener::{ListenerLimits, Slot, serve};
 pub use live::{LiveSessions, Registration};
 pub use login_levels::{LoginLevels, LoginRule};
 pub use token_sessions::{SessionRefused, SessionServices, TokenSession, TokenSessions};
+pub use woken::WokenOnly;
 
 /// A fresh session id: `s-` and 16 random hex characters, named in every audit event and
 /// recording of the session.

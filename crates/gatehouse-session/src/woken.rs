@@ -1,12 +1,15 @@
 //! A future polled only when something it waits for has woken it.
 //!
 //! `tokio::select!` polls every branch each time its task wakes. A relay's task wakes two or
-//! three times per request it carries (the client's socket, the server's), and the branch
-//! beside it that watches for the session's [`Endings`](crate::Endings) — a select of its own
-//! over three watch channels and a timer — was polled each time for nothing: ≈ 2k
-//! instructions per pgbench statement (BENCHMARKS.md, issue 23's seventh round). Wrapped in a
-//! [`WokenOnly`], it is polled once at first and afterwards only when one of the things it
-//! waits for woke it.
+//! three times per request it carries (the client's socket, the server's), and every branch
+//! was polled each time: the one that watches for the session's
+//! [`Endings`](crate::Endings) — a select of its own over three watch channels and a timer —
+//! for nothing (≈ 2k instructions per pgbench statement), and each direction of the relay on
+//! the other direction's wake-ups (≈ 1.2k more; BENCHMARKS.md, issue 23's seventh round).
+//! Wrapped in a [`WokenOnly`], a branch is polled once at first and afterwards only when one
+//! of the things it waits for woke it. That needs every such thing to wake it — a socket, a
+//! channel, a timer — rather than a sibling branch changing state it would notice only when
+//! polled.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -15,7 +18,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll, Wake, Waker};
 
 /// `inner`, polled only after its own waker was woken (and on the first poll).
-pub(crate) struct WokenOnly<F> {
+pub struct WokenOnly<F> {
     inner: Pin<Box<F>>,
     signal: Arc<Signal>,
     /// The waker `inner` is polled with: it marks the signal and wakes the current poller.
@@ -43,7 +46,7 @@ impl Wake for Signal {
 }
 
 impl<F: Future> WokenOnly<F> {
-    pub(crate) fn new(inner: F) -> Self {
+    pub fn new(inner: F) -> Self {
         let signal = Arc::new(Signal {
             woken: AtomicBool::new(true),
             poller: Mutex::new(None),

@@ -29,7 +29,7 @@ use crate::wire::{self, FrameReader, Severity};
 use crate::{ConnectionMasking, PgError, PgGateway};
 use gatehouse_core::Action;
 use gatehouse_pipeline::{Decision, SessionContext};
-use gatehouse_session::{EndedBy, Endings};
+use gatehouse_session::{EndedBy, Endings, WokenOnly};
 use mask_responses::ResponseMasker;
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -471,9 +471,11 @@ async fn relay(
         interrupted,
     );
     let mut answers = outbound::OutboundState::new(context);
+    // Each direction is polled only when its own socket or signal woke the task, not on
+    // every wake-up of the other.
     let outcome = tokio::select! {
-        ending = inbound.run(&mut server_write) => ending,
-        ending = outbound::run(server_reader, &mut client_write, &shared, &gateway.pipeline, context, masking.as_ref().map(SessionMasking::response_masker), &mut answers) => ending,
+        ending = WokenOnly::new(inbound.run(&mut server_write)) => ending,
+        ending = WokenOnly::new(outbound::run(server_reader, &mut client_write, &shared, &gateway.pipeline, context, masking.as_ref().map(SessionMasking::response_masker), &mut answers)) => ending,
         ended = endings.wait(|version| policy_watch::withdrawn(gateway, context, (connection_masking.as_ref(), started_with.is_none()), version)) => Ok(Ending::Ended(ended)),
     };
     let farewell = match &outcome {
