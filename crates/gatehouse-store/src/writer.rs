@@ -264,9 +264,20 @@ impl Writer {
         !self.queue().submissions.is_empty()
     }
 
+    /// Whether a queued submission has somebody waiting for its reply.
+    fn has_awaited(&self) -> bool {
+        self.queue().submissions.iter().any(|s| s.reply.is_some())
+    }
+
     /// Commit what is queued, unless another caller is committing right now (it will commit
     /// ours too before it lets go) or the writer is paused (it commits ours when it resumes).
     /// Returns the newest `seq` this call committed.
+    ///
+    /// When the store refuses a batch, what others queued meanwhile is tried too as long as
+    /// somebody awaits it: they found the connection taken and left their events to this call,
+    /// and would otherwise wait for a reply until some later append came by (a session's
+    /// request hung when the store's volume failed). While the store stays broken each try
+    /// fails at once and answers them with the error; deferred events wait for the next append.
     pub fn drive(&self, key: &AuditKey) -> Option<i64> {
         let mut newest = None;
         loop {
@@ -275,12 +286,16 @@ impl Writer {
                 Err(TryLockError::WouldBlock) => return newest,
                 Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
             };
-            if !self.commit_queued(&mut connection, key, true, &mut newest) {
-                return newest;
-            }
+            let drained = self.commit_queued(&mut connection, key, true, &mut newest);
             drop(connection);
-            // Somebody may have queued after the last drain and found the lock taken.
-            if !self.has_queued() {
+            // Somebody may have queued after the last drain and found the lock taken. Looked
+            // at only after letting go of it: whoever queues later takes it themselves.
+            let more = match drained {
+                Drained::Paused => false,
+                Drained::Empty => self.has_queued(),
+                Drained::Refused => self.has_awaited(),
+            };
+            if !more {
                 return newest;
             }
         }
@@ -301,30 +316,30 @@ impl Writer {
     }
 
     /// Commit batch after batch of what is queued through `link` (held by the caller) until
-    /// the queue is empty; `newest` gets the newest `seq` committed. Returns `false` when it
-    /// stopped first: the store refused a batch (the next submission tries again), or
-    /// `honour_pause` is set and the writer is paused (its resumption commits the rest).
+    /// the queue is empty; `newest` gets the newest `seq` committed. Says why it stopped: the
+    /// queue was empty, the store refused a batch, or `honour_pause` is set and the writer is
+    /// paused (its resumption commits the rest).
     fn commit_queued(
         &self,
         link: &mut Link,
         key: &AuditKey,
         honour_pause: bool,
         newest: &mut Option<i64>,
-    ) -> bool {
+    ) -> Drained {
         loop {
             let batch: Vec<Submission> = {
                 let mut queue = self.queue();
                 if honour_pause && (queue.paused || queue.held_for_wal) {
-                    return false;
+                    return Drained::Paused;
                 }
                 queue.submissions.drain(..).collect()
             };
             if batch.is_empty() {
-                return true;
+                return Drained::Empty;
             }
             match self.commit(link, key, batch) {
                 Some(seq) => *newest = Some(seq),
-                None => return false,
+                None => return Drained::Refused,
             }
             self.hold_if_full(link, key);
         }
@@ -381,6 +396,17 @@ impl Writer {
             }
         }
     }
+}
+
+/// Why [`Writer::commit_queued`] stopped.
+enum Drained {
+    /// Everything queued was committed.
+    Empty,
+    /// The writer is paused or held for the WAL; whoever ends that commits the rest.
+    Paused,
+    /// The store refused a batch: its awaited submissions were answered with the error, its
+    /// deferred ones put back.
+    Refused,
 }
 
 /// Marks a writer paused for as long as it lives, so that a panicking `work` cannot leave it
@@ -551,4 +577,89 @@ fn rolled_back(connection: &rusqlite::Connection, error: rusqlite::Error) -> rus
 /// A stored MAC as a fixed array; a wrong-length value becomes one that never verifies.
 pub(crate) fn to_mac(bytes: &[u8]) -> [u8; MAC_LEN] {
     bytes.try_into().unwrap_or(GENESIS_MAC)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::panic)]
+
+    use super::*;
+    use crate::store_file::StoreFile;
+    use gatehouse_core::DecisionKind;
+    use gatehouse_pipeline::{AuditEventKind, AuditIdentity};
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    /// How long an append waits for SQLite's write lock before it is refused.
+    const BUSY_TIMEOUT_MS: u64 = 400;
+
+    fn event() -> AuditEvent {
+        AuditEvent::administrative(
+            AuditEventKind::KeyChange,
+            AuditIdentity::anonymous(),
+            "test",
+            DecisionKind::Allow,
+            None,
+        )
+    }
+
+    /// A submission queued while another caller's batch is being refused must not wait for
+    /// a later append to come by: the caller whose batch was refused tries it too.
+    #[test]
+    fn a_submission_queued_while_a_batch_is_refused_is_answered() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("gatehouse.db");
+        let blocker = rusqlite::Connection::open(&path).unwrap();
+        blocker
+            .execute_batch(
+                "PRAGMA journal_mode = WAL;
+                 CREATE TABLE audit_log (seq INTEGER PRIMARY KEY, time_unix_ms, kind, subject,
+                     session, body, mac, format);",
+            )
+            .unwrap();
+        let store = StoreFile::new(&path);
+        let following = FollowingConnection::open(
+            &store,
+            |connection| {
+                connection.execute_batch(&format!("PRAGMA busy_timeout = {BUSY_TIMEOUT_MS};"))
+            },
+            true,
+        )
+        .unwrap();
+        let writer = Arc::new(Writer::new(Link::new(following, None)));
+        let key = AuditKey::from_hex(&"ab".repeat(32)).unwrap();
+        // Another connection holds the write lock, so the first batch waits and is refused.
+        blocker.execute_batch("BEGIN IMMEDIATE").unwrap();
+
+        let (first_reply, first) = oneshot::channel();
+        writer.submit(vec![event()], Some(first_reply));
+        let first_driver = {
+            let (writer, key) = (writer.clone(), key.clone());
+            std::thread::spawn(move || writer.drive(&key))
+        };
+        std::thread::sleep(Duration::from_millis(BUSY_TIMEOUT_MS / 4));
+        let (second_reply, mut second) = oneshot::channel();
+        writer.submit(vec![event()], Some(second_reply));
+        assert_eq!(
+            writer.drive(&key),
+            None,
+            "the first batch's commit holds the connection: this call leaves its events to it"
+        );
+        first_driver.join().unwrap();
+        assert!(first.blocking_recv().unwrap().is_err(), "refused, and told");
+
+        // Nobody appends any more: the second submission is answered all the same.
+        let deadline = Instant::now() + Duration::from_millis(BUSY_TIMEOUT_MS * 5);
+        let answer = loop {
+            match second.try_recv() {
+                Ok(answer) => break answer,
+                Err(oneshot::error::TryRecvError::Empty) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                Err(error) => panic!("the second submission was never answered: {error}"),
+            }
+        };
+        assert!(answer.is_err(), "the store still refuses: {answer:?}");
+        assert!(!writer.has_queued());
+    }
 }
