@@ -50,12 +50,19 @@ pub fn dash_dash_comment(bytes: &[u8], at: usize) -> bool {
             .is_none_or(|&next| is_space(next) || is_control(next))
 }
 
-/// Where a `#` or `-- ` comment starting at `at` ends: after its newline, or at the end.
+/// Where a `#` or `-- ` comment starting at `at` ends: after its newline, at a NUL byte, or
+/// at the end. MariaDB's lexer ends the comment at a NUL too and then meets the NUL itself (a
+/// syntax error), so the NUL is left for the caller to refuse rather than skipped with the
+/// comment: `SELECT 1;-- \0...` is two statements to the server, not one.
 pub fn line_end(bytes: &[u8], at: usize) -> usize {
-    bytes
+    let ends = bytes
         .get(at..)
-        .and_then(|rest| rest.iter().position(|&b| b == b'\n'))
-        .map_or(bytes.len(), |newline| at + newline + 1)
+        .and_then(|rest| rest.iter().position(|&b| b == b'\n' || b == 0));
+    match ends {
+        Some(offset) if bytes.get(at + offset) == Some(&0) => at + offset,
+        Some(newline) => at + newline + 1,
+        None => bytes.len(),
+    }
 }
 
 /// Reads the comment opened by the `/*` at `at`.

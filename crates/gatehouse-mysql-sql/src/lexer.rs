@@ -300,6 +300,16 @@ mod tests {
         assert!(lex("select '", "").is_err());
     }
 
+    /// MariaDB ends a line comment at a NUL byte and then fails on the NUL: the rest is not
+    /// part of the comment (found by the MySQL differential fuzzer).
+    #[test]
+    fn a_nul_byte_ends_a_line_comment_and_is_refused() {
+        assert!(lex("select 1;-- \0delete from canary", "").is_err());
+        assert!(lex("select 1 # note\0\ndelete from canary", "").is_err());
+        assert_eq!(values("select 1 # no nul here\n", ""), [["select", "1"]]);
+        assert_eq!(values("select '\0' -- quoted\n", ""), [["select", "\0"]]);
+    }
+
     #[test]
     fn quoting_follows_the_mode() {
         let text = r#"select 'a\'; drop table t; -- '"#;
