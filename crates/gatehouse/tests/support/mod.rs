@@ -332,15 +332,21 @@ user = "postgres"
 
     /// Run the CLI against this gateway's config and data directory.
     pub fn cli(&self, args: &[&str]) -> Output {
+        let mut command = self.cli_command(args);
+        command.env_remove("GATEHOUSE_TOKEN");
+        output_within(command, args)
+    }
+
+    /// `gatehouse <args>` against this gateway's config and data directory, not yet run.
+    fn cli_command(&self, args: &[&str]) -> Command {
         let mut command = Command::new(binary());
         command
             .arg("--config")
             .arg(self.config_path())
             .arg("--data-dir")
             .arg(self.data_dir())
-            .args(args)
-            .env_remove("GATEHOUSE_TOKEN");
-        output_within(command, args)
+            .args(args);
+        command
     }
 
     /// `gatehouse audit verify` passes on this gateway's log (what it printed otherwise).
@@ -356,14 +362,8 @@ user = "postgres"
 
     /// Run the CLI against this gateway as the holder of `token` (in GATEHOUSE_TOKEN).
     pub fn cli_as(&self, token: &str, args: &[&str]) -> Output {
-        let mut command = Command::new(binary());
-        command
-            .arg("--config")
-            .arg(self.config_path())
-            .arg("--data-dir")
-            .arg(self.data_dir())
-            .args(args)
-            .env("GATEHOUSE_TOKEN", token);
+        let mut command = self.cli_command(args);
+        command.env("GATEHOUSE_TOKEN", token);
         output_within(command, args)
     }
 
