@@ -31,7 +31,7 @@
 #                      valgrind, which runs one thread at a time, two workers make the count
 #                      vary by ±3 % from run to run (how often one parks, steals or finds a
 #                      batch to commit)
-#   BENCH_DB=gh_bench_cg  database (recreated at scale 1 unless SKIP_INIT=1)
+#   BENCH_DB=gh_bench_cg  database (recreated at scale 1 unless SKIP_INIT=1 and it exists)
 #   GATEHOUSE_BIN=     prebuilt release binary (default: cargo build --release)
 #   PGBOUNCER=0        1 also measures pgbouncer 1.18 (session mode, plaintext) the same way
 #   SYSCALLS=0         1 also counts gatehouse's system calls per transaction (every thread),
@@ -96,7 +96,10 @@ else
 fi
 [[ -x "$GATEHOUSE" ]] || die "no gatehouse binary at $GATEHOUSE"
 
-if [[ "$SKIP_INIT" != 1 ]]; then
+if [[ "$SKIP_INIT" == 1 ]] && psql -h 127.0.0.1 -U postgres -d postgres -Atc \
+    "SELECT 1 FROM pg_database WHERE datname = '$BENCH_DB'" | grep -q 1; then
+    log "reusing $BENCH_DB"
+else
     log "recreating $BENCH_DB (pgbench -i -s 1)"
     psql -h 127.0.0.1 -U postgres -d postgres -q -c "DROP DATABASE IF EXISTS $BENCH_DB" \
         -c "CREATE DATABASE $BENCH_DB" >/dev/null

@@ -10,6 +10,9 @@
 #   direct       127.0.0.1:5432, sslmode=disable
 #   direct-tls   127.0.0.1:5432, sslmode=require (only with DIRECT_TLS=1 and if the server has ssl=on)
 #   pgbouncer    pool_mode=session, sslmode=disable, on a free loopback port
+#   pgbouncer-tls the same pgbouncer (client_tls_sslmode=allow, a self-signed ECDSA P-256
+#                certificate as gatehouse makes), sslmode=require: what a proxy that does nothing
+#                but terminate TLS and relay costs, the floor for any gateway with TLS on
 #   gh-tls       gatehouse with its default config (TLS required; audit log and session
 #                recordings on), sslmode=require
 #   gh-norec     as gh-tls with [recording] enabled = false (audit only)
@@ -86,7 +89,7 @@ case "$WORKLOAD" in
     tpcb) WORKLOAD_ARGS=() KEY_GROUPS=writers ;;
     *) echo "WORKLOAD must be select or tpcb" >&2; exit 2 ;;
 esac
-ALL_TARGETS="direct direct-tls pgbouncer gh-tls gh-norec gh-unaudited gh-plain gh-masked gh-before gh-commit gh-1thread gh-agent"
+ALL_TARGETS="direct direct-tls pgbouncer pgbouncer-tls gh-tls gh-norec gh-unaudited gh-plain gh-masked gh-before gh-commit gh-1thread gh-agent"
 SELECTED=${TARGETS:-}
 unset TARGETS
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-/root/.cache/gatehouse-target}
@@ -185,13 +188,25 @@ cpu_ticks() {
     awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo 0
 }
 CLK_TCK=$(getconf CLK_TCK)
+# The whole machine's busy and idle ticks, summed over its CPUs ("busy idle").
+machine_ticks() {
+    awk '$1 == "cpu" { print $2 + $3 + $4 + $7 + $8 + $9, $5 + $6 }' /proc/stat
+}
+# CPU seconds (user + system) of this shell's waited-for children so far, into CHILD_SECONDS:
+# around one pgbench run, what that pgbench spent. `times` must run in this shell itself (a
+# subshell's children are not this shell's).
+children_seconds() {
+    times >"$WORK/times.txt"
+    CHILD_SECONDS=$(awk 'NR == 2 { gsub(/s/, ""); for (i = 1; i <= 2; i++) { split($i, t, "m"); s += t[1] * 60 + t[2] } }
+        END { printf "%.3f", s }' "$WORK/times.txt")
+}
 
 # ---------------------------------------------------------------------------------------------
 # Prerequisites
 # ---------------------------------------------------------------------------------------------
 command -v pgbench >/dev/null || die "pgbench is not installed"
 command -v psql >/dev/null || die "psql is not installed"
-if wanted pgbouncer && ! command -v pgbouncer >/dev/null && [[ ! -x /usr/sbin/pgbouncer ]]; then
+if { wanted pgbouncer || wanted pgbouncer-tls; } && ! command -v pgbouncer >/dev/null && [[ ! -x /usr/sbin/pgbouncer ]]; then
     log "installing pgbouncer"
     DEBIAN_FRONTEND=noninteractive apt-get install -y pgbouncer >&2
 fi
@@ -240,10 +255,14 @@ fi
 # ---------------------------------------------------------------------------------------------
 BOUNCER_DIR="$WORK/pgbouncer"
 BOUNCER_PORT='' BOUNCER_PID=''
-if wanted pgbouncer; then
+if wanted pgbouncer || wanted pgbouncer-tls; then
     mkdir -p "$BOUNCER_DIR"
     chmod 755 "$WORK" "$BOUNCER_DIR"
     BOUNCER_PORT=$(free_port)
+    # TLS for the clients that ask for it (pgbouncer-tls); plaintext for those that do not.
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
+        -subj /CN=127.0.0.1 -keyout "$BOUNCER_DIR/key.pem" -out "$BOUNCER_DIR/cert.pem" \
+        >"$BOUNCER_DIR/openssl.log" 2>&1 || { cat "$BOUNCER_DIR/openssl.log" >&2; die "openssl could not make pgbouncer's certificate"; }
     cat >"$BOUNCER_DIR/userlist.txt" <<EOF
 "$PG_SUPERUSER" ""
 EOF
@@ -264,6 +283,9 @@ logfile =
 pidfile =
 log_connections = 0
 log_disconnections = 0
+client_tls_sslmode = allow
+client_tls_key_file = $BOUNCER_DIR/key.pem
+client_tls_cert_file = $BOUNCER_DIR/cert.pem
 EOF
     chmod 644 "$BOUNCER_DIR"/*
     log "starting pgbouncer on 127.0.0.1:$BOUNCER_PORT"
@@ -470,6 +492,7 @@ if [[ "$DIRECT_TLS" == 1 ]]; then
     fi
 fi
 wanted pgbouncer && RUN_TARGETS+=("pgbouncer|127.0.0.1|$BOUNCER_PORT|$PG_SUPERUSER|$BENCH_DB||disable|$BOUNCER_PID|")
+wanted pgbouncer-tls && RUN_TARGETS+=("pgbouncer-tls|127.0.0.1|$BOUNCER_PORT|$PG_SUPERUSER|$BENCH_DB||require|$BOUNCER_PID|")
 wanted gh-tls && RUN_TARGETS+=("gh-tls|127.0.0.1|$GH_TLS_PORT|bench|bench|$GH_TLS_TOKEN|require|$GH_TLS_PID|")
 wanted gh-norec && RUN_TARGETS+=("gh-norec|127.0.0.1|$GH_NOREC_PORT|bench|bench|$GH_NOREC_TOKEN|require|$GH_NOREC_PID|")
 wanted gh-unaudited && RUN_TARGETS+=("gh-unaudited|127.0.0.1|$GH_UNAUDITED_PORT|bench|bench|$GH_UNAUDITED_TOKEN|require|$GH_UNAUDITED_PID|")
@@ -524,6 +547,9 @@ for cell in "${CELLS[@]}"; do
         before=0 agent_before=0
         [[ -n "$proxy_pid" ]] && before=$(cpu_ticks "$proxy_pid")
         [[ -n "$agent_pid" ]] && agent_before=$(cpu_ticks "$agent_pid")
+        read -r busy_before idle_before < <(machine_ticks)
+        children_seconds
+        client_before=$CHILD_SECONDS
         perf_pid=
         if [[ "$PERF" == 1 && -n "$proxy_pid" ]]; then
             perf record -q -e cpu-clock -F 1999 -g -p "$proxy_pid" \
@@ -535,6 +561,9 @@ for cell in "${CELLS[@]}"; do
             cat "$out" >&2
             die "pgbench against $name ($protocol, $clients clients) failed"
         fi
+        children_seconds
+        client_after=$CHILD_SECONDS
+        read -r busy_after idle_after < <(machine_ticks)
         if [[ -n "$perf_pid" ]]; then
             wait "$perf_pid" || true
             perf script -i "$WORK/perf-$name-$protocol-$clients.data" -F comm,ip,sym,dso 2>/dev/null |
@@ -563,9 +592,22 @@ for cell in "${CELLS[@]}"; do
             agent_us=$(awk -v t=$((agent_after - agent_before)) -v hz="$CLK_TCK" -v n="$txns" \
                 'BEGIN { printf "%.1f", t / hz * 1e6 / n }')
         fi
-        printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "$protocol" "$clients" "$tps" "$latency" "$cpu_us" "$agent_us" >>"$RESULTS"
-        log "$(printf '%-12s %-8s c=%s  tps=%-10s lat=%s ms  proxy-cpu=%s us/txn (agent %s)' \
-            "$name" "$protocol" "$clients" "$tps" "$latency" "$cpu_us" "$agent_us")"
+        # The client's CPU (pgbench's own, TLS included; perf's is mixed in with PERF=1), and the
+        # whole machine's: busy CPU per transaction and the share of both CPUs left idle. When
+        # idle is near 0 the machine is saturated, and TPS is its CPUs over the busy time.
+        client_us="-" machine_us="-" idle_pct="-"
+        if [[ "$txns" -gt 0 ]]; then
+            [[ "$PERF" == 1 ]] || client_us=$(awk -v a="$client_before" -v b="$client_after" -v n="$txns" \
+                'BEGIN { printf "%.1f", (b - a) * 1e6 / n }')
+            machine_us=$(awk -v t=$((busy_after - busy_before)) -v hz="$CLK_TCK" -v n="$txns" \
+                'BEGIN { printf "%.1f", t / hz * 1e6 / n }')
+            idle_pct=$(awk -v b=$((busy_after - busy_before)) -v i=$((idle_after - idle_before)) \
+                'BEGIN { printf "%.0f", (b + i > 0) ? 100 * i / (b + i) : 0 }')
+        fi
+        printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "$protocol" "$clients" "$tps" "$latency" \
+            "$cpu_us" "$agent_us" "$client_us" "$machine_us" "$idle_pct" >>"$RESULTS"
+        log "$(printf '%-13s %-8s c=%s  tps=%-10s lat=%s ms  proxy-cpu=%s us/txn (agent %s)  pgbench-cpu=%s  machine-busy=%s us/txn, idle %s%%' \
+            "$name" "$protocol" "$clients" "$tps" "$latency" "$cpu_us" "$agent_us" "$client_us" "$machine_us" "$idle_pct")"
     done
 done
 LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -588,14 +630,15 @@ done
 report() { # format: text | markdown
     awk -F'\t' -v fmt="$1" '
     { name[NR]=$1; proto[NR]=$2; cl[NR]=$3; tps[NR]=$4; lat[NR]=$5; cpu[NR]=$6; acpu[NR]=$7
+      ccpu[NR]=$8; mcpu[NR]=$9; idle[NR]=$10
       if ($1 == "direct") { dtps[$2 "/" $3]=$4; dlat[$2 "/" $3]=$5 }
       if ($1 == "gh-unaudited") { utps[$2 "/" $3]=$4 } }
     END {
       if (fmt == "markdown") {
-        print "| target | protocol | clients | TPS | avg latency (ms) | TPS vs direct | TPS vs gh-unaudited | added latency (µs) | proxy CPU (µs/txn) | of which agent (µs/txn) |"
-        print "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+        print "| target | protocol | clients | TPS | avg latency (ms) | TPS vs direct | TPS vs gh-unaudited | added latency (µs) | proxy CPU (µs/txn) | of which agent (µs/txn) | pgbench CPU (µs/txn) | machine busy (µs/txn) | machine idle |"
+        print "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
       } else {
-        printf "%-12s %-9s %7s %10s %10s %9s %11s %10s %12s %12s\n", "target", "protocol", "clients", "TPS", "lat ms", "vs direct", "vs unaudit", "added µs", "proxy CPU µs", "agent CPU µs"
+        printf "%-13s %-9s %7s %10s %10s %9s %11s %10s %12s %12s %12s %12s %5s\n", "target", "protocol", "clients", "TPS", "lat ms", "vs direct", "vs unaudit", "added µs", "proxy CPU µs", "agent CPU µs", "pgbench µs", "machine µs", "idle"
       }
       for (i = 1; i <= NR; i++) {
         key = proto[i] "/" cl[i]
@@ -604,9 +647,9 @@ report() { # format: text | markdown
         added = (key in dlat) ? sprintf("%+.0f", (lat[i] - dlat[key]) * 1000) : "-"
         if (name[i] == "direct") added = "0"
         if (fmt == "markdown")
-          printf "| %s | %s | %s | %.0f | %.3f | %s | %s | %s | %s | %s |\n", name[i], proto[i], cl[i], tps[i], lat[i], ratio, uratio, added, cpu[i], acpu[i]
+          printf "| %s | %s | %s | %.0f | %.3f | %s | %s | %s | %s | %s | %s | %s | %s %% |\n", name[i], proto[i], cl[i], tps[i], lat[i], ratio, uratio, added, cpu[i], acpu[i], ccpu[i], mcpu[i], idle[i]
         else
-          printf "%-12s %-9s %7s %10.0f %10.3f %9s %11s %10s %12s %12s\n", name[i], proto[i], cl[i], tps[i], lat[i], ratio, uratio, added, cpu[i], acpu[i]
+          printf "%-13s %-9s %7s %10.0f %10.3f %9s %11s %10s %12s %12s %12s %12s %4s%%\n", name[i], proto[i], cl[i], tps[i], lat[i], ratio, uratio, added, cpu[i], acpu[i], ccpu[i], mcpu[i], idle[i]
       }
     }' "$RESULTS"
 }
