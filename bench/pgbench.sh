@@ -66,6 +66,9 @@
 #                      its runs (`perf record -e cpu-clock -g`) and prints where its CPU went —
 #                      user space (SQLite apart) and the kernel by system call — with
 #                      bench/cpu_split.py
+#   LATENCIES=0        1 also logs every transaction's latency (pgbench -l) and prints, per run,
+#                      its percentiles (50, 99, 99.9, max) and how many took over 5 ms: stalls
+#                      that an average hides
 #   CARGO_TARGET_DIR   defaults to /root/.cache/gatehouse-target
 
 set -euo pipefail
@@ -83,6 +86,7 @@ GATEHOUSE_BEFORE_BIN=${GATEHOUSE_BEFORE_BIN:-}
 PROTOCOLS=${PROTOCOLS:-simple extended}
 CLIENTS=${CLIENTS:-1 4}
 PERF=${PERF:-0}
+LATENCIES=${LATENCIES:-0}
 WORKLOAD=${WORKLOAD:-select}
 case "$WORKLOAD" in
     select) WORKLOAD_ARGS=(-S) KEY_GROUPS=readers ;;
@@ -556,8 +560,10 @@ for cell in "${CELLS[@]}"; do
                 -o "$WORK/perf-$name-$protocol-$clients.data" -- sleep "$DURATION" 2>/dev/null &
             perf_pid=$!
         fi
+        latency_log=()
+        [[ "$LATENCIES" != 1 ]] || latency_log=(-l "--log-prefix=$WORK/latency-$name-$protocol-$clients")
         if ! run_pgbench "$out" "$host" "$port" "$user" "$db" "$password" "$sslmode" \
-            -n "${WORKLOAD_ARGS[@]}" -M "$protocol" -c "$clients" -j "$threads" -T "$DURATION"; then
+            -n "${WORKLOAD_ARGS[@]}" -M "$protocol" -c "$clients" -j "$threads" -T "$DURATION" "${latency_log[@]}"; then
             cat "$out" >&2
             die "pgbench against $name ($protocol, $clients clients) failed"
         fi
@@ -664,6 +670,27 @@ report() { # format: text | markdown
     echo
     report markdown
 }
+if [[ "$LATENCIES" == 1 ]]; then
+    echo
+    echo "Latency percentiles per run (µs, from pgbench -l; column 3 of its log is each transaction's latency):"
+    echo
+    printf '%-13s %-9s %7s %9s %9s %9s %9s %12s\n' target protocol clients p50 p99 p99.9 max "over 5 ms"
+    for cell in "${CELLS[@]}"; do
+        read -r protocol clients _ <<<"$cell"
+        for target in "${RUN_TARGETS[@]}"; do
+            name=${target%%|*}
+            cat "$WORK/latency-$name-$protocol-$clients".* 2>/dev/null | awk '{ print $3 }' | sort -n |
+                awk -v t="$name" -v p="$protocol" -v c="$clients" '
+                { v[NR] = $1; if ($1 > 5000) slow++ }
+                END {
+                  if (NR == 0) exit
+                  i50 = int(NR * 0.5); i99 = int(NR * 0.99); i999 = int(NR * 0.999)
+                  if (i50 < 1) i50 = 1; if (i99 < 1) i99 = 1; if (i999 < 1) i999 = 1
+                  printf "%-13s %-9s %7s %9d %9d %9d %9d %12d\n", t, p, c, v[i50], v[i99], v[i999], v[NR], slow
+                }'
+        done
+    done
+fi
 if [[ "$PERF" == 1 ]]; then
     for split in "$WORK"/cpu-split-*.txt; do
         [[ -f "$split" ]] || continue
