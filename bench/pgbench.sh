@@ -11,8 +11,8 @@
 #   direct-tls   127.0.0.1:5432, sslmode=require (only with DIRECT_TLS=1 and if the server has ssl=on)
 #   pgbouncer    pool_mode=session, sslmode=disable, on a free loopback port
 #   pgbouncer-tls the same pgbouncer (client_tls_sslmode=allow, a self-signed ECDSA P-256
-#                certificate as gatehouse makes), sslmode=require: what a proxy that does nothing
-#                but terminate TLS and relay costs, the floor for any gateway with TLS on
+#                certificate as gatehouse makes), sslmode=require: what pgbouncer costs once it
+#                terminates TLS itself, a proxy that does nothing else
 #   gh-tls       gatehouse with its default config (TLS required; audit log and session
 #                recordings on), sslmode=require
 #   gh-norec     as gh-tls with [recording] enabled = false (audit only)
@@ -598,9 +598,10 @@ for cell in "${CELLS[@]}"; do
             agent_us=$(awk -v t=$((agent_after - agent_before)) -v hz="$CLK_TCK" -v n="$txns" \
                 'BEGIN { printf "%.1f", t / hz * 1e6 / n }')
         fi
-        # The client's CPU (pgbench's own, TLS included; perf's is mixed in with PERF=1), and the
-        # whole machine's: busy CPU per transaction and the share of both CPUs left idle. When
-        # idle is near 0 the machine is saturated, and TPS is its CPUs over the busy time.
+        # The client's CPU (pgbench's own, TLS included; not shown with PERF=1, whose perf would
+        # be counted in with it), and the whole machine's: busy CPU per transaction and the
+        # share of both CPUs left idle. When idle is near 0 the machine is saturated, and TPS is
+        # its CPUs over the busy time.
         client_us="-" machine_us="-" idle_pct="-"
         if [[ "$txns" -gt 0 ]]; then
             [[ "$PERF" == 1 ]] || client_us=$(awk -v a="$client_before" -v b="$client_after" -v n="$txns" \
